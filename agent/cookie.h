@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Migration cookies: XML documents passed between the steps of a migration,
+ * in the shape of libvirt's QEMU migration cookie:
+ *
+ *   <qemu-migration>
+ *     <name>guest</name>
+ *     <uuid>...</uuid>
+ *     <hostname>src.example</hostname>
+ *     <hostuuid>...</hostuuid>
+ *     <feature name='nbd'/>                 (optional features)
+ *     <feature name='xyz' mandatory='yes'/> (refused when unknown)
+ *     <nbd host='127.0.0.1' port='10809'>   (destination's NBD server)
+ *       <disk target='vda' capacity='1073741824' export='vda'/>
+ *     </nbd>
+ *     <migration uri='tcp:127.0.0.1:49152'/> (where to send RAM)
+ *     <statistics> ... </statistics>        (from Perform; see below)
+ *     <flags>...</flags>
+ *   </qemu-migration>
+ *
+ * Unknown optional elements are ignored; an unknown feature marked
+ * mandatory is refused by name. Limits: COOKIE_XML_MAX bytes. */
+#ifndef FERRY_AGENT_COOKIE_H
+#define FERRY_AGENT_COOKIE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "util.h"
+
+#define COOKIE_XML_MAX      (256u * 1024)
+#define COOKIE_MAX_DISKS    32
+#define COOKIE_MAX_FEATURES 32
+
+/* Cookie features this build understands (feature names in the XML). */
+#define COOKIE_FEATURE_NBD        "nbd"
+#define COOKIE_FEATURE_STATISTICS "statistics"
+#define COOKIE_FEATURE_PERSISTENT "persistent"
+
+struct cookie_nbd_disk {
+    char target[32];
+    uint64_t capacity;   /* bytes */
+    char export_name[64];
+    char format[16];     /* "raw" / "qcow2" of the destination image */
+};
+
+/* Statistics of a finished (or running) migration job. Byte counts are
+ * bytes; times are milliseconds. "set" says whether any value was filled. */
+struct cookie_stats {
+    bool set;
+    char status[32];           /* "completed", "failed", "cancelled", ... */
+    int64_t started_ms;        /* wall clock */
+    int64_t stopped_ms;
+    int64_t time_elapsed_ms;
+    int64_t downtime_ms;
+    int64_t setup_time_ms;
+    uint64_t memory_total, memory_processed, memory_remaining;
+    uint64_t memory_bps, memory_dirty_rate, memory_iteration;
+    uint64_t memory_transferred, memory_normal_pages, memory_duplicate_pages;
+    uint64_t disk_total, disk_processed, disk_remaining, disk_bps;
+    int64_t storage_downtime_ms; /* part of the downtime spent on the last disk pass */
+    uint64_t disk_passes;
+};
+
+struct cookie {
+    char name[65];
+    char uuid[FERRY_UUID_STRLEN];
+    char hostname[256];
+    char hostuuid[FERRY_UUID_STRLEN];
+    size_t n_features;
+    char features[COOKIE_MAX_FEATURES][32];
+    /* <nbd> */
+    bool has_nbd;
+    char nbd_host[256];
+    unsigned nbd_port;
+    size_t n_nbd_disks;
+    struct cookie_nbd_disk nbd_disks[COOKIE_MAX_DISKS];
+    /* <migration uri=.../> */
+    char migrate_uri[512];
+    /* <statistics> */
+    struct cookie_stats stats;
+    /* <persistent/>: the domain is persistent on the source */
+    bool persistent;
+};
+
+/* Parses a cookie. NULL or empty XML yields an empty cookie (old peers
+ * send none). Caller owns *ret (plain struct, no nested allocations). */
+int cookie_parse(const char *xml, size_t len, struct cookie *ret, struct ferry_error *err);
+
+/* Formats C as XML. Caller frees with free(). */
+char *cookie_format(const struct cookie *c);
+
+bool cookie_has_feature(const struct cookie *c, const char *feature);
+void cookie_add_feature(struct cookie *c, const char *feature);
+
+#endif

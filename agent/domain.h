@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The domain definition: a libvirt-style domain XML subset, parsed with
+ * libxml2 under strict limits (no network, no external entities, no DTD
+ * loading, bounded size and depth), and formatted back.
+ *
+ * Elements outside the subset are accepted and listed in
+ * domain_def.ignored (XPath-like paths such as "devices/interface") so the
+ * caller can report them; elements we cannot safely ignore (for example a
+ * disk type we cannot open) are refused with a message naming them. */
+#ifndef FERRY_AGENT_DOMAIN_H
+#define FERRY_AGENT_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "util.h"
+
+#define DOMAIN_XML_MAX     (1u * 1024 * 1024) /* bytes of XML accepted */
+#define DOMAIN_MAX_DISKS   32
+#define DOMAIN_MAX_IGNORED 64
+#define DOMAIN_MAX_VCPUS   512
+#define DOMAIN_PATH_MAX    1024 /* source file paths */
+
+enum domain_disk_format { DOMAIN_DISK_RAW = 0, DOMAIN_DISK_QCOW2 };
+
+enum domain_disk_cache {
+    DOMAIN_CACHE_DEFAULT = 0, /* QEMU's default: writeback */
+    DOMAIN_CACHE_NONE,        /* O_DIRECT, write-through to the device */
+    DOMAIN_CACHE_WRITEBACK,
+    DOMAIN_CACHE_WRITETHROUGH,
+    DOMAIN_CACHE_UNSAFE,
+};
+
+struct domain_disk {
+    char target[32];                 /* "vda": unique within the domain */
+    char bus[16];                    /* "virtio" (default), "sata", "scsi", "ide" */
+    char *source;                    /* absolute path; NULL for an empty drive */
+    enum domain_disk_format format;
+    enum domain_disk_cache cache;
+    bool readonly;
+    bool shareable;                  /* shared storage: never copied */
+    char serial[64];                 /* optional; "" if none */
+};
+
+struct domain_def {
+    char name[65];                   /* ferry_name_valid() */
+    char uuid[FERRY_UUID_STRLEN];    /* generated when absent */
+    uint64_t memory_kib;             /* <memory>, converted to KiB */
+    unsigned vcpus;
+    char *kernel;                    /* <os><kernel>: optional direct boot */
+    char *cmdline;                   /* <os><cmdline>, optional */
+    char *description;               /* optional */
+    size_t n_disks;
+    struct domain_disk disks[DOMAIN_MAX_DISKS];
+    size_t n_ignored;
+    char *ignored[DOMAIN_MAX_IGNORED]; /* element paths we accepted but ignore */
+};
+
+/* Parses XML (LEN bytes, need not be NUL-terminated). On success *ret is a
+ * new definition; caller frees with domain_def_free(). */
+int domain_def_parse(const char *xml, size_t len, struct domain_def **ret,
+                     struct ferry_error *err);
+
+/* Formats DEF as domain XML. Caller frees the string with free(). */
+char *domain_def_format(const struct domain_def *def);
+
+/* Deep copy; caller frees with domain_def_free(). */
+struct domain_def *domain_def_copy(const struct domain_def *def);
+
+void domain_def_free(struct domain_def *def);
+
+/* The disk whose target is TARGET, or NULL. Borrowed. */
+struct domain_disk *domain_def_find_disk(struct domain_def *def, const char *target);
+
+const char *domain_disk_format_name(enum domain_disk_format f);
+const char *domain_disk_cache_name(enum domain_disk_cache c);
+
+#endif
