@@ -29,6 +29,13 @@ static inline void ferry_fclosep(FILE **f)
         fclose(*f);
 }
 
+#include <dirent.h>
+static inline void closedirp(DIR **d)
+{
+    if (*d)
+        closedir(*d);
+}
+
 #define _cleanup_(f)     __attribute__((cleanup(f)))
 #define _cleanup_free_   _cleanup_(ferry_freep)
 #define _cleanup_close_  _cleanup_(ferry_closep)

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The agent's core state: its configuration, its identity, the domains it
+ * owns and their jobs. Shared by the control API, the migration engine
+ * and the hypervisor drivers. */
+#ifndef FERRY_AGENT_AGENT_H
+#define FERRY_AGENT_AGENT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cookie.h"
+#include "domain.h"
+#include "error.h"
+#include "hv.h"
+#include "util.h"
+
+#define AGENT_MAX_DOMAINS 256
+#define AGENT_MAX_CLIENTS 64
+
+struct agent_config {
+    char *listen;          /* "ADDR:PORT" for TCP, NULL = no TCP listener */
+    char *control;         /* unix socket path */
+    char *state_dir;
+    char *image_dir;
+    char *hypervisor;      /* "qemu" (default) or "xen" */
+    char *host_uuid;       /* override (tests), else STATE/host-uuid */
+    char *hostname;        /* override, else gethostname() */
+    char *qemu_binary;
+    char *xl_binary;
+    unsigned max_version;  /* highest migration protocol version offered (1..3) */
+};
+
+enum agent_job_phase {
+    JOB_NONE = 0,
+    JOB_BEGIN,
+    JOB_PREPARE,
+    JOB_PERFORM,
+    JOB_FINISH,
+    JOB_CONFIRM,
+    JOB_DONE,
+};
+
+/* A migration job on one domain. Readers take the lock; the thread running
+ * the migration updates stats under it. */
+struct agent_job {
+    pthread_mutex_t lock;
+    bool active;
+    char operation[32];        /* "migration-out", "migration-in" */
+    enum agent_job_phase phase;
+    int64_t started_wall_ms;
+    int64_t started_mono_ms;
+    struct cookie_stats stats; /* running figures */
+    bool abort_requested;
+    struct mig_ctx *ctx;       /* while a step runs: for cancel */
+    json_object *disks;        /* per-disk progress lines, owned */
+    /* the last finished job */
+    bool has_completed;
+    struct cookie_stats completed;
+    json_object *completed_disks;
+    char completed_operation[32];
+    char completed_error[FERRY_ERROR_MSG_MAX];
+};
+
+struct agent_domain {
+    pthread_mutex_t lock;      /* protects the fields below */
+    int refs;                  /* guarded by the registry lock */
+    struct domain_def *def;    /* the live definition (owned) */
+    struct domain_def *persistent_def; /* on-disk definition, NULL if transient */
+    bool active;               /* a guest process exists */
+    bool incoming;             /* prepared for an incoming migration */
+    bool removed;              /* no longer in the registry */
+    bool job_busy;             /* a migration step holds the domain */
+    struct agent_job job;
+    void *priv;                /* driver's per-domain state */
+};
+
+struct agent {
+    struct agent_config cfg;
+    const struct hv_driver *driver;
+    char host_uuid[FERRY_UUID_STRLEN];
+    char hostname[256];
+    char run_dir[1024];        /* STATE/run */
+    char domains_dir[1024];    /* STATE/domains */
+    pthread_mutex_t lock;      /* registry */
+    struct agent_domain *domains[AGENT_MAX_DOMAINS];
+    size_t n_domains;
+    volatile int quit;
+    void *driver_priv;
+};
+
+/* Loads identity and persistent domains, re-attaches running guests. */
+int agent_init(struct agent *ag, struct ferry_error *err);
+void agent_fini(struct agent *ag);
+/* Re-attaches to guests left running by a previous agent process. */
+void agent_restore_running(struct agent *ag);
+
+/* Registry. Lookup returns a new reference (agent_domain_unref) or NULL. */
+struct agent_domain *agent_domain_lookup(struct agent *ag, const char *name);
+struct agent_domain *agent_domain_lookup_uuid(struct agent *ag, const char *uuid);
+void agent_domain_ref(struct agent_domain *dom);
+void agent_domain_unref(struct agent *ag, struct agent_domain *dom);
+/* Adds a domain for DEF (taken) and returns it with a reference. Fails
+ * with -EEXIST when the name or uuid is taken. */
+int agent_domain_add(struct agent *ag, struct domain_def *def, struct agent_domain **ret,
+                     struct ferry_error *err);
+/* Drops DOM from the registry (its reference count then ends it). */
+void agent_domain_remove(struct agent *ag, struct agent_domain *dom);
+/* Snapshot of the registry: an array of references; caller unrefs each and
+ * frees the array. */
+size_t agent_domain_list(struct agent *ag, struct agent_domain ***ret);
+
+/* Persistence under the state dir. */
+int agent_domain_save_def(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+int agent_domain_delete_def(struct agent *ag, const char *name, struct ferry_error *err);
+
+/* Claims the domain for a migration step: fails with -EBUSY naming the
+ * operation that holds it. */
+int agent_domain_begin_job(struct agent_domain *dom, const char *operation,
+                           struct ferry_error *err);
+void agent_domain_end_job(struct agent_domain *dom);
+/* Job bookkeeping helpers. */
+void agent_job_start(struct agent_job *job, const char *operation);
+void agent_job_finish(struct agent_job *job, const struct ferry_error *err_or_null);
+
+/* Event bus: lifecycle and job events as JSON objects to subscribers. */
+void agent_emit_event(struct agent *ag, const char *event, const char *domain,
+                      json_object *data /* taken, may be NULL */);
+typedef void (*agent_event_sink)(json_object *ev, void *opaque);
+int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque);
+void agent_events_unsubscribe(struct agent *ag, int token);
+
+/* The driver named by cfg.hypervisor. */
+const struct hv_driver *agent_find_driver(const char *name);
+
+#endif

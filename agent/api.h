@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The control API: method dispatch for CALL frames (docs/control-api.md).
+ * Served on the unix control socket and on the TCP listener alike. */
+#ifndef FERRY_AGENT_API_H
+#define FERRY_AGENT_API_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "agent.h"
+#include "wire.h"
+
+/* One client connection as seen by a method handler. */
+struct api_ctx {
+    struct agent *ag;
+    struct wire_conn *conn;   /* for methods that stream (events) */
+    struct wire_hello peer;   /* what the client said in its HELLO */
+    int event_token;          /* > 0 while subscribed to events */
+};
+
+/* Runs METHOD with PARAMS (borrowed, may be NULL). On success *ret_result
+ * gets a new object (may be NULL for "no result"). */
+int api_dispatch(struct api_ctx *ctx, const char *method, json_object *params,
+                 json_object **ret_result, struct ferry_error *err);
+
+/* Our HELLO as the agent. */
+void api_fill_hello(struct agent *ag, struct wire_hello *h);
+
+/* Parameter helpers: each names the parameter in its error message. */
+int api_param_str(json_object *params, const char *key, bool required, const char **ret,
+                  struct ferry_error *err);
+int api_param_bool(json_object *params, const char *key, bool *ret, struct ferry_error *err);
+int api_param_u64(json_object *params, const char *key, uint64_t *ret, struct ferry_error *err);
+
+/* Migration methods (migrate.c). */
+int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **ret,
+                      struct ferry_error *err);
+int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err);
+int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err);
+int api_migrate_finish(struct api_ctx *ctx, json_object *params, json_object **ret,
+                       struct ferry_error *err);
+int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err);
+int api_migrate_p2p(struct api_ctx *ctx, json_object *params, json_object **ret,
+                    struct ferry_error *err);
+int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
+                 struct ferry_error *err);
+int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
+                  struct ferry_error *err);
+
+#endif

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Control-protocol client: connect, HELLO, CALL and wait for the matching
+ * REPLY or ERROR; EVENT frames that arrive meanwhile are queued. */
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "util.h"
+
+#define MAX_QUEUED_EVENTS 1024
+
+struct ctl_client {
+    struct wire_conn *wc;
+    struct wire_hello peer;
+    uint32_t next_id;
+    json_object *events; /* array, queued EVENT payloads */
+};
+
+static int connect_unix(const char *path, struct ferry_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = -1;
+
+    if (strlen(path) >= sizeof sa.sun_path)
+        return ferry_error_set(err, ENAMETOOLONG, "socket path '%s' is too long", path);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ferry_error_set_errno(err, errno, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+        return ferry_error_set_errno(err, errno, "cannot connect to '%s'", path);
+    return TAKE_FD(fd);
+}
+
+/* Non-blocking connect bounded by TIMEOUT_MS so an unreachable peer gives
+ * an answer in bounded time, not after the kernel's SYN retries. */
+static int connect_tcp(const char *hostport, int timeout_ms, struct ferry_error *err)
+{
+    _cleanup_free_ char *host = NULL;
+    const char *colon = strrchr(hostport, ':');
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL, *ai;
+    int r, last = ECONNREFUSED;
+    int64_t deadline = ferry_now_ms() + timeout_ms;
+
+    if (!colon || colon == hostport || !colon[1])
+        return ferry_error_set(err, EINVAL, "'%s': expected HOST:PORT", hostport);
+    host = strndup(hostport, (size_t)(colon - hostport));
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    r = getaddrinfo(host, colon + 1, &hints, &res);
+    if (r != 0)
+        return ferry_error_set(err, EHOSTUNREACH, "cannot resolve '%s': %s", host,
+                               gai_strerror(r));
+    for (ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct pollfd pfd;
+        int soerr = 0, one = 1;
+        socklen_t sl = sizeof soerr;
+
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            last = errno;
+            close(fd);
+            continue;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        r = poll(&pfd, 1, ferry_ms_left(deadline));
+        if (r <= 0) {
+            last = r == 0 ? ETIMEDOUT : errno;
+            close(fd);
+            continue;
+        }
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr) {
+            last = soerr;
+            close(fd);
+            continue;
+        }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        freeaddrinfo(res);
+        return fd;
+    }
+    freeaddrinfo(res);
+    return ferry_error_set_errno(err, last, "cannot connect to %s", hostport);
+}
+
+int ctl_code_errno(const char *code)
+{
+    static const struct {
+        const char *code;
+        int e;
+    } map[] = {
+        {"invalid-argument", EINVAL}, {"not-found", ENOENT},     {"exists", EEXIST},
+        {"busy", EBUSY},              {"unsupported", ENOTSUP},  {"timeout", ETIMEDOUT},
+        {"io-error", EIO},            {"protocol-error", EPROTO}, {"permission-denied", EACCES},
+        {"operation-failed", EIO},    {"internal-error", EFAULT},
+    };
+
+    for (size_t i = 0; code && i < ARRAY_SIZE(map); i++)
+        if (strcmp(map[i].code, code) == 0)
+            return map[i].e;
+    return EIO;
+}
+
+int ctl_client_connect(const char *uri, const struct wire_hello *hello, int timeout_ms,
+                       struct ctl_client **ret, struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *obj = NULL;
+    _cleanup_(json_object_putp) json_object *reply = NULL;
+    _cleanup_free_ void *payload = NULL;
+    struct ctl_client *c;
+    struct wire_header h;
+    int fd, r;
+
+    if (strncmp(uri, "ferry+tcp://", 12) == 0) {
+        _cleanup_free_ char *hp = ferry_strdup(uri + 12);
+        hp[strcspn(hp, "/?")] = '\0';
+        fd = connect_tcp(hp, timeout_ms, err);
+    } else if (strncmp(uri, "unix:", 5) == 0) {
+        fd = connect_unix(uri + 5, err);
+    } else if (strstr(uri, "://")) {
+        return ferry_error_set(err, EINVAL,
+                               "unsupported URI '%s' (use a socket path or ferry+tcp://HOST:PORT)",
+                               uri);
+    } else {
+        fd = connect_unix(uri, err);
+    }
+    if (fd < 0)
+        return fd;
+    c = ferry_calloc(1, sizeof *c);
+    c->wc = wire_conn_new(fd);
+    c->next_id = 1;
+    c->events = json_object_new_array();
+
+    obj = wire_hello_to_json(hello);
+    r = wire_conn_send_json(c->wc, WIRE_HELLO, 0, obj, err);
+    if (r == 0)
+        r = wire_conn_recv(c->wc, timeout_ms, &h, &reply, &payload, err);
+    if (r == 0 && h.type == WIRE_ERROR) {
+        json_object *e = NULL, *m = NULL;
+        json_object_object_get_ex(reply, "error", &e);
+        json_object_object_get_ex(e, "message", &m);
+        r = ferry_error_set(err, EPROTO, "peer refused hello: %s",
+                            m ? json_object_get_string(m) : "no message");
+    } else if (r == 0 && h.type != WIRE_HELLO) {
+        r = ferry_error_set(err, EPROTO, "peer answered hello with frame type %u", h.type);
+    }
+    if (r == 0)
+        r = wire_hello_from_json(reply, &c->peer, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "%s", uri);
+        ctl_client_free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+void ctl_client_free(struct ctl_client *c)
+{
+    if (!c)
+        return;
+    wire_conn_free(c->wc);
+    json_object_put(c->events);
+    free(c);
+}
+
+const struct wire_hello *ctl_client_peer(struct ctl_client *c)
+{
+    return &c->peer;
+}
+
+static void queue_event(struct ctl_client *c, json_object *ev)
+{
+    if (json_object_array_length(c->events) >= MAX_QUEUED_EVENTS)
+        json_object_array_del_idx(c->events, 0, 1);
+    json_object_array_add(c->events, json_object_get(ev));
+}
+
+int ctl_client_call(struct ctl_client *c, const char *method, json_object *params,
+                    int timeout_ms, json_object **ret_result, struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *call = wire_make_call(method, params);
+    uint32_t id = c->next_id++;
+    int64_t deadline = timeout_ms < 0 ? -1 : ferry_now_ms() + timeout_ms;
+    int r;
+
+    if (ret_result)
+        *ret_result = NULL;
+    r = wire_conn_send_json(c->wc, WIRE_CALL, id, call, err);
+    if (r < 0)
+        return r;
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *obj = NULL;
+        _cleanup_free_ void *payload = NULL;
+        struct wire_header h;
+
+        r = wire_conn_recv(c->wc, deadline < 0 ? -1 : ferry_ms_left(deadline), &h, &obj,
+                           &payload, err);
+        if (r == -EPIPE)
+            return ferry_error_set(err, ECONNRESET, "%s: the agent closed the connection",
+                                   method);
+        if (r < 0)
+            return r;
+        if (h.type == WIRE_EVENT) {
+            queue_event(c, obj);
+            continue;
+        }
+        if (h.id != id)
+            continue;
+        if (h.type == WIRE_REPLY) {
+            json_object *res = NULL;
+            if (ret_result && json_object_object_get_ex(obj, "result", &res) && res)
+                *ret_result = json_object_get(res);
+            return 0;
+        }
+        if (h.type == WIRE_ERROR) {
+            json_object *e = NULL, *code = NULL, *msg = NULL;
+            json_object_object_get_ex(obj, "error", &e);
+            json_object_object_get_ex(e, "code", &code);
+            json_object_object_get_ex(e, "message", &msg);
+            return ferry_error_set(err, ctl_code_errno(code ? json_object_get_string(code) : NULL),
+                                   "%s", msg ? json_object_get_string(msg) : "unknown error");
+        }
+    }
+}
+
+int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **ret_event,
+                          struct ferry_error *err)
+{
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *obj = NULL;
+        _cleanup_free_ void *payload = NULL;
+        struct wire_header h;
+        int r;
+
+        if (json_object_array_length(c->events) > 0) {
+            *ret_event = json_object_get(json_object_array_get_idx(c->events, 0));
+            json_object_array_del_idx(c->events, 0, 1);
+            return 0;
+        }
+        r = wire_conn_recv(c->wc, timeout_ms, &h, &obj, &payload, err);
+        if (r == -EPIPE)
+            return ferry_error_set(err, ECONNRESET, "the agent closed the connection");
+        if (r < 0)
+            return r;
+        if (h.type == WIRE_EVENT)
+            queue_event(c, obj);
+    }
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Client side of the control protocol, used by ferryctl and by an agent
+ * that drives a peer (peer-to-peer migration). */
+#ifndef FERRY_AGENT_CLIENT_H
+#define FERRY_AGENT_CLIENT_H
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "wire.h"
+
+struct ctl_client;
+
+/* URI: a unix socket path, "unix:PATH", or "ferry+tcp://HOST:PORT".
+ * Connects (bounded by TIMEOUT_MS), exchanges HELLO as ROLE ("client" or
+ * "agent", with HOST_UUID/HOST naming us when an agent). *ret: free with
+ * ctl_client_free(). */
+int ctl_client_connect(const char *uri, const struct wire_hello *hello, int timeout_ms,
+                       struct ctl_client **ret, struct ferry_error *err);
+void ctl_client_free(struct ctl_client *c);
+
+/* The peer's HELLO. Borrowed. */
+const struct wire_hello *ctl_client_peer(struct ctl_client *c);
+
+/* Calls METHOD with PARAMS (taken, may be NULL); waits up to TIMEOUT_MS
+ * (-1: forever). An ERROR reply returns its errno negated with its message
+ * in ERR. *ret_result (may be NULL) gets the "result" member. */
+int ctl_client_call(struct ctl_client *c, const char *method, json_object *params,
+                    int timeout_ms, json_object **ret_result, struct ferry_error *err);
+
+/* After events.subscribe: the next EVENT frame's object. */
+int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **ret_event,
+                          struct ferry_error *err);
+
+/* Maps an error code string from an ERROR frame back to an errno. */
+int ctl_code_errno(const char *code);
+
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ferryd: the per-host agent. Parses the command line, loads state,
+ * re-attaches to running guests and serves the control protocol. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "cleanup.h"
+#include "ferry-config.h"
+#include "server.h"
+
+static struct agent the_agent;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    the_agent.quit = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: ferryd [OPTIONS]\n"
+            "\n"
+            "Per-host agent that runs QEMU guests and live-migrates them with their disks.\n"
+            "\n"
+            "  --state-dir DIR        domains, run state and identity (default /var/lib/ferry)\n"
+            "  --image-dir DIR        where disk images received by migration go\n"
+            "                         (default STATE-DIR/images)\n"
+            "  --control PATH         unix control socket (default STATE-DIR/ferryd.sock)\n"
+            "  --listen ADDR:PORT     TCP listener for peers and orchestrators (port 0: any)\n"
+            "  --port-file FILE       write the bound TCP port here once listening\n"
+            "  --hypervisor NAME      qemu (default) or xen\n"
+            "  --qemu PATH            QEMU binary (default %s)\n"
+            "  --xl PATH              xl toolstack binary for --hypervisor xen (default xl)\n"
+            "  --host-uuid UUID       host identity (default: generated once, kept in state dir)\n"
+            "  --hostname NAME        host name to announce (default: gethostname)\n"
+            "  --max-protocol N       highest migration protocol version to offer (1-3)\n"
+            "  --debug                debug logging\n"
+            "  --version, --help\n",
+            FERRY_QEMU_BINARY);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"state-dir", required_argument, NULL, 's'},  {"image-dir", required_argument, NULL, 'i'},
+        {"control", required_argument, NULL, 'c'},    {"listen", required_argument, NULL, 'l'},
+        {"port-file", required_argument, NULL, 'P'},  {"hypervisor", required_argument, NULL, 'H'},
+        {"qemu", required_argument, NULL, 'q'},       {"xl", required_argument, NULL, 'x'},
+        {"host-uuid", required_argument, NULL, 'u'},  {"hostname", required_argument, NULL, 'n'},
+        {"max-protocol", required_argument, NULL, 'm'}, {"debug", no_argument, NULL, 'd'},
+        {"version", no_argument, NULL, 'V'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct agent_config *cfg = &the_agent.cfg;
+    struct ferry_error err = {0};
+    const char *port_file = NULL;
+    struct sigaction sa = {.sa_handler = on_signal};
+    int c;
+
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': cfg->state_dir = optarg; break;
+        case 'i': cfg->image_dir = optarg; break;
+        case 'c': cfg->control = optarg; break;
+        case 'l': cfg->listen = optarg; break;
+        case 'P': port_file = optarg; break;
+        case 'H': cfg->hypervisor = optarg; break;
+        case 'q': cfg->qemu_binary = optarg; break;
+        case 'x': cfg->xl_binary = optarg; break;
+        case 'u': cfg->host_uuid = optarg; break;
+        case 'n': cfg->hostname = optarg; break;
+        case 'm': {
+            uint64_t v;
+            if (ferry_parse_u64(optarg, &v) < 0 || v < 1 || v > 3) {
+                fprintf(stderr, "ferryd: --max-protocol must be 1, 2 or 3\n");
+                return 2;
+            }
+            cfg->max_version = (unsigned)v;
+            break;
+        }
+        case 'd': ferry_log_set_level(FERRY_LOG_DEBUG); break;
+        case 'V': printf("ferryd %s\n", FERRY_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "ferryd: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!cfg->state_dir)
+        cfg->state_dir = "/var/lib/ferry";
+    if (!cfg->image_dir)
+        cfg->image_dir = ferry_strdup_printf("%s/images", cfg->state_dir);
+    if (!cfg->control)
+        cfg->control = ferry_strdup_printf("%s/ferryd.sock", cfg->state_dir);
+
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (agent_init(&the_agent, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
+    agent_restore_running(&the_agent);
+    if (server_listen(&the_agent, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
+    if (port_file) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "%d\n", server_tcp_port());
+        if (ferry_write_file_atomic(port_file, buf, strlen(buf), 0644, &err) < 0) {
+            fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+            return 1;
+        }
+    }
+    ferry_info("ferryd %s: host %s (%s), control %s%s%s", FERRY_VERSION, the_agent.hostname,
+               the_agent.host_uuid, cfg->control, cfg->listen ? ", tcp " : "",
+               cfg->listen ? cfg->listen : "");
+    server_run(&the_agent, &err);
+    /* Guests keep running: a restarted agent re-attaches to them. */
+    ferry_info("ferryd: exiting");
+    return 0;
+}

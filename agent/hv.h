@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The hypervisor driver vtable. The agent core (domain registry, control
+ * API, the v3 migration engine) is hypervisor-neutral and reaches QEMU or
+ * Xen only through this table. Fields are only ever appended.
+ *
+ * Threads: every entry point may be called from any connection thread.
+ * The core serialises calls per domain (it holds the domain's job while a
+ * migration step runs and the domain lock for short lifecycle calls), so a
+ * driver needs no locking of its own for one domain's private state. */
+#ifndef FERRY_AGENT_HV_H
+#define FERRY_AGENT_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "cookie.h"
+#include "domain.h"
+#include "error.h"
+
+struct agent;
+struct agent_domain;
+struct agent_job;
+
+/* Migration flags, named and numbered as libvirt's virDomainMigrateFlags
+ * so orchestrator authors recognise them. */
+enum mig_flags {
+    MIG_LIVE = 1u << 0,
+    MIG_PEER2PEER = 1u << 1,
+    MIG_TUNNELLED = 1u << 2,
+    MIG_PERSIST_DEST = 1u << 3,
+    MIG_UNDEFINE_SOURCE = 1u << 4,
+    MIG_PAUSED = 1u << 5,
+    MIG_NON_SHARED_DISK = 1u << 6,
+    MIG_NON_SHARED_INC = 1u << 7,
+    MIG_CHANGE_PROTECTION = 1u << 8,
+    MIG_UNSAFE = 1u << 9,
+    MIG_OFFLINE = 1u << 10,
+    MIG_COMPRESSED = 1u << 11,
+    MIG_ABORT_ON_ERROR = 1u << 12,
+    MIG_AUTO_CONVERGE = 1u << 13,
+    MIG_PARALLEL = 1u << 17,
+};
+
+enum mig_storage_engine { MIG_STORAGE_FERRY = 0, MIG_STORAGE_QEMU };
+
+#define MIG_MAX_DISKS 32
+
+/* Everything a caller can ask of a migration. Strings are owned by the
+ * struct (mig_params_clear frees them). */
+struct mig_params {
+    unsigned flags;                 /* enum mig_flags */
+    char *dname;                    /* rename on the destination */
+    uint64_t bandwidth_mib;         /* MiB/s, 0 = unlimited */
+    char *migrate_uri;              /* where QEMU sends RAM (tcp:HOST:PORT) */
+    char *listen_address;           /* destination listens here */
+    unsigned parallel_connections;  /* multifd channels, 0 = off */
+    uint64_t max_downtime_ms;       /* 0 = QEMU default */
+    unsigned timeout_s;             /* suspend the guest after this, 0 = never */
+    bool timeout_suspend;
+    size_t n_migrate_disks;         /* 0 = every non-shared, writable disk */
+    char *migrate_disks[MIG_MAX_DISKS];
+    unsigned disks_port;            /* destination NBD port, 0 = pick */
+    char *disks_uri;                /* destination NBD listen URI */
+    enum mig_storage_engine storage_engine;
+    char *dest_xml;                 /* optional replacement XML for the destination */
+};
+
+/* State of one migration on one side, handed to every driver step. The
+ * core fills the inputs; the driver fills the outputs. */
+struct mig_ctx {
+    struct agent *agent;
+    struct agent_domain *dom;       /* source: the domain; destination: the incoming one */
+    struct agent_job *job;          /* statistics and abort flag */
+    const struct mig_params *params;
+    int version;                    /* negotiated protocol version: 1, 2 or 3 */
+    struct cookie cookie_in;        /* parsed cookie from the previous step */
+    struct cookie cookie_out;       /* cookie this step produces */
+    char *uri;                      /* prepare: out (where to migrate); perform: in */
+    bool cancelled;                 /* finish/confirm: the migration failed */
+};
+
+struct hv_driver {
+    const char *name; /* "qemu", "xen" */
+
+    /* Called once at agent start, before any domain is loaded. */
+    int (*init)(struct agent *ag, struct ferry_error *err);
+
+    /* Starts DOM's definition as a new guest; on success the domain is
+     * running and its private handle set. */
+    int (*domain_start)(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+    /* Looks for the guest after an agent restart; returns 1 when it is
+     * running and re-attached, 0 when it is gone (run state removed). */
+    int (*domain_attach)(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+    /* Hard stop; the guest is gone when it returns 0. */
+    int (*domain_destroy)(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+    /* Live state from the hypervisor itself: "running", "paused",
+     * "shutoff"; REASON_BUF gets a short reason ("migrating", "user", ...). */
+    int (*domain_state)(struct agent *ag, struct agent_domain *dom, char *state_buf,
+                        size_t state_len, char *reason_buf, size_t reason_len,
+                        struct ferry_error *err);
+    /* Passes a monitor command through (QMP JSON text, or HMP text when
+     * HMP). *ret_output is the reply text; caller frees. Optional. */
+    int (*domain_monitor)(struct agent *ag, struct agent_domain *dom, const char *command,
+                          bool hmp, char **ret_output, struct ferry_error *err);
+    /* Releases the driver's private state of a domain that is gone. */
+    void (*domain_release)(struct agent *ag, struct agent_domain *dom);
+
+    /* Host capabilities: appends driver parts to a capabilities document.
+     * Returns the <migration_features> inner XML and guest XML as a string
+     * the core embeds; caller frees. */
+    char *(*capabilities_xml)(struct agent *ag);
+    /* Flags this driver can honour (enum mig_flags). */
+    unsigned supported_flags;
+
+    /* The migration steps (protocol v3; v2 and v1 reuse them, see
+     * agent/migrate.c). Each returns 0 or a negative errno with ERR set. */
+    int (*migrate_begin)(struct mig_ctx *m, struct ferry_error *err);
+    int (*migrate_prepare)(struct mig_ctx *m, struct ferry_error *err);
+    int (*migrate_perform)(struct mig_ctx *m, struct ferry_error *err);
+    int (*migrate_finish)(struct mig_ctx *m, struct ferry_error *err);
+    int (*migrate_confirm)(struct mig_ctx *m, struct ferry_error *err);
+    /* Asks a running perform to stop soon (called from another thread). */
+    void (*migrate_cancel)(struct mig_ctx *m);
+};
+
+extern const struct hv_driver qemu_hv_driver;
+
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Private state shared by the QEMU driver's files (qemu.c: lifecycle,
+ * qemu-migrate.c: migration steps). Not part of any public interface. */
+#ifndef FERRY_AGENT_QEMU_PRIV_H
+#define FERRY_AGENT_QEMU_PRIV_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "agent.h"
+#include "qmp.h"
+
+struct qemu_dom {
+    struct qmp_conn *qmp;
+    pid_t pid;
+    bool child;              /* started by this agent process (we reap it) */
+    char qmp_path[1024];
+    char log_path[1024];
+    char serial_path[1024];
+    struct agent *ag;
+    struct agent_domain *dom; /* borrowed back-pointer */
+    void *mig;               /* migration state (qemu-migrate.c) */
+};
+
+struct qemu_driver {
+    char binary[1024];
+    bool kvm;
+};
+
+/* Starts a QEMU process for DOM. INCOMING: add -incoming defer and use
+ * DEF (not dom->def) for the devices. */
+int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming,
+                       struct ferry_error *err);
+/* Stops the process (quit, then signals) and removes the run files. */
+int qemu_process_stop(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+/* The domain's QMP connection, or NULL with ERR set when it has none. */
+struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err);
+/* "running", "paused", ... from query-status; *ret_running too. */
+int qemu_query_status(struct qmp_conn *qmp, char *buf, size_t len, bool *ret_running,
+                      struct ferry_error *err);
+
+/* Migration entry points (qemu-migrate.c). */
+int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err);
+int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err);
+int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err);
+int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err);
+int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err);
+void qemu_migrate_cancel(struct mig_ctx *m);
+
+#endif

@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The QEMU driver's lifecycle half: building QEMU's command line from a
+ * domain definition, starting the process with its own QMP socket,
+ * re-attaching after an agent restart, state from QMP, and stopping it.
+ *
+ * QEMU runs in its own session (setsid) with stdout/stderr in
+ * STATE/run/NAME.log, so it outlives the agent; the agent finds it again
+ * through STATE/run/NAME.pid and NAME.qmp. */
+#include "qemu-priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "ferry-config.h"
+#include "json-cleanup.h"
+
+#define QEMU_START_TIMEOUT_MS 30000
+#define QEMU_QMP_TIMEOUT_MS   30000
+#define QEMU_MAX_ARGS         256
+
+static struct qemu_driver qemu_drv;
+
+static int qemu_init(struct agent *ag, struct ferry_error *err)
+{
+    const char *env = getenv("FERRY_QEMU");
+    int fd;
+
+    if (ag->cfg.qemu_binary)
+        snprintf(qemu_drv.binary, sizeof qemu_drv.binary, "%s", ag->cfg.qemu_binary);
+    else if (env && *env)
+        snprintf(qemu_drv.binary, sizeof qemu_drv.binary, "%s", env);
+    else
+        snprintf(qemu_drv.binary, sizeof qemu_drv.binary, "%s", FERRY_QEMU_BINARY);
+    if (access(qemu_drv.binary, X_OK) < 0 && strchr(qemu_drv.binary, '/'))
+        return ferry_error_set_errno(err, errno, "QEMU binary '%s'", qemu_drv.binary);
+    /* KVM only when we may open it read-write and FERRY_NO_KVM is unset. */
+    fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    qemu_drv.kvm = fd >= 0 && !getenv("FERRY_NO_KVM");
+    if (fd >= 0)
+        close(fd);
+    ferry_info("qemu driver: %s, accelerator %s", qemu_drv.binary, qemu_drv.kvm ? "kvm" : "tcg");
+    return 0;
+}
+
+static struct qemu_dom *priv_get(struct agent *ag, struct agent_domain *dom)
+{
+    struct qemu_dom *p = dom->priv;
+
+    if (!p) {
+        p = ferry_calloc(1, sizeof *p);
+        p->ag = ag;
+        p->dom = dom;
+        p->pid = -1;
+        dom->priv = p;
+    }
+    snprintf(p->qmp_path, sizeof p->qmp_path, "%s/%s.qmp", ag->run_dir, dom->def->name);
+    snprintf(p->log_path, sizeof p->log_path, "%s/%s.log", ag->run_dir, dom->def->name);
+    snprintf(p->serial_path, sizeof p->serial_path, "%s/%s.serial", ag->run_dir, dom->def->name);
+    return p;
+}
+
+struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
+{
+    struct qemu_dom *p = dom->priv;
+
+    if (!p || !p->qmp || !dom->active) {
+        ferry_error_set(err, ENOTCONN, "domain '%s' is not running", dom->def->name);
+        return NULL;
+    }
+    return p->qmp;
+}
+
+/* ---- command line ---- */
+
+struct argv {
+    char *v[QEMU_MAX_ARGS + 1];
+    size_t n;
+};
+
+static void argv_add(struct argv *a, const char *s)
+{
+    if (a->n >= QEMU_MAX_ARGS)
+        abort(); /* bounded by DOMAIN_MAX_DISKS; a programmer error */
+    a->v[a->n++] = ferry_strdup(s);
+}
+
+static void argv_addf(struct argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void argv_addf(struct argv *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    if (a->n >= QEMU_MAX_ARGS)
+        abort();
+    a->v[a->n++] = s;
+}
+
+static void argv_clear(struct argv *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    a->n = 0;
+}
+
+/* QEMU's option syntax uses ',' as a separator; a literal comma in a value
+ * is written ",,". Paths with commas are legal and must survive. */
+static char *qemu_escape(const char *s)
+{
+    size_t n = 0;
+    char *out, *o;
+
+    for (const char *p = s; *p; p++)
+        n += *p == ',' ? 2 : 1;
+    out = o = ferry_calloc(n + 1, 1);
+    for (const char *p = s; *p; p++) {
+        *o++ = *p;
+        if (*p == ',')
+            *o++ = ',';
+    }
+    return out;
+}
+
+static const char *cache_direct(enum domain_disk_cache c)
+{
+    return c == DOMAIN_CACHE_NONE ? "on" : "off";
+}
+
+static const char *cache_no_flush(enum domain_disk_cache c)
+{
+    return c == DOMAIN_CACHE_UNSAFE ? "on" : "off";
+}
+
+static void build_argv(struct qemu_dom *p, const struct domain_def *def, bool incoming,
+                       struct argv *a)
+{
+    argv_add(a, qemu_drv.binary);
+    argv_addf(a, "-name");
+    argv_addf(a, "guest=%s,debug-threads=on", def->name);
+    argv_add(a, "-uuid");
+    argv_add(a, def->uuid);
+    argv_add(a, "-machine");
+    argv_addf(a, "pc,accel=%s", qemu_drv.kvm ? "kvm" : "tcg");
+    argv_add(a, "-m");
+    argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
+    argv_add(a, "-smp");
+    argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
+    argv_add(a, "-nodefaults");
+    argv_add(a, "-display");
+    argv_add(a, "none");
+    argv_add(a, "-no-user-config");
+    argv_add(a, "-msg");
+    argv_add(a, "timestamp=on");
+    {
+        _cleanup_free_ char *q = qemu_escape(p->qmp_path);
+        argv_add(a, "-qmp");
+        argv_addf(a, "unix:%s,server=on,wait=off", q);
+    }
+    {
+        _cleanup_free_ char *s = qemu_escape(p->serial_path);
+        argv_add(a, "-chardev");
+        argv_addf(a, "file,id=serial0,path=%s,append=on", s);
+        argv_add(a, "-serial");
+        argv_add(a, "chardev:serial0");
+    }
+    if (def->kernel) {
+        argv_add(a, "-kernel");
+        argv_add(a, def->kernel);
+        if (def->cmdline) {
+            argv_add(a, "-append");
+            argv_add(a, def->cmdline);
+        }
+    }
+    for (size_t i = 0; i < def->n_disks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        _cleanup_free_ char *src = NULL;
+        const char *ro = d->readonly ? "on" : "off";
+
+        if (!d->source)
+            continue;
+        src = qemu_escape(d->source);
+        argv_add(a, "-blockdev");
+        /* discard=unmap keeps zero writes from allocating: a migration
+         * target must stay as sparse as its source. */
+        argv_addf(a,
+                  "driver=file,node-name=p-%s,filename=%s,cache.direct=%s,cache.no-flush=%s,"
+                  "discard=unmap,read-only=%s%s",
+                  d->target, src, cache_direct(d->cache), cache_no_flush(d->cache), ro,
+                  d->shareable ? ",locking=off" : "");
+        argv_add(a, "-blockdev");
+        argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=unmap,read-only=%s",
+                  domain_disk_format_name(d->format), d->target, d->target, ro);
+        argv_add(a, "-device");
+        if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
+            argv_addf(a, "ide-hd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
+                      d->serial[0] ? ",serial=" : "", d->serial,
+                      d->shareable ? ",share-rw=on" : "");
+        else
+            argv_addf(a, "virtio-blk-pci,drive=f-%s,id=%s%s%s%s", d->target, d->target,
+                      d->serial[0] ? ",serial=" : "", d->serial,
+                      d->shareable ? ",share-rw=on" : "");
+    }
+    if (incoming) {
+        argv_add(a, "-incoming");
+        argv_add(a, "defer");
+    }
+}
+
+/* ---- process ---- */
+
+static int read_log_tail(const char *path, char *buf, size_t len)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t size;
+    ssize_t r;
+
+    buf[0] = '\0';
+    if (fd < 0)
+        return -errno;
+    size = lseek(fd, 0, SEEK_END);
+    if (size < 0)
+        return -errno;
+    if ((size_t)size > len - 1)
+        lseek(fd, size - (off_t)(len - 1), SEEK_SET);
+    else
+        lseek(fd, 0, SEEK_SET);
+    r = read(fd, buf, len - 1);
+    if (r < 0)
+        return -errno;
+    buf[r] = '\0';
+    /* Trim trailing newlines; keep the last line, QEMU's error. */
+    while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
+        buf[--r] = '\0';
+    return 0;
+}
+
+static bool pid_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    _cleanup_close_ int fd = -1;
+    ssize_t n;
+    char *rp;
+
+    if (pid <= 0)
+        return false;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return false;
+    /* A zombie is dead: nobody may have reaped it yet. */
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, buf, sizeof buf - 1);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    rp = strrchr(buf, ')');
+    if (!rp || rp[1] == '\0' || rp[2] == 'Z' || rp[2] == 'X')
+        return false;
+    return true;
+}
+
+/* True when PID's command line carries "-name guest=NAME," (guards against
+ * pid reuse after a reboot of the agent). */
+static bool pid_is_guest(pid_t pid, const char *name)
+{
+    char path[64];
+    _cleanup_free_ char *buf = NULL;
+    _cleanup_free_ char *want = ferry_strdup_printf("guest=%s,", name);
+    size_t len;
+
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    if (ferry_read_file(path, 1 << 20, &buf, &len, NULL) < 0)
+        return false;
+    for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+        if (strncmp(buf + i, want, strlen(want)) == 0)
+            return true;
+    return false;
+}
+
+static void reap_if_child(struct qemu_dom *p)
+{
+    if (p->child && p->pid > 0 && waitpid(p->pid, NULL, WNOHANG) == p->pid)
+        p->child = false;
+}
+
+static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *data, void *opaque)
+{
+    struct qemu_dom *p = opaque;
+    const char *dname = p->dom->def->name;
+
+    (void)conn;
+    if (!name) {
+        agent_emit_event(p->ag, "monitor-closed", dname, NULL);
+        return;
+    }
+    if (strcmp(name, "STOP") == 0)
+        agent_emit_event(p->ag, "suspended", dname, NULL);
+    else if (strcmp(name, "RESUME") == 0)
+        agent_emit_event(p->ag, "resumed", dname, NULL);
+    else if (strcmp(name, "SHUTDOWN") == 0)
+        agent_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
+    else if (strcmp(name, "MIGRATION") == 0)
+        agent_emit_event(p->ag, "migration-status", dname, data ? json_object_get(data) : NULL);
+    else if (strncmp(name, "BLOCK_JOB_", 10) == 0 || strcmp(name, "JOB_STATUS_CHANGE") == 0) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "qemu_event", json_object_new_string(name));
+        if (data)
+            json_object_object_add(d, "data", json_object_get(data));
+        agent_emit_event(p->ag, "block-job", dname, d);
+    }
+}
+
+static int connect_qmp(struct qemu_dom *p, int timeout_ms, struct ferry_error *err)
+{
+    int r;
+
+    r = qmp_conn_open(p->qmp_path, timeout_ms, &p->qmp, err);
+    if (r < 0)
+        return r;
+    qmp_conn_set_event_cb(p->qmp, on_qmp_event, p);
+    return 0;
+}
+
+static int write_run_state(struct agent *ag, struct agent_domain *dom, struct qemu_dom *p,
+                           struct ferry_error *err)
+{
+    _cleanup_free_ char *xml = domain_def_format(dom->def);
+    _cleanup_free_ char *xml_path = ferry_strdup_printf("%s/%s.xml", ag->run_dir, dom->def->name);
+    _cleanup_free_ char *pid_path = ferry_strdup_printf("%s/%s.pid", ag->run_dir, dom->def->name);
+    char pid_s[32];
+    int r;
+
+    if (!xml)
+        return ferry_error_set(err, ENOMEM, "cannot format domain '%s'", dom->def->name);
+    snprintf(pid_s, sizeof pid_s, "%d\n", (int)p->pid);
+    if ((r = ferry_write_file_atomic(pid_path, pid_s, strlen(pid_s), 0600, err)) < 0)
+        return r;
+    return ferry_write_file_atomic(xml_path, xml, strlen(xml), 0600, err);
+}
+
+static void remove_run_state(struct agent *ag, const char *name)
+{
+    static const char *const exts[] = {"xml", "pid", "qmp", "incoming"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
+        _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.%s", ag->run_dir, name, exts[i]);
+        unlink(path);
+    }
+}
+
+int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming,
+                       struct ferry_error *err)
+{
+    struct qemu_dom *p = priv_get(ag, dom);
+    struct argv a = {0};
+    _cleanup_close_ int log_fd = -1;
+    _cleanup_close_ int null_fd = -1;
+    int64_t deadline;
+    pid_t pid;
+    int r;
+
+    for (size_t i = 0; i < dom->def->n_disks; i++) {
+        const struct domain_disk *d = &dom->def->disks[i];
+        if (d->source && access(d->source, d->readonly ? R_OK : R_OK | W_OK) < 0)
+            return ferry_error_set_errno(err, errno, "disk '%s': cannot open '%s'", d->target,
+                                         d->source);
+    }
+    if (dom->def->kernel && access(dom->def->kernel, R_OK) < 0)
+        return ferry_error_set_errno(err, errno, "kernel '%s'", dom->def->kernel);
+
+    unlink(p->qmp_path);
+    log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd < 0)
+        return ferry_error_set_errno(err, errno, "cannot open log '%s'", p->log_path);
+    null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return ferry_error_set_errno(err, errno, "cannot open /dev/null");
+    build_argv(p, dom->def, incoming, &a);
+    {
+        char line[256];
+        int n = snprintf(line, sizeof line, "---- ferryd starting %s%s\n", dom->def->name,
+                         incoming ? " (incoming)" : "");
+        if (n > 0)
+            (void)!write(log_fd, line, (size_t)n);
+    }
+
+    pid = fork();
+    if (pid < 0) {
+        r = -errno;
+        argv_clear(&a);
+        return ferry_error_set_errno(err, -r, "fork");
+    }
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls until exec. */
+        setsid();
+        dup2(null_fd, 0);
+        dup2(log_fd, 1);
+        dup2(log_fd, 2);
+        syscall(SYS_close_range, 3U, ~0U, 0U);
+        execv(a.v[0], a.v);
+        _exit(127);
+    }
+    argv_clear(&a);
+    p->pid = pid;
+    p->child = true;
+
+    /* Wait for the QMP socket; a QEMU that exits meanwhile failed to start
+     * and its log tail says why. */
+    deadline = ferry_now_ms() + QEMU_START_TIMEOUT_MS;
+    for (;;) {
+        int status;
+        struct ferry_error qerr = {0};
+
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            char tail[600];
+            p->child = false;
+            p->pid = -1;
+            read_log_tail(p->log_path, tail, sizeof tail);
+            {
+                char *last = strrchr(tail, '\n');
+                return ferry_error_set(err, EIO, "QEMU failed to start: %s",
+                                       last ? last + 1 : tail);
+            }
+        }
+        if (access(p->qmp_path, F_OK) == 0 && connect_qmp(p, 2000, &qerr) == 0)
+            break;
+        if (ferry_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            p->pid = -1;
+            p->child = false;
+            return ferry_error_set(err, ETIMEDOUT, "QEMU did not open its monitor within %d s",
+                                   QEMU_START_TIMEOUT_MS / 1000);
+        }
+        usleep(20 * 1000);
+    }
+    dom->active = true;
+    dom->incoming = incoming;
+    if ((r = write_run_state(ag, dom, p, err)) < 0) {
+        qemu_process_stop(ag, dom, NULL);
+        return r;
+    }
+    if (incoming) {
+        _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.incoming", ag->run_dir,
+                                                        dom->def->name);
+        ferry_write_file_atomic(path, "1\n", 2, 0600, NULL);
+    }
+    ferry_info("domain '%s': QEMU pid %d started%s", dom->def->name, (int)pid,
+               incoming ? " for an incoming migration" : "");
+    return 0;
+}
+
+int qemu_process_stop(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
+{
+    struct qemu_dom *p = dom->priv;
+    int64_t deadline;
+
+    (void)err;
+    if (!p)
+        return 0;
+    if (p->qmp && qmp_conn_alive(p->qmp))
+        qmp_conn_execute(p->qmp, "quit", NULL, 3000, NULL, NULL);
+    if (p->pid > 0) {
+        deadline = ferry_now_ms() + 5000;
+        while (pid_alive(p->pid) && ferry_now_ms() < deadline) {
+            reap_if_child(p);
+            usleep(10 * 1000);
+        }
+        if (pid_alive(p->pid)) {
+            kill(p->pid, SIGTERM);
+            deadline = ferry_now_ms() + 3000;
+            while (pid_alive(p->pid) && ferry_now_ms() < deadline) {
+                reap_if_child(p);
+                usleep(10 * 1000);
+            }
+        }
+        if (pid_alive(p->pid))
+            kill(p->pid, SIGKILL);
+        if (p->child)
+            waitpid(p->pid, NULL, 0);
+    }
+    qmp_conn_free(p->qmp);
+    p->qmp = NULL;
+    p->pid = -1;
+    p->child = false;
+    dom->active = false;
+    dom->incoming = false;
+    remove_run_state(ag, dom->def->name);
+    return 0;
+}
+
+static int qemu_domain_start(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
+{
+    int r = qemu_process_start(ag, dom, false, err);
+
+    if (r == 0)
+        agent_emit_event(ag, "started", dom->def->name, NULL);
+    return r;
+}
+
+static int qemu_domain_attach(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
+{
+    struct qemu_dom *p = priv_get(ag, dom);
+    _cleanup_free_ char *pid_path = ferry_strdup_printf("%s/%s.pid", ag->run_dir, dom->def->name);
+    _cleanup_free_ char *inc_path = ferry_strdup_printf("%s/%s.incoming", ag->run_dir,
+                                                        dom->def->name);
+    _cleanup_free_ char *buf = NULL;
+    uint64_t pid;
+
+    if (ferry_read_file(pid_path, 64, &buf, NULL, NULL) < 0)
+        goto gone;
+    buf[strcspn(buf, "\n")] = '\0';
+    if (ferry_parse_u64(buf, &pid) < 0 || pid == 0 || !pid_alive((pid_t)pid) ||
+        !pid_is_guest((pid_t)pid, dom->def->name))
+        goto gone;
+    p->pid = (pid_t)pid;
+    p->child = false;
+    if (connect_qmp(p, 5000, err) < 0) {
+        ferry_error_prefix(err, "domain '%s': re-attaching to QEMU pid %d", dom->def->name,
+                           (int)p->pid);
+        return -EIO;
+    }
+    dom->active = true;
+    dom->incoming = access(inc_path, F_OK) == 0;
+    ferry_info("domain '%s': re-attached to QEMU pid %d", dom->def->name, (int)p->pid);
+    return 1;
+gone:
+    remove_run_state(ag, dom->def->name);
+    return 0;
+}
+
+static int qemu_domain_destroy(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
+{
+    int r = qemu_process_stop(ag, dom, err);
+
+    if (r == 0)
+        agent_emit_event(ag, "stopped", dom->def->name, NULL);
+    return r;
+}
+
+int qemu_query_status(struct qmp_conn *qmp, char *buf, size_t len, bool *ret_running,
+                      struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *ret = NULL;
+    json_object *st = NULL, *running = NULL;
+    int r;
+
+    r = qmp_conn_execute(qmp, "query-status", NULL, QEMU_QMP_TIMEOUT_MS, &ret, err);
+    if (r < 0)
+        return r;
+    if (!json_object_object_get_ex(ret, "status", &st) ||
+        !json_object_object_get_ex(ret, "running", &running))
+        return ferry_error_set(err, EPROTO, "query-status: unexpected reply");
+    snprintf(buf, len, "%s", json_object_get_string(st));
+    if (ret_running)
+        *ret_running = json_object_get_boolean(running);
+    return 0;
+}
+
+static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *state_buf,
+                             size_t state_len, char *reason_buf, size_t reason_len,
+                             struct ferry_error *err)
+{
+    struct qemu_dom *p = dom->priv;
+    char status[64];
+    bool running = false;
+    int r;
+
+    (void)ag;
+    if (!dom->active || !p || !p->qmp || !qmp_conn_alive(p->qmp)) {
+        if (p && p->pid > 0) {
+            reap_if_child(p);
+            if (!pid_alive(p->pid)) {
+                /* QEMU went away behind our back (crash, kill, guest
+                 * poweroff): the domain is off now. */
+                qmp_conn_free(p->qmp);
+                p->qmp = NULL;
+                p->pid = -1;
+                dom->active = false;
+                remove_run_state(ag, dom->def->name);
+            }
+        }
+        snprintf(state_buf, state_len, "shutoff");
+        snprintf(reason_buf, reason_len, "%s", dom->active ? "unknown" : "");
+        return 0;
+    }
+    r = qemu_query_status(p->qmp, status, sizeof status, &running, err);
+    if (r < 0)
+        return r;
+    if (running) {
+        snprintf(state_buf, state_len, "running");
+        snprintf(reason_buf, reason_len, "%s", status);
+    } else if (strcmp(status, "shutdown") == 0) {
+        snprintf(state_buf, state_len, "shutoff");
+        snprintf(reason_buf, reason_len, "shutdown");
+    } else {
+        snprintf(state_buf, state_len, "paused");
+        /* inmigrate, postmigrate, finish-migrate, prelaunch, paused, ... */
+        snprintf(reason_buf, reason_len, "%s", status);
+    }
+    return 0;
+}
+
+static int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *command,
+                               bool hmp, char **ret_output, struct ferry_error *err)
+{
+    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
+    _cleanup_(json_object_putp) json_object *cmd = NULL;
+    _cleanup_(json_object_putp) json_object *ret = NULL;
+    _cleanup_(json_object_putp) json_object *reply = NULL;
+    json_object *exec = NULL, *args = NULL;
+    struct qmp_error_info qe = {0};
+    int r;
+
+    (void)ag;
+    if (!qmp)
+        return -ENOTCONN;
+    if (hmp)
+        return qmp_conn_hmp(qmp, command, QEMU_QMP_TIMEOUT_MS, ret_output, err);
+
+    cmd = json_tokener_parse(command);
+    if (!cmd || !json_object_is_type(cmd, json_type_object) ||
+        !json_object_object_get_ex(cmd, "execute", &exec) ||
+        !json_object_is_type(exec, json_type_string))
+        return ferry_error_set(err, EINVAL,
+                               "monitor command must be a JSON object with a string 'execute'");
+    if (json_object_object_get_ex(cmd, "arguments", &args)) {
+        if (!json_object_is_type(args, json_type_object))
+            return ferry_error_set(err, EINVAL, "monitor command 'arguments' must be an object");
+        json_object_get(args);
+    }
+    r = qmp_conn_execute_full(qmp, json_object_get_string(exec), args, QEMU_QMP_TIMEOUT_MS, &ret,
+                              &qe, err);
+    reply = json_object_new_object();
+    if (r == -EIO && qe.cls[0]) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "class", json_object_new_string(qe.cls));
+        json_object_object_add(e, "desc", json_object_new_string(qe.desc));
+        json_object_object_add(reply, "error", e);
+        *ret_output = ferry_strdup(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+        return r;
+    }
+    if (r < 0)
+        return r;
+    json_object_object_add(reply, "return", TAKE_PTR(ret));
+    *ret_output = ferry_strdup(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
+    return 0;
+}
+
+static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
+{
+    struct qemu_dom *p = dom->priv;
+
+    (void)ag;
+    if (!p)
+        return;
+    qmp_conn_free(p->qmp);
+    free(p);
+    dom->priv = NULL;
+}
+
+static char *qemu_capabilities_xml(struct agent *ag)
+{
+    (void)ag;
+    return ferry_strdup_printf(
+        "    <migration_features>\n"
+        "      <live/>\n"
+        "      <resource/>\n"
+        "      <domain_rename/>\n"
+        "      <offline/>\n"
+        "      <storage_copy engines='ferry qemu'/>\n"
+        "      <uri_transports>\n"
+        "        <uri_transport>tcp</uri_transport>\n"
+        "        <uri_transport>unix</uri_transport>\n"
+        "      </uri_transports>\n"
+        "    </migration_features>\n"
+        "  </host>\n"
+        "  <guest>\n"
+        "    <os_type>hvm</os_type>\n"
+        "    <arch name='x86_64'>\n"
+        "      <emulator>%s</emulator>\n"
+        "      <domain type='%s'/>\n"
+        "    </arch>\n"
+        "  </guest>\n",
+        qemu_drv.binary, qemu_drv.kvm ? "kvm" : "qemu");
+}
+
+const struct hv_driver qemu_hv_driver = {
+    .name = "qemu",
+    .init = qemu_init,
+    .domain_start = qemu_domain_start,
+    .domain_attach = qemu_domain_attach,
+    .domain_destroy = qemu_domain_destroy,
+    .domain_state = qemu_domain_state,
+    .domain_monitor = qemu_domain_monitor,
+    .domain_release = qemu_domain_release,
+    .capabilities_xml = qemu_capabilities_xml,
+    .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_TUNNELLED | MIG_PERSIST_DEST |
+                       MIG_UNDEFINE_SOURCE | MIG_PAUSED | MIG_NON_SHARED_DISK |
+                       MIG_NON_SHARED_INC | MIG_OFFLINE | MIG_ABORT_ON_ERROR |
+                       MIG_AUTO_CONVERGE | MIG_PARALLEL | MIG_CHANGE_PROTECTION | MIG_UNSAFE,
+    .migrate_begin = qemu_migrate_begin,
+    .migrate_prepare = qemu_migrate_prepare,
+    .migrate_perform = qemu_migrate_perform,
+    .migrate_finish = qemu_migrate_finish,
+    .migrate_confirm = qemu_migrate_confirm,
+    .migrate_cancel = qemu_migrate_cancel,
+};

@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The agent's domain registry, its on-disk definitions, job claims and the
+ * event bus. Persistent definitions live in STATE/domains/NAME.xml; the
+ * driver keeps run state of active guests in STATE/run. */
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "json-cleanup.h"
+
+static void domain_free(struct agent *ag, struct agent_domain *dom)
+{
+    if (ag->driver && ag->driver->domain_release)
+        ag->driver->domain_release(ag, dom);
+    domain_def_free(dom->def);
+    domain_def_free(dom->persistent_def);
+    if (dom->job.disks)
+        json_object_put(dom->job.disks);
+    if (dom->job.completed_disks)
+        json_object_put(dom->job.completed_disks);
+    pthread_mutex_destroy(&dom->job.lock);
+    pthread_mutex_destroy(&dom->lock);
+    free(dom);
+}
+
+void agent_domain_ref(struct agent_domain *dom)
+{
+    __atomic_add_fetch(&dom->refs, 1, __ATOMIC_SEQ_CST);
+}
+
+void agent_domain_unref(struct agent *ag, struct agent_domain *dom)
+{
+    if (!dom)
+        return;
+    if (__atomic_sub_fetch(&dom->refs, 1, __ATOMIC_SEQ_CST) == 0)
+        domain_free(ag, dom);
+}
+
+struct agent_domain *agent_domain_lookup(struct agent *ag, const char *name)
+{
+    struct agent_domain *found = NULL;
+
+    if (!name)
+        return NULL;
+    pthread_mutex_lock(&ag->lock);
+    for (size_t i = 0; i < ag->n_domains; i++) {
+        if (strcmp(ag->domains[i]->def->name, name) == 0) {
+            found = ag->domains[i];
+            agent_domain_ref(found);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ag->lock);
+    return found;
+}
+
+struct agent_domain *agent_domain_lookup_uuid(struct agent *ag, const char *uuid)
+{
+    struct agent_domain *found = NULL;
+
+    pthread_mutex_lock(&ag->lock);
+    for (size_t i = 0; i < ag->n_domains; i++) {
+        if (strcasecmp(ag->domains[i]->def->uuid, uuid) == 0) {
+            found = ag->domains[i];
+            agent_domain_ref(found);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ag->lock);
+    return found;
+}
+
+int agent_domain_add(struct agent *ag, struct domain_def *def, struct agent_domain **ret,
+                     struct ferry_error *err)
+{
+    struct agent_domain *dom;
+
+    pthread_mutex_lock(&ag->lock);
+    for (size_t i = 0; i < ag->n_domains; i++) {
+        const struct domain_def *o = ag->domains[i]->def;
+        if (strcmp(o->name, def->name) == 0 || strcasecmp(o->uuid, def->uuid) == 0) {
+            bool same_name = strcmp(o->name, def->name) == 0;
+            pthread_mutex_unlock(&ag->lock);
+            domain_def_free(def);
+            if (same_name)
+                return ferry_error_set(err, EEXIST, "domain '%s' already exists", o->name);
+            return ferry_error_set(err, EEXIST, "domain '%s' already has uuid %s", o->name,
+                                   o->uuid);
+        }
+    }
+    if (ag->n_domains >= AGENT_MAX_DOMAINS) {
+        pthread_mutex_unlock(&ag->lock);
+        domain_def_free(def);
+        return ferry_error_set(err, ENOSPC, "too many domains (limit %d)", AGENT_MAX_DOMAINS);
+    }
+    dom = ferry_calloc(1, sizeof *dom);
+    pthread_mutex_init(&dom->lock, NULL);
+    pthread_mutex_init(&dom->job.lock, NULL);
+    dom->def = def;
+    dom->refs = 1; /* the registry's */
+    ag->domains[ag->n_domains++] = dom;
+    agent_domain_ref(dom);
+    pthread_mutex_unlock(&ag->lock);
+    *ret = dom;
+    return 0;
+}
+
+void agent_domain_remove(struct agent *ag, struct agent_domain *dom)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&ag->lock);
+    for (size_t i = 0; i < ag->n_domains; i++) {
+        if (ag->domains[i] == dom) {
+            memmove(&ag->domains[i], &ag->domains[i + 1],
+                    (ag->n_domains - i - 1) * sizeof ag->domains[0]);
+            ag->n_domains--;
+            found = true;
+            break;
+        }
+    }
+    dom->removed = true;
+    pthread_mutex_unlock(&ag->lock);
+    if (found)
+        agent_domain_unref(ag, dom);
+}
+
+size_t agent_domain_list(struct agent *ag, struct agent_domain ***ret)
+{
+    struct agent_domain **arr;
+    size_t n;
+
+    pthread_mutex_lock(&ag->lock);
+    n = ag->n_domains;
+    arr = ferry_calloc(n ? n : 1, sizeof *arr);
+    for (size_t i = 0; i < n; i++) {
+        arr[i] = ag->domains[i];
+        agent_domain_ref(arr[i]);
+    }
+    pthread_mutex_unlock(&ag->lock);
+    *ret = arr;
+    return n;
+}
+
+int agent_domain_save_def(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
+{
+    _cleanup_free_ char *path = NULL;
+    _cleanup_free_ char *xml = NULL;
+    const struct domain_def *def = dom->persistent_def ? dom->persistent_def : dom->def;
+
+    path = ferry_strdup_printf("%s/%s.xml", ag->domains_dir, def->name);
+    xml = domain_def_format(def);
+    if (!xml)
+        return ferry_error_set(err, ENOMEM, "cannot format domain '%s'", def->name);
+    return ferry_write_file_atomic(path, xml, strlen(xml), 0600, err);
+}
+
+int agent_domain_delete_def(struct agent *ag, const char *name, struct ferry_error *err)
+{
+    _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.xml", ag->domains_dir, name);
+
+    if (unlink(path) < 0 && errno != ENOENT)
+        return ferry_error_set_errno(err, errno, "cannot remove '%s'", path);
+    return 0;
+}
+
+int agent_domain_begin_job(struct agent_domain *dom, const char *operation,
+                           struct ferry_error *err)
+{
+    int r = 0;
+
+    pthread_mutex_lock(&dom->lock);
+    if (dom->job_busy) {
+        pthread_mutex_lock(&dom->job.lock);
+        r = ferry_error_set(err, EBUSY, "domain '%s' is busy with job '%s'", dom->def->name,
+                            dom->job.operation[0] ? dom->job.operation : "unknown");
+        pthread_mutex_unlock(&dom->job.lock);
+    } else {
+        dom->job_busy = true;
+    }
+    (void)operation;
+    pthread_mutex_unlock(&dom->lock);
+    return r;
+}
+
+void agent_domain_end_job(struct agent_domain *dom)
+{
+    pthread_mutex_lock(&dom->lock);
+    dom->job_busy = false;
+    pthread_mutex_unlock(&dom->lock);
+}
+
+void agent_job_start(struct agent_job *job, const char *operation)
+{
+    pthread_mutex_lock(&job->lock);
+    job->active = true;
+    snprintf(job->operation, sizeof job->operation, "%s", operation);
+    job->phase = JOB_NONE;
+    job->started_wall_ms = ferry_wall_ms();
+    job->started_mono_ms = ferry_now_ms();
+    memset(&job->stats, 0, sizeof job->stats);
+    job->stats.set = true;
+    job->stats.started_ms = job->started_wall_ms;
+    snprintf(job->stats.status, sizeof job->stats.status, "active");
+    job->abort_requested = false;
+    if (job->disks) {
+        json_object_put(job->disks);
+        job->disks = NULL;
+    }
+    pthread_mutex_unlock(&job->lock);
+}
+
+void agent_job_finish(struct agent_job *job, const struct ferry_error *err_or_null)
+{
+    pthread_mutex_lock(&job->lock);
+    if (!job->active) {
+        pthread_mutex_unlock(&job->lock);
+        return;
+    }
+    job->active = false;
+    job->phase = JOB_DONE;
+    job->stats.stopped_ms = ferry_wall_ms();
+    job->stats.time_elapsed_ms = ferry_now_ms() - job->started_mono_ms;
+    if (err_or_null && ferry_error_is_set(err_or_null)) {
+        if (strcmp(job->stats.status, "cancelled") != 0)
+            snprintf(job->stats.status, sizeof job->stats.status, "failed");
+        snprintf(job->completed_error, sizeof job->completed_error, "%s",
+                 ferry_error_msg(err_or_null));
+    } else {
+        snprintf(job->stats.status, sizeof job->stats.status, "completed");
+        job->completed_error[0] = '\0';
+    }
+    job->completed = job->stats;
+    job->has_completed = true;
+    snprintf(job->completed_operation, sizeof job->completed_operation, "%s", job->operation);
+    if (job->completed_disks)
+        json_object_put(job->completed_disks);
+    job->completed_disks = job->disks ? json_object_get(job->disks) : NULL;
+    pthread_mutex_unlock(&job->lock);
+}
+
+/* ---- event bus ---- */
+
+#define MAX_SINKS 64
+
+struct sink {
+    int token;
+    agent_event_sink fn;
+    void *opaque;
+};
+
+static pthread_mutex_t sinks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sink sinks[MAX_SINKS];
+static int next_token = 1;
+
+int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque)
+{
+    int token = -EMFILE;
+
+    (void)ag;
+    pthread_mutex_lock(&sinks_lock);
+    for (size_t i = 0; i < MAX_SINKS; i++) {
+        if (sinks[i].token == 0) {
+            sinks[i].token = next_token++;
+            sinks[i].fn = sink;
+            sinks[i].opaque = opaque;
+            token = sinks[i].token;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sinks_lock);
+    return token;
+}
+
+void agent_events_unsubscribe(struct agent *ag, int token)
+{
+    (void)ag;
+    pthread_mutex_lock(&sinks_lock);
+    for (size_t i = 0; i < MAX_SINKS; i++)
+        if (sinks[i].token == token)
+            memset(&sinks[i], 0, sizeof sinks[i]);
+    pthread_mutex_unlock(&sinks_lock);
+}
+
+void agent_emit_event(struct agent *ag, const char *event, const char *domain, json_object *data)
+{
+    _cleanup_(json_object_putp) json_object *ev = json_object_new_object();
+
+    (void)ag;
+    json_object_object_add(ev, "event", json_object_new_string(event));
+    if (domain)
+        json_object_object_add(ev, "domain", json_object_new_string(domain));
+    json_object_object_add(ev, "timestamp", json_object_new_int64(ferry_wall_ms()));
+    json_object_object_add(ev, "data", data ? data : json_object_new_object());
+    ferry_debug("event %s %s", event, domain ? domain : "-");
+    /* Sinks run under the lock: they only queue a frame on their own
+     * connection (non-blocking enough), so unsubscribe cannot race a call. */
+    pthread_mutex_lock(&sinks_lock);
+    for (size_t i = 0; i < MAX_SINKS; i++)
+        if (sinks[i].token)
+            sinks[i].fn(ev, sinks[i].opaque);
+    pthread_mutex_unlock(&sinks_lock);
+}
+
+/* ---- start-up ---- */
+
+static int load_identity(struct agent *ag, struct ferry_error *err)
+{
+    _cleanup_free_ char *path = ferry_strdup_printf("%s/host-uuid", ag->cfg.state_dir);
+    _cleanup_free_ char *buf = NULL;
+    int r;
+
+    if (ag->cfg.hostname)
+        snprintf(ag->hostname, sizeof ag->hostname, "%s", ag->cfg.hostname);
+    else if (gethostname(ag->hostname, sizeof ag->hostname - 1) < 0)
+        snprintf(ag->hostname, sizeof ag->hostname, "localhost");
+
+    if (ag->cfg.host_uuid) {
+        if (!ferry_uuid_valid(ag->cfg.host_uuid))
+            return ferry_error_set(err, EINVAL, "invalid host uuid '%s'", ag->cfg.host_uuid);
+        snprintf(ag->host_uuid, sizeof ag->host_uuid, "%s", ag->cfg.host_uuid);
+        return 0;
+    }
+    r = ferry_read_file(path, 128, &buf, NULL, NULL);
+    if (r == 0) {
+        buf[strcspn(buf, "\r\n")] = '\0';
+        if (ferry_uuid_valid(buf)) {
+            snprintf(ag->host_uuid, sizeof ag->host_uuid, "%s", buf);
+            return 0;
+        }
+    }
+    ferry_uuid_generate(ag->host_uuid);
+    return ferry_write_file_atomic(path, ag->host_uuid, strlen(ag->host_uuid), 0644, err);
+}
+
+static void load_persistent(struct agent *ag)
+{
+    _cleanup_(closedirp) DIR *d = NULL;
+    struct dirent *de;
+
+    d = opendir(ag->domains_dir);
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *xml = NULL;
+        struct ferry_error err = {0};
+        struct domain_def *def = NULL;
+        struct agent_domain *dom = NULL;
+        size_t len;
+
+        if (!strstr(de->d_name, ".xml") || de->d_name[0] == '.')
+            continue;
+        path = ferry_strdup_printf("%s/%s", ag->domains_dir, de->d_name);
+        if (ferry_read_file(path, DOMAIN_XML_MAX, &xml, &len, &err) < 0 ||
+            domain_def_parse(xml, len, &def, &err) < 0) {
+            ferry_warn("skipping '%s': %s", path, ferry_error_msg(&err));
+            continue;
+        }
+        if (agent_domain_add(ag, def, &dom, &err) < 0) {
+            ferry_warn("skipping '%s': %s", path, ferry_error_msg(&err));
+            continue;
+        }
+        dom->persistent_def = domain_def_copy(dom->def);
+        agent_domain_unref(ag, dom);
+    }
+}
+
+int agent_init(struct agent *ag, struct ferry_error *err)
+{
+    int r;
+
+    pthread_mutex_init(&ag->lock, NULL);
+    if (!ag->cfg.max_version)
+        ag->cfg.max_version = 3;
+    snprintf(ag->run_dir, sizeof ag->run_dir, "%s/run", ag->cfg.state_dir);
+    snprintf(ag->domains_dir, sizeof ag->domains_dir, "%s/domains", ag->cfg.state_dir);
+    if ((r = ferry_mkdir_p(ag->cfg.state_dir, 0700, err)) < 0 ||
+        (r = ferry_mkdir_p(ag->run_dir, 0700, err)) < 0 ||
+        (r = ferry_mkdir_p(ag->domains_dir, 0700, err)) < 0 ||
+        (r = ferry_mkdir_p(ag->cfg.image_dir, 0755, err)) < 0)
+        return r;
+    if ((r = load_identity(ag, err)) < 0)
+        return r;
+    ag->driver = agent_find_driver(ag->cfg.hypervisor ? ag->cfg.hypervisor : "qemu");
+    if (!ag->driver)
+        return ferry_error_set(err, EINVAL, "unknown hypervisor '%s'", ag->cfg.hypervisor);
+    if (ag->driver->init && (r = ag->driver->init(ag, err)) < 0)
+        return r;
+    load_persistent(ag);
+    return 0;
+}
+
+void agent_fini(struct agent *ag)
+{
+    pthread_mutex_lock(&ag->lock);
+    while (ag->n_domains > 0) {
+        struct agent_domain *dom = ag->domains[--ag->n_domains];
+        pthread_mutex_unlock(&ag->lock);
+        dom->removed = true;
+        agent_domain_unref(ag, dom);
+        pthread_mutex_lock(&ag->lock);
+    }
+    pthread_mutex_unlock(&ag->lock);
+}
+
+/* Re-attaches to guests that ran before the agent restarted: every
+ * STATE/run/NAME.xml is a live definition; the driver decides whether its
+ * process is still there. */
+void agent_restore_running(struct agent *ag)
+{
+    _cleanup_(closedirp) DIR *d = opendir(ag->run_dir);
+    struct dirent *de;
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *xml = NULL;
+        struct ferry_error err = {0};
+        struct domain_def *def = NULL;
+        struct agent_domain *dom = NULL;
+        size_t len = strlen(de->d_name);
+        int r;
+
+        if (len < 5 || strcmp(de->d_name + len - 4, ".xml") != 0 || de->d_name[0] == '.')
+            continue;
+        path = ferry_strdup_printf("%s/%s", ag->run_dir, de->d_name);
+        if (ferry_read_file(path, DOMAIN_XML_MAX, &xml, &len, &err) < 0 ||
+            domain_def_parse(xml, len, &def, &err) < 0) {
+            ferry_warn("ignoring run state '%s': %s", path, ferry_error_msg(&err));
+            continue;
+        }
+        dom = agent_domain_lookup(ag, def->name);
+        if (dom) {
+            domain_def_free(dom->def);
+            dom->def = def;
+        } else if (agent_domain_add(ag, def, &dom, &err) < 0) {
+            ferry_warn("ignoring run state '%s': %s", path, ferry_error_msg(&err));
+            continue;
+        }
+        r = ag->driver->domain_attach(ag, dom, &err);
+        if (r < 0)
+            ferry_warn("domain '%s': %s", dom->def->name, ferry_error_msg(&err));
+        if (r <= 0) {
+            if (dom->persistent_def) {
+                domain_def_free(dom->def);
+                dom->def = domain_def_copy(dom->persistent_def);
+            } else {
+                agent_domain_remove(ag, dom);
+            }
+        }
+        agent_domain_unref(ag, dom);
+    }
+}

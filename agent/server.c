@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Accept loop and per-connection threads. A connection starts with a HELLO
+ * from the client and our HELLO back; then each CALL gets one REPLY or
+ * ERROR with the same request id. A frame whose header is bad closes the
+ * connection (the stream cannot be resynchronised); a frame with a valid
+ * header but a bad payload gets an ERROR, then the connection closes.
+ * Nothing a client sends affects other connections. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "wire.h"
+
+#define HELLO_TIMEOUT_MS 10000
+#define FRAME_TIMEOUT_MS 30000
+
+static int unix_fd = -1;
+static int tcp_fd = -1;
+static int tcp_port = 0;
+static int n_clients = 0;
+static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int server_tcp_port(void)
+{
+    return tcp_port;
+}
+
+static int listen_unix(const char *path, struct ferry_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = -1;
+    mode_t old;
+
+    if (strlen(path) >= sizeof sa.sun_path)
+        return ferry_error_set(err, ENAMETOOLONG, "control socket path '%s' is too long", path);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ferry_error_set_errno(err, errno, "socket");
+    unlink(path);
+    /* Mode 0600 from the start: no window where others could connect. */
+    old = umask(0177);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        umask(old);
+        return ferry_error_set_errno(err, errno, "cannot bind '%s'", path);
+    }
+    umask(old);
+    if (listen(fd, 64) < 0)
+        return ferry_error_set_errno(err, errno, "listen on '%s'", path);
+    return TAKE_FD(fd);
+}
+
+static int listen_tcp(const char *spec, struct ferry_error *err)
+{
+    _cleanup_free_ char *host = NULL;
+    const char *colon = strrchr(spec, ':');
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    _cleanup_close_ int fd = -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int one = 1, r;
+
+    if (!colon)
+        return ferry_error_set(err, EINVAL, "--listen '%s': expected ADDR:PORT", spec);
+    host = strndup(spec, (size_t)(colon - spec));
+    if (host[0] == '[') { /* [::1]:port */
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    r = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    if (r != 0)
+        return ferry_error_set(err, EINVAL, "--listen '%s': %s", spec, gai_strerror(r));
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        return ferry_error_set_errno(err, errno, "socket");
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0) {
+        r = errno;
+        freeaddrinfo(res);
+        return ferry_error_set_errno(err, r, "cannot bind %s", spec);
+    }
+    freeaddrinfo(res);
+    if (listen(fd, 64) < 0)
+        return ferry_error_set_errno(err, errno, "listen on %s", spec);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        tcp_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    return TAKE_FD(fd);
+}
+
+int server_listen(struct agent *ag, struct ferry_error *err)
+{
+    int fd;
+
+    fd = listen_unix(ag->cfg.control, err);
+    if (fd < 0)
+        return fd;
+    unix_fd = fd;
+    if (ag->cfg.listen) {
+        fd = listen_tcp(ag->cfg.listen, err);
+        if (fd < 0)
+            return fd;
+        tcp_fd = fd;
+    }
+    return 0;
+}
+
+struct client {
+    struct agent *ag;
+    int fd;
+    bool tcp;
+};
+
+static void send_error(struct wire_conn *wc, uint32_t id, int r, const char *msg)
+{
+    _cleanup_(json_object_putp) json_object *e = wire_make_error(wire_errno_code(r), -r, msg);
+
+    wire_conn_send_json(wc, WIRE_ERROR, id, e, NULL);
+}
+
+static void event_sink(json_object *ev, void *opaque)
+{
+    struct wire_conn *wc = opaque;
+
+    wire_conn_send_json(wc, WIRE_EVENT, 0, ev, NULL);
+}
+
+static int do_hello(struct api_ctx *ctx, struct ferry_error *err)
+{
+    struct wire_header h;
+    _cleanup_(json_object_putp) json_object *obj = NULL;
+    _cleanup_(json_object_putp) json_object *ours = NULL;
+    _cleanup_free_ void *payload = NULL;
+    struct wire_hello mine;
+    int r;
+
+    r = wire_conn_recv(ctx->conn, HELLO_TIMEOUT_MS, &h, &obj, &payload, err);
+    if (r < 0)
+        return r;
+    if (h.type != WIRE_HELLO) {
+        r = ferry_error_set(err, EPROTO, "expected HELLO as the first frame, got type %u",
+                            h.type);
+        send_error(ctx->conn, h.id, r, ferry_error_msg(err));
+        return r;
+    }
+    r = wire_hello_from_json(obj, &ctx->peer, err);
+    if (r < 0) {
+        send_error(ctx->conn, h.id, r, ferry_error_msg(err));
+        return r;
+    }
+    api_fill_hello(ctx->ag, &mine);
+    ours = wire_hello_to_json(&mine);
+    return wire_conn_send_json(ctx->conn, WIRE_HELLO, h.id, ours, err);
+}
+
+static void serve(struct client *cl)
+{
+    struct api_ctx ctx = {.ag = cl->ag};
+    struct ferry_error err = {0};
+
+    ctx.conn = wire_conn_new(cl->fd);
+    if (do_hello(&ctx, &err) < 0) {
+        ferry_debug("client: hello failed: %s", ferry_error_msg(&err));
+        goto out;
+    }
+    while (!cl->ag->quit) {
+        struct pollfd pfd = {.fd = wire_conn_fd(ctx.conn), .events = POLLIN};
+        struct wire_header h;
+        _cleanup_(json_object_putp) json_object *obj = NULL;
+        _cleanup_(json_object_putp) json_object *result = NULL;
+        _cleanup_free_ void *payload = NULL;
+        json_object *m = NULL, *params = NULL;
+        int r;
+
+        r = poll(&pfd, 1, 500);
+        if (r == 0 || (r < 0 && errno == EINTR))
+            continue;
+        ferry_error_clear(&err);
+        r = wire_conn_recv(ctx.conn, FRAME_TIMEOUT_MS, &h, &obj, &payload, &err);
+        if (r == -EPIPE)
+            break;
+        if (r == -EBADMSG) {
+            /* Header was valid, payload was not: say so, then close. */
+            send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
+            break;
+        }
+        if (r < 0) {
+            ferry_debug("client: closing: %s", ferry_error_msg(&err));
+            break;
+        }
+        if (h.type != WIRE_CALL) {
+            r = ferry_error_set(&err, EPROTO, "unexpected frame type %u from a client", h.type);
+            send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
+            if (h.type == WIRE_DATA)
+                continue; /* a stray stream frame is harmless */
+            continue;
+        }
+        if (!json_object_object_get_ex(obj, "method", &m) ||
+            !json_object_is_type(m, json_type_string)) {
+            send_error(ctx.conn, h.id, -EINVAL, "CALL without a string 'method'");
+            continue;
+        }
+        json_object_object_get_ex(obj, "params", &params);
+        if (params && !json_object_is_type(params, json_type_object)) {
+            send_error(ctx.conn, h.id, -EINVAL, "CALL 'params' must be an object");
+            continue;
+        }
+        r = api_dispatch(&ctx, json_object_get_string(m), params, &result, &err);
+        if (r < 0) {
+            send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
+            continue;
+        }
+        {
+            _cleanup_(json_object_putp) json_object *reply = wire_make_reply(TAKE_PTR(result));
+            if (wire_conn_send_json(ctx.conn, WIRE_REPLY, h.id, reply, &err) < 0)
+                break;
+        }
+        if (ctx.event_token == 0 && strcmp(json_object_get_string(m), "events.subscribe") == 0) {
+            ctx.event_token = agent_events_subscribe(ctx.ag, event_sink, ctx.conn);
+        }
+    }
+out:
+    if (ctx.event_token > 0)
+        agent_events_unsubscribe(ctx.ag, ctx.event_token);
+    wire_conn_free(ctx.conn);
+}
+
+static void *client_thread(void *arg)
+{
+    struct client *cl = arg;
+
+    serve(cl);
+    pthread_mutex_lock(&clients_lock);
+    n_clients--;
+    pthread_mutex_unlock(&clients_lock);
+    free(cl);
+    return NULL;
+}
+
+static void accept_one(struct agent *ag, int lfd, bool tcp)
+{
+    pthread_t t;
+    pthread_attr_t attr;
+    struct client *cl;
+    int fd, one = 1;
+
+    fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0)
+        return;
+    pthread_mutex_lock(&clients_lock);
+    if (n_clients >= AGENT_MAX_CLIENTS) {
+        pthread_mutex_unlock(&clients_lock);
+        ferry_warn("refusing a connection: %d clients already", AGENT_MAX_CLIENTS);
+        close(fd);
+        return;
+    }
+    n_clients++;
+    pthread_mutex_unlock(&clients_lock);
+    if (tcp)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    {
+        /* A client that stops reading must not stall event delivery to
+         * everyone else: sends give up after this long. */
+        struct timeval tv = {.tv_sec = 5};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    cl = ferry_calloc(1, sizeof *cl);
+    cl->ag = ag;
+    cl->fd = fd;
+    cl->tcp = tcp;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, client_thread, cl) != 0) {
+        close(fd);
+        free(cl);
+        pthread_mutex_lock(&clients_lock);
+        n_clients--;
+        pthread_mutex_unlock(&clients_lock);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+int server_run(struct agent *ag, struct ferry_error *err)
+{
+    (void)err;
+    while (!ag->quit) {
+        struct pollfd pfd[2] = {{.fd = unix_fd, .events = POLLIN},
+                                {.fd = tcp_fd, .events = POLLIN}};
+        int r = poll(pfd, tcp_fd >= 0 ? 2 : 1, 500);
+
+        if (r <= 0)
+            continue;
+        if (pfd[0].revents & POLLIN)
+            accept_one(ag, unix_fd, false);
+        if (tcp_fd >= 0 && (pfd[1].revents & POLLIN))
+            accept_one(ag, tcp_fd, true);
+    }
+    close(unix_fd);
+    unlink(ag->cfg.control);
+    if (tcp_fd >= 0)
+        close(tcp_fd);
+    return 0;
+}
