@@ -25,10 +25,16 @@ struct qmp_conn;
 #define QMP_MAX_MESSAGE (16u * 1024 * 1024)
 /* Events kept in the log; the oldest are dropped first. */
 #define QMP_EVENT_LOG_MAX 1024
+/* Bytes of event text kept in the log (sum of the events' line lengths);
+ * the oldest are dropped first, the newest event is always kept. */
+#define QMP_EVENT_LOG_MAX_BYTES (8u * 1024 * 1024)
+/* Nesting depth of one message; deeper documents close the connection.
+ * Generous enough for query-block on long backing chains. */
+#define QMP_MAX_DEPTH 128
 
 /* QEMU's error, as carried in {"error": {"class": ..., "desc": ...}}. */
 struct qmp_error_info {
-    char cls[64];   /* e.g. "GenericError", "CommandNotFound"; "" if none */
+    char cls[64]; /* e.g. "GenericError", "CommandNotFound"; "" if none */
     char desc[512];
 };
 
@@ -36,11 +42,19 @@ struct qmp_error_info {
  * qmp_capabilities. Retries connecting until TIMEOUT_MS has elapsed (QEMU
  * may still be creating the socket). On success *ret owns the connection:
  * free with qmp_conn_free(). */
-int qmp_conn_open(const char *path, int timeout_ms, struct qmp_conn **ret,
-                  struct ferry_error *err);
+int qmp_conn_open(const char *path, int timeout_ms, struct qmp_conn **ret, struct ferry_error *err);
 
-/* Closes the socket, stops the reader thread, frees. NULL is fine. */
+/* Closes the socket, stops the reader thread, frees. NULL is fine.
+ * Threads already blocked in qmp_conn_execute*() / qmp_conn_wait_event() on
+ * CONN are woken with -ECONNRESET and free waits for them to return; the
+ * caller must make sure no thread *enters* a call on CONN once free has
+ * begun. Must not be called from the event callback. */
 void qmp_conn_free(struct qmp_conn *conn);
+
+/* Shuts the monitor connection down without freeing it: every pending and
+ * future call fails with -ECONNRESET ("closed by client"). CONN stays valid
+ * until qmp_conn_free(). Safe from any thread, including the callback. */
+void qmp_conn_close(struct qmp_conn *conn);
 
 /* The greeting's QEMU version, e.g. {7, 2, 0}. */
 void qmp_conn_version(struct qmp_conn *conn, int *major, int *minor, int *micro);
@@ -67,6 +81,16 @@ static inline int qmp_conn_execute(struct qmp_conn *conn, const char *command,
     return qmp_conn_execute_full(conn, command, args, timeout_ms, ret_return, NULL, err);
 }
 
+/* Runs a raw QMP command given as JSON TEXT (borrowed), as typed by a user
+ * (ferryctl qemu-monitor-command): an object with a string "execute" and
+ * optionally an object "arguments"; a user "id" is ignored (our own id is
+ * used), any other member is refused with -EINVAL, as is text that is not
+ * such an object or longer than QMP_MAX_MESSAGE. Otherwise behaves exactly
+ * like qmp_conn_execute_full() (same returns and ownership of *ret_return). */
+int qmp_conn_execute_str(struct qmp_conn *conn, const char *text, int timeout_ms,
+                         struct json_object **ret_return, struct qmp_error_info *ret_qemu_err,
+                         struct ferry_error *err);
+
 /* Runs a human monitor command through human-monitor-command. *ret_output
  * (may be NULL) gets the text QEMU printed; caller frees with free(). */
 int qmp_conn_hmp(struct qmp_conn *conn, const char *cmdline, int timeout_ms, char **ret_output,
@@ -82,7 +106,8 @@ uint64_t qmp_conn_event_seq(struct qmp_conn *conn);
  * must not call back into the connection. */
 typedef bool (*qmp_event_pred)(const char *name, struct json_object *data, void *opaque);
 
-/* Waits until an event with a sequence number > AFTER_SEQ satisfies PRED,
+/* Waits until an event with a sequence number > AFTER_SEQ satisfies PRED
+ * (NULL: any event),
  * or TIMEOUT_MS (-1: no limit) passes. On success *ret_event (may be NULL)
  * gets a new reference to the whole event object {"event","data",
  * "timestamp"} and *ret_seq (may be NULL) its sequence number.
@@ -96,8 +121,13 @@ int qmp_conn_wait_event(struct qmp_conn *conn, uint64_t after_seq, qmp_event_pre
 bool qmp_event_is(const char *name, struct json_object *data, void *opaque);
 
 /* Optional callback run on the reader thread for every event as it
- * arrives, and once with NAME == NULL when the monitor closes. It must not
- * call qmp_conn_execute on this connection (it would wait for itself). */
+ * arrives (after it is in the log; DATA borrowed, may be NULL), and once
+ * with NAME == NULL when the monitor closes (also during qmp_conn_free). It
+ * must not call qmp_conn_execute / qmp_conn_wait_event / qmp_conn_free on
+ * this connection (it would wait for itself); qmp_conn_event_seq,
+ * qmp_conn_alive, qmp_conn_close and qmp_conn_set_event_cb are fine.
+ * Replacing the callback waits for a running call to the old one to finish
+ * (unless done from the callback itself), so OPAQUE may be freed after. */
 typedef void (*qmp_event_cb)(struct qmp_conn *conn, const char *name, struct json_object *data,
                              void *opaque);
 void qmp_conn_set_event_cb(struct qmp_conn *conn, qmp_event_cb cb, void *opaque);

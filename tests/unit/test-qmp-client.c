@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* qmp/ against a fake QMP server with canned replies: handshake, replies
+ * and QEMU errors, id matching under concurrency, timeouts, the monitor
+ * dying or misbehaving (nothing may hang), raw commands and HMP. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "qmp.h"
+#include "qmp-internal.h"
+#include "test-qmp-fake.h"
+#include "util.h"
+
+/* Generous bound for "promptly" on a loaded 2-core machine. */
+#define PROMPT_MS 2000
+
+static struct qmp_conn *open_fake(struct fake *f)
+{
+    struct ferry_error err = {0};
+    struct qmp_conn *conn = NULL;
+    int r = qmp_conn_open(f->path, 5000, &conn, &err);
+
+    if (r < 0)
+        fprintf(stderr, "open: %s\n", ferry_error_msg(&err));
+    assert_int_equal(r, 0);
+    assert_non_null(conn);
+    return conn;
+}
+
+/* Polls conn->users (test-only peek) until N threads are inside calls. */
+static void wait_users(struct qmp_conn *conn, unsigned n)
+{
+    int64_t deadline = ferry_now_ms() + PROMPT_MS;
+    unsigned users;
+
+    do {
+        pthread_mutex_lock(&conn->lock);
+        users = conn->users;
+        pthread_mutex_unlock(&conn->lock);
+        if (users >= n)
+            return;
+        usleep(1000);
+    } while (ferry_now_ms() < deadline);
+    fail_msg("only %u of %u threads entered the connection", users, n);
+}
+
+/* ---- handshake ---- */
+
+static void test_open_greeting(void **state)
+{
+    struct fake f = {0};
+    struct qmp_conn *conn;
+    int major = -1, minor = -1, micro = -1;
+
+    fake_start(&f, NULL, NULL);
+    conn = open_fake(&f);
+    qmp_conn_version(conn, &major, &minor, &micro);
+    assert_int_equal(major, 7);
+    assert_int_equal(minor, 2);
+    assert_int_equal(micro, 0);
+    assert_true(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void test_open_retries_until_socket_exists(void **state)
+{
+    struct fake f = {.listen_delay_ms = 300};
+    struct qmp_conn *conn;
+    int64_t t0 = ferry_now_ms();
+
+    fake_start(&f, NULL, NULL);
+    conn = open_fake(&f);
+    assert_true(ferry_now_ms() - t0 >= 250);
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void test_open_times_out_without_socket(void **state)
+{
+    struct ferry_error err = {0};
+    struct qmp_conn *conn = NULL;
+    int64_t t0 = ferry_now_ms();
+    int r = qmp_conn_open("/tmp/ferry-qmp-test-no-such-dir/qmp.sock", 200, &conn, &err);
+    int64_t took = ferry_now_ms() - t0;
+
+    assert_int_equal(r, -ETIMEDOUT);
+    assert_null(conn);
+    assert_int_equal(err.code, ETIMEDOUT);
+    assert_non_null(strstr(err.msg, "not ready"));
+    assert_true(took >= 190 && took < PROMPT_MS);
+}
+
+static void test_open_times_out_without_greeting(void **state)
+{
+    struct fake f = {.no_handshake = true};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn = NULL;
+    int64_t t0 = ferry_now_ms();
+    int r;
+
+    fake_start(&f, NULL, NULL);
+    r = qmp_conn_open(f.path, 300, &conn, &err);
+    assert_int_equal(r, -ETIMEDOUT);
+    assert_null(conn);
+    assert_non_null(strstr(err.msg, "no greeting"));
+    assert_true(ferry_now_ms() - t0 < PROMPT_MS);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_not_a_greeting(struct fake *f, int fd)
+{
+    fake_send(fd, "{\"return\": {}}");
+}
+
+static void test_open_rejects_missing_greeting(void **state)
+{
+    struct fake f = {.no_handshake = true};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn = NULL;
+
+    fake_start(&f, script_not_a_greeting, NULL);
+    assert_int_equal(qmp_conn_open(f.path, 5000, &conn, &err), -ECONNRESET);
+    assert_null(conn);
+    assert_non_null(strstr(err.msg, "greeting"));
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_capabilities_error(struct fake *f, int fd)
+{
+    struct json_object *cmd;
+
+    fake_greeting(fd);
+    cmd = fake_expect(f, fd, "qmp_capabilities");
+    fake_error(fd, cmd, "GenericError", "Capabilities negotiation is already complete");
+    json_object_put(cmd);
+}
+
+static void test_open_reports_capabilities_error(void **state)
+{
+    struct fake f = {.no_handshake = true};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn = NULL;
+
+    fake_start(&f, script_capabilities_error, NULL);
+    assert_int_equal(qmp_conn_open(f.path, 5000, &conn, &err), -EIO);
+    assert_null(conn);
+    assert_string_equal(err.msg, "QMP handshake: qmp_capabilities: GenericError: Capabilities "
+                                 "negotiation is already complete");
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+/* ---- replies ---- */
+
+static void script_query_status(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "query-status");
+
+    FAKE_CHECK(f, cmd && !json_object_object_get_ex(cmd, "arguments", NULL));
+    fake_reply(fd, cmd, "{\"status\": \"running\", \"singlestep\": false, \"running\": true}");
+    json_object_put(cmd);
+    /* Arguments arrive intact and the reply carries them back. */
+    cmd = fake_expect(f, fd, "echo");
+    fake_reply(fd, cmd, json_object_to_json_string(json_object_object_get(cmd, "arguments")));
+    json_object_put(cmd);
+}
+
+static void test_execute_return(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct json_object *ret = NULL, *args;
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_query_status, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "query-status", NULL, 5000, &ret, &err), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "status")), "running");
+    assert_true(json_object_get_boolean(json_object_object_get(ret, "running")));
+    json_object_put(ret);
+
+    args = json_object_new_object();
+    json_object_object_add(args, "device", json_object_new_string("drive-vda"));
+    json_object_object_add(args, "speed", json_object_new_int64(1LL << 40));
+    assert_int_equal(qmp_conn_execute(conn, "echo", args, 5000, &ret, &err), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "device")), "drive-vda");
+    assert_int_equal(json_object_get_int64(json_object_object_get(ret, "speed")), 1LL << 40);
+    json_object_put(ret);
+    assert_false(ferry_error_is_set(&err));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_qemu_error(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "no-such-command");
+
+    fake_error(fd, cmd, "CommandNotFound", "The command no-such-command has not been found");
+    json_object_put(cmd);
+}
+
+static void test_execute_qemu_error(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_error_info info = {0};
+    struct json_object *ret = NULL;
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_qemu_error, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute_full(conn, "no-such-command", NULL, 5000, &ret, &info, &err),
+                     -EIO);
+    assert_null(ret);
+    assert_int_equal(err.code, EIO);
+    assert_string_equal(err.msg, "no-such-command: CommandNotFound: The command "
+                                 "no-such-command has not been found");
+    assert_string_equal(info.cls, "CommandNotFound");
+    assert_string_equal(info.desc, "The command no-such-command has not been found");
+    assert_true(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_big_reply(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "big");
+    size_t n = 2 * 1024 * 1024;
+    char *s = malloc(n + 3);
+
+    s[0] = '"';
+    memset(s + 1, 'x', n);
+    s[n + 1] = '"';
+    s[n + 2] = '\0';
+    fake_reply(fd, cmd, s);
+    free(s);
+    json_object_put(cmd);
+}
+
+static void test_large_reply_under_limit(void **state)
+{
+    struct fake f = {0};
+    struct json_object *ret = NULL;
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_big_reply, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "big", NULL, 5000, &ret, NULL), 0);
+    assert_int_equal(json_object_get_string_len(ret), 2 * 1024 * 1024);
+    json_object_put(ret);
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+/* ---- id matching ---- */
+
+static void script_unknown_ids(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "query-name");
+    const char *id = json_object_get_string(json_object_object_get(cmd, "id"));
+    char next[64];
+
+    fake_send(fd, "{\"return\": {\"bad\": 1}}");
+    fake_send(fd, "{\"return\": {\"bad\": 2}, \"id\": \"ferry-999999\"}");
+    fake_send(fd, "{\"return\": {\"bad\": 3}, \"id\": \"someone-else\"}");
+    fake_send(fd, "{\"return\": {\"bad\": 4}, \"id\": 17}");
+    fake_send(fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"bad 5\"}}");
+    fake_send(fd, "[1, 2, 3]");
+    fake_send(fd, "{\"something\": \"else\"}");
+    /* Same prefix, but a different number: must not match either. */
+    snprintf(next, sizeof next, "{\"return\": {\"bad\": 6}, \"id\": \"%s0\"}", id ? id : "");
+    fake_send(fd, next);
+    fake_reply(fd, cmd, "{\"name\": \"good\"}");
+    json_object_put(cmd);
+}
+
+static void test_reply_with_unknown_id_ignored(void **state)
+{
+    struct fake f = {0};
+    struct json_object *ret = NULL;
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_unknown_ids, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "query-name", NULL, 5000, &ret, NULL), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "name")), "good");
+    json_object_put(ret);
+    assert_true(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+struct caller {
+    struct qmp_conn *conn;
+    int n;
+    int r;
+    int got;
+    struct ferry_error err;
+};
+
+static void *caller_main(void *arg)
+{
+    struct caller *c = arg;
+    struct json_object *args = json_object_new_object();
+    struct json_object *ret = NULL;
+
+    json_object_object_add(args, "n", json_object_new_int(c->n));
+    c->r = qmp_conn_execute(c->conn, "echo", args, 5000, &ret, &c->err);
+    c->got = json_object_get_int(json_object_object_get(ret, "n"));
+    json_object_put(ret);
+    return NULL;
+}
+
+static void script_interleaved(struct fake *f, int fd)
+{
+    struct json_object *cmd[3];
+
+    for (int i = 0; i < 3; i++)
+        cmd[i] = fake_expect(f, fd, "echo");
+    /* All three are in flight: answer them neither in the order sent nor
+     * in reverse. */
+    for (int k = 0; k < 3; k++) {
+        struct json_object *c = cmd[(k + 1) % 3];
+
+        fake_reply(fd, c, json_object_to_json_string(json_object_object_get(c, "arguments")));
+    }
+    for (int i = 0; i < 3; i++)
+        json_object_put(cmd[i]);
+}
+
+static void test_interleaved_replies(void **state)
+{
+    struct fake f = {0};
+    struct caller c[3] = {{.n = 1}, {.n = 2}, {.n = 3}};
+    pthread_t t[3];
+
+    fake_start(&f, script_interleaved, NULL);
+    c[0].conn = c[1].conn = c[2].conn = open_fake(&f);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, caller_main, &c[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(c[i].r, 0);
+        assert_int_equal(c[i].got, c[i].n);
+    }
+    qmp_conn_free(c[0].conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+/* ---- timeouts and a dying monitor ---- */
+
+static void script_late_reply(struct fake *f, int fd)
+{
+    struct json_object *slow = fake_expect(f, fd, "slow");
+    struct json_object *fast = fake_expect(f, fd, "fast");
+
+    /* The reply to the abandoned command comes first and must be dropped. */
+    fake_reply(fd, slow, "{\"which\": \"slow\"}");
+    fake_reply(fd, fast, "{\"which\": \"fast\"}");
+    json_object_put(slow);
+    json_object_put(fast);
+}
+
+static void test_timeout_then_late_reply_discarded(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct json_object *ret = NULL;
+    struct qmp_conn *conn;
+    int64_t t0, took;
+
+    fake_start(&f, script_late_reply, NULL);
+    conn = open_fake(&f);
+    t0 = ferry_now_ms();
+    assert_int_equal(qmp_conn_execute(conn, "slow", NULL, 200, &ret, &err), -ETIMEDOUT);
+    took = ferry_now_ms() - t0;
+    assert_true(took >= 190 && took < PROMPT_MS);
+    assert_null(ret);
+    assert_non_null(strstr(err.msg, "slow: no reply"));
+    assert_true(qmp_conn_alive(conn));
+
+    assert_int_equal(qmp_conn_execute(conn, "fast", NULL, 5000, &ret, NULL), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "which")), "fast");
+    json_object_put(ret);
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+struct waiter {
+    struct qmp_conn *conn;
+    int r;
+    struct ferry_error err;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+
+    w->r = qmp_conn_wait_event(w->conn, qmp_conn_event_seq(w->conn), qmp_event_is, (void *)"NEVER",
+                               -1, NULL, NULL, &w->err);
+    return NULL;
+}
+
+static void *hung_caller_main(void *arg)
+{
+    struct waiter *w = arg;
+
+    w->r = qmp_conn_execute(w->conn, "hang", NULL, -1, NULL, &w->err);
+    return NULL;
+}
+
+static void script_close_mid_command(struct fake *f, int fd)
+{
+    json_object_put(fake_expect(f, fd, "stop"));
+    /* QEMU dies with the command in flight. */
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void cb_count_close(struct qmp_conn *conn, const char *name, struct json_object *data,
+                           void *opaque)
+{
+    if (!name)
+        __atomic_add_fetch((int *)opaque, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_monitor_closes_mid_command(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct waiter w = {0};
+    struct qmp_conn *conn;
+    pthread_t t;
+    int closes = 0;
+    int64_t t0, took;
+
+    fake_start(&f, script_close_mid_command, NULL);
+    conn = open_fake(&f);
+    qmp_conn_set_event_cb(conn, cb_count_close, &closes);
+    w.conn = conn;
+    assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+
+    t0 = ferry_now_ms();
+    assert_int_equal(qmp_conn_execute(conn, "stop", NULL, 30000, NULL, &err), -ECONNRESET);
+    took = ferry_now_ms() - t0;
+    assert_true(took < PROMPT_MS);
+    assert_non_null(strstr(err.msg, "stop: QMP monitor"));
+    assert_non_null(strstr(err.msg, "closed: end of file"));
+    pthread_join(t, NULL);
+    assert_int_equal(w.r, -ECONNRESET);
+    assert_false(qmp_conn_alive(conn));
+    /* The close notification runs on the reader after waking callers. */
+    for (int64_t end = ferry_now_ms() + PROMPT_MS;
+         !__atomic_load_n(&closes, __ATOMIC_SEQ_CST) && ferry_now_ms() < end;)
+        usleep(1000);
+    assert_int_equal(__atomic_load_n(&closes, __ATOMIC_SEQ_CST), 1);
+
+    /* Later calls fail at once, without writing to the dead socket. */
+    ferry_error_clear(&err);
+    t0 = ferry_now_ms();
+    assert_int_equal(qmp_conn_execute(conn, "cont", NULL, -1, NULL, &err), -ECONNRESET);
+    assert_true(ferry_now_ms() - t0 < PROMPT_MS);
+    qmp_conn_free(conn);
+    assert_int_equal(__atomic_load_n(&closes, __ATOMIC_SEQ_CST), 1);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_oversized(struct fake *f, int fd)
+{
+    static char chunk[64 * 1024];
+    size_t sent = 0;
+
+    json_object_put(fake_expect(f, fd, "query-block"));
+    memset(chunk, ' ', sizeof chunk);
+    chunk[0] = '[';
+    /* More than QMP_MAX_MESSAGE bytes without a newline. The client hangs
+     * up part way, so sending stops on the first error. */
+    while (sent <= QMP_MAX_MESSAGE) {
+        ssize_t n = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        sent += (size_t)n;
+        chunk[0] = ' ';
+    }
+}
+
+static void test_oversized_message_closes(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_oversized, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "query-block", NULL, 30000, NULL, &err), -ECONNRESET);
+    assert_non_null(strstr(err.msg, "longer than 16777216 bytes"));
+    assert_false(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_garbage(struct fake *f, int fd)
+{
+    json_object_put(fake_expect(f, fd, "query-status"));
+    fake_send(fd, "{\"return\": {\"status\": running}}");
+}
+
+static void test_garbage_json_closes(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_garbage, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "query-status", NULL, 30000, NULL, &err), -ECONNRESET);
+    assert_non_null(strstr(err.msg, "invalid JSON"));
+    assert_false(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_deep(struct fake *f, int fd)
+{
+    char buf[1024] = "{\"return\": ";
+    size_t len = strlen(buf);
+
+    json_object_put(fake_expect(f, fd, "query-status"));
+    for (int i = 0; i < QMP_MAX_DEPTH + 10; i++)
+        buf[len++] = '[';
+    for (int i = 0; i < QMP_MAX_DEPTH + 10; i++)
+        buf[len++] = ']';
+    buf[len++] = '}';
+    buf[len] = '\0';
+    fake_send(fd, buf);
+}
+
+static void test_too_deep_json_closes(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_deep, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "query-status", NULL, 30000, NULL, &err), -ECONNRESET);
+    assert_non_null(strstr(err.msg, "nested too deeply"));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_hang(struct fake *f, int fd)
+{
+    json_object_put(fake_expect(f, fd, "hang"));
+}
+
+static void test_free_wakes_blocked_threads(void **state)
+{
+    struct fake f = {0};
+    struct waiter w[2] = {{0}};
+    pthread_t t[2];
+
+    fake_start(&f, script_hang, NULL);
+    w[0].conn = w[1].conn = open_fake(&f);
+    assert_int_equal(pthread_create(&t[0], NULL, waiter_main, &w[0]), 0);
+    assert_int_equal(pthread_create(&t[1], NULL, hung_caller_main, &w[1]), 0);
+    wait_users(w[0].conn, 2);
+    /* Both threads are blocked with no time limit; free must wake them
+     * and wait for them to leave. */
+    qmp_conn_free(w[0].conn);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].r, -ECONNRESET);
+        assert_non_null(strstr(w[i].err.msg, "closed by client"));
+    }
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void test_close_wakes_blocked_threads(void **state)
+{
+    struct fake f = {0};
+    struct waiter w[2] = {{0}};
+    struct qmp_conn *conn;
+    pthread_t t[2];
+
+    fake_start(&f, script_hang, NULL);
+    conn = w[0].conn = w[1].conn = open_fake(&f);
+    assert_int_equal(pthread_create(&t[0], NULL, waiter_main, &w[0]), 0);
+    assert_int_equal(pthread_create(&t[1], NULL, hung_caller_main, &w[1]), 0);
+    wait_users(conn, 2);
+    qmp_conn_close(conn);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].r, -ECONNRESET);
+    }
+    assert_false(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+/* ---- raw commands and HMP ---- */
+
+static void script_hmp(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "human-monitor-command");
+    struct json_object *args = json_object_object_get(cmd, "arguments");
+    const char *line = json_object_get_string(json_object_object_get(args, "command-line"));
+
+    FAKE_CHECK(f, line && strcmp(line, "info version") == 0);
+    fake_reply(fd, cmd, "\"7.2.0Debian 1:7.2+dfsg-7\\r\\n\"");
+    json_object_put(cmd);
+}
+
+static void test_hmp_output(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn;
+    char *out = NULL;
+
+    fake_start(&f, script_hmp, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_hmp(conn, "info version", 5000, &out, &err), 0);
+    assert_string_equal(out, "7.2.0Debian 1:7.2+dfsg-7\r\n");
+    free(out);
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+static void script_raw(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "query-status");
+    const char *id = json_object_get_string(json_object_object_get(cmd, "id"));
+
+    /* Our own id replaces the user's. */
+    FAKE_CHECK(f, id && strcmp(id, "user-1") != 0);
+    FAKE_CHECK(f, !json_object_object_get_ex(cmd, "arguments", NULL));
+    fake_reply(fd, cmd, "{\"status\": \"paused\", \"running\": false}");
+    json_object_put(cmd);
+
+    cmd = fake_expect(f, fd, "block-job-cancel");
+    FAKE_CHECK(f, cmd && strcmp(json_object_get_string(json_object_object_get(
+                                    json_object_object_get(cmd, "arguments"), "device")),
+                                "job0") == 0);
+    fake_error(fd, cmd, "DeviceNotActive", "No active block job on device 'job0'");
+    json_object_put(cmd);
+}
+
+static void test_execute_str(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "[1]",
+        "{}",
+        "{\"execute\": 5}",
+        "{\"execute\": \"\"}",
+        "{\"execute\": \"x\", \"arguments\": []}",
+        "{\"execute\": \"x\", \"exec-oob\": \"y\"}",
+        "{\"execute\": \"x\"} {\"execute\": \"y\"}",
+    };
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_error_info info = {0};
+    struct json_object *ret = NULL;
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_raw, NULL);
+    conn = open_fake(&f);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ferry_error_clear(&err);
+        assert_int_equal(qmp_conn_execute_str(conn, bad[i], 5000, &ret, NULL, &err), -EINVAL);
+        assert_null(ret);
+    }
+    assert_int_equal(qmp_conn_execute_str(conn,
+                                          " {\"execute\": \"query-status\", \"id\": "
+                                          "\"user-1\"}\n",
+                                          5000, &ret, NULL, NULL),
+                     0);
+    assert_string_equal(json_object_get_string(json_object_object_get(ret, "status")), "paused");
+    json_object_put(ret);
+    ret = NULL;
+    ferry_error_clear(&err);
+    assert_int_equal(qmp_conn_execute_str(conn,
+                                          "{\"execute\": \"block-job-cancel\", \"arguments\": "
+                                          "{\"device\": \"job0\"}}",
+                                          5000, &ret, &info, &err),
+                     -EIO);
+    assert_null(ret);
+    assert_string_equal(info.cls, "DeviceNotActive");
+    assert_string_equal(err.msg,
+                        "block-job-cancel: DeviceNotActive: No active block job on device 'job0'");
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_greeting),
+        cmocka_unit_test(test_open_retries_until_socket_exists),
+        cmocka_unit_test(test_open_times_out_without_socket),
+        cmocka_unit_test(test_open_times_out_without_greeting),
+        cmocka_unit_test(test_open_rejects_missing_greeting),
+        cmocka_unit_test(test_open_reports_capabilities_error),
+        cmocka_unit_test(test_execute_return),
+        cmocka_unit_test(test_execute_qemu_error),
+        cmocka_unit_test(test_large_reply_under_limit),
+        cmocka_unit_test(test_reply_with_unknown_id_ignored),
+        cmocka_unit_test(test_interleaved_replies),
+        cmocka_unit_test(test_timeout_then_late_reply_discarded),
+        cmocka_unit_test(test_monitor_closes_mid_command),
+        cmocka_unit_test(test_oversized_message_closes),
+        cmocka_unit_test(test_garbage_json_closes),
+        cmocka_unit_test(test_too_deep_json_closes),
+        cmocka_unit_test(test_free_wakes_blocked_threads),
+        cmocka_unit_test(test_close_wakes_blocked_threads),
+        cmocka_unit_test(test_hmp_output),
+        cmocka_unit_test(test_execute_str),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
