@@ -728,5 +728,8 @@ int main(void)
         cmocka_unit_test(test_execute_str),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+    fake_cleanup_all();
+    return failed;
 }

@@ -329,5 +329,8 @@ int main(void)
         cmocka_unit_test(test_events_before_close_still_found),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+    fake_cleanup_all();
+    return failed;
 }

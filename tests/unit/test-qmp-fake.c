@@ -12,6 +12,44 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Directories of fakes started and not yet stopped. */
+static char live_dirs[64][64];
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void live_set(const char *dir, bool add)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < sizeof live_dirs / sizeof live_dirs[0]; i++) {
+        if (add && !live_dirs[i][0]) {
+            snprintf(live_dirs[i], sizeof live_dirs[i], "%s", dir);
+            break;
+        }
+        if (!add && strcmp(live_dirs[i], dir) == 0) {
+            live_dirs[i][0] = '\0';
+            break;
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
+void fake_cleanup_all(void)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < sizeof live_dirs / sizeof live_dirs[0]; i++) {
+        char sock[sizeof live_dirs[0] + sizeof "/qmp.sock"];
+        size_t len = strnlen(live_dirs[i], sizeof live_dirs[0] - 1);
+
+        if (!len)
+            continue;
+        memcpy(sock, live_dirs[i], len);
+        memcpy(sock + len, "/qmp.sock", sizeof "/qmp.sock");
+        unlink(sock);
+        rmdir(live_dirs[i]);
+        live_dirs[i][0] = '\0';
+    }
+    pthread_mutex_unlock(&live_lock);
+}
+
 void fake_fail(struct fake *f, const char *file, int line, const char *what)
 {
     if (f->failures++ == 0)
@@ -198,6 +236,7 @@ void fake_start(struct fake *f, fake_script script, void *opaque)
         abort();
     }
     snprintf(f->path, sizeof f->path, "%s/qmp.sock", f->dir);
+    live_set(f->dir, true);
     f->script = script;
     f->opaque = opaque;
     if (pthread_create(&f->thread, NULL, fake_main, f) != 0)
@@ -209,6 +248,7 @@ int fake_stop(struct fake *f)
     pthread_join(f->thread, NULL);
     unlink(f->path);
     rmdir(f->dir);
+    live_set(f->dir, false);
     if (f->failures)
         fprintf(stderr, "fake QMP server: %d failed checks, first: %s\n", f->failures,
                 f->first_failure);

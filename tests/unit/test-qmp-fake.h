@@ -48,6 +48,10 @@ void fake_start(struct fake *f, fake_script script, void *opaque);
  * of failed checks (and prints the first). */
 int fake_stop(struct fake *f);
 
+/* Removes the sockets and directories of fakes a failed test (which
+ * longjmps past fake_stop) left behind. Call at the end of main. */
+void fake_cleanup_all(void);
+
 /* Sends TEXT plus a newline; errors are ignored (the client may be gone). */
 void fake_send(int fd, const char *text);
 /* Reads one command; NULL on EOF/timeout. Caller puts it. */
