@@ -1,0 +1,496 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The copy engine's core: the disk object, its progress, and the event loop
+ * that drives one pass. One thread runs the loop; it polls the target's
+ * libnbd sockets (nbd_aio_get_fd/get_direction), the NBD source's socket,
+ * the io_uring's own fd (readable while completions wait: no eventfd needed)
+ * and an eventfd that mir_disk_cancel() writes. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "mir-internal.h"
+#include "util.h"
+
+void mir_disk_fail(struct mir_disk *d, int code, const char *fmt, ...)
+{
+    if (d->failed)
+        return;
+    d->failed = true;
+    char msg[FERRY_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ferry_error_set(&d->err, code ? code : EIO, "disk '%s': %s", d->name, msg);
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped)
+{
+    pthread_mutex_lock(&d->lock);
+    d->prog.copied += copied;
+    d->prog.zeroed += zeroed;
+    d->prog.skipped += skipped;
+    d->prog.pass_done += copied + zeroed + skipped;
+    d->done_total += copied + zeroed + skipped;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Takes a rate sample at most every 250 ms. */
+static void sample(struct mir_disk *d, int64_t now_us)
+{
+    pthread_mutex_lock(&d->lock);
+    unsigned last = (d->sample_n + MIR_RATE_SAMPLES - 1) % MIR_RATE_SAMPLES;
+    if (d->sample_n == 0 || now_us - d->samples[last].t_us >= 250000) {
+        unsigned i = d->sample_n % MIR_RATE_SAMPLES;
+        d->samples[i].t_us = now_us;
+        d->samples[i].done = d->done_total;
+        d->samples[i].copied = d->prog.copied;
+        d->sample_n++;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+void mir_disk_progress(struct mir_disk *d, struct mir_progress *ret)
+{
+    int64_t now = ferry_now_us();
+    pthread_mutex_lock(&d->lock);
+    *ret = d->prog;
+    ret->done_per_sec = ret->written_per_sec = 0;
+    /* Rate from the oldest sample at most 4 s old to now. */
+    unsigned n = d->sample_n < MIR_RATE_SAMPLES ? d->sample_n : MIR_RATE_SAMPLES;
+    for (unsigned k = n; k > 0; k--) {
+        unsigned i = (d->sample_n - k) % MIR_RATE_SAMPLES;
+        int64_t dt = now - d->samples[i].t_us;
+        if (dt > 4000000)
+            continue;
+        if (dt >= 200000) {
+            ret->done_per_sec = (d->done_total - d->samples[i].done) * 1000000 / (uint64_t)dt;
+            ret->written_per_sec = (d->prog.copied - d->samples[i].copied) * 1000000 / (uint64_t)dt;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+void mir_disk_set_dirty(struct mir_disk *d, uint64_t dirty, bool converged)
+{
+    pthread_mutex_lock(&d->lock);
+    d->prog.dirty = dirty;
+    d->prog.converged = converged;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+uint64_t mir_disk_size(const struct mir_disk *d)
+{
+    return d->size;
+}
+
+const char *mir_disk_name(const struct mir_disk *d)
+{
+    return d->name;
+}
+
+unsigned mir_disk_connections(const struct mir_disk *d)
+{
+    return d->tgt.n;
+}
+
+void mir_disk_cancel(struct mir_disk *d)
+{
+    atomic_store(&d->cancelled, true);
+    uint64_t one = 1;
+    ssize_t r = write(d->cancel_fd, &one, sizeof(one));
+    (void)r; /* a full eventfd is still readable: the wake-up is not lost */
+}
+
+void mir_disk_set_bandwidth(struct mir_disk *d, uint64_t bytes_per_sec)
+{
+    atomic_store(&d->bandwidth, bytes_per_sec);
+}
+
+static void disconnect(struct mir_disk *d)
+{
+    mir_source_close(d);
+    mir_target_close(d);
+    d->connected = false;
+    for (unsigned i = 0; i < d->nslots; i++) {
+        d->slots[i].state = MIR_SLOT_FREE;
+        d->slots[i].pending = 0;
+    }
+    d->ready_head = d->ready_tail = NULL;
+    d->zero_inflight = 0;
+}
+
+static int connect_all(struct mir_disk *d, struct ferry_error *err)
+{
+    int r = mir_source_open(d, err);
+    if (r >= 0)
+        r = mir_target_connect(d, err);
+    if (r < 0) {
+        disconnect(d);
+        return r;
+    }
+    if (d->size != 0 && d->src.size != d->size) {
+        disconnect(d);
+        return ferry_error_set(err, EIO,
+                               "disk '%s': source size changed from %" PRIu64 " to %" PRIu64,
+                               d->name, d->size, d->src.size);
+    }
+    d->size = d->src.size;
+    if (d->tgt.size < d->size) {
+        uint64_t tsize = d->tgt.size;
+        disconnect(d);
+        return ferry_error_set(err, ENOSPC,
+                               "disk '%s': target is smaller (%" PRIu64
+                               " bytes) than the source (%" PRIu64 " bytes)",
+                               d->name, tsize, d->size);
+    }
+    d->connected = true;
+    return 0;
+}
+
+void mir_disk_free(struct mir_disk *d)
+{
+    if (!d)
+        return;
+    disconnect(d);
+    for (unsigned i = 0; i < d->nslots; i++)
+        free(d->slots[i].buf);
+    free(d->slots);
+    free(d->zerobuf);
+    if (d->cancel_fd >= 0)
+        close(d->cancel_fd);
+    pthread_mutex_destroy(&d->lock);
+    free(d->name);
+    free(d->source_file);
+    free(d->source_uri);
+    free(d->target_uri);
+    free(d);
+}
+
+int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_opts *opts,
+                  struct mir_disk **ret, struct ferry_error *err)
+{
+    struct mir_copy_opts o = opts ? *opts : (struct mir_copy_opts){0};
+    const char *name = config->name ? config->name : "disk";
+    int r = mir_copy_opts_check(&o, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "disk '%s'", name);
+        return r;
+    }
+    if (!!config->source_file == !!config->source_uri)
+        return ferry_error_set(err, EINVAL,
+                               "disk '%s': give exactly one of a source file "
+                               "and a source URI",
+                               name);
+    if (config->source_uri && (r = mir_uri_check(config->source_uri, err)) < 0) {
+        ferry_error_prefix(err, "disk '%s': source", name);
+        return r;
+    }
+    if ((r = mir_uri_check(config->target_uri, err)) < 0) {
+        ferry_error_prefix(err, "disk '%s': target", name);
+        return r;
+    }
+
+    struct mir_disk *d = ferry_calloc(1, sizeof(*d));
+    d->name = ferry_strdup(name);
+    d->source_file = ferry_strdup(config->source_file);
+    d->source_uri = ferry_strdup(config->source_uri);
+    d->target_uri = ferry_strdup(config->target_uri);
+    d->source_direct = config->source_direct;
+    d->opts = o;
+    d->src.fd = -1;
+    pthread_mutex_init(&d->lock, NULL);
+    atomic_init(&d->cancelled, false);
+    atomic_init(&d->bandwidth, o.bandwidth);
+    d->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (d->cancel_fd < 0) {
+        r = ferry_error_set_errno(err, errno, "disk '%s': eventfd", name);
+        mir_disk_free(d);
+        return r;
+    }
+    d->nslots = o.queue_depth;
+    d->slots = ferry_calloc(d->nslots, sizeof(*d->slots));
+    for (unsigned i = 0; i < d->nslots; i++) {
+        d->slots[i].d = d;
+        d->slots[i].idx = i;
+        if (posix_memalign((void **)&d->slots[i].buf, MIR_DIRECT_ALIGN, o.request_size) != 0) {
+            mir_disk_free(d);
+            return ferry_error_set(err, ENOMEM, "disk '%s': out of memory for buffers", name);
+        }
+    }
+    d->zerobuf = ferry_calloc(1, o.request_size);
+
+    r = connect_all(d, err);
+    if (r < 0) {
+        mir_disk_free(d);
+        return r;
+    }
+    d->prog.size = d->size;
+    *ret = d;
+    return 0;
+}
+
+/* ---- one pass ---------------------------------------------------------- */
+
+struct gen {
+    const struct mir_extent *v;
+    size_t n;
+    size_t i;
+    uint64_t pos;
+};
+
+static bool gen_done(const struct gen *g)
+{
+    return g->i >= g->n;
+}
+
+static void gen_advance(struct gen *g, uint64_t len)
+{
+    g->pos += len;
+    if (g->pos >= g->v[g->i].offset + g->v[g->i].length) {
+        g->i++;
+        if (g->i < g->n)
+            g->pos = g->v[g->i].offset;
+    }
+}
+
+static struct mir_slot *free_slot(struct mir_disk *d)
+{
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (d->slots[i].state == MIR_SLOT_FREE)
+            return &d->slots[i];
+    return NULL;
+}
+
+static unsigned busy(struct mir_disk *d)
+{
+    unsigned n = d->zero_inflight;
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (d->slots[i].state != MIR_SLOT_FREE)
+            n++;
+    return n;
+}
+
+/* Starts as much work as the queue, the slots and the bucket allow.
+ * Returns microseconds to wait for the bucket (0 if not waiting). */
+static int64_t fill(struct mir_disk *d, struct gen *g)
+{
+    uint64_t rs = d->opts.request_size;
+    while (!gen_done(g) && !d->failed) {
+        uint64_t end = g->v[g->i].offset + g->v[g->i].length;
+        uint64_t len;
+        bool zero;
+        if (mir_source_map(d, g->pos, end, &len, &zero) < 0)
+            return 0;
+        if (zero) {
+            if (d->target_zero) {
+                mir_disk_account(d, 0, 0, len);
+                gen_advance(g, len);
+                continue;
+            }
+            if (d->zero_inflight >= d->opts.queue_depth)
+                return 0;
+            uint64_t max = d->tgt.can_zero ? MIR_ZERO_MAX : rs;
+            if (len > max)
+                len = max;
+            mir_target_zero(d, g->pos, len);
+            gen_advance(g, len);
+            continue;
+        }
+        /* Data: at most one request, never crossing a request-size
+         * boundary (keeps O_DIRECT reads within the buffer). */
+        uint64_t cut = (g->pos / rs + 1) * rs - g->pos;
+        if (len > cut)
+            len = cut;
+        struct mir_slot *s = free_slot(d);
+        if (!s)
+            return 0;
+        uint64_t rate = atomic_load(&d->bandwidth);
+        int64_t now = ferry_now_us();
+        if (rate != d->bucket_rate) {
+            uint64_t burst = rate / 10 > rs ? rate / 10 : rs;
+            mir_bucket_set_rate(&d->bucket, rate, burst, now);
+            d->bucket_rate = rate;
+        }
+        int64_t wait = mir_bucket_take(&d->bucket, len, now);
+        if (wait > 0)
+            return wait;
+        s->off = g->pos;
+        s->len = (uint32_t)len;
+        gen_advance(g, len);
+        if (mir_source_read(d, s) < 0)
+            return 0;
+    }
+    return 0;
+}
+
+static void drain_ready(struct mir_disk *d)
+{
+    while (d->ready_head && !d->failed) {
+        struct mir_slot *s = d->ready_head;
+        d->ready_head = s->next;
+        if (!d->ready_head)
+            d->ready_tail = NULL;
+        mir_target_write_slot(d, s);
+    }
+}
+
+static void add_nbd_fd(struct pollfd *pfd, unsigned *n, struct nbd_handle **map,
+                       struct nbd_handle *h)
+{
+    int dir = nbd_aio_get_direction(h);
+    short ev = 0;
+    if (dir & LIBNBD_AIO_DIRECTION_READ)
+        ev |= POLLIN;
+    if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+        ev |= POLLOUT;
+    pfd[*n] = (struct pollfd){.fd = nbd_aio_get_fd(h), .events = ev};
+    map[*n] = h;
+    (*n)++;
+}
+
+static void notify(struct mir_disk *d, struct nbd_handle *h, short rev)
+{
+    int r = 0;
+    /* On POLLHUP/POLLERR let libnbd read, so it sees the error itself. */
+    if (rev & (POLLIN | POLLHUP | POLLERR))
+        r = nbd_aio_notify_read(h);
+    if (r >= 0 && (rev & POLLOUT))
+        r = nbd_aio_notify_write(h);
+    if (r < 0)
+        mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO, "%s", nbd_get_error());
+}
+
+static int run_pass(struct mir_disk *d, struct gen *g)
+{
+    struct pollfd pfd[MIR_MAX_CONNECTIONS + 3];
+    struct nbd_handle *hmap[MIR_MAX_CONNECTIONS + 3];
+
+    while (!d->failed) {
+        if (atomic_load(&d->cancelled)) {
+            mir_disk_fail(d, ECANCELED, "copy cancelled");
+            break;
+        }
+        drain_ready(d);
+        int64_t wait_us = fill(d, g);
+        if (d->failed)
+            break;
+        if (d->src.ring_ok && io_uring_sq_ready(&d->src.ring) > 0) {
+            int r = io_uring_submit(&d->src.ring);
+            if (r < 0) {
+                mir_disk_fail(d, -r, "io_uring_submit: %s", strerror(-r));
+                break;
+            }
+        }
+        /* Reads that completed inline are processed before sleeping. */
+        mir_source_reap(d);
+        if (d->ready_head)
+            continue;
+        if (gen_done(g) && busy(d) == 0)
+            break;
+
+        unsigned n = 0;
+        for (unsigned i = 0; i < d->tgt.n; i++)
+            add_nbd_fd(pfd, &n, hmap, d->tgt.h[i]);
+        if (d->src.nbd)
+            add_nbd_fd(pfd, &n, hmap, d->src.nbd);
+        unsigned ring_i = n, cancel_i = n + 1;
+        pfd[n] = (struct pollfd){.fd = d->src.ring_ok ? d->src.ring.ring_fd : -1, .events = POLLIN};
+        hmap[n++] = NULL;
+        pfd[n] = (struct pollfd){.fd = d->cancel_fd, .events = POLLIN};
+        hmap[n++] = NULL;
+
+        int timeout = wait_us > 0 ? (int)((wait_us + 999) / 1000) : 1000;
+        int r = poll(pfd, n, timeout);
+        if (r < 0 && errno != EINTR) {
+            mir_disk_fail(d, errno, "poll: %s", strerror(errno));
+            break;
+        }
+        sample(d, ferry_now_us());
+        if (r <= 0)
+            continue;
+        for (unsigned i = 0; i < n && !d->failed; i++) {
+            if (i == ring_i || i == cancel_i || !pfd[i].revents)
+                continue;
+            notify(d, hmap[i], pfd[i].revents);
+        }
+        if (pfd[ring_i].revents)
+            mir_source_reap(d);
+    }
+    return d->failed ? -d->err.code : 0;
+}
+
+int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsigned flags,
+                  struct ferry_error *err)
+{
+    struct mir_extent_list own;
+    mir_extent_list_init(&own);
+    int r;
+
+    if (atomic_load(&d->cancelled))
+        return ferry_error_set(err, ECANCELED, "disk '%s': copy cancelled", d->name);
+    if (!d->connected && (r = connect_all(d, err)) < 0)
+        return r;
+
+    if (ranges) {
+        for (size_t i = 0; i < ranges->n; i++) {
+            r = mir_extent_list_add(&own, ranges->v[i].offset, ranges->v[i].length);
+            if (r < 0) {
+                mir_extent_list_clear(&own);
+                return ferry_error_set(err, -r, "disk '%s': too many extents", d->name);
+            }
+        }
+        mir_extent_list_normalize(&own);
+        mir_extent_list_clip(&own, d->size);
+    } else if (d->size > 0) {
+        mir_extent_list_add(&own, 0, d->size);
+    }
+
+    pthread_mutex_lock(&d->lock);
+    d->prog.pass++;
+    d->prog.pass_total = mir_extent_list_bytes(&own);
+    d->prog.pass_done = 0;
+    pthread_mutex_unlock(&d->lock);
+
+    ferry_error_clear(&d->err);
+    d->failed = false;
+    d->target_zero = (flags & MIR_COPY_TARGET_ZERO) != 0;
+    d->bucket_rate = atomic_load(&d->bandwidth);
+    uint64_t rs = d->opts.request_size;
+    mir_bucket_init(&d->bucket, d->bucket_rate, d->bucket_rate / 10 > rs ? d->bucket_rate / 10 : rs,
+                    ferry_now_us());
+    mir_source_map_reset(d);
+    sample(d, ferry_now_us());
+
+    struct gen g = {own.v, own.n, 0, own.n ? own.v[0].offset : 0};
+    r = run_pass(d, &g);
+    sample(d, ferry_now_us());
+    mir_extent_list_clear(&own);
+    if (r < 0) {
+        /* Commands may still be in flight: drop the connections (their
+         * callbacks are freed with them) and reconnect on the next call. */
+        disconnect(d);
+        ferry_error_set(err, d->err.code, "%s", d->err.msg);
+        return r;
+    }
+    return 0;
+}
+
+int mir_disk_flush(struct mir_disk *d, struct ferry_error *err)
+{
+    if (!d->connected)
+        return ferry_error_set(err, ENOTCONN, "disk '%s': flush: not connected", d->name);
+    return mir_target_flush(d, err);
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internals shared by the engine's files (copy.c, source.c, target.c):
+ * the disk object, its request slots, its source and its target. Nothing
+ * here is part of the public API. */
+#ifndef FERRY_MIR_INTERNAL_H
+#define FERRY_MIR_INTERNAL_H
+
+#include <liburing.h>
+#include <libnbd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "mir.h"
+
+/* Alignment of buffers, offsets and lengths for O_DIRECT reads. 4 KiB
+ * covers both 512-byte and 4 KiB logical block sizes. */
+#define MIR_DIRECT_ALIGN 4096u
+/* Largest write-zeroes request; QEMU and nbdkit take any 32-bit length but a
+ * bound keeps one request's latency reasonable. */
+#define MIR_ZERO_MAX (1024u * 1024 * 1024)
+/* Largest range asked of base:allocation at once. */
+#define MIR_MAP_MAX (1024u * 1024 * 1024)
+/* Samples kept for the throughput window. */
+#define MIR_RATE_SAMPLES 32
+
+enum mir_slot_state {
+    MIR_SLOT_FREE,
+    MIR_SLOT_READING, /* source read in flight */
+    MIR_SLOT_READY,   /* data in buf, writes not yet issued */
+    MIR_SLOT_WRITING, /* target commands in flight (pending > 0) */
+};
+
+/* One request buffer and the life of the data in it: read, zero-scan,
+ * written. Owned by the disk; never freed while a command points at it. */
+struct mir_slot {
+    struct mir_disk *d;
+    unsigned idx;
+    unsigned char *buf; /* request_size bytes, MIR_DIRECT_ALIGN-aligned */
+    enum mir_slot_state state;
+    uint64_t off; /* disk offset of the wanted data */
+    uint32_t len; /* wanted bytes; data starts at buf + head */
+    uint32_t head;
+    uint64_t rd_off; /* the read actually issued (aligned for O_DIRECT) */
+    uint32_t rd_len;
+    uint32_t rd_done;
+    unsigned pending;      /* target commands in flight */
+    unsigned conn;         /* target connection its writes go to */
+    struct mir_slot *next; /* ready list */
+};
+
+/* One target command in flight (write, zero). Allocated per command. */
+struct mir_cmd {
+    struct mir_disk *d;
+    struct mir_slot *slot; /* NULL for a zero run from a hole */
+    uint64_t off;
+    uint64_t len;
+    bool zero;
+};
+
+struct mir_map_entry {
+    uint64_t off;
+    uint64_t len;
+    bool zero;
+};
+
+struct mir_source {
+    int fd; /* raw file, or -1 */
+    bool direct;
+    bool ring_ok;
+    bool fixed; /* buffers registered with the ring */
+    struct io_uring ring;
+    unsigned ring_inflight;
+    struct nbd_handle *nbd; /* NBD source: data reads */
+    struct nbd_handle *map; /* NBD source: base:allocation (same handle as nbd) */
+    bool map_meta;          /* the server answers base:allocation */
+    uint64_t size;
+    /* Cached map: entries covering [map_v[0].off, map_end), in order. */
+    struct mir_map_entry *map_v;
+    size_t map_n;
+    size_t map_cap;
+    size_t map_i;
+};
+
+struct mir_target {
+    struct nbd_handle *h[MIR_MAX_CONNECTIONS];
+    unsigned n;
+    unsigned next;
+    uint64_t size;
+    bool can_zero;
+    bool can_flush;
+};
+
+struct mir_disk {
+    char *name;
+    char *source_file;
+    char *source_uri;
+    char *target_uri;
+    bool source_direct;
+    struct mir_copy_opts opts;
+    uint64_t size;
+
+    struct mir_source src;
+    struct mir_target tgt;
+    bool connected;
+
+    struct mir_slot *slots;
+    unsigned nslots;
+    unsigned char *zerobuf; /* request_size zero bytes, for servers without zero */
+
+    /* Copy state, touched only by the copying thread. */
+    struct mir_slot *ready_head, *ready_tail;
+    unsigned zero_inflight;
+    bool failed;
+    struct ferry_error err; /* first error of the running copy */
+    bool target_zero;
+    struct mir_bucket bucket;
+    uint64_t bucket_rate;
+
+    /* Cross-thread. */
+    atomic_bool cancelled;
+    atomic_uint_fast64_t bandwidth;
+    int cancel_fd; /* eventfd, written by mir_disk_cancel */
+
+    pthread_mutex_t lock; /* protects prog and the rate samples */
+    struct mir_progress prog;
+    struct {
+        int64_t t_us;
+        uint64_t done;
+        uint64_t copied;
+    } samples[MIR_RATE_SAMPLES];
+    unsigned sample_n;
+    uint64_t done_total; /* sum of pass_done over all passes */
+};
+
+/* Records the first error of the running copy (later ones are dropped)
+ * and marks it failed. CODE is an errno, either sign. */
+void mir_disk_fail(struct mir_disk *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Progress accounting from the copy thread. */
+void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped);
+
+/* source.c */
+int mir_source_open(struct mir_disk *d, struct ferry_error *err);
+void mir_source_close(struct mir_disk *d);
+/* Describes the source at OFF: *ret_len bytes (<= END - OFF) that are all
+ * data or all zero (*ret_zero). Errors go through mir_disk_fail. */
+int mir_source_map(struct mir_disk *d, uint64_t off, uint64_t end, uint64_t *ret_len,
+                   bool *ret_zero);
+void mir_source_map_reset(struct mir_disk *d);
+/* Starts reading slot S (off/len set); completion puts it on the ready
+ * list. */
+int mir_source_read(struct mir_disk *d, struct mir_slot *s);
+/* Reaps ring completions without waiting. */
+void mir_source_reap(struct mir_disk *d);
+/* Waits for every ring read in flight (after a failure, before buffers
+ * may be reused or freed). */
+void mir_source_drain(struct mir_disk *d);
+/* Puts a slot whose read finished on the ready list. */
+void mir_slot_ready(struct mir_disk *d, struct mir_slot *s);
+
+/* target.c */
+int mir_target_connect(struct mir_disk *d, struct ferry_error *err);
+void mir_target_close(struct mir_disk *d);
+/* Issues writes / zeroes for the data of a ready slot after a zero scan. */
+void mir_target_write_slot(struct mir_disk *d, struct mir_slot *s);
+/* Issues one zero run that came from a source hole (<= MIR_ZERO_MAX, or
+ * <= request_size when the server has no write-zeroes). */
+void mir_target_zero(struct mir_disk *d, uint64_t off, uint64_t len);
+int mir_target_flush(struct mir_disk *d, struct ferry_error *err);
+
+#endif

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ferry's storage copy engine (prefix mir_; libnbd owns nbd_).
+ *
+ * Three layers, each usable alone:
+ *  - extents, zero scan, token bucket, URI/option checks: pure helpers;
+ *  - struct mir_disk: copies ranges of one source (raw file read with
+ *    io_uring, or an NBD export read with libnbd) into one NBD target,
+ *    skipping holes and zero blocks, many requests in flight;
+ *  - struct mir_sync: a storage migration session over QMP (dirty bitmaps on
+ *    the source QEMU, a bulk pass, dirty passes, the final pass at
+ *    switchover) for several disks in parallel.
+ *
+ * Errors follow STYLE.md: a negative errno and a message in the
+ * struct ferry_error the caller passes (may be NULL). */
+#ifndef FERRY_MIR_H
+#define FERRY_MIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct qmp_conn;
+
+/* ------------------------------------------------------------------ */
+/* Extent lists                                                         */
+
+struct mir_extent {
+    uint64_t offset;
+    uint64_t length;
+};
+
+/* A growable array of extents. After mir_extent_list_normalize() it is
+ * sorted, with no overlapping or touching neighbours and no empty extent. */
+struct mir_extent_list {
+    struct mir_extent *v;
+    size_t n;
+    size_t cap;
+};
+
+/* Most extents one list may hold. Dirty bitmaps come from QEMU (a peer):
+ * past this, mir_extent_list_add() fails with -E2BIG. 4 Mi entries is
+ * 64 MiB of memory, a 256 GiB disk dirty in every other 64 KiB cluster. */
+#define MIR_EXTENTS_MAX (4u * 1024 * 1024)
+
+void mir_extent_list_init(struct mir_extent_list *l);
+/* Frees the array and leaves an empty list. */
+void mir_extent_list_clear(struct mir_extent_list *l);
+/* Appends [OFFSET, OFFSET+LENGTH); LENGTH 0 is ignored. Merges with the
+ * last extent when it touches or overlaps it (the common in-order case).
+ * -E2BIG past MIR_EXTENTS_MAX, -EOVERFLOW if the end overflows. */
+int mir_extent_list_add(struct mir_extent_list *l, uint64_t offset, uint64_t length);
+/* Sorts and merges overlapping and touching extents. */
+void mir_extent_list_normalize(struct mir_extent_list *l);
+/* Cuts every extent to end at most at SIZE (drops those past it). */
+void mir_extent_list_clip(struct mir_extent_list *l, uint64_t size);
+/* Splits extents longer than MAX_LEN (> 0) into pieces of at most MAX_LEN,
+ * cut at multiples of MAX_LEN. -E2BIG past MIR_EXTENTS_MAX. */
+int mir_extent_list_split(struct mir_extent_list *l, uint64_t max_len);
+/* Sum of lengths. */
+uint64_t mir_extent_list_bytes(const struct mir_extent_list *l);
+
+/* ------------------------------------------------------------------ */
+/* Helpers (exported for tests and bench/)                              */
+
+/* True when LEN bytes at BUF are all zero. */
+bool mir_is_zero(const void *buf, size_t len);
+
+/* Token bucket in bytes/s. The bucket may go into debt: a request is let
+ * through whenever the balance is not negative, then charged in full, so a
+ * 2 MiB request under a 1 MiB/s cap waits about 2 s for the next one. */
+struct mir_bucket {
+    uint64_t rate;  /* bytes per second; 0 = unlimited */
+    uint64_t burst; /* most tokens kept while idle */
+    double tokens;
+    int64_t last_us;
+};
+void mir_bucket_init(struct mir_bucket *b, uint64_t rate, uint64_t burst, int64_t now_us);
+/* Changes the rate, keeping the balance (clamped to the new burst). */
+void mir_bucket_set_rate(struct mir_bucket *b, uint64_t rate, uint64_t burst, int64_t now_us);
+/* Returns 0 and charges N bytes when a request may start at NOW_US, else
+ * the microseconds to wait before asking again (nothing charged). */
+int64_t mir_bucket_take(struct mir_bucket *b, uint64_t n, int64_t now_us);
+
+/* Checks that URI is an NBD URI libnbd can use here: nbd://, nbds://,
+ * nbd+unix:// or nbds+unix:// (the unix forms need ?socket=PATH). */
+int mir_uri_check(const char *uri, struct ferry_error *err);
+
+/* ------------------------------------------------------------------ */
+/* The copy engine: one disk                                            */
+
+/* Tunables. Zero fields take the default in brackets. */
+struct mir_copy_opts {
+    uint32_t request_size;     /* bytes per read/write [2 MiB]; 64 KiB..32 MiB, power of 2 */
+    uint32_t queue_depth;      /* requests in flight per disk [16]; 1..256 */
+    uint32_t connections;      /* most target connections, used when the server
+                                  advertises multi-conn [2]; 1..16 */
+    uint32_t zero_granularity; /* zero-scan block [64 KiB]; 4 KiB..request_size, power of 2 */
+    uint64_t bandwidth;        /* cap on bytes read from the source, bytes/s [0 = none] */
+};
+
+#define MIR_DEFAULT_REQUEST_SIZE     (2u * 1024 * 1024)
+#define MIR_DEFAULT_QUEUE_DEPTH      16u
+#define MIR_DEFAULT_CONNECTIONS      2u
+#define MIR_DEFAULT_ZERO_GRANULARITY (64u * 1024)
+#define MIR_MAX_QUEUE_DEPTH          256u
+#define MIR_MAX_CONNECTIONS          16u
+
+/* Fills defaults into *OPTS and checks the ranges above. */
+int mir_copy_opts_check(struct mir_copy_opts *opts, struct ferry_error *err);
+
+struct mir_disk_config {
+    const char *name;        /* for messages, e.g. "vda" (borrowed, copied) */
+    const char *source_file; /* raw image read with io_uring, or NULL */
+    const char *source_uri;  /* NBD export to read instead (exactly one of the two) */
+    bool source_direct;      /* O_DIRECT on source_file (QEMU's cache=none) */
+    const char *target_uri;  /* NBD export to write; size >= the source's */
+};
+
+/* Progress of one disk; a snapshot, any thread may take one at any time. */
+struct mir_progress {
+    uint64_t size;            /* source size in bytes */
+    unsigned pass;            /* passes started: 1 = the bulk pass */
+    uint64_t pass_total;      /* bytes the current pass covers */
+    uint64_t pass_done;       /* bytes of it finished (copied, zeroed or skipped) */
+    uint64_t copied;          /* all passes: data bytes written to the target */
+    uint64_t zeroed;          /* all passes: bytes written as write-zeroes */
+    uint64_t skipped;         /* all passes: bytes not sent (zeros into a zero target) */
+    uint64_t done_per_sec;    /* pass_done rate over the last ~4 s */
+    uint64_t written_per_sec; /* copied rate over the last ~4 s */
+    uint64_t dirty;           /* set by mir_sync: bytes dirty at the last freeze */
+    bool converged;           /* set by mir_sync */
+};
+
+struct mir_disk;
+
+/* Opens the source and connects to the target (and checks sizes). *ret owns
+ * the disk: free with mir_disk_free(). CONFIG and OPTS are borrowed; OPTS may
+ * be NULL for defaults. */
+int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_opts *opts,
+                  struct mir_disk **ret, struct ferry_error *err);
+/* Closes connections and files. NULL is fine. No copy may be running. */
+void mir_disk_free(struct mir_disk *d);
+
+uint64_t mir_disk_size(const struct mir_disk *d);
+const char *mir_disk_name(const struct mir_disk *d);
+
+/* MIR_COPY_TARGET_ZERO: the target reads as zeros over the copied ranges
+ * (a fresh sparse image): holes and zero blocks are skipped, not written.
+ * Only true for the bulk pass into a new image. */
+#define MIR_COPY_TARGET_ZERO 0x1u
+
+/* Copies RANGES (borrowed; NULL = the whole disk) from source to target and
+ * returns when every write has completed (not flushed). Runs in the calling
+ * thread. Counts as one pass in the progress. On failure the first error is
+ * returned with context ("disk 'vda': nbd_aio_pwrite at offset N: ..."); the
+ * connections are dropped and the next call reconnects. -ECANCELED after
+ * mir_disk_cancel(). One copy at a time per disk. */
+int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsigned flags,
+                  struct ferry_error *err);
+/* Flushes every target connection (when the server supports flush). */
+int mir_disk_flush(struct mir_disk *d, struct ferry_error *err);
+
+/* Thread-safe: makes the running copy (and every later one) fail with
+ * -ECANCELED promptly. */
+void mir_disk_cancel(struct mir_disk *d);
+/* Thread-safe: changes the bandwidth cap (bytes/s, 0 = none). */
+void mir_disk_set_bandwidth(struct mir_disk *d, uint64_t bytes_per_sec);
+/* Thread-safe snapshot of the progress into *RET. */
+void mir_disk_progress(struct mir_disk *d, struct mir_progress *ret);
+/* Thread-safe: records dirty bytes / convergence for the progress (sync). */
+void mir_disk_set_dirty(struct mir_disk *d, uint64_t dirty, bool converged);
+/* Connections actually in use to the target (after the first copy/open). */
+unsigned mir_disk_connections(const struct mir_disk *d);
+
+/* ------------------------------------------------------------------ */
+/* Dirty bitmaps over QMP (nbd/bitmap.c)                                */
+
+/* Adds a non-persistent enabled dirty bitmap NAME on NODE. */
+int mir_bitmap_add(struct qmp_conn *qmp, const char *node, const char *name,
+                   struct ferry_error *err);
+/* Removes bitmap NAME from NODE. */
+int mir_bitmap_remove(struct qmp_conn *qmp, const char *node, const char *name,
+                      struct ferry_error *err);
+/* In one transaction: adds disabled bitmap FROZEN, merges ACTIVE into it and
+ * clears ACTIVE. Every write before the transaction is in FROZEN, every write
+ * after it in ACTIVE. */
+int mir_bitmap_freeze(struct qmp_conn *qmp, const char *node, const char *active,
+                      const char *frozen, struct ferry_error *err);
+/* Merges SRC into DST (used to give back the extents of an aborted pass). */
+int mir_bitmap_merge(struct qmp_conn *qmp, const char *node, const char *dst, const char *src,
+                     struct ferry_error *err);
+
+/* Starts QEMU's NBD server on the unix socket PATH. */
+int mir_nbd_server_start(struct qmp_conn *qmp, const char *path, struct ferry_error *err);
+int mir_nbd_server_stop(struct qmp_conn *qmp, struct ferry_error *err);
+/* Exports NODE read-only as NAME (export id ID), with BITMAP (may be NULL)
+ * readable as the meta context qemu:dirty-bitmap:BITMAP. */
+int mir_export_add(struct qmp_conn *qmp, const char *id, const char *node, const char *name,
+                   const char *bitmap, struct ferry_error *err);
+/* Deletes export ID and waits (up to 10 s) until QEMU reports it gone, so
+ * its bitmap is unlocked afterwards. */
+int mir_export_del(struct qmp_conn *qmp, const char *id, struct ferry_error *err);
+
+/* Reads the dirty extents of bitmap BITMAP from the NBD export URI (which
+ * exports it) into *RET (initialised by the caller; appended to). */
+int mir_dirty_read(const char *uri, const char *bitmap, struct mir_extent_list *ret,
+                   struct ferry_error *err);
+
+/* ------------------------------------------------------------------ */
+/* Storage migration session (nbd/sync.c)                               */
+
+struct mir_sync_disk {
+    const char *target;        /* guest disk name, e.g. "vda" */
+    const char *node;          /* format node; NULL = "f-<target>" */
+    const char *source_path;   /* raw image to read directly; NULL = read through
+                                  a read-only NBD export of NODE (any format) */
+    const char *source_format; /* "raw" or another format (then read over NBD) */
+    bool direct;               /* source opened by QEMU with cache=none */
+    const char *dest_uri;      /* writable NBD export on the destination */
+    bool dest_is_zero;         /* destination image is new and sparse */
+};
+
+struct mir_sync_opts {
+    struct mir_copy_opts copy;
+    const char *socket_dir;    /* where the source QEMU's NBD socket goes (must exist) */
+    uint64_t converge_bytes;   /* converged when a pass found less dirty [32 MiB] */
+    unsigned pass_interval_ms; /* least time between dirty passes once converged [200] */
+    unsigned max_passes;       /* dirty passes before giving up on convergence [0 = no cap] */
+};
+
+struct mir_sync;
+
+/* Creates a session for N disks (1..64) of the QEMU behind QMP. QMP, DISKS
+ * and OPTS are borrowed (strings are copied); QMP must outlive the session.
+ * Nothing is done to QEMU yet. *ret: free with mir_sync_free(). */
+int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t n,
+                 const struct mir_sync_opts *opts, struct mir_sync **ret, struct ferry_error *err);
+/* Adds the dirty bitmaps, starts the NBD server and the source exports,
+ * opens the engines, then starts one worker thread per disk: bulk pass, then
+ * dirty passes while the dirty amount shrinks, then dirty passes paced by
+ * pass_interval_ms until the final pass. On error everything added to QEMU
+ * is removed again. */
+int mir_sync_start(struct mir_sync *s, struct ferry_error *err);
+/* Waits until every disk has finished its bulk pass and a dirty pass found
+ * less than converge_bytes, or TIMEOUT_MS (-1: none). -ETIMEDOUT; a worker's
+ * error is returned as soon as it happens. */
+int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_error *err);
+/* Call with the guest paused (pre-switchover, I/O drained): stops the dirty
+ * passes, copies the last dirty extents of every disk and flushes the
+ * targets. *ret_ms (may be NULL) gets the time this took. */
+int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err);
+/* Thread-safe: stops the workers promptly; later calls fail -ECANCELED. */
+void mir_sync_cancel(struct mir_sync *s);
+/* Thread-safe: progress of disk I (< mir_sync_disks()). -EINVAL otherwise. */
+int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret);
+size_t mir_sync_disks(const struct mir_sync *s);
+/* Cancels and joins the workers if running, deletes exports, stops the NBD
+ * server, removes the bitmaps (best effort), frees. NULL is fine. */
+void mir_sync_free(struct mir_sync *s);
+
+#endif

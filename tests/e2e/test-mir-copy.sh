@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# End-to-end test of ferry's copy engine (nbd/) with real NBD servers:
+# raw file -> qemu-nbd (sparse, dirty target, O_DIRECT, multi-conn),
+# raw file -> nbdkit memory, qcow2 via qemu-nbd -r -> qemu-nbd, and a
+# target that fails writes (nbdkit error filter): first error reported, no
+# hang. Usage: test-mir-copy.sh PATH/TO/ferry-mir-copy
+set -u
+COPY=${1:?usage: test-mir-copy.sh FERRY-MIR-COPY}
+
+for p in qemu-nbd qemu-img nbdkit nbdcopy cmp du timeout; do
+    command -v "$p" >/dev/null || { echo "SKIP: $p not installed"; exit 77; }
+done
+
+T=$(mktemp -d /tmp/ferry-mir-copy.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { echo "ok - $1"; passed=$((passed + 1)); }
+bad() { echo "not ok - $1"; failed=$((failed + 1)); }
+
+# Waits up to 10 s for a unix socket.
+wait_sock() {
+    for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done
+    echo "socket $1 did not appear"; return 1
+}
+
+# start_qemu_nbd SOCKET IMAGE [ARGS...]: a writable raw export, PID pushed.
+start_qemu_nbd() {
+    local sock=$1 img=$2; shift 2
+    qemu-nbd -t -k "$sock" --discard=unmap "$@" "$img" &
+    PIDS+=($!)
+    wait_sock "$sock"
+}
+stop_last() { local p=${PIDS[-1]}; kill "$p"; wait "$p" 2>/dev/null; unset 'PIDS[-1]'; }
+
+alloc_kib() { du -k "$1" | cut -f1; }
+
+# Source: 64 MiB + 1536 bytes (an O_DIRECT tail that is not 4 KiB-aligned),
+# random data, holes, explicit zero blocks (allocated in the source).
+SIZE=$((64 * 1024 * 1024 + 1536))
+SRC=$T/src.img
+truncate -s $SIZE "$SRC"
+dd if=/dev/urandom of="$SRC" bs=1M count=3 seek=1 conv=notrunc status=none
+dd if=/dev/zero of="$SRC" bs=1M count=4 seek=10 conv=notrunc status=none
+dd if=/dev/urandom of="$SRC" bs=4k count=5 seek=5000 conv=notrunc status=none
+dd if=/dev/urandom of="$SRC" bs=64k count=1 seek=300 conv=notrunc status=none
+dd if=/dev/urandom of="$SRC" bs=1 count=1000 seek=$((SIZE - 1000)) conv=notrunc status=none
+dd if=/dev/urandom of="$SRC" bs=1 count=7 seek=$((40 * 1024 * 1024 + 4095)) conv=notrunc status=none
+SRC_KIB=$(alloc_kib "$SRC")
+
+same() { cmp -n $SIZE "$1" "$2" >/dev/null; }
+
+# 1. Fresh sparse target: holes and zero blocks skipped, data identical.
+DST=$T/dst.img
+truncate -s $SIZE "$DST"
+start_qemu_nbd $T/t1.sock "$DST" -f raw
+U="nbd+unix:///?socket=$T/t1.sock"
+out=$(timeout 60 "$COPY" -z -f "$SRC" "$U")
+rc=$?
+stop_last
+DST_KIB=$(alloc_kib "$DST")
+if [ $rc = 0 ] && same "$SRC" "$DST"; then ok "raw -> qemu-nbd, zero target: identical"
+else bad "raw -> qemu-nbd, zero target (rc=$rc $out)"; fi
+# Data is about 3.4 MiB; the source has 4 MiB more of explicit zeros.
+if [ "$DST_KIB" -lt $((SRC_KIB - 3000)) ] && [ "$DST_KIB" -lt 5000 ]; then
+    ok "target stays sparse ($DST_KIB KiB allocated, source $SRC_KIB KiB)"
+else bad "target not sparse ($DST_KIB KiB allocated, source $SRC_KIB KiB)"; fi
+case $out in *skipped=0* | "") bad "nothing skipped: $out";; *) ok "holes skipped";; esac
+
+# 2. Dirty target (random garbage everywhere): zeros must be written.
+dd if=/dev/urandom of="$DST" bs=1M count=65 status=none
+truncate -s $SIZE "$DST"
+start_qemu_nbd $T/t2.sock "$DST" -f raw
+out=$(timeout 60 "$COPY" -f "$SRC" "nbd+unix:///?socket=$T/t2.sock")
+rc=$?
+stop_last
+if [ $rc = 0 ] && same "$SRC" "$DST"; then ok "raw -> dirty target: identical"
+else bad "raw -> dirty target (rc=$rc $out)"; fi
+DST_KIB=$(alloc_kib "$DST")
+if [ "$DST_KIB" -lt 8000 ]; then ok "zero runs punched holes ($DST_KIB KiB)"
+else bad "zero runs allocated the target ($DST_KIB KiB)"; fi
+
+# 3. O_DIRECT source, multi-conn target, small requests, odd granularity.
+dd if=/dev/urandom of="$DST" bs=1M count=65 status=none
+truncate -s $SIZE "$DST"
+start_qemu_nbd $T/t3.sock "$DST" -f raw -e 4
+out=$(timeout 60 "$COPY" -D -c 4 -r 65536 -q 64 -g 4096 -f "$SRC" "nbd+unix:///?socket=$T/t3.sock")
+rc=$?
+stop_last
+if [ $rc = 0 ] && same "$SRC" "$DST"; then ok "O_DIRECT, 4 connections: identical"
+else bad "O_DIRECT, 4 connections (rc=$rc $out)"; fi
+case $out in *connections=4*) ok "multi-conn used";; *) bad "multi-conn not used: $out";; esac
+
+# 4. nbdkit memory plugin target; read back with nbdcopy.
+nbdkit -f -U $T/m.sock memory size=$SIZE &
+PIDS+=($!)
+wait_sock $T/m.sock
+MU="nbd+unix:///?socket=$T/m.sock"
+out=$(timeout 60 "$COPY" -z "$SRC" "$MU")
+rc=$?
+rm -f $T/back.img
+timeout 60 nbdcopy "$MU" $T/back.img
+stop_last
+if [ $rc = 0 ] && same "$SRC" $T/back.img; then ok "raw -> nbdkit memory: identical"
+else bad "raw -> nbdkit memory (rc=$rc $out)"; fi
+
+# 5. NBD source: qcow2 exported read-only by qemu-nbd.
+qemu-img convert -q -f raw -O qcow2 "$SRC" $T/src.qcow2
+qemu-nbd -t -r -f qcow2 -k $T/s.sock $T/src.qcow2 &
+PIDS+=($!)
+wait_sock $T/s.sock
+rm -f "$DST"; truncate -s $SIZE "$DST"
+start_qemu_nbd $T/t5.sock "$DST" -f raw
+out=$(timeout 60 "$COPY" -z -f "nbd+unix:///?socket=$T/s.sock" "nbd+unix:///?socket=$T/t5.sock")
+rc=$?
+stop_last
+stop_last
+if [ $rc = 0 ] && same "$SRC" "$DST"; then ok "qcow2 over NBD -> qemu-nbd: identical"
+else bad "qcow2 over NBD -> qemu-nbd (rc=$rc $out)"; fi
+case $out in *skipped=0* | "") bad "NBD source holes not skipped: $out";; *) ok "NBD source holes skipped";; esac
+
+# 6. Failing target: every tenth write fails with EIO. The copy must stop
+# with the first error, with context, well within the timeout.
+nbdkit -f -U $T/e.sock --filter=error memory size=$SIZE error-pwrite=EIO error-pwrite-rate=10% &
+PIDS+=($!)
+wait_sock $T/e.sock
+start=$(date +%s)
+err=$(timeout 30 "$COPY" -r 65536 "$SRC" "nbd+unix:///?socket=$T/e.sock" 2>&1 >/dev/null)
+rc=$?
+took=$(($(date +%s) - start))
+stop_last
+if [ $rc = 1 ]; then ok "write errors fail the copy (exit 1 in ${took}s)"
+else bad "write errors: exit $rc after ${took}s (124 = hang)"; fi
+case $err in
+*"disk 'copy': nbd_aio_pwrite at offset "*"Input/output error"*) ok "first error reported: $err";;
+*) bad "error message: $err";;
+esac
+
+# 7. Bad arguments are clean errors.
+err=$(timeout 10 "$COPY" -r 1000 "$SRC" "nbd+unix:///?socket=$T/none.sock" 2>&1)
+case $err in *"request size 1000"*) ok "bad request size rejected";; *) bad "bad request size: $err";; esac
+err=$(timeout 10 "$COPY" "$SRC" "nbd+unix:///?socket=$T/none.sock" 2>&1)
+case $err in *"target nbd+unix"*) ok "unreachable target reported";; *) bad "unreachable: $err";; esac
+
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]
