@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the keys of an xl.cfg file mean: the parsed tree (xlcfg.c) becomes a
+ * struct xendrv_config, and a config is written back as an xl.cfg file.
+ * Keys ferry does not convert are kept verbatim, in file order. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+#include "xenbuf.h"
+#include "xendrv.h"
+#include "internal.h"
+#include "xlcfg.h"
+
+static const char *const guest_type_names[] = {
+    [XENDRV_GUEST_PV] = "pv", [XENDRV_GUEST_PVH] = "pvh", [XENDRV_GUEST_HVM] = "hvm"};
+
+static const char *const action_names[] = {
+    [XENDRV_ACTION_UNSET] = "",
+    [XENDRV_ACTION_DESTROY] = "destroy",
+    [XENDRV_ACTION_RESTART] = "restart",
+    [XENDRV_ACTION_RENAME_RESTART] = "rename-restart",
+    [XENDRV_ACTION_PRESERVE] = "preserve",
+    [XENDRV_ACTION_COREDUMP_DESTROY] = "coredump-destroy",
+    [XENDRV_ACTION_COREDUMP_RESTART] = "coredump-restart",
+    [XENDRV_ACTION_SOFT_RESET] = "soft-reset",
+};
+
+const char *xendrv_guest_type_name(enum xendrv_guest_type t)
+{
+    return (unsigned)t < ARRAY_SIZE(guest_type_names) ? guest_type_names[t] : "?";
+}
+
+const char *xendrv_action_name(enum xendrv_action a)
+{
+    return (unsigned)a < ARRAY_SIZE(action_names) ? action_names[a] : "?";
+}
+
+int xendrv_internal_action_parse(const char *s, enum xendrv_action *ret)
+{
+    for (size_t i = 1; i < ARRAY_SIZE(action_names); i++) {
+        if (strcmp(s, action_names[i]) == 0) {
+            *ret = (enum xendrv_action)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+void xendrv_config_free(struct xendrv_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->name);
+    free(cfg->kernel);
+    free(cfg->ramdisk);
+    free(cfg->cmdline);
+    free(cfg->vnclisten);
+    free(cfg->vncpasswd);
+    for (size_t i = 0; i < cfg->n_disks; i++)
+        xendrv_disk_clear(&cfg->disks[i]);
+    for (size_t i = 0; i < cfg->n_vifs; i++)
+        xendrv_vif_clear(&cfg->vifs[i]);
+    for (size_t i = 0; i < cfg->n_kept; i++) {
+        free(cfg->kept[i].key);
+        free(cfg->kept[i].raw);
+    }
+    free(cfg->kept);
+    for (size_t i = 0; i < cfg->n_notes; i++)
+        free(cfg->notes[i]);
+    free(cfg);
+}
+
+void xendrv_internal_note(struct xendrv_config *cfg, char *msg)
+{
+    if (cfg->n_notes + 1 < XENDRV_MAX_NOTES) {
+        cfg->notes[cfg->n_notes++] = msg;
+        return;
+    }
+    free(msg);
+    if (cfg->n_notes + 1 == XENDRV_MAX_NOTES)
+        cfg->notes[cfg->n_notes++] = ferry_strdup("(further notes omitted)");
+}
+
+void xendrv_internal_keep(struct xendrv_config *cfg, const char *key, char *raw)
+{
+    struct xendrv_kept *k = reallocarray(cfg->kept, cfg->n_kept + 1, sizeof *k);
+    if (!k)
+        abort();
+    cfg->kept = k;
+    k[cfg->n_kept++] = (struct xendrv_kept){.key = ferry_strdup(key), .raw = raw};
+}
+
+bool xendrv_internal_is_vnc_key(const char *key)
+{
+    static const char *const keys[] = {"vnclisten", "vncdisplay", "vncunused", "vncpasswd"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+/* --- reading values --- */
+
+struct interp {
+    const char *source;
+    struct xendrv_config *cfg;
+    struct ferry_error *err;
+};
+
+static int verr(const struct interp *in, const struct xendrv_xlval *v, const char *key,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int verr(const struct interp *in, const struct xendrv_xlval *v, const char *key,
+                const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return ferry_error_set(in->err, EINVAL, "%s:%u:%u: %s: %s", in->source, v->line, v->col, key,
+                           msg);
+}
+
+static int get_string(const struct interp *in, const struct xendrv_xlset *s, char **ret)
+{
+    if (s->value->kind == XENDRV_XLVAL_LIST)
+        return verr(in, s->value, s->key, "expected a string, got a list");
+    free(*ret);
+    *ret = ferry_strdup(s->value->str);
+    return 0;
+}
+
+/* xl reads numbers with strtol base 0 from strings or bare numbers. */
+static int get_u64(const struct interp *in, const struct xendrv_xlset *s, uint64_t max,
+                   uint64_t *ret)
+{
+    const char *str = s->value->str;
+    char *end;
+
+    if (s->value->kind == XENDRV_XLVAL_LIST)
+        return verr(in, s->value, s->key, "expected a number, got a list");
+    if (!*str || str[0] == '-' || str[0] == '+' || str[0] == ' ')
+        return verr(in, s->value, s->key, "'%s' is not a non-negative integer", str);
+    errno = 0;
+    unsigned long long v = strtoull(str, &end, 0);
+    if (errno || *end)
+        return verr(in, s->value, s->key, "'%s' is not a non-negative integer", str);
+    if (v > max)
+        return verr(in, s->value, s->key, "%llu is above the maximum %" PRIu64, v, max);
+    *ret = v;
+    return 0;
+}
+
+static int get_bool(const struct interp *in, const struct xendrv_xlset *s, int *ret)
+{
+    uint64_t v;
+    int r = get_u64(in, s, UINT64_MAX, &v);
+
+    if (r < 0)
+        return r;
+    if (v > 1)
+        return verr(in, s->value, s->key, "expected 0 or 1, got %s", s->value->str);
+    *ret = (int)v;
+    return 0;
+}
+
+static int get_action(const struct interp *in, const struct xendrv_xlset *s,
+                      enum xendrv_action *ret)
+{
+    _cleanup_free_ char *v = NULL;
+    int r = get_string(in, s, &v);
+
+    if (r < 0)
+        return r;
+    if (xendrv_internal_action_parse(v, ret) < 0)
+        return verr(in, s->value, s->key,
+                    "unknown action '%s' (destroy, restart, rename-restart, preserve, "
+                    "coredump-destroy, coredump-restart, soft-reset)",
+                    v);
+    return 0;
+}
+
+static int get_disks(const struct interp *in, const struct xendrv_xlset *s)
+{
+    const struct xendrv_xlval *l = s->value;
+    struct xendrv_config *cfg = in->cfg;
+
+    if (l->kind != XENDRV_XLVAL_LIST)
+        return verr(in, l, s->key, "expected a list of disk specs, [ '...', ... ]");
+    if (l->n_items > XENDRV_MAX_DISKS)
+        return verr(in, l, s->key, "more than %d disks", XENDRV_MAX_DISKS);
+    for (size_t i = 0; i < l->n_items; i++) {
+        const struct xendrv_xlval *it = l->items[i];
+        if (it->kind == XENDRV_XLVAL_LIST)
+            return verr(in, it, s->key, "item %zu: expected a string, got a list", i);
+        struct ferry_error e = {0};
+        if (xendrv_disk_parse(it->str, &cfg->disks[cfg->n_disks], &e) < 0)
+            return verr(in, it, s->key, "%s", e.msg);
+        cfg->n_disks++;
+        for (size_t j = 0; j + 1 < cfg->n_disks; j++)
+            if (strcmp(cfg->disks[j].vdev, cfg->disks[cfg->n_disks - 1].vdev) == 0)
+                return verr(in, it, s->key, "vdev '%s' used twice", cfg->disks[j].vdev);
+    }
+    return 0;
+}
+
+static int get_vifs(const struct interp *in, const struct xendrv_xlset *s)
+{
+    const struct xendrv_xlval *l = s->value;
+    struct xendrv_config *cfg = in->cfg;
+
+    if (l->kind != XENDRV_XLVAL_LIST)
+        return verr(in, l, s->key, "expected a list of vif specs, [ '...', ... ]");
+    if (l->n_items > XENDRV_MAX_VIFS)
+        return verr(in, l, s->key, "more than %d vifs", XENDRV_MAX_VIFS);
+    for (size_t i = 0; i < l->n_items; i++) {
+        const struct xendrv_xlval *it = l->items[i];
+        if (it->kind == XENDRV_XLVAL_LIST)
+            return verr(in, it, s->key, "item %zu: expected a string, got a list", i);
+        struct ferry_error e = {0};
+        if (xendrv_vif_parse(it->str, &cfg->vifs[cfg->n_vifs], &e) < 0)
+            return verr(in, it, s->key, "%s", e.msg);
+        cfg->n_vifs++;
+    }
+    return 0;
+}
+
+static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
+{
+    struct xendrv_config *cfg = in->cfg;
+    const struct xendrv_xlset *type_set = NULL, *builder = NULL, *pvh = NULL;
+    const struct xendrv_xlset *root = NULL, *extra = NULL, *cmdline = NULL, *vnc = NULL;
+    bool have_vnc_keys = false;
+    int r = 0;
+
+    for (size_t i = 0; i < x->n_settings && r == 0; i++) {
+        const struct xendrv_xlset *s = &x->settings[i];
+        const char *k = s->key;
+        uint64_t u;
+
+        if (strcmp(k, "name") == 0) {
+            r = get_string(in, s, &cfg->name);
+            if (r == 0 && !ferry_name_valid(cfg->name))
+                r = verr(in, s->value, k,
+                         "'%s' is not a valid ferry domain name (1-64 of A-Z a-z 0-9 _ . + -)",
+                         cfg->name);
+        } else if (strcmp(k, "uuid") == 0) {
+            _cleanup_free_ char *u_str = NULL;
+            r = get_string(in, s, &u_str);
+            if (r == 0 && !ferry_uuid_valid(u_str))
+                r = verr(in, s->value, k, "'%s' is not a UUID", u_str);
+            if (r == 0)
+                snprintf(cfg->uuid, sizeof cfg->uuid, "%s", u_str);
+        } else if (strcmp(k, "memory") == 0) {
+            r = get_u64(in, s, XENDRV_MAX_MEM_MIB, &u);
+            cfg->memory_mib = u;
+        } else if (strcmp(k, "maxmem") == 0) {
+            r = get_u64(in, s, XENDRV_MAX_MEM_MIB, &u);
+            cfg->maxmem_mib = u;
+        } else if (strcmp(k, "vcpus") == 0) {
+            r = get_u64(in, s, XENDRV_MAX_VCPUS, &u);
+            cfg->vcpus = (unsigned)u;
+        } else if (strcmp(k, "maxvcpus") == 0) {
+            r = get_u64(in, s, XENDRV_MAX_VCPUS, &u);
+            cfg->maxvcpus = (unsigned)u;
+        } else if (strcmp(k, "type") == 0) {
+            type_set = s;
+        } else if (strcmp(k, "builder") == 0) {
+            builder = s;
+        } else if (strcmp(k, "pvh") == 0) {
+            pvh = s;
+        } else if (strcmp(k, "kernel") == 0) {
+            r = get_string(in, s, &cfg->kernel);
+        } else if (strcmp(k, "ramdisk") == 0) {
+            r = get_string(in, s, &cfg->ramdisk);
+        } else if (strcmp(k, "cmdline") == 0) {
+            cmdline = s;
+        } else if (strcmp(k, "extra") == 0) {
+            extra = s;
+        } else if (strcmp(k, "root") == 0) {
+            root = s;
+        } else if (strcmp(k, "on_poweroff") == 0) {
+            r = get_action(in, s, &cfg->on_poweroff);
+        } else if (strcmp(k, "on_reboot") == 0) {
+            r = get_action(in, s, &cfg->on_reboot);
+        } else if (strcmp(k, "on_crash") == 0) {
+            r = get_action(in, s, &cfg->on_crash);
+        } else if (strcmp(k, "vnc") == 0) {
+            vnc = s;
+        } else if (xendrv_internal_is_vnc_key(k)) {
+            have_vnc_keys = true;
+        } else if (strcmp(k, "disk") == 0) {
+            r = get_disks(in, s);
+        } else if (strcmp(k, "vif") == 0) {
+            r = get_vifs(in, s);
+        } else {
+            xendrv_internal_keep(cfg, k, xendrv_xlval_format(s->value, true));
+        }
+    }
+    if (r < 0)
+        return r;
+
+    /* Guest type: "type" wins over the deprecated "builder" and "pvh=1". */
+    if (type_set) {
+        _cleanup_free_ char *t = NULL;
+        r = get_string(in, type_set, &t);
+        if (r < 0)
+            return r;
+        if (strcmp(t, "pv") == 0)
+            cfg->type = XENDRV_GUEST_PV;
+        else if (strcmp(t, "pvh") == 0)
+            cfg->type = XENDRV_GUEST_PVH;
+        else if (strcmp(t, "hvm") == 0)
+            cfg->type = XENDRV_GUEST_HVM;
+        else
+            return verr(in, type_set->value, "type", "unknown guest type '%s' (pv, pvh, hvm)", t);
+        if (builder || pvh)
+            xendrv_internal_note(cfg, ferry_strdup_printf("%s: 'type' overrides the deprecated "
+                                                          "'%s' key, which is dropped",
+                                                          in->source, builder ? "builder" : "pvh"));
+    } else if (builder) {
+        _cleanup_free_ char *b = NULL;
+        r = get_string(in, builder, &b);
+        if (r < 0)
+            return r;
+        if (strcmp(b, "hvm") == 0)
+            cfg->type = XENDRV_GUEST_HVM;
+        else if (strcmp(b, "generic") == 0 || strcmp(b, "linux") == 0)
+            cfg->type = XENDRV_GUEST_PV;
+        else
+            return verr(in, builder->value, "builder", "unknown builder '%s' (generic, hvm)", b);
+    } else if (pvh) {
+        int on;
+        r = get_bool(in, pvh, &on);
+        if (r < 0)
+            return r;
+        cfg->type = on ? XENDRV_GUEST_PVH : XENDRV_GUEST_PV;
+    }
+
+    /* Kernel command line: xl uses "cmdline" alone when present, else
+     * "root=ROOT EXTRA". */
+    if (cmdline) {
+        r = get_string(in, cmdline, &cfg->cmdline);
+        if (r == 0 && (root || extra))
+            xendrv_internal_note(cfg, ferry_strdup_printf("%s: 'cmdline' overrides 'root' and "
+                                                          "'extra' (as in xl); they are dropped",
+                                                          in->source));
+    } else if (root || extra) {
+        _cleanup_free_ char *rv = NULL, *ev = NULL;
+        if (root)
+            r = get_string(in, root, &rv);
+        if (r == 0 && extra)
+            r = get_string(in, extra, &ev);
+        if (r == 0)
+            cfg->cmdline = ferry_strdup_printf("%s%s%s%s", rv ? "root=" : "", rv ? rv : "",
+                                               rv && ev ? " " : "", ev ? ev : "");
+    }
+    if (r < 0)
+        return r;
+
+    /* VNC: on when vnc=1, or when vnc is absent and a vnc* key is set. With
+     * vnc=0 every vnc key is kept verbatim (for HVM xl enables VNC by
+     * default, so the 0 matters). */
+    int vnc_on = -1;
+    if (vnc) {
+        r = get_bool(in, vnc, &vnc_on);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < x->n_settings; i++) {
+        const struct xendrv_xlset *s = &x->settings[i];
+        if (!xendrv_internal_is_vnc_key(s->key) && s != vnc)
+            continue;
+        if (vnc_on == 0) {
+            xendrv_internal_keep(cfg, s->key, xendrv_xlval_format(s->value, true));
+            continue;
+        }
+        uint64_t u;
+        if (strcmp(s->key, "vnclisten") == 0) {
+            r = get_string(in, s, &cfg->vnclisten);
+        } else if (strcmp(s->key, "vncpasswd") == 0) {
+            r = get_string(in, s, &cfg->vncpasswd);
+        } else if (strcmp(s->key, "vncdisplay") == 0) {
+            r = get_u64(in, s, 65535 - 5900, &u);
+            cfg->vncdisplay = (int)u;
+        } else if (strcmp(s->key, "vncunused") == 0) {
+            r = get_bool(in, s, &cfg->vncunused);
+        }
+        if (r < 0)
+            return r;
+    }
+    cfg->vnc = vnc_on == 1 || (vnc_on == -1 && have_vnc_keys);
+
+    if (!cfg->name)
+        return ferry_error_set(in->err, EINVAL, "%s: missing required key 'name'", in->source);
+    if (cfg->maxmem_mib && cfg->memory_mib && cfg->maxmem_mib < cfg->memory_mib)
+        return ferry_error_set(in->err, EINVAL,
+                               "%s: maxmem (%" PRIu64 ") is below memory (%" PRIu64 ")", in->source,
+                               cfg->maxmem_mib, cfg->memory_mib);
+    if (cfg->maxvcpus && cfg->vcpus && cfg->maxvcpus < cfg->vcpus)
+        return ferry_error_set(in->err, EINVAL, "%s: maxvcpus (%u) is below vcpus (%u)", in->source,
+                               cfg->maxvcpus, cfg->vcpus);
+    return 0;
+}
+
+int xendrv_xlcfg_parse(const char *text, size_t len, const char *source, struct xendrv_config **ret,
+                       struct ferry_error *err)
+{
+    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    struct xendrv_xlcfg *x = NULL;
+    int r;
+
+    if (!source)
+        source = "xl.cfg";
+    r = xendrv_xlcfg_parse_syntax(text, len, source, &x, err);
+    if (r < 0)
+        return r;
+    cfg = ferry_calloc(1, sizeof *cfg);
+    cfg->vncdisplay = -1;
+    cfg->vncunused = -1;
+    for (size_t i = 0; i < x->n_warnings; i++)
+        xendrv_internal_note(cfg, ferry_strdup(x->warnings[i]));
+    struct interp in = {.source = source, .cfg = cfg, .err = err};
+    r = interpret(&in, x);
+    xendrv_xlcfg_free(x);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < cfg->n_kept; i++)
+        xendrv_internal_note(cfg, ferry_strdup_printf("%s: key '%s' is not converted by ferry; "
+                                                      "kept verbatim",
+                                                      source, cfg->kept[i].key));
+    *ret = TAKE_PTR(cfg);
+    return 0;
+}
+
+/* --- writing xl.cfg --- */
+
+static void put_string(struct xendrv_buf *b, const char *key, const char *val)
+{
+    _cleanup_free_ char *q = NULL;
+
+    if (!val)
+        return;
+    q = xendrv_xl_quote(val);
+    xendrv_buf_printf(b, "%s = %s\n", key, q);
+}
+
+static void put_list(struct xendrv_buf *b, const char *key, char **items, size_t n)
+{
+    if (n == 0)
+        return;
+    xendrv_buf_printf(b, "%s = [", key);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *q = xendrv_xl_quote(items[i]);
+        xendrv_buf_printf(b, n == 1 ? " %s ]\n" : "\n    %s,", q);
+    }
+    if (n > 1)
+        xendrv_buf_puts(b, "\n]\n");
+}
+
+char *xendrv_config_format_xlcfg(const struct xendrv_config *cfg)
+{
+    struct xendrv_buf b = {0};
+
+    put_string(&b, "name", cfg->name);
+    if (cfg->uuid[0])
+        put_string(&b, "uuid", cfg->uuid);
+    put_string(&b, "type", xendrv_guest_type_name(cfg->type));
+    if (cfg->memory_mib)
+        xendrv_buf_printf(&b, "memory = %" PRIu64 "\n", cfg->memory_mib);
+    if (cfg->maxmem_mib && cfg->maxmem_mib != cfg->memory_mib)
+        xendrv_buf_printf(&b, "maxmem = %" PRIu64 "\n", cfg->maxmem_mib);
+    if (cfg->vcpus)
+        xendrv_buf_printf(&b, "vcpus = %u\n", cfg->vcpus);
+    if (cfg->maxvcpus && cfg->maxvcpus != cfg->vcpus)
+        xendrv_buf_printf(&b, "maxvcpus = %u\n", cfg->maxvcpus);
+    put_string(&b, "kernel", cfg->kernel);
+    put_string(&b, "ramdisk", cfg->ramdisk);
+    put_string(&b, "cmdline", cfg->cmdline);
+    if (cfg->on_poweroff)
+        put_string(&b, "on_poweroff", xendrv_action_name(cfg->on_poweroff));
+    if (cfg->on_reboot)
+        put_string(&b, "on_reboot", xendrv_action_name(cfg->on_reboot));
+    if (cfg->on_crash)
+        put_string(&b, "on_crash", xendrv_action_name(cfg->on_crash));
+    if (cfg->vnc) {
+        xendrv_buf_puts(&b, "vnc = 1\n");
+        put_string(&b, "vnclisten", cfg->vnclisten);
+        if (cfg->vncdisplay >= 0)
+            xendrv_buf_printf(&b, "vncdisplay = %d\n", cfg->vncdisplay);
+        if (cfg->vncunused >= 0)
+            xendrv_buf_printf(&b, "vncunused = %d\n", cfg->vncunused);
+        put_string(&b, "vncpasswd", cfg->vncpasswd);
+    }
+
+    char *specs[XENDRV_MAX_DISKS > XENDRV_MAX_VIFS ? XENDRV_MAX_DISKS : XENDRV_MAX_VIFS];
+    for (size_t i = 0; i < cfg->n_disks; i++)
+        specs[i] = xendrv_disk_format(&cfg->disks[i]);
+    put_list(&b, "disk", specs, cfg->n_disks);
+    for (size_t i = 0; i < cfg->n_disks; i++)
+        free(specs[i]);
+    for (size_t i = 0; i < cfg->n_vifs; i++)
+        specs[i] = xendrv_vif_format(&cfg->vifs[i]);
+    put_list(&b, "vif", specs, cfg->n_vifs);
+    for (size_t i = 0; i < cfg->n_vifs; i++)
+        free(specs[i]);
+
+    for (size_t i = 0; i < cfg->n_kept; i++)
+        xendrv_buf_printf(&b, "%s = %s\n", cfg->kept[i].key, cfg->kept[i].raw);
+    return xendrv_buf_steal(&b);
+}
