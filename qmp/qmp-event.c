@@ -130,9 +130,15 @@ int qmp_conn_wait_event(struct qmp_conn *conn, uint64_t after_seq, qmp_event_pre
         timed_out = qmp_internal_wait(conn, deadline) == ETIMEDOUT;
     }
     if (found) {
-        if (ret_event)
-            *ret_event = json_object_get(found->event);
-        if (ret_seq)
+        /* A copy, not a reference: json-c reference counts are not atomic
+         * and the log's reference is dropped on the reader thread. */
+        struct json_object *copy = NULL;
+
+        if (ret_event && json_object_deep_copy(found->event, &copy, NULL) < 0)
+            r = ferry_error_set(err, ENOMEM, "waiting for QMP event: out of memory");
+        else if (ret_event)
+            *ret_event = copy;
+        if (r == 0 && ret_seq)
             *ret_seq = found->seq;
     }
     qmp_internal_leave(conn);

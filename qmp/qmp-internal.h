@@ -33,10 +33,6 @@ struct qmp_conn {
     int fd;     /* immutable until free */
     char *path; /* for messages */
 
-    /* Serialises writers, so two commands never interleave on the wire.
-     * Lock order: write_lock before lock. */
-    pthread_mutex_t write_lock;
-
     /* Serialises calls to the event callback with its replacement. */
     pthread_mutex_t cb_lock;
     qmp_event_cb cb; /* under cb_lock */
@@ -47,12 +43,14 @@ struct qmp_conn {
 
     /* LOCK protects everything below; COND (CLOCK_MONOTONIC) is broadcast
      * on every change a waiter may care about: greeting, reply, event,
-     * close, the last user leaving during free. */
+     * close, a writer finishing, the last user leaving during free. */
     pthread_mutex_t lock;
     pthread_cond_t cond;
 
     bool greeted;
     int version[3];
+
+    bool writing; /* one thread is sending; others wait on COND */
 
     bool closed;
     char close_reason[256]; /* the first reason wins */

@@ -65,8 +65,12 @@ static bool parse_id(struct json_object *id, uint64_t *ret)
     return ferry_parse_u64(s + strlen(QMP_ID_PREFIX), ret) == 0;
 }
 
-static void handle_reply(struct qmp_conn *conn, struct json_object *msg)
+/* Hands MSG (taken) to the caller waiting for its id, or drops it. The
+ * reader keeps no reference: json-c reference counts are not atomic, so an
+ * object must have one owning thread at a time. */
+static void handle_reply(struct qmp_conn *conn, struct json_object *msg_in)
 {
+    _cleanup_(json_object_putp) struct json_object *msg = msg_in;
     struct json_object *id_obj = json_object_object_get(msg, "id");
     uint64_t id;
 
@@ -77,7 +81,7 @@ static void handle_reply(struct qmp_conn *conn, struct json_object *msg)
     pthread_mutex_lock(&conn->lock);
     for (struct qmp_pending *p = conn->pending; p; p = p->next) {
         if (p->id == id && !p->reply) {
-            p->reply = json_object_get(msg);
+            p->reply = TAKE_PTR(msg);
             pthread_cond_broadcast(&conn->cond);
             pthread_mutex_unlock(&conn->lock);
             return;
@@ -96,7 +100,8 @@ static void handle_event(struct qmp_conn *conn, struct json_object *msg, size_t 
 
     pthread_mutex_lock(&conn->lock);
     /* The log takes one reference; ours keeps NAME and DATA alive for the
-     * callback even if the log drops the event meanwhile. */
+     * callback even if the log drops the event meanwhile. Both references
+     * only ever change on this thread (waiters get deep copies). */
     qmp_internal_event_push(conn, json_object_get(msg), name, size);
     pthread_mutex_unlock(&conn->lock);
     qmp_internal_event_notify(conn, name, data);
@@ -158,7 +163,7 @@ static int handle_line(struct qmp_conn *conn, struct json_tokener *tok, const ch
     }
     if (json_object_object_get_ex(msg, "return", NULL) ||
         json_object_object_get_ex(msg, "error", NULL)) {
-        handle_reply(conn, msg);
+        handle_reply(conn, TAKE_PTR(msg));
         return 0;
     }
     ferry_debug("qmp '%s': unrecognised message discarded", conn->path);

@@ -105,27 +105,32 @@ static int connect_retry(const char *path, int64_t deadline, struct ferry_error 
     }
 }
 
-/* Sends all of BUF before DEADLINE. On a write error or a timeout after a
- * partial write the connection is failed, since the stream is then out of
- * sync. */
+/* Sends all of BUF before DEADLINE, one writer at a time so commands never
+ * interleave on the wire. On a write error, or a timeout after a partial
+ * write (the stream is then out of sync), the connection is failed. */
 static int send_all(struct qmp_conn *conn, const char *command, const char *buf, size_t len,
                     int64_t deadline, int timeout_ms, struct ferry_error *err)
 {
+    bool timed_out = false;
     size_t off = 0;
-    int r;
+    int r = 0;
 
-    if (deadline < 0) {
-        pthread_mutex_lock(&conn->write_lock);
-    } else {
-        struct timespec ts = {.tv_sec = deadline / 1000, .tv_nsec = (deadline % 1000) * 1000000};
+    pthread_mutex_lock(&conn->lock);
+    while (conn->writing && !conn->closed && !timed_out)
+        timed_out = qmp_internal_wait(conn, deadline) == ETIMEDOUT;
+    if (conn->closed)
+        r = ferry_error_set(err, ECONNRESET, "%s: QMP monitor '%s' closed: %s", command, conn->path,
+                            conn->close_reason);
+    else if (conn->writing)
+        r = ferry_error_set(err, ETIMEDOUT, "%s: QMP monitor '%s' busy, not sent within %d ms",
+                            command, conn->path, timeout_ms);
+    else
+        conn->writing = true;
+    pthread_mutex_unlock(&conn->lock);
+    if (r < 0)
+        return r;
 
-        r = pthread_mutex_clocklock(&conn->write_lock, CLOCK_MONOTONIC, &ts);
-        if (r == ETIMEDOUT)
-            return ferry_error_set(err, ETIMEDOUT,
-                                   "%s: QMP monitor '%s' busy, not sent within %d ms", command,
-                                   conn->path, timeout_ms);
-    }
-    while (off < len) {
+    while (off < len && r == 0) {
         ssize_t n = send(conn->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         struct pollfd pfd = {.fd = conn->fd, .events = POLLOUT};
         int e;
@@ -142,15 +147,15 @@ static int send_all(struct qmp_conn *conn, const char *command, const char *buf,
 
             if (left != 0 && poll(&pfd, 1, left) != 0)
                 continue; /* writable, hung up or EINTR: try again */
-            if (off > 0) {
-                pthread_mutex_lock(&conn->lock);
+            pthread_mutex_lock(&conn->lock);
+            if (off > 0)
                 qmp_internal_mark_closed(conn, "write timed out, stream out of sync");
-                pthread_mutex_unlock(&conn->lock);
+            pthread_mutex_unlock(&conn->lock);
+            if (off > 0)
                 shutdown(conn->fd, SHUT_RDWR);
-            }
-            pthread_mutex_unlock(&conn->write_lock);
-            return ferry_error_set(err, ETIMEDOUT, "%s: QMP monitor '%s' not writable within %d ms",
-                                   command, conn->path, timeout_ms);
+            r = ferry_error_set(err, ETIMEDOUT, "%s: QMP monitor '%s' not writable within %d ms",
+                                command, conn->path, timeout_ms);
+            break;
         }
         pthread_mutex_lock(&conn->lock);
         qmp_internal_mark_closed(conn, "write failed: %s", strerror(e));
@@ -158,11 +163,13 @@ static int send_all(struct qmp_conn *conn, const char *command, const char *buf,
                             conn->close_reason);
         pthread_mutex_unlock(&conn->lock);
         shutdown(conn->fd, SHUT_RDWR);
-        pthread_mutex_unlock(&conn->write_lock);
-        return r;
     }
-    pthread_mutex_unlock(&conn->write_lock);
-    return 0;
+
+    pthread_mutex_lock(&conn->lock);
+    conn->writing = false;
+    pthread_cond_broadcast(&conn->cond);
+    pthread_mutex_unlock(&conn->lock);
+    return r;
 }
 
 /* Sends MSG (taken; an object without "id") and waits for the reply.
@@ -349,7 +356,6 @@ static struct qmp_conn *conn_new(int fd, const char *path)
     conn->fd = fd;
     conn->path = ferry_strdup(path);
     pthread_mutex_init(&conn->lock, NULL);
-    pthread_mutex_init(&conn->write_lock, NULL);
     pthread_mutex_init(&conn->cb_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -446,7 +452,6 @@ void qmp_conn_free(struct qmp_conn *conn)
     close(conn->fd);
     pthread_cond_destroy(&conn->cond);
     pthread_mutex_destroy(&conn->lock);
-    pthread_mutex_destroy(&conn->write_lock);
     pthread_mutex_destroy(&conn->cb_lock);
     free(conn->path);
     free(conn);

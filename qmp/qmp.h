@@ -102,15 +102,19 @@ int qmp_conn_hmp(struct qmp_conn *conn, const char *cmdline, int timeout_ms, cha
 uint64_t qmp_conn_event_seq(struct qmp_conn *conn);
 
 /* Predicate for qmp_conn_wait_event: NAME is the event name, DATA its
- * "data" member (may be NULL). Called with the connection's lock held: it
- * must not call back into the connection. */
+ * "data" member (may be NULL); both borrowed for the call only (read them,
+ * do not json_object_get them: json-c reference counts are not atomic).
+ * Called with the connection's lock held: it must not call back into the
+ * connection. */
 typedef bool (*qmp_event_pred)(const char *name, struct json_object *data, void *opaque);
 
 /* Waits until an event with a sequence number > AFTER_SEQ satisfies PRED
  * (NULL: any event),
  * or TIMEOUT_MS (-1: no limit) passes. On success *ret_event (may be NULL)
- * gets a new reference to the whole event object {"event","data",
- * "timestamp"} and *ret_seq (may be NULL) its sequence number.
+ * gets a private copy of the whole event object {"event","data",
+ * "timestamp"} (caller puts it) and *ret_seq (may be NULL) its sequence
+ * number. Events dropped from a full log (QMP_EVENT_LOG_MAX) are not found:
+ * wait soon after taking AFTER_SEQ.
  * -ETIMEDOUT on timeout; -ECONNRESET if the monitor closed first (events
  * queued before the close are still found). */
 int qmp_conn_wait_event(struct qmp_conn *conn, uint64_t after_seq, qmp_event_pred pred,
@@ -121,13 +125,15 @@ int qmp_conn_wait_event(struct qmp_conn *conn, uint64_t after_seq, qmp_event_pre
 bool qmp_event_is(const char *name, struct json_object *data, void *opaque);
 
 /* Optional callback run on the reader thread for every event as it
- * arrives (after it is in the log; DATA borrowed, may be NULL), and once
- * with NAME == NULL when the monitor closes (also during qmp_conn_free). It
- * must not call qmp_conn_execute / qmp_conn_wait_event / qmp_conn_free on
- * this connection (it would wait for itself); qmp_conn_event_seq,
- * qmp_conn_alive, qmp_conn_close and qmp_conn_set_event_cb are fine.
- * Replacing the callback waits for a running call to the old one to finish
- * (unless done from the callback itself), so OPAQUE may be freed after. */
+ * arrives (after it is in the log; NAME and DATA borrowed for the call
+ * only, DATA may be NULL: keep a json_object_deep_copy, not a reference),
+ * and once with NAME == NULL when the monitor closes (also during
+ * qmp_conn_free). It must not call qmp_conn_execute / qmp_conn_wait_event /
+ * qmp_conn_free on this connection (it would wait for itself);
+ * qmp_conn_event_seq, qmp_conn_alive, qmp_conn_close and
+ * qmp_conn_set_event_cb are fine. Replacing the callback waits for a
+ * running call to the old one to finish (unless done from the callback
+ * itself), so OPAQUE may be freed after. */
 typedef void (*qmp_event_cb)(struct qmp_conn *conn, const char *name, struct json_object *data,
                              void *opaque);
 void qmp_conn_set_event_cb(struct qmp_conn *conn, qmp_event_cb cb, void *opaque);

@@ -357,6 +357,68 @@ static void test_interleaved_replies(void **state)
     assert_int_equal(fake_stop(&f), 0);
 }
 
+#define STRESS_THREADS 8
+#define STRESS_CALLS   50
+
+static void script_stress(struct fake *f, int fd)
+{
+    for (int i = 0; i < STRESS_THREADS * STRESS_CALLS; i++) {
+        struct json_object *cmd = fake_expect(f, fd, "echo");
+
+        if (!cmd)
+            return;
+        if (i % 7 == 0)
+            fake_event(fd, "TICK", NULL);
+        fake_reply(fd, cmd, json_object_to_json_string(json_object_object_get(cmd, "arguments")));
+        json_object_put(cmd);
+    }
+}
+
+struct stress {
+    struct qmp_conn *conn;
+    int base;
+    int wrong;
+};
+
+static void *stress_main(void *arg)
+{
+    struct stress *st = arg;
+
+    for (int i = 0; i < STRESS_CALLS; i++) {
+        struct json_object *args = json_object_new_object();
+        struct json_object *ret = NULL;
+
+        json_object_object_add(args, "n", json_object_new_int(st->base + i));
+        if (qmp_conn_execute(st->conn, "echo", args, 10000, &ret, NULL) < 0 ||
+            json_object_get_int(json_object_object_get(ret, "n")) != st->base + i)
+            st->wrong++;
+        json_object_put(ret);
+    }
+    return NULL;
+}
+
+static void test_many_concurrent_callers(void **state)
+{
+    struct fake f = {0};
+    struct stress st[STRESS_THREADS];
+    pthread_t t[STRESS_THREADS];
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_stress, NULL);
+    conn = open_fake(&f);
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        st[i] = (struct stress){.conn = conn, .base = i * 1000};
+        assert_int_equal(pthread_create(&t[i], NULL, stress_main, &st[i]), 0);
+    }
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(st[i].wrong, 0);
+    }
+    assert_int_equal(qmp_conn_event_seq(conn), (STRESS_THREADS * STRESS_CALLS + 6) / 7);
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
 /* ---- timeouts and a dying monitor ---- */
 
 static void script_late_reply(struct fake *f, int fd)
@@ -717,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_large_reply_under_limit),
         cmocka_unit_test(test_reply_with_unknown_id_ignored),
         cmocka_unit_test(test_interleaved_replies),
+        cmocka_unit_test(test_many_concurrent_callers),
         cmocka_unit_test(test_timeout_then_late_reply_discarded),
         cmocka_unit_test(test_monitor_closes_mid_command),
         cmocka_unit_test(test_oversized_message_closes),
