@@ -536,6 +536,35 @@ static void test_monitor_closes_mid_command(void **state)
     assert_int_equal(fake_stop(&f), 0);
 }
 
+static void script_stop_reading(struct fake *f, int fd)
+{
+    struct json_object *cmd = fake_expect(f, fd, "query-status");
+
+    /* The monitor stops reading before it answers: the next command
+     * written hits EPIPE, which must not raise SIGPIPE in the daemon. */
+    shutdown(fd, SHUT_RD);
+    fake_reply(fd, cmd, "{\"status\": \"running\"}");
+    json_object_put(cmd);
+}
+
+static void test_write_to_dead_monitor_no_sigpipe(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct qmp_conn *conn;
+
+    fake_start(&f, script_stop_reading, NULL);
+    conn = open_fake(&f);
+    assert_int_equal(qmp_conn_execute(conn, "query-status", NULL, 5000, NULL, NULL), 0);
+    /* SIGPIPE's default action would end this test here. */
+    assert_int_equal(qmp_conn_execute(conn, "cont", NULL, 5000, NULL, &err), -ECONNRESET);
+    assert_non_null(strstr(err.msg, "cont: QMP monitor"));
+    assert_non_null(strstr(err.msg, "write failed"));
+    assert_false(qmp_conn_alive(conn));
+    qmp_conn_free(conn);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
 static void script_oversized(struct fake *f, int fd)
 {
     static char chunk[64 * 1024];
@@ -782,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_many_concurrent_callers),
         cmocka_unit_test(test_timeout_then_late_reply_discarded),
         cmocka_unit_test(test_monitor_closes_mid_command),
+        cmocka_unit_test(test_write_to_dead_monitor_no_sigpipe),
         cmocka_unit_test(test_oversized_message_closes),
         cmocka_unit_test(test_garbage_json_closes),
         cmocka_unit_test(test_too_deep_json_closes),
