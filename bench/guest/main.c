@@ -8,7 +8,9 @@
  *   size=N       working set in MiB (default 64; clamped to RAM)
  *   pattern=P    seq | random | hot (default seq)
  *   hot=PCT      hot pattern: 90% of writes go to the first PCT% (default 10)
- *   touch=T      word (one word per page, default) | page (rewrite 4 KiB) */
+ *   touch=T      word (one word per page, default) | page (rewrite 4 KiB)
+ *   selftest=corrupt  spoil page 0 once after start-up, so tests can see the
+ *                     stale-page check fire */
 #include "hw.h"
 
 #define PAGE_SIZE          4096u
@@ -36,6 +38,7 @@ struct config {
     enum pattern pattern;
     uint32_t hot_pct;
     bool touch_page;
+    bool selftest_corrupt;
 };
 
 extern char _end[];
@@ -127,6 +130,9 @@ static void parse_token(struct config *cfg, const char *tok, size_t len)
                 ok = true;
             }
         }
+    } else if (k == 8 && str_eq("selftest", tok, 8)) {
+        ok = vlen == 7 && str_eq("corrupt", val, 7);
+        cfg->selftest_corrupt = ok;
     } else if (k == 5 && str_eq("touch", tok, 5)) {
         if (vlen == 4 && str_eq("word", val, 4)) {
             cfg->touch_page = false;
@@ -317,6 +323,8 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
             fill_page(w, 0);
     }
     serial_puts("ferry-guest: ready\n");
+    if (cfg.selftest_corrupt)
+        ((volatile uint32_t *)pages)[1] ^= 0x5A5A5A5Au;
 
     pages_per_sec = (uint64_t)cfg.rate_mib * (MIB / PAGE_SIZE);
     win_start = rdtsc();

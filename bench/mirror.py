@@ -1,0 +1,442 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""ferry's storage copy benchmark: copies source images into fresh targets
+with several engines, interleaved (A B C A B C ...) so that the machine's
+drift hits every engine alike, and reports wall time, throughput and host
+CPU per GiB (source and destination processes both counted).
+
+Engines that write over NBD all write into the same destination: a QEMU
+started with -incoming defer exporting the fresh target (see
+qemu_mirror.py). Local engines give the physical bounds of this machine.
+Results: a table on stdout, a JSON document and PNG charts in --out."""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (GIB, MIB, BenchError, gnuplot_bars, machine_facts,  # noqa: E402
+                      run_timed, summarize, write_json)
+import qemu_mirror  # noqa: E402
+
+SLOT = MIB  # images are laid out in 1 MiB slots
+
+
+# ------------------------------------------------------------- images
+
+def _random_block(n):
+    return os.urandom(n)
+
+
+def make_dense(path, size, rng, **_):
+    """Every byte random: nothing to skip."""
+    with open(path, "wb") as f:
+        for _off in range(0, size, 4 * MIB):
+            f.write(_random_block(min(4 * MIB, size - _off)))
+
+
+def make_mixed(path, size, rng, **_):
+    """1 MiB slots: 40% random data, 10% written zeros, 50% holes."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        zero = bytes(SLOT)
+        for off in range(0, size, SLOT):
+            r = rng.random()
+            if r < 0.4:
+                f.seek(off)
+                f.write(_random_block(min(SLOT, size - off)))
+            elif r < 0.5:
+                f.seek(off)
+                f.write(zero[:min(SLOT, size - off)])
+
+
+def make_sparse(path, size, rng, **_):
+    """2% of the slots hold data, the rest are holes."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for off in range(0, size, SLOT):
+            if rng.random() < 0.02:
+                f.seek(off)
+                f.write(_random_block(min(SLOT, size - off)))
+
+
+def make_prealloc(path, size, rng, data=512 * MIB, **_):
+    """Fully allocated (every byte written, so SEEK_DATA sees no hole) and
+    mostly zero: DATA bytes of random data in slots spread over the image."""
+    zero = bytes(4 * MIB)
+    with open(path, "wb") as f:
+        for off in range(0, size, len(zero)):
+            f.write(zero[:min(len(zero), size - off)])
+        slots = size // SLOT
+        for slot in sorted(rng.sample(range(slots), min(slots, data // SLOT))):
+            f.seek(slot * SLOT)
+            f.write(_random_block(SLOT))
+
+
+IMAGES = {
+    "dense": (make_dense, "every byte random data"),
+    "mixed": (make_mixed, "40% data, 10% written zeros, 50% holes (1 MiB slots)"),
+    "sparse": (make_sparse, "2% data, the rest holes"),
+    "prealloc": (make_prealloc, "fully allocated, mostly zeros (random data in a few slots)"),
+}
+
+
+def allocated_bytes(path):
+    return os.stat(path).st_blocks * 512
+
+
+# ------------------------------------------------------------ engines
+
+class Run:
+    """What one engine run needs: the source, a fresh target path, the
+    destination (for NBD engines) and where QEMU's files go."""
+
+    def __init__(self, src, target, workdir, qemu, dest=None):
+        self.src, self.target, self.workdir, self.qemu, self.dest = (
+            src, target, workdir, qemu, dest)
+
+
+def eng_qemu_mirror(run):
+    src = qemu_mirror.Source(run.workdir, run.src, qemu=run.qemu)
+    try:
+        cpu0 = src.cpu() + run.dest.cpu()
+        r = src.mirror(run.dest)
+        cpu = src.cpu() + run.dest.cpu() - cpu0
+    finally:
+        src.stop()
+    return r["done_s"], cpu, {"ready_s": r["ready_s"]}
+
+
+def _nbd_command(argv_fn):
+    def engine(run):
+        cpu0 = run.dest.cpu()
+        wall, cpu, out = run_timed(argv_fn(run), stdout=subprocess.PIPE)
+        extra = {}
+        last = (out or "").strip().splitlines()[-1:] or [""]
+        if last[0].startswith("{"):
+            extra = json.loads(last[0])
+        return wall, cpu + run.dest.cpu() - cpu0, extra
+    return engine
+
+
+def _local_command(argv_fn, prepare=None):
+    def engine(run):
+        if prepare:
+            prepare(run)
+        wall, cpu, _ = run_timed(argv_fn(run))
+        return wall, cpu, {}
+    return engine
+
+
+def _remove_target(run):
+    os.unlink(run.target)
+
+
+def engines(ferry_copy):
+    """(name, needs a destination QEMU, copies into the target, function,
+    what it is), in the order they run within a round."""
+    table = [
+        ("qemu-mirror", True, True, eng_qemu_mirror,
+         "QEMU blockdev-mirror sync=full into the NBD export (libvirt's way)"),
+        ("nbdcopy", True, True, _nbd_command(lambda r: ["nbdcopy", r.src, r.dest.uri]),
+         "nbdcopy FILE URI (zeroes the target's holes itself)"),
+        ("nbdcopy-dz", True, True,
+         _nbd_command(lambda r: ["nbdcopy", "--destination-is-zero", r.src, r.dest.uri]),
+         "nbdcopy --destination-is-zero (fair: the target is new and sparse)"),
+        ("qemu-img", True, True,
+         _nbd_command(lambda r: ["qemu-img", "convert", "-n", "-f", "raw", "-O", "raw",
+                                 r.src, r.dest.uri]),
+         "qemu-img convert -n into the NBD export"),
+    ]
+    if ferry_copy:
+        table += [
+            ("ferry", True, True, _nbd_command(lambda r: [ferry_copy, r.src, r.dest.uri]),
+             "ferry's engine (nbd/mir.h): io_uring reads, zero scan, write-zeroes"),
+            ("ferry-dz", True, True,
+             _nbd_command(lambda r: [ferry_copy, "--target-zero", r.src, r.dest.uri]),
+             "ferry's engine told the target is zero: holes and zeros are skipped"),
+        ]
+    table += [
+        ("pagecache-read", False, False, _local_command(lambda r: ["cat", r.src]),
+         "bound: cat SOURCE > /dev/null from the page cache"),
+        ("local-dd", False, True,
+         _local_command(lambda r: ["dd", f"if={r.src}", f"of={r.target}", "bs=1M",
+                                   "conv=notrunc", "status=none"]),
+         "bound: dd bs=1M into a local file (every byte written)"),
+        ("local-cp-sparse", False, True,
+         _local_command(lambda r: ["cp", "--sparse=always", r.src, r.target], _remove_target),
+         "bound: cp --sparse=always into a local file (zero blocks become holes)"),
+    ]
+    return table
+
+
+# ------------------------------------------------------------- runner
+
+def fresh_target(path, size):
+    if os.path.exists(path):
+        os.unlink(path)
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
+def same_content(a, b):
+    try:
+        run_timed(["cmp", "-s", a, b], timeout=600)
+        return True
+    except BenchError:
+        return False
+
+
+def run_one(image, size, engine, workdir, qemu, verify):
+    name, needs_dest, copies, fn, _ = engine
+    target = os.path.join(workdir, "target.raw")
+    src = os.path.join(workdir, f"{image}.raw")
+    fresh_target(target, size)
+    dest = None
+    rec = {"engine": name, "image": image}
+    try:
+        if needs_dest:
+            dest = qemu_mirror.Destination(workdir, target, qemu=qemu)
+        wall, cpu, extra = fn(Run(src, target, workdir, qemu, dest))
+        if dest:
+            dest.stop()
+            dest = None
+        rec.update({
+            "wall_s": wall,
+            "mb_s": size / 1e6 / wall,
+            "cpu_s": cpu,
+            "cpu_s_per_gib": cpu / (size / GIB),
+            "target_allocated": allocated_bytes(target) if copies else None,
+            "extra": extra,
+        })
+        if verify and copies:
+            rec["verified"] = same_content(src, target)
+            if not rec["verified"]:
+                rec["error"] = "target differs from source"
+    except BenchError as e:
+        rec["error"] = str(e)
+    finally:
+        if dest:
+            dest.stop()
+        if os.path.exists(target):
+            os.unlink(target)
+    return rec
+
+
+def summarise(results, images, engine_names):
+    summary = {}
+    for image in images:
+        summary[image] = {}
+        for e in engine_names:
+            ok = [r for r in results if r["image"] == image and r["engine"] == e
+                  and "error" not in r]
+            if not ok:
+                continue
+            summary[image][e] = {
+                "mb_s": summarize([r["mb_s"] for r in ok]),
+                "wall_s": summarize([r["wall_s"] for r in ok]),
+                "cpu_s_per_gib": summarize([r["cpu_s_per_gib"] for r in ok]),
+                "failed_runs": sum(1 for r in results if r["image"] == image
+                                   and r["engine"] == e and "error" in r),
+            }
+    return summary
+
+
+def pairwise(results, images, engine_names):
+    """Throughput ratios A/B taken within the same round, then summarised:
+    the only comparison that survives this machine's drift."""
+    out = {}
+    for image in images:
+        rounds = {}
+        for r in results:
+            if r["image"] == image and "error" not in r:
+                rounds.setdefault(r["round"], {})[r["engine"]] = r["mb_s"]
+        ratios = {}
+        for a in engine_names:
+            for b in engine_names:
+                if a == b:
+                    continue
+                v = [rd[a] / rd[b] for rd in rounds.values() if a in rd and b in rd]
+                if v:
+                    ratios[f"{a}/{b}"] = summarize(v)
+        out[image] = ratios
+    return out
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "-"
+    return f"{n / GIB:.2f}G" if n >= GIB else f"{n / MIB:.0f}M"
+
+
+def print_table(summary, ratios, images, engine_names, sizes, allocated, reference):
+    for image in images:
+        print(f"\n{image}: {fmt_bytes(sizes[image])} virtual, "
+              f"{fmt_bytes(allocated[image])} allocated - {IMAGES[image][1]}")
+        print(f"  {'engine':<16} {'MB/s median':>11} {'(min-max)':>15} {'spread':>7} "
+              f"{'CPU s/GiB':>9} {'vs ' + reference:>16}")
+        for e in engine_names:
+            s = summary[image].get(e)
+            if not s:
+                print(f"  {e:<16} {'failed':>11}")
+                continue
+            m = s["mb_s"]
+            ratio = ratios[image].get(f"{e}/{reference}")
+            rtxt = f"{ratio['median']:.2f}x" if ratio else "-"
+            print(f"  {e:<16} {m['median']:>11.0f} {m['min']:>7.0f}-{m['max']:<7.0f} "
+                  f"{m['spread']:>6.0%} {s['cpu_s_per_gib']['median']:>9.2f} {rtxt:>16}")
+
+
+def plot(out_stem, summary, images, engine_names):
+    pngs = []
+    for key, title, ylabel, log in (
+            ("mb_s", "Copy throughput, virtual bytes / wall time (median, min-max; log scale)",
+             "MB/s", True),
+            ("cpu_s_per_gib", "Host CPU per GiB of disk, source + destination (median, min-max)",
+             "CPU seconds / GiB", False)):
+        values = {g: {e: summary[g][e][key]["median"] for e in summary[g]} for g in images}
+        errors = {g: {e: (summary[g][e][key]["min"], summary[g][e][key]["max"])
+                      for e in summary[g]} for g in images}
+        series = [e for e in engine_names if any(e in values[g] for g in images)]
+        png = gnuplot_bars(f"{out_stem}-{key.replace('_', '-')}.png", title, ylabel,
+                           images, series, values, errors, log)
+        if png:
+            pngs.append(png)
+    return pngs
+
+
+def pick_workdir(need):
+    for base in ("/dev/shm", tempfile.gettempdir()):
+        try:
+            st = os.statvfs(base)
+        except OSError:
+            continue
+        if st.f_bavail * st.f_frsize > need:
+            return tempfile.mkdtemp(prefix="ferry-bench-mirror-", dir=base)
+    raise BenchError(f"no temporary directory with {fmt_bytes(need)} free")
+
+
+def parse_size(s):
+    units = {"K": 1024, "M": MIB, "G": GIB}
+    if s[-1:].upper() in units:
+        return int(float(s[:-1]) * units[s[-1:].upper()])
+    return int(s)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="rounds (default 3)")
+    ap.add_argument("--images", default=",".join(IMAGES), help="comma list of " +
+                    ", ".join(IMAGES))
+    ap.add_argument("--engines", default="", help="comma list (default: all available)")
+    ap.add_argument("--size", type=parse_size, default=GIB,
+                    help="size of dense/mixed/sparse images (default 1G)")
+    ap.add_argument("--prealloc-size", type=parse_size, default=4 * GIB,
+                    help="size of the preallocated image (default 4G)")
+    ap.add_argument("--prealloc-data", type=parse_size, default=512 * MIB,
+                    help="non-zero data in the preallocated image (default 512M)")
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every size")
+    ap.add_argument("--quick", action="store_true", help="smoke run: --scale 1/16 --runs 1")
+    ap.add_argument("--verify", choices=("first", "all", "none"), default="first",
+                    help="compare target and source after the first round / all / never")
+    ap.add_argument("--ferry-copy", default="", help="ferry's copy driver (bench/mirror-ferry)")
+    ap.add_argument("--qemu", default=qemu_mirror.DEFAULT_QEMU)
+    ap.add_argument("--out", default="bench-results", help="directory for JSON and PNGs")
+    ap.add_argument("--seed", type=int, default=1, help="layout of mixed/sparse/prealloc")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.scale, args.runs = args.scale / 16, 1
+
+    def scaled(n):
+        return max(SLOT, int(n * args.scale) // SLOT * SLOT)
+
+    images = [i for i in args.images.split(",") if i]
+    for i in images:
+        if i not in IMAGES:
+            ap.error(f"unknown image '{i}'")
+    sizes = {i: scaled(args.prealloc_size if i == "prealloc" else args.size) for i in images}
+    table = engines(args.ferry_copy if args.ferry_copy and os.access(args.ferry_copy, os.X_OK)
+                    else None)
+    tools = {"nbdcopy": "nbdcopy", "nbdcopy-dz": "nbdcopy", "qemu-img": "qemu-img"}
+    table = [e for e in table if shutil.which(tools.get(e[0], "cat"))]
+    if not shutil.which(args.qemu):
+        table = [e for e in table if not e[1]]
+    if args.engines:
+        wanted = args.engines.split(",")
+        table = [e for e in table if e[0] in wanted]
+    engine_names = [e[0] for e in table]
+    if not engine_names:
+        print("SKIP: no engine available")
+        return 77
+
+    need = sum(sizes.values()) + 2 * max(sizes.values()) + 256 * MIB
+    workdir = pick_workdir(need)
+    os.makedirs(args.out, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out_stem = os.path.join(args.out, f"mirror-{stamp}")
+    doc = {
+        "benchmark": "mirror",
+        "inputs": {
+            "runs": args.runs, "scale": args.scale, "verify": args.verify, "seed": args.seed,
+            "images": {i: {"size": sizes[i], "layout": IMAGES[i][1]} for i in images},
+            "prealloc_data": int(args.prealloc_data * args.scale),
+            "engines": {e[0]: e[4] for e in table},
+            "destination": "QEMU -incoming defer, raw image on the work directory, "
+                           "discard=unmap, NBD export on 127.0.0.1 (TCP)",
+            "workdir": workdir,
+        },
+        "machine": machine_facts(workdir, args.qemu),
+        "runs": [],
+    }
+    print(f"ferry mirror benchmark: {args.runs} rounds, engines {', '.join(engine_names)}")
+    print(f"machine: {doc['machine']['cpu_model']}, {doc['machine']['cores']} cores, "
+          f"kernel {doc['machine']['kernel']}, work dir {workdir} "
+          f"({doc['machine']['workdir_fs']})")
+    allocated = {}
+    try:
+        rng = random.Random(args.seed)
+        for image in images:
+            t0 = time.monotonic()
+            path = os.path.join(workdir, f"{image}.raw")
+            IMAGES[image][0](path, sizes[image], rng,
+                             data=int(args.prealloc_data * args.scale) // SLOT * SLOT)
+            allocated[image] = allocated_bytes(path)
+            doc["inputs"]["images"][image]["allocated"] = allocated[image]
+            print(f"  made {image} ({fmt_bytes(sizes[image])}) in "
+                  f"{time.monotonic() - t0:.1f} s")
+            for rnd in range(args.runs):
+                for eng in table:
+                    verify = args.verify == "all" or (args.verify == "first" and rnd == 0)
+                    rec = run_one(image, sizes[image], eng, workdir, args.qemu, verify)
+                    rec["round"] = rnd
+                    doc["runs"].append(rec)
+                    if "error" in rec:
+                        print(f"  {image} round {rnd} {eng[0]}: FAILED: {rec['error']}")
+                    else:
+                        print(f"  {image} round {rnd} {eng[0]:<16} {rec['wall_s']:7.2f} s "
+                              f"{rec['mb_s']:7.0f} MB/s  CPU {rec['cpu_s']:6.2f} s")
+            os.unlink(path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    doc["summary"] = summarise(doc["runs"], images, engine_names)
+    doc["ratios"] = pairwise(doc["runs"], images, engine_names)
+    reference = "qemu-mirror" if "qemu-mirror" in engine_names else engine_names[0]
+    print_table(doc["summary"], doc["ratios"], images, engine_names, sizes, allocated,
+                reference)
+    doc["charts"] = plot(out_stem, doc["summary"], images, engine_names)
+    write_json(out_stem + ".json", doc)
+    print(f"\nMB/s = virtual disk bytes / wall time (10^6). CPU counts the source and "
+          f"destination processes.\nresults: {out_stem}.json" +
+          "".join(f"\nchart: {p}" for p in doc["charts"]))
+    failed = [r for r in doc["runs"] if "error" in r]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
