@@ -1,4 +1,455 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder until the module lands */
-int ferry_placeholder_domain(void);
-int ferry_placeholder_domain(void) { return 0; }
+/* Parsing of the domain XML subset ferry runs (see domain.h). Real libvirt
+ * documents are accepted: what ferry does not use is listed in
+ * def->ignored, what it cannot honour (a cdrom, a network disk, an
+ * encrypted image) is refused with a message naming the element. */
+#include "domain.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cleanup.h"
+#include "proto-xml.h"
+#include "xml-cleanup.h"
+
+#define WHAT "domain XML"
+
+FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
+
+struct parse_state {
+    struct domain_def *def;
+    struct ferry_error *err;
+    bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
+};
+
+static void add_ignored(struct domain_def *def, const char *path)
+{
+    for (size_t i = 0; i < def->n_ignored; i++) {
+        if (strcmp(def->ignored[i], path) == 0)
+            return;
+    }
+    /* Bounded: a document listing more kinds of ignored elements than this
+     * is still accepted, the list just stops growing. */
+    if (def->n_ignored < DOMAIN_MAX_IGNORED)
+        def->ignored[def->n_ignored++] = ferry_strdup(path);
+}
+
+static void ignore_child(struct parse_state *st, const char *parent, const xmlNode *n)
+{
+    char nbuf[128];
+    const char *name = agent_xml_name(n, nbuf, sizeof nbuf);
+    _cleanup_free_ char *path =
+        parent ? ferry_strdup_printf("%s/%s", parent, name) : ferry_strdup(name);
+
+    add_ignored(st->def, path);
+}
+
+/* Single-valued elements: a second one is ambiguous, refuse it. */
+static int once(struct parse_state *st, bool *seen, const char *name)
+{
+    if (*seen)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <%s> appears more than once", name);
+    *seen = true;
+    return 0;
+}
+
+/* libvirt's memory units: b/bytes, then k/M/G/T/P/E with a binary (K, KiB)
+ * or decimal (KB) base, case-insensitive; no unit means KiB. */
+static int memory_scale(const char *unit, uint64_t *ret)
+{
+    static const char prefixes[] = "kmgtpe";
+    uint64_t base, scale = 1;
+    const char *p;
+    size_t len = strlen(unit);
+
+    if (len == 0) {
+        *ret = 1024;
+        return 0;
+    }
+    if (!strcasecmp(unit, "b") || !strcasecmp(unit, "byte") || !strcasecmp(unit, "bytes")) {
+        *ret = 1;
+        return 0;
+    }
+    if (len == 1 || !strcasecmp(unit + 1, "iB"))
+        base = 1024;
+    else if (len == 2 && (unit[1] == 'b' || unit[1] == 'B'))
+        base = 1000;
+    else
+        return -EINVAL;
+    p = strchr(prefixes, unit[0] | 0x20);
+    if (!p)
+        return -EINVAL;
+    for (long i = 0; i <= p - prefixes; i++)
+        scale *= base;
+    *ret = scale;
+    return 0;
+}
+
+static int parse_memory(struct parse_state *st, const xmlNode *n)
+{
+    char text[32], unit[16];
+    uint64_t value, scale, kib;
+    int r;
+
+    r = agent_xml_prop(n, "unit", unit, sizeof unit, WHAT ": <memory>", st->err);
+    if (r < 0)
+        return r;
+    if (memory_scale(unit, &scale) < 0)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <memory> has unknown unit '%s'", unit);
+    r = agent_xml_text(n, true, text, sizeof text, WHAT ": <memory>", st->err);
+    if (r < 0)
+        return r;
+    if (ferry_parse_u64(text, &value) < 0)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <memory> value '%s' is not a number", text);
+    if (value > UINT64_MAX / scale)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <memory> %s %s is too large", text,
+                               unit[0] ? unit : "KiB");
+    /* Bytes rounded up to KiB, as libvirt does. */
+    kib = value * scale / 1024 + (value * scale % 1024 != 0);
+    if (kib == 0)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <memory> must not be zero");
+    st->def->memory_kib = kib;
+    return 0;
+}
+
+static int parse_vcpu(struct parse_state *st, const xmlNode *n)
+{
+    char text[32];
+    uint64_t v;
+    int r;
+
+    r = agent_xml_text(n, true, text, sizeof text, WHAT ": <vcpu>", st->err);
+    if (r < 0)
+        return r;
+    if (ferry_parse_u64(text, &v) < 0 || v < 1 || v > DOMAIN_MAX_VCPUS)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <vcpu> '%s' is not a count in 1..%d", text,
+                               DOMAIN_MAX_VCPUS);
+    st->def->vcpus = (unsigned)v;
+    return 0;
+}
+
+static int check_path(struct ferry_error *err, const char *path, const char *what)
+{
+    if (path[0] != '/')
+        return ferry_error_set(err, EINVAL, "%s: path '%s' is not absolute", what, path);
+    return 0;
+}
+
+static int parse_os(struct parse_state *st, const xmlNode *os)
+{
+    struct domain_def *def = st->def;
+    bool seen_kernel = false, seen_cmdline = false;
+    int r;
+
+    for (const xmlNode *n = os->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (agent_xml_is(n, "type")) {
+            char type[16];
+
+            r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
+            if (r < 0)
+                return r;
+            if (strcmp(type, "hvm") != 0)
+                return ferry_error_set(st->err, EOPNOTSUPP,
+                                       WHAT ": <os><type>%s</type> is not supported (only hvm)",
+                                       type);
+        } else if (agent_xml_is(n, "kernel")) {
+            r = once(st, &seen_kernel, "kernel");
+            if (r < 0)
+                return r;
+            r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->kernel, WHAT ": <os><kernel>",
+                                   st->err);
+            if (r < 0)
+                return r;
+            r = check_path(st->err, def->kernel, WHAT ": <os><kernel>");
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "cmdline")) {
+            r = once(st, &seen_cmdline, "cmdline");
+            if (r < 0)
+                return r;
+            r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->cmdline, WHAT ": <os><cmdline>",
+                                   st->err);
+            if (r < 0)
+                return r;
+        } else {
+            ignore_child(st, "os", n);
+        }
+    }
+    return 0;
+}
+
+static bool target_valid(const char *t)
+{
+    size_t len = strlen(t);
+
+    if (len < 2 || len > 31)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9')))
+            return false;
+    }
+    return true;
+}
+
+static bool serial_valid(const char *s)
+{
+    for (; *s; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("_.+- ", *s)))
+            return false;
+    }
+    return true;
+}
+
+static const xmlNode *find_child(const xmlNode *parent, const char *name)
+{
+    for (const xmlNode *n = parent->children; n; n = n->next) {
+        if (agent_xml_is(n, name))
+            return n;
+    }
+    return NULL;
+}
+
+static int parse_driver(struct parse_state *st, const xmlNode *n, struct domain_disk *d,
+                        const char *what)
+{
+    char name[16], type[16], cache[16];
+    int r;
+
+    if ((r = agent_xml_prop(n, "name", name, sizeof name, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "cache", cache, sizeof cache, what, st->err)) < 0)
+        return r;
+    if (name[0] && strcmp(name, "qemu") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s: driver name '%s' is not supported", what,
+                               name);
+    if (!type[0] || !strcmp(type, "raw"))
+        d->format = DOMAIN_DISK_RAW;
+    else if (!strcmp(type, "qcow2"))
+        d->format = DOMAIN_DISK_QCOW2;
+    else
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: image format '%s' is not supported (raw, qcow2)", what, type);
+    if (!cache[0] || !strcmp(cache, "default"))
+        d->cache = DOMAIN_CACHE_DEFAULT;
+    else if (!strcmp(cache, "none"))
+        d->cache = DOMAIN_CACHE_NONE;
+    else if (!strcmp(cache, "writeback"))
+        d->cache = DOMAIN_CACHE_WRITEBACK;
+    else if (!strcmp(cache, "writethrough"))
+        d->cache = DOMAIN_CACHE_WRITETHROUGH;
+    else if (!strcmp(cache, "unsafe"))
+        d->cache = DOMAIN_CACHE_UNSAFE;
+    else
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s: cache mode '%s' is not supported", what,
+                               cache);
+    return 0;
+}
+
+static int parse_disk(struct parse_state *st, const xmlNode *disk)
+{
+    struct domain_def *def = st->def;
+    struct domain_disk d = {.format = DOMAIN_DISK_RAW};
+    _cleanup_free_ char *source = NULL;
+    const xmlNode *target = find_child(disk, "target");
+    char type[16], device[16], what[96];
+    bool seen_driver = false, seen_source = false, seen_serial = false;
+    int r;
+
+    /* The target first, so every later message can name the disk. */
+    if (!target)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <disk> without <target dev=...>");
+    if ((r = agent_xml_prop(target, "dev", d.target, sizeof d.target, WHAT ": disk <target>",
+                            st->err)) < 0)
+        return r;
+    if (!target_valid(d.target))
+        return ferry_error_set(st->err, EINVAL,
+                               WHAT ": disk target dev '%s' must be 2..31 characters of [a-z0-9]",
+                               d.target);
+    snprintf(what, sizeof what, WHAT ": disk '%s'", d.target);
+
+    if ((r = agent_xml_prop(disk, "type", type, sizeof type, what, st->err)) < 0 ||
+        (r = agent_xml_prop(disk, "device", device, sizeof device, what, st->err)) < 0)
+        return r;
+    if (device[0] && strcmp(device, "disk") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <disk device='%s'> is not supported (only device='disk')", what,
+                               device);
+    if (!type[0])
+        strcpy(type, "file");
+    if (strcmp(type, "file") && strcmp(type, "block"))
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <disk type='%s'> is not supported (only file and block)", what,
+                               type);
+    if ((r = agent_xml_prop(target, "bus", d.bus, sizeof d.bus, what, st->err)) < 0)
+        return r;
+    if (!d.bus[0])
+        strcpy(d.bus, "virtio");
+    if (strcmp(d.bus, "virtio") && strcmp(d.bus, "sata") && strcmp(d.bus, "scsi") &&
+        strcmp(d.bus, "ide"))
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: bus '%s' is not supported (virtio, sata, scsi, ide)", what,
+                               d.bus);
+
+    for (const xmlNode *n = disk->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE || n == target)
+            continue;
+        if (agent_xml_is(n, "driver")) {
+            if ((r = once(st, &seen_driver, "driver")) < 0 ||
+                (r = parse_driver(st, n, &d, what)) < 0)
+                return r;
+        } else if (agent_xml_is(n, "source")) {
+            const char *attr = strcmp(type, "block") == 0 ? "dev" : "file";
+            _cleanup_(xmlFreep) xmlChar *v = NULL;
+
+            if ((r = once(st, &seen_source, "source")) < 0)
+                return r;
+            v = xmlGetNoNsProp(n, (const xmlChar *)attr);
+            if (!v)
+                continue; /* an empty drive */
+            if (strlen((const char *)v) > DOMAIN_PATH_MAX)
+                return ferry_error_set(st->err, EINVAL,
+                                       "%s: <source %s> is %zu characters, more than the %d "
+                                       "accepted",
+                                       what, attr, strlen((const char *)v), DOMAIN_PATH_MAX);
+            source = ferry_calloc(1, DOMAIN_PATH_MAX + 1);
+            if ((r = agent_xml_prop(n, attr, source, DOMAIN_PATH_MAX + 1, what, st->err)) < 0 ||
+                (r = check_path(st->err, source, what)) < 0)
+                return r;
+        } else if (agent_xml_is(n, "readonly")) {
+            d.readonly = true;
+        } else if (agent_xml_is(n, "shareable")) {
+            d.shareable = true;
+        } else if (agent_xml_is(n, "serial")) {
+            if ((r = once(st, &seen_serial, "serial")) < 0 ||
+                (r = agent_xml_text(n, true, d.serial, sizeof d.serial, what, st->err)) < 0)
+                return r;
+            if (!serial_valid(d.serial))
+                return ferry_error_set(
+                    st->err, EINVAL, "%s: <serial> '%s' must be [A-Za-z0-9_.+- ]", what, d.serial);
+        } else if (agent_xml_is(n, "encryption") || agent_xml_is(n, "auth")) {
+            return ferry_error_set(st->err, EOPNOTSUPP, "%s: <%s> is not supported", what,
+                                   (const char *)n->name);
+        } else {
+            ignore_child(st, "devices/disk", n);
+        }
+    }
+
+    for (size_t i = 0; i < def->n_disks; i++) {
+        if (strcmp(def->disks[i].target, d.target) == 0)
+            return ferry_error_set(st->err, EINVAL, "%s: target used by more than one disk", what);
+    }
+    if (def->n_disks >= DOMAIN_MAX_DISKS)
+        return ferry_error_set(st->err, EINVAL, WHAT ": more than %d disks", DOMAIN_MAX_DISKS);
+    d.source = TAKE_PTR(source);
+    def->disks[def->n_disks++] = d;
+    return 0;
+}
+
+static int parse_devices(struct parse_state *st, const xmlNode *devices)
+{
+    for (const xmlNode *n = devices->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (agent_xml_is(n, "disk")) {
+            int r = parse_disk(st, n);
+            if (r < 0)
+                return r;
+        } else {
+            ignore_child(st, "devices", n);
+        }
+    }
+    return 0;
+}
+
+static int parse_root_child(struct parse_state *st, const xmlNode *n)
+{
+    struct domain_def *def = st->def;
+    int r;
+
+    if (agent_xml_is(n, "name")) {
+        if ((r = once(st, &st->seen_name, "name")) < 0 ||
+            (r = agent_xml_text(n, true, def->name, sizeof def->name, WHAT ": <name>", st->err)) <
+                0)
+            return r;
+        if (!ferry_name_valid(def->name))
+            return ferry_error_set(st->err, EINVAL,
+                                   WHAT ": <name> '%s' must be 1..64 characters of "
+                                        "[A-Za-z0-9_.+-], not starting with '.' or '-'",
+                                   def->name);
+    } else if (agent_xml_is(n, "uuid")) {
+        if ((r = once(st, &st->seen_uuid, "uuid")) < 0 ||
+            (r = agent_xml_text(n, true, def->uuid, sizeof def->uuid, WHAT ": <uuid>", st->err)) <
+                0)
+            return r;
+        if (!ferry_uuid_valid(def->uuid))
+            return ferry_error_set(st->err, EINVAL,
+                                   WHAT ": <uuid> '%s' is not a canonical 8-4-4-4-12 UUID",
+                                   def->uuid);
+        for (char *p = def->uuid; *p; p++) {
+            if (*p >= 'A' && *p <= 'F')
+                *p = (char)(*p - 'A' + 'a');
+        }
+    } else if (agent_xml_is(n, "memory")) {
+        if ((r = once(st, &st->seen_memory, "memory")) < 0 || (r = parse_memory(st, n)) < 0)
+            return r;
+    } else if (agent_xml_is(n, "vcpu")) {
+        if ((r = once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
+            return r;
+    } else if (agent_xml_is(n, "description")) {
+        if ((r = once(st, &st->seen_description, "description")) < 0 ||
+            (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,
+                                    WHAT ": <description>", st->err)) < 0)
+            return r;
+    } else if (agent_xml_is(n, "os")) {
+        if ((r = once(st, &st->seen_os, "os")) < 0 || (r = parse_os(st, n)) < 0)
+            return r;
+    } else if (agent_xml_is(n, "devices")) {
+        if ((r = once(st, &st->seen_devices, "devices")) < 0 || (r = parse_devices(st, n)) < 0)
+            return r;
+    } else {
+        /* <currentMemory> included: ferry gives the guest <memory>. */
+        ignore_child(st, NULL, n);
+    }
+    return 0;
+}
+
+int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struct ferry_error *err)
+{
+    _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
+    _cleanup_(domain_def_freep) struct domain_def *def = NULL;
+    struct parse_state st = {.err = err};
+    const xmlNode *root;
+    int r;
+
+    r = agent_xml_parse(xml, len, DOMAIN_XML_MAX, WHAT, &doc, err);
+    if (r < 0)
+        return r;
+    root = xmlDocGetRootElement(doc);
+    if (!agent_xml_is(root, "domain"))
+        return ferry_error_set(err, EINVAL, WHAT ": root element is <%s>, not <domain>",
+                               (const char *)root->name);
+    def = ferry_calloc(1, sizeof *def);
+    def->vcpus = 1;
+    st.def = def;
+    for (const xmlNode *n = root->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        r = parse_root_child(&st, n);
+        if (r < 0)
+            return r;
+    }
+    if (!def->name[0])
+        return ferry_error_set(err, EINVAL, WHAT ": <name> is missing");
+    if (!st.seen_memory)
+        return ferry_error_set(err, EINVAL, WHAT ": <memory> is missing");
+    if (!def->uuid[0])
+        ferry_uuid_generate(def->uuid);
+    *ret = TAKE_PTR(def);
+    return 0;
+}

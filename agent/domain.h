@@ -22,6 +22,8 @@
 #define DOMAIN_MAX_IGNORED 64
 #define DOMAIN_MAX_VCPUS   512
 #define DOMAIN_PATH_MAX    1024 /* source file paths */
+#define DOMAIN_TEXT_MAX    4096 /* any other attribute value or text, cmdline, description */
+#define DOMAIN_DEPTH_MAX   32   /* element nesting */
 
 enum domain_disk_format { DOMAIN_DISK_RAW = 0, DOMAIN_DISK_QCOW2 };
 
@@ -34,24 +36,24 @@ enum domain_disk_cache {
 };
 
 struct domain_disk {
-    char target[32];                 /* "vda": unique within the domain */
-    char bus[16];                    /* "virtio" (default), "sata", "scsi", "ide" */
-    char *source;                    /* absolute path; NULL for an empty drive */
+    char target[32]; /* "vda": unique within the domain */
+    char bus[16];    /* "virtio" (default), "sata", "scsi", "ide" */
+    char *source;    /* absolute path; NULL for an empty drive */
     enum domain_disk_format format;
     enum domain_disk_cache cache;
     bool readonly;
-    bool shareable;                  /* shared storage: never copied */
-    char serial[64];                 /* optional; "" if none */
+    bool shareable;  /* shared storage: never copied */
+    char serial[64]; /* optional; "" if none */
 };
 
 struct domain_def {
-    char name[65];                   /* ferry_name_valid() */
-    char uuid[FERRY_UUID_STRLEN];    /* generated when absent */
-    uint64_t memory_kib;             /* <memory>, converted to KiB */
+    char name[65];                /* ferry_name_valid() */
+    char uuid[FERRY_UUID_STRLEN]; /* generated when absent */
+    uint64_t memory_kib;          /* <memory>, converted to KiB */
     unsigned vcpus;
-    char *kernel;                    /* <os><kernel>: optional direct boot */
-    char *cmdline;                   /* <os><cmdline>, optional */
-    char *description;               /* optional */
+    char *kernel;      /* <os><kernel>: optional direct boot */
+    char *cmdline;     /* <os><cmdline>, optional */
+    char *description; /* optional */
     size_t n_disks;
     struct domain_disk disks[DOMAIN_MAX_DISKS];
     size_t n_ignored;
@@ -59,12 +61,18 @@ struct domain_def {
 };
 
 /* Parses XML (LEN bytes, need not be NUL-terminated). On success *ret is a
- * new definition; caller frees with domain_def_free(). */
-int domain_def_parse(const char *xml, size_t len, struct domain_def **ret,
-                     struct ferry_error *err);
+ * new definition; caller frees with domain_def_free(). Errors: -EINVAL for
+ * malformed, hostile or over-limit documents and invalid values,
+ * -EOPNOTSUPP for devices ferry cannot run (cdrom, network disks, ...); the
+ * message names the element (and the disk's target). */
+int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struct ferry_error *err);
 
 /* Formats DEF as domain XML. Caller frees the string with free(). */
 char *domain_def_format(const struct domain_def *def);
+
+/* True when A and B define the same guest (every field but the ignored
+ * list, which only describes the source document). */
+bool domain_def_equal(const struct domain_def *a, const struct domain_def *b);
 
 /* Deep copy; caller frees with domain_def_free(). */
 struct domain_def *domain_def_copy(const struct domain_def *def);

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Domain definitions after parsing: formatting back to libvirt-shaped XML
+ * (built with libxml2's tree API so every value is escaped), comparison,
+ * deep copy and release. */
+#include "domain.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "proto-xml.h"
+#include "xml-cleanup.h"
+
+const char *domain_disk_format_name(enum domain_disk_format f)
+{
+    switch (f) {
+    case DOMAIN_DISK_RAW:
+        return "raw";
+    case DOMAIN_DISK_QCOW2:
+        return "qcow2";
+    }
+    return "raw";
+}
+
+const char *domain_disk_cache_name(enum domain_disk_cache c)
+{
+    switch (c) {
+    case DOMAIN_CACHE_DEFAULT:
+        return "default";
+    case DOMAIN_CACHE_NONE:
+        return "none";
+    case DOMAIN_CACHE_WRITEBACK:
+        return "writeback";
+    case DOMAIN_CACHE_WRITETHROUGH:
+        return "writethrough";
+    case DOMAIN_CACHE_UNSAFE:
+        return "unsafe";
+    }
+    return "default";
+}
+
+static xmlNode *add_text(xmlNode *parent, const char *name, const char *text)
+{
+    /* xmlNewTextChild escapes TEXT; xmlNewChild would not. */
+    return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
+}
+
+static void add_disk(xmlNode *devices, const struct domain_disk *d)
+{
+    /* The definition does not record file vs block; a device node is the
+     * only thing that can be a block source. */
+    bool block = d->source && strncmp(d->source, "/dev/", 5) == 0;
+    xmlNode *disk = xmlNewChild(devices, NULL, (const xmlChar *)"disk", NULL);
+    xmlNode *n;
+
+    xmlNewProp(disk, (const xmlChar *)"type", (const xmlChar *)(block ? "block" : "file"));
+    xmlNewProp(disk, (const xmlChar *)"device", (const xmlChar *)"disk");
+    n = xmlNewChild(disk, NULL, (const xmlChar *)"driver", NULL);
+    xmlNewProp(n, (const xmlChar *)"name", (const xmlChar *)"qemu");
+    xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)domain_disk_format_name(d->format));
+    if (d->cache != DOMAIN_CACHE_DEFAULT)
+        xmlNewProp(n, (const xmlChar *)"cache", (const xmlChar *)domain_disk_cache_name(d->cache));
+    if (d->source) {
+        n = xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL);
+        xmlNewProp(n, (const xmlChar *)(block ? "dev" : "file"), (const xmlChar *)d->source);
+    }
+    n = xmlNewChild(disk, NULL, (const xmlChar *)"target", NULL);
+    xmlNewProp(n, (const xmlChar *)"dev", (const xmlChar *)d->target);
+    xmlNewProp(n, (const xmlChar *)"bus", (const xmlChar *)(d->bus[0] ? d->bus : "virtio"));
+    if (d->readonly)
+        xmlNewChild(disk, NULL, (const xmlChar *)"readonly", NULL);
+    if (d->shareable)
+        xmlNewChild(disk, NULL, (const xmlChar *)"shareable", NULL);
+    if (d->serial[0])
+        add_text(disk, "serial", d->serial);
+}
+
+char *domain_def_format(const struct domain_def *def)
+{
+    _cleanup_(xmlFreeDocp) xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
+    xmlNode *root, *os, *n, *devices;
+    char num[32];
+
+    if (!doc)
+        return NULL;
+    root = xmlNewDocNode(doc, NULL, (const xmlChar *)"domain", NULL);
+    xmlDocSetRootElement(doc, root);
+    xmlNewProp(root, (const xmlChar *)"type", (const xmlChar *)"kvm");
+    add_text(root, "name", def->name);
+    add_text(root, "uuid", def->uuid);
+    if (def->description)
+        add_text(root, "description", def->description);
+    snprintf(num, sizeof num, "%" PRIu64, def->memory_kib);
+    n = add_text(root, "memory", num);
+    xmlNewProp(n, (const xmlChar *)"unit", (const xmlChar *)"KiB");
+    snprintf(num, sizeof num, "%u", def->vcpus);
+    add_text(root, "vcpu", num);
+    os = xmlNewChild(root, NULL, (const xmlChar *)"os", NULL);
+    add_text(os, "type", "hvm");
+    if (def->kernel)
+        add_text(os, "kernel", def->kernel);
+    if (def->cmdline)
+        add_text(os, "cmdline", def->cmdline);
+    devices = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
+    for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
+        add_disk(devices, &def->disks[i]);
+    return agent_xml_format(doc);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
+{
+    if (strcmp(a->name, b->name) || strcmp(a->uuid, b->uuid) || a->memory_kib != b->memory_kib ||
+        a->vcpus != b->vcpus || !str_eq(a->kernel, b->kernel) || !str_eq(a->cmdline, b->cmdline) ||
+        !str_eq(a->description, b->description) || a->n_disks != b->n_disks)
+        return false;
+    for (size_t i = 0; i < a->n_disks; i++) {
+        const struct domain_disk *x = &a->disks[i], *y = &b->disks[i];
+
+        if (strcmp(x->target, y->target) || strcmp(x->bus, y->bus) ||
+            !str_eq(x->source, y->source) || x->format != y->format || x->cache != y->cache ||
+            x->readonly != y->readonly || x->shareable != y->shareable ||
+            strcmp(x->serial, y->serial))
+            return false;
+    }
+    return true;
+}
+
+struct domain_def *domain_def_copy(const struct domain_def *def)
+{
+    struct domain_def *c = ferry_calloc(1, sizeof *c);
+
+    *c = *def;
+    c->kernel = ferry_strdup(def->kernel);
+    c->cmdline = ferry_strdup(def->cmdline);
+    c->description = ferry_strdup(def->description);
+    for (size_t i = 0; i < def->n_disks; i++)
+        c->disks[i].source = ferry_strdup(def->disks[i].source);
+    for (size_t i = 0; i < def->n_ignored; i++)
+        c->ignored[i] = ferry_strdup(def->ignored[i]);
+    return c;
+}
+
+void domain_def_free(struct domain_def *def)
+{
+    if (!def)
+        return;
+    free(def->kernel);
+    free(def->cmdline);
+    free(def->description);
+    for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
+        free(def->disks[i].source);
+    for (size_t i = 0; i < def->n_ignored && i < DOMAIN_MAX_IGNORED; i++)
+        free(def->ignored[i]);
+    free(def);
+}
+
+struct domain_disk *domain_def_find_disk(struct domain_def *def, const char *target)
+{
+    for (size_t i = 0; i < def->n_disks; i++) {
+        if (strcmp(def->disks[i].target, target) == 0)
+            return &def->disks[i];
+    }
+    return NULL;
+}
