@@ -1,3 +1,557 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder */
+/* A storage migration session: per disk, a dirty bitmap on the source
+ * QEMU's format node, a bulk copy, dirty passes (freeze, read the frozen
+ * bitmap over NBD, copy its extents) while the guest runs, and a final pass
+ * once the guest is paused. One worker thread per disk; the session object
+ * is driven from one control thread, except mir_sync_cancel and
+ * mir_sync_progress which any thread may call. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
 #include "mir.h"
+#include "qmp.h"
+#include "util.h"
+
+#define MIR_SYNC_MAX_DISKS           64
+#define MIR_DEFAULT_CONVERGE_BYTES   (32u * 1024 * 1024)
+#define MIR_DEFAULT_PASS_INTERVAL_MS 200u
+#define MIR_NAME_MAX                 160
+
+struct sync_disk {
+    struct mir_sync *s;
+    char *target;
+    char *node;
+    char *source_path; /* NULL: read through src_export */
+    char *dest_uri;
+    bool direct;
+    bool dest_is_zero;
+
+    char active[MIR_NAME_MAX];     /* the enabled bitmap */
+    char src_export[MIR_NAME_MAX]; /* read-only export of the node (NBD source) */
+    char dirty_export[MIR_NAME_MAX];
+    bool bitmap_added;
+    bool src_export_added;
+
+    struct mir_disk *disk; /* set before the worker starts, then constant */
+    pthread_t thread;
+    bool thread_started;
+    unsigned freezes;
+    bool bulk_done; /* under s->lock */
+    bool converged; /* under s->lock */
+};
+
+struct mir_sync {
+    struct qmp_conn *qmp; /* borrowed */
+    struct mir_sync_opts opts;
+    char sock[108];
+    bool server_started;
+    struct sync_disk *disks;
+    size_t n;
+
+    pthread_mutex_t lock; /* protects everything below and sync_disk flags */
+    pthread_cond_t cond;
+    bool started;
+    bool final_requested;
+    bool failed;
+    struct ferry_error err; /* first worker error */
+    atomic_bool cancelled;
+};
+
+static atomic_uint sock_counter;
+
+/* ---- one dirty pass ---------------------------------------------------- */
+
+static void session_fail(struct mir_sync *s, const struct ferry_error *e)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->failed) {
+        s->failed = true;
+        ferry_error_set(&s->err, e->code ? e->code : EIO, "%s", e->msg);
+    }
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Freezes the dirty bitmap, reads its extents, copies them. *ret_dirty gets
+ * the bytes found dirty. Leaves no export or frozen bitmap behind. */
+static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_error *err)
+{
+    struct mir_sync *s = sd->s;
+    char frozen[MIR_NAME_MAX + 16], uri[512];
+    struct mir_extent_list list;
+    struct ferry_error e2 = {0};
+    int r;
+
+    mir_extent_list_init(&list);
+    snprintf(frozen, sizeof(frozen), "%s-%u", sd->active, ++sd->freezes);
+    r = mir_bitmap_freeze(s->qmp, sd->node, sd->active, frozen, err);
+    if (r < 0)
+        return r;
+    r = mir_export_add(s->qmp, sd->dirty_export, sd->node, sd->dirty_export, frozen, err);
+    if (r < 0)
+        goto give_back;
+    snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", sd->dirty_export, s->sock);
+    r = mir_dirty_read(uri, frozen, &list, err);
+    int r2 = mir_export_del(s->qmp, sd->dirty_export, r < 0 ? &e2 : err);
+    if (r >= 0 && r2 < 0)
+        r = r2;
+    if (r < 0)
+        goto give_back;
+
+    *ret_dirty = mir_extent_list_bytes(&list);
+    ferry_debug("mir: disk '%s': pass %u: %zu extents, %" PRIu64 " bytes dirty", sd->target,
+                sd->freezes, list.n, *ret_dirty);
+    r = mir_disk_copy(sd->disk, &list, 0, err);
+    mir_extent_list_clear(&list);
+    if (r < 0)
+        goto give_back;
+    return mir_bitmap_remove(s->qmp, sd->node, frozen, err);
+
+give_back:
+    /* The pass did not copy its extents: hand them back to the active
+     * bitmap so that nothing is lost if the caller tries again. */
+    mir_extent_list_clear(&list);
+    ferry_error_clear(&e2);
+    mir_bitmap_merge(s->qmp, sd->node, sd->active, frozen, &e2);
+    ferry_error_clear(&e2);
+    mir_bitmap_remove(s->qmp, sd->node, frozen, &e2);
+    return r;
+}
+
+/* ---- the worker -------------------------------------------------------- */
+
+/* Waits up to MS for the final pass or a cancel; true when one came. */
+static bool wait_interval(struct mir_sync *s, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->final_requested && !s->failed && !atomic_load(&s->cancelled))
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) != 0)
+            break;
+    bool stop = s->final_requested || s->failed || atomic_load(&s->cancelled);
+    pthread_mutex_unlock(&s->lock);
+    return stop;
+}
+
+static void *worker(void *opaque)
+{
+    struct sync_disk *sd = opaque;
+    struct mir_sync *s = sd->s;
+    struct ferry_error err = {0};
+    uint64_t dirty = 0;
+    unsigned passes = 0;
+    int r;
+
+    r = mir_disk_copy(sd->disk, NULL, sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0, &err);
+    if (r < 0)
+        goto fail;
+    pthread_mutex_lock(&s->lock);
+    sd->bulk_done = true;
+    pthread_mutex_unlock(&s->lock);
+
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        bool stop = s->final_requested || s->failed || atomic_load(&s->cancelled);
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        r = dirty_pass(sd, &dirty, &err);
+        if (r < 0)
+            goto fail;
+        passes++;
+        bool converged = dirty < s->opts.converge_bytes;
+        mir_disk_set_dirty(sd->disk, dirty, converged);
+        pthread_mutex_lock(&s->lock);
+        if (converged && !sd->converged) {
+            sd->converged = true;
+            pthread_cond_broadcast(&s->cond);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!converged && s->opts.max_passes && passes >= s->opts.max_passes) {
+            r = ferry_error_set(&err, ETIMEDOUT,
+                                "not converging after %u dirty passes (%" PRIu64 " bytes dirty)",
+                                passes, dirty);
+            goto fail;
+        }
+        /* Once the dirty set is small, passes are paced: each costs a few
+         * QMP round trips even when nothing is dirty. */
+        if (converged && wait_interval(s, s->opts.pass_interval_ms))
+            break;
+    }
+
+    pthread_mutex_lock(&s->lock);
+    bool final = s->final_requested && !s->failed && !atomic_load(&s->cancelled);
+    pthread_mutex_unlock(&s->lock);
+    if (!final) {
+        if (atomic_load(&s->cancelled)) {
+            r = ferry_error_set(&err, ECANCELED, "cancelled");
+            goto fail;
+        }
+        return NULL; /* another disk failed; it reported */
+    }
+    r = dirty_pass(sd, &dirty, &err);
+    if (r >= 0)
+        r = mir_disk_flush(sd->disk, &err);
+    if (r < 0)
+        goto fail;
+    mir_disk_set_dirty(sd->disk, 0, true);
+    return NULL;
+
+fail:
+    ferry_error_prefix(&err, "storage: disk '%s'", sd->target);
+    session_fail(s, &err);
+    /* One disk failing fails the session: stop the others now. */
+    for (size_t i = 0; i < s->n; i++)
+        mir_disk_cancel(s->disks[i].disk);
+    return NULL;
+}
+
+/* ---- session ----------------------------------------------------------- */
+
+int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t n,
+                 const struct mir_sync_opts *opts, struct mir_sync **ret, struct ferry_error *err)
+{
+    struct mir_sync_opts o = *opts;
+    int r;
+
+    if (n == 0 || n > MIR_SYNC_MAX_DISKS)
+        return ferry_error_set(err, EINVAL, "storage: %zu disks (must be 1..%d)", n,
+                               MIR_SYNC_MAX_DISKS);
+    if ((r = mir_copy_opts_check(&o.copy, err)) < 0) {
+        ferry_error_prefix(err, "storage");
+        return r;
+    }
+    if (!o.socket_dir || !*o.socket_dir)
+        return ferry_error_set(err, EINVAL, "storage: no socket directory");
+    if (!o.converge_bytes)
+        o.converge_bytes = MIR_DEFAULT_CONVERGE_BYTES;
+    if (!o.pass_interval_ms)
+        o.pass_interval_ms = MIR_DEFAULT_PASS_INTERVAL_MS;
+
+    struct mir_sync *s = ferry_calloc(1, sizeof(*s));
+    s->qmp = qmp;
+    s->opts = o;
+    s->opts.socket_dir = NULL; /* not kept */
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&s->cancelled, false);
+    s->disks = ferry_calloc(n, sizeof(*s->disks));
+    s->n = n;
+
+    int len = snprintf(s->sock, sizeof(s->sock), "%s/mir-%d-%u.sock", o.socket_dir, (int)getpid(),
+                       atomic_fetch_add(&sock_counter, 1));
+    if (len < 0 || (size_t)len >= sizeof(s->sock)) {
+        mir_sync_free(s);
+        return ferry_error_set(err, ENAMETOOLONG, "storage: socket directory '%s' is too long",
+                               o.socket_dir);
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        const struct mir_sync_disk *in = &disks[i];
+        struct sync_disk *sd = &s->disks[i];
+        sd->s = s;
+        if (!in->target || !ferry_name_valid(in->target)) {
+            r = ferry_error_set(err, EINVAL, "storage: disk %zu: bad target name '%s'", i,
+                                in->target ? in->target : "");
+            goto fail;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(s->disks[j].target, in->target) == 0) {
+                r = ferry_error_set(err, EINVAL, "storage: disk '%s' given twice", in->target);
+                goto fail;
+            }
+        sd->target = ferry_strdup(in->target);
+        sd->node = in->node ? ferry_strdup(in->node) : ferry_strdup_printf("f-%s", in->target);
+        if (!ferry_name_valid(sd->node)) {
+            r = ferry_error_set(err, EINVAL, "storage: disk '%s': bad node name '%s'", in->target,
+                                sd->node);
+            goto fail;
+        }
+        bool raw = !in->source_format || strcmp(in->source_format, "raw") == 0;
+        if (in->source_path && raw)
+            sd->source_path = ferry_strdup(in->source_path);
+        if ((r = mir_uri_check(in->dest_uri, err)) < 0) {
+            ferry_error_prefix(err, "storage: disk '%s': destination", in->target);
+            goto fail;
+        }
+        sd->dest_uri = ferry_strdup(in->dest_uri);
+        sd->direct = in->direct;
+        sd->dest_is_zero = in->dest_is_zero;
+        snprintf(sd->active, sizeof(sd->active), "ferry-mir-%s", sd->target);
+        snprintf(sd->src_export, sizeof(sd->src_export), "ferry-src-%s", sd->target);
+        snprintf(sd->dirty_export, sizeof(sd->dirty_export), "ferry-dirty-%s", sd->target);
+    }
+    *ret = s;
+    return 0;
+fail:
+    mir_sync_free(s);
+    return r;
+}
+
+size_t mir_sync_disks(const struct mir_sync *s)
+{
+    return s->n;
+}
+
+/* Undoes what start did in QEMU, best effort (QEMU may be gone). */
+static void undo_qemu(struct mir_sync *s)
+{
+    struct ferry_error e = {0};
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        if (sd->src_export_added) {
+            ferry_error_clear(&e);
+            mir_export_del(s->qmp, sd->src_export, &e);
+            sd->src_export_added = false;
+        }
+    }
+    if (s->server_started) {
+        ferry_error_clear(&e);
+        mir_nbd_server_stop(s->qmp, &e);
+        unlink(s->sock);
+        s->server_started = false;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        if (sd->bitmap_added) {
+            ferry_error_clear(&e);
+            mir_bitmap_remove(s->qmp, sd->node, sd->active, &e);
+            sd->bitmap_added = false;
+        }
+    }
+}
+
+int mir_sync_start(struct mir_sync *s, struct ferry_error *err)
+{
+    int r;
+    if (s->started)
+        return ferry_error_set(err, EALREADY, "storage: already started");
+    if (atomic_load(&s->cancelled))
+        return ferry_error_set(err, ECANCELED, "storage: cancelled");
+
+    /* Bitmaps first: every write from here on is tracked, so nothing the
+     * bulk pass reads too early can be missed. */
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        struct ferry_error stale = {0};
+        mir_bitmap_remove(s->qmp, sd->node, sd->active, &stale); /* a crashed session's */
+        r = mir_bitmap_add(s->qmp, sd->node, sd->active, err);
+        if (r < 0) {
+            ferry_error_prefix(err, "storage: disk '%s'", sd->target);
+            goto undo;
+        }
+        sd->bitmap_added = true;
+    }
+    r = mir_nbd_server_start(s->qmp, s->sock, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "storage: source NBD server");
+        goto undo;
+    }
+    s->server_started = true;
+
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        char uri[512];
+        if (!sd->source_path) {
+            r = mir_export_add(s->qmp, sd->src_export, sd->node, sd->src_export, NULL, err);
+            if (r < 0) {
+                ferry_error_prefix(err, "storage: disk '%s'", sd->target);
+                goto undo;
+            }
+            sd->src_export_added = true;
+            snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", sd->src_export, s->sock);
+        }
+        struct mir_disk_config cfg = {
+            .name = sd->target,
+            .source_file = sd->source_path,
+            .source_uri = sd->source_path ? NULL : uri,
+            .source_direct = sd->direct,
+            .target_uri = sd->dest_uri,
+        };
+        r = mir_disk_open(&cfg, &s->opts.copy, &sd->disk, err);
+        if (r < 0) {
+            ferry_error_prefix(err, "storage");
+            goto undo;
+        }
+    }
+
+    s->started = true;
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        r = -pthread_create(&sd->thread, NULL, worker, sd);
+        if (r < 0) {
+            ferry_error_set_errno(err, -r, "storage: disk '%s': pthread_create", sd->target);
+            mir_sync_cancel(s);
+            for (size_t j = 0; j < i; j++) {
+                pthread_join(s->disks[j].thread, NULL);
+                s->disks[j].thread_started = false;
+            }
+            goto undo;
+        }
+        sd->thread_started = true;
+    }
+    return 0;
+
+undo:
+    for (size_t i = 0; i < s->n; i++) {
+        mir_disk_free(s->disks[i].disk);
+        s->disks[i].disk = NULL;
+    }
+    undo_qemu(s);
+    return r;
+}
+
+static bool all_converged(struct mir_sync *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->disks[i].converged)
+            return false;
+    return true;
+}
+
+int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_error *err)
+{
+    if (!s->started)
+        return ferry_error_set(err, EINVAL, "storage: not started");
+    int64_t deadline = timeout_ms < 0 ? -1 : ferry_now_ms() + timeout_ms;
+    int r = 0;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        if (s->failed) {
+            r = ferry_error_set(err, s->err.code, "%s", s->err.msg);
+            break;
+        }
+        if (atomic_load(&s->cancelled)) {
+            r = ferry_error_set(err, ECANCELED, "storage: cancelled");
+            break;
+        }
+        if (all_converged(s))
+            break;
+        if (deadline >= 0 && ferry_now_ms() >= deadline) {
+            uint64_t dirty = 0;
+            for (size_t i = 0; i < s->n; i++) {
+                struct mir_progress p;
+                mir_disk_progress(s->disks[i].disk, &p);
+                dirty += p.dirty;
+            }
+            r = ferry_error_set(err, ETIMEDOUT,
+                                "storage: not converged after %d ms (%" PRIu64
+                                " bytes dirty at the last pass)",
+                                timeout_ms, dirty);
+            break;
+        }
+        /* Wake at least every 100 ms to re-check the deadline. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err)
+{
+    if (!s->started)
+        return ferry_error_set(err, EINVAL, "storage: not started");
+    int64_t t0 = ferry_now_ms();
+    pthread_mutex_lock(&s->lock);
+    s->final_requested = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->disks[i].thread_started) {
+            pthread_join(s->disks[i].thread, NULL);
+            s->disks[i].thread_started = false;
+        }
+    }
+    if (s->failed)
+        return ferry_error_set(err, s->err.code, "%s", s->err.msg);
+    if (atomic_load(&s->cancelled))
+        return ferry_error_set(err, ECANCELED, "storage: cancelled");
+    if (ret_ms)
+        *ret_ms = ferry_now_ms() - t0;
+    return 0;
+}
+
+void mir_sync_cancel(struct mir_sync *s)
+{
+    atomic_store(&s->cancelled, true);
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->cond);
+    bool started = s->started;
+    pthread_mutex_unlock(&s->lock);
+    if (started)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->disks[i].disk)
+                mir_disk_cancel(s->disks[i].disk);
+}
+
+int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret)
+{
+    if (i >= s->n)
+        return -EINVAL;
+    pthread_mutex_lock(&s->lock);
+    struct mir_disk *d = s->started ? s->disks[i].disk : NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (d)
+        mir_disk_progress(d, ret);
+    else
+        memset(ret, 0, sizeof(*ret));
+    return 0;
+}
+
+void mir_sync_free(struct mir_sync *s)
+{
+    if (!s)
+        return;
+    bool running = false;
+    for (size_t i = 0; i < s->n; i++)
+        running |= s->disks[i].thread_started;
+    if (running)
+        mir_sync_cancel(s);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->disks[i].thread_started)
+            pthread_join(s->disks[i].thread, NULL);
+        s->disks[i].thread_started = false;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        mir_disk_free(s->disks[i].disk);
+        s->disks[i].disk = NULL;
+    }
+    if (s->started)
+        undo_qemu(s);
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->disks[i].target);
+        free(s->disks[i].node);
+        free(s->disks[i].source_path);
+        free(s->disks[i].dest_uri);
+    }
+    free(s->disks);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* nbd/sync.c against real QEMUs: a source QEMU with a disk (raw, raw with
+ * cache=none, or qcow2 read through an NBD export) and a destination QEMU
+ * (-incoming defer) exporting a writable target. Guest writes are injected
+ * through the device (qemu-io on virtio-backend) before the session, during
+ * the bulk pass, between dirty passes and after convergence; then the source
+ * stops, the final pass runs, and the destination image must equal the
+ * source byte for byte. Also: cancel mid-copy leaves no bitmap or export
+ * behind. Exits 77 without QEMU. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ferry-config.h"
+#include "mir.h"
+#include "qmp.h"
+#include "util.h"
+
+#define TEST_ALARM_S 150
+#define CMD_MS       30000
+#define DISK_SIZE    (48u * 1024 * 1024)
+
+struct vm {
+    pid_t pid;
+    char sock[160];
+    char log[160];
+    struct qmp_conn *qmp;
+};
+
+struct env {
+    char dir[64];
+    char src[128];
+    char dst[128];
+    struct vm s, d;
+};
+
+static const char *qemu_binary(void)
+{
+    const char *e = getenv("FERRY_QEMU");
+    return e && *e ? e : FERRY_QEMU_BINARY;
+}
+
+static void dump_log(const struct vm *vm)
+{
+    char buf[4096];
+    FILE *f = fopen(vm->log, "re");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    if (n)
+        fprintf(stderr, "--- %s ---\n%s\n---\n", vm->log, buf);
+}
+
+/* Starts QEMU with a virtio-blk disk 'vda' on IMG: format node f-vda over
+ * protocol node p-vda, as the agent's QEMU driver does. */
+static void vm_start(struct env *e, struct vm *vm, const char *name, const char *img,
+                     const char *fmt, bool direct, bool incoming)
+{
+    char qmp_arg[200], file_arg[300], fmt_arg[200];
+    snprintf(vm->sock, sizeof(vm->sock), "%s/%s.qmp", e->dir, name);
+    snprintf(vm->log, sizeof(vm->log), "%s/%s.log", e->dir, name);
+    snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", vm->sock);
+    snprintf(file_arg, sizeof(file_arg),
+             "driver=file,filename=%s,node-name=p-vda,discard=unmap,cache.direct=%s", img,
+             direct ? "on" : "off");
+    snprintf(fmt_arg, sizeof(fmt_arg), "driver=%s,file=p-vda,node-name=f-vda,discard=unmap", fmt);
+    vm->pid = fork();
+    assert_true(vm->pid >= 0);
+    if (vm->pid == 0) {
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int log = open(vm->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
+            _exit(126);
+        const char *argv[] = {qemu_binary(),
+                              "-nodefaults",
+                              "-nographic",
+                              "-machine",
+                              "accel=kvm:tcg",
+                              "-m",
+                              "64",
+                              "-qmp",
+                              qmp_arg,
+                              "-blockdev",
+                              file_arg,
+                              "-blockdev",
+                              fmt_arg,
+                              "-device",
+                              "virtio-blk-pci,drive=f-vda,id=vda",
+                              incoming ? "-incoming" : NULL,
+                              "defer",
+                              NULL};
+        execv(argv[0], (char **)argv);
+        _exit(127);
+    }
+    struct ferry_error err = {0};
+    if (qmp_conn_open(vm->sock, 30000, &vm->qmp, &err) < 0) {
+        dump_log(vm);
+        fail_msg("qmp_conn_open %s: %s", name, ferry_error_msg(&err));
+    }
+}
+
+static void vm_stop(struct vm *vm)
+{
+    qmp_conn_free(vm->qmp);
+    vm->qmp = NULL;
+    if (vm->pid > 0) {
+        kill(vm->pid, SIGKILL);
+        waitpid(vm->pid, NULL, 0);
+        vm->pid = 0;
+    }
+    unlink(vm->sock);
+    unlink(vm->log);
+}
+
+static void qmp_ok(struct vm *vm, const char *cmd, const char *args_json)
+{
+    struct ferry_error err = {0};
+    struct json_object *args = args_json ? json_tokener_parse(args_json) : NULL;
+    if (qmp_conn_execute(vm->qmp, cmd, args, CMD_MS, NULL, &err) < 0)
+        fail_msg("%s: %s", cmd, ferry_error_msg(&err));
+}
+
+/* A guest write through the device, so bitmaps see it. qemu-io reports its
+ * own errors on QEMU's stdout, so the data is checked by the final compare. */
+static void guest_write(struct vm *vm, uint64_t off, uint64_t len, int pattern)
+{
+    char cmd[256];
+    struct ferry_error err = {0};
+    char *out = NULL;
+    if (pattern < 0)
+        snprintf(cmd, sizeof(cmd),
+                 "qemu-io -d /machine/peripheral/vda/virtio-backend \"write -z %" PRIu64 " %" PRIu64
+                 "\"",
+                 off, len);
+    else
+        snprintf(cmd, sizeof(cmd),
+                 "qemu-io -d /machine/peripheral/vda/virtio-backend \"write -P 0x%02x %" PRIu64
+                 " %" PRIu64 "\"",
+                 pattern, off, len);
+    if (qmp_conn_hmp(vm->qmp, cmd, CMD_MS, &out, &err) < 0)
+        fail_msg("hmp: %s", ferry_error_msg(&err));
+    if (out && strstr(out, "error"))
+        fail_msg("qemu-io: %s", out);
+    free(out);
+}
+
+/* Random 512-aligned writes, some as zero writes. */
+static void random_writes(struct vm *vm, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
+        uint64_t off = (uint64_t)(rand() % ((DISK_SIZE - len) / 512)) * 512;
+        guest_write(vm, off, len, rand() % 8 == 0 ? -1 : 1 + rand() % 254);
+    }
+}
+
+static int env_setup(void **state)
+{
+    if (access(qemu_binary(), X_OK) != 0) {
+        printf("SKIP: no %s\n", qemu_binary());
+        exit(77);
+    }
+    struct env *e = calloc(1, sizeof(*e));
+    assert_non_null(e);
+    snprintf(e->dir, sizeof(e->dir), "/tmp/ferry-mir-sync-XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    snprintf(e->src, sizeof(e->src), "%s/src.img", e->dir);
+    snprintf(e->dst, sizeof(e->dst), "%s/dst.img", e->dir);
+    *state = e;
+    return 0;
+}
+
+static int env_teardown(void **state)
+{
+    struct env *e = *state;
+    vm_stop(&e->s);
+    vm_stop(&e->d);
+    char cmd[200];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", e->dir);
+    free(e);
+    return 0;
+}
+
+static void run(const char *cmd)
+{
+    int r = system(cmd);
+    if (r != 0)
+        fail_msg("'%s' exited %d", cmd, r);
+}
+
+/* A raw source: random data in a few places, zeros elsewhere, holes. */
+static void make_source(struct env *e, const char *fmt)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd),
+             "set -e; f=%s/raw.img; rm -f $f; truncate -s %u $f;"
+             "dd if=/dev/urandom of=$f bs=1M count=6 seek=2 conv=notrunc status=none;"
+             "dd if=/dev/zero of=$f bs=1M count=3 seek=20 conv=notrunc status=none;"
+             "dd if=/dev/urandom of=$f bs=64k count=3 seek=500 conv=notrunc status=none;"
+             "qemu-img convert -q -f raw -O %s $f %s",
+             e->dir, DISK_SIZE, fmt, e->src);
+    run(cmd);
+}
+
+/* Destination QEMU serving its (inactive) disk as a writable export. */
+static void start_destination(struct env *e, char *uri, size_t urisz)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -f %s && truncate -s %u %s", e->dst, DISK_SIZE, e->dst);
+    run(cmd);
+    vm_start(e, &e->d, "dst", e->dst, "raw", false, true);
+    char args[300];
+    snprintf(args, sizeof(args), "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"%s/d.nbd\"}}}",
+             e->dir);
+    qmp_ok(&e->d, "nbd-server-start", args);
+    qmp_ok(&e->d, "block-export-add",
+           "{\"type\":\"nbd\",\"id\":\"vda\",\"node-name\":\"f-vda\",\"name\":\"vda\","
+           "\"writable\":true}");
+    snprintf(uri, urisz, "nbd+unix:///vda?socket=%s/d.nbd", e->dir);
+}
+
+static void check_equal(struct env *e, const char *fmt)
+{
+    char cmd[600];
+    /* Flushed by the final pass; QEMU's writes are in the page cache. The
+     * images are still open (and locked) by the QEMUs, hence -U. */
+    snprintf(cmd, sizeof(cmd), "qemu-img convert -U -q -f %s -O raw %s %s/src-now.raw", fmt, e->src,
+             e->dir);
+    run(cmd);
+    snprintf(cmd, sizeof(cmd), "cmp %s/src-now.raw %s", e->dir, e->dst);
+    run(cmd);
+}
+
+static int wait_converged(struct mir_sync *s, int ms)
+{
+    struct ferry_error err = {0};
+    int r = mir_sync_wait_converged(s, ms, &err);
+    if (r < 0)
+        fail_msg("wait_converged: %s", ferry_error_msg(&err));
+    return r;
+}
+
+static void one_migration(struct env *e, const char *fmt, bool direct, bool use_path,
+                          unsigned iteration)
+{
+    char uri[200];
+    struct ferry_error err = {0};
+
+    make_source(e, fmt);
+    vm_start(e, &e->s, "src", e->src, fmt, direct, false);
+    start_destination(e, uri, sizeof(uri));
+
+    random_writes(&e->s, 10); /* before the session */
+
+    struct mir_sync_disk disk = {
+        .target = "vda",
+        .source_path = use_path ? e->src : NULL,
+        .source_format = fmt,
+        .direct = direct,
+        .dest_uri = uri,
+        .dest_is_zero = true,
+    };
+    /* A bandwidth cap keeps the bulk pass busy long enough for writes to
+     * land during it. */
+    struct mir_sync_opts opts = {
+        .copy = {.request_size = 256 * 1024, .bandwidth = 40u * 1024 * 1024},
+        .socket_dir = e->dir,
+        .converge_bytes = 1024 * 1024,
+        .pass_interval_ms = 250,
+    };
+    struct mir_sync *s = NULL;
+    if (mir_sync_new(e->s.qmp, &disk, 1, &opts, &s, &err) < 0)
+        fail_msg("mir_sync_new: %s", ferry_error_msg(&err));
+    if (mir_sync_start(s, &err) < 0)
+        fail_msg("mir_sync_start: %s", ferry_error_msg(&err));
+
+    /* During the bulk pass (it takes about a second at 40 MiB/s). */
+    unsigned during = 0;
+    for (int i = 0; i < 40; i++) {
+        struct mir_progress p;
+        assert_int_equal(mir_sync_progress(s, 0, &p), 0);
+        if (p.pass > 1)
+            break;
+        random_writes(&e->s, 2);
+        during += 2;
+        usleep(20000);
+    }
+    assert_true(during > 0);
+
+    wait_converged(s, 60000);
+    /* Between dirty passes, and a write after convergence. */
+    for (int k = 0; k < 3; k++) {
+        random_writes(&e->s, 8);
+        usleep(300000);
+    }
+    random_writes(&e->s, 3);
+
+    struct mir_progress p;
+    mir_sync_progress(s, 0, &p);
+    assert_int_equal(p.size, DISK_SIZE);
+    assert_true(p.pass >= 2);
+    assert_true(p.copied > 0);
+
+    /* The switchover: guest paused, last extents, flush. */
+    qmp_ok(&e->s, "stop", NULL);
+    int64_t ms = -1;
+    if (mir_sync_final_pass(s, &ms, &err) < 0)
+        fail_msg("final pass: %s", ferry_error_msg(&err));
+    assert_true(ms >= 0);
+    mir_sync_progress(s, 0, &p);
+    printf("# iteration %u (%s%s%s): %u passes, %" PRIu64 " copied, %" PRIu64 " zeroed, %" PRIu64
+           " skipped, final pass %" PRId64 " ms\n",
+           iteration, fmt, direct ? ", cache=none" : "", use_path ? "" : ", via NBD", p.pass,
+           p.copied, p.zeroed, p.skipped, ms);
+    mir_sync_free(s);
+
+    check_equal(e, fmt);
+
+    /* Nothing left behind on the source. */
+    struct json_object *ret = NULL;
+    assert_int_equal(qmp_conn_execute(e->s.qmp, "query-block-exports", NULL, CMD_MS, &ret, &err),
+                     0);
+    assert_int_equal(json_object_array_length(ret), 0);
+    json_object_put(ret);
+
+    vm_stop(&e->s);
+    vm_stop(&e->d);
+}
+
+static void test_sync_raw(void **state)
+{
+    struct env *e = *state;
+    srand(1);
+    for (unsigned i = 0; i < 2; i++)
+        one_migration(e, "raw", false, true, i);
+}
+
+static void test_sync_raw_direct(void **state)
+{
+    srand(2);
+    one_migration(*state, "raw", true, true, 0);
+}
+
+static void test_sync_qcow2_via_nbd(void **state)
+{
+    srand(3);
+    one_migration(*state, "qcow2", false, false, 0);
+}
+
+static bool has_bitmaps(struct vm *vm)
+{
+    struct ferry_error err = {0};
+    struct json_object *ret = NULL;
+    /* query-named-block-nodes lists each node's dirty-bitmaps. */
+    assert_int_equal(qmp_conn_execute(vm->qmp, "query-named-block-nodes", NULL, CMD_MS, &ret, &err),
+                     0);
+    bool found = false;
+    for (size_t i = 0; i < json_object_array_length(ret); i++) {
+        struct json_object *bms = NULL;
+        if (!json_object_object_get_ex(json_object_array_get_idx(ret, i), "dirty-bitmaps", &bms))
+            continue;
+        for (size_t j = 0; j < json_object_array_length(bms); j++) {
+            struct json_object *name =
+                json_object_object_get(json_object_array_get_idx(bms, j), "name");
+            if (name && strncmp(json_object_get_string(name), "ferry-mir", 9) == 0)
+                found = true;
+        }
+    }
+    json_object_put(ret);
+    return found;
+}
+
+static void test_sync_cancel_cleans_up(void **state)
+{
+    struct env *e = *state;
+    char uri[200];
+    struct ferry_error err = {0};
+
+    make_source(e, "raw");
+    vm_start(e, &e->s, "src", e->src, "raw", false, false);
+    start_destination(e, uri, sizeof(uri));
+    struct mir_sync_disk disk = {
+        .target = "vda", .source_path = e->src, .dest_uri = uri, .dest_is_zero = true};
+    struct mir_sync_opts opts = {
+        .copy = {.request_size = 64 * 1024, .bandwidth = 4u * 1024 * 1024},
+        .socket_dir = e->dir,
+    };
+    struct mir_sync *s = NULL;
+    assert_int_equal(mir_sync_new(e->s.qmp, &disk, 1, &opts, &s, &err), 0);
+    assert_int_equal(mir_sync_start(s, &err), 0);
+    assert_true(has_bitmaps(&e->s));
+    usleep(300000);
+    int64_t t0 = ferry_now_ms();
+    mir_sync_cancel(s);
+    assert_int_equal(mir_sync_wait_converged(s, 5000, &err), -ECANCELED);
+    mir_sync_free(s);
+    assert_true(ferry_now_ms() - t0 < 5000);
+    assert_false(has_bitmaps(&e->s));
+    struct json_object *ret = NULL;
+    assert_int_equal(qmp_conn_execute(e->s.qmp, "query-block-exports", NULL, CMD_MS, &ret, &err),
+                     0);
+    assert_int_equal(json_object_array_length(ret), 0);
+    json_object_put(ret);
+    /* The NBD server is gone too: starting one again works. */
+    char args[300];
+    snprintf(args, sizeof(args), "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"%s/x.nbd\"}}}",
+             e->dir);
+    qmp_ok(&e->s, "nbd-server-start", args);
+    vm_stop(&e->s);
+    vm_stop(&e->d);
+}
+
+static void test_sync_bad_destination(void **state)
+{
+    struct env *e = *state;
+    struct ferry_error err = {0};
+    make_source(e, "raw");
+    vm_start(e, &e->s, "src", e->src, "raw", false, false);
+    char uri[200];
+    snprintf(uri, sizeof(uri), "nbd+unix:///vda?socket=%s/none.nbd", e->dir);
+    struct mir_sync_disk disk = {.target = "vda", .source_path = e->src, .dest_uri = uri};
+    struct mir_sync_opts opts = {.socket_dir = e->dir};
+    struct mir_sync *s = NULL;
+    assert_int_equal(mir_sync_new(e->s.qmp, &disk, 1, &opts, &s, &err), 0);
+    assert_true(mir_sync_start(s, &err) < 0);
+    assert_non_null(strstr(err.msg, "disk 'vda': target nbd+unix"));
+    /* Start rolled back its bitmap and server. */
+    assert_false(has_bitmaps(&e->s));
+    mir_sync_free(s);
+    vm_stop(&e->s);
+}
+
+int main(void)
+{
+    alarm(TEST_ALARM_S);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sync_raw, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_raw_direct, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_qcow2_via_nbd, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_cancel_cleans_up, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_bad_destination, env_setup, env_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
