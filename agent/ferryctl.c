@@ -264,37 +264,57 @@ static int cmd_capabilities(const char *uri, int argc, char **argv)
 
 static int cmd_monitor(const char *uri, int argc, char **argv)
 {
-    struct simple_opts o;
     _cleanup_(json_object_putp) json_object *res = NULL;
     _cleanup_free_ char *cmd = NULL;
+    const char *name = NULL;
+    bool json = false, hmp = false;
     size_t len = 0;
+    int first = -1;
     json_object *p, *failed;
     const char *out;
     int r;
 
-    if (parse_simple(argc, argv, &o, "qemu-monitor-command", 2, -1) < 0)
-        return 2;
-    /* Like virsh, the remaining words are joined with spaces. */
-    for (int i = 1; i < o.argc; i++)
-        len += strlen(o.argv[i]) + 1;
-    cmd = ferry_calloc(len + 1, 1);
-    for (int i = 1; i < o.argc; i++) {
-        if (i > 1)
-            strcat(cmd, " ");
-        strcat(cmd, o.argv[i]);
+    /* virsh's syntax: options may come before or after NAME, but once the
+     * command has started every word belongs to it ("qemu-io -d ..."). */
+    for (int i = 1; i < argc; i++) {
+        if (first < 0 && strcmp(argv[i], "--hmp") == 0)
+            hmp = true;
+        else if (first < 0 && (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--pretty") == 0))
+            json = strcmp(argv[i], "--json") == 0 ? true : json;
+        else if (first < 0 && strncmp(argv[i], "--", 2) == 0 && argv[i][2]) {
+            fprintf(stderr, "ferryctl: qemu-monitor-command: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (!name)
+            name = argv[i];
+        else {
+            if (first < 0)
+                first = i;
+            len += strlen(argv[i]) + 1;
+        }
     }
-    p = name_params(o.argv[0]);
+    if (!name || first < 0) {
+        fprintf(stderr, "ferryctl: qemu-monitor-command: expected NAME [--hmp] COMMAND\n");
+        return 2;
+    }
+    /* Like virsh, the remaining words are joined with spaces. */
+    cmd = ferry_calloc(len + 1, 1);
+    for (int i = first; i < argc; i++) {
+        if (i > first)
+            strcat(cmd, " ");
+        strcat(cmd, argv[i]);
+    }
+    p = name_params(name);
     json_object_object_add(p, "command", json_object_new_string(cmd));
-    json_object_object_add(p, "hmp", json_object_new_boolean(o.hmp));
+    json_object_object_add(p, "hmp", json_object_new_boolean(hmp));
     if ((r = simple_call(uri, "qemu-monitor-command", "domain.monitor", p, &res)) != 0)
         return r;
     out = json_object_get_string(json_object_object_get(res, "output"));
     failed = json_object_object_get(res, "failed");
-    if (o.json)
+    if (json)
         ctl_print_json(res);
     else
         fputs(out, stdout);
-    if (!o.json && out && *out && out[strlen(out) - 1] != '\n')
+    if (!json && out && *out && out[strlen(out) - 1] != '\n')
         putchar('\n');
     if (failed && json_object_get_boolean(failed)) {
         fprintf(stderr, "ferryctl: qemu-monitor-command: the command failed\n");

@@ -1,22 +1,754 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: the v3 engine lands next */
+/* The hypervisor-neutral half of migration: control-API methods for each
+ * step, the job that spans them, statistics and abort. The driver does the
+ * hypervisor's part through struct hv_driver; this file never knows which
+ * driver it drives.
+ *
+ * Source job: Begin claims the domain, Confirm releases it (v3). Perform
+ * with version 2 or 1 claims and releases it itself. Destination job:
+ * Prepare creates the incoming domain and claims it, Finish releases it. */
 #include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "api.h"
+#include "cleanup.h"
+#include "client.h"
+#include "ferry-config.h"
+#include "json-cleanup.h"
+#include "migparams.h"
+#include "orchestrate.h"
 
-#define STUB(fn)                                                                                   \
-    int fn(struct api_ctx *ctx, json_object *params, json_object **ret, struct ferry_error *err)   \
-    {                                                                                              \
-        (void)ctx;                                                                                 \
-        (void)params;                                                                              \
-        (void)ret;                                                                                 \
-        return ferry_error_set(err, ENOSYS, "not implemented yet");                                \
+#define P2P_CONNECT_TIMEOUT_MS 10000
+
+struct step {
+    struct mig_params params;
+    struct mig_ctx m;
+    struct agent_domain *dom;
+};
+
+static void step_clear(struct agent *ag, struct step *s)
+{
+    mig_params_clear(&s->params);
+    free(s->m.uri);
+    s->m.uri = NULL;
+    if (s->dom)
+        agent_domain_unref(ag, s->dom);
+    s->dom = NULL;
+}
+
+/* Parses what every step takes: params, version, cookie. */
+static int step_init(struct api_ctx *ctx, json_object *in, struct step *s,
+                     struct ferry_error *err)
+{
+    json_object *v = NULL;
+    const char *cookie = NULL;
+    int r;
+
+    memset(s, 0, sizeof *s);
+    s->m.agent = ctx->ag;
+    s->m.version = 3;
+    if (json_object_object_get_ex(in, "version", &v)) {
+        if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 1 ||
+            json_object_get_int(v) > 3)
+            return ferry_error_set(err, EINVAL, "'version' must be 1, 2 or 3");
+        s->m.version = json_object_get_int(v);
+        if (!(ctx->ag->cfg.max_version >= (unsigned)s->m.version))
+            return ferry_error_set(err, EPROTONOSUPPORT,
+                                   "migration protocol v%d is disabled on this agent",
+                                   s->m.version);
     }
-STUB(api_migrate_begin)
-STUB(api_migrate_prepare)
-STUB(api_migrate_perform)
-STUB(api_migrate_finish)
-STUB(api_migrate_confirm)
-STUB(api_migrate_p2p)
-STUB(api_job_info)
-STUB(api_job_abort)
+    r = mig_params_from_json(json_object_object_get(in, "params"), &s->params, err);
+    if (r < 0)
+        return r;
+    r = mig_params_validate(&s->params, ctx->ag->driver->supported_flags, err);
+    if (r < 0)
+        return r;
+    s->m.params = &s->params;
+    if ((r = api_param_str(in, "cookie", false, &cookie, err)) < 0)
+        return r;
+    r = cookie_parse(cookie, cookie ? strlen(cookie) : 0, &s->m.cookie_in, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "migration cookie");
+        return r;
+    }
+    return 0;
+}
+
+static void fill_cookie_identity(struct agent *ag, const struct domain_def *def, struct cookie *c)
+{
+    snprintf(c->name, sizeof c->name, "%s", def->name);
+    snprintf(c->uuid, sizeof c->uuid, "%s", def->uuid);
+    snprintf(c->hostname, sizeof c->hostname, "%s", ag->hostname);
+    snprintf(c->hostuuid, sizeof c->hostuuid, "%s", ag->host_uuid);
+}
+
+static json_object *cookie_json(const struct cookie *c)
+{
+    _cleanup_free_ char *xml = cookie_format(c);
+
+    return json_object_new_string(xml ? xml : "");
+}
+
+static void job_set_phase(struct agent_domain *dom, enum agent_job_phase ph)
+{
+    pthread_mutex_lock(&dom->job.lock);
+    dom->job.phase = ph;
+    pthread_mutex_unlock(&dom->job.lock);
+}
+
+static void job_publish(struct agent *ag, struct agent_domain *dom, const char *what,
+                        const struct ferry_error *err)
+{
+    json_object *d = json_object_new_object();
+
+    json_object_object_add(d, "operation", json_object_new_string(dom->job.operation));
+    if (err && ferry_error_is_set(err))
+        json_object_object_add(d, "error", json_object_new_string(ferry_error_msg(err)));
+    agent_emit_event(ag, what, dom->def->name, d);
+}
+
+/* ---- Begin (source) ---- */
+
+int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **ret,
+                      struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct step s;
+    const char *name;
+    _cleanup_free_ char *xml = NULL;
+    struct domain_def *def = NULL;
+    int r;
+
+    if ((r = step_init(ctx, params, &s, err)) < 0)
+        goto out;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0)
+        goto out;
+    s.dom = agent_domain_lookup(ag, name);
+    if (!s.dom) {
+        r = ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+        goto out;
+    }
+    if (!(s.params.flags & MIG_OFFLINE) && !s.dom->active) {
+        r = ferry_error_set(err, EINVAL, "domain '%s' is not running (use --offline to move "
+                                         "its definition only)",
+                            name);
+        goto out;
+    }
+    if ((s.params.flags & MIG_OFFLINE) && !s.dom->persistent_def && !s.dom->active) {
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no definition to migrate", name);
+        goto out;
+    }
+    if ((r = agent_domain_begin_job(s.dom, "migration-out", err)) < 0)
+        goto out;
+    agent_job_start(&s.dom->job, "migration-out");
+    job_set_phase(s.dom, JOB_BEGIN);
+    s.m.dom = s.dom;
+    s.m.job = &s.dom->job;
+
+    r = ag->driver->migrate_begin(&s.m, err);
+    if (r < 0)
+        goto fail_job;
+
+    pthread_mutex_lock(&s.dom->lock);
+    def = domain_def_copy((s.params.flags & MIG_OFFLINE) && s.dom->persistent_def
+                              ? s.dom->persistent_def
+                              : s.dom->def);
+    pthread_mutex_unlock(&s.dom->lock);
+    if (s.params.dname)
+        snprintf(def->name, sizeof def->name, "%s", s.params.dname);
+    xml = domain_def_format(def);
+    fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
+    s.m.cookie_out.persistent = s.dom->persistent_def != NULL;
+    domain_def_free(def);
+
+    *ret = json_object_new_object();
+    json_object_object_add(*ret, "xml", json_object_new_string(xml ? xml : ""));
+    json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
+    job_publish(ag, s.dom, "migration-started", NULL);
+    r = 0;
+    goto out;
+
+fail_job:
+    agent_job_finish(&s.dom->job, err);
+    agent_domain_end_job(s.dom);
+out:
+    step_clear(ag, &s);
+    return r;
+}
+
+/* ---- Prepare (destination) ---- */
+
+int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct step s;
+    const char *xml = NULL, *dest_host = NULL;
+    struct domain_def *def = NULL;
+    struct agent_domain *existing = NULL;
+    bool created = false;
+    int r;
+
+    if ((r = step_init(ctx, params, &s, err)) < 0)
+        goto out;
+    if ((r = api_param_str(params, "xml", s.m.version >= 2, &xml, err)) < 0 ||
+        (r = api_param_str(params, "dest_host", false, &dest_host, err)) < 0)
+        goto out;
+    if (s.m.cookie_in.hostuuid[0] && strcasecmp(s.m.cookie_in.hostuuid, ag->host_uuid) == 0) {
+        r = ferry_error_set(err, EINVAL,
+                            "attempt to migrate guest to the same host: the source's host uuid "
+                            "%s is ours",
+                            ag->host_uuid);
+        goto out;
+    }
+    if (s.m.version == 1 || !xml) {
+        r = ferry_error_set(err, ENOTSUP, "driver '%s' needs the domain XML in Prepare "
+                                          "(protocol v2 or later)",
+                            ag->driver->name);
+        if (ag->driver->migrate_prepare && strcmp(ag->driver->name, "qemu") != 0)
+            ferry_error_clear(err), r = 0;
+        if (r < 0)
+            goto out;
+    }
+    if (xml) {
+        const char *use = s.params.dest_xml ? s.params.dest_xml : xml;
+        if ((r = domain_def_parse(use, strlen(use), &def, err)) < 0) {
+            ferry_error_prefix(err, "domain XML from the source");
+            goto out;
+        }
+        if (s.params.dname)
+            snprintf(def->name, sizeof def->name, "%s", s.params.dname);
+        if (s.m.cookie_in.uuid[0] && strcasecmp(s.m.cookie_in.uuid, def->uuid) != 0) {
+            r = ferry_error_set(err, EINVAL,
+                                "domain uuid %s in the XML differs from the cookie's %s",
+                                def->uuid, s.m.cookie_in.uuid);
+            goto out;
+        }
+        existing = agent_domain_lookup(ag, def->name);
+        if (!existing)
+            existing = agent_domain_lookup_uuid(ag, def->uuid);
+        if (existing) {
+            /* An inactive definition of the same guest may be there (a
+             * previous migration with --persistent); anything else is a
+             * conflict. */
+            pthread_mutex_lock(&existing->lock);
+            if (existing->active || existing->job_busy ||
+                strcasecmp(existing->def->uuid, def->uuid) != 0 ||
+                strcmp(existing->def->name, def->name) != 0) {
+                r = ferry_error_set(err, EEXIST,
+                                    "domain '%s' (uuid %s) already exists on the destination%s",
+                                    existing->def->name, existing->def->uuid,
+                                    existing->active ? " and is running" : "");
+                pthread_mutex_unlock(&existing->lock);
+                goto out;
+            }
+            domain_def_free(existing->def);
+            existing->def = TAKE_PTR(def);
+            existing->job_busy = true;
+            pthread_mutex_unlock(&existing->lock);
+            s.dom = TAKE_PTR(existing);
+        } else {
+            if ((r = agent_domain_add(ag, TAKE_PTR(def), &s.dom, err)) < 0)
+                goto out;
+            created = true;
+            s.dom->job_busy = true;
+        }
+    } else {
+        /* v1: the driver learns the domain from its own stream. */
+        const char *sname = NULL;
+        if ((r = api_param_str(params, "source_name", true, &sname, err)) < 0)
+            goto out;
+        def = ferry_calloc(1, sizeof *def);
+        snprintf(def->name, sizeof def->name, "%s", s.params.dname ? s.params.dname : sname);
+        ferry_uuid_generate(def->uuid);
+        def->memory_kib = 1024;
+        def->vcpus = 1;
+        if ((r = agent_domain_add(ag, TAKE_PTR(def), &s.dom, err)) < 0)
+            goto out;
+        created = true;
+        s.dom->job_busy = true;
+    }
+    agent_job_start(&s.dom->job, "migration-in");
+    job_set_phase(s.dom, JOB_PREPARE);
+    s.m.dom = s.dom;
+    s.m.job = &s.dom->job;
+    if (dest_host && !s.params.migrate_uri)
+        s.m.uri = ferry_strdup(dest_host); /* a hint: the driver builds the real URI */
+    fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
+
+    r = ag->driver->migrate_prepare(&s.m, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "prepare '%s'", s.dom->def->name);
+        agent_job_finish(&s.dom->job, err);
+        agent_domain_end_job(s.dom);
+        if (created)
+            agent_domain_remove(ag, s.dom);
+        goto out;
+    }
+    *ret = json_object_new_object();
+    json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
+    json_object_object_add(*ret, "uri", json_object_new_string(s.m.uri ? s.m.uri : ""));
+    json_object_object_add(*ret, "name", json_object_new_string(s.dom->def->name));
+    job_publish(ag, s.dom, "migration-incoming", NULL);
+out:
+    domain_def_free(def);
+    if (existing)
+        agent_domain_unref(ag, existing);
+    step_clear(ag, &s);
+    return r;
+}
+
+/* ---- Perform (source) ---- */
+
+static int confirm_locked(struct agent *ag, struct step *s, bool cancelled,
+                          struct ferry_error *err);
+
+int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct step s;
+    const char *name, *uri = NULL;
+    bool own_job = false;
+    int r;
+
+    if ((r = step_init(ctx, params, &s, err)) < 0)
+        goto out;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
+        (r = api_param_str(params, "uri", false, &uri, err)) < 0)
+        goto out;
+    s.dom = agent_domain_lookup(ag, name);
+    if (!s.dom) {
+        r = ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+        goto out;
+    }
+    if (s.m.version >= 3) {
+        /* Begin claimed the job; Perform must come from the same
+         * migration. */
+        pthread_mutex_lock(&s.dom->job.lock);
+        if (!s.dom->job_busy || !s.dom->job.active ||
+            strcmp(s.dom->job.operation, "migration-out") != 0 || s.dom->job.phase != JOB_BEGIN)
+            r = ferry_error_set(err, EINVAL,
+                                "domain '%s' has no migration in the begin phase (call "
+                                "migrate.begin first)",
+                                name);
+        pthread_mutex_unlock(&s.dom->job.lock);
+        if (r < 0)
+            goto out;
+    } else {
+        if (!(s.params.flags & MIG_OFFLINE) && !s.dom->active) {
+            r = ferry_error_set(err, EINVAL, "domain '%s' is not running", name);
+            goto out;
+        }
+        if ((r = agent_domain_begin_job(s.dom, "migration-out", err)) < 0)
+            goto out;
+        own_job = true;
+        agent_job_start(&s.dom->job, "migration-out");
+    }
+    s.m.dom = s.dom;
+    s.m.job = &s.dom->job;
+    s.m.uri = uri ? ferry_strdup(uri) : NULL;
+    fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
+
+    pthread_mutex_lock(&s.dom->job.lock);
+    s.dom->job.phase = JOB_PERFORM;
+    s.dom->job.ctx = &s.m;
+    r = s.dom->job.abort_requested ? -ECANCELED : 0;
+    pthread_mutex_unlock(&s.dom->job.lock);
+    if (r < 0)
+        ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled", name);
+    else
+        r = ag->driver->migrate_perform(&s.m, err);
+    pthread_mutex_lock(&s.dom->job.lock);
+    s.dom->job.ctx = NULL;
+    pthread_mutex_unlock(&s.dom->job.lock);
+
+    if (own_job) {
+        /* v2/v1: no Confirm will come; this step ends the job. */
+        struct ferry_error cerr = {0};
+        confirm_locked(ag, &s, r < 0, r < 0 ? err : &cerr);
+        if (r == 0 && ferry_error_is_set(&cerr))
+            *err = cerr, r = -EIO;
+    }
+    if (r < 0)
+        goto out;
+    s.m.cookie_out.stats = s.dom->job.stats;
+    cookie_add_feature(&s.m.cookie_out, COOKIE_FEATURE_STATISTICS);
+    *ret = json_object_new_object();
+    json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
+out:
+    step_clear(ag, &s);
+    return r;
+}
+
+/* ---- Finish (destination) ---- */
+
+int api_migrate_finish(struct api_ctx *ctx, json_object *params, json_object **ret,
+                       struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct step s;
+    const char *name;
+    bool cancelled = false;
+    int r;
+
+    if ((r = step_init(ctx, params, &s, err)) < 0)
+        goto out;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
+        (r = api_param_bool(params, "cancelled", &cancelled, err)) < 0)
+        goto out;
+    s.dom = agent_domain_lookup(ag, name);
+    if (!s.dom) {
+        r = ferry_error_set(err, ENOENT, "no incoming migration of domain '%s'", name);
+        goto out;
+    }
+    pthread_mutex_lock(&s.dom->job.lock);
+    if (!s.dom->job_busy || !s.dom->job.active ||
+        strcmp(s.dom->job.operation, "migration-in") != 0)
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no incoming migration", name);
+    else
+        s.dom->job.phase = JOB_FINISH;
+    pthread_mutex_unlock(&s.dom->job.lock);
+    if (r < 0)
+        goto out;
+    s.m.dom = s.dom;
+    s.m.job = &s.dom->job;
+    s.m.cancelled = cancelled;
+    fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
+
+    r = ag->driver->migrate_finish(&s.m, err);
+    if (r == 0 && !cancelled) {
+        if (s.m.cookie_in.stats.set) {
+            pthread_mutex_lock(&s.dom->job.lock);
+            s.dom->job.stats = s.m.cookie_in.stats;
+            s.dom->job.stats.set = true;
+            pthread_mutex_unlock(&s.dom->job.lock);
+        }
+        if (s.params.flags & MIG_PERSIST_DEST) {
+            pthread_mutex_lock(&s.dom->lock);
+            domain_def_free(s.dom->persistent_def);
+            s.dom->persistent_def = domain_def_copy(s.dom->def);
+            pthread_mutex_unlock(&s.dom->lock);
+            r = agent_domain_save_def(ag, s.dom, err);
+        }
+    }
+    {
+        bool drop;
+        struct ferry_error cerr = {0};
+        if (cancelled && r == 0)
+            ferry_error_set(&cerr, ECANCELED, "migration cancelled");
+        agent_job_finish(&s.dom->job, r < 0 ? err : &cerr);
+        pthread_mutex_lock(&s.dom->lock);
+        s.dom->incoming = false;
+        drop = !s.dom->active && !s.dom->persistent_def;
+        s.dom->job_busy = false;
+        pthread_mutex_unlock(&s.dom->lock);
+        job_publish(ag, s.dom, r == 0 && !cancelled ? "migration-completed" : "migration-failed",
+                    r < 0 ? err : &cerr);
+        if (drop)
+            agent_domain_remove(ag, s.dom);
+    }
+    if (r < 0)
+        goto out;
+    *ret = json_object_new_object();
+    json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
+    json_object_object_add(*ret, "name", json_object_new_string(s.dom->def->name));
+out:
+    step_clear(ag, &s);
+    return r;
+}
+
+/* ---- Confirm (source) ---- */
+
+/* Ends the source job: on success the driver stops the source guest; on
+ * failure it resumes it. Then the job is released. */
+static int confirm_locked(struct agent *ag, struct step *s, bool cancelled,
+                          struct ferry_error *err)
+{
+    struct ferry_error cerr = {0};
+    bool drop = false;
+    int r;
+
+    job_set_phase(s->dom, JOB_CONFIRM);
+    s->m.cancelled = cancelled;
+    r = ag->driver->migrate_confirm(&s->m, err);
+    if (!cancelled && r == 0 && (s->params.flags & MIG_UNDEFINE_SOURCE)) {
+        pthread_mutex_lock(&s->dom->lock);
+        if (s->dom->persistent_def) {
+            r = agent_domain_delete_def(ag, s->dom->def->name, err);
+            if (r == 0) {
+                domain_def_free(s->dom->persistent_def);
+                s->dom->persistent_def = NULL;
+            }
+        }
+        pthread_mutex_unlock(&s->dom->lock);
+    }
+    if (cancelled && !ferry_error_is_set(err))
+        ferry_error_set(&cerr, ECANCELED, "migration cancelled or failed");
+    agent_job_finish(&s->dom->job, ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
+    pthread_mutex_lock(&s->dom->lock);
+    drop = !cancelled && !s->dom->active && !s->dom->persistent_def;
+    s->dom->job_busy = false;
+    pthread_mutex_unlock(&s->dom->lock);
+    job_publish(ag, s->dom, cancelled ? "migration-failed" : "migration-completed",
+                ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
+    if (drop)
+        agent_domain_remove(ag, s->dom);
+    return r;
+}
+
+int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct step s;
+    const char *name;
+    bool cancelled = false;
+    int r;
+
+    (void)ret;
+    if ((r = step_init(ctx, params, &s, err)) < 0)
+        goto out;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
+        (r = api_param_bool(params, "cancelled", &cancelled, err)) < 0)
+        goto out;
+    s.dom = agent_domain_lookup(ag, name);
+    if (!s.dom) {
+        r = ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+        goto out;
+    }
+    pthread_mutex_lock(&s.dom->job.lock);
+    if (!s.dom->job_busy || !s.dom->job.active ||
+        strcmp(s.dom->job.operation, "migration-out") != 0)
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no outgoing migration to confirm",
+                            name);
+    pthread_mutex_unlock(&s.dom->job.lock);
+    if (r < 0)
+        goto out;
+    s.m.dom = s.dom;
+    s.m.job = &s.dom->job;
+    r = confirm_locked(ag, &s, cancelled, err);
+out:
+    step_clear(ag, &s);
+    return r;
+}
+
+/* ---- peer-to-peer ---- */
+
+struct local_peer {
+    struct agent *ag;
+};
+
+static int local_call(void *opaque, const char *method, json_object *params, int timeout_ms,
+                      json_object **ret, struct ferry_error *err)
+{
+    struct local_peer *lp = opaque;
+    struct api_ctx ctx = {.ag = lp->ag};
+    json_object *res = NULL;
+    int r;
+
+    (void)timeout_ms;
+    r = api_dispatch(&ctx, method, params, &res, err);
+    json_object_put(params);
+    if (ret)
+        *ret = res;
+    else
+        json_object_put(res);
+    return r;
+}
+
+static int remote_call(void *opaque, const char *method, json_object *params, int timeout_ms,
+                       json_object **ret, struct ferry_error *err)
+{
+    return ctl_client_call(opaque, method, params, timeout_ms, ret, err);
+}
+
+int api_migrate_p2p(struct api_ctx *ctx, json_object *params, json_object **ret,
+                    struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct mig_params mp;
+    struct local_peer lp = {.ag = ag};
+    struct mig_peer src = {0}, dst = {0};
+    struct ctl_client *peer = NULL;
+    struct wire_hello me;
+    const char *name, *desturi;
+    _cleanup_free_ char *host = NULL;
+    int r;
+
+    (void)ret;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
+        (r = api_param_str(params, "desturi", true, &desturi, err)) < 0)
+        return r;
+    if ((r = mig_params_from_json(json_object_object_get(params, "params"), &mp, err)) < 0)
+        return r;
+    mp.flags |= MIG_PEER2PEER;
+    if ((r = mig_params_validate(&mp, ag->driver->supported_flags, err)) < 0)
+        goto out;
+    if (strncmp(desturi, "ferry+tcp://", 12) == 0) {
+        host = ferry_strdup(desturi + 12);
+        host[strcspn(host, "/?")] = '\0';
+        if (strrchr(host, ':'))
+            *strrchr(host, ':') = '\0';
+        if (host[0] == '[') {
+            memmove(host, host + 1, strlen(host));
+            host[strcspn(host, "]")] = '\0';
+        }
+    }
+    api_fill_hello(ag, &me);
+    r = ctl_client_connect(desturi, &me, P2P_CONNECT_TIMEOUT_MS, &peer, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "peer-to-peer: destination agent");
+        goto out;
+    }
+    src.call = local_call;
+    src.opaque = &lp;
+    src.hello = me;
+    dst.call = remote_call;
+    dst.opaque = peer;
+    dst.hello = *ctl_client_peer(peer);
+    r = mig_orchestrate(&src, &dst, name, host, &mp, NULL, NULL, err);
+out:
+    ctl_client_free(peer);
+    mig_params_clear(&mp);
+    return r;
+}
+
+/* ---- job info / abort ---- */
+
+static const char *phase_name(enum agent_job_phase p)
+{
+    static const char *const names[] = {"none",    "begin",  "prepare", "perform",
+                                        "finish",  "confirm", "done"};
+    return (unsigned)p < ARRAY_SIZE(names) ? names[p] : "unknown";
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+static json_object *stats_json(const struct cookie_stats *st, const char *operation, bool active,
+                               int64_t elapsed_ms)
+{
+    json_object *o = json_object_new_object();
+    uint64_t data_total = st->memory_total + st->disk_total;
+    uint64_t data_processed = st->memory_processed + st->disk_processed;
+    uint64_t data_remaining = st->memory_remaining + st->disk_remaining;
+    uint64_t bps = st->memory_bps + st->disk_bps;
+
+    json_object_object_add(o, "type", json_object_new_string(active ? "unbounded" : "completed"));
+    json_object_object_add(o, "operation", json_object_new_string(operation));
+    json_object_object_add(o, "status", json_object_new_string(st->status));
+    add_u64(o, "time_elapsed", (uint64_t)(elapsed_ms > 0 ? elapsed_ms : 0));
+    if (active && bps > 0)
+        add_u64(o, "time_remaining", data_remaining * 1000 / bps);
+    add_u64(o, "data_total", data_total);
+    add_u64(o, "data_processed", data_processed);
+    add_u64(o, "data_remaining", data_remaining);
+    add_u64(o, "memory_total", st->memory_total);
+    add_u64(o, "memory_processed", st->memory_processed);
+    add_u64(o, "memory_remaining", st->memory_remaining);
+    add_u64(o, "memory_bps", st->memory_bps);
+    add_u64(o, "memory_dirty_rate", st->memory_dirty_rate);
+    add_u64(o, "memory_iteration", st->memory_iteration);
+    add_u64(o, "memory_normal_pages", st->memory_normal_pages);
+    add_u64(o, "memory_constant_pages", st->memory_duplicate_pages);
+    add_u64(o, "disk_total", st->disk_total);
+    add_u64(o, "disk_processed", st->disk_processed);
+    add_u64(o, "disk_remaining", st->disk_remaining);
+    add_u64(o, "disk_bps", st->disk_bps);
+    add_u64(o, "disk_passes", st->disk_passes);
+    json_object_object_add(o, active ? "expected_downtime" : "downtime",
+                           json_object_new_int64(st->downtime_ms));
+    json_object_object_add(o, "storage_downtime", json_object_new_int64(st->storage_downtime_ms));
+    json_object_object_add(o, "setup_time", json_object_new_int64(st->setup_time_ms));
+    return o;
+}
+
+int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
+                 struct ferry_error *err)
+{
+    struct agent_domain *dom;
+    const char *name;
+    bool completed = false;
+    json_object *o;
+    int r;
+
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
+        (r = api_param_bool(params, "completed", &completed, err)) < 0)
+        return r;
+    dom = agent_domain_lookup(ctx->ag, name);
+    if (!dom)
+        return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+    pthread_mutex_lock(&dom->job.lock);
+    if (!completed && dom->job.active) {
+        o = stats_json(&dom->job.stats, dom->job.operation, true,
+                       ferry_now_ms() - dom->job.started_mono_ms);
+        json_object_object_add(o, "phase", json_object_new_string(phase_name(dom->job.phase)));
+        if (dom->job.disks)
+            json_object_object_add(o, "disks", json_object_get(dom->job.disks));
+    } else if (completed && dom->job.has_completed) {
+        o = stats_json(&dom->job.completed, dom->job.completed_operation, false,
+                       dom->job.completed.time_elapsed_ms);
+        if (dom->job.completed_error[0])
+            json_object_object_add(o, "error", json_object_new_string(dom->job.completed_error));
+        if (dom->job.completed_disks)
+            json_object_object_add(o, "disks", json_object_get(dom->job.completed_disks));
+    } else {
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("none"));
+    }
+    pthread_mutex_unlock(&dom->job.lock);
+    agent_domain_unref(ctx->ag, dom);
+    *ret = o;
+    return 0;
+}
+
+int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
+                  struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct agent_domain *dom;
+    const char *name;
+    bool between = false;
+    int r = 0;
+
+    (void)ret;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0)
+        return r;
+    dom = agent_domain_lookup(ag, name);
+    if (!dom)
+        return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+    pthread_mutex_lock(&dom->job.lock);
+    if (!dom->job.active) {
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no active job", name);
+    } else {
+        dom->job.abort_requested = true;
+        snprintf(dom->job.stats.status, sizeof dom->job.stats.status, "cancelled");
+        if (dom->job.ctx && ag->driver->migrate_cancel)
+            ag->driver->migrate_cancel(dom->job.ctx);
+        /* Begun but no step running: nobody else will end the job. */
+        between = !dom->job.ctx && dom->job.phase == JOB_BEGIN &&
+                  strcmp(dom->job.operation, "migration-out") == 0;
+    }
+    pthread_mutex_unlock(&dom->job.lock);
+    if (between) {
+        struct step s;
+        memset(&s, 0, sizeof s);
+        s.m.agent = ag;
+        s.m.dom = dom;
+        s.m.job = &dom->job;
+        s.m.params = &s.params;
+        s.dom = dom;
+        agent_domain_ref(dom);
+        r = confirm_locked(ag, &s, true, err);
+        step_clear(ag, &s);
+    }
+    agent_domain_unref(ag, dom);
+    return r;
+}

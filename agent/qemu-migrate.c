@@ -1,12 +1,538 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: QEMU migration steps land next */
+/* The QEMU driver's migration steps: RAM migration over QMP with
+ * pause-before-switchover, so that the last storage pass and every
+ * decision happen while the source is paused and still authoritative.
+ * Storage copy is in qemu-storage.c. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "migparams.h"
 #include "qemu-priv.h"
 
-int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err) { (void)m; return ferry_error_set(err, ENOSYS, "todo"); }
-int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err) { (void)m; return ferry_error_set(err, ENOSYS, "todo"); }
-int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err) { (void)m; return ferry_error_set(err, ENOSYS, "todo"); }
-int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err) { (void)m; return ferry_error_set(err, ENOSYS, "todo"); }
-int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err) { (void)m; return ferry_error_set(err, ENOSYS, "todo"); }
-void qemu_migrate_cancel(struct mig_ctx *m) { (void)m; }
+#define QMP_TIMEOUT_MS        30000
+#define POLL_INTERVAL_MS      250
+#define FINISH_TIMEOUT_MS     120000
+#define UNLIMITED_BANDWIDTH   (1ull << 40) /* bytes/s: QEMU's default is 128 MiB/s */
+
+static struct qemu_dom *priv(struct mig_ctx *m)
+{
+    return m->dom->priv;
+}
+
+static json_object *cap(const char *name, bool state)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "capability", json_object_new_string(name));
+    json_object_object_add(o, "state", json_object_new_boolean(state));
+    return o;
+}
+
+static int set_caps(struct qmp_conn *qmp, const struct mig_params *p, bool source,
+                    struct ferry_error *err)
+{
+    json_object *args = json_object_new_object();
+    json_object *caps = json_object_new_array();
+
+    json_object_array_add(caps, cap("events", true));
+    if (source) {
+        json_object_array_add(caps, cap("pause-before-switchover", true));
+        json_object_array_add(caps, cap("auto-converge", (p->flags & MIG_AUTO_CONVERGE) != 0));
+    }
+    json_object_array_add(caps, cap("multifd", p->parallel_connections > 0 ||
+                                                   (p->flags & MIG_PARALLEL)));
+    json_object_object_add(args, "capabilities", caps);
+    return qmp_conn_execute(qmp, "migrate-set-capabilities", args, QMP_TIMEOUT_MS, NULL, err);
+}
+
+static unsigned parallel_channels(const struct mig_params *p)
+{
+    if (p->parallel_connections)
+        return p->parallel_connections;
+    return (p->flags & MIG_PARALLEL) ? 2 : 0; /* libvirt's default */
+}
+
+static int set_params(struct qmp_conn *qmp, const struct mig_params *p, bool source,
+                      struct ferry_error *err)
+{
+    json_object *args = json_object_new_object();
+
+    if (source) {
+        uint64_t bw = p->bandwidth_mib ? p->bandwidth_mib * 1024 * 1024 : UNLIMITED_BANDWIDTH;
+        json_object_object_add(args, "max-bandwidth", json_object_new_int64((int64_t)bw));
+        if (p->max_downtime_ms)
+            json_object_object_add(args, "downtime-limit",
+                                   json_object_new_int64((int64_t)p->max_downtime_ms));
+    }
+    if (parallel_channels(p))
+        json_object_object_add(args, "multifd-channels",
+                               json_object_new_int((int)parallel_channels(p)));
+    if (json_object_object_length(args) == 0) {
+        json_object_put(args);
+        return 0;
+    }
+    return qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err);
+}
+
+/* ---- Begin ---- */
+
+int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct qemu_dom *p = priv(m);
+    char status[64];
+    bool running = false;
+    int r;
+
+    if (m->params->flags & MIG_OFFLINE)
+        return 0;
+    if (!p || !p->qmp)
+        return ferry_error_set(err, ENOTCONN, "domain '%s' has no monitor", m->dom->def->name);
+    if ((r = qemu_query_status(p->qmp, status, sizeof status, &running, err)) < 0)
+        return r;
+    if (strcmp(status, "inmigrate") == 0 || strcmp(status, "postmigrate") == 0 ||
+        strcmp(status, "finish-migrate") == 0)
+        return ferry_error_set(err, EBUSY, "domain '%s' is in state '%s'", m->dom->def->name,
+                               status);
+    p->mig_was_running = running;
+    p->mig_we_paused = false;
+    return qemu_storage_check(m, err);
+}
+
+/* ---- Prepare ---- */
+
+static bool is_numeric_ip(const char *s)
+{
+    unsigned char buf[16];
+
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* "tcp:HOST:PORT" or "tcp://HOST:PORT" → host and port. */
+static int parse_tcp_uri(const char *uri, char *host, size_t hl, unsigned *port,
+                         struct ferry_error *err)
+{
+    const char *s = uri + (strncmp(uri, "tcp://", 6) == 0 ? 6 : 4);
+    const char *colon = strrchr(s, ':');
+    uint64_t v;
+    _cleanup_free_ char *ps = NULL;
+
+    if (!colon)
+        return ferry_error_set(err, EINVAL, "migration URI '%s' has no port", uri);
+    ps = ferry_strdup(colon + 1);
+    ps[strcspn(ps, "/?")] = '\0';
+    if (ferry_parse_u64(ps, &v) < 0 || v > 65535)
+        return ferry_error_set(err, EINVAL, "migration URI '%s' has a bad port", uri);
+    snprintf(host, hl, "%.*s", (int)(colon - s), s);
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+    *port = (unsigned)v;
+    return 0;
+}
+
+static int incoming_port(struct qmp_conn *qmp, unsigned *ret, struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *res = NULL;
+    json_object *addrs = NULL, *a, *port;
+    int r;
+
+    r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &res, err);
+    if (r < 0)
+        return r;
+    if (!json_object_object_get_ex(res, "socket-address", &addrs) ||
+        json_object_array_length(addrs) == 0)
+        return ferry_error_set(err, EPROTO, "QEMU reported no incoming socket address");
+    a = json_object_array_get_idx(addrs, 0);
+    if (!json_object_object_get_ex(a, "port", &port))
+        return ferry_error_set(err, EPROTO, "QEMU reported no incoming port");
+    *ret = (unsigned)atoi(json_object_get_string(port));
+    return 0;
+}
+
+int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct agent *ag = m->agent;
+    const struct mig_params *mp = m->params;
+    struct qemu_dom *p;
+    _cleanup_free_ char *listen_uri = NULL;
+    _cleanup_free_ char *hint = TAKE_PTR(m->uri);
+    char host[256];
+    unsigned port = 0;
+    json_object *args;
+    int r;
+
+    if (mp->flags & MIG_OFFLINE) {
+        /* Only the definition moves: Finish persists it. */
+        m->uri = ferry_strdup("");
+        return 0;
+    }
+    if ((r = qemu_storage_prepare_targets(m, err)) < 0)
+        return r;
+    if ((r = qemu_process_start(ag, m->dom, true, err)) < 0)
+        goto remove_targets;
+    p = m->dom->priv;
+    if ((r = set_caps(p->qmp, mp, false, err)) < 0 || (r = set_params(p->qmp, mp, false, err)) < 0)
+        goto stop_qemu;
+
+    if (mp->migrate_uri && strncmp(mp->migrate_uri, "unix:", 5) == 0) {
+        listen_uri = ferry_strdup(mp->migrate_uri);
+        m->uri = ferry_strdup(mp->migrate_uri);
+    } else {
+        const char *listen_host;
+        if (mp->migrate_uri) {
+            if ((r = parse_tcp_uri(mp->migrate_uri, host, sizeof host, &port, err)) < 0)
+                goto stop_qemu;
+        } else {
+            snprintf(host, sizeof host, "%s", hint && *hint ? hint : ag->hostname);
+        }
+        /* Listen where asked; else on the address the source used to reach
+         * us when it is numeric; else everywhere. */
+        listen_host = mp->listen_address ? mp->listen_address
+                      : is_numeric_ip(host) ? host
+                                            : "0.0.0.0";
+        listen_uri = ferry_strdup_printf(strchr(listen_host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
+                                         listen_host, port);
+    }
+    args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(listen_uri));
+    if ((r = qmp_conn_execute(p->qmp, "migrate-incoming", args, QMP_TIMEOUT_MS, NULL, err)) < 0)
+        goto stop_qemu;
+    if (!m->uri) {
+        if (port == 0 && (r = incoming_port(p->qmp, &port, err)) < 0)
+            goto stop_qemu;
+        m->uri = ferry_strdup_printf(strchr(host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", host, port);
+    }
+    snprintf(m->cookie_out.migrate_uri, sizeof m->cookie_out.migrate_uri, "%s", m->uri);
+    if ((r = qemu_storage_prepare_exports(m, err)) < 0)
+        goto stop_qemu;
+    return 0;
+
+stop_qemu:
+    qemu_process_stop(ag, m->dom, NULL);
+remove_targets:
+    qemu_storage_remove_targets(m);
+    return r;
+}
+
+/* ---- Perform ---- */
+
+static uint64_t jget(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_object_get_ex(o, k, &v))
+        return 0;
+    return (uint64_t)json_object_get_int64(v);
+}
+
+static bool jhas(json_object *o, const char *k)
+{
+    return o && json_object_object_get_ex(o, k, NULL);
+}
+
+/* Copies query-migrate figures into the job statistics. */
+static void update_stats(struct mig_ctx *m, json_object *q)
+{
+    json_object *ram = NULL, *st = NULL;
+    struct cookie_stats *s = &m->job->stats;
+
+    json_object_object_get_ex(q, "ram", &ram);
+    pthread_mutex_lock(&m->job->lock);
+    if (json_object_object_get_ex(q, "status", &st) && strcmp(s->status, "cancelled") != 0)
+        snprintf(s->status, sizeof s->status, "%s", json_object_get_string(st));
+    if (ram) {
+        uint64_t page = jget(ram, "page-size") ? jget(ram, "page-size") : 4096;
+        s->memory_total = jget(ram, "total");
+        s->memory_processed = jget(ram, "transferred");
+        s->memory_transferred = jget(ram, "transferred");
+        s->memory_remaining = jget(ram, "remaining");
+        s->memory_bps = (uint64_t)(json_object_get_double(json_object_object_get(ram, "mbps")) *
+                                   1000000.0 / 8.0);
+        s->memory_dirty_rate = jget(ram, "dirty-pages-rate");
+        s->memory_iteration = jget(ram, "dirty-sync-count");
+        s->memory_normal_pages = jget(ram, "normal");
+        s->memory_duplicate_pages = jget(ram, "duplicate");
+        (void)page;
+    }
+    if (jhas(q, "downtime"))
+        s->downtime_ms = (int64_t)jget(q, "downtime");
+    else if (jhas(q, "expected-downtime"))
+        s->downtime_ms = (int64_t)jget(q, "expected-downtime");
+    if (jhas(q, "setup-time"))
+        s->setup_time_ms = (int64_t)jget(q, "setup-time");
+    pthread_mutex_unlock(&m->job->lock);
+}
+
+static int poll_stats(struct mig_ctx *m, struct qmp_conn *qmp, char *status, size_t sl,
+                      char *errdesc, size_t el)
+{
+    _cleanup_(json_object_putp) json_object *q = NULL;
+    json_object *v = NULL;
+    int r;
+
+    r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, NULL);
+    if (r < 0)
+        return r;
+    update_stats(m, q);
+    if (status)
+        snprintf(status, sl, "%s",
+                 json_object_object_get_ex(q, "status", &v) ? json_object_get_string(v) : "");
+    if (errdesc)
+        snprintf(errdesc, el, "%s",
+                 json_object_object_get_ex(q, "error-desc", &v) ? json_object_get_string(v) : "");
+    return 0;
+}
+
+static bool is_migration_event(const char *name, json_object *data, void *opaque)
+{
+    (void)data;
+    (void)opaque;
+    return strcmp(name, "MIGRATION") == 0;
+}
+
+static bool abort_requested(struct mig_ctx *m)
+{
+    bool a;
+
+    pthread_mutex_lock(&m->job->lock);
+    a = m->job->abort_requested;
+    pthread_mutex_unlock(&m->job->lock);
+    return a;
+}
+
+static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err)
+{
+    struct qemu_dom *p = priv(m);
+    const struct mig_params *mp = m->params;
+    int64_t start = ferry_now_ms();
+    bool suspended = false, cancel_sent = false;
+    uint64_t seq;
+    json_object *args;
+    char errdesc[512] = "";
+    int r;
+
+    if ((r = set_caps(qmp, mp, true, err)) < 0 || (r = set_params(qmp, mp, true, err)) < 0)
+        return r;
+    seq = qmp_conn_event_seq(qmp);
+    args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(m->uri));
+    if ((r = qmp_conn_execute(qmp, "migrate", args, QMP_TIMEOUT_MS, NULL, err)) < 0)
+        return r;
+
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *ev = NULL;
+        struct ferry_error werr = {0};
+        const char *status = NULL;
+        json_object *data = NULL, *st = NULL;
+
+        r = qmp_conn_wait_event(qmp, seq, is_migration_event, NULL, POLL_INTERVAL_MS, &ev, &seq,
+                                &werr);
+        if (r == -ETIMEDOUT) {
+            char s[64] = "";
+            poll_stats(m, qmp, s, sizeof s, NULL, 0);
+            qemu_storage_update_stats(m);
+            if (abort_requested(m) && !cancel_sent) {
+                qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
+                cancel_sent = true;
+            }
+            if (mp->timeout_s && !suspended &&
+                ferry_now_ms() - start > (int64_t)mp->timeout_s * 1000) {
+                /* --timeout: the guest is paused so the copy converges
+                 * (libvirt's suspend action). */
+                if (qmp_conn_execute(qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL) == 0) {
+                    suspended = true;
+                    p->mig_we_paused = true;
+                    agent_emit_event(m->agent, "migration-timeout-suspend", m->dom->def->name,
+                                     NULL);
+                }
+            }
+            continue;
+        }
+        if (r < 0) {
+            *err = werr;
+            ferry_error_prefix(err, "source QEMU");
+            return r;
+        }
+        if (json_object_object_get_ex(ev, "data", &data) &&
+            json_object_object_get_ex(data, "status", &st))
+            status = json_object_get_string(st);
+        if (!status)
+            continue;
+        ferry_debug("migration '%s': %s", m->dom->def->name, status);
+        if (strcmp(status, "pre-switchover") == 0) {
+            /* The guest is paused and its I/O drained: last storage pass,
+             * then let QEMU switch over. */
+            p->mig_we_paused = true;
+            if (abort_requested(m)) {
+                qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
+                cancel_sent = true;
+                continue;
+            }
+            r = qemu_storage_switchover(m, err);
+            if (r < 0) {
+                qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
+                return r;
+            }
+            args = json_object_new_object();
+            json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
+            if ((r = qmp_conn_execute(qmp, "migrate-continue", args, QMP_TIMEOUT_MS, NULL, err)) <
+                0)
+                return r;
+        } else if (strcmp(status, "completed") == 0) {
+            poll_stats(m, qmp, NULL, 0, NULL, 0);
+            return 0;
+        } else if (strcmp(status, "failed") == 0) {
+            poll_stats(m, qmp, NULL, 0, errdesc, sizeof errdesc);
+            return ferry_error_set(err, EIO, "migration failed%s%s", errdesc[0] ? ": " : "",
+                                   errdesc);
+        } else if (strcmp(status, "cancelled") == 0) {
+            return ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled",
+                                   m->dom->def->name);
+        }
+    }
+}
+
+int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct qemu_dom *p = priv(m);
+    int r;
+
+    if (m->params->flags & MIG_OFFLINE)
+        return 0;
+    if (!p || !p->qmp || !m->dom->active)
+        return ferry_error_set(err, ENOTCONN, "domain '%s' is not running", m->dom->def->name);
+    if (!m->uri || !*m->uri)
+        return ferry_error_set(err, EINVAL, "perform: no migration URI from the destination");
+    if (m->version < 3) {
+        /* No Begin ran: take what it would have. */
+        if ((r = qemu_migrate_begin(m, err)) < 0)
+            return r;
+    }
+    r = qemu_storage_start(m, err);
+    if (r == 0)
+        r = perform_ram(m, p->qmp, err);
+    qemu_storage_update_stats(m);
+    qemu_storage_stop(m);
+    return r;
+}
+
+void qemu_migrate_cancel(struct mig_ctx *m)
+{
+    struct qemu_dom *p = priv(m);
+
+    /* Called with the job lock held: only fire-and-forget work here. The
+     * perform loop notices the abort flag and cancels QEMU's migration. */
+    qemu_storage_cancel(m);
+    (void)p;
+}
+
+/* ---- Finish ---- */
+
+int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct agent *ag = m->agent;
+    struct qemu_dom *p = priv(m);
+    int64_t deadline = ferry_now_ms() + FINISH_TIMEOUT_MS;
+    int r;
+
+    if (m->params->flags & MIG_OFFLINE)
+        return m->cancelled ? 0 : 0;
+    if (m->cancelled) {
+        qemu_storage_finish(m, NULL);
+        qemu_process_stop(ag, m->dom, NULL);
+        qemu_storage_remove_targets(m);
+        return 0;
+    }
+    if (!p || !p->qmp || !qmp_conn_alive(p->qmp)) {
+        r = ferry_error_set(err, EIO, "the incoming QEMU of '%s' is gone", m->dom->def->name);
+        goto fail;
+    }
+    /* The source saw "completed"; the destination may still be loading
+     * device state. */
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *q = NULL;
+        json_object *st = NULL, *ed = NULL;
+        const char *status;
+
+        r = qmp_conn_execute(p->qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, err);
+        if (r < 0)
+            goto fail;
+        status = json_object_object_get_ex(q, "status", &st) ? json_object_get_string(st) : "";
+        if (strcmp(status, "completed") == 0)
+            break;
+        if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0) {
+            json_object_object_get_ex(q, "error-desc", &ed);
+            r = ferry_error_set(err, EIO, "incoming migration %s%s%s", status, ed ? ": " : "",
+                                ed ? json_object_get_string(ed) : "");
+            goto fail;
+        }
+        if (ferry_now_ms() > deadline) {
+            r = ferry_error_set(err, ETIMEDOUT, "incoming migration did not complete within %d s",
+                                FINISH_TIMEOUT_MS / 1000);
+            goto fail;
+        }
+        usleep(20 * 1000);
+    }
+    if ((r = qemu_storage_finish(m, err)) < 0)
+        goto fail;
+    if (!(m->params->flags & MIG_PAUSED)) {
+        if ((r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err)) < 0)
+            goto fail;
+    }
+    {
+        _cleanup_free_ char *inc = ferry_strdup_printf("%s/%s.incoming", ag->run_dir,
+                                                       m->dom->def->name);
+        unlink(inc);
+    }
+    m->dom->incoming = false;
+    agent_emit_event(ag, m->params->flags & MIG_PAUSED ? "migrated-paused" : "migrated-resumed",
+                     m->dom->def->name, NULL);
+    return 0;
+
+fail:
+    qemu_storage_finish(m, NULL);
+    qemu_process_stop(ag, m->dom, NULL);
+    qemu_storage_remove_targets(m);
+    return r;
+}
+
+/* ---- Confirm ---- */
+
+int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct agent *ag = m->agent;
+    struct qemu_dom *p = priv(m);
+    char status[64];
+    bool running = false;
+
+    if (m->params->flags & MIG_OFFLINE)
+        return 0;
+    if (!m->cancelled) {
+        /* The guest runs on the destination now. */
+        qemu_process_stop(ag, m->dom, NULL);
+        agent_emit_event(ag, "stopped", m->dom->def->name, NULL);
+        return 0;
+    }
+    qemu_storage_stop(m);
+    if (!p || !p->qmp || !qmp_conn_alive(p->qmp))
+        return ferry_error_set(err, EIO, "the source QEMU of '%s' is gone",
+                               m->dom->def->name);
+    if (qemu_query_status(p->qmp, status, sizeof status, &running, err) < 0)
+        return -EIO;
+    if (!running && (p->mig_was_running || p->mig_we_paused)) {
+        if (qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err) < 0) {
+            ferry_error_prefix(err, "resuming '%s' after a failed migration", m->dom->def->name);
+            return -EIO;
+        }
+        agent_emit_event(ag, "resumed", m->dom->def->name, NULL);
+    }
+    p->mig_we_paused = false;
+    return 0;
+}

@@ -20,6 +20,9 @@ struct qemu_dom {
     struct agent *ag;
     struct agent_domain *dom; /* borrowed back-pointer */
     void *mig;               /* migration state (qemu-migrate.c) */
+    bool mig_was_running;    /* source: guest ran when Begin was called */
+    bool mig_we_paused;      /* source: we paused it (timeout, switchover) */
+    void *storage;           /* storage migration state (qemu-storage.c) */
 };
 
 struct qemu_driver {
@@ -46,5 +49,31 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err);
 void qemu_migrate_cancel(struct mig_ctx *m);
+
+/* Storage migration (qemu-storage.c). Each is a no-op when the flags ask
+ * for no storage copy. */
+/* Source, Begin: checks the disks named for copying. */
+int qemu_storage_check(struct mig_ctx *m, struct ferry_error *err);
+/* Destination, Prepare, before QEMU starts: creates target images and
+ * points the incoming definition at them. */
+int qemu_storage_prepare_targets(struct mig_ctx *m, struct ferry_error *err);
+/* Destination, Prepare, after QEMU starts: NBD server and exports; fills
+ * the cookie's <nbd>. */
+int qemu_storage_prepare_exports(struct mig_ctx *m, struct ferry_error *err);
+/* Destination: removes the targets this Prepare created (failure paths). */
+void qemu_storage_remove_targets(struct mig_ctx *m);
+/* Destination, Finish: stops the NBD server. */
+int qemu_storage_finish(struct mig_ctx *m, struct ferry_error *err);
+/* Source, Perform: copies the disks until they converge; returns with the
+ * copy still tracking guest writes. */
+int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err);
+/* Source, Perform, at pre-switchover (guest paused): final pass + flush. */
+int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err);
+/* Source: progress into the job statistics (called while RAM moves). */
+void qemu_storage_update_stats(struct mig_ctx *m);
+/* Source: stops and drops everything (bitmaps, exports, jobs). */
+void qemu_storage_stop(struct mig_ctx *m);
+/* Source: asks a running copy to stop (another thread). */
+void qemu_storage_cancel(struct mig_ctx *m);
 
 #endif

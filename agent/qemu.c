@@ -214,6 +214,9 @@ static void build_argv(struct qemu_dom *p, const struct domain_def *def, bool in
                       d->shareable ? ",share-rw=on" : "");
     }
     if (incoming) {
+        /* -S: the guest stays paused after the incoming migration until
+         * Finish decides (resume, or stay paused for --suspend). */
+        argv_add(a, "-S");
         argv_add(a, "-incoming");
         argv_add(a, "defer");
     }

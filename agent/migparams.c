@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Migration parameters in JSON and their validation (see migparams.h).
+ * Messages follow libvirt's where libvirt has one for the same mistake. */
+#include "migparams.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+
+#define MIG_MAX_BANDWIDTH_MIB (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
+#define MIG_MAX_PARALLEL      64
+#define MIG_MAX_STRING        1024
+
+static const struct {
+    unsigned flag;
+    const char *name;
+} flag_names[] = {
+    {MIG_LIVE, "live"},
+    {MIG_PEER2PEER, "peer2peer"},
+    {MIG_TUNNELLED, "tunnelled"},
+    {MIG_PERSIST_DEST, "persist_dest"},
+    {MIG_UNDEFINE_SOURCE, "undefine_source"},
+    {MIG_PAUSED, "paused"},
+    {MIG_NON_SHARED_DISK, "non_shared_disk"},
+    {MIG_NON_SHARED_INC, "non_shared_inc"},
+    {MIG_CHANGE_PROTECTION, "change_protection"},
+    {MIG_UNSAFE, "unsafe"},
+    {MIG_OFFLINE, "offline"},
+    {MIG_COMPRESSED, "compressed"},
+    {MIG_ABORT_ON_ERROR, "abort_on_error"},
+    {MIG_AUTO_CONVERGE, "auto_converge"},
+    {MIG_PARALLEL, "parallel"},
+};
+
+const char *mig_flag_name(unsigned flag)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++)
+        if (flag_names[i].flag == flag)
+            return flag_names[i].name;
+    return NULL;
+}
+
+int mig_flag_from_name(const char *name, unsigned *ret)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++) {
+        if (strcmp(flag_names[i].name, name) == 0) {
+            *ret = flag_names[i].flag;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+void mig_params_clear(struct mig_params *p)
+{
+    free(p->dname);
+    free(p->migrate_uri);
+    free(p->listen_address);
+    free(p->disks_uri);
+    free(p->dest_xml);
+    for (size_t i = 0; i < p->n_migrate_disks; i++)
+        free(p->migrate_disks[i]);
+    memset(p, 0, sizeof *p);
+}
+
+static int get_string(json_object *v, const char *key, char **ret, struct ferry_error *err)
+{
+    size_t max = strcmp(key, "destination_xml") == 0 ? DOMAIN_XML_MAX : MIG_MAX_STRING;
+
+    if (!json_object_is_type(v, json_type_string))
+        return ferry_error_set(err, EINVAL, "migration parameter '%s' must be a string", key);
+    if ((size_t)json_object_get_string_len(v) > max)
+        return ferry_error_set(err, EINVAL, "migration parameter '%s' is longer than %zu bytes",
+                               key, max);
+    free(*ret);
+    *ret = ferry_strdup(json_object_get_string(v));
+    return 0;
+}
+
+static int get_u64(json_object *v, const char *key, uint64_t max, uint64_t *ret,
+                   struct ferry_error *err)
+{
+    int64_t i;
+
+    if (!json_object_is_type(v, json_type_int))
+        return ferry_error_set(err, EINVAL, "migration parameter '%s' must be an integer", key);
+    i = json_object_get_int64(v);
+    if (i < 0 || (uint64_t)i > max)
+        return ferry_error_set(err, EINVAL, "migration parameter '%s' out of range (0-%llu)", key,
+                               (unsigned long long)max);
+    *ret = (uint64_t)i;
+    return 0;
+}
+
+static int parse_flags(json_object *v, unsigned *ret, struct ferry_error *err)
+{
+    if (json_object_is_type(v, json_type_int)) {
+        int64_t i = json_object_get_int64(v);
+        unsigned known = 0;
+        for (size_t k = 0; k < ARRAY_SIZE(flag_names); k++)
+            known |= flag_names[k].flag;
+        if (i < 0 || ((uint64_t)i & ~(uint64_t)known))
+            return ferry_error_set(err, EINVAL, "unknown migration flag bits 0x%llx",
+                                   (unsigned long long)((uint64_t)i & ~(uint64_t)known));
+        *ret = (unsigned)i;
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_array))
+        return ferry_error_set(err, EINVAL, "'flags' must be an array of names or an integer");
+    *ret = 0;
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        json_object *f = json_object_array_get_idx(v, i);
+        unsigned bit;
+        if (!json_object_is_type(f, json_type_string))
+            return ferry_error_set(err, EINVAL, "'flags' must contain strings");
+        if (mig_flag_from_name(json_object_get_string(f), &bit) < 0)
+            return ferry_error_set(err, EINVAL, "unknown migration flag '%.64s'",
+                                   json_object_get_string(f));
+        *ret |= bit;
+    }
+    return 0;
+}
+
+int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_error *err)
+{
+    int r = 0;
+
+    memset(p, 0, sizeof *p);
+    if (!obj)
+        return 0;
+    if (!json_object_is_type(obj, json_type_object))
+        return ferry_error_set(err, EINVAL, "migration parameters must be an object");
+    json_object_object_foreach(obj, key, v)
+    {
+        uint64_t u = 0;
+
+        if (strcmp(key, "flags") == 0) {
+            r = parse_flags(v, &p->flags, err);
+        } else if (strcmp(key, "dname") == 0 || strcmp(key, "destination_name") == 0) {
+            r = get_string(v, key, &p->dname, err);
+            if (r == 0 && !ferry_name_valid(p->dname))
+                r = ferry_error_set(err, EINVAL, "invalid destination name '%.64s'", p->dname);
+        } else if (strcmp(key, "bandwidth") == 0) {
+            r = get_u64(v, key, MIG_MAX_BANDWIDTH_MIB, &p->bandwidth_mib, err);
+        } else if (strcmp(key, "migrate_uri") == 0) {
+            r = get_string(v, key, &p->migrate_uri, err);
+        } else if (strcmp(key, "listen_address") == 0) {
+            r = get_string(v, key, &p->listen_address, err);
+        } else if (strcmp(key, "parallel_connections") == 0) {
+            r = get_u64(v, key, MIG_MAX_PARALLEL, &u, err);
+            p->parallel_connections = (unsigned)u;
+        } else if (strcmp(key, "max_downtime") == 0) {
+            r = get_u64(v, key, 2000000, &p->max_downtime_ms, err);
+        } else if (strcmp(key, "timeout") == 0) {
+            r = get_u64(v, key, 86400 * 7, &u, err);
+            p->timeout_s = (unsigned)u;
+        } else if (strcmp(key, "timeout_suspend") == 0) {
+            if (!json_object_is_type(v, json_type_boolean))
+                r = ferry_error_set(err, EINVAL, "'timeout_suspend' must be a boolean");
+            else
+                p->timeout_suspend = json_object_get_boolean(v);
+        } else if (strcmp(key, "migrate_disks") == 0) {
+            if (!json_object_is_type(v, json_type_array)) {
+                r = ferry_error_set(err, EINVAL, "'migrate_disks' must be an array of targets");
+            } else if (json_object_array_length(v) > MIG_MAX_DISKS) {
+                r = ferry_error_set(err, EINVAL, "'migrate_disks' names more than %d disks",
+                                    MIG_MAX_DISKS);
+            } else {
+                for (size_t i = 0; r == 0 && i < json_object_array_length(v); i++) {
+                    json_object *d = json_object_array_get_idx(v, i);
+                    if (!json_object_is_type(d, json_type_string) ||
+                        json_object_get_string_len(d) == 0 || json_object_get_string_len(d) > 31) {
+                        r = ferry_error_set(err, EINVAL, "'migrate_disks' entries must be disk "
+                                                         "target names");
+                        break;
+                    }
+                    for (size_t k = 0; k < p->n_migrate_disks; k++)
+                        if (strcmp(p->migrate_disks[k], json_object_get_string(d)) == 0)
+                            r = ferry_error_set(err, EINVAL,
+                                                "disk '%s' is named twice in migrate_disks",
+                                                json_object_get_string(d));
+                    if (r == 0)
+                        p->migrate_disks[p->n_migrate_disks++] =
+                            ferry_strdup(json_object_get_string(d));
+                }
+            }
+        } else if (strcmp(key, "disks_port") == 0) {
+            r = get_u64(v, key, 65535, &u, err);
+            p->disks_port = (unsigned)u;
+        } else if (strcmp(key, "disks_uri") == 0) {
+            r = get_string(v, key, &p->disks_uri, err);
+        } else if (strcmp(key, "storage_engine") == 0) {
+            const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                                     : "";
+            if (strcmp(s, "ferry") == 0)
+                p->storage_engine = MIG_STORAGE_FERRY;
+            else if (strcmp(s, "qemu") == 0)
+                p->storage_engine = MIG_STORAGE_QEMU;
+            else
+                r = ferry_error_set(err, EINVAL, "storage_engine must be 'ferry' or 'qemu'");
+        } else if (strcmp(key, "destination_xml") == 0) {
+            r = get_string(v, key, &p->dest_xml, err);
+        } else {
+            r = ferry_error_set(err, EINVAL, "unknown migration parameter '%.64s'", key);
+        }
+        if (r < 0)
+            break;
+    }
+    if (r < 0)
+        mig_params_clear(p);
+    return r;
+}
+
+json_object *mig_params_to_json(const struct mig_params *p)
+{
+    json_object *o = json_object_new_object();
+    json_object *flags = json_object_new_array();
+
+    for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++)
+        if (p->flags & flag_names[i].flag)
+            json_object_array_add(flags, json_object_new_string(flag_names[i].name));
+    json_object_object_add(o, "flags", flags);
+    if (p->dname)
+        json_object_object_add(o, "dname", json_object_new_string(p->dname));
+    if (p->bandwidth_mib)
+        json_object_object_add(o, "bandwidth", json_object_new_int64((int64_t)p->bandwidth_mib));
+    if (p->migrate_uri)
+        json_object_object_add(o, "migrate_uri", json_object_new_string(p->migrate_uri));
+    if (p->listen_address)
+        json_object_object_add(o, "listen_address", json_object_new_string(p->listen_address));
+    if (p->parallel_connections)
+        json_object_object_add(o, "parallel_connections",
+                               json_object_new_int((int)p->parallel_connections));
+    if (p->max_downtime_ms)
+        json_object_object_add(o, "max_downtime", json_object_new_int64((int64_t)p->max_downtime_ms));
+    if (p->timeout_s)
+        json_object_object_add(o, "timeout", json_object_new_int((int)p->timeout_s));
+    if (p->timeout_suspend)
+        json_object_object_add(o, "timeout_suspend", json_object_new_boolean(true));
+    if (p->n_migrate_disks) {
+        json_object *d = json_object_new_array();
+        for (size_t i = 0; i < p->n_migrate_disks; i++)
+            json_object_array_add(d, json_object_new_string(p->migrate_disks[i]));
+        json_object_object_add(o, "migrate_disks", d);
+    }
+    if (p->disks_port)
+        json_object_object_add(o, "disks_port", json_object_new_int((int)p->disks_port));
+    if (p->disks_uri)
+        json_object_object_add(o, "disks_uri", json_object_new_string(p->disks_uri));
+    json_object_object_add(o, "storage_engine", json_object_new_string(
+                                                    p->storage_engine == MIG_STORAGE_QEMU ? "qemu"
+                                                                                           : "ferry"));
+    if (p->dest_xml)
+        json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
+    return o;
+}
+
+int mig_params_validate(const struct mig_params *p, unsigned supported, struct ferry_error *err)
+{
+    unsigned f = p->flags;
+    unsigned unsupported = f & ~supported;
+
+    if (unsupported) {
+        for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++)
+            if (unsupported & flag_names[i].flag)
+                return ferry_error_set(err, ENOTSUP,
+                                       "migration flag '%s' is not supported by this hypervisor",
+                                       flag_names[i].name);
+    }
+    if ((f & MIG_TUNNELLED) && !(f & MIG_PEER2PEER))
+        return ferry_error_set(err, EINVAL, "tunnelled migration requires peer2peer (--p2p)");
+    if ((f & MIG_NON_SHARED_DISK) && (f & MIG_NON_SHARED_INC))
+        return ferry_error_set(err, EINVAL,
+                               "--copy-storage-all and --copy-storage-inc are mutually exclusive");
+    if (f & MIG_OFFLINE) {
+        if (f & MIG_LIVE)
+            return ferry_error_set(err, EINVAL, "--offline and --live are mutually exclusive");
+        if (!(f & MIG_PERSIST_DEST))
+            return ferry_error_set(err, EINVAL,
+                                   "offline migration requires --persistent (persist_dest)");
+        if (f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC))
+            return ferry_error_set(err, EINVAL, "offline migration cannot copy storage "
+                                                "(--offline with --copy-storage-*)");
+        if (f & MIG_PAUSED)
+            return ferry_error_set(err, EINVAL, "--offline and --suspend are mutually exclusive");
+        if (f & MIG_TUNNELLED)
+            return ferry_error_set(err, EINVAL, "--offline and --tunnelled are mutually exclusive");
+        if (p->timeout_s)
+            return ferry_error_set(err, EINVAL, "--timeout makes no sense with --offline");
+        if (p->bandwidth_mib || p->max_downtime_ms || p->parallel_connections)
+            return ferry_error_set(err, EINVAL,
+                                   "--offline takes no bandwidth, downtime or parallel settings");
+    }
+    if (p->timeout_suspend && !p->timeout_s)
+        return ferry_error_set(err, EINVAL, "--timeout-suspend requires --timeout");
+    if (p->timeout_s && !(f & MIG_LIVE))
+        return ferry_error_set(err, EINVAL, "--timeout requires --live");
+    if ((f & MIG_AUTO_CONVERGE) && !(f & MIG_LIVE))
+        return ferry_error_set(err, EINVAL, "--auto-converge requires --live");
+    if (p->parallel_connections && (f & MIG_TUNNELLED))
+        return ferry_error_set(err, EINVAL,
+                               "--parallel-connections cannot be used with --tunnelled");
+    if (p->n_migrate_disks && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, EINVAL, "--migrate-disks requires --copy-storage-all or "
+                                            "--copy-storage-inc (selecting disks to copy)");
+    if ((p->disks_port || p->disks_uri) && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, EINVAL, "--disks-port/--disks-uri require --copy-storage-all "
+                                            "or --copy-storage-inc");
+    if (p->disks_port && p->disks_uri)
+        return ferry_error_set(err, EINVAL, "both port and URI requested for disk migration "
+                                            "(--disks-port and --disks-uri are mutually exclusive)");
+    if ((f & MIG_UNDEFINE_SOURCE) && (f & MIG_OFFLINE) && !(f & MIG_PERSIST_DEST))
+        return ferry_error_set(err, EINVAL, "--undefinesource with --offline needs --persistent");
+    if (p->migrate_uri && strncmp(p->migrate_uri, "tcp:", 4) != 0 &&
+        strncmp(p->migrate_uri, "tcp://", 6) != 0 && strncmp(p->migrate_uri, "unix:", 5) != 0)
+        return ferry_error_set(err, EINVAL,
+                               "unsupported migration URI '%s' (use tcp:HOST:PORT or unix:PATH)",
+                               p->migrate_uri);
+    return 0;
+}
+
+bool mig_params_copies_disk(const struct mig_params *p, const struct domain_disk *disk)
+{
+    if (!(p->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return false;
+    if (p->n_migrate_disks) {
+        for (size_t i = 0; i < p->n_migrate_disks; i++)
+            if (strcmp(p->migrate_disks[i], disk->target) == 0)
+                return true;
+        return false;
+    }
+    /* libvirt's default: every disk that is not shared, not read-only and
+     * not empty. */
+    return disk->source && !disk->shareable && !disk->readonly;
+}

@@ -1,0 +1,332 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Helpers for ferry's end-to-end tests: real ferryd agents on 127.0.0.1
+with their own state dirs, real QEMU guests, ferryctl as a user runs it.
+
+Every process a test starts is stopped by PID; every file lives under one
+temporary directory removed at exit; every wait is bounded. Paths to the
+binaries come from the environment meson sets (FERRYD, FERRYCTL,
+FERRY_GUEST_KERNEL)."""
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+FERRYD = os.environ.get("FERRYD", "ferryd")
+FERRYCTL = os.environ.get("FERRYCTL", "ferryctl")
+GUEST_KERNEL = os.environ.get("FERRY_GUEST_KERNEL", "")
+SKIP = 77
+
+_procs = []
+_tmp = None
+
+
+def tmpdir():
+    """The test's private directory (short path: unix sockets need it)."""
+    global _tmp
+    if _tmp is None:
+        _tmp = tempfile.mkdtemp(prefix="ferry-e2e-", dir="/tmp")
+        atexit.register(_cleanup)
+    return _tmp
+
+
+def _cleanup():
+    for p in reversed(_procs):
+        stop_pid(p)
+    if _tmp and not os.environ.get("FERRY_KEEP_TMP"):
+        # Guests started by agents are stopped by their pid files.
+        for root, _dirs, files in os.walk(_tmp):
+            for f in files:
+                if f.endswith(".pid"):
+                    try:
+                        pid = int(open(os.path.join(root, f)).read().strip())
+                        if _is_our_qemu(pid):
+                            os.kill(pid, signal.SIGKILL)
+                    except (ValueError, OSError):
+                        pass
+        shutil.rmtree(_tmp, ignore_errors=True)
+
+
+def _is_our_qemu(pid):
+    try:
+        cmd = open("/proc/%d/cmdline" % pid, "rb").read()
+    except OSError:
+        return False
+    return b"qemu" in cmd and _tmp.encode() in cmd
+
+
+def stop_pid(p, sig=signal.SIGTERM, timeout=10):
+    """Stops a Popen (or pid) we started; escalates to SIGKILL."""
+    pid = p.pid if hasattr(p, "pid") else p
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    end = time.time() + timeout
+    while time.time() < end:
+        if hasattr(p, "poll"):
+            if p.poll() is not None:
+                return
+        elif not pid_alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if hasattr(p, "wait"):
+        p.wait(timeout=10)
+
+
+def pid_alive(pid):
+    try:
+        st = open("/proc/%d/stat" % pid).read()
+    except OSError:
+        return False
+    state = st[st.rindex(")") + 2]
+    return state not in ("Z", "X")
+
+
+def wait_for(cond, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+class Agent:
+    """One ferryd with its own state dir, control socket and TCP port."""
+
+    def __init__(self, name, *extra, listen=True):
+        self.name = name
+        self.dir = os.path.join(tmpdir(), name)
+        self.state = os.path.join(self.dir, "state")
+        self.images = os.path.join(self.dir, "images")
+        self.control = os.path.join(self.dir, "ctl.sock")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log = os.path.join(self.dir, "ferryd.log")
+        self.extra = list(extra)
+        self.listen = listen
+        self.proc = None
+        self.port = None
+        os.makedirs(self.dir, exist_ok=True)
+
+    def start(self):
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        args = [FERRYD, "--state-dir", self.state, "--image-dir", self.images,
+                "--control", self.control, "--port-file", self.port_file] + self.extra
+        if self.listen:
+            args += ["--listen", "127.0.0.1:0"]
+        logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        _procs.append(self.proc)
+        wait_for(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
+                 20, "ferryd %s to listen" % self.name)
+        if self.proc.poll() is not None:
+            raise AssertionError("ferryd %s exited: %s" % (self.name, open(self.log).read()))
+        self.port = int(open(self.port_file).read().strip())
+        return self
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc:
+            stop_pid(self.proc, sig)
+            if self.proc in _procs:
+                _procs.remove(self.proc)
+            self.proc = None
+
+    def kill(self):
+        self.stop(signal.SIGKILL)
+
+    @property
+    def uri(self):
+        return "ferry+tcp://127.0.0.1:%d" % self.port
+
+    def ctl(self, *args, check=True, timeout=120, uri=None):
+        """Runs ferryctl against this agent; returns CompletedProcess."""
+        cmd = [FERRYCTL, "-c", uri or self.control] + [str(a) for a in args]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("%s failed (%d):\nstdout: %s\nstderr: %s\nagent log tail: %s" % (
+                " ".join(cmd), r.returncode, r.stdout, r.stderr, self.log_tail()))
+        return r
+
+    def ctl_json(self, *args, **kw):
+        r = self.ctl(*(list(args) + ["--json"]), **kw)
+        return json.loads(r.stdout)
+
+    def state_of(self, dom):
+        return self.ctl("domstate", dom).stdout.strip()
+
+    def domains(self, all_=True):
+        args = ["list", "--all"] if all_ else ["list"]
+        return {d["name"]: d for d in self.ctl_json(*args)}
+
+    def qemu_pid(self, dom):
+        path = os.path.join(self.state, "run", dom + ".pid")
+        try:
+            return int(open(path).read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def hmp(self, dom, cmd):
+        return self.ctl("qemu-monitor-command", dom, "--hmp", cmd).stdout
+
+    def log_tail(self, n=30):
+        try:
+            return "".join(open(self.log, errors="replace").readlines()[-n:])
+        except OSError:
+            return ""
+
+
+def make_disk(path, size, chunks=()):
+    """A sparse raw image of SIZE bytes; CHUNKS: (offset, bytes) written."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        for off, data in chunks:
+            f.seek(off)
+            f.write(data)
+    return path
+
+
+def domain_xml(name, disks=(), memory_mib=64, vcpus=1, kernel=None, cmdline=None, uuid=None):
+    """DISKS: list of (target, path, fmt) or dicts with extra keys."""
+    out = ["<domain type='kvm'>", "  <name>%s</name>" % name]
+    if uuid:
+        out.append("  <uuid>%s</uuid>" % uuid)
+    out.append("  <memory unit='MiB'>%d</memory>" % memory_mib)
+    out.append("  <vcpu>%d</vcpu>" % vcpus)
+    out.append("  <os>")
+    out.append("    <type arch='x86_64' machine='pc'>hvm</type>")
+    if kernel:
+        out.append("    <kernel>%s</kernel>" % kernel)
+    if cmdline:
+        out.append("    <cmdline>%s</cmdline>" % cmdline)
+    out.append("  </os>")
+    out.append("  <devices>")
+    for d in disks:
+        if isinstance(d, dict):
+            tgt, path, fmt = d["target"], d["path"], d.get("format", "raw")
+            extra = d.get("extra", "")
+        else:
+            tgt, path, fmt = d
+            extra = ""
+        out.append("    <disk type='file' device='disk'>")
+        out.append("      <driver name='qemu' type='%s'/>" % fmt)
+        out.append("      <source file='%s'/>" % path)
+        out.append("      <target dev='%s' bus='virtio'/>" % tgt)
+        if extra:
+            out.append("      " + extra)
+        out.append("    </disk>")
+    out.append("  </devices>")
+    out.append("</domain>")
+    return "\n".join(out) + "\n"
+
+
+def define(agent, name, **kw):
+    path = os.path.join(agent.dir, name + ".xml")
+    with open(path, "w") as f:
+        f.write(domain_xml(name, **kw))
+    agent.ctl("define", path)
+    return path
+
+
+class Runner:
+    """Runs test functions, prints a summary line, exits 0/1/77."""
+
+    def __init__(self, deadline_s):
+        self.results = []
+        self.deadline = time.time() + deadline_s
+        signal.signal(signal.SIGALRM, self._timeout)
+        signal.alarm(int(deadline_s))
+
+    def _timeout(self, *_):
+        print("FAIL: test run exceeded its time bound", flush=True)
+        _cleanup()
+        os._exit(1)
+
+    def run(self, fn, *args):
+        name = fn.__name__
+        t0 = time.time()
+        try:
+            fn(*args)
+        except Skip as e:
+            self.results.append((name, "skip"))
+            print("SKIP %s: %s" % (name, e), flush=True)
+            return
+        except Exception:
+            self.results.append((name, "fail"))
+            print("FAIL %s (%.1fs)" % (name, time.time() - t0), flush=True)
+            traceback.print_exc()
+            sys.stdout.flush()
+            return
+        self.results.append((name, "pass"))
+        print("PASS %s (%.1fs)" % (name, time.time() - t0), flush=True)
+
+    def finish(self):
+        p = sum(1 for _, r in self.results if r == "pass")
+        f = sum(1 for _, r in self.results if r == "fail")
+        s = sum(1 for _, r in self.results if r == "skip")
+        print("%d passed, %d failed, %d skipped" % (p, f, s), flush=True)
+        _cleanup()
+        if f:
+            sys.exit(1)
+        if p == 0 and s:
+            sys.exit(SKIP)
+        sys.exit(0)
+
+
+class Skip(Exception):
+    pass
+
+
+def need_qemu():
+    if not shutil.which(os.environ.get("FERRY_QEMU", "qemu-system-x86_64")):
+        raise Skip("qemu-system-x86_64 not installed")
+
+
+def frame(type_, payload=b"", id_=1, flags=0, magic=0x46525259, version=1, length=None,
+          reserved=0):
+    import struct
+    if length is None:
+        length = len(payload)
+    return struct.pack(">IHHIIII", magic, version, type_, flags, id_, length, reserved) + payload
+
+
+def recv_frame(sock, timeout=10):
+    """One frame (type, id, json-or-bytes) or None on close."""
+    import struct
+    sock.settimeout(timeout)
+    hdr = b""
+    while len(hdr) < 24:
+        chunk = sock.recv(24 - len(hdr))
+        if not chunk:
+            return None
+        hdr += chunk
+    magic, ver, typ, flags, id_, length, _ = struct.unpack(">IHHIIII", hdr)
+    body = b""
+    while len(body) < length:
+        chunk = sock.recv(length - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    try:
+        return typ, id_, json.loads(body)
+    except ValueError:
+        return typ, id_, body
+
+
+def hello_frame():
+    return frame(1, json.dumps({"agent": "ferry-test", "agent_version": "0", "role": "client",
+                                "host": "test", "host_uuid": "", "versions": [1, 2, 3],
+                                "features": []}).encode())
