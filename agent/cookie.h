@@ -18,7 +18,19 @@
  *   </qemu-migration>
  *
  * Unknown optional elements are ignored; an unknown feature marked
- * mandatory is refused by name. Limits: COOKIE_XML_MAX bytes. */
+ * mandatory is refused by name. Limits: COOKIE_XML_MAX bytes, the hardened
+ * parsing of domain.h (no DOCTYPE/entities, depth 32, 4096 bytes per
+ * string), COOKIE_MAX_FEATURES <feature> elements, COOKIE_MAX_DISKS disks.
+ *
+ * <statistics> holds one element per struct cookie_stats field, named as in
+ * libvirt's cookie where libvirt has the figure: <status>, <started>,
+ * <stopped>, <time_elapsed>, <downtime>, <setup_time> (milliseconds;
+ * started/stopped since the epoch), <memory_total>, <memory_processed>,
+ * <memory_remaining>, <memory_bps>, <memory_dirty_rate> (pages/s),
+ * <memory_iteration>, <memory_transferred>, <memory_normal> (pages),
+ * <memory_constant> (duplicate pages), <disk_total>, <disk_processed>,
+ * <disk_remaining>, <disk_bps> (bytes, bytes/s), <storage_downtime> (ms),
+ * <disk_passes>. Unknown statistics are ignored. */
 #ifndef FERRY_AGENT_COOKIE_H
 #define FERRY_AGENT_COOKIE_H
 
@@ -40,17 +52,17 @@
 
 struct cookie_nbd_disk {
     char target[32];
-    uint64_t capacity;   /* bytes */
+    uint64_t capacity; /* bytes */
     char export_name[64];
-    char format[16];     /* "raw" / "qcow2" of the destination image */
+    char format[16]; /* "raw" / "qcow2" of the destination image */
 };
 
 /* Statistics of a finished (or running) migration job. Byte counts are
  * bytes; times are milliseconds. "set" says whether any value was filled. */
 struct cookie_stats {
     bool set;
-    char status[32];           /* "completed", "failed", "cancelled", ... */
-    int64_t started_ms;        /* wall clock */
+    char status[32];    /* "completed", "failed", "cancelled", ... */
+    int64_t started_ms; /* wall clock */
     int64_t stopped_ms;
     int64_t time_elapsed_ms;
     int64_t downtime_ms;
@@ -85,7 +97,10 @@ struct cookie {
 };
 
 /* Parses a cookie. NULL or empty XML yields an empty cookie (old peers
- * send none). Caller owns *ret (plain struct, no nested allocations). */
+ * send none). Caller owns *ret (plain struct, no nested allocations),
+ * written only on success. Errors: -EINVAL (malformed, hostile, over a
+ * limit, bad value), -EOPNOTSUPP (an unknown mandatory feature, named in
+ * the message). */
 int cookie_parse(const char *xml, size_t len, struct cookie *ret, struct ferry_error *err);
 
 /* Formats C as XML. Caller frees with free(). */
