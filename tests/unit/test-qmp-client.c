@@ -9,6 +9,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -539,12 +541,16 @@ static void test_monitor_closes_mid_command(void **state)
 static void script_stop_reading(struct fake *f, int fd)
 {
     struct json_object *cmd = fake_expect(f, fd, "query-status");
+    int *done_pipe = f->opaque;
+    struct pollfd pfd = {.fd = done_pipe[0], .events = POLLIN};
 
     /* The monitor stops reading before it answers: the next command
      * written hits EPIPE, which must not raise SIGPIPE in the daemon. */
     shutdown(fd, SHUT_RD);
     fake_reply(fd, cmd, "{\"status\": \"running\"}");
     json_object_put(cmd);
+    /* Keep the socket open (no EOF for the client) until it has written. */
+    FAKE_CHECK(f, poll(&pfd, 1, FAKE_IO_TIMEOUT_MS) == 1);
 }
 
 static void test_write_to_dead_monitor_no_sigpipe(void **state)
@@ -552,17 +558,24 @@ static void test_write_to_dead_monitor_no_sigpipe(void **state)
     struct fake f = {0};
     struct ferry_error err = {0};
     struct qmp_conn *conn;
+    int done_pipe[2];
+    int r;
 
-    fake_start(&f, script_stop_reading, NULL);
+    assert_int_equal(pipe2(done_pipe, O_CLOEXEC), 0);
+    fake_start(&f, script_stop_reading, done_pipe);
     conn = open_fake(&f);
     assert_int_equal(qmp_conn_execute(conn, "query-status", NULL, 5000, NULL, NULL), 0);
     /* SIGPIPE's default action would end this test here. */
-    assert_int_equal(qmp_conn_execute(conn, "cont", NULL, 5000, NULL, &err), -ECONNRESET);
+    r = qmp_conn_execute(conn, "cont", NULL, 5000, NULL, &err);
+    assert_int_equal(write(done_pipe[1], "x", 1), 1);
+    assert_int_equal(r, -ECONNRESET);
     assert_non_null(strstr(err.msg, "cont: QMP monitor"));
     assert_non_null(strstr(err.msg, "write failed"));
     assert_false(qmp_conn_alive(conn));
     qmp_conn_free(conn);
     assert_int_equal(fake_stop(&f), 0);
+    close(done_pipe[0]);
+    close(done_pipe[1]);
 }
 
 static void script_oversized(struct fake *f, int fd)
@@ -649,9 +662,20 @@ static void test_too_deep_json_closes(void **state)
     assert_int_equal(fake_stop(&f), 0);
 }
 
+/* Takes the command "hang", never answers, and tells the test it has it. */
 static void script_hang(struct fake *f, int fd)
 {
     json_object_put(fake_expect(f, fd, "hang"));
+    __atomic_store_n((int *)f->opaque, 1, __ATOMIC_SEQ_CST);
+}
+
+static void wait_flag(int *flag)
+{
+    int64_t deadline = ferry_now_ms() + PROMPT_MS;
+
+    while (!__atomic_load_n(flag, __ATOMIC_SEQ_CST) && ferry_now_ms() < deadline)
+        usleep(1000);
+    assert_int_equal(__atomic_load_n(flag, __ATOMIC_SEQ_CST), 1);
 }
 
 static void test_free_wakes_blocked_threads(void **state)
@@ -659,12 +683,14 @@ static void test_free_wakes_blocked_threads(void **state)
     struct fake f = {0};
     struct waiter w[2] = {{0}};
     pthread_t t[2];
+    int got_hang = 0;
 
-    fake_start(&f, script_hang, NULL);
+    fake_start(&f, script_hang, &got_hang);
     w[0].conn = w[1].conn = open_fake(&f);
     assert_int_equal(pthread_create(&t[0], NULL, waiter_main, &w[0]), 0);
     assert_int_equal(pthread_create(&t[1], NULL, hung_caller_main, &w[1]), 0);
     wait_users(w[0].conn, 2);
+    wait_flag(&got_hang);
     /* Both threads are blocked with no time limit; free must wake them
      * and wait for them to leave. */
     qmp_conn_free(w[0].conn);
@@ -682,12 +708,14 @@ static void test_close_wakes_blocked_threads(void **state)
     struct waiter w[2] = {{0}};
     struct qmp_conn *conn;
     pthread_t t[2];
+    int got_hang = 0;
 
-    fake_start(&f, script_hang, NULL);
+    fake_start(&f, script_hang, &got_hang);
     conn = w[0].conn = w[1].conn = open_fake(&f);
     assert_int_equal(pthread_create(&t[0], NULL, waiter_main, &w[0]), 0);
     assert_int_equal(pthread_create(&t[1], NULL, hung_caller_main, &w[1]), 0);
     wait_users(conn, 2);
+    wait_flag(&got_hang);
     qmp_conn_close(conn);
     for (int i = 0; i < 2; i++) {
         pthread_join(t[i], NULL);
