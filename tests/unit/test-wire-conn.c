@@ -439,6 +439,35 @@ static void test_pipes(void **state)
     wire_conn_free(r);
 }
 
+/* The example frame in docs/protocol.md, byte for byte. */
+static void test_doc_example_bytes(void **state)
+{
+    static const uint8_t expect[] = {
+        0x46, 0x52, 0x52, 0x59, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x07, 0x00, 0x00, 0x00, 0x2e, 0x00, 0x00, 0x00, 0x00, '{',  '"',  'm',  'e',
+        't',  'h',  'o',  'd',  '"',  ':',  '"',  'd',  'o',  'm',  'a',  'i',  'n',  '.',
+        'l',  'i',  's',  't',  '"',  ',',  '"',  'p',  'a',  'r',  'a',  'm',  's',  '"',
+        ':',  '{',  '"',  'a',  'l',  'l',  '"',  ':',  't',  'r',  'u',  'e',  '}',  '}',
+    };
+    struct json_object *params = json_object_new_object();
+    _cleanup_(json_object_putp) struct json_object *call = NULL;
+    uint8_t got[sizeof expect + 1];
+    int fds[2];
+    struct wire_conn *w;
+
+    json_object_object_add(params, "all", json_object_new_boolean(1));
+    call = wire_make_call("domain.list", params);
+    assert_int_equal(pipe(fds), 0);
+    w = wire_conn_new(fds[1]);
+    assert_int_equal(wire_conn_send_json(w, WIRE_CALL, 7, call, NULL), 0);
+    wire_conn_free(w);
+    assert_int_equal(ferry_read_full(fds[0], got, sizeof expect), 0);
+    assert_memory_equal(got, expect, sizeof expect);
+    /* Nothing after it. */
+    assert_int_equal(read(fds[0], got, 1), 0);
+    close(fds[0]);
+}
+
 #define PAIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_pair, teardown_pair)
 
 int main(void)
@@ -459,6 +488,7 @@ int main(void)
         PAIR_TEST(test_send_timeout_when_peer_stalls),
         PAIR_TEST(test_send_to_closed_peer),
         cmocka_unit_test(test_pipes),
+        cmocka_unit_test(test_doc_example_bytes),
     };
 
     /* Only the pipe test could raise SIGPIPE; it never writes to a closed
