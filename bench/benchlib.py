@@ -214,6 +214,7 @@ def machine_facts(workdir, qemu="qemu-system-x86_64"):
         "nbdcopy": tool_version(["nbdcopy", "--version"]),
         "python": platform.python_version(),
         "kvm_pvm": os.path.exists("/sys/module/kvm_pvm"),
+        "loadavg_start": list(os.getloadavg()),
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -242,6 +243,11 @@ def write_json(path, doc):
     os.replace(tmp, path)
 
 
+# Distinct bar colours (ten, then they repeat).
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+           "#ff9da7", "#9c755f", "#bab0ac"]
+
+
 def gnuplot_bars(png, title, ylabel, groups, series, values, errors=None, log=False):
     """Clustered bar chart: one cluster per group (x), one bar per series.
     VALUES[g][s] is a number or None; ERRORS[g][s] is (low, high) or None.
@@ -266,7 +272,9 @@ def gnuplot_bars(png, title, ylabel, groups, series, values, errors=None, log=Fa
     for i, s in enumerate(series):
         col = 2 + 3 * i
         xt = ":xtic(1)" if i == 0 else ""
-        plots.append(f"'{dat}' using {col}:{col + 1}:{col + 2}{xt} title '{s}'")
+        color = PALETTE[i % len(PALETTE)]
+        plots.append(f"'{dat}' using {col}:{col + 1}:{col + 2}{xt} title '{s}' "
+                     f"lc rgb '{color}'")
     script = "\n".join([
         "set terminal pngcairo size 1100,560 noenhanced font 'sans,10'",
         f"set output '{png}'",
@@ -276,6 +284,7 @@ def gnuplot_bars(png, title, ylabel, groups, series, values, errors=None, log=Fa
         "set style histogram errorbars gap 2 lw 1",
         "set style fill solid 0.8 border -1",
         "set boxwidth 0.9",
+        f"set xrange [-0.6:{len(groups) - 0.4}]",
         "set logscale y" if log else "set yrange [0:*]",
         "set grid ytics",
         "set key outside right top vertical",

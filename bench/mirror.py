@@ -397,6 +397,10 @@ def main(argv=None):
     print(f"machine: {doc['machine']['cpu_model']}, {doc['machine']['cores']} cores, "
           f"kernel {doc['machine']['kernel']}, work dir {workdir} "
           f"({doc['machine']['workdir_fs']})")
+    load = doc["machine"]["loadavg_start"][0]
+    if load > 0.5 * doc["machine"]["cores"]:
+        print(f"warning: load average {load:.1f} on {doc['machine']['cores']} cores: "
+              "other work is running, expect wide spreads")
     allocated = {}
     try:
         rng = random.Random(args.seed)
@@ -424,6 +428,7 @@ def main(argv=None):
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    doc["machine"]["loadavg_end"] = list(os.getloadavg())
     doc["summary"] = summarise(doc["runs"], images, engine_names)
     doc["ratios"] = pairwise(doc["runs"], images, engine_names)
     reference = "qemu-mirror" if "qemu-mirror" in engine_names else engine_names[0]
