@@ -18,7 +18,7 @@
 #include "util.h"
 
 /* Bytes read from the socket per recv(). */
-#define READ_CHUNK (64u * 1024)
+#define READ_CHUNK ((size_t)64 * 1024)
 
 static inline void json_tokener_freep(struct json_tokener **t)
 {
@@ -204,7 +204,7 @@ void *qmp_internal_reader_main(void *arg)
             size_t seg = nl ? (size_t)(nl - p) : left;
             const char *why = NULL;
 
-            if (seg > QMP_MAX_MESSAGE - line_len) {
+            if (seg > (size_t)QMP_MAX_MESSAGE - line_len) {
                 snprintf(reason, sizeof reason, "monitor sent a message longer than %u bytes",
                          QMP_MAX_MESSAGE);
                 goto out;
@@ -238,7 +238,7 @@ void *qmp_internal_reader_main(void *arg)
             }
             line_len = 0;
             /* Do not keep a huge buffer around after one big reply. */
-            if (line_cap > 1024 * 1024) {
+            if (line_cap > (size_t)1024 * 1024) {
                 free(line);
                 line = NULL;
                 line_cap = 0;

@@ -195,6 +195,8 @@ static int execute_msg(struct qmp_conn *conn, const char *command, struct json_o
     }
     p.id = ++conn->next_id;
     p.next = conn->pending;
+    /* P lives on this stack frame and is unlinked below before returning. */
+    // cppcheck-suppress autoVariables
     conn->pending = &p;
     conn->users++;
     pthread_mutex_unlock(&conn->lock);
@@ -289,7 +291,7 @@ int qmp_conn_execute_str(struct qmp_conn *conn, const char *text, int timeout_ms
     bool ok;
     int r;
 
-    if (len > QMP_MAX_MESSAGE)
+    if (len > (size_t)QMP_MAX_MESSAGE)
         return ferry_error_set(err, EINVAL, "QMP command text longer than %u bytes",
                                QMP_MAX_MESSAGE);
     tok = json_tokener_new_ex(QMP_MAX_DEPTH);

@@ -27,7 +27,7 @@ struct qmp_conn;
 #define QMP_EVENT_LOG_MAX 1024
 /* Bytes of event text kept in the log (sum of the events' line lengths);
  * the oldest are dropped first, the newest event is always kept. */
-#define QMP_EVENT_LOG_MAX_BYTES (8u * 1024 * 1024)
+#define QMP_EVENT_LOG_MAX_BYTES ((size_t)8 * 1024 * 1024)
 /* Nesting depth of one message; deeper documents close the connection.
  * Generous enough for query-block on long backing chains. */
 #define QMP_MAX_DEPTH 128

@@ -237,7 +237,7 @@ static void test_execute_qemu_error(void **state)
 static void script_big_reply(struct fake *f, int fd)
 {
     struct json_object *cmd = fake_expect(f, fd, "big");
-    size_t n = 2 * 1024 * 1024;
+    size_t n = (size_t)2 * 1024 * 1024;
     char *s = malloc(n + 3);
 
     s[0] = '"';
@@ -588,7 +588,7 @@ static void script_oversized(struct fake *f, int fd)
     chunk[0] = '[';
     /* More than QMP_MAX_MESSAGE bytes without a newline. The client hangs
      * up part way, so sending stops on the first error. */
-    while (sent <= QMP_MAX_MESSAGE) {
+    while (sent <= (size_t)QMP_MAX_MESSAGE) {
         ssize_t n = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
         if (n <= 0)
             break;

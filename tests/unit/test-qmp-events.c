@@ -110,7 +110,7 @@ static void test_events_before_reply_are_queued(void **state)
     conn = open_fake(&f);
     seq0 = qmp_conn_event_seq(conn);
     assert_int_equal(seq0, 0);
-    emit(conn, false, "STOP", "RESUME", NULL);
+    emit(conn, false, "STOP", "RESUME", (const char *)NULL);
     /* Both arrived before the reply, so they are in the log already. */
     assert_int_equal(qmp_conn_event_seq(conn), seq0 + 2);
     assert_int_equal(
@@ -136,7 +136,7 @@ static void test_event_seq_and_after_seq(void **state)
 
     fake_start(&f, script_emit, NULL);
     conn = open_fake(&f);
-    emit(conn, false, "A", "B", "C", NULL);
+    emit(conn, false, "A", "B", "C", (const char *)NULL);
     assert_int_equal(qmp_conn_event_seq(conn), 3);
 
     /* With no predicate, after_seq walks the log one event at a time. */
@@ -177,7 +177,8 @@ static void test_predicate_sees_data(void **state)
 
     fake_start(&f, script_emit, NULL);
     conn = open_fake(&f);
-    emit(conn, false, "JOB_STATUS_CHANGE", "JOB_STATUS_CHANGE", "JOB_STATUS_CHANGE", NULL);
+    emit(conn, false, "JOB_STATUS_CHANGE", "JOB_STATUS_CHANGE", "JOB_STATUS_CHANGE",
+         (const char *)NULL);
     assert_int_equal(qmp_conn_wait_event(conn, 0, data_i_is, &want, 0, &ev, &seq, NULL), 0);
     assert_int_equal(seq, 2);
     assert_int_equal(
@@ -197,7 +198,7 @@ static void test_wait_blocks_until_event_arrives(void **state)
     conn = open_fake(&f);
     seq0 = qmp_conn_event_seq(conn);
     /* The reply comes first; the events follow 100 ms apart. */
-    emit(conn, true, "BLOCK_JOB_READY", "MIGRATION", NULL);
+    emit(conn, true, "BLOCK_JOB_READY", "MIGRATION", (const char *)NULL);
     assert_int_equal(
         qmp_conn_wait_event(conn, seq0, qmp_event_is, (void *)"MIGRATION", 5000, &ev, &seq, NULL),
         0);
@@ -268,7 +269,7 @@ static void test_event_callback(void **state)
     fake_start(&f, script_emit, NULL);
     conn = open_fake(&f);
     qmp_conn_set_event_cb(conn, record_cb, &log);
-    emit(conn, false, "STOP", "RESUME", "SHUTDOWN", NULL);
+    emit(conn, false, "STOP", "RESUME", "SHUTDOWN", (const char *)NULL);
     /* Events precede the reply on the wire, so their callbacks have run. */
     pthread_mutex_lock(&log.lock);
     assert_int_equal(log.n, 3);
@@ -281,7 +282,7 @@ static void test_event_callback(void **state)
 
     /* Removing the callback stops it; the close notice goes nowhere. */
     qmp_conn_set_event_cb(conn, NULL, NULL);
-    emit(conn, false, "STOP", NULL);
+    emit(conn, false, "STOP", (const char *)NULL);
     assert_int_equal(log.n, 3);
     qmp_conn_set_event_cb(conn, record_cb, &log);
     done(conn, &f);
