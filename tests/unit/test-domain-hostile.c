@@ -45,7 +45,8 @@ static void test_external_entity(void **state)
                               "<domain><name>x</name><memory>1</memory>"
                               "<description>&xxe;</description></domain>";
 
-    expect_refused(xml, "refused a DOCTYPE declaration: DTDs and entity declarations are not accepted");
+    expect_refused(xml,
+                   "refused a DOCTYPE declaration: DTDs and entity declarations are not accepted");
 }
 
 static void test_external_dtd(void **state)
@@ -53,7 +54,8 @@ static void test_external_dtd(void **state)
     static const char xml[] = "<!DOCTYPE domain SYSTEM \"http://127.0.0.1:9/evil.dtd\">"
                               "<domain><name>x</name><memory>1</memory></domain>";
 
-    expect_refused(xml, "refused a DOCTYPE declaration: DTDs and entity declarations are not accepted");
+    expect_refused(xml,
+                   "refused a DOCTYPE declaration: DTDs and entity declarations are not accepted");
 }
 
 static void test_parameter_entity(void **state)
@@ -82,7 +84,8 @@ static void test_billion_laughs(void **state)
         "]>\n"
         "<domain><name>x</name><memory>1</memory><description>&lol9;</description></domain>";
 
-    expect_refused(xml, "refused a DOCTYPE declaration: DTDs and entity declarations are not accepted");
+    expect_refused(xml,
+                   "refused a DOCTYPE declaration: DTDs and entity declarations are not accepted");
 }
 
 /* Without a DTD an entity reference is undefined: a well-formedness error,
