@@ -7,6 +7,7 @@
 #define FERRY_GUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -23,7 +24,7 @@ const char *guest_kernel_path(void);
 const char *guest_accel(void);
 
 /* Largest serial log guest_log_read accepts. */
-#define GUEST_LOG_MAX_BYTES (64u * 1024 * 1024)
+#define GUEST_LOG_MAX_BYTES ((size_t)64 * 1024 * 1024)
 
 struct guest_log {
     bool booted;            /* "ferry-guest: booted ..." seen */

@@ -185,12 +185,12 @@ static int run_case(const char *dir, const char *name, const char *append, uint6
     }
     /* The guest paces by its TSC: one heartbeat per second of host time.
      * Polling adds up to 0.1 s per observation; be generous for TCG. */
-    if (wall_s < beats * 0.6 || wall_s > beats * 2.0) {
+    if (wall_s < (double)beats * 0.6 || wall_s > (double)beats * 2.0) {
         fprintf(stderr, "%s: %" PRIu64 " heartbeats took %.1f s\n", name, beats, wall_s);
         goto out;
     }
     /* MiB are printed rounded down, so allow one MiB of slack per beat. */
-    if (per_beat < rate_mib * 0.8 - 1 || per_beat > rate_mib * 1.1 + 1) {
+    if (per_beat < (double)rate_mib * 0.8 - 1 || per_beat > (double)rate_mib * 1.1 + 1) {
         fprintf(stderr, "%s: dirtied %.1f MiB per heartbeat, configured %" PRIu64 "\n", name,
                 per_beat, rate_mib);
         goto out;
