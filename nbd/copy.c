@@ -35,6 +35,7 @@ void mir_disk_fail(struct mir_disk *d, int code, const char *fmt, ...)
 
 void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped)
 {
+    d->last_completion_us = ferry_now_us();
     pthread_mutex_lock(&d->lock);
     d->prog.copied += copied;
     d->prog.zeroed += zeroed;
@@ -413,6 +414,14 @@ static int run_pass(struct mir_disk *d, struct gen *g)
         hmap[n++] = NULL;
 
         int timeout = wait_us > 0 ? (int)((wait_us + 999) / 1000) : 1000;
+        int64_t now = ferry_now_us();
+        int64_t stalled_ms = (now - d->last_completion_us) / 1000;
+        if (busy(d) > 0 && stalled_ms >= (int64_t)d->opts.io_timeout_ms) {
+            mir_disk_fail(d, ETIMEDOUT, "no request completed for %" PRId64 " ms", stalled_ms);
+            break;
+        }
+        if (timeout > (int)d->opts.io_timeout_ms)
+            timeout = (int)d->opts.io_timeout_ms;
         int r = poll(pfd, n, timeout);
         if (r < 0 && errno != EINTR) {
             mir_disk_fail(d, errno, "poll: %s", strerror(errno));
@@ -472,6 +481,7 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     mir_bucket_init(&d->bucket, d->bucket_rate, d->bucket_rate / 10 > rs ? d->bucket_rate / 10 : rs,
                     ferry_now_us());
     mir_source_map_reset(d);
+    d->last_completion_us = ferry_now_us();
     sample(d, ferry_now_us());
 
     struct gen g = {own.v, own.n, 0, own.n ? own.v[0].offset : 0};

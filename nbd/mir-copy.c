@@ -13,12 +13,13 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: ferry-mir-copy [-r REQUEST_SIZE] [-q DEPTH] [-c CONNECTIONS]\n"
-                    "         [-g ZERO_GRANULARITY] [-b BYTES_PER_SEC] [-z] [-D] [-f]\n"
-                    "         SOURCE-FILE|SOURCE-URI TARGET-URI\n"
-                    "  -z  the target reads as zeros (skip holes and zero blocks)\n"
-                    "  -D  O_DIRECT on the source file\n"
-                    "  -f  flush the target at the end\n");
+    fprintf(stderr,
+            "usage: ferry-mir-copy [-r REQUEST_SIZE] [-q DEPTH] [-c CONNECTIONS]\n"
+            "         [-g ZERO_GRANULARITY] [-b BYTES_PER_SEC] [-t IO_TIMEOUT_MS] [-z] [-D] [-f]\n"
+            "         SOURCE-FILE|SOURCE-URI TARGET-URI\n"
+            "  -z  the target reads as zeros (skip holes and zero blocks)\n"
+            "  -D  O_DIRECT on the source file\n"
+            "  -f  flush the target at the end\n");
 }
 
 static uint32_t parse_u32(const char *s)
@@ -38,7 +39,7 @@ int main(int argc, char **argv)
     bool direct = false, flush = false;
     int c;
 
-    while ((c = getopt(argc, argv, "r:q:c:g:b:zDfh")) != -1) {
+    while ((c = getopt(argc, argv, "r:q:c:g:b:t:zDfh")) != -1) {
         switch (c) {
         case 'r':
             opts.request_size = parse_u32(optarg);
@@ -51,6 +52,9 @@ int main(int argc, char **argv)
             break;
         case 'g':
             opts.zero_granularity = parse_u32(optarg);
+            break;
+        case 't':
+            opts.io_timeout_ms = parse_u32(optarg);
             break;
         case 'b':
             if (ferry_parse_u64(optarg, &opts.bandwidth) < 0) {

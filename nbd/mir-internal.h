@@ -115,6 +115,7 @@ struct mir_disk {
     bool target_zero;
     struct mir_bucket bucket;
     uint64_t bucket_rate;
+    int64_t last_completion_us; /* for io_timeout_ms */
 
     /* Cross-thread. */
     atomic_bool cancelled;

@@ -21,6 +21,8 @@ int mir_copy_opts_check(struct mir_copy_opts *o, struct ferry_error *err)
         o->connections = MIR_DEFAULT_CONNECTIONS;
     if (!o->zero_granularity)
         o->zero_granularity = MIR_DEFAULT_ZERO_GRANULARITY;
+    if (!o->io_timeout_ms)
+        o->io_timeout_ms = MIR_DEFAULT_IO_TIMEOUT_MS;
     if (o->zero_granularity > o->request_size && o->request_size >= 4096)
         o->zero_granularity = o->request_size;
 

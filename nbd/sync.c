@@ -44,8 +44,9 @@ struct sync_disk {
     pthread_t thread;
     bool thread_started;
     unsigned freezes;
-    bool bulk_done; /* under s->lock */
-    bool converged; /* under s->lock */
+    bool bulk_done;   /* under s->lock */
+    bool converged;   /* under s->lock */
+    unsigned retries; /* under s->lock: passes tried again */
 };
 
 struct mir_sync {
@@ -128,8 +129,9 @@ give_back:
 
 /* ---- the worker -------------------------------------------------------- */
 
-/* Waits up to MS for the final pass or a cancel; true when one came. */
-static bool wait_interval(struct mir_sync *s, unsigned ms)
+/* Waits up to MS for a cancel, a failure or (when FINAL_TOO) the final
+ * pass; true when one came. */
+static bool wait_interval(struct mir_sync *s, unsigned ms, bool final_too)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -140,12 +142,61 @@ static bool wait_interval(struct mir_sync *s, unsigned ms)
         ts.tv_nsec -= 1000000000;
     }
     pthread_mutex_lock(&s->lock);
-    while (!s->final_requested && !s->failed && !atomic_load(&s->cancelled))
+    while (!(final_too && s->final_requested) && !s->failed && !atomic_load(&s->cancelled))
         if (pthread_cond_timedwait(&s->cond, &s->lock, &ts) != 0)
             break;
-    bool stop = s->final_requested || s->failed || atomic_load(&s->cancelled);
+    bool stop = (final_too && s->final_requested) || s->failed || atomic_load(&s->cancelled);
     pthread_mutex_unlock(&s->lock);
     return stop;
+}
+
+static bool retryable(int r)
+{
+    switch (-r) {
+    case ECANCELED:
+    case EINVAL:
+    case ENOSPC:
+    case EROFS:
+    case ENOMEM:
+    case E2BIG:
+        return false;
+    default:
+        return true;
+    }
+}
+
+/* Runs the bulk pass (BULK) or one dirty pass, and runs it again after a
+ * transient failure. Retrying is safe: the engine reconnects; a failed dirty
+ * pass gave its extents back to the active bitmap; and a bulk pass run again
+ * into the target it half wrote may still skip holes, because any source
+ * block that changed since the first attempt is in the active bitmap. */
+static int pass_with_retries(struct sync_disk *sd, bool bulk, uint64_t *ret_dirty,
+                             struct ferry_error *err)
+{
+    struct mir_sync *s = sd->s;
+    unsigned delay_ms = 500;
+    for (unsigned attempt = 0;; attempt++) {
+        struct ferry_error e = {0};
+        int r = bulk
+                    ? mir_disk_copy(sd->disk, NULL, sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0, &e)
+                    : dirty_pass(sd, ret_dirty, &e);
+        if (r >= 0)
+            return r;
+        if (s->opts.retries == MIR_RETRIES_NONE || attempt >= s->opts.retries || !retryable(r) ||
+            atomic_load(&s->cancelled)) {
+            ferry_error_set(err, e.code, "%s", e.msg);
+            if (attempt > 0)
+                ferry_error_prefix(err, "%u attempts", attempt + 1);
+            return r;
+        }
+        ferry_debug("mir: %s; trying again in %u ms", e.msg, delay_ms);
+        pthread_mutex_lock(&s->lock);
+        sd->retries++;
+        pthread_mutex_unlock(&s->lock);
+        if (wait_interval(s, delay_ms, false))
+            return ferry_error_set(err, ECANCELED, "cancelled");
+        delay_ms *= 2;
+    }
 }
 
 static void *worker(void *opaque)
@@ -157,7 +208,7 @@ static void *worker(void *opaque)
     unsigned passes = 0;
     int r;
 
-    r = mir_disk_copy(sd->disk, NULL, sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0, &err);
+    r = pass_with_retries(sd, true, NULL, &err);
     if (r < 0)
         goto fail;
     pthread_mutex_lock(&s->lock);
@@ -170,7 +221,7 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&s->lock);
         if (stop)
             break;
-        r = dirty_pass(sd, &dirty, &err);
+        r = pass_with_retries(sd, false, &dirty, &err);
         if (r < 0)
             goto fail;
         passes++;
@@ -190,7 +241,7 @@ static void *worker(void *opaque)
         }
         /* Once the dirty set is small, passes are paced: each costs a few
          * QMP round trips even when nothing is dirty. */
-        if (converged && wait_interval(s, s->opts.pass_interval_ms))
+        if (converged && wait_interval(s, s->opts.pass_interval_ms, true))
             break;
     }
 
@@ -204,7 +255,7 @@ static void *worker(void *opaque)
         }
         return NULL; /* another disk failed; it reported */
     }
-    r = dirty_pass(sd, &dirty, &err);
+    r = pass_with_retries(sd, false, &dirty, &err);
     if (r >= 0)
         r = mir_disk_flush(sd->disk, &err);
     if (r < 0)
@@ -213,7 +264,11 @@ static void *worker(void *opaque)
     return NULL;
 
 fail:
-    ferry_error_prefix(&err, "storage: disk '%s'", sd->target);
+    /* Engine errors already name the disk; QMP ones do not. */
+    if (strncmp(err.msg, "disk '", 6) == 0)
+        ferry_error_prefix(&err, "storage");
+    else
+        ferry_error_prefix(&err, "storage: disk '%s'", sd->target);
     session_fail(s, &err);
     /* One disk failing fails the session: stop the others now. */
     for (size_t i = 0; i < s->n; i++)
@@ -242,6 +297,8 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         o.converge_bytes = MIR_DEFAULT_CONVERGE_BYTES;
     if (!o.pass_interval_ms)
         o.pass_interval_ms = MIR_DEFAULT_PASS_INTERVAL_MS;
+    if (!o.retries)
+        o.retries = MIR_DEFAULT_RETRIES;
 
     struct mir_sync *s = ferry_calloc(1, sizeof(*s));
     s->qmp = qmp;
@@ -521,6 +578,9 @@ int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret)
         mir_disk_progress(d, ret);
     else
         memset(ret, 0, sizeof(*ret));
+    pthread_mutex_lock(&s->lock);
+    ret->retries = s->disks[i].retries;
+    pthread_mutex_unlock(&s->lock);
     return 0;
 }
 

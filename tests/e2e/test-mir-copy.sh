@@ -144,7 +144,21 @@ case $err in
 *) bad "error message: $err";;
 esac
 
-# 7. Bad arguments are clean errors.
+# 7. A target that stops answering (every write delayed 30 s): the copy
+# fails after the I/O timeout instead of hanging.
+nbdkit -f -U $T/d.sock --filter=delay memory size=$SIZE wdelay=30 &
+PIDS+=($!)
+wait_sock $T/d.sock
+start=$(date +%s)
+err=$(timeout 20 "$COPY" -t 1500 "$SRC" "nbd+unix:///?socket=$T/d.sock" 2>&1 >/dev/null)
+rc=$?
+took=$(($(date +%s) - start))
+stop_last
+if [ $rc = 1 ] && [ $took -le 5 ]; then ok "stuck target times out (${took}s)"
+else bad "stuck target: exit $rc after ${took}s"; fi
+case $err in *"no request completed for "*) ok "timeout reported: $err";; *) bad "timeout message: $err";; esac
+
+# 8. Bad arguments are clean errors.
 err=$(timeout 10 "$COPY" -r 1000 "$SRC" "nbd+unix:///?socket=$T/none.sock" 2>&1)
 case $err in *"request size 1000"*) ok "bad request size rejected";; *) bad "bad request size: $err";; esac
 err=$(timeout 10 "$COPY" "$SRC" "nbd+unix:///?socket=$T/none.sock" 2>&1)

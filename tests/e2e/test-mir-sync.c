@@ -260,15 +260,63 @@ static int wait_converged(struct mir_sync *s, int ms)
     return r;
 }
 
-static void one_migration(struct env *e, const char *fmt, bool direct, bool use_path,
-                          unsigned iteration)
+static pid_t spawn(const char *const argv[])
 {
-    char uri[200];
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execvp(argv[0], (char **)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void wait_socket(const char *path)
+{
+    for (int i = 0; i < 100; i++) {
+        if (access(path, F_OK) == 0)
+            return;
+        usleep(100000);
+    }
+    fail_msg("socket %s did not appear", path);
+}
+
+static void touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+/* With FLAKY, the destination is reached through an nbdkit proxy whose
+ * writes fail with EIO while the file ERRFILE exists: during the start of
+ * the bulk pass and once between dirty passes. The session must retry. */
+static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool use_path,
+                             unsigned iteration, bool flaky)
+{
+    char uri[200], errfile[200], proxy_sock[200];
     struct ferry_error err = {0};
+    pid_t proxy = 0;
 
     make_source(e, fmt);
     vm_start(e, &e->s, "src", e->src, fmt, direct, false);
     start_destination(e, uri, sizeof(uri));
+    if (flaky) {
+        char sockarg[220], errarg[220];
+        snprintf(errfile, sizeof(errfile), "%s/errors-on", e->dir);
+        snprintf(proxy_sock, sizeof(proxy_sock), "%s/proxy.nbd", e->dir);
+        snprintf(sockarg, sizeof(sockarg), "socket=%s/d.nbd", e->dir);
+        snprintf(errarg, sizeof(errarg), "error-pwrite-file=%s", errfile);
+        touch(errfile);
+        const char *argv[] = {
+            "nbdkit", "-f",    "-U",         proxy_sock,         "--filter=error",
+            "nbd",    sockarg, "export=vda", "error-pwrite=EIO", "error-pwrite-rate=100%",
+            errarg,   NULL};
+        proxy = spawn(argv);
+        wait_socket(proxy_sock);
+        snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", proxy_sock);
+    }
 
     random_writes(&e->s, 10); /* before the session */
 
@@ -304,6 +352,8 @@ static void one_migration(struct env *e, const char *fmt, bool direct, bool use_
         random_writes(&e->s, 2);
         during += 2;
         usleep(20000);
+        if (flaky && i == 10)
+            unlink(errfile);
     }
     assert_true(during > 0);
 
@@ -311,7 +361,11 @@ static void one_migration(struct env *e, const char *fmt, bool direct, bool use_
     /* Between dirty passes, and a write after convergence. */
     for (int k = 0; k < 3; k++) {
         random_writes(&e->s, 8);
+        if (flaky && k == 0)
+            touch(errfile);
         usleep(300000);
+        if (flaky && k == 0)
+            unlink(errfile);
     }
     random_writes(&e->s, 3);
 
@@ -328,11 +382,17 @@ static void one_migration(struct env *e, const char *fmt, bool direct, bool use_
         fail_msg("final pass: %s", ferry_error_msg(&err));
     assert_true(ms >= 0);
     mir_sync_progress(s, 0, &p);
-    printf("# iteration %u (%s%s%s): %u passes, %" PRIu64 " copied, %" PRIu64 " zeroed, %" PRIu64
-           " skipped, final pass %" PRId64 " ms\n",
-           iteration, fmt, direct ? ", cache=none" : "", use_path ? "" : ", via NBD", p.pass,
-           p.copied, p.zeroed, p.skipped, ms);
+    printf("# iteration %u (%s%s%s%s): %u passes, %" PRIu64 " copied, %" PRIu64 " zeroed, %" PRIu64
+           " skipped, %u retries, final pass %" PRId64 " ms\n",
+           iteration, fmt, direct ? ", cache=none" : "", use_path ? "" : ", via NBD",
+           flaky ? ", flaky target" : "", p.pass, p.copied, p.zeroed, p.skipped, p.retries, ms);
+    if (flaky)
+        assert_true(p.retries >= 2);
     mir_sync_free(s);
+    if (proxy > 0) {
+        kill(proxy, SIGTERM);
+        waitpid(proxy, NULL, 0);
+    }
 
     check_equal(e, fmt);
 
@@ -345,6 +405,22 @@ static void one_migration(struct env *e, const char *fmt, bool direct, bool use_
 
     vm_stop(&e->s);
     vm_stop(&e->d);
+}
+
+static void one_migration(struct env *e, const char *fmt, bool direct, bool use_path,
+                          unsigned iteration)
+{
+    one_migration_ex(e, fmt, direct, use_path, iteration, false);
+}
+
+static void test_sync_flaky_target_retries(void **state)
+{
+    if (system("command -v nbdkit >/dev/null") != 0) {
+        printf("# nbdkit not installed: flaky-target case not run\n");
+        skip();
+    }
+    srand(4);
+    one_migration_ex(*state, "raw", false, true, 0, true);
 }
 
 static void test_sync_raw(void **state)
@@ -457,6 +533,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_raw, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_raw_direct, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_qcow2_via_nbd, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_flaky_target_retries, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_cancel_cleans_up, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_bad_destination, env_setup, env_teardown),
     };
