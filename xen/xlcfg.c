@@ -511,8 +511,8 @@ static int parse_value(struct parser *ps, const char *key, unsigned depth,
             break;
         if (t.kind == T_EOF)
             return perr(ps, t.line, t.col,
-                        "expected ']' to close the list opened at %u:%u, got end of file",
-                        v->line, v->col);
+                        "expected ']' to close the list opened at %u:%u, got end of file", v->line,
+                        v->col);
         if (t.kind != T_COMMA) {
             tok_describe(&t, what, sizeof what);
             tok_clear(&t);

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Runs one xl command with captured, bounded output and a deadline. */
+#include "xl-exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "util.h"
+#include "xenbuf.h"
+
+void xendrv_xl_result_clear(struct xendrv_xl_result *r)
+{
+    free(r->out);
+    free(r->errtxt);
+    memset(r, 0, sizeof *r);
+}
+
+static void drain(int fd, struct xendrv_buf *b, bool *open_)
+{
+    char chunk[4096];
+    ssize_t n = read(fd, chunk, sizeof chunk);
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        *open_ = false;
+        return;
+    }
+    /* Past the limit we keep reading (so xl never blocks) but drop. */
+    if (b->len + (size_t)n <= XENDRV_XL_OUTPUT_MAX)
+        xendrv_buf_append(b, chunk, (size_t)n);
+}
+
+int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms, volatile pid_t *pid_slot,
+                  struct xendrv_xl_result *res, struct ferry_error *err)
+{
+    int outp[2], errp[2];
+    size_t argc = 0;
+
+    memset(res, 0, sizeof *res);
+    while (argv[argc])
+        argc++;
+    _cleanup_free_ const char **full = ferry_calloc(argc + 2, sizeof *full);
+    full[0] = xl;
+    for (size_t i = 0; i < argc; i++)
+        full[i + 1] = argv[i];
+
+    if (pipe2(outp, O_CLOEXEC) < 0)
+        return ferry_error_set_errno(err, errno, "xl %s: pipe", argv[0]);
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(outp[0]);
+        close(outp[1]);
+        return ferry_error_set_errno(err, e, "xl %s: pipe", argv[0]);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(outp[0]);
+        close(outp[1]);
+        close(errp[0]);
+        close(errp[1]);
+        return ferry_error_set_errno(err, e, "xl %s: fork", argv[0]);
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(outp[1], 1);
+        dup2(errp[1], 2);
+        /* Default signal dispositions for the toolstack. */
+        signal(SIGPIPE, SIG_DFL);
+        execvp(xl, (char *const *)full);
+        fprintf(stderr, "cannot execute %s: %s\n", xl, strerror(errno));
+        _exit(127);
+    }
+    if (pid_slot)
+        *pid_slot = pid;
+    close(outp[1]);
+    close(errp[1]);
+
+    struct xendrv_buf out = {0}, eb = {0};
+    bool out_open = true, err_open = true, timed_out = false;
+    int64_t deadline = ferry_now_ms() + timeout_ms;
+    while (out_open || err_open) {
+        struct pollfd p[2] = {{.fd = out_open ? outp[0] : -1, .events = POLLIN},
+                              {.fd = err_open ? errp[0] : -1, .events = POLLIN}};
+        int left = ferry_ms_left(deadline);
+        if (left == 0) {
+            timed_out = true;
+            break;
+        }
+        int n = poll(p, 2, left);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (p[0].revents)
+            drain(outp[0], &out, &out_open);
+        if (p[1].revents)
+            drain(errp[0], &eb, &err_open);
+    }
+    close(outp[0]);
+    close(errp[0]);
+
+    int status = 0;
+    if (timed_out)
+        kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (pid_slot)
+        *pid_slot = 0;
+    res->out = xendrv_buf_steal(&out);
+    res->errtxt = xendrv_buf_steal(&eb);
+    res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (timed_out) {
+        xendrv_xl_result_clear(res);
+        return ferry_error_set(err, ETIMEDOUT, "xl %s: no answer within %d ms (killed)", argv[0],
+                               timeout_ms);
+    }
+    if (res->status == 127 && strstr(res->errtxt, "cannot execute")) {
+        int r = ferry_error_set(err, ENOENT, "xl %s: %s", argv[0], res->errtxt);
+        if (err && err->msg[0] && err->msg[strlen(err->msg) - 1] == '\n')
+            err->msg[strlen(err->msg) - 1] = '\0';
+        xendrv_xl_result_clear(res);
+        return r;
+    }
+    return 0;
+}
+
+int xendrv_xl_fail(const char *cmd, const struct xendrv_xl_result *res, struct ferry_error *err)
+{
+    /* The last two non-empty lines of stderr carry xl's reason. */
+    const char *e = res->errtxt ? res->errtxt : "";
+    size_t len = strlen(e);
+    while (len > 0 && e[len - 1] == '\n')
+        len--;
+    size_t start = len;
+    for (int lines = 0; start > 0; start--) {
+        if (e[start - 1] == '\n' && ++lines == 2)
+            break;
+    }
+    _cleanup_free_ char *tail = strndup(e + start, len - start);
+    if (!tail)
+        abort();
+    for (char *p = tail; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    if (res->status >= 128)
+        return ferry_error_set(err, EIO, "xl %s: killed by signal %d%s%s", cmd, res->status - 128,
+                               *tail ? ": " : "", tail);
+    return ferry_error_set(err, EIO, "xl %s: exit status %d%s%s", cmd, res->status,
+                           *tail ? ": " : "", tail);
+}

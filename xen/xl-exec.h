@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Running the xl toolstack: one command, its output captured (bounded), its
+ * run time bounded, its failure turned into a message built from what xl
+ * printed. Internal to xen/. */
+#ifndef FERRY_XEN_XL_EXEC_H
+#define FERRY_XEN_XL_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define XENDRV_XL_OUTPUT_MAX (256u * 1024) /* bytes of stdout/stderr kept */
+
+struct xendrv_xl_result {
+    int status;   /* exit code; 128 + signal when killed */
+    char *out;    /* stdout, NUL-terminated; caller frees */
+    char *errtxt; /* stderr, NUL-terminated; caller frees */
+};
+
+void xendrv_xl_result_clear(struct xendrv_xl_result *r);
+
+/* Runs XL with ARGV (NULL-terminated, without argv[0]) for at most
+ * TIMEOUT_MS (killed by PID when over). Returns 0 when it ran (whatever its
+ * exit status: see RES->status), a negative errno when it could not be run
+ * or timed out. When PID_SLOT is not NULL the child's pid is stored there
+ * while it runs (and reset to 0), so another thread may signal it. */
+int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms, volatile pid_t *pid_slot,
+                  struct xendrv_xl_result *res, struct ferry_error *err);
+
+/* "xl CMD: LAST LINES OF STDERR" into ERR for a failed run; returns -EIO. */
+int xendrv_xl_fail(const char *cmd, const struct xendrv_xl_result *res, struct ferry_error *err);
+
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ferry-xl-pipe: the transport command ferry gives `xl migrate` instead of
+ * ssh. xl runs it with the migration stream on stdin (to send) and stdout
+ * (what the receiver answers); it connects to the destination agent's
+ * listener for this migration and copies both ways, passing each direction's
+ * end on (stdin EOF becomes a TCP half-close, socket EOF closes stdout) so
+ * that either side failing is seen at once by the other.
+ *
+ *   ferry-xl-pipe HOST PORT TOKEN
+ *
+ * TOKEN (a line the listener checks first) ties the connection to one
+ * prepared migration. Exit status: 0 when both directions ended cleanly,
+ * 1 otherwise, with a message on stderr (xl shows it). */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "util.h"
+
+#define CONNECT_TIMEOUT_S 30
+#define BUF_SIZE          (256 * 1024)
+
+static int connect_to(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo *res = NULL;
+    int fd = -1, r;
+
+    r = getaddrinfo(host, port, &hints, &res);
+    if (r != 0) {
+        fprintf(stderr, "ferry-xl-pipe: %s:%s: %s\n", host, port, gai_strerror(r));
+        return -1;
+    }
+    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            r = errno;
+            close(fd);
+            fd = -1;
+            errno = r;
+        }
+    }
+    if (fd < 0)
+        fprintf(stderr, "ferry-xl-pipe: cannot connect to %s:%s: %s\n", host, port,
+                strerror(errno));
+    freeaddrinfo(res);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: ferry-xl-pipe HOST PORT TOKEN\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    alarm(CONNECT_TIMEOUT_S);
+    _cleanup_close_ int sock = connect_to(argv[1], argv[2]);
+    if (sock < 0)
+        return 1;
+    _cleanup_free_ char *hello = ferry_strdup_printf("%s\n", argv[3]);
+    if (ferry_write_full(sock, hello, strlen(hello)) < 0) {
+        fprintf(stderr, "ferry-xl-pipe: sending the token failed\n");
+        return 1;
+    }
+    alarm(0);
+
+    _cleanup_free_ char *buf = malloc(BUF_SIZE);
+    bool in_open = true, sock_open = true;
+    int status = 0;
+
+    if (!buf)
+        return 1;
+    /* in: stdin -> sock. out: sock -> stdout. */
+    while (in_open || sock_open) {
+        struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
+                              {.fd = sock_open ? sock : -1, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        if (in_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = read(0, buf, BUF_SIZE);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0 || ferry_write_full(sock, buf, (size_t)n) < 0) {
+                if (n != 0)
+                    status = 1;
+                /* xl is done sending (or the peer is gone): pass the end on. */
+                shutdown(sock, SHUT_WR);
+                in_open = false;
+            }
+        }
+        if (sock_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            ssize_t n = read(sock, buf, BUF_SIZE);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0 || ferry_write_full(1, buf, (size_t)n) < 0) {
+                if (n != 0)
+                    status = 1;
+                close(1);
+                sock_open = false;
+                /* Nobody will read what xl still sends. */
+                if (in_open) {
+                    shutdown(sock, SHUT_WR);
+                    in_open = false;
+                }
+            }
+        }
+    }
+    return status;
+}
