@@ -42,10 +42,14 @@ struct vm {
     struct qmp_conn *qmp;
 };
 
+#define MAX_DISKS 2
+static const char *const DEVS[MAX_DISKS] = {"vda", "vdb"};
+
 struct env {
     char dir[64];
-    char src[128];
-    char dst[128];
+    unsigned ndisks;
+    char src[MAX_DISKS][128];
+    char dst[MAX_DISKS][128];
     struct vm s, d;
 };
 
@@ -68,19 +72,48 @@ static void dump_log(const struct vm *vm)
         fprintf(stderr, "--- %s ---\n%s\n---\n", vm->log, buf);
 }
 
-/* Starts QEMU with a virtio-blk disk 'vda' on IMG: format node f-vda over
- * protocol node p-vda, as the agent's QEMU driver does. */
-static void vm_start(struct env *e, struct vm *vm, const char *name, const char *img,
+/* Starts QEMU with virtio-blk disks vda (and vdb) on IMGS: format node
+ * f-<dev> over protocol node p-<dev>, as the agent's QEMU driver does. */
+static void vm_start(struct env *e, struct vm *vm, const char *name, char imgs[][128],
                      const char *fmt, bool direct, bool incoming)
 {
-    char qmp_arg[200], file_arg[300], fmt_arg[200];
+    char qmp_arg[200], file_arg[MAX_DISKS][300], fmt_arg[MAX_DISKS][200], dev_arg[MAX_DISKS][100];
+    const char *argv[64];
+    unsigned n = 0;
+
     snprintf(vm->sock, sizeof(vm->sock), "%s/%s.qmp", e->dir, name);
     snprintf(vm->log, sizeof(vm->log), "%s/%s.log", e->dir, name);
     snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", vm->sock);
-    snprintf(file_arg, sizeof(file_arg),
-             "driver=file,filename=%s,node-name=p-vda,discard=unmap,cache.direct=%s", img,
-             direct ? "on" : "off");
-    snprintf(fmt_arg, sizeof(fmt_arg), "driver=%s,file=p-vda,node-name=f-vda,discard=unmap", fmt);
+    argv[n++] = qemu_binary();
+    argv[n++] = "-nodefaults";
+    argv[n++] = "-nographic";
+    argv[n++] = "-machine";
+    argv[n++] = "accel=kvm:tcg";
+    argv[n++] = "-m";
+    argv[n++] = "64";
+    argv[n++] = "-qmp";
+    argv[n++] = qmp_arg;
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        snprintf(file_arg[i], sizeof(file_arg[i]),
+                 "driver=file,filename=%s,node-name=p-%s,discard=unmap,cache.direct=%s", imgs[i],
+                 DEVS[i], direct ? "on" : "off");
+        snprintf(fmt_arg[i], sizeof(fmt_arg[i]), "driver=%s,file=p-%s,node-name=f-%s,discard=unmap",
+                 fmt, DEVS[i], DEVS[i]);
+        snprintf(dev_arg[i], sizeof(dev_arg[i]), "virtio-blk-pci,drive=f-%s,id=%s", DEVS[i],
+                 DEVS[i]);
+        argv[n++] = "-blockdev";
+        argv[n++] = file_arg[i];
+        argv[n++] = "-blockdev";
+        argv[n++] = fmt_arg[i];
+        argv[n++] = "-device";
+        argv[n++] = dev_arg[i];
+    }
+    if (incoming) {
+        argv[n++] = "-incoming";
+        argv[n++] = "defer";
+    }
+    argv[n] = NULL;
+
     vm->pid = fork();
     assert_true(vm->pid >= 0);
     if (vm->pid == 0) {
@@ -89,24 +122,6 @@ static void vm_start(struct env *e, struct vm *vm, const char *name, const char 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (null < 0 || log < 0 || dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0)
             _exit(126);
-        const char *argv[] = {qemu_binary(),
-                              "-nodefaults",
-                              "-nographic",
-                              "-machine",
-                              "accel=kvm:tcg",
-                              "-m",
-                              "64",
-                              "-qmp",
-                              qmp_arg,
-                              "-blockdev",
-                              file_arg,
-                              "-blockdev",
-                              fmt_arg,
-                              "-device",
-                              "virtio-blk-pci,drive=f-vda,id=vda",
-                              incoming ? "-incoming" : NULL,
-                              "defer",
-                              NULL};
         execv(argv[0], (char **)argv);
         _exit(127);
     }
@@ -140,21 +155,18 @@ static void qmp_ok(struct vm *vm, const char *cmd, const char *args_json)
 
 /* A guest write through the device, so bitmaps see it. qemu-io reports its
  * own errors on QEMU's stdout, so the data is checked by the final compare. */
-static void guest_write(struct vm *vm, uint64_t off, uint64_t len, int pattern)
+static void guest_write(struct vm *vm, const char *dev, uint64_t off, uint64_t len, int pattern)
 {
-    char cmd[256];
+    char cmd[256], op[64];
     struct ferry_error err = {0};
     char *out = NULL;
     if (pattern < 0)
-        snprintf(cmd, sizeof(cmd),
-                 "qemu-io -d /machine/peripheral/vda/virtio-backend \"write -z %" PRIu64 " %" PRIu64
-                 "\"",
-                 off, len);
+        snprintf(op, sizeof(op), "write -z");
     else
-        snprintf(cmd, sizeof(cmd),
-                 "qemu-io -d /machine/peripheral/vda/virtio-backend \"write -P 0x%02x %" PRIu64
-                 " %" PRIu64 "\"",
-                 pattern, off, len);
+        snprintf(op, sizeof(op), "write -P 0x%02x", pattern);
+    snprintf(cmd, sizeof(cmd),
+             "qemu-io -d /machine/peripheral/%s/virtio-backend \"%s %" PRIu64 " %" PRIu64 "\"", dev,
+             op, off, len);
     if (qmp_conn_hmp(vm->qmp, cmd, CMD_MS, &out, &err) < 0)
         fail_msg("hmp: %s", ferry_error_msg(&err));
     if (out && strstr(out, "error"))
@@ -162,13 +174,14 @@ static void guest_write(struct vm *vm, uint64_t off, uint64_t len, int pattern)
     free(out);
 }
 
-/* Random 512-aligned writes, some as zero writes. */
-static void random_writes(struct vm *vm, unsigned n)
+/* Random 512-aligned writes on random disks, some as zero writes. */
+static void random_writes(struct env *e, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
         uint64_t len = (uint64_t)(1 + rand() % 256) * 512;
         uint64_t off = (uint64_t)(rand() % ((DISK_SIZE - len) / 512)) * 512;
-        guest_write(vm, off, len, rand() % 8 == 0 ? -1 : 1 + rand() % 254);
+        guest_write(&e->s, DEVS[(unsigned)rand() % e->ndisks], off, len,
+                    rand() % 8 == 0 ? -1 : 1 + rand() % 254);
     }
 }
 
@@ -182,8 +195,11 @@ static int env_setup(void **state)
     assert_non_null(e);
     snprintf(e->dir, sizeof(e->dir), "/tmp/ferry-mir-sync-XXXXXX");
     assert_non_null(mkdtemp(e->dir));
-    snprintf(e->src, sizeof(e->src), "%s/src.img", e->dir);
-    snprintf(e->dst, sizeof(e->dst), "%s/dst.img", e->dir);
+    for (unsigned i = 0; i < MAX_DISKS; i++) {
+        snprintf(e->src[i], sizeof(e->src[i]), "%s/src-%s.img", e->dir, DEVS[i]);
+        snprintf(e->dst[i], sizeof(e->dst[i]), "%s/dst-%s.img", e->dir, DEVS[i]);
+    }
+    e->ndisks = 1;
     *state = e;
     return 0;
 }
@@ -208,47 +224,62 @@ static void run(const char *cmd)
         fail_msg("'%s' exited %d", cmd, r);
 }
 
-/* A raw source: random data in a few places, zeros elsewhere, holes. */
-static void make_source(struct env *e, const char *fmt)
+/* Sources: random data in a few places, zeros elsewhere, holes. */
+static void make_sources(struct env *e, const char *fmt)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd),
-             "set -e; f=%s/raw.img; rm -f $f; truncate -s %u $f;"
-             "dd if=/dev/urandom of=$f bs=1M count=6 seek=2 conv=notrunc status=none;"
-             "dd if=/dev/zero of=$f bs=1M count=3 seek=20 conv=notrunc status=none;"
-             "dd if=/dev/urandom of=$f bs=64k count=3 seek=500 conv=notrunc status=none;"
-             "qemu-img convert -q -f raw -O %s $f %s",
-             e->dir, DISK_SIZE, fmt, e->src);
-    run(cmd);
+    char cmd[700];
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        snprintf(cmd, sizeof(cmd),
+                 "set -e; f=%s/raw.img; rm -f $f; truncate -s %u $f;"
+                 "dd if=/dev/urandom of=$f bs=1M count=6 seek=%u conv=notrunc status=none;"
+                 "dd if=/dev/zero of=$f bs=1M count=3 seek=20 conv=notrunc status=none;"
+                 "dd if=/dev/urandom of=$f bs=64k count=3 seek=%u conv=notrunc status=none;"
+                 "qemu-img convert -q -f raw -O %s $f %s",
+                 e->dir, DISK_SIZE, 2 + 7 * i, 500 + 11 * i, fmt, e->src[i]);
+        run(cmd);
+    }
 }
 
-/* Destination QEMU serving its (inactive) disk as a writable export. */
-static void start_destination(struct env *e, char *uri, size_t urisz)
+/* Destination QEMU serving its (inactive) disks as writable exports. With
+ * GARBAGE the images are full of random bytes instead of new and sparse. */
+static void start_destination(struct env *e, char uris[][200], bool garbage)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -f %s && truncate -s %u %s", e->dst, DISK_SIZE, e->dst);
-    run(cmd);
+    char cmd[400];
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        if (garbage)
+            snprintf(cmd, sizeof(cmd), "head -c %u /dev/urandom > %s", DISK_SIZE, e->dst[i]);
+        else
+            snprintf(cmd, sizeof(cmd), "rm -f %s && truncate -s %u %s", e->dst[i], DISK_SIZE,
+                     e->dst[i]);
+        run(cmd);
+    }
     vm_start(e, &e->d, "dst", e->dst, "raw", false, true);
     char args[300];
     snprintf(args, sizeof(args), "{\"addr\":{\"type\":\"unix\",\"data\":{\"path\":\"%s/d.nbd\"}}}",
              e->dir);
     qmp_ok(&e->d, "nbd-server-start", args);
-    qmp_ok(&e->d, "block-export-add",
-           "{\"type\":\"nbd\",\"id\":\"vda\",\"node-name\":\"f-vda\",\"name\":\"vda\","
-           "\"writable\":true}");
-    snprintf(uri, urisz, "nbd+unix:///vda?socket=%s/d.nbd", e->dir);
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        snprintf(args, sizeof(args),
+                 "{\"type\":\"nbd\",\"id\":\"%s\",\"node-name\":\"f-%s\",\"name\":\"%s\","
+                 "\"writable\":true}",
+                 DEVS[i], DEVS[i], DEVS[i]);
+        qmp_ok(&e->d, "block-export-add", args);
+        snprintf(uris[i], 200, "nbd+unix:///%s?socket=%s/d.nbd", DEVS[i], e->dir);
+    }
 }
 
 static void check_equal(struct env *e, const char *fmt)
 {
     char cmd[600];
-    /* Flushed by the final pass; QEMU's writes are in the page cache. The
-     * images are still open (and locked) by the QEMUs, hence -U. */
-    snprintf(cmd, sizeof(cmd), "qemu-img convert -U -q -f %s -O raw %s %s/src-now.raw", fmt, e->src,
-             e->dir);
-    run(cmd);
-    snprintf(cmd, sizeof(cmd), "cmp %s/src-now.raw %s", e->dir, e->dst);
-    run(cmd);
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        /* Flushed by the final pass; QEMU's writes are in the page cache. The
+         * images are still open (and locked) by the QEMUs, hence -U. */
+        snprintf(cmd, sizeof(cmd), "qemu-img convert -U -q -f %s -O raw %s %s/src-now.raw", fmt,
+                 e->src[i], e->dir);
+        run(cmd);
+        snprintf(cmd, sizeof(cmd), "cmp %s/src-now.raw %s", e->dir, e->dst[i]);
+        run(cmd);
+    }
 }
 
 static int wait_converged(struct mir_sync *s, int ms)
@@ -289,20 +320,29 @@ static void touch(const char *path)
     close(fd);
 }
 
-/* With FLAKY, the destination is reached through an nbdkit proxy whose
+struct variant {
+    const char *fmt;
+    bool direct;  /* source QEMU uses cache=none, engine O_DIRECT */
+    bool via_nbd; /* engine reads the source through an NBD export */
+    bool flaky;   /* vda's target fails writes for a while (nbdkit proxy) */
+    bool garbage; /* destination images are full of random bytes */
+    unsigned ndisks;
+};
+
+/* With FLAKY, vda's destination is reached through an nbdkit proxy whose
  * writes fail with EIO while the file ERRFILE exists: during the start of
  * the bulk pass and once between dirty passes. The session must retry. */
-static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool use_path,
-                             unsigned iteration, bool flaky)
+static void one_migration(struct env *e, const struct variant *v, unsigned iteration)
 {
-    char uri[200], errfile[200], proxy_sock[200];
+    char uris[MAX_DISKS][200], errfile[200], proxy_sock[200];
     struct ferry_error err = {0};
     pid_t proxy = 0;
 
-    make_source(e, fmt);
-    vm_start(e, &e->s, "src", e->src, fmt, direct, false);
-    start_destination(e, uri, sizeof(uri));
-    if (flaky) {
+    e->ndisks = v->ndisks ? v->ndisks : 1;
+    make_sources(e, v->fmt);
+    vm_start(e, &e->s, "src", e->src, v->fmt, v->direct, false);
+    start_destination(e, uris, v->garbage);
+    if (v->flaky) {
         char sockarg[220], errarg[220];
         snprintf(errfile, sizeof(errfile), "%s/errors-on", e->dir);
         snprintf(proxy_sock, sizeof(proxy_sock), "%s/proxy.nbd", e->dir);
@@ -315,19 +355,21 @@ static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool u
             errarg,   NULL};
         proxy = spawn(argv);
         wait_socket(proxy_sock);
-        snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", proxy_sock);
+        snprintf(uris[0], sizeof(uris[0]), "nbd+unix:///?socket=%s", proxy_sock);
     }
 
-    random_writes(&e->s, 10); /* before the session */
+    random_writes(e, 10); /* before the session */
 
-    struct mir_sync_disk disk = {
-        .target = "vda",
-        .source_path = use_path ? e->src : NULL,
-        .source_format = fmt,
-        .direct = direct,
-        .dest_uri = uri,
-        .dest_is_zero = true,
-    };
+    struct mir_sync_disk disks[MAX_DISKS];
+    for (unsigned i = 0; i < e->ndisks; i++)
+        disks[i] = (struct mir_sync_disk){
+            .target = DEVS[i],
+            .source_path = v->via_nbd ? NULL : e->src[i],
+            .source_format = v->fmt,
+            .direct = v->direct,
+            .dest_uri = uris[i],
+            .dest_is_zero = !v->garbage,
+        };
     /* A bandwidth cap keeps the bulk pass busy long enough for writes to
      * land during it. */
     struct mir_sync_opts opts = {
@@ -337,8 +379,9 @@ static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool u
         .pass_interval_ms = 250,
     };
     struct mir_sync *s = NULL;
-    if (mir_sync_new(e->s.qmp, &disk, 1, &opts, &s, &err) < 0)
+    if (mir_sync_new(e->s.qmp, disks, e->ndisks, &opts, &s, &err) < 0)
         fail_msg("mir_sync_new: %s", ferry_error_msg(&err));
+    assert_int_equal(mir_sync_disks(s), e->ndisks);
     if (mir_sync_start(s, &err) < 0)
         fail_msg("mir_sync_start: %s", ferry_error_msg(&err));
 
@@ -349,31 +392,36 @@ static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool u
         assert_int_equal(mir_sync_progress(s, 0, &p), 0);
         if (p.pass > 1)
             break;
-        random_writes(&e->s, 2);
+        random_writes(e, 2);
         during += 2;
         usleep(20000);
-        if (flaky && i == 10)
+        if (v->flaky && i == 10)
             unlink(errfile);
     }
     assert_true(during > 0);
+    if (v->flaky)
+        unlink(errfile); /* the bulk pass may have ended the loop early by retrying */
 
     wait_converged(s, 60000);
     /* Between dirty passes, and a write after convergence. */
     for (int k = 0; k < 3; k++) {
-        random_writes(&e->s, 8);
-        if (flaky && k == 0)
+        random_writes(e, 8);
+        if (v->flaky && k == 0)
             touch(errfile);
         usleep(300000);
-        if (flaky && k == 0)
+        if (v->flaky && k == 0)
             unlink(errfile);
     }
-    random_writes(&e->s, 3);
+    random_writes(e, 3);
 
-    struct mir_progress p;
-    mir_sync_progress(s, 0, &p);
-    assert_int_equal(p.size, DISK_SIZE);
-    assert_true(p.pass >= 2);
-    assert_true(p.copied > 0);
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        struct mir_progress p;
+        mir_sync_progress(s, i, &p);
+        assert_int_equal(p.size, DISK_SIZE);
+        assert_true(p.pass >= 2);
+        assert_true(p.copied > 0);
+        assert_true(p.converged);
+    }
 
     /* The switchover: guest paused, last extents, flush. */
     qmp_ok(&e->s, "stop", NULL);
@@ -381,20 +429,27 @@ static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool u
     if (mir_sync_final_pass(s, &ms, &err) < 0)
         fail_msg("final pass: %s", ferry_error_msg(&err));
     assert_true(ms >= 0);
-    mir_sync_progress(s, 0, &p);
-    printf("# iteration %u (%s%s%s%s): %u passes, %" PRIu64 " copied, %" PRIu64 " zeroed, %" PRIu64
-           " skipped, %u retries, final pass %" PRId64 " ms\n",
-           iteration, fmt, direct ? ", cache=none" : "", use_path ? "" : ", via NBD",
-           flaky ? ", flaky target" : "", p.pass, p.copied, p.zeroed, p.skipped, p.retries, ms);
-    if (flaky)
-        assert_true(p.retries >= 2);
+    for (unsigned i = 0; i < e->ndisks; i++) {
+        struct mir_progress p;
+        mir_sync_progress(s, i, &p);
+        printf("# %u %s (%s%s%s%s%s): %u passes, %" PRIu64 " copied, %" PRIu64 " zeroed, %" PRIu64
+               " skipped, %u retries, final pass %" PRId64 " ms\n",
+               iteration, DEVS[i], v->fmt, v->direct ? ", cache=none" : "",
+               v->via_nbd ? ", via NBD" : "", v->flaky ? ", flaky target" : "",
+               v->garbage ? ", dirty target" : "", p.pass, p.copied, p.zeroed, p.skipped, p.retries,
+               ms);
+        if (v->flaky && i == 0)
+            assert_true(p.retries >= 2);
+        if (v->garbage)
+            assert_true(p.zeroed > 0);
+    }
     mir_sync_free(s);
     if (proxy > 0) {
         kill(proxy, SIGTERM);
         waitpid(proxy, NULL, 0);
     }
 
-    check_equal(e, fmt);
+    check_equal(e, v->fmt);
 
     /* Nothing left behind on the source. */
     struct json_object *ret = NULL;
@@ -407,10 +462,29 @@ static void one_migration_ex(struct env *e, const char *fmt, bool direct, bool u
     vm_stop(&e->d);
 }
 
-static void one_migration(struct env *e, const char *fmt, bool direct, bool use_path,
-                          unsigned iteration)
+static void test_sync_raw(void **state)
 {
-    one_migration_ex(e, fmt, direct, use_path, iteration, false);
+    srand(1);
+    for (unsigned i = 0; i < 2; i++)
+        one_migration(*state, &(struct variant){.fmt = "raw"}, i);
+}
+
+static void test_sync_raw_direct_two_disks(void **state)
+{
+    srand(2);
+    one_migration(*state, &(struct variant){.fmt = "raw", .direct = true, .ndisks = 2}, 0);
+}
+
+static void test_sync_qcow2_via_nbd(void **state)
+{
+    srand(3);
+    one_migration(*state, &(struct variant){.fmt = "qcow2", .via_nbd = true}, 0);
+}
+
+static void test_sync_dirty_target(void **state)
+{
+    srand(5);
+    one_migration(*state, &(struct variant){.fmt = "raw", .garbage = true}, 0);
 }
 
 static void test_sync_flaky_target_retries(void **state)
@@ -420,27 +494,7 @@ static void test_sync_flaky_target_retries(void **state)
         skip();
     }
     srand(4);
-    one_migration_ex(*state, "raw", false, true, 0, true);
-}
-
-static void test_sync_raw(void **state)
-{
-    struct env *e = *state;
-    srand(1);
-    for (unsigned i = 0; i < 2; i++)
-        one_migration(e, "raw", false, true, i);
-}
-
-static void test_sync_raw_direct(void **state)
-{
-    srand(2);
-    one_migration(*state, "raw", true, true, 0);
-}
-
-static void test_sync_qcow2_via_nbd(void **state)
-{
-    srand(3);
-    one_migration(*state, "qcow2", false, false, 0);
+    one_migration(*state, &(struct variant){.fmt = "raw", .flaky = true, .ndisks = 2}, 0);
 }
 
 static bool has_bitmaps(struct vm *vm)
@@ -469,14 +523,15 @@ static bool has_bitmaps(struct vm *vm)
 static void test_sync_cancel_cleans_up(void **state)
 {
     struct env *e = *state;
-    char uri[200];
     struct ferry_error err = {0};
 
-    make_source(e, "raw");
+    e->ndisks = 1;
+    make_sources(e, "raw");
     vm_start(e, &e->s, "src", e->src, "raw", false, false);
-    start_destination(e, uri, sizeof(uri));
+    char uris[MAX_DISKS][200];
+    start_destination(e, uris, false);
     struct mir_sync_disk disk = {
-        .target = "vda", .source_path = e->src, .dest_uri = uri, .dest_is_zero = true};
+        .target = "vda", .source_path = e->src[0], .dest_uri = uris[0], .dest_is_zero = true};
     struct mir_sync_opts opts = {
         .copy = {.request_size = 64 * 1024, .bandwidth = 4u * 1024 * 1024},
         .socket_dir = e->dir,
@@ -510,11 +565,12 @@ static void test_sync_bad_destination(void **state)
 {
     struct env *e = *state;
     struct ferry_error err = {0};
-    make_source(e, "raw");
+    e->ndisks = 1;
+    make_sources(e, "raw");
     vm_start(e, &e->s, "src", e->src, "raw", false, false);
     char uri[200];
     snprintf(uri, sizeof(uri), "nbd+unix:///vda?socket=%s/none.nbd", e->dir);
-    struct mir_sync_disk disk = {.target = "vda", .source_path = e->src, .dest_uri = uri};
+    struct mir_sync_disk disk = {.target = "vda", .source_path = e->src[0], .dest_uri = uri};
     struct mir_sync_opts opts = {.socket_dir = e->dir};
     struct mir_sync *s = NULL;
     assert_int_equal(mir_sync_new(e->s.qmp, &disk, 1, &opts, &s, &err), 0);
@@ -531,7 +587,8 @@ int main(void)
     alarm(TEST_ALARM_S);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sync_raw, env_setup, env_teardown),
-        cmocka_unit_test_setup_teardown(test_sync_raw_direct, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_raw_direct_two_disks, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_dirty_target, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_qcow2_via_nbd, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_flaky_target_retries, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_cancel_cleans_up, env_setup, env_teardown),
