@@ -156,7 +156,8 @@ static char *cfg_from_def(const struct domain_def *def, struct ferry_error *err)
             snprintf(x->vdev, sizeof x->vdev, "x%s", d->target);
         else
             snprintf(x->vdev, sizeof x->vdev, "%s", d->target);
-        snprintf(x->format, sizeof x->format, "%s", domain_disk_format_name(d->format));
+        snprintf(x->format, sizeof x->format, "%s",
+                 d->format == DOMAIN_DISK_QCOW2 ? "qcow2" : "raw");
         x->readonly = d->readonly;
         x->target = ferry_strdup(d->source);
         cfg->n_disks++;

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""The Xen driver between two real ferryd agents (--hypervisor xen), each
+with its own xl: the stand-in of tests/e2e/xl-standin (TEST CODE imitating
+xl's documented behaviour, not Xen) keeping that host's domains in its own
+directory. Lifecycle, managed and peer-to-peer migration, and each failure
+path the stand-in can produce: receiver refuses, stream cut mid-way,
+target fails to start, sender dies after xl's point of no return.
+
+Skips (77) while ferryd has no xen driver registered."""
+
+import os
+import stat
+import subprocess
+
+from ferrytest import FERRYD, Agent, Runner, Skip, define, make_disk, tmpdir, wait_for
+
+BUILD = os.path.dirname(os.path.dirname(os.path.abspath(FERRYD)))
+XL = os.path.join(BUILD, "tests", "e2e", "xl-standin", "xl")
+PIPE = os.path.join(BUILD, "xen", "ferry-xl-pipe")
+
+
+def xl_wrapper(agent):
+    """This host's xl: the stand-in pointed at this host's directory."""
+    state = os.path.join(agent.dir, "xl-state")
+    os.makedirs(state, exist_ok=True)
+    path = os.path.join(agent.dir, "xl.sh")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n# TEST ONLY: the xl stand-in for agent %s\n"
+                "FERRY_XL_STANDIN_DIR='%s' FERRY_XL_STANDIN_TIMEOUT_S=30 "
+                "FERRY_XL_STANDIN_MEM_BYTES=3000000 exec '%s' \"$@\"\n" % (agent.name, state, XL))
+    os.chmod(path, stat.S_IRWXU)
+    return path, state
+
+
+class XenAgent(Agent):
+    def __init__(self, name):
+        super().__init__(name)
+        self.xl, self.xl_state = xl_wrapper(self)
+        self.extra = ["--hypervisor", "xen", "--xl", self.xl]
+
+    def start(self):
+        try:
+            return super().start()
+        except AssertionError as e:
+            if "unknown hypervisor" in str(e):
+                raise Skip("ferryd has no xen driver registered (agent/drivers.c)")
+            raise
+
+    def fail(self, spec):
+        """Arms a stand-in failure switch for this host's xl."""
+        with open(os.path.join(self.xl_state, "fail"), "w") as f:
+            f.write(spec)
+
+    def xl_states(self):
+        """{name: state letters} from this host's `xl list` (Domain-0 left out)."""
+        out = subprocess.run([self.xl, "list"], capture_output=True, text=True, timeout=30,
+                             check=True).stdout
+        return {f[0]: f[4] for f in (line.split() for line in out.splitlines()[2:])}
+
+    def xl_names(self):
+        return list(self.xl_states())
+
+
+class Pair:
+    def __init__(self, tag):
+        if not (os.access(XL, os.X_OK) and os.access(PIPE, os.X_OK)):
+            raise Skip("xl stand-in or ferry-xl-pipe not built")
+        os.environ["FERRY_XL_PIPE"] = PIPE
+        self.src = XenAgent("xsrc-" + tag).start()
+        self.dst = XenAgent("xdst-" + tag).start()
+
+    def stop(self):
+        for a in (self.src, self.dst):
+            a.stop()
+
+
+def start_guest(agent, name):
+    disk = make_disk(os.path.join(agent.dir, name + "-vda.raw"), 1 << 20)
+    define(agent, name, disks=[("vda", disk, "raw")], memory_mib=128, vcpus=2)
+    agent.ctl("start", name)
+
+
+def test_lifecycle():
+    p = Pair("life")
+    start_guest(p.src, "g")
+    assert p.src.state_of("g") == "running"
+    assert "g" in p.src.xl_names()
+    caps = p.src.ctl("capabilities").stdout
+    assert "<live/>" in caps and "<resource/>" not in caps, caps
+    p.src.ctl("destroy", "g")
+    assert p.src.state_of("g") == "shutoff"
+    assert "g" not in p.src.xl_names()
+    p.stop()
+
+
+def test_migrate_managed_and_p2p():
+    p = Pair("mig")
+    start_guest(p.src, "g")
+    p.src.ctl("migrate", "--live", "g", p.dst.uri)
+    assert p.dst.state_of("g") == "running"
+    assert "g" not in p.src.xl_names() and "g" in p.dst.xl_names()
+    p.dst.ctl("migrate", "--live", "--p2p", "g", p.src.uri)
+    assert p.src.state_of("g") == "running"
+    assert "g" not in p.dst.xl_names()
+    p.stop()
+
+
+def failed_migration(p, name):
+    r = p.src.ctl("migrate", "--live", name, p.dst.uri, check=False)
+    assert r.returncode != 0, r.stdout
+    return r
+
+
+def test_receiver_refuses():
+    p = Pair("refuse")
+    start_guest(p.src, "g")
+    p.dst.fail("receiver-refuse")
+    failed_migration(p, "g")
+    assert p.src.state_of("g") == "running"
+    wait_for(lambda: "g" not in p.dst.domains(), 20, "the destination to forget 'g'")
+    assert p.dst.xl_names() == []
+    p.stop()
+
+
+def test_stream_cut():
+    p = Pair("cut")
+    start_guest(p.src, "g")
+    p.src.fail("cut-after=500000")
+    r = failed_migration(p, "g")
+    assert "resuming at sender" in r.stderr, r.stderr
+    assert p.src.state_of("g") == "running"
+    assert p.dst.xl_names() == []
+    p.stop()
+
+
+def test_target_fails_start():
+    p = Pair("nostart")
+    start_guest(p.src, "g")
+    p.dst.fail("receiver-fail-start")
+    failed_migration(p, "g")
+    assert p.src.state_of("g") == "running"
+    assert p.dst.xl_names() == []
+    p.stop()
+
+
+def test_sender_dies_after_point_of_no_return():
+    p = Pair("nogo")
+    start_guest(p.src, "g")
+    p.src.fail("sender-die-after-go")
+    r = failed_migration(p, "g")
+    assert "killed by signal 9" in r.stderr, r.stderr
+    # Neither copy is destroyed or resumed: both stay paused for a human.
+    assert p.src.xl_states() == {"g--migratedaway": "--p---"}, p.src.xl_states()
+    assert p.dst.xl_states() == {"g": "--p---"}, p.dst.xl_states()
+    p.stop()
+
+
+def test_rename_refused():
+    p = Pair("rename")
+    start_guest(p.src, "g")
+    r = p.src.ctl("migrate", "--live", "--dname", "h", "g", p.dst.uri, check=False)
+    assert r.returncode != 0 and "cannot rename" in r.stderr, r.stderr
+    assert p.src.state_of("g") == "running"
+    p.stop()
+
+
+if __name__ == "__main__":
+    tmpdir()
+    run = Runner(170)
+    for t in (test_lifecycle, test_migrate_managed_and_p2p, test_receiver_refuses,
+              test_stream_cut, test_target_fails_start,
+              test_sender_dies_after_point_of_no_return, test_rename_refused):
+        run.run(t)
+    run.finish()
