@@ -131,6 +131,7 @@ static void disconnect(struct mir_disk *d)
     }
     d->ready_head = d->ready_tail = NULL;
     d->zero_inflight = 0;
+    d->holes = NULL; /* freed with the connections */
 }
 
 static int connect_all(struct mir_disk *d, struct ferry_error *err)
@@ -374,6 +375,29 @@ static void notify(struct mir_disk *d, struct nbd_handle *h, short rev)
         mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO, "%s", nbd_get_error());
 }
 
+/* After a failure, before the connections go: the lowest offset that may
+ * not have been copied. Ranges are walked in order, so everything below the
+ * generator's position was issued; of that, only pieces still in flight or
+ * that failed are not known to be written. */
+static uint64_t resume_offset(struct mir_disk *d, const struct gen *g)
+{
+    uint64_t w = gen_done(g) ? UINT64_MAX : g->pos;
+    if (d->fail_off < w)
+        w = d->fail_off;
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (d->slots[i].state != MIR_SLOT_FREE && d->slots[i].off < w)
+            w = d->slots[i].off;
+    for (struct mir_cmd *c = d->holes; c; c = c->next)
+        if (c->off < w)
+            w = c->off;
+    return w;
+}
+
+uint64_t mir_disk_resume_offset(const struct mir_disk *d)
+{
+    return d->resume_off;
+}
+
 static int run_pass(struct mir_disk *d, struct gen *g)
 {
     struct pollfd pfd[MIR_MAX_CONNECTIONS + 3];
@@ -475,6 +499,8 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
 
     ferry_error_clear(&d->err);
     d->failed = false;
+    d->fail_off = UINT64_MAX;
+    d->resume_off = 0;
     d->target_zero = (flags & MIR_COPY_TARGET_ZERO) != 0;
     d->bucket_rate = atomic_load(&d->bandwidth);
     uint64_t rs = d->opts.request_size;
@@ -487,6 +513,11 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     struct gen g = {own.v, own.n, 0, own.n ? own.v[0].offset : 0};
     r = run_pass(d, &g);
     sample(d, ferry_now_us());
+    if (r < 0) {
+        d->resume_off = resume_offset(d, &g);
+        if (d->resume_off == UINT64_MAX) /* everything was written, flush or not */
+            d->resume_off = own.n ? own.v[own.n - 1].offset + own.v[own.n - 1].length : 0;
+    }
     mir_extent_list_clear(&own);
     if (r < 0) {
         /* Commands may still be in flight: drop the connections (their

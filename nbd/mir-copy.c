@@ -15,7 +15,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: ferry-mir-copy [-r REQUEST_SIZE] [-q DEPTH] [-c CONNECTIONS]\n"
-            "         [-g ZERO_GRANULARITY] [-b BYTES_PER_SEC] [-t IO_TIMEOUT_MS] [-z] [-D] [-f]\n"
+            "         [-g ZERO_GRANULARITY] [-b BYTES_PER_SEC] [-t IO_TIMEOUT_MS] [-R RETRIES]\n"
+            "         [-z] [-D] [-f]\n"
             "         SOURCE-FILE|SOURCE-URI TARGET-URI\n"
             "  -z  the target reads as zeros (skip holes and zero blocks)\n"
             "  -D  O_DIRECT on the source file\n"
@@ -37,9 +38,10 @@ int main(int argc, char **argv)
     struct mir_copy_opts opts = {0};
     unsigned flags = 0;
     bool direct = false, flush = false;
+    unsigned retries = 0, attempts = 0;
     int c;
 
-    while ((c = getopt(argc, argv, "r:q:c:g:b:t:zDfh")) != -1) {
+    while ((c = getopt(argc, argv, "r:q:c:g:b:t:R:zDfh")) != -1) {
         switch (c) {
         case 'r':
             opts.request_size = parse_u32(optarg);
@@ -55,6 +57,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             opts.io_timeout_ms = parse_u32(optarg);
+            break;
+        case 'R':
+            retries = parse_u32(optarg);
             break;
         case 'b':
             if (ferry_parse_u64(optarg, &opts.bandwidth) < 0) {
@@ -96,7 +101,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry-mir-copy: %s\n", ferry_error_msg(&err));
         return 1;
     }
-    int r = mir_disk_copy(d, NULL, flags, &err);
+    /* With -R, a failed copy is tried again from the engine's resume offset
+     * (the target keeps what was written). */
+    uint64_t from = 0;
+    int r;
+    for (;;) {
+        struct mir_extent_list rest;
+        mir_extent_list_init(&rest);
+        mir_extent_list_add(&rest, from, mir_disk_size(d) - from);
+        attempts++;
+        r = mir_disk_copy(d, &rest, flags, &err);
+        mir_extent_list_clear(&rest);
+        if (r >= 0 || attempts > retries)
+            break;
+        if (mir_disk_resume_offset(d) > from)
+            from = mir_disk_resume_offset(d);
+        fprintf(stderr, "ferry-mir-copy: %s; resuming at %" PRIu64 "\n", ferry_error_msg(&err),
+                from);
+        ferry_error_clear(&err);
+    }
     if (r >= 0 && flush)
         r = mir_disk_flush(d, &err);
     int64_t us = ferry_now_us() - t0;
@@ -108,8 +131,8 @@ int main(int argc, char **argv)
     struct mir_progress p;
     mir_disk_progress(d, &p);
     printf("size=%" PRIu64 " copied=%" PRIu64 " zeroed=%" PRIu64 " skipped=%" PRIu64
-           " connections=%u seconds=%.3f MBps=%.1f\n",
-           p.size, p.copied, p.zeroed, p.skipped, mir_disk_connections(d), us / 1e6,
+           " connections=%u attempts=%u seconds=%.3f MBps=%.1f\n",
+           p.size, p.copied, p.zeroed, p.skipped, mir_disk_connections(d), attempts, us / 1e6,
            us > 0 ? (double)p.size / us : 0.0);
     mir_disk_free(d);
     return 0;

@@ -55,6 +55,7 @@ struct mir_cmd {
     uint64_t off;
     uint64_t len;
     bool zero;
+    struct mir_cmd *prev, *next; /* d->holes: slotless commands in flight */
 };
 
 struct mir_map_entry {
@@ -110,6 +111,9 @@ struct mir_disk {
     /* Copy state, touched only by the copying thread. */
     struct mir_slot *ready_head, *ready_tail;
     unsigned zero_inflight;
+    struct mir_cmd *holes; /* slotless zero commands in flight, for the resume offset */
+    uint64_t fail_off;     /* lowest offset of a piece that failed; UINT64_MAX if none */
+    uint64_t resume_off;   /* after a failed copy: its ranges below are all copied */
     bool failed;
     struct ferry_error err; /* first error of the running copy */
     bool target_zero;
@@ -137,6 +141,13 @@ struct mir_disk {
  * and marks it failed. CODE is an errno, either sign. */
 void mir_disk_fail(struct mir_disk *d, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Records that the piece at OFF failed (for the resume offset). */
+static inline void mir_disk_fail_off(struct mir_disk *d, uint64_t off)
+{
+    if (off < d->fail_off)
+        d->fail_off = off;
+}
 
 /* Progress accounting from the copy thread. */
 void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped);

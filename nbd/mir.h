@@ -167,6 +167,10 @@ const char *mir_disk_name(const struct mir_disk *d);
  * mir_disk_cancel(). One copy at a time per disk. */
 int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsigned flags,
                   struct ferry_error *err);
+/* After mir_disk_copy failed (or was cancelled): every byte of its ranges
+ * below this offset is known to be written to the target, so a retry may
+ * copy only the ranges' parts at or above it. */
+uint64_t mir_disk_resume_offset(const struct mir_disk *d);
 /* Flushes every target connection (when the server supports flush). */
 int mir_disk_flush(struct mir_disk *d, struct ferry_error *err);
 

@@ -258,6 +258,7 @@ static int nbd_read_done(void *opaque, int *error)
     struct mir_slot *s = opaque;
     struct mir_disk *d = s->d;
     if (*error) {
+        mir_disk_fail_off(d, s->off);
         mir_disk_fail(d, *error, "nbd_aio_pread at offset %" PRIu64 ": %s", s->off,
                       strerror(*error));
         s->state = MIR_SLOT_FREE;
@@ -313,6 +314,7 @@ int mir_source_read(struct mir_disk *d, struct mir_slot *s)
     nbd_completion_callback cb = {.callback = nbd_read_done, .user_data = s};
     if (nbd_aio_pread(src->nbd, s->buf, s->len, s->off, cb, 0) < 0) {
         s->state = MIR_SLOT_FREE;
+        mir_disk_fail_off(d, s->off);
         mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO,
                       "nbd_aio_pread at offset %" PRIu64 ": %s", s->off, nbd_get_error());
         return -EIO;
@@ -329,6 +331,7 @@ static void ring_complete(struct mir_disk *d, struct mir_slot *s, int res)
     }
     if (res < 0) {
         s->state = MIR_SLOT_FREE;
+        mir_disk_fail_off(d, s->off);
         mir_disk_fail(d, -res, "read of '%s' at offset %" PRIu64 ": %s", d->source_file,
                       s->rd_off + s->rd_done, strerror(-res));
         return;
@@ -342,6 +345,7 @@ static void ring_complete(struct mir_disk *d, struct mir_slot *s, int res)
     }
     if (res == 0) {
         s->state = MIR_SLOT_FREE;
+        mir_disk_fail_off(d, s->off);
         mir_disk_fail(d, EIO, "read of '%s' at offset %" PRIu64 ": unexpected end of file",
                       d->source_file, s->rd_off + s->rd_done);
         return;

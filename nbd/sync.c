@@ -167,19 +167,30 @@ static bool retryable(int r)
 
 /* Runs the bulk pass (BULK) or one dirty pass, and runs it again after a
  * transient failure. Retrying is safe: the engine reconnects; a failed dirty
- * pass gave its extents back to the active bitmap; and a bulk pass run again
- * into the target it half wrote may still skip holes, because any source
- * block that changed since the first attempt is in the active bitmap. */
+ * pass gave its extents back to the active bitmap; and a bulk pass resumed
+ * at the engine's resume offset, into the target it half wrote, may still
+ * skip holes, because any source block that changed since the first
+ * attempt is in the active bitmap. */
 static int pass_with_retries(struct sync_disk *sd, bool bulk, uint64_t *ret_dirty,
                              struct ferry_error *err)
 {
     struct mir_sync *s = sd->s;
     unsigned delay_ms = 500;
+    uint64_t from = 0; /* bulk: where the retry resumes */
     for (unsigned attempt = 0;; attempt++) {
         struct ferry_error e = {0};
-        int r = bulk
-                    ? mir_disk_copy(sd->disk, NULL, sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0, &e)
-                    : dirty_pass(sd, ret_dirty, &e);
+        int r;
+        if (bulk) {
+            struct mir_extent_list rest;
+            mir_extent_list_init(&rest);
+            mir_extent_list_add(&rest, from, mir_disk_size(sd->disk) - from);
+            r = mir_disk_copy(sd->disk, &rest, sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0, &e);
+            mir_extent_list_clear(&rest);
+            if (r < 0 && mir_disk_resume_offset(sd->disk) > from)
+                from = mir_disk_resume_offset(sd->disk);
+        } else {
+            r = dirty_pass(sd, ret_dirty, &e);
+        }
         if (r >= 0)
             return r;
         if (s->opts.retries == MIR_RETRIES_NONE || attempt >= s->opts.retries || !retryable(r) ||

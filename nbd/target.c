@@ -81,6 +81,12 @@ static void cmd_account_done(struct mir_cmd *c)
             c->slot->state = MIR_SLOT_FREE;
     } else {
         d->zero_inflight--;
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            d->holes = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
     }
 }
 
@@ -89,9 +95,11 @@ static void cmd_account_done(struct mir_cmd *c)
 static int cmd_done(void *opaque, int *error)
 {
     struct mir_cmd *c = opaque;
-    if (*error)
+    if (*error) {
+        mir_disk_fail_off(c->d, c->off);
         mir_disk_fail(c->d, *error, "%s at offset %" PRIu64 ": %s",
                       c->zero ? "nbd_aio_zero" : "nbd_aio_pwrite", c->off, strerror(*error));
+    }
     cmd_account_done(c);
     return 1;
 }
@@ -110,7 +118,7 @@ static void issue(struct mir_disk *d, struct mir_slot *slot, unsigned conn, cons
         mir_disk_fail(d, ENOMEM, "out of memory");
         return;
     }
-    *c = (struct mir_cmd){d, slot, off, len, zero};
+    *c = (struct mir_cmd){.d = d, .slot = slot, .off = off, .len = len, .zero = zero};
     if (slot)
         slot->pending++;
     else
@@ -124,9 +132,18 @@ static void issue(struct mir_disk *d, struct mir_slot *slot, unsigned conn, cons
         cookie = nbd_aio_pwrite(t->h[conn], d->zerobuf, len, off, cb, 0);
     else
         cookie = nbd_aio_pwrite(t->h[conn], buf, len, off, cb, 0);
+    if (cookie >= 0 && !slot) {
+        /* Linked only once issued: a failed call has already freed C. */
+        c->prev = NULL;
+        c->next = d->holes;
+        if (d->holes)
+            d->holes->prev = c;
+        d->holes = c;
+    }
     if (cookie < 0) {
         /* libnbd has already called .free on the callback when the call
          * fails, so C is gone: undo the count by hand. */
+        mir_disk_fail_off(d, off);
         mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO, "%s at offset %" PRIu64 ": %s",
                       zero && t->can_zero ? "nbd_aio_zero" : "nbd_aio_pwrite", off,
                       nbd_get_error());

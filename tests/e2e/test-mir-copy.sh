@@ -144,6 +144,26 @@ case $err in
 *) bad "error message: $err";;
 esac
 
+# 6b. The same failures with retries: each attempt resumes at the engine's
+# resume offset, so the copy completes in a few attempts. From scratch each
+# time it would take hundreds: about 50 64-KiB writes must all succeed, with
+# probability 0.9^50 = 0.5%.
+nbdkit -f -U $T/e2.sock --filter=error memory size=$SIZE error-pwrite=EIO error-pwrite-rate=10% &
+PIDS+=($!)
+wait_sock $T/e2.sock
+out=$(timeout 60 "$COPY" -R 200 -r 65536 -q 4 "$SRC" "nbd+unix:///?socket=$T/e2.sock" 2>$T/e2.err)
+rc=$?
+rm -f $T/back.img
+timeout 60 nbdcopy "nbd+unix:///?socket=$T/e2.sock" $T/back.img
+stop_last
+attempts=$(grep -o 'attempts=[0-9]*' <<<"$out" | cut -d= -f2)
+if [ $rc = 0 ] && same "$SRC" $T/back.img; then ok "failing writes + resume: identical ($attempts attempts)"
+else bad "failing writes + resume (rc=$rc $out $(tail -2 $T/e2.err))"; fi
+last=$(grep -o "resuming at [0-9]*" $T/e2.err | tail -1 | grep -o "[0-9]*$")
+if [ "${attempts:-0}" -ge 2 ] && [ "${attempts:-999}" -le 60 ] && [ "${last:-0}" -gt 0 ]; then
+    ok "resume offsets advance ($attempts attempts, last resume at $last)"
+else bad "resume: $attempts attempts, last resume at ${last:-none}"; fi
+
 # 7. A target that stops answering (every write delayed 30 s): the copy
 # fails after the I/O timeout instead of hanging.
 nbdkit -f -U $T/d.sock --filter=delay memory size=$SIZE wdelay=30 &
