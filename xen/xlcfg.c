@@ -140,6 +140,37 @@ static bool is_bad_control(char c)
     return u < 0x20 && u != '\t' && u != '\n' && u != '\r';
 }
 
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+
+    while (*s) {
+        unsigned c = *s, n, min, cp;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0)
+            n = 1, min = 0x80, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            n = 2, min = 0x800, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            n = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return false;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        s += n + 1;
+    }
+    return true;
+}
+
 /* Reads a quoted string starting at the quote; escapes as libxlu: \" \' \\
  * \a \b \f \n \r \t \v, \xHH (two hex digits) and \D, \DD, \DDD (decimal,
  * at most 255). A string never spans lines. */
@@ -256,6 +287,12 @@ static int lex_string(struct parser *ps, struct tok *t)
             return perr(ps, t->line, t->col, "string longer than %u bytes",
                         XENDRV_XLCFG_MAX_STRING);
         }
+    }
+    if (!utf8_valid(b.data ? b.data : "")) {
+        xendrv_buf_reset(&b);
+        return perr(ps, t->line, t->col,
+                    "string is not valid UTF-8 (domain XML cannot carry it; convert the file "
+                    "to UTF-8)");
     }
     t->kind = T_STRING;
     t->text = xendrv_buf_steal(&b);

@@ -120,6 +120,14 @@ static void test_override_and_append(void **state)
                         "xl does)");
 }
 
+static void test_utf8_kept(void **state)
+{
+    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+        syntax_ok("a = 'caf\xc3\xa9 \xe2\x82\xac'\n");
+
+    assert_string_equal(xendrv_xlcfg_find(x, "a")->value->str, "caf\xc3\xa9 \xe2\x82\xac");
+}
+
 static void test_empty_file(void **state)
 {
     _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x = syntax_ok("");
@@ -158,6 +166,10 @@ static void test_errors_syntax(void **state)
                                     "(not allowed: domain XML cannot carry it)");
     expect_error("a = 'esc\x1b'\n", "xl.cfg:1:9: control character 0x1b in a string (not "
                                     "allowed: domain XML cannot carry it)");
+    expect_error("a = 'caf\xe9'\n", "xl.cfg:1:5: string is not valid UTF-8 (domain XML cannot "
+                                    "carry it; convert the file to UTF-8)");
+    expect_error("a = \"\\xc3\"\n", "xl.cfg:1:5: string is not valid UTF-8 (domain XML "
+                                    "cannot carry it; convert the file to UTF-8)");
     expect_error("a = '\\x4'\n", "xl.cfg:1:6: invalid escape: \\x needs two hex digits");
 }
 
@@ -235,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_comments_and_separators),
         cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_override_and_append),
+        cmocka_unit_test(test_utf8_kept),
         cmocka_unit_test(test_empty_file),
         cmocka_unit_test(test_errors_syntax),
         cmocka_unit_test(test_errors_meaning),

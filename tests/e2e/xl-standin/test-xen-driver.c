@@ -7,6 +7,7 @@
  * path and on each failure path the stand-in can produce. Every xl run is
  * bounded by the driver; the stand-in bounds itself to 20 s. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include "agent.h"
 #include "cleanup.h"
 #include "domain.h"
+#include "driver-priv.h"
 #include "util.h"
 #include "xen-driver.h"
 
@@ -341,6 +343,52 @@ static void test_migrate_sender_dies_after_go(void **state)
     mig_free(w, &g);
 }
 
+static void *perform_thread(void *opaque)
+{
+    struct mig *g = opaque;
+
+    g->r_perform = xen_hv_driver.migrate_perform(&g->src, &g->e_perform);
+    return NULL;
+}
+
+/* domjobabort: cancel kills xl migrate mid-stream; the source keeps
+ * running and the destination drops what it received. */
+static void test_migrate_cancelled(void **state)
+{
+    struct world *w = *state;
+    struct ferry_error err = {0};
+    struct mig g;
+    pthread_t th;
+
+    mig_init(w, &g);
+    set_fail(&w->a, "delay-ms=100"); /* ~4 s of stream: time to cancel */
+    g.params.flags = MIG_LIVE;
+    g.src = (struct mig_ctx){.agent = &w->a.ag, .dom = g.sd, .params = &g.params, .version = 3};
+    g.dst = (struct mig_ctx){.agent = &w->b.ag, .dom = g.dd, .params = &g.params, .version = 3};
+    assert_int_equal(xen_hv_driver.migrate_begin(&g.src, &err), 0);
+    assert_int_equal(xen_hv_driver.migrate_prepare(&g.dst, &err), 0);
+    g.src.uri = ferry_strdup(g.dst.uri);
+    assert_int_equal(pthread_create(&th, NULL, perform_thread, &g), 0);
+    /* Wait until xl migrate runs, then cancel as the engine would. */
+    struct xen_dom *pv = g.sd->priv;
+    for (int i = 0; i < 500 && pv->send_pid == 0; i++)
+        usleep(10 * 1000);
+    assert_true(pv->send_pid > 0);
+    usleep(300 * 1000);
+    xen_hv_driver.migrate_cancel(&g.src);
+    pthread_join(th, NULL);
+    assert_int_equal(g.r_perform, -EIO);
+    assert_non_null(strstr(g.e_perform.msg, "xl migrate: killed by signal 15"));
+    g.dst.cancelled = g.src.cancelled = true;
+    assert_int_equal(xen_hv_driver.migrate_finish(&g.dst, &err), 0);
+    assert_int_equal(xen_hv_driver.migrate_confirm(&g.src, &err), 0);
+    assert_string_equal(state_of(&w->a, g.sd), "running");
+    assert_string_equal(state_of(&w->b, g.dd), "shutoff");
+    free(g.src.uri);
+    free(g.dst.uri);
+    mig_free(w, &g);
+}
+
 static void test_rename_refused(void **state)
 {
     struct world *w = *state;
@@ -376,6 +424,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_stream_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_target_fails_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_sender_dies_after_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_cancelled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,8 @@ Skips (77) while ferryd has no xen driver registered."""
 import os
 import stat
 import subprocess
+import threading
+import time
 
 from ferrytest import FERRYD, Agent, Runner, Skip, define, make_disk, tmpdir, wait_for
 
@@ -156,6 +158,27 @@ def test_sender_dies_after_point_of_no_return():
     p.stop()
 
 
+def test_abort():
+    p = Pair("abort")
+    start_guest(p.src, "g")
+    p.src.fail("delay-ms=100")  # about 5 s of stream
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "r", p.src.ctl("migrate", "--live", "g", p.dst.uri, check=False, timeout=120)))
+    t.start()
+    wait_for(lambda: p.src.ctl_json("domjobinfo", "g", check=False).get("phase") == "perform",
+             20, "the migration of 'g' to reach perform")
+    time.sleep(0.3)
+    p.src.ctl("domjobabort", "g")
+    t.join(60)
+    r = out["r"]
+    assert r.returncode != 0, r.stdout
+    assert p.src.state_of("g") == "running"
+    wait_for(lambda: "g" not in p.dst.domains(), 20, "the destination to forget 'g'")
+    assert p.dst.xl_names() == []
+    p.stop()
+
+
 def test_rename_refused():
     p = Pair("rename")
     start_guest(p.src, "g")
@@ -170,6 +193,6 @@ if __name__ == "__main__":
     run = Runner(170)
     for t in (test_lifecycle, test_migrate_managed_and_p2p, test_receiver_refuses,
               test_stream_cut, test_target_fails_start,
-              test_sender_dies_after_point_of_no_return, test_rename_refused):
+              test_sender_dies_after_point_of_no_return, test_abort, test_rename_refused):
         run.run(t)
     run.finish()
