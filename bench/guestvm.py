@@ -25,10 +25,11 @@ def accel():
 
 
 def guest_args(kernel, serial_path, rate_mib=64, size_mib=64, pattern="seq", mem_mib=256,
-               touch="word"):
+               touch="word", extra=""):
     """QEMU options (after the binary) that boot the guest with COM1 into
-    SERIAL_PATH. The caller adds -qmp, disks and -incoming."""
-    append = f"rate={rate_mib} size={size_mib} pattern={pattern} touch={touch}"
+    SERIAL_PATH; EXTRA is appended to the guest's command line. The caller
+    adds -qmp, disks and -incoming."""
+    append = f"rate={rate_mib} size={size_mib} pattern={pattern} touch={touch} {extra}".strip()
     return ["-nodefaults", "-display", "none", "-machine", "pc", "-accel", accel(),
             "-m", str(mem_mib), "-smp", "1", "-no-reboot",
             "-serial", f"file:{serial_path}", "-kernel", kernel, "-append", append]

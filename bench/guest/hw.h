@@ -39,6 +39,20 @@ static inline void cpu_idle(void)
     __asm__ volatile("sti; hlt; cli" ::: "memory");
 }
 
+/* Drops the TLB entry of the page holding P (valid with paging off). */
+static inline void invlpg(const volatile void *p)
+{
+    __asm__ volatile("invlpg (%0)" : : "r"(p) : "memory");
+}
+
+static inline void *stack_pointer(void)
+{
+    void *sp;
+
+    __asm__ volatile("mov %%esp, %0" : "=r"(sp));
+    return sp;
+}
+
 /* 64-bit unsigned division without libgcc's __udivdi3. */
 uint64_t udiv64(uint64_t n, uint64_t d, uint64_t *ret_rem);
 

@@ -10,7 +10,16 @@
  *   hot=PCT      hot pattern: 90% of writes go to the first PCT% (default 10)
  *   touch=T      word (one word per page, default) | page (rewrite 4 KiB)
  *   selftest=corrupt  spoil page 0 once after start-up, so tests can see the
- *                     stale-page check fire */
+ *                     stale-page check fire
+ *   invlpg=on|off     drop a page's TLB entry before writing it (default on)
+ *
+ * Why invlpg: QEMU 7.2's TCG loses writes during migration to pages whose
+ * TLB entry lives across a dirty-bitmap sync (the sync's fast path clears
+ * the bitmap without resetting TLB entries, so later writes through an old
+ * entry are not recorded). An OS flushes its TLB often; this guest never
+ * would, and under TCG its hottest pages (loop state, stack) reached the
+ * destination stale. invlpg before each write makes every write take QEMU's
+ * tracked path; invlpg=off shows the QEMU bug. KVM tracks writes itself. */
 #include "hw.h"
 
 #define PAGE_SIZE          4096u
@@ -39,6 +48,7 @@ struct config {
     uint32_t hot_pct;
     bool touch_page;
     bool selftest_corrupt;
+    bool keep_tlb; /* invlpg=off */
 };
 
 extern char _end[];
@@ -50,9 +60,36 @@ static const char *const pattern_names[] = {"seq", "random", "hot"};
 static uint32_t *expect;
 static uint8_t *pages;
 static uint32_t npages;
-static uint32_t cursor;
-static uint32_t rng = 0x2545F491u;
-static uint64_t corrupt;
+static bool keep_tlb;
+
+/* Everything the dirtying loop changes, in a page of its own so one
+ * invlpg covers it. */
+static struct {
+    uint32_t cursor;
+    uint32_t rng;
+    uint64_t corrupt;
+    uint64_t beat;
+    uint64_t total;     /* pages touched since ready */
+    uint64_t win_start; /* TSC at the start of this one-second window */
+    uint64_t win_pages; /* pages touched in this window */
+} g __attribute__((aligned(PAGE_SIZE))) = {.rng = 0x2545F491u};
+
+/* Call right before writing to P: see "Why invlpg" above. */
+static inline void will_write(const volatile void *p)
+{
+    if (!keep_tlb)
+        invlpg(p);
+}
+
+/* Same for the stack frames around the current one (locals the compiler
+ * keeps in memory). */
+static inline void will_write_stack(void)
+{
+    const volatile uint8_t *sp = stack_pointer();
+
+    will_write(sp);
+    will_write(sp + PAGE_SIZE);
+}
 
 static bool str_eq(const char *a, const char *b, size_t blen)
 {
@@ -133,6 +170,14 @@ static void parse_token(struct config *cfg, const char *tok, size_t len)
     } else if (k == 8 && str_eq("selftest", tok, 8)) {
         ok = vlen == 7 && str_eq("corrupt", val, 7);
         cfg->selftest_corrupt = ok;
+    } else if (k == 6 && str_eq("invlpg", tok, 6)) {
+        if (vlen == 2 && str_eq("on", val, 2)) {
+            cfg->keep_tlb = false;
+            ok = true;
+        } else if (vlen == 3 && str_eq("off", val, 3)) {
+            cfg->keep_tlb = true;
+            ok = true;
+        }
     } else if (k == 5 && str_eq("touch", tok, 5)) {
         if (vlen == 4 && str_eq("word", val, 4)) {
             cfg->touch_page = false;
@@ -178,10 +223,14 @@ static inline uint32_t page_tag(uint32_t p)
 
 static inline uint32_t xorshift(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
+    uint32_t r = g.rng;
+
+    r ^= r << 13;
+    r ^= r >> 17;
+    r ^= r << 5;
+    will_write(&g);
+    g.rng = r;
+    return r;
 }
 
 static uint32_t next_page(const struct config *cfg)
@@ -200,8 +249,9 @@ static uint32_t next_page(const struct config *cfg)
         return xorshift() % npages;
     case PATTERN_SEQ:
     default:
-        r = cursor;
-        cursor = cursor + 1 == npages ? 0 : cursor + 1;
+        r = g.cursor;
+        will_write(&g);
+        g.cursor = r + 1 == npages ? 0 : r + 1;
         return r;
     }
 }
@@ -221,7 +271,7 @@ static void touch(const struct config *cfg, uint32_t p)
     uint32_t tag = w[0], gen = w[1];
 
     if (tag != page_tag(p) || gen != want) {
-        if (corrupt < CORRUPT_REPORT_MAX) {
+        if (g.corrupt < CORRUPT_REPORT_MAX) {
             serial_puts("ferry-guest: CORRUPT page ");
             serial_putu(p);
             serial_puts(" tag ");
@@ -232,11 +282,15 @@ static void touch(const struct config *cfg, uint32_t p)
             serial_putu(want);
             serial_puts("\n");
         }
-        corrupt++;
+        will_write(&g);
+        g.corrupt++;
+        will_write(w);
         w[0] = page_tag(p);
     }
     want++;
+    will_write(&expect[p]);
     expect[p] = want;
+    will_write(w);
     w[1] = want;
     if (cfg->touch_page)
         fill_page(w, want);
@@ -265,6 +319,28 @@ static uint32_t arena_setup(const struct config *cfg, const struct multiboot_inf
     return (uint32_t)n;
 }
 
+/* The writes recorded in expect[] must add up to the count the main loop
+ * keeps (in registers and on the stack): a mismatch means the guest's own
+ * state and its memory disagree, e.g. a stack page came back stale. */
+static void check_totals(uint64_t total_pages)
+{
+    uint64_t sum = 0;
+
+    for (uint32_t p = 0; p < npages; p++)
+        sum += expect[p];
+    if (sum != total_pages) {
+        if (g.corrupt < CORRUPT_REPORT_MAX) {
+            serial_puts("ferry-guest: CORRUPT state: loop counted ");
+            serial_putu(total_pages);
+            serial_puts(" writes, page table holds ");
+            serial_putu(sum);
+            serial_puts("\n");
+        }
+        will_write(&g);
+        g.corrupt++;
+    }
+}
+
 static void heartbeat(uint64_t beat, uint64_t total_pages)
 {
     serial_puts("ferry-guest: alive ");
@@ -272,7 +348,7 @@ static void heartbeat(uint64_t beat, uint64_t total_pages)
     serial_puts(" dirtied ");
     serial_putu(total_pages / (MIB / PAGE_SIZE));
     serial_puts(" MiB errors ");
-    serial_putu(corrupt);
+    serial_putu(g.corrupt);
     serial_puts("\n");
 }
 
@@ -281,7 +357,7 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi);
 void guest_main(uint32_t magic, const struct multiboot_info *mbi)
 {
     struct config cfg = {.rate_mib = 64, .size_mib = 64, .pattern = PATTERN_SEQ, .hot_pct = 10};
-    uint64_t tsc_hz, pages_per_sec, win_start, win_pages = 0, total = 0, beat = 0;
+    uint64_t tsc_hz, pages_per_sec;
 
     serial_init();
     if (magic != MB_BOOT_MAGIC || !(mbi->flags & MB_INFO_MEM)) {
@@ -291,6 +367,7 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
     if (mbi->flags & MB_INFO_CMDLINE)
         parse_cmdline(&cfg, (const char *)mbi->cmdline);
 
+    keep_tlb = cfg.keep_tlb;
     irq_init();
     tsc_hz = tsc_calibrate();
     npages = arena_setup(&cfg, mbi);
@@ -312,7 +389,8 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
     serial_putu(npages / (MIB / PAGE_SIZE));
     serial_puts(" MiB pattern=");
     serial_puts(pattern_names[cfg.pattern]);
-    serial_puts(cfg.touch_page ? " touch=page\n" : " touch=word\n");
+    serial_puts(cfg.touch_page ? " touch=page" : " touch=word");
+    serial_puts(cfg.keep_tlb ? " invlpg=off\n" : " invlpg=on\n");
 
     for (uint32_t p = 0; p < npages; p++) {
         volatile uint32_t *w = (volatile uint32_t *)(pages + (size_t)p * PAGE_SIZE);
@@ -327,35 +405,43 @@ void guest_main(uint32_t magic, const struct multiboot_info *mbi)
         ((volatile uint32_t *)pages)[1] ^= 0x5A5A5A5Au;
 
     pages_per_sec = (uint64_t)cfg.rate_mib * (MIB / PAGE_SIZE);
-    win_start = rdtsc();
+    will_write(&g);
+    g.win_start = rdtsc();
     for (;;) {
         uint64_t now = rdtsc(), due, n;
 
-        if (now < win_start || now - win_start >= tsc_hz) {
-            heartbeat(++beat, total);
+        will_write_stack();
+        if (now < g.win_start || now - g.win_start >= tsc_hz) {
+            check_totals(g.total);
+            will_write(&g);
+            heartbeat(++g.beat, g.total);
             /* After a long stop (a migration's downtime, a paused VM) start
              * a fresh window instead of catching up in one burst. */
-            if (now < win_start || now - win_start >= 2 * tsc_hz)
-                win_start = now;
+            will_write(&g);
+            if (now < g.win_start || now - g.win_start >= 2 * tsc_hz)
+                g.win_start = now;
             else
-                win_start += tsc_hz;
-            win_pages = 0;
+                g.win_start += tsc_hz;
+            g.win_pages = 0;
             continue;
         }
         if (cfg.rate_mib == UINT32_MAX)
-            due = win_pages + BATCH_MAX;
+            due = g.win_pages + BATCH_MAX;
         else
-            due = udiv64((now - win_start) * pages_per_sec, tsc_hz, 0);
-        if (win_pages >= due) {
+            due = udiv64((now - g.win_start) * pages_per_sec, tsc_hz, 0);
+        if (g.win_pages >= due) {
             cpu_idle();
             continue;
         }
-        n = due - win_pages;
+        n = due - g.win_pages;
         if (n > BATCH_MAX)
             n = BATCH_MAX;
-        for (uint64_t i = 0; i < n; i++)
+        for (uint64_t i = 0; i < n; i++) {
+            will_write_stack();
             touch(&cfg, next_page(&cfg));
-        win_pages += n;
-        total += n;
+        }
+        will_write(&g);
+        g.win_pages += n;
+        g.total += n;
     }
 }
