@@ -233,7 +233,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
     int c, r = 1;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'L': add_flag(&mp, MIG_LIVE); break;
         case 'P': add_flag(&mp, MIG_PEER2PEER); break;
@@ -526,7 +526,7 @@ int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv)
     int o, r;
 
     optind = 1;
-    while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (o == 'C')
             completed = true;
         else if (o == 'j')

@@ -103,7 +103,7 @@ static int parse_simple(int argc, char **argv, struct simple_opts *o, const char
 
     memset(o, 0, sizeof *o);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'j': o->json = true; break;
         case 'a': o->all = true; break;
@@ -340,7 +340,7 @@ static int cmd_events(const char *uri, int argc, char **argv)
     int opt, r;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
         case 'd': domain = optarg; break;
         case 'n':

@@ -216,6 +216,7 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 
 stop_qemu:
     qemu_process_stop(ag, m->dom, NULL);
+    qemu_remove_logs(ag, m->dom->def->name);
 remove_targets:
     qemu_storage_remove_targets(m);
     return r;
@@ -447,6 +448,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     if (m->cancelled) {
         qemu_storage_finish(m, NULL);
         qemu_process_stop(ag, m->dom, NULL);
+        qemu_remove_logs(ag, m->dom->def->name);
         qemu_storage_remove_targets(m);
         return 0;
     }
@@ -499,6 +501,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
 fail:
     qemu_storage_finish(m, NULL);
     qemu_process_stop(ag, m->dom, NULL);
+    qemu_remove_logs(ag, m->dom->def->name);
     qemu_storage_remove_targets(m);
     return r;
 }

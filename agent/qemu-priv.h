@@ -36,6 +36,9 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
                        struct ferry_error *err);
 /* Stops the process (quit, then signals) and removes the run files. */
 int qemu_process_stop(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+/* Removes the log and serial files of a guest that never became ours
+ * (an incoming migration torn down). */
+void qemu_remove_logs(struct agent *ag, const char *name);
 /* The domain's QMP connection, or NULL with ERR set when it has none. */
 struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err);
 /* "running", "paused", ... from query-status; *ret_running too. */

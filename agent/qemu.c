@@ -43,9 +43,12 @@ static int qemu_init(struct agent *ag, struct ferry_error *err)
         snprintf(qemu_drv.binary, sizeof qemu_drv.binary, "%s", FERRY_QEMU_BINARY);
     if (access(qemu_drv.binary, X_OK) < 0 && strchr(qemu_drv.binary, '/'))
         return ferry_error_set_errno(err, errno, "QEMU binary '%s'", qemu_drv.binary);
-    /* KVM only when we may open it read-write and FERRY_NO_KVM is unset. */
+    /* KVM only when we may open it read-write and FERRY_NO_KVM is unset.
+     * The paravirtual kvm_pvm module (KVM nested inside some cloud VMs)
+     * runs QEMU but cannot boot a multiboot guest kernel: use TCG there,
+     * like any host without KVM. */
     fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    qemu_drv.kvm = fd >= 0 && !getenv("FERRY_NO_KVM");
+    qemu_drv.kvm = fd >= 0 && !getenv("FERRY_NO_KVM") && access("/sys/module/kvm_pvm", F_OK) != 0;
     if (fd >= 0)
         close(fd);
     ferry_info("qemu driver: %s, accelerator %s", qemu_drv.binary, qemu_drv.kvm ? "kvm" : "tcg");
@@ -358,6 +361,16 @@ static int write_run_state(struct agent *ag, struct agent_domain *dom, struct qe
 static void remove_run_state(struct agent *ag, const char *name)
 {
     static const char *const exts[] = {"xml", "pid", "qmp", "incoming"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
+        _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.%s", ag->run_dir, name, exts[i]);
+        unlink(path);
+    }
+}
+
+void qemu_remove_logs(struct agent *ag, const char *name)
+{
+    static const char *const exts[] = {"log", "serial"};
 
     for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
         _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.%s", ag->run_dir, name, exts[i]);

@@ -199,9 +199,10 @@ static void serve(struct client *cl)
         r = wire_conn_recv(ctx.conn, FRAME_TIMEOUT_MS, &h, &obj, &payload, &err);
         if (r == -EPIPE)
             break;
-        if (r == -EBADMSG) {
-            /* Header was valid, payload was not: say so, then close. */
-            send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
+        if (r == -EBADMSG || r == -EMSGSIZE) {
+            /* Header was readable, the frame was not acceptable: say so
+             * (with the request id), then close. */
+            wire_conn_reject(ctx.conn, r, &h, &err);
             break;
         }
         if (r < 0) {
