@@ -327,6 +327,51 @@ static char *sh_quote(const char *s)
     return q;
 }
 
+/* Progress of one xl migrate, from ferry-xl-pipe's statistics file. */
+struct perform_watch {
+    struct mig_ctx *m;
+    char stats_path[1100];
+    int64_t started_ms;
+    uint64_t last_sent;
+    int64_t last_ms;
+};
+
+static void perform_stats(struct perform_watch *w, const char *status)
+{
+    _cleanup_free_ char *text = NULL;
+    struct ferry_error e = {0};
+    unsigned long long sent = 0, received = 0;
+    struct agent_job *job = w->m->job;
+
+    if (ferry_read_file(w->stats_path, 128, &text, NULL, &e) == 0)
+        sscanf(text, "%llu %llu", &sent, &received);
+    int64_t now = ferry_now_ms();
+    if (!job)
+        return;
+    pthread_mutex_lock(&job->lock);
+    struct cookie_stats *s = &job->stats;
+    s->set = true;
+    if (status)
+        snprintf(s->status, sizeof s->status, "%s", status);
+    s->memory_total = w->m->dom->def->memory_kib * 1024;
+    if (sent > s->memory_processed) {
+        if (now > w->last_ms && w->last_ms)
+            s->memory_bps = (sent - w->last_sent) * 1000 / (uint64_t)(now - w->last_ms);
+        s->memory_processed = s->memory_transferred = sent;
+    }
+    s->memory_remaining =
+        s->memory_total > s->memory_processed ? s->memory_total - s->memory_processed : 0;
+    s->time_elapsed_ms = now - w->started_ms;
+    pthread_mutex_unlock(&job->lock);
+    w->last_sent = sent;
+    w->last_ms = now;
+}
+
+static void perform_tick(void *opaque)
+{
+    perform_stats(opaque, "active");
+}
+
 int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct xen_dom *p = xen_priv(m->agent, m->dom);
@@ -347,11 +392,21 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     snprintf(portstr, sizeof portstr, "%u", port);
     _cleanup_free_ char *qp = sh_quote(xen_drv_of(m->agent)->pipe), *qh = sh_quote(host);
     _cleanup_free_ char *qt = sh_quote(token);
-    _cleanup_free_ char *rune = ferry_strdup_printf("exec %s %s %s %s", qp, qh, portstr, qt);
+
+    struct perform_watch w = {.m = m, .started_ms = ferry_now_ms()};
+    snprintf(w.stats_path, sizeof w.stats_path, "%s/%s.xl-send.stats", m->agent->run_dir,
+             m->dom->def->name);
+    unlink(w.stats_path);
+    _cleanup_free_ char *qs = sh_quote(w.stats_path);
+    _cleanup_free_ char *rune = ferry_strdup_printf("exec %s %s %s %s %s", qp, qh, portstr, qt, qs);
+    struct xendrv_xl_watch watch = {
+        .pid_slot = &p->send_pid, .tick = perform_tick, .opaque = &w, .tick_ms = 250};
 
     r = xendrv_xl_run(xen_drv_of(m->agent)->xl,
                       (const char *const[]){"migrate", "-s", "", m->dom->def->name, rune, NULL},
-                      XEN_PERFORM_TIMEOUT_MS, &p->send_pid, &res, err);
+                      XEN_PERFORM_TIMEOUT_MS, &watch, &res, err);
+    perform_stats(&w, r == 0 && res.status == 0 ? "completed" : "failed");
+    unlink(w.stats_path);
     if (r < 0)
         return r;
     if (res.status != 0) {

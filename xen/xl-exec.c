@@ -39,9 +39,11 @@ static void drain(int fd, struct xendrv_buf *b, bool *open_)
         xendrv_buf_append(b, chunk, (size_t)n);
 }
 
-int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms, volatile pid_t *pid_slot,
-                  struct xendrv_xl_result *res, struct ferry_error *err)
+int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
+                  const struct xendrv_xl_watch *watch, struct xendrv_xl_result *res,
+                  struct ferry_error *err)
 {
+    volatile pid_t *pid_slot = watch ? watch->pid_slot : NULL;
     int outp[2], errp[2];
     size_t argc = 0;
 
@@ -90,6 +92,7 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms, volat
     struct xendrv_buf out = {0}, eb = {0};
     bool out_open = true, err_open = true, timed_out = false;
     int64_t deadline = ferry_now_ms() + timeout_ms;
+    int64_t next_tick = 0;
     while (out_open || err_open) {
         struct pollfd p[2] = {{.fd = out_open ? outp[0] : -1, .events = POLLIN},
                               {.fd = err_open ? errp[0] : -1, .events = POLLIN}};
@@ -97,6 +100,14 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms, volat
         if (left == 0) {
             timed_out = true;
             break;
+        }
+        if (watch && watch->tick) {
+            if (ferry_now_ms() >= next_tick) {
+                watch->tick(watch->opaque);
+                next_tick = ferry_now_ms() + watch->tick_ms;
+            }
+            if (left < 0 || left > watch->tick_ms)
+                left = watch->tick_ms;
         }
         int n = poll(p, 2, left);
         if (n < 0 && errno != EINTR)

@@ -21,13 +21,22 @@ struct xendrv_xl_result {
 
 void xendrv_xl_result_clear(struct xendrv_xl_result *r);
 
+/* Optional watching of a long xl run (xl migrate). */
+struct xendrv_xl_watch {
+    volatile pid_t *pid_slot;   /* the child's pid while it runs, then 0: another
+                                 * thread may signal it */
+    void (*tick)(void *opaque); /* called about every TICK_MS while it runs */
+    void *opaque;
+    int tick_ms;
+};
+
 /* Runs XL with ARGV (NULL-terminated, without argv[0]) for at most
  * TIMEOUT_MS (killed by PID when over). Returns 0 when it ran (whatever its
  * exit status: see RES->status), a negative errno when it could not be run
- * or timed out. When PID_SLOT is not NULL the child's pid is stored there
- * while it runs (and reset to 0), so another thread may signal it. */
-int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms, volatile pid_t *pid_slot,
-                  struct xendrv_xl_result *res, struct ferry_error *err);
+ * or timed out. WATCH may be NULL. */
+int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
+                  const struct xendrv_xl_watch *watch, struct xendrv_xl_result *res,
+                  struct ferry_error *err);
 
 /* "xl CMD: LAST LINES OF STDERR" into ERR for a failed run; returns -EIO. */
 int xendrv_xl_fail(const char *cmd, const struct xendrv_xl_result *res, struct ferry_error *err);

@@ -6,12 +6,16 @@
  * end on (stdin EOF becomes a TCP half-close, socket EOF closes stdout) so
  * that either side failing is seen at once by the other.
  *
- *   ferry-xl-pipe HOST PORT TOKEN
+ *   ferry-xl-pipe HOST PORT TOKEN [STATSFILE]
  *
  * TOKEN (a line the listener checks first) ties the connection to one
- * prepared migration. Exit status: 0 when both directions ended cleanly,
+ * prepared migration. STATSFILE, when given, holds one fixed-width line
+ * "SENT RECEIVED\n" (bytes), rewritten at most every 100 ms and at the end:
+ * the driver's progress figures. Exit status: 0 when both directions ended cleanly,
  * 1 otherwise, with a message on stderr (xl shows it). */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -57,12 +61,29 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
+static void write_stats(int fd, uint64_t sent, uint64_t received)
+{
+    char line[64];
+    int n;
+
+    if (fd < 0)
+        return;
+    n = snprintf(line, sizeof line, "%20" PRIu64 " %20" PRIu64 "\n", sent, received);
+    if (pwrite(fd, line, (size_t)n, 0) < 0) {
+        /* Progress figures only: the stream matters, not them. */
+    }
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: ferry-xl-pipe HOST PORT TOKEN\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: ferry-xl-pipe HOST PORT TOKEN [STATSFILE]\n");
         return 1;
     }
+    _cleanup_close_ int stats =
+        argc == 5 ? open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    uint64_t sent = 0, received = 0;
+    int64_t last_stats = 0;
     signal(SIGPIPE, SIG_IGN);
     alarm(CONNECT_TIMEOUT_S);
     _cleanup_close_ int sock = connect_to(argv[1], argv[2]);
@@ -83,9 +104,13 @@ int main(int argc, char **argv)
         return 1;
     /* in: stdin -> sock. out: sock -> stdout. */
     while (in_open || sock_open) {
+        if (stats >= 0 && ferry_now_ms() - last_stats >= 100) {
+            write_stats(stats, sent, received);
+            last_stats = ferry_now_ms();
+        }
         struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
                               {.fd = sock_open ? sock : -1, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
+        if (poll(p, 2, stats >= 0 ? 100 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             return 1;
@@ -94,6 +119,8 @@ int main(int argc, char **argv)
             ssize_t n = read(0, buf, BUF_SIZE);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n > 0)
+                sent += (uint64_t)n;
             if (n <= 0 || ferry_write_full(sock, buf, (size_t)n) < 0) {
                 if (n != 0)
                     status = 1;
@@ -106,6 +133,8 @@ int main(int argc, char **argv)
             ssize_t n = read(sock, buf, BUF_SIZE);
             if (n < 0 && errno == EINTR)
                 continue;
+            if (n > 0)
+                received += (uint64_t)n;
             if (n <= 0 || ferry_write_full(1, buf, (size_t)n) < 0) {
                 if (n != 0)
                     status = 1;
@@ -119,5 +148,6 @@ int main(int argc, char **argv)
             }
         }
     }
+    write_stats(stats, sent, received);
     return status;
 }

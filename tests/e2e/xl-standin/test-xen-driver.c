@@ -189,6 +189,7 @@ struct mig {
     struct agent_domain *sd, *dd;
     int r_begin, r_prepare, r_perform, r_finish, r_confirm;
     struct ferry_error e_perform, e_finish, e_confirm;
+    struct agent_job job; /* the source's: Perform's progress figures */
 };
 
 /* Runs the v3 steps as the engine does: a failed Perform cancels Finish
@@ -198,7 +199,8 @@ static void run_migration(struct world *w, struct mig *g)
     struct ferry_error err = {0};
 
     g->params.flags |= MIG_LIVE | MIG_PEER2PEER;
-    g->src = (struct mig_ctx){.agent = &w->a.ag, .dom = g->sd, .params = &g->params, .version = 3};
+    g->src = (struct mig_ctx){
+        .agent = &w->a.ag, .dom = g->sd, .job = &g->job, .params = &g->params, .version = 3};
     g->dst = (struct mig_ctx){.agent = &w->b.ag, .dom = g->dd, .params = &g->params, .version = 3};
     g->r_begin = xen_hv_driver.migrate_begin(&g->src, &err);
     assert_int_equal(g->r_begin, 0);
@@ -218,6 +220,7 @@ static void run_migration(struct world *w, struct mig *g)
 static void mig_init(struct world *w, struct mig *g)
 {
     memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->job.lock, NULL);
     g->sd = new_dom(w);
     g->dd = new_dom(w);
     start_guest(&w->a, g->sd);
@@ -246,6 +249,12 @@ static void test_migrate_ok(void **state)
     assert_false(g.dd->incoming);
     assert_string_equal(state_of(&w->a, g.sd), "shutoff");
     assert_false(g.sd->active);
+    /* Progress came from ferry-xl-pipe: the whole stream went through. */
+    assert_true(g.job.stats.set);
+    assert_string_equal(g.job.stats.status, "completed");
+    assert_int_equal(g.job.stats.memory_total, 256ull << 20);
+    assert_true(g.job.stats.memory_processed > 2500000);
+    assert_true(g.job.stats.time_elapsed_ms > 0);
     mig_free(w, &g);
 }
 

@@ -102,6 +102,10 @@ def test_migrate_managed_and_p2p():
     p.src.ctl("migrate", "--live", "g", p.dst.uri)
     assert p.dst.state_of("g") == "running"
     assert "g" not in p.src.xl_names() and "g" in p.dst.xl_names()
+    # The figures of xl's stream reached the destination's completed job.
+    info = p.dst.ctl_json("domjobinfo", "g", "--completed")
+    assert info["status"] == "completed" and info["memory_processed"] > 2500000, info
+    assert info["memory_total"] == 128 << 20, info
     p.dst.ctl("migrate", "--live", "--p2p", "g", p.src.uri)
     assert p.src.state_of("g") == "running"
     assert "g" not in p.dst.xl_names()
