@@ -50,7 +50,7 @@ static void find_pipe_helper(struct xen_drv *xd)
 int xen_xl(struct agent *ag, const char *const *argv, struct xendrv_xl_result *res,
            struct ferry_error *err)
 {
-    struct xendrv_xl_result local;
+    struct xendrv_xl_result local = {0};
     struct xendrv_xl_result *r = res ? res : &local;
     int ret = xendrv_xl_run(xen_drv_of(ag)->xl, argv, XEN_XL_TIMEOUT_MS, NULL, r, err);
 

@@ -632,8 +632,11 @@ static int store(struct parser *ps, struct tok *key, bool append, struct xendrv_
     if (!ns)
         abort();
     cfg->settings = ns;
-    ns[cfg->n_settings++] = (struct xendrv_xlset){
-        .key = TAKE_PTR(key->text), .value = val, .line = key->line, .col = key->col};
+    struct xendrv_xlset *set = &ns[cfg->n_settings++];
+    set->key = TAKE_PTR(key->text);
+    set->value = val;
+    set->line = key->line;
+    set->col = key->col;
     return 0;
 }
 
