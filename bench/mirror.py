@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (GIB, MIB, BenchError, gnuplot_bars, machine_facts,  # noqa: E402
                       run_timed, summarize, write_json)

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import QMP, BenchError, free_tcp_port, proc_cpu_seconds, stop_pid  # noqa: E402
 
