@@ -36,7 +36,7 @@ def start(name, incoming):
         except OSError: pass
     args = ["qemu-system-x86_64", "-machine", "pc", "-accel", ACCEL, "-m", "160", "-nodefaults", "-display", "none",
             "-qmp", "unix:%s/%s.sock,server=on,wait=off" % (D, name), "-serial", "file:%s/%s.serial" % (D, name),
-            "-kernel", K, "-append", "rate=32 size=96"]
+            "-kernel", K, "-append", os.environ.get("GUEST_ARGS", "rate=32 size=96 invlpg=off")]
     if incoming: args += ["-S", "-incoming", "defer"]
     p = subprocess.Popen(args, stderr=subprocess.DEVNULL)
     return p, qmp("%s/%s.sock" % (D, name))
