@@ -352,6 +352,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.scale, args.runs = args.scale / 16, 1
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
 
     def scaled(n):
         return max(SLOT, int(n * args.scale) // SLOT * SLOT)
@@ -369,6 +371,10 @@ def main(argv=None):
         table = [e for e in table if not e[1]]
     if args.engines:
         wanted = args.engines.split(",")
+        known = [e[0] for e in engines("ferry")]
+        for w in wanted:
+            if w not in known:
+                ap.error(f"unknown engine '{w}' (known: {', '.join(known)})")
         table = [e for e in table if e[0] in wanted]
     engine_names = [e[0] for e in table]
     if not engine_names:
