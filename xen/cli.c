@@ -58,16 +58,17 @@ int xendrv_cli_domxml(const char *verb, int argc, char **argv, FILE *out, FILE *
 
     if (!from && strcmp(verb, "domxml-to-native") != 0) {
         fprintf(errout, "ferryctl: unknown verb '%s'\n", verb);
-        return 1;
+        return 2;
     }
-    if (argc != 2) {
+    if (argc != 3) {
         fprintf(errout, "usage: ferryctl %s xen-xl FILE\n", verb);
-        return 1;
+        return 2;
     }
+    argv++; /* past the verb */
     if (strcmp(argv[0], "xen-xl") != 0) {
         fprintf(errout, "ferryctl: %s: unsupported native format '%s' (only xen-xl)\n", verb,
                 argv[0]);
-        return 1;
+        return 2;
     }
     r = read_input(argv[1], from ? XENDRV_XLCFG_MAX_BYTES : XENDRV_XML_MAX, &text, &len, &err);
     if (r == 0) {

@@ -7,11 +7,12 @@
 
 #include <stdio.h>
 
-/* VERB is "domxml-from-native" or "domxml-to-native"; ARGV holds FORMAT
- * ("xen-xl") and FILE ("-" reads stdin), at most XENDRV_XLCFG_MAX_BYTES /
- * XENDRV_XML_MAX bytes. Writes the converted document to OUT and one
- * "ferryctl: note: ..." line per note, or "ferryctl: VERB: ERROR", to
- * ERROUT. Returns the process exit status: 0, or 1 on any error. */
+/* VERB is "domxml-from-native" or "domxml-to-native"; ARGV is as ferryctl
+ * passes it: ARGV[0] the verb, then FORMAT ("xen-xl") and FILE ("-" reads
+ * stdin), at most XENDRV_XLCFG_MAX_BYTES / XENDRV_XML_MAX bytes. Writes the
+ * converted document to OUT and one "ferryctl: note: ..." line per note, or
+ * "ferryctl: VERB: ERROR", to ERROUT. Returns the process exit status: 0,
+ * 1 on a failed conversion, 2 on a usage error (as ferryctl does). */
 int xendrv_cli_domxml(const char *verb, int argc, char **argv, FILE *out, FILE *errout);
 
 #endif

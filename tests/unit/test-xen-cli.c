@@ -25,11 +25,11 @@ static struct run cli(const char *verb, const char *fmt, const char *file)
     struct run r = {0};
     size_t ol = 0, el = 0;
     FILE *out = open_memstream(&r.out, &ol), *err = open_memstream(&r.err, &el);
-    char *argv[] = {(char *)fmt, (char *)file, NULL};
+    char *argv[] = {(char *)verb, (char *)fmt, (char *)file, NULL};
 
     assert_non_null(out);
     assert_non_null(err);
-    r.status = xendrv_cli_domxml(verb, 2, argv, out, err);
+    r.status = xendrv_cli_domxml(verb, 3, argv, out, err);
     fclose(out);
     fclose(err);
     return r;
@@ -99,7 +99,7 @@ static void test_errors(void **state)
     free(r.err);
 
     r = cli("domxml-to-native", "xen-sxpr", bad);
-    assert_int_equal(r.status, 1);
+    assert_int_equal(r.status, 2);
     assert_string_equal(r.err, "ferryctl: domxml-to-native: unsupported native format "
                                "'xen-sxpr' (only xen-xl)\n");
     free(r.out);
