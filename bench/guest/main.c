@@ -4,7 +4,8 @@
  * page still holds what it last wrote (a page lost or stale after a
  * migration shows up as CORRUPT), and reports a heartbeat on COM1 once a
  * second. Parameters (QEMU -append), numbers in MiB:
- *   rate=N       MiB/s of pages dirtied (default 64; 0 = idle, max = unpaced)
+ *   rate=N       MiB/s of pages dirtied (default 64; 0 = idle, max = unpaced;
+ *                at most 65536)
  *   size=N       working set in MiB (default 64; clamped to RAM)
  *   pattern=P    seq | random | hot (default seq)
  *   hot=PCT      hot pattern: 90% of writes go to the first PCT% (default 10)
@@ -29,7 +30,8 @@
 #define MB_INFO_CMDLINE    (1u << 2)
 #define CMDLINE_MAX        512
 #define CORRUPT_REPORT_MAX 8
-#define BATCH_MAX          256 /* pages per pacing step */
+#define BATCH_MAX          256   /* pages per pacing step */
+#define RATE_MAX_MIB       65536 /* paced rates above this: use rate=max */
 
 struct multiboot_info {
     uint32_t flags;
@@ -150,12 +152,22 @@ static void parse_token(struct config *cfg, const char *tok, size_t len)
             cfg->rate_mib = UINT32_MAX;
             ok = true;
         } else {
-            ok = parse_u32(val, vlen, &cfg->rate_mib);
+            /* Capped so the pacing product (TSC ticks x pages/s) fits 64 bits. */
+            uint32_t rate;
+            ok = parse_u32(val, vlen, &rate) && rate <= RATE_MAX_MIB;
+            if (ok)
+                cfg->rate_mib = rate;
         }
     } else if (k == 4 && str_eq("size", tok, 4)) {
-        ok = parse_u32(val, vlen, &cfg->size_mib);
+        uint32_t size;
+        ok = parse_u32(val, vlen, &size) && size > 0;
+        if (ok)
+            cfg->size_mib = size;
     } else if (k == 3 && str_eq("hot", tok, 3)) {
-        ok = parse_u32(val, vlen, &cfg->hot_pct) && cfg->hot_pct >= 1 && cfg->hot_pct <= 100;
+        uint32_t pct;
+        ok = parse_u32(val, vlen, &pct) && pct >= 1 && pct <= 100;
+        if (ok)
+            cfg->hot_pct = pct;
     } else if (k == 7 && str_eq("pattern", tok, 7)) {
         for (uint32_t i = 0; i < sizeof(pattern_names) / sizeof(pattern_names[0]); i++) {
             const char *n = pattern_names[i];
