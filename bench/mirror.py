@@ -381,7 +381,8 @@ def main(argv=None):
         print("SKIP: no engine available")
         return 77
 
-    need = sum(sizes.values()) + 2 * max(sizes.values()) + 256 * MIB
+    # One image at a time: its source and one target (dd fills it) at most.
+    need = 2 * max(sizes.values()) + 256 * MIB
     workdir = pick_workdir(need)
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
