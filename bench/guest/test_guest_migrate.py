@@ -22,9 +22,11 @@ import benchlib  # noqa: E402
 import guestvm  # noqa: E402
 
 CASES = [
-    # name, guest options, MiB/s expected at least on the destination
-    ("random-256", dict(rate_mib=256, size_mib=64, pattern="random"), 64),
-    ("seq-page-64", dict(rate_mib=64, size_mib=32, pattern="seq", touch="page"), 32),
+    # name, guest options, MiB per heartbeat the destination must at least
+    # dirty (far below the rate: "keeps dirtying" on a loaded 2-core TCG host;
+    # test-guest-boot checks the rate itself)
+    ("random-128", dict(rate_mib=128, size_mib=64, pattern="random"), 24),
+    ("seq-page-64", dict(rate_mib=64, size_mib=32, pattern="seq", touch="page"), 16),
 ]
 DEADLINE_S = 60  # per case
 
