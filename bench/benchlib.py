@@ -124,15 +124,19 @@ def run_timed(argv, timeout=3600.0, stdout=subprocess.DEVNULL, stdin=subprocess.
         p = subprocess.Popen(argv, stdin=stdin, stdout=outf if capture else stdout,
                              stderr=errf)
         deadline = start + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(p.pid, signal.SIGKILL)
-                os.wait4(p.pid, 0)
-                raise BenchError(f"{argv[0]}: timed out after {timeout:.0f} s")
-            time.sleep(0.002)
+        try:
+            while True:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError(f"{argv[0]}: timed out after {timeout:.0f} s")
+                time.sleep(0.002)
+        except BaseException:
+            # Timeout or Ctrl-C: never leave the child behind.
+            os.kill(p.pid, signal.SIGKILL)
+            os.wait4(p.pid, 0)
+            raise
         wall = time.monotonic() - start
         p.returncode = os.waitstatus_to_exitcode(status)
         out = None
