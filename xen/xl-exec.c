@@ -16,6 +16,9 @@
 #include "util.h"
 #include "xenbuf.h"
 
+#define XL_DRAIN_MS   2000 /* output still read after xl exits */
+#define POLL_SLICE_MS 200  /* how soon xl's exit is noticed */
+
 void xendrv_xl_result_clear(struct xendrv_xl_result *r)
 {
     free(r->out);
@@ -90,12 +93,23 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
     close(errp[1]);
 
     struct xendrv_buf out = {0}, eb = {0};
-    bool out_open = true, err_open = true, timed_out = false;
-    int64_t deadline = ferry_now_ms() + timeout_ms;
+    bool out_open = true, err_open = true, timed_out = false, exited = false;
+    int64_t deadline = ferry_now_ms() + timeout_ms, drain_until = 0;
     int64_t next_tick = 0;
+    int status = 0;
     while (out_open || err_open) {
         struct pollfd p[2] = {{.fd = out_open ? outp[0] : -1, .events = POLLIN},
                               {.fd = err_open ? errp[0] : -1, .events = POLLIN}};
+        if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
+            exited = true;
+            if (pid_slot)
+                *pid_slot = 0;
+            drain_until = ferry_now_ms() + XL_DRAIN_MS;
+        }
+        /* xl is gone but something it started (a transport, a daemon) still
+         * holds its output open: what xl itself said has arrived. */
+        if (exited && ferry_now_ms() >= drain_until)
+            break;
         int left = ferry_ms_left(deadline);
         if (left == 0) {
             timed_out = true;
@@ -109,6 +123,8 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
             if (left < 0 || left > watch->tick_ms)
                 left = watch->tick_ms;
         }
+        if (left < 0 || left > POLL_SLICE_MS)
+            left = POLL_SLICE_MS;
         int n = poll(p, 2, left);
         if (n < 0 && errno != EINTR)
             break;
@@ -122,13 +138,14 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
     close(outp[0]);
     close(errp[0]);
 
-    int status = 0;
-    if (timed_out)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (pid_slot)
-        *pid_slot = 0;
+    if (!exited) {
+        if (timed_out)
+            kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        if (pid_slot)
+            *pid_slot = 0;
+    }
     res->out = xendrv_buf_steal(&out);
     res->errtxt = xendrv_buf_steal(&eb);
     res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

@@ -31,6 +31,7 @@
 
 #define CONNECT_TIMEOUT_S 30
 #define BUF_SIZE          (256 * 1024)
+#define LINGER_MS         10000 /* after stdin ends, for the peer's end */
 
 static int connect_to(const char *host, const char *port)
 {
@@ -83,7 +84,7 @@ int main(int argc, char **argv)
     _cleanup_close_ int stats =
         argc == 5 ? open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
     uint64_t sent = 0, received = 0;
-    int64_t last_stats = 0;
+    int64_t last_stats = 0, linger_until = 0;
     signal(SIGPIPE, SIG_IGN);
     alarm(CONNECT_TIMEOUT_S);
     _cleanup_close_ int sock = connect_to(argv[1], argv[2]);
@@ -104,13 +105,18 @@ int main(int argc, char **argv)
         return 1;
     /* in: stdin -> sock. out: sock -> stdout. */
     while (in_open || sock_open) {
+        if (!in_open && ferry_now_ms() >= linger_until) {
+            /* The receiver keeps its end open (a daemon holding it, say):
+             * everything xl needed has been said. */
+            break;
+        }
         if (stats >= 0 && ferry_now_ms() - last_stats >= 100) {
             write_stats(stats, sent, received);
             last_stats = ferry_now_ms();
         }
         struct pollfd p[2] = {{.fd = in_open ? 0 : -1, .events = POLLIN},
                               {.fd = sock_open ? sock : -1, .events = POLLIN}};
-        if (poll(p, 2, stats >= 0 ? 100 : -1) < 0) {
+        if (poll(p, 2, 100) < 0) {
             if (errno == EINTR)
                 continue;
             return 1;
@@ -124,9 +130,11 @@ int main(int argc, char **argv)
             if (n <= 0 || ferry_write_full(sock, buf, (size_t)n) < 0) {
                 if (n != 0)
                     status = 1;
-                /* xl is done sending (or the peer is gone): pass the end on. */
+                /* xl is done sending (or the peer is gone): pass the end on,
+                 * and give the peer a bounded time to end its side too. */
                 shutdown(sock, SHUT_WR);
                 in_open = false;
+                linger_until = ferry_now_ms() + LINGER_MS;
             }
         }
         if (sock_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {

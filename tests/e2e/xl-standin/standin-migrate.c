@@ -468,5 +468,10 @@ int cmd_migrate_receive(int argc, char **argv)
         if (write_all(send_fd, permission_to_go, sizeof permission_to_go) < 0)
             exit(EXIT_FAILURE);
     }
+    if (f.receiver_daemon && fork() == 0) {
+        /* Holds stdin/stdout (the stream) as xl's daemon does. */
+        sleep(5);
+        _exit(0);
+    }
     exit(EXIT_SUCCESS);
 }

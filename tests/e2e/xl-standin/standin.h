@@ -26,7 +26,7 @@ struct dom {
 };
 
 struct fail {
-    bool receiver_refuse, receiver_fail_start, sender_die_after_go;
+    bool receiver_refuse, receiver_fail_start, sender_die_after_go, receiver_daemon;
     int64_t cut_after; /* -1: off */
     unsigned delay_ms;
 };

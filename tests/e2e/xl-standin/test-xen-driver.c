@@ -352,6 +352,26 @@ static void test_migrate_sender_dies_after_go(void **state)
     mig_free(w, &g);
 }
 
+/* Real xl's migrate-receive leaves a monitoring daemon that may keep the
+ * stream's socket open: the migration must not wait for it. */
+static void test_migrate_receiver_daemon_keeps_socket(void **state)
+{
+    struct world *w = *state;
+    struct mig g;
+
+    mig_init(w, &g);
+    set_fail(&w->b, "receiver-daemon");
+    int64_t t0 = ferry_now_ms();
+    run_migration(w, &g);
+    int64_t took = ferry_now_ms() - t0;
+    assert_int_equal(g.r_perform, 0);
+    assert_int_equal(g.r_finish, 0);
+    assert_int_equal(g.r_confirm, 0);
+    assert_string_equal(state_of(&w->b, g.dd), "running");
+    assert_true(took < 4500); /* the daemon holds the socket for 5 s */
+    mig_free(w, &g);
+}
+
 static void *perform_thread(void *opaque)
 {
     struct mig *g = opaque;
@@ -434,6 +454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_target_fails_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_sender_dies_after_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_receiver_daemon_keeps_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

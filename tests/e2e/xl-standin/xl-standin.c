@@ -32,6 +32,8 @@
  *                         (the transport dies); the sender resumes
  *   sender-die-after-go   the sender kills itself right after GO: its copy is
  *                         left paused as NAME--migratedaway
+ *   receiver-daemon       like xl's monitoring daemon, a child of the receiver
+ *                         keeps the stream open for 5 s after it exits
  *   delay-ms=N            the sender sleeps N ms per 64 KiB chunk
  * FERRY_XL_STANDIN_MEM_BYTES sets the stream size (default 4 MiB, max 1 GiB);
  * FERRY_XL_STANDIN_TIMEOUT_S bounds migrate and migrate-receive (default 60). */
@@ -270,6 +272,8 @@ struct fail read_fail(void)
             f.receiver_refuse = true;
         else if (strcmp(t, "receiver-fail-start") == 0)
             f.receiver_fail_start = true;
+        else if (strcmp(t, "receiver-daemon") == 0)
+            f.receiver_daemon = true;
         else if (strcmp(t, "sender-die-after-go") == 0)
             f.sender_die_after_go = true;
         else if (strncmp(t, "cut-after=", 10) == 0)
