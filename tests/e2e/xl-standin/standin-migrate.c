@@ -468,10 +468,18 @@ int cmd_migrate_receive(int argc, char **argv)
         if (write_all(send_fd, permission_to_go, sizeof permission_to_go) < 0)
             exit(EXIT_FAILURE);
     }
-    if (f.receiver_daemon && fork() == 0) {
-        /* Holds stdin/stdout (the stream) as xl's daemon does. */
-        sleep(5);
-        _exit(0);
+    if (f.receiver_daemon) {
+        pid_t child = fork();
+        if (child == 0) {
+            /* Holds stdin/stdout (the stream) as xl's daemon does. */
+            sleep(20);
+            _exit(0);
+        }
+        /* DIR/daemon.pid: tests stop it by PID. */
+        _cleanup_free_ char *pp = ferry_strdup_printf("%s/daemon.pid", state_dir);
+        _cleanup_free_ char *txt = ferry_strdup_printf("%ld\n", (long)child);
+        struct ferry_error e = {0};
+        ferry_write_file_atomic(pp, txt, strlen(txt), 0644, &e);
     }
     exit(EXIT_SUCCESS);
 }

@@ -33,7 +33,8 @@
  *   sender-die-after-go   the sender kills itself right after GO: its copy is
  *                         left paused as NAME--migratedaway
  *   receiver-daemon       like xl's monitoring daemon, a child of the receiver
- *                         keeps the stream open for 5 s after it exits
+ *                         keeps the stream open for 20 s after it exits (its
+ *                         pid in DIR/daemon.pid)
  *   delay-ms=N            the sender sleeps N ms per 64 KiB chunk
  * FERRY_XL_STANDIN_MEM_BYTES sets the stream size (default 4 MiB, max 1 GiB);
  * FERRY_XL_STANDIN_TIMEOUT_S bounds migrate and migrate-receive (default 60). */
