@@ -4,8 +4,9 @@
  * transport and the v3 steps:
  *   Prepare (destination): listen on a TCP port for this one migration and
  *     return "xl+tcp://HOST:PORT/TOKEN"; a thread accepts the connection that
- *     presents TOKEN and runs `xl migrate-receive -e -p` on it (-p: the guest
- *     stays paused until Finish).
+ *     presents TOKEN and runs `xl migrate-receive -p` on it (-p: the guest
+ *     stays paused until Finish; without -e xl leaves its usual daemon to
+ *     watch the domain, so on_reboot/on_crash work as after xl create).
  *   Perform (source): `xl migrate -s "" NAME "exec ferry-xl-pipe HOST PORT
  *     TOKEN"`: with an empty ssh command xl runs the host argument as the
  *     transport, so no ssh is involved.
@@ -152,7 +153,7 @@ static void *receive_main(void *opaque)
             if (logfd >= 0)
                 dup2(logfd, 2);
             signal(SIGPIPE, SIG_DFL);
-            execlp(in->xl, in->xl, "migrate-receive", "-e", "-p", (char *)NULL);
+            execlp(in->xl, in->xl, "migrate-receive", "-p", (char *)NULL);
             fprintf(stderr, "cannot execute %s: %s\n", in->xl, strerror(errno));
             _exit(127);
         }
