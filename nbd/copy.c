@@ -465,6 +465,74 @@ static int run_pass(struct mir_disk *d, struct gen *g)
     return d->failed ? -d->err.code : 0;
 }
 
+static void drop_ready(struct mir_disk *d)
+{
+    while (d->ready_head) {
+        struct mir_slot *s = d->ready_head;
+        d->ready_head = s->next;
+        s->state = MIR_SLOT_FREE;
+    }
+    d->ready_tail = NULL;
+}
+
+static bool handle_live(struct nbd_handle *h)
+{
+    return nbd_aio_is_dead(h) != 1 && nbd_aio_is_closed(h) != 1;
+}
+
+/* After a failure or a cancel: lets the requests in flight finish (bounded
+ * by DEADLINE_US), then tells each live server we are leaving. Closing a
+ * socket with replies still owed is rude, and some servers handle it badly
+ * (nbdkit 1.32 aborts on an assertion when it then sends a reply). */
+static void wind_down(struct mir_disk *d, int64_t deadline_us)
+{
+    struct pollfd pfd[MIR_MAX_CONNECTIONS + 2];
+    struct nbd_handle *hmap[MIR_MAX_CONNECTIONS + 2];
+    bool disconnecting = false;
+
+    for (;;) {
+        if (d->src.ring_ok) {
+            io_uring_submit(&d->src.ring);
+            mir_source_reap(d);
+        }
+        drop_ready(d);
+        if (!disconnecting && busy(d) == 0) {
+            for (unsigned i = 0; i < d->tgt.n; i++)
+                if (handle_live(d->tgt.h[i]))
+                    nbd_aio_disconnect(d->tgt.h[i], 0);
+            disconnecting = true;
+        }
+        unsigned n = 0;
+        for (unsigned i = 0; i < d->tgt.n; i++)
+            if (handle_live(d->tgt.h[i]))
+                add_nbd_fd(pfd, &n, hmap, d->tgt.h[i]);
+        if (d->src.nbd && handle_live(d->src.nbd))
+            add_nbd_fd(pfd, &n, hmap, d->src.nbd);
+        if (disconnecting && n == 0)
+            return;
+        if (!disconnecting && n == 0 && (!d->src.ring_ok || d->src.ring_inflight == 0))
+            return; /* what is left in flight cannot complete */
+        unsigned ring_i = n;
+        pfd[n] = (struct pollfd){.fd = d->src.ring_ok ? d->src.ring.ring_fd : -1, .events = POLLIN};
+        hmap[n++] = NULL;
+        int64_t left = deadline_us - ferry_now_us();
+        if (left <= 0)
+            return;
+        if (poll(pfd, n, (int)((left + 999) / 1000)) <= 0)
+            continue;
+        for (unsigned i = 0; i < n; i++) {
+            if (i == ring_i || !pfd[i].revents)
+                continue;
+            /* Errors here are expected (the server may have gone); the first
+             * error of the pass is already recorded. */
+            if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+                nbd_aio_notify_read(hmap[i]);
+            if ((pfd[i].revents & POLLOUT) && handle_live(hmap[i]))
+                nbd_aio_notify_write(hmap[i]);
+        }
+    }
+}
+
 int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsigned flags,
                   struct ferry_error *err)
 {
@@ -520,8 +588,11 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     }
     mir_extent_list_clear(&own);
     if (r < 0) {
-        /* Commands may still be in flight: drop the connections (their
-         * callbacks are freed with them) and reconnect on the next call. */
+        /* Commands may still be in flight: give them a moment, then drop
+         * the connections (callbacks still pending are freed with them) and
+         * reconnect on the next call. */
+        int64_t grace = d->opts.io_timeout_ms < 2000 ? d->opts.io_timeout_ms : 2000;
+        wind_down(d, ferry_now_us() + grace * 1000);
         disconnect(d);
         ferry_error_set(err, d->err.code, "%s", d->err.msg);
         return r;

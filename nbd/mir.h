@@ -271,6 +271,9 @@ int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_err
 int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err);
 /* Thread-safe: stops the workers promptly; later calls fail -ECANCELED. */
 void mir_sync_cancel(struct mir_sync *s);
+/* Thread-safe: caps the session's bandwidth at BYTES_PER_SEC in total (0 =
+ * none), split evenly over its disks; applies to running passes at once. */
+void mir_sync_set_bandwidth(struct mir_sync *s, uint64_t bytes_per_sec);
 /* Thread-safe: progress of disk I (< mir_sync_disks()). -EINVAL otherwise. */
 int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret);
 size_t mir_sync_disks(const struct mir_sync *s);

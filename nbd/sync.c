@@ -171,8 +171,8 @@ static bool retryable(int r)
  * at the engine's resume offset, into the target it half wrote, may still
  * skip holes, because any source block that changed since the first
  * attempt is in the active bitmap. */
-static int pass_with_retries(struct sync_disk *sd, bool bulk, uint64_t *ret_dirty,
-                             struct ferry_error *err)
+static int pass_with_retries(struct sync_disk *sd, bool bulk, bool interruptible,
+                             uint64_t *ret_dirty, struct ferry_error *err)
 {
     struct mir_sync *s = sd->s;
     unsigned delay_ms = 500;
@@ -204,8 +204,17 @@ static int pass_with_retries(struct sync_disk *sd, bool bulk, uint64_t *ret_dirt
         pthread_mutex_lock(&s->lock);
         sd->retries++;
         pthread_mutex_unlock(&s->lock);
-        if (wait_interval(s, delay_ms, false))
+        /* A dirty pass between the bulk and the final pass gave its extents
+         * back to the active bitmap: when the final pass is asked for, it
+         * covers them, so stop waiting (returns 1). */
+        if (wait_interval(s, delay_ms, interruptible)) {
+            pthread_mutex_lock(&s->lock);
+            bool final = s->final_requested && !s->failed && !atomic_load(&s->cancelled);
+            pthread_mutex_unlock(&s->lock);
+            if (interruptible && final)
+                return 1;
             return ferry_error_set(err, ECANCELED, "cancelled");
+        }
         delay_ms *= 2;
     }
 }
@@ -219,7 +228,7 @@ static void *worker(void *opaque)
     unsigned passes = 0;
     int r;
 
-    r = pass_with_retries(sd, true, NULL, &err);
+    r = pass_with_retries(sd, true, false, NULL, &err);
     if (r < 0)
         goto fail;
     pthread_mutex_lock(&s->lock);
@@ -232,9 +241,11 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&s->lock);
         if (stop)
             break;
-        r = pass_with_retries(sd, false, &dirty, &err);
+        r = pass_with_retries(sd, false, true, &dirty, &err);
         if (r < 0)
             goto fail;
+        if (r == 1) /* the final pass was asked for during a retry wait */
+            break;
         passes++;
         bool converged = dirty < s->opts.converge_bytes;
         mir_disk_set_dirty(sd->disk, dirty, converged);
@@ -266,7 +277,7 @@ static void *worker(void *opaque)
         }
         return NULL; /* another disk failed; it reported */
     }
-    r = pass_with_retries(sd, false, &dirty, &err);
+    r = pass_with_retries(sd, false, false, &dirty, &err);
     if (r >= 0)
         r = mir_disk_flush(sd->disk, &err);
     if (r < 0)
@@ -576,6 +587,18 @@ void mir_sync_cancel(struct mir_sync *s)
         for (size_t i = 0; i < s->n; i++)
             if (s->disks[i].disk)
                 mir_disk_cancel(s->disks[i].disk);
+}
+
+void mir_sync_set_bandwidth(struct mir_sync *s, uint64_t bytes_per_sec)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t each = bytes_per_sec ? (bytes_per_sec + s->n - 1) / s->n : 0;
+    s->opts.copy.bandwidth = each; /* for disks opened later */
+    if (s->started)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->disks[i].disk)
+                mir_disk_set_bandwidth(s->disks[i].disk, each);
+    pthread_mutex_unlock(&s->lock);
 }
 
 int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret)

@@ -164,6 +164,18 @@ if [ "${attempts:-0}" -ge 2 ] && [ "${attempts:-999}" -le 60 ] && [ "${last:-0}"
     ok "resume offsets advance ($attempts attempts, last resume at $last)"
 else bad "resume: $attempts attempts, last resume at ${last:-none}"; fi
 
+# 6c. Bandwidth cap: about 3.3 MiB of data at 4 MB/s (1 MiB burst) takes at
+# least 0.5 s; without the cap it takes a few milliseconds.
+nbdkit -f -U $T/b.sock memory size=$SIZE &
+PIDS+=($!)
+wait_sock $T/b.sock
+out=$(timeout 30 "$COPY" -z -b 4000000 "$SRC" "nbd+unix:///?socket=$T/b.sock")
+rc=$?
+stop_last
+secs=$(grep -o 'seconds=[0-9.]*' <<<"$out" | cut -d= -f2)
+if [ $rc = 0 ] && awk "BEGIN { exit !($secs >= 0.5 && $secs < 10) }"; then ok "bandwidth cap holds (${secs}s)"
+else bad "bandwidth cap: rc=$rc $out"; fi
+
 # 7. A target that stops answering (every write delayed 30 s): the copy
 # fails after the I/O timeout instead of hanging.
 nbdkit -f -U $T/d.sock --filter=delay memory size=$SIZE wdelay=30 &

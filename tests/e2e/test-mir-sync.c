@@ -406,11 +406,15 @@ static void one_migration(struct env *e, const struct variant *v, unsigned itera
     /* Between dirty passes, and a write after convergence. */
     for (int k = 0; k < 3; k++) {
         random_writes(e, 8);
-        if (v->flaky && k == 0)
-            touch(errfile);
         usleep(300000);
-        if (v->flaky && k == 0)
-            unlink(errfile);
+    }
+    if (v->flaky) {
+        /* Writes to vda while its target fails: the next dirty pass fails
+         * and must be tried again (after 0.5 s, then 1 s). */
+        touch(errfile);
+        guest_write(&e->s, "vda", 4096 * 1000, 65536, 0x5a);
+        usleep(700000);
+        unlink(errfile);
     }
     random_writes(e, 3);
 
