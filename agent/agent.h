@@ -21,16 +21,16 @@
 #define AGENT_MAX_CLIENTS 64
 
 struct agent_config {
-    char *listen;          /* "ADDR:PORT" for TCP, NULL = no TCP listener */
-    char *control;         /* unix socket path */
+    char *listen;  /* "ADDR:PORT" for TCP, NULL = no TCP listener */
+    char *control; /* unix socket path */
     char *state_dir;
     char *image_dir;
-    char *hypervisor;      /* "qemu" (default) or "xen" */
-    char *host_uuid;       /* override (tests), else STATE/host-uuid */
-    char *hostname;        /* override, else gethostname() */
+    char *hypervisor; /* "qemu" (default) or "xen" */
+    char *host_uuid;  /* override (tests), else STATE/host-uuid */
+    char *hostname;   /* override, else gethostname() */
     char *qemu_binary;
     char *xl_binary;
-    unsigned max_version;  /* highest migration protocol version offered (1..3) */
+    unsigned max_version; /* highest migration protocol version offered (1..3) */
 };
 
 enum agent_job_phase {
@@ -48,14 +48,14 @@ enum agent_job_phase {
 struct agent_job {
     pthread_mutex_t lock;
     bool active;
-    char operation[32];        /* "migration-out", "migration-in" */
+    char operation[32]; /* "migration-out", "migration-in" */
     enum agent_job_phase phase;
     int64_t started_wall_ms;
     int64_t started_mono_ms;
     struct cookie_stats stats; /* running figures */
     bool abort_requested;
-    struct mig_ctx *ctx;       /* while a step runs: for cancel */
-    json_object *disks;        /* per-disk progress lines, owned */
+    struct mig_ctx *ctx; /* while a step runs: for cancel */
+    json_object *disks;  /* per-disk progress lines, owned */
     /* the last finished job */
     bool has_completed;
     struct cookie_stats completed;
@@ -65,16 +65,16 @@ struct agent_job {
 };
 
 struct agent_domain {
-    pthread_mutex_t lock;      /* protects the fields below */
-    int refs;                  /* guarded by the registry lock */
-    struct domain_def *def;    /* the live definition (owned) */
+    pthread_mutex_t lock;              /* protects the fields below */
+    int refs;                          /* guarded by the registry lock */
+    struct domain_def *def;            /* the live definition (owned) */
     struct domain_def *persistent_def; /* on-disk definition, NULL if transient */
-    bool active;               /* a guest process exists */
-    bool incoming;             /* prepared for an incoming migration */
-    bool removed;              /* no longer in the registry */
-    bool job_busy;             /* a migration step holds the domain */
+    bool active;                       /* a guest process exists */
+    bool incoming;                     /* prepared for an incoming migration */
+    bool removed;                      /* no longer in the registry */
+    bool job_busy;                     /* a migration step holds the domain */
     struct agent_job job;
-    void *priv;                /* driver's per-domain state */
+    void *priv; /* driver's per-domain state */
 };
 
 struct agent {
@@ -82,9 +82,9 @@ struct agent {
     const struct hv_driver *driver;
     char host_uuid[FERRY_UUID_STRLEN];
     char hostname[256];
-    char run_dir[1024];        /* STATE/run */
-    char domains_dir[1024];    /* STATE/domains */
-    pthread_mutex_t lock;      /* registry */
+    char run_dir[1024];     /* STATE/run */
+    char domains_dir[1024]; /* STATE/domains */
+    pthread_mutex_t lock;   /* registry */
     struct agent_domain *domains[AGENT_MAX_DOMAINS];
     size_t n_domains;
     volatile int quit;

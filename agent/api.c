@@ -21,7 +21,8 @@ int api_param_str(json_object *params, const char *key, bool required, const cha
     json_object *v = NULL;
 
     *ret = NULL;
-    if (!params || !json_object_object_get_ex(params, key, &v) || json_object_is_type(v, json_type_null)) {
+    if (!params || !json_object_object_get_ex(params, key, &v) ||
+        json_object_is_type(v, json_type_null)) {
         if (required)
             return ferry_error_set(err, EINVAL, "missing parameter '%s'", key);
         return 0;
@@ -62,8 +63,9 @@ int api_param_u64(json_object *params, const char *key, uint64_t *ret, struct fe
 
 void api_fill_hello(struct agent *ag, struct wire_hello *h)
 {
-    static const char *const features[] = {"v3", "cookies", "p2p", "nbd", "storage-ferry",
-                                           "storage-qemu", "events", "jobs", "offline"};
+    static const char *const features[] = {"v3",     "cookies",       "p2p",
+                                           "nbd",    "storage-ferry", "storage-qemu",
+                                           "events", "jobs",          "offline"};
 
     memset(h, 0, sizeof *h);
     snprintf(h->role, sizeof h->role, "agent");
@@ -133,8 +135,8 @@ static int m_define(struct api_ctx *ctx, json_object *params, json_object **ret,
             snprintf(def->uuid, sizeof def->uuid, "%s", dom->def->uuid);
         } else if (strcasecmp(dom->def->uuid, def->uuid) != 0) {
             pthread_mutex_unlock(&dom->lock);
-            r = ferry_error_set(err, EEXIST, "domain '%s' already exists with uuid %s",
-                                def->name, dom->def->uuid);
+            r = ferry_error_set(err, EEXIST, "domain '%s' already exists with uuid %s", def->name,
+                                dom->def->uuid);
             domain_def_free(def);
             agent_domain_unref(ctx->ag, dom);
             return r;
@@ -247,8 +249,7 @@ static int m_destroy(struct api_ctx *ctx, json_object *params, json_object **ret
         return r;
     pthread_mutex_lock(&dom->lock);
     if (dom->job_busy)
-        r = ferry_error_set(err, EBUSY,
-                            "domain '%s' has a migration job (use domjobabort first)",
+        r = ferry_error_set(err, EBUSY, "domain '%s' has a migration job (use domjobabort first)",
                             dom->def->name);
     else if (!dom->active)
         r = ferry_error_set(err, EINVAL, "domain '%s' is not running", dom->def->name);
@@ -399,8 +400,7 @@ static int m_monitor(struct api_ctx *ctx, json_object *params, json_object **ret
         return ferry_error_set(err, EINVAL, "monitor command longer than %u bytes",
                                MONITOR_CMD_MAX);
     if (!ctx->ag->driver->domain_monitor)
-        return ferry_error_set(err, ENOTSUP, "driver '%s' has no monitor",
-                               ctx->ag->driver->name);
+        return ferry_error_set(err, ENOTSUP, "driver '%s' has no monitor", ctx->ag->driver->name);
     if ((r = lookup(ctx, params, &dom, err)) < 0)
         return r;
     /* Not under the domain lock: a monitor command may run long and must

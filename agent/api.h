@@ -15,9 +15,9 @@
 /* One client connection as seen by a method handler. */
 struct api_ctx {
     struct agent *ag;
-    struct wire_conn *conn;   /* for methods that stream (events) */
-    struct wire_hello peer;   /* what the client said in its HELLO */
-    int event_token;          /* > 0 while subscribed to events */
+    struct wire_conn *conn; /* for methods that stream (events) */
+    struct wire_hello peer; /* what the client said in its HELLO */
+    int event_token;        /* > 0 while subscribed to events */
 };
 
 /* Runs METHOD with PARAMS (borrowed, may be NULL). On success *ret_result

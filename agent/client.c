@@ -50,8 +50,8 @@ static int connect_tcp(const char *hostport, int timeout_ms, struct ferry_error 
 {
     _cleanup_free_ char *host = NULL;
     const char *colon = strrchr(hostport, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL, *ai;
     int r, last = ECONNREFUSED;
     int64_t deadline = ferry_now_ms() + timeout_ms;
@@ -65,8 +65,7 @@ static int connect_tcp(const char *hostport, int timeout_ms, struct ferry_error 
     }
     r = getaddrinfo(host, colon + 1, &hints, &res);
     if (r != 0)
-        return ferry_error_set(err, EHOSTUNREACH, "cannot resolve '%s': %s", host,
-                               gai_strerror(r));
+        return ferry_error_set(err, EHOSTUNREACH, "cannot resolve '%s': %s", host, gai_strerror(r));
     for (ai = res; ai; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         struct pollfd pfd;
@@ -109,10 +108,17 @@ int ctl_code_errno(const char *code)
         const char *code;
         int e;
     } map[] = {
-        {"invalid-argument", EINVAL}, {"not-found", ENOENT},     {"exists", EEXIST},
-        {"busy", EBUSY},              {"unsupported", ENOTSUP},  {"timeout", ETIMEDOUT},
-        {"io-error", EIO},            {"protocol-error", EPROTO}, {"permission-denied", EACCES},
-        {"operation-failed", EIO},    {"internal-error", EFAULT},
+        {"invalid-argument", EINVAL},
+        {"not-found", ENOENT},
+        {"exists", EEXIST},
+        {"busy", EBUSY},
+        {"unsupported", ENOTSUP},
+        {"timeout", ETIMEDOUT},
+        {"io-error", EIO},
+        {"protocol-error", EPROTO},
+        {"permission-denied", EACCES},
+        {"operation-failed", EIO},
+        {"internal-error", EFAULT},
     };
 
     for (size_t i = 0; code && i < ARRAY_SIZE(map); i++)
@@ -138,9 +144,8 @@ int ctl_client_connect(const char *uri, const struct wire_hello *hello, int time
     } else if (strncmp(uri, "unix:", 5) == 0) {
         fd = connect_unix(uri + 5, err);
     } else if (strstr(uri, "://")) {
-        return ferry_error_set(err, EINVAL,
-                               "unsupported URI '%s' (use a socket path or ferry+tcp://HOST:PORT)",
-                               uri);
+        return ferry_error_set(
+            err, EINVAL, "unsupported URI '%s' (use a socket path or ferry+tcp://HOST:PORT)", uri);
     } else {
         fd = connect_unix(uri, err);
     }
@@ -196,8 +201,8 @@ static void queue_event(struct ctl_client *c, json_object *ev)
     json_object_array_add(c->events, json_object_get(ev));
 }
 
-int ctl_client_call(struct ctl_client *c, const char *method, json_object *params,
-                    int timeout_ms, json_object **ret_result, struct ferry_error *err)
+int ctl_client_call(struct ctl_client *c, const char *method, json_object *params, int timeout_ms,
+                    json_object **ret_result, struct ferry_error *err)
 {
     _cleanup_(json_object_putp) json_object *call = wire_make_call(method, params);
     uint32_t id = c->next_id++;
@@ -214,11 +219,10 @@ int ctl_client_call(struct ctl_client *c, const char *method, json_object *param
         _cleanup_free_ void *payload = NULL;
         struct wire_header h;
 
-        r = wire_conn_recv(c->wc, deadline < 0 ? -1 : ferry_ms_left(deadline), &h, &obj,
-                           &payload, err);
+        r = wire_conn_recv(c->wc, deadline < 0 ? -1 : ferry_ms_left(deadline), &h, &obj, &payload,
+                           err);
         if (r == -EPIPE)
-            return ferry_error_set(err, ECONNRESET, "%s: the agent closed the connection",
-                                   method);
+            return ferry_error_set(err, ECONNRESET, "%s: the agent closed the connection", method);
         if (r < 0)
             return r;
         if (h.type == WIRE_EVENT) {

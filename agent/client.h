@@ -25,8 +25,8 @@ const struct wire_hello *ctl_client_peer(struct ctl_client *c);
 /* Calls METHOD with PARAMS (taken, may be NULL); waits up to TIMEOUT_MS
  * (-1: forever). An ERROR reply returns its errno negated with its message
  * in ERR. *ret_result (may be NULL) gets the "result" member. */
-int ctl_client_call(struct ctl_client *c, const char *method, json_object *params,
-                    int timeout_ms, json_object **ret_result, struct ferry_error *err);
+int ctl_client_call(struct ctl_client *c, const char *method, json_object *params, int timeout_ms,
+                    json_object **ret_result, struct ferry_error *err);
 
 /* After events.subscribe: the next EVENT frame's object. */
 int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **ret_event,

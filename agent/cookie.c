@@ -148,7 +148,7 @@ static int parse_nbd(struct cookie *c, const xmlNode *nbd, struct ferry_error *e
 
     for (const xmlNode *n = nbd->children; n; n = n->next) {
         struct cookie_nbd_disk d = {0};
-        char capacity[32];
+        char capacity[32], allocation[32];
 
         if (!agent_xml_is(n, "disk"))
             continue; /* unknown optional content */
@@ -168,8 +168,25 @@ static int parse_nbd(struct cookie *c, const xmlNode *nbd, struct ferry_error *e
             (r = agent_xml_prop(n, "export", d.export_name, sizeof d.export_name,
                                 WHAT ": <nbd><disk>", err)) < 0 ||
             (r = agent_xml_prop(n, "format", d.format, sizeof d.format, WHAT ": <nbd><disk>",
-                                err)) < 0)
+                                err)) < 0 ||
+            (r = agent_xml_prop(n, "allocation", allocation, sizeof allocation,
+                                WHAT ": <nbd><disk>", err)) < 0 ||
+            (r = agent_xml_prop(n, "backing", d.backing, sizeof d.backing, WHAT ": <nbd><disk>",
+                                err)) < 0 ||
+            (r = agent_xml_prop(n, "backing_format", d.backing_format, sizeof d.backing_format,
+                                WHAT ": <nbd><disk>", err)) < 0)
             return r;
+        if (allocation[0] && ferry_parse_u64(allocation, &d.allocation) < 0)
+            return ferry_error_set(err, EINVAL,
+                                   WHAT ": disk '%s': allocation '%s' is not a byte count",
+                                   d.target, allocation);
+        if (d.backing[0] && d.backing[0] != '/')
+            return ferry_error_set(err, EINVAL,
+                                   WHAT ": disk '%s': backing '%s' is not an absolute path",
+                                   d.target, d.backing);
+        if (d.backing_format[0] && !token_valid(d.backing_format, 1, 15))
+            return ferry_error_set(err, EINVAL, WHAT ": disk '%s': bad backing format '%s'",
+                                   d.target, d.backing_format);
         if (ferry_parse_u64(capacity, &d.capacity) < 0)
             return ferry_error_set(err, EINVAL,
                                    WHAT ": disk '%s': capacity '%s' is not a byte count", d.target,
@@ -409,6 +426,14 @@ char *cookie_format(const struct cookie *c)
                 set_prop(disk, "export", d->export_name);
             if (d->format[0])
                 set_prop(disk, "format", d->format);
+            if (d->allocation) {
+                snprintf(num, sizeof num, "%" PRIu64, d->allocation);
+                set_prop(disk, "allocation", num);
+            }
+            if (d->backing[0])
+                set_prop(disk, "backing", d->backing);
+            if (d->backing_format[0])
+                set_prop(disk, "backing_format", d->backing_format);
         }
     }
     if (c->migrate_uri[0]) {

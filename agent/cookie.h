@@ -10,7 +10,8 @@
  *     <feature name='nbd'/>                 (optional features)
  *     <feature name='xyz' mandatory='yes'/> (refused when unknown)
  *     <nbd host='127.0.0.1' port='10809'>   (destination's NBD server)
- *       <disk target='vda' capacity='1073741824' export='vda'/>
+ *       <disk target='vda' capacity='1073741824' export='vda'
+ *             allocation='...' backing='/path' backing_format='raw'/>
  *     </nbd>
  *     <migration uri='tcp:127.0.0.1:49152'/> (where to send RAM)
  *     <statistics> ... </statistics>        (from Perform; see below)
@@ -54,7 +55,10 @@ struct cookie_nbd_disk {
     char target[32];
     uint64_t capacity; /* bytes */
     char export_name[64];
-    char format[16]; /* "raw" / "qcow2" of the destination image */
+    char format[16];     /* "raw" / "qcow2" of the destination image */
+    uint64_t allocation; /* bytes the source image occupies (space check) */
+    char backing[1024];  /* --copy-storage-inc: backing file the target keeps */
+    char backing_format[16];
 };
 
 /* Statistics of a finished (or running) migration job. Byte counts are

@@ -32,37 +32,37 @@ static void on_sigint(int sig)
 
 static void migrate_usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ferryctl [-c SRCURI] migrate [OPTIONS] NAME DESTURI\n"
-            "\n"
-            "DESTURI is the destination agent: ferry+tcp://HOST:PORT or a socket path.\n"
-            "  --live                 live migration (pre-copy; the guest keeps running)\n"
-            "  --p2p                  the source agent drives the destination itself\n"
-            "  --tunnelled            (with --p2p) carry streams in the agents' connection\n"
-            "  --persistent           make the domain persistent on the destination\n"
-            "  --undefinesource       remove the source's persistent definition\n"
-            "  --suspend              leave the guest paused on the destination\n"
-            "  --offline              move only the definition (needs --persistent)\n"
-            "  --auto-converge        throttle vCPUs when memory does not converge\n"
-            "  --abort-on-error       abort on I/O errors during the migration\n"
-            "  --copy-storage-all     copy non-shared disks (full)\n"
-            "  --copy-storage-inc     copy only the top images of qcow2 backing chains\n"
-            "  --migrate-disks LIST   comma-separated targets to copy (others are shared)\n"
-            "  --disks-port N         destination NBD port\n"
-            "  --disks-uri URI        destination NBD listen URI (tcp://HOST:PORT)\n"
-            "  --storage-engine E     ferry (default: io_uring + libnbd) or qemu (blockdev-mirror)\n"
-            "  --dname NAME           new name on the destination\n"
-            "  --xml FILE             replacement domain XML for the destination\n"
-            "  --bandwidth MiB/s      bandwidth cap\n"
-            "  --migrateuri URI       where RAM goes (tcp:HOST:PORT or unix:PATH)\n"
-            "  --listen-address ADDR  address the destination listens on\n"
-            "  --parallel             multiple connections (default 2)\n"
-            "  --parallel-connections N\n"
-            "  --max-downtime MS      maximum tolerable downtime\n"
-            "  --timeout SECONDS      suspend the guest if not done in time\n"
-            "  --timeout-suspend      (the action for --timeout; the default)\n"
-            "  --verbose              live progress\n"
-            "  --json                 print the completed job statistics as JSON\n");
+    fprintf(
+        f, "Usage: ferryctl [-c SRCURI] migrate [OPTIONS] NAME DESTURI\n"
+           "\n"
+           "DESTURI is the destination agent: ferry+tcp://HOST:PORT or a socket path.\n"
+           "  --live                 live migration (pre-copy; the guest keeps running)\n"
+           "  --p2p                  the source agent drives the destination itself\n"
+           "  --tunnelled            (with --p2p) carry streams in the agents' connection\n"
+           "  --persistent           make the domain persistent on the destination\n"
+           "  --undefinesource       remove the source's persistent definition\n"
+           "  --suspend              leave the guest paused on the destination\n"
+           "  --offline              move only the definition (needs --persistent)\n"
+           "  --auto-converge        throttle vCPUs when memory does not converge\n"
+           "  --abort-on-error       abort on I/O errors during the migration\n"
+           "  --copy-storage-all     copy non-shared disks (full)\n"
+           "  --copy-storage-inc     copy only the top images of qcow2 backing chains\n"
+           "  --migrate-disks LIST   comma-separated targets to copy (others are shared)\n"
+           "  --disks-port N         destination NBD port\n"
+           "  --disks-uri URI        destination NBD listen URI (tcp://HOST:PORT)\n"
+           "  --storage-engine E     ferry (default: io_uring + libnbd) or qemu (blockdev-mirror)\n"
+           "  --dname NAME           new name on the destination\n"
+           "  --xml FILE             replacement domain XML for the destination\n"
+           "  --bandwidth MiB/s      bandwidth cap\n"
+           "  --migrateuri URI       where RAM goes (tcp:HOST:PORT or unix:PATH)\n"
+           "  --listen-address ADDR  address the destination listens on\n"
+           "  --parallel             multiple connections (default 2)\n"
+           "  --parallel-connections N\n"
+           "  --max-downtime MS      maximum tolerable downtime\n"
+           "  --timeout SECONDS      suspend the guest if not done in time\n"
+           "  --timeout-suspend      (the action for --timeout; the default)\n"
+           "  --verbose              live progress\n"
+           "  --json                 print the completed job statistics as JSON\n");
 }
 
 static int add_flag(struct mig_params *p, unsigned f)
@@ -123,14 +123,21 @@ static void *progress_thread(void *arg)
         if (pr->verbose && ctl_client_call(c, "job.info", p, CALL_TIMEOUT_MS, &res, &err) == 0) {
             json_object *t = json_object_object_get(res, "type");
             if (t && strcmp(json_object_get_string(t), "unbounded") == 0) {
-                uint64_t total = (uint64_t)json_object_get_int64(json_object_object_get(res, "data_total"));
-                uint64_t rem = (uint64_t)json_object_get_int64(json_object_object_get(res, "data_remaining"));
-                uint64_t mt = (uint64_t)json_object_get_int64(json_object_object_get(res, "memory_total"));
-                uint64_t mp = (uint64_t)json_object_get_int64(json_object_object_get(res, "memory_processed"));
-                uint64_t dt = (uint64_t)json_object_get_int64(json_object_object_get(res, "disk_total"));
-                uint64_t dp = (uint64_t)json_object_get_int64(json_object_object_get(res, "disk_processed"));
-                uint64_t bps = (uint64_t)json_object_get_int64(json_object_object_get(res, "memory_bps")) +
-                               (uint64_t)json_object_get_int64(json_object_object_get(res, "disk_bps"));
+                uint64_t total =
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "data_total"));
+                uint64_t rem =
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "data_remaining"));
+                uint64_t mt =
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "memory_total"));
+                uint64_t mp = (uint64_t)json_object_get_int64(
+                    json_object_object_get(res, "memory_processed"));
+                uint64_t dt =
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "disk_total"));
+                uint64_t dp =
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "disk_processed"));
+                uint64_t bps =
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "memory_bps")) +
+                    (uint64_t)json_object_get_int64(json_object_object_get(res, "disk_bps"));
                 json_object *ph = json_object_object_get(res, "phase");
                 char a[32], b[32], c2[32], d[32], e[32];
                 int pct = total ? (int)((total - (rem > total ? total : rem)) * 100 / total) : 0;
@@ -190,8 +197,22 @@ static void print_jobinfo(json_object *o, bool json);
 
 int ctl_cmd_migrate(const char *uri, int argc, char **argv)
 {
-    enum { O_DNAME = 256, O_BW, O_MURI, O_LISTEN, O_PARN, O_DOWNTIME, O_TIMEOUT, O_TSUSP,
-           O_DISKS, O_DPORT, O_DURI, O_ENGINE, O_XML, O_PARALLEL };
+    enum {
+        O_DNAME = 256,
+        O_BW,
+        O_MURI,
+        O_LISTEN,
+        O_PARN,
+        O_DOWNTIME,
+        O_TIMEOUT,
+        O_TSUSP,
+        O_DISKS,
+        O_DPORT,
+        O_DURI,
+        O_ENGINE,
+        O_XML,
+        O_PARALLEL
+    };
     static const struct option opts[] = {
         {"live", no_argument, NULL, 'L'},
         {"p2p", no_argument, NULL, 'P'},
@@ -235,21 +256,52 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'L': add_flag(&mp, MIG_LIVE); break;
-        case 'P': add_flag(&mp, MIG_PEER2PEER); break;
-        case 'T': add_flag(&mp, MIG_TUNNELLED); break;
-        case 'p': add_flag(&mp, MIG_PERSIST_DEST); break;
-        case 'u': add_flag(&mp, MIG_UNDEFINE_SOURCE); break;
-        case 's': add_flag(&mp, MIG_PAUSED); break;
-        case 'o': add_flag(&mp, MIG_OFFLINE); break;
-        case 'a': add_flag(&mp, MIG_AUTO_CONVERGE); break;
-        case 'e': add_flag(&mp, MIG_ABORT_ON_ERROR); break;
-        case 'A': add_flag(&mp, MIG_NON_SHARED_DISK); break;
-        case 'I': add_flag(&mp, MIG_NON_SHARED_INC); break;
-        case 'v': verbose = true; break;
-        case 'j': json = true; break;
-        case 'h': migrate_usage(stdout); mig_params_clear(&mp); return 0;
-        case O_PARALLEL: add_flag(&mp, MIG_PARALLEL); break;
+        case 'L':
+            add_flag(&mp, MIG_LIVE);
+            break;
+        case 'P':
+            add_flag(&mp, MIG_PEER2PEER);
+            break;
+        case 'T':
+            add_flag(&mp, MIG_TUNNELLED);
+            break;
+        case 'p':
+            add_flag(&mp, MIG_PERSIST_DEST);
+            break;
+        case 'u':
+            add_flag(&mp, MIG_UNDEFINE_SOURCE);
+            break;
+        case 's':
+            add_flag(&mp, MIG_PAUSED);
+            break;
+        case 'o':
+            add_flag(&mp, MIG_OFFLINE);
+            break;
+        case 'a':
+            add_flag(&mp, MIG_AUTO_CONVERGE);
+            break;
+        case 'e':
+            add_flag(&mp, MIG_ABORT_ON_ERROR);
+            break;
+        case 'A':
+            add_flag(&mp, MIG_NON_SHARED_DISK);
+            break;
+        case 'I':
+            add_flag(&mp, MIG_NON_SHARED_INC);
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            migrate_usage(stdout);
+            mig_params_clear(&mp);
+            return 0;
+        case O_PARALLEL:
+            add_flag(&mp, MIG_PARALLEL);
+            break;
         case O_DNAME:
             if (!ferry_name_valid(optarg)) {
                 fprintf(stderr, "ferryctl: migrate: invalid --dname '%s'\n", optarg);
@@ -263,8 +315,14 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
                 goto usage_err;
             mp.bandwidth_mib = v;
             break;
-        case O_MURI: free(mp.migrate_uri); mp.migrate_uri = ferry_strdup(optarg); break;
-        case O_LISTEN: free(mp.listen_address); mp.listen_address = ferry_strdup(optarg); break;
+        case O_MURI:
+            free(mp.migrate_uri);
+            mp.migrate_uri = ferry_strdup(optarg);
+            break;
+        case O_LISTEN:
+            free(mp.listen_address);
+            mp.listen_address = ferry_strdup(optarg);
+            break;
         case O_PARN:
             if (parse_u("--parallel-connections", optarg, 64, &v) < 0 || v == 0)
                 goto usage_err;
@@ -281,7 +339,9 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
                 goto usage_err;
             mp.timeout_s = (unsigned)v;
             break;
-        case O_TSUSP: mp.timeout_suspend = true; break;
+        case O_TSUSP:
+            mp.timeout_suspend = true;
+            break;
         case O_DISKS: {
             _cleanup_free_ char *list = ferry_strdup(optarg);
             char *save = NULL;
@@ -299,7 +359,10 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
                 goto usage_err;
             mp.disks_port = (unsigned)v;
             break;
-        case O_DURI: free(mp.disks_uri); mp.disks_uri = ferry_strdup(optarg); break;
+        case O_DURI:
+            free(mp.disks_uri);
+            mp.disks_uri = ferry_strdup(optarg);
+            break;
         case O_ENGINE:
             if (strcmp(optarg, "ferry") == 0)
                 mp.storage_engine = MIG_STORAGE_FERRY;
@@ -318,7 +381,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
                 goto out;
             }
             break;
-        default: goto usage_err;
+        default:
+            goto usage_err;
         }
     }
     if (argc - optind != 2) {
@@ -499,7 +563,8 @@ static void print_jobinfo(json_object *o, bool json)
     for (size_t i = 0; disks && i < json_object_array_length(disks); i++) {
         json_object *d = json_object_array_get_idx(disks, i);
         char a[32], b[32], c[32];
-        fmt_bytes(a, sizeof a, (uint64_t)json_object_get_int64(json_object_object_get(d, "copied")));
+        fmt_bytes(a, sizeof a,
+                  (uint64_t)json_object_get_int64(json_object_object_get(d, "copied")));
         fmt_bytes(b, sizeof b, (uint64_t)json_object_get_int64(json_object_object_get(d, "total")));
         fmt_bytes(c, sizeof c, (uint64_t)json_object_get_int64(json_object_object_get(d, "bps")));
         printf("Disk %-13s %s of %s, %s/s, pass %lld\n",

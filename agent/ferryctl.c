@@ -105,14 +105,29 @@ static int parse_simple(int argc, char **argv, struct simple_opts *o, const char
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'j': o->json = true; break;
-        case 'a': o->all = true; break;
-        case 'H': o->hmp = true; break;
-        case 'i': o->inactive = true; break;
-        case 'C': o->completed = true; break;
-        case 'r': o->reason = true; break;
-        case 'p': break;
-        default: fprintf(stderr, "ferryctl: %s: bad option\n", verb); return -1;
+        case 'j':
+            o->json = true;
+            break;
+        case 'a':
+            o->all = true;
+            break;
+        case 'H':
+            o->hmp = true;
+            break;
+        case 'i':
+            o->inactive = true;
+            break;
+        case 'C':
+            o->completed = true;
+            break;
+        case 'r':
+            o->reason = true;
+            break;
+        case 'p':
+            break;
+        default:
+            fprintf(stderr, "ferryctl: %s: bad option\n", verb);
+            return -1;
         }
     }
     o->argc = argc - optind;
@@ -342,7 +357,9 @@ static int cmd_events(const char *uri, int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'd': domain = optarg; break;
+        case 'd':
+            domain = optarg;
+            break;
         case 'n':
             if (ferry_parse_u64(optarg, &count) < 0) {
                 fprintf(stderr, "ferryctl: events: bad --count\n");
@@ -355,8 +372,10 @@ static int cmd_events(const char *uri, int argc, char **argv)
                 return 2;
             }
             break;
-        case 'j': break; /* events are always JSON lines */
-        default: return 2;
+        case 'j':
+            break; /* events are always JSON lines */
+        default:
+            return 2;
         }
     }
     if ((r = ctl_connect(uri, &c, &err)) < 0)
@@ -393,31 +412,30 @@ static int cmd_events(const char *uri, int argc, char **argv)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ferryctl [-c URI] VERB [OPTIONS] ARGS\n"
-            "\n"
-            "URI: a control socket path, unix:PATH, or ferry+tcp://HOST:PORT\n"
-            "     (default $FERRY_DEFAULT_URI or /var/lib/ferry/ferryd.sock)\n"
-            "\n"
-            "Domains:\n"
-            "  define FILE                      define (or redefine) a domain from XML\n"
-            "  undefine NAME                    remove a persistent definition\n"
-            "  start NAME / destroy NAME        start / hard-stop a guest\n"
-            "  list [--all]                     list domains\n"
-            "  domstate NAME [--reason]         state from the hypervisor\n"
-            "  dumpxml NAME [--inactive]        domain XML\n"
-            "  qemu-monitor-command NAME [--hmp] CMD...\n"
-            "  capabilities                     host capabilities XML\n"
-            "Migration:\n"
-            "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
-            "  domjobinfo NAME [--completed]    statistics of the running/last job\n"
-            "  domjobabort NAME                 cancel a running migration\n"
-            "  events [--domain NAME] [--count N] [--timeout SEC]\n"
-            "Xen configuration:\n"
-            "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
-            "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"
-            "\n"
-            "Most verbs take --json for machine-readable output.\n");
+    fprintf(f, "Usage: ferryctl [-c URI] VERB [OPTIONS] ARGS\n"
+               "\n"
+               "URI: a control socket path, unix:PATH, or ferry+tcp://HOST:PORT\n"
+               "     (default $FERRY_DEFAULT_URI or /var/lib/ferry/ferryd.sock)\n"
+               "\n"
+               "Domains:\n"
+               "  define FILE                      define (or redefine) a domain from XML\n"
+               "  undefine NAME                    remove a persistent definition\n"
+               "  start NAME / destroy NAME        start / hard-stop a guest\n"
+               "  list [--all]                     list domains\n"
+               "  domstate NAME [--reason]         state from the hypervisor\n"
+               "  dumpxml NAME [--inactive]        domain XML\n"
+               "  qemu-monitor-command NAME [--hmp] CMD...\n"
+               "  capabilities                     host capabilities XML\n"
+               "Migration:\n"
+               "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
+               "  domjobinfo NAME [--completed]    statistics of the running/last job\n"
+               "  domjobabort NAME                 cancel a running migration\n"
+               "  events [--domain NAME] [--count N] [--timeout SEC]\n"
+               "Xen configuration:\n"
+               "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
+               "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"
+               "\n"
+               "Most verbs take --json for machine-readable output.\n");
 }
 
 int main(int argc, char **argv)
@@ -460,8 +478,7 @@ int main(int argc, char **argv)
     if (strcmp(verb, "start") == 0)
         return cmd_name_verb(uri, argc, argv, verb, "domain.start", "Domain '%s' started\n");
     if (strcmp(verb, "destroy") == 0)
-        return cmd_name_verb(uri, argc, argv, verb, "domain.destroy",
-                             "Domain '%s' destroyed\n");
+        return cmd_name_verb(uri, argc, argv, verb, "domain.destroy", "Domain '%s' destroyed\n");
     if (strcmp(verb, "list") == 0)
         return cmd_list(uri, argc, argv);
     if (strcmp(verb, "domstate") == 0)

@@ -49,13 +49,20 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"state-dir", required_argument, NULL, 's'},  {"image-dir", required_argument, NULL, 'i'},
-        {"control", required_argument, NULL, 'c'},    {"listen", required_argument, NULL, 'l'},
-        {"port-file", required_argument, NULL, 'P'},  {"hypervisor", required_argument, NULL, 'H'},
-        {"qemu", required_argument, NULL, 'q'},       {"xl", required_argument, NULL, 'x'},
-        {"host-uuid", required_argument, NULL, 'u'},  {"hostname", required_argument, NULL, 'n'},
-        {"max-protocol", required_argument, NULL, 'm'}, {"debug", no_argument, NULL, 'd'},
-        {"version", no_argument, NULL, 'V'},          {"help", no_argument, NULL, 'h'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"image-dir", required_argument, NULL, 'i'},
+        {"control", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"port-file", required_argument, NULL, 'P'},
+        {"hypervisor", required_argument, NULL, 'H'},
+        {"qemu", required_argument, NULL, 'q'},
+        {"xl", required_argument, NULL, 'x'},
+        {"host-uuid", required_argument, NULL, 'u'},
+        {"hostname", required_argument, NULL, 'n'},
+        {"max-protocol", required_argument, NULL, 'm'},
+        {"debug", no_argument, NULL, 'd'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct agent_config *cfg = &the_agent.cfg;
@@ -66,16 +73,36 @@ int main(int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': cfg->state_dir = optarg; break;
-        case 'i': cfg->image_dir = optarg; break;
-        case 'c': cfg->control = optarg; break;
-        case 'l': cfg->listen = optarg; break;
-        case 'P': port_file = optarg; break;
-        case 'H': cfg->hypervisor = optarg; break;
-        case 'q': cfg->qemu_binary = optarg; break;
-        case 'x': cfg->xl_binary = optarg; break;
-        case 'u': cfg->host_uuid = optarg; break;
-        case 'n': cfg->hostname = optarg; break;
+        case 's':
+            cfg->state_dir = optarg;
+            break;
+        case 'i':
+            cfg->image_dir = optarg;
+            break;
+        case 'c':
+            cfg->control = optarg;
+            break;
+        case 'l':
+            cfg->listen = optarg;
+            break;
+        case 'P':
+            port_file = optarg;
+            break;
+        case 'H':
+            cfg->hypervisor = optarg;
+            break;
+        case 'q':
+            cfg->qemu_binary = optarg;
+            break;
+        case 'x':
+            cfg->xl_binary = optarg;
+            break;
+        case 'u':
+            cfg->host_uuid = optarg;
+            break;
+        case 'n':
+            cfg->hostname = optarg;
+            break;
         case 'm': {
             uint64_t v;
             if (ferry_parse_u64(optarg, &v) < 0 || v < 1 || v > 3) {
@@ -85,10 +112,18 @@ int main(int argc, char **argv)
             cfg->max_version = (unsigned)v;
             break;
         }
-        case 'd': ferry_log_set_level(FERRY_LOG_DEBUG); break;
-        case 'V': printf("ferryd %s\n", FERRY_VERSION); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            ferry_log_set_level(FERRY_LOG_DEBUG);
+            break;
+        case 'V':
+            printf("ferryd %s\n", FERRY_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {

@@ -51,35 +51,35 @@ enum mig_storage_engine { MIG_STORAGE_FERRY = 0, MIG_STORAGE_QEMU };
 /* Everything a caller can ask of a migration. Strings are owned by the
  * struct (mig_params_clear frees them). */
 struct mig_params {
-    unsigned flags;                 /* enum mig_flags */
-    char *dname;                    /* rename on the destination */
-    uint64_t bandwidth_mib;         /* MiB/s, 0 = unlimited */
-    char *migrate_uri;              /* where QEMU sends RAM (tcp:HOST:PORT) */
-    char *listen_address;           /* destination listens here */
-    unsigned parallel_connections;  /* multifd channels, 0 = off */
-    uint64_t max_downtime_ms;       /* 0 = QEMU default */
-    unsigned timeout_s;             /* suspend the guest after this, 0 = never */
+    unsigned flags;                /* enum mig_flags */
+    char *dname;                   /* rename on the destination */
+    uint64_t bandwidth_mib;        /* MiB/s, 0 = unlimited */
+    char *migrate_uri;             /* where QEMU sends RAM (tcp:HOST:PORT) */
+    char *listen_address;          /* destination listens here */
+    unsigned parallel_connections; /* multifd channels, 0 = off */
+    uint64_t max_downtime_ms;      /* 0 = QEMU default */
+    unsigned timeout_s;            /* suspend the guest after this, 0 = never */
     bool timeout_suspend;
-    size_t n_migrate_disks;         /* 0 = every non-shared, writable disk */
+    size_t n_migrate_disks; /* 0 = every non-shared, writable disk */
     char *migrate_disks[MIG_MAX_DISKS];
-    unsigned disks_port;            /* destination NBD port, 0 = pick */
-    char *disks_uri;                /* destination NBD listen URI */
+    unsigned disks_port; /* destination NBD port, 0 = pick */
+    char *disks_uri;     /* destination NBD listen URI */
     enum mig_storage_engine storage_engine;
-    char *dest_xml;                 /* optional replacement XML for the destination */
+    char *dest_xml; /* optional replacement XML for the destination */
 };
 
 /* State of one migration on one side, handed to every driver step. The
  * core fills the inputs; the driver fills the outputs. */
 struct mig_ctx {
     struct agent *agent;
-    struct agent_domain *dom;       /* source: the domain; destination: the incoming one */
-    struct agent_job *job;          /* statistics and abort flag */
+    struct agent_domain *dom; /* source: the domain; destination: the incoming one */
+    struct agent_job *job;    /* statistics and abort flag */
     const struct mig_params *params;
-    int version;                    /* negotiated protocol version: 1, 2 or 3 */
-    struct cookie cookie_in;        /* parsed cookie from the previous step */
-    struct cookie cookie_out;       /* cookie this step produces */
-    char *uri;                      /* prepare: out (where to migrate); perform: in */
-    bool cancelled;                 /* finish/confirm: the migration failed */
+    int version;              /* negotiated protocol version: 1, 2 or 3 */
+    struct cookie cookie_in;  /* parsed cookie from the previous step */
+    struct cookie cookie_out; /* cookie this step produces */
+    char *uri;                /* prepare: out (where to migrate); perform: in */
+    bool cancelled;           /* finish/confirm: the migration failed */
 };
 
 struct hv_driver {
@@ -103,8 +103,8 @@ struct hv_driver {
                         struct ferry_error *err);
     /* Passes a monitor command through (QMP JSON text, or HMP text when
      * HMP). *ret_output is the reply text; caller frees. Optional. */
-    int (*domain_monitor)(struct agent *ag, struct agent_domain *dom, const char *command,
-                          bool hmp, char **ret_output, struct ferry_error *err);
+    int (*domain_monitor)(struct agent *ag, struct agent_domain *dom, const char *command, bool hmp,
+                          char **ret_output, struct ferry_error *err);
     /* Releases the driver's private state of a domain that is gone. */
     void (*domain_release)(struct agent *ag, struct agent_domain *dom);
 

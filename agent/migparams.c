@@ -133,8 +133,7 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
         return 0;
     if (!json_object_is_type(obj, json_type_object))
         return ferry_error_set(err, EINVAL, "migration parameters must be an object");
-    json_object_object_foreach(obj, key, v)
-    {
+    json_object_object_foreach (obj, key, v) {
         uint64_t u = 0;
 
         if (strcmp(key, "flags") == 0) {
@@ -173,8 +172,9 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
                     json_object *d = json_object_array_get_idx(v, i);
                     if (!json_object_is_type(d, json_type_string) ||
                         json_object_get_string_len(d) == 0 || json_object_get_string_len(d) > 31) {
-                        r = ferry_error_set(err, EINVAL, "'migrate_disks' entries must be disk "
-                                                         "target names");
+                        r = ferry_error_set(err, EINVAL,
+                                            "'migrate_disks' entries must be disk "
+                                            "target names");
                         break;
                     }
                     for (size_t k = 0; k < p->n_migrate_disks; k++)
@@ -193,8 +193,8 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
         } else if (strcmp(key, "disks_uri") == 0) {
             r = get_string(v, key, &p->disks_uri, err);
         } else if (strcmp(key, "storage_engine") == 0) {
-            const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                     : "";
+            const char *s =
+                json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
             if (strcmp(s, "ferry") == 0)
                 p->storage_engine = MIG_STORAGE_FERRY;
             else if (strcmp(s, "qemu") == 0)
@@ -235,7 +235,8 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_object_add(o, "parallel_connections",
                                json_object_new_int((int)p->parallel_connections));
     if (p->max_downtime_ms)
-        json_object_object_add(o, "max_downtime", json_object_new_int64((int64_t)p->max_downtime_ms));
+        json_object_object_add(o, "max_downtime",
+                               json_object_new_int64((int64_t)p->max_downtime_ms));
     if (p->timeout_s)
         json_object_object_add(o, "timeout", json_object_new_int((int)p->timeout_s));
     if (p->timeout_suspend)
@@ -250,9 +251,9 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_object_add(o, "disks_port", json_object_new_int((int)p->disks_port));
     if (p->disks_uri)
         json_object_object_add(o, "disks_uri", json_object_new_string(p->disks_uri));
-    json_object_object_add(o, "storage_engine", json_object_new_string(
-                                                    p->storage_engine == MIG_STORAGE_QEMU ? "qemu"
-                                                                                           : "ferry"));
+    json_object_object_add(
+        o, "storage_engine",
+        json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
     if (p->dest_xml)
         json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
     return o;
@@ -282,8 +283,9 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
             return ferry_error_set(err, EINVAL,
                                    "offline migration requires --persistent (persist_dest)");
         if (f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC))
-            return ferry_error_set(err, EINVAL, "offline migration cannot copy storage "
-                                                "(--offline with --copy-storage-*)");
+            return ferry_error_set(err, EINVAL,
+                                   "offline migration cannot copy storage "
+                                   "(--offline with --copy-storage-*)");
         if (f & MIG_PAUSED)
             return ferry_error_set(err, EINVAL, "--offline and --suspend are mutually exclusive");
         if (f & MIG_TUNNELLED)
@@ -304,14 +306,17 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL,
                                "--parallel-connections cannot be used with --tunnelled");
     if (p->n_migrate_disks && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
-        return ferry_error_set(err, EINVAL, "--migrate-disks requires --copy-storage-all or "
-                                            "--copy-storage-inc (selecting disks to copy)");
+        return ferry_error_set(err, EINVAL,
+                               "--migrate-disks requires --copy-storage-all or "
+                               "--copy-storage-inc (selecting disks to copy)");
     if ((p->disks_port || p->disks_uri) && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
-        return ferry_error_set(err, EINVAL, "--disks-port/--disks-uri require --copy-storage-all "
-                                            "or --copy-storage-inc");
+        return ferry_error_set(err, EINVAL,
+                               "--disks-port/--disks-uri require --copy-storage-all "
+                               "or --copy-storage-inc");
     if (p->disks_port && p->disks_uri)
-        return ferry_error_set(err, EINVAL, "both port and URI requested for disk migration "
-                                            "(--disks-port and --disks-uri are mutually exclusive)");
+        return ferry_error_set(err, EINVAL,
+                               "both port and URI requested for disk migration "
+                               "(--disks-port and --disks-uri are mutually exclusive)");
     if ((f & MIG_UNDEFINE_SOURCE) && (f & MIG_OFFLINE) && !(f & MIG_PERSIST_DEST))
         return ferry_error_set(err, EINVAL, "--undefinesource with --offline needs --persistent");
     if (p->migrate_uri && strncmp(p->migrate_uri, "tcp:", 4) != 0 &&

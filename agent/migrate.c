@@ -41,8 +41,7 @@ static void step_clear(struct agent *ag, struct step *s)
 }
 
 /* Parses what every step takes: params, version, cookie. */
-static int step_init(struct api_ctx *ctx, json_object *in, struct step *s,
-                     struct ferry_error *err)
+static int step_init(struct api_ctx *ctx, json_object *in, struct step *s, struct ferry_error *err)
 {
     json_object *v = NULL;
     const char *cookie = NULL;
@@ -133,8 +132,9 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
         goto out;
     }
     if (!(s.params.flags & MIG_OFFLINE) && !s.dom->active) {
-        r = ferry_error_set(err, EINVAL, "domain '%s' is not running (use --offline to move "
-                                         "its definition only)",
+        r = ferry_error_set(err, EINVAL,
+                            "domain '%s' is not running (use --offline to move "
+                            "its definition only)",
                             name);
         goto out;
     }
@@ -206,8 +206,9 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         goto out;
     }
     if (s.m.version == 1 || !xml) {
-        r = ferry_error_set(err, ENOTSUP, "driver '%s' needs the domain XML in Prepare "
-                                          "(protocol v2 or later)",
+        r = ferry_error_set(err, ENOTSUP,
+                            "driver '%s' needs the domain XML in Prepare "
+                            "(protocol v2 or later)",
                             ag->driver->name);
         if (ag->driver->migrate_prepare && strcmp(ag->driver->name, "qemu") != 0)
             ferry_error_clear(err), r = 0;
@@ -224,8 +225,8 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
             snprintf(def->name, sizeof def->name, "%s", s.params.dname);
         if (s.m.cookie_in.uuid[0] && strcasecmp(s.m.cookie_in.uuid, def->uuid) != 0) {
             r = ferry_error_set(err, EINVAL,
-                                "domain uuid %s in the XML differs from the cookie's %s",
-                                def->uuid, s.m.cookie_in.uuid);
+                                "domain uuid %s in the XML differs from the cookie's %s", def->uuid,
+                                s.m.cookie_in.uuid);
             goto out;
         }
         existing = agent_domain_lookup(ag, def->name);
@@ -407,8 +408,7 @@ int api_migrate_finish(struct api_ctx *ctx, json_object *params, json_object **r
         goto out;
     }
     pthread_mutex_lock(&s.dom->job.lock);
-    if (!s.dom->job_busy || !s.dom->job.active ||
-        strcmp(s.dom->job.operation, "migration-in") != 0)
+    if (!s.dom->job_busy || !s.dom->job.active || strcmp(s.dom->job.operation, "migration-in") != 0)
         r = ferry_error_set(err, EINVAL, "domain '%s' has no incoming migration", name);
     else
         s.dom->job.phase = JOB_FINISH;
@@ -466,8 +466,7 @@ out:
 
 /* Ends the source job: on success the driver stops the source guest; on
  * failure it resumes it. Then the job is released. */
-static int confirm_locked(struct agent *ag, struct step *s, bool cancelled,
-                          struct ferry_error *err)
+static int confirm_locked(struct agent *ag, struct step *s, bool cancelled, struct ferry_error *err)
 {
     struct ferry_error cerr = {0};
     bool drop = false;
@@ -524,8 +523,7 @@ int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **
     pthread_mutex_lock(&s.dom->job.lock);
     if (!s.dom->job_busy || !s.dom->job.active ||
         strcmp(s.dom->job.operation, "migration-out") != 0)
-        r = ferry_error_set(err, EINVAL, "domain '%s' has no outgoing migration to confirm",
-                            name);
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no outgoing migration to confirm", name);
     pthread_mutex_unlock(&s.dom->job.lock);
     if (r < 0)
         goto out;
@@ -622,8 +620,8 @@ out:
 
 static const char *phase_name(enum agent_job_phase p)
 {
-    static const char *const names[] = {"none",    "begin",  "prepare", "perform",
-                                        "finish",  "confirm", "done"};
+    static const char *const names[] = {"none",   "begin",   "prepare", "perform",
+                                        "finish", "confirm", "done"};
     return (unsigned)p < ARRAY_SIZE(names) ? names[p] : "unknown";
 }
 

@@ -81,8 +81,8 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         const char *cookie, *uri;
 
         step(cb, opaque, "begin", version);
-        r = src->call(src->opaque, "migrate.begin", base_params(name, params, 3),
-                      STEP_TIMEOUT_MS, &begin_ret, err);
+        r = src->call(src->opaque, "migrate.begin", base_params(name, params, 3), STEP_TIMEOUT_MS,
+                      &begin_ret, err);
         if (r < 0)
             return r; /* nothing started */
 
@@ -124,8 +124,7 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         json_object_object_add(p, "cancelled", json_object_new_boolean(r < 0));
         {
             struct ferry_error ferr = {0};
-            int fr = dst->call(dst->opaque, "migrate.finish", p, STEP_TIMEOUT_MS, &fin_ret,
-                               &ferr);
+            int fr = dst->call(dst->opaque, "migrate.finish", p, STEP_TIMEOUT_MS, &fin_ret, &ferr);
             if (r == 0 && fr < 0) {
                 r = fr;
                 perr = ferr;
@@ -210,8 +209,9 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
             /* Without Confirm the source already stopped its guest: the
              * reason v3 exists (seed 003). */
             *err = ferr;
-            ferry_error_prefix(err, "finish on the destination (protocol v%d has no confirm "
-                                    "step; the source guest has stopped)",
+            ferry_error_prefix(err,
+                               "finish on the destination (protocol v%d has no confirm "
+                               "step; the source guest has stopped)",
                                version);
             return fr;
         }

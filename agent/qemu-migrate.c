@@ -15,10 +15,10 @@
 #include "migparams.h"
 #include "qemu-priv.h"
 
-#define QMP_TIMEOUT_MS        30000
-#define POLL_INTERVAL_MS      250
-#define FINISH_TIMEOUT_MS     120000
-#define UNLIMITED_BANDWIDTH   (1ull << 40) /* bytes/s: QEMU's default is 128 MiB/s */
+#define QMP_TIMEOUT_MS      30000
+#define POLL_INTERVAL_MS    250
+#define FINISH_TIMEOUT_MS   120000
+#define UNLIMITED_BANDWIDTH (1ull << 40) /* bytes/s: QEMU's default is 128 MiB/s */
 
 static struct qemu_dom *priv(struct mig_ctx *m)
 {
@@ -45,8 +45,8 @@ static int set_caps(struct qmp_conn *qmp, const struct mig_params *p, bool sourc
         json_object_array_add(caps, cap("pause-before-switchover", true));
         json_object_array_add(caps, cap("auto-converge", (p->flags & MIG_AUTO_CONVERGE) != 0));
     }
-    json_object_array_add(caps, cap("multifd", p->parallel_connections > 0 ||
-                                                   (p->flags & MIG_PARALLEL)));
+    json_object_array_add(caps,
+                          cap("multifd", p->parallel_connections > 0 || (p->flags & MIG_PARALLEL)));
     json_object_object_add(args, "capabilities", caps);
     return qmp_conn_execute(qmp, "migrate-set-capabilities", args, QMP_TIMEOUT_MS, NULL, err);
 }
@@ -194,7 +194,7 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
         }
         /* Listen where asked; else on the address the source used to reach
          * us when it is numeric; else everywhere. */
-        listen_host = mp->listen_address ? mp->listen_address
+        listen_host = mp->listen_address    ? mp->listen_address
                       : is_numeric_ip(host) ? host
                                             : "0.0.0.0";
         listen_uri = ferry_strdup_printf(strchr(listen_host, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u",
@@ -489,8 +489,8 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
             goto fail;
     }
     {
-        _cleanup_free_ char *inc = ferry_strdup_printf("%s/%s.incoming", ag->run_dir,
-                                                       m->dom->def->name);
+        _cleanup_free_ char *inc =
+            ferry_strdup_printf("%s/%s.incoming", ag->run_dir, m->dom->def->name);
         unlink(inc);
     }
     m->dom->incoming = false;
@@ -525,8 +525,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
     }
     qemu_storage_stop(m);
     if (!p || !p->qmp || !qmp_conn_alive(p->qmp))
-        return ferry_error_set(err, EIO, "the source QEMU of '%s' is gone",
-                               m->dom->def->name);
+        return ferry_error_set(err, EIO, "the source QEMU of '%s' is gone", m->dom->def->name);
     if (qemu_query_status(p->qmp, status, sizeof status, &running, err) < 0)
         return -EIO;
     if (!running && (p->mig_was_running || p->mig_we_paused)) {

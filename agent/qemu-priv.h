@@ -13,16 +13,16 @@
 struct qemu_dom {
     struct qmp_conn *qmp;
     pid_t pid;
-    bool child;              /* started by this agent process (we reap it) */
+    bool child; /* started by this agent process (we reap it) */
     char qmp_path[1024];
     char log_path[1024];
     char serial_path[1024];
     struct agent *ag;
     struct agent_domain *dom; /* borrowed back-pointer */
-    void *mig;               /* migration state (qemu-migrate.c) */
-    bool mig_was_running;    /* source: guest ran when Begin was called */
-    bool mig_we_paused;      /* source: we paused it (timeout, switchover) */
-    void *storage;           /* storage migration state (qemu-storage.c) */
+    void *mig;                /* migration state (qemu-migrate.c) */
+    bool mig_was_running;     /* source: guest ran when Begin was called */
+    bool mig_we_paused;       /* source: we paused it (timeout, switchover) */
+    void *storage;            /* storage migration state (qemu-storage.c) */
 };
 
 struct qemu_driver {
@@ -30,6 +30,9 @@ struct qemu_driver {
     bool kvm;
 };
 
+/* DOM's driver state, created on first use; paths refreshed from the
+ * current name. Borrowed (freed with the domain). */
+struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom);
 /* Starts a QEMU process for DOM. INCOMING: add -incoming defer and use
  * DEF (not dom->def) for the devices. */
 int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming,
@@ -78,5 +81,7 @@ void qemu_storage_update_stats(struct mig_ctx *m);
 void qemu_storage_stop(struct mig_ctx *m);
 /* Source: asks a running copy to stop (another thread). */
 void qemu_storage_cancel(struct mig_ctx *m);
+/* Frees the storage state hung on a qemu_dom (NULL is fine). */
+void qemu_storage_free(void *storage);
 
 #endif

@@ -1,26 +1,925 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: storage migration lands with the nbd/ engine */
+/* Storage migration for the QEMU driver: the disks that are not on shared
+ * storage travel with the guest.
+ *
+ *  Begin (source):        checks the disks named for copying; puts each one's
+ *                         capacity, format, allocation and (for
+ *                         --copy-storage-inc) backing file in the cookie.
+ *  Prepare (destination): checks room in the image dir, creates the targets,
+ *                         starts QEMU's NBD server and one writable export per
+ *                         disk; the cookie's <nbd> says where.
+ *  Perform (source):      engine 'ferry' (nbd/: io_uring + libnbd, dirty
+ *                         bitmaps, passes while RAM moves) or 'qemu'
+ *                         (blockdev-mirror into the export, libvirt's way);
+ *                         the last pass runs at pre-switchover, guest paused.
+ *  Finish (destination):  stops the NBD server; on failure removes targets.
+ *
+ * The source's disks are only ever read: any failure leaves them as the
+ * guest left them. */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "migparams.h"
+#include "mir.h"
 #include "qemu-priv.h"
 
-static bool copies(struct mig_ctx *m)
+#define QMP_TIMEOUT_MS   30000
+#define WAIT_SLICE_MS    250
+#define SPACE_MARGIN     (64ull << 20) /* keep this much free after the copy */
+#define QEMU_IMG_TIMEOUT 60
+
+struct storage_disk {
+    char target[32];
+    uint64_t size;
+};
+
+/* Per-domain state, hung on qemu_dom->storage. */
+struct storage {
+    /* destination */
+    size_t n_created;
+    char *created[MIG_MAX_DISKS];
+    bool nbd_started;
+    size_t n_exports;
+    char exports[MIG_MAX_DISKS][48];
+    /* source */
+    struct mir_sync *sync;
+    bool qemu_engine;
+    size_t n_disks;
+    struct storage_disk disks[MIG_MAX_DISKS];
+    bool blockdev_added[MIG_MAX_DISKS];
+    bool job_started[MIG_MAX_DISKS];
+    volatile bool cancelled;
+};
+
+static bool copies(const struct mig_ctx *m)
 {
-    return m->params->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC);
+    return (m->params->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) != 0;
+}
+
+static struct storage *storage_get(struct mig_ctx *m)
+{
+    struct qemu_dom *p = qemu_priv(m->agent, m->dom);
+
+    if (!p->storage)
+        p->storage = ferry_calloc(1, sizeof(struct storage));
+    return p->storage;
+}
+
+/* ---- Begin (source) ---- */
+
+/* The query-block entry whose node is f-TARGET. Borrowed from BLOCKS. */
+static json_object *find_inserted(json_object *blocks, const char *target)
+{
+    char node[40];
+
+    snprintf(node, sizeof node, "f-%s", target);
+    for (size_t i = 0; i < json_object_array_length(blocks); i++) {
+        json_object *ins = NULL, *nn = NULL;
+        if (json_object_object_get_ex(json_object_array_get_idx(blocks, i), "inserted", &ins) &&
+            json_object_object_get_ex(ins, "node-name", &nn) &&
+            strcmp(json_object_get_string(nn), node) == 0)
+            return ins;
+    }
+    return NULL;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+
+    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
 int qemu_storage_check(struct mig_ctx *m, struct ferry_error *err)
 {
-    if (copies(m))
-        return ferry_error_set(err, ENOTSUP, "storage copy is not available yet");
+    const struct mig_params *mp = m->params;
+    struct domain_def *def = m->dom->def;
+    struct qemu_dom *p = m->dom->priv;
+    _cleanup_(json_object_putp) json_object *blocks = NULL;
+    struct cookie *c = &m->cookie_out;
+    int r;
+
+    if (!copies(m))
+        return 0;
+    /* Every disk named must exist and be copyable: libvirt's checks. */
+    for (size_t i = 0; i < mp->n_migrate_disks; i++) {
+        const struct domain_disk *d = domain_def_find_disk(def, mp->migrate_disks[i]);
+        if (!d)
+            return ferry_error_set(err, EINVAL,
+                                   "migrate_disks: domain '%s' has no disk with target '%s'",
+                                   def->name, mp->migrate_disks[i]);
+        if (!d->source)
+            return ferry_error_set(err, EINVAL, "migrate_disks: cannot copy empty disk '%s'",
+                                   d->target);
+        if (d->readonly)
+            return ferry_error_set(err, EINVAL, "migrate_disks: cannot copy read-only disk '%s'",
+                                   d->target);
+        if (d->shareable)
+            return ferry_error_set(err, EINVAL,
+                                   "migrate_disks: cannot copy shareable disk '%s' (it is on "
+                                   "shared storage by definition)",
+                                   d->target);
+    }
+    if (!p || !p->qmp)
+        return ferry_error_set(err, ENOTCONN, "domain '%s' is not running", def->name);
+    r = qmp_conn_execute(p->qmp, "query-block", NULL, QMP_TIMEOUT_MS, &blocks, err);
+    if (r < 0)
+        return r;
+    c->has_nbd = true;
+    for (size_t i = 0; i < def->n_disks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        struct cookie_nbd_disk *cd;
+        json_object *ins, *img = NULL, *v = NULL;
+        struct stat st;
+
+        if (!mig_params_copies_disk(mp, d))
+            continue;
+        ins = find_inserted(blocks, d->target);
+        if (!ins || !json_object_object_get_ex(ins, "image", &img))
+            return ferry_error_set(err, ENOENT, "disk '%s': QEMU does not report its image",
+                                   d->target);
+        cd = &c->nbd_disks[c->n_nbd_disks++];
+        memset(cd, 0, sizeof *cd);
+        snprintf(cd->target, sizeof cd->target, "%s", d->target);
+        snprintf(cd->format, sizeof cd->format, "%s", domain_disk_format_name(d->format));
+        if (json_object_object_get_ex(img, "virtual-size", &v))
+            cd->capacity = (uint64_t)json_object_get_int64(v);
+        if (stat(d->source, &st) == 0)
+            cd->allocation = (uint64_t)st.st_blocks * 512;
+        if ((mp->flags & MIG_NON_SHARED_INC) && jstr(img, "full-backing-filename")) {
+            snprintf(cd->backing, sizeof cd->backing, "%s", jstr(img, "full-backing-filename"));
+            if (jstr(img, "backing-filename-format"))
+                snprintf(cd->backing_format, sizeof cd->backing_format, "%s",
+                         jstr(img, "backing-filename-format"));
+        }
+        if (cd->capacity == 0)
+            return ferry_error_set(err, EINVAL, "migrate_disks: cannot copy empty disk '%s'",
+                                   d->target);
+    }
     return 0;
 }
-int qemu_storage_prepare_targets(struct mig_ctx *m, struct ferry_error *err) { return qemu_storage_check(m, err); }
-int qemu_storage_prepare_exports(struct mig_ctx *m, struct ferry_error *err) { return qemu_storage_check(m, err); }
-void qemu_storage_remove_targets(struct mig_ctx *m) { (void)m; }
-int qemu_storage_finish(struct mig_ctx *m, struct ferry_error *err) { (void)m; (void)err; return 0; }
-int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err) { return qemu_storage_check(m, err); }
-int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err) { (void)m; (void)err; return 0; }
-void qemu_storage_update_stats(struct mig_ctx *m) { (void)m; }
-void qemu_storage_stop(struct mig_ctx *m) { (void)m; }
-void qemu_storage_cancel(struct mig_ctx *m) { (void)m; }
+
+/* ---- Prepare (destination) ---- */
+
+static int run_qemu_img(char *const argv[], struct ferry_error *err)
+{
+    int pfd[2];
+    pid_t pid;
+    char out[512] = "";
+    ssize_t n, len = 0;
+    int status;
+
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return ferry_error_set_errno(err, errno, "pipe");
+    pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        return ferry_error_set_errno(err, errno, "fork");
+    }
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        alarm(QEMU_IMG_TIMEOUT);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    while ((n = read(pfd[0], out + len, sizeof out - 1 - (size_t)len)) > 0)
+        len += n;
+    out[len] = '\0';
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        out[strcspn(out, "\n")] = '\0';
+        return ferry_error_set(err, EIO, "qemu-img create failed: %s", out[0] ? out : "no output");
+    }
+    return 0;
+}
+
+static int create_target(const char *path, const struct cookie_nbd_disk *cd,
+                         struct ferry_error *err)
+{
+    _cleanup_close_ int fd = -1;
+    char size[32];
+
+    if (strcmp(cd->format, "qcow2") == 0) {
+        char *argv[12];
+        size_t n = 0;
+        _cleanup_free_ char *bopt = NULL;
+
+        snprintf(size, sizeof size, "%llu", (unsigned long long)cd->capacity);
+        argv[n++] = (char *)"qemu-img";
+        argv[n++] = (char *)"create";
+        argv[n++] = (char *)"-q";
+        argv[n++] = (char *)"-f";
+        argv[n++] = (char *)"qcow2";
+        if (cd->backing[0]) {
+            argv[n++] = (char *)"-b";
+            argv[n++] = (char *)cd->backing;
+            argv[n++] = (char *)"-F";
+            argv[n++] = (char *)(cd->backing_format[0] ? cd->backing_format : "raw");
+        }
+        argv[n++] = (char *)path;
+        argv[n++] = size;
+        argv[n] = NULL;
+        if (access(path, F_OK) == 0)
+            return ferry_error_set(err, EEXIST, "target image '%s' already exists", path);
+        return run_qemu_img(argv, err);
+    }
+    if (strcmp(cd->format, "raw") != 0 && cd->format[0])
+        return ferry_error_set(err, ENOTSUP, "disk '%s': cannot create a '%s' target", cd->target,
+                               cd->format);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return ferry_error_set(err, EEXIST, "target image '%s' already exists", path);
+        return ferry_error_set_errno(err, errno, "cannot create target image '%s'", path);
+    }
+    if (ftruncate(fd, (off_t)cd->capacity) < 0) {
+        int e = errno;
+        unlink(path);
+        return ferry_error_set_errno(err, e, "cannot size target image '%s'", path);
+    }
+    return 0;
+}
+
+void qemu_storage_remove_targets(struct mig_ctx *m)
+{
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s = p ? p->storage : NULL;
+
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_created; i++) {
+        ferry_info("removing target image '%s'", s->created[i]);
+        unlink(s->created[i]);
+        free(s->created[i]);
+    }
+    s->n_created = 0;
+}
+
+int qemu_storage_prepare_targets(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct agent *ag = m->agent;
+    const struct cookie *ci = &m->cookie_in;
+    struct domain_def *def = m->dom->def;
+    struct storage *s;
+    struct statvfs sv;
+    uint64_t need = 0, have;
+    int r;
+
+    if (!copies(m))
+        return 0;
+    if (m->version < 3 || !ci->has_nbd)
+        return ferry_error_set(err, ENOTSUP,
+                               "storage copy needs the disk list of a protocol v3 Begin cookie");
+    s = storage_get(m);
+    for (size_t i = 0; i < ci->n_nbd_disks; i++) {
+        if (!domain_def_find_disk(def, ci->nbd_disks[i].target))
+            return ferry_error_set(err, EINVAL, "disk '%s' from the cookie is not in the domain",
+                                   ci->nbd_disks[i].target);
+        need += ci->nbd_disks[i].allocation;
+        if (ci->nbd_disks[i].backing[0] && access(ci->nbd_disks[i].backing, R_OK) < 0)
+            return ferry_error_set_errno(err, errno,
+                                         "disk '%s': backing file '%s' is not on the destination "
+                                         "(--copy-storage-inc copies only the top image)",
+                                         ci->nbd_disks[i].target, ci->nbd_disks[i].backing);
+    }
+    if (statvfs(ag->cfg.image_dir, &sv) < 0)
+        return ferry_error_set_errno(err, errno, "image dir '%s'", ag->cfg.image_dir);
+    have = (uint64_t)sv.f_bavail * sv.f_frsize;
+    if (need + SPACE_MARGIN > have) {
+        /* Name the disk that does not fit. */
+        uint64_t sum = 0;
+        const char *which = ci->n_nbd_disks ? ci->nbd_disks[0].target : "?";
+        for (size_t i = 0; i < ci->n_nbd_disks; i++) {
+            sum += ci->nbd_disks[i].allocation;
+            if (sum + SPACE_MARGIN > have) {
+                which = ci->nbd_disks[i].target;
+                break;
+            }
+        }
+        return ferry_error_set(err, ENOSPC,
+                               "image dir '%s' has %llu MiB free, disk '%s' needs room for %llu "
+                               "MiB of data in all",
+                               ag->cfg.image_dir, (unsigned long long)(have >> 20), which,
+                               (unsigned long long)((need + SPACE_MARGIN) >> 20));
+    }
+    for (size_t i = 0; i < ci->n_nbd_disks; i++) {
+        const struct cookie_nbd_disk *cd = &ci->nbd_disks[i];
+        struct domain_disk *d = domain_def_find_disk(def, cd->target);
+        const char *fmt = cd->format[0] ? cd->format : "raw";
+        _cleanup_free_ char *path =
+            ferry_strdup_printf("%s/%s-%s.%s", ag->cfg.image_dir, def->name, cd->target, fmt);
+
+        r = create_target(path, cd, err);
+        if (r < 0) {
+            ferry_error_prefix(err, "disk '%s'", cd->target);
+            qemu_storage_remove_targets(m);
+            return r;
+        }
+        s->created[s->n_created++] = ferry_strdup(path);
+        free(d->source);
+        d->source = TAKE_PTR(path);
+        d->format = strcmp(fmt, "qcow2") == 0 ? DOMAIN_DISK_QCOW2 : DOMAIN_DISK_RAW;
+    }
+    return 0;
+}
+
+static int free_tcp_port(unsigned *ret, struct ferry_error *err)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof sa;
+    _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+        return ferry_error_set_errno(err, errno, "cannot pick a port for the NBD server");
+    *ret = ntohs(sa.sin_port);
+    return 0;
+}
+
+/* "tcp:HOST:PORT" / "tcp://HOST:PORT" / "tcp:[v6]:PORT" → HOST. */
+static void host_of_uri(const char *uri, char *host, size_t hl)
+{
+    const char *s = uri;
+    const char *colon;
+
+    if (strncmp(s, "tcp://", 6) == 0)
+        s += 6;
+    else if (strncmp(s, "tcp:", 4) == 0)
+        s += 4;
+    colon = strrchr(s, ':');
+    snprintf(host, hl, "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = '\0';
+    }
+}
+
+int qemu_storage_prepare_exports(struct mig_ctx *m, struct ferry_error *err)
+{
+    const struct mig_params *mp = m->params;
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s;
+    struct cookie *co = &m->cookie_out;
+    char host[256];
+    unsigned port = mp->disks_port;
+    json_object *args, *addr, *data;
+    int r;
+
+    if (!copies(m))
+        return 0;
+    s = storage_get(m);
+    if (mp->disks_uri) {
+        if (strncmp(mp->disks_uri, "tcp://", 6) != 0)
+            return ferry_error_set(err, EINVAL, "disks_uri '%s': expected tcp://HOST:PORT",
+                                   mp->disks_uri);
+        host_of_uri(mp->disks_uri, host, sizeof host);
+        {
+            const char *c = strrchr(mp->disks_uri + 6, ':');
+            uint64_t v = 0;
+            if (!c || ferry_parse_u64(c + 1, &v) < 0 || v == 0 || v > 65535)
+                return ferry_error_set(err, EINVAL, "disks_uri '%s' has no valid port",
+                                       mp->disks_uri);
+            port = (unsigned)v;
+        }
+    } else if (mp->listen_address) {
+        snprintf(host, sizeof host, "%s", mp->listen_address);
+    } else {
+        host_of_uri(m->uri ? m->uri : "", host, sizeof host);
+    }
+    if (!port && (r = free_tcp_port(&port, err)) < 0)
+        return r;
+
+    args = json_object_new_object();
+    addr = json_object_new_object();
+    data = json_object_new_object();
+    json_object_object_add(data, "host", json_object_new_string(host));
+    {
+        char ps[16];
+        snprintf(ps, sizeof ps, "%u", port);
+        json_object_object_add(data, "port", json_object_new_string(ps));
+    }
+    json_object_object_add(addr, "type", json_object_new_string("inet"));
+    json_object_object_add(addr, "data", data);
+    json_object_object_add(args, "addr", addr);
+    r = qmp_conn_execute(p->qmp, "nbd-server-start", args, QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "NBD server on %s:%u", host, port);
+        return r;
+    }
+    s->nbd_started = true;
+    co->has_nbd = true;
+    snprintf(co->nbd_host, sizeof co->nbd_host, "%s", host);
+    co->nbd_port = port;
+    for (size_t i = 0; i < m->cookie_in.n_nbd_disks; i++) {
+        const struct cookie_nbd_disk *cd = &m->cookie_in.nbd_disks[i];
+        char node[40], id[48];
+
+        snprintf(node, sizeof node, "f-%s", cd->target);
+        snprintf(id, sizeof id, "ferry-in-%s", cd->target);
+        args = json_object_new_object();
+        json_object_object_add(args, "type", json_object_new_string("nbd"));
+        json_object_object_add(args, "id", json_object_new_string(id));
+        json_object_object_add(args, "node-name", json_object_new_string(node));
+        json_object_object_add(args, "name", json_object_new_string(cd->target));
+        json_object_object_add(args, "writable", json_object_new_boolean(true));
+        r = qmp_conn_execute(p->qmp, "block-export-add", args, QMP_TIMEOUT_MS, NULL, err);
+        if (r < 0) {
+            ferry_error_prefix(err, "disk '%s': export", cd->target);
+            return r;
+        }
+        snprintf(s->exports[s->n_exports++], sizeof s->exports[0], "%s", id);
+        co->nbd_disks[co->n_nbd_disks] = *cd;
+        snprintf(co->nbd_disks[co->n_nbd_disks].export_name, sizeof co->nbd_disks[0].export_name,
+                 "%s", cd->target);
+        co->n_nbd_disks++;
+    }
+    cookie_add_feature(co, COOKIE_FEATURE_NBD);
+    return 0;
+}
+
+int qemu_storage_finish(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s = p ? p->storage : NULL;
+    int r = 0;
+
+    if (!s)
+        return 0;
+    if (p->qmp && qmp_conn_alive(p->qmp)) {
+        for (size_t i = 0; i < s->n_exports; i++) {
+            json_object *args = json_object_new_object();
+            json_object_object_add(args, "id", json_object_new_string(s->exports[i]));
+            qmp_conn_execute(p->qmp, "block-export-del", args, QMP_TIMEOUT_MS, NULL, NULL);
+        }
+        if (s->nbd_started)
+            r = qmp_conn_execute(p->qmp, "nbd-server-stop", NULL, QMP_TIMEOUT_MS, NULL, err);
+    }
+    s->n_exports = 0;
+    s->nbd_started = false;
+    if (r == 0 && !m->cancelled) {
+        /* The targets are the guest's disks now. */
+        for (size_t i = 0; i < s->n_created; i++)
+            free(s->created[i]);
+        s->n_created = 0;
+    }
+    return r;
+}
+
+/* ---- Perform (source) ---- */
+
+static bool abort_requested(struct mig_ctx *m)
+{
+    bool a;
+
+    pthread_mutex_lock(&m->job->lock);
+    a = m->job->abort_requested;
+    pthread_mutex_unlock(&m->job->lock);
+    return a;
+}
+
+static const struct cookie_nbd_disk *dest_disk(const struct mig_ctx *m, const char *target)
+{
+    for (size_t i = 0; i < m->cookie_in.n_nbd_disks; i++)
+        if (strcmp(m->cookie_in.nbd_disks[i].target, target) == 0)
+            return &m->cookie_in.nbd_disks[i];
+    return NULL;
+}
+
+static void nbd_host(const struct mig_ctx *m, char *host, size_t hl)
+{
+    const char *h = m->cookie_in.nbd_host;
+
+    if (!h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+        host_of_uri(m->uri ? m->uri : "", host, hl);
+    else
+        snprintf(host, hl, "%s", h);
+}
+
+static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
+{
+    struct qemu_dom *p = m->dom->priv;
+    const struct mig_params *mp = m->params;
+    struct mir_sync_disk disks[MIG_MAX_DISKS];
+    char *uris[MIG_MAX_DISKS] = {0};
+    struct mir_sync_opts opts = {0};
+    char host[256];
+    size_t n = 0;
+    int r;
+
+    nbd_host(m, host, sizeof host);
+    for (size_t i = 0; i < m->dom->def->n_disks; i++) {
+        const struct domain_disk *d = &m->dom->def->disks[i];
+        const struct cookie_nbd_disk *cd;
+
+        if (!mig_params_copies_disk(mp, d))
+            continue;
+        cd = dest_disk(m, d->target);
+        if (!cd) {
+            r = ferry_error_set(err, EPROTO, "the destination exported no target for disk '%s'",
+                                d->target);
+            goto out;
+        }
+        uris[n] = ferry_strdup_printf(strchr(host, ':') ? "nbd://[%s]:%u/%s" : "nbd://%s:%u/%s",
+                                      host, m->cookie_in.nbd_port,
+                                      cd->export_name[0] ? cd->export_name : d->target);
+        memset(&disks[n], 0, sizeof disks[n]);
+        disks[n].target = d->target;
+        disks[n].source_path = d->format == DOMAIN_DISK_RAW ? d->source : NULL;
+        disks[n].source_format = domain_disk_format_name(d->format);
+        disks[n].direct = d->cache == DOMAIN_CACHE_NONE;
+        disks[n].dest_uri = uris[n];
+        /* A fresh target reads as zeros, unless it sits on a backing file
+         * (--copy-storage-inc): then zeros must be written. */
+        disks[n].dest_is_zero = !cd->backing[0];
+        snprintf(s->disks[n].target, sizeof s->disks[n].target, "%s", d->target);
+        s->disks[n].size = cd->capacity;
+        n++;
+    }
+    s->n_disks = n;
+    if (n == 0) {
+        r = 0;
+        goto out;
+    }
+    opts.socket_dir = m->agent->run_dir;
+    opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
+    r = mir_sync_new(p->qmp, disks, n, &opts, &s->sync, err);
+    if (r == 0)
+        r = mir_sync_start(s->sync, err);
+    if (r < 0)
+        goto out;
+    /* Bulk pass and dirty passes until the disks converge; RAM migration
+     * starts after that and the passes go on meanwhile. */
+    for (;;) {
+        struct ferry_error werr = {0};
+
+        r = mir_sync_wait_converged(s->sync, WAIT_SLICE_MS, &werr);
+        qemu_storage_update_stats(m);
+        if (r == 0)
+            break;
+        if (r != -ETIMEDOUT) {
+            *err = werr;
+            break;
+        }
+        if (abort_requested(m) || s->cancelled) {
+            r = ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled",
+                                m->dom->def->name);
+            break;
+        }
+    }
+out:
+    for (size_t i = 0; i < MIG_MAX_DISKS; i++)
+        free(uris[i]);
+    return r;
+}
+
+/* --- engine 'qemu': blockdev-mirror into the destination export --- */
+
+static bool job_event(const char *name, json_object *data, void *opaque)
+{
+    (void)data;
+    (void)opaque;
+    return strncmp(name, "BLOCK_JOB_", 10) == 0;
+}
+
+static int query_jobs(struct qmp_conn *qmp, json_object **ret, struct ferry_error *err)
+{
+    return qmp_conn_execute(qmp, "query-block-jobs", NULL, QMP_TIMEOUT_MS, ret, err);
+}
+
+static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
+{
+    struct qemu_dom *p = m->dom->priv;
+    const struct mig_params *mp = m->params;
+    char host[256], port[16];
+    int r;
+
+    s->qemu_engine = true;
+    nbd_host(m, host, sizeof host);
+    snprintf(port, sizeof port, "%u", m->cookie_in.nbd_port);
+    for (size_t i = 0; i < m->dom->def->n_disks; i++) {
+        const struct domain_disk *d = &m->dom->def->disks[i];
+        const struct cookie_nbd_disk *cd;
+        json_object *args, *server;
+        char node[48], client[48];
+        size_t k;
+
+        if (!mig_params_copies_disk(mp, d))
+            continue;
+        cd = dest_disk(m, d->target);
+        if (!cd)
+            return ferry_error_set(err, EPROTO, "the destination exported no target for disk '%s'",
+                                   d->target);
+        k = s->n_disks++;
+        snprintf(s->disks[k].target, sizeof s->disks[k].target, "%s", d->target);
+        s->disks[k].size = cd->capacity;
+        snprintf(node, sizeof node, "f-%s", d->target);
+        snprintf(client, sizeof client, "ferry-mig-%s", d->target);
+
+        args = json_object_new_object();
+        server = json_object_new_object();
+        json_object_object_add(server, "type", json_object_new_string("inet"));
+        json_object_object_add(server, "host", json_object_new_string(host));
+        json_object_object_add(server, "port", json_object_new_string(port));
+        json_object_object_add(args, "driver", json_object_new_string("nbd"));
+        json_object_object_add(args, "node-name", json_object_new_string(client));
+        json_object_object_add(args, "server", server);
+        json_object_object_add(
+            args, "export",
+            json_object_new_string(cd->export_name[0] ? cd->export_name : d->target));
+        r = qmp_conn_execute(p->qmp, "blockdev-add", args, QMP_TIMEOUT_MS, NULL, err);
+        if (r < 0) {
+            ferry_error_prefix(err, "disk '%s': connecting to the destination export", d->target);
+            return r;
+        }
+        s->blockdev_added[k] = true;
+
+        args = json_object_new_object();
+        json_object_object_add(args, "job-id", json_object_new_string(client));
+        json_object_object_add(args, "device", json_object_new_string(node));
+        json_object_object_add(args, "target", json_object_new_string(client));
+        json_object_object_add(
+            args, "sync",
+            json_object_new_string((mp->flags & MIG_NON_SHARED_INC) && cd->backing[0] ? "top"
+                                                                                      : "full"));
+        if (mp->bandwidth_mib)
+            json_object_object_add(args, "speed",
+                                   json_object_new_int64((int64_t)(mp->bandwidth_mib << 20)));
+        r = qmp_conn_execute(p->qmp, "blockdev-mirror", args, QMP_TIMEOUT_MS, NULL, err);
+        if (r < 0) {
+            ferry_error_prefix(err, "disk '%s': blockdev-mirror", d->target);
+            return r;
+        }
+        s->job_started[k] = true;
+    }
+    /* Wait until every job is READY (source and target in sync). */
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *jobs = NULL;
+        size_t ready = 0;
+
+        r = query_jobs(p->qmp, &jobs, err);
+        if (r < 0)
+            return r;
+        for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+            json_object *j = json_object_array_get_idx(jobs, i), *rd = NULL;
+            const char *id = jstr(j, "device");
+            if (id && strncmp(id, "ferry-mig-", 10) == 0 &&
+                json_object_object_get_ex(j, "ready", &rd) && json_object_get_boolean(rd))
+                ready++;
+        }
+        qemu_storage_update_stats(m);
+        if (ready == s->n_disks)
+            return 0;
+        if (json_object_array_length(jobs) < s->n_disks)
+            return ferry_error_set(err, EIO, "a blockdev-mirror job ended before it was ready");
+        if (abort_requested(m) || s->cancelled)
+            return ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled",
+                                   m->dom->def->name);
+        {
+            struct ferry_error werr = {0};
+            uint64_t seq = qmp_conn_event_seq(p->qmp);
+            qmp_conn_wait_event(p->qmp, seq, job_event, NULL, WAIT_SLICE_MS, NULL, NULL, &werr);
+        }
+    }
+}
+
+/* At switchover: cancelling a READY mirror completes it without a pivot:
+ * QEMU drains the remaining writes into the target first. */
+static int finish_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
+{
+    struct qemu_dom *p = m->dom->priv;
+    int64_t deadline = ferry_now_ms() + 120000;
+    int r;
+
+    for (size_t k = 0; k < s->n_disks; k++) {
+        json_object *args = json_object_new_object();
+        char id[48];
+        snprintf(id, sizeof id, "ferry-mig-%s", s->disks[k].target);
+        json_object_object_add(args, "device", json_object_new_string(id));
+        r = qmp_conn_execute(p->qmp, "block-job-cancel", args, QMP_TIMEOUT_MS, NULL, err);
+        if (r < 0)
+            return r;
+    }
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *jobs = NULL;
+        bool any = false;
+
+        if ((r = query_jobs(p->qmp, &jobs, err)) < 0)
+            return r;
+        for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+            const char *id = jstr(json_object_array_get_idx(jobs, i), "device");
+            if (id && strncmp(id, "ferry-mig-", 10) == 0)
+                any = true;
+        }
+        if (!any)
+            break;
+        if (ferry_now_ms() > deadline)
+            return ferry_error_set(err, ETIMEDOUT, "blockdev-mirror did not complete");
+        usleep(5000);
+    }
+    for (size_t k = 0; k < s->n_disks; k++)
+        s->job_started[k] = false;
+    return 0;
+}
+
+int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct storage *s;
+
+    if (!copies(m))
+        return 0;
+    if (!m->cookie_in.has_nbd || !m->cookie_in.nbd_port)
+        return ferry_error_set(err, EPROTO, "the destination's cookie has no NBD server");
+    s = storage_get(m);
+    s->cancelled = false;
+    s->n_disks = 0;
+    if (m->params->storage_engine == MIG_STORAGE_QEMU)
+        return start_qemu_mirror(m, s, err);
+    return start_ferry(m, s, err);
+}
+
+int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s = p ? p->storage : NULL;
+    int64_t t0 = ferry_now_ms(), ms = 0;
+    int r = 0;
+
+    if (!copies(m) || !s || s->n_disks == 0)
+        return 0;
+    if (s->qemu_engine) {
+        r = finish_qemu_mirror(m, s, err);
+        ms = ferry_now_ms() - t0;
+    } else if (s->sync) {
+        r = mir_sync_final_pass(s->sync, &ms, err);
+    }
+    qemu_storage_update_stats(m);
+    pthread_mutex_lock(&m->job->lock);
+    m->job->stats.storage_downtime_ms = ms;
+    pthread_mutex_unlock(&m->job->lock);
+    if (r < 0)
+        ferry_error_prefix(err, "final storage pass");
+    return r;
+}
+
+void qemu_storage_update_stats(struct mig_ctx *m)
+{
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s = p ? p->storage : NULL;
+    _cleanup_(json_object_putp) json_object *jobs = NULL;
+    uint64_t total = 0, processed = 0, remaining = 0, bps = 0, passes = 0;
+    json_object *lines;
+
+    if (!s || s->n_disks == 0)
+        return;
+    if (s->qemu_engine && (!p->qmp || query_jobs(p->qmp, &jobs, NULL) < 0))
+        jobs = NULL;
+    lines = json_object_new_array();
+    for (size_t k = 0; k < s->n_disks; k++) {
+        json_object *o = json_object_new_object();
+        uint64_t t = s->disks[k].size, done = 0, dirty = 0, rate = 0, pass = 0;
+        uint64_t copied = 0, zeroed = 0, skipped = 0;
+
+        if (s->sync) {
+            struct mir_progress pr;
+            if (mir_sync_progress(s->sync, k, &pr) == 0) {
+                t = pr.size;
+                copied = pr.copied;
+                zeroed = pr.zeroed;
+                skipped = pr.skipped;
+                pass = pr.pass;
+                rate = pr.done_per_sec;
+                /* Bulk pass: what is left of it; later: what is dirty. */
+                dirty = pr.pass <= 1 ? pr.pass_total - pr.pass_done + pr.dirty : pr.dirty;
+                done = t > dirty ? t - dirty : 0;
+            }
+        } else if (jobs) {
+            char id[48];
+            snprintf(id, sizeof id, "ferry-mig-%s", s->disks[k].target);
+            for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+                json_object *j = json_object_array_get_idx(jobs, i), *v = NULL;
+                const char *dev = jstr(j, "device");
+                if (!dev || strcmp(dev, id) != 0)
+                    continue;
+                if (json_object_object_get_ex(j, "len", &v))
+                    t = (uint64_t)json_object_get_int64(v);
+                if (json_object_object_get_ex(j, "offset", &v))
+                    done = (uint64_t)json_object_get_int64(v);
+                copied = done;
+                dirty = t > done ? t - done : 0;
+                pass = 1;
+            }
+        }
+        total += t;
+        processed += done;
+        remaining += dirty;
+        bps += rate;
+        passes = pass > passes ? pass : passes;
+        json_object_object_add(o, "target", json_object_new_string(s->disks[k].target));
+        json_object_object_add(o, "total", json_object_new_int64((int64_t)t));
+        json_object_object_add(o, "copied", json_object_new_int64((int64_t)copied));
+        json_object_object_add(o, "zeroed", json_object_new_int64((int64_t)zeroed));
+        json_object_object_add(o, "skipped", json_object_new_int64((int64_t)skipped));
+        json_object_object_add(o, "remaining", json_object_new_int64((int64_t)dirty));
+        json_object_object_add(o, "bps", json_object_new_int64((int64_t)rate));
+        json_object_object_add(o, "pass", json_object_new_int64((int64_t)pass));
+        json_object_object_add(o, "engine",
+                               json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
+        json_object_array_add(lines, o);
+    }
+    pthread_mutex_lock(&m->job->lock);
+    m->job->stats.disk_total = total;
+    m->job->stats.disk_processed = processed;
+    m->job->stats.disk_remaining = remaining;
+    m->job->stats.disk_bps = bps;
+    m->job->stats.disk_passes = passes;
+    if (m->job->disks)
+        json_object_put(m->job->disks);
+    m->job->disks = lines;
+    pthread_mutex_unlock(&m->job->lock);
+}
+
+void qemu_storage_stop(struct mig_ctx *m)
+{
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s = p ? p->storage : NULL;
+
+    if (!s)
+        return;
+    if (s->sync) {
+        mir_sync_free(s->sync);
+        s->sync = NULL;
+    }
+    for (size_t k = 0; k < s->n_disks && p->qmp; k++) {
+        char id[48];
+        snprintf(id, sizeof id, "ferry-mig-%s", s->disks[k].target);
+        if (s->job_started[k]) {
+            json_object *args = json_object_new_object();
+            json_object_object_add(args, "device", json_object_new_string(id));
+            json_object_object_add(args, "force", json_object_new_boolean(true));
+            qmp_conn_execute(p->qmp, "block-job-cancel", args, QMP_TIMEOUT_MS, NULL, NULL);
+            /* The node cannot be deleted while the job still uses it. */
+            for (int i = 0; i < 200; i++) {
+                _cleanup_(json_object_putp) json_object *jobs = NULL;
+                bool found = false;
+                if (query_jobs(p->qmp, &jobs, NULL) < 0)
+                    break;
+                for (size_t j = 0; j < json_object_array_length(jobs); j++) {
+                    const char *dev = jstr(json_object_array_get_idx(jobs, j), "device");
+                    found |= dev && strcmp(dev, id) == 0;
+                }
+                if (!found)
+                    break;
+                usleep(10000);
+            }
+            s->job_started[k] = false;
+        }
+        if (s->blockdev_added[k]) {
+            json_object *args = json_object_new_object();
+            json_object_object_add(args, "node-name", json_object_new_string(id));
+            qmp_conn_execute(p->qmp, "blockdev-del", args, QMP_TIMEOUT_MS, NULL, NULL);
+            s->blockdev_added[k] = false;
+        }
+    }
+    s->qemu_engine = false;
+}
+
+void qemu_storage_free(void *storage)
+{
+    struct storage *s = storage;
+
+    if (!s)
+        return;
+    if (s->sync)
+        mir_sync_free(s->sync);
+    for (size_t i = 0; i < s->n_created; i++)
+        free(s->created[i]);
+    free(s);
+}
+
+void qemu_storage_cancel(struct mig_ctx *m)
+{
+    struct qemu_dom *p = m->dom->priv;
+    struct storage *s = p ? p->storage : NULL;
+
+    if (!s)
+        return;
+    s->cancelled = true;
+    if (s->sync)
+        mir_sync_cancel(s->sync);
+}

@@ -55,7 +55,7 @@ static int qemu_init(struct agent *ag, struct ferry_error *err)
     return 0;
 }
 
-static struct qemu_dom *priv_get(struct agent *ag, struct agent_domain *dom)
+struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom)
 {
     struct qemu_dom *p = dom->priv;
 
@@ -381,7 +381,7 @@ void qemu_remove_logs(struct agent *ag, const char *name)
 int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming,
                        struct ferry_error *err)
 {
-    struct qemu_dom *p = priv_get(ag, dom);
+    struct qemu_dom *p = qemu_priv(ag, dom);
     struct argv a = {0};
     _cleanup_close_ int log_fd = -1;
     _cleanup_close_ int null_fd = -1;
@@ -471,8 +471,8 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         return r;
     }
     if (incoming) {
-        _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.incoming", ag->run_dir,
-                                                        dom->def->name);
+        _cleanup_free_ char *path =
+            ferry_strdup_printf("%s/%s.incoming", ag->run_dir, dom->def->name);
         ferry_write_file_atomic(path, "1\n", 2, 0600, NULL);
     }
     ferry_info("domain '%s': QEMU pid %d started%s", dom->def->name, (int)pid,
@@ -530,10 +530,10 @@ static int qemu_domain_start(struct agent *ag, struct agent_domain *dom, struct 
 
 static int qemu_domain_attach(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
 {
-    struct qemu_dom *p = priv_get(ag, dom);
+    struct qemu_dom *p = qemu_priv(ag, dom);
     _cleanup_free_ char *pid_path = ferry_strdup_printf("%s/%s.pid", ag->run_dir, dom->def->name);
-    _cleanup_free_ char *inc_path = ferry_strdup_printf("%s/%s.incoming", ag->run_dir,
-                                                        dom->def->name);
+    _cleanup_free_ char *inc_path =
+        ferry_strdup_printf("%s/%s.incoming", ag->run_dir, dom->def->name);
     _cleanup_free_ char *buf = NULL;
     uint64_t pid;
 
@@ -685,6 +685,7 @@ static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
     if (!p)
         return;
     qmp_conn_free(p->qmp);
+    qemu_storage_free(p->storage);
     free(p);
     dom->priv = NULL;
 }
@@ -692,27 +693,26 @@ static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
 static char *qemu_capabilities_xml(struct agent *ag)
 {
     (void)ag;
-    return ferry_strdup_printf(
-        "    <migration_features>\n"
-        "      <live/>\n"
-        "      <resource/>\n"
-        "      <domain_rename/>\n"
-        "      <offline/>\n"
-        "      <storage_copy engines='ferry qemu'/>\n"
-        "      <uri_transports>\n"
-        "        <uri_transport>tcp</uri_transport>\n"
-        "        <uri_transport>unix</uri_transport>\n"
-        "      </uri_transports>\n"
-        "    </migration_features>\n"
-        "  </host>\n"
-        "  <guest>\n"
-        "    <os_type>hvm</os_type>\n"
-        "    <arch name='x86_64'>\n"
-        "      <emulator>%s</emulator>\n"
-        "      <domain type='%s'/>\n"
-        "    </arch>\n"
-        "  </guest>\n",
-        qemu_drv.binary, qemu_drv.kvm ? "kvm" : "qemu");
+    return ferry_strdup_printf("    <migration_features>\n"
+                               "      <live/>\n"
+                               "      <resource/>\n"
+                               "      <domain_rename/>\n"
+                               "      <offline/>\n"
+                               "      <storage_copy engines='ferry qemu'/>\n"
+                               "      <uri_transports>\n"
+                               "        <uri_transport>tcp</uri_transport>\n"
+                               "        <uri_transport>unix</uri_transport>\n"
+                               "      </uri_transports>\n"
+                               "    </migration_features>\n"
+                               "  </host>\n"
+                               "  <guest>\n"
+                               "    <os_type>hvm</os_type>\n"
+                               "    <arch name='x86_64'>\n"
+                               "      <emulator>%s</emulator>\n"
+                               "      <domain type='%s'/>\n"
+                               "    </arch>\n"
+                               "  </guest>\n",
+                               qemu_drv.binary, qemu_drv.kvm ? "kvm" : "qemu");
 }
 
 const struct hv_driver qemu_hv_driver = {
@@ -726,9 +726,9 @@ const struct hv_driver qemu_hv_driver = {
     .domain_release = qemu_domain_release,
     .capabilities_xml = qemu_capabilities_xml,
     .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_TUNNELLED | MIG_PERSIST_DEST |
-                       MIG_UNDEFINE_SOURCE | MIG_PAUSED | MIG_NON_SHARED_DISK |
-                       MIG_NON_SHARED_INC | MIG_OFFLINE | MIG_ABORT_ON_ERROR |
-                       MIG_AUTO_CONVERGE | MIG_PARALLEL | MIG_CHANGE_PROTECTION | MIG_UNSAFE,
+                       MIG_UNDEFINE_SOURCE | MIG_PAUSED | MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC |
+                       MIG_OFFLINE | MIG_ABORT_ON_ERROR | MIG_AUTO_CONVERGE | MIG_PARALLEL |
+                       MIG_CHANGE_PROTECTION | MIG_UNSAFE,
     .migrate_begin = qemu_migrate_begin,
     .migrate_prepare = qemu_migrate_prepare,
     .migrate_perform = qemu_migrate_perform,

@@ -170,8 +170,7 @@ int agent_domain_delete_def(struct agent *ag, const char *name, struct ferry_err
     return 0;
 }
 
-int agent_domain_begin_job(struct agent_domain *dom, const char *operation,
-                           struct ferry_error *err)
+int agent_domain_begin_job(struct agent_domain *dom, const char *operation, struct ferry_error *err)
 {
     int r = 0;
 

@@ -70,7 +70,8 @@ static int listen_tcp(const char *spec, struct ferry_error *err)
 {
     _cleanup_free_ char *host = NULL;
     const char *colon = strrchr(spec, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     _cleanup_close_ int fd = -1;
@@ -158,8 +159,7 @@ static int do_hello(struct api_ctx *ctx, struct ferry_error *err)
     if (r < 0)
         return r;
     if (h.type != WIRE_HELLO) {
-        r = ferry_error_set(err, EPROTO, "expected HELLO as the first frame, got type %u",
-                            h.type);
+        r = ferry_error_set(err, EPROTO, "expected HELLO as the first frame, got type %u", h.type);
         send_error(ctx->conn, h.id, r, ferry_error_msg(err));
         return r;
     }
