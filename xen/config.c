@@ -398,6 +398,15 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
     }
     cfg->vnc = vnc_on == 1 || (vnc_on == -1 && have_vnc_keys);
 
+    /* libxl's defaults, made explicit so the XML means the same: memory
+     * defaults to maxmem, and one vcpu is online unless vcpus says more. */
+    if (!cfg->memory_mib && cfg->maxmem_mib) {
+        cfg->memory_mib = cfg->maxmem_mib;
+        cfg->maxmem_mib = 0;
+    }
+    if (!cfg->vcpus && cfg->maxvcpus)
+        cfg->vcpus = 1;
+
     if (!cfg->name)
         return ferry_error_set(in->err, EINVAL, "%s: missing required key 'name'", in->source);
     if (cfg->maxmem_mib && cfg->memory_mib && cfg->maxmem_mib < cfg->memory_mib)

@@ -584,6 +584,8 @@ static int parse_root(struct xparse *xp, const xmlNode *root)
                 cfg->maxvcpus = cfg->vcpus = (unsigned)u;
             if (r == 0 && current) {
                 r = parse_uint(xp, "vcpu current", current, u, &u);
+                if (r == 0 && u == 0)
+                    r = ferry_error_set(xp->err, EINVAL, "domain XML: vcpu current='0'");
                 cfg->vcpus = (unsigned)u;
             }
         } else if (is_elem(c, "os")) {

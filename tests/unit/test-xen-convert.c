@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,113 @@ static void test_sample(void **state)
     assert_string_equal(native2, native);
 }
 
+/* Whatever the parser accepts must make the round trip: mutated samples
+ * (bytes replaced, inserted, deleted; a fixed seed, so failures repeat)
+ * either fail with a positioned message or convert, and then
+ * cfg -> XML -> cfg -> XML is stable. */
+static void test_mutations(void **state)
+{
+    static const char alphabet[] = "[],;=+#'\"\\\n abcxyz019:/-.\t";
+    uint32_t seed = 12345;
+    unsigned accepted = 0, refused = 0;
+
+    for (size_t si = 0; si < ARRAY_SIZE(samples); si++) {
+        _cleanup_free_ char *orig = read_data(samples[si], ".cfg");
+        size_t olen = strlen(orig);
+        for (int round = 0; round < 300; round++) {
+            _cleanup_free_ char *m = malloc(olen + 8);
+            size_t len = olen;
+            memcpy(m, orig, olen + 1);
+            for (int k = 0; k < 1 + round % 3; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t pos = len ? (seed >> 8) % len : 0;
+                char c = alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+                switch ((seed >> 4) % 3) {
+                case 0:
+                    if (len)
+                        m[pos] = c;
+                    break;
+                case 1:
+                    memmove(m + pos + 1, m + pos, len - pos + 1);
+                    m[pos] = c;
+                    len++;
+                    break;
+                default:
+                    if (len) {
+                        memmove(m + pos, m + pos + 1, len - pos);
+                        len--;
+                    }
+                }
+            }
+            struct xendrv_config *cfg = NULL;
+            struct ferry_error err = {0};
+            if (xendrv_xlcfg_parse(m, len, "m.cfg", &cfg, &err) < 0) {
+                /* Refusals name the file (and, for syntax, a position). */
+                assert_true(strncmp(err.msg, "m.cfg", 5) == 0);
+                refused++;
+                continue;
+            }
+            accepted++;
+            _cleanup_free_ char *xml = xendrv_config_to_xml(cfg);
+            _cleanup_free_ char *native = xml_to_cfg(xml, "mutation");
+            _cleanup_free_ char *xml2 = cfg_to_xml(native, "mutation native");
+            if (strcmp(xml, xml2) != 0)
+                fail_msg("unstable round trip of:\n%s\n--- xml ---\n%s\n--- xml2 ---\n%s", m, xml,
+                         xml2);
+            xendrv_config_free(cfg);
+        }
+    }
+    /* The mix must exercise both outcomes. */
+    assert_true(accepted > 100 && refused > 100);
+}
+
+/* The same for domain XML: whatever from_xml accepts converts to an xl.cfg
+ * that parses, and from there the round trip is stable. */
+static void test_xml_mutations(void **state)
+{
+    static const char alphabet[] = "<>/='\" abcdefmnrstuvx019:-&;\n";
+    uint32_t seed = 777;
+    unsigned accepted = 0, refused = 0;
+
+    for (size_t si = 0; si < ARRAY_SIZE(samples); si++) {
+        _cleanup_free_ char *orig = read_data(samples[si], ".xml");
+        size_t olen = strlen(orig);
+        for (int round = 0; round < 300; round++) {
+            _cleanup_free_ char *m = malloc(olen + 8);
+            size_t len = olen;
+            memcpy(m, orig, olen + 1);
+            for (int k = 0; k < 1 + round % 2; k++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t pos = (seed >> 8) % len;
+                char c = alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+                if ((seed >> 4) % 2) {
+                    m[pos] = c;
+                } else {
+                    memmove(m + pos, m + pos + 1, len - pos);
+                    len--;
+                }
+            }
+            struct xendrv_config *cfg = NULL;
+            struct ferry_error err = {0};
+            if (xendrv_config_from_xml(m, len, &cfg, &err) < 0) {
+                assert_true(strncmp(err.msg, "domain XML", 10) == 0);
+                refused++;
+                continue;
+            }
+            accepted++;
+            _cleanup_free_ char *native = xendrv_config_format_xlcfg(cfg);
+            xendrv_config_free(cfg);
+            _cleanup_free_ char *xml2 = cfg_to_xml(native, "mutated XML, native");
+            _cleanup_free_ char *native2 = xml_to_cfg(xml2, "mutated XML, xml2");
+            _cleanup_free_ char *xml3 = cfg_to_xml(native2, "mutated XML, native2");
+            if (strcmp(xml2, xml3) != 0)
+                fail_msg("unstable round trip of:\n%s\n--- xml2 ---\n%s\n--- xml3 ---\n%s", m, xml2,
+                         xml3);
+        }
+    }
+    assert_true(accepted > 100 && refused > 100);
+}
+
 static int setup_sample(void **state)
 {
     (void)state;
@@ -100,8 +208,12 @@ static int setup_sample(void **state)
 
 int main(void)
 {
-    struct CMUnitTest tests[ARRAY_SIZE(samples)];
+    struct CMUnitTest tests[ARRAY_SIZE(samples) + 2];
 
+    tests[ARRAY_SIZE(samples)] =
+        (struct CMUnitTest){.name = "mutations", .test_func = test_mutations};
+    tests[ARRAY_SIZE(samples) + 1] =
+        (struct CMUnitTest){.name = "xml-mutations", .test_func = test_xml_mutations};
     for (size_t i = 0; i < ARRAY_SIZE(samples); i++) {
         tests[i] = (struct CMUnitTest){
             .name = samples[i],
@@ -110,5 +222,5 @@ int main(void)
             .initial_state = (void *)samples[i],
         };
     }
-    return _cmocka_run_group_tests("xen-convert", tests, ARRAY_SIZE(samples), NULL, NULL);
+    return _cmocka_run_group_tests("xen-convert", tests, ARRAY_SIZE(tests), NULL, NULL);
 }
