@@ -252,10 +252,12 @@ PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b
            "#ff9da7", "#9c755f", "#bab0ac"]
 
 
-def gnuplot_bars(png, title, ylabel, groups, series, values, errors=None, log=False):
+def gnuplot_bars(png, title, ylabel, groups, series, values, errors=None, log=False,
+                 colors=None):
     """Clustered bar chart: one cluster per group (x), one bar per series.
     VALUES[g][s] is a number or None; ERRORS[g][s] is (low, high) or None.
-    LOG draws a logarithmic y axis (for bounds far above the engines).
+    LOG draws a logarithmic y axis (for bounds far above the engines);
+    COLORS maps a series to its colour, so charts of one run agree.
     Returns the PNG path, or None when gnuplot is missing."""
     if tool_version(["gnuplot", "--version"]) == "not found":
         return None
@@ -276,7 +278,7 @@ def gnuplot_bars(png, title, ylabel, groups, series, values, errors=None, log=Fa
     for i, s in enumerate(series):
         col = 2 + 3 * i
         xt = ":xtic(1)" if i == 0 else ""
-        color = PALETTE[i % len(PALETTE)]
+        color = (colors or {}).get(s, PALETTE[i % len(PALETTE)])
         plots.append(f"'{dat}' using {col}:{col + 1}:{col + 2}{xt} title '{s}' "
                      f"lc rgb '{color}'")
     script = "\n".join([

@@ -21,8 +21,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import (GIB, MIB, BenchError, gnuplot_bars, machine_facts,  # noqa: E402
-                      run_timed, summarize, write_json)
+from benchlib import (GIB, MIB, PALETTE, BenchError, gnuplot_bars,  # noqa: E402
+                      machine_facts, run_timed, summarize, write_json)
 import qemu_mirror  # noqa: E402
 
 SLOT = MIB  # images are laid out in 1 MiB slots
@@ -293,7 +293,8 @@ def print_table(summary, ratios, images, engine_names, sizes, allocated, referen
                   f"{m['spread']:>6.0%} {s['cpu_s_per_gib']['median']:>9.2f} {rtxt:>16}")
 
 
-def plot(out_stem, summary, images, engine_names):
+def plot(out_stem, summary, images, engine_names, ratios=None, reference=None):
+    colors = {e: PALETTE[i % len(PALETTE)] for i, e in enumerate(engine_names)}
     pngs = []
     for key, title, ylabel, log in (
             ("mb_s", "Copy throughput, virtual bytes / wall time (median, min-max; log scale)",
@@ -305,9 +306,27 @@ def plot(out_stem, summary, images, engine_names):
                       for e in summary[g]} for g in images}
         series = [e for e in engine_names if any(e in values[g] for g in images)]
         png = gnuplot_bars(f"{out_stem}-{key.replace('_', '-')}.png", title, ylabel,
-                           images, series, values, errors, log)
+                           images, series, values, errors, log, colors)
         if png:
             pngs.append(png)
+    if reference and ratios:
+        values = {g: {} for g in images}
+        errors = {g: {} for g in images}
+        for g in images:
+            for e in engine_names:
+                r = ratios[g].get(f"{e}/{reference}")
+                if r and e != reference:
+                    values[g][e] = r["median"]
+                    errors[g][e] = (r["min"], r["max"])
+        series = [e for e in engine_names if any(e in values[g] for g in images)]
+        if series:
+            png = gnuplot_bars(f"{out_stem}-vs-{reference}.png",
+                               f"Throughput relative to {reference}, same-round ratios "
+                               "(median, min-max; log scale)",
+                               f"x {reference}", images, series, values, errors, True,
+                               colors)
+            if png:
+                pngs.append(png)
     return pngs
 
 
@@ -442,7 +461,8 @@ def main(argv=None):
     reference = "qemu-mirror" if "qemu-mirror" in engine_names else engine_names[0]
     print_table(doc["summary"], doc["ratios"], images, engine_names, sizes, allocated,
                 reference)
-    doc["charts"] = plot(out_stem, doc["summary"], images, engine_names)
+    doc["charts"] = plot(out_stem, doc["summary"], images, engine_names, doc["ratios"],
+                         reference)
     write_json(out_stem + ".json", doc)
     print(f"\nMB/s = virtual disk bytes / wall time (10^6). CPU counts the source and "
           f"destination processes.\nresults: {out_stem}.json" +
