@@ -16,7 +16,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: ferry-mir-copy [-r REQUEST_SIZE] [-q DEPTH] [-c CONNECTIONS]\n"
             "         [-g ZERO_GRANULARITY] [-b BYTES_PER_SEC] [-t IO_TIMEOUT_MS] [-R RETRIES]\n"
-            "         [-z] [-D] [-f]\n"
+            "         [-o OFFSET] [-l LENGTH] [-z] [-D] [-f]\n"
             "         SOURCE-FILE|SOURCE-URI TARGET-URI\n"
             "  -z  the target reads as zeros (skip holes and zero blocks)\n"
             "  -D  O_DIRECT on the source file\n"
@@ -39,9 +39,10 @@ int main(int argc, char **argv)
     unsigned flags = 0;
     bool direct = false, flush = false;
     unsigned retries = 0, attempts = 0;
+    uint64_t range_off = 0, range_len = 0;
     int c;
 
-    while ((c = getopt(argc, argv, "r:q:c:g:b:t:R:zDfh")) != -1) {
+    while ((c = getopt(argc, argv, "r:q:c:g:b:t:R:o:l:zDfh")) != -1) {
         switch (c) {
         case 'r':
             opts.request_size = parse_u32(optarg);
@@ -60,6 +61,18 @@ int main(int argc, char **argv)
             break;
         case 'R':
             retries = parse_u32(optarg);
+            break;
+        case 'o':
+            if (ferry_parse_u64(optarg, &range_off) < 0) {
+                usage();
+                return 2;
+            }
+            break;
+        case 'l':
+            if (ferry_parse_u64(optarg, &range_len) < 0) {
+                usage();
+                return 2;
+            }
             break;
         case 'b':
             if (ferry_parse_u64(optarg, &opts.bandwidth) < 0) {
@@ -103,12 +116,16 @@ int main(int argc, char **argv)
     }
     /* With -R, a failed copy is tried again from the engine's resume offset
      * (the target keeps what was written). */
-    uint64_t from = 0;
+    uint64_t from = range_off;
+    uint64_t end = range_len ? range_off + range_len : mir_disk_size(d);
+    if (end > mir_disk_size(d))
+        end = mir_disk_size(d);
     int r;
     for (;;) {
         struct mir_extent_list rest;
         mir_extent_list_init(&rest);
-        mir_extent_list_add(&rest, from, mir_disk_size(d) - from);
+        if (end > from)
+            mir_extent_list_add(&rest, from, end - from);
         attempts++;
         r = mir_disk_copy(d, &rest, flags, &err);
         mir_extent_list_clear(&rest);
