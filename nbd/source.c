@@ -63,10 +63,16 @@ int mir_source_open(struct mir_disk *d, struct ferry_error *err)
     if (d->source_file) {
         int flags = O_RDONLY | O_CLOEXEC | (d->source_direct ? O_DIRECT : 0);
         src->fd = open(d->source_file, flags);
+        src->direct = d->source_direct;
+        /* A file system without O_DIRECT (tmpfs before 6.6): QEMU could not
+         * use cache=none there either, so buffered reads see what it wrote. */
+        if (src->fd < 0 && errno == EINVAL && d->source_direct) {
+            src->fd = open(d->source_file, flags & ~O_DIRECT);
+            src->direct = false;
+        }
         if (src->fd < 0)
             return ferry_error_set_errno(err, errno, "disk '%s': open '%s'", d->name,
                                          d->source_file);
-        src->direct = d->source_direct;
         off_t end = lseek(src->fd, 0, SEEK_END);
         if (end < 0)
             return ferry_error_set_errno(err, errno, "disk '%s': size of '%s'", d->name,

@@ -472,7 +472,9 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err)
         }
     }
 
+    pthread_mutex_lock(&s->lock);
     s->started = true;
+    pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < s->n; i++) {
         struct sync_disk *sd = &s->disks[i];
         r = -pthread_create(&sd->thread, NULL, worker, sd);
@@ -490,6 +492,9 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err)
     return 0;
 
 undo:
+    pthread_mutex_lock(&s->lock);
+    s->started = false;
+    pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < s->n; i++) {
         mir_disk_free(s->disks[i].disk);
         s->disks[i].disk = NULL;
