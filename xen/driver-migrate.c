@@ -61,6 +61,8 @@ int xen_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
 
     if ((r = check_params(m, "begin", err)) < 0)
         return r;
+    if (m->params->flags & MIG_OFFLINE)
+        return 0; /* only the definition moves */
     r = xen_domain_lookup(m->agent, m->dom->def->name, &paused, err);
     if (r < 0)
         return r;
@@ -265,6 +267,10 @@ int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 
     if ((r = check_params(m, "prepare", err)) < 0)
         return r;
+    if (mp->flags & MIG_OFFLINE) {
+        m->uri = ferry_strdup("");
+        return 0;
+    }
     r = xen_domain_lookup(m->agent, m->dom->def->name, NULL, err);
     if (r < 0)
         return r;
@@ -384,6 +390,8 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     /* Xen refuses renaming here too, as it always did at Perform. */
     if ((r = check_params(m, "perform", err)) < 0)
         return r;
+    if (m->params->flags & MIG_OFFLINE)
+        return 0;
     if (m->version < 3 && (r = xen_migrate_begin(m, err)) < 0)
         return r;
     if (!m->uri || !*m->uri)
@@ -474,6 +482,8 @@ int xen_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     struct xen_incoming *in = p->in;
     int r;
 
+    if (m->params->flags & MIG_OFFLINE)
+        return 0;
     if (!in)
         return m->cancelled ? 0
                             : ferry_error_set(err, EINVAL, "finish: no prepared migration of '%s'",
@@ -553,6 +563,8 @@ int xen_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
     bool paused = false;
     int r;
 
+    if (m->params->flags & MIG_OFFLINE)
+        return 0;
     if (!m->cancelled) {
         /* xl migrate destroyed the source copy itself. */
         m->dom->active = false;

@@ -243,11 +243,13 @@ static void xen_domain_release(struct agent *ag, struct agent_domain *dom)
 }
 
 /* Xen's own migration features: always live, no storage copy, no bandwidth
- * limit, no renaming (xl migrate keeps the name). */
+ * limit, no renaming (xl migrate keeps the name); offline moves only the
+ * definition. */
 static char *xen_capabilities_xml(struct agent *ag)
 {
     return ferry_strdup_printf("    <migration_features>\n"
                                "      <live/>\n"
+                               "      <offline/>\n"
                                "      <uri_transports>\n"
                                "        <uri_transport>xl+tcp</uri_transport>\n"
                                "      </uri_transports>\n"
@@ -273,8 +275,8 @@ const struct hv_driver xen_hv_driver = {
     .domain_monitor = NULL,
     .domain_release = xen_domain_release,
     .capabilities_xml = xen_capabilities_xml,
-    .supported_flags =
-        MIG_LIVE | MIG_PEER2PEER | MIG_PERSIST_DEST | MIG_UNDEFINE_SOURCE | MIG_PAUSED,
+    .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_PERSIST_DEST | MIG_UNDEFINE_SOURCE |
+                       MIG_PAUSED | MIG_OFFLINE,
     .migrate_begin = xen_migrate_begin,
     .migrate_prepare = xen_migrate_prepare,
     .migrate_perform = xen_migrate_perform,

@@ -176,6 +176,7 @@ static void test_capabilities(void **state)
     _cleanup_free_ char *caps = xen_hv_driver.capabilities_xml(&w->a.ag);
 
     assert_non_null(strstr(caps, "<live/>"));
+    assert_non_null(strstr(caps, "<offline/>"));
     assert_null(strstr(caps, "<resource/>"));
     assert_null(strstr(caps, "<domain_rename/>"));
     assert_null(strstr(caps, "storage_copy"));

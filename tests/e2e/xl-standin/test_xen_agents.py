@@ -183,6 +183,18 @@ def test_abort():
     p.stop()
 
 
+def test_offline():
+    p = Pair("offline")
+    define(p.src, "cold", disks=[], memory_mib=64)
+    p.src.ctl("migrate", "--offline", "--persistent", "cold", p.dst.uri)
+    d = p.dst.domains()["cold"]
+    assert d["persistent"] and d["state"] == "shutoff", d
+    assert p.dst.xl_names() == [] and p.src.xl_names() == []
+    p.dst.ctl("start", "cold")
+    assert p.dst.state_of("cold") == "running" and p.dst.xl_names() == ["cold"]
+    p.stop()
+
+
 def test_rename_refused():
     p = Pair("rename")
     start_guest(p.src, "g")
@@ -197,6 +209,7 @@ if __name__ == "__main__":
     run = Runner(170)
     for t in (test_lifecycle, test_migrate_managed_and_p2p, test_receiver_refuses,
               test_stream_cut, test_target_fails_start,
-              test_sender_dies_after_point_of_no_return, test_abort, test_rename_refused):
+              test_sender_dies_after_point_of_no_return, test_abort, test_offline,
+              test_rename_refused):
         run.run(t)
     run.finish()
