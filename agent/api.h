@@ -10,15 +10,23 @@
 #include <json-c/json.h>
 
 #include "agent.h"
+#include "client.h"
 #include "wire.h"
 
 /* One client connection as seen by a method handler. */
 struct api_ctx {
     struct agent *ag;
-    struct wire_conn *conn; /* for methods that stream (events) */
-    struct wire_hello peer; /* what the client said in its HELLO */
-    int event_token;        /* > 0 while subscribed to events */
+    struct wire_conn *conn;      /* for methods that stream (events) */
+    struct wire_hello peer;      /* what the client said in its HELLO */
+    int event_token;             /* > 0 while subscribed to events */
+    struct ctl_client *p2p_dest; /* p2p: the destination agent (tunnelled streams) */
 };
+
+/* A DATA frame of a tunnelled stream arrived on a connection: feeds it to
+ * the incoming migration that registered STREAM. Errors are returned so the
+ * caller can answer with an ERROR frame. */
+int api_tunnel_data(struct agent *ag, uint32_t stream, uint32_t flags, const void *buf, size_t len,
+                    struct ferry_error *err);
 
 /* Runs METHOD with PARAMS (borrowed, may be NULL). On success *ret_result
  * gets a new object (may be NULL for "no result"). */

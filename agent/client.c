@@ -271,3 +271,9 @@ int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **re
             queue_event(c, obj);
     }
 }
+
+int ctl_client_send_data(struct ctl_client *c, uint32_t stream, uint32_t flags, const void *buf,
+                         size_t len, struct ferry_error *err)
+{
+    return wire_conn_send(c->wc, WIRE_DATA, flags, stream, buf, len, err);
+}

@@ -32,6 +32,11 @@ int ctl_client_call(struct ctl_client *c, const char *method, json_object *param
 int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **ret_event,
                           struct ferry_error *err);
 
+/* Sends one DATA frame of stream STREAM (tunnelled migration). Safe to
+ * call from another thread while no call is waiting for its reply. */
+int ctl_client_send_data(struct ctl_client *c, uint32_t stream, uint32_t flags, const void *buf,
+                         size_t len, struct ferry_error *err);
+
 /* Maps an error code string from an ERROR frame back to an errno. */
 int ctl_code_errno(const char *code);
 

@@ -80,6 +80,17 @@ struct mig_ctx {
     struct cookie cookie_out; /* cookie this step produces */
     char *uri;                /* prepare: out (where to migrate); perform: in */
     bool cancelled;           /* finish/confirm: the migration failed */
+    /* Tunnelled migration (peer-to-peer only). Prepare: the core chose
+     * TUNNEL_ID; the driver sets TUNNEL_PATH (caller frees), a unix socket
+     * its incoming side listens on, and the core feeds it the stream's DATA
+     * frames. Perform: TUNNEL_SEND (NULL when not tunnelled) sends bytes of
+     * stream TUNNEL_ID to the destination agent over the agents'
+     * connection. */
+    uint32_t tunnel_id;
+    char *tunnel_path;
+    int (*tunnel_send)(void *opaque, uint32_t stream, uint32_t flags, const void *buf, size_t len,
+                       struct ferry_error *err);
+    void *tunnel_opaque;
 };
 
 struct hv_driver {

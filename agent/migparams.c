@@ -302,6 +302,12 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL, "--timeout requires --live");
     if ((f & MIG_AUTO_CONVERGE) && !(f & MIG_LIVE))
         return ferry_error_set(err, EINVAL, "--auto-converge requires --live");
+    if ((f & MIG_TUNNELLED) && (f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, ENOTSUP,
+                               "--tunnelled cannot carry disk copies yet (use "
+                               "--copy-storage-* without --tunnelled)");
+    if ((f & MIG_TUNNELLED) && p->migrate_uri)
+        return ferry_error_set(err, EINVAL, "--migrateuri makes no sense with --tunnelled");
     if (p->parallel_connections && (f & MIG_TUNNELLED))
         return ferry_error_set(err, EINVAL,
                                "--parallel-connections cannot be used with --tunnelled");

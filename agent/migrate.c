@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "cleanup.h"
@@ -23,6 +26,90 @@
 #include "orchestrate.h"
 
 #define P2P_CONNECT_TIMEOUT_MS 10000
+#define MAX_TUNNELS            16
+
+/* Incoming tunnelled streams: DATA frames of stream ID go to the unix
+ * socket PATH where the destination hypervisor listens. */
+struct tunnel {
+    uint32_t id;
+    int fd;
+    char path[1024];
+    char dom[65];
+};
+
+static pthread_mutex_t tunnels_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tunnel tunnels[MAX_TUNNELS];
+
+static int tunnel_register(uint32_t id, const char *path, const char *dom, struct ferry_error *err)
+{
+    int r = ferry_error_set(err, EBUSY, "too many tunnelled migrations at once (%d)", MAX_TUNNELS);
+
+    pthread_mutex_lock(&tunnels_lock);
+    for (size_t i = 0; i < MAX_TUNNELS; i++) {
+        if (tunnels[i].id == 0) {
+            tunnels[i].id = id;
+            tunnels[i].fd = -1;
+            snprintf(tunnels[i].path, sizeof tunnels[i].path, "%s", path);
+            snprintf(tunnels[i].dom, sizeof tunnels[i].dom, "%s", dom);
+            ferry_error_clear(err);
+            r = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&tunnels_lock);
+    return r;
+}
+
+static void tunnel_drop(const char *dom)
+{
+    pthread_mutex_lock(&tunnels_lock);
+    for (size_t i = 0; i < MAX_TUNNELS; i++) {
+        if (tunnels[i].id && strcmp(tunnels[i].dom, dom) == 0) {
+            if (tunnels[i].fd >= 0)
+                close(tunnels[i].fd);
+            memset(&tunnels[i], 0, sizeof tunnels[i]);
+        }
+    }
+    pthread_mutex_unlock(&tunnels_lock);
+}
+
+int api_tunnel_data(struct agent *ag, uint32_t stream, uint32_t flags, const void *buf, size_t len,
+                    struct ferry_error *err)
+{
+    struct tunnel *t = NULL;
+    int fd, r;
+
+    (void)ag;
+    pthread_mutex_lock(&tunnels_lock);
+    for (size_t i = 0; i < MAX_TUNNELS; i++)
+        if (stream && tunnels[i].id == stream)
+            t = &tunnels[i];
+    if (t && t->fd < 0) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", t->path);
+        t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (t->fd >= 0 && connect(t->fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+            close(t->fd);
+            t->fd = -1;
+        }
+    }
+    fd = t ? t->fd : -1;
+    pthread_mutex_unlock(&tunnels_lock);
+    if (!t)
+        return ferry_error_set(err, ENOENT, "no tunnelled migration with stream %u", stream);
+    if (fd < 0)
+        return ferry_error_set(err, EIO, "stream %u: the incoming guest is not listening", stream);
+    if (flags & WIRE_FLAG_ABORT) {
+        shutdown(fd, SHUT_RDWR);
+        return 0;
+    }
+    /* One connection thread feeds one stream, in order; Finish (which
+     * closes the fd) comes after the last frame on the same connection. */
+    r = len ? ferry_write_full(fd, buf, len) : 0;
+    if (r < 0)
+        return ferry_error_set_errno(err, -r, "stream %u: writing to the incoming guest", stream);
+    return 0;
+}
 
 struct step {
     struct mig_params params;
@@ -280,8 +367,27 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     if (dest_host && !s.params.migrate_uri)
         s.m.uri = ferry_strdup(dest_host); /* a hint: the driver builds the real URI */
     fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
+    if (s.params.flags & MIG_TUNNELLED) {
+        char u[FERRY_UUID_STRLEN];
+        ferry_uuid_generate(u);
+        s.m.tunnel_id = (uint32_t)strtoul(u, NULL, 16) | 1u; /* never 0 */
+    }
 
     r = ag->driver->migrate_prepare(&s.m, err);
+    if (r == 0 && (s.params.flags & MIG_TUNNELLED)) {
+        if (!s.m.tunnel_path)
+            r = ferry_error_set(err, ENOTSUP, "driver '%s' cannot receive a tunnelled migration",
+                                ag->driver->name);
+        else
+            r = tunnel_register(s.m.tunnel_id, s.m.tunnel_path, s.dom->def->name, err);
+        if (r < 0) {
+            struct mig_ctx c = s.m;
+            c.cancelled = true;
+            ag->driver->migrate_finish(&c, NULL);
+        }
+    }
+    free(s.m.tunnel_path);
+    s.m.tunnel_path = NULL;
     if (r < 0) {
         ferry_error_prefix(err, "prepare '%s'", s.dom->def->name);
         agent_job_finish(&s.dom->job, err);
@@ -304,6 +410,12 @@ out:
 }
 
 /* ---- Perform (source) ---- */
+
+static int tunnel_send(void *opaque, uint32_t stream, uint32_t flags, const void *buf, size_t len,
+                       struct ferry_error *err)
+{
+    return ctl_client_send_data(opaque, stream, flags, buf, len, err);
+}
 
 static int confirm_locked(struct agent *ag, struct step *s, bool cancelled,
                           struct ferry_error *err);
@@ -354,6 +466,16 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     s.m.job = &s.dom->job;
     s.m.uri = uri ? ferry_strdup(uri) : NULL;
     fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
+    if (s.params.flags & MIG_TUNNELLED) {
+        if (!ctx->p2p_dest) {
+            r = ferry_error_set(err, EINVAL,
+                                "tunnelled migration needs peer2peer: the source "
+                                "agent must hold the connection to the destination");
+            goto out_job;
+        }
+        s.m.tunnel_send = tunnel_send;
+        s.m.tunnel_opaque = ctx->p2p_dest;
+    }
 
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.phase = JOB_PERFORM;
@@ -368,6 +490,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     s.dom->job.ctx = NULL;
     pthread_mutex_unlock(&s.dom->job.lock);
 
+out_job:
     if (own_job) {
         /* v2/v1: no Confirm will come; this step ends the job. */
         struct ferry_error cerr = {0};
@@ -421,6 +544,7 @@ int api_migrate_finish(struct api_ctx *ctx, json_object *params, json_object **r
     fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
 
     r = ag->driver->migrate_finish(&s.m, err);
+    tunnel_drop(s.dom->def->name);
     if (r == 0 && !cancelled) {
         if (s.m.cookie_in.stats.set) {
             pthread_mutex_lock(&s.dom->job.lock);
@@ -539,13 +663,14 @@ out:
 
 struct local_peer {
     struct agent *ag;
+    struct ctl_client *peer;
 };
 
 static int local_call(void *opaque, const char *method, json_object *params, int timeout_ms,
                       json_object **ret, struct ferry_error *err)
 {
     struct local_peer *lp = opaque;
-    struct api_ctx ctx = {.ag = lp->ag};
+    struct api_ctx ctx = {.ag = lp->ag, .p2p_dest = lp->peer};
     json_object *res = NULL;
     int r;
 
@@ -603,6 +728,7 @@ int api_migrate_p2p(struct api_ctx *ctx, json_object *params, json_object **ret,
         ferry_error_prefix(err, "peer-to-peer: destination agent");
         goto out;
     }
+    lp.peer = peer;
     src.call = local_call;
     src.opaque = &lp;
     src.hello = me;

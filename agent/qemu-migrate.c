@@ -8,12 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "migparams.h"
 #include "qemu-priv.h"
+#include "wire.h"
 
 #define QMP_TIMEOUT_MS      30000
 #define POLL_INTERVAL_MS    250
@@ -181,7 +186,14 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if ((r = set_caps(p->qmp, mp, false, err)) < 0 || (r = set_params(p->qmp, mp, false, err)) < 0)
         goto stop_qemu;
 
-    if (mp->migrate_uri && strncmp(mp->migrate_uri, "unix:", 5) == 0) {
+    if (mp->flags & MIG_TUNNELLED) {
+        /* The stream arrives as DATA frames on the agents' connection; the
+         * agent writes them into this socket. */
+        m->tunnel_path = ferry_strdup_printf("%s/%s.tunnel-in", ag->run_dir, m->dom->def->name);
+        unlink(m->tunnel_path);
+        listen_uri = ferry_strdup_printf("unix:%s", m->tunnel_path);
+        m->uri = ferry_strdup_printf("tunnel:%u", m->tunnel_id);
+    } else if (mp->migrate_uri && strncmp(mp->migrate_uri, "unix:", 5) == 0) {
         listen_uri = ferry_strdup(mp->migrate_uri);
         m->uri = ferry_strdup(mp->migrate_uri);
     } else {
@@ -308,7 +320,118 @@ static bool abort_requested(struct mig_ctx *m)
     return a;
 }
 
-static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err)
+/* Tunnelled migration, source side: QEMU migrates into a unix socket we
+ * listen on; a relay thread turns what it writes into DATA frames. */
+#define RELAY_CHUNK (256u * 1024)
+
+struct relay {
+    struct mig_ctx *m;
+    uint32_t stream;
+    int listen_fd;
+    int conn_fd;
+    volatile bool stop;
+    int result;
+    struct ferry_error err;
+    pthread_t thread;
+    char path[1024];
+};
+
+static void *relay_main(void *arg)
+{
+    struct relay *rl = arg;
+    _cleanup_free_ char *buf = malloc(RELAY_CHUNK);
+    int64_t deadline = ferry_now_ms() + QMP_TIMEOUT_MS;
+
+    if (!buf) {
+        rl->result = ferry_error_set(&rl->err, ENOMEM, "tunnel: out of memory");
+        return NULL;
+    }
+    while (!rl->stop) {
+        struct pollfd pfd = {.fd = rl->listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0) {
+            rl->conn_fd = accept4(rl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (rl->conn_fd >= 0)
+                break;
+        }
+        if (ferry_now_ms() > deadline) {
+            rl->result = ferry_error_set(&rl->err, ETIMEDOUT, "tunnel: QEMU did not connect");
+            return NULL;
+        }
+    }
+    while (!rl->stop && rl->conn_fd >= 0) {
+        ssize_t n = read(rl->conn_fd, buf, RELAY_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* QEMU closed its end: the stream is complete (or QEMU gave up,
+             * which the migration status reports). */
+            rl->m->tunnel_send(rl->m->tunnel_opaque, rl->stream,
+                               n == 0 ? WIRE_FLAG_EOF : WIRE_FLAG_ABORT, NULL, 0, NULL);
+            break;
+        }
+        rl->result =
+            rl->m->tunnel_send(rl->m->tunnel_opaque, rl->stream, 0, buf, (size_t)n, &rl->err);
+        if (rl->result < 0) {
+            ferry_error_prefix(&rl->err, "tunnel to the destination agent");
+            /* Make QEMU's migration fail instead of blocking. */
+            shutdown(rl->conn_fd, SHUT_RDWR);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int relay_start(struct mig_ctx *m, struct relay *rl, char **ret_uri, struct ferry_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    uint64_t id;
+    int r;
+
+    memset(rl, 0, sizeof *rl);
+    rl->m = m;
+    rl->listen_fd = rl->conn_fd = -1;
+    if (strncmp(m->uri, "tunnel:", 7) != 0 || ferry_parse_u64(m->uri + 7, &id) < 0 || !id ||
+        id > UINT32_MAX)
+        return ferry_error_set(err, EPROTO, "tunnelled migration: bad stream URI '%s'", m->uri);
+    rl->stream = (uint32_t)id;
+    snprintf(rl->path, sizeof rl->path, "%s/%s.tunnel-out", m->agent->run_dir, m->dom->def->name);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", rl->path);
+    unlink(rl->path);
+    rl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (rl->listen_fd < 0 || bind(rl->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        listen(rl->listen_fd, 1) < 0) {
+        r = ferry_error_set_errno(err, errno, "tunnel: cannot listen on '%s'", rl->path);
+        if (rl->listen_fd >= 0)
+            close(rl->listen_fd);
+        rl->listen_fd = -1;
+        return r;
+    }
+    if ((r = pthread_create(&rl->thread, NULL, relay_main, rl)) != 0) {
+        close(rl->listen_fd);
+        rl->listen_fd = -1;
+        return ferry_error_set_errno(err, r, "tunnel: cannot start the relay");
+    }
+    *ret_uri = ferry_strdup_printf("unix:%s", rl->path);
+    return 0;
+}
+
+static void relay_stop(struct relay *rl)
+{
+    if (rl->listen_fd < 0)
+        return;
+    rl->stop = true;
+    if (rl->conn_fd >= 0)
+        shutdown(rl->conn_fd, SHUT_RDWR);
+    pthread_join(rl->thread, NULL);
+    if (rl->conn_fd >= 0)
+        close(rl->conn_fd);
+    close(rl->listen_fd);
+    unlink(rl->path);
+    rl->listen_fd = -1;
+}
+
+static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
+                       struct ferry_error *err)
 {
     struct qemu_dom *p = priv(m);
     const struct mig_params *mp = m->params;
@@ -323,7 +446,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_err
         return r;
     seq = qmp_conn_event_seq(qmp);
     args = json_object_new_object();
-    json_object_object_add(args, "uri", json_object_new_string(m->uri));
+    json_object_object_add(args, "uri", json_object_new_string(uri ? uri : m->uri));
     if ((r = qmp_conn_execute(qmp, "migrate", args, QMP_TIMEOUT_MS, NULL, err)) < 0)
         return r;
 
@@ -417,8 +540,23 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
             return r;
     }
     r = qemu_storage_start(m, err);
-    if (r == 0)
-        r = perform_ram(m, p->qmp, err);
+    if (r == 0 && m->tunnel_send) {
+        struct relay rl;
+        _cleanup_free_ char *uri = NULL;
+
+        r = relay_start(m, &rl, &uri, err);
+        if (r == 0) {
+            r = perform_ram(m, p->qmp, uri, err);
+            relay_stop(&rl);
+            if (r < 0 && rl.result < 0) {
+                /* The relay's error is the root cause of QEMU's. */
+                ferry_error_clear(err);
+                *err = rl.err;
+            }
+        }
+    } else if (r == 0) {
+        r = perform_ram(m, p->qmp, NULL, err);
+    }
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
     return r;

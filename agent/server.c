@@ -209,11 +209,16 @@ static void serve(struct client *cl)
             ferry_debug("client: closing: %s", ferry_error_msg(&err));
             break;
         }
+        if (h.type == WIRE_DATA) {
+            /* A tunnelled migration stream: no reply unless it fails. */
+            r = api_tunnel_data(ctx.ag, h.id, h.flags, payload, h.length, &err);
+            if (r < 0)
+                send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
+            continue;
+        }
         if (h.type != WIRE_CALL) {
             r = ferry_error_set(&err, EPROTO, "unexpected frame type %u from a client", h.type);
             send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
-            if (h.type == WIRE_DATA)
-                continue; /* a stray stream frame is harmless */
             continue;
         }
         if (!json_object_object_get_ex(obj, "method", &m) ||

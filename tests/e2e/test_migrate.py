@@ -125,6 +125,27 @@ def test_p2p_live():
     p.stop()
 
 
+def test_tunnelled():
+    need_qemu()
+    p = Pair("tunnel")
+    start_guest(p.src, "g", **guest_kw())
+    hb = wait_heartbeat(p.src, "g", after=1)
+    p.src.ctl("migrate", "--live", "--p2p", "--tunnelled", "g", p.dst.uri)
+    check_completed(assert_moved(p, "g"))
+    assert_intact(p.dst, "g", hb)
+    # And back, tunnelled again, then a tunnelled migration whose
+    # destination QEMU dies: the source keeps the guest.
+    p.dst.ctl("migrate", "--live", "--p2p", "--tunnelled", "g", p.src.uri)
+    assert p.src.state_of("g") == "running"
+    r = p.src.ctl("migrate", "--live", "--tunnelled", "g", p.dst.uri, check=False)
+    assert r.returncode != 0 and "peer2peer" in r.stderr, r.stderr
+    r = p.src.ctl("migrate", "--live", "--p2p", "--tunnelled", "--copy-storage-all", "g",
+                  p.dst.uri, check=False)
+    assert r.returncode != 0 and "tunnelled" in r.stderr, r.stderr
+    assert p.src.state_of("g") == "running"
+    p.stop()
+
+
 def test_dname_suspend():
     need_qemu()
     p = Pair("dname")
@@ -354,7 +375,8 @@ def test_events_and_jobinfo_while_running():
 
 if __name__ == "__main__":
     r = Runner(900)
-    for t in (test_invalid_combinations, test_managed_live, test_p2p_live, test_dname_suspend,
+    for t in (test_invalid_combinations, test_managed_live, test_p2p_live, test_tunnelled,
+              test_dname_suspend,
               test_persistent_undefinesource, test_offline, test_same_host_uuid_refused,
               test_unreachable_destination, test_v2_only_peer, test_abort,
               test_destination_qemu_killed, test_events_and_jobinfo_while_running):
