@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "agent.h"
+#include "xen-driver.h"
 
 static const struct hv_driver *const drivers[] = {
     &qemu_hv_driver,
+    &xen_hv_driver,
 };
 
 const struct hv_driver *agent_find_driver(const char *name)
