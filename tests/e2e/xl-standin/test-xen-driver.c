@@ -7,6 +7,8 @@
  * path and on each failure path the stand-in can produce. Every xl run is
  * bounded by the driver; the stand-in bounds itself to 20 s. */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
@@ -15,7 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -381,6 +385,43 @@ static void test_migrate_receiver_daemon_keeps_socket(void **state)
     mig_free(w, &g);
 }
 
+/* A connection without the token is closed; the real source still gets in. */
+static void test_migrate_wrong_token_refused(void **state)
+{
+    struct world *w = *state;
+    struct ferry_error err = {0};
+    struct mig g;
+
+    mig_init(w, &g);
+    g.params.flags = MIG_LIVE;
+    g.src = (struct mig_ctx){.agent = &w->a.ag, .dom = g.sd, .params = &g.params, .version = 3};
+    g.dst = (struct mig_ctx){.agent = &w->b.ag, .dom = g.dd, .params = &g.params, .version = 3};
+    assert_int_equal(xen_hv_driver.migrate_begin(&g.src, &err), 0);
+    assert_int_equal(xen_hv_driver.migrate_prepare(&g.dst, &err), 0);
+    const char *colon = strrchr(g.dst.uri, ':');
+    assert_non_null(colon);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)atoi(colon + 1)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(write(fd, "not-the-token\n", 14), 14);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char c;
+    assert_int_equal(read(fd, &c, 1), 0); /* closed, nothing said */
+    close(fd);
+
+    g.src.uri = ferry_strdup(g.dst.uri);
+    assert_int_equal(xen_hv_driver.migrate_perform(&g.src, &err), 0);
+    assert_int_equal(xen_hv_driver.migrate_finish(&g.dst, &err), 0);
+    assert_int_equal(xen_hv_driver.migrate_confirm(&g.src, &err), 0);
+    assert_string_equal(state_of(&w->b, g.dd), "running");
+    free(g.src.uri);
+    free(g.dst.uri);
+    mig_free(w, &g);
+}
+
 static void *perform_thread(void *opaque)
 {
     struct mig *g = opaque;
@@ -463,6 +504,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_target_fails_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_sender_dies_after_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_cancelled, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_wrong_token_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_receiver_daemon_keeps_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_refused, setup, teardown),
     };
