@@ -167,13 +167,20 @@ static void *receive_main(void *opaque)
                 dup2(logfd, 2);
             signal(SIGPIPE, SIG_DFL);
             execlp(in->xl, in->xl, "migrate-receive", "-p", (char *)NULL);
-            fprintf(stderr, "cannot execute %s: %s\n", in->xl, strerror(errno));
+            /* Only async-signal-safe calls here: the agent has threads. */
+            static const char msg[] = "cannot execute the xl toolstack\n";
+            if (write(2, msg, sizeof msg - 1) < 0) {
+                /* nothing left to tell */
+            }
             _exit(127);
         }
         if (logfd >= 0)
             close(logfd);
         if (pid > 0) {
             in->pid = pid;
+            /* Finish(cancelled) may have asked to stop before it saw the pid. */
+            if (in->stop)
+                kill(pid, SIGKILL);
             int st;
             while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
