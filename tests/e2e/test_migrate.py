@@ -5,6 +5,7 @@ protocol with cookies, managed and peer-to-peer modes). The guest is
 ferry's own test kernel: it dirties RAM and checks every page it wrote, so
 a page lost in migration shows up as errors in its heartbeat."""
 
+import json
 import os
 import re
 import socket
@@ -143,6 +144,42 @@ def test_tunnelled():
                   p.dst.uri, check=False)
     assert r.returncode != 0 and "tunnelled" in r.stderr, r.stderr
     assert p.src.state_of("g") == "running"
+    p.stop()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_parameters_reach_qemu():
+    need_qemu()
+    p = Pair("params")
+    start_guest(p.src, "g", **guest_kw(rate=8))
+    hb = wait_heartbeat(p.src, "g", after=1)
+    port = free_port()
+    t, out = migrate_in_background(
+        p, "migrate", "--live", "--parallel-connections", "3", "--max-downtime", "450",
+        "--auto-converge", "--bandwidth", "60", "--migrateuri", "tcp:127.0.0.1:%d" % port,
+        "--listen-address", "127.0.0.1", "g", p.dst.uri)
+    wait_perform(p.src, "g")
+    # While it runs, QEMU on the source holds exactly what was asked.
+    caps = p.src.ctl("qemu-monitor-command", "g", '{"execute":"query-migrate-capabilities"}',
+                     check=False).stdout
+    params = p.src.ctl("qemu-monitor-command", "g", '{"execute":"query-migrate-parameters"}',
+                       check=False).stdout
+    t.join(120)
+    assert out["r"].returncode == 0, out["r"].stderr
+    if '"return"' in caps:  # the migration may have finished before we asked
+        c = {x["capability"]: x["state"] for x in json.loads(caps)["return"]}
+        assert c["multifd"] and c["auto-converge"] and c["pause-before-switchover"], c
+        q = json.loads(params)["return"]
+        assert q["multifd-channels"] == 3 and q["downtime-limit"] == 450, q
+        assert q["max-bandwidth"] == 60 << 20, q
+    assert_intact(p.dst, "g", hb)
     p.stop()
 
 
@@ -376,6 +413,7 @@ def test_events_and_jobinfo_while_running():
 if __name__ == "__main__":
     r = Runner(900)
     for t in (test_invalid_combinations, test_managed_live, test_p2p_live, test_tunnelled,
+              test_parameters_reach_qemu,
               test_dname_suspend,
               test_persistent_undefinesource, test_offline, test_same_host_uuid_refused,
               test_unreachable_destination, test_v2_only_peer, test_abort,
