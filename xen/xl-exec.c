@@ -84,7 +84,11 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
         /* Default signal dispositions for the toolstack. */
         signal(SIGPIPE, SIG_DFL);
         execvp(xl, (char *const *)full);
-        fprintf(stderr, "cannot execute %s: %s\n", xl, strerror(errno));
+        /* Only async-signal-safe calls here: the agent has threads. */
+        if (write(2, "cannot execute ", 15) < 0 || write(2, xl, strlen(xl)) < 0 ||
+            write(2, "\n", 1) < 0) {
+            /* nothing left to tell */
+        }
         _exit(127);
     }
     if (pid_slot)

@@ -174,6 +174,19 @@ static void test_lifecycle(void **state)
     free_dom(&w->a, d);
 }
 
+static void test_init_without_xl(void **state)
+{
+    struct agent ag;
+    struct ferry_error err = {0};
+
+    memset(&ag, 0, sizeof ag);
+    ag.cfg.xl_binary = (char *)"/nonexistent/xl";
+    assert_int_equal(xen_hv_driver.init(&ag, &err), -ENOENT);
+    assert_string_equal(err.msg, "xen driver: the toolstack '/nonexistent/xl' does not answer: "
+                                 "xl info: cannot execute /nonexistent/xl");
+    free(ag.driver_priv);
+}
+
 static void test_capabilities(void **state)
 {
     struct world *w = *state;
@@ -497,6 +510,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_capabilities, setup, teardown),
+        cmocka_unit_test(test_init_without_xl),
         cmocka_unit_test_setup_teardown(test_migrate_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_receiver_refuses, setup, teardown),
