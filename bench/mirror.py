@@ -330,6 +330,20 @@ def plot(out_stem, summary, images, engine_names, ratios=None, reference=None):
     return pngs
 
 
+def ferry_source():
+    """The commit the ferry engine was built from, and whether nbd/ had
+    uncommitted changes (the build uses the work tree)."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", top, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", top, "status", "--porcelain", "--", "nbd"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return head + (" + uncommitted nbd/ changes" if dirty else "") if head else "unknown"
+
+
 def pick_workdir(need):
     for base in ("/dev/shm", tempfile.gettempdir()):
         try:
@@ -416,11 +430,13 @@ def main(argv=None):
             "destination": "QEMU -incoming defer, raw image on the work directory, "
                            "discard=unmap, NBD export on 127.0.0.1 (TCP)",
             "workdir": workdir,
+            "ferry_source": ferry_source(),
         },
         "machine": machine_facts(workdir, args.qemu),
         "runs": [],
     }
-    print(f"ferry mirror benchmark: {args.runs} rounds, engines {', '.join(engine_names)}")
+    print(f"ferry mirror benchmark: {args.runs} rounds, engines {', '.join(engine_names)}; "
+          f"ferry from {doc['inputs']['ferry_source']}")
     print(f"machine: {doc['machine']['cpu_model']}, {doc['machine']['cores']} cores, "
           f"kernel {doc['machine']['kernel']}, work dir {workdir} "
           f"({doc['machine']['workdir_fs']})")
