@@ -148,11 +148,14 @@ static void *progress_thread(void *arg)
                 fmt_bytes(c2, sizeof c2, dp);
                 fmt_bytes(d, sizeof d, dt);
                 fmt_bytes(e, sizeof e, bps);
+                pthread_mutex_lock(&out_lock);
                 fprintf(stderr, "\rMigration: [%3d %%] %-8s memory %s/%s", pct,
                         ph ? json_object_get_string(ph) : "", a, b);
                 if (dt)
                     fprintf(stderr, "  disk %s/%s", c2, d);
                 fprintf(stderr, "  %s/s   ", e);
+                progress_shown = true;
+                pthread_mutex_unlock(&out_lock);
                 pr->printed = true;
             }
         }
@@ -169,12 +172,20 @@ static int remote_call(void *opaque, const char *method, json_object *params, in
     return ctl_client_call(opaque, method, params, timeout_ms, ret, err);
 }
 
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool progress_shown;
+
 static void on_step(const char *step, int version, void *opaque)
 {
     bool *verbose = opaque;
 
-    if (*verbose)
-        fprintf(stderr, "\n[v%d] %s", version, step);
+    if (!*verbose)
+        return;
+    pthread_mutex_lock(&out_lock);
+    /* End a progress line first: steps get lines of their own. */
+    fprintf(stderr, "%s[v%d] %s\n", progress_shown ? "\n" : "", version, step);
+    progress_shown = false;
+    pthread_mutex_unlock(&out_lock);
 }
 
 static char *host_of(const char *desturi)
@@ -451,7 +462,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         pr.stop = true;
         if (have_thread)
             pthread_join(t, NULL);
-        if (pr.printed || verbose)
+        if (progress_shown)
             fputc('\n', stderr);
     }
     if (r < 0) {

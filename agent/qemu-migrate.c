@@ -307,7 +307,7 @@ static bool is_migration_event(const char *name, json_object *data, void *opaque
 {
     (void)data;
     (void)opaque;
-    return strcmp(name, "MIGRATION") == 0;
+    return strcmp(name, "MIGRATION") == 0 || strcmp(name, "BLOCK_IO_ERROR") == 0;
 }
 
 static bool abort_requested(struct mig_ctx *m)
@@ -483,6 +483,21 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             *err = werr;
             ferry_error_prefix(err, "source QEMU");
             return r;
+        }
+        if (strcmp(json_object_get_string(json_object_object_get(ev, "event")),
+                   "BLOCK_IO_ERROR") == 0) {
+            json_object *dev = NULL;
+            json_object_object_get_ex(ev, "data", &data);
+            json_object_object_get_ex(data, "qom-path", &dev);
+            if (!(mp->flags & MIG_ABORT_ON_ERROR) || cancel_sent)
+                continue;
+            /* --abort-on-error: a guest I/O error ends the migration; the
+             * guest stays on the source, where its error policy applies. */
+            qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
+            cancel_sent = true;
+            ferry_error_set(err, EIO, "I/O error on %s during migration (--abort-on-error)",
+                            dev ? json_object_get_string(dev) : "a disk");
+            continue;
         }
         if (json_object_object_get_ex(ev, "data", &data) &&
             json_object_object_get_ex(data, "status", &st))
