@@ -24,6 +24,9 @@
 #define CALL_TIMEOUT_MS 120000
 
 static volatile sig_atomic_t interrupted;
+/* stderr is shared by the progress thread and the step callback. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool progress_shown;
 
 static void on_sigint(int sig)
 {
@@ -171,9 +174,6 @@ static int remote_call(void *opaque, const char *method, json_object *params, in
 {
     return ctl_client_call(opaque, method, params, timeout_ms, ret, err);
 }
-
-static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool progress_shown;
 
 static void on_step(const char *step, int version, void *opaque)
 {
