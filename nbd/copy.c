@@ -36,6 +36,8 @@ void mir_disk_fail(struct mir_disk *d, int code, const char *fmt, ...)
 void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped)
 {
     d->last_completion_us = ferry_now_us();
+    if (d->parent)
+        d = d->parent;
     pthread_mutex_lock(&d->lock);
     d->prog.copied += copied;
     d->prog.zeroed += zeroed;
@@ -104,20 +106,35 @@ const char *mir_disk_name(const struct mir_disk *d)
 
 unsigned mir_disk_connections(const struct mir_disk *d)
 {
-    return d->tgt.n;
+    unsigned n = d->tgt.n;
+    for (unsigned i = 0; i < d->nlanes; i++)
+        n += d->lanes[i]->tgt.n;
+    return n;
 }
 
-void mir_disk_cancel(struct mir_disk *d)
+static void wake(struct mir_disk *d)
 {
-    atomic_store(&d->cancelled, true);
     uint64_t one = 1;
     ssize_t r = write(d->cancel_fd, &one, sizeof(one));
     (void)r; /* a full eventfd is still readable: the wake-up is not lost */
 }
 
+void mir_disk_cancel(struct mir_disk *d)
+{
+    atomic_store(&d->cancelled, true);
+    wake(d);
+    for (unsigned i = 0; i < d->nlanes; i++)
+        mir_disk_cancel(d->lanes[i]);
+}
+
 void mir_disk_set_bandwidth(struct mir_disk *d, uint64_t bytes_per_sec)
 {
-    atomic_store(&d->bandwidth, bytes_per_sec);
+    /* Each lane gets an equal share of the cap. */
+    uint64_t n = d->nlanes + 1;
+    uint64_t each = bytes_per_sec ? (bytes_per_sec + n - 1) / n : 0;
+    atomic_store(&d->bandwidth, each);
+    for (unsigned i = 0; i < d->nlanes; i++)
+        atomic_store(&d->lanes[i]->bandwidth, each);
 }
 
 static void disconnect(struct mir_disk *d)
@@ -166,6 +183,9 @@ void mir_disk_free(struct mir_disk *d)
 {
     if (!d)
         return;
+    for (unsigned i = 0; i < d->nlanes; i++)
+        mir_disk_free(d->lanes[i]);
+    free(d->lanes);
     disconnect(d);
     for (unsigned i = 0; i < d->nslots; i++)
         free(d->slots[i].buf);
@@ -205,6 +225,12 @@ int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_op
         return r;
     }
 
+    if (o.threads > 1) {
+        /* One connection per lane; the queue depth is the disk's total. */
+        o.connections = 1;
+        o.queue_depth = o.queue_depth / o.threads > 2 ? o.queue_depth / o.threads : 2;
+    }
+
     struct mir_disk *d = ferry_calloc(1, sizeof(*d));
     d->name = ferry_strdup(name);
     d->source_file = ferry_strdup(config->source_file);
@@ -240,6 +266,26 @@ int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_op
         return r;
     }
     d->prog.size = d->size;
+
+    /* More lanes only where every lane may have its own connections. */
+    if (o.threads > 1 && nbd_can_multi_conn(d->tgt.h[0]) == 1 &&
+        (d->src.fd >= 0 || nbd_can_multi_conn(d->src.nbd) == 1)) {
+        struct mir_copy_opts lo = o;
+        lo.threads = 1;
+        d->lanes = ferry_calloc(o.threads - 1, sizeof(*d->lanes));
+        for (unsigned i = 1; i < o.threads; i++) {
+            struct ferry_error lerr = {0};
+            struct mir_disk *lane = NULL;
+            if (mir_disk_open(config, &lo, &lane, &lerr) < 0) {
+                ferry_debug("mir: disk '%s': lane %u: %s; using %u lanes", name, i,
+                            ferry_error_msg(&lerr), d->nlanes + 1);
+                break;
+            }
+            lane->parent = d;
+            d->lanes[d->nlanes++] = lane;
+        }
+        mir_disk_set_bandwidth(d, o.bandwidth);
+    }
     *ret = d;
     return 0;
 }
@@ -408,6 +454,10 @@ static int run_pass(struct mir_disk *d, struct gen *g)
             mir_disk_fail(d, ECANCELED, "copy cancelled");
             break;
         }
+        if (atomic_load(&d->interrupted)) {
+            mir_disk_fail(d, ECANCELED, "stopped: another lane failed");
+            break;
+        }
         drain_ready(d);
         int64_t wait_us = fill(d, g);
         if (d->failed)
@@ -533,6 +583,149 @@ static void wind_down(struct mir_disk *d, int64_t deadline_us)
     }
 }
 
+/* One pass of one lane over OWN (normalized, clipped). Connects if needed.
+ * On failure sets d->resume_off and drops the connections. */
+static int copy_one(struct mir_disk *d, const struct mir_extent_list *own, unsigned flags,
+                    struct ferry_error *err)
+{
+    int r;
+    if (!d->connected && (r = connect_all(d, err)) < 0) {
+        d->resume_off = own->n ? own->v[0].offset : 0;
+        return r;
+    }
+    ferry_error_clear(&d->err);
+    d->failed = false;
+    d->fail_off = UINT64_MAX;
+    d->resume_off = 0;
+    d->target_zero = (flags & MIR_COPY_TARGET_ZERO) != 0;
+    d->bucket_rate = atomic_load(&d->bandwidth);
+    uint64_t rs = d->opts.request_size;
+    mir_bucket_init(&d->bucket, d->bucket_rate, d->bucket_rate / 10 > rs ? d->bucket_rate / 10 : rs,
+                    ferry_now_us());
+    mir_source_map_reset(d);
+    d->last_completion_us = ferry_now_us();
+    if (!d->parent)
+        sample(d, ferry_now_us());
+
+    struct gen g = {own->v, own->n, 0, own->n ? own->v[0].offset : 0};
+    r = run_pass(d, &g);
+    if (!d->parent)
+        sample(d, ferry_now_us());
+    if (r < 0) {
+        d->resume_off = resume_offset(d, &g);
+        if (d->resume_off == UINT64_MAX) /* everything was written, flush or not */
+            d->resume_off = own->n ? own->v[own->n - 1].offset + own->v[own->n - 1].length : 0;
+        /* Commands may still be in flight: give them a moment, then drop
+         * the connections (callbacks still pending are freed with them) and
+         * reconnect on the next call. */
+        int64_t grace = d->opts.io_timeout_ms < 2000 ? d->opts.io_timeout_ms : 2000;
+        wind_down(d, ferry_now_us() + grace * 1000);
+        disconnect(d);
+        ferry_error_set(err, d->err.code, "%s", d->err.msg);
+        return r;
+    }
+    return 0;
+}
+
+/* Clears a wake-up left on the eventfd by an interrupt (not a cancel). */
+static void drain_wake(struct mir_disk *d)
+{
+    uint64_t v;
+    if (!atomic_load(&d->cancelled)) {
+        ssize_t r = read(d->cancel_fd, &v, sizeof(v));
+        (void)r;
+    }
+    atomic_store(&d->interrupted, false);
+}
+
+struct lane_run {
+    struct mir_disk *d;    /* the parent */
+    struct mir_disk *lane; /* the lane this runs (the parent itself for lane 0) */
+    struct mir_extent_list list;
+    unsigned flags;
+    int r;
+    struct ferry_error err;
+    pthread_t thread;
+    bool started;
+};
+
+static void interrupt_lanes(struct mir_disk *d)
+{
+    atomic_store(&d->interrupted, true);
+    wake(d);
+    for (unsigned i = 0; i < d->nlanes; i++) {
+        atomic_store(&d->lanes[i]->interrupted, true);
+        wake(d->lanes[i]);
+    }
+}
+
+static void *lane_main(void *opaque)
+{
+    struct lane_run *lr = opaque;
+    lr->r = copy_one(lr->lane, &lr->list, lr->flags, &lr->err);
+    /* A lane that failed on its own (not stopped by another) stops the rest
+     * and its error is the pass's. */
+    if (lr->r < 0 && !atomic_load(&lr->lane->interrupted))
+        interrupt_lanes(lr->d);
+    return NULL;
+}
+
+/* Splits OWN into pieces dealt round-robin to the lanes, runs them in
+ * parallel, and combines errors and resume offsets. */
+static int copy_lanes(struct mir_disk *d, struct mir_extent_list *own, unsigned flags,
+                      struct ferry_error *err)
+{
+    unsigned n = d->nlanes + 1;
+    int r = mir_extent_list_split(own, MIR_LANE_PIECE);
+    if (r < 0) /* too many pieces: one lane does it all */
+        return copy_one(d, own, flags, err);
+
+    struct lane_run *runs = ferry_calloc(n, sizeof(*runs));
+    for (unsigned k = 0; k < n; k++) {
+        runs[k].d = d;
+        runs[k].lane = k == 0 ? d : d->lanes[k - 1];
+        runs[k].flags = flags;
+        mir_extent_list_init(&runs[k].list);
+        drain_wake(runs[k].lane);
+    }
+    for (size_t i = 0; i < own->n; i++)
+        mir_extent_list_add(&runs[i % n].list, own->v[i].offset, own->v[i].length);
+
+    for (unsigned k = 1; k < n; k++) {
+        if (pthread_create(&runs[k].thread, NULL, lane_main, &runs[k]) == 0) {
+            runs[k].started = true;
+        } else { /* run it here after lane 0 instead */
+            runs[k].started = false;
+        }
+    }
+    lane_main(&runs[0]);
+    for (unsigned k = 1; k < n; k++) {
+        if (runs[k].started)
+            pthread_join(runs[k].thread, NULL);
+        else
+            lane_main(&runs[k]);
+    }
+
+    /* The pass's error: the first lane that failed on its own; else any. */
+    int rc = 0;
+    uint64_t resume = UINT64_MAX;
+    for (unsigned pass = 0; pass < 2 && rc == 0; pass++)
+        for (unsigned k = 0; k < n && rc == 0; k++)
+            if (runs[k].r < 0 &&
+                (pass == 1 || runs[k].err.code != ECANCELED || atomic_load(&d->cancelled))) {
+                rc = runs[k].r;
+                ferry_error_set(err, runs[k].err.code, "%s", runs[k].err.msg);
+            }
+    for (unsigned k = 0; k < n; k++) {
+        if (runs[k].r < 0 && runs[k].lane->resume_off < resume)
+            resume = runs[k].lane->resume_off;
+        mir_extent_list_clear(&runs[k].list);
+    }
+    d->resume_off = resume == UINT64_MAX ? 0 : resume;
+    free(runs);
+    return rc;
+}
+
 int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsigned flags,
                   struct ferry_error *err)
 {
@@ -540,8 +733,10 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     mir_extent_list_init(&own);
     int r;
 
+    d->resume_off = 0; /* nothing is known written until the pass says so */
     if (atomic_load(&d->cancelled))
         return ferry_error_set(err, ECANCELED, "disk '%s': copy cancelled", d->name);
+    drain_wake(d);
     if (!d->connected && (r = connect_all(d, err)) < 0)
         return r;
 
@@ -565,44 +760,18 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     d->prog.pass_done = 0;
     pthread_mutex_unlock(&d->lock);
 
-    ferry_error_clear(&d->err);
-    d->failed = false;
-    d->fail_off = UINT64_MAX;
-    d->resume_off = 0;
-    d->target_zero = (flags & MIR_COPY_TARGET_ZERO) != 0;
-    d->bucket_rate = atomic_load(&d->bandwidth);
-    uint64_t rs = d->opts.request_size;
-    mir_bucket_init(&d->bucket, d->bucket_rate, d->bucket_rate / 10 > rs ? d->bucket_rate / 10 : rs,
-                    ferry_now_us());
-    mir_source_map_reset(d);
-    d->last_completion_us = ferry_now_us();
-    sample(d, ferry_now_us());
-
-    struct gen g = {own.v, own.n, 0, own.n ? own.v[0].offset : 0};
-    r = run_pass(d, &g);
-    sample(d, ferry_now_us());
-    if (r < 0) {
-        d->resume_off = resume_offset(d, &g);
-        if (d->resume_off == UINT64_MAX) /* everything was written, flush or not */
-            d->resume_off = own.n ? own.v[own.n - 1].offset + own.v[own.n - 1].length : 0;
-    }
+    r = d->nlanes ? copy_lanes(d, &own, flags, err) : copy_one(d, &own, flags, err);
     mir_extent_list_clear(&own);
-    if (r < 0) {
-        /* Commands may still be in flight: give them a moment, then drop
-         * the connections (callbacks still pending are freed with them) and
-         * reconnect on the next call. */
-        int64_t grace = d->opts.io_timeout_ms < 2000 ? d->opts.io_timeout_ms : 2000;
-        wind_down(d, ferry_now_us() + grace * 1000);
-        disconnect(d);
-        ferry_error_set(err, d->err.code, "%s", d->err.msg);
-        return r;
-    }
-    return 0;
+    return r;
 }
 
 int mir_disk_flush(struct mir_disk *d, struct ferry_error *err)
 {
     if (!d->connected)
         return ferry_error_set(err, ENOTCONN, "disk '%s': flush: not connected", d->name);
-    return mir_target_flush(d, err);
+    int r = mir_target_flush(d, err);
+    for (unsigned i = 0; i < d->nlanes && r >= 0; i++)
+        if (d->lanes[i]->connected)
+            r = mir_target_flush(d->lanes[i], err);
+    return r;
 }

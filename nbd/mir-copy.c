@@ -16,7 +16,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: ferry-mir-copy [-r REQUEST_SIZE] [-q DEPTH] [-c CONNECTIONS]\n"
             "         [-g ZERO_GRANULARITY] [-b BYTES_PER_SEC] [-t IO_TIMEOUT_MS] [-R RETRIES]\n"
-            "         [-o OFFSET] [-l LENGTH] [-z] [-D] [-f]\n"
+            "         [-T THREADS] [-o OFFSET] [-l LENGTH] [-z] [-D] [-f]\n"
             "         SOURCE-FILE|SOURCE-URI TARGET-URI\n"
             "  -z  the target reads as zeros (skip holes and zero blocks)\n"
             "  -D  O_DIRECT on the source file\n"
@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     uint64_t range_off = 0, range_len = 0;
     int c;
 
-    while ((c = getopt(argc, argv, "r:q:c:g:b:t:R:o:l:zDfh")) != -1) {
+    while ((c = getopt(argc, argv, "r:q:c:g:b:t:R:T:o:l:zDfh")) != -1) {
         switch (c) {
         case 'r':
             opts.request_size = parse_u32(optarg);
@@ -61,6 +61,9 @@ int main(int argc, char **argv)
             break;
         case 'R':
             retries = parse_u32(optarg);
+            break;
+        case 'T':
+            opts.threads = parse_u32(optarg);
             break;
         case 'o':
             if (ferry_parse_u64(optarg, &range_off) < 0) {

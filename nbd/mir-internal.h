@@ -12,6 +12,8 @@
 
 #include "mir.h"
 
+/* Lanes take a pass's ranges in pieces of this size, dealt round-robin. */
+#define MIR_LANE_PIECE (16u * 1024 * 1024)
 /* Alignment of buffers, offsets and lengths for O_DIRECT reads. 4 KiB
  * covers both 512-byte and 4 KiB logical block sizes. */
 #define MIR_DIRECT_ALIGN 4096u
@@ -120,6 +122,13 @@ struct mir_disk {
     struct mir_bucket bucket;
     uint64_t bucket_rate;
     int64_t last_completion_us; /* for io_timeout_ms */
+
+    /* Lanes: extra copies of the engine (own source reader, own target
+     * connection, own thread) that take a share of each pass. */
+    struct mir_disk *parent; /* set in a lane: progress is accounted there */
+    struct mir_disk **lanes;
+    unsigned nlanes;
+    atomic_bool interrupted; /* this pass: another lane failed */
 
     /* Cross-thread. */
     atomic_bool cancelled;

@@ -101,6 +101,11 @@ struct mir_copy_opts {
     uint32_t io_timeout_ms;    /* fail when requests are in flight and none completes
                                   for this long [60000]; a stuck server is an error,
                                   not a hang */
+    uint32_t threads;          /* copy threads ("lanes") per disk, each with its own
+                                  source reader and one target connection, when the
+                                  target (and an NBD source) advertise multi-conn [1];
+                                  1..16. With more than one, connections is 1 per lane
+                                  and queue_depth is split among the lanes */
 };
 
 /* 1 MiB x 8 measured fastest on the 2-core reference machine (1 GiB dense

@@ -23,6 +23,8 @@ int mir_copy_opts_check(struct mir_copy_opts *o, struct ferry_error *err)
         o->zero_granularity = MIR_DEFAULT_ZERO_GRANULARITY;
     if (!o->io_timeout_ms)
         o->io_timeout_ms = MIR_DEFAULT_IO_TIMEOUT_MS;
+    if (!o->threads)
+        o->threads = 1;
     if (o->zero_granularity > o->request_size && o->request_size >= 4096)
         o->zero_granularity = o->request_size;
 
@@ -36,6 +38,9 @@ int mir_copy_opts_check(struct mir_copy_opts *o, struct ferry_error *err)
                                MIR_MAX_QUEUE_DEPTH);
     if (o->connections > MIR_MAX_CONNECTIONS)
         return ferry_error_set(err, EINVAL, "connections %u: must be 1..%u", o->connections,
+                               MIR_MAX_CONNECTIONS);
+    if (o->threads > MIR_MAX_CONNECTIONS)
+        return ferry_error_set(err, EINVAL, "threads %u: must be 1..%u", o->threads,
                                MIR_MAX_CONNECTIONS);
     if (!is_pow2(o->zero_granularity) || o->zero_granularity < 4096)
         return ferry_error_set(err, EINVAL,

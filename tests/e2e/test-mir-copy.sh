@@ -99,6 +99,17 @@ if [ $rc = 0 ] && same "$SRC" "$DST"; then ok "O_DIRECT, 4 connections: identica
 else bad "O_DIRECT, 4 connections (rc=$rc $out)"; fi
 case $out in *connections=4*) ok "multi-conn used";; *) bad "multi-conn not used: $out";; esac
 
+# 3b. Three lanes (threads), each with its own connection, dirty target.
+dd if=/dev/urandom of="$DST" bs=1M count=65 status=none
+truncate -s $SIZE "$DST"
+start_qemu_nbd $T/t3b.sock "$DST" -f raw -e 4
+out=$(timeout 60 "$COPY" -T 3 -r 65536 -f "$SRC" "nbd+unix:///?socket=$T/t3b.sock")
+rc=$?
+stop_last
+if [ $rc = 0 ] && same "$SRC" "$DST"; then ok "3 lanes: identical"
+else bad "3 lanes (rc=$rc $out)"; fi
+case $out in *connections=3*) ok "3 lanes connected";; *) bad "lanes not used: $out";; esac
+
 # 4. nbdkit memory plugin target; read back with nbdcopy.
 nbdkit -f -U $T/m.sock memory size=$SIZE &
 PIDS+=($!)
@@ -163,6 +174,24 @@ last=$(grep -o "resuming at [0-9]*" $T/e2.err | tail -1 | grep -o "[0-9]*$")
 if [ "${attempts:-0}" -ge 2 ] && [ "${attempts:-999}" -le 60 ] && [ "${last:-0}" -gt 0 ]; then
     ok "resume offsets advance ($attempts attempts, last resume at $last)"
 else bad "resume: $attempts attempts, last resume at ${last:-none}"; fi
+
+# 6b2. The same with two lanes: the pass's resume offset is the lowest of
+# the lanes'.
+nbdkit -f -U $T/e3.sock --filter=error memory size=$SIZE error-pwrite=EIO error-pwrite-rate=10% &
+PIDS+=($!)
+wait_sock $T/e3.sock
+out=$(timeout 60 "$COPY" -T 2 -R 200 -r 65536 -q 8 "$SRC" "nbd+unix:///?socket=$T/e3.sock" 2>$T/e3.err)
+rc=$?
+rm -f $T/back.img
+timeout 60 nbdcopy "nbd+unix:///?socket=$T/e3.sock" $T/back.img
+stop_last
+attempts=$(grep -o 'attempts=[0-9]*' <<<"$out" | cut -d= -f2)
+if [ $rc = 0 ] && same "$SRC" $T/back.img; then ok "2 lanes, failing writes + resume: identical ($attempts attempts)"
+else bad "2 lanes, failing writes + resume (rc=$rc $out $(tail -2 $T/e3.err))"; fi
+last=$(grep -o "resuming at [0-9]*" $T/e3.err | tail -1 | grep -o "[0-9]*$")
+if [ "${attempts:-0}" -ge 2 ] && [ "${attempts:-999}" -le 60 ] && [ "${last:-0}" -gt 0 ]; then
+    ok "2 lanes: resume offsets advance ($attempts attempts, last resume at $last)"
+else bad "2 lanes resume: $attempts attempts, last resume at ${last:-none}"; fi
 
 # 6c. Bandwidth cap: about 3.3 MiB of data at 4 MB/s (1 MiB burst) takes at
 # least 0.5 s; without the cap it takes a few milliseconds.

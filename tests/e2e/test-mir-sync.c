@@ -327,6 +327,7 @@ struct variant {
     bool flaky;   /* vda's target fails writes for a while (nbdkit proxy) */
     bool garbage; /* destination images are full of random bytes */
     unsigned ndisks;
+    unsigned threads; /* engine lanes per disk */
 };
 
 /* With FLAKY, vda's destination is reached through an nbdkit proxy whose
@@ -373,7 +374,7 @@ static void one_migration(struct env *e, const struct variant *v, unsigned itera
     /* A bandwidth cap keeps the bulk pass busy long enough for writes to
      * land during it. */
     struct mir_sync_opts opts = {
-        .copy = {.request_size = 256 * 1024, .bandwidth = 40u * 1024 * 1024},
+        .copy = {.request_size = 256 * 1024, .bandwidth = 40u * 1024 * 1024, .threads = v->threads},
         .socket_dir = e->dir,
         .converge_bytes = 1024 * 1024,
         .pass_interval_ms = 250,
@@ -476,7 +477,8 @@ static void test_sync_raw(void **state)
 static void test_sync_raw_direct_two_disks(void **state)
 {
     srand(2);
-    one_migration(*state, &(struct variant){.fmt = "raw", .direct = true, .ndisks = 2}, 0);
+    one_migration(*state,
+                  &(struct variant){.fmt = "raw", .direct = true, .ndisks = 2, .threads = 2}, 0);
 }
 
 static void test_sync_qcow2_via_nbd(void **state)

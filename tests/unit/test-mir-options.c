@@ -21,6 +21,8 @@ static void test_opts_defaults(void **state)
     assert_int_equal(o.queue_depth, MIR_DEFAULT_QUEUE_DEPTH);
     assert_int_equal(o.connections, MIR_DEFAULT_CONNECTIONS);
     assert_int_equal(o.zero_granularity, MIR_DEFAULT_ZERO_GRANULARITY);
+    assert_int_equal(o.threads, 1);
+    assert_int_equal(o.io_timeout_ms, MIR_DEFAULT_IO_TIMEOUT_MS);
     assert_false(ferry_error_is_set(&err));
 }
 
@@ -35,6 +37,7 @@ static void test_opts_bad(void **state)
         {{.request_size = 64u << 20}, "request size 67108864"},
         {{.queue_depth = 257}, "queue depth 257"},
         {{.connections = 17}, "connections 17"},
+        {{.threads = 17}, "threads 17"},
         {{.zero_granularity = 1024}, "zero granularity 1024"},
         {{.zero_granularity = 12288}, "zero granularity 12288"},
     };
