@@ -414,7 +414,7 @@ static void one_migration(struct env *e, const struct variant *v, unsigned itera
          * and must be tried again (after 0.5 s, then 1 s). */
         touch(errfile);
         guest_write(&e->s, "vda", 4096 * 1000, 65536, 0x5a);
-        usleep(700000);
+        usleep(1000000);
         unlink(errfile);
     }
     random_writes(e, 3);
