@@ -330,3 +330,67 @@ def hello_frame():
     return frame(1, json.dumps({"agent": "ferry-test", "agent_version": "0", "role": "client",
                                 "host": "test", "host_uuid": "", "versions": [1, 2, 3],
                                 "features": []}).encode())
+
+
+# ---- disk images (appended for the storage tests) ----
+
+def sha256_file(path, chunk=4 << 20):
+    """Hex SHA-256 of a file's bytes."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+
+
+def allocated_bytes(path):
+    """Bytes the file system allocated for PATH (st_blocks is in 512-byte units)."""
+    return os.stat(path).st_blocks * 512
+
+
+def data_extents(path):
+    """The file's data extents as [(offset, length)], from SEEK_DATA/SEEK_HOLE."""
+    out = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        end = os.fstat(fd).st_size
+        off = 0
+        while off < end:
+            try:
+                data = os.lseek(fd, off, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                break
+            hole = os.lseek(fd, data, os.SEEK_HOLE)
+            out.append((data, hole - data))
+            off = hole
+    finally:
+        os.close(fd)
+    return out
+
+
+def first_difference(a, b, ranges=None, chunk=1 << 20):
+    """The first offset at which files A and B differ (within RANGES, a list
+    of (offset, length), when given; else anywhere, sizes included), or None."""
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        if ranges is None:
+            sa, sb = os.fstat(fa.fileno()).st_size, os.fstat(fb.fileno()).st_size
+            if sa != sb:
+                return min(sa, sb)
+            ranges = [(0, sa)]
+        for off, length in ranges:
+            pos, end = off, off + length
+            while pos < end:
+                n = min(chunk, end - pos)
+                fa.seek(pos)
+                fb.seek(pos)
+                x, y = fa.read(n), fb.read(n)
+                if x != y:
+                    for i in range(min(len(x), len(y))):
+                        if x[i] != y[i]:
+                            return pos + i
+                    return pos + min(len(x), len(y))
+                pos += n
+    return None
