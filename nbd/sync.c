@@ -121,7 +121,12 @@ give_back:
      * bitmap so that nothing is lost if the caller tries again. */
     mir_extent_list_clear(&list);
     ferry_error_clear(&e2);
-    mir_bitmap_merge(s->qmp, sd->node, sd->active, frozen, &e2);
+    if (mir_bitmap_merge(s->qmp, sd->node, sd->active, frozen, &e2) < 0) {
+        /* Those extents would be lost to a retry: the session must fail. */
+        ferry_error_set(err, ENOTRECOVERABLE, "dirty extents could not be given back: %s",
+                        ferry_error_msg(&e2));
+        return -ENOTRECOVERABLE;
+    }
     ferry_error_clear(&e2);
     mir_bitmap_remove(s->qmp, sd->node, frozen, &e2);
     return r;
@@ -159,6 +164,7 @@ static bool retryable(int r)
     case EROFS:
     case ENOMEM:
     case E2BIG:
+    case ENOTRECOVERABLE:
         return false;
     default:
         return true;
