@@ -112,7 +112,7 @@ static void *progress_thread(void *arg)
         return NULL;
     while (!pr->stop) {
         _cleanup_(json_object_putp) json_object *res = NULL;
-        json_object *p = json_object_new_object();
+        json_object *p;
 
         if (interrupted && !pr->aborted) {
             json_object *a = json_object_new_object();
@@ -122,9 +122,12 @@ static void *progress_thread(void *arg)
                 fprintf(stderr, "\nferryctl: migrate: abort requested\n");
             pr->aborted = true;
         }
+        p = json_object_new_object();
         json_object_object_add(p, "name", json_object_new_string(pr->name));
         ferry_error_clear(&err);
-        if (pr->verbose && ctl_client_call(c, "job.info", p, CALL_TIMEOUT_MS, &res, &err) == 0) {
+        if (!pr->verbose)
+            json_object_put(p);
+        else if (ctl_client_call(c, "job.info", p, CALL_TIMEOUT_MS, &res, &err) == 0) {
             json_object *t = json_object_object_get(res, "type");
             if (t && strcmp(json_object_get_string(t), "unbounded") == 0) {
                 uint64_t total =

@@ -140,10 +140,16 @@ class Agent:
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc:
-            stop_pid(self.proc, sig)
-            if self.proc in _procs:
-                _procs.remove(self.proc)
+            proc = self.proc
+            stop_pid(proc, sig)
+            if proc in _procs:
+                _procs.remove(proc)
             self.proc = None
+            # A clean SIGTERM must end ferryd with status 0: a sanitizer
+            # report (ASan/UBSan/LSan builds) or a crash shows up here.
+            if sig == signal.SIGTERM and proc.returncode != 0:
+                raise AssertionError("ferryd %s exited with %s on SIGTERM:\n%s" % (
+                    self.name, proc.returncode, self.log_tail(60)))
 
     def kill(self):
         self.stop(signal.SIGKILL)
