@@ -484,8 +484,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             ferry_error_prefix(err, "source QEMU");
             return r;
         }
-        if (strcmp(json_object_get_string(json_object_object_get(ev, "event")),
-                   "BLOCK_IO_ERROR") == 0) {
+        if (strcmp(json_object_get_string(json_object_object_get(ev, "event")), "BLOCK_IO_ERROR") ==
+            0) {
             json_object *dev = NULL;
             json_object_object_get_ex(ev, "data", &data);
             json_object_object_get_ex(data, "qom-path", &dev);
