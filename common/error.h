@@ -13,8 +13,8 @@
 #define FERRY_ERROR_MSG_MAX 1024
 
 struct ferry_error {
-    int code;                       /* positive errno, 0 when unset */
-    char msg[FERRY_ERROR_MSG_MAX];  /* "context: detail", NUL-terminated */
+    int code;                      /* positive errno, 0 when unset */
+    char msg[FERRY_ERROR_MSG_MAX]; /* "context: detail", NUL-terminated */
 };
 
 /* Sets ERR (may be NULL) unless it is already set. CODE is a positive or

@@ -47,7 +47,7 @@ int ferry_mkdir_p(const char *path, mode_t mode, struct ferry_error *err);
 /* asprintf that aborts on out-of-memory (a programmer-visible condition in
  * a daemon that cannot continue anyway). Caller frees. */
 char *ferry_strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *ferry_strdup(const char *s); /* NULL stays NULL; aborts on OOM */
+char *ferry_strdup(const char *s);         /* NULL stays NULL; aborts on OOM */
 void *ferry_calloc(size_t n, size_t size); /* aborts on OOM */
 
 /* True when NAME is a safe object name: 1..64 characters of [A-Za-z0-9_.+-],
@@ -62,7 +62,8 @@ int ferry_parse_u64(const char *s, uint64_t *ret);
 enum ferry_log_level { FERRY_LOG_ERROR = 0, FERRY_LOG_WARN, FERRY_LOG_INFO, FERRY_LOG_DEBUG };
 void ferry_log_set_level(enum ferry_log_level level);
 bool ferry_log_enabled(enum ferry_log_level level);
-void ferry_log(enum ferry_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ferry_log(enum ferry_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 #define ferry_debug(...) ferry_log(FERRY_LOG_DEBUG, __VA_ARGS__)
 #define ferry_info(...)  ferry_log(FERRY_LOG_INFO, __VA_ARGS__)
 #define ferry_warn(...)  ferry_log(FERRY_LOG_WARN, __VA_ARGS__)
