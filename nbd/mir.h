@@ -142,7 +142,8 @@ struct mir_progress {
     uint64_t done_per_sec;    /* pass_done rate over the last ~4 s */
     uint64_t written_per_sec; /* copied rate over the last ~4 s */
     uint64_t dirty;           /* set by mir_sync: bytes dirty at the last freeze */
-    bool converged;           /* set by mir_sync */
+    bool converged;           /* set by mir_sync: the last dirty pass found less than
+                                 converge_bytes */
     unsigned retries;         /* set by mir_sync: passes tried again after a failure */
 };
 

@@ -425,8 +425,11 @@ static void one_migration(struct env *e, const struct variant *v, unsigned itera
         assert_int_equal(p.size, DISK_SIZE);
         assert_true(p.pass >= 2);
         assert_true(p.copied > 0);
-        assert_true(p.converged);
     }
+    /* Converged once stays converged for the session (the progress flag
+     * only tells about the last pass, which the writes above may have made
+     * larger than converge_bytes). */
+    assert_int_equal(mir_sync_wait_converged(s, 0, &err), 0);
 
     /* The switchover: guest paused, last extents, flush. */
     qmp_ok(&e->s, "stop", NULL);
