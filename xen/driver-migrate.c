@@ -542,12 +542,23 @@ int xen_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
                             in->log_path);
         goto fail;
     }
-    r = xen_domain_lookup(m->agent, m->dom->def->name, NULL, err);
+    struct xen_info info;
+    r = xen_domain_info(m->agent, m->dom->def->name, &info, err);
     if (r == 0)
         r = ferry_error_set(err, ENOENT, "finish: xl has no domain '%s' after the migration",
                             m->dom->def->name);
     if (r < 0)
         goto fail;
+    if (m->version == 1) {
+        /* Protocol v1 sends no definition: the core made a placeholder and
+         * xl's own stream brought the real one. Take what xl reports. */
+        pthread_mutex_lock(&m->dom->lock);
+        if (info.uuid[0])
+            snprintf(m->dom->def->uuid, sizeof m->dom->def->uuid, "%s", info.uuid);
+        m->dom->def->memory_kib = info.memory_mib * 1024;
+        m->dom->def->vcpus = info.vcpus;
+        pthread_mutex_unlock(&m->dom->lock);
+    }
     m->dom->active = true;
     m->dom->incoming = false;
     if ((r = xen_write_cfg(ag, m->dom, err)) < 0)

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "agent.h"
@@ -59,8 +60,20 @@ struct xen_dom *xen_priv(struct agent *ag, struct agent_domain *dom);
 int xen_xl(struct agent *ag, const char *const *argv, struct xendrv_xl_result *res,
            struct ferry_error *err);
 
-/* 1 when xl knows domain NAME, 0 when it does not, negative on error. When
- * found, *PAUSED (optional) tells whether it is paused. */
+/* What `xl list -v` says of one domain. */
+struct xen_info {
+    bool paused;
+    uint64_t memory_mib;
+    unsigned vcpus;
+    char uuid[FERRY_UUID_STRLEN]; /* "" if xl printed none */
+};
+
+/* 1 when xl knows domain NAME (and *INFO, optional, is filled), 0 when it
+ * does not, negative on error. */
+int xen_domain_info(struct agent *ag, const char *name, struct xen_info *info,
+                    struct ferry_error *err);
+
+/* Same; when found, *PAUSED (optional) tells whether it is paused. */
 int xen_domain_lookup(struct agent *ag, const char *name, bool *paused, struct ferry_error *err);
 
 /* Writes DEF as RUN/NAME.xl.cfg (the file xl create reads). */

@@ -96,11 +96,12 @@ struct xen_dom *xen_priv(struct agent *ag, struct agent_domain *dom)
     return p;
 }
 
-/* One line of `xl list NAME`: Name ID Mem VCPUs State Time. */
-int xen_domain_lookup(struct agent *ag, const char *name, bool *paused, struct ferry_error *err)
+/* One line of `xl list -v NAME`: Name ID Mem VCPUs State Time UUID ... */
+int xen_domain_info(struct agent *ag, const char *name, struct xen_info *info,
+                    struct ferry_error *err)
 {
     struct xendrv_xl_result res;
-    int r = xendrv_xl_run(xen_drv_of(ag)->xl, (const char *const[]){"list", name, NULL},
+    int r = xendrv_xl_run(xen_drv_of(ag)->xl, (const char *const[]){"list", "-v", name, NULL},
                           XEN_XL_TIMEOUT_MS, NULL, &res, err);
 
     if (r < 0)
@@ -113,17 +114,34 @@ int xen_domain_lookup(struct agent *ag, const char *name, bool *paused, struct f
         return r;
     }
     char *line = strchr(res.out, '\n');
-    char nm[256], st[16];
+    char nm[256], st[16], tm[32], uuid[64];
     unsigned long id, mem, vcpus;
-    if (!line || sscanf(line + 1, "%255s %lu %lu %lu %15s", nm, &id, &mem, &vcpus, st) != 5) {
-        r = ferry_error_set(err, EPROTO, "xl list %s: unexpected output", name);
+    if (!line || sscanf(line + 1, "%255s %lu %lu %lu %15s %31s %63s", nm, &id, &mem, &vcpus, st, tm,
+                        uuid) != 7) {
+        r = ferry_error_set(err, EPROTO, "xl list -v %s: unexpected output", name);
         xendrv_xl_result_clear(&res);
         return r;
     }
-    if (paused)
-        *paused = strlen(st) >= 3 && st[2] == 'p';
     xendrv_xl_result_clear(&res);
+    if (info) {
+        memset(info, 0, sizeof *info);
+        info->paused = strlen(st) >= 3 && st[2] == 'p';
+        info->memory_mib = mem;
+        info->vcpus = (unsigned)vcpus;
+        if (ferry_uuid_valid(uuid))
+            snprintf(info->uuid, sizeof info->uuid, "%s", uuid);
+    }
     return 1;
+}
+
+int xen_domain_lookup(struct agent *ag, const char *name, bool *paused, struct ferry_error *err)
+{
+    struct xen_info info;
+    int r = xen_domain_info(ag, name, &info, err);
+
+    if (r == 1 && paused)
+        *paused = info.paused;
+    return r;
 }
 
 /* ferry's domain definition as an xl.cfg file. The definition is the QEMU

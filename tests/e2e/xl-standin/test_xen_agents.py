@@ -36,10 +36,10 @@ def xl_wrapper(agent):
 
 
 class XenAgent(Agent):
-    def __init__(self, name):
+    def __init__(self, name, *extra):
         super().__init__(name)
         self.xl, self.xl_state = xl_wrapper(self)
-        self.extra = ["--hypervisor", "xen", "--xl", self.xl]
+        self.extra = ["--hypervisor", "xen", "--xl", self.xl] + list(extra)
 
     def start(self):
         try:
@@ -65,12 +65,12 @@ class XenAgent(Agent):
 
 
 class Pair:
-    def __init__(self, tag):
+    def __init__(self, tag, *dst_extra):
         if not (os.access(XL, os.X_OK) and os.access(PIPE, os.X_OK)):
             raise Skip("xl stand-in or ferry-xl-pipe not built")
         os.environ["FERRY_XL_PIPE"] = PIPE
         self.src = XenAgent("xsrc-" + tag).start()
-        self.dst = XenAgent("xdst-" + tag).start()
+        self.dst = XenAgent("xdst-" + tag, *dst_extra).start()
 
     def stop(self):
         for a in (self.src, self.dst):
@@ -110,6 +110,23 @@ def test_migrate_managed_and_p2p():
     assert p.src.state_of("g") == "running"
     assert "g" not in p.dst.xl_names()
     p.stop()
+
+
+def test_protocol_versions():
+    """v2 sends the definition to Prepare; v1 sends none, and the destination
+    learns the guest (uuid, memory, vcpus) from xl's own stream."""
+    for v in (2, 1):
+        p = Pair("proto%d" % v, "--max-protocol", str(v))
+        start_guest(p.src, "g")
+        uuid = p.src.domains()["g"]["uuid"]
+        r = p.src.ctl("migrate", "--live", "--verbose", "g", p.dst.uri)
+        assert "[v%d] finish" % v in r.stderr, r.stderr
+        assert p.dst.state_of("g") == "running"
+        assert p.dst.domains()["g"]["uuid"] == uuid, (v, p.dst.domains())
+        xml = p.dst.ctl("dumpxml", "g").stdout
+        assert "131072" in xml and ">2</vcpu>" in xml, xml
+        assert p.src.xl_names() == []
+        p.stop()
 
 
 def failed_migration(p, name):
@@ -207,7 +224,8 @@ def test_rename_refused():
 if __name__ == "__main__":
     tmpdir()
     run = Runner(170)
-    for t in (test_lifecycle, test_migrate_managed_and_p2p, test_receiver_refuses,
+    for t in (test_lifecycle, test_migrate_managed_and_p2p, test_protocol_versions,
+              test_receiver_refuses,
               test_stream_cut, test_target_fails_start,
               test_sender_dies_after_point_of_no_return, test_abort, test_offline,
               test_rename_refused):

@@ -6,7 +6,8 @@
  *
  * It imitates what xl(1) documents and what xl's migration code does on the
  * wire, closely enough for a driver written against real xl:
- *   xl list [DOM...]            the table of `xl list` (Domain-0 first)
+ *   xl list [-v] [DOM...]       the table of `xl list` (Domain-0 first; -v adds
+ *                               the UUID column)
  *   xl create [-p] [-q] CFG     "Parsing config from CFG"; -p leaves it paused
  *   xl destroy|pause|unpause DOM, xl domid NAME, xl domname ID, xl info
  *   xl migrate [-s CMD] [-e] [-p] [--debug] DOM HOST
@@ -292,26 +293,36 @@ struct fail read_fail(void)
 static int cmd_list(int argc, char **argv)
 {
     static struct dom all[MAX_DOMAINS];
-    size_t n;
+    bool verbose = false;
+    size_t n = 0;
+    int first = 1;
 
-    for (int i = 1; i < argc; i++)
-        if (argv[i][0] == '-')
-            die("xl list: option '%s' is not supported by the stand-in\n", argv[i]);
-    printf("Name                                        ID   Mem VCPUs\tState\tTime(s)\n");
-    if (argc <= 1)
-        printf("%-40s %5d %5d %5d     %s  %8.1f\n", "Domain-0", 0, 1024, 2, "r-----", 1.0);
-    if (argc > 1) {
-        n = 0;
-        for (int i = 1; i < argc; i++)
-            find_domain(argv[i], &all[n++]);
-    } else {
+    /* -v adds xl's UUID and Reason-Code columns (and an empty label). */
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        if (strcmp(argv[first], "-v") == 0 || strcmp(argv[first], "--verbose") == 0)
+            verbose = true;
+        else
+            die("xl list: option '%s' is not supported by the stand-in\n", argv[first]);
+    }
+    printf("Name                                        ID   Mem VCPUs\tState\tTime(s)%s\n",
+           verbose ? "   UUID                            Reason-Code\tSecurity Label" : "");
+    if (first >= argc) {
+        printf("%-40s %5d %5d %5d     %s  %8.1f", "Domain-0", 0, 1024, 2, "r-----", 1.0);
+        printf(verbose ? " 00000000-0000-0000-0000-000000000000        -                -\n"
+                       : "\n");
         n = dom_list(all, MAX_DOMAINS);
+    } else {
+        for (int i = first; i < argc && n < MAX_DOMAINS; i++)
+            find_domain(argv[i], &all[n++]);
     }
     for (size_t i = 0; i < n; i++) {
         double secs = all[i].paused ? 0.0 : (double)(ferry_wall_ms() - all[i].created_ms) / 1e3;
-        printf("%-40s %5" PRIu32 " %5" PRIu64 " %5u     %s  %8.1f\n", all[i].name, all[i].domid,
+        printf("%-40s %5" PRIu32 " %5" PRIu64 " %5u     %s  %8.1f", all[i].name, all[i].domid,
                all[i].memory_mib, all[i].vcpus, all[i].paused ? "--p---" : "r-----",
                secs < 0 ? 0.0 : secs);
+        if (verbose)
+            printf(" %s        -                -", all[i].uuid);
+        printf("\n");
     }
     return 0;
 }
