@@ -274,10 +274,10 @@ def check_writes(src_img, dst_img, size, writes):
                         (i, w.pat, w.off, w.len, w.phase, which, a, n))
 
 
-def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384):
+def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag=""):
     need_qemu()
-    rng = random.Random(SEED + iterations)
-    a, b = Agent("ping").start(), Agent("pong").start()
+    rng = random.Random(SEED ^ zlib.crc32(("%s/%d" % (tag, iterations)).encode()))
+    a, b = Agent("ping" + tag).start(), Agent("pong" + tag).start()
     size = disk_mib * MIB
     vda = os.path.join(a.dir, "g-vda.raw")
     random_disk(vda, size, rng, data_mib * MIB)
@@ -463,11 +463,11 @@ def test_dest_qemu_killed_in_bulk():
     p.stop()
 
 
-def test_abort_in_bulk():
+def abort_in_bulk(tag, *engine):
     need_qemu()
-    p = Pair("abort")
-    sums = start_big(p, random.Random(SEED + 5))
-    t, out = migrate_bg(p, "--copy-storage-all", "--bandwidth", "8")
+    p = Pair(tag)
+    sums = start_big(p, random.Random(SEED ^ zlib.crc32(tag.encode())))
+    t, out = migrate_bg(p, "--copy-storage-all", "--bandwidth", "8", *engine)
     wait_bulk(p)
     dst_pid = p.dst.qemu_pid("g")
     assert dst_pid and pid_alive(dst_pid)
@@ -477,6 +477,14 @@ def test_abort_in_bulk():
     assert r is not None and r.returncode == 1 and "cancel" in r.stderr, r and r.stderr
     assert_source_intact(p, sums, dst_pid)
     p.stop()
+
+
+def test_abort_in_bulk():
+    abort_in_bulk("abort")
+
+
+def test_abort_in_bulk_qemu_engine():
+    abort_in_bulk("abortq", "--storage-engine", "qemu")
 
 
 # ---- 5. refused before anything starts, naming the disk ----
@@ -522,6 +530,24 @@ def test_refuse_readonly_disk():
     p.stop()
 
 
+def test_refuse_existing_target():
+    """A file already in the destination's image dir under the target's name
+    (say, a stale copy) is neither overwritten nor removed."""
+    need_qemu()
+    p = Pair("exists")
+    two_disk_guest(p)
+    os.makedirs(p.dst.images, exist_ok=True)
+    stale = make_disk(os.path.join(p.dst.images, "g-vda.raw"), MIB, [(0, b"stale" * 100)])
+    before = sha256_file(stale)
+    r = p.src.ctl("migrate", "--live", "--copy-storage-all", "g", p.dst.uri, check=False)
+    assert r.returncode != 0 and "already exists" in r.stderr and "vda" in r.stderr, r.stderr
+    print("  refused: %s" % r.stderr.strip())
+    assert p.src.state_of("g") == "running"
+    assert "g" not in p.dst.domains(), p.dst.domains()
+    assert images(p.dst) == ["g-vda.raw"] and sha256_file(stale) == before, images(p.dst)
+    p.stop()
+
+
 def test_refuse_no_room():
     need_qemu()
     mounted = []
@@ -548,10 +574,12 @@ def test_refuse_no_room():
             subprocess.run(["umount", m], capture_output=True, timeout=30)
 
 
-ALL = (test_refuse_unknown_disk, test_refuse_readonly_disk, test_refuse_no_room,
+ALL = (test_refuse_unknown_disk, test_refuse_readonly_disk, test_refuse_existing_target,
+       test_refuse_no_room,
        test_selective_copy_ferry, test_selective_copy_qemu_engine, test_qcow2_copy_storage_inc,
        test_qcow2_copy_storage_inc_qemu_engine,
-       test_guest_writes_pingpong, test_dest_qemu_killed_in_bulk, test_abort_in_bulk)
+       test_guest_writes_pingpong, test_dest_qemu_killed_in_bulk, test_abort_in_bulk,
+       test_abort_in_bulk_qemu_engine)
 
 
 def main(tests, deadline_s=420):

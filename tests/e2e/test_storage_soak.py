@@ -15,11 +15,11 @@ ITERATIONS = int(os.environ.get("FERRY_SOAK_ITERATIONS", "10"))
 
 
 def test_guest_writes_soak_slow_link():
-    pingpong(ITERATIONS, bandwidth=16, data_mib=128)
+    pingpong(ITERATIONS, bandwidth=16, data_mib=128, tag="-slow")
 
 
 def test_guest_writes_soak_fast_link():
-    pingpong(ITERATIONS, bandwidth=64, data_mib=320, disk_mib=768)
+    pingpong(ITERATIONS, bandwidth=64, data_mib=320, disk_mib=768, tag="-fast")
 
 
 if __name__ == "__main__":
