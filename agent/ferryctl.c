@@ -438,6 +438,33 @@ static void usage(FILE *f)
                "Most verbs take --json for machine-readable output.\n");
 }
 
+typedef int (*verb_fn)(const char *uri, int argc, char **argv);
+
+/* Verbs: either a plain NAME call (METHOD + message on success), or a
+ * function of their own; neither means the local xl.cfg conversion. */
+static const struct {
+    const char *name;
+    const char *method;
+    const char *done_fmt;
+    verb_fn fn;
+} verbs[] = {
+    {"define", NULL, NULL, cmd_define},
+    {"undefine", "domain.undefine", "Domain '%s' has been undefined\n", NULL},
+    {"start", "domain.start", "Domain '%s' started\n", NULL},
+    {"destroy", "domain.destroy", "Domain '%s' destroyed\n", NULL},
+    {"list", NULL, NULL, cmd_list},
+    {"domstate", NULL, NULL, cmd_domstate},
+    {"dumpxml", NULL, NULL, cmd_dumpxml},
+    {"capabilities", NULL, NULL, cmd_capabilities},
+    {"qemu-monitor-command", NULL, NULL, cmd_monitor},
+    {"events", NULL, NULL, cmd_events},
+    {"migrate", NULL, NULL, ctl_cmd_migrate},
+    {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo},
+    {"domjobabort", NULL, NULL, ctl_cmd_domjobabort},
+    {"domxml-from-native", NULL, NULL, NULL},
+    {"domxml-to-native", NULL, NULL, NULL},
+};
+
 int main(int argc, char **argv)
 {
     const char *uri = ctl_default_uri();
@@ -470,35 +497,15 @@ int main(int argc, char **argv)
     verb = argv[i];
     argc -= i;
     argv += i;
-    if (strcmp(verb, "define") == 0)
-        return cmd_define(uri, argc, argv);
-    if (strcmp(verb, "undefine") == 0)
-        return cmd_name_verb(uri, argc, argv, verb, "domain.undefine",
-                             "Domain '%s' has been undefined\n");
-    if (strcmp(verb, "start") == 0)
-        return cmd_name_verb(uri, argc, argv, verb, "domain.start", "Domain '%s' started\n");
-    if (strcmp(verb, "destroy") == 0)
-        return cmd_name_verb(uri, argc, argv, verb, "domain.destroy", "Domain '%s' destroyed\n");
-    if (strcmp(verb, "list") == 0)
-        return cmd_list(uri, argc, argv);
-    if (strcmp(verb, "domstate") == 0)
-        return cmd_domstate(uri, argc, argv);
-    if (strcmp(verb, "dumpxml") == 0)
-        return cmd_dumpxml(uri, argc, argv);
-    if (strcmp(verb, "capabilities") == 0)
-        return cmd_capabilities(uri, argc, argv);
-    if (strcmp(verb, "qemu-monitor-command") == 0)
-        return cmd_monitor(uri, argc, argv);
-    if (strcmp(verb, "events") == 0)
-        return cmd_events(uri, argc, argv);
-    if (strcmp(verb, "migrate") == 0)
-        return ctl_cmd_migrate(uri, argc, argv);
-    if (strcmp(verb, "domjobinfo") == 0)
-        return ctl_cmd_domjobinfo(uri, argc, argv);
-    if (strcmp(verb, "domjobabort") == 0)
-        return ctl_cmd_domjobabort(uri, argc, argv);
-    if (strcmp(verb, "domxml-from-native") == 0 || strcmp(verb, "domxml-to-native") == 0)
+    for (size_t k = 0; k < ARRAY_SIZE(verbs); k++) {
+        if (strcmp(verbs[k].name, verb) != 0)
+            continue;
+        if (verbs[k].method)
+            return cmd_name_verb(uri, argc, argv, verb, verbs[k].method, verbs[k].done_fmt);
+        if (verbs[k].fn)
+            return verbs[k].fn(uri, argc, argv);
         return ctl_cmd_domxml_native(verb, argc, argv);
+    }
     if (strcmp(verb, "help") == 0) {
         usage(stdout);
         return 0;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,38 +43,34 @@ void agent_domain_unref(struct agent *ag, struct agent_domain *dom)
         domain_free(ag, dom);
 }
 
-struct agent_domain *agent_domain_lookup(struct agent *ag, const char *name)
+/* The first domain whose name (BY_UUID false) or uuid matches KEY, with a
+ * new reference; NULL if none. */
+static struct agent_domain *lookup_by(struct agent *ag, const char *key, bool by_uuid)
 {
     struct agent_domain *found = NULL;
 
-    if (!name)
+    if (!key)
         return NULL;
     pthread_mutex_lock(&ag->lock);
-    for (size_t i = 0; i < ag->n_domains; i++) {
-        if (strcmp(ag->domains[i]->def->name, name) == 0) {
+    for (size_t i = 0; i < ag->n_domains && !found; i++) {
+        const struct domain_def *def = ag->domains[i]->def;
+        if (by_uuid ? strcasecmp(def->uuid, key) == 0 : strcmp(def->name, key) == 0) {
             found = ag->domains[i];
             agent_domain_ref(found);
-            break;
         }
     }
     pthread_mutex_unlock(&ag->lock);
     return found;
 }
 
+struct agent_domain *agent_domain_lookup(struct agent *ag, const char *name)
+{
+    return lookup_by(ag, name, false);
+}
+
 struct agent_domain *agent_domain_lookup_uuid(struct agent *ag, const char *uuid)
 {
-    struct agent_domain *found = NULL;
-
-    pthread_mutex_lock(&ag->lock);
-    for (size_t i = 0; i < ag->n_domains; i++) {
-        if (strcasecmp(ag->domains[i]->def->uuid, uuid) == 0) {
-            found = ag->domains[i];
-            agent_domain_ref(found);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&ag->lock);
-    return found;
+    return lookup_by(ag, uuid, true);
 }
 
 int agent_domain_add(struct agent *ag, struct domain_def *def, struct agent_domain **ret,
