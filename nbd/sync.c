@@ -25,6 +25,22 @@
 #define MIR_DEFAULT_PASS_INTERVAL_MS 200u
 #define MIR_NAME_MAX                 160
 
+/* Steps of the final pass, for the debug breakdown. */
+enum {
+    T_WOKE,     /* the worker left its dirty-pass loop */
+    T_FREEZE,   /* freeze transaction done */
+    T_EXPORT,   /* export added */
+    T_READ,     /* dirty extents read over NBD */
+    T_UNEXPORT, /* export deleted (BLOCK_EXPORT_DELETED seen) */
+    T_COPY,     /* extents copied */
+    T_REMOVE,   /* frozen bitmap removed */
+    T_FLUSH,    /* target flushed */
+    T_COUNT
+};
+
+static const char *const t_names[T_COUNT] = {"wait-worker", "freeze", "export-add",    "dirty-read",
+                                             "export-del",  "copy",   "bitmap-remove", "flush"};
+
 struct sync_disk {
     struct mir_sync *s;
     char *target;
@@ -47,6 +63,10 @@ struct sync_disk {
     bool bulk_done;   /* under s->lock */
     bool converged;   /* under s->lock */
     unsigned retries; /* under s->lock: passes tried again */
+    /* Steps of the final pass (ferry_now_us(); 0 = not reached), written by
+     * the worker, read by the control thread after the join. */
+    int64_t t_final[T_COUNT];
+    bool timing; /* the worker is in its final pass: record steps */
 };
 
 struct mir_sync {
@@ -67,6 +87,12 @@ struct mir_sync {
 };
 
 static atomic_uint sock_counter;
+
+static void mark(struct sync_disk *sd, int step)
+{
+    if (sd->timing)
+        sd->t_final[step] = ferry_now_us();
+}
 
 /* ---- one dirty pass ---------------------------------------------------- */
 
@@ -96,12 +122,16 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     r = mir_bitmap_freeze(s->qmp, sd->node, sd->active, frozen, err);
     if (r < 0)
         return r;
+    mark(sd, T_FREEZE);
     r = mir_export_add(s->qmp, sd->dirty_export, sd->node, sd->dirty_export, frozen, err);
     if (r < 0)
         goto give_back;
+    mark(sd, T_EXPORT);
     snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", sd->dirty_export, s->sock);
     r = mir_dirty_read(uri, frozen, &list, err);
+    mark(sd, T_READ);
     int r2 = mir_export_del(s->qmp, sd->dirty_export, r < 0 ? &e2 : err);
+    mark(sd, T_UNEXPORT);
     if (r >= 0 && r2 < 0)
         r = r2;
     if (r < 0)
@@ -112,9 +142,12 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
                 sd->freezes, list.n, *ret_dirty);
     r = mir_disk_copy(sd->disk, &list, 0, err);
     mir_extent_list_clear(&list);
+    mark(sd, T_COPY);
     if (r < 0)
         goto give_back;
-    return mir_bitmap_remove(s->qmp, sd->node, frozen, err);
+    r = mir_bitmap_remove(s->qmp, sd->node, frozen, err);
+    mark(sd, T_REMOVE);
+    return r;
 
 give_back:
     /* The pass did not copy its extents: hand them back to the active
@@ -283,9 +316,12 @@ static void *worker(void *opaque)
         }
         return NULL; /* another disk failed; it reported */
     }
+    sd->timing = true;
+    mark(sd, T_WOKE);
     r = pass_with_retries(sd, false, false, &dirty, &err);
     if (r >= 0)
         r = mir_disk_flush(sd->disk, &err);
+    mark(sd, T_FLUSH);
     if (r < 0)
         goto fail;
     mir_disk_set_dirty(sd->disk, 0, true);
@@ -562,11 +598,41 @@ int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_err
     return r;
 }
 
+/* One debug line per disk: how long each step of the final pass took
+ * (microseconds; a step not reached shows '-'), from the request to the
+ * join. */
+static void log_final_timing(struct mir_sync *s, int64_t t0_us, int64_t end_us)
+{
+    if (!ferry_log_enabled(FERRY_LOG_DEBUG))
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        char line[512];
+        size_t len = 0;
+        int64_t prev = t0_us;
+        for (int k = 0; k < T_COUNT; k++) {
+            int n;
+            if (sd->t_final[k]) {
+                n = snprintf(line + len, sizeof(line) - len, " %s %" PRId64, t_names[k],
+                             sd->t_final[k] - prev);
+                prev = sd->t_final[k];
+            } else {
+                n = snprintf(line + len, sizeof(line) - len, " %s -", t_names[k]);
+            }
+            if (n < 0 || (size_t)n >= sizeof(line) - len)
+                break;
+            len += (size_t)n;
+        }
+        ferry_debug("mir: final pass, disk '%s' (us):%s join %" PRId64 " total %" PRId64,
+                    sd->target, line, end_us - prev, end_us - t0_us);
+    }
+}
+
 int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err)
 {
     if (!s->started)
         return ferry_error_set(err, EINVAL, "storage: not started");
-    int64_t t0 = ferry_now_ms();
+    int64_t t0 = ferry_now_ms(), t0_us = ferry_now_us();
     pthread_mutex_lock(&s->lock);
     s->final_requested = true;
     pthread_cond_broadcast(&s->cond);
@@ -578,6 +644,7 @@ int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error 
             s->disks[i].thread_started = false;
         }
     }
+    log_final_timing(s, t0_us, ferry_now_us());
     if (s->failed)
         return ferry_error_set(err, s->err.code, "%s", s->err.msg);
     if (atomic_load(&s->cancelled))
