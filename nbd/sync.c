@@ -258,6 +258,24 @@ static int pass_with_retries(struct sync_disk *sd, bool bulk, bool interruptible
     }
 }
 
+/* Flushes the target while the guest still runs, so that the flush of the
+ * final pass (in the guest's downtime) finds little or nothing unwritten on
+ * the destination: measured in the demo, the final flush was 186 of the
+ * final pass's 194 ms, the destination writing out the bulk pass. Not an
+ * error when it fails: the final pass flushes anyway and that flush is the
+ * one that counts; a broken connection fails the next copy, which
+ * reconnects. */
+static void early_flush(struct sync_disk *sd)
+{
+    struct ferry_error e = {0};
+    int64_t t0 = ferry_now_ms();
+    if (mir_disk_flush(sd->disk, &e) < 0)
+        ferry_debug("mir: disk '%s': flush between passes: %s", sd->target, e.msg);
+    else
+        ferry_debug("mir: disk '%s': flush between passes: %" PRId64 " ms", sd->target,
+                    ferry_now_ms() - t0);
+}
+
 static void *worker(void *opaque)
 {
     struct sync_disk *sd = opaque;
@@ -270,6 +288,7 @@ static void *worker(void *opaque)
     r = pass_with_retries(sd, true, false, NULL, &err);
     if (r < 0)
         goto fail;
+    early_flush(sd);
     pthread_mutex_lock(&s->lock);
     sd->bulk_done = true;
     pthread_mutex_unlock(&s->lock);
@@ -286,6 +305,8 @@ static void *worker(void *opaque)
         if (r == 1) /* the final pass was asked for during a retry wait */
             break;
         passes++;
+        if (dirty > 0)
+            early_flush(sd);
         bool converged = dirty < s->opts.converge_bytes;
         mir_disk_set_dirty(sd->disk, dirty, converged);
         pthread_mutex_lock(&s->lock);
