@@ -22,11 +22,17 @@ struct api_ctx {
     struct ctl_client *p2p_dest; /* p2p: the destination agent (tunnelled streams) */
 };
 
-/* A DATA frame of a tunnelled stream arrived on a connection: feeds it to
- * the incoming migration that registered STREAM. Errors are returned so the
- * caller can answer with an ERROR frame. */
-int api_tunnel_data(struct agent *ag, uint32_t stream, uint32_t flags, const void *buf, size_t len,
-                    struct ferry_error *err);
+/* A DATA frame of a tunnelled stream arrived on connection CONN: feeds it
+ * to the incoming migration that registered STREAM. Errors are returned so
+ * the caller can answer with an ERROR frame (a duplex stream reports only
+ * its first error). A duplex stream sends the receiver's answers back on
+ * CONN, so the caller must call api_tunnel_conn_closed before freeing CONN. */
+int api_tunnel_data(struct agent *ag, struct wire_conn *conn, uint32_t stream, uint32_t flags,
+                    const void *buf, size_t len, struct ferry_error *err);
+
+/* CONN is about to be freed: stops the return direction of every stream
+ * that uses it and cuts those streams (their receivers see the end). */
+void api_tunnel_conn_closed(struct agent *ag, struct wire_conn *conn);
 
 /* Runs METHOD with PARAMS (borrowed, may be NULL). On success *ret_result
  * gets a new object (may be NULL for "no result"). */

@@ -229,7 +229,8 @@ int ctl_client_call(struct ctl_client *c, const char *method, json_object *param
             queue_event(c, obj);
             continue;
         }
-        if (h.id != id)
+        /* DATA frames of a tunnelled stream that ended meanwhile. */
+        if (h.type == WIRE_DATA || h.id != id)
             continue;
         if (h.type == WIRE_REPLY) {
             json_object *res = NULL;
@@ -276,4 +277,58 @@ int ctl_client_send_data(struct ctl_client *c, uint32_t stream, uint32_t flags, 
                          size_t len, struct ferry_error *err)
 {
     return wire_conn_send(c->wc, WIRE_DATA, flags, stream, buf, len, err);
+}
+
+#define DATA_FRAME_TIMEOUT_MS 30000
+
+int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, uint32_t *ret_flags,
+                         void **ret_buf, size_t *ret_len, struct ferry_error *err)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : ferry_now_ms() + timeout_ms;
+
+    *ret_buf = NULL;
+    *ret_len = 0;
+    *ret_flags = 0;
+    for (;;) {
+        _cleanup_(json_object_putp) json_object *obj = NULL;
+        _cleanup_free_ void *payload = NULL;
+        struct pollfd pfd = {.fd = wire_conn_fd(c->wc), .events = POLLIN};
+        struct wire_header h;
+        int r;
+
+        /* Poll first: a timeout while waiting for a frame to begin leaves
+         * the connection in step (wire_conn keeps no read buffer). */
+        r = poll(&pfd, 1, deadline < 0 ? -1 : ferry_ms_left(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return ferry_error_set_errno(err, errno, "tunnel: poll");
+        if (r == 0)
+            return ferry_error_set(err, ETIMEDOUT, "tunnel: no frame within %d ms", timeout_ms);
+        r = wire_conn_recv(c->wc, DATA_FRAME_TIMEOUT_MS, &h, &obj, &payload, err);
+        if (r == -EPIPE)
+            return ferry_error_set(err, ECONNRESET, "tunnel: the agent closed the connection");
+        if (r < 0)
+            return r;
+        if (h.type == WIRE_EVENT) {
+            queue_event(c, obj);
+            continue;
+        }
+        if (h.id != stream)
+            continue;
+        if (h.type == WIRE_ERROR) {
+            json_object *e = NULL, *code = NULL, *msg = NULL;
+            json_object_object_get_ex(obj, "error", &e);
+            json_object_object_get_ex(e, "code", &code);
+            json_object_object_get_ex(e, "message", &msg);
+            return ferry_error_set(err, ctl_code_errno(code ? json_object_get_string(code) : NULL),
+                                   "%s", msg ? json_object_get_string(msg) : "unknown error");
+        }
+        if (h.type != WIRE_DATA)
+            continue;
+        *ret_flags = h.flags;
+        *ret_len = h.length;
+        *ret_buf = h.length ? TAKE_PTR(payload) : NULL;
+        return 0;
+    }
 }

@@ -37,6 +37,17 @@ int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **re
 int ctl_client_send_data(struct ctl_client *c, uint32_t stream, uint32_t flags, const void *buf,
                          size_t len, struct ferry_error *err);
 
+/* Waits up to TIMEOUT_MS for the next DATA frame of STREAM (the other
+ * direction of a tunnelled stream): *ret_flags, *ret_buf (caller frees; NULL
+ * when empty) and *ret_len. EVENT frames are queued, other frames skipped.
+ * -ETIMEDOUT when no frame began within TIMEOUT_MS (the connection stays
+ * usable); an ERROR frame with STREAM's id returns its error; -ECONNRESET
+ * when the peer closed. A frame that began is read whole (bounded by the
+ * wire's frame timeout). May run in one thread while another sends DATA
+ * frames, never while a call waits for its reply. */
+int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, uint32_t *ret_flags,
+                         void **ret_buf, size_t *ret_len, struct ferry_error *err);
+
 /* Maps an error code string from an ERROR frame back to an errno. */
 int ctl_code_errno(const char *code);
 

@@ -91,6 +91,22 @@ struct mig_ctx {
     int (*tunnel_send)(void *opaque, uint32_t stream, uint32_t flags, const void *buf, size_t len,
                        struct ferry_error *err);
     void *tunnel_opaque;
+    /* Two-way tunnel, for a stream whose receiver answers (xl's does).
+     * Prepare: the driver sets TUNNEL_DUPLEX with TUNNEL_PATH; the core then
+     * connects to TUNNEL_PATH at the stream's first DATA frame (the source
+     * sends an empty one to open it), passes a DATA frame's EOF flag on as a
+     * half-close, and sends what the receiver writes back to the source as
+     * DATA frames of the same stream on the same connection (EOF when the
+     * receiver closes, ABORT on a read error). Perform: TUNNEL_RECV (set
+     * with TUNNEL_SEND) waits up to TIMEOUT_MS for the next such frame;
+     * *RET_BUF (caller frees) may be NULL with *RET_LEN 0. It returns
+     * -ETIMEDOUT when no frame began within TIMEOUT_MS (nothing is lost:
+     * call it again), the destination's error when it refused a frame of
+     * the stream, -ECONNRESET when the connection is gone. Only one thread
+     * may call it, and only while Perform runs. */
+    bool tunnel_duplex;
+    int (*tunnel_recv)(void *opaque, uint32_t stream, int timeout_ms, uint32_t *ret_flags,
+                       void **ret_buf, size_t *ret_len, struct ferry_error *err);
 };
 
 struct hv_driver {
@@ -135,6 +151,11 @@ struct hv_driver {
     int (*migrate_confirm)(struct mig_ctx *m, struct ferry_error *err);
     /* Asks a running perform to stop soon (called from another thread). */
     void (*migrate_cancel)(struct mig_ctx *m);
+
+    /* enum mig_flags the core adds to every peer-to-peer migration that
+     * neither is --offline nor names a --migrateuri (Xen: MIG_TUNNELLED, so
+     * xl's stream rides inside the agents' connection). */
+    unsigned p2p_implied_flags;
 };
 
 extern const struct hv_driver qemu_hv_driver;

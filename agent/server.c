@@ -211,7 +211,7 @@ static void serve(struct client *cl)
         }
         if (h.type == WIRE_DATA) {
             /* A tunnelled migration stream: no reply unless it fails. */
-            r = api_tunnel_data(ctx.ag, h.id, h.flags, payload, h.length, &err);
+            r = api_tunnel_data(ctx.ag, ctx.conn, h.id, h.flags, payload, h.length, &err);
             if (r < 0)
                 send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
             continue;
@@ -248,6 +248,7 @@ static void serve(struct client *cl)
 out:
     if (ctx.event_token > 0)
         agent_events_unsubscribe(ctx.ag, ctx.event_token);
+    api_tunnel_conn_closed(ctx.ag, ctx.conn);
     wire_conn_free(ctx.conn);
 }
 

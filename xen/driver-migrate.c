@@ -27,12 +27,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "driver-priv.h"
 #include "util.h"
+#include "wire.h"
 
 #define ACCEPT_TIMEOUT_MS   120000 /* Prepare -> the source's connection */
 #define TOKEN_TIMEOUT_MS    10000
@@ -87,6 +90,8 @@ void xen_incoming_free(struct xen_incoming *in)
     }
     if (in->listen_fd >= 0)
         close(in->listen_fd);
+    if (in->sock_path[0])
+        unlink(in->sock_path);
     pthread_mutex_destroy(&in->lock);
     pthread_cond_destroy(&in->cond);
     free(in);
@@ -141,7 +146,9 @@ static int accept_source(struct xen_incoming *in)
         int fd = accept4(in->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
-        if (token_ok(fd, in->token))
+        /* Tunnelled: only the agent core (same user, private run
+         * directory) connects; it carries no token. */
+        if (in->sock_path[0] || token_ok(fd, in->token))
             return fd;
         close(fd);
         bad++;
@@ -238,6 +245,27 @@ static int listen_on(const char *host, unsigned port, unsigned *ret_port, struct
     return fd;
 }
 
+/* A listening unix socket at PATH (replacing a stale one). */
+static int listen_unix_path(const char *path, struct ferry_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof sa.sun_path)
+        return ferry_error_set(err, ENAMETOOLONG, "socket path '%s' is too long", path);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return ferry_error_set_errno(err, errno, "socket");
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0) {
+        int e = errno;
+        close(fd);
+        return ferry_error_set_errno(err, e, "cannot listen on '%s'", path);
+    }
+    return fd;
+}
+
 /* "xl+tcp://HOST:PORT/TOKEN" (HOST may be "[v6]"); TOKEN may be absent
  * when parsing a requested listen URI. */
 static int parse_uri(const char *uri, char *host, size_t hl, unsigned *port, char *token, size_t tl,
@@ -309,7 +337,26 @@ int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     ferry_uuid_generate(in->token);
     snprintf(in->log_path, sizeof in->log_path, "%s/%s.xl-receive.log", ag->run_dir,
              m->dom->def->name);
-    in->listen_fd = listen_on(mp->listen_address, port, &port, err);
+    if (mp->flags & MIG_TUNNELLED) {
+        /* The stream comes inside the agents' connection: the core
+         * connects here at its first DATA frame and sends xl's answers
+         * back (duplex tunnel, hv.h). */
+        snprintf(in->sock_path, sizeof in->sock_path, "%s/%s.xl-in.sock", ag->run_dir,
+                 m->dom->def->name);
+        if (strlen(ag->run_dir) + strlen(m->dom->def->name) + 12 >= sizeof in->sock_path) {
+            in->sock_path[0] = '\0';
+            in->listen_fd = -1;
+            xen_incoming_free(in);
+            return ferry_error_set(err, ENAMETOOLONG,
+                                   "prepare: run directory '%s' is too long for a unix socket",
+                                   ag->run_dir);
+        }
+        in->listen_fd = listen_unix_path(in->sock_path, err);
+        if (in->listen_fd < 0)
+            in->sock_path[0] = '\0';
+    } else {
+        in->listen_fd = listen_on(mp->listen_address, port, &port, err);
+    }
     if (in->listen_fd < 0) {
         r = in->listen_fd;
         in->listen_fd = -1;
@@ -323,6 +370,13 @@ int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     in->thread_started = true;
     xen_incoming_free(p->in);
     p->in = in;
+    m->dom->incoming = true;
+    if (in->sock_path[0]) {
+        m->tunnel_path = ferry_strdup(in->sock_path);
+        m->tunnel_duplex = true;
+        m->uri = ferry_strdup_printf("tunnel:%u", m->tunnel_id);
+        return 0;
+    }
     m->uri = ferry_strdup_printf(strchr(host, ':') ? "xl+tcp://[%s]:%u/%s" : "xl+tcp://%s:%u/%s",
                                  host, port, in->token);
     snprintf(m->cookie_out.migrate_uri, sizeof m->cookie_out.migrate_uri, "%s", m->uri);
@@ -397,11 +451,216 @@ static void perform_tick(void *opaque)
     perform_stats(opaque, "active");
 }
 
+/* Tunnelled Perform: xl's transport command (ferry-xl-pipe unix:PATH)
+ * connects to a unix socket here; the "up" thread turns what xl sends into
+ * DATA frames (opening the stream with an empty one: xl waits for the
+ * receiver's banner before it sends anything), the "down" thread writes
+ * the destination's DATA frames (xl migrate-receive's answers) back. Every
+ * wait is bounded by RELAY_POLL_MS and the STOP flag; Perform joins both
+ * threads before it returns, so nothing reads the agents' connection once
+ * the orchestrator calls Finish on it. */
+#define RELAY_CHUNK      (256u * 1024)
+#define RELAY_POLL_MS    200
+#define RELAY_ACCEPT_MS  30000
+#define RELAY_SNDTIMEO_S 30
+
+struct xl_relay {
+    struct mig_ctx *m;
+    uint32_t stream;
+    int listen_fd;
+    int fd;
+    char path[108];
+    char token[FERRY_UUID_STRLEN];
+    volatile bool stop;
+    volatile bool failed; /* the destination refused the stream: stop sending */
+    pthread_t up, down;
+    bool up_started, down_started;
+    pthread_mutex_t lock;
+    struct ferry_error err; /* under LOCK: the first error, the root cause */
+};
+
+static void relay_error(struct xl_relay *rl, const struct ferry_error *e)
+{
+    pthread_mutex_lock(&rl->lock);
+    if (!ferry_error_is_set(&rl->err) && e && ferry_error_is_set(e))
+        rl->err = *e;
+    pthread_mutex_unlock(&rl->lock);
+}
+
+static void *relay_down(void *arg)
+{
+    struct xl_relay *rl = arg;
+    struct mig_ctx *m = rl->m;
+
+    while (!rl->stop) {
+        struct ferry_error e = {0};
+        _cleanup_free_ void *buf = NULL;
+        uint32_t flags = 0;
+        size_t len = 0;
+        int r = m->tunnel_recv(m->tunnel_opaque, rl->stream, RELAY_POLL_MS, &flags, &buf, &len, &e);
+
+        if (r == -ETIMEDOUT)
+            continue;
+        if (r < 0) {
+            ferry_error_prefix(&e, "tunnel from the destination agent");
+            relay_error(rl, &e);
+            rl->failed = true;
+            shutdown(rl->fd, SHUT_RDWR); /* xl sees the failure at once */
+            if (r == -ECONNRESET || r == -EPROTO || r == -ETIMEDOUT)
+                break;
+            continue; /* the destination refused a frame: keep draining */
+        }
+        if (len && !rl->failed && ferry_write_full(rl->fd, buf, len) < 0) {
+            rl->failed = true;
+            shutdown(rl->fd, SHUT_RDWR);
+        }
+        if (flags & WIRE_FLAG_ABORT) {
+            ferry_error_set(&e, EIO, "tunnel: the destination's xl stream broke off");
+            relay_error(rl, &e);
+            shutdown(rl->fd, SHUT_RDWR);
+            break;
+        }
+        if (flags & WIRE_FLAG_EOF) {
+            shutdown(rl->fd, SHUT_WR);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static bool relay_accept(struct xl_relay *rl)
+{
+    int64_t deadline = ferry_now_ms() + RELAY_ACCEPT_MS;
+
+    for (int bad = 0; bad < MAX_BAD_CONNECTIONS && !rl->stop;) {
+        struct pollfd pfd = {.fd = rl->listen_fd, .events = POLLIN};
+        if (ferry_ms_left(deadline) == 0)
+            return false;
+        if (poll(&pfd, 1, RELAY_POLL_MS) <= 0)
+            continue;
+        int fd = accept4(rl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        if (token_ok(fd, rl->token)) {
+            struct timeval tv = {.tv_sec = RELAY_SNDTIMEO_S};
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            rl->fd = fd;
+            return true;
+        }
+        close(fd);
+        bad++;
+    }
+    return false;
+}
+
+static void *relay_up(void *arg)
+{
+    struct xl_relay *rl = arg;
+    struct mig_ctx *m = rl->m;
+    _cleanup_free_ char *buf = malloc(RELAY_CHUNK);
+    struct ferry_error e = {0};
+    uint32_t end = WIRE_FLAG_ABORT;
+
+    if (!buf || !relay_accept(rl)) {
+        if (!rl->stop) {
+            ferry_error_set(&e, ETIMEDOUT, "tunnel: xl's transport command did not connect");
+            relay_error(rl, &e);
+        }
+        return NULL;
+    }
+    if (pthread_create(&rl->down, NULL, relay_down, rl) != 0) {
+        ferry_error_set(&e, EAGAIN, "tunnel: cannot start the relay");
+        relay_error(rl, &e);
+        shutdown(rl->fd, SHUT_RDWR);
+        return NULL;
+    }
+    rl->down_started = true;
+    if (m->tunnel_send(m->tunnel_opaque, rl->stream, 0, NULL, 0, &e) < 0)
+        goto broken;
+    while (!rl->stop && !rl->failed) {
+        struct pollfd pfd = {.fd = rl->fd, .events = POLLIN};
+        int r = poll(&pfd, 1, RELAY_POLL_MS);
+        if (r == 0 || (r < 0 && errno == EINTR))
+            continue;
+        if (r < 0)
+            break;
+        ssize_t n = read(rl->fd, buf, RELAY_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            end = n == 0 ? WIRE_FLAG_EOF : WIRE_FLAG_ABORT;
+            break;
+        }
+        if (m->tunnel_send(m->tunnel_opaque, rl->stream, 0, buf, (size_t)n, &e) < 0)
+            goto broken;
+    }
+    /* The end of xl's stream (or its loss) reaches the receiver too. */
+    m->tunnel_send(m->tunnel_opaque, rl->stream, end, NULL, 0, NULL);
+    return NULL;
+
+broken:
+    ferry_error_prefix(&e, "tunnel to the destination agent");
+    relay_error(rl, &e);
+    rl->failed = true;
+    shutdown(rl->fd, SHUT_RDWR);
+    return NULL;
+}
+
+static int relay_start(struct mig_ctx *m, struct xl_relay *rl, struct ferry_error *err)
+{
+    uint64_t id;
+    int r;
+
+    memset(rl, 0, sizeof *rl);
+    rl->m = m;
+    rl->listen_fd = rl->fd = -1;
+    pthread_mutex_init(&rl->lock, NULL);
+    if (!m->uri || strncmp(m->uri, "tunnel:", 7) != 0 || ferry_parse_u64(m->uri + 7, &id) < 0 ||
+        !id || id > UINT32_MAX)
+        return ferry_error_set(err, EPROTO, "perform: bad tunnelled stream URI '%s'",
+                               m->uri ? m->uri : "");
+    rl->stream = (uint32_t)id;
+    ferry_uuid_generate(rl->token);
+    if (strlen(m->agent->run_dir) + strlen(m->dom->def->name) + 13 >= sizeof rl->path)
+        return ferry_error_set(err, ENAMETOOLONG,
+                               "perform: run directory '%s' is too long for a unix socket",
+                               m->agent->run_dir);
+    snprintf(rl->path, sizeof rl->path, "%s/%s.xl-out.sock", m->agent->run_dir, m->dom->def->name);
+    rl->listen_fd = listen_unix_path(rl->path, err);
+    if (rl->listen_fd < 0) {
+        ferry_error_prefix(err, "perform");
+        return rl->listen_fd;
+    }
+    if ((r = pthread_create(&rl->up, NULL, relay_up, rl)) != 0) {
+        close(rl->listen_fd);
+        unlink(rl->path);
+        rl->listen_fd = -1;
+        return ferry_error_set_errno(err, r, "perform: cannot start the relay");
+    }
+    rl->up_started = true;
+    return 0;
+}
+
+/* After xl migrate ended: nothing of the stream matters any more. */
+static void relay_stop(struct xl_relay *rl)
+{
+    rl->stop = true;
+    if (rl->up_started)
+        pthread_join(rl->up, NULL);
+    if (rl->down_started)
+        pthread_join(rl->down, NULL);
+    if (rl->fd >= 0)
+        close(rl->fd);
+    if (rl->listen_fd >= 0) {
+        close(rl->listen_fd);
+        unlink(rl->path);
+    }
+    pthread_mutex_destroy(&rl->lock);
+}
+
 int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct xen_dom *p = xen_priv(m->agent, m->dom);
-    char host[256], token[FERRY_UUID_STRLEN + 8], portstr[8];
-    unsigned port;
     struct xendrv_xl_result res;
     int r;
 
@@ -414,18 +673,30 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
         return r;
     if (!m->uri || !*m->uri)
         return ferry_error_set(err, EINVAL, "perform: no migration URI from the destination");
-    if ((r = parse_uri(m->uri, host, sizeof host, &port, token, sizeof token, err)) < 0)
-        return r;
-    snprintf(portstr, sizeof portstr, "%u", port);
-    _cleanup_free_ char *qp = sh_quote(xen_drv_of(m->agent)->pipe), *qh = sh_quote(host);
-    _cleanup_free_ char *qt = sh_quote(token);
+    bool tunnelled = m->tunnel_send && m->tunnel_recv;
+    struct xl_relay rl;
+    _cleanup_free_ char *qp = sh_quote(xen_drv_of(m->agent)->pipe), *target = NULL;
+    if (tunnelled) {
+        if ((r = relay_start(m, &rl, err)) < 0)
+            return r;
+        _cleanup_free_ char *qu = ferry_strdup_printf("unix:%s", rl.path);
+        _cleanup_free_ char *qq = sh_quote(qu), *qt = sh_quote(rl.token);
+        target = ferry_strdup_printf("%s %s", qq, qt);
+    } else {
+        char host[256], token[FERRY_UUID_STRLEN + 8];
+        unsigned port;
+        if ((r = parse_uri(m->uri, host, sizeof host, &port, token, sizeof token, err)) < 0)
+            return r;
+        _cleanup_free_ char *qh = sh_quote(host), *qt = sh_quote(token);
+        target = ferry_strdup_printf("%s %u %s", qh, port, qt);
+    }
 
     struct perform_watch w = {.m = m, .started_ms = ferry_now_ms()};
     snprintf(w.stats_path, sizeof w.stats_path, "%s/%s.xl-send.stats", m->agent->run_dir,
              m->dom->def->name);
     unlink(w.stats_path);
     _cleanup_free_ char *qs = sh_quote(w.stats_path);
-    _cleanup_free_ char *rune = ferry_strdup_printf("exec %s %s %s %s %s", qp, qh, portstr, qt, qs);
+    _cleanup_free_ char *rune = ferry_strdup_printf("exec %s %s %s", qp, target, qs);
     struct xendrv_xl_watch watch = {
         .pid_slot = &p->send_pid, .tick = perform_tick, .opaque = &w, .tick_ms = 250};
 
@@ -434,11 +705,19 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
                       XEN_PERFORM_TIMEOUT_MS, &watch, &res, err);
     perform_stats(&w, r == 0 && res.status == 0 ? "completed" : "failed");
     unlink(w.stats_path);
+    struct ferry_error relay_err = {0};
+    if (tunnelled) {
+        relay_stop(&rl);
+        relay_err = rl.err;
+    }
     if (r < 0)
         return r;
     if (res.status != 0) {
         r = xendrv_xl_fail("migrate", &res, err);
         xendrv_xl_result_clear(&res);
+        /* The tunnel's error is the root cause of xl's. */
+        if (ferry_error_is_set(&relay_err))
+            ferry_error_prefix(err, "%s", ferry_error_msg(&relay_err));
         return r;
     }
     xendrv_xl_result_clear(&res);

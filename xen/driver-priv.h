@@ -33,6 +33,7 @@ struct xen_incoming {
     char xl[1024]; /* copied from the agent's xen_drv */
     int listen_fd;
     char token[FERRY_UUID_STRLEN];
+    char sock_path[108]; /* tunnelled: the unix socket the agent core connects to */
     char log_path[1024];
     bool paused; /* MIG_PAUSED: leave it paused at Finish */
     pthread_t thread;

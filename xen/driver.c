@@ -294,11 +294,13 @@ const struct hv_driver xen_hv_driver = {
     .domain_release = xen_domain_release,
     .capabilities_xml = xen_capabilities_xml,
     .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_PERSIST_DEST | MIG_UNDEFINE_SOURCE |
-                       MIG_PAUSED | MIG_OFFLINE,
+                       MIG_PAUSED | MIG_OFFLINE | MIG_TUNNELLED,
     .migrate_begin = xen_migrate_begin,
     .migrate_prepare = xen_migrate_prepare,
     .migrate_perform = xen_migrate_perform,
     .migrate_finish = xen_migrate_finish,
     .migrate_confirm = xen_migrate_confirm,
     .migrate_cancel = xen_migrate_cancel,
+    /* Peer-to-peer: xl's stream rides inside the agents' connection. */
+    .p2p_implied_flags = MIG_TUNNELLED,
 };

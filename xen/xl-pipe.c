@@ -7,7 +7,10 @@
  * that either side failing is seen at once by the other.
  *
  *   ferry-xl-pipe HOST PORT TOKEN [STATSFILE]
+ *   ferry-xl-pipe unix:PATH TOKEN [STATSFILE]
  *
+ * The unix form connects to the source agent itself, which carries the
+ * stream inside the agents' connection (peer-to-peer migration).
  * TOKEN (a line the listener checks first) ties the connection to one
  * prepared migration. STATSFILE, when given, holds one fixed-width line
  * "SENT RECEIVED\n" (bytes), rewritten at most every 100 ms and at the end:
@@ -24,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -62,6 +66,28 @@ static int connect_to(const char *host, const char *port)
     return fd;
 }
 
+static int connect_unix_path(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "ferry-xl-pipe: socket path '%s' is too long\n", path);
+        return -1;
+    }
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        int e = errno;
+        close(fd);
+        fd = -1;
+        errno = e;
+    }
+    if (fd < 0)
+        fprintf(stderr, "ferry-xl-pipe: cannot connect to %s: %s\n", path, strerror(errno));
+    return fd;
+}
+
 static void write_stats(int fd, uint64_t sent, uint64_t received)
 {
     char line[64];
@@ -77,20 +103,25 @@ static void write_stats(int fd, uint64_t sent, uint64_t received)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: ferry-xl-pipe HOST PORT TOKEN [STATSFILE]\n");
+    bool unix_mode = argc >= 2 && strncmp(argv[1], "unix:", 5) == 0;
+    int nargs = unix_mode ? 3 : 4; /* before STATSFILE */
+    if (argc != nargs && argc != nargs + 1) {
+        fprintf(stderr, "usage: ferry-xl-pipe HOST PORT TOKEN [STATSFILE]\n"
+                        "       ferry-xl-pipe unix:PATH TOKEN [STATSFILE]\n");
         return 1;
     }
+    const char *token = argv[nargs - 1];
     _cleanup_close_ int stats =
-        argc == 5 ? open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+        argc == nargs + 1 ? open(argv[nargs], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
     uint64_t sent = 0, received = 0;
     int64_t last_stats = 0, linger_until = 0;
     signal(SIGPIPE, SIG_IGN);
     alarm(CONNECT_TIMEOUT_S);
-    _cleanup_close_ int sock = connect_to(argv[1], argv[2]);
+    _cleanup_close_ int sock =
+        unix_mode ? connect_unix_path(argv[1] + 5) : connect_to(argv[1], argv[2]);
     if (sock < 0)
         return 1;
-    _cleanup_free_ char *hello = ferry_strdup_printf("%s\n", argv[3]);
+    _cleanup_free_ char *hello = ferry_strdup_printf("%s\n", token);
     if (ferry_write_full(sock, hello, strlen(hello)) < 0) {
         fprintf(stderr, "ferry-xl-pipe: sending the token failed\n");
         return 1;

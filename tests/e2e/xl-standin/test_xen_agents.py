@@ -64,13 +64,43 @@ class XenAgent(Agent):
         return list(self.xl_states())
 
 
+def pipe_spy(d):
+    """ferry-xl-pipe behind a script that first notes its target argument
+    (HOST, or unix:PATH when the stream rides inside the agents' connection)."""
+    log = os.path.join(d, "xl-pipe.targets")
+    path = os.path.join(d, "ferry-xl-pipe.sh")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n# TEST ONLY: notes xl's transport target\n"
+                "printf '%%s\\n' \"$1\" >> '%s'\nexec '%s' \"$@\"\n" % (log, PIPE))
+    os.chmod(path, stat.S_IRWXU)
+    return path, log
+
+
 class Pair:
     def __init__(self, tag, *dst_extra):
         if not (os.access(XL, os.X_OK) and os.access(PIPE, os.X_OK)):
             raise Skip("xl stand-in or ferry-xl-pipe not built")
-        os.environ["FERRY_XL_PIPE"] = PIPE
-        self.src = XenAgent("xsrc-" + tag).start()
+        self.src = XenAgent("xsrc-" + tag)
+        spy, self.pipe_log = pipe_spy(self.src.dir)
+        os.environ["FERRY_XL_PIPE"] = spy
+        self.src.start()
         self.dst = XenAgent("xdst-" + tag, *dst_extra).start()
+
+    def pipe_targets(self):
+        """What each ferry-xl-pipe was told to connect to, in order."""
+        try:
+            with open(self.pipe_log) as f:
+                return f.read().split()
+        except FileNotFoundError:
+            return []
+
+    def migrate(self, name, *extra, p2p=False, check=True, timeout=None):
+        args = ["migrate", "--live"] + (["--p2p"] if p2p else []) + list(extra) + \
+            [name, self.dst.uri]
+        kw = {"check": check}
+        if timeout:
+            kw["timeout"] = timeout
+        return self.src.ctl(*args, **kw)
 
     def stop(self):
         for a in (self.src, self.dst):
@@ -100,6 +130,9 @@ def test_migrate_managed_and_p2p():
     p = Pair("mig")
     start_guest(p.src, "g")
     p.src.ctl("migrate", "--live", "g", p.dst.uri)
+    # Managed: xl's stream has its own TCP connection to the destination.
+    assert len(p.pipe_targets()) == 1 and not p.pipe_targets()[0].startswith("unix:"), \
+        p.pipe_targets()
     assert p.dst.state_of("g") == "running"
     assert "g" not in p.src.xl_names() and "g" in p.dst.xl_names()
     # The figures of xl's stream reached the destination's completed job.
@@ -109,6 +142,30 @@ def test_migrate_managed_and_p2p():
     p.dst.ctl("migrate", "--live", "--p2p", "g", p.src.uri)
     assert p.src.state_of("g") == "running"
     assert "g" not in p.dst.xl_names()
+    assert len(p.pipe_targets()) == 2 and p.pipe_targets()[1].startswith("unix:"), \
+        p.pipe_targets()
+    # Peer-to-peer from the source agent: the stream rides inside the
+    # agents' connection (ferry-xl-pipe talks to the source agent only).
+    p.src.ctl("migrate", "--live", "--p2p", "g", p.dst.uri)
+    targets = p.pipe_targets()
+    assert len(targets) == 3 and targets[2].startswith("unix:"), targets
+    assert p.dst.state_of("g") == "running" and p.dst.xl_names() == ["g"]
+    assert p.src.xl_names() == [] and p.src.state_of("g") == "shutoff"
+    info = p.dst.ctl_json("domjobinfo", "g", "--completed")
+    assert info["status"] == "completed" and info["memory_processed"] > 2500000, info
+    # An explicit --migrateuri keeps xl's own connection even in p2p.
+    p.dst.ctl("migrate", "--live", "--p2p", "--migrateuri", "tcp:127.0.0.1:0", "g",
+              p.src.uri)
+    assert p.src.state_of("g") == "running"
+    assert p.pipe_targets()[3] == "127.0.0.1", p.pipe_targets()
+    # A receiver whose daemon keeps xl's connection open: the tunnel's
+    # return direction never sees an end, and Perform still ends in bounded
+    # time, leaving the agents' connection usable for Finish and Confirm.
+    p.dst.fail("receiver-daemon")
+    t0 = time.time()
+    p.migrate("g", p2p=True)
+    assert p.dst.state_of("g") == "running" and p.src.xl_names() == []
+    assert time.time() - t0 < 30, time.time() - t0
     p.stop()
 
 
@@ -129,75 +186,96 @@ def test_protocol_versions():
         p.stop()
 
 
-def failed_migration(p, name):
-    r = p.src.ctl("migrate", "--live", name, p.dst.uri, check=False)
+MODES = (("managed", False), ("p2p", True))
+
+
+def failed_migration(p, name, p2p):
+    r = p.migrate(name, p2p=p2p, check=False)
     assert r.returncode != 0, r.stdout
+    # The failure path ran over the transport the mode promises.
+    targets = p.pipe_targets()
+    assert targets and targets[-1].startswith("unix:") == p2p, targets
     return r
 
 
+def after_failure(p):
+    """The agents' connection is still usable after a failed tunnelled
+    stream: a clean migration follows on a fresh pair of xl processes."""
+    for a in (p.src, p.dst):
+        a.fail("")
+
+
 def test_receiver_refuses():
-    p = Pair("refuse")
-    start_guest(p.src, "g")
-    p.dst.fail("receiver-refuse")
-    failed_migration(p, "g")
-    assert p.src.state_of("g") == "running"
-    wait_for(lambda: "g" not in p.dst.domains(), 20, "the destination to forget 'g'")
-    assert p.dst.xl_names() == []
-    p.stop()
+    for mode, p2p in MODES:
+        p = Pair("refuse-" + mode)
+        start_guest(p.src, "g")
+        p.dst.fail("receiver-refuse")
+        failed_migration(p, "g", p2p)
+        assert p.src.state_of("g") == "running"
+        wait_for(lambda: "g" not in p.dst.domains(), 20, "the destination to forget 'g'")
+        assert p.dst.xl_names() == []
+        after_failure(p)
+        p.migrate("g", p2p=p2p)
+        assert p.dst.state_of("g") == "running" and p.src.xl_names() == []
+        p.stop()
 
 
 def test_stream_cut():
-    p = Pair("cut")
-    start_guest(p.src, "g")
-    p.src.fail("cut-after=500000")
-    r = failed_migration(p, "g")
-    assert "resuming at sender" in r.stderr, r.stderr
-    assert p.src.state_of("g") == "running"
-    assert p.dst.xl_names() == []
-    p.stop()
+    for mode, p2p in MODES:
+        p = Pair("cut-" + mode)
+        start_guest(p.src, "g")
+        p.src.fail("cut-after=500000")
+        r = failed_migration(p, "g", p2p)
+        assert "resuming at sender" in r.stderr, r.stderr
+        assert p.src.state_of("g") == "running"
+        assert p.dst.xl_names() == []
+        p.stop()
 
 
 def test_target_fails_start():
-    p = Pair("nostart")
-    start_guest(p.src, "g")
-    p.dst.fail("receiver-fail-start")
-    failed_migration(p, "g")
-    assert p.src.state_of("g") == "running"
-    assert p.dst.xl_names() == []
-    p.stop()
+    for mode, p2p in MODES:
+        p = Pair("nostart-" + mode)
+        start_guest(p.src, "g")
+        p.dst.fail("receiver-fail-start")
+        failed_migration(p, "g", p2p)
+        assert p.src.state_of("g") == "running"
+        assert p.dst.xl_names() == []
+        p.stop()
 
 
 def test_sender_dies_after_point_of_no_return():
-    p = Pair("nogo")
-    start_guest(p.src, "g")
-    p.src.fail("sender-die-after-go")
-    r = failed_migration(p, "g")
-    assert "killed by signal 9" in r.stderr, r.stderr
-    # Neither copy is destroyed or resumed: both stay paused for a human.
-    assert p.src.xl_states() == {"g--migratedaway": "--p---"}, p.src.xl_states()
-    assert p.dst.xl_states() == {"g": "--p---"}, p.dst.xl_states()
-    p.stop()
+    for mode, p2p in MODES:
+        p = Pair("nogo-" + mode)
+        start_guest(p.src, "g")
+        p.src.fail("sender-die-after-go")
+        r = failed_migration(p, "g", p2p)
+        assert "killed by signal 9" in r.stderr, r.stderr
+        # Neither copy is destroyed or resumed: both stay paused for a human.
+        assert p.src.xl_states() == {"g--migratedaway": "--p---"}, p.src.xl_states()
+        assert p.dst.xl_states() == {"g": "--p---"}, p.dst.xl_states()
+        p.stop()
 
 
 def test_abort():
-    p = Pair("abort")
-    start_guest(p.src, "g")
-    p.src.fail("delay-ms=100")  # about 5 s of stream
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault(
-        "r", p.src.ctl("migrate", "--live", "g", p.dst.uri, check=False, timeout=120)))
-    t.start()
-    wait_for(lambda: p.src.ctl_json("domjobinfo", "g", check=False).get("phase") == "perform",
-             20, "the migration of 'g' to reach perform")
-    time.sleep(0.3)
-    p.src.ctl("domjobabort", "g")
-    t.join(60)
-    r = out["r"]
-    assert r.returncode != 0, r.stdout
-    assert p.src.state_of("g") == "running"
-    wait_for(lambda: "g" not in p.dst.domains(), 20, "the destination to forget 'g'")
-    assert p.dst.xl_names() == []
-    p.stop()
+    for mode, p2p in MODES:
+        p = Pair("abort-" + mode)
+        start_guest(p.src, "g")
+        p.src.fail("delay-ms=100")  # about 5 s of stream
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault(
+            "r", p.migrate("g", p2p=p2p, check=False, timeout=120)))
+        t.start()
+        wait_for(lambda: p.src.ctl_json("domjobinfo", "g", check=False).get("phase") ==
+                 "perform", 20, "the migration of 'g' to reach perform")
+        time.sleep(0.3)
+        p.src.ctl("domjobabort", "g")
+        t.join(60)
+        r = out["r"]
+        assert r.returncode != 0, r.stdout
+        assert p.src.state_of("g") == "running"
+        wait_for(lambda: "g" not in p.dst.domains(), 20, "the destination to forget 'g'")
+        assert p.dst.xl_names() == []
+        p.stop()
 
 
 def test_offline():
