@@ -77,6 +77,44 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
         add_text(disk, "serial", d->serial);
 }
 
+/* Sets the text of ROOT's first child element NAME to TEXT (added after
+ * AFTER, or at the end, when there is none). */
+static xmlNode *set_child_text(xmlNode *root, const char *name, const char *text, xmlNode *after)
+{
+    xmlNode *n;
+
+    for (n = root->children; n; n = n->next) {
+        if (agent_xml_is(n, name))
+            break;
+    }
+    if (!n) {
+        n = xmlNewDocNode(root->doc, NULL, (const xmlChar *)name, NULL);
+        if (after)
+            xmlAddNextSibling(after, n);
+        else
+            xmlAddChild(root, n);
+    }
+    xmlNodeSetContent(n, NULL);
+    xmlNodeAddContent(n, (const xmlChar *)text); /* literal text, no entity parsing */
+    return n;
+}
+
+/* The kept document (type='xen') with the fields that identify the guest. */
+static char *format_native(const struct domain_def *def)
+{
+    _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
+    struct ferry_error err = {0};
+    xmlNode *root, *name;
+
+    if (agent_xml_parse(def->native_xml, strlen(def->native_xml), DOMAIN_XML_MAX, "domain XML",
+                        &doc, &err) < 0)
+        return NULL;
+    root = xmlDocGetRootElement(doc);
+    name = set_child_text(root, "name", def->name, NULL);
+    set_child_text(root, "uuid", def->uuid, name);
+    return agent_xml_format(doc);
+}
+
 char *domain_def_format(const struct domain_def *def)
 {
     _cleanup_(xmlFreeDocp) xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
@@ -85,6 +123,12 @@ char *domain_def_format(const struct domain_def *def)
 
     if (!doc)
         return NULL;
+    if (def->native_xml) {
+        char *native = format_native(def);
+        if (native)
+            return native;
+        /* Unreachable for a document domain_def_parse accepted. */
+    }
     root = xmlNewDocNode(doc, NULL, (const xmlChar *)"domain", NULL);
     xmlDocSetRootElement(doc, root);
     xmlNewProp(root, (const xmlChar *)"type", (const xmlChar *)"kvm");
@@ -120,7 +164,8 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
 {
     if (strcmp(a->name, b->name) || strcmp(a->uuid, b->uuid) || a->memory_kib != b->memory_kib ||
         a->vcpus != b->vcpus || !str_eq(a->kernel, b->kernel) || !str_eq(a->cmdline, b->cmdline) ||
-        !str_eq(a->description, b->description) || a->n_disks != b->n_disks)
+        !str_eq(a->description, b->description) || a->n_disks != b->n_disks ||
+        !str_eq(a->native_xml, b->native_xml))
         return false;
     for (size_t i = 0; i < a->n_disks; i++) {
         const struct domain_disk *x = &a->disks[i], *y = &b->disks[i];
@@ -142,6 +187,7 @@ struct domain_def *domain_def_copy(const struct domain_def *def)
     c->kernel = ferry_strdup(def->kernel);
     c->cmdline = ferry_strdup(def->cmdline);
     c->description = ferry_strdup(def->description);
+    c->native_xml = ferry_strdup(def->native_xml);
     for (size_t i = 0; i < def->n_disks; i++)
         c->disks[i].source = ferry_strdup(def->disks[i].source);
     for (size_t i = 0; i < def->n_ignored; i++)
@@ -156,6 +202,7 @@ void domain_def_free(struct domain_def *def)
     free(def->kernel);
     free(def->cmdline);
     free(def->description);
+    free(def->native_xml);
     for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
         free(def->disks[i].source);
     for (size_t i = 0; i < def->n_ignored && i < DOMAIN_MAX_IGNORED; i++)

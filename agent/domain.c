@@ -23,6 +23,7 @@ struct parse_state {
     struct domain_def *def;
     struct ferry_error *err;
     bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
+    bool xen; /* <domain type='xen'>: Xen's guest types, buses and backends too */
 };
 
 static void add_ignored(struct domain_def *def, const char *path)
@@ -44,6 +45,8 @@ static void ignore_child(struct parse_state *st, const char *parent, const xmlNo
     _cleanup_free_ char *path =
         parent ? ferry_strdup_printf("%s/%s", parent, name) : ferry_strdup(name);
 
+    if (st->xen)
+        return; /* kept in native_xml for the Xen driver */
     add_ignored(st->def, path);
 }
 
@@ -153,10 +156,13 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
             r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
             if (r < 0)
                 return r;
-            if (strcmp(type, "hvm") != 0)
+            /* Xen: linux/xen = PV, xenpvh = PVH (as xendrv_config_from_xml). */
+            if (strcmp(type, "hvm") != 0 &&
+                !(st->xen && (strcmp(type, "linux") == 0 || strcmp(type, "xen") == 0 ||
+                              strcmp(type, "xenpvh") == 0)))
                 return ferry_error_set(st->err, EOPNOTSUPP,
-                                       WHAT ": <os><type>%s</type> is not supported (only hvm)",
-                                       type);
+                                       WHAT ": <os><type>%s</type> is not supported (only hvm%s)",
+                                       type, st->xen ? ", linux, xen, xenpvh" : "");
         } else if (agent_xml_is(n, "kernel")) {
             r = once(st, &seen_kernel, "kernel");
             if (r < 0)
@@ -225,7 +231,10 @@ static int parse_driver(struct parse_state *st, const xmlNode *n, struct domain_
         (r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0 ||
         (r = agent_xml_prop(n, "cache", cache, sizeof cache, what, st->err)) < 0)
         return r;
-    if (name[0] && strcmp(name, "qemu") != 0)
+    /* Xen's disk backends (xl's backendtype) besides qemu. */
+    if (name[0] && strcmp(name, "qemu") != 0 &&
+        !(st->xen && (strcmp(name, "phy") == 0 || strcmp(name, "tap") == 0 ||
+                      strcmp(name, "standalone") == 0)))
         return ferry_error_set(st->err, EOPNOTSUPP, "%s: driver name '%s' is not supported", what,
                                name);
     if (!type[0] || !strcmp(type, "raw"))
@@ -291,10 +300,10 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     if (!d.bus[0])
         strcpy(d.bus, "virtio");
     if (strcmp(d.bus, "virtio") && strcmp(d.bus, "sata") && strcmp(d.bus, "scsi") &&
-        strcmp(d.bus, "ide"))
+        strcmp(d.bus, "ide") && !(st->xen && strcmp(d.bus, "xen") == 0))
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: bus '%s' is not supported (virtio, sata, scsi, ide)", what,
-                               d.bus);
+                               "%s: bus '%s' is not supported (virtio, sata, scsi, ide%s)", what,
+                               d.bus, st->xen ? ", xen" : "");
 
     for (const xmlNode *n = disk->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE || n == target)
@@ -434,6 +443,10 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
     if (!agent_xml_is(root, "domain"))
         return ferry_error_set(err, EINVAL, WHAT ": root element is <%s>, not <domain>",
                                (const char *)root->name);
+    {
+        _cleanup_(xmlFreep) xmlChar *dtype = xmlGetNoNsProp(root, (const xmlChar *)"type");
+        st.xen = dtype && strcmp((const char *)dtype, "xen") == 0;
+    }
     def = ferry_calloc(1, sizeof *def);
     def->vcpus = 1;
     st.def = def;
@@ -450,6 +463,19 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
         return ferry_error_set(err, EINVAL, WHAT ": <memory> is missing");
     if (!def->uuid[0])
         ferry_uuid_generate(def->uuid);
+    if (st.xen) {
+        /* The whole document, already checked against every limit above. */
+        def->native_xml = agent_xml_format(doc);
+        if (!def->native_xml)
+            return ferry_error_set(err, ENOMEM, WHAT ": out of memory");
+        /* With <name> and <uuid> as the fields say (a generated uuid, a
+         * lower-cased one), so that parse(format(def)) keeps it unchanged. */
+        char *norm = domain_def_format(def);
+        if (!norm)
+            return ferry_error_set(err, ENOMEM, WHAT ": out of memory");
+        free(def->native_xml);
+        def->native_xml = norm;
+    }
     *ret = TAKE_PTR(def);
     return 0;
 }

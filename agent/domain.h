@@ -58,6 +58,12 @@ struct domain_def {
     struct domain_disk disks[DOMAIN_MAX_DISKS];
     size_t n_ignored;
     char *ignored[DOMAIN_MAX_IGNORED]; /* element paths we accepted but ignore */
+    /* <domain type='xen'>: the whole document as parsed (normalised by
+     * libxml2), for the Xen driver, which keeps what the fields above cannot
+     * hold (PV/PVH, vifs, VNC, kept xl keys); domain_def_format() returns it
+     * with <name> and <uuid> set from the fields. NULL for other types.
+     * Nothing in it is listed in IGNORED: the driver reads all of it. */
+    char *native_xml;
 };
 
 /* Parses XML (LEN bytes, need not be NUL-terminated). On success *ret is a

@@ -876,7 +876,7 @@ int xen_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
     if (!m->cancelled) {
         /* xl migrate destroyed the source copy itself. */
         m->dom->active = false;
-        unlink(p->cfg_path);
+        xen_forget_run_state(ag, m->dom);
         return 0;
     }
     r = xen_domain_lookup(m->agent, name, &paused, err);

@@ -77,8 +77,12 @@ int xen_domain_info(struct agent *ag, const char *name, struct xen_info *info,
 /* Same; when found, *PAUSED (optional) tells whether it is paused. */
 int xen_domain_lookup(struct agent *ag, const char *name, bool *paused, struct ferry_error *err);
 
-/* Writes DEF as RUN/NAME.xl.cfg (the file xl create reads). */
+/* Writes DEF as RUN/NAME.xl.cfg (the file xl create reads) and as
+ * RUN/NAME.xml (the run state an agent restart re-attaches). */
 int xen_write_cfg(struct agent *ag, struct agent_domain *dom, struct ferry_error *err);
+
+/* Removes both files of xen_write_cfg: the guest is gone from this host. */
+void xen_forget_run_state(struct agent *ag, struct agent_domain *dom);
 
 int xen_migrate_begin(struct mig_ctx *m, struct ferry_error *err);
 int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err);

@@ -144,13 +144,26 @@ int xen_domain_lookup(struct agent *ag, const char *name, bool *paused, struct f
     return r;
 }
 
-/* ferry's domain definition as an xl.cfg file. The definition is the QEMU
- * subset of agent/domain.h: an HVM guest (optionally booting a kernel
- * directly) with file or block disks; "vdX" targets become "xvdX", the
- * names Xen's block frontends use. */
+/* ferry's domain definition as an xl.cfg file: from the kept document of a
+ * <domain type='xen'> (domain_def.native_xml) when there is one, else from
+ * the QEMU subset of agent/domain.h: an HVM guest (optionally booting a
+ * kernel directly) with file or block disks; "vdX" targets become "xvdX",
+ * the names Xen's block frontends use. */
 static char *cfg_from_def(const struct domain_def *def, struct ferry_error *err)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = ferry_calloc(1, sizeof *cfg);
+    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+
+    if (def->native_xml) {
+        /* A <domain type='xen'> document: all of it (PV/PVH, vifs, VNC,
+         * kept xl keys), with the identity the agent knows. */
+        if (xendrv_config_from_xml(def->native_xml, strlen(def->native_xml), &cfg, err) < 0)
+            return NULL;
+        free(cfg->name);
+        cfg->name = ferry_strdup(def->name);
+        snprintf(cfg->uuid, sizeof cfg->uuid, "%s", def->uuid);
+        return xendrv_config_format_xlcfg(cfg);
+    }
+    cfg = ferry_calloc(1, sizeof *cfg);
 
     cfg->vncdisplay = -1;
     cfg->vncunused = -1;
@@ -187,10 +200,29 @@ int xen_write_cfg(struct agent *ag, struct agent_domain *dom, struct ferry_error
 {
     struct xen_dom *p = xen_priv(ag, dom);
     _cleanup_free_ char *text = cfg_from_def(dom->def, err);
+    _cleanup_free_ char *xml = NULL, *xml_path = NULL;
+    int r;
 
     if (!text)
         return -EINVAL;
-    return ferry_write_file_atomic(p->cfg_path, text, strlen(text), 0600, err);
+    if ((r = ferry_write_file_atomic(p->cfg_path, text, strlen(text), 0600, err)) < 0)
+        return r;
+    /* RUN/NAME.xml: the live definition agent_restore_running re-attaches
+     * after an agent restart. */
+    xml = domain_def_format(dom->def);
+    if (!xml)
+        return ferry_error_set(err, ENOMEM, "cannot format domain '%s'", dom->def->name);
+    xml_path = ferry_strdup_printf("%s/%s.xml", ag->run_dir, dom->def->name);
+    return ferry_write_file_atomic(xml_path, xml, strlen(xml), 0600, err);
+}
+
+void xen_forget_run_state(struct agent *ag, struct agent_domain *dom)
+{
+    struct xen_dom *p = xen_priv(ag, dom);
+    _cleanup_free_ char *xml_path = ferry_strdup_printf("%s/%s.xml", ag->run_dir, dom->def->name);
+
+    unlink(p->cfg_path);
+    unlink(xml_path);
 }
 
 static int xen_domain_start(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
@@ -215,6 +247,8 @@ static int xen_domain_attach(struct agent *ag, struct agent_domain *dom, struct 
         return r;
     xen_priv(ag, dom);
     dom->active = r == 1;
+    if (r == 0)
+        xen_forget_run_state(ag, dom);
     return r;
 }
 
@@ -228,8 +262,7 @@ static int xen_domain_destroy(struct agent *ag, struct agent_domain *dom, struct
         (r = xen_xl(ag, (const char *const[]){"destroy", dom->def->name, NULL}, NULL, err)) < 0)
         return r;
     dom->active = false;
-    struct xen_dom *p = xen_priv(ag, dom);
-    unlink(p->cfg_path);
+    xen_forget_run_state(ag, dom);
     return 0;
 }
 

@@ -299,6 +299,93 @@ def test_rename_refused():
     p.stop()
 
 
+PV_XML = """<domain type='xen'>
+  <name>%(name)s</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type machine='xenpv'>linux</type>
+    <kernel>/boot/vmlinuz-pv</kernel>
+    <cmdline>root=/dev/xvda ro console=hvc0</cmdline>
+  </os>
+  <on_crash>preserve</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='%(disk)s'/>
+      <target dev='xvda' bus='xen'/>
+    </disk>
+    <interface type='bridge'>
+      <mac address='00:16:3e:12:34:56'/>
+      <source bridge='xenbr1'/>
+    </interface>
+    <interface type='bridge'>
+      <mac address='00:16:3e:12:34:57'/>
+      <source bridge='xenbr2'/>
+      <model type='e1000'/>
+    </interface>
+    <graphics type='vnc' port='5907' listen='127.0.0.1'/>
+  </devices>
+  <metadata>
+    <ferry:xl xmlns:ferry='urn:ferry:xen-xl:1'>
+      <ferry:key name='cpus'>"2-3"</ferry:key>
+    </ferry:xl>
+  </metadata>
+</domain>
+"""
+
+
+def assert_pv_kept(agent, name, where):
+    """The guest's PV type, vifs, VNC and kept xl key, in ferryd's XML and
+    in the xl.cfg the driver hands xl."""
+    xml = agent.ctl("dumpxml", name).stdout
+    for want in (">linux</type>", "00:16:3e:12:34:56", "xenbr1", "00:16:3e:12:34:57",
+                 "xenbr2", "e1000", "vnc", "5907", "urn:ferry:xen-xl:1", "2-3",
+                 "/boot/vmlinuz-pv", "bus=\"xen\""):
+        assert want in xml, (where, want, xml)
+    with open(os.path.join(agent.dir, "state", "run", name + ".xl.cfg")) as f:
+        cfg = f.read()
+    for want in ('type = "pv"', "00:16:3e:12:34:56", "bridge=xenbr1", "model=e1000",
+                 "vnc = 1", 'cpus = "2-3"', "xvda", 'kernel = "/boot/vmlinuz-pv"'):
+        assert want in cfg, (where, want, cfg)
+    assert "builder" not in cfg and 'type = "hvm"' not in cfg, (where, cfg)
+
+
+def test_native_definition():
+    """A PV guest with vifs defined through ferryctl keeps every Xen part
+    through define, start, dumpxml and migration (managed, then p2p back)."""
+    p = Pair("native")
+    disk = make_disk(os.path.join(p.src.dir, "pv-xvda.raw"), 1 << 20)
+    path = os.path.join(p.src.dir, "pv.xml")
+    with open(path, "w") as f:
+        f.write(PV_XML % {"name": "pv", "disk": disk})
+    p.src.ctl("define", path)
+    inactive = p.src.ctl("dumpxml", "--inactive", "pv").stdout
+    assert "xenbr2" in inactive and ">linux</type>" in inactive, inactive
+    p.src.ctl("start", "pv")
+    assert p.src.state_of("pv") == "running"
+    assert_pv_kept(p.src, "pv", "source after start")
+    p.src.ctl("migrate", "--live", "--persistent", "pv", p.dst.uri)
+    assert p.dst.state_of("pv") == "running"
+    assert_pv_kept(p.dst, "pv", "destination after a managed migration")
+    # The persistent definition survives an agent restart on the destination.
+    assert "xenbr2" in p.dst.ctl("dumpxml", "--inactive", "pv").stdout
+    p.dst.stop()
+    p.dst.start()
+    assert p.dst.state_of("pv") == "running"
+    assert "xenbr2" in p.dst.ctl("dumpxml", "--inactive", "pv").stdout
+    p.dst.ctl("migrate", "--live", "--p2p", "pv", p.src.uri)
+    assert p.src.state_of("pv") == "running"
+    assert_pv_kept(p.src, "pv", "source after a p2p migration back")
+    # A kvm-typed document still refuses a Xen guest type.
+    bad = os.path.join(p.src.dir, "bad.xml")
+    with open(bad, "w") as f:
+        f.write(PV_XML.replace("type='xen'", "type='kvm'") % {"name": "bad", "disk": disk})
+    r = p.src.ctl("define", bad, check=False)
+    assert r.returncode != 0 and "not supported" in r.stderr, r.stderr
+    p.stop()
+
+
 if __name__ == "__main__":
     tmpdir()
     run = Runner(170)
@@ -306,6 +393,6 @@ if __name__ == "__main__":
               test_receiver_refuses,
               test_stream_cut, test_target_fails_start,
               test_sender_dies_after_point_of_no_return, test_abort, test_offline,
-              test_rename_refused):
+              test_rename_refused, test_native_definition):
         run.run(t)
     run.finish()
