@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ struct tunnel {
 
 #define TUNNEL_READ_CHUNK (64u * 1024)
 #define TUNNEL_POLL_MS    200
+#define TUNNEL_SNDTIMEO_S 60
 
 static pthread_mutex_t tunnels_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tunnel tunnels[MAX_TUNNELS];
@@ -210,6 +212,10 @@ int api_tunnel_data(struct agent *ag, struct wire_conn *conn, uint32_t stream, u
             t->fd = -1;
         }
         if (t->fd >= 0 && t->duplex) {
+            /* A receiver that stops reading (while a child of it keeps the
+             * socket open) must not hold this connection thread forever. */
+            struct timeval tv = {.tv_sec = TUNNEL_SNDTIMEO_S};
+            setsockopt(t->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
             struct tunnel_reader *rd = ferry_calloc(1, sizeof *rd);
             rd->id = t->id;
             rd->fd = t->fd;
