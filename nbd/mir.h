@@ -273,8 +273,15 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err);
 int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_error *err);
 /* Call with the guest paused (pre-switchover, I/O drained): stops the dirty
  * passes, copies the last dirty extents of every disk and flushes the
- * targets. *ret_ms (may be NULL) gets the time this took. */
+ * targets. *ret_ms (may be NULL) gets the time this took. On success the final pass's export and
+ * frozen bitmap are left on the source QEMU: see mir_sync_cleanup(). */
 int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err);
+/* After a successful mir_sync_final_pass(), outside the guest's downtime
+ * (after migrate-continue): deletes the export of the final pass's frozen
+ * bitmap (waiting for BLOCK_EXPORT_DELETED) and removes the bitmap.
+ * mir_sync_free() does the same; this only frees them sooner and reports
+ * errors. Tries every disk; returns the first error. Control thread. */
+int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err);
 /* Thread-safe: stops the workers promptly; later calls fail -ECANCELED. */
 void mir_sync_cancel(struct mir_sync *s);
 /* Thread-safe: caps the session's bandwidth at BYTES_PER_SEC in total (0 =

@@ -67,6 +67,10 @@ struct sync_disk {
      * the worker, read by the control thread after the join. */
     int64_t t_final[T_COUNT];
     bool timing; /* the worker is in its final pass: record steps */
+    /* Left by a successful final pass for mir_sync_cleanup(): the frozen
+     * bitmap (empty string: none) and whether dirty_export still exists. */
+    char leftover[MIR_NAME_MAX + 16];
+    bool leftover_export;
 };
 
 struct mir_sync {
@@ -108,13 +112,19 @@ static void session_fail(struct mir_sync *s, const struct ferry_error *e)
 }
 
 /* Freezes the dirty bitmap, reads its extents, copies them. *ret_dirty gets
- * the bytes found dirty. Leaves no export or frozen bitmap behind. */
-static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_error *err)
+ * the bytes found dirty. Leaves no export or frozen bitmap behind, except
+ * in the FINAL pass when it succeeds: the guest is paused then, and
+ * deleting the export (a QMP command and waiting for BLOCK_EXPORT_DELETED)
+ * and removing the frozen bitmap change nothing on the destination, so they
+ * are left to mir_sync_cleanup() after the switchover. */
+static int dirty_pass(struct sync_disk *sd, bool final, uint64_t *ret_dirty,
+                      struct ferry_error *err)
 {
     struct mir_sync *s = sd->s;
     char frozen[MIR_NAME_MAX + 16], uri[512];
     struct mir_extent_list list;
     struct ferry_error e2 = {0};
+    bool exported = false;
     int r;
 
     mir_extent_list_init(&list);
@@ -126,16 +136,20 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     r = mir_export_add(s->qmp, sd->dirty_export, sd->node, sd->dirty_export, frozen, err);
     if (r < 0)
         goto give_back;
+    exported = true;
     mark(sd, T_EXPORT);
     snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", sd->dirty_export, s->sock);
     r = mir_dirty_read(uri, frozen, &list, err);
     mark(sd, T_READ);
-    int r2 = mir_export_del(s->qmp, sd->dirty_export, r < 0 ? &e2 : err);
-    mark(sd, T_UNEXPORT);
-    if (r >= 0 && r2 < 0)
-        r = r2;
     if (r < 0)
         goto give_back;
+    if (!final) {
+        exported = false;
+        r = mir_export_del(s->qmp, sd->dirty_export, err);
+        mark(sd, T_UNEXPORT);
+        if (r < 0)
+            goto give_back;
+    }
 
     *ret_dirty = mir_extent_list_bytes(&list);
     ferry_debug("mir: disk '%s': pass %u: %zu extents, %" PRIu64 " bytes dirty", sd->target,
@@ -145,14 +159,23 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     mark(sd, T_COPY);
     if (r < 0)
         goto give_back;
+    if (final) {
+        /* Every extent is on the destination: what is left is cleanup. */
+        snprintf(sd->leftover, sizeof(sd->leftover), "%s", frozen);
+        sd->leftover_export = true;
+        return 0;
+    }
     r = mir_bitmap_remove(s->qmp, sd->node, frozen, err);
     mark(sd, T_REMOVE);
     return r;
 
 give_back:
     /* The pass did not copy its extents: hand them back to the active
-     * bitmap so that nothing is lost if the caller tries again. */
+     * bitmap so that nothing is lost if the caller tries again. An
+     * exported bitmap is busy (cannot be merged) until the export is gone. */
     mir_extent_list_clear(&list);
+    if (exported && mir_export_del(s->qmp, sd->dirty_export, &e2) < 0)
+        ferry_debug("mir: disk '%s': %s", sd->target, e2.msg); /* the merge says more */
     ferry_error_clear(&e2);
     if (mir_bitmap_merge(s->qmp, sd->node, sd->active, frozen, &e2) < 0) {
         /* Those extents would be lost to a retry: the session must fail. */
@@ -204,15 +227,19 @@ static bool retryable(int r)
     }
 }
 
-/* Runs the bulk pass (BULK) or one dirty pass, and runs it again after a
- * transient failure. Retrying is safe: the engine reconnects; a failed dirty
+enum pass_kind { PASS_BULK, PASS_DIRTY, PASS_FINAL };
+
+/* Runs the bulk pass, a dirty pass or the final pass, and runs it again
+ * after a transient failure (a dirty pass's retry wait ends early, returning
+ * 1, when the final pass is asked for). Retrying is safe: the engine reconnects; a failed dirty
  * pass gave its extents back to the active bitmap; and a bulk pass resumed
  * at the engine's resume offset, into the target it half wrote, may still
  * skip holes, because any source block that changed since the first
  * attempt is in the active bitmap. */
-static int pass_with_retries(struct sync_disk *sd, bool bulk, bool interruptible,
-                             uint64_t *ret_dirty, struct ferry_error *err)
+static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t *ret_dirty,
+                             struct ferry_error *err)
 {
+    bool bulk = kind == PASS_BULK, interruptible = kind == PASS_DIRTY;
     struct mir_sync *s = sd->s;
     unsigned delay_ms = 500;
     uint64_t from = 0; /* bulk: where the retry resumes */
@@ -228,7 +255,7 @@ static int pass_with_retries(struct sync_disk *sd, bool bulk, bool interruptible
             if (r < 0 && mir_disk_resume_offset(sd->disk) > from)
                 from = mir_disk_resume_offset(sd->disk);
         } else {
-            r = dirty_pass(sd, ret_dirty, &e);
+            r = dirty_pass(sd, kind == PASS_FINAL, ret_dirty, &e);
         }
         if (r >= 0)
             return r;
@@ -285,7 +312,7 @@ static void *worker(void *opaque)
     unsigned passes = 0;
     int r;
 
-    r = pass_with_retries(sd, true, false, NULL, &err);
+    r = pass_with_retries(sd, PASS_BULK, NULL, &err);
     if (r < 0)
         goto fail;
     early_flush(sd);
@@ -299,7 +326,7 @@ static void *worker(void *opaque)
         pthread_mutex_unlock(&s->lock);
         if (stop)
             break;
-        r = pass_with_retries(sd, false, true, &dirty, &err);
+        r = pass_with_retries(sd, PASS_DIRTY, &dirty, &err);
         if (r < 0)
             goto fail;
         if (r == 1) /* the final pass was asked for during a retry wait */
@@ -339,7 +366,7 @@ static void *worker(void *opaque)
     }
     sd->timing = true;
     mark(sd, T_WOKE);
-    r = pass_with_retries(sd, false, false, &dirty, &err);
+    r = pass_with_retries(sd, PASS_FINAL, &dirty, &err);
     if (r >= 0)
         r = mir_disk_flush(sd->disk, &err);
     mark(sd, T_FLUSH);
@@ -675,6 +702,31 @@ int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error 
     return 0;
 }
 
+int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err)
+{
+    int r = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        struct ferry_error e = {0};
+        int r1 = 0;
+        if (s->disks[i].thread_started)
+            continue; /* only after the final pass (or without workers) */
+        if (sd->leftover_export) {
+            /* The export holds the bitmap until QEMU reports it gone. */
+            r1 = mir_export_del(s->qmp, sd->dirty_export, &e);
+            sd->leftover_export = false;
+        }
+        if (r1 >= 0 && sd->leftover[0])
+            r1 = mir_bitmap_remove(s->qmp, sd->node, sd->leftover, &e);
+        sd->leftover[0] = '\0';
+        if (r1 < 0 && r == 0) {
+            r = ferry_error_set(err, e.code, "storage: disk '%s': cleanup: %s", sd->target, e.msg);
+        }
+        ferry_error_clear(&e);
+    }
+    return r;
+}
+
 void mir_sync_cancel(struct mir_sync *s)
 {
     atomic_store(&s->cancelled, true);
@@ -735,8 +787,12 @@ void mir_sync_free(struct mir_sync *s)
         mir_disk_free(s->disks[i].disk);
         s->disks[i].disk = NULL;
     }
-    if (s->started)
+    if (s->started) {
+        struct ferry_error e = {0};
+        mir_sync_cleanup(s, &e);
+        ferry_error_clear(&e);
         undo_qemu(s);
+    }
     for (size_t i = 0; i < s->n; i++) {
         free(s->disks[i].target);
         free(s->disks[i].node);

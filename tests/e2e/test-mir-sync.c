@@ -333,6 +333,24 @@ struct variant {
 /* With FLAKY, vda's destination is reached through an nbdkit proxy whose
  * writes fail with EIO while the file ERRFILE exists: during the start of
  * the bulk pass and once between dirty passes. The session must retry. */
+static bool has_bitmaps(struct vm *vm);
+
+/* Block exports on VM whose id starts with PREFIX. */
+static size_t count_exports(struct vm *vm, const char *prefix)
+{
+    struct ferry_error err = {0};
+    struct json_object *ret = NULL;
+    assert_int_equal(qmp_conn_execute(vm->qmp, "query-block-exports", NULL, CMD_MS, &ret, &err), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < json_object_array_length(ret); i++) {
+        struct json_object *id = json_object_object_get(json_object_array_get_idx(ret, i), "id");
+        if (id && strncmp(json_object_get_string(id), prefix, strlen(prefix)) == 0)
+            n++;
+    }
+    json_object_put(ret);
+    return n;
+}
+
 static void one_migration(struct env *e, const struct variant *v, unsigned iteration)
 {
     char uris[MAX_DISKS][200], errfile[200], proxy_sock[200];
@@ -451,7 +469,15 @@ static void one_migration(struct env *e, const struct variant *v, unsigned itera
         if (v->garbage)
             assert_true(p.zeroed > 0);
     }
+    /* The final pass leaves its export (and frozen bitmap) for after the
+     * switchover; cleanup removes them, and so does free (iteration 1). */
+    assert_int_equal(count_exports(&e->s, "ferry-dirty-"), e->ndisks);
+    if (iteration == 0) {
+        assert_int_equal(mir_sync_cleanup(s, &err), 0);
+        assert_int_equal(count_exports(&e->s, "ferry-dirty-"), 0);
+    }
     mir_sync_free(s);
+    assert_false(has_bitmaps(&e->s));
     if (proxy > 0) {
         kill(proxy, SIGTERM);
         waitpid(proxy, NULL, 0);
