@@ -31,6 +31,8 @@ MIB = 1 << 20
 # The destination may allocate this much more than the source (file system
 # block rounding, a qcow2 table or two), no more.
 SPARSE_MARGIN = 2 * MIB
+# FERRY_AGENT_DEBUG=1: the agents log at debug level (kept with FERRY_KEEP_TMP).
+AGENT_ARGS = ("--debug",) if os.environ.get("FERRY_AGENT_DEBUG") else ()
 
 
 def guest_kw(rate=4, size=16, memory=64):
@@ -41,8 +43,8 @@ def guest_kw(rate=4, size=16, memory=64):
 
 class Pair:
     def __init__(self, tag, *dst_extra, before_dst_start=None):
-        self.src = Agent("src-" + tag).start()
-        self.dst = Agent("dst-" + tag, *dst_extra)
+        self.src = Agent("src-" + tag, *AGENT_ARGS).start()
+        self.dst = Agent("dst-" + tag, *(AGENT_ARGS + dst_extra))
         if before_dst_start:
             before_dst_start(self.dst)
         self.dst.start()
@@ -185,7 +187,8 @@ class Write:
     __slots__ = ("off", "len", "pat", "phase", "confirmed")
 
     def __init__(self, off, length, pat, phase, confirmed):
-        self.off, self.len, self.pat, self.phase, self.confirmed = off, length, pat, phase, confirmed
+        self.off, self.len, self.pat = off, length, pat
+        self.phase, self.confirmed = phase, confirmed
 
 
 def job_phase(info):
@@ -274,10 +277,10 @@ def check_writes(src_img, dst_img, size, writes):
                         (i, w.pat, w.off, w.len, w.phase, which, a, n))
 
 
-def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag=""):
+def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag="", engine=()):
     need_qemu()
     rng = random.Random(SEED ^ zlib.crc32(("%s/%d" % (tag, iterations)).encode()))
-    a, b = Agent("ping" + tag).start(), Agent("pong" + tag).start()
+    a, b = Agent("ping" + tag, *AGENT_ARGS).start(), Agent("pong" + tag, *AGENT_ARGS).start()
     size = disk_mib * MIB
     vda = os.path.join(a.dir, "g-vda.raw")
     random_disk(vda, size, rng, data_mib * MIB)
@@ -292,8 +295,11 @@ def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag=""):
         out = {}
 
         def run():
-            out["r"] = src.ctl("migrate", "--live", "--copy-storage-all", "--bandwidth",
-                               bandwidth, "g", dst.uri, check=False, timeout=240)
+            try:
+                out["r"] = src.ctl("migrate", "--live", "--copy-storage-all", "--bandwidth",
+                                   bandwidth, *engine, "g", dst.uri, check=False, timeout=240)
+            except subprocess.TimeoutExpired as e:
+                out["timeout"] = e
 
         src_img = disk_sources(src, "g")["vda"]
         src_pid = src.qemu_pid("g")
@@ -310,8 +316,11 @@ def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag=""):
                 break
         t.join(240)
         r = out.get("r")
-        assert r is not None and r.returncode == 0, "iteration %d: migrate failed: %s\n%s" % (
-            it, r and r.stderr, src.log_tail())
+        assert r is not None and r.returncode == 0, (
+            "iteration %d %s->%s: migrate %s\nlast writes: %s\nsource log: %s\ndest log: %s" % (
+                it, src.name, dst.name,
+                "failed: " + r.stderr if r else "did not return: %s" % out.get("timeout"),
+                [(w.phase, w.confirmed) for w in writes[-3:]], src.log_tail(), dst.log_tail()))
         wait_for(lambda: not pid_alive(src_pid), 20, "the source QEMU to exit")
         dst_img = image_for(dst, "vda")
         assert disk_sources(dst, "g")["vda"] == dst_img
@@ -339,6 +348,11 @@ def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag=""):
 
 def test_guest_writes_pingpong():
     pingpong(3)
+
+
+def test_guest_writes_qemu_engine():
+    """The same with QEMU's blockdev-mirror, there and back."""
+    pingpong(2, bandwidth=48, tag="-q", engine=("--storage-engine", "qemu"))
 
 
 # ---- 3. qcow2 chains: --copy-storage-inc, and QEMU's engine ----
@@ -575,18 +589,16 @@ def test_refuse_no_room():
 
 
 ALL = (test_refuse_unknown_disk, test_refuse_readonly_disk, test_refuse_existing_target,
-       test_refuse_no_room,
-       test_selective_copy_ferry, test_selective_copy_qemu_engine, test_qcow2_copy_storage_inc,
-       test_qcow2_copy_storage_inc_qemu_engine,
-       test_guest_writes_pingpong, test_dest_qemu_killed_in_bulk, test_abort_in_bulk,
-       test_abort_in_bulk_qemu_engine)
+       test_refuse_no_room, test_selective_copy_ferry, test_selective_copy_qemu_engine,
+       test_qcow2_copy_storage_inc, test_qcow2_copy_storage_inc_qemu_engine,
+       test_guest_writes_pingpong, test_guest_writes_qemu_engine, test_dest_qemu_killed_in_bulk,
+       test_abort_in_bulk, test_abort_in_bulk_qemu_engine)
 
 
 def main(tests, deadline_s=420):
     """Runs TESTS (or those named on the command line) under one time bound."""
     import sys
-    print("seed %d (FERRY_SEED=%d replays it)" % (SEED, SEED), flush=True)
-    tmpdir()
+    print("seed %d (FERRY_SEED=%d replays it), files in %s" % (SEED, SEED, tmpdir()), flush=True)
     named = [t for t in tests if t.__name__ in sys.argv[1:]] or tests
     r = Runner(deadline_s)
     for t in named:
