@@ -18,6 +18,7 @@ source agent's "suspended" event (QEMU's STOP) to the destination agent's
 Results: a table on stdout, JSON and PNGs in --out."""
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -163,10 +164,29 @@ def print_table(summary, configs):
                 ev += "" if all(agree) else f" (disagree {agree.count(False)}/{len(agree)})"
             print(f"| {p.replace('ram ', '').replace(' disk ', ' ')} | {c} | {conv} | "
                   f"{s['verified']}/{s['converged']}"
-                  f"{' (' + str(s['raced']) + ' raced)' if s['raced'] else ''} | {fmt(s['time_s'])} | "
+                  f"{' (' + str(s['raced']) + ' raced)' if s.get('raced') else ''} | {fmt(s['time_s'])} | "
                   f"{fmt(s['downtime_ms'], digits=0)} | {ev} | "
                   f"{fmt(s['storage_downtime_ms'], digits=0)} | {fmt(s['memory_mib'], digits=0)} | "
                   f"{disk_mib} | {passes} |")
+
+
+def print_compact(summary, configs):
+    """One row per grid point: time s / downtime ms (QEMU's figure) per
+    configuration, or what happened instead."""
+    print("\n| RAM MiB/s / disk MiB/s | " + " | ".join(configs) + " |")
+    print("| --- |" + " --- |" * len(configs))
+    for p, row in summary.items():
+        cells = []
+        for c in configs:
+            s = row[c]
+            if not s["converged"]:
+                cells.append(", ".join(s["outcomes"]))
+                continue
+            cell = f"{fmt(s['time_s'])} s / {fmt(s['downtime_ms'], digits=0)} ms"
+            if s["converged"] < s["runs"]:
+                cell += f" ({s['converged']}/{s['runs']} converged)"
+            cells.append(cell)
+        print(f"| {p.replace('ram ', '').replace(' disk ', ' ')} | " + " | ".join(cells) + " |")
 
 
 def plot(stem, summary, configs, points):
@@ -218,7 +238,16 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 256M disk, ram 0,max x disk 0,16, 1 round, 45 s limit")
     ap.add_argument("--out", default="bench-results")
+    ap.add_argument("--report", default="", help="print the tables of an earlier JSON and exit")
     args = ap.parse_args(argv)
+    if args.report:
+        with open(args.report) as f:
+            old = json.load(f)
+        print_table(old["summary"], list(next(iter(old["summary"].values()))))
+        print_compact(old["summary"], list(next(iter(old["summary"].values()))))
+        for line in old.get("verdict", []):
+            print(line)
+        return 0
     if args.quick:
         args.disk_size, args.runs, args.time_limit = 256 * MIB, 1, 45
         args.dirty_rates, args.disk_rates = "0,max", "0,16"
@@ -293,6 +322,7 @@ def main(argv=None):
     doc["same_run_ratios"] = same_run_ratios(doc["runs"], points)
     doc["verdict"] = verdict(doc["summary"], configs, max(d for _, d in points))
     print_table(doc["summary"], configs)
+    print_compact(doc["summary"], configs)
     print()
     for k, v in doc["same_run_ratios"].items():
         s = v["ferry_over_qemu_time"]
