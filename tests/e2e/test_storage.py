@@ -362,12 +362,9 @@ def qemu_img(*args):
     return r
 
 
-def qcow2_inc(tag, *engine):
-    need_qemu()
-    if not shutil.which("qemu-img") or not shutil.which("qemu-io"):
-        raise Skip("qemu-img/qemu-io not installed")
-    rng = random.Random(SEED ^ zlib.crc32(tag.encode()))
-    p = Pair(tag)
+def qcow2_chain(p, rng):
+    """A raw base with data and a qcow2 overlay with writes of its own
+    (zeros over the base's data among them). Returns (base, top)."""
     base = os.path.join(p.src.dir, "base.raw")
     top = os.path.join(p.src.dir, "g-vda.qcow2")
     random_disk(base, 64 * MIB, rng, 24 * MIB)
@@ -383,6 +380,20 @@ def qcow2_inc(tag, *engine):
     r = subprocess.run(["qemu-io", "-f", "qcow2"] + cmds + [top], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and "error" not in r.stdout.lower(), r.stdout + r.stderr
+    return base, top
+
+
+def need_qemu_img():
+    need_qemu()
+    if not shutil.which("qemu-img") or not shutil.which("qemu-io"):
+        raise Skip("qemu-img/qemu-io not installed")
+
+
+def qcow2_inc(tag, *engine):
+    need_qemu_img()
+    rng = random.Random(SEED ^ zlib.crc32(tag.encode()))
+    p = Pair(tag)
+    base, top = qcow2_chain(p, rng)
     define(p.src, "g", disks=[("vda", top, "qcow2")], **guest_kw())
     p.src.ctl("start", "g")
     migrate(p.src, p.dst, "g", "--copy-storage-inc", *engine)
@@ -414,6 +425,23 @@ def test_qcow2_copy_storage_inc():
 
 def test_qcow2_copy_storage_inc_qemu_engine():
     qcow2_inc("incq", "--storage-engine", "qemu")
+
+
+def test_qcow2_copy_storage_all_flattens():
+    """--copy-storage-all copies the whole chain: the destination's qcow2
+    stands alone (no backing file) and reads the same."""
+    need_qemu_img()
+    p = Pair("flat")
+    base, top = qcow2_chain(p, random.Random(SEED ^ zlib.crc32(b"flat")))
+    define(p.src, "g", disks=[("vda", top, "qcow2")], **guest_kw())
+    p.src.ctl("start", "g")
+    migrate(p.src, p.dst, "g", "--copy-storage-all")
+    dst = image_for(p.dst, "vda")
+    info = json.loads(qemu_img("info", "-U", "--output", "json", dst).stdout)
+    assert info["format"] == "qcow2" and "backing-filename" not in info, info
+    r = qemu_img("compare", "-U", top, dst)
+    assert r.returncode == 0 and "identical" in r.stdout, r.stdout + r.stderr
+    p.stop()
 
 
 # ---- 4. failures during the bulk pass leave the source as it was ----
@@ -591,6 +619,7 @@ def test_refuse_no_room():
 ALL = (test_refuse_unknown_disk, test_refuse_readonly_disk, test_refuse_existing_target,
        test_refuse_no_room, test_selective_copy_ferry, test_selective_copy_qemu_engine,
        test_qcow2_copy_storage_inc, test_qcow2_copy_storage_inc_qemu_engine,
+       test_qcow2_copy_storage_all_flattens,
        test_guest_writes_pingpong, test_guest_writes_qemu_engine, test_dest_qemu_killed_in_bulk,
        test_abort_in_bulk, test_abort_in_bulk_qemu_engine)
 
