@@ -135,6 +135,10 @@ void mir_disk_set_bandwidth(struct mir_disk *d, uint64_t bytes_per_sec)
     atomic_store(&d->bandwidth, each);
     for (unsigned i = 0; i < d->nlanes; i++)
         atomic_store(&d->lanes[i]->bandwidth, each);
+    /* A loop waiting for the old cap's tokens wakes up to the new one. */
+    wake(d);
+    for (unsigned i = 0; i < d->nlanes; i++)
+        wake(d->lanes[i]);
 }
 
 static void disconnect(struct mir_disk *d)
@@ -511,6 +515,13 @@ static int run_pass(struct mir_disk *d, struct gen *g)
         }
         if (pfd[ring_i].revents)
             mir_source_reap(d);
+        /* A wake-up (new bandwidth): drained so that poll blocks again. A
+         * cancel or interrupt is a flag, checked at the top of the loop. */
+        if (pfd[cancel_i].revents) {
+            uint64_t v;
+            ssize_t rd = read(d->cancel_fd, &v, sizeof(v));
+            (void)rd;
+        }
     }
     return d->failed ? -d->err.code : 0;
 }

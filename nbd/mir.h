@@ -273,7 +273,9 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err);
 int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_error *err);
 /* Call with the guest paused (pre-switchover, I/O drained): stops the dirty
  * passes, copies the last dirty extents of every disk and flushes the
- * targets. *ret_ms (may be NULL) gets the time this took. On success the final pass's export and
+ * targets. From the call on, the session's bandwidth cap no longer applies
+ * (a dirty pass still running finishes at full speed). *ret_ms (may be
+ * NULL) gets the time this took. On success the final pass's export and
  * frozen bitmap are left on the source QEMU: see mir_sync_cleanup(). */
 int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err);
 /* After a successful mir_sync_final_pass(), outside the guest's downtime
@@ -285,7 +287,8 @@ int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err);
 /* Thread-safe: stops the workers promptly; later calls fail -ECANCELED. */
 void mir_sync_cancel(struct mir_sync *s);
 /* Thread-safe: caps the session's bandwidth at BYTES_PER_SEC in total (0 =
- * none), split evenly over its disks; applies to running passes at once. */
+ * none), split evenly over its disks; applies to running passes at once,
+ * not after mir_sync_final_pass() was called. */
 void mir_sync_set_bandwidth(struct mir_sync *s, uint64_t bytes_per_sec);
 /* Thread-safe: progress of disk I (< mir_sync_disks()). -EINVAL otherwise. */
 int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret);

@@ -683,6 +683,12 @@ int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error 
     int64_t t0 = ferry_now_ms(), t0_us = ferry_now_us();
     pthread_mutex_lock(&s->lock);
     s->final_requested = true;
+    /* The guest is paused: no bandwidth cap from here on, for a dirty pass
+     * still running as for the final one (QEMU's last RAM stage is not
+     * rate-limited either). Waking the workers ends their pacing waits. */
+    for (size_t i = 0; i < s->n; i++)
+        if (s->disks[i].disk)
+            mir_disk_set_bandwidth(s->disks[i].disk, 0);
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
 
@@ -744,8 +750,8 @@ void mir_sync_set_bandwidth(struct mir_sync *s, uint64_t bytes_per_sec)
 {
     pthread_mutex_lock(&s->lock);
     uint64_t each = bytes_per_sec ? (bytes_per_sec + s->n - 1) / s->n : 0;
-    s->opts.copy.bandwidth = each; /* for disks opened later */
-    if (s->started)
+    s->opts.copy.bandwidth = each;         /* for disks opened later */
+    if (s->started && !s->final_requested) /* see mir_sync_final_pass */
         for (size_t i = 0; i < s->n; i++)
             if (s->disks[i].disk)
                 mir_disk_set_bandwidth(s->disks[i].disk, each);

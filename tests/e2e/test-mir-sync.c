@@ -555,6 +555,46 @@ static bool has_bitmaps(struct vm *vm)
     return found;
 }
 
+/* The bandwidth cap stops at the final pass: a dirty pass still running
+ * under the cap, and the final pass, finish at full speed. Capped, this
+ * would take about 7 s (8 MiB at 1 MiB/s). */
+static void test_sync_final_pass_uncapped(void **state)
+{
+    struct env *e = *state;
+    struct ferry_error err = {0};
+
+    e->ndisks = 1;
+    make_sources(e, "raw");
+    vm_start(e, &e->s, "src", e->src, "raw", false, false);
+    char uris[MAX_DISKS][200];
+    start_destination(e, uris, false);
+    struct mir_sync_disk disk = {
+        .target = "vda", .source_path = e->src[0], .dest_uri = uris[0], .dest_is_zero = true};
+    struct mir_sync_opts opts = {.socket_dir = e->dir, .pass_interval_ms = 100};
+    struct mir_sync *s = NULL;
+    assert_int_equal(mir_sync_new(e->s.qmp, &disk, 1, &opts, &s, &err), 0);
+    assert_int_equal(mir_sync_start(s, &err), 0);
+    wait_converged(s, 60000);
+    mir_sync_set_bandwidth(s, 1024 * 1024);
+    guest_write(&e->s, "vda", 8u << 20, 6u << 20, 0x6b);
+    usleep(400000); /* a paced pass picks it up and crawls */
+    struct mir_progress p;
+    assert_int_equal(mir_sync_progress(s, 0, &p), 0);
+    printf("# pass %u: %" PRIu64 " of %" PRIu64 " bytes done when the guest stops\n", p.pass,
+           p.pass_done, p.pass_total);
+    guest_write(&e->s, "vda", 20u << 20, 2u << 20, 0x6c);
+    qmp_ok(&e->s, "stop", NULL);
+    int64_t ms = -1;
+    if (mir_sync_final_pass(s, &ms, &err) < 0)
+        fail_msg("final pass: %s", ferry_error_msg(&err));
+    printf("# final pass %" PRId64 " ms\n", ms);
+    assert_true(ms < 2500);
+    mir_sync_free(s);
+    check_equal(e, "raw");
+    vm_stop(&e->s);
+    vm_stop(&e->d);
+}
+
 static void test_sync_cancel_cleans_up(void **state)
 {
     struct env *e = *state;
@@ -626,6 +666,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sync_dirty_target, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_qcow2_via_nbd, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_flaky_target_retries, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_final_pass_uncapped, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_cancel_cleans_up, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_sync_bad_destination, env_setup, env_teardown),
     };
