@@ -737,6 +737,25 @@ static int finish_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry
     return 0;
 }
 
+/* --copy-storage-inc of a disk with a backing file: only the top image may
+ * travel. Engine 'ferry' reads a disk through its format node, backing chain
+ * included, so it would copy the base's data into the destination's top;
+ * QEMU's mirror copies the top alone (sync=top). */
+static bool needs_top_only(const struct mig_ctx *m)
+{
+    if (!(m->params->flags & MIG_NON_SHARED_INC))
+        return false;
+    for (size_t i = 0; i < m->dom->def->n_disks; i++) {
+        const struct domain_disk *d = &m->dom->def->disks[i];
+        const struct cookie_nbd_disk *cd;
+
+        if (mig_params_copies_disk(m->params, d) && (cd = dest_disk(m, d->target)) &&
+            cd->backing[0])
+            return true;
+    }
+    return false;
+}
+
 int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err)
 {
     struct storage *s;
@@ -750,6 +769,12 @@ int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err)
     s->n_disks = 0;
     if (m->params->storage_engine == MIG_STORAGE_QEMU)
         return start_qemu_mirror(m, s, err);
+    if (needs_top_only(m)) {
+        ferry_info("migration of '%s': --copy-storage-inc with a backing file: using QEMU's "
+                   "mirror, which copies only the top image",
+                   m->dom->def->name);
+        return start_qemu_mirror(m, s, err);
+    }
     return start_ferry(m, s, err);
 }
 
