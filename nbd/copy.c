@@ -780,6 +780,13 @@ int mir_disk_flush(struct mir_disk *d, struct ferry_error *err)
 {
     if (!d->connected)
         return ferry_error_set(err, ENOTCONN, "disk '%s': flush: not connected", d->name);
+    /* Multi-conn (NBD spec): once a flush is answered, every write the
+     * server had answered before it, on any connection, is on stable
+     * storage. Writes are answered when mir_disk_copy returns, so one flush
+     * covers every connection and lane (lanes exist only with multi-conn);
+     * each flush costs a round trip, in the final pass in the downtime. */
+    if (nbd_can_multi_conn(d->tgt.h[0]) == 1)
+        return mir_target_flush_one(d, err);
     int r = mir_target_flush(d, err);
     for (unsigned i = 0; i < d->nlanes && r >= 0; i++)
         if (d->lanes[i]->connected)

@@ -188,6 +188,8 @@ void mir_target_write_slot(struct mir_disk *d, struct mir_slot *s);
 /* Issues one zero run that came from a source hole (<= MIR_ZERO_MAX, or
  * <= request_size when the server has no write-zeroes). */
 void mir_target_zero(struct mir_disk *d, uint64_t off, uint64_t len);
+/* Flushes every target connection / only the first (enough with multi-conn). */
 int mir_target_flush(struct mir_disk *d, struct ferry_error *err);
+int mir_target_flush_one(struct mir_disk *d, struct ferry_error *err);
 
 #endif

@@ -222,16 +222,26 @@ void mir_target_zero(struct mir_disk *d, uint64_t off, uint64_t len)
     zero_run(d, NULL, conn, off, len);
 }
 
-int mir_target_flush(struct mir_disk *d, struct ferry_error *err)
+static int flush_n(struct mir_disk *d, unsigned n, struct ferry_error *err)
 {
     struct mir_target *t = &d->tgt;
     if (!t->can_flush)
         return 0;
-    for (unsigned i = 0; i < t->n; i++) {
+    for (unsigned i = 0; i < n && i < t->n; i++) {
         if (nbd_flush(t->h[i], 0) < 0) {
             int code = nbd_get_errno() ? nbd_get_errno() : EIO;
             return ferry_error_set(err, code, "disk '%s': nbd_flush: %s", d->name, nbd_get_error());
         }
     }
     return 0;
+}
+
+int mir_target_flush(struct mir_disk *d, struct ferry_error *err)
+{
+    return flush_n(d, d->tgt.n, err);
+}
+
+int mir_target_flush_one(struct mir_disk *d, struct ferry_error *err)
+{
+    return flush_n(d, 1, err);
 }
