@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* First-error-wins error object; see error.h. */
+#define FERRY_ERROR_IMPL /* the definitions below, not error.h's analyzer wrappers */
 #include "error.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Runs one xl command with captured, bounded output and a deadline. */
+#define XENDRV_XL_EXEC_IMPL /* the definitions, not xl-exec.h's analyzer wrapper */
 #include "xl-exec.h"
 
 #include <errno.h>

@@ -63,6 +63,9 @@ static int perr(struct parser *ps, unsigned line, unsigned col, const char *fmt,
     va_end(ap);
     return ferry_error_set(ps->err, EINVAL, "%s:%u:%u: %s", ps->source, line, col, msg);
 }
+#ifdef __clang_analyzer__ /* perr always returns a negative errno; see error.h */
+#define perr(...) ferry_error_analyzer_neg(perr(__VA_ARGS__))
+#endif
 
 /* A short human description of a token for "expected X, got Y". */
 static void tok_describe(const struct tok *t, char *buf, size_t size)
@@ -474,7 +477,9 @@ static int list_append(struct parser *ps, struct xendrv_xlval *list, struct xend
     if (list->n_items >= XENDRV_XLCFG_MAX_ITEMS)
         return perr(ps, item->line, item->col, "list has more than %d items",
                     XENDRV_XLCFG_MAX_ITEMS);
-    struct xendrv_xlval **items = reallocarray(list->items, list->n_items + 1, sizeof *list->items);
+    struct xendrv_xlval **items = reallocarray(
+        list->items, list->n_items + 1,
+        sizeof *list->items); // NOLINT(bugprone-sizeof-expression): an array of pointers
     if (!items)
         abort();
     list->items = items;
