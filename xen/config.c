@@ -127,6 +127,9 @@ static int verr(const struct interp *in, const struct xendrv_xlval *v, const cha
     return ferry_error_set(in->err, EINVAL, "%s:%u:%u: %s: %s", in->source, v->line, v->col, key,
                            msg);
 }
+#ifdef __clang_analyzer__ /* verr always returns a negative errno; see error.h */
+#define verr(...) ferry_error_analyzer_neg(verr(__VA_ARGS__))
+#endif
 
 static int get_string(const struct interp *in, const struct xendrv_xlset *s, char **ret)
 {
@@ -260,16 +263,20 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
                 snprintf(cfg->uuid, sizeof cfg->uuid, "%s", u_str);
         } else if (strcmp(k, "memory") == 0) {
             r = get_u64(in, s, XENDRV_MAX_MEM_MIB, &u);
-            cfg->memory_mib = u;
+            if (r == 0) /* u is unset on failure */
+                cfg->memory_mib = u;
         } else if (strcmp(k, "maxmem") == 0) {
             r = get_u64(in, s, XENDRV_MAX_MEM_MIB, &u);
-            cfg->maxmem_mib = u;
+            if (r == 0) /* u is unset on failure */
+                cfg->maxmem_mib = u;
         } else if (strcmp(k, "vcpus") == 0) {
             r = get_u64(in, s, XENDRV_MAX_VCPUS, &u);
-            cfg->vcpus = (unsigned)u;
+            if (r == 0) /* u is unset on failure */
+                cfg->vcpus = (unsigned)u;
         } else if (strcmp(k, "maxvcpus") == 0) {
             r = get_u64(in, s, XENDRV_MAX_VCPUS, &u);
-            cfg->maxvcpus = (unsigned)u;
+            if (r == 0) /* u is unset on failure */
+                cfg->maxvcpus = (unsigned)u;
         } else if (strcmp(k, "type") == 0) {
             type_set = s;
         } else if (strcmp(k, "builder") == 0) {
@@ -389,7 +396,8 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
             r = get_string(in, s, &cfg->vncpasswd);
         } else if (strcmp(s->key, "vncdisplay") == 0) {
             r = get_u64(in, s, 65535 - 5900, &u);
-            cfg->vncdisplay = (int)u;
+            if (r == 0) /* u is unset on failure */
+                cfg->vncdisplay = (int)u;
         } else if (strcmp(s->key, "vncunused") == 0) {
             r = get_bool(in, s, &cfg->vncunused);
         }
