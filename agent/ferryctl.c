@@ -313,10 +313,11 @@ static int cmd_monitor(const char *uri, int argc, char **argv)
     }
     /* Like virsh, the remaining words are joined with spaces. */
     cmd = ferry_calloc(len + 1, 1);
+    char *end = cmd; /* len counted each word plus one separator */
     for (int i = first; i < argc; i++) {
         if (i > first)
-            strcat(cmd, " ");
-        strcat(cmd, argv[i]);
+            *end++ = ' ';
+        end = stpcpy(end, argv[i]);
     }
     p = name_params(name);
     json_object_object_add(p, "command", json_object_new_string(cmd));
@@ -378,9 +379,9 @@ static int cmd_events(const char *uri, int argc, char **argv)
             return 2;
         }
     }
-    if ((r = ctl_connect(uri, &c, &err)) < 0)
+    if (ctl_connect(uri, &c, &err) < 0)
         return ctl_fail("events", &err);
-    if ((r = ctl_client_call(c, "events.subscribe", NULL, CALL_TIMEOUT_MS, NULL, &err)) < 0) {
+    if (ctl_client_call(c, "events.subscribe", NULL, CALL_TIMEOUT_MS, NULL, &err) < 0) {
         ctl_client_free(c);
         return ctl_fail("events", &err);
     }
