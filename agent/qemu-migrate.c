@@ -596,8 +596,8 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     int64_t deadline = ferry_now_ms() + FINISH_TIMEOUT_MS;
     int r;
 
-    if (m->params->flags & MIG_OFFLINE)
-        return m->cancelled ? 0 : 0;
+    if (m->params->flags & MIG_OFFLINE) /* nothing ran here, cancelled or not */
+        return 0;
     if (m->cancelled) {
         qemu_storage_finish(m, NULL);
         qemu_process_stop(ag, m->dom, NULL);
