@@ -276,6 +276,7 @@ int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_op
         (d->src.fd >= 0 || nbd_can_multi_conn(d->src.nbd) == 1)) {
         struct mir_copy_opts lo = o;
         lo.threads = 1;
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
         d->lanes = ferry_calloc(o.threads - 1, sizeof(*d->lanes));
         for (unsigned i = 1; i < o.threads; i++) {
             struct ferry_error lerr = {0};
@@ -700,6 +701,8 @@ static int copy_lanes(struct mir_disk *d, struct mir_extent_list *own, unsigned 
         drain_wake(runs[k].lane);
     }
     for (size_t i = 0; i < own->n; i++)
+        /* n >= 2: nlanes is at most threads - 1 (the analyzer fears n wrapped to 0) */
+        // NOLINTNEXTLINE(clang-analyzer-core.DivideZero)
         mir_extent_list_add(&runs[i % n].list, own->v[i].offset, own->v[i].length);
 
     for (unsigned k = 1; k < n; k++) {

@@ -70,8 +70,11 @@ int xendrv_cli_domxml(const char *verb, int argc, char **argv, FILE *out, FILE *
                 argv[0]);
         return 2;
     }
-    r = read_input(argv[1], from ? XENDRV_XLCFG_MAX_BYTES : XENDRV_XML_MAX, &text, &len, &err);
-    if (r == 0) {
+    /* Two limits that happen to be equal today. */
+    r = read_input(argv[1],
+                   from ? XENDRV_XLCFG_MAX_BYTES : XENDRV_XML_MAX, // NOLINT(bugprone-branch-clone)
+                   &text, &len, &err);
+    if (r >= 0) {
         r = from ? xendrv_xlcfg_parse(text, len, strcmp(argv[1], "-") ? argv[1] : "stdin", &cfg,
                                       &err)
                  : xendrv_config_from_xml(text, len, &cfg, &err);
