@@ -10,8 +10,15 @@
 #include "agent.h"
 #include "qmp.h"
 
+/* Connections of a stopped QEMU are closed, not freed, until the domain
+ * itself is released: another thread (domstate, a monitor command) may
+ * still hold the pointer, and a closed connection only fails its calls. */
+#define QEMU_RETIRED_MAX 16
+
 struct qemu_dom {
     struct qmp_conn *qmp;
+    struct qmp_conn *retired[QEMU_RETIRED_MAX];
+    size_t n_retired;
     pid_t pid;
     bool child; /* started by this agent process (we reap it) */
     char qmp_path[1024];

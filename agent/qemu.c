@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,15 +73,43 @@ struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom)
     return p;
 }
 
+/* Closes P's connection and keeps it until the domain is released (see
+ * QEMU_RETIRED_MAX). Past the bound the oldest is freed: by then it has
+ * been closed through QEMU_RETIRED_MAX restarts of the guest. */
+static pthread_mutex_t retire_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void retire_qmp(struct qemu_dom *p)
+{
+    struct qmp_conn *c;
+
+    /* Stop (Confirm, Finish: no domain lock) and state (domain lock) may
+     * both find QEMU gone at once. */
+    pthread_mutex_lock(&retire_lock);
+    c = __atomic_exchange_n(&p->qmp, NULL, __ATOMIC_SEQ_CST);
+    if (!c) {
+        pthread_mutex_unlock(&retire_lock);
+        return;
+    }
+    qmp_conn_close(c);
+    if (p->n_retired == QEMU_RETIRED_MAX) {
+        qmp_conn_free(p->retired[0]);
+        memmove(&p->retired[0], &p->retired[1], (QEMU_RETIRED_MAX - 1) * sizeof p->retired[0]);
+        p->n_retired--;
+    }
+    p->retired[p->n_retired++] = c;
+    pthread_mutex_unlock(&retire_lock);
+}
+
 struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
 {
     struct qemu_dom *p = dom->priv;
+    struct qmp_conn *q = p ? __atomic_load_n(&p->qmp, __ATOMIC_SEQ_CST) : NULL;
 
-    if (!p || !p->qmp || !dom->active) {
+    if (!q || !dom->active) {
         ferry_error_set(err, ENOTCONN, "domain '%s' is not running", dom->def->name);
         return NULL;
     }
-    return p->qmp;
+    return q;
 }
 
 /* ---- command line ---- */
@@ -509,8 +538,7 @@ int qemu_process_stop(struct agent *ag, struct agent_domain *dom, struct ferry_e
         if (p->child)
             waitpid(p->pid, NULL, 0);
     }
-    qmp_conn_free(p->qmp);
-    p->qmp = NULL;
+    retire_qmp(p);
     p->pid = -1;
     p->child = false;
     dom->active = false;
@@ -592,19 +620,20 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
                              struct ferry_error *err)
 {
     struct qemu_dom *p = dom->priv;
+    /* Loaded once: a concurrent stop may retire it (it stays valid). */
+    struct qmp_conn *q = p ? __atomic_load_n(&p->qmp, __ATOMIC_SEQ_CST) : NULL;
     char status[64];
     bool running = false;
     int r;
 
     (void)ag;
-    if (!dom->active || !p || !p->qmp || !qmp_conn_alive(p->qmp)) {
+    if (!dom->active || !q || !qmp_conn_alive(q)) {
         if (p && p->pid > 0) {
             reap_if_child(p);
             if (!pid_alive(p->pid)) {
                 /* QEMU went away behind our back (crash, kill, guest
                  * poweroff): the domain is off now. */
-                qmp_conn_free(p->qmp);
-                p->qmp = NULL;
+                retire_qmp(p);
                 p->pid = -1;
                 dom->active = false;
                 remove_run_state(ag, dom->def->name);
@@ -614,7 +643,7 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
         snprintf(reason_buf, reason_len, "%s", dom->active ? "unknown" : "");
         return 0;
     }
-    r = qemu_query_status(p->qmp, status, sizeof status, &running, err);
+    r = qemu_query_status(q, status, sizeof status, &running, err);
     if (r < 0)
         return r;
     if (running) {
@@ -685,6 +714,8 @@ static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
     if (!p)
         return;
     qmp_conn_free(p->qmp);
+    for (size_t i = 0; i < p->n_retired; i++)
+        qmp_conn_free(p->retired[i]);
     qemu_storage_free(p->storage);
     free(p);
     dom->priv = NULL;
