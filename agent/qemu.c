@@ -93,6 +93,7 @@ static void retire_qmp(struct qemu_dom *p)
     qmp_conn_close(c);
     if (p->n_retired == QEMU_RETIRED_MAX) {
         qmp_conn_free(p->retired[0]);
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers
         memmove(&p->retired[0], &p->retired[1], (QEMU_RETIRED_MAX - 1) * sizeof p->retired[0]);
         p->n_retired--;
     }
