@@ -7,7 +7,7 @@
 #
 # BUILD_DIR defaults to build, RESULTS_DIR to BUILD_DIR/bench-results/all-STAMP.
 # --quick runs each benchmark's smoke grid (a few minutes each on 2 cores);
-# without it, the full defaults (an hour or more under TCG; see bench/README.md).
+# without it, the full defaults (about 45 minutes on 2 cores; see bench/README.md).
 # Exit status: 0 when every benchmark succeeded, else the first failure's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
