@@ -58,7 +58,8 @@ static int connect_tcp(const char *hostport, int timeout_ms, struct ferry_error 
 
     if (!colon || colon == hostport || !colon[1])
         return ferry_error_set(err, EINVAL, "'%s': expected HOST:PORT", hostport);
-    host = strndup(hostport, (size_t)(colon - hostport));
+    host = ferry_strdup(hostport); /* aborts on OOM, like every ferry_ allocation */
+    host[colon - hostport] = '\0';
     if (host[0] == '[') {
         memmove(host, host + 1, strlen(host));
         host[strcspn(host, "]")] = '\0';

@@ -81,7 +81,8 @@ static int listen_tcp(const char *spec, struct ferry_error *err)
 
     if (!colon)
         return ferry_error_set(err, EINVAL, "--listen '%s': expected ADDR:PORT", spec);
-    host = strndup(spec, (size_t)(colon - spec));
+    host = ferry_strdup(spec); /* aborts on OOM, like every ferry_ allocation */
+    host[colon - spec] = '\0';
     if (host[0] == '[') { /* [::1]:port */
         memmove(host, host + 1, strlen(host));
         host[strcspn(host, "]")] = '\0';

@@ -343,9 +343,9 @@ static void *worker(void *opaque)
         }
         pthread_mutex_unlock(&s->lock);
         if (!converged && s->opts.max_passes && passes >= s->opts.max_passes) {
-            r = ferry_error_set(&err, ETIMEDOUT,
-                                "not converging after %u dirty passes (%" PRIu64 " bytes dirty)",
-                                passes, dirty);
+            ferry_error_set(&err, ETIMEDOUT,
+                            "not converging after %u dirty passes (%" PRIu64 " bytes dirty)",
+                            passes, dirty);
             goto fail;
         }
         /* Once the dirty set is small, passes are paced: each costs a few
@@ -359,7 +359,7 @@ static void *worker(void *opaque)
     pthread_mutex_unlock(&s->lock);
     if (!final) {
         if (atomic_load(&s->cancelled)) {
-            r = ferry_error_set(&err, ECANCELED, "cancelled");
+            ferry_error_set(&err, ECANCELED, "cancelled");
             goto fail;
         }
         return NULL; /* another disk failed; it reported */
