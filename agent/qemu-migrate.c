@@ -525,7 +525,18 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                 0)
                 return r;
         } else if (strcmp(status, "completed") == 0) {
-            poll_stats(m, qmp, NULL, 0, NULL, 0);
+            /* QEMU announces "completed" before it computes the downtime
+             * and total time: query until they are there (bounded). */
+            for (int i = 0; i < 50; i++) {
+                int64_t dt;
+                poll_stats(m, qmp, NULL, 0, NULL, 0);
+                pthread_mutex_lock(&m->job->lock);
+                dt = m->job->stats.downtime_ms;
+                pthread_mutex_unlock(&m->job->lock);
+                if (dt > 0)
+                    break;
+                usleep(20 * 1000);
+            }
             return 0;
         } else if (strcmp(status, "failed") == 0) {
             poll_stats(m, qmp, NULL, 0, errdesc, sizeof errdesc);

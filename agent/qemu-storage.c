@@ -42,6 +42,8 @@
 struct storage_disk {
     char target[32];
     uint64_t size;
+    uint64_t done; /* engine 'qemu': last offset QEMU reported */
+    bool complete; /* engine 'qemu': the job finished in sync */
 };
 
 /* Per-domain state, hung on qemu_dom->storage. */
@@ -732,8 +734,10 @@ static int finish_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry
             return ferry_error_set(err, ETIMEDOUT, "blockdev-mirror did not complete");
         usleep(5000);
     }
-    for (size_t k = 0; k < s->n_disks; k++)
+    for (size_t k = 0; k < s->n_disks; k++) {
         s->job_started[k] = false;
+        s->disks[k].complete = true;
+    }
     return 0;
 }
 
@@ -767,6 +771,7 @@ int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err)
     s = storage_get(m);
     s->cancelled = false;
     s->n_disks = 0;
+    memset(s->disks, 0, sizeof s->disks);
     if (m->params->storage_engine == MIG_STORAGE_QEMU)
         return start_qemu_mirror(m, s, err);
     if (needs_top_only(m)) {
@@ -833,6 +838,10 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                 dirty = pr.pass <= 1 ? pr.pass_total - pr.pass_done + pr.dirty : pr.dirty;
                 done = t > dirty ? t - dirty : 0;
             }
+        } else if (s->qemu_engine && s->disks[k].complete) {
+            /* The job is gone: it ended with the target in sync. */
+            done = copied = t;
+            pass = 1;
         } else if (jobs) {
             char id[48];
             snprintf(id, sizeof id, "ferry-mig-%s", s->disks[k].target);
@@ -845,6 +854,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                     t = (uint64_t)json_object_get_int64(v);
                 if (json_object_object_get_ex(j, "offset", &v))
                     done = (uint64_t)json_object_get_int64(v);
+                s->disks[k].done = done;
                 copied = done;
                 dirty = t > done ? t - done : 0;
                 pass = 1;

@@ -167,6 +167,9 @@ def selective_copy(tag, *engine):
     info = p.src.ctl_json("domjobinfo", "g", "--completed")
     assert info["status"] == "completed" and info["disk_total"] == 256 * MIB, info
     assert [d["target"] for d in info.get("disks", [])] == ["vda"], info
+    # Progress is reported for either engine: all of vda is accounted for.
+    assert info["disk_processed"] == info["disk_total"] and info["disk_remaining"] == 0, info
+    assert info["downtime"] > 0 and info["storage_downtime"] <= info["downtime"], info
     p.stop()
 
 
