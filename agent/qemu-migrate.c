@@ -20,9 +20,12 @@
 #include "qemu-priv.h"
 #include "wire.h"
 
-#define QMP_TIMEOUT_MS      30000
-#define POLL_INTERVAL_MS    250
-#define FINISH_TIMEOUT_MS   120000
+#define QMP_TIMEOUT_MS    30000
+#define POLL_INTERVAL_MS  250
+#define FINISH_TIMEOUT_MS 120000
+/* A RAM migration that moves no byte for this long is stuck (a peer that
+ * stopped reading, a wedged tunnel): cancel it rather than wait forever. */
+#define STALL_TIMEOUT_MS    120000
 #define UNLIMITED_BANDWIDTH (1ull << 40) /* bytes/s: QEMU's default is 128 MiB/s */
 
 static struct qemu_dom *priv(struct mig_ctx *m)
@@ -435,7 +438,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
 {
     struct qemu_dom *p = priv(m);
     const struct mig_params *mp = m->params;
-    int64_t start = ferry_now_ms();
+    int64_t start = ferry_now_ms(), last_progress = start;
+    uint64_t last_moved = 0;
     bool suspended = false, cancel_sent = false;
     uint64_t seq;
     json_object *args;
@@ -460,7 +464,21 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                                 &werr);
         if (r == -ETIMEDOUT) {
             char s[64] = "";
+            uint64_t moved;
             poll_stats(m, qmp, s, sizeof s, NULL, 0);
+            pthread_mutex_lock(&m->job->lock);
+            moved = m->job->stats.memory_transferred;
+            pthread_mutex_unlock(&m->job->lock);
+            if (moved != last_moved || strcmp(s, "pre-switchover") == 0) {
+                last_moved = moved;
+                last_progress = ferry_now_ms();
+            } else if (!cancel_sent && ferry_now_ms() - last_progress > STALL_TIMEOUT_MS) {
+                qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
+                cancel_sent = true;
+                ferry_error_set(err, ETIMEDOUT,
+                                "migration of '%s' made no progress for %d s (status '%s')",
+                                m->dom->def->name, STALL_TIMEOUT_MS / 1000, s);
+            }
             qemu_storage_update_stats(m);
             if (abort_requested(m) && !cancel_sent) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
