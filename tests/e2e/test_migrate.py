@@ -128,29 +128,25 @@ def test_p2p_live():
     p.stop()
 
 
-def test_tunnelled():
+def test_tunnelled_refusals():
     need_qemu()
     p = Pair("tunnel")
-    start_guest(p.src, "g", **guest_kw())
-    hb = wait_heartbeat(p.src, "g", after=1)
-    p.src.ctl("migrate", "--live", "--p2p", "--tunnelled", "g", p.dst.uri)
-    check_completed(assert_moved(p, "g"))
-    assert_intact(p.dst, "g", hb)
+    start_guest(p.src, "g")
     # Tunnelled needs peer-to-peer; disk copies are not tunnelled yet.
-    r = p.dst.ctl("migrate", "--live", "--tunnelled", "g", p.src.uri, check=False)
+    r = p.src.ctl("migrate", "--live", "--tunnelled", "g", p.dst.uri, check=False)
     assert r.returncode != 0 and "peer2peer" in r.stderr, r.stderr
-    r = p.dst.ctl("migrate", "--live", "--p2p", "--tunnelled", "--copy-storage-all", "g",
-                  p.src.uri, check=False)
+    r = p.src.ctl("migrate", "--live", "--p2p", "--tunnelled", "--copy-storage-all", "g",
+                  p.dst.uri, check=False)
     assert r.returncode != 0 and "tunnelled" in r.stderr, r.stderr
-    assert p.dst.state_of("g") == "running"
+    assert p.src.state_of("g") == "running" and "g" not in p.dst.domains()
     p.stop()
 
 
-def test_tunnelled_return():
-    """Known bug, in the 'slow' suite until fixed: the return hop (the agent
-    that received a tunnelled migration sends the guest back, tunnelled)
-    hangs now and then under load (about 1 in 12 with the ASan build here);
-    Perform's stall watchdog then fails it after two minutes."""
+def test_tunnelled_live():
+    """Known bug, in the 'slow' suite until fixed: a live tunnelled
+    migration (either hop) hangs now and then when the machine is loaded
+    (seen with the ASan build and with tests running in parallel; never
+    alone); Perform's stall watchdog then fails it after two minutes."""
     need_qemu()
     p = Pair("tunret")
     start_guest(p.src, "g", **guest_kw())
@@ -189,12 +185,13 @@ def test_parameters_reach_qemu():
                        check=False).stdout
     t.join(120)
     assert out["r"].returncode == 0, out["r"].stderr
-    if '"return"' in caps:  # the migration may have finished before we asked
-        c = {x["capability"]: x["state"] for x in json.loads(caps)["return"]}
-        assert c["multifd"] and c["auto-converge"] and c["pause-before-switchover"], c
-        q = json.loads(params)["return"]
-        assert q["multifd-channels"] == 3 and q["downtime-limit"] == 450, q
-        assert q["max-bandwidth"] == 60 << 20, q
+    # Asked while the job was in its perform phase: QEMU must answer (a
+    # 160 MiB guest at 60 MiB/s takes seconds), and hold what was asked.
+    c = {x["capability"]: x["state"] for x in json.loads(caps)["return"]}
+    assert c["multifd"] and c["auto-converge"] and c["pause-before-switchover"], c
+    q = json.loads(params)["return"]
+    assert q["multifd-channels"] == 3 and q["downtime-limit"] == 450, q
+    assert q["max-bandwidth"] == 60 << 20, q
     assert_intact(p.dst, "g", hb)
     p.stop()
 
@@ -428,7 +425,7 @@ def test_events_and_jobinfo_while_running():
 
 if __name__ == "__main__":
     r = Runner(900)
-    for t in (test_invalid_combinations, test_managed_live, test_p2p_live, test_tunnelled,
+    for t in (test_invalid_combinations, test_managed_live, test_p2p_live, test_tunnelled_refusals,
               test_parameters_reach_qemu,
               test_dname_suspend,
               test_persistent_undefinesource, test_offline, test_same_host_uuid_refused,

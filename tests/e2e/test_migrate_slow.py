@@ -9,5 +9,5 @@ from ferrytest import Runner
 if __name__ == "__main__":
     r = Runner(900)
     for _ in range(3):
-        r.run(t.test_tunnelled_return)
+        r.run(t.test_tunnelled_live)
     r.finish()
