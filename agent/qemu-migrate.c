@@ -333,11 +333,17 @@ struct relay {
     int listen_fd;
     int conn_fd;
     volatile bool stop;
+    bool done; /* atomic: the thread is past its loop (EOF, error or stop) */
     int result;
     struct ferry_error err;
     pthread_t thread;
     char path[1024];
 };
+
+/* After QEMU reports "completed", the tail of its stream may still sit in
+ * the socket (and in this relay's hands): Perform waits this long for the
+ * relay to reach QEMU's end of stream before it calls the stream lost. */
+#define RELAY_DRAIN_TIMEOUT_MS 60000
 
 static void *relay_main(void *arg)
 {
@@ -358,6 +364,7 @@ static void *relay_main(void *arg)
         }
         if (ferry_now_ms() > deadline) {
             rl->result = ferry_error_set(&rl->err, ETIMEDOUT, "tunnel: QEMU did not connect");
+            __atomic_store_n(&rl->done, true, __ATOMIC_RELEASE);
             return NULL;
         }
     }
@@ -381,6 +388,7 @@ static void *relay_main(void *arg)
             break;
         }
     }
+    __atomic_store_n(&rl->done, true, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -418,10 +426,23 @@ static int relay_start(struct mig_ctx *m, struct relay *rl, char **ret_uri, stru
     return 0;
 }
 
-static void relay_stop(struct relay *rl)
+/* Ends the relay. DRAIN (the migration completed): first let it forward
+ * everything QEMU wrote, up to QEMU's end of stream; stopping at once would
+ * drop the stream's tail and leave the destination waiting for it. Returns
+ * -ETIMEDOUT (with the relay's error set) when the stream did not drain. */
+static int relay_stop(struct relay *rl, bool drain)
 {
+    int r = 0;
+
     if (rl->listen_fd < 0)
-        return;
+        return 0;
+    if (drain) {
+        int64_t deadline = ferry_now_ms() + RELAY_DRAIN_TIMEOUT_MS;
+        while (!__atomic_load_n(&rl->done, __ATOMIC_ACQUIRE) && ferry_now_ms() < deadline)
+            usleep(5 * 1000);
+        if (!__atomic_load_n(&rl->done, __ATOMIC_ACQUIRE))
+            r = -ETIMEDOUT;
+    }
     rl->stop = true;
     if (rl->conn_fd >= 0)
         shutdown(rl->conn_fd, SHUT_RDWR);
@@ -431,6 +452,12 @@ static void relay_stop(struct relay *rl)
     close(rl->listen_fd);
     unlink(rl->path);
     rl->listen_fd = -1;
+    if (r < 0 && rl->result >= 0)
+        rl->result = ferry_error_set(&rl->err, ETIMEDOUT,
+                                     "tunnel: QEMU's migration stream did not reach its end "
+                                     "within %d s of completing",
+                                     RELAY_DRAIN_TIMEOUT_MS / 1000);
+    return rl->result < 0 ? rl->result : 0;
 }
 
 static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
@@ -591,7 +618,10 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
         r = relay_start(m, &rl, &uri, err);
         if (r == 0) {
             r = perform_ram(m, p->qmp, uri, err);
-            relay_stop(&rl);
+            /* On success the whole stream must reach the destination
+             * before Finish: drain, and fail Perform if it cannot. */
+            if (relay_stop(&rl, r == 0) < 0 && r == 0)
+                r = rl.result;
             if (r < 0 && rl.result < 0) {
                 /* The relay's error is the root cause of QEMU's. */
                 ferry_error_clear(err);
