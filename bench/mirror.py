@@ -79,8 +79,21 @@ def make_prealloc(path, size, rng, data=512 * MIB, **_):
             f.write(_random_block(SLOT))
 
 
+def make_big_sparse(path, size, rng, data=512 * MIB, **_):
+    """A large, mostly empty disk: DATA bytes of random data in 1 MiB slots
+    spread over the image, holes everywhere else."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        slots = size // SLOT
+        for slot in sorted(rng.sample(range(slots), min(slots, data // SLOT))):
+            f.seek(slot * SLOT)
+            f.write(_random_block(SLOT))
+
+
 IMAGES = {
     "dense": (make_dense, "every byte random data"),
+    "small-dense": (make_dense, "every byte random data, as much as big-sparse holds"),
+    "big-sparse": (make_big_sparse, "large and sparse: random data in 1 MiB slots, holes between"),
     "mixed": (make_mixed, "40% data, 10% written zeros, 50% holes (1 MiB slots)"),
     "sparse": (make_sparse, "2% data, the rest holes"),
     "prealloc": (make_prealloc, "fully allocated, mostly zeros (random data in a few slots)"),
@@ -244,6 +257,9 @@ def summarise(results, images, engine_names):
                 "cpu_s_per_gib": summarize([r["cpu_s_per_gib"] for r in ok]),
                 "failed_runs": sum(1 for r in results if r["image"] == image
                                    and r["engine"] == e and "error" in r),
+                "target_allocated_max": max((r["target_allocated"] for r in ok
+                                             if r.get("target_allocated") is not None),
+                                            default=None),
             }
     return summary
 
@@ -280,7 +296,7 @@ def print_table(summary, ratios, images, engine_names, sizes, allocated, referen
         print(f"\n{image}: {fmt_bytes(sizes[image])} virtual, "
               f"{fmt_bytes(allocated[image])} allocated - {IMAGES[image][1]}")
         print(f"  {'engine':<16} {'MB/s median':>11} {'(min-max)':>15} {'spread':>7} "
-              f"{'CPU s/GiB':>9} {'vs ' + reference:>16}")
+              f"{'CPU s/GiB':>9} {'vs ' + reference:>16} {'target alloc':>12}")
         for e in engine_names:
             s = summary[image].get(e)
             if not s:
@@ -290,7 +306,39 @@ def print_table(summary, ratios, images, engine_names, sizes, allocated, referen
             ratio = ratios[image].get(f"{e}/{reference}")
             rtxt = f"{ratio['median']:.2f}x" if ratio else "-"
             print(f"  {e:<16} {m['median']:>11.0f} {m['min']:>7.0f}-{m['max']:<7.0f} "
-                  f"{m['spread']:>6.0%} {s['cpu_s_per_gib']['median']:>9.2f} {rtxt:>16}")
+                  f"{m['spread']:>6.0%} {s['cpu_s_per_gib']['median']:>9.2f} {rtxt:>16} "
+                  f"{fmt_bytes(s['target_allocated_max']):>12}")
+
+
+def sparse_vs_dense(summary, engine_names, allocated):
+    """Issue 4's target: a big sparse disk holding N bytes of data copies
+    within 1.2x of the time of a dense disk of N bytes, and its target
+    allocates no more than the source. Medians of each image's rounds."""
+    if "big-sparse" not in summary or "small-dense" not in summary:
+        return {}
+    out = {}
+    for e in engine_names:
+        big, small = summary["big-sparse"].get(e), summary["small-dense"].get(e)
+        if not big or not small:
+            continue
+        out[e] = {
+            "wall_ratio": big["wall_s"]["median"] / small["wall_s"]["median"],
+            "big_sparse_wall_s": big["wall_s"]["median"],
+            "small_dense_wall_s": small["wall_s"]["median"],
+            "target_allocated_max": big["target_allocated_max"],
+            "source_allocated": allocated["big-sparse"],
+        }
+    if out:
+        print("\nbig-sparse against small-dense (same data, median wall time; "
+              "target: at most 1.2x, target allocation <= source)")
+        print(f"  {'engine':<16} {'big-sparse s':>12} {'small-dense s':>13} {'ratio':>6} "
+              f"{'target alloc':>12} {'source alloc':>12}")
+        for e, r in out.items():
+            alloc = r["target_allocated_max"]
+            print(f"  {e:<16} {r['big_sparse_wall_s']:>12.3f} {r['small_dense_wall_s']:>13.3f} "
+                  f"{r['wall_ratio']:>5.2f}x {fmt_bytes(alloc):>12} "
+                  f"{fmt_bytes(r['source_allocated']):>12}")
+    return out
 
 
 def plot(out_stem, summary, images, engine_names, ratios=None, reference=None):
@@ -381,6 +429,9 @@ def main(argv=None):
     ap.add_argument("--ferry-copy", default="", help="ferry's copy driver (bench/mirror-ferry)")
     ap.add_argument("--qemu", default=qemu_mirror.DEFAULT_QEMU)
     ap.add_argument("--out", default="bench-results", help="directory for JSON and PNGs")
+    ap.add_argument("--big-size", type=parse_size, default=8 * GIB,
+                    help="size of the big-sparse image (default 8G; it holds "
+                         "--prealloc-data of data, and small-dense is that size)")
     ap.add_argument("--seed", type=int, default=1, help="layout of mixed/sparse/prealloc")
     args = ap.parse_args(argv)
     if args.quick:
@@ -395,7 +446,8 @@ def main(argv=None):
     for i in images:
         if i not in IMAGES:
             ap.error(f"unknown image '{i}'")
-    sizes = {i: scaled(args.prealloc_size if i == "prealloc" else args.size) for i in images}
+    sizes = {i: scaled({"prealloc": args.prealloc_size, "big-sparse": args.big_size,
+                        "small-dense": args.prealloc_data}.get(i, args.size)) for i in images}
     table = engines(args.ferry_copy if args.ferry_copy and os.access(args.ferry_copy, os.X_OK)
                     else None)
     tools = {"nbdcopy": "nbdcopy", "nbdcopy-dz": "nbdcopy", "qemu-img": "qemu-img"}
@@ -477,6 +529,7 @@ def main(argv=None):
     reference = "qemu-mirror" if "qemu-mirror" in engine_names else engine_names[0]
     print_table(doc["summary"], doc["ratios"], images, engine_names, sizes, allocated,
                 reference)
+    doc["sparse_vs_dense"] = sparse_vs_dense(doc["summary"], engine_names, allocated)
     doc["charts"] = plot(out_stem, doc["summary"], images, engine_names, doc["ratios"],
                          reference)
     write_json(out_stem + ".json", doc)
