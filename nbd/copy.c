@@ -220,6 +220,11 @@ int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_op
                                "disk '%s': give exactly one of a source file "
                                "and a source URI",
                                name);
+    if (config->top_only && !config->source_uri)
+        return ferry_error_set(err, EINVAL,
+                               "disk '%s': copying the top image alone needs an NBD source "
+                               "(a raw file has no backing chain)",
+                               name);
     if (config->source_uri && (r = mir_uri_check(config->source_uri, err)) < 0) {
         ferry_error_prefix(err, "disk '%s': source", name);
         return r;
@@ -241,6 +246,7 @@ int mir_disk_open(const struct mir_disk_config *config, const struct mir_copy_op
     d->source_uri = ferry_strdup(config->source_uri);
     d->target_uri = ferry_strdup(config->target_uri);
     d->source_direct = config->source_direct;
+    d->top_only = config->top_only;
     d->opts = o;
     d->src.fd = -1;
     pthread_mutex_init(&d->lock, NULL);
@@ -344,10 +350,16 @@ static int64_t fill(struct mir_disk *d, struct gen *g)
     while (!gen_done(g) && !d->failed) {
         uint64_t end = g->v[g->i].offset + g->v[g->i].length;
         uint64_t len;
-        bool zero;
-        if (mir_source_map(d, g->pos, end, &len, &zero) < 0)
+        enum mir_map_kind kind;
+        if (mir_source_map(d, g->pos, end, &len, &kind) < 0)
             return 0;
-        if (zero) {
+        if (kind == MIR_MAP_BELOW) {
+            /* Not the top image's: the target's backing file has it. */
+            mir_disk_account(d, 0, 0, len);
+            gen_advance(g, len);
+            continue;
+        }
+        if (kind == MIR_MAP_ZERO) {
             if (d->target_zero) {
                 mir_disk_account(d, 0, 0, len);
                 gen_advance(g, len);
@@ -610,6 +622,7 @@ static int copy_one(struct mir_disk *d, const struct mir_extent_list *own, unsig
     d->fail_off = UINT64_MAX;
     d->resume_off = 0;
     d->target_zero = (flags & MIR_COPY_TARGET_ZERO) != 0;
+    d->top_pass = (flags & MIR_COPY_TOP_ONLY) != 0;
     d->bucket_rate = atomic_load(&d->bandwidth);
     uint64_t rs = d->opts.request_size;
     mir_bucket_init(&d->bucket, d->bucket_rate, d->bucket_rate / 10 > rs ? d->bucket_rate / 10 : rs,
@@ -748,6 +761,9 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     int r;
 
     d->resume_off = 0; /* nothing is known written until the pass says so */
+    if ((flags & MIR_COPY_TOP_ONLY) && !d->top_only)
+        return ferry_error_set(
+            err, EINVAL, "disk '%s': a top-only pass needs a disk opened with top_only", d->name);
     if (atomic_load(&d->cancelled))
         return ferry_error_set(err, ECANCELED, "disk '%s': copy cancelled", d->name);
     drain_wake(d);

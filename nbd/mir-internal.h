@@ -60,10 +60,17 @@ struct mir_cmd {
     struct mir_cmd *prev, *next; /* d->holes: slotless commands in flight */
 };
 
+/* What the source holds in a range, for the pass running. */
+enum mir_map_kind {
+    MIR_MAP_DATA,  /* data to read and copy (zero blocks still found by scan) */
+    MIR_MAP_ZERO,  /* reads as zeros: write zeroes, or skip into a zero target */
+    MIR_MAP_BELOW, /* top-only pass: not allocated in the top image; skipped */
+};
+
 struct mir_map_entry {
     uint64_t off;
     uint64_t len;
-    bool zero;
+    enum mir_map_kind kind;
 };
 
 struct mir_source {
@@ -76,6 +83,7 @@ struct mir_source {
     struct nbd_handle *nbd; /* NBD source: data reads */
     struct nbd_handle *map; /* NBD source: base:allocation (same handle as nbd) */
     bool map_meta;          /* the server answers base:allocation */
+    bool depth_meta;        /* the server answers qemu:allocation-depth (top_only) */
     uint64_t size;
     /* Cached map: entries covering [map_v[0].off, map_end), in order. */
     struct mir_map_entry *map_v;
@@ -99,6 +107,7 @@ struct mir_disk {
     char *source_uri;
     char *target_uri;
     bool source_direct;
+    bool top_only; /* config top_only: depth context negotiated at connect */
     struct mir_copy_opts opts;
     uint64_t size;
 
@@ -119,6 +128,7 @@ struct mir_disk {
     bool failed;
     struct ferry_error err; /* first error of the running copy */
     bool target_zero;
+    bool top_pass; /* this pass has MIR_COPY_TOP_ONLY: the map reports MIR_MAP_BELOW */
     struct mir_bucket bucket;
     uint64_t bucket_rate;
     int64_t last_completion_us; /* for io_timeout_ms */
@@ -164,10 +174,11 @@ void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint
 /* source.c */
 int mir_source_open(struct mir_disk *d, struct ferry_error *err);
 void mir_source_close(struct mir_disk *d);
-/* Describes the source at OFF: *ret_len bytes (<= END - OFF) that are all
- * data or all zero (*ret_zero). Errors go through mir_disk_fail. */
+/* Describes the source at OFF: *ret_len bytes (<= END - OFF) all of one
+ * kind (*ret_kind; MIR_MAP_BELOW only in a top-only pass). Errors go through
+ * mir_disk_fail. */
 int mir_source_map(struct mir_disk *d, uint64_t off, uint64_t end, uint64_t *ret_len,
-                   bool *ret_zero);
+                   enum mir_map_kind *ret_kind);
 void mir_source_map_reset(struct mir_disk *d);
 /* Starts reading slot S (off/len set); completion puts it on the ready
  * list. */

@@ -128,6 +128,14 @@ struct mir_disk_config {
     const char *source_uri;  /* NBD export to read instead (exactly one of the two) */
     bool source_direct;      /* O_DIRECT on source_file (QEMU's cache=none) */
     const char *target_uri;  /* NBD export to write; size >= the source's */
+    /* The target already reads as the source's backing chain (a qcow2 over
+     * the same backing file, --copy-storage-inc): passes given
+     * MIR_COPY_TOP_ONLY copy only what the source's top image allocates.
+     * Needs source_uri to be a QEMU export of the format node offering the
+     * qemu:allocation-depth meta context (block-export-add allocation-depth,
+     * qemu-nbd -A); mir_disk_open fails with -ENOTSUP when it does not,
+     * rather than copy the backing chain into the top. */
+    bool top_only;
 };
 
 /* Progress of one disk; a snapshot, any thread may take one at any time. */
@@ -164,6 +172,14 @@ const char *mir_disk_name(const struct mir_disk *d);
  * (a fresh sparse image): holes and zero blocks are skipped, not written.
  * Only true for the bulk pass into a new image. */
 #define MIR_COPY_TARGET_ZERO 0x1u
+/* MIR_COPY_TOP_ONLY: copy only the ranges the source's top image allocates
+ * (qemu:allocation-depth 1; base:allocation still finds zeros inside them)
+ * and leave the rest of the target untouched: unallocated ranges and those
+ * that come from a backing image read the same through the target's own
+ * backing file. For the bulk pass of a disk opened with config top_only
+ * (-EINVAL otherwise); dirty passes copy every dirty byte, as guest writes
+ * land in the top anyway. */
+#define MIR_COPY_TOP_ONLY 0x2u
 
 /* Copies RANGES (borrowed; NULL = the whole disk) from source to target and
  * returns when every write has completed (not flushed). Runs in the calling
@@ -238,6 +254,11 @@ struct mir_sync_disk {
     bool direct;               /* source opened by QEMU with cache=none */
     const char *dest_uri;      /* writable NBD export on the destination */
     bool dest_is_zero;         /* destination image is new and sparse */
+    bool top_only;             /* --copy-storage-inc of a disk with a backing file:
+                                  the destination is a new qcow2 over the same
+                                  backing file; the source export is created with
+                                  allocation-depth and the bulk pass copies only
+                                  the top image (see mir_disk_config.top_only) */
 };
 
 struct mir_sync_opts {

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The engine's source: a raw image read with io_uring (registered buffers,
  * O_DIRECT when QEMU uses cache=none, holes found with SEEK_DATA/SEEK_HOLE),
- * or an NBD export read with libnbd (holes from base:allocation). */
+ * or an NBD export read with libnbd (holes from base:allocation; for a
+ * top-only pass also qemu:allocation-depth, which tells the top image's
+ * clusters from the backing chain's). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +15,14 @@
 
 #include "cleanup.h"
 #include "mir-internal.h"
+
+/* QEMU's meta context: per extent, the depth in the backing chain of the
+ * image that allocates it: 0 = none, 1 = the exported node itself (the top
+ * image), 2 = its backing file, ... */
+#define CONTEXT_DEPTH "qemu:allocation-depth"
+/* Most extents one block status reply may give per context (the map cache
+ * has the same bound). */
+#define MAP_ENTRIES_MAX (1u << 20)
 
 static int setup_ring(struct mir_disk *d, struct ferry_error *err)
 {
@@ -42,6 +52,8 @@ static int open_nbd(struct mir_disk *d, struct nbd_handle **ret, bool meta, stru
     if (!h)
         return ferry_error_set(err, ENOMEM, "disk '%s': nbd_create: %s", d->name, nbd_get_error());
     if (meta && nbd_add_meta_context(h, "base:allocation") < 0)
+        goto fail;
+    if (meta && d->top_only && nbd_add_meta_context(h, CONTEXT_DEPTH) < 0)
         goto fail;
     if (nbd_connect_uri(h, d->source_uri) < 0)
         goto fail;
@@ -94,6 +106,15 @@ int mir_source_open(struct mir_disk *d, struct ferry_error *err)
         return ferry_error_set(err, EIO, "disk '%s': source size: %s", d->name, nbd_get_error());
     src->size = (uint64_t)size;
     src->map_meta = nbd_can_meta_context(src->map, "base:allocation") == 1;
+    src->depth_meta = d->top_only && nbd_can_meta_context(src->map, CONTEXT_DEPTH) == 1;
+    /* Without the depths a top-only copy cannot tell the top's data from
+     * the backing chain's: refuse, rather than copy the chain into the top. */
+    if (d->top_only && !src->depth_meta)
+        return ferry_error_set(err, ENOTSUP,
+                               "disk '%s': source %s does not offer %s (QEMU: block-export-add "
+                               "allocation-depth=true; qemu-nbd -A): cannot copy the top image "
+                               "alone",
+                               d->name, d->source_uri, CONTEXT_DEPTH);
     return 0;
 }
 
@@ -126,31 +147,50 @@ void mir_source_map_reset(struct mir_disk *d)
     d->src.map_i = 0;
 }
 
-static int map_push(struct mir_source *src, uint64_t off, uint64_t len, bool zero)
+/* A growable array of map entries, in order; a run that continues the
+ * last one with the same kind extends it. At most MAP_ENTRIES_MAX entries:
+ * a server answering one request with millions of extents is refused
+ * rather than followed. */
+struct map_runs {
+    struct mir_map_entry *v;
+    size_t n;
+    size_t cap;
+};
+
+static int runs_push(struct map_runs *l, uint64_t off, uint64_t len, enum mir_map_kind kind)
 {
     if (len == 0)
         return 0;
-    if (src->map_n > 0) {
-        struct mir_map_entry *last = &src->map_v[src->map_n - 1];
-        if (last->zero == zero && last->off + last->len == off) {
+    if (l->n > 0) {
+        struct mir_map_entry *last = &l->v[l->n - 1];
+        if (last->kind == kind && last->off + last->len == off) {
             last->len += len;
             return 0;
         }
     }
-    if (src->map_n == src->map_cap) {
-        size_t cap = src->map_cap ? src->map_cap * 2 : 64;
-        /* A server answering one request with millions of extents is
-         * refused rather than followed. */
-        if (cap > (1u << 20))
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        if (cap > MAP_ENTRIES_MAX)
             return -E2BIG;
-        struct mir_map_entry *v = realloc(src->map_v, cap * sizeof(*v));
+        struct mir_map_entry *v = realloc(l->v, cap * sizeof(*v));
         if (!v)
             return -ENOMEM;
-        src->map_v = v;
-        src->map_cap = cap;
+        l->v = v;
+        l->cap = cap;
     }
-    src->map_v[src->map_n++] = (struct mir_map_entry){off, len, zero};
+    l->v[l->n++] = (struct mir_map_entry){off, len, kind};
     return 0;
+}
+
+/* Appends to the source's map cache (which has the layout of a map_runs). */
+static int map_push(struct mir_source *src, uint64_t off, uint64_t len, enum mir_map_kind kind)
+{
+    struct map_runs l = {src->map_v, src->map_n, src->map_cap};
+    int r = runs_push(&l, off, len, kind);
+    src->map_v = l.v;
+    src->map_n = l.n;
+    src->map_cap = l.cap;
+    return r;
 }
 
 /* Fills the map cache from offset OFF with at least one entry. */
@@ -159,20 +199,22 @@ static int map_fill_file(struct mir_disk *d, uint64_t off)
     struct mir_source *src = &d->src;
     off_t data = lseek(src->fd, (off_t)off, SEEK_DATA);
     if (data < 0 && errno == ENXIO)
-        return map_push(src, off, src->size - off, true);
+        return map_push(src, off, src->size - off, MIR_MAP_ZERO);
     if (data < 0) /* no SEEK_DATA here (e.g. a block device): all data */
-        return map_push(src, off, src->size - off, false);
+        return map_push(src, off, src->size - off, MIR_MAP_DATA);
     if ((uint64_t)data > off)
-        return map_push(src, off, (uint64_t)data - off, true);
+        return map_push(src, off, (uint64_t)data - off, MIR_MAP_ZERO);
     off_t hole = lseek(src->fd, (off_t)off, SEEK_HOLE);
     if (hole < 0 || (uint64_t)hole <= off || (uint64_t)hole > src->size)
         hole = (off_t)src->size;
-    return map_push(src, off, (uint64_t)hole - off, false);
+    return map_push(src, off, (uint64_t)hole - off, MIR_MAP_DATA);
 }
 
 struct map_ctx {
     struct mir_source *src;
-    uint64_t off;
+    bool top;              /* top-only pass: both contexts, kept apart */
+    struct map_runs base;  /* top: base:allocation as DATA/ZERO */
+    struct map_runs depth; /* top: allocation depth as DATA (1) / BELOW (other) */
     int r;
 };
 
@@ -180,19 +222,55 @@ static int map_extent_cb(void *opaque, const char *context, uint64_t offset, uin
                          size_t nr, int *error)
 {
     struct map_ctx *c = opaque;
-    if (strcmp(context, "base:allocation") != 0)
+    bool base = strcmp(context, "base:allocation") == 0;
+    if (!base && !(c->top && strcmp(context, CONTEXT_DEPTH) == 0))
         return 0;
-    uint64_t pos = offset;
-    for (size_t i = 0; i + 1 < nr; i += 2) {
-        uint64_t len = entries[i];
-        if (pos + len > c->src->size)
-            len = c->src->size - pos;
-        int r = map_push(c->src, pos, len, (entries[i + 1] & LIBNBD_STATE_ZERO) != 0);
+    uint64_t pos = offset, size = c->src->size;
+    for (size_t i = 0; i + 1 < nr && pos < size; i += 2) {
+        uint64_t len = entries[i] < size - pos ? entries[i] : size - pos;
+        enum mir_map_kind kind;
+        if (base)
+            kind = entries[i + 1] & LIBNBD_STATE_ZERO ? MIR_MAP_ZERO : MIR_MAP_DATA;
+        else
+            kind = entries[i + 1] == 1 ? MIR_MAP_DATA : MIR_MAP_BELOW;
+        int r;
+        if (!c->top)
+            r = map_push(c->src, pos, len, kind);
+        else
+            r = runs_push(base ? &c->base : &c->depth, pos, len, kind);
         if (r < 0 && c->r == 0)
             c->r = r;
-        pos += entries[i];
-        if (pos >= c->src->size)
+        pos += len;
+    }
+    return 0;
+}
+
+/* Top-only pass: the map from OFF is where both contexts have answered,
+ * cut at every boundary of either: not in the top image (depth other than
+ * 1) is MIR_MAP_BELOW, else what base:allocation says. Stops at the first
+ * gap in either answer; the next lookup asks again from there. */
+static int map_merge(struct mir_source *src, uint64_t off, const struct map_runs *base,
+                     const struct map_runs *depth)
+{
+    size_t i = 0, j = 0;
+    uint64_t pos = off;
+    while (i < base->n && j < depth->n) {
+        const struct mir_map_entry *x = &base->v[i], *y = &depth->v[j];
+        if (x->off + x->len <= pos) {
+            i++;
+            continue;
+        }
+        if (y->off + y->len <= pos) {
+            j++;
+            continue;
+        }
+        if (x->off > pos || y->off > pos)
             break;
+        uint64_t end = x->off + x->len < y->off + y->len ? x->off + x->len : y->off + y->len;
+        int r = map_push(src, pos, end - pos, y->kind == MIR_MAP_BELOW ? MIR_MAP_BELOW : x->kind);
+        if (r < 0)
+            return r;
+        pos = end;
     }
     return 0;
 }
@@ -203,24 +281,42 @@ static int map_fill_nbd(struct mir_disk *d, uint64_t off)
     uint64_t count = src->size - off;
     if (count > MIR_MAP_MAX)
         count = MIR_MAP_MAX;
-    if (!src->map_meta)
-        return map_push(src, off, count, false);
-    struct map_ctx c = {src, off, 0};
+    bool top = d->top_pass;
+    if (!src->map_meta && !top)
+        return map_push(src, off, count, MIR_MAP_DATA);
+    struct map_ctx c = {.src = src, .top = top};
+    /* No base:allocation: all of it data, as far as zeros go. */
+    if (top && !src->map_meta)
+        c.r = runs_push(&c.base, off, count, MIR_MAP_DATA);
     nbd_extent_callback cb = {.callback = map_extent_cb, .user_data = &c};
-    if (nbd_block_status(src->map, count, off, cb, 0) < 0) {
+    int r = 0;
+    if (c.r == 0 && nbd_block_status(src->map, count, off, cb, 0) < 0) {
         mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO,
                       "nbd_block_status at offset %" PRIu64 ": %s", off, nbd_get_error());
-        return -EIO;
+        r = -EIO;
     }
-    if (c.r < 0)
-        return c.r;
-    if (src->map_n == 0 || src->map_v[0].off != off) /* server said nothing useful */
-        return map_push(src, off, count, false);
+    if (r == 0)
+        r = c.r;
+    if (r == 0 && top)
+        r = map_merge(src, off, &c.base, &c.depth);
+    free(c.base.v);
+    free(c.depth.v);
+    if (r < 0)
+        return r;
+    if (src->map_n == 0 || src->map_v[0].off != off) { /* server said nothing useful */
+        /* Copying it all would put the backing chain's data into the top. */
+        if (top) {
+            mir_disk_fail(d, EPROTO, "no %s extents at offset %" PRIu64 " from the source",
+                          CONTEXT_DEPTH, off);
+            return -EPROTO;
+        }
+        return map_push(src, off, count, MIR_MAP_DATA);
+    }
     return 0;
 }
 
 int mir_source_map(struct mir_disk *d, uint64_t off, uint64_t end, uint64_t *ret_len,
-                   bool *ret_zero)
+                   enum mir_map_kind *ret_kind)
 {
     struct mir_source *src = &d->src;
 
@@ -233,7 +329,7 @@ int mir_source_map(struct mir_disk *d, uint64_t off, uint64_t end, uint64_t *ret
         if (off < e->off + e->len) {
             uint64_t len = e->off + e->len - off;
             *ret_len = len < end - off ? len : end - off;
-            *ret_zero = e->zero;
+            *ret_kind = e->kind;
             return 0;
         }
         src->map_i++;
@@ -245,7 +341,7 @@ int mir_source_map(struct mir_disk *d, uint64_t off, uint64_t end, uint64_t *ret
             mir_disk_fail(d, r, "mapping the source at offset %" PRIu64, off);
         return r;
     }
-    return mir_source_map(d, off, end, ret_len, ret_zero);
+    return mir_source_map(d, off, end, ret_len, ret_kind);
 }
 
 void mir_slot_ready(struct mir_disk *d, struct mir_slot *s)
