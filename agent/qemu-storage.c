@@ -549,6 +549,17 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         /* A fresh target reads as zeros, unless it sits on a backing file
          * (--copy-storage-inc): then zeros must be written. */
         disks[n].dest_is_zero = !cd->backing[0];
+        /* --copy-storage-inc (the cookie names a backing file only then):
+         * the destination's new qcow2 sits on the same backing file, so only
+         * the top image travels. The engine reads the format node, backing
+         * chain included, through an export with allocation-depth, and the
+         * bulk pass copies what the top allocates; a QEMU without
+         * allocation-depth fails the migration instead of copying the base. */
+        disks[n].top_only = (mp->flags & MIG_NON_SHARED_INC) && cd->backing[0];
+        if (disks[n].top_only)
+            ferry_info("migration of '%s': disk '%s': copying the top image only (its backing "
+                       "file '%s' is on the destination)",
+                       m->dom->def->name, d->target, cd->backing);
         snprintf(s->disks[n].target, sizeof s->disks[n].target, "%s", d->target);
         s->disks[n].size = cd->capacity;
         n++;
@@ -741,25 +752,6 @@ static int finish_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry
     return 0;
 }
 
-/* --copy-storage-inc of a disk with a backing file: only the top image may
- * travel. Engine 'ferry' reads a disk through its format node, backing chain
- * included, so it would copy the base's data into the destination's top;
- * QEMU's mirror copies the top alone (sync=top). */
-static bool needs_top_only(const struct mig_ctx *m)
-{
-    if (!(m->params->flags & MIG_NON_SHARED_INC))
-        return false;
-    for (size_t i = 0; i < m->dom->def->n_disks; i++) {
-        const struct domain_disk *d = &m->dom->def->disks[i];
-        const struct cookie_nbd_disk *cd;
-
-        if (mig_params_copies_disk(m->params, d) && (cd = dest_disk(m, d->target)) &&
-            cd->backing[0])
-            return true;
-    }
-    return false;
-}
-
 int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err)
 {
     struct storage *s;
@@ -772,14 +764,11 @@ int qemu_storage_start(struct mig_ctx *m, struct ferry_error *err)
     s->cancelled = false;
     s->n_disks = 0;
     memset(s->disks, 0, sizeof s->disks);
+    /* Both engines copy only the top image of a disk with a backing file
+     * under --copy-storage-inc: QEMU's mirror with sync=top, ferry's through
+     * qemu:allocation-depth (start_ferry). */
     if (m->params->storage_engine == MIG_STORAGE_QEMU)
         return start_qemu_mirror(m, s, err);
-    if (needs_top_only(m)) {
-        ferry_info("migration of '%s': --copy-storage-inc with a backing file: using QEMU's "
-                   "mirror, which copies only the top image",
-                   m->dom->def->name);
-        return start_qemu_mirror(m, s, err);
-    }
     return start_ferry(m, s, err);
 }
 

@@ -133,6 +133,23 @@ int mir_export_add(struct qmp_conn *qmp, const char *id, const char *node, const
     return run(qmp, "block-export-add", a, err);
 }
 
+int mir_export_add_depth(struct qmp_conn *qmp, const char *id, const char *node, const char *name,
+                         struct ferry_error *err)
+{
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "type", jstr("nbd"));
+    json_object_object_add(a, "id", jstr(id));
+    json_object_object_add(a, "node-name", jstr(node));
+    json_object_object_add(a, "name", jstr(name));
+    json_object_object_add(a, "writable", json_object_new_boolean(false));
+    json_object_object_add(a, "allocation-depth", json_object_new_boolean(true));
+    int r = run(qmp, "block-export-add", a, err);
+    if (r < 0)
+        ferry_error_prefix(err, "export with allocation-depth (QEMU 5.2 or later), needed to "
+                                "copy the top image alone");
+    return r;
+}
+
 static bool export_deleted(const char *name, struct json_object *data, void *opaque)
 {
     struct json_object *id;

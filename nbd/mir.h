@@ -233,6 +233,12 @@ int mir_nbd_server_stop(struct qmp_conn *qmp, struct ferry_error *err);
  * readable as the meta context qemu:dirty-bitmap:BITMAP. */
 int mir_export_add(struct qmp_conn *qmp, const char *id, const char *node, const char *name,
                    const char *bitmap, struct ferry_error *err);
+/* Exports NODE read-only as NAME (export id ID) with the meta context
+ * qemu:allocation-depth (QEMU >= 5.2), which tells the top image's data
+ * from its backing chain's: for a top-only copy. An older QEMU refuses the
+ * option; that is an error, never a silent full copy. */
+int mir_export_add_depth(struct qmp_conn *qmp, const char *id, const char *node, const char *name,
+                         struct ferry_error *err);
 /* Deletes export ID and waits (up to 10 s) until QEMU reports it gone, so
  * its bitmap is unlocked afterwards. */
 int mir_export_del(struct qmp_conn *qmp, const char *id, struct ferry_error *err);

@@ -49,6 +49,7 @@ struct sync_disk {
     char *dest_uri;
     bool direct;
     bool dest_is_zero;
+    bool top_only; /* bulk pass: the top image alone (export with allocation-depth) */
 
     char active[MIR_NAME_MAX];     /* the enabled bitmap */
     char src_export[MIR_NAME_MAX]; /* read-only export of the node (NBD source) */
@@ -250,7 +251,10 @@ static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t
             struct mir_extent_list rest;
             mir_extent_list_init(&rest);
             mir_extent_list_add(&rest, from, mir_disk_size(sd->disk) - from);
-            r = mir_disk_copy(sd->disk, &rest, sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0, &e);
+            r = mir_disk_copy(sd->disk, &rest,
+                              (sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0) |
+                                  (sd->top_only ? MIR_COPY_TOP_ONLY : 0),
+                              &e);
             mir_extent_list_clear(&rest);
             if (r < 0 && mir_disk_resume_offset(sd->disk) > from)
                 from = mir_disk_resume_offset(sd->disk);
@@ -464,6 +468,7 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         sd->dest_uri = ferry_strdup(in->dest_uri);
         sd->direct = in->direct;
         sd->dest_is_zero = in->dest_is_zero;
+        sd->top_only = in->top_only;
         snprintf(sd->active, sizeof(sd->active), "ferry-mir-%s", sd->target);
         snprintf(sd->src_export, sizeof(sd->src_export), "ferry-src-%s", sd->target);
         snprintf(sd->dirty_export, sizeof(sd->dirty_export), "ferry-dirty-%s", sd->target);
@@ -540,7 +545,10 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err)
         struct sync_disk *sd = &s->disks[i];
         char uri[512];
         if (!sd->source_path) {
-            r = mir_export_add(s->qmp, sd->src_export, sd->node, sd->src_export, NULL, err);
+            if (sd->top_only)
+                r = mir_export_add_depth(s->qmp, sd->src_export, sd->node, sd->src_export, err);
+            else
+                r = mir_export_add(s->qmp, sd->src_export, sd->node, sd->src_export, NULL, err);
             if (r < 0) {
                 ferry_error_prefix(err, "storage: disk '%s'", sd->target);
                 goto undo;
@@ -554,6 +562,7 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err)
             .source_uri = sd->source_path ? NULL : uri,
             .source_direct = sd->direct,
             .target_uri = sd->dest_uri,
+            .top_only = sd->top_only,
         };
         r = mir_disk_open(&cfg, &s->opts.copy, &sd->disk, err);
         if (r < 0) {

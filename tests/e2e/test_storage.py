@@ -414,6 +414,13 @@ def qcow2_inc(tag, *engine):
         "the destination's overlay holds %.1f MiB, the source's %.1f MiB: the base's data was "
         "copied into the top" % (da / MIB, sa / MIB))
     assert disk_sources(p.dst, "g")["vda"] == dst_top
+    # The engine asked for ran: ferry's copies the top alone through
+    # qemu:allocation-depth, with no fallback to QEMU's mirror.
+    want = engine[-1] if engine else "ferry"
+    info = p.src.ctl_json("domjobinfo", "g", "--completed")
+    assert [(d["target"], d["engine"]) for d in info.get("disks", [])] == [("vda", want)], info
+    copied = "copying the top image only" in open(p.src.log, errors="replace").read()
+    assert copied == (want == "ferry"), p.src.log_tail()
     p.stop()
 
 
