@@ -62,6 +62,19 @@ struct agent_job {
     json_object *completed_disks;
     char completed_operation[32];
     char completed_error[FERRY_ERROR_MSG_MAX];
+    /* Ownership (agent/migrate.c): the control connection whose close
+     * before the job's last step cleans the job up, as a failure there
+     * would. Set by the job's first step; 0 = no owner (steps the agent
+     * runs itself in peer-to-peer mode). Flags, storage engine and version
+     * are the first step's, kept for that cleanup. */
+    uint64_t owner_conn;
+    unsigned owner_flags;  /* enum mig_flags */
+    int owner_engine;      /* enum mig_storage_engine */
+    int owner_version;     /* migration protocol version */
+    bool stepping;         /* a step (or the cleanup) runs on the job now */
+    bool orphaned;         /* the owner went away; the message below says what followed */
+    bool perform_done;     /* v3 source: Perform succeeded and its reply was sent */
+    char orphan_note[160]; /* for job.info while an orphaned job stays open */
 };
 
 struct agent_domain {

@@ -20,6 +20,7 @@ struct api_ctx {
     struct wire_hello peer;      /* what the client said in its HELLO */
     int event_token;             /* > 0 while subscribed to events */
     struct ctl_client *p2p_dest; /* p2p: the destination agent (tunnelled streams) */
+    uint64_t conn_id;            /* unique per accepted connection, never 0; 0 = no connection */
 };
 
 /* A DATA frame of a tunnelled stream arrived on connection CONN: feeds it
@@ -33,6 +34,13 @@ int api_tunnel_data(struct agent *ag, struct wire_conn *conn, uint32_t stream, u
 /* CONN is about to be freed: stops the return direction of every stream
  * that uses it and cuts those streams (their receivers see the end). */
 void api_tunnel_conn_closed(struct agent *ag, struct wire_conn *conn);
+
+/* The connection CONN_ID (api_ctx.conn_id) closed, cleanly or not: every
+ * migration job it owns that has not reached its last step is cleaned up
+ * as a failure at that point would be (docs/control-api.md, "A client
+ * that goes away"). Runs in the caller's thread; may take as long as a
+ * failed Finish or Confirm. */
+void api_migrate_conn_closed(struct agent *ag, uint64_t conn_id);
 
 /* Runs METHOD with PARAMS (borrowed, may be NULL). On success *ret_result
  * gets a new object (may be NULL for "no result"). */

@@ -8,6 +8,7 @@
  * with version 2 or 1 claims and releases it itself. Destination job:
  * Prepare creates the incoming domain and claims it, Finish releases it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -33,10 +34,17 @@ struct step {
     struct mig_params params;
     struct mig_ctx m;
     struct agent_domain *dom;
+    bool claimed; /* this step set dom->job.stepping */
 };
 
 static void step_clear(struct agent *ag, struct step *s)
 {
+    if (s->claimed) {
+        pthread_mutex_lock(&s->dom->job.lock);
+        s->dom->job.stepping = false;
+        pthread_mutex_unlock(&s->dom->job.lock);
+        s->claimed = false;
+    }
     mig_params_clear(&s->params);
     free(s->m.uri);
     s->m.uri = NULL;
@@ -96,8 +104,17 @@ static int step_check_job(struct step *s, const char *operation, enum agent_job_
     if (!s->dom->job_busy || !job->active || strcmp(job->operation, operation) != 0 ||
         (want_phase != JOB_NONE && job->phase != want_phase))
         r = ferry_error_set(err, EINVAL, "domain '%s' has no %s", s->dom->def->name, what);
-    else if (set_phase != JOB_NONE)
-        job->phase = set_phase;
+    else if (job->stepping)
+        /* Another connection runs a step of it, or its owner's close is
+         * being cleaned up: one step at a time. */
+        r = ferry_error_set(err, EBUSY, "domain '%s': another step of its migration is running",
+                            s->dom->def->name);
+    if (r == 0) {
+        job->stepping = true;
+        s->claimed = true;
+        if (set_phase != JOB_NONE)
+            job->phase = set_phase;
+    }
     pthread_mutex_unlock(&job->lock);
     if (r == 0) {
         s->m.dom = s->dom;
@@ -126,6 +143,26 @@ static void job_set_phase(struct agent_domain *dom, enum agent_job_phase ph)
     pthread_mutex_lock(&dom->job.lock);
     dom->job.phase = ph;
     pthread_mutex_unlock(&dom->job.lock);
+}
+
+/* Binds the job S's first step just started to the connection the step
+ * came on (none for the steps peer-to-peer runs inside the agent), keeps
+ * what a cleanup at its close needs, and marks the step as running. */
+static void job_own(struct api_ctx *ctx, struct step *s)
+{
+    struct agent_job *job = &s->dom->job;
+
+    pthread_mutex_lock(&job->lock);
+    job->owner_conn = ctx->conn ? ctx->conn_id : 0;
+    job->owner_flags = s->params.flags;
+    job->owner_engine = (int)s->params.storage_engine;
+    job->owner_version = s->m.version;
+    job->orphaned = false;
+    job->perform_done = false;
+    job->orphan_note[0] = '\0';
+    job->stepping = true;
+    s->claimed = true;
+    pthread_mutex_unlock(&job->lock);
 }
 
 static void job_publish(struct agent *ag, struct agent_domain *dom, const char *what,
@@ -175,6 +212,7 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
         goto out;
     agent_job_start(&s.dom->job, "migration-out");
     job_set_phase(s.dom, JOB_BEGIN);
+    job_own(ctx, &s);
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
 
@@ -304,6 +342,7 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     }
     agent_job_start(&s.dom->job, "migration-in");
     job_set_phase(s.dom, JOB_PREPARE);
+    job_own(ctx, &s);
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
     if (dest_host && !s.params.migrate_uri)
@@ -366,8 +405,111 @@ static int tunnel_recv(void *opaque, uint32_t stream, int timeout_ms, uint32_t *
     return ctl_client_recv_data(opaque, stream, timeout_ms, ret_flags, ret_buf, ret_len, err);
 }
 
-static int confirm_locked(struct agent *ag, struct step *s, bool cancelled,
+static int confirm_locked(struct agent *ag, struct step *s, bool cancelled, const char *why,
                           struct ferry_error *err);
+
+#define CLIENT_GONE_MSG "the client that started the migration went away"
+
+static void publish_abandoned(struct agent *ag, struct agent_domain *dom, const char *phase,
+                              const char *action)
+{
+    json_object *d = json_object_new_object();
+
+    json_object_object_add(d, "operation", json_object_new_string(dom->job.operation));
+    json_object_object_add(d, "phase", json_object_new_string(phase));
+    json_object_object_add(d, "action", json_object_new_string(action));
+    json_object_object_add(d, "error", json_object_new_string(CLIENT_GONE_MSG));
+    agent_emit_event(ag, "migration-abandoned", dom->def->name, d);
+}
+
+/* Perform runs in the thread that serves its connection, so nobody reads
+ * that connection until it returns. This watcher notices meanwhile that
+ * the client closed it (POLLRDHUP: its FIN or RST; pipelined requests
+ * only raise POLLIN and are left alone) and cancels the migration the way
+ * job.abort does. The job records it, so the step's result and the
+ * cleanup at close know that the client never saw Perform's answer. */
+struct conn_watch {
+    struct agent *ag;
+    struct agent_domain *dom; /* borrowed: the step holds a reference */
+    int conn_fd;              /* borrowed */
+    int stop[2];              /* pipe: written to stop the watcher */
+    pthread_t thread;
+    bool running;
+};
+
+static void *watch_main(void *arg)
+{
+    struct conn_watch *w = arg;
+    struct agent_job *job = &w->dom->job;
+
+    for (;;) {
+        struct pollfd pfd[2] = {{.fd = w->conn_fd, .events = POLLRDHUP},
+                                {.fd = w->stop[0], .events = POLLIN}};
+        int r = poll(pfd, 2, -1);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || pfd[1].revents)
+            return NULL;
+        if (pfd[0].revents & (POLLRDHUP | POLLHUP | POLLERR))
+            break;
+    }
+    ferry_warn("migration of '%s': %s during Perform: cancelling it", w->dom->def->name,
+               CLIENT_GONE_MSG);
+    pthread_mutex_lock(&job->lock);
+    job->orphaned = true;
+    job->abort_requested = true;
+    snprintf(job->stats.status, sizeof job->stats.status, "cancelled");
+    if (job->ctx && w->ag->driver->migrate_cancel)
+        w->ag->driver->migrate_cancel(job->ctx);
+    pthread_mutex_unlock(&job->lock);
+    publish_abandoned(w->ag, w->dom, "perform", "cancelling");
+    return NULL;
+}
+
+/* Starts watching CONN (may be NULL: nothing to watch). A watcher that
+ * cannot start only loses the early cancel; the close still cleans up. */
+static void watch_start(struct conn_watch *w, struct agent *ag, struct agent_domain *dom,
+                        struct wire_conn *conn)
+{
+    memset(w, 0, sizeof *w);
+    w->stop[0] = w->stop[1] = -1;
+    if (!conn)
+        return;
+    w->ag = ag;
+    w->dom = dom;
+    w->conn_fd = wire_conn_fd(conn);
+    if (pipe2(w->stop, O_CLOEXEC) < 0) {
+        w->stop[0] = w->stop[1] = -1;
+        return;
+    }
+    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
+        close(w->stop[0]);
+        close(w->stop[1]);
+        w->stop[0] = w->stop[1] = -1;
+        return;
+    }
+    w->running = true;
+}
+
+static void watch_stop(struct conn_watch *w)
+{
+    if (w->running) {
+        char c = 0;
+        ssize_t n;
+
+        do
+            n = write(w->stop[1], &c, 1);
+        while (n < 0 && errno == EINTR);
+        pthread_join(w->thread, NULL);
+        w->running = false;
+    }
+    if (w->stop[0] >= 0)
+        close(w->stop[0]);
+    if (w->stop[1] >= 0)
+        close(w->stop[1]);
+    w->stop[0] = w->stop[1] = -1;
+}
 
 int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **ret,
                         struct ferry_error *err)
@@ -375,7 +517,8 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     struct agent *ag = ctx->ag;
     struct step s;
     const char *name, *uri = NULL;
-    bool own_job = false;
+    bool own_job = false, orphaned = false;
+    struct conn_watch watch;
     int r;
 
     if ((r = step_init(ctx, params, &s, err)) < 0)
@@ -404,6 +547,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
             goto out;
         own_job = true;
         agent_job_start(&s.dom->job, "migration-out");
+        job_own(ctx, &s);
     }
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
@@ -421,6 +565,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         s.m.tunnel_opaque = ctx->p2p_dest;
     }
 
+    watch_start(&watch, ag, s.dom, ctx->conn);
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.phase = JOB_PERFORM;
     s.dom->job.ctx = &s.m;
@@ -430,15 +575,29 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled", name);
     else
         r = ag->driver->migrate_perform(&s.m, err);
+    watch_stop(&watch);
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.ctx = NULL;
+    orphaned = s.dom->job.orphaned;
+    /* v3: Perform's success is the point of no return only once its
+     * answer can reach the client, which then calls Finish. */
+    if (r == 0 && !own_job && !orphaned)
+        s.dom->job.perform_done = true;
     pthread_mutex_unlock(&s.dom->job.lock);
+    if (orphaned && (r < 0 || !own_job)) {
+        /* v3: nobody learns that Perform succeeded, so nobody calls Finish
+         * with success: this is a failure (the destination tears its side
+         * down). v2/v1 keep a success: the source guest is gone then, and
+         * the destination finishes a complete incoming migration. */
+        ferry_error_clear(err);
+        r = ferry_error_set(err, ECONNRESET, "%s", CLIENT_GONE_MSG);
+    }
 
 out_job:
     if (own_job) {
         /* v2/v1: no Confirm will come; this step ends the job. */
         struct ferry_error cerr = {0};
-        confirm_locked(ag, &s, r < 0, r < 0 ? err : &cerr);
+        confirm_locked(ag, &s, r < 0, NULL, r < 0 ? err : &cerr);
         if (r == 0 && ferry_error_is_set(&cerr))
             *err = cerr, r = -EIO;
     }
@@ -454,6 +613,51 @@ out:
 }
 
 /* ---- Finish (destination) ---- */
+
+/* Ends the destination job: the driver resumes the incoming guest, or
+ * (CANCELLED) kills it and removes what Prepare created; then the job is
+ * released and an incoming domain nobody defined is forgotten. WHY
+ * (may be NULL) names the failure a cancelled job records. */
+static int finish_locked(struct agent *ag, struct step *s, bool cancelled, const char *why,
+                         struct ferry_error *err)
+{
+    struct ferry_error cerr = {0};
+    bool drop;
+    int r;
+
+    s->m.cancelled = cancelled;
+    fill_cookie_identity(ag, s->dom->def, &s->m.cookie_out);
+    r = ag->driver->migrate_finish(&s->m, err);
+    tunnel_drop(s->dom->def->name);
+    if (r == 0 && !cancelled) {
+        if (s->m.cookie_in.stats.set) {
+            pthread_mutex_lock(&s->dom->job.lock);
+            s->dom->job.stats = s->m.cookie_in.stats;
+            s->dom->job.stats.set = true;
+            pthread_mutex_unlock(&s->dom->job.lock);
+        }
+        if (s->params.flags & MIG_PERSIST_DEST) {
+            pthread_mutex_lock(&s->dom->lock);
+            domain_def_free(s->dom->persistent_def);
+            s->dom->persistent_def = domain_def_copy(s->dom->def);
+            pthread_mutex_unlock(&s->dom->lock);
+            r = agent_domain_save_def(ag, s->dom, err);
+        }
+    }
+    if (cancelled && r == 0)
+        ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled");
+    agent_job_finish(&s->dom->job, r < 0 ? err : &cerr);
+    pthread_mutex_lock(&s->dom->lock);
+    s->dom->incoming = false;
+    drop = !s->dom->active && !s->dom->persistent_def;
+    s->dom->job_busy = false;
+    pthread_mutex_unlock(&s->dom->lock);
+    job_publish(ag, s->dom, r == 0 && !cancelled ? "migration-completed" : "migration-failed",
+                r < 0 ? err : &cerr);
+    if (drop)
+        agent_domain_remove(ag, s->dom);
+    return r;
+}
 
 int api_migrate_finish(struct api_ctx *ctx, json_object *params, json_object **ret,
                        struct ferry_error *err)
@@ -477,42 +681,7 @@ int api_migrate_finish(struct api_ctx *ctx, json_object *params, json_object **r
     r = step_check_job(&s, "migration-in", JOB_NONE, JOB_FINISH, "incoming migration", err);
     if (r < 0)
         goto out;
-    s.m.cancelled = cancelled;
-    fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
-
-    r = ag->driver->migrate_finish(&s.m, err);
-    tunnel_drop(s.dom->def->name);
-    if (r == 0 && !cancelled) {
-        if (s.m.cookie_in.stats.set) {
-            pthread_mutex_lock(&s.dom->job.lock);
-            s.dom->job.stats = s.m.cookie_in.stats;
-            s.dom->job.stats.set = true;
-            pthread_mutex_unlock(&s.dom->job.lock);
-        }
-        if (s.params.flags & MIG_PERSIST_DEST) {
-            pthread_mutex_lock(&s.dom->lock);
-            domain_def_free(s.dom->persistent_def);
-            s.dom->persistent_def = domain_def_copy(s.dom->def);
-            pthread_mutex_unlock(&s.dom->lock);
-            r = agent_domain_save_def(ag, s.dom, err);
-        }
-    }
-    {
-        bool drop;
-        struct ferry_error cerr = {0};
-        if (cancelled && r == 0)
-            ferry_error_set(&cerr, ECANCELED, "migration cancelled");
-        agent_job_finish(&s.dom->job, r < 0 ? err : &cerr);
-        pthread_mutex_lock(&s.dom->lock);
-        s.dom->incoming = false;
-        drop = !s.dom->active && !s.dom->persistent_def;
-        s.dom->job_busy = false;
-        pthread_mutex_unlock(&s.dom->lock);
-        job_publish(ag, s.dom, r == 0 && !cancelled ? "migration-completed" : "migration-failed",
-                    r < 0 ? err : &cerr);
-        if (drop)
-            agent_domain_remove(ag, s.dom);
-    }
+    r = finish_locked(ag, &s, cancelled, NULL, err);
     if (r < 0)
         goto out;
     *ret = json_object_new_object();
@@ -526,8 +695,10 @@ out:
 /* ---- Confirm (source) ---- */
 
 /* Ends the source job: on success the driver stops the source guest; on
- * failure it resumes it. Then the job is released. */
-static int confirm_locked(struct agent *ag, struct step *s, bool cancelled, struct ferry_error *err)
+ * failure it resumes it. Then the job is released. WHY (may be NULL) names
+ * the failure a cancelled job records. */
+static int confirm_locked(struct agent *ag, struct step *s, bool cancelled, const char *why,
+                          struct ferry_error *err)
 {
     struct ferry_error cerr = {0};
     bool drop = false;
@@ -548,7 +719,7 @@ static int confirm_locked(struct agent *ag, struct step *s, bool cancelled, stru
         pthread_mutex_unlock(&s->dom->lock);
     }
     if (cancelled && !ferry_error_is_set(err))
-        ferry_error_set(&cerr, ECANCELED, "migration cancelled or failed");
+        ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled or failed");
     agent_job_finish(&s->dom->job, ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
     pthread_mutex_lock(&s->dom->lock);
     drop = !cancelled && !s->dom->active && !s->dom->persistent_def;
@@ -585,7 +756,7 @@ int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **
                        err);
     if (r < 0)
         goto out;
-    r = confirm_locked(ag, &s, cancelled, err);
+    r = confirm_locked(ag, &s, cancelled, NULL, err);
 out:
     step_clear(ag, &s);
     return r;
@@ -676,6 +847,141 @@ out:
     return r;
 }
 
+/* ---- a client that goes away ---- */
+
+/* A step for the job DOM already has, with the first step's flags, for
+ * code that ends the job outside a client's step. The caller has set
+ * dom->job.stepping; step_clear releases it and the reference taken here. */
+static void step_from_job(struct agent *ag, struct agent_domain *dom, struct step *s)
+{
+    memset(s, 0, sizeof *s);
+    agent_domain_ref(dom);
+    s->dom = dom;
+    s->claimed = true;
+    pthread_mutex_lock(&dom->job.lock);
+    s->params.flags = dom->job.owner_flags;
+    s->params.storage_engine = (enum mig_storage_engine)dom->job.owner_engine;
+    s->m.version = dom->job.owner_version ? dom->job.owner_version : 3;
+    pthread_mutex_unlock(&dom->job.lock);
+    s->m.agent = ag;
+    s->m.dom = dom;
+    s->m.job = &dom->job;
+    s->m.params = &s->params;
+}
+
+enum orphan_action {
+    ORPHAN_NONE,          /* not ours, done, or a step of another connection runs */
+    ORPHAN_SOURCE_CANCEL, /* before the point of no return: resume the guest */
+    ORPHAN_SOURCE_KEEP,   /* v3 after Perform: keep the guest paused, await Confirm */
+    ORPHAN_DEST_TEARDOWN, /* Finish never came: kill the incoming guest */
+    ORPHAN_DEST_FINISH,   /* v2/v1: Finish never came, the stream may be complete */
+};
+
+/* Decides under the job lock what the close of CONN_ID means for DOM's
+ * job, and claims the job for it. */
+static enum orphan_action orphan_decide(struct agent_domain *dom, uint64_t conn_id)
+{
+    struct agent_job *job = &dom->job;
+    enum orphan_action a = ORPHAN_NONE;
+
+    pthread_mutex_lock(&job->lock);
+    if (!job->active || job->owner_conn != conn_id) {
+        pthread_mutex_unlock(&job->lock);
+        return ORPHAN_NONE;
+    }
+    job->owner_conn = 0;
+    if (job->stepping) {
+        /* Another connection took the job on (a Confirm by a recovering
+         * orchestrator, job.abort): that step ends it. */
+        pthread_mutex_unlock(&job->lock);
+        return ORPHAN_NONE;
+    }
+    if (strcmp(job->operation, "migration-out") == 0)
+        a = job->perform_done ? ORPHAN_SOURCE_KEEP : ORPHAN_SOURCE_CANCEL;
+    else if (strcmp(job->operation, "migration-in") == 0)
+        a = job->owner_version >= 3 ? ORPHAN_DEST_TEARDOWN : ORPHAN_DEST_FINISH;
+    if (a != ORPHAN_NONE) {
+        job->orphaned = true;
+        if (a == ORPHAN_SOURCE_KEEP) {
+            snprintf(job->orphan_note, sizeof job->orphan_note,
+                     "%s after Perform: the guest stays paused until migrate.confirm or "
+                     "job.abort",
+                     CLIENT_GONE_MSG);
+        } else {
+            job->stepping = true;
+        }
+        if (a == ORPHAN_SOURCE_CANCEL || a == ORPHAN_DEST_TEARDOWN) {
+            job->abort_requested = true;
+            snprintf(job->stats.status, sizeof job->stats.status, "cancelled");
+        }
+    }
+    pthread_mutex_unlock(&job->lock);
+    return a;
+}
+
+static void orphan_cleanup(struct agent *ag, struct agent_domain *dom, uint64_t conn_id)
+{
+    enum orphan_action a = orphan_decide(dom, conn_id);
+    struct ferry_error err = {0};
+    struct step s;
+    int r = 0;
+
+    switch (a) {
+    case ORPHAN_NONE:
+        return;
+    case ORPHAN_SOURCE_KEEP:
+        /* Finish may have started the guest on the destination, or the
+         * destination may have torn it down: only the orchestrator knew.
+         * Resuming here could run it twice, stopping it could lose it. */
+        ferry_warn("migration of '%s': %s after Perform; the guest stays paused here",
+                   dom->def->name, CLIENT_GONE_MSG);
+        publish_abandoned(ag, dom, "perform", "kept-paused");
+        return;
+    case ORPHAN_SOURCE_CANCEL:
+        ferry_warn("migration of '%s': %s; cancelling it", dom->def->name, CLIENT_GONE_MSG);
+        publish_abandoned(ag, dom, dom->job.phase == JOB_BEGIN ? "begin" : "perform", "cancelled");
+        step_from_job(ag, dom, &s);
+        r = confirm_locked(ag, &s, true, CLIENT_GONE_MSG, &err);
+        break;
+    case ORPHAN_DEST_TEARDOWN:
+        ferry_warn("incoming migration of '%s': %s before Finish; tearing it down", dom->def->name,
+                   CLIENT_GONE_MSG);
+        publish_abandoned(ag, dom, "prepare", "torn-down");
+        step_from_job(ag, dom, &s);
+        r = finish_locked(ag, &s, true, CLIENT_GONE_MSG, &err);
+        break;
+    case ORPHAN_DEST_FINISH:
+        /* v2/v1: a successful Perform already stopped the source guest, so
+         * a complete incoming stream must run here; the driver's Finish
+         * waits for it and tears everything down when it is not. */
+        ferry_warn("incoming migration of '%s': %s before Finish; finishing it if the "
+                   "stream completes",
+                   dom->def->name, CLIENT_GONE_MSG);
+        publish_abandoned(ag, dom, "prepare", "finishing");
+        step_from_job(ag, dom, &s);
+        r = finish_locked(ag, &s, false, NULL, &err);
+        break;
+    }
+    if (r < 0)
+        ferry_warn("cleanup of the migration of '%s': %s", dom->def->name, ferry_error_msg(&err));
+    step_clear(ag, &s);
+}
+
+void api_migrate_conn_closed(struct agent *ag, uint64_t conn_id)
+{
+    struct agent_domain **doms = NULL;
+    size_t n;
+
+    if (conn_id == 0)
+        return;
+    n = agent_domain_list(ag, &doms);
+    for (size_t i = 0; i < n; i++) {
+        orphan_cleanup(ag, doms[i], conn_id);
+        agent_domain_unref(ag, doms[i]);
+    }
+    free(doms);
+}
+
 /* ---- job info / abort ---- */
 
 static const char *phase_name(enum agent_job_phase p)
@@ -750,6 +1056,8 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
         json_object_object_add(o, "phase", json_object_new_string(phase_name(dom->job.phase)));
         if (dom->job.disks)
             json_object_object_add(o, "disks", json_object_get(dom->job.disks));
+        if (dom->job.orphan_note[0])
+            json_object_object_add(o, "orphaned", json_object_new_string(dom->job.orphan_note));
     } else if (completed && dom->job.has_completed) {
         o = stats_json(&dom->job.completed, dom->job.completed_operation, false,
                        dom->job.completed.time_elapsed_ms);
@@ -790,21 +1098,19 @@ int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
         snprintf(dom->job.stats.status, sizeof dom->job.stats.status, "cancelled");
         if (dom->job.ctx && ag->driver->migrate_cancel)
             ag->driver->migrate_cancel(dom->job.ctx);
-        /* Begun but no step running: nobody else will end the job. */
-        between = !dom->job.ctx && dom->job.phase == JOB_BEGIN &&
+        /* Begun, or left after Perform by a client that went away, and
+         * no step running: nobody else will end the job. */
+        between = !dom->job.ctx && !dom->job.stepping &&
+                  (dom->job.phase == JOB_BEGIN || dom->job.orphaned) &&
                   strcmp(dom->job.operation, "migration-out") == 0;
+        if (between)
+            dom->job.stepping = true;
     }
     pthread_mutex_unlock(&dom->job.lock);
     if (between) {
         struct step s;
-        memset(&s, 0, sizeof s);
-        s.m.agent = ag;
-        s.m.dom = dom;
-        s.m.job = &dom->job;
-        s.m.params = &s.params;
-        s.dom = dom;
-        agent_domain_ref(dom);
-        r = confirm_locked(ag, &s, true, err);
+        step_from_job(ag, dom, &s);
+        r = confirm_locked(ag, &s, true, NULL, err);
         step_clear(ag, &s);
     }
     agent_domain_unref(ag, dom);

@@ -30,10 +30,22 @@
 #define HELLO_TIMEOUT_MS 10000
 #define FRAME_TIMEOUT_MS 30000
 
+/* TCP keepalive on accepted connections: an idle connection whose peer
+ * host vanished (no FIN, no RST) ends after KEEPIDLE + KEEPINTVL * KEEPCNT
+ * seconds without an answer, and data it cannot deliver fails after
+ * USER_TIMEOUT; either way the connection's close then cleans up the
+ * migrations it owns (docs/protocol.md). */
+#define TCP_KEEPALIVE_IDLE_S  15
+#define TCP_KEEPALIVE_INTVL_S 5
+#define TCP_KEEPALIVE_CNT     3
+#define TCP_USER_TIMEOUT_MS                                                                        \
+    ((TCP_KEEPALIVE_IDLE_S + TCP_KEEPALIVE_INTVL_S * TCP_KEEPALIVE_CNT) * 1000)
+
 static int unix_fd = -1;
 static int tcp_fd = -1;
 static int tcp_port = 0;
 static int n_clients = 0;
+static uint64_t next_conn_id = 1; /* under clients_lock; 0 means "no connection" */
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int server_tcp_port(void)
@@ -133,6 +145,7 @@ struct client {
     struct agent *ag;
     int fd;
     bool tcp;
+    uint64_t id;
 };
 
 static void send_error(struct wire_conn *wc, uint32_t id, int r, const char *msg)
@@ -178,7 +191,7 @@ static int do_hello(struct api_ctx *ctx, struct ferry_error *err)
 
 static void serve(struct client *cl)
 {
-    struct api_ctx ctx = {.ag = cl->ag};
+    struct api_ctx ctx = {.ag = cl->ag, .conn_id = cl->id};
     struct ferry_error err = {0};
 
     ctx.conn = wire_conn_new(cl->fd);
@@ -252,7 +265,28 @@ out:
     if (ctx.event_token > 0)
         agent_events_unsubscribe(ctx.ag, ctx.event_token);
     api_tunnel_conn_closed(ctx.ag, ctx.conn);
+    /* The client is gone (or broke the protocol, which ends it too): the
+     * migrations it drove will get no further step. An agent shutting
+     * down leaves them as they are. */
+    if (!cl->ag->quit)
+        api_migrate_conn_closed(ctx.ag, ctx.conn_id);
     wire_conn_free(ctx.conn);
+}
+
+/* Best effort: a socket without keepalive still works, it only waits
+ * longer for a vanished peer. */
+static void set_keepalive(int fd)
+{
+    int one = 1, idle = TCP_KEEPALIVE_IDLE_S, intvl = TCP_KEEPALIVE_INTVL_S,
+        cnt = TCP_KEEPALIVE_CNT;
+    unsigned user_timeout = TCP_USER_TIMEOUT_MS;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) < 0)
+        ferry_debug("client: TCP keepalive: %s", strerror(errno));
 }
 
 static void *client_thread(void *arg)
@@ -272,6 +306,7 @@ static void accept_one(struct agent *ag, int lfd, bool tcp)
     pthread_t t;
     pthread_attr_t attr;
     struct client *cl;
+    uint64_t id;
     int fd, one = 1;
 
     fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -285,9 +320,12 @@ static void accept_one(struct agent *ag, int lfd, bool tcp)
         return;
     }
     n_clients++;
+    id = next_conn_id++;
     pthread_mutex_unlock(&clients_lock);
-    if (tcp)
+    if (tcp) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        set_keepalive(fd);
+    }
     {
         /* A client that stops reading must not stall event delivery to
          * everyone else: sends give up after this long. */
@@ -298,6 +336,7 @@ static void accept_one(struct agent *ag, int lfd, bool tcp)
     cl->ag = ag;
     cl->fd = fd;
     cl->tcp = tcp;
+    cl->id = id;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, client_thread, cl) != 0) {

@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A migration whose orchestrator goes away between (or during) steps is
+cleaned up by the agents (docs/control-api.md, "A client that goes away"):
+a client speaking the control API directly runs some steps, then closes
+its connections. The destination must kill its incoming QEMU, remove the
+disk targets it created and forget the domain; the source guest must run
+again and migrate afterwards. Peer-to-peer: the source agent dying tears
+the destination side down. TCP connections carry keepalive."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+
+from ferrytest import (GUEST_KERNEL, Agent, Runner, Skip, define, hello_frame, frame, make_disk,
+                       need_qemu, pid_alive, recv_frame, stop_pid, wait_for)
+
+WIRE_CALL, WIRE_REPLY, WIRE_ERROR, WIRE_EVENT = 2, 3, 4, 5
+GONE = "the client that started the migration went away"
+
+
+class Wire:
+    """A control-API client over the raw framed protocol (docs/protocol.md)."""
+
+    def __init__(self, agent):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(agent.control)
+        self.sock.sendall(hello_frame())
+        f = recv_frame(self.sock)
+        assert f and f[0] == 1, f
+        self.next_id = 1
+        self.events = []
+
+    def send(self, method, params):
+        i = self.next_id
+        self.next_id += 1
+        body = json.dumps({"method": method, "params": params}).encode()
+        self.sock.sendall(frame(WIRE_CALL, body, id_=i))
+        return i
+
+    def wait(self, i, timeout=60):
+        end = time.time() + timeout
+        while True:
+            f = recv_frame(self.sock, timeout=max(0.1, end - time.time()))
+            assert f is not None, "agent closed the connection"
+            if f[0] == WIRE_EVENT:
+                self.events.append(f[2])
+                continue
+            assert f[1] == i, f
+            if f[0] == WIRE_ERROR:
+                raise AssertionError("call %d failed: %s" % (i, f[2]))
+            assert f[0] == WIRE_REPLY, f
+            return f[2].get("result")
+
+    def call(self, method, params, timeout=60):
+        return self.wait(self.send(method, params), timeout)
+
+    def close(self):
+        self.sock.close()
+
+
+class Events(threading.Thread):
+    """Collects an agent's events in the background (events.subscribe)."""
+
+    def __init__(self, agent):
+        super().__init__(daemon=True)
+        self.w = Wire(agent)
+        self.w.call("events.subscribe", {})
+        self.got = []
+        self.done = False
+        self.start()
+
+    def run(self):
+        while not self.done:
+            try:
+                f = recv_frame(self.w.sock, timeout=0.5)
+            except (socket.timeout, OSError):
+                continue
+            if f is None:
+                return
+            if f[0] == WIRE_EVENT:
+                self.got.append(f[2])
+
+    def named(self, name):
+        return [e for e in self.got if e.get("event") == name]
+
+    def stop(self):
+        self.done = True
+        self.join(5)
+        self.w.close()
+
+
+class Pair:
+    def __init__(self, tag):
+        self.src = Agent("src-" + tag).start()
+        self.dst = Agent("dst-" + tag).start()
+
+    def stop(self):
+        for a in (self.src, self.dst):
+            if not a.proc:
+                continue
+            for name in list(a.domains()):
+                if a.state_of(name) != "shutoff":
+                    a.ctl("destroy", name, check=False)
+            a.stop()
+
+
+def guest_kw(rate=32, size=64, memory=128):
+    if not GUEST_KERNEL or not os.path.exists(GUEST_KERNEL):
+        raise Skip("test guest kernel not built")
+    return dict(kernel=GUEST_KERNEL, cmdline="rate=%d size=%d" % (rate, size), memory_mib=memory)
+
+
+def start_guest(agent, name, disk_mib=16, data_mib=0, **kw):
+    disk = make_disk(os.path.join(agent.dir, name + "-vda.raw"), disk_mib << 20,
+                     [(i << 20, os.urandom(1 << 20)) for i in range(data_mib)])
+    define(agent, name, disks=[("vda", disk, "raw")], **kw)
+    agent.ctl("start", name)
+    return disk
+
+
+def qmp_status(agent, dom):
+    out = agent.ctl("qemu-monitor-command", dom, '{"execute":"query-status"}').stdout
+    return json.loads(out)["return"]["status"]
+
+
+def params(flags, **extra):
+    p = {"flags": flags}
+    p.update(extra)
+    return p
+
+
+def begin_prepare(p, name, mp):
+    """Begin on the source, Prepare on the destination, over two raw
+    connections; returns them with Prepare's answer."""
+    s, d = Wire(p.src), Wire(p.dst)
+    b = s.call("migrate.begin", {"name": name, "params": mp, "version": 3})
+    r = d.call("migrate.prepare", {"params": mp, "version": 3, "xml": b["xml"],
+                                   "cookie": b["cookie"], "dest_host": "127.0.0.1"})
+    return s, d, r
+
+
+def images(agent):
+    return sorted(os.listdir(agent.images)) if os.path.isdir(agent.images) else []
+
+
+def assert_dest_clean(p, name, pid):
+    wait_for(lambda: not pid_alive(pid), 30, "the incoming QEMU %d to exit" % pid)
+    wait_for(lambda: name not in p.dst.domains(), 20, "the destination to forget '%s'" % name)
+    run = os.path.join(p.dst.state, "run")
+    left = [f for f in os.listdir(run) if f.startswith(name + ".")]
+    assert not left, left
+    assert not images(p.dst), images(p.dst)
+
+
+def completed_error(agent, name):
+    def done():
+        info = agent.ctl_json("domjobinfo", name, "--completed")
+        return info if info.get("type") == "completed" else None
+    return wait_for(done, 30, "the job of '%s' to end" % name).get("error", "")
+
+
+def assert_migrates(p, name, *extra):
+    p.src.ctl("migrate", "--live", name, p.dst.uri, *extra, timeout=240)
+    assert p.dst.state_of(name) == "running"
+    assert name not in p.src.domains(all_=False)
+
+
+def test_gone_after_prepare():
+    """Begin + Prepare, then the client closes both connections."""
+    need_qemu()
+    p = Pair("prep")
+    start_guest(p.src, "g", **guest_kw())
+    ev_src, ev_dst = Events(p.src), Events(p.dst)
+    s, d, _ = begin_prepare(p, "g", params(["live"]))
+    pid = p.dst.qemu_pid("g")
+    assert pid and pid_alive(pid)
+    assert "g" in p.dst.domains()
+    # Closing the source's connection must not touch the destination,
+    # which another connection owns.
+    s.close()
+    assert GONE in completed_error(p.src, "g")
+    assert qmp_status(p.src, "g") == "running"
+    time.sleep(1)
+    assert pid_alive(pid), "the destination was torn down by another connection's close"
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    wait_for(lambda: ev_dst.named("migration-abandoned"), 10, "the destination's event")
+    e = ev_src.named("migration-abandoned")
+    assert e and e[0]["data"]["phase"] == "begin" and e[0]["data"]["action"] == "cancelled", e
+    assert ev_dst.named("migration-abandoned")[0]["data"]["action"] == "torn-down"
+    failed = ev_dst.named("migration-failed")
+    assert failed and GONE in failed[-1]["data"]["error"], failed
+    ev_src.stop()
+    ev_dst.stop()
+    assert_migrates(p, "g")
+    p.stop()
+
+
+def test_gone_during_perform():
+    """Begin + Prepare + Perform (slow: 1 MiB/s), then the client closes
+    the source connection while RAM moves: the agent cancels Perform at
+    once and resumes nothing it did not pause; then the destination's."""
+    need_qemu()
+    p = Pair("perf")
+    start_guest(p.src, "g", **guest_kw(rate=256, size=96, memory=160))
+    ev_src = Events(p.src)
+    s, d, r = begin_prepare(p, "g", params(["live"], bandwidth=1))
+    pid = p.dst.qemu_pid("g")
+    s.send("migrate.perform", {"name": "g", "params": params(["live"], bandwidth=1), "version": 3,
+                               "cookie": r["cookie"], "uri": r["uri"]})
+
+    def performing():
+        info = p.src.ctl_json("domjobinfo", "g")
+        return info.get("phase") == "perform" and info.get("memory_processed", 0) > 0
+    wait_for(performing, 30, "Perform to move RAM")
+    t0 = time.time()
+    s.close()
+    assert GONE in completed_error(p.src, "g")
+    assert time.time() - t0 < 20, "Perform was not cancelled when its client went away"
+    assert qmp_status(p.src, "g") == "running"
+    e = ev_src.named("migration-abandoned")
+    assert e and e[0]["data"]["phase"] == "perform", e
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    ev_src.stop()
+    assert_migrates(p, "g")
+    p.stop()
+
+
+def test_gone_copy_storage_all():
+    """--copy-storage-all: Prepare created the target image and an NBD
+    server; Perform copies the disk slowly when the client goes."""
+    need_qemu()
+    p = Pair("disk")
+    start_guest(p.src, "g", disk_mib=96, data_mib=48, **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live", "non_shared_disk"], bandwidth=1)
+    s, d, r = begin_prepare(p, "g", mp)
+    pid = p.dst.qemu_pid("g")
+    assert images(p.dst), "Prepare created no target image"
+    s.send("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
+                               "uri": r["uri"]})
+
+    def copying():
+        info = p.src.ctl_json("domjobinfo", "g")
+        return info.get("phase") == "perform" and info.get("disk_processed", 0) > 0
+    wait_for(copying, 60, "Perform to copy the disk")
+    # The source's connection first: its close alone stops the copy.
+    s.close()
+    assert GONE in completed_error(p.src, "g")
+    assert qmp_status(p.src, "g") == "running"
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    # Nothing of the copy is left on the source (bitmaps, exports, jobs):
+    # the next migration with a disk copy succeeds.
+    assert_migrates(p, "g", "--copy-storage-all")
+    p.stop()
+
+
+def test_gone_after_perform():
+    """v3 past the point of no return: Perform succeeded and its answer was
+    delivered, then the client went away. The destination (no Finish) is
+    torn down; the source keeps the guest paused (Finish might have started
+    it elsewhere) until job.abort resumes it."""
+    need_qemu()
+    p = Pair("done")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    ev_src = Events(p.src)
+    s, d, r = begin_prepare(p, "g", params(["live"]))
+    pid = p.dst.qemu_pid("g")
+    s.call("migrate.perform", {"name": "g", "params": params(["live"]), "version": 3,
+                               "cookie": r["cookie"], "uri": r["uri"]}, timeout=120)
+    s.close()
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    wait_for(lambda: ev_src.named("migration-abandoned"), 10, "the source's event")
+    assert ev_src.named("migration-abandoned")[0]["data"]["action"] == "kept-paused"
+    assert qmp_status(p.src, "g") == "postmigrate"
+    info = p.src.ctl_json("domjobinfo", "g")
+    assert GONE in info.get("orphaned", ""), info
+    p.src.ctl("domjobabort", "g")
+    assert qmp_status(p.src, "g") == "running"
+    ev_src.stop()
+    assert_migrates(p, "g")
+    p.stop()
+
+
+def test_p2p_source_agent_dies():
+    """Peer-to-peer: the source agent's own connection owns the
+    destination side; the source agent dying mid-Perform tears it down."""
+    need_qemu()
+    p = Pair("p2p")
+    start_guest(p.src, "g", **guest_kw(rate=256, size=96, memory=160))
+    mig = subprocess.Popen([os.environ.get("FERRYCTL", "ferryctl"), "-c", p.src.control,
+                            "migrate", "--live", "--p2p", "--bandwidth", "1", "g", p.dst.uri],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: p.dst.qemu_pid("g"), 30, "the destination's incoming QEMU")
+        pid = p.dst.qemu_pid("g")
+        src_qemu = p.src.qemu_pid("g")
+        p.src.kill()
+        assert_dest_clean(p, "g", pid)
+    finally:
+        stop_pid(mig)
+        src_qemu = p.src.qemu_pid("g")
+        if src_qemu:
+            stop_pid(src_qemu, timeout=5)
+    p.stop()
+
+
+def test_tcp_keepalive():
+    """Accepted TCP connections carry keepalive (ss shows its timer)."""
+    a = Agent("ka").start()
+    c = socket.create_connection(("127.0.0.1", a.port), timeout=10)
+    try:
+        c.sendall(hello_frame())
+        assert recv_frame(c)
+        mine = "127.0.0.1:%d" % c.getsockname()[1]
+        try:
+            out = subprocess.run(["ss", "-tnoH", "state", "established"], capture_output=True,
+                                 text=True, timeout=10).stdout
+        except FileNotFoundError:
+            raise Skip("ss (iproute2) not installed")
+        # Columns: Recv-Q Send-Q Local Peer Timer; the agent's end is ours.
+        agent_end = "127.0.0.1:%d" % a.port
+        line = [ln for ln in out.splitlines() if ln.split()[2:4] == [agent_end, mine]]
+        assert line, out
+        assert "keepalive" in line[0], line
+    finally:
+        c.close()
+        a.stop()
+
+
+if __name__ == "__main__":
+    r = Runner(900)
+    for t in (test_tcp_keepalive, test_gone_after_prepare, test_gone_during_perform,
+              test_gone_copy_storage_all, test_gone_after_perform, test_p2p_source_agent_dies):
+        r.run(t)
+    r.finish()
