@@ -95,9 +95,9 @@ class Events(threading.Thread):
 
 
 class Pair:
-    def __init__(self, tag):
-        self.src = Agent("src-" + tag).start()
-        self.dst = Agent("dst-" + tag).start()
+    def __init__(self, tag, *extra):
+        self.src = Agent("src-" + tag, *extra).start()
+        self.dst = Agent("dst-" + tag, *extra).start()
 
     def stop(self):
         for a in (self.src, self.dst):
@@ -202,22 +202,25 @@ def test_gone_after_prepare():
 
 
 def test_gone_during_perform():
-    """Begin + Prepare + Perform (slow: 1 MiB/s), then the client closes
-    the source connection while RAM moves: the agent cancels Perform at
-    once and resumes nothing it did not pause; then the destination's."""
+    """Begin + Prepare + Perform (slow: 1 MiB/s, and --timeout makes ferry
+    pause the guest after 2 s), then the client closes the source
+    connection while RAM moves: the agent cancels Perform at once and
+    resumes the guest it paused; then the destination's connection."""
     need_qemu()
     p = Pair("perf")
     start_guest(p.src, "g", **guest_kw(rate=256, size=96, memory=160))
     ev_src = Events(p.src)
-    s, d, r = begin_prepare(p, "g", params(["live"], bandwidth=1))
+    mp = params(["live"], bandwidth=1, timeout=2, timeout_suspend=True)
+    s, d, r = begin_prepare(p, "g", mp)
     pid = p.dst.qemu_pid("g")
-    s.send("migrate.perform", {"name": "g", "params": params(["live"], bandwidth=1), "version": 3,
-                               "cookie": r["cookie"], "uri": r["uri"]})
+    s.send("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
+                               "uri": r["uri"]})
 
     def performing():
         info = p.src.ctl_json("domjobinfo", "g")
         return info.get("phase") == "perform" and info.get("memory_processed", 0) > 0
     wait_for(performing, 30, "Perform to move RAM")
+    wait_for(lambda: qmp_status(p.src, "g") == "paused", 30, "--timeout to pause the guest")
     t0 = time.time()
     s.close()
     assert GONE in completed_error(p.src, "g")
@@ -289,6 +292,35 @@ def test_gone_after_perform():
     p.stop()
 
 
+def test_v2_gone_after_perform():
+    """Protocol v2: a successful Perform stopped the source guest itself,
+    so the destination finishes a complete incoming migration whose
+    client went away instead of losing the guest."""
+    need_qemu()
+    p = Pair("v2", "--max-protocol", "2")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    ev_dst = Events(p.dst)
+    s, d = Wire(p.src), Wire(p.dst)
+    mp = params(["live"])
+    xml = s.call("domain.xml", {"name": "g"})
+    xml = xml["xml"] if isinstance(xml, dict) else xml
+    r = d.call("migrate.prepare", {"params": mp, "version": 2, "xml": xml,
+                                   "dest_host": "127.0.0.1"})
+    s.call("migrate.perform", {"name": "g", "params": mp, "version": 2, "cookie": r["cookie"],
+                               "uri": r["uri"]}, timeout=120)
+    s.close()
+    d.close()
+    wait_for(lambda: p.dst.domains().get("g", {}).get("state") == "running", 150,
+             "the destination to finish the migration")
+    assert qmp_status(p.dst, "g") == "running"
+    assert p.dst.ctl_json("domjobinfo", "g", "--completed")["status"] == "completed"
+    e = ev_dst.named("migration-abandoned")
+    assert e and e[0]["data"]["action"] == "finishing", e
+    assert "g" not in p.src.domains(all_=False)
+    ev_dst.stop()
+    p.stop()
+
+
 def test_p2p_source_agent_dies():
     """Peer-to-peer: the source agent's own connection owns the
     destination side; the source agent dying mid-Perform tears it down."""
@@ -301,6 +333,11 @@ def test_p2p_source_agent_dies():
     try:
         wait_for(lambda: p.dst.qemu_pid("g"), 30, "the destination's incoming QEMU")
         pid = p.dst.qemu_pid("g")
+
+        def performing():
+            info = p.src.ctl_json("domjobinfo", "g")
+            return info.get("phase") == "perform" and info.get("memory_processed", 0) > 0
+        wait_for(performing, 30, "Perform to move RAM")
         src_qemu = p.src.qemu_pid("g")
         p.src.kill()
         assert_dest_clean(p, "g", pid)
@@ -338,6 +375,7 @@ def test_tcp_keepalive():
 if __name__ == "__main__":
     r = Runner(900)
     for t in (test_tcp_keepalive, test_gone_after_prepare, test_gone_during_perform,
-              test_gone_copy_storage_all, test_gone_after_perform, test_p2p_source_agent_dies):
+              test_gone_copy_storage_all, test_gone_after_perform, test_v2_gone_after_perform,
+              test_p2p_source_agent_dies):
         r.run(t)
     r.finish()
