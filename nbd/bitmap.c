@@ -99,6 +99,54 @@ int mir_bitmap_merge(struct qmp_conn *qmp, const char *node, const char *dst, co
     return run(qmp, "block-dirty-bitmap-merge", merge_data(node, dst, src), err);
 }
 
+int mir_bitmap_enable(struct qmp_conn *qmp, const char *node, const char *name, bool enable,
+                      struct ferry_error *err)
+{
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "node", jstr(node));
+    json_object_object_add(a, "name", jstr(name));
+    return run(qmp, enable ? "block-dirty-bitmap-enable" : "block-dirty-bitmap-disable", a, err);
+}
+
+/* The count is QEMU's (hbitmap_count, O(1)); query-named-block-nodes with
+ * flat=true lists every node, so any node name works, not only a device's
+ * root. One reply is a few KiB per node. */
+int mir_bitmap_count(struct qmp_conn *qmp, const char *node, const char *name, uint64_t *ret_count,
+                     struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) struct json_object *nodes = NULL;
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "flat", json_object_new_boolean(true));
+    int r = qmp_conn_execute(qmp, "query-named-block-nodes", a, MIR_QMP_TIMEOUT_MS, &nodes, err);
+    if (r < 0)
+        return r;
+    if (!json_object_is_type(nodes, json_type_array))
+        return ferry_error_set(err, EPROTO, "query-named-block-nodes: not an array");
+    for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+        struct json_object *n = json_object_array_get_idx(nodes, i), *v = NULL, *bms = NULL;
+        if (!json_object_object_get_ex(n, "node-name", &v) ||
+            strcmp(json_object_get_string(v), node) != 0)
+            continue;
+        if (!json_object_object_get_ex(n, "dirty-bitmaps", &bms) ||
+            !json_object_is_type(bms, json_type_array))
+            break;
+        for (size_t j = 0; j < json_object_array_length(bms); j++) {
+            struct json_object *b = json_object_array_get_idx(bms, j), *bn = NULL, *c = NULL;
+            if (!json_object_object_get_ex(b, "name", &bn) ||
+                strcmp(json_object_get_string(bn), name) != 0)
+                continue;
+            if (!json_object_object_get_ex(b, "count", &c) ||
+                !json_object_is_type(c, json_type_int) || json_object_get_int64(c) < 0)
+                return ferry_error_set(err, EPROTO, "bitmap '%s' on node '%s': no valid count",
+                                       name, node);
+            *ret_count = (uint64_t)json_object_get_int64(c);
+            return 0;
+        }
+        break;
+    }
+    return ferry_error_set(err, ENOENT, "no bitmap '%s' on node '%s'", name, node);
+}
+
 int mir_nbd_server_start(struct qmp_conn *qmp, const char *path, struct ferry_error *err)
 {
     struct json_object *data = json_object_new_object();

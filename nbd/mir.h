@@ -207,6 +207,10 @@ void mir_disk_progress(struct mir_disk *d, struct mir_progress *ret);
 void mir_disk_set_dirty(struct mir_disk *d, uint64_t dirty, bool converged);
 /* Connections actually in use to the target (after the first copy/open). */
 unsigned mir_disk_connections(const struct mir_disk *d);
+/* True when the target advertises multi-conn (a flush on any connection
+ * covers the writes answered on all). False while not connected. Only the
+ * copying thread, between copies. */
+bool mir_disk_target_multi_conn(const struct mir_disk *d);
 
 /* ------------------------------------------------------------------ */
 /* Dirty bitmaps over QMP (nbd/bitmap.c)                                */
@@ -224,6 +228,14 @@ int mir_bitmap_freeze(struct qmp_conn *qmp, const char *node, const char *active
                       const char *frozen, struct ferry_error *err);
 /* Merges SRC into DST (used to give back the extents of an aborted pass). */
 int mir_bitmap_merge(struct qmp_conn *qmp, const char *node, const char *dst, const char *src,
+                     struct ferry_error *err);
+/* Enables (ENABLE) or disables bitmap NAME on NODE: a disabled bitmap
+ * records no writes and may be exported read-only. */
+int mir_bitmap_enable(struct qmp_conn *qmp, const char *node, const char *name, bool enable,
+                      struct ferry_error *err);
+/* *ret_count = the bytes bitmap NAME on NODE has dirty (one QMP round trip,
+ * no export). -ENOENT when there is no such bitmap. */
+int mir_bitmap_count(struct qmp_conn *qmp, const char *node, const char *name, uint64_t *ret_count,
                      struct ferry_error *err);
 
 /* Starts QEMU's NBD server on the unix socket PATH. */
@@ -271,7 +283,8 @@ struct mir_sync_opts {
     struct mir_copy_opts copy;
     const char *socket_dir;    /* where the source QEMU's NBD socket goes (must exist) */
     uint64_t converge_bytes;   /* converged when a pass found less dirty [32 MiB] */
-    unsigned pass_interval_ms; /* least time between dirty passes once converged [200] */
+    unsigned pass_interval_ms; /* once converged: time between looks at the dirty count
+                                  (one QMP query); a pass runs when it is not 0 [50] */
     unsigned max_passes;       /* dirty passes before giving up on convergence [0 = no cap] */
     unsigned retries;          /* a pass that fails for a reason other than cancel, bad arguments,
                                   ENOSPC or EROFS is tried again after 0.5 s, 1 s, 2 s, ...,
@@ -300,14 +313,16 @@ int mir_sync_start(struct mir_sync *s, struct ferry_error *err);
 int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_error *err);
 /* Call with the guest paused (pre-switchover, I/O drained): stops the dirty
  * passes, copies the last dirty extents of every disk and flushes the
- * targets. From the call on, the session's bandwidth cap no longer applies
- * (a dirty pass still running finishes at full speed). *ret_ms (may be
- * NULL) gets the time this took. On success the final pass's export and
- * frozen bitmap are left on the source QEMU: see mir_sync_cleanup(). */
+ * targets (a flush is skipped when every write is already covered by one
+ * that finished). From the call on, the session's bandwidth cap no longer
+ * applies (a dirty pass still running finishes at full speed). *ret_ms (may
+ * be NULL) gets the time this took. On success the final pass's export (if
+ * it found anything dirty) and the dirty bitmap are left on the source
+ * QEMU: see mir_sync_cleanup(). */
 int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err);
 /* After a successful mir_sync_final_pass(), outside the guest's downtime
- * (after migrate-continue): deletes the export of the final pass's frozen
- * bitmap (waiting for BLOCK_EXPORT_DELETED) and removes the bitmap.
+ * (after migrate-continue): deletes the final pass's export (waiting for
+ * BLOCK_EXPORT_DELETED) and removes the dirty bitmap.
  * mir_sync_free() does the same; this only frees them sooner and reports
  * errors. Tries every disk; returns the first error. Control thread. */
 int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err);

@@ -245,3 +245,8 @@ int mir_target_flush_one(struct mir_disk *d, struct ferry_error *err)
 {
     return flush_n(d, 1, err);
 }
+
+bool mir_disk_target_multi_conn(const struct mir_disk *d)
+{
+    return d->tgt.n > 0 && d->tgt.h[0] && nbd_can_multi_conn(d->tgt.h[0]) == 1;
+}

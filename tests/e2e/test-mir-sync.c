@@ -469,9 +469,10 @@ static void one_migration(struct env *e, const struct variant *v, unsigned itera
         if (v->garbage)
             assert_true(p.zeroed > 0);
     }
-    /* The final pass leaves its export (and frozen bitmap) for after the
-     * switchover; cleanup removes them, and so does free (iteration 1). */
-    assert_int_equal(count_exports(&e->s, "ferry-dirty-"), e->ndisks);
+    /* The final pass leaves its export (when it found anything dirty: a
+     * dirty pass may have copied the last writes) and the bitmap for after
+     * the switchover; cleanup removes them, and so does free (iteration 1). */
+    assert_true(count_exports(&e->s, "ferry-dirty-") <= e->ndisks);
     if (iteration == 0) {
         assert_int_equal(mir_sync_cleanup(s, &err), 0);
         assert_int_equal(count_exports(&e->s, "ferry-dirty-"), 0);
