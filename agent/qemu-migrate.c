@@ -334,6 +334,7 @@ struct relay {
     int conn_fd;
     volatile bool stop;
     bool done; /* atomic: the thread is past its loop (EOF, error or stop) */
+    unsigned delay_ms; /* test hook: a relay that lags behind QEMU */
     int result;
     struct ferry_error err;
     pthread_t thread;
@@ -381,6 +382,8 @@ static void *relay_main(void *arg)
         }
         rl->result =
             rl->m->tunnel_send(rl->m->tunnel_opaque, rl->stream, 0, buf, (size_t)n, &rl->err);
+        if (rl->delay_ms)
+            usleep(rl->delay_ms * 1000u);
         if (rl->result < 0) {
             ferry_error_prefix(&rl->err, "tunnel to the destination agent");
             /* Make QEMU's migration fail instead of blocking. */
@@ -405,6 +408,12 @@ static int relay_start(struct mig_ctx *m, struct relay *rl, char **ret_uri, stru
         id > UINT32_MAX)
         return ferry_error_set(err, EPROTO, "tunnelled migration: bad stream URI '%s'", m->uri);
     rl->stream = (uint32_t)id;
+    /* Tests only (e2e test_tunnelled_lagging_relay): pause after each
+     * chunk, so that QEMU completes while its stream's tail is unsent. */
+    const char *delay = getenv("FERRY_TEST_RELAY_DELAY_MS");
+    uint64_t ms;
+    if (delay && ferry_parse_u64(delay, &ms) == 0 && ms <= 1000)
+        rl->delay_ms = (unsigned)ms;
     snprintf(rl->path, sizeof rl->path, "%s/%s.tunnel-out", m->agent->run_dir, m->dom->def->name);
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", rl->path);
     unlink(rl->path);
