@@ -39,7 +39,7 @@ struct step {
 
 static void step_clear(struct agent *ag, struct step *s)
 {
-    if (s->claimed) {
+    if (s->claimed && s->dom) {
         pthread_mutex_lock(&s->dom->job.lock);
         s->dom->job.stepping = false;
         pthread_mutex_unlock(&s->dom->job.lock);

@@ -292,6 +292,37 @@ def test_gone_after_perform():
     p.stop()
 
 
+def test_recover_after_perform():
+    """The documented recovery: the source's client went away after a
+    successful Perform, the destination's Finish did run (its connection
+    stayed), so a new connection confirms and the guest runs only there."""
+    need_qemu()
+    p = Pair("recover")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live"])
+    s, d, r = begin_prepare(p, "g", mp)
+    perf = s.call("migrate.perform", {"name": "g", "params": mp, "version": 3,
+                                      "cookie": r["cookie"], "uri": r["uri"]}, timeout=120)
+    s.close()
+    wait_for(lambda: GONE in p.src.ctl_json("domjobinfo", "g").get("orphaned", ""), 10,
+             "the source job to be marked orphaned")
+    assert qmp_status(p.src, "g") == "postmigrate"
+    # A step of the kept job from another connection is accepted.
+    fin = d.call("migrate.finish", {"name": "g", "params": mp, "version": 3,
+                                    "cookie": perf["cookie"], "cancelled": False})
+    d.close()
+    assert p.dst.state_of("g") == "running"
+    c = Wire(p.src)
+    c.call("migrate.confirm", {"name": "g", "params": mp, "version": 3, "cookie": fin["cookie"],
+                               "cancelled": False})
+    c.close()
+    assert "g" not in p.src.domains(all_=False)
+    assert p.src.ctl_json("domjobinfo", "g", "--completed")["status"] == "completed"
+    time.sleep(1)
+    assert p.dst.state_of("g") == "running"
+    p.stop()
+
+
 def test_v2_gone_after_perform():
     """Protocol v2: a successful Perform stopped the source guest itself,
     so the destination finishes a complete incoming migration whose
@@ -375,7 +406,8 @@ def test_tcp_keepalive():
 if __name__ == "__main__":
     r = Runner(900)
     for t in (test_tcp_keepalive, test_gone_after_prepare, test_gone_during_perform,
-              test_gone_copy_storage_all, test_gone_after_perform, test_v2_gone_after_perform,
+              test_gone_copy_storage_all, test_gone_after_perform, test_recover_after_perform,
+              test_v2_gone_after_perform,
               test_p2p_source_agent_dies):
         r.run(t)
     r.finish()
