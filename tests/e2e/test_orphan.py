@@ -380,6 +380,81 @@ def test_p2p_source_agent_dies():
     p.stop()
 
 
+NETNS_CLIENT = r"""
+import json, socket, sys
+sys.path.insert(0, sys.argv[3])
+from ferrytest import frame, hello_frame, recv_frame
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+c.sendall(hello_frame())
+assert recv_frame(c)
+c.sendall(frame(2, json.dumps({"method": "migrate.prepare",
+                               "params": json.loads(sys.stdin.readline())}).encode()))
+print(json.dumps(recv_frame(c, timeout=60)), flush=True)
+sys.stdin.readline()  # holds the connection until the test ends
+"""
+
+
+def test_vanished_host():
+    """The host of the client that ran Prepare vanishes (its link goes
+    down: no FIN, no RST). TCP keepalive ends the destination's connection
+    in bounded time and its close tears the incoming migration down. The
+    client lives in a network namespace behind a veth pair."""
+    need_qemu()
+    if os.geteuid() != 0:
+        raise Skip("needs root for a network namespace")
+    tag = os.getpid() % 100000
+    ns, va, vb = "ferry-orph-%d" % tag, "fo%da" % tag, "fo%db" % tag
+    net = "10.213.%d." % (tag % 250)
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        raise Skip("cannot create a network namespace")
+    client = None
+    try:
+        for cmd in (["ip", "link", "add", va, "type", "veth", "peer", "name", vb],
+                    ["ip", "link", "set", vb, "netns", ns],
+                    ["ip", "addr", "add", net + "1/30", "dev", va],
+                    ["ip", "link", "set", va, "up"],
+                    ["ip", "netns", "exec", ns, "ip", "addr", "add", net + "2/30", "dev", vb],
+                    ["ip", "netns", "exec", ns, "ip", "link", "set", vb, "up"]):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+            if r.returncode != 0:
+                raise Skip("network setup failed: %s: %s" % (" ".join(cmd), r.stderr.strip()))
+        src = Agent("src-vanish").start()
+        dst = Agent("dst-vanish", "--listen", net + "1:0", listen=False).start()
+        start_guest(src, "g", **guest_kw(rate=4, size=16, memory=64))
+        s = Wire(src)
+        mp = params(["live"])
+        b = s.call("migrate.begin", {"name": "g", "params": mp, "version": 3})
+        client = subprocess.Popen(["ip", "netns", "exec", ns, "python3", "-c", NETNS_CLIENT,
+                                   net + "1", str(dst.port), os.path.dirname(__file__)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        client.stdin.write(json.dumps({"params": mp, "version": 3, "xml": b["xml"],
+                                       "cookie": b["cookie"], "dest_host": net + "1"}) + "\n")
+        client.stdin.flush()
+        reply = json.loads(client.stdout.readline())
+        assert reply and reply[0] == WIRE_REPLY, reply
+        pid = dst.qemu_pid("g")
+        assert pid and pid_alive(pid)
+        t0 = time.time()
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", vb, "down"], check=True,
+                       timeout=20)
+        wait_for(lambda: not pid_alive(pid), 90, "keepalive to end the vanished client's "
+                 "connection and the incoming QEMU %d to exit" % pid)
+        took = time.time() - t0
+        assert took > 10, "the connection ended before keepalive could have noticed (%.0fs)" % took
+        wait_for(lambda: "g" not in dst.domains(), 20, "the destination to forget 'g'")
+        s.close()
+        assert GONE in completed_error(src, "g")
+        assert qmp_status(src, "g") == "running"
+        src.ctl("destroy", "g")
+        src.stop()
+        dst.stop()
+    finally:
+        if client:
+            stop_pid(client)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+        subprocess.run(["ip", "link", "del", va], capture_output=True, timeout=20)
+
+
 def test_tcp_keepalive():
     """Accepted TCP connections carry keepalive (ss shows its timer)."""
     a = Agent("ka").start()
@@ -408,6 +483,6 @@ if __name__ == "__main__":
     for t in (test_tcp_keepalive, test_gone_after_prepare, test_gone_during_perform,
               test_gone_copy_storage_all, test_gone_after_perform, test_recover_after_perform,
               test_v2_gone_after_perform,
-              test_p2p_source_agent_dies):
+              test_p2p_source_agent_dies, test_vanished_host):
         r.run(t)
     r.finish()
