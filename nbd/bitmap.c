@@ -111,40 +111,52 @@ int mir_bitmap_enable(struct qmp_conn *qmp, const char *node, const char *name, 
 /* The count is QEMU's (hbitmap_count, O(1)); query-named-block-nodes with
  * flat=true lists every node, so any node name works, not only a device's
  * root. One reply is a few KiB per node. */
-int mir_bitmap_count(struct qmp_conn *qmp, const char *node, const char *name, uint64_t *ret_count,
-                     struct ferry_error *err)
+int mir_bitmap_counts(struct qmp_conn *qmp, size_t n, const char *const *nodes,
+                      const char *const *names, uint64_t *ret_counts, struct ferry_error *err)
 {
-    _cleanup_(json_object_putp) struct json_object *nodes = NULL;
+    _cleanup_(json_object_putp) struct json_object *list = NULL;
     struct json_object *a = json_object_new_object();
     json_object_object_add(a, "flat", json_object_new_boolean(true));
-    int r = qmp_conn_execute(qmp, "query-named-block-nodes", a, MIR_QMP_TIMEOUT_MS, &nodes, err);
+    int r = qmp_conn_execute(qmp, "query-named-block-nodes", a, MIR_QMP_TIMEOUT_MS, &list, err);
     if (r < 0)
         return r;
-    if (!json_object_is_type(nodes, json_type_array))
+    if (!json_object_is_type(list, json_type_array))
         return ferry_error_set(err, EPROTO, "query-named-block-nodes: not an array");
-    for (size_t i = 0; i < json_object_array_length(nodes); i++) {
-        struct json_object *n = json_object_array_get_idx(nodes, i), *v = NULL, *bms = NULL;
-        if (!json_object_object_get_ex(n, "node-name", &v) ||
-            strcmp(json_object_get_string(v), node) != 0)
-            continue;
-        if (!json_object_object_get_ex(n, "dirty-bitmaps", &bms) ||
+    for (size_t k = 0; k < n; k++)
+        ret_counts[k] = MIR_BITMAP_COUNT_NONE;
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        struct json_object *node = json_object_array_get_idx(list, i), *v = NULL, *bms = NULL;
+        if (!json_object_object_get_ex(node, "node-name", &v) ||
+            !json_object_object_get_ex(node, "dirty-bitmaps", &bms) ||
             !json_object_is_type(bms, json_type_array))
-            break;
+            continue;
+        const char *node_name = json_object_get_string(v);
         for (size_t j = 0; j < json_object_array_length(bms); j++) {
             struct json_object *b = json_object_array_get_idx(bms, j), *bn = NULL, *c = NULL;
             if (!json_object_object_get_ex(b, "name", &bn) ||
-                strcmp(json_object_get_string(bn), name) != 0)
-                continue;
-            if (!json_object_object_get_ex(b, "count", &c) ||
+                !json_object_object_get_ex(b, "count", &c) ||
                 !json_object_is_type(c, json_type_int) || json_object_get_int64(c) < 0)
-                return ferry_error_set(err, EPROTO, "bitmap '%s' on node '%s': no valid count",
-                                       name, node);
-            *ret_count = (uint64_t)json_object_get_int64(c);
-            return 0;
+                continue;
+            for (size_t k = 0; k < n; k++)
+                if (strcmp(node_name, nodes[k]) == 0 &&
+                    strcmp(json_object_get_string(bn), names[k]) == 0)
+                    ret_counts[k] = (uint64_t)json_object_get_int64(c);
         }
-        break;
     }
-    return ferry_error_set(err, ENOENT, "no bitmap '%s' on node '%s'", name, node);
+    return 0;
+}
+
+int mir_bitmap_count(struct qmp_conn *qmp, const char *node, const char *name, uint64_t *ret_count,
+                     struct ferry_error *err)
+{
+    uint64_t count;
+    int r = mir_bitmap_counts(qmp, 1, &node, &name, &count, err);
+    if (r < 0)
+        return r;
+    if (count == MIR_BITMAP_COUNT_NONE)
+        return ferry_error_set(err, ENOENT, "no bitmap '%s' on node '%s'", name, node);
+    *ret_count = count;
+    return 0;
 }
 
 int mir_nbd_server_start(struct qmp_conn *qmp, const char *path, struct ferry_error *err)

@@ -237,6 +237,11 @@ int mir_bitmap_enable(struct qmp_conn *qmp, const char *node, const char *name, 
  * no export). -ENOENT when there is no such bitmap. */
 int mir_bitmap_count(struct qmp_conn *qmp, const char *node, const char *name, uint64_t *ret_count,
                      struct ferry_error *err);
+/* The same for N bitmaps NAMES[i] on NODES[i] in one round trip; a bitmap
+ * that does not exist gets MIR_BITMAP_COUNT_NONE. */
+#define MIR_BITMAP_COUNT_NONE UINT64_MAX
+int mir_bitmap_counts(struct qmp_conn *qmp, size_t n, const char *const *nodes,
+                      const char *const *names, uint64_t *ret_counts, struct ferry_error *err);
 
 /* Starts QEMU's NBD server on the unix socket PATH. */
 int mir_nbd_server_start(struct qmp_conn *qmp, const char *path, struct ferry_error *err);

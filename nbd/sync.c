@@ -66,6 +66,14 @@ struct sync_disk {
     bool bulk_done;   /* under s->lock */
     bool converged;   /* under s->lock */
     unsigned retries; /* under s->lock: passes tried again */
+    /* Merges of a failed pass's extents back into the active bitmap
+     * (under s->lock), and the control thread's snapshot of it when it took
+     * the final pass's dirty counts for all disks in one query: the worker
+     * trusts FINAL_COUNT only if no merge happened since. */
+    unsigned merges;
+    unsigned merges_at_count;
+    bool final_count_known;
+    uint64_t final_count;
     /* Steps of the final pass (ferry_now_us(); 0 = not reached), written by
      * the worker, read by the control thread after the join. */
     int64_t t_final[T_STEPS];
@@ -76,6 +84,9 @@ struct sync_disk {
      * active bitmap is no longer needed. */
     bool leftover_export;
     bool final_done;
+    /* A dirty pass that finished after the final pass was asked for leaves
+     * its frozen bitmap here (empty: none), removed by mir_sync_cleanup(). */
+    char stale[MIR_NAME_MAX + 16];
 
     /* Flushes of the target between passes, worker thread only. WGEN counts
      * the copies that wrote something; FGEN is the highest WGEN a finished
@@ -152,7 +163,9 @@ static int copy_tracked(struct sync_disk *sd, const struct mir_extent_list *rang
 }
 
 /* Freezes the dirty bitmap, reads its extents, copies them. *ret_dirty gets
- * the bytes found dirty. Leaves no export or frozen bitmap behind. */
+ * the bytes found dirty. Leaves no export or frozen bitmap behind, except
+ * when the final pass was asked for meanwhile: the frozen bitmap's removal
+ * then waits for mir_sync_cleanup() (see stale). */
 static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_error *err)
 {
     struct mir_sync *s = sd->s;
@@ -187,6 +200,13 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     mir_extent_list_clear(&list);
     if (r < 0)
         goto give_back;
+    pthread_mutex_lock(&s->lock);
+    bool final = s->final_requested;
+    pthread_mutex_unlock(&s->lock);
+    if (final) { /* the guest is paused: removal can wait */
+        snprintf(sd->stale, sizeof(sd->stale), "%s", frozen);
+        return 0;
+    }
     return mir_bitmap_remove(s->qmp, sd->node, frozen, err);
 
 give_back:
@@ -197,7 +217,12 @@ give_back:
     if (exported && mir_export_del(s->qmp, sd->dirty_export, &e2) < 0)
         ferry_debug("mir: disk '%s': %s", sd->target, e2.msg); /* the merge says more */
     ferry_error_clear(&e2);
-    if (mir_bitmap_merge(s->qmp, sd->node, sd->active, frozen, &e2) < 0) {
+    int m = mir_bitmap_merge(s->qmp, sd->node, sd->active, frozen, &e2);
+    /* After the merge: a count snapshot taken before this may miss it. */
+    pthread_mutex_lock(&s->lock);
+    sd->merges++;
+    pthread_mutex_unlock(&s->lock);
+    if (m < 0) {
         /* Those extents would be lost to a retry: the session must fail. */
         ferry_error_set(err, ENOTRECOVERABLE, "dirty extents could not be given back: %s",
                         ferry_error_msg(&e2));
@@ -226,7 +251,11 @@ static int final_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     int r;
 
     *ret_dirty = 0;
-    r = mir_bitmap_count(s->qmp, sd->node, sd->active, &count, err);
+    pthread_mutex_lock(&s->lock);
+    bool known = sd->final_count_known && sd->merges == sd->merges_at_count;
+    count = sd->final_count;
+    pthread_mutex_unlock(&s->lock);
+    r = known ? 0 : mir_bitmap_count(s->qmp, sd->node, sd->active, &count, err);
     mark(sd, T_CHECK);
     if (r < 0)
         return r;
@@ -955,11 +984,46 @@ static void log_final_timing(struct mir_sync *s, int64_t t0_us, int64_t end_us)
     }
 }
 
+/* The dirty counts of every disk's active bitmap in one QMP round trip
+ * (a query per disk from each worker would queue on the one monitor).
+ * MERGES_AT_COUNT is taken before the query: a worker that merged a failed
+ * pass's extents back after that asks again itself. Best effort: on error
+ * the workers ask. */
+static void final_counts(struct mir_sync *s)
+{
+    const char *nodes[MIR_SYNC_MAX_DISKS], *names[MIR_SYNC_MAX_DISKS];
+    uint64_t counts[MIR_SYNC_MAX_DISKS];
+    unsigned snap[MIR_SYNC_MAX_DISKS];
+    struct ferry_error e = {0};
+    if (s->n < 2)
+        return; /* one disk: the worker's own query costs the same */
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n; i++) {
+        nodes[i] = s->disks[i].node;
+        names[i] = s->disks[i].active;
+        snap[i] = s->disks[i].merges;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (mir_bitmap_counts(s->qmp, s->n, nodes, names, counts, &e) < 0) {
+        ferry_debug("mir: final pass: %s", e.msg);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        sd->final_count_known = counts[i] != MIR_BITMAP_COUNT_NONE;
+        sd->final_count = counts[i];
+        sd->merges_at_count = snap[i];
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error *err)
 {
     if (!s->started)
         return ferry_error_set(err, EINVAL, "storage: not started");
     int64_t t0 = ferry_now_ms(), t0_us = ferry_now_us();
+    final_counts(s);
     pthread_mutex_lock(&s->lock);
     s->final_requested = true;
     /* The guest is paused: no bandwidth cap from here on, for a dirty pass
@@ -1001,6 +1065,9 @@ int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err)
             r1 = mir_export_del(s->qmp, sd->dirty_export, &e);
             sd->leftover_export = false;
         }
+        if (r1 >= 0 && sd->stale[0])
+            r1 = mir_bitmap_remove(s->qmp, sd->node, sd->stale, &e);
+        sd->stale[0] = '\0';
         if (r1 >= 0 && sd->final_done && sd->bitmap_added) {
             r1 = mir_bitmap_remove(s->qmp, sd->node, sd->active, &e);
             sd->bitmap_added = false;
