@@ -6,7 +6,9 @@ a client speaking the control API directly runs some steps, then closes
 its connections. The destination must kill its incoming QEMU, remove the
 disk targets it created and forget the domain; the source guest must run
 again and migrate afterwards. Peer-to-peer: the source agent dying tears
-the destination side down. TCP connections carry keepalive."""
+the destination side down. A client host that vanishes without closing
+its connection is noticed by TCP keepalive (needs root for a network
+namespace; skipped otherwise)."""
 
 import json
 import os
@@ -198,6 +200,29 @@ def test_gone_after_prepare():
     ev_src.stop()
     ev_dst.stop()
     assert_migrates(p, "g")
+    p.stop()
+
+
+def test_gone_keeps_definition():
+    """The destination already had an inactive definition of the guest
+    (an earlier --persistent migration): the teardown keeps it."""
+    need_qemu()
+    p = Pair("def")
+    u = "6a1f0c55-3b8e-4f5e-9a4e-0b9d2c7e41a2"
+    kw = guest_kw(rate=4, size=16, memory=64)
+    start_guest(p.src, "g", uuid=u, **kw)
+    define(p.dst, "g", disks=[("vda", os.path.join(p.dst.dir, "g-vda.raw"), "raw")], uuid=u,
+           **kw)
+    s, d, _ = begin_prepare(p, "g", params(["live"]))
+    pid = p.dst.qemu_pid("g")
+    assert pid and pid_alive(pid)
+    s.close()
+    d.close()
+    wait_for(lambda: not pid_alive(pid), 30, "the incoming QEMU %d to exit" % pid)
+    wait_for(lambda: p.dst.domains().get("g", {}).get("state") == "shutoff", 20,
+             "the destination's definition to be inactive again")
+    assert p.dst.domains()["g"].get("persistent"), p.dst.domains()["g"]
+    assert qmp_status(p.src, "g") == "running"
     p.stop()
 
 
@@ -480,7 +505,8 @@ def test_tcp_keepalive():
 
 if __name__ == "__main__":
     r = Runner(900)
-    for t in (test_tcp_keepalive, test_gone_after_prepare, test_gone_during_perform,
+    for t in (test_tcp_keepalive, test_gone_after_prepare, test_gone_keeps_definition,
+              test_gone_during_perform,
               test_gone_copy_storage_all, test_gone_after_perform, test_recover_after_perform,
               test_v2_gone_after_perform,
               test_p2p_source_agent_dies, test_vanished_host):
