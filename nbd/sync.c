@@ -56,6 +56,7 @@ struct sync_disk {
     char active[MIR_NAME_MAX];     /* the enabled bitmap */
     char src_export[MIR_NAME_MAX]; /* read-only export of the node (NBD source) */
     char dirty_export[MIR_NAME_MAX];
+    char final_export[MIR_NAME_MAX];
     bool bitmap_added;
     bool src_export_added;
 
@@ -79,14 +80,16 @@ struct sync_disk {
     int64_t t_final[T_STEPS];
     bool timing;            /* the worker is in its final pass: record steps */
     const char *flush_note; /* how the final pass's flush went (static string) */
-    /* Left by a successful final pass for mir_sync_cleanup(): dirty_export
+    /* Left by a successful final pass for mir_sync_cleanup(): final_export
      * still exists (it holds the disabled active bitmap); final_done: the
      * active bitmap is no longer needed. */
     bool leftover_export;
     bool final_done;
     /* A dirty pass that finished after the final pass was asked for leaves
-     * its frozen bitmap here (empty: none), removed by mir_sync_cleanup(). */
+     * its frozen bitmap here (empty: none), and dirty_export when it still
+     * existed then (STALE_EXPORT), for mir_sync_cleanup(). */
     char stale[MIR_NAME_MAX + 16];
+    bool stale_export;
 
     /* Flushes of the target between passes, worker thread only. WGEN counts
      * the copies that wrote something; FGEN is the highest WGEN a finished
@@ -134,6 +137,14 @@ static void mark(struct sync_disk *sd, int step)
 }
 
 /* ---- one dirty pass ---------------------------------------------------- */
+
+static bool final_asked(struct mir_sync *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool final = s->final_requested;
+    pthread_mutex_unlock(&s->lock);
+    return final;
+}
 
 static void session_fail(struct mir_sync *s, const struct ferry_error *e)
 {
@@ -188,10 +199,12 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     r = mir_dirty_read(uri, frozen, &list, err);
     if (r < 0)
         goto give_back;
-    exported = false;
-    r = mir_export_del(s->qmp, sd->dirty_export, err);
-    if (r < 0)
-        goto give_back;
+    if (!final_asked(s)) { /* else the guest is paused: deleting it can wait */
+        exported = false;
+        r = mir_export_del(s->qmp, sd->dirty_export, err);
+        if (r < 0)
+            goto give_back;
+    }
 
     *ret_dirty = mir_extent_list_bytes(&list);
     ferry_debug("mir: disk '%s': pass %u: %zu extents, %" PRIu64 " bytes dirty", sd->target,
@@ -200,11 +213,9 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     mir_extent_list_clear(&list);
     if (r < 0)
         goto give_back;
-    pthread_mutex_lock(&s->lock);
-    bool final = s->final_requested;
-    pthread_mutex_unlock(&s->lock);
-    if (final) { /* the guest is paused: removal can wait */
+    if (exported || final_asked(s)) { /* the guest is paused: removal can wait */
         snprintf(sd->stale, sizeof(sd->stale), "%s", frozen);
+        sd->stale_export = exported;
         return 0;
     }
     return mir_bitmap_remove(s->qmp, sd->node, frozen, err);
@@ -238,7 +249,7 @@ give_back:
  * every node; ~3x a plain command here). One query gives its dirty count;
  * when that is 0 (the usual case: the dirty passes kept up) nothing else
  * happens. Otherwise it is disabled (a read-only export refuses an enabled
- * bitmap), exported, read and copied. On success dirty_export is left for
+ * bitmap), exported, read and copied. On success final_export is left for
  * mir_sync_cleanup(), after the switchover. On failure the bitmap is
  * enabled again, unchanged, so a retry (or anything else) finds it whole. */
 static int final_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_error *err)
@@ -267,12 +278,12 @@ static int final_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     mark(sd, T_DISABLE);
     if (r < 0)
         return r;
-    r = mir_export_add(s->qmp, sd->dirty_export, sd->node, sd->dirty_export, sd->active, err);
+    r = mir_export_add(s->qmp, sd->final_export, sd->node, sd->final_export, sd->active, err);
     mark(sd, T_EXPORT);
     if (r < 0)
         goto enable;
     mir_extent_list_init(&list);
-    snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", sd->dirty_export, s->sock);
+    snprintf(uri, sizeof(uri), "nbd+unix:///%s?socket=%s", sd->final_export, s->sock);
     r = mir_dirty_read(uri, sd->active, &list, err);
     mark(sd, T_READ);
     if (r >= 0) {
@@ -287,7 +298,7 @@ static int final_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
         sd->leftover_export = true;
         return 0;
     }
-    if (mir_export_del(s->qmp, sd->dirty_export, &e2) < 0)
+    if (mir_export_del(s->qmp, sd->final_export, &e2) < 0)
         ferry_debug("mir: disk '%s': %s", sd->target, e2.msg);
     ferry_error_clear(&e2);
 enable:
@@ -770,6 +781,7 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         snprintf(sd->active, sizeof(sd->active), "ferry-mir-%s", sd->target);
         snprintf(sd->src_export, sizeof(sd->src_export), "ferry-src-%s", sd->target);
         snprintf(sd->dirty_export, sizeof(sd->dirty_export), "ferry-dirty-%s", sd->target);
+        snprintf(sd->final_export, sizeof(sd->final_export), "ferry-final-%s", sd->target);
     }
     *ret = s;
     return 0;
@@ -1060,14 +1072,16 @@ int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err)
         int r1 = 0;
         if (s->disks[i].thread_started)
             continue; /* only after the final pass (or without workers) */
-        if (sd->leftover_export) {
-            /* The export holds the bitmap until QEMU reports it gone. */
+        /* An export holds its bitmap until QEMU reports it gone. */
+        if (sd->stale_export)
             r1 = mir_export_del(s->qmp, sd->dirty_export, &e);
-            sd->leftover_export = false;
-        }
+        sd->stale_export = false;
         if (r1 >= 0 && sd->stale[0])
             r1 = mir_bitmap_remove(s->qmp, sd->node, sd->stale, &e);
         sd->stale[0] = '\0';
+        if (r1 >= 0 && sd->leftover_export)
+            r1 = mir_export_del(s->qmp, sd->final_export, &e);
+        sd->leftover_export = false;
         if (r1 >= 0 && sd->final_done && sd->bitmap_added) {
             r1 = mir_bitmap_remove(s->qmp, sd->node, sd->active, &e);
             sd->bitmap_added = false;
