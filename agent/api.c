@@ -5,6 +5,7 @@
 #include "api.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -441,6 +442,249 @@ static int m_hostinfo(struct api_ctx *ctx, json_object *params, json_object **re
     return 0;
 }
 
+/* ---- Lifecycle verbs: suspend, resume, info, block devices ---- */
+
+/* Suspend or resume (RESUME): refused, changing nothing, for a domain that
+ * is not running, for an incoming migration, and (resume) while a
+ * migration job holds it: a migration may have paused it, and only the
+ * migration (or job.abort) may let it run again, as in libvirt. */
+static int suspend_resume(struct api_ctx *ctx, json_object *params, json_object **ret, bool resume,
+                          struct ferry_error *err)
+{
+    const struct hv_driver *drv = ctx->ag->driver;
+    struct agent_domain *dom = NULL;
+    bool changed = false;
+    int r;
+
+    if (!(resume ? drv->domain_resume : drv->domain_suspend))
+        return ferry_error_set(err, ENOTSUP, "driver '%s' cannot %s a domain", drv->name,
+                               resume ? "resume" : "suspend");
+    if ((r = lookup(ctx, params, &dom, err)) < 0)
+        return r;
+    pthread_mutex_lock(&dom->lock);
+    if (!dom->active)
+        r = ferry_error_set(err, EINVAL, "domain '%s' is not running", dom->def->name);
+    else if (dom->incoming)
+        r = ferry_error_set(err, EBUSY, "domain '%s' is an incoming migration", dom->def->name);
+    else if (resume && dom->job_busy)
+        r = ferry_error_set(err, EBUSY,
+                            "domain '%s' has a migration job: it runs again when the migration "
+                            "ends (or use domjobabort)",
+                            dom->def->name);
+    else if (resume)
+        r = drv->domain_resume(ctx->ag, dom, &changed, err);
+    else
+        r = drv->domain_suspend(ctx->ag, dom, &changed, err);
+    pthread_mutex_unlock(&dom->lock);
+    if (r < 0)
+        ferry_error_prefix(err, "%s '%s'", resume ? "resume" : "suspend", dom->def->name);
+    else {
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, "changed", json_object_new_boolean(changed));
+    }
+    agent_domain_unref(ctx->ag, dom);
+    return r;
+}
+
+static int m_suspend(struct api_ctx *ctx, json_object *params, json_object **ret,
+                     struct ferry_error *err)
+{
+    return suspend_resume(ctx, params, ret, false, err);
+}
+
+static int m_resume(struct api_ctx *ctx, json_object *params, json_object **ret,
+                    struct ferry_error *err)
+{
+    return suspend_resume(ctx, params, ret, true, err);
+}
+
+static int m_info(struct api_ctx *ctx, json_object *params, json_object **ret,
+                  struct ferry_error *err)
+{
+    struct agent_domain *dom = NULL;
+    char st[32] = "", rs[64] = "";
+    json_object *o;
+    int r;
+
+    if ((r = lookup(ctx, params, &dom, err)) < 0)
+        return r;
+    if ((r = get_state(ctx->ag, dom, st, sizeof st, rs, sizeof rs, err)) < 0) {
+        agent_domain_unref(ctx->ag, dom);
+        return r;
+    }
+    o = json_object_new_object();
+    pthread_mutex_lock(&dom->lock);
+    json_object_object_add(o, "name", json_object_new_string(dom->def->name));
+    json_object_object_add(o, "uuid", json_object_new_string(dom->def->uuid));
+    json_object_object_add(o, "os_type", json_object_new_string("hvm"));
+    json_object_object_add(o, "state", json_object_new_string(st));
+    json_object_object_add(o, "reason", json_object_new_string(rs));
+    json_object_object_add(o, "vcpus", json_object_new_int((int)dom->def->vcpus));
+    /* No balloon: the guest has all its memory while it runs. */
+    json_object_object_add(o, "max_memory", json_object_new_int64((int64_t)dom->def->memory_kib));
+    json_object_object_add(o, "used_memory", json_object_new_int64((int64_t)dom->def->memory_kib));
+    json_object_object_add(o, "persistent", json_object_new_boolean(dom->persistent_def != NULL));
+    json_object_object_add(o, "autostart", json_object_new_boolean(false));
+    if (ctx->ag->driver->domain_info)
+        ctx->ag->driver->domain_info(ctx->ag, dom, o);
+    pthread_mutex_unlock(&dom->lock);
+    {
+        /* libvirt's id: -1 for a domain that is off; ferry has no ids of
+         * its own and shows the hypervisor process id. */
+        json_object *pid = NULL;
+        int64_t id = strcmp(st, "shutoff") != 0 && json_object_object_get_ex(o, "pid", &pid) &&
+                             json_object_get_int64(pid) > 0
+                         ? json_object_get_int64(pid)
+                         : -1;
+        json_object_object_add(o, "id", json_object_new_int64(id));
+    }
+    agent_domain_unref(ctx->ag, dom);
+    *ret = o;
+    return 0;
+}
+
+/* domblklist: every disk, and whether --copy-storage-all/-inc without
+ * --migrate-disks would copy it (mig_params_copies_disk's default). */
+static int m_blklist(struct api_ctx *ctx, json_object *params, json_object **ret,
+                     struct ferry_error *err)
+{
+    struct agent_domain *dom = NULL;
+    const struct domain_def *def;
+    bool inactive = false;
+    json_object *arr;
+    int r;
+
+    if ((r = api_param_bool(params, "inactive", &inactive, err)) < 0)
+        return r;
+    if ((r = lookup(ctx, params, &dom, err)) < 0)
+        return r;
+    arr = json_object_new_array();
+    pthread_mutex_lock(&dom->lock);
+    def = inactive && dom->persistent_def ? dom->persistent_def : dom->def;
+    for (size_t i = 0; i < def->n_disks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+        json_object *o = json_object_new_object();
+        const char *why = !d->source     ? "empty"
+                          : d->shareable ? "shareable"
+                          : d->readonly  ? "read-only"
+                                         : NULL;
+
+        json_object_object_add(o, "type", json_object_new_string("file"));
+        json_object_object_add(o, "device", json_object_new_string("disk"));
+        json_object_object_add(o, "target", json_object_new_string(d->target));
+        json_object_object_add(o, "source", d->source ? json_object_new_string(d->source) : NULL);
+        json_object_object_add(o, "bus", json_object_new_string(d->bus[0] ? d->bus : "virtio"));
+        json_object_object_add(o, "format",
+                               json_object_new_string(domain_disk_format_name(d->format)));
+        json_object_object_add(o, "readonly", json_object_new_boolean(d->readonly));
+        json_object_object_add(o, "shareable", json_object_new_boolean(d->shareable));
+        json_object_object_add(o, "copy", json_object_new_boolean(why == NULL));
+        if (why)
+            json_object_object_add(o, "no_copy_reason", json_object_new_string(why));
+        json_object_array_add(arr, o);
+    }
+    pthread_mutex_unlock(&dom->lock);
+    agent_domain_unref(ctx->ag, dom);
+    *ret = json_object_new_object();
+    json_object_object_add(*ret, "disks", arr);
+    return 0;
+}
+
+/* ---- Migration tuning: libvirt's MigrateSetMaxSpeed & co ---- */
+
+static const struct {
+    const char *param; /* the method's parameter */
+    int which;         /* enum hv_mig_param */
+    uint64_t min, max;
+    const char *unit;
+} tunables[] = {
+    {"bandwidth", HV_MIG_MAX_BANDWIDTH, 0, HV_MIG_BANDWIDTH_MAX, "MiB/s"},
+    {"downtime", HV_MIG_MAX_DOWNTIME, 1, HV_MIG_DOWNTIME_MAX, "ms"},
+};
+
+/* The active domain named in PARAMS, for a tuning call. */
+static int lookup_running(struct api_ctx *ctx, json_object *params, struct agent_domain **ret,
+                          struct ferry_error *err)
+{
+    bool active;
+    int r = lookup(ctx, params, ret, err);
+
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&(*ret)->lock);
+    active = (*ret)->active;
+    pthread_mutex_unlock(&(*ret)->lock);
+    if (active)
+        return 0;
+    r = ferry_error_set(err, EINVAL, "domain '%s' is not running", (*ret)->def->name);
+    agent_domain_unref(ctx->ag, *ret);
+    *ret = NULL;
+    return r;
+}
+
+static int tune(struct api_ctx *ctx, json_object *params, json_object **ret, size_t t, bool set,
+                struct ferry_error *err)
+{
+    const struct hv_driver *drv = ctx->ag->driver;
+    struct agent_domain *dom = NULL;
+    json_object *v = NULL;
+    uint64_t value = 0;
+    int r;
+
+    if (set ? !drv->migrate_set_param : !drv->migrate_get_param)
+        return ferry_error_set(err, ENOTSUP, "driver '%s' cannot tune migrations", drv->name);
+    if (set) {
+        if (!params || !json_object_object_get_ex(params, tunables[t].param, &v))
+            return ferry_error_set(err, EINVAL, "missing parameter '%s'", tunables[t].param);
+        if ((r = api_param_u64(params, tunables[t].param, &value, err)) < 0)
+            return r;
+        if (value < tunables[t].min || value > tunables[t].max)
+            return ferry_error_set(
+                err, EINVAL, "parameter '%s' must be between %" PRIu64 " and %" PRIu64 " (%s)",
+                tunables[t].param, tunables[t].min, tunables[t].max, tunables[t].unit);
+    }
+    if ((r = lookup_running(ctx, params, &dom, err)) < 0)
+        return r;
+    /* Not under the domain lock: the running migration's Perform may use
+     * the hypervisor meanwhile (as domain.monitor). */
+    if (set)
+        r = drv->migrate_set_param(ctx->ag, dom, tunables[t].which, value, err);
+    if (r == 0)
+        r = drv->migrate_get_param(ctx->ag, dom, tunables[t].which, &value, err);
+    if (r < 0)
+        ferry_error_prefix(err, "domain '%s'", dom->def->name);
+    else {
+        *ret = json_object_new_object();
+        json_object_object_add(*ret, tunables[t].param, json_object_new_int64((int64_t)value));
+    }
+    agent_domain_unref(ctx->ag, dom);
+    return r;
+}
+
+static int m_set_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
+                       struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 0, true, err);
+}
+
+static int m_get_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
+                       struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 0, false, err);
+}
+
+static int m_set_downtime(struct api_ctx *ctx, json_object *params, json_object **ret,
+                          struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 1, true, err);
+}
+
+static int m_get_downtime(struct api_ctx *ctx, json_object *params, json_object **ret,
+                          struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 1, false, err);
+}
+
 typedef int (*api_fn)(struct api_ctx *, json_object *, json_object **, struct ferry_error *);
 
 static const struct {
@@ -455,6 +699,10 @@ static const struct {
     {"domain.state", m_state},
     {"domain.xml", m_xml},
     {"domain.monitor", m_monitor},
+    {"domain.suspend", m_suspend},
+    {"domain.resume", m_resume},
+    {"domain.info", m_info},
+    {"domain.blklist", m_blklist},
     {"host.capabilities", m_capabilities},
     {"host.info", m_hostinfo},
     {"events.subscribe", m_subscribe},
@@ -466,6 +714,10 @@ static const struct {
     {"migrate.p2p", api_migrate_p2p},
     {"job.info", api_job_info},
     {"job.abort", api_job_abort},
+    {"migrate.set_max_speed", m_set_speed},
+    {"migrate.get_max_speed", m_get_speed},
+    {"migrate.set_max_downtime", m_set_downtime},
+    {"migrate.get_max_downtime", m_get_downtime},
 };
 
 int api_dispatch(struct api_ctx *ctx, const char *method, json_object *params,

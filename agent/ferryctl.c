@@ -3,6 +3,7 @@
  * virsh user recognises. Exit status 0 only on success. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -411,6 +412,239 @@ static int cmd_events(const char *uri, int argc, char **argv)
     return 0;
 }
 
+/* ---- suspend, resume, dominfo, domblklist, migration tuning ---- */
+
+/* Words of a verb that takes NARGS positional words and, besides --json,
+ * only the flags in FLAGS (NULL-terminated; *FLAG_SET[i] set when seen).
+ * Done by hand rather than with getopt so that a negative number is
+ * reported as a bad number, not as an unknown option. */
+static int parse_words(int argc, char **argv, const char *verb, int nargs, const char *usage_s,
+                       const char *const *flags, bool *flag_set, bool *json, char **words)
+{
+    int n = 0;
+
+    *json = false;
+    for (int i = 1; i < argc; i++) {
+        bool known = false;
+
+        if (strcmp(argv[i], "--json") == 0) {
+            *json = true;
+            continue;
+        }
+        for (size_t k = 0; flags && flags[k]; k++)
+            if (strcmp(argv[i], flags[k]) == 0)
+                known = flag_set[k] = true;
+        if (known)
+            continue;
+        if (strncmp(argv[i], "--", 2) == 0) {
+            fprintf(stderr, "ferryctl: %s: unknown option '%s' (usage: %s)\n", verb, argv[i],
+                    usage_s);
+            return -1;
+        }
+        if (n == nargs) {
+            fprintf(stderr, "ferryctl: %s: unexpected argument '%s' (usage: %s)\n", verb, argv[i],
+                    usage_s);
+            return -1;
+        }
+        words[n++] = argv[i];
+    }
+    if (n < nargs) {
+        fprintf(stderr, "ferryctl: %s: expected %d argument%s (usage: %s)\n", verb, nargs,
+                nargs == 1 ? "" : "s", usage_s);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_suspend_resume(const char *uri, int argc, char **argv, bool resume)
+{
+    const char *verb = resume ? "resume" : "suspend";
+    _cleanup_(json_object_putp) json_object *res = NULL;
+    char *name;
+    bool json;
+    int r;
+
+    if (parse_words(argc, argv, verb, 1, resume ? "resume NAME" : "suspend NAME", NULL, NULL, &json,
+                    &name) < 0)
+        return 2;
+    r = simple_call(uri, verb, resume ? "domain.resume" : "domain.suspend", name_params(name),
+                    &res);
+    if (r != 0)
+        return r;
+    if (json)
+        ctl_print_json(res);
+    else if (json_object_get_boolean(json_object_object_get(res, "changed")))
+        printf("Domain '%s' %s\n", name, resume ? "resumed" : "suspended");
+    else
+        printf("Domain '%s' was already %s\n", name, resume ? "running" : "paused");
+    return 0;
+}
+
+static int cmd_suspend(const char *uri, int argc, char **argv)
+{
+    return cmd_suspend_resume(uri, argc, argv, false);
+}
+
+static int cmd_resume(const char *uri, int argc, char **argv)
+{
+    return cmd_suspend_resume(uri, argc, argv, true);
+}
+
+static int64_t jint(json_object *o, const char *key, int64_t dflt)
+{
+    json_object *v = NULL;
+
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : dflt;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
+}
+
+static int cmd_dominfo(const char *uri, int argc, char **argv)
+{
+    _cleanup_(json_object_putp) json_object *res = NULL;
+    char *name;
+    bool json;
+    int64_t id, cpu;
+    int r;
+
+    if (parse_words(argc, argv, "dominfo", 1, "dominfo NAME", NULL, NULL, &json, &name) < 0)
+        return 2;
+    if ((r = simple_call(uri, "dominfo", "domain.info", name_params(name), &res)) != 0)
+        return r;
+    if (json) {
+        ctl_print_json(res);
+        return 0;
+    }
+    /* virsh's layout and labels. */
+    id = jint(res, "id", -1);
+    if (id >= 0)
+        printf("%-15s %" PRId64 "\n", "Id:", id);
+    else
+        printf("%-15s %s\n", "Id:", "-");
+    printf("%-15s %s\n", "Name:", jstr(res, "name"));
+    printf("%-15s %s\n", "UUID:", jstr(res, "uuid"));
+    printf("%-15s %s\n", "OS Type:", jstr(res, "os_type"));
+    printf("%-15s %s\n", "State:", jstr(res, "state"));
+    printf("%-15s %" PRId64 "\n", "CPU(s):", jint(res, "vcpus", 0));
+    cpu = jint(res, "cpu_time", -1);
+    if (cpu >= 0)
+        printf("%-15s %.1fs\n", "CPU time:", (double)cpu / 1e9);
+    printf("%-15s %" PRId64 " KiB\n", "Max memory:", jint(res, "max_memory", 0));
+    printf("%-15s %" PRId64 " KiB\n", "Used memory:", jint(res, "used_memory", 0));
+    printf("%-15s %s\n", "Persistent:",
+           json_object_get_boolean(json_object_object_get(res, "persistent")) ? "yes" : "no");
+    printf("%-15s %s\n", "Autostart:", "disable");
+    return 0;
+}
+
+static int cmd_domblklist(const char *uri, int argc, char **argv)
+{
+    static const char *const flags[] = {"--details", "--inactive", NULL};
+    _cleanup_(json_object_putp) json_object *res = NULL;
+    bool set[2] = {false, false};
+    json_object *p, *arr;
+    char *name;
+    bool json;
+    int r;
+
+    if (parse_words(argc, argv, "domblklist", 1, "domblklist NAME [--details] [--inactive]", flags,
+                    set, &json, &name) < 0)
+        return 2;
+    p = name_params(name);
+    json_object_object_add(p, "inactive", json_object_new_boolean(set[1]));
+    if ((r = simple_call(uri, "domblklist", "domain.blklist", p, &res)) != 0)
+        return r;
+    arr = json_object_object_get(res, "disks");
+    if (json) {
+        ctl_print_json(arr);
+        return 0;
+    }
+    if (set[0])
+        printf(" %-6s %-8s %-8s %-7s %-22s %s\n", "Type", "Device", "Target", "Format", "Copy",
+               "Source");
+    else
+        printf(" %-8s %s\n", "Target", "Source");
+    printf("------------------------------------------------------------------------\n");
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *d = json_object_array_get_idx(arr, i);
+        const char *src = jstr(d, "source");
+        char copy[32];
+
+        if (!set[0]) {
+            printf(" %-8s %s\n", jstr(d, "target"), src ? src : "-");
+            continue;
+        }
+        /* Would --copy-storage-all/-inc (without --migrate-disks) copy it? */
+        if (json_object_get_boolean(json_object_object_get(d, "copy")))
+            snprintf(copy, sizeof copy, "yes");
+        else
+            snprintf(copy, sizeof copy, "no (%s)", jstr(d, "no_copy_reason"));
+        printf(" %-6s %-8s %-8s %-7s %-22s %s\n", jstr(d, "type"), jstr(d, "device"),
+               jstr(d, "target"), jstr(d, "format"), copy, src ? src : "-");
+    }
+    return 0;
+}
+
+/* migrate-setspeed / -getspeed / -setmaxdowntime / -getmaxdowntime. */
+static int cmd_tune(const char *uri, int argc, char **argv, const char *verb, const char *method,
+                    const char *key, const char *usage_s, bool set)
+{
+    _cleanup_(json_object_putp) json_object *res = NULL;
+    char *words[2] = {NULL, NULL};
+    uint64_t v = 0;
+    json_object *p;
+    bool json;
+    int r;
+
+    if (parse_words(argc, argv, verb, set ? 2 : 1, usage_s, NULL, NULL, &json, words) < 0)
+        return 2;
+    if (set && ferry_parse_u64(words[1], &v) < 0) {
+        fprintf(stderr, "ferryctl: %s: %s '%s' is not a non-negative integer in range\n", verb, key,
+                words[1]);
+        return 2;
+    }
+    p = name_params(words[0]);
+    if (set)
+        json_object_object_add(p, key,
+                               json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v));
+    if ((r = simple_call(uri, verb, method, p, &res)) != 0)
+        return r;
+    if (json)
+        ctl_print_json(res);
+    else if (!set) /* like virsh: the setters print nothing */
+        printf("%" PRId64 "\n", jint(res, key, 0));
+    return 0;
+}
+
+static int cmd_setspeed(const char *uri, int argc, char **argv)
+{
+    return cmd_tune(uri, argc, argv, "migrate-setspeed", "migrate.set_max_speed", "bandwidth",
+                    "migrate-setspeed NAME BANDWIDTH (MiB/s, 0 = unlimited)", true);
+}
+
+static int cmd_getspeed(const char *uri, int argc, char **argv)
+{
+    return cmd_tune(uri, argc, argv, "migrate-getspeed", "migrate.get_max_speed", "bandwidth",
+                    "migrate-getspeed NAME", false);
+}
+
+static int cmd_setmaxdowntime(const char *uri, int argc, char **argv)
+{
+    return cmd_tune(uri, argc, argv, "migrate-setmaxdowntime", "migrate.set_max_downtime",
+                    "downtime", "migrate-setmaxdowntime NAME MS", true);
+}
+
+static int cmd_getmaxdowntime(const char *uri, int argc, char **argv)
+{
+    return cmd_tune(uri, argc, argv, "migrate-getmaxdowntime", "migrate.get_max_downtime",
+                    "downtime", "migrate-getmaxdowntime NAME", false);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: ferryctl [-c URI] VERB [OPTIONS] ARGS\n"
@@ -426,11 +660,19 @@ static void usage(FILE *f)
                "  domstate NAME [--reason]         state from the hypervisor\n"
                "  dumpxml NAME [--inactive]        domain XML\n"
                "  qemu-monitor-command NAME [--hmp] CMD...\n"
+               "  suspend NAME / resume NAME       pause / resume the guest's vCPUs\n"
+               "  dominfo NAME                     state, vCPUs, memory, uuid, id (pid)\n"
+               "  domblklist NAME [--details] [--inactive]\n"
+               "                                   disks, and which --copy-storage-* copies\n"
                "  capabilities                     host capabilities XML\n"
                "Migration:\n"
                "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
                "  domjobinfo NAME [--completed]    statistics of the running/last job\n"
                "  domjobabort NAME                 cancel a running migration\n"
+               "  migrate-setspeed NAME MIBS       bandwidth cap (RAM and disks), at once\n"
+               "  migrate-getspeed NAME            when migrating, else for the next one\n"
+               "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
+               "  migrate-getmaxdowntime NAME\n"
                "  events [--domain NAME] [--count N] [--timeout SEC]\n"
                "Xen configuration:\n"
                "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
@@ -462,6 +704,14 @@ static const struct {
     {"migrate", NULL, NULL, ctl_cmd_migrate},
     {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo},
     {"domjobabort", NULL, NULL, ctl_cmd_domjobabort},
+    {"suspend", NULL, NULL, cmd_suspend},
+    {"resume", NULL, NULL, cmd_resume},
+    {"dominfo", NULL, NULL, cmd_dominfo},
+    {"domblklist", NULL, NULL, cmd_domblklist},
+    {"migrate-setspeed", NULL, NULL, cmd_setspeed},
+    {"migrate-getspeed", NULL, NULL, cmd_getspeed},
+    {"migrate-setmaxdowntime", NULL, NULL, cmd_setmaxdowntime},
+    {"migrate-getmaxdowntime", NULL, NULL, cmd_getmaxdowntime},
     {"domxml-from-native", NULL, NULL, NULL},
     {"domxml-to-native", NULL, NULL, NULL},
 };

@@ -156,7 +156,43 @@ struct hv_driver {
      * neither is --offline nor names a --migrateuri (Xen: MIG_TUNNELLED, so
      * xl's stream rides inside the agents' connection). */
     unsigned p2p_implied_flags;
+
+    /* ---- Lifecycle and migration tuning verbs (optional: NULL when the
+     * driver has none; the control API then answers "unsupported"). ---- */
+
+    /* Pauses / resumes the guest's vCPUs (virDomainSuspend/Resume). Called
+     * with the domain lock held and the domain active. *RET_CHANGED is
+     * false when the guest already was in the asked state (a no-op that
+     * succeeds, as in libvirt). Resume refuses a guest that a migration
+     * paused (the core already refuses while a migration job holds it). */
+    int (*domain_suspend)(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
+                          struct ferry_error *err);
+    int (*domain_resume)(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
+                         struct ferry_error *err);
+    /* Adds what only the driver knows to a domain.info result INFO
+     * (borrowed): "pid" (0 when none), "cpu_time" (ns, when known). Called
+     * with the domain lock held. */
+    void (*domain_info)(struct agent *ag, struct agent_domain *dom, json_object *info);
+    /* Migration tuning (virDomainMigrateSetMaxSpeed/SetMaxDowntime and
+     * their getters), enum hv_mig_param. Called without the domain lock: a
+     * running migration's Perform holds the domain meanwhile. The domain
+     * must be active. */
+    int (*migrate_set_param)(struct agent *ag, struct agent_domain *dom, int param,
+                             uint64_t value, struct ferry_error *err);
+    int (*migrate_get_param)(struct agent *ag, struct agent_domain *dom, int param,
+                             uint64_t *ret_value, struct ferry_error *err);
 };
+
+/* Parameters of migrate_set_param / migrate_get_param. */
+enum hv_mig_param {
+    HV_MIG_MAX_BANDWIDTH = 0, /* MiB/s, 0 = unlimited; RAM and disk copies alike */
+    HV_MIG_MAX_DOWNTIME,      /* ms, QEMU's downtime-limit */
+};
+
+/* Limits of those values, as libvirt's (LLONG_MAX bytes/s in MiB/s) and
+ * QEMU's (2000 s) own. */
+#define HV_MIG_BANDWIDTH_MAX (INT64_MAX >> 20)
+#define HV_MIG_DOWNTIME_MAX  2000000u
 
 extern const struct hv_driver qemu_hv_driver;
 

@@ -109,6 +109,9 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
                                status);
     p->mig_was_running = running;
     p->mig_we_paused = false;
+    pthread_mutex_lock(&m->dom->job.lock);
+    p->mig_speed_override = false; /* a new migration: see qemu_dom */
+    pthread_mutex_unlock(&m->dom->job.lock);
     return qemu_storage_check(m, err);
 }
 
@@ -333,7 +336,7 @@ struct relay {
     int listen_fd;
     int conn_fd;
     volatile bool stop;
-    bool done; /* atomic: the thread is past its loop (EOF, error or stop) */
+    bool done;         /* atomic: the thread is past its loop (EOF, error or stop) */
     unsigned delay_ms; /* test hook: a relay that lags behind QEMU */
     int result;
     struct ferry_error err;
@@ -469,6 +472,165 @@ static int relay_stop(struct relay *rl, bool drain)
     return rl->result < 0 ? rl->result : 0;
 }
 
+/* ---- Runtime tuning: migrate-setspeed, migrate-setmaxdowntime ---- */
+
+/* Call with DOM's job lock held. */
+static bool migrating_out(struct agent_domain *dom)
+{
+    return dom->job.active && strcmp(dom->job.operation, "migration-out") == 0;
+}
+
+static int set_max_bandwidth(struct qmp_conn *qmp, uint64_t mib, struct ferry_error *err)
+{
+    json_object *args = json_object_new_object();
+    uint64_t bw = mib ? mib << 20 : UNLIMITED_BANDWIDTH;
+
+    json_object_object_add(args, "max-bandwidth", json_object_new_int64((int64_t)bw));
+    return qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err);
+}
+
+/* Engine 'qemu': the speed of every blockdev-mirror job of ours (per job,
+ * as --bandwidth sets it). Best effort: a job may end meanwhile. */
+static void set_mirror_speed(struct qmp_conn *qmp, uint64_t mib)
+{
+    _cleanup_(json_object_putp) json_object *jobs = NULL;
+
+    if (qmp_conn_execute(qmp, "query-block-jobs", NULL, QMP_TIMEOUT_MS, &jobs, NULL) < 0)
+        return;
+    for (size_t i = 0; i < json_object_array_length(jobs); i++) {
+        json_object *dev = NULL, *args;
+
+        if (!json_object_object_get_ex(json_object_array_get_idx(jobs, i), "device", &dev) ||
+            strncmp(json_object_get_string(dev), "ferry-mig-", 10) != 0)
+            continue;
+        args = json_object_new_object();
+        json_object_object_add(args, "device", json_object_new_string(json_object_get_string(dev)));
+        json_object_object_add(args, "speed", json_object_new_int64((int64_t)(mib << 20)));
+        if (qmp_conn_execute(qmp, "block-job-set-speed", args, QMP_TIMEOUT_MS, NULL, NULL) < 0)
+            ferry_debug("block-job-set-speed %s failed (the job ended?)",
+                        json_object_get_string(dev));
+    }
+}
+
+/* The bandwidth cap of the migration M starts with: a migrate-setspeed
+ * made since its Begin, else its own bandwidth parameter, else the
+ * domain's migrate-setspeed default (0 = unlimited), as libvirt does. */
+static uint64_t start_speed(struct mig_ctx *m)
+{
+    struct qemu_dom *p = priv(m);
+    uint64_t mib;
+
+    pthread_mutex_lock(&m->dom->job.lock);
+    if (!p->mig_speed_override)
+        p->mig_speed_mib = m->params->bandwidth_mib ? m->params->bandwidth_mib
+                           : p->speed_set           ? p->speed_mib
+                                                    : 0;
+    mib = p->mig_speed_mib;
+    pthread_mutex_unlock(&m->dom->job.lock);
+    return mib;
+}
+
+static uint64_t current_speed(struct mig_ctx *m)
+{
+    uint64_t mib;
+
+    pthread_mutex_lock(&m->dom->job.lock);
+    mib = priv(m)->mig_speed_mib;
+    pthread_mutex_unlock(&m->dom->job.lock);
+    return mib;
+}
+
+int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param, uint64_t value,
+                           struct ferry_error *err)
+{
+    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
+    struct qemu_dom *p = dom->priv;
+    json_object *args;
+    bool out;
+    int r;
+
+    (void)ag;
+    if (!qmp)
+        return -ENOTCONN;
+    switch (param) {
+    case HV_MIG_MAX_DOWNTIME:
+        /* QEMU reads downtime-limit at every iteration: a running
+         * migration uses the new value at once, and a later one keeps it
+         * unless it names max_downtime. */
+        args = json_object_new_object();
+        json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)value));
+        return qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err);
+    case HV_MIG_MAX_BANDWIDTH:
+        /* QEMU first: if it refuses, nothing changed. */
+        if ((r = set_max_bandwidth(qmp, value, err)) < 0)
+            return r;
+        pthread_mutex_lock(&dom->job.lock);
+        p->speed_set = true;
+        p->speed_mib = value;
+        out = migrating_out(dom);
+        if (out) {
+            p->mig_speed_mib = value;
+            p->mig_speed_override = true;
+            /* Engine 'ferry': while Perform runs its copy may exist. */
+            if (dom->job.ctx)
+                qemu_storage_set_bandwidth(p, value << 20);
+        }
+        pthread_mutex_unlock(&dom->job.lock);
+        if (out)
+            set_mirror_speed(qmp, value);
+        return 0;
+    default:
+        return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
+    }
+}
+
+int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param,
+                           uint64_t *ret_value, struct ferry_error *err)
+{
+    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
+    struct qemu_dom *p = dom->priv;
+    _cleanup_(json_object_putp) json_object *q = NULL;
+    json_object *v = NULL;
+    int r;
+
+    (void)ag;
+    if (!qmp)
+        return -ENOTCONN;
+    switch (param) {
+    case HV_MIG_MAX_DOWNTIME:
+        if ((r = qmp_conn_execute(qmp, "query-migrate-parameters", NULL, QMP_TIMEOUT_MS, &q, err)) <
+            0)
+            return r;
+        if (!json_object_object_get_ex(q, "downtime-limit", &v) ||
+            !json_object_is_type(v, json_type_int))
+            return ferry_error_set(err, EPROTO, "query-migrate-parameters: no downtime-limit");
+        *ret_value = (uint64_t)json_object_get_int64(v);
+        return 0;
+    case HV_MIG_MAX_BANDWIDTH:
+        /* ferry's value, not QEMU's max-bandwidth: QEMU's default (128
+         * MiB/s) is not what the next migration would use. */
+        pthread_mutex_lock(&dom->job.lock);
+        if (migrating_out(dom) && (p->mig_speed_override || dom->job.ctx))
+            *ret_value = p->mig_speed_mib;
+        else
+            *ret_value = p->speed_set ? p->speed_mib : 0;
+        pthread_mutex_unlock(&dom->job.lock);
+        return 0;
+    default:
+        return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
+    }
+}
+
+/* Perform's poll tick: a migrate-setspeed that raced with set_params at
+ * the start of the RAM migration is applied now. */
+static void reconcile_speed(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *applied_mib)
+{
+    uint64_t want = current_speed(m);
+
+    if (want != *applied_mib && set_max_bandwidth(qmp, want, NULL) == 0)
+        *applied_mib = want;
+}
+
 static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                        struct ferry_error *err)
 {
@@ -477,6 +639,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     int64_t start = ferry_now_ms(), last_progress = start;
     uint64_t last_moved = 0;
     bool suspended = false, cancel_sent = false;
+    uint64_t applied_mib = mp->bandwidth_mib; /* what set_params gives QEMU */
     uint64_t seq;
     json_object *args;
     char errdesc[512] = "";
@@ -516,6 +679,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                                 m->dom->def->name, STALL_TIMEOUT_MS / 1000, s);
             }
             qemu_storage_update_stats(m);
+            reconcile_speed(m, qmp, &applied_mib);
             if (abort_requested(m) && !cancel_sent) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 cancel_sent = true;
@@ -606,6 +770,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
 int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct qemu_dom *p = priv(m);
+    const struct mig_params *given = m->params;
+    struct mig_params eff;
     int r;
 
     if (m->params->flags & MIG_OFFLINE)
@@ -619,7 +785,21 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
         if ((r = qemu_migrate_begin(m, err)) < 0)
             return r;
     }
+    /* The steps below read the bandwidth cap from the parameters: give
+     * them a copy holding the cap this migration runs with (strings stay
+     * owned by GIVEN). migrate-setspeed changes it while they run. */
+    eff = *given;
+    eff.bandwidth_mib = start_speed(m);
+    m->params = &eff;
     r = qemu_storage_start(m, err);
+    if (r == 0 && current_speed(m) != eff.bandwidth_mib) {
+        /* A migrate-setspeed while the copy was being set up. */
+        eff.bandwidth_mib = current_speed(m);
+        pthread_mutex_lock(&m->dom->job.lock);
+        qemu_storage_set_bandwidth(p, eff.bandwidth_mib << 20);
+        pthread_mutex_unlock(&m->dom->job.lock);
+        set_mirror_speed(p->qmp, eff.bandwidth_mib);
+    }
     if (r == 0 && m->tunnel_send) {
         struct relay rl;
         _cleanup_free_ char *uri = NULL;
@@ -642,6 +822,7 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     }
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
+    m->params = given;
     return r;
 }
 

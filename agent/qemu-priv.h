@@ -30,6 +30,18 @@ struct qemu_dom {
     bool mig_was_running;     /* source: guest ran when Begin was called */
     bool mig_we_paused;       /* source: we paused it (timeout, switchover) */
     void *storage;            /* storage migration state (qemu-storage.c) */
+    /* Lifecycle and tuning verbs (qemu.c, qemu-migrate.c). */
+    bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
+    /* migrate-setspeed, guarded by dom->job.lock: SPEED_MIB (MiB/s, 0 =
+     * unlimited) is the default of the next migration that names no
+     * bandwidth, once SPEED_SET (libvirt's migMaxBandwidth). MIG_SPEED_MIB
+     * is the cap of the outgoing migration: set when its Perform starts,
+     * unless a migrate-setspeed since its Begin set it already
+     * (MIG_SPEED_OVERRIDE). */
+    bool speed_set;
+    uint64_t speed_mib;
+    uint64_t mig_speed_mib;
+    bool mig_speed_override;
 };
 
 struct qemu_driver {
@@ -54,6 +66,13 @@ struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
 /* "running", "paused", ... from query-status; *ret_running too. */
 int qemu_query_status(struct qmp_conn *qmp, char *buf, size_t len, bool *ret_running,
                       struct ferry_error *err);
+
+/* migrate-setspeed / -setmaxdowntime and their getters (qemu-migrate.c):
+ * the hv_driver entries of the same names. */
+int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param, uint64_t value,
+                           struct ferry_error *err);
+int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param,
+                           uint64_t *ret_value, struct ferry_error *err);
 
 /* Migration entry points (qemu-migrate.c). */
 int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err);
@@ -88,6 +107,11 @@ void qemu_storage_update_stats(struct mig_ctx *m);
 void qemu_storage_stop(struct mig_ctx *m);
 /* Source: asks a running copy to stop (another thread). */
 void qemu_storage_cancel(struct mig_ctx *m);
+/* Source: the disk copy's bandwidth cap, BYTES_PER_SEC per disk (0 =
+ * none), applied to a running engine 'ferry' copy at once (engine 'qemu':
+ * see qemu-migrate.c). Call with the domain's job lock held, like
+ * qemu_storage_cancel. */
+void qemu_storage_set_bandwidth(struct qemu_dom *p, uint64_t bytes_per_sec);
 /* Frees the storage state hung on a qemu_dom (NULL is fine). */
 void qemu_storage_free(void *storage);
 

@@ -886,8 +886,13 @@ void qemu_storage_stop(struct mig_ctx *m)
     if (!s)
         return;
     if (s->sync) {
-        mir_sync_free(s->sync);
+        struct mir_sync *sync = s->sync;
+        /* qemu_storage_cancel and qemu_storage_set_bandwidth look at
+         * s->sync from other threads under the job lock. */
+        pthread_mutex_lock(&m->job->lock);
         s->sync = NULL;
+        pthread_mutex_unlock(&m->job->lock);
+        mir_sync_free(sync);
     }
     for (size_t k = 0; k < s->n_disks && p->qmp; k++) {
         char id[48];
@@ -946,4 +951,19 @@ void qemu_storage_cancel(struct mig_ctx *m)
     s->cancelled = true;
     if (s->sync)
         mir_sync_cancel(s->sync);
+}
+
+void qemu_storage_set_bandwidth(struct qemu_dom *p, uint64_t bytes_per_sec)
+{
+    struct storage *s = p ? p->storage : NULL;
+    size_t n;
+
+    if (!s || !s->sync)
+        return;
+    /* --bandwidth caps each disk (as QEMU's per-job speed does); the
+     * session's setter splits a total over its disks. */
+    n = mir_sync_disks(s->sync);
+    if (bytes_per_sec && n > 1)
+        bytes_per_sec = bytes_per_sec > UINT64_MAX / n ? UINT64_MAX : bytes_per_sec * n;
+    mir_sync_set_bandwidth(s->sync, bytes_per_sec);
 }

@@ -343,11 +343,19 @@ static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *d
         agent_emit_event(p->ag, "monitor-closed", dname, NULL);
         return;
     }
-    if (strcmp(name, "STOP") == 0)
-        agent_emit_event(p->ag, "suspended", dname, NULL);
-    else if (strcmp(name, "RESUME") == 0)
+    if (strcmp(name, "STOP") == 0) {
+        json_object *d = NULL;
+        if (__atomic_load_n(&p->user_paused, __ATOMIC_SEQ_CST)) {
+            d = json_object_new_object();
+            json_object_object_add(d, "reason", json_object_new_string("user"));
+        }
+        agent_emit_event(p->ag, "suspended", dname, d);
+    } else if (strcmp(name, "RESUME") == 0) {
+        /* Whoever resumed it (domain.resume, a failed migration's
+         * Confirm), the user's pause is over. */
+        __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
         agent_emit_event(p->ag, "resumed", dname, NULL);
-    else if (strcmp(name, "SHUTDOWN") == 0)
+    } else if (strcmp(name, "SHUTDOWN") == 0)
         agent_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
     else if (strcmp(name, "MIGRATION") == 0)
         agent_emit_event(p->ag, "migration-status", dname, data ? json_object_get(data) : NULL);
@@ -655,10 +663,132 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
         snprintf(reason_buf, reason_len, "shutdown");
     } else {
         snprintf(state_buf, state_len, "paused");
-        /* inmigrate, postmigrate, finish-migrate, prelaunch, paused, ... */
-        snprintf(reason_buf, reason_len, "%s", status);
+        /* inmigrate, postmigrate, finish-migrate, prelaunch, paused, ...;
+         * "user" for a domain.suspend (libvirt's reason). */
+        snprintf(reason_buf, reason_len, "%s",
+                 strcmp(status, "paused") == 0 && __atomic_load_n(&p->user_paused, __ATOMIC_SEQ_CST)
+                     ? "user"
+                     : status);
     }
     return 0;
+}
+
+/* ---- suspend, resume, dominfo ---- */
+
+static int qemu_domain_suspend(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
+                               struct ferry_error *err)
+{
+    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
+    struct qemu_dom *p = dom->priv;
+    char status[64];
+    bool running = false;
+    int r;
+
+    (void)ag;
+    *ret_changed = false;
+    if (!qmp)
+        return -ENOTCONN;
+    if ((r = qemu_query_status(qmp, status, sizeof status, &running, err)) < 0)
+        return r;
+    if (!running)
+        return 0; /* already paused, whatever paused it: libvirt's no-op */
+    /* Set before "stop": the STOP event may arrive before its reply. */
+    __atomic_store_n(&p->user_paused, true, __ATOMIC_SEQ_CST);
+    r = qmp_conn_execute(qmp, "stop", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
+        return r;
+    }
+    /* Suspended during an outgoing migration: if the migration fails, the
+     * guest stays paused as asked (Confirm resumes only a guest that ran
+     * when the migration began or that ferry paused). */
+    p->mig_was_running = false;
+    p->mig_we_paused = false;
+    *ret_changed = true;
+    return 0;
+}
+
+/* QEMU run states a user may resume from; the others belong to a
+ * migration (inmigrate, finish-migrate, postmigrate: the guest may run
+ * elsewhere now), to QEMU's start (prelaunch) or to the guest (shutdown,
+ * suspended: S3 needs a wakeup, not "cont"). */
+static bool resumable(const char *status)
+{
+    static const char *const ok[] = {"paused", "io-error", "guest-panicked", "debug"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+        if (strcmp(status, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+static int qemu_domain_resume(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
+                              struct ferry_error *err)
+{
+    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
+    char status[64];
+    bool running = false;
+    int r;
+
+    (void)ag;
+    *ret_changed = false;
+    if (!qmp)
+        return -ENOTCONN;
+    if ((r = qemu_query_status(qmp, status, sizeof status, &running, err)) < 0)
+        return r;
+    if (running)
+        return 0; /* libvirt's no-op */
+    if (!resumable(status))
+        return ferry_error_set(
+            err, EBUSY, "domain '%s' is paused in QEMU state '%s'%s: resume refused",
+            dom->def->name, status,
+            strcmp(status, "postmigrate") == 0 || strcmp(status, "finish-migrate") == 0 ||
+                    strcmp(status, "inmigrate") == 0
+                ? " (a migration paused it)"
+                : "");
+    if ((r = qmp_conn_execute(qmp, "cont", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err)) < 0)
+        return r;
+    *ret_changed = true;
+    return 0;
+}
+
+/* CPU time of PID (user + system) in ns, from /proc; 0 when unknown. */
+static uint64_t cpu_time_ns(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut = 0, st = 0;
+    const char *rp;
+    long tck = sysconf(_SC_CLK_TCK);
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0 || tck <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: fields count from
+     * the last ')'. utime and stime are fields 14 and 15. */
+    rp = strrchr(buf, ')');
+    if (!rp ||
+        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (uint64_t)(ut + st) * (1000000000ull / (uint64_t)tck);
+}
+
+static void qemu_domain_info(struct agent *ag, struct agent_domain *dom, json_object *info)
+{
+    struct qemu_dom *p = dom->priv;
+    pid_t pid = dom->active && p && p->pid > 0 ? p->pid : 0;
+
+    (void)ag;
+    json_object_object_add(info, "pid", json_object_new_int64(pid));
+    if (pid)
+        json_object_object_add(info, "cpu_time", json_object_new_int64((int64_t)cpu_time_ns(pid)));
 }
 
 static int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *command,
@@ -767,4 +897,9 @@ const struct hv_driver qemu_hv_driver = {
     .migrate_finish = qemu_migrate_finish,
     .migrate_confirm = qemu_migrate_confirm,
     .migrate_cancel = qemu_migrate_cancel,
+    .domain_suspend = qemu_domain_suspend,
+    .domain_resume = qemu_domain_resume,
+    .domain_info = qemu_domain_info,
+    .migrate_set_param = qemu_migrate_set_param,
+    .migrate_get_param = qemu_migrate_get_param,
 };
