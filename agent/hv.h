@@ -177,8 +177,8 @@ struct hv_driver {
      * their getters), enum hv_mig_param. Called without the domain lock: a
      * running migration's Perform holds the domain meanwhile. The domain
      * must be active. */
-    int (*migrate_set_param)(struct agent *ag, struct agent_domain *dom, int param,
-                             uint64_t value, struct ferry_error *err);
+    int (*migrate_set_param)(struct agent *ag, struct agent_domain *dom, int param, uint64_t value,
+                             struct ferry_error *err);
     int (*migrate_get_param)(struct agent *ag, struct agent_domain *dom, int param,
                              uint64_t *ret_value, struct ferry_error *err);
 };
