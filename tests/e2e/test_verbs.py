@@ -182,7 +182,7 @@ def test_suspend_resume():
     a.ctl("start", "g")
 
     ev = events_bg(a, "g", 2)
-    time.sleep(0.5)  # the subscription is in place before the first event
+    time.sleep(1)  # the subscription is in place before the first event
     r = a.ctl("suspend", "g")
     assert r.stdout == "Domain 'g' suspended\n", r.stdout
     assert a.state_of("g") == "paused"
