@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The migration job outside the steps: what the close of the connection
+ * that owns a job does to it (libvirt's close callbacks), and job.info /
+ * job.abort. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "migrate-priv.h"
+
+/* ---- a client that goes away ---- */
+
+/* A step for the job DOM already has, with the first step's flags, for
+ * code that ends the job outside a client's step. The caller has set
+ * dom->job.stepping; step_clear releases it and the reference taken here. */
+void mig_step_from_job(struct agent *ag, struct agent_domain *dom, struct mig_step *s)
+{
+    memset(s, 0, sizeof *s);
+    agent_domain_ref(dom);
+    s->dom = dom;
+    s->claimed = true;
+    pthread_mutex_lock(&dom->job.lock);
+    s->params.flags = dom->job.owner_flags;
+    s->params.storage_engine = (enum mig_storage_engine)dom->job.owner_engine;
+    s->m.version = dom->job.owner_version ? dom->job.owner_version : 3;
+    pthread_mutex_unlock(&dom->job.lock);
+    s->m.agent = ag;
+    s->m.dom = dom;
+    s->m.job = &dom->job;
+    s->m.params = &s->params;
+}
+
+enum orphan_action {
+    ORPHAN_NONE,          /* not ours, done, or a step of another connection runs */
+    ORPHAN_SOURCE_CANCEL, /* before the point of no return: resume the guest */
+    ORPHAN_SOURCE_KEEP,   /* v3 after Perform: keep the guest paused, await Confirm */
+    ORPHAN_DEST_TEARDOWN, /* Finish never came: kill the incoming guest */
+    ORPHAN_DEST_FINISH,   /* v2/v1: Finish never came, the stream may be complete */
+};
+
+/* Decides under the job lock what the close of CONN_ID means for DOM's
+ * job, and claims the job for it. */
+static enum orphan_action orphan_decide(struct agent_domain *dom, uint64_t conn_id)
+{
+    struct agent_job *job = &dom->job;
+    enum orphan_action a = ORPHAN_NONE;
+
+    pthread_mutex_lock(&job->lock);
+    if (!job->active || job->owner_conn != conn_id) {
+        pthread_mutex_unlock(&job->lock);
+        return ORPHAN_NONE;
+    }
+    job->owner_conn = 0;
+    if (job->stepping) {
+        /* Another connection took the job on (a Confirm by a recovering
+         * orchestrator, job.abort): that step ends it. */
+        pthread_mutex_unlock(&job->lock);
+        return ORPHAN_NONE;
+    }
+    if (strcmp(job->operation, "migration-out") == 0)
+        a = job->perform_done ? ORPHAN_SOURCE_KEEP : ORPHAN_SOURCE_CANCEL;
+    else if (strcmp(job->operation, "migration-in") == 0)
+        a = job->owner_version >= 3 ? ORPHAN_DEST_TEARDOWN : ORPHAN_DEST_FINISH;
+    if (a != ORPHAN_NONE) {
+        job->orphaned = true;
+        if (a == ORPHAN_SOURCE_KEEP) {
+            snprintf(job->orphan_note, sizeof job->orphan_note,
+                     "%s after Perform: the guest stays paused until migrate.confirm or "
+                     "job.abort",
+                     CLIENT_GONE_MSG);
+        } else {
+            job->stepping = true;
+        }
+        if (a == ORPHAN_SOURCE_CANCEL || a == ORPHAN_DEST_TEARDOWN) {
+            job->abort_requested = true;
+            snprintf(job->stats.status, sizeof job->stats.status, "cancelled");
+        }
+    }
+    pthread_mutex_unlock(&job->lock);
+    return a;
+}
+
+static void orphan_cleanup(struct agent *ag, struct agent_domain *dom, uint64_t conn_id)
+{
+    enum orphan_action a = orphan_decide(dom, conn_id);
+    struct ferry_error err = {0};
+    struct mig_step s;
+    int r = 0;
+
+    switch (a) {
+    case ORPHAN_NONE:
+        return;
+    case ORPHAN_SOURCE_KEEP:
+        /* Finish may have started the guest on the destination, or the
+         * destination may have torn it down: only the orchestrator knew.
+         * Resuming here could run it twice, stopping it could lose it. */
+        ferry_warn("migration of '%s': %s after Perform; the guest stays paused here",
+                   dom->def->name, CLIENT_GONE_MSG);
+        mig_publish_abandoned(ag, dom, "perform", "kept-paused");
+        return;
+    case ORPHAN_SOURCE_CANCEL:
+        ferry_warn("migration of '%s': %s; cancelling it", dom->def->name, CLIENT_GONE_MSG);
+        mig_publish_abandoned(ag, dom, dom->job.phase == JOB_BEGIN ? "begin" : "perform",
+                              "cancelled");
+        mig_step_from_job(ag, dom, &s);
+        r = mig_confirm_locked(ag, &s, true, CLIENT_GONE_MSG, &err);
+        break;
+    case ORPHAN_DEST_TEARDOWN:
+        ferry_warn("incoming migration of '%s': %s before Finish; tearing it down", dom->def->name,
+                   CLIENT_GONE_MSG);
+        mig_publish_abandoned(ag, dom, "prepare", "torn-down");
+        mig_step_from_job(ag, dom, &s);
+        r = mig_finish_locked(ag, &s, true, CLIENT_GONE_MSG, &err);
+        break;
+    case ORPHAN_DEST_FINISH:
+        /* v2/v1: a successful Perform already stopped the source guest, so
+         * a complete incoming stream must run here; the driver's Finish
+         * waits for it and tears everything down when it is not. */
+        ferry_warn("incoming migration of '%s': %s before Finish; finishing it if the "
+                   "stream completes",
+                   dom->def->name, CLIENT_GONE_MSG);
+        mig_publish_abandoned(ag, dom, "prepare", "finishing");
+        mig_step_from_job(ag, dom, &s);
+        r = mig_finish_locked(ag, &s, false, NULL, &err);
+        break;
+    }
+    if (r < 0)
+        ferry_warn("cleanup of the migration of '%s': %s", dom->def->name, ferry_error_msg(&err));
+    mig_step_clear(ag, &s);
+}
+
+void api_migrate_conn_closed(struct agent *ag, uint64_t conn_id)
+{
+    struct agent_domain **doms = NULL;
+    size_t n;
+
+    if (conn_id == 0)
+        return;
+    n = agent_domain_list(ag, &doms);
+    for (size_t i = 0; i < n; i++) {
+        orphan_cleanup(ag, doms[i], conn_id);
+        agent_domain_unref(ag, doms[i]);
+    }
+    free(doms);
+}
+
+/* ---- job info / abort ---- */
+
+static const char *phase_name(enum agent_job_phase p)
+{
+    static const char *const names[] = {"none",   "begin",   "prepare", "perform",
+                                        "finish", "confirm", "done"};
+    return (unsigned)p < ARRAY_SIZE(names) ? names[p] : "unknown";
+}
+
+static void add_u64(json_object *o, const char *k, uint64_t v)
+{
+    json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+static json_object *stats_json(const struct cookie_stats *st, const char *operation, bool active,
+                               int64_t elapsed_ms)
+{
+    json_object *o = json_object_new_object();
+    uint64_t data_total = st->memory_total + st->disk_total;
+    uint64_t data_processed = st->memory_processed + st->disk_processed;
+    uint64_t data_remaining = st->memory_remaining + st->disk_remaining;
+    uint64_t bps = st->memory_bps + st->disk_bps;
+
+    json_object_object_add(o, "type", json_object_new_string(active ? "unbounded" : "completed"));
+    json_object_object_add(o, "operation", json_object_new_string(operation));
+    json_object_object_add(o, "status", json_object_new_string(st->status));
+    add_u64(o, "time_elapsed", (uint64_t)(elapsed_ms > 0 ? elapsed_ms : 0));
+    if (active && bps > 0)
+        add_u64(o, "time_remaining", data_remaining * 1000 / bps);
+    add_u64(o, "data_total", data_total);
+    add_u64(o, "data_processed", data_processed);
+    add_u64(o, "data_remaining", data_remaining);
+    add_u64(o, "memory_total", st->memory_total);
+    add_u64(o, "memory_processed", st->memory_processed);
+    add_u64(o, "memory_remaining", st->memory_remaining);
+    add_u64(o, "memory_bps", st->memory_bps);
+    add_u64(o, "memory_dirty_rate", st->memory_dirty_rate);
+    add_u64(o, "memory_iteration", st->memory_iteration);
+    add_u64(o, "memory_normal_pages", st->memory_normal_pages);
+    add_u64(o, "memory_constant_pages", st->memory_duplicate_pages);
+    add_u64(o, "disk_total", st->disk_total);
+    add_u64(o, "disk_processed", st->disk_processed);
+    add_u64(o, "disk_remaining", st->disk_remaining);
+    add_u64(o, "disk_bps", st->disk_bps);
+    add_u64(o, "disk_passes", st->disk_passes);
+    json_object_object_add(o, active ? "expected_downtime" : "downtime",
+                           json_object_new_int64(st->downtime_ms));
+    json_object_object_add(o, "storage_downtime", json_object_new_int64(st->storage_downtime_ms));
+    json_object_object_add(o, "setup_time", json_object_new_int64(st->setup_time_ms));
+    return o;
+}
+
+int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
+                 struct ferry_error *err)
+{
+    struct agent_domain *dom;
+    const char *name;
+    bool completed = false;
+    json_object *o;
+    int r;
+
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
+        (r = api_param_bool(params, "completed", &completed, err)) < 0)
+        return r;
+    dom = agent_domain_lookup(ctx->ag, name);
+    if (!dom)
+        return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+    pthread_mutex_lock(&dom->job.lock);
+    if (!completed && dom->job.active) {
+        o = stats_json(&dom->job.stats, dom->job.operation, true,
+                       ferry_now_ms() - dom->job.started_mono_ms);
+        json_object_object_add(o, "phase", json_object_new_string(phase_name(dom->job.phase)));
+        if (dom->job.disks)
+            json_object_object_add(o, "disks", json_object_get(dom->job.disks));
+        if (dom->job.orphan_note[0])
+            json_object_object_add(o, "orphaned", json_object_new_string(dom->job.orphan_note));
+    } else if (completed && dom->job.has_completed) {
+        o = stats_json(&dom->job.completed, dom->job.completed_operation, false,
+                       dom->job.completed.time_elapsed_ms);
+        if (dom->job.completed_error[0])
+            json_object_object_add(o, "error", json_object_new_string(dom->job.completed_error));
+        if (dom->job.completed_disks)
+            json_object_object_add(o, "disks", json_object_get(dom->job.completed_disks));
+    } else {
+        o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("none"));
+    }
+    pthread_mutex_unlock(&dom->job.lock);
+    agent_domain_unref(ctx->ag, dom);
+    *ret = o;
+    return 0;
+}
+
+int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
+                  struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct agent_domain *dom;
+    const char *name;
+    bool between = false;
+    int r = 0;
+
+    (void)ret;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0)
+        return r;
+    dom = agent_domain_lookup(ag, name);
+    if (!dom)
+        return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+    pthread_mutex_lock(&dom->job.lock);
+    if (!dom->job.active) {
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no active job", name);
+    } else {
+        dom->job.abort_requested = true;
+        snprintf(dom->job.stats.status, sizeof dom->job.stats.status, "cancelled");
+        if (dom->job.ctx && ag->driver->migrate_cancel)
+            ag->driver->migrate_cancel(dom->job.ctx);
+        /* Begun, or left after Perform by a client that went away, and
+         * no step running: nobody else will end the job. */
+        between = !dom->job.ctx && !dom->job.stepping &&
+                  (dom->job.phase == JOB_BEGIN || dom->job.orphaned) &&
+                  strcmp(dom->job.operation, "migration-out") == 0;
+        if (between)
+            dom->job.stepping = true;
+    }
+    pthread_mutex_unlock(&dom->job.lock);
+    if (between) {
+        struct mig_step s;
+        mig_step_from_job(ag, dom, &s);
+        r = mig_confirm_locked(ag, &s, true, NULL, err);
+        mig_step_clear(ag, &s);
+    }
+    agent_domain_unref(ag, dom);
+    return r;
+}
