@@ -96,6 +96,9 @@ static int connect_tcp(const char *hostport, int timeout_ms, struct ferry_error 
         }
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* A peer host that vanishes mid-migration ends this connection in
+         * bounded time, as it does the peer's side. */
+        wire_set_keepalive(fd);
         freeaddrinfo(res);
         return fd;
     }

@@ -30,17 +30,6 @@
 #define HELLO_TIMEOUT_MS 10000
 #define FRAME_TIMEOUT_MS 30000
 
-/* TCP keepalive on accepted connections: an idle connection whose peer
- * host vanished (no FIN, no RST) ends after KEEPIDLE + KEEPINTVL * KEEPCNT
- * seconds without an answer, and data it cannot deliver fails after
- * USER_TIMEOUT; either way the connection's close then cleans up the
- * migrations it owns (docs/protocol.md). */
-#define TCP_KEEPALIVE_IDLE_S  15
-#define TCP_KEEPALIVE_INTVL_S 5
-#define TCP_KEEPALIVE_CNT     3
-#define TCP_USER_TIMEOUT_MS                                                                        \
-    ((TCP_KEEPALIVE_IDLE_S + TCP_KEEPALIVE_INTVL_S * TCP_KEEPALIVE_CNT) * 1000)
-
 static int unix_fd = -1;
 static int tcp_fd = -1;
 static int tcp_port = 0;
@@ -273,22 +262,6 @@ out:
     wire_conn_free(ctx.conn);
 }
 
-/* Best effort: a socket without keepalive still works, it only waits
- * longer for a vanished peer. */
-static void set_keepalive(int fd)
-{
-    int one = 1, idle = TCP_KEEPALIVE_IDLE_S, intvl = TCP_KEEPALIVE_INTVL_S,
-        cnt = TCP_KEEPALIVE_CNT;
-    unsigned user_timeout = TCP_USER_TIMEOUT_MS;
-
-    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) < 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) < 0)
-        ferry_debug("client: TCP keepalive: %s", strerror(errno));
-}
-
 static void *client_thread(void *arg)
 {
     struct client *cl = arg;
@@ -324,7 +297,7 @@ static void accept_one(struct agent *ag, int lfd, bool tcp)
     pthread_mutex_unlock(&clients_lock);
     if (tcp) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        set_keepalive(fd);
+        wire_set_keepalive(fd);
     }
     {
         /* A client that stops reading must not stall event delivery to

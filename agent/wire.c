@@ -6,6 +6,8 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -631,4 +633,29 @@ int wire_error_parse(struct json_object *obj, struct ferry_error *err)
     if (!errnum)
         errnum = wire_code_errno(code);
     return ferry_error_set(err, errnum, "%s", message);
+}
+
+/* TCP keepalive: an idle connection whose peer host vanished (no FIN, no
+ * RST) ends after KEEPIDLE + KEEPINTVL * KEEPCNT seconds without an
+ * answer, and data it cannot deliver fails after USER_TIMEOUT; either way
+ * the connection's close then cleans up the migrations it owns
+ * (docs/protocol.md, "Dead peers"). */
+#define TCP_KEEPALIVE_IDLE_S  15
+#define TCP_KEEPALIVE_INTVL_S 5
+#define TCP_KEEPALIVE_CNT     3
+#define TCP_USER_TIMEOUT_MS                                                                        \
+    ((TCP_KEEPALIVE_IDLE_S + TCP_KEEPALIVE_INTVL_S * TCP_KEEPALIVE_CNT) * 1000)
+
+void wire_set_keepalive(int fd)
+{
+    int one = 1, idle = TCP_KEEPALIVE_IDLE_S, intvl = TCP_KEEPALIVE_INTVL_S,
+        cnt = TCP_KEEPALIVE_CNT;
+    unsigned user_timeout = TCP_USER_TIMEOUT_MS;
+
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof user_timeout) < 0)
+        ferry_debug("TCP keepalive: %s", strerror(errno));
 }

@@ -82,6 +82,11 @@ struct wire_conn;
 struct wire_conn *wire_conn_new(int fd);
 void wire_conn_free(struct wire_conn *c);
 int wire_conn_fd(struct wire_conn *c);
+/* Best effort, on a connected TCP socket FD: keepalive that ends a
+ * connection to a vanished host in about 30 s (both the agent's accepted
+ * connections and its own to a peer agent). A socket without it still
+ * works; it only waits longer for a vanished peer. */
+void wire_set_keepalive(int fd);
 
 /* Bounds how long a send may go without progress (the peer not reading):
  * after TIMEOUT_MS without any byte accepted, send fails with -ETIMEDOUT.
