@@ -997,7 +997,8 @@ static void log_final_timing(struct mir_sync *s, int64_t t0_us, int64_t end_us)
 }
 
 /* The dirty counts of every disk's active bitmap in one QMP round trip
- * (a query per disk from each worker would queue on the one monitor).
+ * (a query per disk from each worker would queue on the one monitor), taken
+ * while a worker may still be finishing a dirty pass, so the two overlap.
  * MERGES_AT_COUNT is taken before the query: a worker that merged a failed
  * pass's extents back after that asks again itself. Best effort: on error
  * the workers ask. */
@@ -1007,8 +1008,6 @@ static void final_counts(struct mir_sync *s)
     uint64_t counts[MIR_SYNC_MAX_DISKS];
     unsigned snap[MIR_SYNC_MAX_DISKS];
     struct ferry_error e = {0};
-    if (s->n < 2)
-        return; /* one disk: the worker's own query costs the same */
     pthread_mutex_lock(&s->lock);
     for (size_t i = 0; i < s->n; i++) {
         nodes[i] = s->disks[i].node;
