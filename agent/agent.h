@@ -75,6 +75,19 @@ struct agent_job {
     bool orphaned;         /* the owner went away; the message below says what followed */
     bool perform_done;     /* v3 source: Perform succeeded and its reply was sent */
     char orphan_note[160]; /* for job.info while an orphaned job stays open */
+    /* What agent/recover.c persists besides the fields above, so that a
+     * restarted agent can finish the job by the same rules. */
+    bool was_running; /* source: the guest ran when the job began */
+    int ending;       /* enum agent_job_ending: Finish/Confirm under way */
+    size_t n_created; /* destination: disk targets Prepare (may have) made */
+    char created[MIG_MAX_DISKS][512];
+    bool created_sure; /* Prepare succeeded: CREATED lists what it made */
+};
+
+enum agent_job_ending {
+    JOB_ENDING_NONE = 0,
+    JOB_ENDING_SUCCESS,   /* Finish/Confirm of a migration that succeeded */
+    JOB_ENDING_CANCELLED, /* Finish/Confirm of one that failed */
 };
 
 struct agent_domain {
@@ -109,6 +122,10 @@ int agent_init(struct agent *ag, struct ferry_error *err);
 void agent_fini(struct agent *ag);
 /* Re-attaches to guests left running by a previous agent process. */
 void agent_restore_running(struct agent *ag);
+/* Then, before serving anyone: recovers the migration jobs that previous
+ * process left (agent/recover.c, docs/control-api.md "An agent that
+ * restarts"). */
+void agent_recover_jobs(struct agent *ag);
 
 /* Registry. Lookup returns a new reference (agent_domain_unref) or NULL. */
 struct agent_domain *agent_domain_lookup(struct agent *ag, const char *name);

@@ -146,6 +146,7 @@ int main(int argc, char **argv)
         return 1;
     }
     agent_restore_running(&the_agent);
+    agent_recover_jobs(&the_agent);
     if (server_listen(&the_agent, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;

@@ -28,6 +28,7 @@
 #include "migparams.h"
 #include "migrate-priv.h"
 #include "orchestrate.h"
+#include "recover.h"
 #include "tunnel.h"
 
 #define P2P_CONNECT_TIMEOUT_MS 10000
@@ -216,6 +217,7 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
     r = ag->driver->migrate_begin(&s.m, err);
     if (r < 0)
         goto fail_job;
+    agent_job_record_begin(ag, s.dom);
 
     pthread_mutex_lock(&s.dom->lock);
     def = domain_def_copy((s.params.flags & MIG_OFFLINE) && s.dom->persistent_def
@@ -252,7 +254,7 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     struct agent *ag = ctx->ag;
     struct mig_step s;
     const char *xml = NULL, *dest_host = NULL;
-    struct domain_def *def = NULL;
+    struct domain_def *def = NULL, *old_def = NULL;
     struct agent_domain *existing = NULL;
     bool created = false;
     int r;
@@ -351,6 +353,9 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         s.m.tunnel_id = (uint32_t)strtoul(u, NULL, 16) | 1u; /* never 0 */
     }
 
+    /* A crash inside Prepare must still find the targets it made. */
+    old_def = domain_def_copy(s.dom->def);
+    agent_job_record_preparing(ag, s.dom, &s.m.cookie_in);
     r = ag->driver->migrate_prepare(&s.m, err);
     if (r == 0 && (s.params.flags & MIG_TUNNELLED)) {
         if (!s.m.tunnel_path)
@@ -369,12 +374,14 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     s.m.tunnel_path = NULL;
     if (r < 0) {
         ferry_error_prefix(err, "prepare '%s'", s.dom->def->name);
+        agent_job_record_remove(ag, s.dom);
         agent_job_finish(&s.dom->job, err);
         agent_domain_end_job(s.dom);
         if (created)
             agent_domain_remove(ag, s.dom);
         goto out;
     }
+    agent_job_record_prepared(ag, s.dom, old_def);
     *ret = json_object_new_object();
     json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
     json_object_object_add(*ret, "uri", json_object_new_string(s.m.uri ? s.m.uri : ""));
@@ -382,6 +389,7 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     job_publish(ag, s.dom, "migration-incoming", NULL);
 out:
     domain_def_free(def);
+    domain_def_free(old_def);
     if (existing)
         agent_domain_unref(ag, existing);
     mig_step_clear(ag, &s);
@@ -540,6 +548,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         own_job = true;
         agent_job_start(&s.dom->job, "migration-out");
         job_own(ctx, &s);
+        agent_job_record_begin(ag, s.dom);
     }
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
@@ -563,6 +572,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     s.dom->job.ctx = &s.m;
     r = s.dom->job.abort_requested ? -ECANCELED : 0;
     pthread_mutex_unlock(&s.dom->job.lock);
+    agent_job_record_save(ag, s.dom);
     if (r < 0)
         ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled", name);
     else
@@ -576,6 +586,10 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     if (r == 0 && !own_job && !orphaned)
         s.dom->job.perform_done = true;
     pthread_mutex_unlock(&s.dom->job.lock);
+    /* Before the answer leaves: a client that saw Perform succeed must
+     * find the guest kept paused by a restarted agent. */
+    if (r == 0 && !own_job && !orphaned)
+        agent_job_record_save(ag, s.dom);
     if (orphaned && (r < 0 || !own_job)) {
         /* v3: nobody learns that Perform succeeded, so nobody calls Finish
          * with success: this is a failure (the destination tears its side
@@ -618,6 +632,11 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
     int r;
 
     s->m.cancelled = cancelled;
+    pthread_mutex_lock(&s->dom->job.lock);
+    s->dom->job.phase = JOB_FINISH;
+    s->dom->job.ending = cancelled ? JOB_ENDING_CANCELLED : JOB_ENDING_SUCCESS;
+    pthread_mutex_unlock(&s->dom->job.lock);
+    agent_job_record_save(ag, s->dom);
     fill_cookie_identity(ag, s->dom->def, &s->m.cookie_out);
     r = ag->driver->migrate_finish(&s->m, err);
     tunnel_drop(s->dom->def->name);
@@ -639,6 +658,7 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
     if (cancelled && r == 0)
         ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled");
     agent_job_finish(&s->dom->job, r < 0 ? err : &cerr);
+    agent_job_record_remove(ag, s->dom);
     pthread_mutex_lock(&s->dom->lock);
     s->dom->incoming = false;
     drop = !s->dom->active && !s->dom->persistent_def;
@@ -696,7 +716,11 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
     bool drop = false;
     int r;
 
-    job_set_phase(s->dom, JOB_CONFIRM);
+    pthread_mutex_lock(&s->dom->job.lock);
+    s->dom->job.phase = JOB_CONFIRM;
+    s->dom->job.ending = cancelled ? JOB_ENDING_CANCELLED : JOB_ENDING_SUCCESS;
+    pthread_mutex_unlock(&s->dom->job.lock);
+    agent_job_record_save(ag, s->dom);
     s->m.cancelled = cancelled;
     r = ag->driver->migrate_confirm(&s->m, err);
     if (!cancelled && r == 0 && (s->params.flags & MIG_UNDEFINE_SOURCE)) {
@@ -713,6 +737,7 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
     if (cancelled && !ferry_error_is_set(err))
         ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled or failed");
     agent_job_finish(&s->dom->job, ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
+    agent_job_record_remove(ag, s->dom);
     pthread_mutex_lock(&s->dom->lock);
     drop = !cancelled && !s->dom->active && !s->dom->persistent_def;
     s->dom->job_busy = false;

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""An agent killed (SIGKILL) in the middle of a migration and started again
+recovers the job from its record (docs/control-api.md, "An agent that
+restarts"): the source cancels QEMU's migration, removes ferry's bitmaps
+and exports and resumes the guest; the destination kills its incoming QEMU
+and removes the targets Prepare made; after a v3 Perform that succeeded
+the source keeps the guest paused until job.abort."""
+
+import json
+import os
+import time
+
+from ferrytest import Runner, need_qemu, pid_alive, wait_for
+from test_orphan import (Pair, Wire, assert_dest_clean, assert_migrates, begin_prepare,
+                         completed_error, guest_kw, images, params, qmp_status, start_guest)
+
+RESTARTED = "the agent restarted"
+
+
+def qmp(agent, dom, command, args=None):
+    cmd = {"execute": command}
+    if args is not None:
+        cmd["arguments"] = args
+    out = agent.ctl("qemu-monitor-command", dom, json.dumps(cmd)).stdout
+    return json.loads(out)["return"]
+
+
+def ferry_leftovers(agent, dom):
+    """Ferry's exports, bitmaps, block jobs and client nodes in DOM's QEMU."""
+    left = ["export:" + e["id"] for e in qmp(agent, dom, "query-block-exports")
+            if e["id"].startswith("ferry-")]
+    for n in qmp(agent, dom, "query-named-block-nodes", {"flat": True}):
+        if n.get("node-name", "").startswith("ferry-"):
+            left.append("node:" + n["node-name"])
+        left += ["bitmap:" + b["name"] for b in n.get("dirty-bitmaps", [])
+                 if b["name"].startswith("ferry-")]
+    # query-block reports the device's bitmaps as well (what an operator reads)
+    for b in qmp(agent, dom, "query-block"):
+        left += ["bitmap:" + x["name"] for x in b.get("inserted", {}).get("dirty-bitmaps", [])
+                 if x["name"].startswith("ferry-")]
+    left += ["job:" + j["device"] for j in qmp(agent, dom, "query-block-jobs")
+             if j["device"].startswith("ferry-")]
+    return sorted(set(left))
+
+
+def migration_status(agent, dom):
+    return qmp(agent, dom, "query-migrate").get("status", "none")
+
+
+def records(agent):
+    d = os.path.join(agent.state, "jobs")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def restart(agent):
+    agent.kill()
+    agent.start()
+
+
+def logged(agent, text):
+    return text in open(agent.log, errors="replace").read()
+
+
+def source_killed_during_perform(tag, ram):
+    """--copy-storage-all held in Perform by --bandwidth 1; the source agent
+    is SIGKILLed while the disk copy runs (RAM: while QEMU's migration
+    moves RAM, the disk copy converged) and started again."""
+    need_qemu()
+    p = Pair(tag)
+    if ram:
+        start_guest(p.src, "g", disk_mib=16, data_mib=1, **guest_kw(rate=256, size=96,
+                                                                    memory=160))
+    else:
+        start_guest(p.src, "g", disk_mib=96, data_mib=48, **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live", "non_shared_disk"], bandwidth=1)
+    s, d, r = begin_prepare(p, "g", mp)
+    pid = p.dst.qemu_pid("g")
+    src_qemu = p.src.qemu_pid("g")
+    s.send("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
+                               "uri": r["uri"]})
+
+    def copying():
+        info = p.src.ctl_json("domjobinfo", "g")
+        return info.get("phase") == "perform" and info.get("disk_processed", 0) > 0
+    wait_for(copying, 60, "Perform to copy the disk")
+    if ram:
+        wait_for(lambda: migration_status(p.src, "g") == "active", 60,
+                 "QEMU's migration to move RAM")
+    # What the recovery must remove is really there now.
+    assert ferry_leftovers(p.src, "g"), "the copy added nothing to QEMU: the test proves nothing"
+    assert records(p.src) == ["g.json"], records(p.src)
+    rec = json.load(open(os.path.join(p.src.state, "jobs", "g.json")))
+    assert rec["phase"] == "perform" and not rec["perform_done"] and rec["was_running"], rec
+    restart(p.src)
+    s.close()
+    assert p.src.qemu_pid("g") == src_qemu and pid_alive(src_qemu)
+    assert qmp_status(p.src, "g") == "running"
+    # No QEMU migration left running; one that ran was cancelled.
+    assert migration_status(p.src, "g") in (("cancelled",) if ram else ("none",)), \
+        migration_status(p.src, "g")
+    assert ferry_leftovers(p.src, "g") == [], ferry_leftovers(p.src, "g")
+    assert RESTARTED in completed_error(p.src, "g")
+    assert p.src.ctl_json("domjobinfo", "g", "--completed")["status"] == "cancelled"
+    assert logged(p.src, "interrupted by an agent restart: resumed")
+    assert records(p.src) == [], records(p.src)
+    # The destination learns it from its own client's close.
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    assert_migrates(p, "g", "--copy-storage-all")
+    p.stop()
+
+
+def test_source_killed_during_disk_copy():
+    source_killed_during_perform("rdisk", ram=False)
+
+
+def test_source_killed_during_ram():
+    source_killed_during_perform("rram", ram=True)
+
+
+def test_dest_killed_after_prepare():
+    """The destination agent is SIGKILLed after Prepare created a target
+    image, an NBD server and the incoming QEMU, and started again."""
+    need_qemu()
+    p = Pair("rdst")
+    start_guest(p.src, "g", disk_mib=32, data_mib=4, **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live", "non_shared_disk"])
+    s, d, _ = begin_prepare(p, "g", mp)
+    pid = p.dst.qemu_pid("g")
+    assert pid and pid_alive(pid)
+    assert images(p.dst), "Prepare created no target image"
+    rec = json.load(open(os.path.join(p.dst.state, "jobs", "g.json")))
+    assert rec["phase"] == "prepare" and rec["created_sure"], rec
+    assert [os.path.basename(t) for t in rec["created_targets"]] == images(p.dst), rec
+    restart(p.dst)
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    assert "g" not in p.dst.domains()
+    assert records(p.dst) == [], records(p.dst)
+    assert logged(p.dst, "interrupted by an agent restart: torn-down")
+    # The source's client goes too: its own close cancels its side.
+    s.close()
+    assert "went away" in completed_error(p.src, "g")
+    assert qmp_status(p.src, "g") == "running"
+    assert_migrates(p, "g", "--copy-storage-all")
+    p.stop()
+
+
+def test_source_killed_after_perform():
+    """v3 past the point of no return: Perform succeeded and answered, then
+    the source agent is SIGKILLed before Confirm. The restarted agent keeps
+    the guest paused (Finish may have started it on the destination) until
+    domjobabort resumes it."""
+    need_qemu()
+    p = Pair("rdone")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live"])
+    s, d, r = begin_prepare(p, "g", mp)
+    pid = p.dst.qemu_pid("g")
+    s.call("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
+                               "uri": r["uri"]}, timeout=120)
+    restart(p.src)
+    s.close()
+    assert qmp_status(p.src, "g") == "postmigrate"
+    time.sleep(1)
+    assert qmp_status(p.src, "g") == "postmigrate", "the restarted agent resumed the guest"
+    info = p.src.ctl_json("domjobinfo", "g")
+    assert info.get("type") == "unbounded" and RESTARTED in info.get("orphaned", ""), info
+    assert logged(p.src, "interrupted by an agent restart: kept-paused")
+    assert records(p.src) == ["g.json"], records(p.src)
+    d.close()
+    assert_dest_clean(p, "g", pid)
+    p.src.ctl("domjobabort", "g")
+    assert qmp_status(p.src, "g") == "running"
+    assert p.src.ctl_json("domjobinfo", "g", "--completed")["status"] == "cancelled"
+    assert records(p.src) == [], records(p.src)
+    assert_migrates(p, "g")
+    p.stop()
+
+
+def test_stale_leftovers_without_job():
+    """A source QEMU that carries ferry's bitmap and export with no job
+    record (a record lost with a disk) is cleaned at start-up."""
+    need_qemu()
+    p = Pair("rstale")
+    start_guest(p.src, "g", disk_mib=16, **guest_kw(rate=4, size=16, memory=64))
+    sock = os.path.join(p.src.state, "run", "stale-test.sock")
+    qmp(p.src, "g", "block-dirty-bitmap-add", {"node": "f-vda", "name": "ferry-mir-vda"})
+    qmp(p.src, "g", "nbd-server-start",
+        {"addr": {"type": "unix", "data": {"path": sock}}})
+    qmp(p.src, "g", "block-export-add", {"type": "nbd", "id": "ferry-src-vda",
+                                         "node-name": "f-vda", "name": "ferry-src-vda"})
+    assert len(ferry_leftovers(p.src, "g")) >= 2, ferry_leftovers(p.src, "g")
+    restart(p.src)
+    assert ferry_leftovers(p.src, "g") == [], ferry_leftovers(p.src, "g")
+    assert qmp_status(p.src, "g") == "running"
+    if os.path.exists(sock):
+        os.unlink(sock)
+    p.stop()
+
+
+if __name__ == "__main__":
+    r = Runner(900)
+    for t in (test_source_killed_during_disk_copy, test_source_killed_during_ram,
+              test_dest_killed_after_prepare,
+              test_source_killed_after_perform, test_stale_leftovers_without_job):
+        r.run(t)
+    r.finish()
