@@ -17,9 +17,35 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "tls.h"
 #include "util.h"
 
 #define MAX_QUEUED_EVENTS 1024
+
+/* Set once by main() before any connection (ctl_client_set_tls_dir). */
+static const char *tls_dir;
+
+void ctl_client_set_tls_dir(const char *dir)
+{
+    tls_dir = dir;
+}
+
+char *ctl_uri_host(const char *uri)
+{
+    char *h;
+
+    if (strncmp(uri, "ferry+tcp://", 12) != 0 && strncmp(uri, "ferry+tls://", 12) != 0)
+        return NULL;
+    h = ferry_strdup(uri + 12);
+    h[strcspn(h, "/?")] = '\0';
+    if (strrchr(h, ':'))
+        *strrchr(h, ':') = '\0';
+    if (h[0] == '[') {
+        memmove(h, h + 1, strlen(h));
+        h[strcspn(h, "]")] = '\0';
+    }
+    return h;
+}
 
 struct ctl_client {
     struct wire_conn *wc;
@@ -139,17 +165,23 @@ int ctl_client_connect(const char *uri, const struct wire_hello *hello, int time
     _cleanup_free_ void *payload = NULL;
     struct ctl_client *c;
     struct wire_header h;
+    bool tls = strncmp(uri, "ferry+tls://", 12) == 0;
+    int64_t deadline = ferry_now_ms() + timeout_ms;
     int fd, r;
 
-    if (strncmp(uri, "ferry+tcp://", 12) == 0) {
+    if (tls || strncmp(uri, "ferry+tcp://", 12) == 0) {
         _cleanup_free_ char *hp = ferry_strdup(uri + 12);
         hp[strcspn(hp, "/?")] = '\0';
         fd = connect_tcp(hp, timeout_ms, err);
+        if (fd < 0 && tls)
+            ferry_error_prefix(err, "%s", uri);
     } else if (strncmp(uri, "unix:", 5) == 0) {
         fd = connect_unix(uri + 5, err);
     } else if (strstr(uri, "://")) {
         return ferry_error_set(
-            err, EINVAL, "unsupported URI '%s' (use a socket path or ferry+tcp://HOST:PORT)", uri);
+            err, EINVAL,
+            "unsupported URI '%s' (use a socket path, ferry+tcp://HOST:PORT or ferry+tls://HOST:PORT)",
+            uri);
     } else {
         fd = connect_unix(uri, err);
     }
@@ -160,16 +192,28 @@ int ctl_client_connect(const char *uri, const struct wire_hello *hello, int time
     c->next_id = 1;
     c->events = json_object_new_array();
 
+    if (tls) {
+        _cleanup_free_ char *host = ctl_uri_host(uri);
+        r = tls_client_start(c->wc, tls_dir ? tls_dir : tls_default_dir(), host,
+                             ferry_ms_left(deadline), err);
+        if (r < 0) {
+            ferry_error_prefix(err, "%s", uri);
+            ctl_client_free(c);
+            return r;
+        }
+    }
     obj = wire_hello_to_json(hello);
     r = wire_conn_send_json(c->wc, WIRE_HELLO, 0, obj, err);
     if (r == 0)
-        r = wire_conn_recv(c->wc, timeout_ms, &h, &reply, &payload, err);
+        r = wire_conn_recv(c->wc, ferry_ms_left(deadline), &h, &reply, &payload, err);
     if (r == 0 && h.type == WIRE_ERROR) {
-        json_object *e = NULL, *m = NULL;
+        json_object *e = NULL, *m = NULL, *code = NULL;
         json_object_object_get_ex(reply, "error", &e);
         json_object_object_get_ex(e, "message", &m);
-        r = ferry_error_set(err, EPROTO, "peer refused hello: %s",
-                            m ? json_object_get_string(m) : "no message");
+        json_object_object_get_ex(e, "code", &code);
+        /* A refusal keeps its code (permission-denied for TLS checks). */
+        r = ferry_error_set(err, code ? ctl_code_errno(json_object_get_string(code)) : EPROTO,
+                            "peer refused hello: %s", m ? json_object_get_string(m) : "no message");
     } else if (r == 0 && h.type != WIRE_HELLO) {
         r = ferry_error_set(err, EPROTO, "peer answered hello with frame type %u", h.type);
     }
@@ -301,8 +345,11 @@ int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, 
         int r;
 
         /* Poll first: a timeout while waiting for a frame to begin leaves
-         * the connection in step (wire_conn keeps no read buffer). */
-        r = poll(&pfd, 1, deadline < 0 ? -1 : ferry_ms_left(deadline));
+         * the connection in step (wire_conn keeps no read buffer; a TLS
+         * session's buffered bytes count as ready). */
+        r = wire_conn_has_buffered(c->wc)
+                ? 1
+                : poll(&pfd, 1, deadline < 0 ? -1 : ferry_ms_left(deadline));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)

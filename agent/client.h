@@ -11,13 +11,25 @@
 
 struct ctl_client;
 
-/* URI: a unix socket path, "unix:PATH", or "ferry+tcp://HOST:PORT".
- * Connects (bounded by TIMEOUT_MS), exchanges HELLO as ROLE ("client" or
- * "agent", with HOST_UUID/HOST naming us when an agent). *ret: free with
- * ctl_client_free(). */
+/* URI: a unix socket path, "unix:PATH", "ferry+tcp://HOST:PORT" or
+ * "ferry+tls://HOST:PORT" (TLS with the certificates of the directory set
+ * by ctl_client_set_tls_dir(), agent/tls.h; the server's certificate must
+ * be valid for HOST). Connects, handshakes and exchanges HELLO within
+ * TIMEOUT_MS, as ROLE ("client" or "agent", with HOST_UUID/HOST naming us
+ * when an agent). An agent that refuses us (TLS client checks) answers
+ * with -EACCES and its reason in ERR. *ret: free with ctl_client_free(). */
 int ctl_client_connect(const char *uri, const struct wire_hello *hello, int timeout_ms,
                        struct ctl_client **ret, struct ferry_error *err);
 void ctl_client_free(struct ctl_client *c);
+
+/* The certificate directory for ferry+tls:// URIs (borrowed; must outlive
+ * every connection). Call before connecting, from one thread. Unset:
+ * tls_default_dir(). */
+void ctl_client_set_tls_dir(const char *dir);
+
+/* The HOST of a ferry+tcp:// or ferry+tls:// URI, brackets of an IPv6
+ * literal removed; NULL for other URIs. Caller frees. */
+char *ctl_uri_host(const char *uri);
 
 /* The peer's HELLO. Borrowed. */
 const struct wire_hello *ctl_client_peer(struct ctl_client *c);

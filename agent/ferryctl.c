@@ -649,8 +649,11 @@ static void usage(FILE *f)
 {
     fprintf(f, "Usage: ferryctl [-c URI] VERB [OPTIONS] ARGS\n"
                "\n"
-               "URI: a control socket path, unix:PATH, or ferry+tcp://HOST:PORT\n"
-               "     (default $FERRY_DEFAULT_URI or /var/lib/ferry/ferryd.sock)\n"
+               "URI: a control socket path, unix:PATH, ferry+tcp://HOST:PORT or\n"
+               "     ferry+tls://HOST:PORT (default $FERRY_DEFAULT_URI or\n"
+               "     /var/lib/ferry/ferryd.sock)\n"
+               "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
+               "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
                "\n"
                "Domains:\n"
                "  define FILE                      define (or redefine) a domain from XML\n"
@@ -726,6 +729,9 @@ int main(int argc, char **argv)
     while (i < argc && argv[i][0] == '-') {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--connect") == 0) && i + 1 < argc) {
             uri = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "--tls-dir") == 0 && i + 1 < argc) {
+            ctl_client_set_tls_dir(argv[i + 1]);
             i += 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);

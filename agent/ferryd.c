@@ -11,8 +11,10 @@
 
 #include "agent.h"
 #include "cleanup.h"
+#include "client.h"
 #include "ferry-config.h"
 #include "server.h"
+#include "tls.h"
 
 static struct agent the_agent;
 
@@ -20,6 +22,14 @@ static void on_signal(int sig)
 {
     (void)sig;
     the_agent.quit = 1;
+}
+
+static int write_port(const char *path, int port, struct ferry_error *err)
+{
+    char buf[32];
+
+    snprintf(buf, sizeof buf, "%d\n", port);
+    return ferry_write_file_atomic(path, buf, strlen(buf), 0644, err);
 }
 
 static void usage(FILE *f)
@@ -35,6 +45,12 @@ static void usage(FILE *f)
             "  --control PATH         unix control socket (default STATE-DIR/ferryd.sock)\n"
             "  --listen ADDR:PORT     TCP listener for peers and orchestrators (port 0: any)\n"
             "  --port-file FILE       write the bound TCP port here once listening\n"
+            "  --tls-listen ADDR:PORT TLS listener with mutual x509 authentication (port 0: any)\n"
+            "  --tls-dir DIR          cacert.pem, servercert.pem, serverkey.pem, clientcert.pem,\n"
+            "                         clientkey.pem (default $FERRY_TLS_DIR or %s)\n"
+            "  --tls-allowed-dn PAT   accept only client certificates whose DN matches this\n"
+            "                         fnmatch pattern (repeatable; default: any the CA signed)\n"
+            "  --tls-port-file FILE   write the bound TLS port here once listening\n"
             "  --hypervisor NAME      qemu (default) or xen\n"
             "  --qemu PATH            QEMU binary (default %s)\n"
             "  --xl PATH              xl toolstack binary for --hypervisor xen (default xl)\n"
@@ -43,7 +59,7 @@ static void usage(FILE *f)
             "  --max-protocol N       highest migration protocol version to offer (1-3)\n"
             "  --debug                debug logging\n"
             "  --version, --help\n",
-            FERRY_QEMU_BINARY);
+            TLS_DEFAULT_DIR, FERRY_QEMU_BINARY);
 }
 
 int main(int argc, char **argv)
@@ -54,6 +70,10 @@ int main(int argc, char **argv)
         {"control", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"port-file", required_argument, NULL, 'P'},
+        {"tls-listen", required_argument, NULL, 'T'},
+        {"tls-dir", required_argument, NULL, 'D'},
+        {"tls-allowed-dn", required_argument, NULL, 'A'},
+        {"tls-port-file", required_argument, NULL, 'F'},
         {"hypervisor", required_argument, NULL, 'H'},
         {"qemu", required_argument, NULL, 'q'},
         {"xl", required_argument, NULL, 'x'},
@@ -68,6 +88,9 @@ int main(int argc, char **argv)
     struct agent_config *cfg = &the_agent.cfg;
     struct ferry_error err = {0};
     const char *port_file = NULL;
+    const char *tls_listen = NULL, *tls_dir = NULL, *tls_port_file = NULL;
+    char *allowed_dn[TLS_MAX_ALLOWED_DN];
+    size_t n_allowed = 0;
     struct sigaction sa = {.sa_handler = on_signal};
     int c;
 
@@ -87,6 +110,23 @@ int main(int argc, char **argv)
             break;
         case 'P':
             port_file = optarg;
+            break;
+        case 'T':
+            tls_listen = optarg;
+            break;
+        case 'D':
+            tls_dir = optarg;
+            break;
+        case 'A':
+            if (n_allowed == TLS_MAX_ALLOWED_DN) {
+                fprintf(stderr, "ferryd: at most %d --tls-allowed-dn patterns\n",
+                        TLS_MAX_ALLOWED_DN);
+                return 2;
+            }
+            allowed_dn[n_allowed++] = optarg;
+            break;
+        case 'F':
+            tls_port_file = optarg;
             break;
         case 'H':
             cfg->hypervisor = optarg;
@@ -136,6 +176,15 @@ int main(int argc, char **argv)
         cfg->image_dir = ferry_strdup_printf("%s/images", cfg->state_dir);
     if (!cfg->control)
         cfg->control = ferry_strdup_printf("%s/ferryd.sock", cfg->state_dir);
+    if (!tls_dir)
+        tls_dir = tls_default_dir();
+    if ((n_allowed || tls_port_file) && !tls_listen) {
+        fprintf(stderr, "ferryd: --tls-allowed-dn and --tls-port-file need --tls-listen\n");
+        return 2;
+    }
+    /* The agent's own connections to ferry+tls:// peers (peer-to-peer
+     * migration) use the client certificate of the same directory. */
+    ctl_client_set_tls_dir(tls_dir);
 
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -147,21 +196,24 @@ int main(int argc, char **argv)
     }
     agent_restore_running(&the_agent);
     agent_recover_jobs(&the_agent);
+    if (tls_listen && server_tls_configure(tls_listen, tls_dir, allowed_dn, n_allowed, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
     if (server_listen(&the_agent, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
     }
-    if (port_file) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%d\n", server_tcp_port());
-        if (ferry_write_file_atomic(port_file, buf, strlen(buf), 0644, &err) < 0) {
-            fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
-            return 1;
-        }
+    /* The TLS port first: a caller that waits for --port-file finds both. */
+    if ((tls_port_file && write_port(tls_port_file, server_tls_port(), &err) < 0) ||
+        (port_file && write_port(port_file, server_tcp_port(), &err) < 0)) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
     }
-    ferry_info("ferryd %s: host %s (%s), control %s%s%s", FERRY_VERSION, the_agent.hostname,
+    ferry_info("ferryd %s: host %s (%s), control %s%s%s%s%s", FERRY_VERSION, the_agent.hostname,
                the_agent.host_uuid, cfg->control, cfg->listen ? ", tcp " : "",
-               cfg->listen ? cfg->listen : "");
+               cfg->listen ? cfg->listen : "", tls_listen ? ", tls " : "",
+               tls_listen ? tls_listen : "");
     server_run(&the_agent, &err);
     /* Guests keep running: a restarted agent re-attaches to them. */
     ferry_info("ferryd: exiting");

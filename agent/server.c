@@ -8,7 +8,9 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +27,7 @@
 #include "api.h"
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "tls.h"
 #include "wire.h"
 
 #define HELLO_TIMEOUT_MS 10000
@@ -33,6 +36,13 @@
 static int unix_fd = -1;
 static int tcp_fd = -1;
 static int tcp_port = 0;
+/* The TLS listener: configured once before server_listen(), then only read.
+ * tls_srv lives as long as the process (client threads may outlive
+ * server_run()). */
+static const char *tls_listen_spec;
+static struct tls_server *tls_srv;
+static int tls_fd = -1;
+static int tls_port = 0;
 static int n_clients = 0;
 static uint64_t next_conn_id = 1; /* under clients_lock; 0 means "no connection" */
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,6 +50,24 @@ static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 int server_tcp_port(void)
 {
     return tcp_port;
+}
+
+int server_tls_port(void)
+{
+    return tls_port;
+}
+
+int server_tls_configure(const char *listen, const char *dir, char *const *allowed_dn,
+                         size_t n_allowed, struct ferry_error *err)
+{
+    int r;
+
+    assert(!tls_srv);
+    r = tls_server_new(dir, allowed_dn, n_allowed, &tls_srv, err);
+    if (r < 0)
+        return r;
+    tls_listen_spec = listen;
+    return 0;
 }
 
 static int listen_unix(const char *path, struct ferry_error *err)
@@ -67,7 +95,7 @@ static int listen_unix(const char *path, struct ferry_error *err)
     return TAKE_FD(fd);
 }
 
-static int listen_tcp(const char *spec, struct ferry_error *err)
+static int listen_tcp(const char *spec, int *ret_port, struct ferry_error *err)
 {
     _cleanup_free_ char *host = NULL;
     const char *colon = strrchr(spec, ':');
@@ -81,7 +109,7 @@ static int listen_tcp(const char *spec, struct ferry_error *err)
     int one = 1, r;
 
     if (!colon)
-        return ferry_error_set(err, EINVAL, "--listen '%s': expected ADDR:PORT", spec);
+        return ferry_error_set(err, EINVAL, "listen address '%s': expected ADDR:PORT", spec);
     host = ferry_strdup(spec); /* aborts on OOM, like every ferry_ allocation */
     host[colon - spec] = '\0';
     if (host[0] == '[') { /* [::1]:port */
@@ -90,7 +118,7 @@ static int listen_tcp(const char *spec, struct ferry_error *err)
     }
     r = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
     if (r != 0)
-        return ferry_error_set(err, EINVAL, "--listen '%s': %s", spec, gai_strerror(r));
+        return ferry_error_set(err, EINVAL, "listen address '%s': %s", spec, gai_strerror(r));
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(res);
@@ -108,8 +136,8 @@ static int listen_tcp(const char *spec, struct ferry_error *err)
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
         /* getsockname() filled ss; clang 14's analyzer does not model it. */
         // NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult)
-        tcp_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+        *ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
     return TAKE_FD(fd);
 }
 
@@ -122,10 +150,18 @@ int server_listen(struct agent *ag, struct ferry_error *err)
         return fd;
     unix_fd = fd;
     if (ag->cfg.listen) {
-        fd = listen_tcp(ag->cfg.listen, err);
+        fd = listen_tcp(ag->cfg.listen, &tcp_port, err);
         if (fd < 0)
             return fd;
         tcp_fd = fd;
+    }
+    if (tls_srv) {
+        fd = listen_tcp(tls_listen_spec, &tls_port, err);
+        if (fd < 0) {
+            ferry_error_prefix(err, "--tls-listen");
+            return fd;
+        }
+        tls_fd = fd;
     }
     return 0;
 }
@@ -134,6 +170,7 @@ struct client {
     struct agent *ag;
     int fd;
     bool tcp;
+    bool tls; /* accepted on the TLS listener */
     uint64_t id;
 };
 
@@ -178,12 +215,50 @@ static int do_hello(struct api_ctx *ctx, struct ferry_error *err)
     return wire_conn_send_json(ctx->conn, WIRE_HELLO, h.id, ours, err);
 }
 
+/* Tells a client we refuse (WHY) in answer to its HELLO, then the caller
+ * closes. Reading the HELLO first (bounded) lets the ERROR frame arrive:
+ * closing with unread data would reset the connection and lose it. */
+static void refuse_client(struct wire_conn *wc, const struct ferry_error *why)
+{
+    struct wire_header h = {0};
+    _cleanup_(json_object_putp) json_object *obj = NULL;
+    _cleanup_free_ void *payload = NULL;
+    struct ferry_error rerr = {0};
+    int r = wire_conn_recv(wc, HELLO_TIMEOUT_MS, &h, &obj, &payload, &rerr);
+
+    if (r < 0 && r != -EBADMSG && r != -EMSGSIZE)
+        return;
+    send_error(wc, h.id, -EACCES, ferry_error_msg(why));
+}
+
+/* The TLS listener's part, before HELLO: handshake and client checks in
+ * this connection's thread, never in the accept loop. Returns 0 when the
+ * client may go on to HELLO. */
+static int tls_accept_client(struct client *cl, struct wire_conn *wc)
+{
+    enum tls_accept_result how;
+    _cleanup_free_ char *dn = NULL;
+    struct ferry_error err = {0};
+    int r = tls_server_accept(tls_srv, wc, TLS_HANDSHAKE_TIMEOUT, &how, &dn, &err);
+
+    if (r == 0) {
+        ferry_debug("client %" PRIu64 ": TLS client '%s' accepted", cl->id, dn);
+        return 0;
+    }
+    ferry_warn("TLS listener: refusing a client: %s", ferry_error_msg(&err));
+    if (how == TLS_ACCEPT_REFUSED || how == TLS_ACCEPT_PLAIN_CLIENT)
+        refuse_client(wc, &err);
+    return r;
+}
+
 static void serve(struct client *cl)
 {
     struct api_ctx ctx = {.ag = cl->ag, .conn_id = cl->id};
     struct ferry_error err = {0};
 
     ctx.conn = wire_conn_new(cl->fd);
+    if (cl->tls && tls_accept_client(cl, ctx.conn) < 0)
+        goto out;
     if (do_hello(&ctx, &err) < 0) {
         ferry_debug("client: hello failed: %s", ferry_error_msg(&err));
         goto out;
@@ -197,7 +272,8 @@ static void serve(struct client *cl)
         json_object *m = NULL, *params = NULL;
         int r;
 
-        r = poll(&pfd, 1, 500);
+        /* A TLS session may hold a whole frame already: poll() cannot see it. */
+        r = wire_conn_has_buffered(ctx.conn) ? 1 : poll(&pfd, 1, 500);
         if (r == 0 || (r < 0 && errno == EINTR))
             continue;
         ferry_error_clear(&err);
@@ -274,7 +350,7 @@ static void *client_thread(void *arg)
     return NULL;
 }
 
-static void accept_one(struct agent *ag, int lfd, bool tcp)
+static void accept_one(struct agent *ag, int lfd, bool tcp, bool tls)
 {
     pthread_t t;
     pthread_attr_t attr;
@@ -309,6 +385,7 @@ static void accept_one(struct agent *ag, int lfd, bool tcp)
     cl->ag = ag;
     cl->fd = fd;
     cl->tcp = tcp;
+    cl->tls = tls;
     cl->id = id;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -326,20 +403,26 @@ int server_run(struct agent *ag, struct ferry_error *err)
 {
     (void)err;
     while (!ag->quit) {
-        struct pollfd pfd[2] = {{.fd = unix_fd, .events = POLLIN},
-                                {.fd = tcp_fd, .events = POLLIN}};
-        int r = poll(pfd, tcp_fd >= 0 ? 2 : 1, 500);
+        /* A listener that is not open has fd -1, which poll() skips. */
+        struct pollfd pfd[3] = {{.fd = unix_fd, .events = POLLIN},
+                                {.fd = tcp_fd, .events = POLLIN},
+                                {.fd = tls_fd, .events = POLLIN}};
+        int r = poll(pfd, 3, 500);
 
         if (r <= 0)
             continue;
         if (pfd[0].revents & POLLIN)
-            accept_one(ag, unix_fd, false);
+            accept_one(ag, unix_fd, false, false);
         if (tcp_fd >= 0 && (pfd[1].revents & POLLIN))
-            accept_one(ag, tcp_fd, true);
+            accept_one(ag, tcp_fd, true, false);
+        if (tls_fd >= 0 && (pfd[2].revents & POLLIN))
+            accept_one(ag, tls_fd, true, true);
     }
     close(unix_fd);
     unlink(ag->cfg.control);
     if (tcp_fd >= 0)
         close(tcp_fd);
+    if (tls_fd >= 0)
+        close(tls_fd);
     return 0;
 }

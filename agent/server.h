@@ -6,6 +6,13 @@
 
 #include "agent.h"
 
+/* Before server_listen(): adds a TLS listener on LISTEN ("ADDR:PORT",
+ * borrowed, must outlive the server) with the certificates in DIR and the
+ * client DN patterns ALLOWED_DN (copied; N_ALLOWED 0 accepts every client
+ * certificate the CA signed). See agent/tls.h. Errors name the file. */
+int server_tls_configure(const char *listen, const char *dir, char *const *allowed_dn,
+                         size_t n_allowed, struct ferry_error *err);
+
 /* Binds the listeners of AG's configuration. */
 int server_listen(struct agent *ag, struct ferry_error *err);
 /* Accepts and serves until ag->quit is set; returns after closing the
@@ -13,5 +20,7 @@ int server_listen(struct agent *ag, struct ferry_error *err);
 int server_run(struct agent *ag, struct ferry_error *err);
 /* The TCP port actually bound (when the configuration said port 0). */
 int server_tcp_port(void);
+/* The TLS listener's port, 0 without one. */
+int server_tls_port(void);
 
 #endif

@@ -5,11 +5,14 @@
  * bad frames are in docs/protocol.md; this file implements exactly those. */
 #include "wire.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -28,6 +31,9 @@ struct wire_conn {
     pthread_mutex_t wlock;
     bool send_broken; /* under wlock: part of a frame may have been sent */
     bool recv_broken; /* reader thread only: stream position unknown */
+    /* Optional layer (TLS); NULL means frames go to the fd as they are. */
+    const struct wire_transport_ops *ops;
+    void *opaque;
 };
 
 static void put_be32(uint8_t *p, uint32_t v)
@@ -93,6 +99,13 @@ int wire_header_decode(const uint8_t buf[WIRE_HEADER_SIZE], struct wire_header *
     };
     uint32_t reserved = get_be32(buf + 20);
 
+    /* A TLS record header (handshake, version 3.x) where a frame should
+     * be: a ferry+tls:// client on a plain port. Say so. */
+    if (buf[0] == 0x16 && buf[1] == 0x03)
+        return ferry_error_set(err, EPROTO,
+                               "frame header: bad magic 0x%08x: a TLS handshake (a ferry+tls:// "
+                               "client on a plain ferry+tcp:// port?)",
+                               d.magic);
     if (d.magic != WIRE_MAGIC)
         return ferry_error_set(err, EPROTO, "frame header: bad magic 0x%08x (expected 0x%08x)",
                                d.magic, WIRE_MAGIC);
@@ -178,6 +191,8 @@ void wire_conn_free(struct wire_conn *c)
 {
     if (!c)
         return;
+    if (c->ops)
+        c->ops->close(c->opaque);
     if (c->fd >= 0)
         close(c->fd);
     pthread_mutex_destroy(&c->wlock);
@@ -187,6 +202,19 @@ void wire_conn_free(struct wire_conn *c)
 int wire_conn_fd(struct wire_conn *c)
 {
     return c->fd;
+}
+
+void wire_conn_set_transport(struct wire_conn *c, const struct wire_transport_ops *ops,
+                             void *opaque)
+{
+    assert(!c->ops);
+    c->ops = ops;
+    c->opaque = opaque;
+}
+
+bool wire_conn_has_buffered(struct wire_conn *c)
+{
+    return c->ops && c->ops->pending(c->opaque) > 0;
 }
 
 void wire_conn_set_send_timeout(struct wire_conn *c, int timeout_ms)
@@ -235,7 +263,21 @@ static int write_all(struct wire_conn *c, struct iovec *iov, int iovcnt, size_t 
             iovcnt--;
             continue;
         }
-        if (c->is_socket) {
+        if (c->ops) {
+            /* One piece at a time: after -EAGAIN the layer wants the same
+             * buffer again. Each call moves at most one TLS record. */
+            long t = c->ops->send(c->opaque, iov->iov_base, iov->iov_len);
+            if (t == -EAGAIN) {
+                int r = wait_fd(c->fd, POLLOUT,
+                                c->send_timeout_ms < 0 ? -1 : ferry_now_ms() + c->send_timeout_ms);
+                if (r < 0)
+                    return r;
+                continue;
+            }
+            if (t < 0)
+                return (int)t;
+            n = t;
+        } else if (c->is_socket) {
             struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
             n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         } else {
@@ -271,6 +313,25 @@ static int write_all(struct wire_conn *c, struct iovec *iov, int iovcnt, size_t 
         }
     }
     return 0;
+}
+
+/* An error from the socket or from the transport layer, which may say
+ * more than the errno does (a TLS alert, a failed record check). */
+static int layer_error(struct wire_conn *c, struct ferry_error *err, int r, bool sending,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int layer_error(struct wire_conn *c, struct ferry_error *err, int r, bool sending,
+                       const char *fmt, ...)
+{
+    const char *why = c->ops && c->ops->describe ? c->ops->describe(c->opaque, sending) : NULL;
+    char what[128];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (why)
+        return ferry_error_set(err, -r, "%s: %s", what, why);
+    return ferry_error_set_errno(err, r, "%s", what);
 }
 
 static const char *type_name(uint32_t type)
@@ -324,7 +385,7 @@ int wire_conn_send(struct wire_conn *c, enum wire_type type, uint32_t flags, uin
                                "bytes sent)",
                                type_name(type), c->send_timeout_ms, sent, len + sizeof hbuf);
     if (r < 0)
-        return ferry_error_set_errno(err, r, "send: %s frame", type_name(type));
+        return layer_error(c, err, r, true, "send: %s frame", type_name(type));
     ferry_debug("wire: sent %s id=%u len=%zu flags=0x%x", type_name(type), id, len, flags);
     return 0;
 }
@@ -356,8 +417,25 @@ static int read_all(struct wire_conn *c, void *buf, size_t len, int64_t deadline
     *got = 0;
     while (*got < len) {
         ssize_t n;
-        int r = wait_fd(c->fd, POLLIN, deadline_ms);
+        int r;
 
+        if (c->ops) {
+            /* Try first: the layer may hold decoded bytes poll() cannot see. */
+            long t = c->ops->recv(c->opaque, p + *got, len - *got);
+            if (t == -EAGAIN) {
+                r = wait_fd(c->fd, POLLIN, deadline_ms);
+                if (r < 0)
+                    return r;
+                continue;
+            }
+            if (t < 0)
+                return (int)t;
+            if (t == 0)
+                return -EPIPE;
+            *got += (size_t)t;
+            continue;
+        }
+        r = wait_fd(c->fd, POLLIN, deadline_ms);
         if (r < 0)
             return r;
         if (c->is_socket)
@@ -405,7 +483,7 @@ int wire_conn_recv(struct wire_conn *c, int timeout_ms, struct wire_header *ret_
         if (r == -EPIPE)
             return ferry_error_set(err, EPROTO,
                                    "receive: peer closed the connection inside a frame header");
-        return ferry_error_set_errno(err, r, "receive");
+        return layer_error(c, err, r, false, "receive");
     }
     r = wire_header_decode(hbuf, &h, err);
     if (r < 0) {
@@ -433,7 +511,7 @@ int wire_conn_recv(struct wire_conn *c, int timeout_ms, struct wire_header *ret_
                                    "receive: peer closed the connection inside a %s frame (%zu "
                                    "of %u payload bytes)",
                                    type_name(h.type), got, h.length);
-        return ferry_error_set_errno(err, r, "receive");
+        return layer_error(c, err, r, false, "receive");
     }
     if (type_is_json(h.type)) {
         r = wire_json_parse(payload, h.length, &obj, err);

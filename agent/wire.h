@@ -88,6 +88,37 @@ int wire_conn_fd(struct wire_conn *c);
  * works; it only waits longer for a vanished peer. */
 void wire_set_keepalive(int fd);
 
+/* An optional layer between frames and the socket: TLS (agent/tls.c).
+ * Both functions act without blocking on the connection's fd and return
+ * the bytes moved, 0 at a clean end of stream (recv only), -EAGAIN when
+ * the fd must become ready first (recv: readable, send: writable), or
+ * another negative errno; describe() then says in words why the last
+ * recv (SENDING false) or send (true) failed, or returns NULL.
+ * send is called with the write lock held and, after -EAGAIN, again with
+ * the same buffer (TLS requires it); recv runs in the reader thread, and
+ * the two may run at the same time. pending() counts bytes already
+ * decoded and buffered, which poll() on the fd cannot see. close() ends
+ * the layer (best effort, without blocking) and frees OPAQUE; it runs in
+ * wire_conn_free() before the fd is closed. */
+struct wire_transport_ops {
+    long (*recv)(void *opaque, void *buf, size_t len);
+    long (*send)(void *opaque, const void *buf, size_t len);
+    size_t (*pending)(void *opaque);
+    const char *(*describe)(void *opaque, bool sending);
+    void (*close)(void *opaque);
+};
+
+/* Routes C's frames through OPS (borrowed, static) and OPAQUE (taken, freed
+ * by ops->close). Call once, before any frame is sent or received through
+ * the layer, while no other thread uses C. */
+void wire_conn_set_transport(struct wire_conn *c, const struct wire_transport_ops *ops,
+                             void *opaque);
+/* True when a receive can proceed without the fd becoming readable (the
+ * transport holds decoded bytes). Callers that poll() the fd before
+ * wire_conn_recv() must check this first, or they may wait forever for a
+ * frame that already arrived. Reader thread only. */
+bool wire_conn_has_buffered(struct wire_conn *c);
+
 /* Bounds how long a send may go without progress (the peer not reading):
  * after TIMEOUT_MS without any byte accepted, send fails with -ETIMEDOUT.
  * -1 waits forever. Default: WIRE_SEND_TIMEOUT_MS. */

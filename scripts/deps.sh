@@ -6,6 +6,7 @@ set -eu
 
 PKGS="build-essential meson ninja-build pkg-config python3
 libnbd-dev liburing-dev libjson-c-dev libxml2-dev libcmocka-dev
+libgnutls28-dev gnutls-bin
 qemu-system-x86 qemu-utils nbdkit libnbd-bin gnuplot-nox
 clang-format cppcheck clang-tidy"
 
