@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from ferrytest import Runner, need_qemu, pid_alive, wait_for
+from ferrytest import Runner, need_qemu, pid_alive, stop_pid, wait_for
 from test_orphan import (Pair, Wire, assert_dest_clean, assert_migrates, begin_prepare,
                          completed_error, guest_kw, images, params, qmp_status, start_guest)
 
@@ -200,10 +200,97 @@ def test_stale_leftovers_without_job():
     p.stop()
 
 
+def edit_record(agent, dom, **fields):
+    """Rewrites DOM's job record while AGENT is down: puts it in a phase a
+    test cannot stop an agent in reliably (a Finish or Confirm running)."""
+    path = os.path.join(agent.state, "jobs", dom + ".json")
+    rec = json.load(open(path))
+    rec.update(fields)
+    with open(path, "w") as f:
+        json.dump(rec, f)
+
+
+def test_dest_killed_during_finish():
+    """The destination agent dies inside a Finish of a completed stream:
+    the guest belongs to the destination, which resumes it."""
+    need_qemu()
+    p = Pair("rfin")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live"])
+    s, d, r = begin_prepare(p, "g", mp)
+    perf = s.call("migrate.perform", {"name": "g", "params": mp, "version": 3,
+                                      "cookie": r["cookie"], "uri": r["uri"]}, timeout=120)
+    p.dst.kill()
+    d.close()
+    edit_record(p.dst, "g", phase="finish", ending="success")
+    p.dst.start()
+    assert logged(p.dst, "interrupted by an agent restart: finished")
+    assert p.dst.state_of("g") == "running"
+    assert qmp_status(p.dst, "g") == "running"
+    assert records(p.dst) == [], records(p.dst)
+    assert p.dst.ctl_json("domjobinfo", "g", "--completed")["status"] == "completed"
+    s.call("migrate.confirm", {"name": "g", "params": mp, "version": 3,
+                               "cookie": perf["cookie"], "cancelled": False})
+    s.close()
+    assert "g" not in p.src.domains(all_=False)
+    p.stop()
+
+
+def test_source_killed_during_confirm():
+    """The source agent dies inside a Confirm of a migration that
+    succeeded: the guest runs on the destination, so the source stops its
+    copy and the job ends as completed."""
+    need_qemu()
+    p = Pair("rconf")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    mp = params(["live"])
+    s, d, r = begin_prepare(p, "g", mp)
+    perf = s.call("migrate.perform", {"name": "g", "params": mp, "version": 3,
+                                      "cookie": r["cookie"], "uri": r["uri"]}, timeout=120)
+    d.call("migrate.finish", {"name": "g", "params": mp, "version": 3,
+                              "cookie": perf["cookie"], "cancelled": False})
+    d.close()
+    src_qemu = p.src.qemu_pid("g")
+    p.src.kill()
+    s.close()
+    edit_record(p.src, "g", phase="confirm", ending="success")
+    p.src.start()
+    assert logged(p.src, "interrupted by an agent restart: stopped")
+    wait_for(lambda: not pid_alive(src_qemu), 20, "the source QEMU to stop")
+    assert "g" not in p.src.domains(all_=False)
+    assert records(p.src) == [], records(p.src)
+    assert p.dst.state_of("g") == "running"
+    p.stop()
+
+
+def test_dest_qemu_gone():
+    """The destination agent and its incoming QEMU both die after Prepare:
+    the record is dropped and the targets Prepare created are removed."""
+    need_qemu()
+    p = Pair("rgone")
+    start_guest(p.src, "g", disk_mib=32, data_mib=4, **guest_kw(rate=4, size=16, memory=64))
+    s, d, _ = begin_prepare(p, "g", params(["live", "non_shared_disk"]))
+    pid = p.dst.qemu_pid("g")
+    assert images(p.dst)
+    p.dst.kill()
+    d.close()
+    stop_pid(pid, timeout=10)
+    p.dst.start()
+    assert logged(p.dst, "interrupted by an agent restart: dropped")
+    assert images(p.dst) == [], images(p.dst)
+    assert records(p.dst) == [], records(p.dst)
+    assert "g" not in p.dst.domains()
+    s.close()
+    assert qmp_status(p.src, "g") == "running"
+    p.stop()
+
+
 if __name__ == "__main__":
     r = Runner(900)
     for t in (test_source_killed_during_disk_copy, test_source_killed_during_ram,
               test_dest_killed_after_prepare,
-              test_source_killed_after_perform, test_stale_leftovers_without_job):
+              test_source_killed_after_perform, test_dest_killed_during_finish,
+              test_source_killed_during_confirm, test_dest_qemu_gone,
+              test_stale_leftovers_without_job):
         r.run(t)
     r.finish()
