@@ -439,6 +439,9 @@ int tls_server_accept(const struct tls_server *srv, struct wire_conn *c, int tim
      * the handshake and is told why it is refused (verify_client), instead
      * of seeing a bare alert. Nothing but that ERROR frame is sent to it. */
     gnutls_certificate_server_set_request(t->session, GNUTLS_CERT_REQUEST);
+    /* No list of acceptable CAs: a client then sends the certificate it
+     * has, and one from another CA is told "issuer unknown", not "none". */
+    gnutls_certificate_send_x509_rdn_sequence(t->session, 1);
     r = handshake(t, deadline, timeout_ms, true, err);
     if (r < 0) {
         tls_conn_free(t);
