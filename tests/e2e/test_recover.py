@@ -192,7 +192,14 @@ def test_stale_leftovers_without_job():
     qmp(p.src, "g", "block-export-add", {"type": "nbd", "id": "ferry-src-vda",
                                          "node-name": "f-vda", "name": "ferry-src-vda"})
     assert len(ferry_leftovers(p.src, "g")) >= 2, ferry_leftovers(p.src, "g")
-    restart(p.src)
+    p.src.kill()
+    # A record that is not one is logged and removed; the agent starts.
+    os.makedirs(os.path.join(p.src.state, "jobs"), exist_ok=True)
+    with open(os.path.join(p.src.state, "jobs", "junk.json"), "w") as f:
+        f.write('{"domain": "../x", "operation": "migration-out"')
+    p.src.start()
+    assert logged(p.src, "ignoring migration job record")
+    assert records(p.src) == [], records(p.src)
     assert ferry_leftovers(p.src, "g") == [], ferry_leftovers(p.src, "g")
     assert qmp_status(p.src, "g") == "running"
     if os.path.exists(sock):
@@ -275,9 +282,17 @@ def test_dest_qemu_gone():
     p.dst.kill()
     d.close()
     stop_pid(pid, timeout=10)
+    # A record is data, not a licence: a path outside the image dir stays.
+    outside = os.path.join(p.dst.dir, "not-a-target.raw")
+    open(outside, "wb").close()
+    path = os.path.join(p.dst.state, "jobs", "g.json")
+    rec = json.load(open(path))
+    edit_record(p.dst, "g", created_targets=rec["created_targets"] + [
+        outside, os.path.join(p.dst.images, "..", "not-a-target.raw")])
     p.dst.start()
     assert logged(p.dst, "interrupted by an agent restart: dropped")
     assert images(p.dst) == [], images(p.dst)
+    assert os.path.exists(outside), "the recovery removed a file outside the image dir"
     assert records(p.dst) == [], records(p.dst)
     assert "g" not in p.dst.domains()
     s.close()
