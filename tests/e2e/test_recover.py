@@ -34,11 +34,11 @@ def ferry_leftovers(agent, dom):
         if n.get("node-name", "").startswith("ferry-"):
             left.append("node:" + n["node-name"])
         left += ["bitmap:" + b["name"] for b in n.get("dirty-bitmaps", [])
-                 if b["name"].startswith("ferry-")]
+                 if b.get("name", "").startswith("ferry-")]
     # query-block reports the device's bitmaps as well (what an operator reads)
     for b in qmp(agent, dom, "query-block"):
         left += ["bitmap:" + x["name"] for x in b.get("inserted", {}).get("dirty-bitmaps", [])
-                 if x["name"].startswith("ferry-")]
+                 if x.get("name", "").startswith("ferry-")]
     left += ["job:" + j["device"] for j in qmp(agent, dom, "query-block-jobs")
              if j["device"].startswith("ferry-")]
     return sorted(set(left))
@@ -62,7 +62,7 @@ def logged(agent, text):
     return text in open(agent.log, errors="replace").read()
 
 
-def source_killed_during_perform(tag, ram):
+def source_killed_during_perform(tag, ram, engine="ferry"):
     """--copy-storage-all held in Perform by --bandwidth 1; the source agent
     is SIGKILLed while the disk copy runs (RAM: while QEMU's migration
     moves RAM, the disk copy converged) and started again."""
@@ -73,7 +73,7 @@ def source_killed_during_perform(tag, ram):
                                                                     memory=160))
     else:
         start_guest(p.src, "g", disk_mib=96, data_mib=48, **guest_kw(rate=4, size=16, memory=64))
-    mp = params(["live", "non_shared_disk"], bandwidth=1)
+    mp = params(["live", "non_shared_disk"], bandwidth=1, storage_engine=engine)
     s, d, r = begin_prepare(p, "g", mp)
     pid = p.dst.qemu_pid("g")
     src_qemu = p.src.qemu_pid("g")
@@ -117,6 +117,12 @@ def test_source_killed_during_disk_copy():
 
 def test_source_killed_during_ram():
     source_killed_during_perform("rram", ram=True)
+
+
+def test_source_killed_during_qemu_mirror():
+    """The same with QEMU's own mirror (a block job and an NBD client node
+    in the source QEMU)."""
+    source_killed_during_perform("rmirror", ram=False, engine="qemu")
 
 
 def test_dest_killed_after_prepare():
@@ -303,6 +309,7 @@ def test_dest_qemu_gone():
 if __name__ == "__main__":
     r = Runner(900)
     for t in (test_source_killed_during_disk_copy, test_source_killed_during_ram,
+              test_source_killed_during_qemu_mirror,
               test_dest_killed_after_prepare,
               test_source_killed_after_perform, test_dest_killed_during_finish,
               test_source_killed_during_confirm, test_dest_qemu_gone,
