@@ -175,7 +175,8 @@ def test_ctl_over_tls():
 
 def test_p2p_migration_over_tls():
     """Source agent to destination agent over ferry+tls:// with the
-    source's client certificate: plain live, then tunnelled back."""
+    source's client certificate: plain live, then tunnelled back; then a
+    managed migration with ferryctl holding TLS connections to both."""
     need_qemu()
     p = pki()
     kw = guest_kw()
@@ -195,8 +196,15 @@ def test_p2p_migration_over_tls():
         dst.tls_ctl(p.admin, "migrate", "--live", "--p2p", "--tunnelled", "g", src.tls_uri,
                     timeout=300)
         assert src.state_of("g") == "running"
-        assert_intact(src, "g", hb)
-        src.ctl("destroy", "g")
+        hb = assert_intact(src, "g", hb)
+        # Managed (ferryctl drives both agents, both over TLS).
+        ferryctl = os.environ.get("FERRYCTL", "ferryctl")
+        r = subprocess.run([ferryctl, "--tls-dir", p.admin, "-c", src.tls_uri, "migrate", "--live",
+                            "g", dst.tls_uri], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr + src.log_tail() + dst.log_tail()
+        assert dst.state_of("g") == "running" and src.qemu_pid("g") is None
+        assert_intact(dst, "g", hb)
+        dst.ctl("destroy", "g")
     finally:
         src.stop()
         dst.stop()
