@@ -647,7 +647,7 @@ static int cmd_getmaxdowntime(const char *uri, int argc, char **argv)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: ferryctl [-c URI] VERB [OPTIONS] ARGS\n"
+    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] VERB [OPTIONS] ARGS\n"
                "\n"
                "URI: a control socket path, unix:PATH, ferry+tcp://HOST:PORT or\n"
                "     ferry+tls://HOST:PORT (default $FERRY_DEFAULT_URI or\n"

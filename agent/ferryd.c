@@ -190,16 +190,18 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Certificates first: a bad TLS setup stops ferryd before it touches
+     * any guest or job. */
+    if (tls_listen && server_tls_configure(tls_listen, tls_dir, allowed_dn, n_allowed, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
     if (agent_init(&the_agent, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
     }
     agent_restore_running(&the_agent);
     agent_recover_jobs(&the_agent);
-    if (tls_listen && server_tls_configure(tls_listen, tls_dir, allowed_dn, n_allowed, &err) < 0) {
-        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
-        return 1;
-    }
     if (server_listen(&the_agent, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;

@@ -81,6 +81,8 @@ struct wire_conn;
 /* Takes FD. Caller frees with wire_conn_free() (closes FD). */
 struct wire_conn *wire_conn_new(int fd);
 void wire_conn_free(struct wire_conn *c);
+/* The socket, for poll() (see wire_conn_has_buffered) and socket options:
+ * with a transport set, reading or writing it directly breaks the stream. */
 int wire_conn_fd(struct wire_conn *c);
 /* Best effort, on a connected TCP socket FD: keepalive that ends a
  * connection to a vanished host in about 30 s (both the agent's accepted
