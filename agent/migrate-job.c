@@ -34,13 +34,14 @@ void mig_step_from_job(struct agent *ag, struct agent_domain *dom, struct mig_st
     s->m.params = &s->params;
 }
 
-enum orphan_action {
-    ORPHAN_NONE,          /* not ours, done, or a step of another connection runs */
-    ORPHAN_SOURCE_CANCEL, /* before the point of no return: resume the guest */
-    ORPHAN_SOURCE_KEEP,   /* v3 after Perform: keep the guest paused, await Confirm */
-    ORPHAN_DEST_TEARDOWN, /* Finish never came: kill the incoming guest */
-    ORPHAN_DEST_FINISH,   /* v2/v1: Finish never came, the stream may be complete */
-};
+enum orphan_action mig_orphan_rule(const struct agent_job *job)
+{
+    if (strcmp(job->operation, "migration-out") == 0)
+        return job->perform_done ? ORPHAN_SOURCE_KEEP : ORPHAN_SOURCE_CANCEL;
+    if (strcmp(job->operation, "migration-in") == 0)
+        return job->owner_version >= 3 ? ORPHAN_DEST_TEARDOWN : ORPHAN_DEST_FINISH;
+    return ORPHAN_NONE;
+}
 
 /* Decides under the job lock what the close of CONN_ID means for DOM's
  * job, and claims the job for it. */
@@ -61,10 +62,7 @@ static enum orphan_action orphan_decide(struct agent_domain *dom, uint64_t conn_
         pthread_mutex_unlock(&job->lock);
         return ORPHAN_NONE;
     }
-    if (strcmp(job->operation, "migration-out") == 0)
-        a = job->perform_done ? ORPHAN_SOURCE_KEEP : ORPHAN_SOURCE_CANCEL;
-    else if (strcmp(job->operation, "migration-in") == 0)
-        a = job->owner_version >= 3 ? ORPHAN_DEST_TEARDOWN : ORPHAN_DEST_FINISH;
+    a = mig_orphan_rule(job);
     if (a != ORPHAN_NONE) {
         job->orphaned = true;
         if (a == ORPHAN_SOURCE_KEEP) {

@@ -36,6 +36,18 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
                       struct ferry_error *err);
 int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, const char *why,
                        struct ferry_error *err);
+/* What happens to a job whose owner is gone before its last step. */
+enum orphan_action {
+    ORPHAN_NONE,          /* not ours, done, or a step of another connection runs */
+    ORPHAN_SOURCE_CANCEL, /* before the point of no return: resume the guest */
+    ORPHAN_SOURCE_KEEP,   /* v3 after Perform: keep the guest paused, await Confirm */
+    ORPHAN_DEST_TEARDOWN, /* Finish never came: kill the incoming guest */
+    ORPHAN_DEST_FINISH,   /* v2/v1: Finish never came, the stream may be complete */
+};
+/* The rule for JOB (borrowed; its lock held or the job otherwise still)
+ * when its owner went away: the client's connection closed
+ * (migrate-job.c), or the agent itself restarted (recover.c). */
+enum orphan_action mig_orphan_rule(const struct agent_job *job);
 /* The migration-abandoned event: the job's owner went away in PHASE, and
  * ACTION is what the agent did about it. */
 void mig_publish_abandoned(struct agent *ag, struct agent_domain *dom, const char *phase,

@@ -555,38 +555,71 @@ static void mark_cancelled(struct agent_domain *dom)
     pthread_mutex_unlock(&dom->job.lock);
 }
 
-static void recover_source(struct agent *ag, struct agent_domain *dom, const struct record *rec,
-                           json_object *removed)
+/* The rule for a live guest's job: the close rules of a client that went
+ * away (mig_orphan_rule: the agent's own clients are gone with it), plus
+ * what only a restart can find, a Finish or Confirm half done. */
+static enum orphan_action restart_rule(struct agent_domain *dom, const struct record *rec,
+                                       const char *mstatus)
+{
+    bool source = strcmp(rec->operation, "migration-out") == 0;
+    enum orphan_action a;
+
+    if (rec->ending == JOB_ENDING_CANCELLED)
+        return source ? ORPHAN_SOURCE_CANCEL : ORPHAN_DEST_TEARDOWN;
+    if (rec->ending == JOB_ENDING_SUCCESS && !source)
+        return ORPHAN_DEST_FINISH;
+    pthread_mutex_lock(&dom->job.lock);
+    a = mig_orphan_rule(&dom->job);
+    pthread_mutex_unlock(&dom->job.lock);
+    /* v2/v1 inside Perform once QEMU's stream completed: the destination
+     * finishes a complete stream on its own (ORPHAN_DEST_FINISH), so the
+     * source must not run the guest again; only an operator may decide. */
+    if (a == ORPHAN_SOURCE_CANCEL && rec->version < 3 && rec->phase == JOB_PERFORM &&
+        strcmp(mstatus, "completed") == 0)
+        a = ORPHAN_SOURCE_KEEP;
+    return a;
+}
+
+static void recover_live(struct agent *ag, struct agent_domain *dom, const struct record *rec,
+                         json_object *removed)
 {
     struct qmp_conn *qmp = live_qmp(ag, dom);
-    _cleanup_free_ char *why = NULL;
+    bool copies = (rec->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) != 0;
+    _cleanup_free_ char *why =
+        ferry_strdup_printf("%s during %s", RESTART_MSG, phase_str(rec->phase));
     struct ferry_error err = {0};
     struct mig_step s;
     char mstatus[32] = "none";
-    bool keep;
-    int r;
+    const char *action = NULL;
+    int r = 0;
 
-    if (rec->ending == JOB_ENDING_SUCCESS) {
+    if (strcmp(rec->operation, "migration-out") == 0 && rec->ending == JOB_ENDING_SUCCESS) {
         /* Confirm of a migration that succeeded: the guest runs on the
          * destination now; this copy must not run again. */
-        publish(ag, rec, "stopped", removed);
         mig_step_from_job(ag, dom, &s);
         r = mig_confirm_locked(ag, &s, false, NULL, &err);
+        mig_step_clear(ag, &s);
+        action = "stopped";
         goto out;
     }
     if (qmp)
         migration_status(qmp, mstatus, sizeof mstatus);
-    /* v3 after a delivered Perform: Finish may have started the guest on
-     * the destination. v2/v1 inside Perform once QEMU's stream completed:
-     * the destination finishes a complete stream on its own. Either way
-     * only Confirm or an operator may decide. */
-    keep = rec->ending == JOB_ENDING_NONE &&
-           (rec->perform_done ||
-            (rec->version < 3 && rec->phase == JOB_PERFORM && strcmp(mstatus, "completed") == 0));
-    if (qmp)
-        sweep_storage(qmp, rec->name,
-                      (rec->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) != 0, removed);
-    if (keep) {
+    switch (restart_rule(dom, rec, mstatus)) {
+    case ORPHAN_NONE: /* record_read admits no other operation; never leave it claimed */
+        ferry_error_set(&err, EINVAL, "%s: no rule for operation '%s'", why, rec->operation);
+        agent_job_finish(&dom->job, &err);
+        agent_job_record_remove(ag, dom);
+        pthread_mutex_lock(&dom->job.lock);
+        dom->job.stepping = false;
+        pthread_mutex_unlock(&dom->job.lock);
+        agent_domain_end_job(dom);
+        r = -EINVAL;
+        break;
+    case ORPHAN_SOURCE_KEEP:
+        /* The point of no return: Finish may have started the guest on
+         * the destination. Only Confirm or job.abort ends the job. */
+        if (qmp)
+            sweep_storage(qmp, rec->name, copies, removed);
         pthread_mutex_lock(&dom->job.lock);
         dom->job.orphaned = true;
         dom->job.stepping = false;
@@ -595,60 +628,49 @@ static void recover_source(struct agent *ag, struct agent_domain *dom, const str
                  RESTART_MSG);
         pthread_mutex_unlock(&dom->job.lock);
         agent_job_record_save(ag, dom);
-        publish(ag, rec, "kept-paused", removed);
-        return;
+        action = "kept-paused";
+        break;
+    case ORPHAN_SOURCE_CANCEL:
+        /* What the lost Perform would have undone, then a cancelled
+         * Confirm: the guest runs again if it ran before. */
+        if (qmp) {
+            cancel_migration(qmp, rec->name, mstatus, sizeof mstatus);
+            sweep_storage(qmp, rec->name, copies, removed);
+        }
+        mark_cancelled(dom);
+        mig_step_from_job(ag, dom, &s);
+        r = mig_confirm_locked(ag, &s, true, why, &err);
+        mig_step_clear(ag, &s);
+        action = rec->was_running ? "resumed" : "cancelled";
+        break;
+    case ORPHAN_DEST_FINISH:
+        /* A Finish of a success, or v2/v1 whose source may have sent a
+         * complete stream: the driver's Finish waits for it and resumes
+         * the guest, or tears it down. The NBD server goes first. */
+        if (qmp)
+            sweep_storage(qmp, rec->name, true, removed);
+        mig_step_from_job(ag, dom, &s);
+        r = mig_finish_locked(ag, &s, false, NULL, &err);
+        mig_step_clear(ag, &s);
+        action = r == 0 ? "finished" : "torn-down";
+        if (r < 0)
+            remove_targets(ag, rec, removed);
+        break;
+    case ORPHAN_DEST_TEARDOWN:
+        /* The incoming QEMU and its NBD server go; the driver's state
+         * that named the targets is gone, the record names them. */
+        mark_cancelled(dom);
+        mig_step_from_job(ag, dom, &s);
+        r = mig_finish_locked(ag, &s, true, why, &err);
+        mig_step_clear(ag, &s);
+        remove_targets(ag, rec, removed);
+        action = "torn-down";
+        break;
     }
-    if (qmp)
-        cancel_migration(qmp, rec->name, mstatus, sizeof mstatus);
-    mark_cancelled(dom);
-    why = ferry_strdup_printf("%s during %s; the migration was cancelled", RESTART_MSG,
-                              phase_str(rec->phase));
-    publish(ag, rec, rec->was_running ? "resumed" : "cancelled", removed);
-    mig_step_from_job(ag, dom, &s);
-    r = mig_confirm_locked(ag, &s, true, why, &err);
 out:
     if (r < 0)
         ferry_warn("recovering the migration of '%s': %s", rec->name, ferry_error_msg(&err));
-    mig_step_clear(ag, &s);
-}
-
-static void recover_dest(struct agent *ag, struct agent_domain *dom, const struct record *rec,
-                         json_object *removed)
-{
-    struct qmp_conn *qmp = live_qmp(ag, dom);
-    _cleanup_free_ char *why = NULL;
-    struct ferry_error err = {0};
-    struct mig_step s;
-    bool finish = rec->phase == JOB_FINISH && rec->ending == JOB_ENDING_SUCCESS;
-    int r;
-
-    if (finish) {
-        /* Finish of a completed stream: the guest belongs here. Its NBD
-         * server goes; the driver's Finish resumes it (unless --paused). */
-        if (qmp)
-            sweep_storage(qmp, rec->name, true, removed);
-        publish(ag, rec, "finished", removed);
-        mig_step_from_job(ag, dom, &s);
-        r = mig_finish_locked(ag, &s, false, NULL, &err);
-        if (r < 0) {
-            ferry_warn("recovering the incoming migration of '%s': %s", rec->name,
-                       ferry_error_msg(&err));
-            remove_targets(ag, rec, removed);
-        }
-        mig_step_clear(ag, &s);
-        return;
-    }
-    why = ferry_strdup_printf("%s during %s; the incoming migration was torn down", RESTART_MSG,
-                              phase_str(rec->phase));
-    mark_cancelled(dom);
-    mig_step_from_job(ag, dom, &s);
-    r = mig_finish_locked(ag, &s, true, why, &err);
-    if (r < 0)
-        ferry_warn("recovering the incoming migration of '%s': %s", rec->name,
-                   ferry_error_msg(&err));
-    mig_step_clear(ag, &s);
-    remove_targets(ag, rec, removed);
-    publish(ag, rec, "torn-down", removed);
+    publish(ag, rec, action ? action : "none", removed);
 }
 
 /* The guest of REC is gone with the agent: the job can only fail. */
@@ -689,10 +711,7 @@ static void recover_file(struct agent *ag, const char *path)
         unlink(path);
     } else {
         job_restore(ag, dom, &rec);
-        if (strcmp(rec.operation, "migration-out") == 0)
-            recover_source(ag, dom, &rec, removed);
-        else
-            recover_dest(ag, dom, &rec, removed);
+        recover_live(ag, dom, &rec, removed);
     }
     if (dom)
         agent_domain_unref(ag, dom);

@@ -276,6 +276,35 @@ def test_source_killed_during_confirm():
     p.stop()
 
 
+def test_v2_dest_killed_after_prepare():
+    """Protocol v2: the destination agent dies after Prepare and the
+    source's Perform completes (and stops the source guest) meanwhile. The
+    restarted destination applies the v2 close rule: a complete stream is
+    finished here, so the guest is not lost."""
+    need_qemu()
+    p = Pair("rv2", "--max-protocol", "2")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    s, d = Wire(p.src), Wire(p.dst)
+    mp = params(["live"])
+    xml = s.call("domain.xml", {"name": "g"})
+    xml = xml["xml"] if isinstance(xml, dict) else xml
+    r = d.call("migrate.prepare", {"params": mp, "version": 2, "xml": xml,
+                                   "dest_host": "127.0.0.1"})
+    p.dst.kill()
+    d.close()
+    s.call("migrate.perform", {"name": "g", "params": mp, "version": 2, "cookie": r["cookie"],
+                               "uri": r["uri"]}, timeout=120)
+    s.close()
+    assert "g" not in p.src.domains(all_=False)
+    p.dst.start()
+    assert logged(p.dst, "interrupted by an agent restart: finished")
+    assert p.dst.state_of("g") == "running"
+    assert qmp_status(p.dst, "g") == "running"
+    assert p.dst.ctl_json("domjobinfo", "g", "--completed")["status"] == "completed"
+    assert records(p.dst) == [], records(p.dst)
+    p.stop()
+
+
 def test_dest_qemu_gone():
     """The destination agent and its incoming QEMU both die after Prepare:
     the record is dropped and the targets Prepare created are removed."""
@@ -312,7 +341,8 @@ if __name__ == "__main__":
               test_source_killed_during_qemu_mirror,
               test_dest_killed_after_prepare,
               test_source_killed_after_perform, test_dest_killed_during_finish,
-              test_source_killed_during_confirm, test_dest_qemu_gone,
+              test_source_killed_during_confirm, test_v2_dest_killed_after_prepare,
+              test_dest_qemu_gone,
               test_stale_leftovers_without_job):
         r.run(t)
     r.finish()
