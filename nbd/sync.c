@@ -608,7 +608,7 @@ static void worker_run(struct sync_disk *sd)
     int r;
 
     flush_conn_open(sd);
-    r = pass_with_retries(sd, PASS_BULK, NULL, &err);
+    r = pass_with_retries(sd, PASS_BULK, &dirty, &err);
     if (r < 0)
         goto fail;
     flush_start(sd);
@@ -1008,19 +1008,20 @@ static void final_counts(struct mir_sync *s)
     uint64_t counts[MIR_SYNC_MAX_DISKS];
     unsigned snap[MIR_SYNC_MAX_DISKS];
     struct ferry_error e = {0};
+    size_t n = s->n; /* constant after mir_sync_new */
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         nodes[i] = s->disks[i].node;
         names[i] = s->disks[i].active;
         snap[i] = s->disks[i].merges;
     }
     pthread_mutex_unlock(&s->lock);
-    if (mir_bitmap_counts(s->qmp, s->n, nodes, names, counts, &e) < 0) {
+    if (mir_bitmap_counts(s->qmp, n, nodes, names, counts, &e) < 0) {
         ferry_debug("mir: final pass: %s", e.msg);
         return;
     }
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct sync_disk *sd = &s->disks[i];
         sd->final_count_known = counts[i] != MIR_BITMAP_COUNT_NONE;
         sd->final_count = counts[i];
