@@ -484,6 +484,9 @@ static void remove_targets(struct agent *ag, const struct record *rec, json_obje
 {
     size_t dl = strlen(ag->cfg.image_dir);
 
+    while (dl > 1 && ag->cfg.image_dir[dl - 1] == '/')
+        dl--;
+
     for (size_t i = 0; i < rec->n_created; i++) {
         const char *t = rec->created[i];
         if (strncmp(t, ag->cfg.image_dir, dl) != 0 || t[dl] != '/' || strstr(t, "/../"))
@@ -728,11 +731,25 @@ static void sweep_idle(struct agent *ag)
         struct agent_domain *dom = doms[i];
         struct qmp_conn *qmp = NULL;
 
+        bool incoming = false;
+
         pthread_mutex_lock(&dom->job.lock);
-        if (!dom->job.active && dom->active && !dom->incoming)
+        if (!dom->job.active && dom->active) {
+            incoming = dom->incoming;
             qmp = live_qmp(ag, dom);
+        }
         pthread_mutex_unlock(&dom->job.lock);
-        if (qmp) {
+        if (incoming) {
+            /* An incoming QEMU whose Prepare left no record (an older
+             * agent, a record that could not be written): nobody can
+             * Finish it. Torn down as a recorded Prepare is, with no
+             * targets known. */
+            struct record rec = {.phase = JOB_PREPARE, .version = 3};
+            snprintf(rec.name, sizeof rec.name, "%s", dom->def->name);
+            snprintf(rec.operation, sizeof rec.operation, "migration-in");
+            job_restore(ag, dom, &rec);
+            recover_live(ag, dom, &rec, json_object_new_array());
+        } else if (qmp) {
             json_object *removed = json_object_new_array();
             sweep_storage(qmp, dom->def->name, false, removed);
             if (json_object_array_length(removed) > 0)

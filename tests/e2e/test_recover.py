@@ -185,6 +185,25 @@ def test_source_killed_after_perform():
     p.stop()
 
 
+def test_dest_incoming_without_record():
+    """An incoming QEMU whose Prepare left no record (an agent older than
+    records) is torn down at start-up: nobody could Finish it."""
+    need_qemu()
+    p = Pair("rnorec")
+    start_guest(p.src, "g", **guest_kw(rate=4, size=16, memory=64))
+    s, d, _ = begin_prepare(p, "g", params(["live"]))
+    pid = p.dst.qemu_pid("g")
+    p.dst.kill()
+    d.close()
+    os.unlink(os.path.join(p.dst.state, "jobs", "g.json"))
+    p.dst.start()
+    assert_dest_clean(p, "g", pid)
+    assert logged(p.dst, "interrupted by an agent restart: torn-down")
+    s.close()
+    assert qmp_status(p.src, "g") == "running"
+    p.stop()
+
+
 def test_stale_leftovers_without_job():
     """A source QEMU that carries ferry's bitmap and export with no job
     record (a record lost with a disk) is cleaned at start-up."""
@@ -342,7 +361,7 @@ if __name__ == "__main__":
               test_dest_killed_after_prepare,
               test_source_killed_after_perform, test_dest_killed_during_finish,
               test_source_killed_during_confirm, test_v2_dest_killed_after_prepare,
-              test_dest_qemu_gone,
+              test_dest_qemu_gone, test_dest_incoming_without_record,
               test_stale_leftovers_without_job):
         r.run(t)
     r.finish()
