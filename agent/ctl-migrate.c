@@ -39,7 +39,8 @@ static void migrate_usage(FILE *f)
     fprintf(
         f, "Usage: ferryctl [-c SRCURI] migrate [OPTIONS] NAME DESTURI\n"
            "\n"
-           "DESTURI is the destination agent: ferry+tcp://HOST:PORT or a socket path.\n"
+           "DESTURI is the destination agent: ferry+tcp://HOST:PORT, ferry+tls://HOST:PORT\n"
+           "or a socket path.\n"
            "  --live                 live migration (pre-copy; the guest keeps running)\n"
            "  --p2p                  the source agent drives the destination itself\n"
            "  --tunnelled            (with --p2p) carry streams in the agents' connection\n"
@@ -189,23 +190,6 @@ static void on_step(const char *step, int version, void *opaque)
     fprintf(stderr, "%s[v%d] %s\n", progress_shown ? "\n" : "", version, step);
     progress_shown = false;
     pthread_mutex_unlock(&out_lock);
-}
-
-static char *host_of(const char *desturi)
-{
-    char *h;
-
-    if (strncmp(desturi, "ferry+tcp://", 12) != 0)
-        return NULL;
-    h = ferry_strdup(desturi + 12);
-    h[strcspn(h, "/?")] = '\0';
-    if (strrchr(h, ':'))
-        *strrchr(h, ':') = '\0';
-    if (h[0] == '[') {
-        memmove(h, h + 1, strlen(h));
-        h[strcspn(h, "]")] = '\0';
-    }
-    return h;
 }
 
 static void print_jobinfo(json_object *o, bool json);
@@ -440,7 +424,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         } else {
             struct ctl_client *src = NULL, *dst = NULL;
             struct mig_peer ps = {0}, pd = {0};
-            _cleanup_free_ char *host = host_of(desturi);
+            _cleanup_free_ char *host = ctl_uri_host(desturi);
 
             r = ctl_connect(uri, &src, &err);
             if (r < 0)

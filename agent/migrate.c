@@ -834,16 +834,7 @@ int api_migrate_p2p(struct api_ctx *ctx, json_object *params, json_object **ret,
         mp.flags |= ag->driver->p2p_implied_flags;
     if ((r = mig_params_validate(&mp, ag->driver->supported_flags, err)) < 0)
         goto out;
-    if (strncmp(desturi, "ferry+tcp://", 12) == 0) {
-        host = ferry_strdup(desturi + 12);
-        host[strcspn(host, "/?")] = '\0';
-        if (strrchr(host, ':'))
-            *strrchr(host, ':') = '\0';
-        if (host[0] == '[') {
-            memmove(host, host + 1, strlen(host));
-            host[strcspn(host, "]")] = '\0';
-        }
-    }
+    host = ctl_uri_host(desturi); /* NULL for a socket path */
     api_fill_hello(ag, &me);
     r = ctl_client_connect(desturi, &me, P2P_CONNECT_TIMEOUT_MS, &peer, err);
     if (r < 0) {
