@@ -787,7 +787,9 @@ int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err)
     } else if (s->sync) {
         r = mir_sync_final_pass(s->sync, &ms, err);
     }
-    qemu_storage_update_stats(m);
+    /* The guest stays paused until migrate-continue: nothing else here.
+     * Perform updates the statistics once the RAM phase is over (for the
+     * qemu engine an update is a query-block-jobs round trip). */
     pthread_mutex_lock(&m->job->lock);
     m->job->stats.storage_downtime_ms = ms;
     pthread_mutex_unlock(&m->job->lock);
