@@ -181,6 +181,63 @@ struct hv_driver {
                              struct ferry_error *err);
     int (*migrate_get_param)(struct agent *ag, struct agent_domain *dom, int param,
                              uint64_t *ret_value, struct ferry_error *err);
+
+    /* ---- A migration an agent restart interrupted (agent/recover.c,
+     * docs/control-api.md "An agent that restarts"). The core keeps the
+     * job record and applies the rules; these entries are the driver's
+     * part of it, as libvirt's qemuProcessRecoverJob is the QEMU driver's
+     * part of its job recovery. All optional: NULL when the driver keeps
+     * no such state (the core then skips that part). ---- */
+
+    /* Adds the driver's own per-migration state to DOM's job record
+     * RECORD (a JSON object, borrowed), under keys the core does not use
+     * (QEMU: "we_paused", and the names its engines give what they add to
+     * QEMU, for the operator reading a record). Called at every phase
+     * change with the job claimed, not under the job's lock. */
+    void (*job_record_save)(struct agent *ag, struct agent_domain *dom, json_object *record);
+    /* After a restart, with DOM's job restored from its record and
+     * claimed: restores the per-migration state Confirm and Finish go by
+     * (QEMU: whether the guest ran at Begin, dom->job.was_running, and
+     * whether ferry paused it). RECORD (borrowed) is NULL for a job the
+     * core made up without a record (an incoming guest Prepare left no
+     * record of): the state of a job that just began then. */
+    void (*job_record_restore)(struct agent *ag, struct agent_domain *dom, json_object *record);
+    /* Destination, before migrate_prepare: calls ADD(OPAQUE, PATH) for
+     * each disk image migrate_prepare would create for COOKIE_IN
+     * (borrowed), by the driver's own naming, so that a crash inside
+     * Prepare still removes them. PATH is borrowed for the call; the core
+     * keeps only paths that do not exist yet. Called without locks. */
+    void (*migrate_planned_targets)(struct agent *ag, struct agent_domain *dom,
+                                    const struct cookie *cookie_in,
+                                    void (*add)(void *opaque, const char *path), void *opaque);
+    /* True when the hypervisor says DOM's outgoing migration stream
+     * completed (the guest's state went whole to the destination); false
+     * when it did not, or the driver cannot tell. Job claimed. */
+    bool (*migrate_stream_completed)(struct agent *ag, struct agent_domain *dom);
+    /* Removes from the running guest DOM everything the driver's
+     * migration code adds to it, found by name because the in-memory
+     * state that knew it is gone (QEMU: ferry-* block jobs, exports, NBD
+     * client nodes and dirty bitmaps, and the NBD server), enum
+     * hv_sweep_flags first. Appends a "KIND:NAME" string for each thing
+     * removed to REMOVED (a JSON array, borrowed). Best effort: a removal
+     * that fails is logged and the rest go on. Called with DOM's job
+     * claimed, or on a guest with no job before any client is served. */
+    void (*migrate_sweep)(struct agent *ag, struct agent_domain *dom, unsigned flags,
+                          json_object *removed);
+    /* Once at start-up, after every record was recovered and every idle
+     * guest swept: the host-wide leftovers of an earlier agent process
+     * (QEMU: the unix sockets of its engines' NBD servers). */
+    void (*recover_host)(struct agent *ag);
+};
+
+/* Flags of migrate_sweep. */
+enum hv_sweep_flags {
+    /* First cancel the guest's outgoing migration if one runs, and wait
+     * (bounded) until it has ended. */
+    HV_SWEEP_CANCEL = 1u << 0,
+    /* Stop the guest's disk server even when nothing of ferry's was
+     * found on it (a copy that may have been under way). */
+    HV_SWEEP_SERVER = 1u << 1,
 };
 
 /* Parameters of migrate_set_param / migrate_get_param. */

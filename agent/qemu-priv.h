@@ -115,4 +115,16 @@ void qemu_storage_set_bandwidth(struct qemu_dom *p, uint64_t bytes_per_sec);
 /* Frees the storage state hung on a qemu_dom (NULL is fine). */
 void qemu_storage_free(void *storage);
 
+/* Recovery after an agent restart (qemu-recover.c): the hv_driver entries
+ * of the same names. */
+void qemu_job_record_save(struct agent *ag, struct agent_domain *dom, json_object *record);
+void qemu_job_record_restore(struct agent *ag, struct agent_domain *dom, json_object *record);
+void qemu_migrate_planned_targets(struct agent *ag, struct agent_domain *dom,
+                                  const struct cookie *cookie_in,
+                                  void (*add)(void *opaque, const char *path), void *opaque);
+bool qemu_migrate_stream_completed(struct agent *ag, struct agent_domain *dom);
+void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned flags,
+                        json_object *removed);
+void qemu_recover_host(struct agent *ag);
+
 #endif

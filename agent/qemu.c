@@ -904,4 +904,10 @@ const struct hv_driver qemu_hv_driver = {
     .domain_info = qemu_domain_info,
     .migrate_set_param = qemu_migrate_set_param,
     .migrate_get_param = qemu_migrate_get_param,
+    .job_record_save = qemu_job_record_save,
+    .job_record_restore = qemu_job_record_restore,
+    .migrate_planned_targets = qemu_migrate_planned_targets,
+    .migrate_stream_completed = qemu_migrate_stream_completed,
+    .migrate_sweep = qemu_migrate_sweep,
+    .recover_host = qemu_recover_host,
 };

@@ -4,9 +4,10 @@
  * (libvirt: qemuProcessReconnect -> qemuProcessRecoverJob). The decisions
  * are the ones a client that goes away gets (migrate-job.c), and they end
  * the job through the same Finish/Confirm paths (migrate.c); what the
- * driver's lost in-memory state would have undone in QEMU is found by name
- * instead (the "ferry-" prefix of every bitmap, export, node and block job
- * the engines create). That QEMU part is the only driver-specific code. */
+ * driver's lost in-memory state would have undone in the hypervisor is the
+ * driver's to find (struct hv_driver's recovery entries; QEMU's are in
+ * qemu-recover.c). Like migrate.c, this file never knows which driver it
+ * drives. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,15 +20,10 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "migrate-priv.h"
-#include "mir.h"
-#include "qemu-priv.h"
 #include "recover.h"
 
-#define REC_QMP_TIMEOUT_MS 30000
-#define REC_CANCEL_WAIT_MS 30000 /* a cancelled QEMU migration has ended by then */
-#define REC_JOB_WAIT_MS    10000 /* a force-cancelled block job is gone by then */
-#define REC_EXT            ".json"
-#define RESTART_MSG        "the agent restarted"
+#define REC_EXT     ".json"
+#define RESTART_MSG "the agent restarted"
 
 static const char *const phase_names[] = {"none",   "begin",   "prepare", "perform",
                                           "finish", "confirm", "done"};
@@ -44,19 +40,6 @@ static int index_of(const char *const *names, size_t n, const char *s)
         if (strcmp(names[i], s) == 0)
             return (int)i;
     return -1;
-}
-
-static bool is_qemu(struct agent *ag)
-{
-    return ag->driver && strcmp(ag->driver->name, "qemu") == 0;
-}
-
-/* DOM's live QMP connection (borrowed), or NULL. */
-static struct qmp_conn *live_qmp(struct agent *ag, struct agent_domain *dom)
-{
-    struct qemu_dom *p = is_qemu(ag) ? dom->priv : NULL;
-
-    return p && p->qmp && qmp_conn_alive(p->qmp) ? p->qmp : NULL;
 }
 
 static char *jobs_dir(struct agent *ag)
@@ -89,29 +72,6 @@ static void add_str(json_object *o, const char *k, const char *v)
     json_object_object_add(o, k, json_object_new_string(v));
 }
 
-/* The names the engines give what they add to QEMU for the disks of DEF
- * (nbd/sync.c, agent/qemu-storage.c). For the operator reading a record:
- * the recovery itself sweeps every "ferry-" name. */
-static void add_engine_names(json_object *o, const struct domain_def *def, bool source)
-{
-    json_object *bitmaps = json_object_new_array();
-    json_object *exports = json_object_new_array();
-
-    for (size_t i = 0; i < def->n_disks; i++) {
-        const char *t = def->disks[i].target;
-        if (source) {
-            json_object_array_add(bitmaps, jprintf("ferry-mir-%s", t));
-            json_object_array_add(exports, jprintf("ferry-src-%s", t));
-            json_object_array_add(exports, jprintf("ferry-dirty-%s", t));
-            json_object_array_add(exports, jprintf("ferry-final-%s", t));
-        } else {
-            json_object_array_add(exports, jprintf("ferry-in-%s", t));
-        }
-    }
-    json_object_object_add(o, "bitmaps", bitmaps);
-    json_object_object_add(o, "exports", exports);
-}
-
 void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
 {
     _cleanup_(json_object_putp) json_object *o = json_object_new_object();
@@ -119,16 +79,13 @@ void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
     _cleanup_free_ char *path = record_path(ag, dom->def->name);
     struct agent_job *job = &dom->job;
     struct ferry_error err = {0};
-    struct qemu_dom *p = is_qemu(ag) ? dom->priv : NULL;
     json_object *created = json_object_new_array();
     const char *text;
-    bool source;
     int dfd;
 
     add_str(o, "domain", dom->def->name);
     add_str(o, "uuid", dom->def->uuid);
     pthread_mutex_lock(&job->lock);
-    source = strcmp(job->operation, "migration-out") == 0;
     add_str(o, "operation", job->operation);
     add_str(o, "phase", phase_str(job->phase));
     json_object_object_add(o, "version", json_object_new_int(job->owner_version));
@@ -143,10 +100,8 @@ void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
     json_object_object_add(o, "created_sure", json_object_new_boolean(job->created_sure));
     pthread_mutex_unlock(&job->lock);
     json_object_object_add(o, "created_targets", created);
-    /* Set by the driver during Perform (a --timeout suspend, the
-     * switchover); the job's claim keeps it still while we read it. */
-    json_object_object_add(o, "we_paused", json_object_new_boolean(p && p->mig_we_paused));
-    add_engine_names(o, dom->def, source);
+    if (ag->driver->job_record_save)
+        ag->driver->job_record_save(ag, dom, o);
 
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
     if (ferry_mkdir_p(dir, 0700, &err) < 0 ||
@@ -189,29 +144,39 @@ void agent_job_record_begin(struct agent *ag, struct agent_domain *dom)
     agent_job_record_save(ag, dom);
 }
 
+/* The targets the driver's Prepare will create (those planned that do
+ * not exist yet): Prepare never overwrites an existing file. */
+struct planned {
+    size_t n;
+    char paths[MIG_MAX_DISKS][sizeof(((struct agent_job *)0)->created[0])];
+};
+
+static void planned_add(void *opaque, const char *path)
+{
+    struct planned *pl = opaque;
+    size_t len = strlen(path);
+
+    if (pl->n < MIG_MAX_DISKS && len > 0 && len < sizeof pl->paths[0] && access(path, F_OK) < 0)
+        memcpy(pl->paths[pl->n++], path, len + 1);
+}
+
 void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom,
                                 const struct cookie *cookie_in)
 {
     struct agent_job *job = &dom->job;
+    struct planned *pl = calloc(1, sizeof *pl);
 
+    if (pl && ag->driver->migrate_planned_targets)
+        ag->driver->migrate_planned_targets(ag, dom, cookie_in, planned_add, pl);
     pthread_mutex_lock(&job->lock);
     job->was_running = false;
     job->ending = JOB_ENDING_NONE;
-    job->n_created = 0;
+    job->n_created = pl ? pl->n : 0;
+    for (size_t i = 0; i < job->n_created; i++)
+        memcpy(job->created[i], pl->paths[i], sizeof job->created[i]);
     job->created_sure = false;
-    /* The QEMU driver's names (qemu_storage_prepare_targets): only a path
-     * that does not exist yet can be one Prepare creates. */
-    for (size_t i = 0; is_qemu(ag) && i < cookie_in->n_nbd_disks; i++) {
-        const struct cookie_nbd_disk *cd = &cookie_in->nbd_disks[i];
-        char path[sizeof job->created[0]];
-        int n = snprintf(path, sizeof path, "%s/%s-%s.%s", ag->cfg.image_dir, dom->def->name,
-                         cd->target, cd->format[0] ? cd->format : "raw");
-
-        if (n > 0 && (size_t)n < sizeof path && access(path, F_OK) < 0 &&
-            job->n_created < MIG_MAX_DISKS)
-            snprintf(job->created[job->n_created++], sizeof job->created[0], "%s", path);
-    }
     pthread_mutex_unlock(&job->lock);
+    free(pl);
     agent_job_record_save(ag, dom);
 }
 
@@ -239,165 +204,11 @@ void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom,
     agent_job_record_save(ag, dom);
 }
 
-/* ---- what the lost driver state would have undone in QEMU ---- */
-
 static const char *jstr(json_object *o, const char *k)
 {
     json_object *v = NULL;
 
     return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-static bool ferry_named(const char *s, const char *prefix)
-{
-    return s && strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
-/* QEMU's outgoing migration status ("none" when it never migrated). */
-static void migration_status(struct qmp_conn *qmp, char *buf, size_t len)
-{
-    _cleanup_(json_object_putp) json_object *q = NULL;
-    const char *st;
-
-    snprintf(buf, len, "unknown");
-    if (qmp_conn_execute(qmp, "query-migrate", NULL, REC_QMP_TIMEOUT_MS, &q, NULL) < 0)
-        return;
-    st = jstr(q, "status");
-    snprintf(buf, len, "%s", st ? st : "none");
-}
-
-static bool migration_running(const char *status)
-{
-    static const char *const done[] = {"none", "completed", "failed", "cancelled", "unknown"};
-
-    return index_of(done, ARRAY_SIZE(done), status) < 0;
-}
-
-/* Cancels QEMU's migration if one runs and waits (bounded) until it has
- * ended. Returns the status it ended in. */
-static void cancel_migration(struct qmp_conn *qmp, const char *name, char *buf, size_t len)
-{
-    int64_t deadline = ferry_now_ms() + REC_CANCEL_WAIT_MS;
-
-    migration_status(qmp, buf, len);
-    if (!migration_running(buf))
-        return;
-    ferry_info("domain '%s': cancelling QEMU's migration (status %s)", name, buf);
-    qmp_conn_execute(qmp, "migrate_cancel", NULL, REC_QMP_TIMEOUT_MS, NULL, NULL);
-    while (migration_running(buf) && ferry_now_ms() < deadline) {
-        usleep(50 * 1000);
-        migration_status(qmp, buf, len);
-    }
-    if (migration_running(buf))
-        ferry_warn("domain '%s': QEMU's migration is still '%s' after migrate_cancel", name, buf);
-}
-
-static json_object *query(struct qmp_conn *qmp, const char *cmd, json_object *args)
-{
-    json_object *r = NULL;
-
-    if (qmp_conn_execute(qmp, cmd, args, REC_QMP_TIMEOUT_MS, &r, NULL) < 0 ||
-        !json_object_is_type(r, json_type_array)) {
-        json_object_put(r);
-        return NULL;
-    }
-    return r;
-}
-
-static size_t ferry_block_jobs(struct qmp_conn *qmp, bool cancel)
-{
-    _cleanup_(json_object_putp) json_object *jobs = query(qmp, "query-block-jobs", NULL);
-    size_t n = 0;
-
-    for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
-        const char *dev = jstr(json_object_array_get_idx(jobs, i), "device");
-        if (!ferry_named(dev, "ferry-"))
-            continue;
-        n++;
-        if (cancel) {
-            json_object *a = json_object_new_object();
-            add_str(a, "device", dev);
-            json_object_object_add(a, "force", json_object_new_boolean(true));
-            qmp_conn_execute(qmp, "block-job-cancel", a, REC_QMP_TIMEOUT_MS, NULL, NULL);
-        }
-    }
-    return n;
-}
-
-/* Removes every ferry block job, export, NBD client node and dirty bitmap
- * from the QEMU behind QMP; stops its NBD server when ferry had exports
- * there or STOP_SERVER. Adds what it removed to REMOVED (an array).
- * Best effort: each removal that fails is logged and the rest go on. */
-static void sweep_storage(struct qmp_conn *qmp, const char *name, bool stop_server,
-                          json_object *removed)
-{
-    _cleanup_(json_object_putp) json_object *exports = NULL;
-    _cleanup_(json_object_putp) json_object *nodes = NULL;
-    int64_t deadline;
-    bool had_exports = false, found = false;
-
-    /* Block jobs first: a job holds its target node. */
-    if (ferry_block_jobs(qmp, true) > 0) {
-        deadline = ferry_now_ms() + REC_JOB_WAIT_MS;
-        while (ferry_block_jobs(qmp, false) > 0 && ferry_now_ms() < deadline)
-            usleep(50 * 1000);
-        json_object_array_add(removed, json_object_new_string("block-jobs"));
-    }
-    /* Exports next: an exported bitmap is locked until its export goes. */
-    exports = query(qmp, "query-block-exports", NULL);
-    for (size_t i = 0; exports && i < json_object_array_length(exports); i++) {
-        const char *id = jstr(json_object_array_get_idx(exports, i), "id");
-        struct ferry_error err = {0};
-
-        if (!ferry_named(id, "ferry-"))
-            continue;
-        had_exports = true;
-        if (mir_export_del(qmp, id, &err) < 0)
-            ferry_warn("domain '%s': removing export '%s': %s", name, id, ferry_error_msg(&err));
-        else
-            json_object_array_add(removed, jprintf("export:%s", id));
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "flat", json_object_new_boolean(true));
-    nodes = query(qmp, "query-named-block-nodes", args);
-    for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
-        json_object *n = json_object_array_get_idx(nodes, i), *bitmaps = NULL;
-        const char *node = jstr(n, "node-name");
-        struct ferry_error err = {0};
-
-        if (!node)
-            continue;
-        if (ferry_named(node, "ferry-mig-")) {
-            /* engine 'qemu': the NBD client node of the mirror */
-            json_object *a = json_object_new_object();
-            add_str(a, "node-name", node);
-            if (qmp_conn_execute(qmp, "blockdev-del", a, REC_QMP_TIMEOUT_MS, NULL, &err) < 0)
-                ferry_warn("domain '%s': %s", name, ferry_error_msg(&err));
-            else
-                json_object_array_add(removed, jprintf("node:%s", node));
-            found = true;
-            continue;
-        }
-        if (!json_object_object_get_ex(n, "dirty-bitmaps", &bitmaps) ||
-            !json_object_is_type(bitmaps, json_type_array))
-            continue;
-        for (size_t k = 0; k < json_object_array_length(bitmaps); k++) {
-            const char *bm = jstr(json_object_array_get_idx(bitmaps, k), "name");
-            if (!ferry_named(bm, "ferry-mir-"))
-                continue;
-            ferry_error_clear(&err);
-            if (mir_bitmap_remove(qmp, node, bm, &err) < 0)
-                ferry_warn("domain '%s': removing bitmap '%s': %s", name, bm,
-                           ferry_error_msg(&err));
-            else
-                json_object_array_add(removed, jprintf("bitmap:%s", bm));
-            found = true;
-        }
-    }
-    /* The engines' NBD server (nbd/sync.c, the destination's exports):
-     * nothing else starts one in a QEMU ferry runs. */
-    if (had_exports || found || stop_server)
-        qmp_conn_execute(qmp, "nbd-server-stop", NULL, REC_QMP_TIMEOUT_MS, NULL, NULL);
 }
 
 /* ---- recovery ---- */
@@ -409,12 +220,19 @@ struct record {
     int version;
     unsigned flags;
     int engine;
-    bool perform_done, was_running, we_paused, created_sure;
+    bool perform_done, was_running, created_sure;
     int ending;
     int64_t started_wall_ms;
     size_t n_created;
     char created[MIG_MAX_DISKS][512];
+    json_object *obj; /* the record as read, for the driver (owned); NULL when made up */
 };
+
+static void record_clear(struct record *rec)
+{
+    json_object_put(rec->obj);
+    rec->obj = NULL;
+}
 
 static bool jbool(json_object *o, const char *k)
 {
@@ -462,7 +280,6 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
     rec->engine = (int)jint(o, "engine");
     rec->perform_done = jbool(o, "perform_done");
     rec->was_running = jbool(o, "was_running");
-    rec->we_paused = jbool(o, "we_paused");
     rec->created_sure = jbool(o, "created_sure");
     rec->started_wall_ms = jint(o, "started_wall_ms");
     if (json_object_object_get_ex(o, "created_targets", &created) &&
@@ -473,6 +290,7 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
                 snprintf(rec->created[rec->n_created++], sizeof rec->created[0], "%s", t);
         }
     }
+    rec->obj = TAKE_PTR(o);
     return 0;
 }
 
@@ -517,7 +335,6 @@ static void publish(struct agent *ag, const struct record *rec, const char *acti
 static void job_restore(struct agent *ag, struct agent_domain *dom, const struct record *rec)
 {
     struct agent_job *job = &dom->job;
-    struct qemu_dom *p = is_qemu(ag) ? qemu_priv(ag, dom) : NULL;
 
     agent_job_start(job, rec->operation);
     pthread_mutex_lock(&job->lock);
@@ -541,11 +358,9 @@ static void job_restore(struct agent *ag, struct agent_domain *dom, const struct
     pthread_mutex_lock(&dom->lock);
     dom->job_busy = true;
     pthread_mutex_unlock(&dom->lock);
-    if (p) {
-        /* What the driver's Begin and Perform knew: Confirm resumes by it. */
-        p->mig_was_running = rec->was_running;
-        p->mig_we_paused = rec->we_paused;
-    }
+    /* What the driver's Begin and Perform knew: Confirm resumes by it. */
+    if (ag->driver->job_record_restore)
+        ag->driver->job_record_restore(ag, dom, rec->obj);
 }
 
 /* As job.abort and a client's close mark a job they cancel. */
@@ -557,57 +372,65 @@ static void mark_cancelled(struct agent_domain *dom)
     pthread_mutex_unlock(&dom->job.lock);
 }
 
-/* The rule for a live guest's job: the close rules of a client that went
- * away (mig_orphan_rule: the agent's own clients are gone with it), plus
- * what only a restart can find, a Finish or Confirm half done. */
-static enum orphan_action restart_rule(struct agent_domain *dom, const struct record *rec,
-                                       const char *mstatus)
+enum recover_action agent_recover_rule(const struct agent_job *job, bool stream_completed)
 {
-    bool source = strcmp(rec->operation, "migration-out") == 0;
-    enum orphan_action a;
+    bool source = strcmp(job->operation, "migration-out") == 0;
 
-    if (rec->ending == JOB_ENDING_CANCELLED)
-        return source ? ORPHAN_SOURCE_CANCEL : ORPHAN_DEST_TEARDOWN;
-    if (rec->ending == JOB_ENDING_SUCCESS && !source)
-        return ORPHAN_DEST_FINISH;
-    pthread_mutex_lock(&dom->job.lock);
-    a = mig_orphan_rule(&dom->job);
-    pthread_mutex_unlock(&dom->job.lock);
-    /* v2/v1 inside Perform once QEMU's stream completed: the destination
-     * finishes a complete stream on its own (ORPHAN_DEST_FINISH), so the
-     * source must not run the guest again; only an operator may decide. */
-    if (a == ORPHAN_SOURCE_CANCEL && rec->version < 3 && rec->phase == JOB_PERFORM &&
-        strcmp(mstatus, "completed") == 0)
-        a = ORPHAN_SOURCE_KEEP;
-    return a;
+    if (job->ending == JOB_ENDING_CANCELLED)
+        return source ? RECOVER_SOURCE_CANCEL : RECOVER_DEST_TEARDOWN;
+    if (job->ending == JOB_ENDING_SUCCESS)
+        return source ? RECOVER_SOURCE_STOP : RECOVER_DEST_FINISH;
+    switch (mig_orphan_rule(job)) {
+    case ORPHAN_SOURCE_CANCEL:
+        /* v2/v1 inside Perform once the hypervisor's stream completed:
+         * the destination finishes a complete stream on its own, so the
+         * source must not run the guest again; only an operator may
+         * decide. */
+        if (job->owner_version < 3 && job->phase == JOB_PERFORM && stream_completed)
+            return RECOVER_SOURCE_KEEP;
+        return RECOVER_SOURCE_CANCEL;
+    case ORPHAN_SOURCE_KEEP:
+        return RECOVER_SOURCE_KEEP;
+    case ORPHAN_DEST_TEARDOWN:
+        return RECOVER_DEST_TEARDOWN;
+    case ORPHAN_DEST_FINISH:
+        return RECOVER_DEST_FINISH;
+    case ORPHAN_NONE:
+        break;
+    }
+    return RECOVER_NONE;
 }
 
 static void recover_live(struct agent *ag, struct agent_domain *dom, const struct record *rec,
                          json_object *removed)
 {
-    struct qmp_conn *qmp = live_qmp(ag, dom);
+    const struct hv_driver *drv = ag->driver;
     bool copies = (rec->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) != 0;
     _cleanup_free_ char *why =
         ferry_strdup_printf("%s during %s", RESTART_MSG, phase_str(rec->phase));
     struct ferry_error err = {0};
     struct mig_step s;
-    char mstatus[32] = "none";
+    bool completed = false;
     const char *action = NULL;
+    enum recover_action rule;
     int r = 0;
 
-    if (strcmp(rec->operation, "migration-out") == 0 && rec->ending == JOB_ENDING_SUCCESS) {
+    /* Only a job with no Finish/Confirm under way asks the hypervisor. */
+    if (rec->ending == JOB_ENDING_NONE && drv->migrate_stream_completed)
+        completed = drv->migrate_stream_completed(ag, dom);
+    pthread_mutex_lock(&dom->job.lock);
+    rule = agent_recover_rule(&dom->job, completed);
+    pthread_mutex_unlock(&dom->job.lock);
+    switch (rule) {
+    case RECOVER_SOURCE_STOP:
         /* Confirm of a migration that succeeded: the guest runs on the
          * destination now; this copy must not run again. */
         mig_step_from_job(ag, dom, &s);
         r = mig_confirm_locked(ag, &s, false, NULL, &err);
         mig_step_clear(ag, &s);
         action = "stopped";
-        goto out;
-    }
-    if (qmp)
-        migration_status(qmp, mstatus, sizeof mstatus);
-    switch (restart_rule(dom, rec, mstatus)) {
-    case ORPHAN_NONE: /* record_read admits no other operation; never leave it claimed */
+        break;
+    case RECOVER_NONE: /* record_read admits no other operation; never leave it claimed */
         ferry_error_set(&err, EINVAL, "%s: no rule for operation '%s'", why, rec->operation);
         agent_job_finish(&dom->job, &err);
         agent_job_record_remove(ag, dom);
@@ -617,11 +440,11 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         agent_domain_end_job(dom);
         r = -EINVAL;
         break;
-    case ORPHAN_SOURCE_KEEP:
+    case RECOVER_SOURCE_KEEP:
         /* The point of no return: Finish may have started the guest on
          * the destination. Only Confirm or job.abort ends the job. */
-        if (qmp)
-            sweep_storage(qmp, rec->name, copies, removed);
+        if (drv->migrate_sweep)
+            drv->migrate_sweep(ag, dom, copies ? HV_SWEEP_SERVER : 0, removed);
         pthread_mutex_lock(&dom->job.lock);
         dom->job.orphaned = true;
         dom->job.stepping = false;
@@ -632,25 +455,23 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         agent_job_record_save(ag, dom);
         action = "kept-paused";
         break;
-    case ORPHAN_SOURCE_CANCEL:
+    case RECOVER_SOURCE_CANCEL:
         /* What the lost Perform would have undone, then a cancelled
          * Confirm: the guest runs again if it ran before. */
-        if (qmp) {
-            cancel_migration(qmp, rec->name, mstatus, sizeof mstatus);
-            sweep_storage(qmp, rec->name, copies, removed);
-        }
+        if (drv->migrate_sweep)
+            drv->migrate_sweep(ag, dom, HV_SWEEP_CANCEL | (copies ? HV_SWEEP_SERVER : 0), removed);
         mark_cancelled(dom);
         mig_step_from_job(ag, dom, &s);
         r = mig_confirm_locked(ag, &s, true, why, &err);
         mig_step_clear(ag, &s);
         action = rec->was_running ? "resumed" : "cancelled";
         break;
-    case ORPHAN_DEST_FINISH:
+    case RECOVER_DEST_FINISH:
         /* A Finish of a success, or v2/v1 whose source may have sent a
          * complete stream: the driver's Finish waits for it and resumes
          * the guest, or tears it down. The NBD server goes first. */
-        if (qmp)
-            sweep_storage(qmp, rec->name, true, removed);
+        if (drv->migrate_sweep)
+            drv->migrate_sweep(ag, dom, HV_SWEEP_SERVER, removed);
         mig_step_from_job(ag, dom, &s);
         r = mig_finish_locked(ag, &s, false, NULL, &err);
         mig_step_clear(ag, &s);
@@ -658,8 +479,8 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         if (r < 0)
             remove_targets(ag, rec, removed);
         break;
-    case ORPHAN_DEST_TEARDOWN:
-        /* The incoming QEMU and its NBD server go; the driver's state
+    case RECOVER_DEST_TEARDOWN:
+        /* The incoming guest and its disk server go; the driver's state
          * that named the targets is gone, the record names them. */
         mark_cancelled(dom);
         mig_step_from_job(ag, dom, &s);
@@ -669,7 +490,6 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         action = "torn-down";
         break;
     }
-out:
     if (r < 0)
         ferry_warn("recovering the migration of '%s': %s", rec->name, ferry_error_msg(&err));
     publish(ag, rec, action ? action : "none", removed);
@@ -717,6 +537,7 @@ static void recover_file(struct agent *ag, const char *path)
     }
     if (dom)
         agent_domain_unref(ag, dom);
+    record_clear(&rec);
 }
 
 /* A guest with no job may still carry what an engine added to it (a
@@ -728,18 +549,15 @@ static void sweep_idle(struct agent *ag)
 
     for (size_t i = 0; i < n; i++) {
         struct agent_domain *dom = doms[i];
-        struct qmp_conn *qmp = NULL;
-
-        bool incoming = false;
+        bool idle, incoming = false;
 
         pthread_mutex_lock(&dom->job.lock);
-        if (!dom->job.active && dom->active) {
+        idle = !dom->job.active && dom->active;
+        if (idle)
             incoming = dom->incoming;
-            qmp = live_qmp(ag, dom);
-        }
         pthread_mutex_unlock(&dom->job.lock);
         if (incoming) {
-            /* An incoming QEMU whose Prepare left no record (an older
+            /* An incoming guest whose Prepare left no record (an older
              * agent, a record that could not be written): nobody can
              * Finish it. Torn down as a recorded Prepare is, with no
              * targets known. */
@@ -748,39 +566,17 @@ static void sweep_idle(struct agent *ag)
             snprintf(rec.operation, sizeof rec.operation, "migration-in");
             job_restore(ag, dom, &rec);
             recover_live(ag, dom, &rec, json_object_new_array());
-        } else if (qmp) {
+        } else if (idle && ag->driver->migrate_sweep) {
             json_object *removed = json_object_new_array();
-            sweep_storage(qmp, dom->def->name, false, removed);
+            ag->driver->migrate_sweep(ag, dom, 0, removed);
             if (json_object_array_length(removed) > 0)
-                ferry_warn("domain '%s': removed what a migration left in QEMU: %s", dom->def->name,
-                           json_object_to_json_string(removed));
+                ferry_warn("domain '%s': removed what a migration left in the guest: %s",
+                           dom->def->name, json_object_to_json_string(removed));
             json_object_put(removed);
         }
         agent_domain_unref(ag, dom);
     }
     free(doms);
-}
-
-/* The unix sockets of NBD servers that sessions of an earlier agent
- * process started (nbd/sync.c: RUN/mir-PID-N.sock). No session of this
- * process exists yet; the servers themselves were stopped above. */
-static void remove_stale_sockets(struct agent *ag)
-{
-    _cleanup_(closedirp) DIR *d = opendir(ag->run_dir);
-    char mine[32];
-    struct dirent *de;
-
-    snprintf(mine, sizeof mine, "mir-%d-", (int)getpid());
-    while (d && (de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        _cleanup_free_ char *path = NULL;
-
-        if (strncmp(de->d_name, "mir-", 4) != 0 || strncmp(de->d_name, mine, strlen(mine)) == 0 ||
-            len < 5 || strcmp(de->d_name + len - 5, ".sock") != 0)
-            continue;
-        path = ferry_strdup_printf("%s/%s", ag->run_dir, de->d_name);
-        unlink(path);
-    }
 }
 
 void agent_recover_jobs(struct agent *ag)
@@ -799,8 +595,7 @@ void agent_recover_jobs(struct agent *ag)
         path = ferry_strdup_printf("%s/%s", dir, de->d_name);
         recover_file(ag, path);
     }
-    if (is_qemu(ag)) {
-        sweep_idle(ag);
-        remove_stale_sockets(ag);
-    }
+    sweep_idle(ag);
+    if (ag->driver->recover_host)
+        ag->driver->recover_host(ag);
 }

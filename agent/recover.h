@@ -6,7 +6,10 @@
 #ifndef FERRY_AGENT_RECOVER_H
 #define FERRY_AGENT_RECOVER_H
 
+#include <stdbool.h>
+
 #include "agent.h"
+#include "migrate-priv.h"
 
 /* The largest job record a restarted agent reads back. */
 #define AGENT_JOB_RECORD_MAX (64 * 1024)
@@ -32,8 +35,29 @@ void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom,
 void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom,
                                const struct domain_def *old_def);
 
+/* What a restarted agent does with a live guest's recorded job. */
+enum recover_action {
+    RECOVER_NONE = 0,      /* no rule (an operation no record holds) */
+    RECOVER_SOURCE_CANCEL, /* cancel, then Confirm cancelled: the guest runs if it ran */
+    RECOVER_SOURCE_KEEP,   /* the point of no return: paused, job open, orphaned */
+    RECOVER_SOURCE_STOP,   /* Confirm of a success again: the source guest stops */
+    RECOVER_DEST_TEARDOWN, /* Finish cancelled: the incoming guest goes */
+    RECOVER_DEST_FINISH,   /* Finish: a complete stream runs here, else torn down */
+};
+/* The rule for JOB (borrowed; its lock held or the job otherwise still),
+ * restored from its record: a Finish or Confirm under way (job->ending)
+ * is done again with its outcome; otherwise the rule of a client that goes
+ * away (mig_orphan_rule), except that a v2/v1 source inside Perform whose
+ * hypervisor says the stream completed (STREAM_COMPLETED) keeps the guest
+ * paused instead of resuming it. A pure function: docs/control-api.md "An
+ * agent that restarts" is its table (a guest that is gone is decided
+ * before it: "dropped"). */
+enum recover_action agent_recover_rule(const struct agent_job *job, bool stream_completed);
+
 /* agent_recover_jobs() (declared in agent.h, for ferryd's start-up)
- * applies the rules to every job record, then removes stale ferry dirty
- * bitmaps, NBD exports and block jobs from running guests with no job. */
+ * applies the rules to every job record, tears down incoming guests with
+ * no record, then has the driver sweep its migration leftovers from the
+ * running guests with no job (hv_driver.migrate_sweep) and from the host
+ * (hv_driver.recover_host). */
 
 #endif
