@@ -343,14 +343,14 @@ static int cmd_monitor(const char *uri, int argc, char **argv)
 static int cmd_events(const char *uri, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"domain", required_argument, NULL, 'd'},
-        {"count", required_argument, NULL, 'n'},
-        {"timeout", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0},
+        {"domain", required_argument, NULL, 'd'},  {"count", required_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+        {"since", required_argument, NULL, 's'},   {NULL, 0, NULL, 0},
     };
     const char *domain = NULL;
-    uint64_t count = 0, timeout = 0, seen = 0;
+    uint64_t count = 0, timeout = 0, seen = 0, since = 0;
+    bool replay = false;
+    json_object *params = NULL;
     struct ctl_client *c = NULL;
     struct ferry_error err = {0};
     int64_t deadline;
@@ -374,6 +374,13 @@ static int cmd_events(const char *uri, int argc, char **argv)
                 return 2;
             }
             break;
+        case 's':
+            if (ferry_parse_u64(optarg, &since) < 0 || since > INT64_MAX) {
+                fprintf(stderr, "ferryctl: events: bad --since\n");
+                return 2;
+            }
+            replay = true;
+            break;
         case 'j':
             break; /* events are always JSON lines */
         default:
@@ -382,7 +389,12 @@ static int cmd_events(const char *uri, int argc, char **argv)
     }
     if (ctl_connect(uri, &c, &err) < 0)
         return ctl_fail("events", &err);
-    if (ctl_client_call(c, "events.subscribe", NULL, CALL_TIMEOUT_MS, NULL, &err) < 0) {
+    if (replay) {
+        /* The agent's kept events with a seq above SINCE come first. */
+        params = json_object_new_object();
+        json_object_object_add(params, "since", json_object_new_int64((int64_t)since));
+    }
+    if (ctl_client_call(c, "events.subscribe", params, CALL_TIMEOUT_MS, NULL, &err) < 0) {
         ctl_client_free(c);
         return ctl_fail("events", &err);
     }
@@ -676,7 +688,8 @@ static void usage(FILE *f)
                "  migrate-getspeed NAME            when migrating, else for the next one\n"
                "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
                "  migrate-getmaxdowntime NAME\n"
-               "  events [--domain NAME] [--count N] [--timeout SEC]\n"
+               "  events [--domain NAME] [--count N] [--timeout SEC] [--since SEQ]\n"
+               "                                   --since: first the kept events after SEQ\n"
                "Xen configuration:\n"
                "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
                "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"

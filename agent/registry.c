@@ -260,6 +260,41 @@ struct sink {
 static pthread_mutex_t sinks_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sink sinks[MAX_SINKS];
 static int next_token = 1;
+/* Under sinks_lock: the last AGENT_EVENTS_KEPT events (references),
+ * oldest at ring[ring_seq % AGENT_EVENTS_KEPT] once it is full, and the
+ * seq the last event got (the first gets 1). */
+static json_object *ring[AGENT_EVENTS_KEPT];
+static uint64_t ring_seq;
+static int64_t events_epoch;
+/* Set by agent_events_replay_next() for the next subscription this thread
+ * makes (the connection's own thread: after the events.subscribe reply). */
+static __thread bool replay_pending;
+static __thread uint64_t replay_since;
+
+static uint64_t oldest_seq_locked(void)
+{
+    if (ring_seq == 0)
+        return 0;
+    return ring_seq > AGENT_EVENTS_KEPT ? ring_seq - AGENT_EVENTS_KEPT + 1 : 1;
+}
+
+void agent_events_replay_next(struct agent *ag, uint64_t since)
+{
+    (void)ag;
+    replay_pending = true;
+    replay_since = since;
+}
+
+void agent_events_position(struct agent *ag, uint64_t *ret_oldest, uint64_t *ret_last,
+                           int64_t *ret_epoch)
+{
+    (void)ag;
+    pthread_mutex_lock(&sinks_lock);
+    *ret_oldest = oldest_seq_locked();
+    *ret_last = ring_seq;
+    *ret_epoch = events_epoch;
+    pthread_mutex_unlock(&sinks_lock);
+}
 
 int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque)
 {
@@ -276,6 +311,14 @@ int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque
             break;
         }
     }
+    /* The kept events go first, under the lock that orders them before
+     * every event emitted from now on: none is missed or sent twice. */
+    if (token > 0 && replay_pending) {
+        for (uint64_t seq = oldest_seq_locked(); seq && seq <= ring_seq; seq++)
+            if (seq > replay_since && ring[seq % AGENT_EVENTS_KEPT])
+                sink(ring[seq % AGENT_EVENTS_KEPT], opaque);
+    }
+    replay_pending = false;
     pthread_mutex_unlock(&sinks_lock);
     return token;
 }
@@ -293,6 +336,7 @@ void agent_events_unsubscribe(struct agent *ag, int token)
 void agent_emit_event(struct agent *ag, const char *event, const char *domain, json_object *data)
 {
     _cleanup_(json_object_putp) json_object *ev = json_object_new_object();
+    json_object *kept = NULL;
 
     (void)ag;
     json_object_object_add(ev, "event", json_object_new_string(event));
@@ -304,6 +348,15 @@ void agent_emit_event(struct agent *ag, const char *event, const char *domain, j
     /* Sinks run under the lock: they only queue a frame on their own
      * connection (non-blocking enough), so unsubscribe cannot race a call. */
     pthread_mutex_lock(&sinks_lock);
+    ring_seq++;
+    json_object_object_add(ev, "seq", json_object_new_int64((int64_t)ring_seq));
+    /* The ring keeps a copy of its own: json-c's reference counts are
+     * not atomic, and DATA may share objects with the emitter's thread
+     * (a QMP event's). The ring's copies are only touched under the lock. */
+    if (json_object_deep_copy(ev, &kept, NULL) < 0)
+        kept = NULL;
+    json_object_put(ring[ring_seq % AGENT_EVENTS_KEPT]);
+    ring[ring_seq % AGENT_EVENTS_KEPT] = kept;
     for (size_t i = 0; i < MAX_SINKS; i++)
         if (sinks[i].token)
             sinks[i].fn(ev, sinks[i].opaque);
@@ -379,6 +432,9 @@ int agent_init(struct agent *ag, struct ferry_error *err)
     int r;
 
     pthread_mutex_init(&ag->lock, NULL);
+    pthread_mutex_lock(&sinks_lock);
+    events_epoch = ferry_wall_ms();
+    pthread_mutex_unlock(&sinks_lock);
     if (!ag->cfg.max_version)
         ag->cfg.max_version = 3;
     snprintf(ag->run_dir, sizeof ag->run_dir, "%s/run", ag->cfg.state_dir);
@@ -410,6 +466,12 @@ void agent_fini(struct agent *ag)
         pthread_mutex_lock(&ag->lock);
     }
     pthread_mutex_unlock(&ag->lock);
+    pthread_mutex_lock(&sinks_lock);
+    for (size_t i = 0; i < AGENT_EVENTS_KEPT; i++) {
+        json_object_put(ring[i]);
+        ring[i] = NULL;
+    }
+    pthread_mutex_unlock(&sinks_lock);
 }
 
 /* Re-attaches to guests that ran before the agent restarted: every

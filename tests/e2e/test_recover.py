@@ -58,6 +58,17 @@ def restart(agent):
     agent.start()
 
 
+def recovered_events(agent, dom, *since):
+    """The migration-recovered events of DOM that `ferryctl events` shows
+    within two seconds, with `--since SINCE` when given."""
+    args = ["events", "--domain", dom, "--timeout", "2"]
+    if since:
+        args += ["--since", str(since[0])]
+    out = agent.ctl(*args, timeout=30).stdout
+    evs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [e for e in evs if e["event"] == "migration-recovered"]
+
+
 def logged(agent, text):
     return text in open(agent.log, errors="replace").read()
 
@@ -104,6 +115,18 @@ def source_killed_during_perform(tag, ram, engine="ferry"):
     assert p.src.ctl_json("domjobinfo", "g", "--completed")["status"] == "cancelled"
     assert logged(p.src, "interrupted by an agent restart: resumed")
     assert records(p.src) == [], records(p.src)
+    # The event was emitted before anyone could subscribe: a plain
+    # subscription does not see it, one that asks for the kept events does.
+    assert recovered_events(p.src, "g") == []
+    evs = recovered_events(p.src, "g", 0)
+    assert len(evs) == 1, evs
+    ev = evs[0]
+    assert ev["data"]["operation"] == "migration-out" and ev["data"]["phase"] == "perform" \
+        and ev["data"]["action"] == "resumed", ev
+    assert ev["data"]["removed"], ev  # what the sweep took out of QEMU
+    assert ev["seq"] >= 1, ev
+    # SINCE is exclusive: from the event's own seq on, it is not sent again.
+    assert recovered_events(p.src, "g", ev["seq"]) == []
     # The destination learns it from its own client's close.
     d.close()
     assert_dest_clean(p, "g", pid)
