@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,19 +52,6 @@ static char *record_path(struct agent *ag, const char *name)
 }
 
 /* ---- the record ---- */
-
-static json_object *jprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_object *jprintf(const char *fmt, ...)
-{
-    _cleanup_free_ char *s = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    return json_object_new_string(s ? s : "");
-}
 
 static void add_str(json_object *o, const char *k, const char *v)
 {
@@ -310,7 +296,8 @@ static void remove_targets(struct agent *ag, const struct record *rec, json_obje
             continue;
         if (unlink(t) == 0) {
             ferry_info("removing target image '%s'", t);
-            json_object_array_add(removed, jprintf("target:%s", t));
+            _cleanup_free_ char *what = ferry_strdup_printf("target:%s", t);
+            json_object_array_add(removed, json_object_new_string(what));
         } else if (errno != ENOENT) {
             ferry_warn("cannot remove target image '%s': %s", t, strerror(errno));
         }
