@@ -19,114 +19,11 @@
 #include "cleanup.h"
 #include "mir.h"
 #include "qmp.h"
+#include "sync-priv.h"
 #include "util.h"
-
-#define MIR_SYNC_MAX_DISKS           64
-#define MIR_DEFAULT_CONVERGE_BYTES   (32u * 1024 * 1024)
-#define MIR_DEFAULT_PASS_INTERVAL_MS 50u
-#define MIR_NAME_MAX                 160
-/* Background flushes in flight per disk; one per dirty pass that wrote. */
-#define MIR_FLUSHES_MAX 4
-
-/* Steps of the final pass, for the debug breakdown. */
-enum {
-    T_WOKE,    /* the worker left its dirty-pass loop */
-    T_CHECK,   /* dirty count of the active bitmap known */
-    T_DISABLE, /* active bitmap disabled (only when something is dirty) */
-    T_EXPORT,  /* export added */
-    T_READ,    /* dirty extents read over NBD */
-    T_COPY,    /* extents copied */
-    T_FLUSH,   /* target flushed, or found not to need it */
-    T_STEPS
-};
 
 static const char *const t_names[T_STEPS] = {"wait-worker", "count", "disable", "export-add",
                                              "dirty-read",  "copy",  "flush"};
-
-struct sync_disk {
-    struct mir_sync *s;
-    char *target;
-    char *node;
-    char *source_path; /* NULL: read through src_export */
-    char *dest_uri;
-    bool direct;
-    bool dest_is_zero;
-    bool top_only; /* bulk pass: the top image alone (export with allocation-depth) */
-
-    char active[MIR_NAME_MAX];     /* the enabled bitmap */
-    char src_export[MIR_NAME_MAX]; /* read-only export of the node (NBD source) */
-    char dirty_export[MIR_NAME_MAX];
-    char final_export[MIR_NAME_MAX];
-    bool bitmap_added;
-    bool src_export_added;
-
-    struct mir_disk *disk; /* set before the worker starts, then constant */
-    pthread_t thread;
-    bool thread_started;
-    unsigned freezes;
-    bool bulk_done;   /* under s->lock */
-    bool converged;   /* under s->lock */
-    unsigned retries; /* under s->lock: passes tried again */
-    /* Merges of a failed pass's extents back into the active bitmap
-     * (under s->lock), and the control thread's snapshot of it when it took
-     * the final pass's dirty counts for all disks in one query: the worker
-     * trusts FINAL_COUNT only if no merge happened since. */
-    unsigned merges;
-    unsigned merges_at_count;
-    bool final_count_known;
-    uint64_t final_count;
-    /* Steps of the final pass (ferry_now_us(); 0 = not reached), written by
-     * the worker, read by the control thread after the join. */
-    int64_t t_final[T_STEPS];
-    bool timing;            /* the worker is in its final pass: record steps */
-    const char *flush_note; /* how the final pass's flush went (static string) */
-    /* Left by a successful final pass for mir_sync_cleanup(): final_export
-     * still exists (it holds the disabled active bitmap); final_done: the
-     * active bitmap is no longer needed. */
-    bool leftover_export;
-    bool final_done;
-    /* A dirty pass that finished after the final pass was asked for leaves
-     * its frozen bitmap here (empty: none), and dirty_export when it still
-     * existed then (STALE_EXPORT), for mir_sync_cleanup(). */
-    char stale[MIR_NAME_MAX + 16];
-    bool stale_export;
-
-    /* Flushes of the target between passes, worker thread only. WGEN counts
-     * the copies that wrote something; FGEN is the highest WGEN a finished
-     * flush covers (a flush covers the writes answered before it was sent).
-     * When FGEN == WGEN at the final pass, nothing written is unflushed and
-     * the final pass needs no flush. With multi-conn, flushes go out as
-     * asynchronous commands on a connection of their own (FLUSH_H), so no
-     * pass waits for the destination's writeback. */
-    struct nbd_handle *flush_h;
-    uint64_t wgen, fgen;
-    struct {
-        int64_t cookie;
-        uint64_t gen;
-    } flushes[MIR_FLUSHES_MAX];
-    unsigned nflushes;
-    /* A copy failed: writes may have been in flight on the connections it
-     * dropped, which no later flush is sure to cover. The final pass then
-     * always flushes (as it always did). */
-    bool flush_unsure;
-};
-
-struct mir_sync {
-    struct qmp_conn *qmp; /* borrowed */
-    struct mir_sync_opts opts;
-    char sock[108];
-    bool server_started;
-    struct sync_disk *disks;
-    size_t n;
-
-    pthread_mutex_t lock; /* protects everything below and sync_disk flags */
-    pthread_cond_t cond;
-    bool started;
-    bool final_requested;
-    bool failed;
-    struct ferry_error err; /* first worker error */
-    atomic_bool cancelled;
-};
 
 static atomic_uint sock_counter;
 
@@ -310,176 +207,6 @@ enable:
     return r;
 }
 
-/* ---- flushes ------------------------------------------------------------ */
-
-static void flush_conn_close(struct sync_disk *sd)
-{
-    if (sd->flush_h)
-        nbd_close(sd->flush_h); /* flushes still in flight are dropped: harmless */
-    sd->flush_h = NULL;
-    sd->nflushes = 0;
-}
-
-/* Opens the flush connection, only when the target advertises multi-conn:
- * without it a flush on another connection need not cover the engine's
- * writes, and a server that takes one client (qemu-nbd's default) would
- * leave the connect waiting. Without it, flushes between passes stay
- * synchronous on the engine's connection. */
-static void flush_conn_open(struct sync_disk *sd)
-{
-    if (!mir_disk_target_multi_conn(sd->disk))
-        return;
-    struct nbd_handle *h = nbd_create();
-    if (!h)
-        return;
-    if (nbd_connect_uri(h, sd->dest_uri) < 0 || nbd_can_multi_conn(h) != 1 ||
-        nbd_can_flush(h) != 1) {
-        ferry_debug("mir: disk '%s': no flush connection (%s)", sd->target,
-                    nbd_get_error() ? nbd_get_error() : "no multi-conn or flush");
-        nbd_close(h);
-        return;
-    }
-    sd->flush_h = h;
-}
-
-/* Collects the background flushes that have finished; FGEN advances. With
- * WAIT_GEN > 0, waits (at most the I/O timeout, or until cancelled) while a
- * flush that covers WAIT_GEN is still in flight. A failed flush or
- * connection closes the connection: the caller falls back to the engine's
- * synchronous flush, whose error is the one that counts. */
-static int flush_reap(struct sync_disk *sd, uint64_t wait_gen)
-{
-    struct mir_sync *s = sd->s;
-    int64_t deadline = ferry_now_ms() + s->opts.copy.io_timeout_ms;
-    for (;;) {
-        if (!sd->flush_h)
-            return -ENOTCONN;
-        /* Read whatever replies have arrived, without waiting. */
-        while (nbd_aio_in_flight(sd->flush_h) > 0) {
-            int p = nbd_poll(sd->flush_h, 0);
-            if (p < 0) {
-                ferry_debug("mir: disk '%s': flush connection: %s", sd->target, nbd_get_error());
-                flush_conn_close(sd);
-                return -EIO;
-            }
-            if (p == 0)
-                break;
-        }
-        unsigned k = 0;
-        bool covering = false;
-        for (unsigned i = 0; i < sd->nflushes; i++) {
-            int c = nbd_aio_command_completed(sd->flush_h, sd->flushes[i].cookie);
-            if (c == 0) {
-                covering |= sd->flushes[i].gen >= wait_gen;
-                sd->flushes[k++] = sd->flushes[i];
-            } else if (c < 0) {
-                ferry_debug("mir: disk '%s': flush between passes: %s", sd->target,
-                            nbd_get_error());
-                flush_conn_close(sd);
-                return -EIO;
-            } else if (sd->flushes[i].gen > sd->fgen) {
-                sd->fgen = sd->flushes[i].gen;
-            }
-        }
-        sd->nflushes = k;
-        if (wait_gen == 0 || sd->fgen >= wait_gen || !covering)
-            return 0;
-        if (atomic_load(&s->cancelled))
-            return -ECANCELED;
-        int64_t left = deadline - ferry_now_ms();
-        if (left <= 0) {
-            ferry_debug("mir: disk '%s': flush between passes: no reply in %u ms", sd->target,
-                        s->opts.copy.io_timeout_ms);
-            flush_conn_close(sd);
-            return -ETIMEDOUT;
-        }
-        /* Slices of 100 ms at most, to notice a cancel. */
-        if (nbd_poll(sd->flush_h, left < 100 ? (int)left : 100) < 0) {
-            ferry_debug("mir: disk '%s': flush connection: %s", sd->target, nbd_get_error());
-            flush_conn_close(sd);
-            return -EIO;
-        }
-    }
-}
-
-/* Flushes the target while the guest still runs, so that the final pass
- * (in the guest's downtime) finds nothing written and unflushed, or at
- * least little for the destination to write out: measured in the demo, the
- * final flush was 186 of the final pass's 194 ms, the destination writing
- * out the bulk pass. Not an error when it fails: the final pass flushes
- * then, and that flush is the one that counts; a broken connection fails
- * the next copy, which reconnects. With a flush connection the flush is
- * only sent here: a pass never waits for the destination's writeback
- * (97-126 ms seen while the destination QEMU was loading RAM). */
-static void flush_start(struct sync_disk *sd)
-{
-    struct mir_sync *s = sd->s;
-    if (sd->fgen == sd->wgen)
-        return;
-    if (sd->flush_h) {
-        flush_reap(sd, 0);
-        if (sd->flush_h && sd->nflushes == MIR_FLUSHES_MAX)
-            flush_reap(sd, sd->flushes[0].gen);
-    }
-    if (sd->flush_h && sd->nflushes < MIR_FLUSHES_MAX) {
-        if (sd->nflushes > 0 && sd->flushes[sd->nflushes - 1].gen == sd->wgen)
-            return;
-        int64_t c = nbd_aio_flush(sd->flush_h, NBD_NULL_COMPLETION, 0);
-        if (c >= 0) {
-            sd->flushes[sd->nflushes].cookie = c;
-            sd->flushes[sd->nflushes].gen = sd->wgen;
-            sd->nflushes++;
-            return;
-        }
-        ferry_debug("mir: disk '%s': nbd_aio_flush: %s", sd->target, nbd_get_error());
-        flush_conn_close(sd);
-    }
-    /* Synchronous: not worth it once the final pass is asked for, which
-     * flushes anyway. */
-    pthread_mutex_lock(&s->lock);
-    bool final = s->final_requested;
-    pthread_mutex_unlock(&s->lock);
-    if (final)
-        return;
-    struct ferry_error e = {0};
-    uint64_t gen = sd->wgen;
-    int64_t t0 = ferry_now_ms();
-    if (mir_disk_flush(sd->disk, &e) < 0) {
-        ferry_debug("mir: disk '%s': flush between passes: %s", sd->target, e.msg);
-        return;
-    }
-    sd->fgen = gen;
-    ferry_debug("mir: disk '%s': flush between passes: %" PRId64 " ms", sd->target,
-                ferry_now_ms() - t0);
-}
-
-/* The final pass's flush: none when every write is covered by a flush that
- * has finished (and no copy ever failed, see flush_unsure); waiting for the
- * background flush in flight when that one covers every write; otherwise a
- * flush on the engine's connection. */
-static int final_flush(struct sync_disk *sd, struct ferry_error *err)
-{
-    if (!sd->flush_unsure) {
-        if (sd->flush_h)
-            flush_reap(sd, 0);
-        if (sd->fgen == sd->wgen) {
-            sd->flush_note = "not needed";
-            return 0;
-        }
-        if (sd->flush_h && sd->nflushes > 0 && sd->flushes[sd->nflushes - 1].gen == sd->wgen &&
-            flush_reap(sd, sd->wgen) == 0 && sd->fgen == sd->wgen) {
-            sd->flush_note = "waited for the one in flight";
-            return 0;
-        }
-    }
-    sd->flush_note = "sent";
-    uint64_t gen = sd->wgen;
-    int r = mir_disk_flush(sd->disk, err);
-    if (r >= 0)
-        sd->fgen = gen;
-    return r;
-}
-
 /* ---- the worker -------------------------------------------------------- */
 
 /* Waits up to MS for a cancel, a failure or (when FINAL_TOO) the final
@@ -607,11 +334,11 @@ static void worker_run(struct sync_disk *sd)
     bool check = false; /* the last pass was small: look at the count first */
     int r;
 
-    flush_conn_open(sd);
+    mir_sync_flush_open(sd);
     r = pass_with_retries(sd, PASS_BULK, &dirty, &err);
     if (r < 0)
         goto fail;
-    flush_start(sd);
+    mir_sync_flush_start(sd);
     pthread_mutex_lock(&s->lock);
     sd->bulk_done = true;
     pthread_mutex_unlock(&s->lock);
@@ -623,7 +350,7 @@ static void worker_run(struct sync_disk *sd)
         if (stop)
             break;
         if (sd->flush_h)
-            flush_reap(sd, 0);
+            mir_sync_flush_reap(sd, 0);
         if (check && nothing_dirty(sd)) {
             mir_disk_set_dirty(sd->disk, 0, true);
             if (wait_interval(s, s->opts.pass_interval_ms, true))
@@ -637,7 +364,7 @@ static void worker_run(struct sync_disk *sd)
             break;
         passes++;
         if (dirty > 0)
-            flush_start(sd);
+            mir_sync_flush_start(sd);
         bool converged = dirty < s->opts.converge_bytes;
         /* Before the disk first counts as converged (and Perform moves on
          * to RAM), let the flush that covers the bulk copy finish: else
@@ -645,7 +372,7 @@ static void worker_run(struct sync_disk *sd)
          * guest's downtime (69 ms in the demo, its images on ext4). Bounded
          * by the I/O timeout; a failure leaves the flush to the final pass. */
         if (converged && !sd->converged && sd->flush_h)
-            flush_reap(sd, sd->wgen);
+            mir_sync_flush_reap(sd, sd->wgen);
         mir_disk_set_dirty(sd->disk, dirty, converged);
         pthread_mutex_lock(&s->lock);
         if (converged && !sd->converged) {
@@ -680,7 +407,7 @@ static void worker_run(struct sync_disk *sd)
     mark(sd, T_WOKE);
     r = pass_with_retries(sd, PASS_FINAL, &dirty, &err);
     if (r >= 0)
-        r = final_flush(sd, &err);
+        r = mir_sync_flush_final(sd, &err);
     mark(sd, T_FLUSH);
     if (r < 0)
         goto fail;
@@ -704,7 +431,7 @@ static void *worker(void *opaque)
 {
     struct sync_disk *sd = opaque;
     worker_run(sd);
-    flush_conn_close(sd);
+    mir_sync_flush_close(sd);
     return NULL;
 }
 

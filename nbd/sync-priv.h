@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Private to the storage migration session (sync.c: passes, worker,
+ * session; sync-flush.c: the target's flushes between and at the end of
+ * passes). Not part of the engine's interface (mir.h). */
+#ifndef FERRY_NBD_SYNC_PRIV_H
+#define FERRY_NBD_SYNC_PRIV_H
+
+#include <libnbd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "mir.h"
+#include "qmp.h"
+
+#define MIR_SYNC_MAX_DISKS           64
+#define MIR_DEFAULT_CONVERGE_BYTES   (32u * 1024 * 1024)
+#define MIR_DEFAULT_PASS_INTERVAL_MS 50u
+#define MIR_NAME_MAX                 160
+/* Background flushes in flight per disk; one per dirty pass that wrote. */
+#define MIR_FLUSHES_MAX 4
+
+/* Steps of the final pass, for the debug breakdown. */
+enum {
+    T_WOKE,    /* the worker left its dirty-pass loop */
+    T_CHECK,   /* dirty count of the active bitmap known */
+    T_DISABLE, /* active bitmap disabled (only when something is dirty) */
+    T_EXPORT,  /* export added */
+    T_READ,    /* dirty extents read over NBD */
+    T_COPY,    /* extents copied */
+    T_FLUSH,   /* target flushed, or found not to need it */
+    T_STEPS
+};
+
+struct sync_disk {
+    struct mir_sync *s;
+    char *target;
+    char *node;
+    char *source_path; /* NULL: read through src_export */
+    char *dest_uri;
+    bool direct;
+    bool dest_is_zero;
+    bool top_only; /* bulk pass: the top image alone (export with allocation-depth) */
+
+    char active[MIR_NAME_MAX];     /* the enabled bitmap */
+    char src_export[MIR_NAME_MAX]; /* read-only export of the node (NBD source) */
+    char dirty_export[MIR_NAME_MAX];
+    char final_export[MIR_NAME_MAX];
+    bool bitmap_added;
+    bool src_export_added;
+
+    struct mir_disk *disk; /* set before the worker starts, then constant */
+    pthread_t thread;
+    bool thread_started;
+    unsigned freezes;
+    bool bulk_done;   /* under s->lock */
+    bool converged;   /* under s->lock */
+    unsigned retries; /* under s->lock: passes tried again */
+    /* Merges of a failed pass's extents back into the active bitmap
+     * (under s->lock), and the control thread's snapshot of it when it took
+     * the final pass's dirty counts for all disks in one query: the worker
+     * trusts FINAL_COUNT only if no merge happened since. */
+    unsigned merges;
+    unsigned merges_at_count;
+    bool final_count_known;
+    uint64_t final_count;
+    /* Steps of the final pass (ferry_now_us(); 0 = not reached), written by
+     * the worker, read by the control thread after the join. */
+    int64_t t_final[T_STEPS];
+    bool timing;            /* the worker is in its final pass: record steps */
+    const char *flush_note; /* how the final pass's flush went (static string) */
+    /* Left by a successful final pass for mir_sync_cleanup(): final_export
+     * still exists (it holds the disabled active bitmap); final_done: the
+     * active bitmap is no longer needed. */
+    bool leftover_export;
+    bool final_done;
+    /* A dirty pass that finished after the final pass was asked for leaves
+     * its frozen bitmap here (empty: none), and dirty_export when it still
+     * existed then (STALE_EXPORT), for mir_sync_cleanup(). */
+    char stale[MIR_NAME_MAX + 16];
+    bool stale_export;
+
+    /* Flushes of the target between passes, worker thread only. WGEN counts
+     * the copies that wrote something; FGEN is the highest WGEN a finished
+     * flush covers (a flush covers the writes answered before it was sent).
+     * When FGEN == WGEN at the final pass, nothing written is unflushed and
+     * the final pass needs no flush. With multi-conn, flushes go out as
+     * asynchronous commands on a connection of their own (FLUSH_H), so no
+     * pass waits for the destination's writeback. */
+    struct nbd_handle *flush_h;
+    uint64_t wgen, fgen;
+    struct {
+        int64_t cookie;
+        uint64_t gen;
+    } flushes[MIR_FLUSHES_MAX];
+    unsigned nflushes;
+    /* A copy failed: writes may have been in flight on the connections it
+     * dropped, which no later flush is sure to cover. The final pass then
+     * always flushes (as it always did). */
+    bool flush_unsure;
+};
+
+struct mir_sync {
+    struct qmp_conn *qmp; /* borrowed */
+    struct mir_sync_opts opts;
+    char sock[108];
+    bool server_started;
+    struct sync_disk *disks;
+    size_t n;
+
+    pthread_mutex_t lock; /* protects everything below and sync_disk flags */
+    pthread_cond_t cond;
+    bool started;
+    bool final_requested;
+    bool failed;
+    struct ferry_error err; /* first worker error */
+    atomic_bool cancelled;
+};
+
+/* ---- sync-flush.c: flushes of the target, worker thread only ---- */
+
+/* Opens the disk's flush connection when the target has multi-conn. */
+void mir_sync_flush_open(struct sync_disk *sd);
+void mir_sync_flush_close(struct sync_disk *sd);
+/* Collects finished background flushes; with WAIT_GEN > 0 waits (bounded)
+ * while a flush covering WAIT_GEN is in flight. */
+int mir_sync_flush_reap(struct sync_disk *sd, uint64_t wait_gen);
+/* Flushes what was written since the last flush, in the background when
+ * the disk has a flush connection. */
+void mir_sync_flush_start(struct sync_disk *sd);
+/* The final pass's flush, or none when every write is already covered. */
+int mir_sync_flush_final(struct sync_disk *sd, struct ferry_error *err);
+
+#endif
