@@ -146,6 +146,22 @@ def begin_prepare(p, name, mp):
     return s, d, r
 
 
+def send_perform(s, name, mp, prep):
+    """Sends Perform (v3) on the raw source connection S without waiting
+    for its answer; PREP is Prepare's answer."""
+    s.send("migrate.perform", {"name": name, "params": mp, "version": 3,
+                               "cookie": prep["cookie"], "uri": prep["uri"]})
+
+
+def wait_performing(agent, name, what, timeout):
+    """Waits until AGENT's job for NAME is in Perform and has moved WHAT
+    ("memory" or "disk")."""
+    def moving():
+        info = agent.ctl_json("domjobinfo", name)
+        return info.get("phase") == "perform" and info.get(what + "_processed", 0) > 0
+    wait_for(moving, timeout, "Perform to move %s" % what)
+
+
 def images(agent):
     return sorted(os.listdir(agent.images)) if os.path.isdir(agent.images) else []
 
@@ -238,13 +254,8 @@ def test_gone_during_perform():
     mp = params(["live"], bandwidth=1, timeout=2, timeout_suspend=True)
     s, d, r = begin_prepare(p, "g", mp)
     pid = p.dst.qemu_pid("g")
-    s.send("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
-                               "uri": r["uri"]})
-
-    def performing():
-        info = p.src.ctl_json("domjobinfo", "g")
-        return info.get("phase") == "perform" and info.get("memory_processed", 0) > 0
-    wait_for(performing, 30, "Perform to move RAM")
+    send_perform(s, "g", mp, r)
+    wait_performing(p.src, "g", "memory", 30)
     wait_for(lambda: qmp_status(p.src, "g") == "paused", 30, "--timeout to pause the guest")
     t0 = time.time()
     s.close()
@@ -270,13 +281,8 @@ def test_gone_copy_storage_all():
     s, d, r = begin_prepare(p, "g", mp)
     pid = p.dst.qemu_pid("g")
     assert images(p.dst), "Prepare created no target image"
-    s.send("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
-                               "uri": r["uri"]})
-
-    def copying():
-        info = p.src.ctl_json("domjobinfo", "g")
-        return info.get("phase") == "perform" and info.get("disk_processed", 0) > 0
-    wait_for(copying, 60, "Perform to copy the disk")
+    send_perform(s, "g", mp, r)
+    wait_performing(p.src, "g", "disk", 60)
     # The source's connection first: its close alone stops the copy.
     s.close()
     assert GONE in completed_error(p.src, "g")
@@ -389,11 +395,7 @@ def test_p2p_source_agent_dies():
     try:
         wait_for(lambda: p.dst.qemu_pid("g"), 30, "the destination's incoming QEMU")
         pid = p.dst.qemu_pid("g")
-
-        def performing():
-            info = p.src.ctl_json("domjobinfo", "g")
-            return info.get("phase") == "perform" and info.get("memory_processed", 0) > 0
-        wait_for(performing, 30, "Perform to move RAM")
+        wait_performing(p.src, "g", "memory", 30)
         src_qemu = p.src.qemu_pid("g")
         p.src.kill()
         assert_dest_clean(p, "g", pid)

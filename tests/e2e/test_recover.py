@@ -13,7 +13,8 @@ import time
 
 from ferrytest import Runner, need_qemu, pid_alive, stop_pid, wait_for
 from test_orphan import (Pair, Wire, assert_dest_clean, assert_migrates, begin_prepare,
-                         completed_error, guest_kw, images, params, qmp_status, start_guest)
+                         completed_error, guest_kw, images, params, qmp_status, send_perform,
+                         start_guest, wait_performing)
 
 RESTARTED = "the agent restarted"
 
@@ -88,13 +89,8 @@ def source_killed_during_perform(tag, ram, engine="ferry"):
     s, d, r = begin_prepare(p, "g", mp)
     pid = p.dst.qemu_pid("g")
     src_qemu = p.src.qemu_pid("g")
-    s.send("migrate.perform", {"name": "g", "params": mp, "version": 3, "cookie": r["cookie"],
-                               "uri": r["uri"]})
-
-    def copying():
-        info = p.src.ctl_json("domjobinfo", "g")
-        return info.get("phase") == "perform" and info.get("disk_processed", 0) > 0
-    wait_for(copying, 60, "Perform to copy the disk")
+    send_perform(s, "g", mp, r)
+    wait_performing(p.src, "g", "disk", 60)
     if ram:
         wait_for(lambda: migration_status(p.src, "g") == "active", 60,
                  "QEMU's migration to move RAM")
