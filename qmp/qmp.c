@@ -105,11 +105,37 @@ static int connect_retry(const char *path, int64_t deadline, struct ferry_error 
     }
 }
 
+/* One send of BUF; with PASS_FD >= 0 the descriptor travels with it as
+ * SCM_RIGHTS ancillary data (QEMU queues it for the next getfd). */
+static ssize_t send_some(int fd, const char *buf, size_t len, int pass_fd)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    struct cmsghdr *c;
+
+    if (pass_fd < 0)
+        return send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* Sends all of BUF before DEADLINE, one writer at a time so commands never
- * interleave on the wire. On a write error, or a timeout after a partial
- * write (the stream is then out of sync), the connection is failed. */
+ * interleave on the wire; PASS_FD (-1: none) goes with the first bytes. On
+ * a write error, or a timeout after a partial write (the stream is then out
+ * of sync), the connection is failed. */
 static int send_all(struct qmp_conn *conn, const char *command, const char *buf, size_t len,
-                    int64_t deadline, int timeout_ms, struct ferry_error *err)
+                    int pass_fd, int64_t deadline, int timeout_ms, struct ferry_error *err)
 {
     bool timed_out = false;
     size_t off = 0;
@@ -131,7 +157,7 @@ static int send_all(struct qmp_conn *conn, const char *command, const char *buf,
         return r;
 
     while (off < len && r == 0) {
-        ssize_t n = send(conn->fd, buf + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send_some(conn->fd, buf + off, len - off, off == 0 ? pass_fd : -1);
         struct pollfd pfd = {.fd = conn->fd, .events = POLLOUT};
         int e;
 
@@ -172,11 +198,12 @@ static int send_all(struct qmp_conn *conn, const char *command, const char *buf,
     return r;
 }
 
-/* Sends MSG (taken; an object without "id") and waits for the reply.
- * COMMAND names it in messages. On success *ret_reply owns the whole
- * reply object. */
+/* Sends MSG (taken; an object without "id"), with PASS_FD (-1: none) as
+ * ancillary data, and waits for the reply. COMMAND names it in messages.
+ * On success *ret_reply owns the whole reply object. */
 static int execute_msg(struct qmp_conn *conn, const char *command, struct json_object *msg_in,
-                       int timeout_ms, struct json_object **ret_reply, struct ferry_error *err)
+                       int pass_fd, int timeout_ms, struct json_object **ret_reply,
+                       struct ferry_error *err)
 {
     _cleanup_(json_object_putp) struct json_object *msg = msg_in;
     int64_t deadline = timeout_ms < 0 ? -1 : ferry_now_ms() + timeout_ms;
@@ -208,7 +235,7 @@ static int execute_msg(struct qmp_conn *conn, const char *command, struct json_o
                                json_object_to_json_string_ext(
                                    msg, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     qmp_internal_log_raw(conn, ">>>", text, strlen(text));
-    r = send_all(conn, command, text, strlen(text), deadline, timeout_ms, err);
+    r = send_all(conn, command, text, strlen(text), pass_fd, deadline, timeout_ms, err);
 
     pthread_mutex_lock(&conn->lock);
     while (r == 0 && !p.reply && !conn->closed && !timed_out)
@@ -272,10 +299,32 @@ int qmp_conn_execute_full(struct qmp_conn *conn, const char *command, struct jso
     json_object_object_add(msg, "execute", json_object_new_string(command));
     if (args)
         json_object_object_add(msg, "arguments", args);
-    r = execute_msg(conn, command, msg, timeout_ms, &reply, err);
+    r = execute_msg(conn, command, msg, -1, timeout_ms, &reply, err);
     if (r < 0)
         return r;
     return interpret_reply(command, reply, ret_return, ret_qemu_err, err);
+}
+
+int qmp_conn_getfd(struct qmp_conn *conn, const char *fdname, int fd, int timeout_ms,
+                   struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) struct json_object *reply = NULL;
+    struct json_object *msg = json_object_new_object();
+    struct json_object *args = json_object_new_object();
+    int r;
+
+    if (fd < 0) {
+        json_object_put(msg);
+        json_object_put(args);
+        return ferry_error_set(err, EBADF, "getfd '%s': no descriptor to pass", fdname);
+    }
+    json_object_object_add(args, "fdname", json_object_new_string(fdname));
+    json_object_object_add(msg, "execute", json_object_new_string("getfd"));
+    json_object_object_add(msg, "arguments", args);
+    r = execute_msg(conn, "getfd", msg, fd, timeout_ms, &reply, err);
+    if (r < 0)
+        return r;
+    return interpret_reply("getfd", reply, NULL, NULL, err);
 }
 
 int qmp_conn_execute_str(struct qmp_conn *conn, const char *text, int timeout_ms,
@@ -326,7 +375,7 @@ int qmp_conn_execute_str(struct qmp_conn *conn, const char *text, int timeout_ms
     json_object_object_add(msg, "execute", json_object_new_string(command));
     if (args)
         json_object_object_add(msg, "arguments", json_object_get(args));
-    r = execute_msg(conn, command, msg, timeout_ms, &reply, err);
+    r = execute_msg(conn, command, msg, -1, timeout_ms, &reply, err);
     if (r < 0)
         return r;
     return interpret_reply(command, reply, ret_return, ret_qemu_err, err);

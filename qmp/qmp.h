@@ -81,6 +81,14 @@ static inline int qmp_conn_execute(struct qmp_conn *conn, const char *command,
     return qmp_conn_execute_full(conn, command, args, timeout_ms, ret_return, NULL, err);
 }
 
+/* Passes descriptor FD (borrowed: the caller still closes its copy) to
+ * QEMU over the monitor socket and names it FDNAME with getfd, for commands
+ * that take a descriptor by name (nbd-server-start's "fd" address, ...).
+ * Returns like qmp_conn_execute(). The name belongs to this monitor
+ * connection: use it on CONN only. */
+int qmp_conn_getfd(struct qmp_conn *conn, const char *fdname, int fd, int timeout_ms,
+                   struct ferry_error *err);
+
 /* Runs a raw QMP command given as JSON TEXT (borrowed), as typed by a user
  * (ferryctl qemu-monitor-command): an object with a string "execute" and
  * optionally an object "arguments"; a user "id" is ignored (our own id is

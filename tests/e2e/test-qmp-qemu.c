@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* qmp/ against a real qemu-system-x86_64 (KVM or TCG, no guest OS):
  * handshake, status, STOP/RESUME events, QEMU errors, HMP, raw commands,
- * and QEMU killed while a thread waits (-ECONNRESET, promptly). Each test
+ * descriptor passing (getfd: QEMU's NBD server on a socket we made), and
+ * QEMU killed while a thread waits (-ECONNRESET, promptly). Each test
  * starts its own QEMU and kills it by pid. Exits 77 without QEMU. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,12 +12,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,6 +234,52 @@ static void test_hmp_and_raw(void **state)
     assert_null(ret);
 }
 
+/* getfd hands QEMU a listening socket of ours; nbd-server-start serves on
+ * it (the NBD greeting arrives on our connection). A descriptor that is
+ * not there is refused before anything is sent. */
+static void test_getfd_nbd_listener(void **state)
+{
+    struct vm *vm = *state;
+    struct ferry_error err = {0};
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    struct json_object *args, *addr, *data;
+    char magic[8] = {0};
+    int one = 1, lfd, cfd;
+
+    assert_int_equal(qmp_conn_getfd(vm->conn, "none", -1, CMD_TIMEOUT_MS, &err), -EBADF);
+    assert_true(qmp_conn_alive(vm->conn));
+
+    lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+    ferry_error_clear(&err);
+    assert_int_equal(qmp_conn_getfd(vm->conn, "nbd-listen", lfd, CMD_TIMEOUT_MS, &err), 0);
+    close(lfd); /* QEMU holds its own copy now */
+
+    args = json_object_new_object();
+    addr = json_object_new_object();
+    data = json_object_new_object();
+    json_object_object_add(data, "str", json_object_new_string("nbd-listen"));
+    json_object_object_add(addr, "type", json_object_new_string("fd"));
+    json_object_object_add(addr, "data", data);
+    json_object_object_add(args, "addr", addr);
+    assert_int_equal(
+        qmp_conn_execute(vm->conn, "nbd-server-start", args, CMD_TIMEOUT_MS, NULL, &err), 0);
+
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(cfd >= 0);
+    assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(read(cfd, magic, sizeof magic), (ssize_t)sizeof magic);
+    assert_memory_equal(magic, "NBDMAGIC", sizeof magic);
+    close(cfd);
+    assert_int_equal(
+        qmp_conn_execute(vm->conn, "nbd-server-stop", NULL, CMD_TIMEOUT_MS, NULL, &err), 0);
+}
+
 struct waiter {
     struct qmp_conn *conn;
     int r;
@@ -278,6 +328,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status_stop_cont_events, vm_setup, vm_teardown),
         cmocka_unit_test_setup_teardown(test_qemu_errors, vm_setup, vm_teardown),
         cmocka_unit_test_setup_teardown(test_hmp_and_raw, vm_setup, vm_teardown),
+        cmocka_unit_test_setup_teardown(test_getfd_nbd_listener, vm_setup, vm_teardown),
         cmocka_unit_test_setup_teardown(test_killed_qemu_resets_waiters, vm_setup, vm_teardown),
     };
 
