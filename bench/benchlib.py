@@ -63,15 +63,21 @@ class QMP:
             raise BenchError("qmp: connection closed by QEMU")
         return json.loads(line)
 
-    def execute(self, command, arguments=None, timeout=30.0):
+    def execute(self, command, arguments=None, timeout=30.0, pass_fd=None):
         """Runs COMMAND and returns its "return" value; raises BenchError
-        with QEMU's message on an error reply."""
+        with QEMU's message on an error reply. PASS_FD travels with the
+        command as SCM_RIGHTS (for getfd)."""
         cid = self.next_id
         self.next_id += 1
         msg = {"execute": command, "id": cid}
         if arguments is not None:
             msg["arguments"] = arguments
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
+        data = json.dumps(msg).encode() + b"\n"
+        if pass_fd is None:
+            self.sock.sendall(data)
+        else:
+            sent = socket.send_fds(self.sock, [data], [pass_fd])
+            self.sock.sendall(data[sent:])
         deadline = time.monotonic() + timeout
         while True:
             reply = self._read(deadline)

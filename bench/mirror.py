@@ -208,7 +208,7 @@ def same_content(a, b):
         return False
 
 
-def run_one(image, size, engine, workdir, qemu, verify):
+def run_one(image, size, engine, workdir, qemu, verify, listen="tcp-nodelay"):
     name, needs_dest, copies, fn, _ = engine
     target = os.path.join(workdir, "target.raw")
     src = os.path.join(workdir, f"{image}.raw")
@@ -217,7 +217,7 @@ def run_one(image, size, engine, workdir, qemu, verify):
     rec = {"engine": name, "image": image}
     try:
         if needs_dest:
-            dest = qemu_mirror.Destination(workdir, target, qemu=qemu)
+            dest = qemu_mirror.Destination(workdir, target, qemu=qemu, listen=listen)
         wall, cpu, extra = fn(Run(src, target, workdir, qemu, dest))
         if dest:
             dest.stop()
@@ -440,6 +440,10 @@ def main(argv=None):
                     help="compare target and source after the first round / all / never")
     ap.add_argument("--ferry-copy", default="", help="ferry's copy driver (bench/mirror-ferry)")
     ap.add_argument("--qemu", default=qemu_mirror.DEFAULT_QEMU)
+    ap.add_argument("--listen", choices=qemu_mirror.Destination.LISTEN, default="tcp-nodelay",
+                    help="how the destination's NBD server listens: tcp-nodelay (default: "
+                         "as ferryd starts it), tcp (as libvirt does: QEMU 7.2's replies then "
+                         "wait for delayed ACKs), unix")
     ap.add_argument("--out", default="bench-results", help="directory for JSON and PNGs")
     ap.add_argument("--big-size", type=parse_size, default=8 * GIB,
                     help="size of the big-sparse image (default 8G; it holds "
@@ -492,7 +496,12 @@ def main(argv=None):
             "prealloc_data": int(args.prealloc_data * args.scale),
             "engines": {e[0]: e[4] for e in table},
             "destination": "QEMU -incoming defer, raw image on the work directory, "
-                           "discard=unmap, NBD export on 127.0.0.1 (TCP)",
+                           "discard=unmap, NBD export on " +
+                           {"tcp": "127.0.0.1 (TCP, nbd-server-start as libvirt)",
+                            "tcp-nodelay": "127.0.0.1 (TCP, a TCP_NODELAY listener passed "
+                                           "with getfd, as ferryd)",
+                            "unix": "a unix socket"}[args.listen],
+            "listen": args.listen,
             "workdir": workdir,
             "ferry_source": ferry_source(),
         },
@@ -501,6 +510,7 @@ def main(argv=None):
     }
     print(f"ferry mirror benchmark: {args.runs} rounds, engines {', '.join(engine_names)}; "
           f"ferry from {doc['inputs']['ferry_source']}")
+    print(f"destination: {doc['inputs']['destination']}")
     print(f"machine: {doc['machine']['cpu_model']}, {doc['machine']['cores']} cores, "
           f"kernel {doc['machine']['kernel']}, work dir {workdir} "
           f"({doc['machine']['workdir_fs']})")
@@ -535,7 +545,8 @@ def main(argv=None):
                 for eng in table:
                     for image in group:
                         verify = args.verify == "all" or (args.verify == "first" and rnd == 0)
-                        rec = run_one(image, sizes[image], eng, workdir, args.qemu, verify)
+                        rec = run_one(image, sizes[image], eng, workdir, args.qemu, verify,
+                                      args.listen)
                         rec["round"] = rnd
                         doc["runs"].append(rec)
                         if "error" in rec:

@@ -4,8 +4,12 @@
 
 Destination: a QEMU started with -incoming defer and the target image as
 -blockdev (file node p-vda under raw node f-vda, discard=unmap so zero
-writes keep holes), nbd-server-start on 127.0.0.1 and a writable NBD export
-of f-vda. Source: a QEMU with the source image as -blockdev; blockdev-add of
+writes keep holes), an NBD server and a writable NBD export of f-vda. The
+server listens (LISTEN) either as libvirt starts it, nbd-server-start on
+127.0.0.1 ("tcp"), or as ferryd does, on a socket made with TCP_NODELAY and
+passed to QEMU with getfd ("tcp-nodelay"; QEMU 7.2 sets no TCP_NODELAY on
+the connections it accepts, and its replies then wait for delayed ACKs),
+or on a unix socket ("unix"). Source: a QEMU with the source image as -blockdev; blockdev-add of
 an NBD client node, blockdev-mirror sync=full into it, wait for
 BLOCK_JOB_READY, then block-job-cancel (a ready mirror completes without
 pivot, as libvirt does once RAM has moved) and blockdev-del.
@@ -15,6 +19,7 @@ Also runnable alone:  python3 bench/qemu_mirror.py SOURCE.raw TARGET.raw"""
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,16 +97,18 @@ class Destination:
     serving TARGET (a fresh image of the source's size) as a writable NBD
     export named DISK on 127.0.0.1:PORT."""
 
-    def __init__(self, workdir, target, disk="vda", qemu=DEFAULT_QEMU):
+    LISTEN = ("tcp", "tcp-nodelay", "unix")
+
+    def __init__(self, workdir, target, disk="vda", qemu=DEFAULT_QEMU, listen="tcp-nodelay"):
         self.disk = disk
+        self.listen = listen
         self.port = free_tcp_port()
+        self.socket_path = os.path.join(workdir, f"dst-{disk}.nbd")
         self.qemu = QemuProcess(workdir, f"dst-{disk}",
                                 ["-incoming", "defer"] + blockdev_args(target, disk, True),
                                 qemu=qemu)
         try:
-            self.qemu.qmp.execute("nbd-server-start", {
-                "addr": {"type": "inet",
-                         "data": {"host": "127.0.0.1", "port": str(self.port)}}})
+            self.qemu.qmp.execute("nbd-server-start", {"addr": self._listen_addr()})
             self.qemu.qmp.execute("block-export-add", {
                 "type": "nbd", "id": f"export-{disk}", "node-name": f"f-{disk}",
                 "name": disk, "writable": True})
@@ -109,9 +116,31 @@ class Destination:
             self.qemu.stop()
             raise
 
+    def _listen_addr(self):
+        if self.listen == "unix":
+            return {"type": "unix", "data": {"path": self.socket_path}}
+        if self.listen == "tcp":
+            return {"type": "inet", "data": {"host": "127.0.0.1", "port": str(self.port)}}
+        with socket.socket() as lsock:
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            lsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            lsock.bind(("127.0.0.1", self.port))
+            lsock.listen(16)
+            self.qemu.qmp.execute("getfd", {"fdname": "nbd-listen"}, pass_fd=lsock.fileno())
+        return {"type": "fd", "data": {"str": "nbd-listen"}}
+
     @property
     def uri(self):
+        if self.listen == "unix":
+            return f"nbd+unix:///{self.disk}?socket={self.socket_path}"
         return f"nbd://127.0.0.1:{self.port}/{self.disk}"
+
+    @property
+    def server(self):
+        """The export's address as QEMU's blockdev-add nbd wants it."""
+        if self.listen == "unix":
+            return {"type": "unix", "path": self.socket_path}
+        return {"type": "inet", "host": "127.0.0.1", "port": str(self.port)}
 
     def cpu(self):
         return self.qemu.cpu()
@@ -144,8 +173,7 @@ class Source:
         node = f"mirror-target-{self.disk}"
         job = f"mirror-{self.disk}"
         qmp.execute("blockdev-add", {
-            "driver": "nbd", "node-name": node, "export": dest.disk,
-            "server": {"type": "inet", "host": "127.0.0.1", "port": str(dest.port)}})
+            "driver": "nbd", "node-name": node, "export": dest.disk, "server": dest.server})
         try:
             start = time.monotonic()
             qmp.execute("blockdev-mirror", {"job-id": job, "device": f"f-{self.disk}",
@@ -178,12 +206,15 @@ def main():
     ap.add_argument("source")
     ap.add_argument("target", help="created (sparse, same size) if missing")
     ap.add_argument("--qemu", default=DEFAULT_QEMU)
+    ap.add_argument("--listen", choices=Destination.LISTEN, default="tcp-nodelay",
+                    help="how the destination's NBD server listens (default: tcp-nodelay, "
+                         "as ferryd; tcp is libvirt's way)")
     args = ap.parse_args()
     if not os.path.exists(args.target):
         with open(args.target, "wb") as f:
             f.truncate(os.path.getsize(args.source))
     with tempfile.TemporaryDirectory(prefix="ferry-qmirror-") as wd:
-        dest = Destination(wd, args.target, qemu=args.qemu)
+        dest = Destination(wd, args.target, qemu=args.qemu, listen=args.listen)
         src = None
         try:
             src = Source(wd, args.source, qemu=args.qemu)
