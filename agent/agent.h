@@ -31,6 +31,8 @@ struct agent_config {
     char *qemu_binary;
     char *xl_binary;
     unsigned max_version; /* highest migration protocol version offered (1..3) */
+    /* x509 files for QEMU's own TLS (--tls migrations), libvirt's layout */
+    char *migrate_tls_dir;
 };
 
 enum agent_job_phase {

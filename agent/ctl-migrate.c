@@ -61,6 +61,10 @@ static void migrate_usage(FILE *f)
            "  --bandwidth MiB/s      bandwidth cap\n"
            "  --migrateuri URI       where RAM goes (tcp:HOST:PORT or unix:PATH)\n"
            "  --listen-address ADDR  address the destination listens on\n"
+           "  --tls                  QEMU's RAM and disk streams use x509 TLS (the agents'\n"
+           "                         --migrate-tls-dir certificates; not with --tunnelled)\n"
+           "  --tls-destination HOST name the destination's certificate must carry, when\n"
+           "                         it is not the migration host\n"
            "  --parallel             multiple connections (default 2)\n"
            "  --parallel-connections N\n"
            "  --max-downtime MS      maximum tolerable downtime\n"
@@ -210,7 +214,9 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         O_DURI,
         O_ENGINE,
         O_XML,
-        O_PARALLEL
+        O_PARALLEL,
+        O_TLS,
+        O_TLS_DEST
     };
     static const struct option opts[] = {
         {"live", no_argument, NULL, 'L'},
@@ -243,6 +249,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         {"disks-uri", required_argument, NULL, O_DURI},
         {"storage-engine", required_argument, NULL, O_ENGINE},
         {"xml", required_argument, NULL, O_XML},
+        {"tls", no_argument, NULL, O_TLS},
+        {"tls-destination", required_argument, NULL, O_TLS_DEST},
         {NULL, 0, NULL, 0},
     };
     struct mig_params mp = {0};
@@ -300,6 +308,13 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
             return 0;
         case O_PARALLEL:
             add_flag(&mp, MIG_PARALLEL);
+            break;
+        case O_TLS:
+            add_flag(&mp, MIG_TLS);
+            break;
+        case O_TLS_DEST:
+            free(mp.tls_destination);
+            mp.tls_destination = ferry_strdup(optarg);
             break;
         case O_DNAME:
             if (!ferry_name_valid(optarg)) {

@@ -16,6 +16,11 @@
 #include "server.h"
 #include "tls.h"
 
+/* QEMU's own x509 files for --tls migrations, libvirt's /etc/pki/qemu
+ * layout: ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem,
+ * client-key.pem. */
+#define MIGRATE_TLS_DEFAULT_DIR "/etc/ferry/pki/qemu"
+
 static struct agent the_agent;
 
 static void on_signal(int sig)
@@ -51,6 +56,9 @@ static void usage(FILE *f)
             "  --tls-allowed-dn PAT   accept only client certificates whose DN matches this\n"
             "                         fnmatch pattern (repeatable; default: any the CA signed)\n"
             "  --tls-port-file FILE   write the bound TLS port here once listening\n"
+            "  --migrate-tls-dir DIR  ca-cert.pem, server-cert.pem, server-key.pem,\n"
+            "                         client-cert.pem, client-key.pem for QEMU's TLS in\n"
+            "                         --tls migrations (default $FERRY_MIGRATE_TLS_DIR or %s)\n"
             "  --hypervisor NAME      qemu (default) or xen\n"
             "  --qemu PATH            QEMU binary (default %s)\n"
             "  --xl PATH              xl toolstack binary for --hypervisor xen (default xl)\n"
@@ -59,7 +67,7 @@ static void usage(FILE *f)
             "  --max-protocol N       highest migration protocol version to offer (1-3)\n"
             "  --debug                debug logging\n"
             "  --version, --help\n",
-            TLS_DEFAULT_DIR, FERRY_QEMU_BINARY);
+            TLS_DEFAULT_DIR, MIGRATE_TLS_DEFAULT_DIR, FERRY_QEMU_BINARY);
 }
 
 int main(int argc, char **argv)
@@ -74,6 +82,7 @@ int main(int argc, char **argv)
         {"tls-dir", required_argument, NULL, 'D'},
         {"tls-allowed-dn", required_argument, NULL, 'A'},
         {"tls-port-file", required_argument, NULL, 'F'},
+        {"migrate-tls-dir", required_argument, NULL, 'M'},
         {"hypervisor", required_argument, NULL, 'H'},
         {"qemu", required_argument, NULL, 'q'},
         {"xl", required_argument, NULL, 'x'},
@@ -128,6 +137,9 @@ int main(int argc, char **argv)
         case 'F':
             tls_port_file = optarg;
             break;
+        case 'M':
+            cfg->migrate_tls_dir = optarg;
+            break;
         case 'H':
             cfg->hypervisor = optarg;
             break;
@@ -178,6 +190,10 @@ int main(int argc, char **argv)
         cfg->control = ferry_strdup_printf("%s/ferryd.sock", cfg->state_dir);
     if (!tls_dir)
         tls_dir = tls_default_dir();
+    if (!cfg->migrate_tls_dir) {
+        char *e = getenv("FERRY_MIGRATE_TLS_DIR");
+        cfg->migrate_tls_dir = e && *e ? e : MIGRATE_TLS_DEFAULT_DIR;
+    }
     if ((n_allowed || tls_port_file) && !tls_listen) {
         fprintf(stderr, "ferryd: --tls-allowed-dn and --tls-port-file need --tls-listen\n");
         return 2;

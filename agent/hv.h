@@ -41,6 +41,8 @@ enum mig_flags {
     MIG_COMPRESSED = 1u << 11,
     MIG_ABORT_ON_ERROR = 1u << 12,
     MIG_AUTO_CONVERGE = 1u << 13,
+    /* QEMU's RAM and NBD streams use x509 TLS (ferryd --migrate-tls-dir) */
+    MIG_TLS = 1u << 16,
     MIG_PARALLEL = 1u << 17,
 };
 
@@ -66,6 +68,8 @@ struct mig_params {
     char *disks_uri;     /* destination NBD listen URI */
     enum mig_storage_engine storage_engine;
     char *dest_xml; /* optional replacement XML for the destination */
+    char *tls_destination; /* MIG_TLS: name the destination's certificate is checked
+                              against (libvirt's tls.destination); NULL = its host */
 };
 
 /* State of one migration on one side, handed to every driver step. The

@@ -32,6 +32,7 @@ static const struct {
     {MIG_COMPRESSED, "compressed"},
     {MIG_ABORT_ON_ERROR, "abort_on_error"},
     {MIG_AUTO_CONVERGE, "auto_converge"},
+    {MIG_TLS, "tls"},
     {MIG_PARALLEL, "parallel"},
 };
 
@@ -61,6 +62,7 @@ void mig_params_clear(struct mig_params *p)
     free(p->listen_address);
     free(p->disks_uri);
     free(p->dest_xml);
+    free(p->tls_destination);
     for (size_t i = 0; i < p->n_migrate_disks; i++)
         free(p->migrate_disks[i]);
     memset(p, 0, sizeof *p);
@@ -203,6 +205,8 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
                 r = ferry_error_set(err, EINVAL, "storage_engine must be 'ferry' or 'qemu'");
         } else if (strcmp(key, "destination_xml") == 0) {
             r = get_string(v, key, &p->dest_xml, err);
+        } else if (strcmp(key, "tls_destination") == 0) {
+            r = get_string(v, key, &p->tls_destination, err);
         } else {
             r = ferry_error_set(err, EINVAL, "unknown migration parameter '%.64s'", key);
         }
@@ -256,6 +260,8 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
     if (p->dest_xml)
         json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
+    if (p->tls_destination)
+        json_object_object_add(o, "tls_destination", json_object_new_string(p->tls_destination));
     return o;
 }
 
@@ -306,6 +312,21 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, ENOTSUP,
                                "--tunnelled cannot carry disk copies yet (use "
                                "--copy-storage-* without --tunnelled)");
+    /* libvirt refuses it too: a tunnelled stream already travels inside
+     * the agents' connection, which ferry+tls:// encrypts. */
+    if ((f & MIG_TLS) && (f & MIG_TUNNELLED))
+        return ferry_error_set(err, EINVAL,
+                               "--tls cannot be used with --tunnelled (the tunnel is the agents' "
+                               "connection: use a ferry+tls:// destination to encrypt it)");
+    if (p->tls_destination && !(f & MIG_TLS))
+        return ferry_error_set(err, EINVAL, "--tls-destination requires --tls");
+    if (p->tls_destination &&
+        (!*p->tls_destination || strlen(p->tls_destination) > 253 ||
+         strspn(p->tls_destination, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789.-:_") != strlen(p->tls_destination)))
+        return ferry_error_set(err, EINVAL,
+                               "--tls-destination '%.64s' is not a host name or address",
+                               p->tls_destination);
     if ((f & MIG_TUNNELLED) && p->migrate_uri)
         return ferry_error_set(err, EINVAL, "--migrateuri makes no sense with --tunnelled");
     if (p->parallel_connections && (f & MIG_TUNNELLED))

@@ -17,6 +17,7 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "migparams.h"
+#include "mir.h"
 #include "qemu-priv.h"
 #include "wire.h"
 
@@ -90,6 +91,24 @@ static int set_params(struct qmp_conn *qmp, const struct mig_params *p, bool sou
 
 /* ---- Begin ---- */
 
+/* --tls on the source: the client's certificate files, and a
+ * --tls-destination engine 'ferry' can honour. Nothing is started. */
+static int tls_check_source(struct mig_ctx *m, struct ferry_error *err)
+{
+    const struct mig_params *mp = m->params;
+
+    if (!(mp->flags & MIG_TLS))
+        return 0;
+    if (mp->tls_destination && (mp->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) &&
+        mp->storage_engine == MIG_STORAGE_FERRY && !mir_tls_hostname_supported())
+        return ferry_error_set(err, ENOTSUP,
+                               "--tls-destination with --storage-engine ferry needs libnbd's "
+                               "nbd_set_tls_hostname (libnbd 1.22 or later; this one checks "
+                               "the certificate against the NBD host only): use "
+                               "--storage-engine qemu");
+    return qemu_tls_check_files(m->agent, false, err);
+}
+
 int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
 {
     struct qemu_dom *p = priv(m);
@@ -112,6 +131,8 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
     pthread_mutex_lock(&m->dom->job.lock);
     p->mig_speed_override = false; /* a new migration: see qemu_dom */
     pthread_mutex_unlock(&m->dom->job.lock);
+    if ((r = tls_check_source(m, err)) < 0)
+        return r;
     return qemu_storage_check(m, err);
 }
 
@@ -184,12 +205,17 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
         m->uri = ferry_strdup("");
         return 0;
     }
+    if ((mp->flags & MIG_TLS) && (r = qemu_tls_check_files(ag, true, err)) < 0)
+        return r;
     if ((r = qemu_storage_prepare_targets(m, err)) < 0)
         return r;
     if ((r = qemu_process_start(ag, m->dom, true, err)) < 0)
         goto remove_targets;
     p = m->dom->priv;
     if ((r = set_caps(p->qmp, mp, false, err)) < 0 || (r = set_params(p->qmp, mp, false, err)) < 0)
+        goto stop_qemu;
+    /* --tls: before migrate-incoming and nbd-server-start, which use it. */
+    if ((mp->flags & MIG_TLS) && (r = qemu_tls_setup(ag, p->qmp, true, NULL, err)) < 0)
         goto stop_qemu;
 
     if (mp->flags & MIG_TUNNELLED) {
@@ -767,6 +793,21 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     }
 }
 
+/* --tls on the source: the client credentials, checked against
+ * --tls-destination or else the host of the migration URI. */
+static int tls_start_source(struct mig_ctx *m, struct ferry_error *err)
+{
+    char host[256] = "";
+    unsigned port;
+
+    if (m->params->tls_destination)
+        snprintf(host, sizeof host, "%s", m->params->tls_destination);
+    else if (strncmp(m->uri, "tcp:", 4) == 0 &&
+             parse_tcp_uri(m->uri, host, sizeof host, &port, err) < 0)
+        return -EINVAL;
+    return qemu_tls_setup(m->agent, priv(m)->qmp, false, host[0] ? host : NULL, err);
+}
+
 int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct qemu_dom *p = priv(m);
@@ -791,7 +832,9 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     eff = *given;
     eff.bandwidth_mib = start_speed(m);
     m->params = &eff;
-    r = qemu_storage_start(m, err);
+    r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;
+    if (r == 0)
+        r = qemu_storage_start(m, err);
     if (r == 0 && current_speed(m) != eff.bandwidth_mib) {
         /* A migrate-setspeed while the copy was being set up. */
         eff.bandwidth_mib = current_speed(m);
@@ -822,6 +865,8 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     }
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
+    if (given->flags & MIG_TLS)
+        qemu_tls_teardown(p->qmp); /* after the NBD client nodes that used it */
     m->params = given;
     return r;
 }
@@ -886,6 +931,8 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     }
     if ((r = qemu_storage_finish(m, err)) < 0)
         goto fail;
+    if (m->params->flags & MIG_TLS)
+        qemu_tls_teardown(p->qmp); /* the NBD server that used it is stopped */
     if (!(m->params->flags & MIG_PAUSED)) {
         if ((r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err)) < 0)
             goto fail;

@@ -127,4 +127,21 @@ void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned fla
                         json_object *removed);
 void qemu_recover_host(struct agent *ag);
 
+/* --tls (qemu-tls.c): QEMU's own streams under x509 TLS, with the files of
+ * ag->cfg.migrate_tls_dir. One credentials object per QEMU, by this id. */
+#define QEMU_TLS_CREDS_ID "ferry-tls-creds"
+/* Fails naming the first file SERVER's side (the destination) or the
+ * client's (the source) lacks; nothing is started. */
+int qemu_tls_check_files(struct agent *ag, bool server, struct ferry_error *err);
+/* Adds the credentials object (endpoint server or client, verify-peer) and
+ * sets the migration parameters tls-creds and, on the client, tls-hostname
+ * (HOSTNAME, borrowed, may be NULL: the migration URI's host). Nothing is
+ * left behind on failure. */
+int qemu_tls_setup(struct agent *ag, struct qmp_conn *qmp, bool server, const char *hostname,
+                   struct ferry_error *err);
+/* Resets the migration parameters that name the object and deletes it;
+ * best effort, true when anything was there. Users of the object (NBD
+ * server, NBD client nodes) must be gone first. */
+bool qemu_tls_teardown(struct qmp_conn *qmp);
+
 #endif

@@ -292,6 +292,10 @@ void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned fla
     if (flags & HV_SWEEP_CANCEL)
         cancel_migration(qmp, dom->def->name);
     sweep_storage(qmp, dom->def->name, (flags & HV_SWEEP_SERVER) != 0, removed);
+    /* --tls: last, once the NBD server and client nodes that used the
+     * credentials are gone. */
+    if (qemu_tls_teardown(qmp))
+        json_object_array_add(removed, json_object_new_string("tls-creds:" QEMU_TLS_CREDS_ID));
 }
 
 /* The unix sockets of NBD servers that sessions of an earlier agent

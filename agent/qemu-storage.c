@@ -461,6 +461,10 @@ int qemu_storage_prepare_exports(struct mig_ctx *m, struct ferry_error *err)
         json_object_object_add(addr, "type", json_object_new_string("fd"));
         json_object_object_add(addr, "data", data);
         json_object_object_add(args, "addr", addr);
+        /* --tls: every client must use TLS and present a certificate of
+         * our CA (the credentials were made with verify-peer). */
+        if (mp->flags & MIG_TLS)
+            json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
         r = qmp_conn_execute(p->qmp, "nbd-server-start", args, QMP_TIMEOUT_MS, NULL, err);
     }
     if (r < 0) {
@@ -580,8 +584,9 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
                                 d->target);
             goto out;
         }
-        uris[n] = ferry_strdup_printf(strchr(host, ':') ? "nbd://[%s]:%u/%s" : "nbd://%s:%u/%s",
-                                      host, m->cookie_in.nbd_port,
+        /* nbds: libnbd refuses a server that does not offer TLS (--tls). */
+        uris[n] = ferry_strdup_printf(strchr(host, ':') ? "nbd%s://[%s]:%u/%s" : "nbd%s://%s:%u/%s",
+                                      (mp->flags & MIG_TLS) ? "s" : "", host, m->cookie_in.nbd_port,
                                       cd->export_name[0] ? cd->export_name : d->target);
         memset(&disks[n], 0, sizeof disks[n]);
         disks[n].target = d->target;
@@ -614,6 +619,10 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
     }
     opts.socket_dir = m->agent->run_dir;
     opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
+    if (mp->flags & MIG_TLS) {
+        opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
+        opts.copy.tls_hostname = mp->tls_destination;
+    }
     r = mir_sync_new(p->qmp, disks, n, &opts, &s->sync, err);
     if (r == 0)
         r = mir_sync_start(s->sync, err);
@@ -695,6 +704,12 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
         json_object_object_add(args, "driver", json_object_new_string("nbd"));
         json_object_object_add(args, "node-name", json_object_new_string(client));
         json_object_object_add(args, "server", server);
+        if (mp->flags & MIG_TLS) {
+            json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
+            if (mp->tls_destination)
+                json_object_object_add(args, "tls-hostname",
+                                       json_object_new_string(mp->tls_destination));
+        }
         json_object_object_add(
             args, "export",
             json_object_new_string(cd->export_name[0] ? cd->export_name : d->target));

@@ -106,7 +106,25 @@ struct mir_copy_opts {
                                   target (and an NBD source) advertise multi-conn [1];
                                   1..16. With more than one, connections is 1 per lane
                                   and queue_depth is split among the lanes */
+    /* Target connections require TLS with the x509 files of this directory
+     * (ca-cert.pem, client-cert.pem, client-key.pem) and verify the server's
+     * certificate; NULL = no TLS. Borrowed: must outlive every disk and
+     * session opened with these options. */
+    const char *tls_certificates;
+    /* With tls_certificates: the name the server's certificate must carry;
+     * NULL = the URI's host. Only when mir_tls_hostname_supported(). */
+    const char *tls_hostname;
 };
+
+/* True when the libnbd built against can check a server certificate
+ * against a name other than the URI's host (nbd_set_tls_hostname, libnbd
+ * 1.22 and later; Debian 12 has 1.14). */
+bool mir_tls_hostname_supported(void);
+struct nbd_handle;
+/* Applies OPTS' tls_certificates / tls_hostname to H before it connects
+ * (no-op without tls_certificates). NAME is for the message. */
+int mir_nbd_set_tls(struct nbd_handle *h, const struct mir_copy_opts *opts, const char *name,
+                    struct ferry_error *err);
 
 /* 1 MiB x 8 measured fastest on the 2-core reference machine (1 GiB dense
  * file into qemu-nbd, interleaved with nbdcopy): 8 MiB of buffers stay in the

@@ -33,7 +33,8 @@ void mir_sync_flush_open(struct sync_disk *sd)
     struct nbd_handle *h = nbd_create();
     if (!h)
         return;
-    if (nbd_connect_uri(h, sd->dest_uri) < 0 || nbd_can_multi_conn(h) != 1 ||
+    if (mir_nbd_set_tls(h, &sd->s->opts.copy, sd->target, NULL) < 0 ||
+        nbd_connect_uri(h, sd->dest_uri) < 0 || nbd_can_multi_conn(h) != 1 ||
         nbd_can_flush(h) != 1) {
         ferry_debug("mir: disk '%s': no flush connection (%s)", sd->target,
                     nbd_get_error() ? nbd_get_error() : "no multi-conn or flush");

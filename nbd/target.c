@@ -9,11 +9,53 @@
 
 #include "mir-internal.h"
 
+bool mir_tls_hostname_supported(void)
+{
+#ifdef LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME
+    return true;
+#else
+    return false;
+#endif
+}
+
+int mir_nbd_set_tls(struct nbd_handle *h, const struct mir_copy_opts *opts, const char *name,
+                    struct ferry_error *err)
+{
+    if (!opts->tls_certificates)
+        return 0;
+    /* Required, never "allowed": a server that offers no TLS is refused
+     * instead of receiving the disk in clear. */
+    if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) < 0 ||
+        nbd_set_tls_certificates(h, opts->tls_certificates) < 0 ||
+        nbd_set_tls_verify_peer(h, true) < 0)
+        return ferry_error_set(err, nbd_get_errno() ? nbd_get_errno() : EINVAL,
+                               "disk '%s': TLS: %s", name, nbd_get_error());
+    if (opts->tls_hostname) {
+#ifdef LIBNBD_HAVE_NBD_SET_TLS_HOSTNAME
+        if (nbd_set_tls_hostname(h, opts->tls_hostname) < 0)
+            return ferry_error_set(err, nbd_get_errno() ? nbd_get_errno() : EINVAL,
+                                   "disk '%s': TLS: %s", name, nbd_get_error());
+#else
+        return ferry_error_set(err, ENOTSUP,
+                               "disk '%s': TLS: this libnbd cannot check the certificate "
+                               "against '%s' (no nbd_set_tls_hostname)",
+                               name, opts->tls_hostname);
+#endif
+    }
+    return 0;
+}
+
 static int connect_one(struct mir_disk *d, struct nbd_handle **ret, struct ferry_error *err)
 {
     struct nbd_handle *h = nbd_create();
+    int r;
+
     if (!h)
         return ferry_error_set(err, ENOMEM, "disk '%s': nbd_create: %s", d->name, nbd_get_error());
+    if ((r = mir_nbd_set_tls(h, &d->opts, d->name, err)) < 0) {
+        nbd_close(h);
+        return r;
+    }
     if (nbd_connect_uri(h, d->target_uri) < 0) {
         int code = nbd_get_errno() ? nbd_get_errno() : EIO;
         ferry_error_set(err, code, "disk '%s': target %s: %s", d->name, d->target_uri,

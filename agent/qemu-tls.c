@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* TLS for QEMU's own migration streams (--tls, libvirt's VIR_MIGRATE_TLS):
+ * one tls-creds-x509 object per QEMU, named QEMU_TLS_CREDS_ID, made from the
+ * agent's --migrate-tls-dir and used by the RAM stream (migration parameter
+ * tls-creds), the destination's NBD server and engine 'qemu''s NBD client
+ * nodes. Engine 'ferry' reads the same directory with libnbd. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "qemu-priv.h"
+
+#define TLS_QMP_TIMEOUT_MS 30000
+
+/* The files each side needs, libvirt's /etc/pki/qemu names. The source
+ * presents a client certificate: the destination verifies its peer. */
+static const char *const server_files[] = {"ca-cert.pem", "server-cert.pem", "server-key.pem"};
+static const char *const client_files[] = {"ca-cert.pem", "client-cert.pem", "client-key.pem"};
+
+int qemu_tls_check_files(struct agent *ag, bool server, struct ferry_error *err)
+{
+    const char *const *files = server ? server_files : client_files;
+
+    for (size_t i = 0; i < 3; i++) {
+        _cleanup_free_ char *path = ferry_strdup_printf("%s/%s", ag->cfg.migrate_tls_dir, files[i]);
+        if (access(path, R_OK) < 0)
+            return ferry_error_set_errno(err, errno,
+                                         "--tls: the %s's certificate file '%s' cannot be read "
+                                         "(ferryd --migrate-tls-dir)",
+                                         server ? "destination" : "source", path);
+    }
+    return 0;
+}
+
+/* The migration parameters naming our object, reset to "no TLS" so that a
+ * later migration without --tls does not look for it. */
+static int reset_params(struct qmp_conn *qmp, struct ferry_error *err)
+{
+    json_object *args = json_object_new_object();
+
+    json_object_object_add(args, "tls-creds", json_object_new_string(""));
+    json_object_object_add(args, "tls-hostname", json_object_new_string(""));
+    return qmp_conn_execute(qmp, "migrate-set-parameters", args, TLS_QMP_TIMEOUT_MS, NULL, err);
+}
+
+bool qemu_tls_teardown(struct qmp_conn *qmp)
+{
+    _cleanup_(json_object_putp) json_object *q = NULL;
+    json_object *v = NULL, *args;
+    bool removed = false;
+
+    if (!qmp || !qmp_conn_alive(qmp))
+        return false;
+    if (qmp_conn_execute(qmp, "query-migrate-parameters", NULL, TLS_QMP_TIMEOUT_MS, &q, NULL) ==
+            0 &&
+        json_object_object_get_ex(q, "tls-creds", &v) &&
+        strcmp(json_object_get_string(v), QEMU_TLS_CREDS_ID) == 0) {
+        if (reset_params(qmp, NULL) == 0)
+            removed = true;
+    }
+    /* Whoever held a reference (the NBD server, an NBD client node) is
+     * gone by now: the callers stop those first. */
+    args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(QEMU_TLS_CREDS_ID));
+    if (qmp_conn_execute(qmp, "object-del", args, TLS_QMP_TIMEOUT_MS, NULL, NULL) == 0)
+        removed = true;
+    return removed;
+}
+
+int qemu_tls_setup(struct agent *ag, struct qmp_conn *qmp, bool server, const char *hostname,
+                   struct ferry_error *err)
+{
+    json_object *args;
+    int r;
+
+    /* A leftover of a migration whose teardown failed would make
+     * object-add fail with a duplicate id. */
+    qemu_tls_teardown(qmp);
+    args = json_object_new_object();
+    json_object_object_add(args, "qom-type", json_object_new_string("tls-creds-x509"));
+    json_object_object_add(args, "id", json_object_new_string(QEMU_TLS_CREDS_ID));
+    json_object_object_add(args, "dir", json_object_new_string(ag->cfg.migrate_tls_dir));
+    json_object_object_add(args, "endpoint", json_object_new_string(server ? "server" : "client"));
+    /* Both ends authenticate: the destination asks for the source's client
+     * certificate, the source checks the destination's against HOSTNAME. */
+    json_object_object_add(args, "verify-peer", json_object_new_boolean(true));
+    r = qmp_conn_execute(qmp, "object-add", args, TLS_QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "--tls: loading the certificates of '%s'", ag->cfg.migrate_tls_dir);
+        return r;
+    }
+    args = json_object_new_object();
+    json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
+    if (!server)
+        json_object_object_add(args, "tls-hostname",
+                               json_object_new_string(hostname ? hostname : ""));
+    r = qmp_conn_execute(qmp, "migrate-set-parameters", args, TLS_QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "--tls: migration parameter tls-creds");
+        qemu_tls_teardown(qmp);
+        return r;
+    }
+    return 0;
+}
