@@ -299,12 +299,58 @@ def test_refused_combinations():
     src.ctl("destroy", "combo")
 
 
+def recovered_removed(a, dom):
+    """What the migration-recovered events of DOM say the sweep removed."""
+    out = a.ctl("events", "--domain", dom, "--timeout", "2", "--since", "0", timeout=30).stdout
+    evs = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return [x for e in evs if e["event"] == "migration-recovered"
+            for x in e["data"].get("removed", [])]
+
+
+def test_source_agent_killed():
+    """The source agent is SIGKILLed while a --tls disk copy runs (held by
+    --bandwidth 1) and started again: its recovery resumes the guest and
+    removes the credentials with the rest; the destination drops the
+    incoming guest."""
+    p = pki()
+    src, dst = agent("src", p.good), agent("dst", p.good)
+    disk = new_guest(src, "crash", disk_mib=64, data_mib=24)
+    before = sha256_file(disk)
+    cmd = [os.environ.get("FERRYCTL", "ferryctl"), "-c", src.control, "migrate", "--live", "--tls",
+           "--copy-storage-all", "--bandwidth", "1", "crash", dst.uri]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: tls_objects(src, "crash"), 30, "the source's credentials")
+        src.kill()
+        src.start()
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, out
+    assert src.state_of("crash") == "running", src.log_tail()
+    assert "tls-creds:ferry-tls-creds" in recovered_removed(src, "crash"), src.log_tail()
+    assert_no_tls_left(src, "crash")
+    assert sha256_file(disk) == before
+    wait_for(lambda: "crash" not in dst.domains(), 60, "the destination to drop the guest")
+    # Left in an idle guest (no job record at all): swept at start-up too.
+    qmp(src, "crash", "object-add", **{"qom-type": "tls-creds-x509", "id": "ferry-tls-creds",
+                                       "dir": p.good, "endpoint": "client"})
+    qmp(src, "crash", "migrate-set-parameters", **{"tls-creds": "ferry-tls-creds"})
+    src.kill()
+    src.start()
+    assert_no_tls_left(src, "crash")
+    assert "tls-creds:ferry-tls-creds" in open(src.log).read(), src.log_tail()
+    src.ctl("destroy", "crash")
+
+
 if __name__ == "__main__":
     r = Runner(240)
     try:
         for t in (test_refused_combinations, test_missing_files, test_ram_only,
                   test_storage_ferry_engine, test_storage_qemu_engine, test_untrusted_destination,
-                  test_tls_destination):
+                  test_tls_destination, test_source_agent_killed):
             r.run(t)
     finally:
         for a in AGENTS.values():
