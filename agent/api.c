@@ -726,6 +726,7 @@ static const struct {
     {"migrate.p2p", api_migrate_p2p},
     {"job.info", api_job_info},
     {"job.abort", api_job_abort},
+    {"migrate.start_postcopy", api_migrate_start_postcopy},
     {"migrate.set_max_speed", m_set_speed},
     {"migrate.get_max_speed", m_get_speed},
     {"migrate.set_max_downtime", m_set_downtime},

@@ -73,5 +73,9 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
                  struct ferry_error *err);
 int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
                   struct ferry_error *err);
+/* migrate.start_postcopy (migrate-job.c): switches the domain's running
+ * outgoing migration, started with the postcopy flag, to post-copy. */
+int api_migrate_start_postcopy(struct api_ctx *ctx, json_object *params, json_object **ret,
+                               struct ferry_error *err);
 
 #endif

@@ -49,6 +49,9 @@ static void migrate_usage(FILE *f)
            "  --suspend              leave the guest paused on the destination\n"
            "  --offline              move only the definition (needs --persistent)\n"
            "  --auto-converge        throttle vCPUs when memory does not converge\n"
+           "  --postcopy             allow a switch to post-copy (ferryctl migrate-postcopy)\n"
+           "  --postcopy-after-precopy  switch after the first full pass over RAM\n"
+           "  --postcopy-bandwidth MiB/s  RAM bandwidth cap once in post-copy (0: none)\n"
            "  --abort-on-error       abort on I/O errors during the migration\n"
            "  --copy-storage-all     copy non-shared disks (full)\n"
            "  --copy-storage-inc     copy only the top images of qcow2 backing chains\n"
@@ -229,6 +232,9 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         {"suspend", no_argument, NULL, 's'},
         {"offline", no_argument, NULL, 'o'},
         {"auto-converge", no_argument, NULL, 'a'},
+        {"postcopy", no_argument, NULL, 'C'},
+        {"postcopy-after-precopy", no_argument, NULL, 'Q'},
+        {"postcopy-bandwidth", required_argument, NULL, 'W'},
         {"abort-on-error", no_argument, NULL, 'e'},
         {"copy-storage-all", no_argument, NULL, 'A'},
         {"copy-storage-inc", no_argument, NULL, 'I'},
@@ -286,6 +292,20 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
             break;
         case 'a':
             add_flag(&mp, MIG_AUTO_CONVERGE);
+            break;
+        case 'C':
+            add_flag(&mp, MIG_POSTCOPY);
+            break;
+        case 'Q':
+            /* The source agent switches (it sees QEMU's passes first
+             * hand); virsh does it client-side only because libvirt's
+             * API has no such parameter. */
+            mp.postcopy_after_precopy = true;
+            break;
+        case 'W':
+            if (parse_u("--postcopy-bandwidth", optarg, 1024ull * 1024, &v) < 0)
+                goto usage_err;
+            mp.postcopy_bandwidth_mib = v;
             break;
         case 'e':
             add_flag(&mp, MIG_ABORT_ON_ERROR);

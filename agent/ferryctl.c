@@ -684,6 +684,7 @@ static void usage(FILE *f)
                "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
                "  domjobinfo NAME [--completed]    statistics of the running/last job\n"
                "  domjobabort NAME                 cancel a running migration\n"
+               "  migrate-postcopy NAME            switch a --postcopy migration to post-copy\n"
                "  migrate-setspeed NAME MIBS       bandwidth cap (RAM and disks), at once\n"
                "  migrate-getspeed NAME            when migrating, else for the next one\n"
                "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
@@ -720,6 +721,7 @@ static const struct {
     {"migrate", NULL, NULL, ctl_cmd_migrate},
     {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo},
     {"domjobabort", NULL, NULL, ctl_cmd_domjobabort},
+    {"migrate-postcopy", "migrate.start_postcopy", "Domain '%s': switching to post-copy\n", NULL},
     {"suspend", NULL, NULL, cmd_suspend},
     {"resume", NULL, NULL, cmd_resume},
     {"dominfo", NULL, NULL, cmd_dominfo},

@@ -41,6 +41,7 @@ enum mig_flags {
     MIG_COMPRESSED = 1u << 11,
     MIG_ABORT_ON_ERROR = 1u << 12,
     MIG_AUTO_CONVERGE = 1u << 13,
+    MIG_POSTCOPY = 1u << 15, /* postcopy-ram enabled: the switch may happen before RAM is whole */
     /* QEMU's RAM and NBD streams use x509 TLS (ferryd --migrate-tls-dir) */
     MIG_TLS = 1u << 16,
     MIG_PARALLEL = 1u << 17,
@@ -68,6 +69,11 @@ struct mig_params {
     char *disks_uri;     /* destination NBD listen URI */
     enum mig_storage_engine storage_engine;
     char *dest_xml; /* optional replacement XML for the destination */
+    /* MIG_POSTCOPY: switch to post-copy once the first full RAM pass is
+     * over (virsh's --postcopy-after-precopy, done by the source agent),
+     * and QEMU's max-postcopy-bandwidth in MiB/s (0 = unlimited). */
+    bool postcopy_after_precopy;
+    uint64_t postcopy_bandwidth_mib;
     char *tls_destination; /* MIG_TLS: name the destination's certificate is checked
                               against (libvirt's tls.destination); NULL = its host */
 };
@@ -232,6 +238,13 @@ struct hv_driver {
      * guest swept: the host-wide leftovers of an earlier agent process
      * (QEMU: the unix sockets of its engines' NBD servers). */
     void (*recover_host)(struct agent *ag);
+
+    /* Switches DOM's running outgoing migration (started with
+     * MIG_POSTCOPY) to post-copy (virDomainMigrateStartPostCopy): at once
+     * when its RAM migration runs, else as soon as it starts. The core has
+     * checked the job; called without the domain lock. Optional. */
+    int (*migrate_start_postcopy)(struct agent *ag, struct agent_domain *dom,
+                                  struct ferry_error *err);
 };
 
 /* Flags of migrate_sweep. */

@@ -32,6 +32,7 @@ static const struct {
     {MIG_COMPRESSED, "compressed"},
     {MIG_ABORT_ON_ERROR, "abort_on_error"},
     {MIG_AUTO_CONVERGE, "auto_converge"},
+    {MIG_POSTCOPY, "postcopy"},
     {MIG_TLS, "tls"},
     {MIG_PARALLEL, "parallel"},
 };
@@ -205,6 +206,13 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
                 r = ferry_error_set(err, EINVAL, "storage_engine must be 'ferry' or 'qemu'");
         } else if (strcmp(key, "destination_xml") == 0) {
             r = get_string(v, key, &p->dest_xml, err);
+        } else if (strcmp(key, "postcopy_after_precopy") == 0) {
+            if (!json_object_is_type(v, json_type_boolean))
+                r = ferry_error_set(err, EINVAL, "'postcopy_after_precopy' must be a boolean");
+            else
+                p->postcopy_after_precopy = json_object_get_boolean(v);
+        } else if (strcmp(key, "postcopy_bandwidth") == 0) {
+            r = get_u64(v, key, MIG_MAX_BANDWIDTH_MIB, &p->postcopy_bandwidth_mib, err);
         } else if (strcmp(key, "tls_destination") == 0) {
             r = get_string(v, key, &p->tls_destination, err);
         } else {
@@ -260,15 +268,57 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
     if (p->dest_xml)
         json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
+    if (p->postcopy_after_precopy)
+        json_object_object_add(o, "postcopy_after_precopy", json_object_new_boolean(true));
+    if (p->postcopy_bandwidth_mib)
+        json_object_object_add(o, "postcopy_bandwidth",
+                               json_object_new_int64((int64_t)p->postcopy_bandwidth_mib));
     if (p->tls_destination)
         json_object_object_add(o, "tls_destination", json_object_new_string(p->tls_destination));
     return o;
+}
+
+/* Post-copy combinations, by libvirt's rules where it has them: the
+ * guest must be running on both sides of the switch (not --offline, not
+ * --suspend, --live), the destination must be able to ask the source for
+ * pages (not over ferry's one-way tunnel), and QEMU 7.2 refuses postcopy-ram
+ * with multifd. --auto-converge and --copy-storage-* are allowed. */
+static int postcopy_validate(const struct mig_params *p, struct ferry_error *err)
+{
+    unsigned f = p->flags;
+
+    if (!(f & MIG_POSTCOPY)) {
+        if (p->postcopy_after_precopy)
+            return ferry_error_set(err, EINVAL, "--postcopy-after-precopy requires --postcopy");
+        if (p->postcopy_bandwidth_mib)
+            return ferry_error_set(err, EINVAL, "--postcopy-bandwidth requires --postcopy");
+        return 0;
+    }
+    if (f & MIG_OFFLINE)
+        return ferry_error_set(err, EINVAL,
+                               "--postcopy makes no sense with --offline (no guest runs)");
+    if (!(f & MIG_LIVE))
+        return ferry_error_set(err, EINVAL, "--postcopy requires --live");
+    if (f & MIG_PAUSED)
+        return ferry_error_set(err, EINVAL,
+                               "--postcopy and --suspend are mutually exclusive (post-copy "
+                               "needs the guest running on the destination)");
+    if (f & MIG_TUNNELLED)
+        return ferry_error_set(err, ENOTSUP,
+                               "--postcopy is not supported with --tunnelled (the destination "
+                               "cannot request pages over the one-way tunnel)");
+    if ((f & MIG_PARALLEL) || p->parallel_connections)
+        return ferry_error_set(err, ENOTSUP,
+                               "--postcopy cannot be used with --parallel (QEMU 7.2: "
+                               "postcopy-ram is not compatible with multifd)");
+    return 0;
 }
 
 int mig_params_validate(const struct mig_params *p, unsigned supported, struct ferry_error *err)
 {
     unsigned f = p->flags;
     unsigned unsupported = f & ~supported;
+    int r;
 
     if (unsupported) {
         for (size_t i = 0; i < ARRAY_SIZE(flag_names); i++)
@@ -344,6 +394,8 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL,
                                "both port and URI requested for disk migration "
                                "(--disks-port and --disks-uri are mutually exclusive)");
+    if ((r = postcopy_validate(p, err)) < 0)
+        return r;
     if ((f & MIG_UNDEFINE_SOURCE) && (f & MIG_OFFLINE) && !(f & MIG_PERSIST_DEST))
         return ferry_error_set(err, EINVAL, "--undefinesource with --offline needs --persistent");
     if (p->migrate_uri && strncmp(p->migrate_uri, "tcp:", 4) != 0 &&

@@ -257,6 +257,12 @@ int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
     pthread_mutex_lock(&dom->job.lock);
     if (!dom->job.active) {
         r = ferry_error_set(err, EINVAL, "domain '%s' has no active job", name);
+    } else if (strncmp(dom->job.stats.status, "postcopy", 8) == 0 && !dom->job.orphaned) {
+        /* libvirt refuses it too: cancelling now would lose the guest. */
+        r = ferry_error_set(err, EBUSY,
+                            "cannot abort the migration of '%s' in post-copy: the guest "
+                            "already runs on the destination",
+                            name);
     } else {
         dom->job.abort_requested = true;
         snprintf(dom->job.stats.status, sizeof dom->job.stats.status, "cancelled");
@@ -277,6 +283,51 @@ int api_job_abort(struct api_ctx *ctx, json_object *params, json_object **ret,
         r = mig_confirm_locked(ag, &s, true, NULL, err);
         mig_step_clear(ag, &s);
     }
+    agent_domain_unref(ag, dom);
+    return r;
+}
+
+/* ---- post-copy on demand (virDomainMigrateStartPostCopy) ---- */
+
+int api_migrate_start_postcopy(struct api_ctx *ctx, json_object *params, json_object **ret,
+                               struct ferry_error *err)
+{
+    struct agent *ag = ctx->ag;
+    struct agent_domain *dom;
+    const char *name;
+    int r = 0;
+
+    (void)ret;
+    if ((r = api_param_str(params, "name", true, &name, err)) < 0)
+        return r;
+    if (!ag->driver->migrate_start_postcopy)
+        return ferry_error_set(err, ENOTSUP, "driver '%s' has no post-copy migration",
+                               ag->driver->name);
+    dom = agent_domain_lookup(ag, name);
+    if (!dom)
+        return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+    pthread_mutex_lock(&dom->job.lock);
+    if (!dom->job.active || strcmp(dom->job.operation, "migration-out") != 0)
+        r = ferry_error_set(err, EINVAL, "domain '%s' has no outgoing migration running", name);
+    else if (!(dom->job.owner_flags & MIG_POSTCOPY))
+        r = ferry_error_set(err, EINVAL,
+                            "the migration of '%s' was not started with --postcopy (post-copy "
+                            "must be enabled on both QEMUs before the migration starts)",
+                            name);
+    else if (dom->job.phase != JOB_PERFORM || !dom->job.ctx)
+        r = ferry_error_set(err, EINVAL,
+                            "the migration of '%s' is not moving memory (phase '%s'): nothing "
+                            "to switch to post-copy",
+                            name, phase_name(dom->job.phase));
+    else if (dom->job.abort_requested)
+        r = ferry_error_set(err, ECANCELED, "the migration of '%s' is being cancelled", name);
+    pthread_mutex_unlock(&dom->job.lock);
+    /* Not under the job lock: the driver talks to the hypervisor, as
+     * migrate_set_param does while Perform runs. */
+    if (r == 0)
+        r = ag->driver->migrate_start_postcopy(ag, dom, err);
+    if (r == 0)
+        agent_emit_event(ag, "migration-postcopy-requested", name, NULL);
     agent_domain_unref(ag, dom);
     return r;
 }

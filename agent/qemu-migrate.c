@@ -56,6 +56,9 @@ static int set_caps(struct qmp_conn *qmp, const struct mig_params *p, bool sourc
     }
     json_object_array_add(caps,
                           cap("multifd", p->parallel_connections > 0 || (p->flags & MIG_PARALLEL)));
+    /* Both QEMUs, the destination's before migrate-incoming (there QEMU
+     * checks that the host has userfaultfd). */
+    json_object_array_add(caps, cap("postcopy-ram", (p->flags & MIG_POSTCOPY) != 0));
     json_object_object_add(args, "capabilities", caps);
     return qmp_conn_execute(qmp, "migrate-set-capabilities", args, QMP_TIMEOUT_MS, NULL, err);
 }
@@ -78,6 +81,11 @@ static int set_params(struct qmp_conn *qmp, const struct mig_params *p, bool sou
         if (p->max_downtime_ms)
             json_object_object_add(args, "downtime-limit",
                                    json_object_new_int64((int64_t)p->max_downtime_ms));
+        /* Bytes/s once in post-copy; QEMU's 0 is unlimited, as ours. */
+        if (p->flags & MIG_POSTCOPY)
+            json_object_object_add(
+                args, "max-postcopy-bandwidth",
+                json_object_new_int64((int64_t)(p->postcopy_bandwidth_mib << 20)));
     }
     if (parallel_channels(p))
         json_object_object_add(args, "multifd-channels",
@@ -126,10 +134,16 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
         strcmp(status, "finish-migrate") == 0)
         return ferry_error_set(err, EBUSY, "domain '%s' is in state '%s'", m->dom->def->name,
                                status);
+    if (p->postcopy_failed)
+        return ferry_error_set(err, EBUSY,
+                               "domain '%s' is paused after a failed post-copy migration: its "
+                               "memory is not whole here (destroy it)",
+                               m->dom->def->name);
     p->mig_was_running = running;
     p->mig_we_paused = false;
     pthread_mutex_lock(&m->dom->job.lock);
     p->mig_speed_override = false; /* a new migration: see qemu_dom */
+    p->mig_postcopy_wanted = p->mig_ram_running = p->mig_postcopy_active = false;
     pthread_mutex_unlock(&m->dom->job.lock);
     if ((r = tls_check_source(m, err)) < 0)
         return r;
@@ -188,6 +202,20 @@ static int incoming_port(struct qmp_conn *qmp, unsigned *ret, struct ferry_error
     return 0;
 }
 
+/* Post-copy needs Confirm: the source QEMU must keep serving pages after
+ * Perform returns and until Finish saw the destination complete; v2 and
+ * v1 stop the source guest at the end of Perform. */
+static int postcopy_check_version(struct mig_ctx *m, struct ferry_error *err)
+{
+    if ((m->params->flags & MIG_POSTCOPY) && m->version < 3)
+        return ferry_error_set(err, ENOTSUP,
+                               "--postcopy needs migration protocol v3 (this migration uses v%d: "
+                               "without Confirm the source would stop while it still holds "
+                               "guest memory)",
+                               m->version);
+    return 0;
+}
+
 int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 {
     struct agent *ag = m->agent;
@@ -205,6 +233,8 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
         m->uri = ferry_strdup("");
         return 0;
     }
+    if ((r = postcopy_check_version(m, err)) < 0)
+        return r;
     if ((mp->flags & MIG_TLS) && (r = qemu_tls_check_files(ag, true, err)) < 0)
         return r;
     if ((r = qemu_storage_prepare_targets(m, err)) < 0)
@@ -212,6 +242,9 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if ((r = qemu_process_start(ag, m->dom, true, err)) < 0)
         goto remove_targets;
     p = m->dom->priv;
+    pthread_mutex_lock(&m->dom->job.lock);
+    p->mig_postcopy_active = p->postcopy_failed = false;
+    pthread_mutex_unlock(&m->dom->job.lock);
     if ((r = set_caps(p->qmp, mp, false, err)) < 0 || (r = set_params(p->qmp, mp, false, err)) < 0)
         goto stop_qemu;
     /* --tls: before migrate-incoming and nbd-server-start, which use it. */
@@ -657,6 +690,75 @@ static void reconcile_speed(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *a
         *applied_mib = want;
 }
 
+/* ---- Post-copy (libvirt's VIR_MIGRATE_POSTCOPY) ----
+ *
+ * The switch: QEMU stops the guest here, reaches pre-switchover (so the
+ * final disk pass runs exactly as for a pre-copy completion: QEMU 7.2's
+ * postcopy_start pauses there before it inactivates the disks), and after
+ * migrate-continue reports postcopy-active. Perform returns then, as
+ * libvirt's does; Finish resumes the guest on the destination while this
+ * QEMU still serves the pages not sent yet, and waits until the
+ * destination has them all; Confirm stops this QEMU. A failure after the
+ * switch never resumes the source: both sides keep the guest paused
+ * (reason "postcopy-failed"). */
+
+static int postcopy_request(struct qmp_conn *qmp, struct ferry_error *err)
+{
+    return qmp_conn_execute(qmp, "migrate-start-postcopy", NULL, QMP_TIMEOUT_MS, NULL, err);
+}
+
+/* Perform's poll tick: asks QEMU for the switch once it is wanted, by
+ * migrate.start_postcopy made before the RAM migration ran, or by
+ * --postcopy-after-precopy once the first full RAM pass is over (QEMU then
+ * synced its dirty bitmap a second time: virsh's iteration 2). *ASKED:
+ * QEMU was asked already. */
+static void postcopy_tick(struct mig_ctx *m, struct qmp_conn *qmp, bool *asked)
+{
+    struct qemu_dom *p = priv(m);
+    struct ferry_error e = {0};
+    bool want;
+
+    if (!(m->params->flags & MIG_POSTCOPY) || *asked)
+        return;
+    pthread_mutex_lock(&m->job->lock);
+    if (m->params->postcopy_after_precopy && m->job->stats.memory_iteration >= 2)
+        p->mig_postcopy_wanted = true;
+    want = p->mig_postcopy_wanted;
+    pthread_mutex_unlock(&m->job->lock);
+    if (!want)
+        return;
+    *asked = true;
+    if (postcopy_request(qmp, &e) < 0)
+        ferry_warn("migration of '%s': migrate-start-postcopy: %s", m->dom->def->name,
+                   ferry_error_msg(&e));
+    else
+        ferry_debug("migration of '%s': post-copy requested", m->dom->def->name);
+    ferry_error_clear(&e);
+}
+
+int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom, struct ferry_error *err)
+{
+    struct qemu_dom *p = dom->priv;
+    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
+    bool running;
+
+    (void)ag;
+    if (!p || !qmp)
+        return -ENOTCONN;
+    pthread_mutex_lock(&dom->job.lock);
+    if (p->mig_postcopy_active) {
+        pthread_mutex_unlock(&dom->job.lock);
+        return ferry_error_set(err, EALREADY, "the migration of '%s' is in post-copy already",
+                               dom->def->name);
+    }
+    p->mig_postcopy_wanted = true;
+    running = p->mig_ram_running;
+    pthread_mutex_unlock(&dom->job.lock);
+    /* Before the RAM migration runs (a disk copy converging), Perform
+     * asks QEMU as soon as it started it. */
+    return running ? postcopy_request(qmp, err) : 0;
+}
+
 static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                        struct ferry_error *err)
 {
@@ -665,6 +767,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     int64_t start = ferry_now_ms(), last_progress = start;
     uint64_t last_moved = 0;
     bool suspended = false, cancel_sent = false;
+    /* Post-copy asked of QEMU; a migrate-continue given since then may
+     * start post-copy, which a migrate_cancel would break. */
+    bool pc_asked = false, pc_switching = false;
     uint64_t applied_mib = mp->bandwidth_mib; /* what set_params gives QEMU */
     uint64_t seq;
     json_object *args;
@@ -678,6 +783,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     json_object_object_add(args, "uri", json_object_new_string(uri ? uri : m->uri));
     if ((r = qmp_conn_execute(qmp, "migrate", args, QMP_TIMEOUT_MS, NULL, err)) < 0)
         return r;
+    pthread_mutex_lock(&m->job->lock);
+    p->mig_ram_running = true;
+    pthread_mutex_unlock(&m->job->lock);
 
     for (;;) {
         _cleanup_(json_object_putp) json_object *ev = NULL;
@@ -697,7 +805,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             if (moved != last_moved || strcmp(s, "pre-switchover") == 0) {
                 last_moved = moved;
                 last_progress = ferry_now_ms();
-            } else if (!cancel_sent && ferry_now_ms() - last_progress > STALL_TIMEOUT_MS) {
+            } else if (!cancel_sent && !pc_switching &&
+                       ferry_now_ms() - last_progress > STALL_TIMEOUT_MS) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 cancel_sent = true;
                 ferry_error_set(err, ETIMEDOUT,
@@ -706,7 +815,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             }
             qemu_storage_update_stats(m);
             reconcile_speed(m, qmp, &applied_mib);
-            if (abort_requested(m) && !cancel_sent) {
+            postcopy_tick(m, qmp, &pc_asked);
+            if (abort_requested(m) && !cancel_sent && !pc_switching) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 cancel_sent = true;
             }
@@ -733,7 +843,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             json_object *dev = NULL;
             json_object_object_get_ex(ev, "data", &data);
             json_object_object_get_ex(data, "qom-path", &dev);
-            if (!(mp->flags & MIG_ABORT_ON_ERROR) || cancel_sent)
+            if (!(mp->flags & MIG_ABORT_ON_ERROR) || cancel_sent || pc_switching)
                 continue;
             /* --abort-on-error: a guest I/O error ends the migration; the
              * guest stays on the source, where its error policy applies. */
@@ -763,11 +873,24 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 return r;
             }
+            pthread_mutex_lock(&m->job->lock);
+            pc_switching = p->mig_postcopy_wanted;
+            pthread_mutex_unlock(&m->job->lock);
             args = json_object_new_object();
             json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
             if ((r = qmp_conn_execute(qmp, "migrate-continue", args, QMP_TIMEOUT_MS, NULL, err)) <
                 0)
                 return r;
+        } else if (strcmp(status, "postcopy-active") == 0) {
+            /* The point of no return (see "Post-copy" above): the guest
+             * is stopped here for good and will run on the destination. */
+            pthread_mutex_lock(&m->job->lock);
+            p->mig_postcopy_active = true;
+            pthread_mutex_unlock(&m->job->lock);
+            p->mig_we_paused = true;
+            poll_stats(m, qmp, NULL, 0, NULL, 0);
+            ferry_debug("migration '%s': post-copy started", m->dom->def->name);
+            return 0;
         } else if (strcmp(status, "completed") == 0) {
             /* QEMU announces "completed" before it computes the downtime
              * and total time: query until they are there (bounded). */
@@ -817,6 +940,8 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 
     if (m->params->flags & MIG_OFFLINE)
         return 0;
+    if ((r = postcopy_check_version(m, err)) < 0)
+        return r;
     if (!p || !p->qmp || !m->dom->active)
         return ferry_error_set(err, ENOTCONN, "domain '%s' is not running", m->dom->def->name);
     if (!m->uri || !*m->uri)
@@ -863,6 +988,9 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     } else if (r == 0) {
         r = perform_ram(m, p->qmp, NULL, err);
     }
+    pthread_mutex_lock(&m->job->lock);
+    p->mig_ram_running = false;
+    pthread_mutex_unlock(&m->job->lock);
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
     if (given->flags & MIG_TLS)
@@ -883,15 +1011,128 @@ void qemu_migrate_cancel(struct mig_ctx *m)
 
 /* ---- Finish ---- */
 
+/* Appends TEXT to ERR's message (set, may be NULL), cut at its size. */
+static void error_append(struct ferry_error *err, const char *text)
+{
+    size_t n;
+
+    if (!ferry_error_is_set(err))
+        return;
+    n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, "%s", text);
+}
+
+static bool is_postcopy_status(const char *status)
+{
+    return strncmp(status, "postcopy-", 9) == 0;
+}
+
+/* QEMU's migration status into BUF ("" when it cannot say), and its
+ * error-desc into ERRDESC when there is one. */
+static int query_status(struct qmp_conn *qmp, char *buf, size_t len, char *errdesc, size_t el,
+                        struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *q = NULL;
+    json_object *v = NULL;
+    int r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, err);
+
+    if (r < 0)
+        return r;
+    snprintf(buf, len, "%s",
+             json_object_object_get_ex(q, "status", &v) ? json_object_get_string(v) : "");
+    if (errdesc)
+        snprintf(errdesc, el, "%s",
+                 json_object_object_get_ex(q, "error-desc", &v) ? json_object_get_string(v) : "");
+    return 0;
+}
+
+/* Either side: the guest was switched to the destination (post-copy
+ * started), so this side's guest must neither be resumed nor killed
+ * here. From our own record, else from QEMU (an agent that restarted). */
+static bool postcopy_switched(struct mig_ctx *m)
+{
+    struct qemu_dom *p = priv(m);
+    char status[64] = "";
+    bool sw;
+
+    if (!(m->params->flags & MIG_POSTCOPY) || !p)
+        return false;
+    pthread_mutex_lock(&m->job->lock);
+    sw = p->mig_postcopy_active;
+    pthread_mutex_unlock(&m->job->lock);
+    if (sw || !p->qmp || !qmp_conn_alive(p->qmp))
+        return sw;
+    /* "completed" on the destination may be a post-copy that ended: its
+     * guest may be the only whole one, so it is kept too. */
+    return query_status(p->qmp, status, sizeof status, NULL, 0, NULL) == 0 &&
+           (is_postcopy_status(status) || (m->dom->incoming && strcmp(status, "completed") == 0));
+}
+
+/* A migration failed after the switch: keep the guest here paused, its
+ * QEMU alive, and say so (domstate reason "postcopy-failed"). */
+static void postcopy_keep_paused(struct mig_ctx *m, const struct ferry_error *why)
+{
+    struct qemu_dom *p = priv(m);
+    json_object *d = json_object_new_object();
+
+    if (p->qmp && qmp_conn_alive(p->qmp))
+        qmp_conn_execute(p->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL);
+    pthread_mutex_lock(&m->job->lock);
+    p->postcopy_failed = true;
+    pthread_mutex_unlock(&m->job->lock);
+    p->mig_we_paused = false;
+    json_object_object_add(d, "side",
+                           json_object_new_string(m->dom->incoming ? "destination" : "source"));
+    if (why && ferry_error_is_set(why))
+        json_object_object_add(d, "error", json_object_new_string(ferry_error_msg(why)));
+    agent_emit_event(m->agent, "migration-postcopy-failed", m->dom->def->name, d);
+}
+
+/* Destination, post-copy: the guest runs here already; waits until the
+ * source has sent every page (bounded below the orchestrator's step
+ * timeout). */
+#define POSTCOPY_FINISH_TIMEOUT_MS 270000
+
+static int postcopy_wait_incoming(struct mig_ctx *m, struct ferry_error *err)
+{
+    struct qemu_dom *p = priv(m);
+    int64_t deadline = ferry_now_ms() + POSTCOPY_FINISH_TIMEOUT_MS;
+    char status[64], errdesc[512];
+    int r;
+
+    for (;;) {
+        if ((r = query_status(p->qmp, status, sizeof status, errdesc, sizeof errdesc, err)) < 0)
+            return r;
+        if (strcmp(status, "completed") == 0)
+            return 0;
+        if (strcmp(status, "postcopy-active") != 0)
+            return ferry_error_set(err, EIO, "incoming migration %s%s%s", status,
+                                   errdesc[0] ? ": " : "", errdesc);
+        if (ferry_now_ms() > deadline)
+            return ferry_error_set(err, ETIMEDOUT, "the post-copy phase did not end within %d s",
+                                   POSTCOPY_FINISH_TIMEOUT_MS / 1000);
+        usleep(50 * 1000);
+    }
+}
+
 int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
 {
     struct agent *ag = m->agent;
     struct qemu_dom *p = priv(m);
     int64_t deadline = ferry_now_ms() + FINISH_TIMEOUT_MS;
+    bool postcopy = false; /* the switch happened: never kill this guest */
     int r;
 
     if (m->params->flags & MIG_OFFLINE) /* nothing ran here, cancelled or not */
         return 0;
+    if (m->cancelled && postcopy_switched(m)) {
+        r = ferry_error_set(err, EIO,
+                            "post-copy migration of '%s' failed after the switch: the guest is "
+                            "kept paused on this host (postcopy-failed), not killed",
+                            m->dom->def->name);
+        postcopy_keep_paused(m, err);
+        goto keep;
+    }
     if (m->cancelled) {
         qemu_storage_finish(m, NULL);
         qemu_process_stop(ag, m->dom, NULL);
@@ -916,6 +1157,18 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         status = json_object_object_get_ex(q, "status", &st) ? json_object_get_string(st) : "";
         if (strcmp(status, "completed") == 0)
             break;
+        if ((m->params->flags & MIG_POSTCOPY) && is_postcopy_status(status)) {
+            /* Resume the guest now, as libvirt does: the source serves
+             * the pages it still holds while the guest runs here. */
+            pthread_mutex_lock(&m->job->lock);
+            p->mig_postcopy_active = true;
+            pthread_mutex_unlock(&m->job->lock);
+            postcopy = true;
+            if (strcmp(status, "postcopy-active") == 0)
+                break;
+            r = ferry_error_set(err, EIO, "incoming migration %s", status);
+            goto fail;
+        }
         if (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0) {
             json_object_object_get_ex(q, "error-desc", &ed);
             r = ferry_error_set(err, EIO, "incoming migration %s%s%s", status, ed ? ": " : "",
@@ -937,25 +1190,70 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         if ((r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err)) < 0)
             goto fail;
     }
+    if (postcopy && (r = postcopy_wait_incoming(m, err)) < 0)
+        goto fail;
     {
         _cleanup_free_ char *inc =
             ferry_strdup_printf("%s/%s.incoming", ag->run_dir, m->dom->def->name);
         unlink(inc);
     }
     m->dom->incoming = false;
+    pthread_mutex_lock(&m->job->lock);
+    p->mig_postcopy_active = false; /* over: the guest is whole here */
+    pthread_mutex_unlock(&m->job->lock);
     agent_emit_event(ag, m->params->flags & MIG_PAUSED ? "migrated-paused" : "migrated-resumed",
                      m->dom->def->name, NULL);
     return 0;
 
 fail:
+    if (postcopy) {
+        ferry_error_prefix(err, "post-copy migration of '%s' failed after the switch",
+                           m->dom->def->name);
+        if (p->qmp && qmp_conn_alive(p->qmp)) {
+            /* Perhaps the only copy of the guest's newest state. */
+            error_append(err, "; the guest is kept paused on this host (postcopy-failed)");
+            postcopy_keep_paused(m, err);
+            goto keep;
+        }
+        error_append(err, "; the guest is lost here and kept paused on the source");
+    }
     qemu_storage_finish(m, NULL);
     qemu_process_stop(ag, m->dom, NULL);
     qemu_remove_logs(ag, m->dom->def->name);
     qemu_storage_remove_targets(m);
     return r;
+
+keep:
+    /* A domain of this host now (transient unless --persistent made it
+     * otherwise), paused until the user destroys it. */
+    qemu_storage_finish(m, NULL);
+    {
+        _cleanup_free_ char *inc =
+            ferry_strdup_printf("%s/%s.incoming", ag->run_dir, m->dom->def->name);
+        unlink(inc);
+    }
+    m->dom->incoming = false;
+    return r;
 }
 
 /* ---- Confirm ---- */
+
+/* Source, post-copy, the destination completed: QEMU here finishes the
+ * stream and reports its final figures (total time, downtime) for the
+ * job statistics. Bounded; the guest is whole on the destination anyway. */
+static void postcopy_wait_outgoing(struct mig_ctx *m)
+{
+    struct qemu_dom *p = priv(m);
+    int64_t deadline = ferry_now_ms() + 10000;
+    char status[64] = "";
+
+    while (p->qmp && qmp_conn_alive(p->qmp) && ferry_now_ms() < deadline) {
+        if (poll_stats(m, p->qmp, status, sizeof status, NULL, 0) < 0 ||
+            strcmp(status, "completed") == 0 || !is_postcopy_status(status))
+            return;
+        usleep(20 * 1000);
+    }
+}
 
 int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
 {
@@ -968,11 +1266,25 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
         return 0;
     if (!m->cancelled) {
         /* The guest runs on the destination now. */
+        if (postcopy_switched(m))
+            postcopy_wait_outgoing(m);
         qemu_process_stop(ag, m->dom, NULL);
         agent_emit_event(ag, "stopped", m->dom->def->name, NULL);
         return 0;
     }
     qemu_storage_stop(m);
+    if (postcopy_switched(m)) {
+        /* Resuming would run the guest twice (the destination may run it
+         * still) or lose what it did there since the switch. */
+        ferry_error_set(err, EIO,
+                        "post-copy: '%s' had been switched to the destination when the "
+                        "migration failed; it stays paused here (postcopy-failed) rather than "
+                        "run twice or lose its writes there (destroy it, or the destination's "
+                        "copy, when you know which one is whole)",
+                        m->dom->def->name);
+        postcopy_keep_paused(m, err);
+        return -EIO;
+    }
     if (!p || !p->qmp || !qmp_conn_alive(p->qmp))
         return ferry_error_set(err, EIO, "the source QEMU of '%s' is gone", m->dom->def->name);
     if (qemu_query_status(p->qmp, status, sizeof status, &running, err) < 0)

@@ -42,6 +42,20 @@ struct qemu_dom {
     uint64_t speed_mib;
     uint64_t mig_speed_mib;
     bool mig_speed_override;
+    /* Post-copy (qemu-migrate.c), guarded by dom->job.lock.
+     * MIG_POSTCOPY_WANTED: migrate.start_postcopy (or the perform loop,
+     * for --postcopy-after-precopy) asked for the switch; MIG_RAM_RUNNING:
+     * QEMU's migrate command is under way, so the switch can be asked of
+     * QEMU at once. MIG_POSTCOPY_ACTIVE: the switch happened (QEMU said
+     * postcopy-active; source and destination): from here on the source
+     * holds no complete guest and must never be resumed.
+     * POSTCOPY_FAILED: a migration failed after that point; the guest is
+     * kept paused here (domstate reason "postcopy-failed") until the user
+     * decides. */
+    bool mig_postcopy_wanted;
+    bool mig_ram_running;
+    bool mig_postcopy_active;
+    bool postcopy_failed;
 };
 
 struct qemu_driver {
@@ -81,6 +95,9 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err);
 void qemu_migrate_cancel(struct mig_ctx *m);
+/* The hv_driver entry migrate_start_postcopy. */
+int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom,
+                                struct ferry_error *err);
 
 /* Storage migration (qemu-storage.c). Each is a no-op when the flags ask
  * for no storage copy. */

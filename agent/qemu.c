@@ -666,11 +666,19 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
     } else {
         snprintf(state_buf, state_len, "paused");
         /* inmigrate, postmigrate, finish-migrate, prelaunch, paused, ...;
-         * "user" for a domain.suspend (libvirt's reason). */
-        snprintf(reason_buf, reason_len, "%s",
-                 strcmp(status, "paused") == 0 && __atomic_load_n(&p->user_paused, __ATOMIC_SEQ_CST)
-                     ? "user"
-                     : status);
+         * "user" for a domain.suspend, "postcopy" for a source switched
+         * by post-copy, "postcopy-failed" after a failure past that point
+         * (libvirt's reasons). */
+        const char *reason = status;
+
+        if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))
+            reason = "postcopy-failed";
+        else if (__atomic_load_n(&p->mig_postcopy_active, __ATOMIC_SEQ_CST))
+            reason = "postcopy";
+        else if (strcmp(status, "paused") == 0 &&
+                 __atomic_load_n(&p->user_paused, __ATOMIC_SEQ_CST))
+            reason = "user";
+        snprintf(reason_buf, reason_len, "%s", reason);
     }
     return 0;
 }
@@ -740,6 +748,11 @@ static int qemu_domain_resume(struct agent *ag, struct agent_domain *dom, bool *
         return r;
     if (running)
         return 0; /* libvirt's no-op */
+    if (__atomic_load_n(&((struct qemu_dom *)dom->priv)->postcopy_failed, __ATOMIC_SEQ_CST))
+        return ferry_error_set(err, EBUSY,
+                               "domain '%s' is paused after a failed post-copy migration: its "
+                               "memory is split between two hosts, resume refused (destroy it)",
+                               dom->def->name);
     if (!resumable(status))
         return ferry_error_set(
             err, EBUSY, "domain '%s' is paused in QEMU state '%s'%s: resume refused",
@@ -892,7 +905,7 @@ const struct hv_driver qemu_hv_driver = {
     .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_TUNNELLED | MIG_PERSIST_DEST |
                        MIG_UNDEFINE_SOURCE | MIG_PAUSED | MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC |
                        MIG_OFFLINE | MIG_ABORT_ON_ERROR | MIG_AUTO_CONVERGE | MIG_PARALLEL |
-                       MIG_CHANGE_PROTECTION | MIG_UNSAFE | MIG_TLS,
+                       MIG_CHANGE_PROTECTION | MIG_UNSAFE | MIG_TLS | MIG_POSTCOPY,
     .migrate_begin = qemu_migrate_begin,
     .migrate_prepare = qemu_migrate_prepare,
     .migrate_perform = qemu_migrate_perform,
@@ -910,4 +923,5 @@ const struct hv_driver qemu_hv_driver = {
     .migrate_stream_completed = qemu_migrate_stream_completed,
     .migrate_sweep = qemu_migrate_sweep,
     .recover_host = qemu_recover_host,
+    .migrate_start_postcopy = qemu_migrate_start_postcopy,
 };
