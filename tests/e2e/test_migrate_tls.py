@@ -64,6 +64,8 @@ class QemuPki:
 
 PKI = None
 AGENTS = {}
+# FERRY_AGENT_DEBUG=1: the agents log at debug level (kept with FERRY_KEEP_TMP).
+AGENT_ARGS = ("--debug",) if os.environ.get("FERRY_AGENT_DEBUG") else ()
 
 
 def pki():
@@ -79,7 +81,7 @@ def pki():
 def agent(name, tls_dir):
     """One ferryd per certificate directory, kept for the whole run."""
     if name not in AGENTS:
-        AGENTS[name] = Agent(name, "--migrate-tls-dir", tls_dir).start()
+        AGENTS[name] = Agent(name, "--migrate-tls-dir", tls_dir, *AGENT_ARGS).start()
     return AGENTS[name]
 
 
@@ -157,7 +159,10 @@ def test_ram_only():
     new_guest(src, "ram")
     migrate(src, dst, "ram")
     assert_no_tls_left(dst, "ram")
-    dst.ctl("destroy", "ram")
+    # Back with multifd: every channel does its own handshake.
+    migrate(dst, src, "ram", "--parallel-connections", "2")
+    assert_no_tls_left(src, "ram")
+    src.ctl("destroy", "ram")
 
 
 def storage_round(tag, engine, slow_mib):
