@@ -161,19 +161,21 @@ void agent_job_finish(struct agent_job *job, const struct ferry_error *err_or_nu
 void agent_emit_event(struct agent *ag, const char *event, const char *domain,
                       json_object *data /* taken, may be NULL */);
 typedef void (*agent_event_sink)(json_object *ev, void *opaque);
-int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque);
-void agent_events_unsubscribe(struct agent *ag, int token);
 /* Every event gets "seq", 1 for the first this agent process emits, and
  * the last AGENT_EVENTS_KEPT are kept, so a client that subscribes late
  * (after a restart's recovery, after a lost connection) can have them
- * again. agent_events_replay_next(): the next agent_events_subscribe()
- * made by this thread first gives its sink, in order, the kept events
- * whose seq is above SINCE, before any event emitted later.
+ * again. agent_events_subscribe_since() first gives SINK, in order, the
+ * kept events whose seq is above SINCE, then every event emitted later,
+ * none missed or given twice; agent_events_subscribe() gives only the
+ * later ones. Both return a token > 0, or -EMFILE.
  * agent_events_position(): the oldest kept seq (0: none yet), the last
  * seq given, and this process's epoch (wall ms at agent_init: seqs of
  * another epoch are another process's). */
 #define AGENT_EVENTS_KEPT 256
-void agent_events_replay_next(struct agent *ag, uint64_t since);
+int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque);
+int agent_events_subscribe_since(struct agent *ag, agent_event_sink sink, void *opaque,
+                                 uint64_t since);
+void agent_events_unsubscribe(struct agent *ag, int token);
 void agent_events_position(struct agent *ag, uint64_t *ret_oldest, uint64_t *ret_last,
                            int64_t *ret_epoch);
 

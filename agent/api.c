@@ -424,15 +424,16 @@ static int m_subscribe(struct api_ctx *ctx, json_object *params, json_object **r
     int64_t epoch;
     int r;
 
-    if (ctx->event_token > 0)
+    if (ctx->event_token > 0 || ctx->subscribe_after_reply)
         return ferry_error_set(err, EALREADY, "already subscribed");
     if ((r = api_param_u64(params, "since", &since, err)) < 0)
         return r;
     /* The server subscribes the connection after the reply is sent, so the
      * first EVENT frame always follows the REPLY; the kept events the
      * client asked for come first, then the live ones, without a gap. */
-    if (params && json_object_object_get_ex(params, "since", NULL))
-        agent_events_replay_next(ctx->ag, since);
+    ctx->subscribe_after_reply = true;
+    ctx->replay = params && json_object_object_get_ex(params, "since", NULL);
+    ctx->replay_since = since;
     agent_events_position(ctx->ag, &oldest, &last, &epoch);
     *ret = json_object_new_object();
     json_object_object_add(*ret, "epoch", json_object_new_int64(epoch));

@@ -16,9 +16,15 @@
 /* One client connection as seen by a method handler. */
 struct api_ctx {
     struct agent *ag;
-    struct wire_conn *conn;      /* for methods that stream (events) */
-    struct wire_hello peer;      /* what the client said in its HELLO */
-    int event_token;             /* > 0 while subscribed to events */
+    struct wire_conn *conn; /* for methods that stream (events) */
+    struct wire_hello peer; /* what the client said in its HELLO */
+    int event_token;        /* > 0 while subscribed to events */
+    /* events.subscribe was answered: the server subscribes the connection
+     * after sending the reply (so the first EVENT frame follows it), from
+     * REPLAY_SINCE's kept events on when REPLAY is set. */
+    bool subscribe_after_reply;
+    bool replay;
+    uint64_t replay_since;
     struct ctl_client *p2p_dest; /* p2p: the destination agent (tunnelled streams) */
     uint64_t conn_id;            /* unique per accepted connection, never 0; 0 = no connection */
 };

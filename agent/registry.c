@@ -266,23 +266,12 @@ static int next_token = 1;
 static json_object *ring[AGENT_EVENTS_KEPT];
 static uint64_t ring_seq;
 static int64_t events_epoch;
-/* Set by agent_events_replay_next() for the next subscription this thread
- * makes (the connection's own thread: after the events.subscribe reply). */
-static __thread bool replay_pending;
-static __thread uint64_t replay_since;
 
 static uint64_t oldest_seq_locked(void)
 {
     if (ring_seq == 0)
         return 0;
     return ring_seq > AGENT_EVENTS_KEPT ? ring_seq - AGENT_EVENTS_KEPT + 1 : 1;
-}
-
-void agent_events_replay_next(struct agent *ag, uint64_t since)
-{
-    (void)ag;
-    replay_pending = true;
-    replay_since = since;
 }
 
 void agent_events_position(struct agent *ag, uint64_t *ret_oldest, uint64_t *ret_last,
@@ -296,11 +285,10 @@ void agent_events_position(struct agent *ag, uint64_t *ret_oldest, uint64_t *ret
     pthread_mutex_unlock(&sinks_lock);
 }
 
-int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque)
+static int subscribe(agent_event_sink sink, void *opaque, bool replay, uint64_t since)
 {
     int token = -EMFILE;
 
-    (void)ag;
     pthread_mutex_lock(&sinks_lock);
     for (size_t i = 0; i < MAX_SINKS; i++) {
         if (sinks[i].token == 0) {
@@ -313,14 +301,26 @@ int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque
     }
     /* The kept events go first, under the lock that orders them before
      * every event emitted from now on: none is missed or sent twice. */
-    if (token > 0 && replay_pending) {
+    if (token > 0 && replay) {
         for (uint64_t seq = oldest_seq_locked(); seq && seq <= ring_seq; seq++)
-            if (seq > replay_since && ring[seq % AGENT_EVENTS_KEPT])
+            if (seq > since && ring[seq % AGENT_EVENTS_KEPT])
                 sink(ring[seq % AGENT_EVENTS_KEPT], opaque);
     }
-    replay_pending = false;
     pthread_mutex_unlock(&sinks_lock);
     return token;
+}
+
+int agent_events_subscribe(struct agent *ag, agent_event_sink sink, void *opaque)
+{
+    (void)ag;
+    return subscribe(sink, opaque, false, 0);
+}
+
+int agent_events_subscribe_since(struct agent *ag, agent_event_sink sink, void *opaque,
+                                 uint64_t since)
+{
+    (void)ag;
+    return subscribe(sink, opaque, true, since);
 }
 
 void agent_events_unsubscribe(struct agent *ag, int token)

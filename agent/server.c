@@ -322,8 +322,11 @@ static void serve(struct client *cl)
             if (wire_conn_send_json(ctx.conn, WIRE_REPLY, h.id, reply, &err) < 0)
                 break;
         }
-        if (ctx.event_token == 0 && strcmp(json_object_get_string(m), "events.subscribe") == 0) {
-            ctx.event_token = agent_events_subscribe(ctx.ag, event_sink, ctx.conn);
+        if (ctx.subscribe_after_reply && ctx.event_token == 0) {
+            ctx.event_token = ctx.replay ? agent_events_subscribe_since(ctx.ag, event_sink,
+                                                                        ctx.conn, ctx.replay_since)
+                                         : agent_events_subscribe(ctx.ag, event_sink, ctx.conn);
+            ctx.subscribe_after_reply = false;
         }
     }
 out:

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The event bus's numbering and replay (agent/registry.c): every event
  * gets the next seq; the last AGENT_EVENTS_KEPT are kept; a subscription
- * asked for with agent_events_replay_next() gets the kept events above
+ * made with agent_events_subscribe_since() gets the kept events above
  * SINCE, in order, before any later one; a plain one gets none. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,8 +87,7 @@ static void test_ring(void **state)
     assert_int_equal(plain.n, 290);
 
     /* since 0: every kept event, in order, then the live ones. */
-    agent_events_replay_next(&ag, 0);
-    t2 = agent_events_subscribe(&ag, sink, &all);
+    t2 = agent_events_subscribe_since(&ag, sink, &all, 0);
     assert_int_equal(all.n, AGENT_EVENTS_KEPT);
     for (size_t i = 0; i < all.n; i++)
         assert_int_equal(all.seq[i], (int64_t)oldest + (int64_t)i);
@@ -98,13 +97,12 @@ static void test_ring(void **state)
     assert_int_equal(all.seq[all.n - 1], 301);
 
     /* since is exclusive. */
-    agent_events_replay_next(&ag, 298);
-    t3 = agent_events_subscribe(&ag, sink, &tail);
+    t3 = agent_events_subscribe_since(&ag, sink, &tail, 298);
     assert_int_equal(tail.n, 3);
     assert_int_equal(tail.seq[0], 299);
     assert_int_equal(tail.seq[2], 301);
 
-    /* The request is for one subscription only. */
+    /* A plain subscription after them replays nothing. */
     t4 = agent_events_subscribe(&ag, sink, &none);
     assert_int_equal(none.n, 0);
     agent_events_unsubscribe(&ag, t1);
