@@ -922,12 +922,13 @@ static int tls_start_source(struct mig_ctx *m, struct ferry_error *err)
 {
     char host[256] = "";
     unsigned port;
+    int r;
 
     if (m->params->tls_destination)
         snprintf(host, sizeof host, "%s", m->params->tls_destination);
     else if (strncmp(m->uri, "tcp:", 4) == 0 &&
-             parse_tcp_uri(m->uri, host, sizeof host, &port, err) < 0)
-        return -EINVAL;
+             (r = parse_tcp_uri(m->uri, host, sizeof host, &port, err)) < 0)
+        return r;
     return qemu_tls_setup(m->agent, priv(m)->qmp, false, host[0] ? host : NULL, err);
 }
 
@@ -1068,14 +1069,18 @@ static bool postcopy_switched(struct mig_ctx *m)
            (is_postcopy_status(status) || (m->dom->incoming && strcmp(status, "completed") == 0));
 }
 
-/* A migration failed after the switch: keep the guest here paused, its
- * QEMU alive, and say so (domstate reason "postcopy-failed"). */
-static void postcopy_keep_paused(struct mig_ctx *m, const struct ferry_error *why)
+/* A migration failed after the switch: keep the guest here, its QEMU
+ * alive, and say so (domstate reason "postcopy-failed"). The source's
+ * stays paused. The destination's is not paused, as libvirt does not
+ * (its "running, postcopy-failed"): its vCPUs wait inside page faults for
+ * pages that will not come, and QEMU's "stop" would wait for them forever,
+ * with its monitor hung meanwhile. */
+static void postcopy_keep(struct mig_ctx *m, const struct ferry_error *why)
 {
     struct qemu_dom *p = priv(m);
     json_object *d = json_object_new_object();
 
-    if (p->qmp && qmp_conn_alive(p->qmp))
+    if (!m->dom->incoming && p->qmp && qmp_conn_alive(p->qmp))
         qmp_conn_execute(p->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL);
     pthread_mutex_lock(&m->job->lock);
     p->postcopy_failed = true;
@@ -1128,9 +1133,9 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     if (m->cancelled && postcopy_switched(m)) {
         r = ferry_error_set(err, EIO,
                             "post-copy migration of '%s' failed after the switch: the guest is "
-                            "kept paused on this host (postcopy-failed), not killed",
+                            "kept on this host (postcopy-failed), not killed",
                             m->dom->def->name);
-        postcopy_keep_paused(m, err);
+        postcopy_keep(m, err);
         goto keep;
     }
     if (m->cancelled) {
@@ -1211,8 +1216,9 @@ fail:
                            m->dom->def->name);
         if (p->qmp && qmp_conn_alive(p->qmp)) {
             /* Perhaps the only copy of the guest's newest state. */
-            error_append(err, "; the guest is kept paused on this host (postcopy-failed)");
-            postcopy_keep_paused(m, err);
+            error_append(err, "; the guest is kept on this host (postcopy-failed), waiting "
+                              "for pages the source no longer sends");
+            postcopy_keep(m, err);
             goto keep;
         }
         error_append(err, "; the guest is lost here and kept paused on the source");
@@ -1282,7 +1288,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
                         "run twice or lose its writes there (destroy it, or the destination's "
                         "copy, when you know which one is whole)",
                         m->dom->def->name);
-        postcopy_keep_paused(m, err);
+        postcopy_keep(m, err);
         return -EIO;
     }
     if (!p || !p->qmp || !qmp_conn_alive(p->qmp))

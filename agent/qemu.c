@@ -658,8 +658,13 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
     if (r < 0)
         return r;
     if (running) {
+        /* "postcopy-failed": a destination whose post-copy failed; its
+         * vCPUs wait for pages that will not come (libvirt's running
+         * reason of that name). */
         snprintf(state_buf, state_len, "running");
-        snprintf(reason_buf, reason_len, "%s", status);
+        snprintf(reason_buf, reason_len, "%s",
+                 __atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST) ? "postcopy-failed"
+                                                                        : status);
     } else if (strcmp(status, "shutdown") == 0) {
         snprintf(state_buf, state_len, "shutoff");
         snprintf(reason_buf, reason_len, "shutdown");
@@ -702,6 +707,12 @@ static int qemu_domain_suspend(struct agent *ag, struct agent_domain *dom, bool 
         return r;
     if (!running)
         return 0; /* already paused, whatever paused it: libvirt's no-op */
+    if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))
+        /* Its vCPUs wait inside page faults: "stop" would never end. */
+        return ferry_error_set(err, EBUSY,
+                               "domain '%s' failed in post-copy migration: its vCPUs wait for "
+                               "memory that will not come and cannot be paused (destroy it)",
+                               dom->def->name);
     /* Set before "stop": the STOP event may arrive before its reply. */
     __atomic_store_n(&p->user_paused, true, __ATOMIC_SEQ_CST);
     r = qmp_conn_execute(qmp, "stop", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err);

@@ -264,16 +264,17 @@ def test_on_demand_with_storage():
     p.stop()
 
 
-def test_destination_killed_after_switch():
-    """The destination QEMU dies during post-copy: the migration fails with
-    a message that says so, and the source is NOT resumed (its guest would
-    run twice, or lose what it did on the destination): it stays paused,
-    reason postcopy-failed, and refuses a resume."""
-    need_qemu()
-    p = Pair("kill")
+def assert_postcopy_failed(agent, name, state="paused"):
+    st = agent.ctl("domstate", name, "--reason").stdout
+    assert st == "%s (postcopy-failed)\n" % state, "%s: '%s' is %s" % (agent.name, name, st)
+
+
+def start_slow_postcopy(p):
+    """A migration that switches after the first pass, with a slow
+    post-copy phase (1 MiB/s) so that a kill lands inside it; returns once
+    the guest runs on the destination."""
     start_guest(p.src, "g", **guest_kw(**FAST_GUEST))
     wait_heartbeat(p.src, "g", after=1)
-    # A slow post-copy phase (1 MiB/s), so that the kill lands inside it.
     t, out = migrate_in_background(p, "--live", "--postcopy", "--postcopy-after-precopy",
                                    "--bandwidth", CAP, "--postcopy-bandwidth", "1", "g",
                                    p.dst.uri)
@@ -287,6 +288,40 @@ def test_destination_killed_after_switch():
         skip_if_unsupported(out["r"])
         raise AssertionError("migration ended before the switch: %s" % out["r"].stderr)
     assert job(p.src, "g").get("status") == "postcopy-active"
+    return t, out
+
+
+def test_source_killed_after_switch():
+    """The source QEMU dies during post-copy: the destination keeps its
+    guest (the newest state there is), reason postcopy-failed, instead of
+    killing it, and says so. As in libvirt it is "running, postcopy-failed":
+    its vCPUs wait for pages that will not come, which QEMU cannot pause."""
+    need_qemu()
+    p = Pair("srckill")
+    t, out = start_slow_postcopy(p)
+    dst_pid = p.dst.qemu_pid("g")
+    os.kill(p.src.qemu_pid("g"), 9)
+    t.join(120)
+    r = out["r"]
+    assert r.returncode == 1, r.stderr
+    assert "post-copy migration of 'g' failed after the switch" in r.stderr, r.stderr
+    assert "kept on this host (postcopy-failed)" in r.stderr, r.stderr
+    assert pid_alive(dst_pid)
+    assert_postcopy_failed(p.dst, "g", "running")
+    r = p.dst.ctl("suspend", "g", check=False)
+    assert r.returncode == 1 and "post-copy" in r.stderr, r.stderr
+    assert_postcopy_failed(p.dst, "g", "running")  # its monitor still answers
+    p.stop()
+
+
+def test_destination_killed_after_switch():
+    """The destination QEMU dies during post-copy: the migration fails with
+    a message that says so, and the source is NOT resumed (its guest would
+    run twice, or lose what it did on the destination): it stays paused,
+    reason postcopy-failed, and refuses a resume."""
+    need_qemu()
+    p = Pair("kill")
+    t, out = start_slow_postcopy(p)
     r = p.src.ctl("domjobabort", "g", check=False)
     assert r.returncode == 1 and "post-copy" in r.stderr, r.stderr
     src_pid = p.src.qemu_pid("g")
@@ -298,11 +333,11 @@ def test_destination_killed_after_switch():
     assert "kept paused on the source" in r.stderr, r.stderr
     # The source guest is paused and stays so.
     assert pid_alive(src_pid)
-    assert p.src.ctl("domstate", "g", "--reason").stdout == "paused (postcopy-failed)\n"
+    assert_postcopy_failed(p.src, "g")
     r = p.src.ctl("resume", "g", check=False)
     assert r.returncode == 1 and "post-copy" in r.stderr, r.stderr
     time.sleep(1)
-    assert p.src.ctl("domstate", "g", "--reason").stdout == "paused (postcopy-failed)\n"
+    assert_postcopy_failed(p.src, "g")
     info = p.src.ctl_json("domjobinfo", "g", "--completed")
     assert "postcopy-failed" in info.get("error", ""), info
     r = p.src.ctl("migrate", "--live", "g", p.dst.uri, check=False)
@@ -313,6 +348,7 @@ def test_destination_killed_after_switch():
 if __name__ == "__main__":
     r = Runner(240)
     for t in (test_refusals, test_v2_refused, test_not_started_with_postcopy, test_after_precopy,
-              test_on_demand_with_storage, test_destination_killed_after_switch):
+              test_on_demand_with_storage, test_destination_killed_after_switch,
+              test_source_killed_after_switch):
         r.run(t)
     r.finish()
