@@ -128,17 +128,17 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
         return 0;
     if (!p || !p->qmp)
         return ferry_error_set(err, ENOTCONN, "domain '%s' has no monitor", m->dom->def->name);
+    if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))
+        return ferry_error_set(err, EBUSY,
+                               "domain '%s' is kept after a failed post-copy migration: its "
+                               "memory is not whole here (destroy it)",
+                               m->dom->def->name);
     if ((r = qemu_query_status(p->qmp, status, sizeof status, &running, err)) < 0)
         return r;
     if (strcmp(status, "inmigrate") == 0 || strcmp(status, "postmigrate") == 0 ||
         strcmp(status, "finish-migrate") == 0)
         return ferry_error_set(err, EBUSY, "domain '%s' is in state '%s'", m->dom->def->name,
                                status);
-    if (p->postcopy_failed)
-        return ferry_error_set(err, EBUSY,
-                               "domain '%s' is paused after a failed post-copy migration: its "
-                               "memory is not whole here (destroy it)",
-                               m->dom->def->name);
     p->mig_was_running = running;
     p->mig_we_paused = false;
     pthread_mutex_lock(&m->dom->job.lock);

@@ -436,8 +436,11 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     if (dom->def->kernel && access(dom->def->kernel, R_OK) < 0)
         return ferry_error_set_errno(err, errno, "kernel '%s'", dom->def->kernel);
 
-    /* A new QEMU: no pause of the user's carries over. */
+    /* A new QEMU: no pause of the user's carries over, nor a post-copy
+     * state of the last one. */
     __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->postcopy_failed, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->mig_postcopy_active, false, __ATOMIC_SEQ_CST);
     unlink(p->qmp_path);
     log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0)

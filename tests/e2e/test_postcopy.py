@@ -212,6 +212,16 @@ def test_after_precopy():
     info = p.src.ctl_json("domjobinfo", "g", "--completed")
     assert info["status"] == "completed" and info["memory_iteration"] >= 2, info
     assert took < 120, "took %.1fs" % took
+    # And back, peer-to-peer: the destination agent drives it and switches.
+    hb = wait_heartbeat(p.dst, "g", after=1)
+    ev = Events(p.src, "g")
+    p.dst.ctl("migrate", "--live", "--p2p", "--postcopy", "--postcopy-after-precopy",
+              "--bandwidth", CAP, "g", p.src.uri, timeout=240)
+    evs = ev.stop()
+    assert "postcopy-active" in statuses(evs), evs  # as the incoming side saw it
+    assert p.src.state_of("g") == "running"
+    after = wait_heartbeat(p.src, "g", after=hb[0] + 1)
+    assert after[2] == 0, "guest reports %d stale pages after coming back" % after[2]
     p.stop()
 
 
@@ -341,7 +351,12 @@ def test_destination_killed_after_switch():
     info = p.src.ctl_json("domjobinfo", "g", "--completed")
     assert "postcopy-failed" in info.get("error", ""), info
     r = p.src.ctl("migrate", "--live", "g", p.dst.uri, check=False)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 1 and "after a failed post-copy migration" in r.stderr, r.stderr
+    # Destroyed and started again, it is a guest like any other.
+    p.src.ctl("destroy", "g")
+    p.src.ctl("start", "g")
+    st = p.src.ctl("domstate", "g", "--reason").stdout
+    assert st.startswith("running") and "postcopy" not in st, st
     p.stop()
 
 
