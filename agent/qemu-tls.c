@@ -15,16 +15,19 @@
 
 #define TLS_QMP_TIMEOUT_MS 30000
 
-/* The files each side needs, libvirt's /etc/pki/qemu names. The source
+/* The files each side needs ([0] the source, the client; [1] the
+ * destination, the server), libvirt's /etc/pki/qemu names. The source
  * presents a client certificate: the destination verifies its peer. */
-static const char *const server_files[] = {"ca-cert.pem", "server-cert.pem", "server-key.pem"};
-static const char *const client_files[] = {"ca-cert.pem", "client-cert.pem", "client-key.pem"};
+static const char *const side_files[2][3] = {
+    {"ca-cert.pem", "client-cert.pem", "client-key.pem"},
+    {"ca-cert.pem", "server-cert.pem", "server-key.pem"},
+};
 
 int qemu_tls_check_files(struct agent *ag, bool server, struct ferry_error *err)
 {
-    const char *const *files = server ? server_files : client_files;
+    const char *const *files = side_files[server];
 
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(side_files[0]); i++) {
         _cleanup_free_ char *path = ferry_strdup_printf("%s/%s", ag->cfg.migrate_tls_dir, files[i]);
         if (access(path, R_OK) < 0)
             return ferry_error_set_errno(err, errno,
