@@ -225,40 +225,54 @@ def test_after_precopy():
     p.stop()
 
 
-def test_on_demand_with_storage():
+def write_disk(agent, dom, writes):
+    """Guest disk writes through the device path: (pattern byte, offset)."""
+    for byte, off in writes:
+        agent.hmp(dom, 'qemu-io -d /machine/peripheral/vda/virtio-backend '
+                  '"write -P 0x%02x %d 65536"' % (byte, off))
+
+
+def test_on_demand_with_storage(engine="ferry", early=False):
     """migrate-postcopy during a running --copy-storage-all migration:
     the switch happens on demand, the guest's memory is intact, and the
     destination disk is byte for byte the source's as it stood when the
-    source stopped, guest writes made during the migration included."""
+    source stopped, guest writes made during the migration included.
+    EARLY: asked while the disks are still being copied, before RAM moves
+    (the agent asks QEMU as soon as it starts the RAM migration)."""
     need_qemu()
-    p = Pair("demand")
+    p = Pair("demand-" + engine)
     chunks = [(i * MIB, bytes([0x40 + i]) * (256 << 10)) for i in range(0, 16, 3)]
     src_disk = start_guest(p.src, "g", disk_chunks=chunks, **guest_kw(**FAST_GUEST))
     hb = wait_heartbeat(p.src, "g", after=1)
+    writes = [(0xa0, 1 * MIB + 4096), (0xa1, 7 * MIB), (0xa2, 15 * MIB - 65536)]
+    if early:
+        write_disk(p.src, "g", writes)
     ev = Events(p.dst, "g")
     t, out = migrate_in_background(p, "--live", "--postcopy", "--copy-storage-all",
-                                   "--bandwidth", CAP, "g", p.dst.uri)
-    try:
-        wait_ram_moving(p.src, "g")
-    except AssertionError:
-        t.join(60)
-        skip_if_unsupported(out["r"])
-        raise
-    # Guest disk writes while RAM moves: the final disk pass at the switch
-    # (QEMU's pre-switchover, which post-copy passes through too) must
-    # carry them.
-    for i, off in enumerate((1 * MIB + 4096, 7 * MIB, 15 * MIB - 65536)):
-        p.src.hmp("g", 'qemu-io -d /machine/peripheral/vda/virtio-backend '
-                  '"write -P 0x%02x %d 65536"' % (0xa0 + i, off))
-    assert p.src.state_of("g") == "running"  # the writes above were made before the switch
-    time.sleep(2)
-    info = job(p.src, "g")
-    assert info.get("status") == "active", info  # pre-copy alone does not converge
+                                   "--storage-engine", engine, "--bandwidth", CAP, "g", p.dst.uri)
+    if early:
+        wait_for(lambda: job(p.src, "g").get("phase") == "perform", 60, "the perform phase")
+    else:
+        try:
+            wait_ram_moving(p.src, "g")
+        except AssertionError:
+            t.join(60)
+            skip_if_unsupported(out["r"])
+            raise
+        # Guest disk writes while RAM moves: the final disk pass at the
+        # switch (QEMU's pre-switchover, which post-copy passes through
+        # too) must carry them.
+        write_disk(p.src, "g", writes)
+        assert p.src.state_of("g") == "running"  # made before the switch
+        time.sleep(2)
+        info = job(p.src, "g")
+        assert info.get("status") == "active", info  # pre-copy alone does not converge
     r = p.src.ctl("migrate-postcopy", "g")
     assert "switching to post-copy" in r.stdout, r.stdout
     t.join(120)
     assert out["r"].returncode == 0, out["r"].stderr
     evs = ev.stop()
+    assert "postcopy-active" in statuses(evs), statuses(evs)
     assert_moved_intact(p, "g", hb)
     assert any(e.get("event") == "migrated-resumed" for e in evs), evs
     dst_disk = [ln.split()[-1] for ln in p.dst.ctl("domblklist", "g").stdout.splitlines()
@@ -272,6 +286,10 @@ def test_on_demand_with_storage():
     r = p.src.ctl("migrate-postcopy", "g", check=False)
     assert r.returncode == 1, r.stderr
     p.stop()
+
+
+def test_early_request_engine_qemu():
+    test_on_demand_with_storage(engine="qemu", early=True)
 
 
 def assert_postcopy_failed(agent, name, state="paused"):
@@ -363,7 +381,8 @@ def test_destination_killed_after_switch():
 if __name__ == "__main__":
     r = Runner(240)
     for t in (test_refusals, test_v2_refused, test_not_started_with_postcopy, test_after_precopy,
-              test_on_demand_with_storage, test_destination_killed_after_switch,
+              test_on_demand_with_storage, test_early_request_engine_qemu,
+              test_destination_killed_after_switch,
               test_source_killed_after_switch):
         r.run(t)
     r.finish()
