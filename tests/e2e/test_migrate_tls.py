@@ -153,7 +153,8 @@ def assert_refused_untouched(src, dst, dom, disk, before, r, *words):
 
 
 def test_ram_only():
-    """--tls without storage: the RAM stream alone, guest on shared storage."""
+    """--tls without storage: the RAM stream alone, guest on shared storage;
+    managed, with multifd channels, and peer-to-peer."""
     p = pki()
     src, dst = agent("src", p.good), agent("dst", p.good)
     new_guest(src, "ram")
@@ -162,7 +163,11 @@ def test_ram_only():
     # Back with multifd: every channel does its own handshake.
     migrate(dst, src, "ram", "--parallel-connections", "2")
     assert_no_tls_left(src, "ram")
-    src.ctl("destroy", "ram")
+    # Peer-to-peer: the flag reaches the destination's Prepare through the
+    # source agent.
+    migrate(src, dst, "ram", "--p2p")
+    assert_no_tls_left(dst, "ram")
+    dst.ctl("destroy", "ram")
 
 
 def storage_round(tag, engine, slow_mib):
