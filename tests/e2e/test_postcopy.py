@@ -316,6 +316,8 @@ def start_slow_postcopy(p):
         skip_if_unsupported(out["r"])
         raise AssertionError("migration ended before the switch: %s" % out["r"].stderr)
     assert job(p.src, "g").get("status") == "postcopy-active"
+    st = p.src.ctl("domstate", "g", "--reason").stdout
+    assert st == "paused (postcopy)\n", st
     return t, out
 
 
