@@ -699,8 +699,8 @@ static void reconcile_speed(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *a
  * libvirt's does; Finish resumes the guest on the destination while this
  * QEMU still serves the pages not sent yet, and waits until the
  * destination has them all; Confirm stops this QEMU. A failure after the
- * switch never resumes the source: both sides keep the guest paused
- * (reason "postcopy-failed"). */
+ * switch never resumes the source and never kills a living destination:
+ * both keep the guest (reason "postcopy-failed"; see postcopy_keep). */
 
 static int postcopy_request(struct qmp_conn *qmp, struct ferry_error *err)
 {
