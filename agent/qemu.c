@@ -149,6 +149,43 @@ static void argv_clear(struct argv *a)
     a->n = 0;
 }
 
+/* glibc malloc settings for the QEMUs ferryd starts, unless the agent's own
+ * environment already has GLIBC_TUNABLES (the operator's choice wins).
+ * QEMU's NBD server allocates each request's buffer (1 MiB for ferry's
+ * engine and QEMU's mirror alike). With glibc's defaults such a buffer is
+ * either mmapped or, once the dynamic threshold has risen, taken from a
+ * heap whose top is trimmed again as soon as 2 MiB of it are free: either
+ * way every page is faulted in and zeroed anew, 263,000 faults per GiB
+ * written. A 4 MiB mmap threshold keeps buffers in the heap and a 32 MiB
+ * trim threshold keeps the heap's top: about 5,000 faults per GiB, and
+ * the destination QEMU's CPU per GiB written falls from 1.3 to 0.8 s
+ * (nbd/README.md, "The destination's NBD listener"). The price: freed
+ * buffers stay resident, 16-22 MiB more RSS after a 1 GiB copy here (at
+ * most 32 MiB of free heap kept per malloc arena). */
+#define QEMU_MALLOC_TUNABLES                                                                       \
+    "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432"
+
+/* The environment for a QEMU child: the agent's, plus QEMU_MALLOC_TUNABLES.
+ * Returns a NULL-terminated array of borrowed strings (free the array
+ * only). */
+static char **qemu_child_env(void)
+{
+    extern char **environ;
+    size_t n = 0;
+    bool have = false;
+    char **env;
+
+    for (char **e = environ; e && *e; e++, n++)
+        have = have || strncmp(*e, "GLIBC_TUNABLES=", 15) == 0;
+    env = ferry_calloc(n + 2, sizeof *env);
+    for (size_t i = 0; i < n; i++)
+        env[i] = environ[i];
+    if (!have)
+        env[n++] = (char *)QEMU_MALLOC_TUNABLES;
+    env[n] = NULL;
+    return env;
+}
+
 /* QEMU's option syntax uses ',' as a separator; a literal comma in a value
  * is written ",,". Paths with commas are legal and must survive. */
 static char *qemu_escape(const char *s)
@@ -421,6 +458,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
 {
     struct qemu_dom *p = qemu_priv(ag, dom);
     struct argv a = {0};
+    _cleanup_free_ char **env = NULL;
     _cleanup_close_ int log_fd = -1;
     _cleanup_close_ int null_fd = -1;
     int64_t deadline;
@@ -457,6 +495,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
             (void)!write(log_fd, line, (size_t)n);
     }
 
+    env = qemu_child_env();
     pid = fork();
     if (pid < 0) {
         r = -errno;
@@ -470,7 +509,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         dup2(log_fd, 1);
         dup2(log_fd, 2);
         syscall(SYS_close_range, 3U, ~0U, 0U);
-        execv(a.v[0], a.v);
+        execve(a.v[0], a.v, env);
         _exit(127);
     }
     argv_clear(&a);

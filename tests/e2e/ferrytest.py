@@ -107,8 +107,9 @@ def wait_for(cond, timeout, what):
 class Agent:
     """One ferryd with its own state dir, control socket and TCP port."""
 
-    def __init__(self, name, *extra, listen=True):
+    def __init__(self, name, *extra, listen=True, env=None):
         self.name = name
+        self.env = env  # extra environment variables for ferryd
         self.dir = os.path.join(tmpdir(), name)
         self.state = os.path.join(self.dir, "state")
         self.images = os.path.join(self.dir, "images")
@@ -129,7 +130,9 @@ class Agent:
         if self.listen:
             args += ["--listen", "127.0.0.1:0"]
         logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
+        env = dict(os.environ, **self.env) if self.env else None
+        self.proc = subprocess.Popen(args, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
+                                     env=env)
         _procs.append(self.proc)
         wait_for(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
                  20, "ferryd %s to listen" % self.name)

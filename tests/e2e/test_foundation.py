@@ -71,6 +71,41 @@ def test_lifecycle_and_restart():
     a.stop()
 
 
+def qemu_environ(pid):
+    """QEMU's initial environment as bytes. glibc's loader rewrites the
+    GLIBC_TUNABLES string in place as it parses it (a NUL may replace the
+    ':' between two settings), so tests look for each setting in turn."""
+    return open("/proc/%d/environ" % pid, "rb").read()
+
+
+def test_qemu_environment():
+    """ferryd's QEMUs get glibc malloc thresholds that keep NBD request
+    buffers off mmap (nbd/README.md), unless the operator set
+    GLIBC_TUNABLES for the agent: then that goes through unchanged."""
+    need_qemu()
+    d = tmpdir()
+    vda = make_disk(os.path.join(d, "env.raw"), 16 << 20)
+    a = Agent("env").start()
+    define(a, "e1", disks=[("vda", vda, "raw")])
+    a.ctl("start", "e1")
+    env = qemu_environ(a.qemu_pid("e1"))
+    tun = env.find(b"GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304")
+    assert tun >= 0, env
+    assert env.find(b"glibc.malloc.trim_threshold=33554432", tun) > tun, env
+    assert b"\0PATH=" + os.environ.get("PATH", "").encode() + b"\0" in env, \
+        "the agent's environment was not passed on"
+    a.ctl("destroy", "e1")
+    a.stop()
+    b = Agent("env-own", env={"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}).start()
+    define(b, "e2", disks=[("vda", vda, "raw")])
+    b.ctl("start", "e2")
+    env = qemu_environ(b.qemu_pid("e2"))
+    assert b"GLIBC_TUNABLES=glibc.malloc.arena_max=2" in env, env
+    assert b"mmap_threshold" not in env, env
+    b.ctl("destroy", "e2")
+    b.stop()
+
+
 def test_guest_that_quits_is_shutoff():
     need_qemu()
     a = Agent("b").start()
@@ -131,6 +166,7 @@ if __name__ == "__main__":
     r = Runner(280)
     r.run(test_capabilities)
     r.run(test_lifecycle_and_restart)
+    r.run(test_qemu_environment)
     r.run(test_guest_that_quits_is_shutoff)
     r.run(test_errors_change_nothing)
     r.finish()
