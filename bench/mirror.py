@@ -208,7 +208,7 @@ def same_content(a, b):
         return False
 
 
-def run_one(image, size, engine, workdir, qemu, verify, listen="tcp-nodelay"):
+def run_one(image, size, engine, workdir, qemu, verify, listen="tcp-nodelay", malloc="ferryd"):
     name, needs_dest, copies, fn, _ = engine
     target = os.path.join(workdir, "target.raw")
     src = os.path.join(workdir, f"{image}.raw")
@@ -217,7 +217,8 @@ def run_one(image, size, engine, workdir, qemu, verify, listen="tcp-nodelay"):
     rec = {"engine": name, "image": image}
     try:
         if needs_dest:
-            dest = qemu_mirror.Destination(workdir, target, qemu=qemu, listen=listen)
+            dest = qemu_mirror.Destination(workdir, target, qemu=qemu, listen=listen,
+                                           malloc=malloc)
         wall, cpu, extra = fn(Run(src, target, workdir, qemu, dest))
         if dest:
             dest.stop()
@@ -440,6 +441,10 @@ def main(argv=None):
                     help="compare target and source after the first round / all / never")
     ap.add_argument("--ferry-copy", default="", help="ferry's copy driver (bench/mirror-ferry)")
     ap.add_argument("--qemu", default=qemu_mirror.DEFAULT_QEMU)
+    ap.add_argument("--malloc", choices=qemu_mirror.Destination.MALLOC, default="ferryd",
+                    help="the destination QEMU's glibc malloc settings: ferryd's (default: "
+                         "NBD request buffers stay in the heap) or glibc's defaults (every "
+                         "buffer faulted in anew)")
     ap.add_argument("--listen", choices=qemu_mirror.Destination.LISTEN, default="tcp-nodelay",
                     help="how the destination's NBD server listens: tcp-nodelay (default: "
                          "as ferryd starts it), tcp (as libvirt does: QEMU 7.2's replies then "
@@ -500,8 +505,11 @@ def main(argv=None):
                            {"tcp": "127.0.0.1 (TCP, nbd-server-start as libvirt)",
                             "tcp-nodelay": "127.0.0.1 (TCP, a TCP_NODELAY listener passed "
                                            "with getfd, as ferryd)",
-                            "unix": "a unix socket"}[args.listen],
+                            "unix": "a unix socket"}[args.listen] +
+                           ("; ferryd's malloc settings" if args.malloc == "ferryd"
+                            else "; glibc's default malloc settings"),
             "listen": args.listen,
+            "malloc": args.malloc,
             "workdir": workdir,
             "ferry_source": ferry_source(),
         },
@@ -546,7 +554,7 @@ def main(argv=None):
                     for image in group:
                         verify = args.verify == "all" or (args.verify == "first" and rnd == 0)
                         rec = run_one(image, sizes[image], eng, workdir, args.qemu, verify,
-                                      args.listen)
+                                      args.listen, args.malloc)
                         rec["round"] = rnd
                         doc["runs"].append(rec)
                         if "error" in rec:

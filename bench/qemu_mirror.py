@@ -30,6 +30,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import QMP, BenchError, free_tcp_port, proc_cpu_seconds, stop_pid  # noqa: E402
 
 DEFAULT_QEMU = "qemu-system-x86_64"
+# What ferryd puts in the environment of the QEMUs it starts (agent/qemu.c,
+# QEMU_MALLOC_TUNABLES): NBD request buffers stay in a heap that is not
+# trimmed after every request.
+FERRYD_MALLOC = "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432"
 
 
 def blockdev_args(path, disk="vda", discard=False, read_only=False):
@@ -48,14 +52,15 @@ def blockdev_args(path, disk="vda", discard=False, read_only=False):
 class QemuProcess:
     """One QEMU with a QMP socket in WORKDIR; its log is WORKDIR/NAME.log."""
 
-    def __init__(self, workdir, name, extra_args, qemu=DEFAULT_QEMU, timeout=30.0):
+    def __init__(self, workdir, name, extra_args, qemu=DEFAULT_QEMU, timeout=30.0, env=None):
         self.qmp_path = os.path.join(workdir, f"{name}.qmp")
         self.log_path = os.path.join(workdir, f"{name}.log")
         argv = [qemu, "-nodefaults", "-display", "none", "-machine", "none",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off"] + extra_args
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT)
+                                         stderr=subprocess.STDOUT,
+                                         env=dict(os.environ, **env) if env else None)
         self.pid = self.proc.pid
         try:
             self.qmp = QMP(self.qmp_path, timeout=timeout)
@@ -99,14 +104,19 @@ class Destination:
 
     LISTEN = ("tcp", "tcp-nodelay", "unix")
 
-    def __init__(self, workdir, target, disk="vda", qemu=DEFAULT_QEMU, listen="tcp-nodelay"):
+    MALLOC = ("ferryd", "default")
+
+    def __init__(self, workdir, target, disk="vda", qemu=DEFAULT_QEMU, listen="tcp-nodelay",
+                 malloc="ferryd"):
         self.disk = disk
         self.listen = listen
         self.port = free_tcp_port()
         self.socket_path = os.path.join(workdir, f"dst-{disk}.nbd")
         self.qemu = QemuProcess(workdir, f"dst-{disk}",
                                 ["-incoming", "defer"] + blockdev_args(target, disk, True),
-                                qemu=qemu)
+                                qemu=qemu,
+                                env={"GLIBC_TUNABLES": FERRYD_MALLOC} if malloc == "ferryd"
+                                else None)
         try:
             self.qemu.qmp.execute("nbd-server-start", {"addr": self._listen_addr()})
             self.qemu.qmp.execute("block-export-add", {
@@ -206,6 +216,9 @@ def main():
     ap.add_argument("source")
     ap.add_argument("target", help="created (sparse, same size) if missing")
     ap.add_argument("--qemu", default=DEFAULT_QEMU)
+    ap.add_argument("--malloc", choices=Destination.MALLOC, default="ferryd",
+                    help="the destination QEMU's glibc malloc settings: ferryd's (default) "
+                         "or glibc's defaults")
     ap.add_argument("--listen", choices=Destination.LISTEN, default="tcp-nodelay",
                     help="how the destination's NBD server listens (default: tcp-nodelay, "
                          "as ferryd; tcp is libvirt's way)")
@@ -214,7 +227,8 @@ def main():
         with open(args.target, "wb") as f:
             f.truncate(os.path.getsize(args.source))
     with tempfile.TemporaryDirectory(prefix="ferry-qmirror-") as wd:
-        dest = Destination(wd, args.target, qemu=args.qemu, listen=args.listen)
+        dest = Destination(wd, args.target, qemu=args.qemu, listen=args.listen,
+                           malloc=args.malloc)
         src = None
         try:
             src = Source(wd, args.source, qemu=args.qemu)
