@@ -84,6 +84,11 @@ struct agent_job {
     size_t n_created; /* destination: disk targets Prepare (may have) made */
     char created[MIG_MAX_DISKS][512];
     bool created_sure; /* Prepare succeeded: CREATED lists what it made */
+    /* Post-copy: the source asked its hypervisor for the switch (set and
+     * saved before the request), or the destination saw its incoming
+     * migration in post-copy. Past it the source never runs the guest
+     * again and the destination's guest is never torn down. */
+    bool postcopy;
 };
 
 enum agent_job_ending {

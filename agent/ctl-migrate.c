@@ -73,6 +73,7 @@ static void migrate_usage(FILE *f)
            "  --max-downtime MS      maximum tolerable downtime\n"
            "  --timeout SECONDS      suspend the guest if not done in time\n"
            "  --timeout-suspend      (the action for --timeout; the default)\n"
+           "  --timeout-postcopy     switch to post-copy instead when --timeout elapses\n"
            "  --verbose              live progress\n"
            "  --json                 print the completed job statistics as JSON\n");
 }
@@ -212,6 +213,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         O_DOWNTIME,
         O_TIMEOUT,
         O_TSUSP,
+        O_TPOSTCOPY,
         O_DISKS,
         O_DPORT,
         O_DURI,
@@ -250,6 +252,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         {"max-downtime", required_argument, NULL, O_DOWNTIME},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"timeout-suspend", no_argument, NULL, O_TSUSP},
+        {"timeout-postcopy", no_argument, NULL, O_TPOSTCOPY},
         {"migrate-disks", required_argument, NULL, O_DISKS},
         {"disks-port", required_argument, NULL, O_DPORT},
         {"disks-uri", required_argument, NULL, O_DURI},
@@ -376,6 +379,9 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         case O_TSUSP:
             mp.timeout_suspend = true;
             break;
+        case O_TPOSTCOPY:
+            mp.timeout_postcopy = true;
+            break;
         case O_DISKS: {
             _cleanup_free_ char *list = ferry_strdup(optarg);
             char *save = NULL;
@@ -425,8 +431,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
     }
     name = argv[optind];
     desturi = argv[optind + 1];
-    if (mp.timeout_s && !mp.timeout_suspend)
-        mp.timeout_suspend = true; /* suspend is --timeout's only action */
+    if (mp.timeout_s && !mp.timeout_suspend && !mp.timeout_postcopy)
+        mp.timeout_suspend = true; /* --timeout's default action */
     /* Refuse invalid combinations here too, before any agent is touched
      * (the agents check again: an orchestrator may skip ferryctl). */
     if (mig_params_validate(&mp, ~0u, &err) < 0) {

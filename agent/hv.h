@@ -74,6 +74,9 @@ struct mig_params {
      * and QEMU's max-postcopy-bandwidth in MiB/s (0 = unlimited). */
     bool postcopy_after_precopy;
     uint64_t postcopy_bandwidth_mib;
+    /* With timeout_s: switch to post-copy when it elapses instead of
+     * suspending (virsh's --timeout-postcopy). */
+    bool timeout_postcopy;
     char *tls_destination; /* MIG_TLS: name the destination's certificate is checked
                               against (libvirt's tls.destination); NULL = its host */
 };
@@ -119,6 +122,8 @@ struct mig_ctx {
                        void **ret_buf, size_t *ret_len, struct ferry_error *err);
 };
 
+#define HV_CONFIRM_COMPLETED 1 /* see hv_driver.migrate_confirm */
+
 struct hv_driver {
     const char *name; /* "qemu", "xen" */
 
@@ -158,6 +163,10 @@ struct hv_driver {
     int (*migrate_prepare)(struct mig_ctx *m, struct ferry_error *err);
     int (*migrate_perform)(struct mig_ctx *m, struct ferry_error *err);
     int (*migrate_finish)(struct mig_ctx *m, struct ferry_error *err);
+    /* A cancelled Confirm past the post-copy switch may find that the
+     * migration completed after all (the destination holds the whole
+     * guest): the driver then stops the source guest and returns
+     * HV_CONFIRM_COMPLETED, and the job ends as a completed migration. */
     int (*migrate_confirm)(struct mig_ctx *m, struct ferry_error *err);
     /* Asks a running perform to stop soon (called from another thread). */
     void (*migrate_cancel)(struct mig_ctx *m);

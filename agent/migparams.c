@@ -159,6 +159,11 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
         } else if (strcmp(key, "timeout") == 0) {
             r = get_u64(v, key, 86400 * 7, &u, err);
             p->timeout_s = (unsigned)u;
+        } else if (strcmp(key, "timeout_postcopy") == 0) {
+            if (!json_object_is_type(v, json_type_boolean))
+                r = ferry_error_set(err, EINVAL, "'timeout_postcopy' must be a boolean");
+            else
+                p->timeout_postcopy = json_object_get_boolean(v);
         } else if (strcmp(key, "timeout_suspend") == 0) {
             if (!json_object_is_type(v, json_type_boolean))
                 r = ferry_error_set(err, EINVAL, "'timeout_suspend' must be a boolean");
@@ -253,6 +258,8 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_object_add(o, "timeout", json_object_new_int((int)p->timeout_s));
     if (p->timeout_suspend)
         json_object_object_add(o, "timeout_suspend", json_object_new_boolean(true));
+    if (p->timeout_postcopy)
+        json_object_object_add(o, "timeout_postcopy", json_object_new_boolean(true));
     if (p->n_migrate_disks) {
         json_object *d = json_object_new_array();
         for (size_t i = 0; i < p->n_migrate_disks; i++)
@@ -292,6 +299,8 @@ static int postcopy_validate(const struct mig_params *p, struct ferry_error *err
             return ferry_error_set(err, EINVAL, "--postcopy-after-precopy requires --postcopy");
         if (p->postcopy_bandwidth_mib)
             return ferry_error_set(err, EINVAL, "--postcopy-bandwidth requires --postcopy");
+        if (p->timeout_postcopy)
+            return ferry_error_set(err, EINVAL, "--timeout-postcopy requires --postcopy");
         return 0;
     }
     if (f & MIG_OFFLINE)
@@ -354,6 +363,11 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
     }
     if (p->timeout_suspend && !p->timeout_s)
         return ferry_error_set(err, EINVAL, "--timeout-suspend requires --timeout");
+    if (p->timeout_postcopy && !p->timeout_s)
+        return ferry_error_set(err, EINVAL, "--timeout-postcopy requires --timeout");
+    if (p->timeout_postcopy && p->timeout_suspend)
+        return ferry_error_set(err, EINVAL,
+                               "--timeout-suspend and --timeout-postcopy are mutually exclusive");
     if (p->timeout_s && !(f & MIG_LIVE))
         return ferry_error_set(err, EINVAL, "--timeout requires --live");
     if ((f & MIG_AUTO_CONVERGE) && !(f & MIG_LIVE))

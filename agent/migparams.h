@@ -18,7 +18,7 @@ int mig_flag_from_name(const char *name, unsigned *ret);
 
 /* Parses {"flags": [names] | int, "dname": ..., "bandwidth": MiB/s,
  * "migrate_uri", "listen_address", "parallel_connections",
- * "max_downtime", "timeout", "timeout_suspend", "migrate_disks": [..],
+ * "max_downtime", "timeout", "timeout_suspend", "timeout_postcopy", "migrate_disks": [..],
  * "disks_port", "disks_uri", "storage_engine": "ferry"|"qemu",
  * "destination_xml", "tls_destination", "postcopy_after_precopy",
  * "postcopy_bandwidth"} from OBJ (may be NULL). Unknown members are

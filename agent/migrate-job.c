@@ -36,10 +36,13 @@ void mig_step_from_job(struct agent *ag, struct agent_domain *dom, struct mig_st
 
 enum orphan_action mig_orphan_rule(const struct agent_job *job)
 {
+    /* Past the post-copy switch (job->postcopy) the source never resumes
+     * the guest and the destination never tears it down. */
     if (strcmp(job->operation, "migration-out") == 0)
-        return job->perform_done ? ORPHAN_SOURCE_KEEP : ORPHAN_SOURCE_CANCEL;
+        return job->perform_done || job->postcopy ? ORPHAN_SOURCE_KEEP : ORPHAN_SOURCE_CANCEL;
     if (strcmp(job->operation, "migration-in") == 0)
-        return job->owner_version >= 3 ? ORPHAN_DEST_TEARDOWN : ORPHAN_DEST_FINISH;
+        return job->owner_version >= 3 && !job->postcopy ? ORPHAN_DEST_TEARDOWN
+                                                         : ORPHAN_DEST_FINISH;
     return ORPHAN_NONE;
 }
 
@@ -67,9 +70,9 @@ static enum orphan_action orphan_decide(struct agent_domain *dom, uint64_t conn_
         job->orphaned = true;
         if (a == ORPHAN_SOURCE_KEEP) {
             snprintf(job->orphan_note, sizeof job->orphan_note,
-                     "%s after Perform: the guest stays paused until migrate.confirm or "
+                     "%s after %s: the guest stays paused until migrate.confirm or "
                      "job.abort",
-                     CLIENT_GONE_MSG);
+                     CLIENT_GONE_MSG, job->postcopy ? "the switch to post-copy" : "Perform");
         } else {
             job->stepping = true;
         }

@@ -723,6 +723,13 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
     agent_job_record_save(ag, s->dom);
     s->m.cancelled = cancelled;
     r = ag->driver->migrate_confirm(&s->m, err);
+    if (r == HV_CONFIRM_COMPLETED) {
+        /* Post-copy: cancelled past the switch, but the hypervisor says the
+         * destination holds the whole guest. It ends as a success. */
+        ferry_error_clear(err);
+        cancelled = false;
+        r = 0;
+    }
     if (!cancelled && r == 0 && (s->params.flags & MIG_UNDEFINE_SOURCE)) {
         pthread_mutex_lock(&s->dom->lock);
         if (s->dom->persistent_def) {

@@ -19,6 +19,7 @@
 #include "migparams.h"
 #include "mir.h"
 #include "qemu-priv.h"
+#include "recover.h"
 #include "wire.h"
 
 #define QMP_TIMEOUT_MS    30000
@@ -243,7 +244,7 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
         goto remove_targets;
     p = m->dom->priv;
     pthread_mutex_lock(&m->dom->job.lock);
-    p->mig_postcopy_active = p->postcopy_failed = false;
+    p->mig_postcopy_active = p->postcopy_failed = p->postcopy_unknown = false;
     pthread_mutex_unlock(&m->dom->job.lock);
     if ((r = set_caps(p->qmp, mp, false, err)) < 0 || (r = set_params(p->qmp, mp, false, err)) < 0)
         goto stop_qemu;
@@ -728,6 +729,9 @@ static void postcopy_tick(struct mig_ctx *m, struct qmp_conn *qmp, bool *asked)
     if (!want)
         return;
     *asked = true;
+    /* In the job record before QEMU hears of it: an agent that dies in
+     * between must not resume a guest that may run on the destination. */
+    agent_job_record_postcopy(m->agent, m->dom);
     if (postcopy_request(qmp, &e) < 0)
         ferry_warn("migration of '%s': migrate-start-postcopy: %s", m->dom->def->name,
                    ferry_error_msg(&e));
@@ -742,7 +746,6 @@ int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom, stru
     struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
     bool running;
 
-    (void)ag;
     if (!p || !qmp)
         return -ENOTCONN;
     pthread_mutex_lock(&dom->job.lock);
@@ -755,8 +758,11 @@ int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom, stru
     running = p->mig_ram_running;
     pthread_mutex_unlock(&dom->job.lock);
     /* Before the RAM migration runs (a disk copy converging), Perform
-     * asks QEMU as soon as it started it. */
-    return running ? postcopy_request(qmp, err) : 0;
+     * asks QEMU as soon as it started it (and records it then). */
+    if (!running)
+        return 0;
+    agent_job_record_postcopy(ag, dom);
+    return postcopy_request(qmp, err);
 }
 
 static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
@@ -820,8 +826,18 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 cancel_sent = true;
             }
-            if (mp->timeout_s && !suspended &&
+            if (mp->timeout_s && !suspended && mp->timeout_postcopy &&
                 ferry_now_ms() - start > (int64_t)mp->timeout_s * 1000) {
+                /* --timeout --timeout-postcopy: switch to post-copy
+                 * instead of suspending (virsh's action); asked at the
+                 * next tick. */
+                suspended = true;
+                pthread_mutex_lock(&m->job->lock);
+                p->mig_postcopy_wanted = true;
+                pthread_mutex_unlock(&m->job->lock);
+                agent_emit_event(m->agent, "migration-timeout-postcopy", m->dom->def->name, NULL);
+            } else if (mp->timeout_s && !suspended &&
+                       ferry_now_ms() - start > (int64_t)mp->timeout_s * 1000) {
                 /* --timeout: the guest is paused so the copy converges
                  * (libvirt's suspend action). */
                 if (qmp_conn_execute(qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL) == 0) {
@@ -1075,7 +1091,7 @@ static bool postcopy_switched(struct mig_ctx *m)
  * (its "running, postcopy-failed"): its vCPUs wait inside page faults for
  * pages that will not come, and QEMU's "stop" would wait for them forever,
  * with its monitor hung meanwhile. */
-static void postcopy_keep(struct mig_ctx *m, const struct ferry_error *why)
+static void postcopy_keep(struct mig_ctx *m, const struct ferry_error *why, bool unknown)
 {
     struct qemu_dom *p = priv(m);
     json_object *d = json_object_new_object();
@@ -1084,10 +1100,12 @@ static void postcopy_keep(struct mig_ctx *m, const struct ferry_error *why)
         qmp_conn_execute(p->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL);
     pthread_mutex_lock(&m->job->lock);
     p->postcopy_failed = true;
+    p->postcopy_unknown = unknown;
     pthread_mutex_unlock(&m->job->lock);
     p->mig_we_paused = false;
     json_object_object_add(d, "side",
                            json_object_new_string(m->dom->incoming ? "destination" : "source"));
+    json_object_object_add(d, "outcome", json_object_new_string(unknown ? "unknown" : "failed"));
     if (why && ferry_error_is_set(why))
         json_object_object_add(d, "error", json_object_new_string(ferry_error_msg(why)));
     agent_emit_event(m->agent, "migration-postcopy-failed", m->dom->def->name, d);
@@ -1135,7 +1153,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
                             "post-copy migration of '%s' failed after the switch: the guest is "
                             "kept on this host (postcopy-failed), not killed",
                             m->dom->def->name);
-        postcopy_keep(m, err);
+        postcopy_keep(m, err, false);
         goto keep;
     }
     if (m->cancelled) {
@@ -1167,7 +1185,12 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
              * the pages it still holds while the guest runs here. */
             pthread_mutex_lock(&m->job->lock);
             p->mig_postcopy_active = true;
+            /* job.info here shows the phase as the source's does. */
+            snprintf(m->job->stats.status, sizeof m->job->stats.status, "%s", status);
             pthread_mutex_unlock(&m->job->lock);
+            /* Recorded before the guest runs here: a restarted agent
+             * never tears it down. */
+            agent_job_record_postcopy(ag, m->dom);
             postcopy = true;
             if (strcmp(status, "postcopy-active") == 0)
                 break;
@@ -1205,6 +1228,8 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     m->dom->incoming = false;
     pthread_mutex_lock(&m->job->lock);
     p->mig_postcopy_active = false; /* over: the guest is whole here */
+    if (postcopy)
+        snprintf(m->job->stats.status, sizeof m->job->stats.status, "completed");
     pthread_mutex_unlock(&m->job->lock);
     agent_emit_event(ag, m->params->flags & MIG_PAUSED ? "migrated-paused" : "migrated-resumed",
                      m->dom->def->name, NULL);
@@ -1218,7 +1243,7 @@ fail:
             /* Perhaps the only copy of the guest's newest state. */
             error_append(err, "; the guest is kept on this host (postcopy-failed), waiting "
                               "for pages the source no longer sends");
-            postcopy_keep(m, err);
+            postcopy_keep(m, err, false);
             goto keep;
         }
         error_append(err, "; the guest is lost here and kept paused on the source");
@@ -1261,6 +1286,28 @@ static void postcopy_wait_outgoing(struct mig_ctx *m)
     }
 }
 
+/* Source, a cancelled Confirm after the switch: QEMU's outgoing status
+ * into ST ("" when it cannot say), after waiting (bounded) while pages
+ * still flow. */
+#define POSTCOPY_CONFIRM_WAIT_MS 10000
+
+static void postcopy_wait_active(struct mig_ctx *m, char *st, size_t len)
+{
+    struct qemu_dom *p = priv(m);
+    int64_t deadline = ferry_now_ms() + POSTCOPY_CONFIRM_WAIT_MS;
+
+    st[0] = '\0';
+    while (p && p->qmp && qmp_conn_alive(p->qmp)) {
+        if (query_status(p->qmp, st, len, NULL, 0, NULL) < 0) {
+            st[0] = '\0';
+            return;
+        }
+        if (strcmp(st, "postcopy-active") != 0 || ferry_now_ms() > deadline)
+            return;
+        usleep(50 * 1000);
+    }
+}
+
 int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
 {
     struct agent *ag = m->agent;
@@ -1281,14 +1328,44 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
     qemu_storage_stop(m);
     if (postcopy_switched(m)) {
         /* Resuming would run the guest twice (the destination may run it
-         * still) or lose what it did there since the switch. */
+         * still) or lose what it did there since the switch. What QEMU
+         * says of its stream decides how the source ends. */
+        char st[64] = "";
+
+        postcopy_wait_active(m, st, sizeof st);
+        if (strcmp(st, "completed") == 0) {
+            /* QEMU completes a post-copy stream only once the destination
+             * has loaded every page and closed the return path: the guest
+             * is whole there, whatever the caller saw of Finish. */
+            ferry_info("migration of '%s': cancelled after the switch, but QEMU's post-copy "
+                       "stream completed: the guest is whole on the destination; stopping it "
+                       "here",
+                       m->dom->def->name);
+            qemu_process_stop(ag, m->dom, NULL);
+            agent_emit_event(ag, "stopped", m->dom->def->name, NULL);
+            return HV_CONFIRM_COMPLETED;
+        }
+        if (strcmp(st, "postcopy-active") == 0 || !st[0]) {
+            /* Pages still flow (or QEMU cannot say): the destination may
+             * yet complete, or may have failed; nobody here knows. */
+            ferry_error_set(err, EIO,
+                            "post-copy: '%s' had been switched to the destination and the "
+                            "outcome there is unknown (QEMU's stream is '%s'); it stays paused "
+                            "here (postcopy-unknown) rather than run twice or lose its writes "
+                            "there (destroy it, or the destination's copy, when you know which "
+                            "one is whole)",
+                            m->dom->def->name, st[0] ? st : "unknown");
+            postcopy_keep(m, err, true);
+            return -EIO;
+        }
         ferry_error_set(err, EIO,
                         "post-copy: '%s' had been switched to the destination when the "
-                        "migration failed; it stays paused here (postcopy-failed) rather than "
-                        "run twice or lose its writes there (destroy it, or the destination's "
-                        "copy, when you know which one is whole)",
-                        m->dom->def->name);
-        postcopy_keep(m, err);
+                        "migration failed (QEMU's stream is '%s'); it stays paused here "
+                        "(postcopy-failed) rather than run twice or lose its writes there "
+                        "(destroy it, or the destination's copy, when you know which one is "
+                        "whole)",
+                        m->dom->def->name, st);
+        postcopy_keep(m, err, false);
         return -EIO;
     }
     if (!p || !p->qmp || !qmp_conn_alive(p->qmp))

@@ -51,11 +51,13 @@ struct qemu_dom {
      * holds no complete guest and must never be resumed.
      * POSTCOPY_FAILED: a migration failed after that point; the guest is
      * kept paused here (domstate reason "postcopy-failed") until the user
-     * decides. */
+     * decides. POSTCOPY_UNKNOWN: with it, on a source whose job ended while
+     * the destination's outcome was unknown (reason "postcopy-unknown"). */
     bool mig_postcopy_wanted;
     bool mig_ram_running;
     bool mig_postcopy_active;
     bool postcopy_failed;
+    bool postcopy_unknown;
 };
 
 struct qemu_driver {

@@ -98,6 +98,10 @@ void qemu_job_record_restore(struct agent *ag, struct agent_domain *dom, json_ob
     /* What Begin and Perform knew: Confirm resumes by it. */
     pthread_mutex_lock(&dom->job.lock);
     p->mig_was_running = dom->job.was_running;
+    /* Past the post-copy switch, as the record says: the driver's steps
+     * treat the guest as switched whatever QEMU says now (a source QEMU
+     * whose stream "completed" or was cancelled included). */
+    p->mig_postcopy_active = dom->job.postcopy;
     pthread_mutex_unlock(&dom->job.lock);
     p->mig_we_paused =
         record && json_object_object_get_ex(record, "we_paused", &v) && json_object_get_boolean(v);

@@ -478,6 +478,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
      * state of the last one. */
     __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_failed, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->postcopy_unknown, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->mig_postcopy_active, false, __ATOMIC_SEQ_CST);
     unlink(p->qmp_path);
     log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -715,11 +716,13 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
         /* inmigrate, postmigrate, finish-migrate, prelaunch, paused, ...;
          * "user" for a domain.suspend, "postcopy" for a source switched
          * by post-copy, "postcopy-failed" after a failure past that point
-         * (libvirt's reasons). */
+         * (libvirt's reasons), "postcopy-unknown" when the source's job
+         * ended without knowing the destination's outcome. */
         const char *reason = status;
+        bool unknown = __atomic_load_n(&p->postcopy_unknown, __ATOMIC_SEQ_CST);
 
         if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))
-            reason = "postcopy-failed";
+            reason = unknown ? "postcopy-unknown" : "postcopy-failed";
         else if (__atomic_load_n(&p->mig_postcopy_active, __ATOMIC_SEQ_CST))
             reason = "postcopy";
         else if (strcmp(status, "paused") == 0 &&

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,11 @@ static char *record_path(struct agent *ag, const char *name)
 
 /* ---- the record ---- */
 
+/* Saves come from a step's thread and, for the post-copy switch, from the
+ * thread of migrate.start_postcopy: one at a time (ferry_write_file_atomic
+ * names its temp file by process). */
+static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void add_str(json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, json_object_new_string(v));
@@ -84,14 +90,17 @@ void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
     for (size_t i = 0; i < job->n_created; i++)
         json_object_array_add(created, json_object_new_string(job->created[i]));
     json_object_object_add(o, "created_sure", json_object_new_boolean(job->created_sure));
+    json_object_object_add(o, "postcopy", json_object_new_boolean(job->postcopy));
     pthread_mutex_unlock(&job->lock);
     json_object_object_add(o, "created_targets", created);
     if (ag->driver->job_record_save)
         ag->driver->job_record_save(ag, dom, o);
 
     text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+    pthread_mutex_lock(&save_lock);
     if (ferry_mkdir_p(dir, 0700, &err) < 0 ||
         ferry_write_file_atomic(path, text, strlen(text), 0600, &err) < 0) {
+        pthread_mutex_unlock(&save_lock);
         ferry_warn("domain '%s': cannot save its migration job record: %s", dom->def->name,
                    ferry_error_msg(&err));
         return;
@@ -103,6 +112,19 @@ void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
             ferry_warn("fsync '%s': %s", dir, strerror(errno));
         close(dfd);
     }
+    pthread_mutex_unlock(&save_lock);
+}
+
+void agent_job_record_postcopy(struct agent *ag, struct agent_domain *dom)
+{
+    bool had;
+
+    pthread_mutex_lock(&dom->job.lock);
+    had = dom->job.postcopy;
+    dom->job.postcopy = true;
+    pthread_mutex_unlock(&dom->job.lock);
+    if (!had)
+        agent_job_record_save(ag, dom);
 }
 
 void agent_job_record_remove(struct agent *ag, struct agent_domain *dom)
@@ -126,6 +148,7 @@ void agent_job_record_begin(struct agent *ag, struct agent_domain *dom)
     dom->job.ending = JOB_ENDING_NONE;
     dom->job.n_created = 0;
     dom->job.created_sure = false;
+    dom->job.postcopy = false;
     pthread_mutex_unlock(&dom->job.lock);
     agent_job_record_save(ag, dom);
 }
@@ -161,6 +184,7 @@ void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom,
     for (size_t i = 0; i < job->n_created; i++)
         memcpy(job->created[i], pl->paths[i], sizeof job->created[i]);
     job->created_sure = false;
+    job->postcopy = false;
     pthread_mutex_unlock(&job->lock);
     free(pl);
     agent_job_record_save(ag, dom);
@@ -206,7 +230,7 @@ struct record {
     int version;
     unsigned flags;
     int engine;
-    bool perform_done, was_running, created_sure;
+    bool perform_done, was_running, created_sure, postcopy;
     int ending;
     int64_t started_wall_ms;
     size_t n_created;
@@ -267,6 +291,7 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
     rec->perform_done = jbool(o, "perform_done");
     rec->was_running = jbool(o, "was_running");
     rec->created_sure = jbool(o, "created_sure");
+    rec->postcopy = jbool(o, "postcopy");
     rec->started_wall_ms = jint(o, "started_wall_ms");
     if (json_object_object_get_ex(o, "created_targets", &created) &&
         json_object_is_type(created, json_type_array)) {
@@ -338,6 +363,7 @@ static void job_restore(struct agent *ag, struct agent_domain *dom, const struct
     job->n_created = rec->n_created;
     memcpy(job->created, rec->created, sizeof job->created);
     job->created_sure = rec->created_sure;
+    job->postcopy = rec->postcopy;
     job->orphaned = false;
     job->orphan_note[0] = '\0';
     job->stepping = true;
@@ -363,6 +389,22 @@ enum recover_action agent_recover_rule(const struct agent_job *job, bool stream_
 {
     bool source = strcmp(job->operation, "migration-out") == 0;
 
+    if (job->postcopy && source) {
+        /* Past the switch the source holds no guest it may run. It ends
+         * as a completed migration when the destination is known to
+         * hold a whole guest: a Confirm of a success, or the hypervisor's
+         * stream completed (QEMU: the destination acknowledged every
+         * page). Otherwise it is kept paused: a cancelled Confirm is done
+         * again without cancelling the hypervisor's stream, which may
+         * still serve the destination's pages. */
+        if (job->ending == JOB_ENDING_SUCCESS || stream_completed)
+            return RECOVER_SOURCE_STOP;
+        return job->ending == JOB_ENDING_CANCELLED ? RECOVER_SOURCE_POSTCOPY : RECOVER_SOURCE_KEEP;
+    }
+    if (job->postcopy && strcmp(job->operation, "migration-in") == 0)
+        /* The guest ran here already: finished (a Finish of a success),
+         * else kept by a cancelled Finish, never torn down. */
+        return job->ending == JOB_ENDING_SUCCESS ? RECOVER_DEST_FINISH : RECOVER_DEST_KEEP;
     if (job->ending == JOB_ENDING_CANCELLED)
         return source ? RECOVER_SOURCE_CANCEL : RECOVER_DEST_TEARDOWN;
     if (job->ending == JOB_ENDING_SUCCESS)
@@ -388,6 +430,17 @@ enum recover_action agent_recover_rule(const struct agent_job *job, bool stream_
     return RECOVER_NONE;
 }
 
+/* The guest's process is gone (the driver stopped it). */
+static bool guest_gone(struct agent_domain *dom)
+{
+    bool gone;
+
+    pthread_mutex_lock(&dom->lock);
+    gone = !dom->active;
+    pthread_mutex_unlock(&dom->lock);
+    return gone;
+}
+
 static void recover_live(struct agent *ag, struct agent_domain *dom, const struct record *rec,
                          json_object *removed)
 {
@@ -397,13 +450,15 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         ferry_strdup_printf("%s during %s", RESTART_MSG, phase_str(rec->phase));
     struct ferry_error err = {0};
     struct mig_step s;
-    bool completed = false;
+    bool completed = false, incoming = strcmp(rec->operation, "migration-in") == 0;
     const char *action = NULL;
     enum recover_action rule;
     int r = 0;
 
-    /* Only a job with no Finish/Confirm under way asks the hypervisor. */
-    if (rec->ending == JOB_ENDING_NONE && drv->migrate_stream_completed)
+    /* Only a job with no Finish/Confirm under way, or a source past the
+     * post-copy switch, asks the hypervisor. */
+    if ((rec->ending == JOB_ENDING_NONE || (rec->postcopy && !incoming)) &&
+        drv->migrate_stream_completed)
         completed = drv->migrate_stream_completed(ag, dom);
     pthread_mutex_lock(&dom->job.lock);
     rule = agent_recover_rule(&dom->job, completed);
@@ -436,8 +491,8 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         dom->job.orphaned = true;
         dom->job.stepping = false;
         snprintf(dom->job.orphan_note, sizeof dom->job.orphan_note,
-                 "%s after Perform: the guest stays paused until migrate.confirm or job.abort",
-                 RESTART_MSG);
+                 "%s after %s: the guest stays paused until migrate.confirm or job.abort",
+                 RESTART_MSG, rec->postcopy ? "the switch to post-copy" : "Perform");
         pthread_mutex_unlock(&dom->job.lock);
         agent_job_record_save(ag, dom);
         action = "kept-paused";
@@ -453,6 +508,31 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         mig_step_clear(ag, &s);
         action = rec->was_running ? "resumed" : "cancelled";
         break;
+    case RECOVER_SOURCE_POSTCOPY:
+        /* A cancelled Confirm past the switch, done again. Not the
+         * hypervisor's migration: cancelling it would cut the pages off
+         * from a destination that may run the guest. The driver keeps the
+         * guest paused (or stops it when its stream completed after all). */
+        if (drv->migrate_sweep)
+            drv->migrate_sweep(ag, dom, copies ? HV_SWEEP_SERVER : 0, removed);
+        mark_cancelled(dom);
+        mig_step_from_job(ag, dom, &s);
+        r = mig_confirm_locked(ag, &s, true, why, &err);
+        mig_step_clear(ag, &s);
+        action = guest_gone(dom) ? "stopped" : "kept-paused";
+        break;
+    case RECOVER_DEST_KEEP:
+        /* A cancelled Finish past the switch, done again: the driver keeps
+         * the guest (it may hold its only current state), and with it its
+         * disks. */
+        mark_cancelled(dom);
+        mig_step_from_job(ag, dom, &s);
+        r = mig_finish_locked(ag, &s, true, why, &err);
+        mig_step_clear(ag, &s);
+        action = guest_gone(dom) ? "torn-down" : "kept";
+        if (guest_gone(dom))
+            remove_targets(ag, rec, removed);
+        break;
     case RECOVER_DEST_FINISH:
         /* A Finish of a success, or v2/v1 whose source may have sent a
          * complete stream: the driver's Finish waits for it and resumes
@@ -462,8 +542,8 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         mig_step_from_job(ag, dom, &s);
         r = mig_finish_locked(ag, &s, false, NULL, &err);
         mig_step_clear(ag, &s);
-        action = r == 0 ? "finished" : "torn-down";
-        if (r < 0)
+        action = r == 0 ? "finished" : guest_gone(dom) ? "torn-down" : "kept";
+        if (r < 0 && guest_gone(dom))
             remove_targets(ag, rec, removed);
         break;
     case RECOVER_DEST_TEARDOWN:
@@ -473,8 +553,15 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
         mig_step_from_job(ag, dom, &s);
         r = mig_finish_locked(ag, &s, true, why, &err);
         mig_step_clear(ag, &s);
-        remove_targets(ag, rec, removed);
-        action = "torn-down";
+        /* A driver keeps an incoming guest whose hypervisor says it went
+         * post-copy (the source switched before this agent saw a Finish):
+         * its disks stay with it. */
+        if (guest_gone(dom)) {
+            remove_targets(ag, rec, removed);
+            action = "torn-down";
+        } else {
+            action = "kept";
+        }
         break;
     }
     if (r < 0)

@@ -19,6 +19,12 @@
  * phase change, with the job claimed. A record that cannot be written is
  * logged and only costs the recovery after a crash. DOM is borrowed. */
 void agent_job_record_save(struct agent *ag, struct agent_domain *dom);
+/* Post-copy: marks DOM's job as switched (job.postcopy) and saves the
+ * record unless it was marked already. The driver calls it before it asks
+ * the hypervisor for the switch, and when it sees an incoming migration in
+ * post-copy: a crash in between errs on the side of the guest. Not with
+ * DOM's job lock held. */
+void agent_job_record_postcopy(struct agent *ag, struct agent_domain *dom);
 /* Removes DOM's job record: the job ended. */
 void agent_job_record_remove(struct agent *ag, struct agent_domain *dom);
 /* At the start of a source job: notes whether the guest runs now (the
@@ -37,19 +43,24 @@ void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom,
 
 /* What a restarted agent does with a live guest's recorded job. */
 enum recover_action {
-    RECOVER_NONE = 0,      /* no rule (an operation no record holds) */
-    RECOVER_SOURCE_CANCEL, /* cancel, then Confirm cancelled: the guest runs if it ran */
-    RECOVER_SOURCE_KEEP,   /* the point of no return: paused, job open, orphaned */
-    RECOVER_SOURCE_STOP,   /* Confirm of a success again: the source guest stops */
-    RECOVER_DEST_TEARDOWN, /* Finish cancelled: the incoming guest goes */
-    RECOVER_DEST_FINISH,   /* Finish: a complete stream runs here, else torn down */
+    RECOVER_NONE = 0,        /* no rule (an operation no record holds) */
+    RECOVER_SOURCE_CANCEL,   /* cancel, then Confirm cancelled: the guest runs if it ran */
+    RECOVER_SOURCE_KEEP,     /* the point of no return: paused, job open, orphaned */
+    RECOVER_SOURCE_STOP,     /* Confirm of a success again: the source guest stops */
+    RECOVER_DEST_TEARDOWN,   /* Finish cancelled: the incoming guest goes */
+    RECOVER_DEST_FINISH,     /* Finish: a complete stream runs here, else torn down */
+    RECOVER_SOURCE_POSTCOPY, /* past the switch, Confirm cancelled again: kept paused */
+    RECOVER_DEST_KEEP,       /* past the switch, Finish cancelled again: the guest stays */
 };
 /* The rule for JOB (borrowed; its lock held or the job otherwise still),
  * restored from its record: a Finish or Confirm under way (job->ending)
  * is done again with its outcome; otherwise the rule of a client that goes
  * away (mig_orphan_rule), except that a v2/v1 source inside Perform whose
  * hypervisor says the stream completed (STREAM_COMPLETED) keeps the guest
- * paused instead of resuming it. A pure function: docs/control-api.md "An
+ * paused instead of resuming it. A job past the post-copy switch
+ * (job->postcopy) is never resumed (source) nor torn down (destination):
+ * the source stops when a Confirm of a success was under way or its stream
+ * completed, else it is kept paused. A pure function: docs/control-api.md "An
  * agent that restarts" is its table (a guest that is gone is decided
  * before it: "dropped"). */
 enum recover_action agent_recover_rule(const struct agent_job *job, bool stream_completed);

@@ -3,7 +3,8 @@
  * combinations the agent refuses by name (the same check ferryctl runs, so
  * an orchestrator that skips ferryctl meets it too), and the QEMU driver's
  * migrate.start_postcopy against a fake QMP server: when QEMU is asked, and
- * what it is asked. */
+ * what it is asked, and that the job record says so before QEMU hears of
+ * it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "cleanup.h"
 #include "migparams.h"
 #include "qemu-priv.h"
 #include "test-qmp-fake.h"
@@ -144,7 +147,13 @@ struct tdom {
     struct agent_domain dom;
     struct domain_def def;
     struct qemu_dom p;
+    struct agent ag; /* STATE/jobs holds the job record */
+    struct hv_driver drv;
+    char state[64];
 };
+
+/* The job record's path, for the fake QEMU thread to read. */
+static char record_path[128];
 
 static void tdom_open(struct tdom *t, struct fake *f)
 {
@@ -152,6 +161,12 @@ static void tdom_open(struct tdom *t, struct fake *f)
     int r;
 
     memset(t, 0, sizeof *t);
+    snprintf(t->state, sizeof t->state, "/tmp/ferry-pc-unit-XXXXXX");
+    assert_non_null(mkdtemp(t->state));
+    t->ag.cfg.state_dir = t->state;
+    t->ag.driver = &t->drv;
+    snprintf(record_path, sizeof record_path, "%s/jobs/g.json", t->state);
+    snprintf(t->dom.job.operation, sizeof t->dom.job.operation, "migration-out");
     snprintf(t->def.name, sizeof t->def.name, "g");
     t->dom.def = &t->def;
     t->dom.active = true;
@@ -166,6 +181,11 @@ static void tdom_open(struct tdom *t, struct fake *f)
 
 static void tdom_close(struct tdom *t)
 {
+    _cleanup_free_ char *jobs = ferry_strdup_printf("%s/jobs", t->state);
+
+    unlink(record_path);
+    rmdir(jobs);
+    assert_int_equal(rmdir(t->state), 0);
     qmp_conn_free(t->p.qmp);
     pthread_mutex_destroy(&t->dom.lock);
     pthread_mutex_destroy(&t->dom.job.lock);
@@ -192,10 +212,30 @@ static void test_start_before_ram_only_records(void **state)
     tdom_open(&t, &f);
     /* The disks are still being copied: Perform asks QEMU once its RAM
      * migration starts. */
-    assert_int_equal(qemu_migrate_start_postcopy(NULL, &t.dom, NULL), 0);
+    assert_int_equal(qemu_migrate_start_postcopy(&t.ag, &t.dom, NULL), 0);
     assert_true(t.p.mig_postcopy_wanted);
+    /* Perform records it when it asks QEMU. */
+    assert_false(t.dom.job.postcopy);
+    assert_int_equal(access(record_path, F_OK), -1);
     tdom_close(&t);
     assert_int_equal(fake_stop(&f), 0);
+}
+
+/* The job record says "postcopy": true. */
+static bool record_says_postcopy(void)
+{
+    _cleanup_free_ char *text = NULL;
+    struct ferry_error err = {0};
+    json_object *o, *v = NULL;
+    size_t len;
+    bool yes;
+
+    if (ferry_read_file(record_path, 65536, &text, &len, &err) < 0)
+        return false;
+    o = json_tokener_parse(text);
+    yes = o && json_object_object_get_ex(o, "postcopy", &v) && json_object_get_boolean(v);
+    json_object_put(o);
+    return yes;
 }
 
 static void script_start(struct fake *f, int fd)
@@ -203,6 +243,9 @@ static void script_start(struct fake *f, int fd)
     json_object *cmd = fake_expect(f, fd, "migrate-start-postcopy");
 
     FAKE_CHECK(f, cmd && !json_object_object_get_ex(cmd, "arguments", NULL));
+    /* Written before QEMU is asked: an agent killed in between keeps the
+     * source paused after its restart. */
+    FAKE_CHECK(f, record_says_postcopy());
     if (cmd)
         fake_reply(fd, cmd, "{}");
     json_object_put(cmd);
@@ -217,8 +260,9 @@ static void test_start_during_ram_asks_qemu(void **state)
     fake_start(&f, script_start, NULL);
     tdom_open(&t, &f);
     t.p.mig_ram_running = true;
-    assert_int_equal(qemu_migrate_start_postcopy(NULL, &t.dom, NULL), 0);
+    assert_int_equal(qemu_migrate_start_postcopy(&t.ag, &t.dom, NULL), 0);
     assert_true(t.p.mig_postcopy_wanted);
+    assert_true(t.dom.job.postcopy);
     tdom_close(&t);
     assert_int_equal(fake_stop(&f), 0);
 }
@@ -243,7 +287,9 @@ static void test_start_refused_by_qemu(void **state)
     fake_start(&f, script_refuse, NULL);
     tdom_open(&t, &f);
     t.p.mig_ram_running = true;
-    assert_true(qemu_migrate_start_postcopy(NULL, &t.dom, &err) < 0);
+    assert_true(qemu_migrate_start_postcopy(&t.ag, &t.dom, &err) < 0);
+    /* Refused by QEMU, still recorded: the record errs on the safe side. */
+    assert_true(record_says_postcopy());
     assert_non_null(strstr(ferry_error_msg(&err), "Enable postcopy"));
     tdom_close(&t);
     assert_int_equal(fake_stop(&f), 0);
@@ -260,10 +306,54 @@ static void test_start_twice_refused(void **state)
     tdom_open(&t, &f);
     t.p.mig_ram_running = true;
     t.p.mig_postcopy_active = true;
-    assert_int_equal(qemu_migrate_start_postcopy(NULL, &t.dom, &err), -EALREADY);
+    assert_int_equal(qemu_migrate_start_postcopy(&t.ag, &t.dom, &err), -EALREADY);
     assert_non_null(strstr(ferry_error_msg(&err), "in post-copy already"));
     tdom_close(&t);
     assert_int_equal(fake_stop(&f), 0);
+}
+
+/* --timeout-postcopy (virsh's): with --timeout and --postcopy only, and
+ * not with --timeout-suspend; it survives the trip through JSON. */
+static void test_timeout_postcopy(void **state)
+{
+    static const struct {
+        unsigned flags, timeout;
+        bool suspend;
+        const char *msg;
+    } cases[] = {
+        {MIG_LIVE | MIG_POSTCOPY, 5, false, NULL},
+        {MIG_LIVE, 5, false, "--timeout-postcopy requires --postcopy"},
+        {MIG_LIVE | MIG_POSTCOPY, 0, false, "--timeout-postcopy requires --timeout"},
+        {MIG_LIVE | MIG_POSTCOPY, 5, true,
+         "--timeout-suspend and --timeout-postcopy are mutually "
+         "exclusive"},
+    };
+    struct mig_params q;
+    json_object *o;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mig_params p = {.flags = cases[i].flags,
+                               .timeout_s = cases[i].timeout,
+                               .timeout_suspend = cases[i].suspend,
+                               .timeout_postcopy = true};
+        struct ferry_error err = {0};
+        int r = mig_params_validate(&p, ~0u, &err);
+
+        if (!cases[i].msg) {
+            assert_int_equal(r, 0);
+            o = mig_params_to_json(&p);
+            assert_int_equal(mig_params_from_json(o, &q, NULL), 0);
+            json_object_put(o);
+            assert_true(q.timeout_postcopy);
+            assert_int_equal(q.timeout_s, 5);
+            mig_params_clear(&q);
+            continue;
+        }
+        assert_true(r < 0);
+        assert_non_null(strstr(ferry_error_msg(&err), cases[i].msg));
+    }
+    assert_int_equal(params_from("{\"timeout_postcopy\": 1}", &q, NULL), -EINVAL);
 }
 
 int main(void)
@@ -277,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_start_during_ram_asks_qemu),
         cmocka_unit_test(test_start_refused_by_qemu),
         cmocka_unit_test(test_start_twice_refused),
+        cmocka_unit_test(test_timeout_postcopy),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 

@@ -150,12 +150,76 @@ static void test_restart(void **state)
     assert_int_equal(restart("", JOB_PERFORM, 3, false, 0, false), RECOVER_NONE);
 }
 
+static enum recover_action restart_pc(const char *op, enum agent_job_phase ph, bool done,
+                                      int ending, bool completed)
+{
+    struct agent_job j = job_of(op, ph, 3, done, ending);
+
+    j.postcopy = true;
+    return agent_recover_rule(&j, completed);
+}
+
+static enum orphan_action orphan_pc(const char *op, enum agent_job_phase ph, int v, bool done)
+{
+    struct agent_job j = job_of(op, ph, v, done, JOB_ENDING_NONE);
+
+    j.postcopy = true;
+    return mig_orphan_rule(&j);
+}
+
+/* Past the post-copy switch (job.postcopy): a source is never resumed,
+ * a destination never torn down. */
+static void test_postcopy(void **state)
+{
+    (void)state;
+    /* a client that goes away: the source keeps the guest paused even
+     * before Perform was answered (the switch was asked of QEMU) */
+    assert_int_equal(orphan_pc(OUT, JOB_PERFORM, 3, false), ORPHAN_SOURCE_KEEP);
+    assert_int_equal(orphan_pc(OUT, JOB_PERFORM, 3, true), ORPHAN_SOURCE_KEEP);
+    /* ... and the destination finishes, never tears down */
+    assert_int_equal(orphan_pc(IN, JOB_PREPARE, 3, false), ORPHAN_DEST_FINISH);
+    assert_int_equal(orphan_pc(IN, JOB_FINISH, 3, false), ORPHAN_DEST_FINISH);
+
+    /* restart, source, no Finish/Confirm under way: kept-paused whatever
+     * the phase and whether Perform was answered ... */
+    assert_int_equal(restart_pc(OUT, JOB_PERFORM, false, 0, false), RECOVER_SOURCE_KEEP);
+    assert_int_equal(restart_pc(OUT, JOB_PERFORM, true, 0, false), RECOVER_SOURCE_KEEP);
+    /* ... unless QEMU's stream completed: the destination holds it all */
+    assert_int_equal(restart_pc(OUT, JOB_PERFORM, false, 0, true), RECOVER_SOURCE_STOP);
+    assert_int_equal(restart_pc(OUT, JOB_PERFORM, true, 0, true), RECOVER_SOURCE_STOP);
+    /* Confirm with cancelled: true under way: done again, never resumed */
+    assert_int_equal(restart_pc(OUT, JOB_CONFIRM, true, JOB_ENDING_CANCELLED, false),
+                     RECOVER_SOURCE_POSTCOPY);
+    assert_int_equal(restart_pc(OUT, JOB_CONFIRM, false, JOB_ENDING_CANCELLED, false),
+                     RECOVER_SOURCE_POSTCOPY);
+    assert_int_equal(restart_pc(OUT, JOB_CONFIRM, true, JOB_ENDING_CANCELLED, true),
+                     RECOVER_SOURCE_STOP);
+    /* Confirm of a success under way: stopped, as without post-copy */
+    assert_int_equal(restart_pc(OUT, JOB_CONFIRM, true, JOB_ENDING_SUCCESS, false),
+                     RECOVER_SOURCE_STOP);
+    /* destination: a Finish of a success is done again (it resumes the
+     * guest and waits for the pages) ... */
+    assert_int_equal(restart_pc(IN, JOB_FINISH, false, JOB_ENDING_SUCCESS, false),
+                     RECOVER_DEST_FINISH);
+    /* ... a cancelled one keeps the guest, never tears it down */
+    assert_int_equal(restart_pc(IN, JOB_FINISH, false, JOB_ENDING_CANCELLED, false),
+                     RECOVER_DEST_KEEP);
+    assert_int_equal(restart_pc(IN, JOB_PREPARE, false, JOB_ENDING_NONE, false), RECOVER_DEST_KEEP);
+    /* the same jobs without the switch: the rules of the table above */
+    assert_int_equal(restart(OUT, JOB_PERFORM, 3, false, 0, false), RECOVER_SOURCE_CANCEL);
+    assert_int_equal(restart(OUT, JOB_CONFIRM, 3, true, JOB_ENDING_CANCELLED, false),
+                     RECOVER_SOURCE_CANCEL);
+    assert_int_equal(restart(IN, JOB_FINISH, 3, false, JOB_ENDING_CANCELLED, false),
+                     RECOVER_DEST_TEARDOWN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client_gone),
         cmocka_unit_test(test_client_gone_ignores),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_postcopy),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
