@@ -98,6 +98,35 @@ def test_source_restart_before_perform_answer():
     p.stop()
 
 
+def test_source_restart_after_destination_finished():
+    """Perform answered, the destination's Finish succeeded, and the source
+    agent died before Confirm. Its QEMU's post-copy stream completed (the
+    destination loaded every page), so the restart ends the job as a
+    completed migration and stops the source QEMU; before, it kept the
+    guest paused and a cancelling Confirm then resumed it."""
+    need_qemu()
+    p = Pair("pcr-done")
+    mp = postcopy_params()
+    s, d, perf = perform_until_switch(p, mp)
+    src_qemu = p.src.qemu_pid("g")
+    unlimit_postcopy(p.src, "g")
+    d.call("migrate.finish", {"name": "g", "params": mp, "version": 3, "cookie": perf["cookie"],
+                              "cancelled": False}, timeout=120)
+    d.close()
+    wait_for(lambda: migration_status(p.src, "g") == "completed", 30, "QEMU's stream to end")
+    p.src.kill()
+    s.close()
+    p.src.start()
+    assert logged(p.src, RESTART + "stopped"), p.src.log_tail()
+    wait_for(lambda: not pid_alive(src_qemu), 20, "the source QEMU to stop")
+    assert p.src.ctl_json("domjobinfo", "g", "--completed")["status"] == "completed"
+    assert records(p.src) == [], records(p.src)
+    assert p.dst.state_of("g") == "running"
+    hb = wait_heartbeat(p.dst, "g", after=1)
+    assert hb[2] == 0, "the destination's guest reports %d stale pages" % hb[2]
+    p.stop()
+
+
 def test_source_restart_during_cancelled_confirm():
     """The source agent dies inside a cancelled Confirm after the switch
     (the record is put in that phase). The restart does that Confirm again
@@ -228,6 +257,7 @@ def test_timeout_postcopy():
 if __name__ == "__main__":
     r = Runner(180)
     for t in (test_source_restart_before_perform_answer,
+              test_source_restart_after_destination_finished,
               test_source_restart_during_cancelled_confirm,
               test_dest_restart_during_finish,
               test_dest_restart_cancelled_finish_keeps_disks,
