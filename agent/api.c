@@ -613,6 +613,7 @@ static const struct {
 } tunables[] = {
     {"bandwidth", HV_MIG_MAX_BANDWIDTH, 0, HV_MIG_BANDWIDTH_MAX, "MiB/s"},
     {"downtime", HV_MIG_MAX_DOWNTIME, 1, HV_MIG_DOWNTIME_MAX, "ms"},
+    {"cache_size", HV_MIG_XBZRLE_CACHE, 4096, 1ull << 40, "bytes"},
 };
 
 /* The active domain named in PARAMS, for a tuning call. */
@@ -698,6 +699,18 @@ static int m_get_downtime(struct api_ctx *ctx, json_object *params, json_object 
     return tune(ctx, params, ret, 1, false, err);
 }
 
+static int m_set_comp_cache(struct api_ctx *ctx, json_object *params, json_object **ret,
+                            struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 2, true, err);
+}
+
+static int m_get_comp_cache(struct api_ctx *ctx, json_object *params, json_object **ret,
+                            struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 2, false, err);
+}
+
 typedef int (*api_fn)(struct api_ctx *, json_object *, json_object **, struct ferry_error *);
 
 static const struct {
@@ -732,6 +745,8 @@ static const struct {
     {"migrate.get_max_speed", m_get_speed},
     {"migrate.set_max_downtime", m_set_downtime},
     {"migrate.get_max_downtime", m_get_downtime},
+    {"migrate.set_compression_cache", m_set_comp_cache},
+    {"migrate.get_compression_cache", m_get_comp_cache},
 };
 
 int api_dispatch(struct api_ctx *ctx, const char *method, json_object *params,

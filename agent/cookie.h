@@ -77,6 +77,11 @@ struct cookie_stats {
     uint64_t disk_total, disk_processed, disk_remaining, disk_bps;
     int64_t storage_downtime_ms; /* part of the downtime spent on the last disk pass */
     uint64_t disk_passes;
+    /* --compressed (job.info only, not in the cookie): QEMU's xbzrle-cache
+     * figures (cache size and encoded bytes in bytes, pages, cache misses
+     * in pages, overflows) and its mt compression block. */
+    uint64_t comp_cache, comp_bytes, comp_pages, comp_cache_misses, comp_overflow;
+    uint64_t comp_mt_pages, comp_mt_busy, comp_mt_compressed_size;
 };
 
 struct cookie {

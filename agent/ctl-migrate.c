@@ -68,6 +68,17 @@ static void migrate_usage(FILE *f)
            "                         --migrate-tls-dir certificates; not with --tunnelled)\n"
            "  --tls-destination HOST name the destination's certificate must carry, when\n"
            "                         it is not the migration host\n"
+           "  --compressed           compress RAM (default method xbzrle)\n"
+           "  --comp-methods LIST    xbzrle,mt; with --parallel zlib or zstd\n"
+           "  --comp-xbzrle-cache BYTES  xbzrle cache (a power of two)\n"
+           "  --comp-mt-level N      mt: level 0-9\n"
+           "  --comp-mt-threads N    mt: compression threads (source)\n"
+           "  --comp-mt-dthreads N   mt: decompression threads (destination)\n"
+           "  --comp-zlib-level N    zlib (multifd): level 0-9\n"
+           "  --comp-zstd-level N    zstd (multifd): level 0-20\n"
+           "  --zerocopy             QEMU sends RAM zero-copy (needs --parallel)\n"
+           "  --synchronous-writes   guest writes wait for the destination (storage engine\n"
+           "                         qemu with --copy-storage-*)\n"
            "  --parallel             multiple connections (default 2)\n"
            "  --parallel-connections N\n"
            "  --max-downtime MS      maximum tolerable downtime\n"
@@ -221,7 +232,17 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         O_XML,
         O_PARALLEL,
         O_TLS,
-        O_TLS_DEST
+        O_TLS_DEST,
+        O_COMPRESSED,
+        O_COMP_METHODS,
+        O_COMP_XBZRLE_CACHE,
+        O_COMP_MT_LEVEL,
+        O_COMP_MT_THREADS,
+        O_COMP_MT_DTHREADS,
+        O_COMP_ZLIB_LEVEL,
+        O_COMP_ZSTD_LEVEL,
+        O_ZEROCOPY,
+        O_SYNC_WRITES
     };
     static const struct option opts[] = {
         {"live", no_argument, NULL, 'L'},
@@ -260,6 +281,16 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         {"xml", required_argument, NULL, O_XML},
         {"tls", no_argument, NULL, O_TLS},
         {"tls-destination", required_argument, NULL, O_TLS_DEST},
+        {"compressed", no_argument, NULL, O_COMPRESSED},
+        {"comp-methods", required_argument, NULL, O_COMP_METHODS},
+        {"comp-xbzrle-cache", required_argument, NULL, O_COMP_XBZRLE_CACHE},
+        {"comp-mt-level", required_argument, NULL, O_COMP_MT_LEVEL},
+        {"comp-mt-threads", required_argument, NULL, O_COMP_MT_THREADS},
+        {"comp-mt-dthreads", required_argument, NULL, O_COMP_MT_DTHREADS},
+        {"comp-zlib-level", required_argument, NULL, O_COMP_ZLIB_LEVEL},
+        {"comp-zstd-level", required_argument, NULL, O_COMP_ZSTD_LEVEL},
+        {"zerocopy", no_argument, NULL, O_ZEROCOPY},
+        {"synchronous-writes", no_argument, NULL, O_SYNC_WRITES},
         {NULL, 0, NULL, 0},
     };
     struct mig_params mp = {0};
@@ -334,6 +365,59 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
             break;
         case O_TLS:
             add_flag(&mp, MIG_TLS);
+            break;
+        case O_COMPRESSED:
+            add_flag(&mp, MIG_COMPRESSED);
+            break;
+        case O_COMP_METHODS:
+            if (mig_comp_methods_parse(optarg, &mp.comp_methods, &err) < 0) {
+                ctl_fail("migrate", &err);
+                goto usage_err;
+            }
+            break;
+        case O_COMP_XBZRLE_CACHE:
+            if (parse_u("--comp-xbzrle-cache", optarg, 1ull << 40, &v) < 0 || v == 0)
+                goto usage_err;
+            mp.comp_xbzrle_cache = v;
+            break;
+        case O_COMP_MT_LEVEL:
+        case O_COMP_ZLIB_LEVEL:
+            if (parse_u(c == O_COMP_MT_LEVEL ? "--comp-mt-level" : "--comp-zlib-level", optarg, 9,
+                        &v) < 0)
+                goto usage_err;
+            if (c == O_COMP_MT_LEVEL) {
+                mp.has_comp_mt_level = true;
+                mp.comp_mt_level = (unsigned)v;
+            } else {
+                mp.has_comp_zlib_level = true;
+                mp.comp_zlib_level = (unsigned)v;
+            }
+            break;
+        case O_COMP_ZSTD_LEVEL:
+            if (parse_u("--comp-zstd-level", optarg, 20, &v) < 0)
+                goto usage_err;
+            mp.has_comp_zstd_level = true;
+            mp.comp_zstd_level = (unsigned)v;
+            break;
+        case O_COMP_MT_THREADS:
+        case O_COMP_MT_DTHREADS:
+            if (parse_u(c == O_COMP_MT_THREADS ? "--comp-mt-threads" : "--comp-mt-dthreads", optarg,
+                        255, &v) < 0 ||
+                v == 0)
+                goto usage_err;
+            if (c == O_COMP_MT_THREADS) {
+                mp.has_comp_mt_threads = true;
+                mp.comp_mt_threads = (unsigned)v;
+            } else {
+                mp.has_comp_mt_dthreads = true;
+                mp.comp_mt_dthreads = (unsigned)v;
+            }
+            break;
+        case O_ZEROCOPY:
+            add_flag(&mp, MIG_ZEROCOPY);
+            break;
+        case O_SYNC_WRITES:
+            add_flag(&mp, MIG_NON_SHARED_SYNCHRONOUS_WRITES);
             break;
         case O_TLS_DEST:
             free(mp.tls_destination);
@@ -595,6 +679,14 @@ static void print_jobinfo(json_object *o, bool json)
     row_bytes("File total:", o, "disk_total");
     row_bytes("File bandwidth:", o, "disk_bps");
     row_num("Disk passes:", o, "disk_passes", "");
+    row_bytes("Compression cache:", o, "compression_cache");
+    row_bytes("Compressed data:", o, "compression_bytes");
+    row_num("Compressed pages:", o, "compression_pages", "");
+    row_num("Compression cache misses:", o, "compression_cache_misses", "");
+    row_num("Compression overflows:", o, "compression_overflow", "");
+    row_num("Compressed mt pages:", o, "compression_mt_pages", "");
+    row_num("Compression busy:", o, "compression_mt_busy", "");
+    row_bytes("Compressed mt size:", o, "compression_mt_compressed_size");
     row_ms("Expected downtime:", o, "expected_downtime");
     row_ms("Total downtime:", o, "downtime");
     row_ms("Storage downtime:", o, "storage_downtime");

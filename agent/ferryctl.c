@@ -657,6 +657,58 @@ static int cmd_getmaxdowntime(const char *uri, int argc, char **argv)
                     "downtime", "migrate-getmaxdowntime NAME", false);
 }
 
+/* migrate-compcache NAME [--size BYTES]: sets (with --size), then reads
+ * the xbzrle cache size, as virsh does. */
+static int cmd_compcache(const char *uri, int argc, char **argv)
+{
+    static const char usage_s[] = "migrate-compcache NAME [--size BYTES]";
+    _cleanup_(json_object_putp) json_object *res = NULL;
+    const char *name = NULL, *size = NULL;
+    bool json = false;
+    uint64_t v = 0;
+    json_object *p;
+    int r;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
+            size = argv[++i];
+        } else if (strncmp(argv[i], "--size=", 7) == 0) {
+            size = argv[i] + 7;
+        } else if (strncmp(argv[i], "--", 2) == 0 || name) {
+            fprintf(stderr, "ferryctl: migrate-compcache: unexpected '%s' (usage: %s)\n", argv[i],
+                    usage_s);
+            return 2;
+        } else {
+            name = argv[i];
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "ferryctl: migrate-compcache: expected NAME (usage: %s)\n", usage_s);
+        return 2;
+    }
+    if (size && (ferry_parse_u64(size, &v) < 0 || v > INT64_MAX)) {
+        fprintf(stderr, "ferryctl: migrate-compcache: --size '%s' is not a byte count\n", size);
+        return 2;
+    }
+    if (size) {
+        p = name_params(name);
+        json_object_object_add(p, "cache_size", json_object_new_int64((int64_t)v));
+        if ((r = simple_call(uri, "migrate-compcache", "migrate.set_compression_cache", p, NULL)) !=
+            0)
+            return r;
+    }
+    if ((r = simple_call(uri, "migrate-compcache", "migrate.get_compression_cache",
+                         name_params(name), &res)) != 0)
+        return r;
+    if (json)
+        ctl_print_json(res);
+    else
+        printf("Compression cache: %.3f MiB\n", (double)jint(res, "cache_size", 0) / (1 << 20));
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] VERB [OPTIONS] ARGS\n"
@@ -689,6 +741,7 @@ static void usage(FILE *f)
                "  migrate-getspeed NAME            when migrating, else for the next one\n"
                "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
                "  migrate-getmaxdowntime NAME\n"
+               "  migrate-compcache NAME [--size BYTES]  xbzrle cache (--compressed)\n"
                "  events [--domain NAME] [--count N] [--timeout SEC] [--since SEQ]\n"
                "                                   --since: first the kept events after SEQ\n"
                "Xen configuration:\n"
@@ -730,6 +783,7 @@ static const struct {
     {"migrate-getspeed", NULL, NULL, cmd_getspeed},
     {"migrate-setmaxdowntime", NULL, NULL, cmd_setmaxdowntime},
     {"migrate-getmaxdowntime", NULL, NULL, cmd_getmaxdowntime},
+    {"migrate-compcache", NULL, NULL, cmd_compcache},
     {"domxml-from-native", NULL, NULL, NULL},
     {"domxml-to-native", NULL, NULL, NULL},
 };

@@ -45,6 +45,18 @@ enum mig_flags {
     /* QEMU's RAM and NBD streams use x509 TLS (ferryd --migrate-tls-dir) */
     MIG_TLS = 1u << 16,
     MIG_PARALLEL = 1u << 17,
+    /* Engine 'qemu' only: the mirror's copy-mode write-blocking */
+    MIG_NON_SHARED_SYNCHRONOUS_WRITES = 1u << 18,
+    MIG_ZEROCOPY = 1u << 20, /* QEMU's zero-copy-send (multifd only) */
+};
+
+/* Compression methods of MIG_COMPRESSED (libvirt's names): xbzrle and mt
+ * for the classic stream, zlib and zstd for multifd (MIG_PARALLEL). */
+enum mig_comp_method {
+    MIG_COMP_XBZRLE = 1u << 0,
+    MIG_COMP_MT = 1u << 1,
+    MIG_COMP_ZLIB = 1u << 2,
+    MIG_COMP_ZSTD = 1u << 3,
 };
 
 enum mig_storage_engine { MIG_STORAGE_FERRY = 0, MIG_STORAGE_QEMU };
@@ -79,6 +91,15 @@ struct mig_params {
     bool timeout_postcopy;
     char *tls_destination; /* MIG_TLS: name the destination's certificate is checked
                               against (libvirt's tls.destination); NULL = its host */
+    /* MIG_COMPRESSED: enum mig_comp_method (0 = libvirt's default,
+     * xbzrle) and the methods' tuning; a has_* false leaves QEMU's own
+     * value. xbzrle_cache is in bytes, 0 = QEMU's. */
+    unsigned comp_methods;
+    uint64_t comp_xbzrle_cache;
+    bool has_comp_mt_level, has_comp_mt_threads, has_comp_mt_dthreads;
+    bool has_comp_zlib_level, has_comp_zstd_level;
+    unsigned comp_mt_level, comp_mt_threads, comp_mt_dthreads;
+    unsigned comp_zlib_level, comp_zstd_level;
 };
 
 /* State of one migration on one side, handed to every driver step. The
@@ -270,6 +291,7 @@ enum hv_sweep_flags {
 enum hv_mig_param {
     HV_MIG_MAX_BANDWIDTH = 0, /* MiB/s, 0 = unlimited; RAM and disk copies alike */
     HV_MIG_MAX_DOWNTIME,      /* ms, QEMU's downtime-limit */
+    HV_MIG_XBZRLE_CACHE,      /* bytes, QEMU's xbzrle-cache-size */
 };
 
 /* Limits of those values, as libvirt's (LLONG_MAX bytes/s in MiB/s) and

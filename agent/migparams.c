@@ -35,6 +35,8 @@ static const struct {
     {MIG_POSTCOPY, "postcopy"},
     {MIG_TLS, "tls"},
     {MIG_PARALLEL, "parallel"},
+    {MIG_NON_SHARED_SYNCHRONOUS_WRITES, "non_shared_synchronous_writes"},
+    {MIG_ZEROCOPY, "zerocopy"},
 };
 
 const char *mig_flag_name(unsigned flag)
@@ -220,6 +222,8 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
             r = get_u64(v, key, MIG_MAX_BANDWIDTH_MIB, &p->postcopy_bandwidth_mib, err);
         } else if (strcmp(key, "tls_destination") == 0) {
             r = get_string(v, key, &p->tls_destination, err);
+        } else if (mig_comp_param_key(key)) {
+            r = mig_comp_param_from_json(key, v, p, err);
         } else {
             r = ferry_error_set(err, EINVAL, "unknown migration parameter '%.64s'", key);
         }
@@ -282,6 +286,7 @@ json_object *mig_params_to_json(const struct mig_params *p)
                                json_object_new_int64((int64_t)p->postcopy_bandwidth_mib));
     if (p->tls_destination)
         json_object_object_add(o, "tls_destination", json_object_new_string(p->tls_destination));
+    mig_comp_params_to_json(p, o);
     return o;
 }
 
@@ -409,6 +414,8 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
                                "both port and URI requested for disk migration "
                                "(--disks-port and --disks-uri are mutually exclusive)");
     if ((r = postcopy_validate(p, err)) < 0)
+        return r;
+    if ((r = mig_comp_validate(p, err)) < 0)
         return r;
     if ((f & MIG_UNDEFINE_SOURCE) && (f & MIG_OFFLINE) && !(f & MIG_PERSIST_DEST))
         return ferry_error_set(err, EINVAL, "--undefinesource with --offline needs --persistent");

@@ -33,6 +33,30 @@ void mig_params_clear(struct mig_params *p);
  * SUPPORTED: the flags the driver can honour. */
 int mig_params_validate(const struct mig_params *p, unsigned supported, struct ferry_error *err);
 
+/* ---- migparams-comp.c: --compressed, --zerocopy, --synchronous-writes ----
+ * JSON members (libvirt's typed parameters, '.' written '_'):
+ * "compression": ["xbzrle"|"mt"|"zlib"|"zstd", ...] (or "a,b"),
+ * "compression_xbzrle_cache" (bytes), "compression_mt_level" (0-9),
+ * "compression_mt_threads", "compression_mt_dthreads" (1-255),
+ * "compression_zlib_level" (0-9), "compression_zstd_level" (0-20). */
+const char *mig_comp_method_name(unsigned method);
+/* Adds the methods of the comma-separated LIST to *METHODS; unknown or
+ * repeated names are refused by name. */
+int mig_comp_methods_parse(const char *list, unsigned *methods, struct ferry_error *err);
+/* True for the JSON keys mig_comp_param_from_json handles. */
+bool mig_comp_param_key(const char *key);
+int mig_comp_param_from_json(const char *key, json_object *v, struct mig_params *p,
+                             struct ferry_error *err);
+void mig_comp_params_to_json(const struct mig_params *p, json_object *o);
+/* The compression methods P's migration uses (0 without MIG_COMPRESSED;
+ * xbzrle when --compressed names none, as libvirt). */
+unsigned mig_comp_methods(const struct mig_params *p);
+/* QEMU's rule for xbzrle-cache-size: a power of two, at least a page. */
+bool mig_comp_cache_size_valid(uint64_t bytes);
+/* Part of mig_params_validate: compression, zero-copy and synchronous
+ * writes, each refusal naming the options. */
+int mig_comp_validate(const struct mig_params *p, struct ferry_error *err);
+
 /* True when DISK is to be copied under P's flags and migrate_disks. */
 bool mig_params_copies_disk(const struct mig_params *p, const struct domain_disk *disk);
 

@@ -194,6 +194,18 @@ static json_object *stats_json(const struct cookie_stats *st, const char *operat
     add_u64(o, "disk_remaining", st->disk_remaining);
     add_u64(o, "disk_bps", st->disk_bps);
     add_u64(o, "disk_passes", st->disk_passes);
+    if (st->comp_cache || st->comp_bytes || st->comp_pages) {
+        add_u64(o, "compression_cache", st->comp_cache);
+        add_u64(o, "compression_bytes", st->comp_bytes);
+        add_u64(o, "compression_pages", st->comp_pages);
+        add_u64(o, "compression_cache_misses", st->comp_cache_misses);
+        add_u64(o, "compression_overflow", st->comp_overflow);
+    }
+    if (st->comp_mt_pages || st->comp_mt_busy) {
+        add_u64(o, "compression_mt_pages", st->comp_mt_pages);
+        add_u64(o, "compression_mt_busy", st->comp_mt_busy);
+        add_u64(o, "compression_mt_compressed_size", st->comp_mt_compressed_size);
+    }
     json_object_object_add(o, active ? "expected_downtime" : "downtime",
                            json_object_new_int64(st->downtime_ms));
     json_object_object_add(o, "storage_downtime", json_object_new_int64(st->storage_downtime_ms));

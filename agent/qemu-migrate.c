@@ -60,6 +60,7 @@ static int set_caps(struct qmp_conn *qmp, const struct mig_params *p, bool sourc
     /* Both QEMUs, the destination's before migrate-incoming (there QEMU
      * checks that the host has userfaultfd). */
     json_object_array_add(caps, cap("postcopy-ram", (p->flags & MIG_POSTCOPY) != 0));
+    qemu_compress_caps(p, source, caps);
     json_object_object_add(args, "capabilities", caps);
     return qmp_conn_execute(qmp, "migrate-set-capabilities", args, QMP_TIMEOUT_MS, NULL, err);
 }
@@ -91,6 +92,7 @@ static int set_params(struct qmp_conn *qmp, const struct mig_params *p, bool sou
     if (parallel_channels(p))
         json_object_object_add(args, "multifd-channels",
                                json_object_new_int((int)parallel_channels(p)));
+    qemu_compress_params(p, source, args);
     if (json_object_object_length(args) == 0) {
         json_object_put(args);
         return 0;
@@ -340,6 +342,7 @@ static void update_stats(struct mig_ctx *m, json_object *q)
         s->memory_duplicate_pages = jget(ram, "duplicate");
         (void)page;
     }
+    qemu_compress_stats(q, s);
     if (jhas(q, "downtime"))
         s->downtime_ms = (int64_t)jget(q, "downtime");
     else if (jhas(q, "expected-downtime"))
@@ -639,6 +642,8 @@ int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param
         if (out)
             set_mirror_speed(qmp, value);
         return 0;
+    case HV_MIG_XBZRLE_CACHE:
+        return qemu_compress_set_cache(qmp, value, err);
     default:
         return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
     }
@@ -676,6 +681,8 @@ int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param
             *ret_value = p->speed_set ? p->speed_mib : 0;
         pthread_mutex_unlock(&dom->job.lock);
         return 0;
+    case HV_MIG_XBZRLE_CACHE:
+        return qemu_compress_get_cache(qmp, ret_value, err);
     default:
         return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
     }
@@ -782,7 +789,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     char errdesc[512] = "";
     int r;
 
-    if ((r = set_caps(qmp, mp, true, err)) < 0 || (r = set_params(qmp, mp, true, err)) < 0)
+    if ((r = qemu_compress_source_prepare(m, qmp, err)) < 0 ||
+        (r = set_caps(qmp, mp, true, err)) < 0 || (r = set_params(qmp, mp, true, err)) < 0)
         return r;
     seq = qmp_conn_event_seq(qmp);
     args = json_object_new_object();

@@ -163,4 +163,21 @@ int qemu_tls_setup(struct agent *ag, struct qmp_conn *qmp, bool server, const ch
  * server, NBD client nodes) must be gone first. */
 bool qemu_tls_teardown(struct qmp_conn *qmp);
 
+/* qemu-compress.c: --compressed, --zerocopy, the xbzrle cache verb. */
+/* Appends the capabilities of P's compression and zero-copy to CAPS (a
+ * migrate-set-capabilities array), SOURCE or destination QEMU. */
+void qemu_compress_caps(const struct mig_params *p, bool source, json_object *caps);
+/* Adds P's compression parameters to ARGS (migrate-set-parameters). */
+void qemu_compress_params(const struct mig_params *p, bool source, json_object *args);
+/* Source, before migrate: what --zerocopy needs of QEMU beyond its
+ * capability (no stale multifd compression, a locked-memory limit that
+ * covers the guest). Refuses with the reason when it cannot. */
+int qemu_compress_source_prepare(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
+/* Copies query-migrate's xbzrle-cache and compression figures from Q
+ * into S (caller holds the job lock). */
+void qemu_compress_stats(json_object *q, struct cookie_stats *s);
+/* xbzrle-cache-size, bytes (virDomainMigrate{Set,Get}CompressionCache). */
+int qemu_compress_set_cache(struct qmp_conn *qmp, uint64_t bytes, struct ferry_error *err);
+int qemu_compress_get_cache(struct qmp_conn *qmp, uint64_t *ret, struct ferry_error *err);
+
 #endif

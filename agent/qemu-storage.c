@@ -731,6 +731,10 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
         if (mp->bandwidth_mib)
             json_object_object_add(args, "speed",
                                    json_object_new_int64((int64_t)(mp->bandwidth_mib << 20)));
+        /* --synchronous-writes: a guest write completes only once the
+         * destination has it too (libvirt's copy-mode for the flag). */
+        if (mp->flags & MIG_NON_SHARED_SYNCHRONOUS_WRITES)
+            json_object_object_add(args, "copy-mode", json_object_new_string("write-blocking"));
         r = qmp_conn_execute(p->qmp, "blockdev-mirror", args, QMP_TIMEOUT_MS, NULL, err);
         if (r < 0) {
             ferry_error_prefix(err, "disk '%s': blockdev-mirror", d->target);
