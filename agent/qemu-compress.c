@@ -86,6 +86,45 @@ void qemu_compress_params(const struct mig_params *p, bool source, json_object *
                                json_object_new_int((int)p->comp_zstd_level));
 }
 
+static int check_level(struct qmp_conn *qmp, const char *param, const char *option, unsigned level,
+                       struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *q = NULL;
+    json_object *args = json_object_new_object(), *v = NULL;
+    int r;
+
+    json_object_object_add(args, param, json_object_new_int((int)level));
+    if ((r = qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err)) <
+            0 ||
+        (r = qmp_conn_execute(qmp, "query-migrate-parameters", NULL, QMP_TIMEOUT_MS, &q, err)) < 0)
+        return r;
+    if (!json_object_object_get_ex(q, param, &v) || !json_object_is_type(v, json_type_int))
+        return ferry_error_set(err, ENOTSUP, "%s: this QEMU has no parameter %s", option, param);
+    if (json_object_get_int64(v) != (int64_t)level)
+        return ferry_error_set(err, ENOTSUP,
+                               "%s %u: this QEMU accepts %s but does not apply it (it keeps %lld; "
+                               "QEMU 7.2 does so): leave the option out",
+                               option, level, param, (long long)json_object_get_int64(v));
+    return 0;
+}
+
+int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err)
+{
+    const struct mig_params *p = m->params;
+    unsigned methods = mig_comp_methods(p);
+    int r;
+
+    if ((methods & MIG_COMP_ZLIB) && p->has_comp_zlib_level &&
+        (r = check_level(qmp, "multifd-zlib-level", "--comp-zlib-level", p->comp_zlib_level, err)) <
+            0)
+        return r;
+    if ((methods & MIG_COMP_ZSTD) && p->has_comp_zstd_level &&
+        (r = check_level(qmp, "multifd-zstd-level", "--comp-zstd-level", p->comp_zstd_level, err)) <
+            0)
+        return r;
+    return 0;
+}
+
 /* True when process PID holds CAP_IPC_LOCK, which exempts it from the
  * locked-memory accounting of zero-copy sends. */
 static bool has_ipc_lock(pid_t pid)

@@ -148,7 +148,7 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
     p->mig_speed_override = false; /* a new migration: see qemu_dom */
     p->mig_postcopy_wanted = p->mig_ram_running = p->mig_postcopy_active = false;
     pthread_mutex_unlock(&m->dom->job.lock);
-    if ((r = tls_check_source(m, err)) < 0)
+    if ((r = tls_check_source(m, err)) < 0 || (r = qemu_compress_check_source(m, p->qmp, err)) < 0)
         return r;
     return qemu_storage_check(m, err);
 }

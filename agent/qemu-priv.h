@@ -169,6 +169,10 @@ bool qemu_tls_teardown(struct qmp_conn *qmp);
 void qemu_compress_caps(const struct mig_params *p, bool source, json_object *caps);
 /* Adds P's compression parameters to ARGS (migrate-set-parameters). */
 void qemu_compress_params(const struct mig_params *p, bool source, json_object *args);
+/* Begin (source): refuses a multifd compression level this QEMU takes
+ * but does not apply (7.2 keeps multifd-zlib-level and -zstd-level at 1),
+ * found by setting it and reading it back. */
+int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
 /* Source, before migrate: what --zerocopy needs of QEMU beyond its
  * capability (no stale multifd compression, a locked-memory limit that
  * covers the guest). Refuses with the reason when it cannot. */
