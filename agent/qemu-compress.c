@@ -108,23 +108,6 @@ static int check_level(struct qmp_conn *qmp, const char *param, const char *opti
     return 0;
 }
 
-int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err)
-{
-    const struct mig_params *p = m->params;
-    unsigned methods = mig_comp_methods(p);
-    int r;
-
-    if ((methods & MIG_COMP_ZLIB) && p->has_comp_zlib_level &&
-        (r = check_level(qmp, "multifd-zlib-level", "--comp-zlib-level", p->comp_zlib_level, err)) <
-            0)
-        return r;
-    if ((methods & MIG_COMP_ZSTD) && p->has_comp_zstd_level &&
-        (r = check_level(qmp, "multifd-zstd-level", "--comp-zstd-level", p->comp_zstd_level, err)) <
-            0)
-        return r;
-    return 0;
-}
-
 /* True when process PID holds CAP_IPC_LOCK, which exempts it from the
  * locked-memory accounting of zero-copy sends. */
 static bool has_ipc_lock(pid_t pid)
@@ -190,6 +173,25 @@ int qemu_compress_source_prepare(struct mig_ctx *m, struct qmp_conn *qmp, struct
     ferry_debug("--zerocopy: QEMU pid %d RLIMIT_MEMLOCK %llu -> %" PRIu64, (int)p->pid,
                 (unsigned long long)cur.rlim_cur, need);
     return 0;
+}
+
+int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err)
+{
+    const struct mig_params *p = m->params;
+    unsigned methods = mig_comp_methods(p);
+    int r;
+
+    if ((methods & MIG_COMP_ZLIB) && p->has_comp_zlib_level &&
+        (r = check_level(qmp, "multifd-zlib-level", "--comp-zlib-level", p->comp_zlib_level, err)) <
+            0)
+        return r;
+    if ((methods & MIG_COMP_ZSTD) && p->has_comp_zstd_level &&
+        (r = check_level(qmp, "multifd-zstd-level", "--comp-zstd-level", p->comp_zstd_level, err)) <
+            0)
+        return r;
+    /* Zero copy's locked-memory limit before the destination starts:
+     * Perform checks it again (protocol version 2 has no Begin). */
+    return qemu_compress_source_prepare(m, qmp, err);
 }
 
 static uint64_t jget(json_object *o, const char *k)

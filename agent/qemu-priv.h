@@ -171,7 +171,9 @@ void qemu_compress_caps(const struct mig_params *p, bool source, json_object *ca
 void qemu_compress_params(const struct mig_params *p, bool source, json_object *args);
 /* Begin (source): refuses a multifd compression level this QEMU takes
  * but does not apply (7.2 keeps multifd-zlib-level and -zstd-level at 1),
- * found by setting it and reading it back. */
+ * found by setting it and reading it back; then what --zerocopy needs
+ * (qemu_compress_source_prepare), so both refuse before the destination
+ * starts. */
 int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
 /* Source, before migrate: what --zerocopy needs of QEMU beyond its
  * capability (no stale multifd compression, a locked-memory limit that

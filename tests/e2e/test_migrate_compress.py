@@ -10,11 +10,14 @@ xbzrle has re-sent pages to encode and every page is checked afterwards."""
 import json
 import os
 import random
+import shutil
 import socket
 import time
 
+import ferrytest
+
 from ferrytest import (Runner, Skip, define, frame, hello_frame, make_disk, need_qemu, pid_alive,
-                       recv_frame, sha256_file, wait_for)
+                       recv_frame, sha256_file, tmpdir, wait_for)
 from test_migrate import (Pair, assert_intact, guest_kw, migrate_in_background, start_guest,
                           wait_heartbeat)
 
@@ -256,6 +259,49 @@ def test_zerocopy():
     p.stop()
 
 
+def test_zerocopy_memlock():
+    """The same with both agents (and so their QEMUs) started without
+    CAP_IPC_LOCK: the kernel now charges the pinned pages to the source
+    QEMU's RLIMIT_MEMLOCK. ferryd raises that limit to cover the guest, or,
+    when it may not (no CAP_SYS_RESOURCE and a lower hard limit, as in
+    this test machine's containers), refuses in Begin by saying which
+    limit: the guest keeps running on the source, no destination QEMU was
+    started."""
+    need_qemu()
+    setpriv = shutil.which("setpriv")
+    if not setpriv:
+        raise Skip("setpriv (util-linux) not installed")
+    if os.geteuid() != 0:
+        raise Skip("needs root to drop CAP_IPC_LOCK from a root agent")
+    wrapper = os.path.join(tmpdir(), "ferryd-no-ipc-lock")
+    with open(wrapper, "w") as f:
+        f.write('#!/bin/sh\nexec %s --bounding-set -ipc_lock --inh-caps -ipc_lock -- %s "$@"\n'
+                % (setpriv, ferrytest.FERRYD))
+    os.chmod(wrapper, 0o755)
+    real, ferrytest.FERRYD = ferrytest.FERRYD, wrapper
+    try:
+        p = Pair("zclock")
+    finally:
+        ferrytest.FERRYD = real
+    start_guest(p.src, "g", **guest_kw(rate=8, size=64, memory=128))
+    hb = wait_heartbeat(p.src, "g", after=1)
+    pid = p.src.qemu_pid("g")
+    caps_eff = [l for l in open("/proc/%d/status" % pid) if l.startswith("CapEff:")][0]
+    assert not (int(caps_eff.split()[1], 16) >> 14) & 1, "QEMU still holds CAP_IPC_LOCK"
+    r = p.src.ctl("migrate", "--live", "--parallel", "--zerocopy", "g", p.dst.uri, check=False,
+                  timeout=240)
+    if r.returncode != 0:
+        assert ("--zerocopy: cannot raise QEMU's (pid %d) locked-memory limit (RLIMIT_MEMLOCK)" %
+                pid) in r.stderr, r.stderr
+        assert p.src.state_of("g") == "running" and p.dst.domains() == {}
+        assert "incoming migration" not in open(p.dst.log).read(), p.dst.log_tail()
+        print("  refused: " + r.stderr.strip())
+    else:
+        # Raised, and the pages really went zero-copy under that limit.
+        assert_intact(p.dst, "g", hb)
+    p.stop()
+
+
 def disk_image(agent, target):
     names = [n for n in os.listdir(agent.images) if ("-%s." % target) in n]
     assert len(names) == 1, names
@@ -316,6 +362,6 @@ def test_synchronous_writes():
 if __name__ == "__main__":
     r = Runner(280)
     for t in (test_refusals, test_xbzrle_and_compcache, test_mt, test_parallel_zstd,
-              test_zerocopy, test_synchronous_writes):
+              test_zerocopy, test_zerocopy_memlock, test_synchronous_writes):
         r.run(t)
     r.finish()
