@@ -27,8 +27,7 @@
 #define FINISH_TIMEOUT_MS 120000
 /* A RAM migration that moves no byte for this long is stuck (a peer that
  * stopped reading, a wedged tunnel): cancel it rather than wait forever. */
-#define STALL_TIMEOUT_MS    120000
-#define UNLIMITED_BANDWIDTH (1ull << 40) /* bytes/s: QEMU's default is 128 MiB/s */
+#define STALL_TIMEOUT_MS 120000
 
 static struct qemu_dom *priv(struct mig_ctx *m)
 {
@@ -78,7 +77,7 @@ static int set_params(struct qmp_conn *qmp, const struct mig_params *p, bool sou
     json_object *args = json_object_new_object();
 
     if (source) {
-        uint64_t bw = p->bandwidth_mib ? p->bandwidth_mib * 1024 * 1024 : UNLIMITED_BANDWIDTH;
+        uint64_t bw = p->bandwidth_mib ? p->bandwidth_mib * 1024 * 1024 : QEMU_UNLIMITED_BANDWIDTH;
         json_object_object_add(args, "max-bandwidth", json_object_new_int64((int64_t)bw));
         if (p->max_downtime_ms)
             json_object_object_add(args, "downtime-limit",
@@ -389,315 +388,6 @@ static bool abort_requested(struct mig_ctx *m)
     return a;
 }
 
-/* Tunnelled migration, source side: QEMU migrates into a unix socket we
- * listen on; a relay thread turns what it writes into DATA frames. */
-#define RELAY_CHUNK (256u * 1024)
-
-struct relay {
-    struct mig_ctx *m;
-    uint32_t stream;
-    int listen_fd;
-    int conn_fd;
-    volatile bool stop;
-    bool done;         /* atomic: the thread is past its loop (EOF, error or stop) */
-    unsigned delay_ms; /* test hook: a relay that lags behind QEMU */
-    int result;
-    struct ferry_error err;
-    pthread_t thread;
-    char path[1024];
-};
-
-/* After QEMU reports "completed", the tail of its stream may still sit in
- * the socket (and in this relay's hands): Perform waits this long for the
- * relay to reach QEMU's end of stream before it calls the stream lost. */
-#define RELAY_DRAIN_TIMEOUT_MS 60000
-
-static void *relay_main(void *arg)
-{
-    struct relay *rl = arg;
-    _cleanup_free_ char *buf = malloc(RELAY_CHUNK);
-    int64_t deadline = ferry_now_ms() + QMP_TIMEOUT_MS;
-
-    if (!buf) {
-        rl->result = ferry_error_set(&rl->err, ENOMEM, "tunnel: out of memory");
-        return NULL;
-    }
-    while (!rl->stop) {
-        struct pollfd pfd = {.fd = rl->listen_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 100) > 0) {
-            rl->conn_fd = accept4(rl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-            if (rl->conn_fd >= 0)
-                break;
-        }
-        if (ferry_now_ms() > deadline) {
-            rl->result = ferry_error_set(&rl->err, ETIMEDOUT, "tunnel: QEMU did not connect");
-            __atomic_store_n(&rl->done, true, __ATOMIC_RELEASE);
-            return NULL;
-        }
-    }
-    while (!rl->stop && rl->conn_fd >= 0) {
-        ssize_t n = read(rl->conn_fd, buf, RELAY_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            /* QEMU closed its end: the stream is complete (or QEMU gave up,
-             * which the migration status reports). */
-            rl->m->tunnel_send(rl->m->tunnel_opaque, rl->stream,
-                               n == 0 ? WIRE_FLAG_EOF : WIRE_FLAG_ABORT, NULL, 0, NULL);
-            break;
-        }
-        rl->result =
-            rl->m->tunnel_send(rl->m->tunnel_opaque, rl->stream, 0, buf, (size_t)n, &rl->err);
-        if (rl->delay_ms)
-            usleep(rl->delay_ms * 1000u);
-        if (rl->result < 0) {
-            ferry_error_prefix(&rl->err, "tunnel to the destination agent");
-            /* Make QEMU's migration fail instead of blocking. */
-            shutdown(rl->conn_fd, SHUT_RDWR);
-            break;
-        }
-    }
-    __atomic_store_n(&rl->done, true, __ATOMIC_RELEASE);
-    return NULL;
-}
-
-static int relay_start(struct mig_ctx *m, struct relay *rl, char **ret_uri, struct ferry_error *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    uint64_t id;
-    int r;
-
-    memset(rl, 0, sizeof *rl);
-    rl->m = m;
-    rl->listen_fd = rl->conn_fd = -1;
-    if (strncmp(m->uri, "tunnel:", 7) != 0 || ferry_parse_u64(m->uri + 7, &id) < 0 || !id ||
-        id > UINT32_MAX)
-        return ferry_error_set(err, EPROTO, "tunnelled migration: bad stream URI '%s'", m->uri);
-    rl->stream = (uint32_t)id;
-    /* Tests only (e2e test_tunnelled_lagging_relay): pause after each
-     * chunk, so that QEMU completes while its stream's tail is unsent. */
-    const char *delay = getenv("FERRY_TEST_RELAY_DELAY_MS");
-    uint64_t ms;
-    if (delay && ferry_parse_u64(delay, &ms) == 0 && ms <= 1000)
-        rl->delay_ms = (unsigned)ms;
-    snprintf(rl->path, sizeof rl->path, "%s/%s.tunnel-out", m->agent->run_dir, m->dom->def->name);
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", rl->path);
-    unlink(rl->path);
-    rl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (rl->listen_fd < 0 || bind(rl->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-        listen(rl->listen_fd, 1) < 0) {
-        r = ferry_error_set_errno(err, errno, "tunnel: cannot listen on '%s'", rl->path);
-        if (rl->listen_fd >= 0)
-            close(rl->listen_fd);
-        rl->listen_fd = -1;
-        return r;
-    }
-    if ((r = pthread_create(&rl->thread, NULL, relay_main, rl)) != 0) {
-        close(rl->listen_fd);
-        rl->listen_fd = -1;
-        return ferry_error_set_errno(err, r, "tunnel: cannot start the relay");
-    }
-    *ret_uri = ferry_strdup_printf("unix:%s", rl->path);
-    return 0;
-}
-
-/* Ends the relay. DRAIN (the migration completed): first let it forward
- * everything QEMU wrote, up to QEMU's end of stream; stopping at once would
- * drop the stream's tail and leave the destination waiting for it. Returns
- * -ETIMEDOUT (with the relay's error set) when the stream did not drain. */
-static int relay_stop(struct relay *rl, bool drain)
-{
-    int r = 0;
-
-    if (rl->listen_fd < 0)
-        return 0;
-    if (drain) {
-        int64_t deadline = ferry_now_ms() + RELAY_DRAIN_TIMEOUT_MS;
-        while (!__atomic_load_n(&rl->done, __ATOMIC_ACQUIRE) && ferry_now_ms() < deadline)
-            usleep(5 * 1000);
-        if (!__atomic_load_n(&rl->done, __ATOMIC_ACQUIRE))
-            r = -ETIMEDOUT;
-    }
-    rl->stop = true;
-    if (rl->conn_fd >= 0)
-        shutdown(rl->conn_fd, SHUT_RDWR);
-    pthread_join(rl->thread, NULL);
-    if (rl->conn_fd >= 0)
-        close(rl->conn_fd);
-    close(rl->listen_fd);
-    unlink(rl->path);
-    rl->listen_fd = -1;
-    if (r < 0 && rl->result >= 0)
-        rl->result = ferry_error_set(&rl->err, ETIMEDOUT,
-                                     "tunnel: QEMU's migration stream did not reach its end "
-                                     "within %d s of completing",
-                                     RELAY_DRAIN_TIMEOUT_MS / 1000);
-    return rl->result < 0 ? rl->result : 0;
-}
-
-/* ---- Runtime tuning: migrate-setspeed, migrate-setmaxdowntime ---- */
-
-/* Call with DOM's job lock held. */
-static bool migrating_out(struct agent_domain *dom)
-{
-    return dom->job.active && strcmp(dom->job.operation, "migration-out") == 0;
-}
-
-static int set_max_bandwidth(struct qmp_conn *qmp, uint64_t mib, struct ferry_error *err)
-{
-    json_object *args = json_object_new_object();
-    uint64_t bw = mib ? mib << 20 : UNLIMITED_BANDWIDTH;
-
-    json_object_object_add(args, "max-bandwidth", json_object_new_int64((int64_t)bw));
-    return qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err);
-}
-
-/* Engine 'qemu': the speed of every blockdev-mirror job of ours (per job,
- * as --bandwidth sets it). Best effort: a job may end meanwhile. */
-static void set_mirror_speed(struct qmp_conn *qmp, uint64_t mib)
-{
-    _cleanup_(json_object_putp) json_object *jobs = NULL;
-
-    if (qmp_conn_execute(qmp, "query-block-jobs", NULL, QMP_TIMEOUT_MS, &jobs, NULL) < 0)
-        return;
-    for (size_t i = 0; i < json_object_array_length(jobs); i++) {
-        json_object *dev = NULL, *args;
-
-        if (!json_object_object_get_ex(json_object_array_get_idx(jobs, i), "device", &dev) ||
-            strncmp(json_object_get_string(dev), "ferry-mig-", 10) != 0)
-            continue;
-        args = json_object_new_object();
-        json_object_object_add(args, "device", json_object_new_string(json_object_get_string(dev)));
-        json_object_object_add(args, "speed", json_object_new_int64((int64_t)(mib << 20)));
-        if (qmp_conn_execute(qmp, "block-job-set-speed", args, QMP_TIMEOUT_MS, NULL, NULL) < 0)
-            ferry_debug("block-job-set-speed %s failed (the job ended?)",
-                        json_object_get_string(dev));
-    }
-}
-
-/* The bandwidth cap of the migration M starts with: a migrate-setspeed
- * made since its Begin, else its own bandwidth parameter, else the
- * domain's migrate-setspeed default (0 = unlimited), as libvirt does. */
-static uint64_t start_speed(struct mig_ctx *m)
-{
-    struct qemu_dom *p = priv(m);
-    uint64_t mib;
-
-    pthread_mutex_lock(&m->dom->job.lock);
-    if (!p->mig_speed_override)
-        p->mig_speed_mib = m->params->bandwidth_mib ? m->params->bandwidth_mib
-                           : p->speed_set           ? p->speed_mib
-                                                    : 0;
-    mib = p->mig_speed_mib;
-    pthread_mutex_unlock(&m->dom->job.lock);
-    return mib;
-}
-
-static uint64_t current_speed(struct mig_ctx *m)
-{
-    uint64_t mib;
-
-    pthread_mutex_lock(&m->dom->job.lock);
-    mib = priv(m)->mig_speed_mib;
-    pthread_mutex_unlock(&m->dom->job.lock);
-    return mib;
-}
-
-int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param, uint64_t value,
-                           struct ferry_error *err)
-{
-    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
-    struct qemu_dom *p = dom->priv;
-    json_object *args;
-    bool out;
-    int r;
-
-    (void)ag;
-    if (!qmp)
-        return -ENOTCONN;
-    switch (param) {
-    case HV_MIG_MAX_DOWNTIME:
-        /* QEMU reads downtime-limit at every iteration: a running
-         * migration uses the new value at once, and a later one keeps it
-         * unless it names max_downtime. */
-        args = json_object_new_object();
-        json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)value));
-        return qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err);
-    case HV_MIG_MAX_BANDWIDTH:
-        /* QEMU first: if it refuses, nothing changed. */
-        if ((r = set_max_bandwidth(qmp, value, err)) < 0)
-            return r;
-        pthread_mutex_lock(&dom->job.lock);
-        p->speed_set = true;
-        p->speed_mib = value;
-        out = migrating_out(dom);
-        if (out) {
-            p->mig_speed_mib = value;
-            p->mig_speed_override = true;
-            /* Engine 'ferry': while Perform runs its copy may exist. */
-            if (dom->job.ctx)
-                qemu_storage_set_bandwidth(p, value << 20);
-        }
-        pthread_mutex_unlock(&dom->job.lock);
-        if (out)
-            set_mirror_speed(qmp, value);
-        return 0;
-    case HV_MIG_XBZRLE_CACHE:
-        return qemu_compress_set_cache(qmp, value, err);
-    default:
-        return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
-    }
-}
-
-int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param,
-                           uint64_t *ret_value, struct ferry_error *err)
-{
-    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
-    struct qemu_dom *p = dom->priv;
-    _cleanup_(json_object_putp) json_object *q = NULL;
-    json_object *v = NULL;
-    int r;
-
-    (void)ag;
-    if (!qmp)
-        return -ENOTCONN;
-    switch (param) {
-    case HV_MIG_MAX_DOWNTIME:
-        if ((r = qmp_conn_execute(qmp, "query-migrate-parameters", NULL, QMP_TIMEOUT_MS, &q, err)) <
-            0)
-            return r;
-        if (!json_object_object_get_ex(q, "downtime-limit", &v) ||
-            !json_object_is_type(v, json_type_int))
-            return ferry_error_set(err, EPROTO, "query-migrate-parameters: no downtime-limit");
-        *ret_value = (uint64_t)json_object_get_int64(v);
-        return 0;
-    case HV_MIG_MAX_BANDWIDTH:
-        /* ferry's value, not QEMU's max-bandwidth: QEMU's default (128
-         * MiB/s) is not what the next migration would use. */
-        pthread_mutex_lock(&dom->job.lock);
-        if (migrating_out(dom) && (p->mig_speed_override || dom->job.ctx))
-            *ret_value = p->mig_speed_mib;
-        else
-            *ret_value = p->speed_set ? p->speed_mib : 0;
-        pthread_mutex_unlock(&dom->job.lock);
-        return 0;
-    case HV_MIG_XBZRLE_CACHE:
-        return qemu_compress_get_cache(qmp, ret_value, err);
-    default:
-        return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
-    }
-}
-
-/* Perform's poll tick: a migrate-setspeed that raced with set_params at
- * the start of the RAM migration is applied now. */
-static void reconcile_speed(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *applied_mib)
-{
-    uint64_t want = current_speed(m);
-
-    if (want != *applied_mib && set_max_bandwidth(qmp, want, NULL) == 0)
-        *applied_mib = want;
-}
-
 /* ---- Post-copy (libvirt's VIR_MIGRATE_POSTCOPY) ----
  *
  * The switch: QEMU stops the guest here, reaches pre-switchover (so the
@@ -828,7 +518,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                                 m->dom->def->name, STALL_TIMEOUT_MS / 1000, s);
             }
             qemu_storage_update_stats(m);
-            reconcile_speed(m, qmp, &applied_mib);
+            qemu_tune_reconcile_speed(m, qmp, &applied_mib);
             postcopy_tick(m, qmp, &pc_asked);
             if (abort_requested(m) && !cancel_sent && !pc_switching) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
@@ -980,29 +670,29 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
      * them a copy holding the cap this migration runs with (strings stay
      * owned by GIVEN). migrate-setspeed changes it while they run. */
     eff = *given;
-    eff.bandwidth_mib = start_speed(m);
+    eff.bandwidth_mib = qemu_tune_start_speed(m);
     m->params = &eff;
     r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;
     if (r == 0)
         r = qemu_storage_start(m, err);
-    if (r == 0 && current_speed(m) != eff.bandwidth_mib) {
+    if (r == 0 && qemu_tune_current_speed(m) != eff.bandwidth_mib) {
         /* A migrate-setspeed while the copy was being set up. */
-        eff.bandwidth_mib = current_speed(m);
+        eff.bandwidth_mib = qemu_tune_current_speed(m);
         pthread_mutex_lock(&m->dom->job.lock);
         qemu_storage_set_bandwidth(p, eff.bandwidth_mib << 20);
         pthread_mutex_unlock(&m->dom->job.lock);
-        set_mirror_speed(p->qmp, eff.bandwidth_mib);
+        qemu_tune_mirror_speed(p->qmp, eff.bandwidth_mib);
     }
     if (r == 0 && m->tunnel_send) {
-        struct relay rl;
+        struct qemu_relay rl;
         _cleanup_free_ char *uri = NULL;
 
-        r = relay_start(m, &rl, &uri, err);
+        r = qemu_relay_start(m, &rl, &uri, err);
         if (r == 0) {
             r = perform_ram(m, p->qmp, uri, err);
             /* On success the whole stream must reach the destination
              * before Finish: drain, and fail Perform if it cannot. */
-            if (relay_stop(&rl, r == 0) < 0 && r == 0)
+            if (qemu_relay_stop(&rl, r == 0) < 0 && r == 0)
                 r = rl.result;
             if (r < 0 && rl.result < 0) {
                 /* The relay's error is the root cause of QEMU's. */

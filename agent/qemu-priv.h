@@ -4,7 +4,9 @@
 #ifndef FERRY_AGENT_QEMU_PRIV_H
 #define FERRY_AGENT_QEMU_PRIV_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "agent.h"
@@ -185,5 +187,41 @@ void qemu_compress_stats(json_object *q, struct cookie_stats *s);
 /* xbzrle-cache-size, bytes (virDomainMigrate{Set,Get}CompressionCache). */
 int qemu_compress_set_cache(struct qmp_conn *qmp, uint64_t bytes, struct ferry_error *err);
 int qemu_compress_get_cache(struct qmp_conn *qmp, uint64_t *ret, struct ferry_error *err);
+
+/* Runtime tuning (qemu-tune.c). QEMU_UNLIMITED_BANDWIDTH: what "no cap"
+ * sets as max-bandwidth (bytes/s; QEMU's own default is 128 MiB/s). */
+#define QEMU_UNLIMITED_BANDWIDTH (1ull << 40)
+/* The cap (MiB/s, 0 = none) migration M starts with: a migrate-setspeed
+ * made since its Begin, else its bandwidth parameter, else the domain's
+ * migrate-setspeed default, as libvirt does. */
+uint64_t qemu_tune_start_speed(struct mig_ctx *m);
+/* The cap M runs with now (migrate-setspeed changes it). */
+uint64_t qemu_tune_current_speed(struct mig_ctx *m);
+/* Engine 'qemu': sets every blockdev-mirror job of ours to MIB MiB/s. */
+void qemu_tune_mirror_speed(struct qmp_conn *qmp, uint64_t mib);
+/* Perform's poll tick: applies a migrate-setspeed that raced with the
+ * start of the RAM migration; *APPLIED_MIB is what QEMU has. */
+void qemu_tune_reconcile_speed(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *applied_mib);
+
+/* Tunnelled migration's source relay (qemu-relay.c): start listens on a
+ * unix socket for QEMU (*RET_URI: what to give migrate) and starts the
+ * thread; stop ends it, first waiting for QEMU's end of stream if DRAIN,
+ * and returns the relay's result. */
+struct qemu_relay {
+    struct mig_ctx *m;
+    uint32_t stream;
+    int listen_fd;
+    int conn_fd;
+    volatile bool stop;
+    bool done;         /* atomic: the thread is past its loop (EOF, error or stop) */
+    unsigned delay_ms; /* test hook: a relay that lags behind QEMU */
+    int result;
+    struct ferry_error err;
+    pthread_t thread;
+    char path[1024];
+};
+int qemu_relay_start(struct mig_ctx *m, struct qemu_relay *rl, char **ret_uri,
+                     struct ferry_error *err);
+int qemu_relay_stop(struct qemu_relay *rl, bool drain);
 
 #endif
