@@ -251,12 +251,14 @@ class Pair:
 
 def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_mib="0",
                  disk_write_mib=0, time_limit=120, guest_size_mib=128, memory_mib=256,
-                 bandwidth=None, seed=1):
+                 bandwidth=None, seed=1, before_start=None):
     """One live migration with storage of a fresh guest NAME whose disks
     are copies of DISKS_TEMPLATE [(target dev, template path)]. Returns a
     record: outcome ("converged", "did not converge in N s", "failed"),
     wall time, ferry's job statistics, downtime from the event streams,
-    write pacing achieved, and the checks."""
+    write pacing achieved, and the checks. BEFORE_START, if given, is
+    called right before `ferryctl migrate` starts (outside the timing);
+    its result is the record's "before_start"."""
     src, dst = pair.src, pair.dst
     rec = {"engine": engine, "auto_converge": auto_converge, "dirty_rate": str(dirty_mib),
            "disk_write_rate": disk_write_mib, "time_limit_s": time_limit, "domain": name}
@@ -297,6 +299,8 @@ def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_
         if bandwidth:
             argv += ["--bandwidth", str(bandwidth)]
         argv += [name, dst.uri]
+        if before_start:
+            rec["before_start"] = before_start()
         t_start = wall_ms()
         t0 = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -6,7 +6,12 @@ holds data), (2) against the number of disks migrated together, both with
 on an idle guest, every run verified (cmp, guest heartbeat); (3) ferry's
 copy engine alone (ferry-bench-mirror into a destination QEMU's NBD
 export, as bench/mirror.py) against request size and queue depth, the
-settings interleaved round by round.
+settings interleaved round by round; (4) "memory": how long this machine
+takes to touch new memory, 1 GiB at a time, twice in a row.
+Before each timed migration the run touches and frees as much memory as
+the destination will write (--warm-memory), so the timing measures the
+migration, not the VM's first touch of memory its host took back (see
+docs/known-issues.md, "New memory costs 8x more past a few GiB").
 Results: a table on stdout, JSON and PNGs in --out."""
 
 import argparse
@@ -37,10 +42,59 @@ def size_label(n):
     return f"{n // GIB}G" if n % GIB == 0 else f"{n // MIB}M"
 
 
-def migration_series(pair, root, label, cases, runs, time_limit, data, doc, counter):
+def touch_memory(root, gib):
+    """Write GIB GiB of new pages into a file under ROOT (tmpfs: RAM; a
+    disk: page cache), then unlink it. Returns the seconds each GiB took.
+    Where the host reclaims the memory a guest frees (free page
+    reporting), touching such memory is several times slower than reusing
+    freed pages the host still backs; done right before a run, the run's
+    own new pages are those reused ones."""
+    path = os.path.join(root, "touch-memory.tmp")
+    zero = bytes(MIB)
+    steps = []
+    try:
+        with open(path, "wb") as f:
+            for _ in range(gib):
+                t = time.monotonic()
+                for _ in range(GIB // MIB):
+                    f.write(zero)
+                f.flush()
+                steps.append(round(time.monotonic() - t, 3))
+    finally:
+        os.unlink(path)
+    return steps
+
+
+def warm_gib(warm, sizes, data):
+    """--warm-memory: "auto" is what the destination writes (the data of
+    SIZES), rounded up, plus 1 GiB for its QEMU and the page cache."""
+    if warm == "auto":
+        return -(-int(sum(sizes) * data) // GIB) + 1
+    return int(warm)
+
+
+def memory_series(root, gib, doc):
+    """Touch GIB GiB twice in a row, 1 GiB at a time: the seconds per GiB
+    show how much new memory this machine hands out at full speed."""
+    for rnd in range(2):
+        steps = touch_memory(root, gib)
+        doc["runs"].append({"series": "memory", "round": rnd, "gib": gib, "s_per_gib": steps})
+        print(f"  memory round {rnd}: s per GiB touched: " + " ".join(f"{x:.2f}" for x in steps),
+              flush=True)
+
+
+def migration_series(pair, root, label, cases, runs, time_limit, data, doc, counter,
+                     warm="auto"):
     """CASES: [(case label, [disk sizes])]. Per case and round, every
-    engine once (interleaved); template disks are made per case."""
+    engine once (interleaved); template disks are made per case. WARM:
+    GiB of memory touched and freed right before each timed migration
+    ("auto": see warm_gib)."""
     for case, sizes in cases:
+        gib = warm_gib(warm, sizes, data)
+
+        def before_start():
+            return {"gib": gib, "s_per_gib": touch_memory(root, gib) if gib else []}
+
         tmpls = []
         for i, sz in enumerate(sizes):
             path = os.path.join(root, f"tmpl-{i}.raw")
@@ -54,19 +108,23 @@ def migration_series(pair, root, label, cases, runs, time_limit, data, doc, coun
                     try:
                         rec = fb.migrate_once(pair, name, tmpls, eng, dirty_mib="0",
                                               time_limit=time_limit, guest_size_mib=64,
-                                              memory_mib=128, seed=counter[0])
+                                              memory_mib=128, seed=counter[0],
+                                              before_start=before_start)
                     except BenchError as e:
                         rec = {"engine": eng, "outcome": "failed", "converged": False,
                                "error": str(e)}
                     rec.update({"series": label, "case": case, "round": rnd,
                                 "disk_bytes": sum(sizes), "load": list(os.getloadavg())})
+                    warmed = rec.get("before_start", {}).get("s_per_gib") or []
                     for k in ("events_src", "events_dst"):
                         rec.pop(k, None)
                     doc["runs"].append(rec)
                     print(f"  [{counter[0]}] {label} {case} {eng:5s} round {rnd}: "
                           f"{rec['outcome']}"
                           + (f", {rec['wall_s']:.1f} s, verified {rec.get('verified')}"
-                             if rec.get("converged") else f" {rec.get('error', '')[:200]}"),
+                             if rec.get("converged") else f" {rec.get('error', '')[:200]}")
+                          + (f" (warmed {len(warmed)} GiB first, slowest GiB "
+                             f"{max(warmed):.1f} s)" if warmed else ""),
                           flush=True)
         finally:
             for _, p in tmpls:
@@ -139,6 +197,9 @@ def summarise_migrations(runs, label):
                 "downtime_ms": summarize([r["job"]["downtime"] for r in ok
                                           if "downtime" in r.get("job", {})]),
                 "disk_mib": summarize([r["job"].get("disk_processed", 0) / MIB for r in ok]),
+                "warm_slowest_s_per_gib": summarize(
+                    [max(r["before_start"]["s_per_gib"]) for r in ok
+                     if r.get("before_start", {}).get("s_per_gib")]),
             }
         vals = []
         for rnd in sorted({r["round"] for r in runs if r.get("series") == label}):
@@ -243,7 +304,13 @@ def main(argv=None):
                     help="image for the request size / queue depth series (default 1G)")
     ap.add_argument("--requests", default="64K,256K,1M,4M")
     ap.add_argument("--depths", default="1,2,8,32")
-    ap.add_argument("--series", default="size,disks,engine")
+    ap.add_argument("--series", default="size,disks,engine",
+                    help="comma list of size, disks, engine, memory (default size,disks,engine)")
+    ap.add_argument("--warm-memory", default="auto",
+                    help="GiB of memory to touch and free right before each timed migration; "
+                    "auto (default): the destination's data + 1 GiB; 0: none")
+    ap.add_argument("--memory-probe", type=int, default=10,
+                    help="GiB the memory series touches per round (default 10)")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--time-limit", type=int, default=300)
     ap.add_argument("--quick", action="store_true",
@@ -251,10 +318,14 @@ def main(argv=None):
                     "1 round")
     ap.add_argument("--out", default="bench-results")
     args = ap.parse_args(argv)
+    if args.warm_memory != "auto" and not args.warm_memory.isdigit():
+        ap.error("--warm-memory takes auto or a number of GiB")
     if args.quick:
         args.sizes, args.disks, args.disk_size = "128M,256M,512M", "1,2,3", 128 * MIB
         args.engine_size, args.runs, args.time_limit = 256 * MIB, 1, 120
         args.requests, args.depths = "256K,1M,4M", "1,8,32"
+        if args.warm_memory == "auto":
+            args.warm_memory = "0"  # these sizes stay in memory handed out at full speed
     ferryd = os.path.abspath(os.path.join(args.build, "agent", "ferryd"))
     ferryctl = os.path.abspath(os.path.join(args.build, "agent", "ferryctl"))
     kernel = os.path.abspath(os.path.join(args.build, "bench", "ferry-guest.elf"))
@@ -271,6 +342,8 @@ def main(argv=None):
     # Sources, destination and template are sparse; the destination may be
     # fully allocated (QEMU's mirror may write holes as zeros).
     need = max(sizes) * (2 * args.data + 1) + 512 * MIB
+    if "memory" in series:
+        need = max(need, args.memory_probe * GIB + 512 * MIB)
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     stem = os.path.join(os.path.abspath(args.out), f"scaling-{stamp}")
@@ -282,16 +355,21 @@ def main(argv=None):
     pair = None
     counter = [0]
     try:
+        if "memory" in series:
+            memory_series(root, args.memory_probe, doc)
+            write_json(stem + ".json", doc)
         if "size" in series or "disks" in series:
             pair = fb.Pair(ferryd, ferryctl, kernel, root)
         if "size" in series:
             migration_series(pair, root, "size", [(size_label(s), [s]) for s in sizes],
-                             args.runs, args.time_limit, args.data, doc, counter)
+                             args.runs, args.time_limit, args.data, doc, counter,
+                             args.warm_memory)
             write_json(stem + ".json", doc)
         if "disks" in series:
             migration_series(pair, root, "disks",
                              [(str(n), [args.disk_size] * n) for n in counts],
-                             args.runs, args.time_limit, args.data, doc, counter)
+                             args.runs, args.time_limit, args.data, doc, counter,
+                             args.warm_memory)
             write_json(stem + ".json", doc)
         if pair:
             pair.close()
