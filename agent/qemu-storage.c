@@ -371,11 +371,13 @@ static int nbd_listen_socket(const char *host, unsigned port, int *ret_fd, unsig
         _cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
         union {
             struct sockaddr sa;
-            struct sockaddr_storage ss;
+            struct sockaddr_in in;
+            struct sockaddr_in6 in6;
         } bound;
         socklen_t bl = sizeof bound;
         int one = 1;
 
+        memset(&bound, 0, sizeof bound);
         if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0 ||
             bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0 ||
@@ -383,9 +385,7 @@ static int nbd_listen_socket(const char *host, unsigned port, int *ret_fd, unsig
             saved = errno;
             continue;
         }
-        *ret_port =
-            ntohs(bound.sa.sa_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound.ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&bound.ss)->sin_port);
+        *ret_port = ntohs(bound.sa.sa_family == AF_INET6 ? bound.in6.sin6_port : bound.in.sin_port);
         *ret_fd = TAKE_FD(fd);
         freeaddrinfo(res);
         return 0;
