@@ -351,23 +351,31 @@ static void update_stats(struct mig_ctx *m, json_object *q)
     pthread_mutex_unlock(&m->job->lock);
 }
 
-static int poll_stats(struct mig_ctx *m, struct qmp_conn *qmp, char *status, size_t sl,
-                      char *errdesc, size_t el)
+/* From a query-migrate reply Q: its status into STATUS and its error-desc
+ * into ERRDESC ("" when absent); either buffer may be NULL. */
+static void status_of(json_object *q, char *status, size_t sl, char *errdesc, size_t el)
 {
-    _cleanup_(json_object_putp) json_object *q = NULL;
     json_object *v = NULL;
-    int r;
 
-    r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, NULL);
-    if (r < 0)
-        return r;
-    update_stats(m, q);
     if (status)
         snprintf(status, sl, "%s",
                  json_object_object_get_ex(q, "status", &v) ? json_object_get_string(v) : "");
     if (errdesc)
         snprintf(errdesc, el, "%s",
                  json_object_object_get_ex(q, "error-desc", &v) ? json_object_get_string(v) : "");
+}
+
+static int poll_stats(struct mig_ctx *m, struct qmp_conn *qmp, char *status, size_t sl,
+                      char *errdesc, size_t el)
+{
+    _cleanup_(json_object_putp) json_object *q = NULL;
+    int r;
+
+    r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, NULL);
+    if (r < 0)
+        return r;
+    update_stats(m, q);
+    status_of(q, status, sl, errdesc, el);
     return 0;
 }
 
@@ -748,16 +756,11 @@ static int query_status(struct qmp_conn *qmp, char *buf, size_t len, char *errde
                         struct ferry_error *err)
 {
     _cleanup_(json_object_putp) json_object *q = NULL;
-    json_object *v = NULL;
     int r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, err);
 
     if (r < 0)
         return r;
-    snprintf(buf, len, "%s",
-             json_object_object_get_ex(q, "status", &v) ? json_object_get_string(v) : "");
-    if (errdesc)
-        snprintf(errdesc, el, "%s",
-                 json_object_object_get_ex(q, "error-desc", &v) ? json_object_get_string(v) : "");
+    status_of(q, buf, len, errdesc, el);
     return 0;
 }
 
