@@ -142,9 +142,14 @@ char *domain_def_format(const struct domain_def *def)
     snprintf(num, sizeof num, "%u", def->vcpus);
     add_text(root, "vcpu", num);
     os = xmlNewChild(root, NULL, (const xmlChar *)"os", NULL);
-    add_text(os, "type", "hvm");
+    n = add_text(os, "type", "hvm");
+    xmlNewProp(n, (const xmlChar *)"arch", (const xmlChar *)"x86_64");
+    if (def->machine[0])
+        xmlNewProp(n, (const xmlChar *)"machine", (const xmlChar *)def->machine);
     if (def->kernel)
         add_text(os, "kernel", def->kernel);
+    if (def->initrd)
+        add_text(os, "initrd", def->initrd);
     if (def->cmdline)
         add_text(os, "cmdline", def->cmdline);
     devices = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
@@ -163,7 +168,8 @@ static bool str_eq(const char *a, const char *b)
 bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
 {
     if (strcmp(a->name, b->name) || strcmp(a->uuid, b->uuid) || a->memory_kib != b->memory_kib ||
-        a->vcpus != b->vcpus || !str_eq(a->kernel, b->kernel) || !str_eq(a->cmdline, b->cmdline) ||
+        a->vcpus != b->vcpus || strcmp(a->machine, b->machine) || !str_eq(a->kernel, b->kernel) ||
+        !str_eq(a->initrd, b->initrd) || !str_eq(a->cmdline, b->cmdline) ||
         !str_eq(a->description, b->description) || a->n_disks != b->n_disks ||
         !str_eq(a->native_xml, b->native_xml))
         return false;
@@ -185,6 +191,7 @@ struct domain_def *domain_def_copy(const struct domain_def *def)
 
     *c = *def;
     c->kernel = ferry_strdup(def->kernel);
+    c->initrd = ferry_strdup(def->initrd);
     c->cmdline = ferry_strdup(def->cmdline);
     c->description = ferry_strdup(def->description);
     c->native_xml = ferry_strdup(def->native_xml);
@@ -200,6 +207,7 @@ void domain_def_free(struct domain_def *def)
     if (!def)
         return;
     free(def->kernel);
+    free(def->initrd);
     free(def->cmdline);
     free(def->description);
     free(def->native_xml);

@@ -141,38 +141,85 @@ static int check_path(struct ferry_error *err, const char *path, const char *wha
     return 0;
 }
 
+/* A machine type name as QEMU spells them: "pc-q35-7.2", "q35", "microvm". */
+static bool machine_valid(const char *m)
+{
+    if (!m[0])
+        return false;
+    for (; *m; m++) {
+        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
+              *m == '-' || *m == '.' || *m == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* <os><type arch= machine=>hvm</type>. The arch decides the guest's
+ * instruction set: only x86_64 runs here, and a document asking for another
+ * must not start an x86_64 guest in its place. */
+static int parse_os_type(struct parse_state *st, const xmlNode *n)
+{
+    struct domain_def *def = st->def;
+    char type[16], arch[32];
+    int r;
+
+    r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
+    if (r < 0)
+        return r;
+    /* Xen: linux/xen = PV, xenpvh = PVH (as xendrv_config_from_xml). */
+    if (strcmp(type, "hvm") != 0 &&
+        !(st->xen &&
+          (strcmp(type, "linux") == 0 || strcmp(type, "xen") == 0 || strcmp(type, "xenpvh") == 0)))
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               WHAT ": <os><type>%s</type> is not supported (only hvm%s)", type,
+                               st->xen ? ", linux, xen, xenpvh" : "");
+    if (st->xen)
+        return 0; /* the Xen driver reads arch and machine from native_xml */
+    if ((r = agent_xml_prop(n, "arch", arch, sizeof arch, WHAT ": <os><type>", st->err)) < 0)
+        return r;
+    if (arch[0] && strcmp(arch, "x86_64") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               WHAT ": <os><type arch='%s'> is not supported (only x86_64)", arch);
+    if ((r = agent_xml_prop(n, "machine", def->machine, sizeof def->machine, WHAT ": <os><type>",
+                            st->err)) < 0)
+        return r;
+    if (r > 0 && !machine_valid(def->machine))
+        return ferry_error_set(st->err, EINVAL,
+                               WHAT ": <os><type machine='%s'> is not a machine type name",
+                               def->machine);
+    return 0;
+}
+
+static int parse_os_path(struct parse_state *st, const xmlNode *n, bool *seen, const char *name,
+                         char **ret)
+{
+    char what[64];
+    int r;
+
+    snprintf(what, sizeof what, WHAT ": <os><%s>", name);
+    if ((r = once(st, seen, name)) < 0 ||
+        (r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, ret, what, st->err)) < 0)
+        return r;
+    return check_path(st->err, *ret, what);
+}
+
 static int parse_os(struct parse_state *st, const xmlNode *os)
 {
     struct domain_def *def = st->def;
-    bool seen_kernel = false, seen_cmdline = false;
+    bool seen_type = false, seen_kernel = false, seen_initrd = false, seen_cmdline = false;
     int r;
 
     for (const xmlNode *n = os->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
         if (agent_xml_is(n, "type")) {
-            char type[16];
-
-            r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
-            if (r < 0)
+            if ((r = once(st, &seen_type, "type")) < 0 || (r = parse_os_type(st, n)) < 0)
                 return r;
-            /* Xen: linux/xen = PV, xenpvh = PVH (as xendrv_config_from_xml). */
-            if (strcmp(type, "hvm") != 0 &&
-                !(st->xen && (strcmp(type, "linux") == 0 || strcmp(type, "xen") == 0 ||
-                              strcmp(type, "xenpvh") == 0)))
-                return ferry_error_set(st->err, EOPNOTSUPP,
-                                       WHAT ": <os><type>%s</type> is not supported (only hvm%s)",
-                                       type, st->xen ? ", linux, xen, xenpvh" : "");
         } else if (agent_xml_is(n, "kernel")) {
-            r = once(st, &seen_kernel, "kernel");
-            if (r < 0)
+            if ((r = parse_os_path(st, n, &seen_kernel, "kernel", &def->kernel)) < 0)
                 return r;
-            r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->kernel, WHAT ": <os><kernel>",
-                                   st->err);
-            if (r < 0)
-                return r;
-            r = check_path(st->err, def->kernel, WHAT ": <os><kernel>");
-            if (r < 0)
+        } else if (agent_xml_is(n, "initrd")) {
+            if ((r = parse_os_path(st, n, &seen_initrd, "initrd", &def->initrd)) < 0)
                 return r;
         } else if (agent_xml_is(n, "cmdline")) {
             r = once(st, &seen_cmdline, "cmdline");
@@ -186,6 +233,9 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
             ignore_child(st, "os", n);
         }
     }
+    /* QEMU loads an initrd only beside a kernel it loads itself. */
+    if (def->initrd && !def->kernel && !st->xen)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <os><initrd> needs an <os><kernel>");
     return 0;
 }
 

@@ -24,6 +24,7 @@
 #define DOMAIN_PATH_MAX    1024 /* source file paths */
 #define DOMAIN_TEXT_MAX    4096 /* any other attribute value or text, cmdline, description */
 #define DOMAIN_DEPTH_MAX   32   /* element nesting */
+#define DOMAIN_MACHINE_MAX 64   /* bytes of a machine type name, NUL included */
 
 enum domain_disk_format { DOMAIN_DISK_RAW = 0, DOMAIN_DISK_QCOW2 };
 
@@ -51,7 +52,15 @@ struct domain_def {
     char uuid[FERRY_UUID_STRLEN]; /* generated when absent */
     uint64_t memory_kib;          /* <memory>, converted to KiB */
     unsigned vcpus;
+    /* <os><type machine=...>: as written, or "" when absent, after
+     * parsing; the driver pins it at define time (hv_driver.domain_define:
+     * QEMU expands an alias such as "q35" to the versioned name its QEMU
+     * resolves it to, "pc-q35-7.2"), so that the guest's machine does not
+     * change with the QEMU of the host it runs on. The arch is always
+     * x86_64: another is refused. */
+    char machine[DOMAIN_MACHINE_MAX];
     char *kernel;      /* <os><kernel>: optional direct boot */
+    char *initrd;      /* <os><initrd>, optional, only with a kernel */
     char *cmdline;     /* <os><cmdline>, optional */
     char *description; /* optional */
     size_t n_disks;

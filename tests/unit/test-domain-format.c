@@ -70,6 +70,8 @@ static void test_roundtrip_full(void **state)
     /* libvirt-shaped output, block devices as block disks. */
     assert_non_null(strstr(xml, "<domain type=\"kvm\">"));
     assert_non_null(strstr(xml, "<memory unit=\"KiB\">4194304</memory>"));
+    assert_non_null(strstr(xml, "<type arch=\"x86_64\" machine=\"pc-q35-7.2\">hvm</type>"));
+    assert_non_null(strstr(xml, "<initrd>/var/lib/ferry/boot/initrd.img-6.1.0</initrd>"));
     assert_non_null(strstr(xml, "<disk type=\"block\" device=\"disk\">"));
     assert_non_null(strstr(xml, "<source dev=\"/dev/vg0/web-01-data\"/>"));
     assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" cache=\"none\"/>"));
@@ -122,6 +124,14 @@ static void test_equal_detects_changes(void **state)
     b->memory_kib++;
     assert_false(domain_def_equal(a, b));
     b->memory_kib--;
+    strcpy(b->machine, "pc-q35-7.1");
+    assert_false(domain_def_equal(a, b));
+    strcpy(b->machine, a->machine);
+    free(b->initrd);
+    b->initrd = NULL;
+    assert_false(domain_def_equal(a, b));
+    b->initrd = ferry_strdup(a->initrd);
+    assert_true(domain_def_equal(a, b));
     free(b->kernel);
     b->kernel = NULL;
     assert_false(domain_def_equal(a, b));
@@ -135,6 +145,7 @@ static void test_copy_is_deep(void **state)
     struct domain_def *b = domain_def_copy(a);
 
     assert_ptr_not_equal(a->kernel, b->kernel);
+    assert_ptr_not_equal(a->initrd, b->initrd);
     assert_ptr_not_equal(a->disks[0].source, b->disks[0].source);
     assert_ptr_not_equal(a->ignored[0], b->ignored[0]);
     assert_int_equal(a->n_ignored, b->n_ignored);

@@ -107,7 +107,6 @@ static void test_full_libvirt_document(void **state)
         "cputune",
         "resource",
         "sysinfo",
-        "os/initrd",
         "os/boot",
         "os/smbios",
         "features",
@@ -142,6 +141,8 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->memory_kib, 4 * 1024 * 1024);
     assert_int_equal(def->vcpus, 4);
     assert_string_equal(def->kernel, "/var/lib/ferry/boot/vmlinuz-6.1.0");
+    assert_string_equal(def->initrd, "/var/lib/ferry/boot/initrd.img-6.1.0");
+    assert_string_equal(def->machine, "pc-q35-7.2");
     assert_string_equal(def->cmdline, "console=ttyS0 root=/dev/vda1 ro quiet");
     assert_int_equal(def->n_disks, 3);
 
@@ -407,6 +408,47 @@ static void test_os_kernel(void **state)
                 -EOPNOTSUPP, "<os><type>xen</type> is not supported");
     expect_fail("<domain><name>k</name><memory>1</memory><os/><os/></domain>", -EINVAL,
                 "<os> appears more than once");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><initrd>/boot/i</initrd></os>"
+                "</domain>",
+                -EINVAL, "<os><initrd> needs an <os><kernel>");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><kernel>/k</kernel>"
+                "<initrd>initrd.img</initrd></os></domain>",
+                -EINVAL, "<os><initrd>: path 'initrd.img' is not absolute");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><kernel>/k</kernel>"
+                "<initrd>/a</initrd><initrd>/b</initrd></os></domain>",
+                -EINVAL, "<initrd> appears more than once");
+}
+
+/* The guest's instruction set and machine: another arch than x86_64 would
+ * silently become an x86_64 guest, so it is refused by name. */
+static void test_os_arch_machine(void **state)
+{
+    struct domain_def *def;
+
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type arch='aarch64' "
+                "machine='virt'>hvm</type></os></domain>",
+                -EOPNOTSUPP, "<os><type arch='aarch64'> is not supported (only x86_64)");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type arch='i686'>hvm</type></os>"
+                "</domain>",
+                -EOPNOTSUPP, "<os><type arch='i686'>");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type machine='pc q35'>hvm</type>"
+                "</os></domain>",
+                -EINVAL, "<os><type machine='pc q35'> is not a machine type name");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type>hvm</type><type>hvm</type>"
+                "</os></domain>",
+                -EINVAL, "<type> appears more than once");
+
+    /* As written: the driver pins it at define (unit: test-qemu-cmdline). */
+    def = parse_ok("<domain><name>k</name><memory>1</memory><os><type arch='x86_64' "
+                   "machine='q35'>hvm</type><kernel>/boot/k</kernel><initrd>/boot/i</initrd>"
+                   "</os></domain>");
+    assert_string_equal(def->machine, "q35");
+    assert_string_equal(def->initrd, "/boot/i");
+    domain_def_free(def);
+    def = parse_ok("<domain><name>k</name><memory>1</memory><os><type>hvm</type></os></domain>");
+    assert_string_equal(def->machine, "");
+    assert_null(def->initrd);
+    domain_def_free(def);
 }
 
 int main(void)
@@ -423,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_disk_count_limit),
         cmocka_unit_test(test_source_path_limit),
         cmocka_unit_test(test_os_kernel),
+        cmocka_unit_test(test_os_arch_machine),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

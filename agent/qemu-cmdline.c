@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* QEMU's command line from a domain definition. Pure: no file is opened
+ * and no process started here, so that tests/unit/test-qemu-cmdline.c can
+ * check the arguments every supported element gives. */
+#include "qemu-cmdline.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "util.h"
+
+static void argv_push(struct qemu_argv *a, char *s)
+{
+    if (a->n >= QEMU_MAX_ARGS)
+        abort(); /* bounded by the definition's limits; a programmer error */
+    a->v[a->n++] = s;
+    a->v[a->n] = NULL;
+}
+
+static void argv_add(struct qemu_argv *a, const char *s)
+{
+    argv_push(a, ferry_strdup(s));
+}
+
+static void argv_addf(struct qemu_argv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void argv_addf(struct qemu_argv *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    argv_push(a, s);
+}
+
+void qemu_argv_clear(struct qemu_argv *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->v[i]);
+    a->n = 0;
+    a->v[0] = NULL;
+}
+
+/* QEMU's option syntax uses ',' as a separator; a literal comma in a value
+ * is written ",,". Paths with commas are legal and must survive. */
+static char *qemu_escape(const char *s)
+{
+    size_t n = 0;
+    char *out, *o;
+
+    for (const char *p = s; *p; p++)
+        n += *p == ',' ? 2 : 1;
+    out = o = ferry_calloc(n + 1, 1);
+    for (const char *p = s; *p; p++) {
+        *o++ = *p;
+        if (*p == ',')
+            *o++ = ',';
+    }
+    return out;
+}
+
+static const char *cache_direct(enum domain_disk_cache c)
+{
+    return c == DOMAIN_CACHE_NONE ? "on" : "off";
+}
+
+static const char *cache_no_flush(enum domain_disk_cache c)
+{
+    return c == DOMAIN_CACHE_UNSAFE ? "on" : "off";
+}
+
+static void add_disk(struct qemu_argv *a, const struct domain_disk *d)
+{
+    _cleanup_free_ char *src = NULL;
+    const char *ro = d->readonly ? "on" : "off";
+
+    if (!d->source)
+        return;
+    src = qemu_escape(d->source);
+    argv_add(a, "-blockdev");
+    /* discard=unmap keeps zero writes from allocating: a migration
+     * target must stay as sparse as its source. */
+    argv_addf(a,
+              "driver=file,node-name=p-%s,filename=%s,cache.direct=%s,cache.no-flush=%s,"
+              "discard=unmap,read-only=%s%s",
+              d->target, src, cache_direct(d->cache), cache_no_flush(d->cache), ro,
+              d->shareable ? ",locking=off" : "");
+    argv_add(a, "-blockdev");
+    argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=unmap,read-only=%s",
+              domain_disk_format_name(d->format), d->target, d->target, ro);
+    argv_add(a, "-device");
+    if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
+        argv_addf(a, "ide-hd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
+                  d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "");
+    else
+        argv_addf(a, "virtio-blk-pci,drive=f-%s,id=%s%s%s%s", d->target, d->target,
+                  d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "");
+}
+
+void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,
+                        struct qemu_argv *a)
+{
+    argv_add(a, h->binary);
+    argv_add(a, "-name");
+    argv_addf(a, "guest=%s,debug-threads=on", def->name);
+    argv_add(a, "-uuid");
+    argv_add(a, def->uuid);
+    argv_add(a, "-machine");
+    /* The pinned, versioned name (hv_driver.domain_define): the source and
+     * the destination of a migration build the same machine. */
+    argv_addf(a, "%s,accel=%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
+              h->kvm ? "kvm" : "tcg");
+    argv_add(a, "-m");
+    argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
+    argv_add(a, "-smp");
+    argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
+    argv_add(a, "-nodefaults");
+    argv_add(a, "-display");
+    argv_add(a, "none");
+    argv_add(a, "-no-user-config");
+    argv_add(a, "-msg");
+    argv_add(a, "timestamp=on");
+    {
+        _cleanup_free_ char *q = qemu_escape(h->qmp_path);
+        argv_add(a, "-qmp");
+        argv_addf(a, "unix:%s,server=on,wait=off", q);
+    }
+    {
+        _cleanup_free_ char *s = qemu_escape(h->serial_path);
+        argv_add(a, "-chardev");
+        argv_addf(a, "file,id=serial0,path=%s,append=on", s);
+        argv_add(a, "-serial");
+        argv_add(a, "chardev:serial0");
+    }
+    if (def->kernel) {
+        argv_add(a, "-kernel");
+        argv_add(a, def->kernel);
+        if (def->initrd) {
+            argv_add(a, "-initrd");
+            argv_add(a, def->initrd);
+        }
+        if (def->cmdline) {
+            argv_add(a, "-append");
+            argv_add(a, def->cmdline);
+        }
+    }
+    for (size_t i = 0; i < def->n_disks; i++)
+        add_disk(a, &def->disks[i]);
+    if (h->incoming) {
+        /* -S: the guest stays paused after the incoming migration until
+         * Finish decides (resume, or stay paused for --suspend). */
+        argv_add(a, "-S");
+        argv_add(a, "-incoming");
+        argv_add(a, "defer");
+    }
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the QEMU driver asks QEMU to build: the command line made from a
+ * domain definition (pure, so unit tests can check the arguments each
+ * element gives) and the host QEMU's machine types, read once from
+ * `-machine help`, that pin an alias to a versioned machine at define
+ * time. Internal to the QEMU driver. */
+#ifndef FERRY_AGENT_QEMU_CMDLINE_H
+#define FERRY_AGENT_QEMU_CMDLINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "domain.h"
+#include "error.h"
+
+/* Bounded by the definition's own limits (disks, NICs, ...); exceeding it
+ * is a programmer error. */
+#define QEMU_MAX_ARGS 512
+
+struct qemu_argv {
+    char *v[QEMU_MAX_ARGS + 1]; /* NULL-terminated; owned */
+    size_t n;
+};
+
+/* Host-side inputs of the command line: none of them is guest-visible. */
+struct qemu_cmdline_host {
+    const char *binary;      /* borrowed */
+    bool kvm;                /* accel=kvm, else tcg */
+    bool incoming;           /* -S -incoming defer */
+    const char *qmp_path;    /* the monitor's unix socket; borrowed */
+    const char *serial_path; /* the file the first serial port is logged to; borrowed */
+};
+
+/* The machine type used when a definition has none (libvirt's x86_64
+ * default); the driver pins it like any alias. */
+#define QEMU_MACHINE_DEFAULT "pc"
+
+/* Appends QEMU's arguments for DEF (borrowed) to A; free them with
+ * qemu_argv_clear(). */
+void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,
+                        struct qemu_argv *a);
+void qemu_argv_clear(struct qemu_argv *a);
+
+#define QEMU_MACHINES_MAX 256
+
+struct qemu_machine {
+    char name[DOMAIN_MACHINE_MAX];
+    char alias_of[DOMAIN_MACHINE_MAX]; /* "" unless NAME is an alias */
+};
+
+/* The machine types of one QEMU binary. */
+struct qemu_machines {
+    size_t n;
+    struct qemu_machine m[QEMU_MACHINES_MAX];
+};
+
+/* Parses the output of `QEMU -machine help` (TEXT, NUL-terminated) into
+ * *RET. Lines past QEMU_MACHINES_MAX are dropped. -EPROTO when TEXT lists
+ * no machine at all. */
+int qemu_machines_parse(const char *text, struct qemu_machines *ret, struct ferry_error *err);
+
+/* Runs BINARY -machine help (bounded in time and output) and parses it. */
+int qemu_machines_query(const char *binary, struct qemu_machines *ret, struct ferry_error *err);
+
+/* The versioned machine type NAME stands for on this QEMU: an alias's
+ * target, or NAME itself when QEMU lists it as a machine. Written to BUF
+ * (DOMAIN_MACHINE_MAX bytes). -EOPNOTSUPP, naming NAME, when QEMU lacks
+ * it. */
+int qemu_machines_resolve(const struct qemu_machines *l, const char *name, char *buf,
+                          struct ferry_error *err);
+
+#endif

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* QEMU's command line from a domain definition: a table that feeds each
+ * supported element and checks the arguments it gives, and the machine
+ * types read from `-machine help` that pin an alias at define time. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cleanup.h"
+#include "domain.h"
+#include "qemu-cmdline.h"
+#include "util.h"
+
+static const struct qemu_cmdline_host host = {
+    .binary = "/usr/bin/qemu-system-x86_64",
+    .kvm = false,
+    .qmp_path = "/run/ferry/g.qmp",
+    .serial_path = "/run/ferry/g.serial",
+};
+
+static struct domain_def *parse_ok(const char *xml)
+{
+    struct domain_def *def = NULL;
+    struct ferry_error err = {0};
+
+    if (domain_def_parse(xml, strlen(xml), &def, &err) < 0)
+        fail_msg("unexpected failure: %s\n%s", err.msg, xml);
+    return def;
+}
+
+/* True when A holds OPT immediately followed by VALUE (VALUE NULL: OPT
+ * alone). */
+static bool has_arg(const struct qemu_argv *a, const char *opt, const char *value)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->v[i], opt) != 0)
+            continue;
+        if (!value || (i + 1 < a->n && strcmp(a->v[i + 1], value) == 0))
+            return true;
+    }
+    return false;
+}
+
+static void dump(const struct qemu_argv *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        print_message("  %s\n", a->v[i]);
+}
+
+/* One element (in <os> or in <devices>) and the arguments it must give. */
+struct row {
+    const char *os;      /* inside <os>, NULL for the default */
+    const char *devices; /* inside <devices> */
+    const char *want[8]; /* pairs: option, value (NULL value: the option alone) */
+    const char *absent;  /* an option that must not appear, or NULL */
+};
+
+static const struct row rows[] = {
+    {.os = "<type arch='x86_64' machine='pc-q35-7.2'>hvm</type>",
+     .want = {"-machine", "pc-q35-7.2,accel=tcg"}},
+    {.os = "<type>hvm</type>", .want = {"-machine", "pc,accel=tcg"}},
+    {.os = "<type>hvm</type><kernel>/boot/vmlinuz</kernel><initrd>/boot/initrd.img</initrd>"
+           "<cmdline>console=ttyS0 quiet</cmdline>",
+     .want = {"-kernel", "/boot/vmlinuz", "-initrd", "/boot/initrd.img", "-append",
+              "console=ttyS0 quiet"}},
+    {.os = "<type>hvm</type><kernel>/boot/vmlinuz</kernel>",
+     .want = {"-kernel", "/boot/vmlinuz"},
+     .absent = "-initrd"},
+    {.devices = "<disk type='file'><driver name='qemu' type='qcow2' cache='none'/>"
+                "<source file='/img/a,b.qcow2'/><target dev='vda' bus='virtio'/></disk>",
+     .want = {"-blockdev",
+              "driver=file,node-name=p-vda,filename=/img/a,,b.qcow2,cache.direct=on,"
+              "cache.no-flush=off,discard=unmap,read-only=off",
+              "-blockdev", "driver=qcow2,node-name=f-vda,file=p-vda,discard=unmap,read-only=off",
+              "-device", "virtio-blk-pci,drive=f-vda,id=vda"}},
+    {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
+                "<serial>S1</serial></disk>",
+     .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1"}},
+};
+
+static void test_table(void **state)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+        const struct row *row = &rows[i];
+        _cleanup_free_ char *xml = ferry_strdup_printf(
+            "<domain><name>g</name><memory unit='MiB'>64</memory><os>%s</os>"
+            "<devices>%s</devices></domain>",
+            row->os ? row->os : "<type>hvm</type>", row->devices ? row->devices : "");
+        struct domain_def *def = parse_ok(xml);
+        struct qemu_argv a = {0};
+
+        qemu_cmdline_build(&host, def, &a);
+        for (size_t j = 0; j < ARRAY_SIZE(row->want) && row->want[j]; j += 2) {
+            if (!has_arg(&a, row->want[j], row->want[j + 1])) {
+                dump(&a);
+                fail_msg("row %zu: no '%s %s'", i, row->want[j],
+                         row->want[j + 1] ? row->want[j + 1] : "");
+            }
+        }
+        if (row->absent && has_arg(&a, row->absent, NULL)) {
+            dump(&a);
+            fail_msg("row %zu: '%s' should be absent", i, row->absent);
+        }
+        assert_null(a.v[a.n]);
+        qemu_argv_clear(&a);
+        domain_def_free(def);
+    }
+}
+
+static void test_common_arguments(void **state)
+{
+    struct domain_def *def = parse_ok("<domain><name>g</name><memory unit='MiB'>96</memory>"
+                                      "<vcpu>2</vcpu></domain>");
+    struct qemu_cmdline_host h = host;
+    struct qemu_argv a = {0};
+
+    h.kvm = true;
+    h.incoming = true;
+    qemu_cmdline_build(&h, def, &a);
+    assert_string_equal(a.v[0], "/usr/bin/qemu-system-x86_64");
+    assert_true(has_arg(&a, "-name", "guest=g,debug-threads=on"));
+    assert_true(has_arg(&a, "-uuid", def->uuid));
+    assert_true(has_arg(&a, "-machine", "pc,accel=kvm"));
+    assert_true(has_arg(&a, "-m", "96"));
+    assert_true(has_arg(&a, "-smp", "2"));
+    assert_true(has_arg(&a, "-nodefaults", NULL));
+    assert_true(has_arg(&a, "-qmp", "unix:/run/ferry/g.qmp,server=on,wait=off"));
+    assert_true(has_arg(&a, "-S", NULL));
+    assert_true(has_arg(&a, "-incoming", "defer"));
+    qemu_argv_clear(&a);
+    domain_def_free(def);
+}
+
+/* Debian 12's QEMU 7.2, abridged. */
+static const char machine_help[] =
+    "Supported machines are:\n"
+    "microvm              microvm (i386)\n"
+    "pc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)\n"
+    "pc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)\n"
+    "pc-i440fx-7.1        Standard PC (i440FX + PIIX, 1996)\n"
+    "q35                  Standard PC (Q35 + ICH9, 2009) (alias of pc-q35-7.2)\n"
+    "pc-q35-7.2           Standard PC (Q35 + ICH9, 2009)\n"
+    "pc-q35-7.1           Standard PC (Q35 + ICH9, 2009)\n"
+    "none                 empty machine\n";
+
+static void test_machines_resolve(void **state)
+{
+    struct qemu_machines *l = ferry_calloc(1, sizeof *l);
+    struct ferry_error err = {0};
+    char buf[DOMAIN_MACHINE_MAX];
+
+    assert_int_equal(qemu_machines_parse(machine_help, l, &err), 0);
+    assert_int_equal(l->n, 8);
+    assert_int_equal(qemu_machines_resolve(l, "q35", buf, &err), 0);
+    assert_string_equal(buf, "pc-q35-7.2");
+    assert_int_equal(qemu_machines_resolve(l, "pc", buf, &err), 0);
+    assert_string_equal(buf, "pc-i440fx-7.2");
+    /* A versioned name stays as it is: it is the pin. */
+    assert_int_equal(qemu_machines_resolve(l, "pc-q35-7.1", buf, &err), 0);
+    assert_string_equal(buf, "pc-q35-7.1");
+    assert_int_equal(qemu_machines_resolve(l, "microvm", buf, &err), 0);
+    assert_string_equal(buf, "microvm");
+    assert_int_equal(qemu_machines_resolve(l, "pc-q35-9.9", buf, &err), -EOPNOTSUPP);
+    assert_non_null(strstr(err.msg, "<os><type machine='pc-q35-9.9'>"));
+    assert_int_equal(qemu_machines_parse("Supported machines are:\n", l, &err), -EPROTO);
+    free(l);
+}
+
+/* The host's own QEMU, when installed: its aliases resolve to versioned
+ * machines it lists too. */
+static void test_machines_query_host(void **state)
+{
+    const char *bin = getenv("FERRY_QEMU") ? getenv("FERRY_QEMU") : "/usr/bin/qemu-system-x86_64";
+    struct qemu_machines *l;
+    struct ferry_error err = {0};
+    char buf[DOMAIN_MACHINE_MAX], again[DOMAIN_MACHINE_MAX];
+
+    if (access(bin, X_OK) < 0)
+        skip();
+    l = ferry_calloc(1, sizeof *l);
+    if (qemu_machines_query(bin, l, &err) < 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(qemu_machines_resolve(l, "q35", buf, &err), 0);
+    assert_non_null(strstr(buf, "pc-q35-"));
+    assert_int_equal(qemu_machines_resolve(l, buf, again, &err), 0);
+    assert_string_equal(buf, again);
+    assert_int_equal(qemu_machines_query("/nonexistent/qemu", l, &err), -EIO);
+    free(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_common_arguments),
+        cmocka_unit_test(test_machines_resolve),
+        cmocka_unit_test(test_machines_query_host),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
