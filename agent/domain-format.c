@@ -77,6 +77,26 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
         add_text(disk, "serial", d->serial);
 }
 
+static void add_nic(xmlNode *devices, const struct domain_nic *nic)
+{
+    xmlNode *iface = xmlNewChild(devices, NULL, (const xmlChar *)"interface", NULL);
+    xmlNode *n;
+
+    xmlNewProp(iface, (const xmlChar *)"type", (const xmlChar *)domain_nic_type_name(nic->type));
+    n = xmlNewChild(iface, NULL, (const xmlChar *)"mac", NULL);
+    xmlNewProp(n, (const xmlChar *)"address", (const xmlChar *)nic->mac);
+    if (nic->type == DOMAIN_NIC_BRIDGE) {
+        n = xmlNewChild(iface, NULL, (const xmlChar *)"source", NULL);
+        xmlNewProp(n, (const xmlChar *)"bridge", (const xmlChar *)nic->bridge);
+    }
+    if (nic->tap[0]) {
+        n = xmlNewChild(iface, NULL, (const xmlChar *)"target", NULL);
+        xmlNewProp(n, (const xmlChar *)"dev", (const xmlChar *)nic->tap);
+    }
+    n = xmlNewChild(iface, NULL, (const xmlChar *)"model", NULL);
+    xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)domain_nic_model_name(nic->model));
+}
+
 /* Sets the text of ROOT's first child element NAME to TEXT (added after
  * AFTER, or at the end, when there is none). */
 static xmlNode *set_child_text(xmlNode *root, const char *name, const char *text, xmlNode *after)
@@ -155,6 +175,8 @@ char *domain_def_format(const struct domain_def *def)
     devices = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
     for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
         add_disk(devices, &def->disks[i]);
+    for (size_t i = 0; i < def->n_nics && i < DOMAIN_MAX_NICS; i++)
+        add_nic(devices, &def->nics[i]);
     return agent_xml_format(doc);
 }
 
@@ -173,6 +195,15 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         !str_eq(a->description, b->description) || a->n_disks != b->n_disks ||
         !str_eq(a->native_xml, b->native_xml))
         return false;
+    if (a->n_nics != b->n_nics)
+        return false;
+    for (size_t i = 0; i < a->n_nics; i++) {
+        const struct domain_nic *x = &a->nics[i], *y = &b->nics[i];
+
+        if (x->type != y->type || x->model != y->model || strcmp(x->mac, y->mac) ||
+            strcmp(x->bridge, y->bridge) || strcmp(x->tap, y->tap))
+            return false;
+    }
     for (size_t i = 0; i < a->n_disks; i++) {
         const struct domain_disk *x = &a->disks[i], *y = &b->disks[i];
 

@@ -12,19 +12,13 @@
 #include <strings.h>
 
 #include "cleanup.h"
+#include "domain-priv.h"
 #include "proto-xml.h"
 #include "xml-cleanup.h"
 
-#define WHAT "domain XML"
+#define WHAT DOMAIN_WHAT
 
 FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
-
-struct parse_state {
-    struct domain_def *def;
-    struct ferry_error *err;
-    bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
-    bool xen; /* <domain type='xen'>: Xen's guest types, buses and backends too */
-};
 
 static void add_ignored(struct domain_def *def, const char *path)
 {
@@ -38,7 +32,7 @@ static void add_ignored(struct domain_def *def, const char *path)
         def->ignored[def->n_ignored++] = ferry_strdup(path);
 }
 
-static void ignore_child(struct parse_state *st, const char *parent, const xmlNode *n)
+void domain_parse_ignore(struct parse_state *st, const char *parent, const xmlNode *n)
 {
     char nbuf[128];
     const char *name = agent_xml_name(n, nbuf, sizeof nbuf);
@@ -50,8 +44,7 @@ static void ignore_child(struct parse_state *st, const char *parent, const xmlNo
     add_ignored(st->def, path);
 }
 
-/* Single-valued elements: a second one is ambiguous, refuse it. */
-static int once(struct parse_state *st, bool *seen, const char *name)
+int domain_parse_once(struct parse_state *st, bool *seen, const char *name)
 {
     if (*seen)
         return ferry_error_set(st->err, EINVAL, WHAT ": <%s> appears more than once", name);
@@ -197,7 +190,7 @@ static int parse_os_path(struct parse_state *st, const xmlNode *n, bool *seen, c
     int r;
 
     snprintf(what, sizeof what, WHAT ": <os><%s>", name);
-    if ((r = once(st, seen, name)) < 0 ||
+    if ((r = domain_parse_once(st, seen, name)) < 0 ||
         (r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, ret, what, st->err)) < 0)
         return r;
     return check_path(st->err, *ret, what);
@@ -213,7 +206,8 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
         if (n->type != XML_ELEMENT_NODE)
             continue;
         if (agent_xml_is(n, "type")) {
-            if ((r = once(st, &seen_type, "type")) < 0 || (r = parse_os_type(st, n)) < 0)
+            if ((r = domain_parse_once(st, &seen_type, "type")) < 0 ||
+                (r = parse_os_type(st, n)) < 0)
                 return r;
         } else if (agent_xml_is(n, "kernel")) {
             if ((r = parse_os_path(st, n, &seen_kernel, "kernel", &def->kernel)) < 0)
@@ -222,7 +216,7 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
             if ((r = parse_os_path(st, n, &seen_initrd, "initrd", &def->initrd)) < 0)
                 return r;
         } else if (agent_xml_is(n, "cmdline")) {
-            r = once(st, &seen_cmdline, "cmdline");
+            r = domain_parse_once(st, &seen_cmdline, "cmdline");
             if (r < 0)
                 return r;
             r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->cmdline, WHAT ": <os><cmdline>",
@@ -230,7 +224,7 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
             if (r < 0)
                 return r;
         } else {
-            ignore_child(st, "os", n);
+            domain_parse_ignore(st, "os", n);
         }
     }
     /* QEMU loads an initrd only beside a kernel it loads itself. */
@@ -262,7 +256,7 @@ static bool serial_valid(const char *s)
     return true;
 }
 
-static const xmlNode *find_child(const xmlNode *parent, const char *name)
+const xmlNode *domain_xml_child(const xmlNode *parent, const char *name)
 {
     for (const xmlNode *n = parent->children; n; n = n->next) {
         if (agent_xml_is(n, name))
@@ -315,7 +309,7 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     struct domain_def *def = st->def;
     struct domain_disk d = {.format = DOMAIN_DISK_RAW};
     _cleanup_free_ char *source = NULL;
-    const xmlNode *target = find_child(disk, "target");
+    const xmlNode *target = domain_xml_child(disk, "target");
     char type[16], device[16], what[96];
     bool seen_driver = false, seen_source = false, seen_serial = false;
     int r;
@@ -359,14 +353,14 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
         if (n->type != XML_ELEMENT_NODE || n == target)
             continue;
         if (agent_xml_is(n, "driver")) {
-            if ((r = once(st, &seen_driver, "driver")) < 0 ||
+            if ((r = domain_parse_once(st, &seen_driver, "driver")) < 0 ||
                 (r = parse_driver(st, n, &d, what)) < 0)
                 return r;
         } else if (agent_xml_is(n, "source")) {
             const char *attr = strcmp(type, "block") == 0 ? "dev" : "file";
             _cleanup_(xmlFreep) xmlChar *v = NULL;
 
-            if ((r = once(st, &seen_source, "source")) < 0)
+            if ((r = domain_parse_once(st, &seen_source, "source")) < 0)
                 return r;
             v = xmlGetNoNsProp(n, (const xmlChar *)attr);
             if (!v)
@@ -385,7 +379,7 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
         } else if (agent_xml_is(n, "shareable")) {
             d.shareable = true;
         } else if (agent_xml_is(n, "serial")) {
-            if ((r = once(st, &seen_serial, "serial")) < 0 ||
+            if ((r = domain_parse_once(st, &seen_serial, "serial")) < 0 ||
                 (r = agent_xml_text(n, true, d.serial, sizeof d.serial, what, st->err)) < 0)
                 return r;
             if (!serial_valid(d.serial))
@@ -395,7 +389,7 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
             return ferry_error_set(st->err, EOPNOTSUPP, "%s: <%s> is not supported", what,
                                    (const char *)n->name);
         } else {
-            ignore_child(st, "devices/disk", n);
+            domain_parse_ignore(st, "devices/disk", n);
         }
     }
 
@@ -419,8 +413,12 @@ static int parse_devices(struct parse_state *st, const xmlNode *devices)
             int r = parse_disk(st, n);
             if (r < 0)
                 return r;
+        } else if (agent_xml_is(n, "interface") && !st->xen) {
+            int r = domain_parse_interface(st, n);
+            if (r < 0)
+                return r;
         } else {
-            ignore_child(st, "devices", n);
+            domain_parse_ignore(st, "devices", n);
         }
     }
     return 0;
@@ -432,7 +430,7 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
     int r;
 
     if (agent_xml_is(n, "name")) {
-        if ((r = once(st, &st->seen_name, "name")) < 0 ||
+        if ((r = domain_parse_once(st, &st->seen_name, "name")) < 0 ||
             (r = agent_xml_text(n, true, def->name, sizeof def->name, WHAT ": <name>", st->err)) <
                 0)
             return r;
@@ -442,7 +440,7 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
                                         "[A-Za-z0-9_.+-], not starting with '.' or '-'",
                                    def->name);
     } else if (agent_xml_is(n, "uuid")) {
-        if ((r = once(st, &st->seen_uuid, "uuid")) < 0 ||
+        if ((r = domain_parse_once(st, &st->seen_uuid, "uuid")) < 0 ||
             (r = agent_xml_text(n, true, def->uuid, sizeof def->uuid, WHAT ": <uuid>", st->err)) <
                 0)
             return r;
@@ -455,25 +453,27 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
                 *p = (char)(*p - 'A' + 'a');
         }
     } else if (agent_xml_is(n, "memory")) {
-        if ((r = once(st, &st->seen_memory, "memory")) < 0 || (r = parse_memory(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_memory, "memory")) < 0 ||
+            (r = parse_memory(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "vcpu")) {
-        if ((r = once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "description")) {
-        if ((r = once(st, &st->seen_description, "description")) < 0 ||
+        if ((r = domain_parse_once(st, &st->seen_description, "description")) < 0 ||
             (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,
                                     WHAT ": <description>", st->err)) < 0)
             return r;
     } else if (agent_xml_is(n, "os")) {
-        if ((r = once(st, &st->seen_os, "os")) < 0 || (r = parse_os(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_os, "os")) < 0 || (r = parse_os(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "devices")) {
-        if ((r = once(st, &st->seen_devices, "devices")) < 0 || (r = parse_devices(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_devices, "devices")) < 0 ||
+            (r = parse_devices(st, n)) < 0)
             return r;
     } else {
         /* <currentMemory> included: ferry gives the guest <memory>. */
-        ignore_child(st, NULL, n);
+        domain_parse_ignore(st, NULL, n);
     }
     return 0;
 }
@@ -513,6 +513,7 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
         return ferry_error_set(err, EINVAL, WHAT ": <memory> is missing");
     if (!def->uuid[0])
         ferry_uuid_generate(def->uuid);
+    domain_nics_complete(def);
     if (st.xen) {
         /* The whole document, already checked against every limit above. */
         def->native_xml = agent_xml_format(doc);

@@ -19,6 +19,7 @@
 
 #define DOMAIN_XML_MAX     (1u * 1024 * 1024) /* bytes of XML accepted */
 #define DOMAIN_MAX_DISKS   32
+#define DOMAIN_MAX_NICS    8
 #define DOMAIN_MAX_IGNORED 64
 #define DOMAIN_MAX_VCPUS   512
 #define DOMAIN_PATH_MAX    1024 /* source file paths */
@@ -47,6 +48,30 @@ struct domain_disk {
     char serial[64]; /* optional; "" if none */
 };
 
+/* <interface type=...>: how the NIC reaches the host. */
+enum domain_nic_type {
+    DOMAIN_NIC_USER = 0, /* QEMU's user-mode network (slirp) */
+    DOMAIN_NIC_ETHERNET, /* a tap device, configured by the host */
+    DOMAIN_NIC_BRIDGE,   /* a tap device attached to a host bridge */
+};
+
+/* <model type=...>: the device the guest sees. */
+enum domain_nic_model {
+    DOMAIN_NIC_RTL8139 = 0, /* libvirt's x86 default when <model> is absent */
+    DOMAIN_NIC_VIRTIO,
+    DOMAIN_NIC_E1000,
+};
+
+#define DOMAIN_IFNAME_MAX 16 /* IFNAMSIZ */
+
+struct domain_nic {
+    enum domain_nic_type type;
+    enum domain_nic_model model;
+    char mac[18];                   /* "52:54:00:xx:xx:xx", lower case; generated at define */
+    char bridge[DOMAIN_IFNAME_MAX]; /* <source bridge>: type bridge only */
+    char tap[DOMAIN_IFNAME_MAX];    /* <target dev>; "" lets the host name it (vnetN) */
+};
+
 struct domain_def {
     char name[65];                /* ferry_name_valid() */
     char uuid[FERRY_UUID_STRLEN]; /* generated when absent */
@@ -65,6 +90,8 @@ struct domain_def {
     char *description; /* optional */
     size_t n_disks;
     struct domain_disk disks[DOMAIN_MAX_DISKS];
+    size_t n_nics;
+    struct domain_nic nics[DOMAIN_MAX_NICS];
     size_t n_ignored;
     char *ignored[DOMAIN_MAX_IGNORED]; /* element paths we accepted but ignore */
     /* <domain type='xen'>: the whole document as parsed (normalised by
@@ -98,6 +125,8 @@ void domain_def_free(struct domain_def *def);
 struct domain_disk *domain_def_find_disk(struct domain_def *def, const char *target);
 
 const char *domain_disk_format_name(enum domain_disk_format f);
+const char *domain_nic_type_name(enum domain_nic_type t);
+const char *domain_nic_model_name(enum domain_nic_model m);
 const char *domain_disk_cache_name(enum domain_disk_cache c);
 
 #endif

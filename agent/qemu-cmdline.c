@@ -103,6 +103,34 @@ static void add_disk(struct qemu_argv *a, const struct domain_disk *d)
                   d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "");
 }
 
+static const char *nic_device(enum domain_nic_model m)
+{
+    switch (m) {
+    case DOMAIN_NIC_VIRTIO:
+        return "virtio-net-pci";
+    case DOMAIN_NIC_E1000:
+        return "e1000";
+    case DOMAIN_NIC_RTL8139:
+        return "rtl8139";
+    }
+    return "rtl8139";
+}
+
+/* QEMU announces the guest's MACs after an incoming migration
+ * (announce-initial/rounds left at their defaults, on): the switches learn
+ * the new port at once. */
+static void add_nic(struct qemu_argv *a, const struct qemu_cmdline_host *h, size_t i,
+                    const struct domain_nic *nic)
+{
+    argv_add(a, "-netdev");
+    if (nic->type == DOMAIN_NIC_USER)
+        argv_addf(a, "user,id=hostnet%zu", i);
+    else
+        argv_addf(a, "tap,id=hostnet%zu,fd=%d", i, h->nic_fds ? h->nic_fds[i] : -1);
+    argv_add(a, "-device");
+    argv_addf(a, "%s,netdev=hostnet%zu,id=net%zu,mac=%s", nic_device(nic->model), i, i, nic->mac);
+}
+
 void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,
                         struct qemu_argv *a)
 {
@@ -152,6 +180,8 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
     }
     for (size_t i = 0; i < def->n_disks; i++)
         add_disk(a, &def->disks[i]);
+    for (size_t i = 0; i < def->n_nics; i++)
+        add_nic(a, h, i, &def->nics[i]);
     if (h->incoming) {
         /* -S: the guest stays paused after the incoming migration until
          * Finish decides (resume, or stay paused for --suspend). */

@@ -29,6 +29,9 @@ struct qemu_cmdline_host {
     bool incoming;           /* -S -incoming defer */
     const char *qmp_path;    /* the monitor's unix socket; borrowed */
     const char *serial_path; /* the file the first serial port is logged to; borrowed */
+    /* Per NIC of the definition: the descriptor number of its tap in QEMU
+     * (ethernet, bridge), -1 for a user NIC. NULL when it has no NICs. */
+    const int *nic_fds;
 };
 
 /* The machine type used when a definition has none (libvirt's x86_64
@@ -40,6 +43,16 @@ struct qemu_cmdline_host {
 void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,
                         struct qemu_argv *a);
 void qemu_argv_clear(struct qemu_argv *a);
+
+/* The host side of NICs (qemu-net.c). */
+/* Refuses, naming it, a bridge NIC whose bridge this host lacks. */
+int qemu_net_check(const struct domain_def *def, struct ferry_error *err);
+/* Opens a tap for each ethernet or bridge NIC of DEF (up, attached to its
+ * bridge): FDS[i] (DEF->n_nics entries) is its descriptor, O_CLOEXEC, or -1
+ * for a user NIC. On failure every one opened is closed again. Caller closes
+ * them with qemu_net_close() once QEMU holds its copies. */
+int qemu_net_open(const struct domain_def *def, int *fds, struct ferry_error *err);
+void qemu_net_close(int *fds, size_t n);
 
 #define QEMU_MACHINES_MAX 256
 

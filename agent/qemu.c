@@ -362,6 +362,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         .serial_path = p->serial_path,
     };
     _cleanup_free_ char **env = NULL;
+    int tap_fds[DOMAIN_MAX_NICS], child_fds[DOMAIN_MAX_NICS], n_taps = 0;
     _cleanup_close_ int log_fd = -1;
     _cleanup_close_ int null_fd = -1;
     int64_t deadline;
@@ -396,6 +397,13 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0)
         return ferry_error_set_errno(err, errno, "cannot open /dev/null");
+    /* The taps of ethernet and bridge NICs: QEMU gets them as descriptors
+     * 3, 4, ... (qemu-net.c). */
+    if ((r = qemu_net_open(dom->def, tap_fds, err)) < 0)
+        return r;
+    for (size_t i = 0; i < dom->def->n_nics; i++)
+        child_fds[i] = tap_fds[i] >= 0 ? 3 + n_taps++ : -1;
+    host.nic_fds = child_fds;
     qemu_cmdline_build(&host, dom->def, &a);
     {
         char line[256];
@@ -410,19 +418,27 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     if (pid < 0) {
         r = -errno;
         qemu_argv_clear(&a);
+        qemu_net_close(tap_fds, dom->def->n_nics);
         return ferry_error_set_errno(err, -r, "fork");
     }
     if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
+        /* Child: only async-signal-safe calls until exec. The taps sit
+         * above 100 (qemu-net.c), clear of 3..3+n_taps; dup2 drops their
+         * close-on-exec. */
         setsid();
         dup2(null_fd, 0);
         dup2(log_fd, 1);
         dup2(log_fd, 2);
-        syscall(SYS_close_range, 3U, ~0U, 0U);
+        for (size_t i = 0; i < dom->def->n_nics; i++) {
+            if (tap_fds[i] >= 0)
+                dup2(tap_fds[i], child_fds[i]);
+        }
+        syscall(SYS_close_range, 3U + (unsigned)n_taps, ~0U, 0U);
         execve(a.v[0], a.v, env);
         _exit(127);
     }
     qemu_argv_clear(&a);
+    qemu_net_close(tap_fds, dom->def->n_nics);
     p->pid = pid;
     p->child = true;
 

@@ -77,6 +77,10 @@ static void test_roundtrip_full(void **state)
     assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" cache=\"none\"/>"));
     assert_non_null(strstr(xml, "<target dev=\"sda\" bus=\"sata\"/>"));
     assert_non_null(strstr(xml, "<readonly/>"));
+    assert_non_null(strstr(xml, "<interface type=\"ethernet\">\n      <mac "
+                                "address=\"52:54:00:6b:3c:58\"/>\n      <target "
+                                "dev=\"vnet-web01\"/>\n      <model type=\"virtio\"/>"));
+    assert_non_null(strstr(xml, "<source bridge=\"br0\"/>"));
     assert_non_null(strstr(xml, "<shareable/>"));
     assert_null(strstr(xml, "<?xml"));
     domain_def_free(a);
@@ -124,6 +128,12 @@ static void test_equal_detects_changes(void **state)
     b->memory_kib++;
     assert_false(domain_def_equal(a, b));
     b->memory_kib--;
+    b->nics[1].mac[16] = '0';
+    assert_false(domain_def_equal(a, b));
+    strcpy(b->nics[1].mac, a->nics[1].mac);
+    b->nics[0].model = DOMAIN_NIC_E1000;
+    assert_false(domain_def_equal(a, b));
+    b->nics[0].model = a->nics[0].model;
     strcpy(b->machine, "pc-q35-7.1");
     assert_false(domain_def_equal(a, b));
     strcpy(b->machine, a->machine);

@@ -122,7 +122,7 @@ static void test_full_libvirt_document(void **state)
         "devices/disk/alias",
         "devices/disk/address",
         "devices/controller",
-        "devices/interface",
+        "devices/interface/address",
         "devices/serial",
         "devices/console",
         "devices/channel",
@@ -161,6 +161,15 @@ static void test_full_libvirt_document(void **state)
     assert_true(def->disks[2].readonly);
     assert_true(def->disks[2].shareable);
     assert_string_equal(def->disks[2].serial, "");
+
+    assert_int_equal(def->n_nics, 2);
+    assert_int_equal(def->nics[0].type, DOMAIN_NIC_ETHERNET);
+    assert_string_equal(def->nics[0].mac, "52:54:00:6b:3c:58");
+    assert_string_equal(def->nics[0].tap, "vnet-web01");
+    assert_int_equal(def->nics[0].model, DOMAIN_NIC_VIRTIO);
+    assert_int_equal(def->nics[1].type, DOMAIN_NIC_BRIDGE);
+    assert_string_equal(def->nics[1].bridge, "br0");
+    assert_string_equal(def->nics[1].tap, "");
 
     for (size_t i = 0; i < ARRAY_SIZE(expect_ignored); i++) {
         if (!ignored(def, expect_ignored[i]))
@@ -419,6 +428,80 @@ static void test_os_kernel(void **state)
                 -EINVAL, "<initrd> appears more than once");
 }
 
+/* A domain whose <devices> is DEVICES. */
+static char *with_devices(const char *devices)
+{
+    return ferry_strdup_printf("<domain><name>d</name><memory>1024</memory>"
+                               "<devices>%s</devices></domain>",
+                               devices);
+}
+
+static void test_nic_refusals(void **state)
+{
+    static const struct {
+        const char *devices;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<interface type='network'><source network='default'/></interface>", -EOPNOTSUPP,
+         "interface 0: <interface type='network'> is not supported (user, ethernet, bridge)"},
+        {"<interface type='direct'/>", -EOPNOTSUPP, "<interface type='direct'>"},
+        {"<interface/>", -EOPNOTSUPP, "<interface type=''> is not supported"},
+        {"<interface type='user'><model type='ne2k_pci'/></interface>", -EOPNOTSUPP,
+         "<model type='ne2k_pci'> is not supported (virtio, e1000, rtl8139)"},
+        {"<interface type='user'><mac address='01:00:5e:00:00:01'/></interface>", -EINVAL,
+         "<mac address='01:00:5e:00:00:01'> is not a unicast MAC address"},
+        {"<interface type='user'><mac address='52:54:00:zz:00:01'/></interface>", -EINVAL,
+         "<mac address='52:54:00:zz:00:01'>"},
+        {"<interface type='bridge'><mac address='52:54:00:00:00:01'/></interface>", -EINVAL,
+         "interface '52:54:00:00:00:01': <interface type='bridge'> without <source bridge=...>"},
+        {"<interface type='bridge'><source bridge='br 0'/></interface>", -EINVAL,
+         "<source bridge='br 0'> is not an interface name"},
+        {"<interface type='user'><source bridge='br0'/></interface>", -EOPNOTSUPP,
+         "<source> of <interface type='user'> is not supported"},
+        {"<interface type='user'><target dev='tap0'/></interface>", -EOPNOTSUPP,
+         "<target dev> of <interface type='user'> is not supported"},
+        {"<interface type='ethernet'><target dev='tap%d'/></interface>", -EINVAL,
+         "<target dev='tap%d'> is not an interface name"},
+        {"<interface type='ethernet'><target dev='averyveryverylongname'/></interface>", -EINVAL,
+         "attribute 'dev'"},
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/><mac "
+         "address='52:54:00:00:00:02'/></interface>",
+         -EINVAL, "<mac> appears more than once"},
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/></interface>"
+         "<interface type='user'><mac address='52:54:00:00:00:01'/></interface>",
+         -EINVAL, "interface '52:54:00:00:00:01': MAC address used by more than one NIC"},
+        {"<interface type='ethernet'><target dev='t0'/></interface>"
+         "<interface type='ethernet'><target dev='t0'/></interface>",
+         -EINVAL, "<target dev='t0'> used twice"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = with_devices(cases[i].devices);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+}
+
+/* A MAC is generated in libvirt's 52:54:00 range when absent, and a
+ * <model> defaults to libvirt's rtl8139. */
+static void test_nic_defaults(void **state)
+{
+    _cleanup_free_ char *xml = with_devices("<interface type='user'/><interface type='user'/>"
+                                            "<interface type='bridge'><source bridge='br0'/>"
+                                            "<model type='e1000'/></interface>");
+    struct domain_def *def = parse_ok(xml);
+
+    assert_int_equal(def->n_nics, 3);
+    assert_int_equal(def->nics[0].type, DOMAIN_NIC_USER);
+    assert_int_equal(def->nics[0].model, DOMAIN_NIC_RTL8139);
+    assert_int_equal(strncmp(def->nics[0].mac, "52:54:00:", 9), 0);
+    assert_int_equal(strlen(def->nics[0].mac), 17);
+    assert_string_not_equal(def->nics[0].mac, def->nics[1].mac);
+    assert_int_equal(def->nics[2].model, DOMAIN_NIC_E1000);
+    assert_string_equal(def->nics[2].bridge, "br0");
+    domain_def_free(def);
+}
+
 /* The guest's instruction set and machine: another arch than x86_64 would
  * silently become an x86_64 guest, so it is refused by name. */
 static void test_os_arch_machine(void **state)
@@ -466,6 +549,8 @@ int main(void)
         cmocka_unit_test(test_source_path_limit),
         cmocka_unit_test(test_os_kernel),
         cmocka_unit_test(test_os_arch_machine),
+        cmocka_unit_test(test_nic_refusals),
+        cmocka_unit_test(test_nic_defaults),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,11 @@
 #include "qemu-cmdline.h"
 #include "util.h"
 
+/* Where qemu.c puts the NICs' taps in QEMU (-1: a user NIC has none). */
+static const int nic_fds[] = {-1, 4, 5, 6, 7, 8, 9, 10};
+
 static const struct qemu_cmdline_host host = {
+    .nic_fds = nic_fds,
     .binary = "/usr/bin/qemu-system-x86_64",
     .kvm = false,
     .qmp_path = "/run/ferry/g.qmp",
@@ -81,6 +85,21 @@ static const struct row rows[] = {
               "cache.no-flush=off,discard=unmap,read-only=off",
               "-blockdev", "driver=qcow2,node-name=f-vda,file=p-vda,discard=unmap,read-only=off",
               "-device", "virtio-blk-pci,drive=f-vda,id=vda"}},
+    {.devices = "<interface type='user'><mac address='52:54:00:12:34:56'/>"
+                "<model type='virtio'/></interface>",
+     .want = {"-netdev", "user,id=hostnet0", "-device",
+              "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56"}},
+    {.devices = "<interface type='user'><mac address='52:54:00:12:34:56'/></interface>"
+                "<interface type='ethernet'><mac address='52:54:00:12:34:57'/>"
+                "<target dev='tap7'/><model type='e1000'/></interface>",
+     .want = {"-netdev", "tap,id=hostnet1,fd=4", "-device",
+              "e1000,netdev=hostnet1,id=net1,mac=52:54:00:12:34:57", "-device",
+              "rtl8139,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56"}},
+    {.devices = "<interface type='user'/><interface type='bridge'>"
+                "<mac address='52:54:00:12:34:58'/><source bridge='br0'/>"
+                "<model type='rtl8139'/></interface>",
+     .want = {"-netdev", "tap,id=hostnet1,fd=4", "-device",
+              "rtl8139,netdev=hostnet1,id=net1,mac=52:54:00:12:34:58"}},
     {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
                 "<serial>S1</serial></disk>",
      .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1"}},
