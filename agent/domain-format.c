@@ -47,6 +47,22 @@ static xmlNode *add_text(xmlNode *parent, const char *name, const char *text)
     return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
 }
 
+static void add_pci_address(xmlNode *parent, const struct domain_pci_addr *a)
+{
+    xmlNode *n;
+    char slot[8];
+
+    if (!a->set)
+        return;
+    snprintf(slot, sizeof slot, "%#04x", a->slot);
+    n = xmlNewChild(parent, NULL, (const xmlChar *)"address", NULL);
+    xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"pci");
+    xmlNewProp(n, (const xmlChar *)"domain", (const xmlChar *)"0x0000");
+    xmlNewProp(n, (const xmlChar *)"bus", (const xmlChar *)"0x00");
+    xmlNewProp(n, (const xmlChar *)"slot", (const xmlChar *)slot);
+    xmlNewProp(n, (const xmlChar *)"function", (const xmlChar *)"0x0");
+}
+
 static void add_disk(xmlNode *devices, const struct domain_disk *d)
 {
     /* The definition does not record file vs block; a device node is the
@@ -75,6 +91,7 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
         xmlNewChild(disk, NULL, (const xmlChar *)"shareable", NULL);
     if (d->serial[0])
         add_text(disk, "serial", d->serial);
+    add_pci_address(disk, &d->addr);
 }
 
 static void add_nic(xmlNode *devices, const struct domain_nic *nic)
@@ -95,6 +112,7 @@ static void add_nic(xmlNode *devices, const struct domain_nic *nic)
     }
     n = xmlNewChild(iface, NULL, (const xmlChar *)"model", NULL);
     xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)domain_nic_model_name(nic->model));
+    add_pci_address(iface, &nic->addr);
 }
 
 /* Sets the text of ROOT's first child element NAME to TEXT (added after
@@ -201,7 +219,8 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         const struct domain_nic *x = &a->nics[i], *y = &b->nics[i];
 
         if (x->type != y->type || x->model != y->model || strcmp(x->mac, y->mac) ||
-            strcmp(x->bridge, y->bridge) || strcmp(x->tap, y->tap))
+            strcmp(x->bridge, y->bridge) || strcmp(x->tap, y->tap) || x->addr.set != y->addr.set ||
+            x->addr.slot != y->addr.slot)
             return false;
     }
     for (size_t i = 0; i < a->n_disks; i++) {
@@ -210,7 +229,8 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         if (strcmp(x->target, y->target) || strcmp(x->bus, y->bus) ||
             !str_eq(x->source, y->source) || x->format != y->format || x->cache != y->cache ||
             x->readonly != y->readonly || x->shareable != y->shareable ||
-            strcmp(x->serial, y->serial))
+            strcmp(x->serial, y->serial) || x->addr.set != y->addr.set ||
+            x->addr.slot != y->addr.slot)
             return false;
     }
     return true;

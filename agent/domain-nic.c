@@ -133,8 +133,8 @@ int domain_parse_interface(struct parse_state *st, const xmlNode *iface)
                 return r;
             if (!mac_valid(nic.mac))
                 return ferry_error_set(st->err, EINVAL,
-                                       "%s: <mac address='%s'> is not a unicast MAC address",
-                                       what, nic.mac);
+                                       "%s: <mac address='%s'> is not a unicast MAC address", what,
+                                       nic.mac);
             snprintf(what, sizeof what, DOMAIN_WHAT ": interface '%s'", nic.mac);
         }
     }
@@ -155,8 +155,7 @@ int domain_parse_interface(struct parse_state *st, const xmlNode *iface)
                 return ferry_error_set(st->err, EOPNOTSUPP,
                                        "%s: <source> of <interface type='%s'> is not supported",
                                        what, type);
-            if ((r = agent_xml_prop(n, "bridge", nic.bridge, sizeof nic.bridge, what, st->err)) <
-                0)
+            if ((r = agent_xml_prop(n, "bridge", nic.bridge, sizeof nic.bridge, what, st->err)) < 0)
                 return r;
             if (!ifname_valid(nic.bridge))
                 return ferry_error_set(st->err, EINVAL,
@@ -175,6 +174,9 @@ int domain_parse_interface(struct parse_state *st, const xmlNode *iface)
                 return ferry_error_set(st->err, EINVAL,
                                        "%s: <target dev='%s'> is not an interface name", what,
                                        nic.tap);
+        } else if (agent_xml_is(n, "address")) {
+            if ((r = domain_parse_pci_address(st, n, &nic.addr, what)) < 0)
+                return r;
         } else {
             domain_parse_ignore(st, "devices/interface", n);
         }

@@ -33,4 +33,12 @@ int domain_parse_interface(struct parse_state *st, const xmlNode *n);
 /* After the whole document: MACs generated for NICs that had none. */
 void domain_nics_complete(struct domain_def *def);
 
+/* <address type='pci' .../> of a PCI device into *ADDR; WHAT names the
+ * device in messages. */
+int domain_parse_pci_address(struct parse_state *st, const xmlNode *n, struct domain_pci_addr *addr,
+                             const char *what);
+/* After the whole document: a PCI slot for every PCI device without one;
+ * refuses two devices in one slot. */
+int domain_pci_assign(struct domain_def *def, struct ferry_error *err);
+
 #endif

@@ -388,6 +388,11 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
         } else if (agent_xml_is(n, "encryption") || agent_xml_is(n, "auth")) {
             return ferry_error_set(st->err, EOPNOTSUPP, "%s: <%s> is not supported", what,
                                    (const char *)n->name);
+        } else if (agent_xml_is(n, "address") && !st->xen && strcmp(d.bus, "virtio") == 0) {
+            /* A virtio disk is a PCI device; sata/ide disks sit on their
+             * controller (type='drive'). */
+            if ((r = domain_parse_pci_address(st, n, &d.addr, what)) < 0)
+                return r;
         } else {
             domain_parse_ignore(st, "devices/disk", n);
         }
@@ -514,6 +519,8 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
     if (!def->uuid[0])
         ferry_uuid_generate(def->uuid);
     domain_nics_complete(def);
+    if (!st.xen && (r = domain_pci_assign(def, err)) < 0)
+        return r;
     if (st.xen) {
         /* The whole document, already checked against every limit above. */
         def->native_xml = agent_xml_format(doc);

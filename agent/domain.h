@@ -37,6 +37,16 @@ enum domain_disk_cache {
     DOMAIN_CACHE_UNSAFE,
 };
 
+/* <address type='pci' domain bus slot function/>: where a PCI device sits.
+ * Assigned once, when the definition is parsed without one, and kept from
+ * then on, so that the order of elements never moves a device (the guest
+ * names its devices by these). Only the root bus (0) of domain 0, function
+ * 0: ferry adds no PCI bridges or root ports. */
+struct domain_pci_addr {
+    bool set;
+    unsigned slot; /* 1..31; 0 is the host bridge */
+};
+
 struct domain_disk {
     char target[32]; /* "vda": unique within the domain */
     char bus[16];    /* "virtio" (default), "sata", "scsi", "ide" */
@@ -44,8 +54,9 @@ struct domain_disk {
     enum domain_disk_format format;
     enum domain_disk_cache cache;
     bool readonly;
-    bool shareable;  /* shared storage: never copied */
-    char serial[64]; /* optional; "" if none */
+    bool shareable;              /* shared storage: never copied */
+    char serial[64];             /* optional; "" if none */
+    struct domain_pci_addr addr; /* bus virtio only */
 };
 
 /* <interface type=...>: how the NIC reaches the host. */
@@ -70,6 +81,7 @@ struct domain_nic {
     char mac[18];                   /* "52:54:00:xx:xx:xx", lower case; generated at define */
     char bridge[DOMAIN_IFNAME_MAX]; /* <source bridge>: type bridge only */
     char tap[DOMAIN_IFNAME_MAX];    /* <target dev>; "" lets the host name it (vnetN) */
+    struct domain_pci_addr addr;
 };
 
 struct domain_def {

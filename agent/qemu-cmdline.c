@@ -75,8 +75,20 @@ static const char *cache_no_flush(enum domain_disk_cache c)
     return c == DOMAIN_CACHE_UNSAFE ? "on" : "off";
 }
 
+/* ",addr=0x3": the device's pinned slot on the machine's root bus (pci.0
+ * or pcie.0: QEMU's default bus for a device without bus=). BUF holds 16
+ * bytes. */
+static const char *pci_addr(struct domain_pci_addr a, char *buf)
+{
+    if (!a.set)
+        return "";
+    snprintf(buf, 16, ",addr=%#x", a.slot);
+    return buf;
+}
+
 static void add_disk(struct qemu_argv *a, const struct domain_disk *d)
 {
+    char addr[16];
     _cleanup_free_ char *src = NULL;
     const char *ro = d->readonly ? "on" : "off";
 
@@ -99,8 +111,9 @@ static void add_disk(struct qemu_argv *a, const struct domain_disk *d)
         argv_addf(a, "ide-hd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
                   d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "");
     else
-        argv_addf(a, "virtio-blk-pci,drive=f-%s,id=%s%s%s%s", d->target, d->target,
-                  d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "");
+        argv_addf(a, "virtio-blk-pci,drive=f-%s,id=%s%s%s%s%s", d->target, d->target,
+                  d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "",
+                  pci_addr(d->addr, addr));
 }
 
 static const char *nic_device(enum domain_nic_model m)
@@ -122,13 +135,16 @@ static const char *nic_device(enum domain_nic_model m)
 static void add_nic(struct qemu_argv *a, const struct qemu_cmdline_host *h, size_t i,
                     const struct domain_nic *nic)
 {
+    char addr[16];
+
     argv_add(a, "-netdev");
     if (nic->type == DOMAIN_NIC_USER)
         argv_addf(a, "user,id=hostnet%zu", i);
     else
         argv_addf(a, "tap,id=hostnet%zu,fd=%d", i, h->nic_fds ? h->nic_fds[i] : -1);
     argv_add(a, "-device");
-    argv_addf(a, "%s,netdev=hostnet%zu,id=net%zu,mac=%s", nic_device(nic->model), i, i, nic->mac);
+    argv_addf(a, "%s,netdev=hostnet%zu,id=net%zu,mac=%s%s", nic_device(nic->model), i, i, nic->mac,
+              pci_addr(nic->addr, addr));
 }
 
 void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,

@@ -43,8 +43,8 @@ static int tap_up(const char *name, const char *bridge, struct ferry_error *err)
         return ferry_error_set_errno(err, errno, "tap '%s': SIOCGIFINDEX", name);
     snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", bridge);
     if (ioctl(s, SIOCBRADDIF, &ifr) < 0)
-        return ferry_error_set_errno(err, errno, "tap '%s': cannot attach it to bridge '%s'",
-                                     name, bridge);
+        return ferry_error_set_errno(err, errno, "tap '%s': cannot attach it to bridge '%s'", name,
+                                     bridge);
     return 0;
 }
 
@@ -80,8 +80,8 @@ static int tap_open(const struct domain_nic *nic, struct ferry_error *err)
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (nic->model == DOMAIN_NIC_VIRTIO ? IFF_VNET_HDR : 0);
     snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", nic->tap[0] ? nic->tap : "vnet%d");
     if (ioctl(fd, TUNSETIFF, &ifr) < 0)
-        return ferry_error_set_errno(err, errno, "interface '%s': cannot create tap '%s'",
-                                     nic->mac, ifr.ifr_name);
+        return ferry_error_set_errno(err, errno, "interface '%s': cannot create tap '%s'", nic->mac,
+                                     ifr.ifr_name);
     r = tap_up(ifr.ifr_name, nic->type == DOMAIN_NIC_BRIDGE ? nic->bridge : NULL, err);
     if (r < 0) {
         ferry_error_prefix(err, "interface '%s'", nic->mac);

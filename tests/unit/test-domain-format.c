@@ -81,6 +81,8 @@ static void test_roundtrip_full(void **state)
                                 "address=\"52:54:00:6b:3c:58\"/>\n      <target "
                                 "dev=\"vnet-web01\"/>\n      <model type=\"virtio\"/>"));
     assert_non_null(strstr(xml, "<source bridge=\"br0\"/>"));
+    assert_non_null(strstr(xml, "<address type=\"pci\" domain=\"0x0000\" bus=\"0x00\" "
+                                "slot=\"0x04\" function=\"0x0\"/>"));
     assert_non_null(strstr(xml, "<shareable/>"));
     assert_null(strstr(xml, "<?xml"));
     domain_def_free(a);
@@ -101,6 +103,7 @@ static void test_escaping(void **state)
     strcpy(def.disks[0].bus, "virtio");
     def.disks[0].source = "/images/a\"b'c&d<e>.img";
     def.disks[0].cache = DOMAIN_CACHE_WRITEBACK;
+    def.disks[0].addr = (struct domain_pci_addr){.set = true, .slot = 2};
 
     xml = domain_def_format(&def);
     assert_non_null(xml);
@@ -134,6 +137,12 @@ static void test_equal_detects_changes(void **state)
     b->nics[0].model = DOMAIN_NIC_E1000;
     assert_false(domain_def_equal(a, b));
     b->nics[0].model = a->nics[0].model;
+    b->nics[0].addr.slot++;
+    assert_false(domain_def_equal(a, b));
+    b->nics[0].addr.slot--;
+    b->disks[0].addr.slot++;
+    assert_false(domain_def_equal(a, b));
+    b->disks[0].addr.slot--;
     strcpy(b->machine, "pc-q35-7.1");
     assert_false(domain_def_equal(a, b));
     strcpy(b->machine, a->machine);

@@ -122,7 +122,6 @@ static void test_full_libvirt_document(void **state)
         "devices/disk/alias",
         "devices/disk/address",
         "devices/controller",
-        "devices/interface/address",
         "devices/serial",
         "devices/console",
         "devices/channel",
@@ -170,6 +169,15 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->nics[1].type, DOMAIN_NIC_BRIDGE);
     assert_string_equal(def->nics[1].bridge, "br0");
     assert_string_equal(def->nics[1].tap, "");
+
+    /* PCI slots as written, and the first free one for the NIC without. */
+    assert_true(def->disks[0].addr.set);
+    assert_int_equal(def->disks[0].addr.slot, 4);
+    assert_int_equal(def->disks[1].addr.slot, 5);
+    assert_false(def->disks[2].addr.set); /* sata: on its controller */
+    assert_int_equal(def->nics[0].addr.slot, 3);
+    assert_true(def->nics[1].addr.set);
+    assert_int_equal(def->nics[1].addr.slot, 2);
 
     for (size_t i = 0; i < ARRAY_SIZE(expect_ignored); i++) {
         if (!ignored(def, expect_ignored[i]))
@@ -367,9 +375,11 @@ static void test_disk_count_limit(void **state)
     struct domain_def *def;
 
     disks[0] = '\0';
+    /* SATA disks: virtio ones would run out of PCI slots first (29). */
     for (int i = 0; i < DOMAIN_MAX_DISKS; i++)
         n += (size_t)snprintf(disks + n, sizeof disks - n,
-                              "<disk><source file='/i/%d'/><target dev='vd%d'/></disk>", i, i);
+                              "<disk><source file='/i/%d'/><target dev='sd%d' bus='sata'/></disk>",
+                              i, i);
     {
         _cleanup_free_ char *xml = with_disk(disks);
         def = parse_ok(xml);
@@ -502,6 +512,83 @@ static void test_nic_defaults(void **state)
     domain_def_free(def);
 }
 
+static void test_pci_address_refusals(void **state)
+{
+    static const struct {
+        const char *devices;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/>"
+         "<address type='pci' bus='0x01' slot='0x00'/></interface>",
+         -EOPNOTSUPP,
+         "interface '52:54:00:00:00:01': <address bus='0x1'> is not supported (ferry puts "
+         "devices on the root bus"},
+        {"<interface type='user'><address type='pci' domain='0x0001' slot='3'/></interface>",
+         -EOPNOTSUPP, "<address domain='0x1'> is not supported"},
+        {"<interface type='user'><address type='pci' slot='3' function='1'/></interface>",
+         -EOPNOTSUPP, "<address function='0x1' multifunction=''> is not supported"},
+        {"<interface type='user'><address type='pci' slot='3' multifunction='on'/></interface>",
+         -EOPNOTSUPP, "multifunction='on'> is not supported"},
+        {"<interface type='user'><address type='pci' slot='0x20'/></interface>", -EINVAL,
+         "<address slot='0x20'> is not a number in 0..0x1f"},
+        {"<interface type='user'><address type='pci' slot='0'/></interface>", -EINVAL,
+         "<address slot='0x0'> is the host bridge's slot"},
+        {"<interface type='user'><address type='pci' slot='x3'/></interface>", -EINVAL,
+         "<address slot='x3'> is not a number"},
+        {"<interface type='user'><address type='ccw'/></interface>", -EOPNOTSUPP,
+         "<address type='ccw'> is not supported for a PCI device"},
+        {"<interface type='user'><address type='pci' slot='3'/><address type='pci' slot='4'/>"
+         "</interface>",
+         -EINVAL, "<address> appears more than once"},
+        {"<disk><source file='/a'/><target dev='vda'/><address type='drive'/></disk>", -EOPNOTSUPP,
+         "disk 'vda': <address type='drive'> is not supported for a PCI device"},
+        {"<disk><source file='/a'/><target dev='vda'/><address type='pci' slot='7'/></disk>"
+         "<interface type='user'><mac address='52:54:00:00:00:01'/>"
+         "<address type='pci' slot='0x07'/></interface>",
+         -EINVAL, "interface '52:54:00:00:00:01': PCI slot 0x7 is already disk 'vda''s"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = with_devices(cases[i].devices);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+}
+
+/* Slots are assigned to devices without one, lowest free first, around
+ * those already written; sata disks get none. */
+static void test_pci_address_assignment(void **state)
+{
+    _cleanup_free_ char *xml = with_devices(
+        "<disk><source file='/a'/><target dev='vda'/></disk>"
+        "<disk><source file='/b'/><target dev='sda' bus='sata'/></disk>"
+        "<interface type='user'><address type='pci' domain='0x0000' bus='0x00' slot='0x02' "
+        "function='0x0'/></interface>"
+        "<disk><source file='/c'/><target dev='vdb'/><address type='pci' slot='4'/></disk>"
+        "<interface type='user'/>");
+    struct domain_def *def = parse_ok(xml);
+
+    assert_int_equal(def->disks[0].addr.slot, 3);
+    assert_false(def->disks[1].addr.set);
+    assert_int_equal(def->disks[2].addr.slot, 4);
+    assert_int_equal(def->nics[0].addr.slot, 2);
+    assert_int_equal(def->nics[1].addr.slot, 5);
+    domain_def_free(def);
+
+    /* 29 slots (2..0x1e) for 32 disks: the 30th has none left. */
+    {
+        char buf[8192] = "";
+        size_t off = 0;
+
+        for (int i = 0; i < 30; i++)
+            off += (size_t)snprintf(buf + off, sizeof buf - off,
+                                    "<disk><source file='/d%d'/><target dev='vd%c%c'/></disk>", i,
+                                    'a' + i / 26, 'a' + i % 26);
+        _cleanup_free_ char *many = with_devices(buf);
+        expect_fail(many, -EINVAL, "disk 'vdbd': no free PCI slot left on the root bus");
+    }
+}
+
 /* The guest's instruction set and machine: another arch than x86_64 would
  * silently become an x86_64 guest, so it is refused by name. */
 static void test_os_arch_machine(void **state)
@@ -551,6 +638,8 @@ int main(void)
         cmocka_unit_test(test_os_arch_machine),
         cmocka_unit_test(test_nic_refusals),
         cmocka_unit_test(test_nic_defaults),
+        cmocka_unit_test(test_pci_address_refusals),
+        cmocka_unit_test(test_pci_address_assignment),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

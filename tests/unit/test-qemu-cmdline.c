@@ -84,22 +84,31 @@ static const struct row rows[] = {
               "driver=file,node-name=p-vda,filename=/img/a,,b.qcow2,cache.direct=on,"
               "cache.no-flush=off,discard=unmap,read-only=off",
               "-blockdev", "driver=qcow2,node-name=f-vda,file=p-vda,discard=unmap,read-only=off",
-              "-device", "virtio-blk-pci,drive=f-vda,id=vda"}},
+              "-device", "virtio-blk-pci,drive=f-vda,id=vda,addr=0x2"}},
     {.devices = "<interface type='user'><mac address='52:54:00:12:34:56'/>"
                 "<model type='virtio'/></interface>",
      .want = {"-netdev", "user,id=hostnet0", "-device",
-              "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56"}},
+              "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56,addr=0x2"}},
     {.devices = "<interface type='user'><mac address='52:54:00:12:34:56'/></interface>"
                 "<interface type='ethernet'><mac address='52:54:00:12:34:57'/>"
                 "<target dev='tap7'/><model type='e1000'/></interface>",
      .want = {"-netdev", "tap,id=hostnet1,fd=4", "-device",
-              "e1000,netdev=hostnet1,id=net1,mac=52:54:00:12:34:57", "-device",
-              "rtl8139,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56"}},
+              "e1000,netdev=hostnet1,id=net1,mac=52:54:00:12:34:57,addr=0x3", "-device",
+              "rtl8139,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56,addr=0x2"}},
     {.devices = "<interface type='user'/><interface type='bridge'>"
                 "<mac address='52:54:00:12:34:58'/><source bridge='br0'/>"
                 "<model type='rtl8139'/></interface>",
      .want = {"-netdev", "tap,id=hostnet1,fd=4", "-device",
-              "rtl8139,netdev=hostnet1,id=net1,mac=52:54:00:12:34:58"}},
+              "rtl8139,netdev=hostnet1,id=net1,mac=52:54:00:12:34:58,addr=0x3"}},
+    /* Pinned slots go to QEMU as written, whatever the element order. */
+    {.devices = "<interface type='user'><mac address='52:54:00:12:34:56'/>"
+                "<model type='virtio'/><address type='pci' domain='0x0000' bus='0x00' "
+                "slot='0x11' function='0x0'/></interface>"
+                "<disk type='file'><source file='/img/a.raw'/><target dev='vda'/>"
+                "<address type='pci' domain='0x0000' bus='0x00' slot='0x0a' function='0x0'/>"
+                "</disk>",
+     .want = {"-device", "virtio-blk-pci,drive=f-vda,id=vda,addr=0xa", "-device",
+              "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56,addr=0x11"}},
     {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
                 "<serial>S1</serial></disk>",
      .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1"}},

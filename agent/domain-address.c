@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* PCI addresses of the guest's devices: parsed from <address type='pci'>,
+ * and assigned once, when a definition comes without them, to the lowest
+ * free slot of the root bus. The definition keeps them, QEMU is given
+ * them (addr= on each device), and so the same definition builds the same
+ * PCI topology on every host and whatever the order of its elements: the
+ * guest names its disks and NICs by their PCI addresses. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "domain-priv.h"
+#include "proto-xml.h"
+
+/* Slot 0 of the root bus is the host bridge on every x86 machine. Slots
+ * are assigned from 2 up (1 is the PIIX3 of pc machines), and 0x1f is left
+ * to q35's ICH9 (LPC, SATA, SMBus). */
+#define PCI_SLOT_FIRST_AUTO 0x02
+#define PCI_SLOT_LAST_AUTO  0x1e
+#define PCI_SLOT_MAX        0x1f
+
+static int pci_number(struct parse_state *st, const xmlNode *n, const char *attr, unsigned max,
+                      unsigned *ret, const char *what)
+{
+    char buf[16], *end;
+    unsigned long v;
+    int r;
+
+    if ((r = agent_xml_prop(n, attr, buf, sizeof buf, what, st->err)) < 0)
+        return r;
+    if (r == 0) {
+        *ret = 0; /* libvirt's default for an absent part */
+        return 0;
+    }
+    errno = 0;
+    v = strtoul(buf, &end, 0);
+    if (errno || end == buf || *end || buf[0] == '-' || v > max)
+        return ferry_error_set(st->err, EINVAL, "%s: <address %s='%s'> is not a number in 0..%#x",
+                               what, attr, buf, max);
+    *ret = (unsigned)v;
+    return 0;
+}
+
+int domain_parse_pci_address(struct parse_state *st, const xmlNode *n,
+                             struct domain_pci_addr *addr, const char *what)
+{
+    char type[16], multi[8];
+    unsigned domain, bus, slot, function;
+    int r;
+
+    if (addr->set)
+        return ferry_error_set(st->err, EINVAL, "%s: <address> appears more than once", what);
+    if ((r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0)
+        return r;
+    if (strcmp(type, "pci") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address type='%s'> is not supported for a PCI device (only "
+                               "type='pci')",
+                               what, type);
+    if ((r = pci_number(st, n, "domain", 0xffff, &domain, what)) < 0 ||
+        (r = pci_number(st, n, "bus", 0xff, &bus, what)) < 0 ||
+        (r = pci_number(st, n, "slot", PCI_SLOT_MAX, &slot, what)) < 0 ||
+        (r = pci_number(st, n, "function", 7, &function, what)) < 0 ||
+        (r = agent_xml_prop(n, "multifunction", multi, sizeof multi, what, st->err)) < 0)
+        return r;
+    if (domain != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address domain='%#x'> is not supported (only PCI domain 0)",
+                               what, domain);
+    if (bus != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address bus='%#x'> is not supported (ferry puts devices on "
+                               "the root bus, 0; it adds no PCI bridges or root ports)",
+                               what, bus);
+    if (function != 0 || (multi[0] && strcmp(multi, "off") != 0))
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address function='%#x' multifunction='%s'> is not supported "
+                               "(one device per slot)",
+                               what, function, multi);
+    if (slot == 0)
+        return ferry_error_set(st->err, EINVAL,
+                               "%s: <address slot='0x0'> is the host bridge's slot", what);
+    addr->set = true;
+    addr->slot = slot;
+    return 0;
+}
+
+/* Every PCI address of DEF, with a name for messages. */
+struct pci_user {
+    struct domain_pci_addr *addr;
+    char name[48];
+};
+
+static size_t pci_users(struct domain_def *def, struct pci_user *u)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < def->n_disks; i++) {
+        if (strcmp(def->disks[i].bus, "virtio") != 0)
+            continue;
+        u[n].addr = &def->disks[i].addr;
+        snprintf(u[n++].name, sizeof u[0].name, "disk '%s'", def->disks[i].target);
+    }
+    for (size_t i = 0; i < def->n_nics; i++) {
+        u[n].addr = &def->nics[i].addr;
+        snprintf(u[n++].name, sizeof u[0].name, "interface '%s'", def->nics[i].mac);
+    }
+    return n;
+}
+
+int domain_pci_assign(struct domain_def *def, struct ferry_error *err)
+{
+    struct pci_user u[DOMAIN_MAX_DISKS + DOMAIN_MAX_NICS];
+    const char *owner[PCI_SLOT_MAX + 1] = {0};
+    size_t n = pci_users(def, u);
+    unsigned next = PCI_SLOT_FIRST_AUTO;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned s = u[i].addr->slot;
+
+        if (!u[i].addr->set)
+            continue;
+        if (owner[s])
+            return ferry_error_set(err, EINVAL,
+                                   DOMAIN_WHAT ": %s: PCI slot %#x is already %s's", u[i].name, s,
+                                   owner[s]);
+        owner[s] = u[i].name;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (u[i].addr->set)
+            continue;
+        while (next <= PCI_SLOT_LAST_AUTO && owner[next])
+            next++;
+        if (next > PCI_SLOT_LAST_AUTO)
+            return ferry_error_set(err, EINVAL,
+                                   DOMAIN_WHAT ": %s: no free PCI slot left on the root bus",
+                                   u[i].name);
+        u[i].addr->set = true;
+        u[i].addr->slot = next;
+        owner[next] = u[i].name;
+    }
+    return 0;
+}
