@@ -42,8 +42,8 @@ static int pci_number(struct parse_state *st, const xmlNode *n, const char *attr
     return 0;
 }
 
-int domain_parse_pci_address(struct parse_state *st, const xmlNode *n,
-                             struct domain_pci_addr *addr, const char *what)
+int domain_parse_pci_address(struct parse_state *st, const xmlNode *n, struct domain_pci_addr *addr,
+                             const char *what)
 {
     char type[16], multi[8];
     unsigned domain, bus, slot, function;
@@ -86,6 +86,81 @@ int domain_parse_pci_address(struct parse_state *st, const xmlNode *n,
     return 0;
 }
 
+/* The six ports of q35's AHCI controller; a pc machine's IDE has four. */
+#define DRIVE_MAX 6
+
+int domain_parse_drive_address(struct parse_state *st, const xmlNode *n, struct domain_disk *d,
+                               const char *what)
+{
+    char type[16];
+    unsigned controller, bus, target, unit;
+    bool sata = strcmp(d->bus, "sata") == 0;
+    int r;
+
+    if (d->drive >= 0)
+        return ferry_error_set(st->err, EINVAL, "%s: <address> appears more than once", what);
+    if ((r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0)
+        return r;
+    if (strcmp(type, "drive") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address type='%s'> is not supported for a %s disk (only "
+                               "type='drive')",
+                               what, type, d->bus);
+    if ((r = pci_number(st, n, "controller", 0xffff, &controller, what)) < 0 ||
+        (r = pci_number(st, n, "bus", 0xffff, &bus, what)) < 0 ||
+        (r = pci_number(st, n, "target", 0xffff, &target, what)) < 0 ||
+        (r = pci_number(st, n, "unit", 0xffff, &unit, what)) < 0)
+        return r;
+    if (controller != 0 || target != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address controller='%u' target='%u'> is not supported (the "
+                               "machine's own controller, 0, target 0)",
+                               what, controller, target);
+    /* libvirt's numbering: a SATA port is the unit on bus 0; IDE has two
+     * units per bus. */
+    if (sata ? bus != 0 || unit >= DRIVE_MAX : bus > 1 || unit > 1)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <address bus='%u' unit='%u'> is not supported (%s)", what, bus,
+                               unit, sata ? "bus 0, unit 0..5" : "bus 0..1, unit 0..1");
+    d->drive = (int)(sata ? unit : bus * 2 + unit);
+    return 0;
+}
+
+int domain_drive_assign(struct domain_def *def, struct ferry_error *err)
+{
+    const char *owner[DRIVE_MAX] = {0};
+    int next = 0;
+
+    for (size_t i = 0; i < def->n_disks; i++) {
+        struct domain_disk *d = &def->disks[i];
+
+        if (d->drive < 0)
+            continue;
+        if (owner[d->drive])
+            return ferry_error_set(err, EINVAL,
+                                   DOMAIN_WHAT ": disk '%s': drive address %d is already disk "
+                                               "'%s''s",
+                                   d->target, d->drive, owner[d->drive]);
+        owner[d->drive] = d->target;
+    }
+    for (size_t i = 0; i < def->n_disks; i++) {
+        struct domain_disk *d = &def->disks[i];
+
+        if (d->drive >= 0 || (strcmp(d->bus, "sata") && strcmp(d->bus, "ide")))
+            continue;
+        while (next < DRIVE_MAX && owner[next])
+            next++;
+        if (next == DRIVE_MAX)
+            return ferry_error_set(err, EINVAL,
+                                   DOMAIN_WHAT ": disk '%s': no free drive address left on the "
+                                               "machine's disk controller (%d)",
+                                   d->target, DRIVE_MAX);
+        d->drive = next;
+        owner[next] = d->target;
+    }
+    return 0;
+}
+
 /* Every PCI address of DEF, with a name for messages. */
 struct pci_user {
     struct domain_pci_addr *addr;
@@ -122,9 +197,8 @@ int domain_pci_assign(struct domain_def *def, struct ferry_error *err)
         if (!u[i].addr->set)
             continue;
         if (owner[s])
-            return ferry_error_set(err, EINVAL,
-                                   DOMAIN_WHAT ": %s: PCI slot %#x is already %s's", u[i].name, s,
-                                   owner[s]);
+            return ferry_error_set(err, EINVAL, DOMAIN_WHAT ": %s: PCI slot %#x is already %s's",
+                                   u[i].name, s, owner[s]);
         owner[s] = u[i].name;
     }
     for (size_t i = 0; i < n; i++) {
@@ -133,9 +207,8 @@ int domain_pci_assign(struct domain_def *def, struct ferry_error *err)
         while (next <= PCI_SLOT_LAST_AUTO && owner[next])
             next++;
         if (next > PCI_SLOT_LAST_AUTO)
-            return ferry_error_set(err, EINVAL,
-                                   DOMAIN_WHAT ": %s: no free PCI slot left on the root bus",
-                                   u[i].name);
+            return ferry_error_set(
+                err, EINVAL, DOMAIN_WHAT ": %s: no free PCI slot left on the root bus", u[i].name);
         u[i].addr->set = true;
         u[i].addr->slot = next;
         owner[next] = u[i].name;

@@ -72,12 +72,18 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
     xmlNode *n;
 
     xmlNewProp(disk, (const xmlChar *)"type", (const xmlChar *)(block ? "block" : "file"));
-    xmlNewProp(disk, (const xmlChar *)"device", (const xmlChar *)"disk");
+    xmlNewProp(disk, (const xmlChar *)"device", (const xmlChar *)(d->cdrom ? "cdrom" : "disk"));
     n = xmlNewChild(disk, NULL, (const xmlChar *)"driver", NULL);
     xmlNewProp(n, (const xmlChar *)"name", (const xmlChar *)"qemu");
     xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)domain_disk_format_name(d->format));
     if (d->cache != DOMAIN_CACHE_DEFAULT)
         xmlNewProp(n, (const xmlChar *)"cache", (const xmlChar *)domain_disk_cache_name(d->cache));
+    if (d->io[0])
+        xmlNewProp(n, (const xmlChar *)"io", (const xmlChar *)d->io);
+    if (d->discard[0])
+        xmlNewProp(n, (const xmlChar *)"discard", (const xmlChar *)d->discard);
+    if (d->detect_zeroes[0])
+        xmlNewProp(n, (const xmlChar *)"detect_zeroes", (const xmlChar *)d->detect_zeroes);
     if (d->source) {
         n = xmlNewChild(disk, NULL, (const xmlChar *)"source", NULL);
         xmlNewProp(n, (const xmlChar *)(block ? "dev" : "file"), (const xmlChar *)d->source);
@@ -92,6 +98,19 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
     if (d->serial[0])
         add_text(disk, "serial", d->serial);
     add_pci_address(disk, &d->addr);
+    if (d->drive >= 0 && (!strcmp(d->bus, "sata") || !strcmp(d->bus, "ide"))) {
+        bool sata = strcmp(d->bus, "sata") == 0;
+        char bus[8], unit[8];
+
+        snprintf(bus, sizeof bus, "%d", sata ? 0 : d->drive / 2);
+        snprintf(unit, sizeof unit, "%d", sata ? d->drive : d->drive % 2);
+        n = xmlNewChild(disk, NULL, (const xmlChar *)"address", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"drive");
+        xmlNewProp(n, (const xmlChar *)"controller", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"bus", (const xmlChar *)bus);
+        xmlNewProp(n, (const xmlChar *)"target", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"unit", (const xmlChar *)unit);
+    }
 }
 
 static void add_nic(xmlNode *devices, const struct domain_nic *nic)
@@ -229,7 +248,9 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         if (strcmp(x->target, y->target) || strcmp(x->bus, y->bus) ||
             !str_eq(x->source, y->source) || x->format != y->format || x->cache != y->cache ||
             x->readonly != y->readonly || x->shareable != y->shareable ||
-            strcmp(x->serial, y->serial) || x->addr.set != y->addr.set ||
+            strcmp(x->serial, y->serial) || x->cdrom != y->cdrom || strcmp(x->io, y->io) ||
+            strcmp(x->discard, y->discard) || strcmp(x->detect_zeroes, y->detect_zeroes) ||
+            (strcmp(x->bus, "virtio") && x->drive != y->drive) || x->addr.set != y->addr.set ||
             x->addr.slot != y->addr.slot)
             return false;
     }

@@ -28,6 +28,13 @@ int domain_parse_once(struct parse_state *st, bool *seen, const char *name);
 /* PARENT's first child element NAME, or NULL. Borrowed. */
 const xmlNode *domain_xml_child(const xmlNode *parent, const char *name);
 
+/* Checks every attribute of N: one in KNOWN (the caller reads it) passes;
+ * one in HOST_SIDE (NULL-terminated, may be NULL: details of the host that
+ * do not change what the guest sees) is listed ignored as "PATH@ATTR"; any
+ * other is refused, naming it, since it may change the guest. */
+int domain_check_attrs(struct parse_state *st, const xmlNode *n, const char *path,
+                       const char *const *known, const char *const *host_side, const char *what);
+
 /* <interface>: appends one NIC to st->def. */
 int domain_parse_interface(struct parse_state *st, const xmlNode *n);
 /* After the whole document: MACs generated for NICs that had none. */
@@ -37,6 +44,12 @@ void domain_nics_complete(struct domain_def *def);
  * device in messages. */
 int domain_parse_pci_address(struct parse_state *st, const xmlNode *n, struct domain_pci_addr *addr,
                              const char *what);
+/* <address type='drive' .../> of a sata or ide disk D into d->drive. */
+int domain_parse_drive_address(struct parse_state *st, const xmlNode *n, struct domain_disk *d,
+                               const char *what);
+/* After the whole document: a drive position for every sata/ide disk
+ * without one; refuses two disks at one. */
+int domain_drive_assign(struct domain_def *def, struct ferry_error *err);
 /* After the whole document: a PCI slot for every PCI device without one;
  * refuses two devices in one slot. */
 int domain_pci_assign(struct domain_def *def, struct ferry_error *err);

@@ -49,14 +49,27 @@ struct domain_pci_addr {
 
 struct domain_disk {
     char target[32]; /* "vda": unique within the domain */
+    bool cdrom;      /* <disk device='cdrom'>: read-only, may be empty, never copied */
     char bus[16];    /* "virtio" (default), "sata", "scsi", "ide" */
     char *source;    /* absolute path; NULL for an empty drive */
     enum domain_disk_format format;
     enum domain_disk_cache cache;
+    /* <driver io= discard= detect_zeroes=> as libvirt spells them, ""
+     * when absent: io native|threads|io_uring (QEMU's aio=), discard
+     * unmap|ignore (absent: ferry's unmap, which keeps a migration's
+     * target sparse), detect_zeroes off|on|unmap (QEMU's detect-zeroes). */
+    char io[16];
+    char discard[8];
+    char detect_zeroes[8];
     bool readonly;
     bool shareable;              /* shared storage: never copied */
     char serial[64];             /* optional; "" if none */
     struct domain_pci_addr addr; /* bus virtio only */
+    /* Bus sata/ide: the drive's position on the machine's disk controller
+     * (q35: AHCI port; pc: IDE bus drive/2, unit drive%2), assigned once at
+     * define like a PCI slot; <address type='drive'> in the XML. -1 until
+     * then. */
+    int drive;
 };
 
 /* <interface type=...>: how the NIC reaches the host. */

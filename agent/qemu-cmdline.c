@@ -86,30 +86,65 @@ static const char *pci_addr(struct domain_pci_addr a, char *buf)
     return buf;
 }
 
-static void add_disk(struct qemu_argv *a, const struct domain_disk *d)
+/* ",bus=ide.2": a sata/ide drive's pinned position on the machine's own
+ * controller: q35's AHCI has one drive per port (bus), a pc's PIIX IDE two
+ * units on each of two buses. BUF holds 32 bytes. */
+static const char *drive_bus(const struct domain_def *def, const struct domain_disk *d, char *buf)
 {
-    char addr[16];
+    if (d->drive < 0)
+        return "";
+    if (strstr(def->machine, "q35"))
+        snprintf(buf, 32, ",bus=ide.%d", d->drive);
+    else
+        snprintf(buf, 32, ",bus=ide.%d,unit=%d", d->drive / 2, d->drive % 2);
+    return buf;
+}
+
+static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
+                     const struct domain_def *def, const struct domain_disk *d)
+{
+    char bus[32];
+
     _cleanup_free_ char *src = NULL;
     const char *ro = d->readonly ? "on" : "off";
+    const char *discard = d->discard[0] ? d->discard : "unmap";
+    char addr[16], aio[24] = "", dz[32] = "";
 
-    if (!d->source)
+    if (!d->source) {
+        /* Only a CD-ROM may be empty (domain.c): a drive with its tray
+         * empty. */
+        argv_add(a, "-device");
+        argv_addf(a, "ide-cd,id=%s%s", d->target, drive_bus(def, d, bus));
         return;
+    }
     src = qemu_escape(d->source);
+    if (d->io[0])
+        snprintf(aio, sizeof aio, ",aio=%s", d->io);
+    if (d->detect_zeroes[0])
+        snprintf(dz, sizeof dz, ",detect-zeroes=%s", d->detect_zeroes);
+    /* discard=unmap on the file node and, during an incoming migration,
+     * on the format node too: the copy's zero writes must not allocate, a
+     * migration target stays as sparse as its source. Otherwise the
+     * format node takes the guest's discards as <driver discard> says. */
+    if (h->incoming)
+        discard = "unmap";
     argv_add(a, "-blockdev");
-    /* discard=unmap keeps zero writes from allocating: a migration
-     * target must stay as sparse as its source. */
     argv_addf(a,
-              "driver=file,node-name=p-%s,filename=%s,cache.direct=%s,cache.no-flush=%s,"
+              "driver=file,node-name=p-%s,filename=%s,cache.direct=%s,cache.no-flush=%s%s,"
               "discard=unmap,read-only=%s%s",
-              d->target, src, cache_direct(d->cache), cache_no_flush(d->cache), ro,
+              d->target, src, cache_direct(d->cache), cache_no_flush(d->cache), aio, ro,
               d->shareable ? ",locking=off" : "");
     argv_add(a, "-blockdev");
-    argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=unmap,read-only=%s",
-              domain_disk_format_name(d->format), d->target, d->target, ro);
+    argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=%s%s,read-only=%s",
+              domain_disk_format_name(d->format), d->target, d->target, discard, dz, ro);
     argv_add(a, "-device");
-    if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
-        argv_addf(a, "ide-hd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
-                  d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "");
+    if (d->cdrom)
+        argv_addf(a, "ide-cd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
+                  d->serial[0] ? ",serial=" : "", d->serial, drive_bus(def, d, bus));
+    else if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
+        argv_addf(a, "ide-hd,drive=f-%s,id=%s%s%s%s%s", d->target, d->target,
+                  d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "",
+                  drive_bus(def, d, bus));
     else
         argv_addf(a, "virtio-blk-pci,drive=f-%s,id=%s%s%s%s%s", d->target, d->target,
                   d->serial[0] ? ",serial=" : "", d->serial, d->shareable ? ",share-rw=on" : "",
@@ -195,7 +230,7 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
         }
     }
     for (size_t i = 0; i < def->n_disks; i++)
-        add_disk(a, &def->disks[i]);
+        add_disk(a, h, def, &def->disks[i]);
     for (size_t i = 0; i < def->n_nics; i++)
         add_nic(a, h, i, &def->nics[i]);
     if (h->incoming) {

@@ -74,7 +74,8 @@ static void test_roundtrip_full(void **state)
     assert_non_null(strstr(xml, "<initrd>/var/lib/ferry/boot/initrd.img-6.1.0</initrd>"));
     assert_non_null(strstr(xml, "<disk type=\"block\" device=\"disk\">"));
     assert_non_null(strstr(xml, "<source dev=\"/dev/vg0/web-01-data\"/>"));
-    assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" cache=\"none\"/>"));
+    assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" cache=\"none\" "
+                                "io=\"native\" discard=\"unmap\"/>"));
     assert_non_null(strstr(xml, "<target dev=\"sda\" bus=\"sata\"/>"));
     assert_non_null(strstr(xml, "<readonly/>"));
     assert_non_null(strstr(xml, "<interface type=\"ethernet\">\n      <mac "
@@ -85,6 +86,28 @@ static void test_roundtrip_full(void **state)
                                 "slot=\"0x04\" function=\"0x0\"/>"));
     assert_non_null(strstr(xml, "<shareable/>"));
     assert_null(strstr(xml, "<?xml"));
+    domain_def_free(a);
+}
+
+/* A CD-ROM drive, loaded and empty, and a disk's driver attributes. */
+static void test_roundtrip_cdrom(void **state)
+{
+    static const char xml[] =
+        "<domain><name>c</name><memory>1024</memory><devices>"
+        "<disk device='cdrom'><source file='/iso/a.iso'/><target dev='sda' bus='sata'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>"
+        "<disk><driver type='raw' io='threads' detect_zeroes='unmap'/><source file='/a'/>"
+        "<target dev='vda'/></disk></devices></domain>";
+    struct domain_def *a = parse_ok(xml, strlen(xml));
+    _cleanup_free_ char *out = domain_def_format(a);
+
+    roundtrip(a);
+    assert_non_null(strstr(out, "<disk type=\"file\" device=\"cdrom\">\n      <driver "
+                                "name=\"qemu\" type=\"raw\"/>\n      <target dev=\"sdb\" "
+                                "bus=\"sata\"/>\n      <readonly/>\n      <address type=\"drive\" "
+                                "controller=\"0\" bus=\"0\" target=\"0\" unit=\"1\"/>\n    "
+                                "</disk>"));
+    assert_non_null(strstr(out, "io=\"threads\" detect_zeroes=\"unmap\""));
     domain_def_free(a);
 }
 
@@ -191,9 +214,13 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_minimal), cmocka_unit_test(test_roundtrip_full),
-        cmocka_unit_test(test_escaping),          cmocka_unit_test(test_equal_detects_changes),
-        cmocka_unit_test(test_copy_is_deep),      cmocka_unit_test(test_names),
+        cmocka_unit_test(test_roundtrip_minimal),
+        cmocka_unit_test(test_roundtrip_full),
+        cmocka_unit_test(test_roundtrip_cdrom),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_equal_detects_changes),
+        cmocka_unit_test(test_copy_is_deep),
+        cmocka_unit_test(test_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -120,7 +120,6 @@ static void test_full_libvirt_document(void **state)
         "devices/disk/backingStore",
         "devices/disk/boot",
         "devices/disk/alias",
-        "devices/disk/address",
         "devices/controller",
         "devices/serial",
         "devices/console",
@@ -175,6 +174,7 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->disks[0].addr.slot, 4);
     assert_int_equal(def->disks[1].addr.slot, 5);
     assert_false(def->disks[2].addr.set); /* sata: on its controller */
+    assert_int_equal(def->disks[2].drive, 0);
     assert_int_equal(def->nics[0].addr.slot, 3);
     assert_true(def->nics[1].addr.set);
     assert_int_equal(def->nics[1].addr.slot, 2);
@@ -298,11 +298,33 @@ static void test_disk_refusals(void **state)
         int code;
         const char *needle;
     } t[] = {
-        {"<disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='hdc' "
-         "bus='ide'/><readonly/></disk>",
-         -EOPNOTSUPP, "disk 'hdc': <disk device='cdrom'> is not supported"},
+        {"<disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='vdc' "
+         "bus='virtio'/><readonly/></disk>",
+         -EOPNOTSUPP, "disk 'vdc': <disk device='cdrom'> on bus 'virtio' is not supported"},
+        {"<disk type='file' device='disk'><target dev='vdc'/></disk>", -EINVAL,
+         "disk 'vdc': <disk device='disk'> without <source>: only a cdrom may be empty"},
+        {"<disk type='file'><source file='/x'/><target dev='sdb' bus='scsi'/></disk>", -EOPNOTSUPP,
+         "disk 'sdb': bus 'scsi' is not supported (virtio, sata, ide)"},
+        {"<disk type='file'><driver name='qemu' io='native'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EINVAL, "disk 'vda': <driver io='native'> needs cache='none'"},
+        {"<disk type='file'><driver name='qemu' io='posix'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "disk 'vda': <driver io='posix'> is not supported"},
+        {"<disk type='file'><driver name='qemu' discard='on'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "<driver discard='on'> is not supported (unmap, ignore)"},
+        {"<disk type='file'><driver name='qemu' detect_zeroes='yes'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "<driver detect_zeroes='yes'> is not supported"},
+        {"<disk type='file'><driver name='qemu' discard='ignore' detect_zeroes='unmap'/>"
+         "<source file='/x'/><target dev='vda'/></disk>",
+         -EINVAL, "<driver detect_zeroes='unmap'> needs discard='unmap'"},
+        {"<disk type='file'><driver name='qemu' queues='4'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "disk 'vda': attribute 'queues' of <driver> is not supported"},
         {"<disk type='file' device='floppy'><target dev='fda' bus='fdc'/></disk>", -EOPNOTSUPP,
-         "disk 'fda': <disk device='floppy'>"},
+         "disk 'fda': <disk device='floppy'> is not supported (disk, cdrom)"},
         {"<disk type='network' device='disk'><source protocol='rbd' name='pool/img'/>"
          "<target dev='vdc'/></disk>",
          -EOPNOTSUPP, "disk 'vdc': <disk type='network'> is not supported"},
@@ -351,21 +373,39 @@ static void test_disk_refusals(void **state)
 static void test_disk_variants(void **state)
 {
     _cleanup_free_ char *xml =
-        with_disk("<disk><target dev='vda'/></disk>"
+        with_disk("<disk device='cdrom'><target dev='sda' bus='sata'/></disk>"
                   "<disk type='block' device='disk'><driver type='raw' cache='unsafe'/>"
-                  "<source dev='/dev/sdb'/><target dev='sdb' bus='scsi'/></disk>"
+                  "<source dev='/dev/sdb'/><target dev='sdb' bus='sata'/></disk>"
                   "<disk type='file'><driver cache='writeback'/><source file='/a/b'/>"
                   "<target dev='hda' bus='ide'/><serial> S1 </serial></disk>");
     struct domain_def *def = parse_ok(xml);
 
     assert_int_equal(def->n_disks, 3);
-    assert_null(def->disks[0].source); /* an empty drive */
+    assert_null(def->disks[0].source); /* an empty tray */
+    assert_true(def->disks[0].cdrom);
+    assert_true(def->disks[0].readonly);
     assert_string_equal(def->disks[1].source, "/dev/sdb");
     assert_int_equal(def->disks[1].cache, DOMAIN_CACHE_UNSAFE);
-    assert_string_equal(def->disks[1].bus, "scsi");
+    assert_false(def->disks[1].cdrom);
     assert_int_equal(def->disks[2].cache, DOMAIN_CACHE_WRITEBACK);
     assert_string_equal(def->disks[2].serial, "S1");
     domain_def_free(def);
+
+    /* <driver io discard detect_zeroes>; host-side attributes listed. */
+    {
+        _cleanup_free_ char *x = with_disk(
+            "<disk><driver name='qemu' type='qcow2' cache='none' io='native' discard='ignore' "
+            "detect_zeroes='on' error_policy='stop' iothread='1'/><source file='/a'/>"
+            "<target dev='vda'/></disk>");
+        def = parse_ok(x);
+        assert_string_equal(def->disks[0].io, "native");
+        assert_string_equal(def->disks[0].discard, "ignore");
+        assert_string_equal(def->disks[0].detect_zeroes, "on");
+        assert_int_equal(def->n_ignored, 2);
+        assert_string_equal(def->ignored[0], "devices/disk/driver@error_policy");
+        assert_string_equal(def->ignored[1], "devices/disk/driver@iothread");
+        domain_def_free(def);
+    }
 }
 
 static void test_disk_count_limit(void **state)
@@ -375,11 +415,11 @@ static void test_disk_count_limit(void **state)
     struct domain_def *def;
 
     disks[0] = '\0';
-    /* SATA disks: virtio ones would run out of PCI slots first (29). */
+    /* 26 virtio disks and 6 SATA ones: 29 PCI slots and 6 AHCI ports. */
     for (int i = 0; i < DOMAIN_MAX_DISKS; i++)
         n += (size_t)snprintf(disks + n, sizeof disks - n,
-                              "<disk><source file='/i/%d'/><target dev='sd%d' bus='sata'/></disk>",
-                              i, i);
+                              "<disk><source file='/i/%d'/><target dev='d%d' bus='%s'/></disk>", i,
+                              i, i < 26 ? "virtio" : "sata");
     {
         _cleanup_free_ char *xml = with_disk(disks);
         def = parse_ok(xml);
@@ -557,6 +597,52 @@ static void test_pci_address_refusals(void **state)
 
 /* Slots are assigned to devices without one, lowest free first, around
  * those already written; sata disks get none. */
+/* SATA/IDE drives get a position on the machine's controller the same
+ * way, as libvirt's <address type='drive'>. */
+static void test_drive_addresses(void **state)
+{
+    _cleanup_free_ char *xml =
+        with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/></disk>"
+                     "<disk device='cdrom'><target dev='sdb' bus='sata'/>"
+                     "<address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>"
+                     "<disk device='cdrom'><target dev='hdc' bus='ide'/>"
+                     "<address type='drive' controller='0' bus='1' target='0' unit='1'/></disk>"
+                     "<disk><source file='/a'/><target dev='vda'/></disk>");
+    struct domain_def *def = parse_ok(xml);
+
+    assert_int_equal(def->disks[0].drive, 1);
+    assert_int_equal(def->disks[1].drive, 0);
+    assert_int_equal(def->disks[2].drive, 3);
+    assert_int_equal(def->disks[3].drive, -1);
+    domain_def_free(def);
+
+    {
+        _cleanup_free_ char *x = with_devices(
+            "<disk device='cdrom'><target dev='sda' bus='sata'/>"
+            "<address type='drive' controller='1' bus='0' target='0' unit='0'/></disk>");
+        expect_fail(x, -EOPNOTSUPP,
+                    "disk 'sda': <address controller='1' target='0'> is not supported");
+    }
+    {
+        _cleanup_free_ char *x = with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                              "<address type='drive' bus='0' unit='6'/></disk>");
+        expect_fail(x, -EOPNOTSUPP,
+                    "<address bus='0' unit='6'> is not supported (bus 0, unit 0..5)");
+    }
+    {
+        _cleanup_free_ char *x = with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                              "<address type='pci' slot='3'/></disk>");
+        expect_fail(x, -EOPNOTSUPP, "<address type='pci'> is not supported for a sata disk");
+    }
+    {
+        _cleanup_free_ char *x = with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                              "<address type='drive' unit='2'/></disk>"
+                                              "<disk device='cdrom'><target dev='hda' bus='ide'/>"
+                                              "<address type='drive' bus='1' unit='0'/></disk>");
+        expect_fail(x, -EINVAL, "disk 'hda': drive address 2 is already disk 'sda''s");
+    }
+}
+
 static void test_pci_address_assignment(void **state)
 {
     _cleanup_free_ char *xml = with_devices(
@@ -640,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_nic_defaults),
         cmocka_unit_test(test_pci_address_refusals),
         cmocka_unit_test(test_pci_address_assignment),
+        cmocka_unit_test(test_drive_addresses),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

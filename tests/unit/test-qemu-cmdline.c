@@ -109,9 +109,39 @@ static const struct row rows[] = {
                 "</disk>",
      .want = {"-device", "virtio-blk-pci,drive=f-vda,id=vda,addr=0xa", "-device",
               "virtio-net-pci,netdev=hostnet0,id=net0,mac=52:54:00:12:34:56,addr=0x11"}},
+    {.devices = "<disk type='file' device='cdrom'><driver name='qemu' type='raw'/>"
+                "<source file='/iso/debian.iso'/><target dev='sda' bus='sata'/><readonly/></disk>"
+                "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>",
+     .want = {"-blockdev", "driver=raw,node-name=f-sda,file=p-sda,discard=unmap,read-only=on",
+              "-device", "ide-cd,drive=f-sda,id=sda,bus=ide.0,unit=0", "-device",
+              "ide-cd,id=sdb,bus=ide.0,unit=1"}},
+    /* q35's AHCI: one drive per port, in the pinned order. */
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>",
+     .devices = "<disk device='cdrom'><target dev='sdb' bus='sata'/>"
+                "<address type='drive' controller='0' bus='0' target='0' unit='3'/></disk>"
+                "<disk><source file='/img/s.raw'/><target dev='sda' bus='sata'/></disk>",
+     .want = {"-device", "ide-cd,id=sdb,bus=ide.3", "-device",
+              "ide-hd,drive=f-sda,id=sda,bus=ide.0"}},
+    {.devices = "<disk type='file'><driver name='qemu' type='raw' cache='none' io='native' "
+                "discard='ignore' detect_zeroes='on'/><source file='/img/a.raw'/>"
+                "<target dev='vda'/></disk>"
+                "<disk type='file'><driver name='qemu' type='raw' io='io_uring' "
+                "detect_zeroes='unmap'/><source file='/img/b.raw'/><target dev='vdb'/></disk>",
+     .want = {"-blockdev",
+              "driver=file,node-name=p-vda,filename=/img/a.raw,cache.direct=on,"
+              "cache.no-flush=off,aio=native,discard=unmap,read-only=off",
+              "-blockdev",
+              "driver=raw,node-name=f-vda,file=p-vda,discard=ignore,detect-zeroes=on,"
+              "read-only=off",
+              "-blockdev",
+              "driver=file,node-name=p-vdb,filename=/img/b.raw,cache.direct=off,"
+              "cache.no-flush=off,aio=io_uring,discard=unmap,read-only=off",
+              "-blockdev",
+              "driver=raw,node-name=f-vdb,file=p-vdb,discard=unmap,detect-zeroes=unmap,"
+              "read-only=off"}},
     {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
                 "<serial>S1</serial></disk>",
-     .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1"}},
+     .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1,bus=ide.0,unit=0"}},
 };
 
 static void test_table(void **state)
