@@ -171,6 +171,12 @@ static size_t pci_users(struct domain_def *def, struct pci_user *u)
 {
     size_t n = 0;
 
+    /* The video card first: it takes the lowest free slot, as libvirt's
+     * does (0x02 on a pc machine). */
+    if (def->video.model == DOMAIN_VIDEO_VGA || def->video.model == DOMAIN_VIDEO_VIRTIO) {
+        u[n].addr = &def->video.addr;
+        snprintf(u[n++].name, sizeof u[0].name, "<video>");
+    }
     for (size_t i = 0; i < def->n_disks; i++) {
         if (strcmp(def->disks[i].bus, "virtio") != 0)
             continue;
@@ -186,7 +192,7 @@ static size_t pci_users(struct domain_def *def, struct pci_user *u)
 
 int domain_pci_assign(struct domain_def *def, struct ferry_error *err)
 {
-    struct pci_user u[DOMAIN_MAX_DISKS + DOMAIN_MAX_NICS];
+    struct pci_user u[1 + DOMAIN_MAX_DISKS + DOMAIN_MAX_NICS];
     const char *owner[PCI_SLOT_MAX + 1] = {0};
     size_t n = pci_users(def, u);
     unsigned next = PCI_SLOT_FIRST_AUTO;

@@ -134,6 +134,69 @@ static void add_nic(xmlNode *devices, const struct domain_nic *nic)
     add_pci_address(iface, &nic->addr);
 }
 
+/* <serial> and the <console> that names it, as libvirt writes them. */
+static void add_serial(xmlNode *devices, const struct domain_serial *s)
+{
+    const char *type = s->type == DOMAIN_CHR_UNIX ? "unix" : "pty";
+
+    if (s->type == DOMAIN_CHR_NONE)
+        return;
+    for (int i = 0; i < 2; i++) {
+        xmlNode *e = xmlNewChild(devices, NULL, (const xmlChar *)(i ? "console" : "serial"), NULL);
+        xmlNode *n;
+
+        xmlNewProp(e, (const xmlChar *)"type", (const xmlChar *)type);
+        if (s->path) {
+            n = xmlNewChild(e, NULL, (const xmlChar *)"source", NULL);
+            xmlNewProp(n, (const xmlChar *)"mode", (const xmlChar *)"bind");
+            xmlNewProp(n, (const xmlChar *)"path", (const xmlChar *)s->path);
+        }
+        n = xmlNewChild(e, NULL, (const xmlChar *)"target", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)(i ? "serial" : "isa-serial"));
+        xmlNewProp(n, (const xmlChar *)"port", (const xmlChar *)"0");
+    }
+}
+
+static void add_graphics(xmlNode *devices, const struct domain_graphics *g)
+{
+    xmlNode *e, *n;
+    char port[16];
+
+    if (!g->vnc)
+        return;
+    snprintf(port, sizeof port, "%d", g->port);
+    e = xmlNewChild(devices, NULL, (const xmlChar *)"graphics", NULL);
+    xmlNewProp(e, (const xmlChar *)"type", (const xmlChar *)"vnc");
+    xmlNewProp(e, (const xmlChar *)"port", (const xmlChar *)port);
+    xmlNewProp(e, (const xmlChar *)"autoport", (const xmlChar *)(g->port < 0 ? "yes" : "no"));
+    if (g->listen[0]) {
+        xmlNewProp(e, (const xmlChar *)"listen", (const xmlChar *)g->listen);
+        n = xmlNewChild(e, NULL, (const xmlChar *)"listen", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"address");
+        xmlNewProp(n, (const xmlChar *)"address", (const xmlChar *)g->listen);
+    }
+}
+
+static void add_video(xmlNode *devices, const struct domain_video *v)
+{
+    static const char *const names[] = {
+        [DOMAIN_VIDEO_VGA] = "vga", [DOMAIN_VIDEO_VIRTIO] = "virtio", [DOMAIN_VIDEO_NONE] = "none"};
+    xmlNode *e, *n;
+
+    if (v->model == DOMAIN_VIDEO_ABSENT)
+        return;
+    e = xmlNewChild(devices, NULL, (const xmlChar *)"video", NULL);
+    n = xmlNewChild(e, NULL, (const xmlChar *)"model", NULL);
+    xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)names[v->model]);
+    if (v->vram_kib) {
+        char vram[16];
+
+        snprintf(vram, sizeof vram, "%u", v->vram_kib);
+        xmlNewProp(n, (const xmlChar *)"vram", (const xmlChar *)vram);
+    }
+    add_pci_address(e, &v->addr);
+}
+
 /* Sets the text of ROOT's first child element NAME to TEXT (added after
  * AFTER, or at the end, when there is none). */
 static xmlNode *set_child_text(xmlNode *root, const char *name, const char *text, xmlNode *after)
@@ -209,11 +272,32 @@ char *domain_def_format(const struct domain_def *def)
         add_text(os, "initrd", def->initrd);
     if (def->cmdline)
         add_text(os, "cmdline", def->cmdline);
+    if (def->loader) {
+        n = add_text(os, "loader", def->loader);
+        if (def->loader_rom) {
+            xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"rom");
+        } else {
+            xmlNewProp(n, (const xmlChar *)"readonly", (const xmlChar *)"yes");
+            xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"pflash");
+        }
+    }
+    if (def->loader && !def->loader_rom && (def->nvram || def->nvram_template)) {
+        n = def->nvram ? add_text(os, "nvram", def->nvram)
+                       : xmlNewChild(os, NULL, (const xmlChar *)"nvram", NULL);
+        if (def->nvram_template)
+            xmlNewProp(n, (const xmlChar *)"template", (const xmlChar *)def->nvram_template);
+    }
+    add_text(root, "on_poweroff", "destroy");
+    add_text(root, "on_reboot", def->on_reboot == DOMAIN_REBOOT_DESTROY ? "destroy" : "restart");
+    add_text(root, "on_crash", "destroy");
     devices = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
     for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
         add_disk(devices, &def->disks[i]);
     for (size_t i = 0; i < def->n_nics && i < DOMAIN_MAX_NICS; i++)
         add_nic(devices, &def->nics[i]);
+    add_serial(devices, &def->serial);
+    add_graphics(devices, &def->graphics);
+    add_video(devices, &def->video);
     return agent_xml_format(doc);
 }
 
@@ -230,7 +314,14 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         a->vcpus != b->vcpus || strcmp(a->machine, b->machine) || !str_eq(a->kernel, b->kernel) ||
         !str_eq(a->initrd, b->initrd) || !str_eq(a->cmdline, b->cmdline) ||
         !str_eq(a->description, b->description) || a->n_disks != b->n_disks ||
-        !str_eq(a->native_xml, b->native_xml))
+        !str_eq(a->native_xml, b->native_xml) || !str_eq(a->loader, b->loader) ||
+        a->loader_rom != b->loader_rom || !str_eq(a->nvram, b->nvram) ||
+        !str_eq(a->nvram_template, b->nvram_template) || a->on_reboot != b->on_reboot ||
+        a->serial.type != b->serial.type || !str_eq(a->serial.path, b->serial.path) ||
+        a->graphics.vnc != b->graphics.vnc || a->graphics.port != b->graphics.port ||
+        strcmp(a->graphics.listen, b->graphics.listen) || a->video.model != b->video.model ||
+        a->video.vram_kib != b->video.vram_kib || a->video.addr.set != b->video.addr.set ||
+        a->video.addr.slot != b->video.addr.slot)
         return false;
     if (a->n_nics != b->n_nics)
         return false;
@@ -264,6 +355,10 @@ struct domain_def *domain_def_copy(const struct domain_def *def)
     *c = *def;
     c->kernel = ferry_strdup(def->kernel);
     c->initrd = ferry_strdup(def->initrd);
+    c->loader = ferry_strdup(def->loader);
+    c->nvram = ferry_strdup(def->nvram);
+    c->nvram_template = ferry_strdup(def->nvram_template);
+    c->serial.path = ferry_strdup(def->serial.path);
     c->cmdline = ferry_strdup(def->cmdline);
     c->description = ferry_strdup(def->description);
     c->native_xml = ferry_strdup(def->native_xml);
@@ -280,6 +375,10 @@ void domain_def_free(struct domain_def *def)
         return;
     free(def->kernel);
     free(def->initrd);
+    free(def->loader);
+    free(def->nvram);
+    free(def->nvram_template);
+    free(def->serial.path);
     free(def->cmdline);
     free(def->description);
     free(def->native_xml);

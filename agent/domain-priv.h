@@ -18,6 +18,8 @@ struct parse_state {
     struct domain_def *def;
     struct ferry_error *err;
     bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
+    bool seen_serial, seen_console, seen_graphics;
+    bool seen_on_poweroff, seen_on_reboot, seen_on_crash;
     bool xen; /* <domain type='xen'>: Xen's guest types, buses and backends too */
 };
 
@@ -34,6 +36,14 @@ const xmlNode *domain_xml_child(const xmlNode *parent, const char *name);
  * other is refused, naming it, since it may change the guest. */
 int domain_check_attrs(struct parse_state *st, const xmlNode *n, const char *path,
                        const char *const *known, const char *const *host_side, const char *what);
+
+/* <serial>, <console>, <graphics>, <video> (domain-devices.c). */
+int domain_parse_serial(struct parse_state *st, const xmlNode *n);
+int domain_parse_console(struct parse_state *st, const xmlNode *n);
+int domain_parse_graphics(struct parse_state *st, const xmlNode *n);
+int domain_parse_video(struct parse_state *st, const xmlNode *n);
+/* After the whole document: a VGA card for a display that has none. */
+void domain_devices_complete(struct domain_def *def);
 
 /* <interface>: appends one NIC to st->def. */
 int domain_parse_interface(struct parse_state *st, const xmlNode *n);

@@ -196,11 +196,82 @@ static int parse_os_path(struct parse_state *st, const xmlNode *n, bool *seen, c
     return check_path(st->err, *ret, what);
 }
 
+/* <loader readonly='yes' type='pflash'>CODE</loader> (UEFI) or
+ * <loader type='rom'>BIOS</loader>. */
+static int parse_loader(struct parse_state *st, const xmlNode *n)
+{
+    static const char *const known[] = {"type", "readonly", "secure", NULL};
+    struct domain_def *def = st->def;
+    const char *what = WHAT ": <os><loader>";
+    char type[16], ro[8], secure[8];
+    int r;
+
+    if ((r = domain_check_attrs(st, n, "os/loader", known, NULL, what)) < 0 ||
+        (r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "readonly", ro, sizeof ro, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "secure", secure, sizeof secure, what, st->err)) < 0)
+        return r;
+    if (!strcmp(type, "rom"))
+        def->loader_rom = true;
+    else if (strcmp(type, "pflash") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <loader type='%s'> is not supported (pflash, rom)", what,
+                               type[0] ? type : "");
+    /* A writable pflash would hold code and variables in one shared file. */
+    if (!def->loader_rom && strcmp(ro, "yes") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <loader type='pflash' readonly='%s'> is not supported (only "
+                               "readonly='yes', with an <nvram>)",
+                               what, ro);
+    /* Secure boot needs SMM and a matching variables store. */
+    if (secure[0] && strcmp(secure, "no") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s: <loader secure='%s'> is not supported",
+                               what, secure);
+    if ((r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->loader, what, st->err)) < 0)
+        return r;
+    return check_path(st->err, def->loader, what);
+}
+
+/* <nvram template=...>PATH</nvram>: both optional (see domain.h). */
+static int parse_nvram(struct parse_state *st, const xmlNode *n)
+{
+    static const char *const known[] = {"template", NULL};
+    struct domain_def *def = st->def;
+    const char *what = WHAT ": <os><nvram>";
+    _cleanup_(xmlFreep) xmlChar *t = NULL;
+    int r;
+
+    if ((r = domain_check_attrs(st, n, "os/nvram", known, NULL, what)) < 0)
+        return r;
+    t = xmlGetNoNsProp(n, (const xmlChar *)"template");
+    if (t) {
+        if (strlen((const char *)t) > DOMAIN_PATH_MAX)
+            return ferry_error_set(st->err, EINVAL, "%s: template path too long", what);
+        def->nvram_template = ferry_strdup((const char *)t);
+        if ((r = check_path(st->err, def->nvram_template, what)) < 0)
+            return r;
+    }
+    if ((r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->nvram, what, st->err)) < 0)
+        return r;
+    if (!def->nvram[0]) {
+        free(def->nvram);
+        def->nvram = NULL;
+        return 0;
+    }
+    return check_path(st->err, def->nvram, what);
+}
+
 static int parse_os(struct parse_state *st, const xmlNode *os)
 {
     struct domain_def *def = st->def;
     bool seen_type = false, seen_kernel = false, seen_initrd = false, seen_cmdline = false;
+    bool seen_loader = false, seen_nvram = false;
+    char firmware[16];
     int r;
+
+    if (!st->xen &&
+        (r = agent_xml_prop(os, "firmware", firmware, sizeof firmware, WHAT ": <os>", st->err)) < 0)
+        return r;
 
     for (const xmlNode *n = os->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
@@ -215,6 +286,14 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
         } else if (agent_xml_is(n, "initrd")) {
             if ((r = parse_os_path(st, n, &seen_initrd, "initrd", &def->initrd)) < 0)
                 return r;
+        } else if (agent_xml_is(n, "loader") && !st->xen) {
+            if ((r = domain_parse_once(st, &seen_loader, "loader")) < 0 ||
+                (r = parse_loader(st, n)) < 0)
+                return r;
+        } else if (agent_xml_is(n, "nvram") && !st->xen) {
+            if ((r = domain_parse_once(st, &seen_nvram, "nvram")) < 0 ||
+                (r = parse_nvram(st, n)) < 0)
+                return r;
         } else if (agent_xml_is(n, "cmdline")) {
             r = domain_parse_once(st, &seen_cmdline, "cmdline");
             if (r < 0)
@@ -227,6 +306,17 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
             domain_parse_ignore(st, "os", n);
         }
     }
+    if (!st->xen && !strcmp(firmware, "efi") && !def->loader)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               WHAT
+                               ": <os firmware='efi'> without <loader> is not supported (no "
+                               "firmware autoselection: name the <loader> and <nvram template>)");
+    if (!st->xen && firmware[0] && strcmp(firmware, "efi") && strcmp(firmware, "bios"))
+        return ferry_error_set(st->err, EOPNOTSUPP, WHAT ": <os firmware='%s'> is not supported",
+                               firmware);
+    if (seen_nvram && (!def->loader || def->loader_rom))
+        return ferry_error_set(st->err, EINVAL,
+                               WHAT ": <os><nvram> needs a <loader type='pflash'>");
     /* QEMU loads an initrd only beside a kernel it loads itself. */
     if (def->initrd && !def->kernel && !st->xen)
         return ferry_error_set(st->err, EINVAL, WHAT ": <os><initrd> needs an <os><kernel>");
@@ -509,10 +599,57 @@ static int parse_devices(struct parse_state *st, const xmlNode *devices)
             int r = domain_parse_interface(st, n);
             if (r < 0)
                 return r;
+        } else if (agent_xml_is(n, "serial") && !st->xen) {
+            int r = domain_parse_serial(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "console") && !st->xen) {
+            int r = domain_parse_console(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "graphics") && !st->xen) {
+            int r = domain_parse_graphics(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "video") && !st->xen) {
+            int r = domain_parse_video(st, n);
+            if (r < 0)
+                return r;
         } else {
             domain_parse_ignore(st, "devices", n);
         }
     }
+    return 0;
+}
+
+/* <on_poweroff>destroy</on_poweroff>, <on_reboot>restart|destroy</on_reboot>,
+ * <on_crash>destroy</on_crash>: libvirt's defaults, and what QEMU does
+ * (a reboot with -no-reboot ends it). A crash action needs a pvpanic
+ * device to learn of the crash; ferry adds none, so only destroy is
+ * honest. */
+static int parse_lifecycle(struct parse_state *st, const xmlNode *n)
+{
+    const char *name = (const char *)n->name;
+    bool *seen = !strcmp(name, "on_poweroff") ? &st->seen_on_poweroff
+                 : !strcmp(name, "on_reboot") ? &st->seen_on_reboot
+                                              : &st->seen_on_crash;
+    char what[32], v[32];
+    int r;
+
+    snprintf(what, sizeof what, WHAT ": <%s>", name);
+    if ((r = domain_parse_once(st, seen, name)) < 0 ||
+        (r = agent_xml_text(n, true, v, sizeof v, what, st->err)) < 0)
+        return r;
+    if (!strcmp(name, "on_reboot") && !strcmp(v, "restart"))
+        st->def->on_reboot = DOMAIN_REBOOT_RESTART;
+    else if (!strcmp(name, "on_reboot") && !strcmp(v, "destroy"))
+        st->def->on_reboot = DOMAIN_REBOOT_DESTROY;
+    else if (strcmp(name, "on_reboot") && !strcmp(v, "destroy"))
+        return 0;
+    else
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s%s</%s> is not supported (%s)", what, v,
+                               name,
+                               !strcmp(name, "on_reboot") ? "restart, destroy" : "only destroy");
     return 0;
 }
 
@@ -555,6 +692,10 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
         if ((r = domain_parse_once(st, &st->seen_description, "description")) < 0 ||
             (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,
                                     WHAT ": <description>", st->err)) < 0)
+            return r;
+    } else if (!st->xen && (agent_xml_is(n, "on_poweroff") || agent_xml_is(n, "on_reboot") ||
+                            agent_xml_is(n, "on_crash"))) {
+        if ((r = parse_lifecycle(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "os")) {
         if ((r = domain_parse_once(st, &st->seen_os, "os")) < 0 || (r = parse_os(st, n)) < 0)
@@ -606,6 +747,7 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
     if (!def->uuid[0])
         ferry_uuid_generate(def->uuid);
     domain_nics_complete(def);
+    domain_devices_complete(def);
     if (!st.xen &&
         ((r = domain_pci_assign(def, err)) < 0 || (r = domain_drive_assign(def, err)) < 0))
         return r;

@@ -97,6 +97,46 @@ struct domain_nic {
     struct domain_pci_addr addr;
 };
 
+/* <serial>/<console>: the guest's first serial port (an isa-serial) and
+ * how the host reaches it. */
+enum domain_chr_type {
+    DOMAIN_CHR_NONE = 0, /* none in the XML: ferry still gives the guest one,
+                          * logged to the agent's STATE/run/NAME.serial */
+    DOMAIN_CHR_PTY,      /* a pseudo-terminal QEMU opens */
+    DOMAIN_CHR_UNIX,     /* a unix socket QEMU listens on */
+};
+
+struct domain_serial {
+    enum domain_chr_type type;
+    char *path; /* unix: <source mode='bind' path>; NULL: the agent's STATE/run/NAME.console */
+};
+
+/* <video><model type=...>. */
+enum domain_video_model {
+    DOMAIN_VIDEO_ABSENT = 0, /* no <video>: none, unless there is a <graphics> */
+    DOMAIN_VIDEO_VGA,
+    DOMAIN_VIDEO_VIRTIO,
+    DOMAIN_VIDEO_NONE, /* <model type='none'>: explicitly none */
+};
+
+struct domain_video {
+    enum domain_video_model model;
+    unsigned vram_kib; /* vga: <model vram=> (QEMU's vgamem_mb), 0 = QEMU's default */
+    struct domain_pci_addr addr;
+};
+
+/* <graphics type='vnc'>. */
+struct domain_graphics {
+    bool vnc;
+    int port;        /* 5900..65535, or -1 for autoport */
+    char listen[64]; /* an address; "" = 127.0.0.1 (libvirt's vnc_listen default) */
+};
+
+/* <on_reboot>: what a guest reboot does. <on_poweroff> and <on_crash> can
+ * only be destroy (a guest without a pvpanic device cannot tell QEMU it
+ * crashed). */
+enum domain_on_reboot { DOMAIN_REBOOT_RESTART = 0, DOMAIN_REBOOT_DESTROY };
+
 struct domain_def {
     char name[65];                /* ferry_name_valid() */
     char uuid[FERRY_UUID_STRLEN]; /* generated when absent */
@@ -109,9 +149,24 @@ struct domain_def {
      * change with the QEMU of the host it runs on. The arch is always
      * x86_64: another is refused. */
     char machine[DOMAIN_MACHINE_MAX];
-    char *kernel;      /* <os><kernel>: optional direct boot */
-    char *initrd;      /* <os><initrd>, optional, only with a kernel */
-    char *cmdline;     /* <os><cmdline>, optional */
+    char *kernel;  /* <os><kernel>: optional direct boot */
+    char *initrd;  /* <os><initrd>, optional, only with a kernel */
+    char *cmdline; /* <os><cmdline>, optional */
+    /* <os><loader>: firmware. type='pflash' readonly='yes' (UEFI: the code
+     * read-only, the variables in a per-VM NVRAM file) or type='rom' (a
+     * BIOS image). NULL: QEMU's SeaBIOS. */
+    char *loader;
+    bool loader_rom;
+    /* <os><nvram template=...>PATH</nvram>, pflash only. NVRAM NULL: the
+     * agent's own STATE/nvram/NAME_VARS.fd. Either is created from
+     * NVRAM_TEMPLATE at the guest's first start; the QEMU driver pins a
+     * template at define when the document names none. */
+    char *nvram;
+    char *nvram_template;
+    enum domain_on_reboot on_reboot;
+    struct domain_serial serial;
+    struct domain_graphics graphics;
+    struct domain_video video;
     char *description; /* optional */
     size_t n_disks;
     struct domain_disk disks[DOMAIN_MAX_DISKS];

@@ -182,6 +182,84 @@ static void add_nic(struct qemu_argv *a, const struct qemu_cmdline_host *h, size
               pci_addr(nic->addr, addr));
 }
 
+/* The first serial port: an isa-serial whose output is also logged to
+ * the agent's NAME.serial file, whatever reaches it from the host. */
+static void add_serial(struct qemu_argv *a, const struct qemu_cmdline_host *h,
+                       const struct domain_serial *s)
+{
+    _cleanup_free_ char *log = qemu_escape(h->serial_path);
+
+    argv_add(a, "-chardev");
+    switch (s->type) {
+    case DOMAIN_CHR_NONE:
+        argv_addf(a, "file,id=serial0,path=%s,append=on", log);
+        break;
+    case DOMAIN_CHR_PTY:
+        argv_addf(a, "pty,id=serial0,logfile=%s,logappend=on", log);
+        break;
+    case DOMAIN_CHR_UNIX: {
+        _cleanup_free_ char *path = qemu_escape(s->path ? s->path : h->console_path);
+
+        /* wait=off: the guest runs whether or not a console is attached. */
+        argv_addf(a, "socket,id=serial0,path=%s,server=on,wait=off,logfile=%s,logappend=on", path,
+                  log);
+        break;
+    }
+    }
+    argv_add(a, "-serial");
+    argv_add(a, "chardev:serial0");
+}
+
+static void add_display(struct qemu_argv *a, const struct domain_def *def)
+{
+    const struct domain_graphics *g = &def->graphics;
+    const struct domain_video *v = &def->video;
+    char addr[16];
+
+    if (g->vnc) {
+        const char *listen = g->listen[0] ? g->listen : "127.0.0.1";
+        bool v6 = strchr(listen, ':') != NULL;
+
+        argv_add(a, "-vnc");
+        /* Autoport: the first free display from 0 (port 5900) on, as
+         * libvirt picks the first free port. */
+        if (g->port < 0)
+            argv_addf(a, "%s%s%s:0,to=99", v6 ? "[" : "", listen, v6 ? "]" : "");
+        else
+            argv_addf(a, "%s%s%s:%d", v6 ? "[" : "", listen, v6 ? "]" : "", g->port - 5900);
+    }
+    if (v->model == DOMAIN_VIDEO_VGA) {
+        argv_add(a, "-device");
+        if (v->vram_kib)
+            argv_addf(a, "VGA,id=video0,vgamem_mb=%u%s", v->vram_kib / 1024,
+                      pci_addr(v->addr, addr));
+        else
+            argv_addf(a, "VGA,id=video0%s", pci_addr(v->addr, addr));
+    } else if (v->model == DOMAIN_VIDEO_VIRTIO) {
+        argv_add(a, "-device");
+        argv_addf(a, "virtio-vga,id=video0%s", pci_addr(v->addr, addr));
+    }
+}
+
+/* UEFI: the code read-only in pflash0, the variables read-write in
+ * pflash1, as libvirt gives them (blockdev nodes named by the machine's
+ * pflash0=/pflash1= properties). */
+static void add_pflash(struct qemu_argv *a, const struct qemu_cmdline_host *h,
+                       const struct domain_def *def)
+{
+    _cleanup_free_ char *code = qemu_escape(def->loader);
+    _cleanup_free_ char *vars = qemu_escape(h->nvram_path ? h->nvram_path : "");
+
+    argv_add(a, "-blockdev");
+    argv_addf(a, "driver=file,node-name=pflash0-file,filename=%s,read-only=on", code);
+    argv_add(a, "-blockdev");
+    argv_add(a, "driver=raw,node-name=pflash0,file=pflash0-file,read-only=on");
+    argv_add(a, "-blockdev");
+    argv_addf(a, "driver=file,node-name=pflash1-file,filename=%s,read-only=off", vars);
+    argv_add(a, "-blockdev");
+    argv_add(a, "driver=raw,node-name=pflash1,file=pflash1-file,read-only=off");
+}
+
 void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,
                         struct qemu_argv *a)
 {
@@ -193,8 +271,9 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
     argv_add(a, "-machine");
     /* The pinned, versioned name (hv_driver.domain_define): the source and
      * the destination of a migration build the same machine. */
-    argv_addf(a, "%s,accel=%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
-              h->kvm ? "kvm" : "tcg");
+    argv_addf(a, "%s,accel=%s%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
+              h->kvm ? "kvm" : "tcg",
+              def->loader && !def->loader_rom ? ",pflash0=pflash0,pflash1=pflash1" : "");
     argv_add(a, "-m");
     argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
     argv_add(a, "-smp");
@@ -210,13 +289,15 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
         argv_add(a, "-qmp");
         argv_addf(a, "unix:%s,server=on,wait=off", q);
     }
-    {
-        _cleanup_free_ char *s = qemu_escape(h->serial_path);
-        argv_add(a, "-chardev");
-        argv_addf(a, "file,id=serial0,path=%s,append=on", s);
-        argv_add(a, "-serial");
-        argv_add(a, "chardev:serial0");
+    add_serial(a, h, &def->serial);
+    if (def->loader && def->loader_rom) {
+        argv_add(a, "-bios");
+        argv_add(a, def->loader);
+    } else if (def->loader) {
+        add_pflash(a, h, def);
     }
+    if (def->on_reboot == DOMAIN_REBOOT_DESTROY)
+        argv_add(a, "-no-reboot"); /* a guest reboot ends QEMU */
     if (def->kernel) {
         argv_add(a, "-kernel");
         argv_add(a, def->kernel);
@@ -233,6 +314,7 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
         add_disk(a, h, def, &def->disks[i]);
     for (size_t i = 0; i < def->n_nics; i++)
         add_nic(a, h, i, &def->nics[i]);
+    add_display(a, def);
     if (h->incoming) {
         /* -S: the guest stays paused after the incoming migration until
          * Finish decides (resume, or stay paused for --suspend). */

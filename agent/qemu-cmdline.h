@@ -29,6 +29,12 @@ struct qemu_cmdline_host {
     bool incoming;           /* -S -incoming defer */
     const char *qmp_path;    /* the monitor's unix socket; borrowed */
     const char *serial_path; /* the file the first serial port is logged to; borrowed */
+    /* A unix <serial> without <source path>: the socket the agent keeps
+     * for it (STATE/run/NAME.console); borrowed. */
+    const char *console_path;
+    /* A pflash <loader>: the guest's NVRAM file (def->nvram, or the
+     * agent's own path); borrowed. */
+    const char *nvram_path;
     /* Per NIC of the definition: the descriptor number of its tap in QEMU
      * (ethernet, bridge), -1 for a user NIC. NULL when it has no NICs. */
     const int *nic_fds;
@@ -53,6 +59,17 @@ int qemu_net_check(const struct domain_def *def, struct ferry_error *err);
  * them with qemu_net_close() once QEMU holds its copies. */
 int qemu_net_open(const struct domain_def *def, int *fds, struct ferry_error *err);
 void qemu_net_close(int *fds, size_t n);
+
+/* UEFI firmware files (qemu-firmware.c). */
+/* At define: pins the variables template of a pflash loader when DEF
+ * names none (Debian's OVMF_VARS*.fd beside OVMF_CODE*.fd). */
+void qemu_firmware_define(struct domain_def *def);
+/* The guest's NVRAM file: def->nvram, or STATE_DIR/nvram/NAME_VARS.fd.
+ * Caller frees. */
+char *qemu_firmware_nvram_path(const char *state_dir, const struct domain_def *def);
+/* Creates the NVRAM file PATH from the template when it does not exist
+ * yet (first start); an existing one is the guest's and is kept. */
+int qemu_firmware_prepare(const struct domain_def *def, const char *path, struct ferry_error *err);
 
 #define QEMU_MACHINES_MAX 256
 

@@ -148,6 +148,7 @@ static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct f
     (void)ag;
     if (def->native_xml)
         return 0; /* another hypervisor's document */
+    qemu_firmware_define(def);
     return pin_machine(def, err);
 }
 
@@ -331,7 +332,7 @@ static int write_run_state(struct agent *ag, struct agent_domain *dom, struct qe
 
 static void remove_run_state(struct agent *ag, const char *name)
 {
-    static const char *const exts[] = {"xml", "pid", "qmp", "incoming"};
+    static const char *const exts[] = {"xml", "pid", "qmp", "incoming", "console"};
 
     for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
         _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.%s", ag->run_dir, name, exts[i]);
@@ -362,6 +363,9 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         .serial_path = p->serial_path,
     };
     _cleanup_free_ char **env = NULL;
+    _cleanup_free_ char *console_path =
+        ferry_strdup_printf("%s/%s.console", ag->run_dir, dom->def->name);
+    _cleanup_free_ char *nvram_path = NULL;
     int tap_fds[DOMAIN_MAX_NICS], child_fds[DOMAIN_MAX_NICS], n_taps = 0;
     _cleanup_close_ int log_fd = -1;
     _cleanup_close_ int null_fd = -1;
@@ -379,6 +383,17 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         return ferry_error_set_errno(err, errno, "kernel '%s'", dom->def->kernel);
     if (dom->def->initrd && access(dom->def->initrd, R_OK) < 0)
         return ferry_error_set_errno(err, errno, "initrd '%s'", dom->def->initrd);
+    if (dom->def->loader && access(dom->def->loader, R_OK) < 0)
+        return ferry_error_set_errno(err, errno, "loader '%s'", dom->def->loader);
+    if (dom->def->loader && !dom->def->loader_rom) {
+        nvram_path = qemu_firmware_nvram_path(ag->cfg.state_dir, dom->def);
+        if ((r = qemu_firmware_prepare(dom->def, nvram_path, err)) < 0)
+            return r;
+        host.nvram_path = nvram_path;
+    }
+    host.console_path = console_path;
+    if (dom->def->serial.type == DOMAIN_CHR_UNIX && !dom->def->serial.path)
+        unlink(console_path); /* a socket the last QEMU left */
     /* A definition stored before machine types were pinned, or received
      * from such an agent: pinned now, in the live definition. */
     if (!dom->def->machine[0] && (r = pin_machine(dom->def, err)) < 0)

@@ -112,21 +112,14 @@ static void test_full_libvirt_document(void **state)
         "features",
         "cpu",
         "clock",
-        "on_poweroff",
-        "on_reboot",
-        "on_crash",
         "pm",
         "devices/emulator",
         "devices/disk/backingStore",
         "devices/disk/boot",
         "devices/disk/alias",
         "devices/controller",
-        "devices/serial",
-        "devices/console",
         "devices/channel",
         "devices/input",
-        "devices/graphics",
-        "devices/video",
         "devices/memballoon",
         "devices/rng",
         "seclabel",
@@ -177,7 +170,14 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->disks[2].drive, 0);
     assert_int_equal(def->nics[0].addr.slot, 3);
     assert_true(def->nics[1].addr.set);
-    assert_int_equal(def->nics[1].addr.slot, 2);
+    assert_int_equal(def->nics[1].addr.slot, 6);
+    assert_int_equal(def->video.model, DOMAIN_VIDEO_VIRTIO);
+    assert_int_equal(def->video.addr.slot, 2); /* the video card first */
+    assert_int_equal(def->serial.type, DOMAIN_CHR_PTY);
+    assert_true(def->graphics.vnc);
+    assert_int_equal(def->graphics.port, -1);
+    assert_string_equal(def->graphics.listen, "127.0.0.1");
+    assert_int_equal(def->on_reboot, DOMAIN_REBOOT_RESTART);
 
     for (size_t i = 0; i < ARRAY_SIZE(expect_ignored); i++) {
         if (!ignored(def, expect_ignored[i]))
@@ -675,6 +675,144 @@ static void test_pci_address_assignment(void **state)
     }
 }
 
+/* <serial>, <console>, <graphics>, <video>: each refusal names what it
+ * refuses. */
+static void test_chardev_display_refusals(void **state)
+{
+    static const struct {
+        const char *devices;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<serial type='file'><source path='/x'/></serial>", -EOPNOTSUPP,
+         "<serial>: <serial type='file'> is not supported (pty, unix)"},
+        {"<serial type='pty'><target port='1'/></serial>", -EOPNOTSUPP,
+         "<serial>: <target port='1'> is not supported (only the first serial port, 0)"},
+        {"<serial type='pty'/><serial type='pty'/>", -EOPNOTSUPP,
+         "more than one <serial> is not supported"},
+        {"<serial type='pty'><target type='pci-serial'/></serial>", -EOPNOTSUPP,
+         "<target type='pci-serial'> is not supported (isa-serial)"},
+        {"<serial type='unix'><source mode='connect' path='/s'/></serial>", -EOPNOTSUPP,
+         "<source mode='connect'> is not supported (only bind"},
+        {"<serial type='unix'><source mode='bind' path='rel/s'/></serial>", -EINVAL,
+         "<source path='rel/s'> is not absolute"},
+        {"<console type='pty'><target type='virtio' port='0'/></console>", -EOPNOTSUPP,
+         "<console>: <target type='virtio'> is not supported (only serial"},
+        {"<serial type='pty'/><console type='unix'/>", -EINVAL,
+         "<console>: type differs from the <serial>"},
+        {"<graphics type='spice' autoport='yes'/>", -EOPNOTSUPP,
+         "<graphics type='spice'> is not supported (only vnc)"},
+        {"<graphics type='vnc' passwd='secret'/>", -EOPNOTSUPP,
+         "<graphics>: attribute 'passwd' of <graphics> is not supported"},
+        {"<graphics type='vnc' port='80' autoport='no'/>", -EINVAL,
+         "<graphics port='80'> is not a port in 5900..65535"},
+        {"<graphics type='vnc'><listen type='network' network='default'/></graphics>", -EOPNOTSUPP,
+         "<listen type='network'> is not supported (only address)"},
+        {"<graphics type='vnc' listen='0.0.0.0'><listen type='address' address='127.0.0.1'/>"
+         "</graphics>",
+         -EINVAL, "<listen address='127.0.0.1'> differs from listen='0.0.0.0'"},
+        {"<graphics type='vnc' listen='a,b'/>", -EINVAL, "listen address 'a,b' is not an address"},
+        {"<graphics type='vnc'/><graphics type='vnc'/>", -EOPNOTSUPP,
+         "more than one <graphics> is not supported"},
+        {"<video><model type='qxl'/></video>", -EOPNOTSUPP,
+         "<video>: <model type='qxl'> is not supported (vga, virtio, none)"},
+        {"<video><model type='vga' heads='2'/></video>", -EOPNOTSUPP,
+         "<model heads='2'> is not supported"},
+        {"<video><model type='virtio' vram='16384'/></video>", -EOPNOTSUPP,
+         "<model vram> is supported for type='vga' only"},
+        {"<video><model type='vga' vram='1000'/></video>", -EINVAL, "<model vram='1000'>"},
+        {"<video><model type='virtio'><acceleration accel3d='yes'/></model></video>", -EOPNOTSUPP,
+         "<video>: <acceleration> is not supported"},
+        {"<video><model type='vga' ram='65536'/></video>", -EOPNOTSUPP,
+         "attribute 'ram' of <model> is not supported"},
+        {"<video/>", -EINVAL, "<video>: no <model type=...>"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = with_devices(cases[i].devices);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+}
+
+static void test_chardev_display(void **state)
+{
+    _cleanup_free_ char *xml =
+        with_devices("<console type='unix'><source mode='bind' path='/run/c.sock'/>"
+                     "<target type='serial' port='0'/></console>"
+                     "<graphics type='vnc' port='5905' autoport='no' keymap='de'/>");
+    struct domain_def *def = parse_ok(xml);
+
+    /* A console alone defines the serial port it names. */
+    assert_int_equal(def->serial.type, DOMAIN_CHR_UNIX);
+    assert_string_equal(def->serial.path, "/run/c.sock");
+    assert_true(def->graphics.vnc);
+    assert_int_equal(def->graphics.port, 5905);
+    /* A display without a video card gets libvirt's VGA, in a slot. */
+    assert_int_equal(def->video.model, DOMAIN_VIDEO_VGA);
+    assert_true(def->video.addr.set);
+    assert_int_equal(def->n_ignored, 1);
+    assert_string_equal(def->ignored[0], "devices/graphics@keymap");
+    domain_def_free(def);
+}
+
+/* UEFI firmware and lifecycle actions. */
+static void test_loader_lifecycle(void **state)
+{
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<os><loader type='pflash'>/f/CODE.fd</loader></os>", -EOPNOTSUPP,
+         "<loader type='pflash' readonly=''> is not supported (only readonly='yes'"},
+        {"<os><loader readonly='yes' type='pflash' secure='yes'>/f/CODE.fd</loader></os>",
+         -EOPNOTSUPP, "<loader secure='yes'> is not supported"},
+        {"<os><loader readonly='yes' type='floppy'>/f/CODE.fd</loader></os>", -EOPNOTSUPP,
+         "<loader type='floppy'> is not supported (pflash, rom)"},
+        {"<os><loader readonly='yes' type='pflash'>CODE.fd</loader></os>", -EINVAL,
+         "<os><loader>: path 'CODE.fd' is not absolute"},
+        {"<os><loader readonly='yes' type='pflash' format='qcow2'>/c</loader></os>", -EOPNOTSUPP,
+         "attribute 'format' of <loader> is not supported"},
+        {"<os><nvram>/v/VARS.fd</nvram></os>", -EINVAL,
+         "<os><nvram> needs a <loader type='pflash'>"},
+        {"<os><loader type='rom'>/b.bin</loader><nvram>/v</nvram></os>", -EINVAL,
+         "<os><nvram> needs a <loader type='pflash'>"},
+        {"<os firmware='efi'><type>hvm</type></os>", -EOPNOTSUPP,
+         "<os firmware='efi'> without <loader> is not supported"},
+        {"<on_poweroff>restart</on_poweroff>", -EOPNOTSUPP,
+         "<on_poweroff>restart</on_poweroff> is not supported (only destroy)"},
+        {"<on_reboot>preserve</on_reboot>", -EOPNOTSUPP,
+         "<on_reboot>preserve</on_reboot> is not supported (restart, destroy)"},
+        {"<on_crash>coredump-restart</on_crash>", -EOPNOTSUPP,
+         "<on_crash>coredump-restart</on_crash> is not supported (only destroy)"},
+        {"<on_reboot>restart</on_reboot><on_reboot>restart</on_reboot>", -EINVAL,
+         "<on_reboot> appears more than once"},
+    };
+    struct domain_def *def;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = ferry_strdup_printf(
+            "<domain><name>u</name><memory>1024</memory>%s</domain>", cases[i].xml);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+    def = parse_ok("<domain><name>u</name><memory>1024</memory><os firmware='efi'>"
+                   "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+                   "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/v/u_VARS.fd</nvram></os>"
+                   "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
+                   "<on_crash>destroy</on_crash></domain>");
+    assert_string_equal(def->loader, "/usr/share/OVMF/OVMF_CODE_4M.fd");
+    assert_false(def->loader_rom);
+    assert_string_equal(def->nvram, "/v/u_VARS.fd");
+    assert_string_equal(def->nvram_template, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+    assert_int_equal(def->on_reboot, DOMAIN_REBOOT_DESTROY);
+    domain_def_free(def);
+    def = parse_ok("<domain><name>u</name><memory>1024</memory><os>"
+                   "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram/></os></domain>");
+    assert_null(def->nvram); /* the agent's own file */
+    assert_null(def->nvram_template);
+    domain_def_free(def);
+}
+
 /* The guest's instruction set and machine: another arch than x86_64 would
  * silently become an x86_64 guest, so it is refused by name. */
 static void test_os_arch_machine(void **state)
@@ -727,6 +865,9 @@ int main(void)
         cmocka_unit_test(test_pci_address_refusals),
         cmocka_unit_test(test_pci_address_assignment),
         cmocka_unit_test(test_drive_addresses),
+        cmocka_unit_test(test_chardev_display_refusals),
+        cmocka_unit_test(test_chardev_display),
+        cmocka_unit_test(test_loader_lifecycle),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,8 @@ static const int nic_fds[] = {-1, 4, 5, 6, 7, 8, 9, 10};
 
 static const struct qemu_cmdline_host host = {
     .nic_fds = nic_fds,
+    .console_path = "/run/ferry/g.console",
+    .nvram_path = "/var/lib/ferry/nvram/g_VARS.fd",
     .binary = "/usr/bin/qemu-system-x86_64",
     .kvm = false,
     .qmp_path = "/run/ferry/g.qmp",
@@ -61,10 +63,11 @@ static void dump(const struct qemu_argv *a)
 
 /* One element (in <os> or in <devices>) and the arguments it must give. */
 struct row {
-    const char *os;      /* inside <os>, NULL for the default */
-    const char *devices; /* inside <devices> */
-    const char *want[8]; /* pairs: option, value (NULL value: the option alone) */
-    const char *absent;  /* an option that must not appear, or NULL */
+    const char *os;       /* inside <os>, NULL for the default */
+    const char *devices;  /* inside <devices> */
+    const char *root;     /* other children of <domain> */
+    const char *want[12]; /* pairs: option, value (NULL value: the option alone) */
+    const char *absent;   /* an option that must not appear, or NULL */
 };
 
 static const struct row rows[] = {
@@ -139,6 +142,52 @@ static const struct row rows[] = {
               "-blockdev",
               "driver=raw,node-name=f-vdb,file=p-vdb,discard=unmap,detect-zeroes=unmap,"
               "read-only=off"}},
+    /* The first serial port: logged to the agent's file whatever the host
+     * side is. */
+    {.want = {"-chardev", "file,id=serial0,path=/run/ferry/g.serial,append=on", "-serial",
+              "chardev:serial0"}},
+    {.devices = "<serial type='pty'><target port='0'/></serial><console type='pty'/>",
+     .want = {"-chardev", "pty,id=serial0,logfile=/run/ferry/g.serial,logappend=on", "-serial",
+              "chardev:serial0"}},
+    {.devices = "<serial type='unix'/>",
+     .want = {"-chardev", "socket,id=serial0,path=/run/ferry/g.console,server=on,wait=off,"
+                          "logfile=/run/ferry/g.serial,logappend=on"}},
+    {.devices = "<serial type='unix'><source mode='bind' path='/run/a,b.sock'/></serial>",
+     .want = {"-chardev", "socket,id=serial0,path=/run/a,,b.sock,server=on,wait=off,"
+                          "logfile=/run/ferry/g.serial,logappend=on"}},
+    /* VNC: autoport is the first free display from 0; a fixed port its
+     * display; a display gets a VGA card in a pinned slot. */
+    {.devices = "<graphics type='vnc' port='-1' autoport='yes'/>",
+     .want = {"-vnc", "127.0.0.1:0,to=99", "-device", "VGA,id=video0,addr=0x2"}},
+    {.devices = "<graphics type='vnc' port='5907' autoport='no' listen='::1'/>"
+                "<video><model type='virtio' heads='1' primary='yes'/>"
+                "<address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>"
+                "</video>",
+     .want = {"-vnc", "[::1]:7", "-device", "virtio-vga,id=video0,addr=0x1"}},
+    {.devices = "<video><model type='vga' vram='16384'/></video>",
+     .want = {"-device", "VGA,id=video0,vgamem_mb=16,addr=0x2"},
+     .absent = "-vnc"},
+    {.devices = "<graphics type='vnc'/><video><model type='none'/></video>",
+     .want = {"-vnc", "127.0.0.1:0,to=99"},
+     .absent = "-device"},
+    /* UEFI: code read-only, variables read-write, on the machine's pflash. */
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>"
+           "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+           "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'/>",
+     .want = {"-machine", "pc-q35-7.2,accel=tcg,pflash0=pflash0,pflash1=pflash1", "-blockdev",
+              "driver=file,node-name=pflash0-file,filename=/usr/share/OVMF/OVMF_CODE_4M.fd,"
+              "read-only=on",
+              "-blockdev", "driver=raw,node-name=pflash0,file=pflash0-file,read-only=on",
+              "-blockdev",
+              "driver=file,node-name=pflash1-file,filename=/var/lib/ferry/nvram/g_VARS.fd,"
+              "read-only=off",
+              "-blockdev", "driver=raw,node-name=pflash1,file=pflash1-file,read-only=off"}},
+    {.os = "<type>hvm</type><loader type='rom'>/usr/share/seabios/bios-256k.bin</loader>",
+     .want = {"-bios", "/usr/share/seabios/bios-256k.bin", "-machine", "pc,accel=tcg"}},
+    {.root = "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
+             "<on_crash>destroy</on_crash>",
+     .want = {"-no-reboot", NULL}},
+    {.root = "<on_reboot>restart</on_reboot>", .absent = "-no-reboot"},
     {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
                 "<serial>S1</serial></disk>",
      .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1,bus=ide.0,unit=0"}},
@@ -148,10 +197,11 @@ static void test_table(void **state)
 {
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         const struct row *row = &rows[i];
-        _cleanup_free_ char *xml = ferry_strdup_printf(
-            "<domain><name>g</name><memory unit='MiB'>64</memory><os>%s</os>"
-            "<devices>%s</devices></domain>",
-            row->os ? row->os : "<type>hvm</type>", row->devices ? row->devices : "");
+        _cleanup_free_ char *xml =
+            ferry_strdup_printf("<domain><name>g</name><memory unit='MiB'>64</memory><os>%s</os>%s"
+                                "<devices>%s</devices></domain>",
+                                row->os ? row->os : "<type>hvm</type>", row->root ? row->root : "",
+                                row->devices ? row->devices : "");
         struct domain_def *def = parse_ok(xml);
         struct qemu_argv a = {0};
 
@@ -254,6 +304,56 @@ static void test_machines_query_host(void **state)
     free(l);
 }
 
+/* The template beside the code is pinned at define; the NVRAM is created
+ * from it once, then kept. */
+static void test_firmware_nvram(void **state)
+{
+    char dir[] = "/tmp/ferry-fw-XXXXXX";
+    struct ferry_error err = {0};
+    struct domain_def *def;
+    _cleanup_free_ char *code = NULL, *vars = NULL, *xml = NULL, *nvram = NULL, *buf = NULL;
+    size_t len;
+
+    assert_non_null(mkdtemp(dir));
+    code = ferry_strdup_printf("%s/OVMF_CODE_4M.fd", dir);
+    vars = ferry_strdup_printf("%s/OVMF_VARS_4M.fd", dir);
+    assert_int_equal(ferry_write_file_atomic(code, "code", 4, 0600, &err), 0);
+    assert_int_equal(ferry_write_file_atomic(vars, "vars", 4, 0600, &err), 0);
+    xml = ferry_strdup_printf("<domain><name>fw</name><memory>1024</memory><os>"
+                              "<loader readonly='yes' type='pflash'>%s</loader></os></domain>",
+                              code);
+    def = parse_ok(xml);
+    assert_null(def->nvram_template);
+    qemu_firmware_define(def);
+    assert_string_equal(def->nvram_template, vars);
+
+    nvram = qemu_firmware_nvram_path(dir, def);
+    assert_int_equal(strlen(nvram), strlen(dir) + strlen("/nvram/fw_VARS.fd"));
+    assert_int_equal(qemu_firmware_prepare(def, nvram, &err), 0);
+    assert_int_equal(ferry_read_file(nvram, 64, &buf, &len, &err), 0);
+    assert_memory_equal(buf, "vars", 4);
+    /* The guest wrote its variables: a second start keeps them. */
+    assert_int_equal(ferry_write_file_atomic(nvram, "mine", 4, 0600, &err), 0);
+    assert_int_equal(qemu_firmware_prepare(def, nvram, &err), 0);
+    free(buf);
+    assert_int_equal(ferry_read_file(nvram, 64, &buf, &len, &err), 0);
+    assert_memory_equal(buf, "mine", 4);
+    unlink(nvram);
+    /* Without a template there is nothing to create it from. */
+    free(def->nvram_template);
+    def->nvram_template = NULL;
+    assert_int_equal(qemu_firmware_prepare(def, nvram, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "names no template"));
+    domain_def_free(def);
+    {
+        _cleanup_free_ char *nd = ferry_strdup_printf("%s/nvram", dir);
+        rmdir(nd);
+    }
+    unlink(code);
+    unlink(vars);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_common_arguments),
         cmocka_unit_test(test_machines_resolve),
         cmocka_unit_test(test_machines_query_host),
+        cmocka_unit_test(test_firmware_nvram),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
