@@ -129,6 +129,11 @@ static int m_define(struct api_ctx *ctx, json_object *params, json_object **ret,
         return r;
     if ((r = domain_def_parse(xml, strlen(xml), &def, err)) < 0)
         return r;
+    if (ctx->ag->driver->domain_define &&
+        (r = ctx->ag->driver->domain_define(ctx->ag, def, err)) < 0) {
+        domain_def_free(def);
+        return r;
+    }
     dom = agent_domain_lookup(ctx->ag, def->name);
     if (dom) {
         /* Redefining an existing domain updates its persistent config; the

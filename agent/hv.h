@@ -283,6 +283,14 @@ struct hv_driver {
      * checked the job; called without the domain lock. Optional. */
     int (*migrate_start_postcopy)(struct agent *ag, struct agent_domain *dom,
                                   struct ferry_error *err);
+
+    /* Completes a definition the control API's define just parsed (DEF,
+     * borrowed, not yet stored) with what only this host knows and what
+     * must then stay fixed for the guest's life, as libvirt does at
+     * define (QEMU: the machine type alias expanded to the versioned name
+     * its QEMU resolves it to). Refuses, naming it, what this host cannot
+     * run. Optional. */
+    int (*domain_define)(struct agent *ag, struct domain_def *def, struct ferry_error *err);
 };
 
 /* Flags of migrate_sweep. */
