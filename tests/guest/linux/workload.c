@@ -275,8 +275,10 @@ static int settings_load(const char *path)
             return r;
         }
     }
-    if (cfg.gen == 0 && getrandom(&cfg.gen, sizeof(cfg.gen), 0) != sizeof(cfg.gen))
-        cfg.gen = now_ns(CLOCK_REALTIME);
+    /* GRND_INSECURE: plain getrandom() blocks until the CRNG is seeded, over a second
+     * after boot under TCG; a generation only has to differ between boots. */
+    if (cfg.gen == 0 && getrandom(&cfg.gen, sizeof(cfg.gen), GRND_INSECURE) != sizeof(cfg.gen))
+        cfg.gen = now_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 48);
     cfg.gen &= 0x7fffffffffffffffull; /* printable as a signed number by any tool */
     if (cfg.gen == 0)
         cfg.gen = 1;
