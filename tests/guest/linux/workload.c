@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -234,11 +235,11 @@ static int settings_load(const char *path)
             if (strlen(val) >= sizeof(cfg.disk))
                 r = -ENAMETOOLONG;
             else
-                strcpy(cfg.disk, val);
+                snprintf(cfg.disk, sizeof(cfg.disk), "%s", val);
         } else if (strcmp(key, "rate") == 0) {
             char *end;
             cfg.rate_mib = strtod(val, &end);
-            if (end == val || *end || cfg.rate_mib < 0)
+            if (end == val || *end || !isfinite(cfg.rate_mib) || cfg.rate_mib < 0)
                 r = -EINVAL;
         } else if (strcmp(key, "bs") == 0) {
             r = parse_u64(val, &v);
@@ -247,6 +248,8 @@ static int settings_load(const char *path)
             cfg.batch = (unsigned)(v / 4);
         } else if (strcmp(key, "span") == 0) {
             r = parse_u64(val, &cfg.span_mib);
+            if (!r && cfg.span_mib > (UINT64_MAX >> 20))
+                r = -ERANGE;
         } else if (strcmp(key, "hb") == 0) {
             char *colon = strrchr(val, ':');
             struct in_addr a;
@@ -258,9 +261,10 @@ static int settings_load(const char *path)
                 if (!r && (v == 0 || v > 65535 || inet_pton(AF_INET, val, &a) != 1))
                     r = -EINVAL;
                 if (!r) {
-                    strcpy(cfg.hb_addr, val);
+                    snprintf(cfg.hb_addr, sizeof(cfg.hb_addr), "%s", val);
                     cfg.hb_port = (unsigned)v;
                 }
+                *colon = ':'; /* whole in the error message */
             }
         } else if (strcmp(key, "hbms") == 0) {
             r = parse_u64(val, &v);
