@@ -9,7 +9,9 @@ line), a minimal QMP client, and readers of the records on a disk image.
 Also a command line for people:
   linuxguest.py heartbeat --port P [--seconds S]   receive, then print the report
   linuxguest.py selfcheck --console SOCKET          trigger it, print the verdict
-  linuxguest.py records IMAGE                       list the records on an image"""
+  linuxguest.py records IMAGE                       list the records on an image
+  linuxguest.py boot-time [--runs N]                measure the boot time
+  linuxguest.py migrate [--runs N] [--rate MIB]     plain QEMU migrations: downtime, gap"""
 
 import json
 import os
@@ -452,6 +454,107 @@ class Guest:
             self.procs.remove(self.proc)
 
 
+# ---- measurements: boot time, a plain QEMU live migration ----
+
+def free_tcp_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def make_image(path, size_mib):
+    with open(path, "wb") as f:
+        f.truncate(size_mib << 20)
+    return path
+
+
+def boot_times(qemu, manifest, workdir, runs=5, disk_mib=64, procs=None):
+    """Boots the guest RUNS times; returns a list of (seconds from QEMU's
+    start to FERRY-READY, guest uptime in ms at READY)."""
+    out = []
+    for i in range(runs):
+        img = make_image(os.path.join(workdir, "boot.img"), disk_mib)
+        g = Guest(qemu, manifest, workdir, "boot%d" % i, img, kernel_cmdline(), procs=procs)
+        try:
+            r = g.wait_ready()
+            out.append((r["boot_s"], r["uptime_ms"]))
+        finally:
+            g.stop()
+    return out
+
+
+def wait_records(guest, at_least, timeout):
+    """Waits until GUEST's workload has acknowledged AT_LEAST records;
+    returns its last status."""
+    end = time.monotonic() + timeout
+    while True:
+        st = guest.console.status()
+        if st["last"] >= at_least:
+            return st
+        if time.monotonic() > end:
+            raise GuestError("%s: only %d records acknowledged after %ss: %s" % (
+                guest.name, st["last"], timeout, st))
+        time.sleep(0.5)
+
+
+def migrate_plain(qemu, manifest, workdir, image, rate_mib=8, warm_records=2048,
+                  procs=None, name="mig"):
+    """One live migration of the guest between two QEMU processes on
+    127.0.0.1 sharing IMAGE (source -> -incoming defer destination), the
+    workload writing and beating throughout. Returns a dict: ready (the
+    source's READY fields), before/after (workload status on the source just
+    before, on the destination just after), info (the source's final
+    query-migrate), seconds, verdict (the destination's self-check), hb (the
+    heartbeat report from 1 s before the migration to 1 s after)."""
+    hb = HeartbeatReceiver()
+    cmdline = kernel_cmdline(rate_mib=rate_mib, hb_port=hb.port)
+    src = Guest(qemu, manifest, workdir, name + "-src", image, cmdline, procs=procs)
+    dst = None
+    try:
+        ready = src.wait_ready()
+        wait_records(src, warm_records, 60)
+        dst = Guest(qemu, manifest, workdir, name + "-dst", image, cmdline, incoming="defer",
+                    procs=procs)
+        port = free_tcp_port()
+        dst.qmp.execute("migrate-incoming", {"uri": "tcp:127.0.0.1:%d" % port})
+        # QEMU's default bandwidth cap (128 MiB/s) would only slow this down.
+        src.qmp.execute("migrate-set-parameters", {"max-bandwidth": 1 << 30,
+                                                   "downtime-limit": 300})
+        before = src.console.status()
+        t0 = time.monotonic()
+        src.qmp.execute("migrate", {"uri": "tcp:127.0.0.1:%d" % port})
+        deadline = t0 + 120
+        while True:
+            info = src.qmp.execute("query-migrate")
+            if info.get("status") in ("completed", "failed", "cancelled"):
+                break
+            if time.monotonic() > deadline:
+                raise GuestError("migration not finished after 120 s: %s" % info)
+            time.sleep(0.05)
+        seconds = time.monotonic() - t0
+        if info["status"] != "completed":
+            raise GuestError("migration %s: %s" % (info["status"], info.get("error-desc")))
+        deadline = time.monotonic() + 30
+        while dst.qmp.execute("query-status")["status"] != "running":
+            if time.monotonic() > deadline:
+                raise GuestError("the destination does not run after the migration")
+            time.sleep(0.05)
+        after = dst.console.status()
+        wait_records(dst, after["last"] + 1024, 60)  # still writing
+        verdict = dst.console.selfcheck()
+        time.sleep(max(0.0, t0 + seconds + 1 - time.monotonic()))
+        rep = hb.report(since=t0 - 1, until=t0 + seconds + 1)
+        return {"ready": ready, "before": before, "after": after, "info": info,
+                "seconds": round(seconds, 2), "verdict": verdict, "hb": rep}
+    finally:
+        src.stop()
+        if dst:
+            dst.stop()
+        hb.close()
+
+
 # ---- command line ----
 
 def main(argv):
@@ -466,7 +569,41 @@ def main(argv):
     sc.add_argument("--timeout", type=float, default=120)
     rc = sub.add_parser("records", help="summarize the records on a raw image")
     rc.add_argument("image")
+    for name, what in (("boot-time", "boot the guest N times, print the boot times"),
+                       ("migrate", "N plain QEMU live migrations, print downtime and gap")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("--manifest", default=None,
+                       help="the build's ferry-linux.manifest ($FERRY_LINUX_GUEST_MANIFEST)")
+        p.add_argument("--qemu", default=os.environ.get("FERRY_QEMU", "qemu-system-x86_64"))
+        p.add_argument("--runs", type=int, default=3)
+        p.add_argument("--rate", type=float, default=8, help="write MiB/s, 0 = flat out")
     a = ap.parse_args(argv)
+    if a.cmd in ("boot-time", "migrate"):
+        import shutil
+        import tempfile
+        m = load_manifest(a.manifest)
+        if "SKIP" in m:
+            print("no Linux guest: %s" % m["SKIP"], file=sys.stderr)
+            return 77
+        wd = tempfile.mkdtemp(prefix="ferry-linux-", dir="/tmp")
+        try:
+            if a.cmd == "boot-time":
+                for i, (secs, up) in enumerate(boot_times(a.qemu, m, wd, a.runs)):
+                    print("boot %d: FERRY-READY %.2f s after QEMU started, guest uptime %d ms, "
+                          "accel %s, load %s" % (i, secs, up, accel(),
+                                                 open("/proc/loadavg").read().split()[0]))
+                return 0
+            for i in range(a.runs):
+                img = make_image(os.path.join(wd, "mig.img"), 64)
+                r = migrate_plain(a.qemu, m, wd, img, rate_mib=a.rate)
+                print("run %d rate %g: %.2f s, QEMU downtime %s ms; heartbeat max gap %s ms, "
+                      "lost %d, duplicates %d; %s" % (
+                          i, a.rate, r["seconds"], r["info"].get("downtime"),
+                          r["hb"]["max_gap_ms"], r["hb"]["lost_count"], r["hb"]["duplicates"],
+                          r["verdict"]["line"]), flush=True)
+            return 0
+        finally:
+            shutil.rmtree(wd, ignore_errors=True)
     if a.cmd == "heartbeat":
         r = HeartbeatReceiver(a.port)
         time.sleep(a.seconds)
