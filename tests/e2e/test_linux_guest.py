@@ -54,6 +54,11 @@ def test_boot_selfcheck_heartbeat():
         assert v["verdict"] == "ok", v["line"]
         assert v["records"] >= 4096 and v["write_errors"] == 0, v
         assert v["gen"] == r["gen"], (v, r)
+        # The same check asked over the heartbeat's flow (ferryd's guests have
+        # an output-only serial file): the same journal, further along.
+        vn = hb.selfcheck()
+        print("selfcheck over the network:", vn["line"], flush=True)
+        assert vn["verdict"] == "ok" and vn["gen"] == r["gen"] and vn["last"] >= v["last"], vn
         # The heartbeat: every 10 ms since READY.
         ft.wait_for(lambda: hb.count() >= 100, 30, "100 heartbeats")
         rep = hb.report(since=t_ready)
@@ -114,6 +119,8 @@ def test_plain_migration():
     assert r["after"]["gen"] == gen and r["after"]["last"] >= r["before"]["last"], r
     assert v["verdict"] == "ok" and v["gen"] == gen and v["write_errors"] == 0, v["line"]
     assert v["last"] > r["after"]["last"], (v, r["after"])
+    vn = r["net_verdict"]
+    assert vn["verdict"] == "ok" and vn["gen"] == gen and vn["last"] >= v["last"], vn["line"]
     assert hb["gens"] == [gen] and hb["count"] >= 100 and hb["max_gap_ms"] is not None, hb
 
 

@@ -278,7 +278,9 @@ def parse_verdict(line):
 class HeartbeatReceiver:
     """Receives the guest's UDP heartbeats ("FERRY-HB SEQ GEN GUEST_US") on
     127.0.0.1:port (0 = any free port) in a thread, keeping each datagram's
-    sequence number and arrival time."""
+    sequence number and arrival time. command() sends the workload a command
+    back along the same flow (for guests whose serial port is an output file,
+    as under ferryd) and returns its reply line."""
 
     def __init__(self, port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -288,6 +290,10 @@ class HeartbeatReceiver:
         self.lock = threading.Lock()
         self.arrivals = []  # (monotonic time, seq, gen)
         self.garbage = 0
+        self.peer = None  # where the latest heartbeat came from (QEMU's slirp socket)
+        self.replies = {}  # nonce -> reply line
+        self.nonce = int(time.time() * 1000) % 1000000 * 1000
+        self.cond = threading.Condition(self.lock)
         self._stop = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -295,7 +301,7 @@ class HeartbeatReceiver:
     def _run(self):
         while not self._stop:
             try:
-                data = self.sock.recv(256)
+                data, addr = self.sock.recvfrom(1024)
             except socket.timeout:
                 continue
             except OSError:
@@ -305,8 +311,44 @@ class HeartbeatReceiver:
             with self.lock:
                 if len(w) >= 3 and w[0] == b"FERRY-HB" and w[1].isdigit() and w[2].isdigit():
                     self.arrivals.append((now, int(w[1]), int(w[2])))
+                    self.peer = addr
+                elif len(w) >= 3 and w[0] == b"FERRY-REPLY" and w[1].isdigit():
+                    line = data.decode("utf-8", "replace").strip()
+                    self.replies[int(w[1])] = line.split(" ", 2)[2]
+                    self.cond.notify_all()
                 else:
                     self.garbage += 1
+
+    def command(self, cmd, timeout=60, resend_s=2.0):
+        """Sends CMD ("selfcheck", "status", ...) to the workload through the
+        address its latest heartbeat came from, resending every RESEND_S
+        seconds (UDP may drop; after a migration the flow comes from another
+        host port), and returns the reply line."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            self.nonce += 1
+            nonce = self.nonce
+            while True:
+                if self.peer is None:
+                    if time.monotonic() > deadline:
+                        raise GuestError("no heartbeat yet: nowhere to send '%s'" % cmd)
+                    self.cond.wait(0.1)
+                    continue
+                self.sock.sendto(("FERRY-CMD %d %s\n" % (nonce, cmd)).encode(), self.peer)
+                resend = time.monotonic() + resend_s
+                while nonce not in self.replies and time.monotonic() < min(resend, deadline):
+                    self.cond.wait(0.1)
+                if nonce in self.replies:
+                    return self.replies.pop(nonce)
+                if time.monotonic() >= deadline:
+                    raise GuestError("no reply to '%s' over the network in %ss" % (cmd, timeout))
+
+    def selfcheck(self, timeout=120):
+        """The workload's self-check, triggered over the network."""
+        return parse_verdict(self.command("selfcheck", timeout))
+
+    def status(self, timeout=30):
+        return parse_fields(self.command("status", timeout))
 
     def count(self):
         with self.lock:
@@ -506,7 +548,8 @@ def migrate_plain(qemu, manifest, workdir, image, rate_mib=8, warm_records=2048,
     workload writing and beating throughout. Returns a dict: ready (the
     source's READY fields), before/after (workload status on the source just
     before, on the destination just after), info (the source's final
-    query-migrate), seconds, verdict (the destination's self-check), hb (the
+    query-migrate), seconds, verdict and net_verdict (the destination's
+    self-check asked on its console, then over the network), hb (the
     heartbeat report from 1 s before the migration to 1 s after)."""
     hb = HeartbeatReceiver()
     cmdline = kernel_cmdline(rate_mib=rate_mib, hb_port=hb.port)
@@ -544,10 +587,14 @@ def migrate_plain(qemu, manifest, workdir, image, rate_mib=8, warm_records=2048,
         after = dst.console.status()
         wait_records(dst, after["last"] + 1024, 60)  # still writing
         verdict = dst.console.selfcheck()
+        # The same through the network: after the switchover the heartbeat
+        # comes from the destination QEMU's own slirp socket.
+        net_verdict = hb.selfcheck()
         time.sleep(max(0.0, t0 + seconds + 1 - time.monotonic()))
         rep = hb.report(since=t0 - 1, until=t0 + seconds + 1)
         return {"ready": ready, "before": before, "after": after, "info": info,
-                "seconds": round(seconds, 2), "verdict": verdict, "hb": rep}
+                "seconds": round(seconds, 2), "verdict": verdict, "net_verdict": net_verdict,
+                "hb": rep}
     finally:
         src.stop()
         if dst:

@@ -397,15 +397,15 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Re-reads every slot the journal holds, bypassing the page cache (O_DIRECT), and prints the
- * verdict line. Holds mu throughout, so no write is in flight and the journal is still. */
-static void selfcheck(void)
+/* Re-reads every slot the journal holds, bypassing the page cache (O_DIRECT), and writes the
+ * verdict line to OUT. Holds mu throughout, so no write is in flight and the journal is still. */
+static void selfcheck(char *out, size_t outlen)
 {
     enum { CHUNK_SLOTS = 256 }; /* 1 MiB reads */
     uint64_t t_start = now_ns(CLOCK_MONOTONIC);
     uint8_t *buf;
     if (posix_memalign((void **)&buf, REC_SIZE, CHUNK_SLOTS * REC_SIZE) != 0) {
-        say("FERRY-SELFCHECK fail reason=nomem");
+        snprintf(out, outlen, "FERRY-SELFCHECK fail reason=nomem");
         return;
     }
     pthread_mutex_lock(&mu);
@@ -438,27 +438,31 @@ static void selfcheck(void)
     }
     uint64_t ms = (now_ns(CLOCK_MONOTONIC) - t_start) / 1000000u;
     if (bad)
-        say("FERRY-SELFCHECK fail record=%" PRIu64 " slot=%" PRIu64 " reason=%s found=%" PRIu64
+        snprintf(
+            out, outlen,
+            "FERRY-SELFCHECK fail record=%" PRIu64 " slot=%" PRIu64 " reason=%s found=%" PRIu64
             " bad=%" PRIu64 " records=%" PRIu64 " last=%" PRIu64 " gen=%" PRIu64 " ms=%" PRIu64,
             first_seq, first_slot, first_why, first_found, bad, checked, last_seq, cfg.gen, ms);
     else
-        say("FERRY-SELFCHECK ok records=%" PRIu64 " last=%" PRIu64 " write_errors=%" PRIu64
-            " gen=%" PRIu64 " ms=%" PRIu64,
-            checked, last_seq, write_errors, cfg.gen, ms);
+        snprintf(out, outlen,
+                 "FERRY-SELFCHECK ok records=%" PRIu64 " last=%" PRIu64 " write_errors=%" PRIu64
+                 " gen=%" PRIu64 " ms=%" PRIu64,
+                 checked, last_seq, write_errors, cfg.gen, ms);
     pthread_mutex_unlock(&mu);
     free(buf);
 }
 
 /* ---- heartbeat ---- */
 
+/* The heartbeat's socket: the heartbeat thread sends from it, the control thread receives
+ * the host's commands on it (replies to our datagrams, which QEMU's user networking
+ * delivers back to this socket). */
+static int hb_sock = -1;
+
 static void *heartbeat_main(void *arg)
 {
     (void)arg;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        say("FERRY-ERROR heartbeat: socket: %s", strerror(errno));
-        return NULL;
-    }
+    int s = hb_sock;
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg.hb_port)};
     inet_pton(AF_INET, cfg.hb_addr, &to.sin_addr);
     uint64_t period = (uint64_t)cfg.hb_ms * 1000000u, due = now_ns(CLOCK_MONOTONIC);
@@ -482,25 +486,42 @@ static void *heartbeat_main(void *arg)
 
 /* ---- console ---- */
 
-static void status(void)
+static void status(char *out, size_t outlen)
 {
     pthread_mutex_lock(&mu);
-    say("FERRY-STATUS last=%" PRIu64 " records=%" PRIu64 " slots=%" PRIu64 " next_slot=%" PRIu64
-        " write_errors=%" PRIu64 " hb_sent=%" PRIu64 " hb_errors=%" PRIu64
-        " paused=%d gen=%" PRIu64,
-        last_seq, journal_filled, nslots, next_slot, write_errors, hb_sent, hb_errors, paused,
-        cfg.gen);
+    snprintf(out, outlen,
+             "FERRY-STATUS last=%" PRIu64 " records=%" PRIu64 " slots=%" PRIu64
+             " next_slot=%" PRIu64 " write_errors=%" PRIu64 " hb_sent=%" PRIu64
+             " hb_errors=%" PRIu64 " paused=%d gen=%" PRIu64,
+             last_seq, journal_filled, nslots, next_slot, write_errors, hb_sent, hb_errors, paused,
+             cfg.gen);
     pthread_mutex_unlock(&mu);
 }
 
-static void set_paused(bool p)
+static void set_paused(bool p, char *out, size_t outlen)
 {
     pthread_mutex_lock(&mu);
     paused = p;
     pthread_cond_broadcast(&resume_cond);
     /* Holding mu: no write is in flight, so "last" is the final acknowledged record. */
-    say("FERRY-%s last=%" PRIu64, p ? "PAUSED" : "RESUMED", last_seq);
+    snprintf(out, outlen, "FERRY-%s last=%" PRIu64, p ? "PAUSED" : "RESUMED", last_seq);
     pthread_mutex_unlock(&mu);
+}
+
+/* Runs one command from the console or the network; its reply line goes to OUT. */
+static void run_command(const char *cmd, char *out, size_t outlen)
+{
+    if (strcmp(cmd, "selfcheck") == 0)
+        selfcheck(out, outlen);
+    else if (strcmp(cmd, "status") == 0)
+        status(out, outlen);
+    else if (strcmp(cmd, "pause") == 0)
+        set_paused(true, out, outlen);
+    else if (strcmp(cmd, "resume") == 0)
+        set_paused(false, out, outlen);
+    else
+        snprintf(out, outlen,
+                 "FERRY-ERROR unknown command '%.64s' (selfcheck, status, pause, resume)", cmd);
 }
 
 /* No echo on the serial console: the host reads our lines, not its own commands. */
@@ -515,6 +536,39 @@ static void console_setup(void)
     }
 }
 
+/* ---- commands from the network ---- */
+
+/* Commands from the host over the heartbeat's flow, for hosts whose serial port is an output
+ * file (ferryd's): "FERRY-CMD <nonce> <command>", answered to the sender with
+ * "FERRY-REPLY <nonce> <reply line>". The reply also goes to the console, for its log. A
+ * lost datagram is the host's to resend; commands are idempotent apart from pause/resume. */
+static void *control_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        char msg[256], cmd[64], reply[512], out[600];
+        struct sockaddr_in from;
+        socklen_t fromlen = sizeof(from);
+        ssize_t n = recvfrom(hb_sock, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&from, &fromlen);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            say("FERRY-ERROR control: recvfrom: %s", strerror(errno));
+            return NULL;
+        }
+        msg[n] = 0;
+        unsigned long long nonce;
+        if (sscanf(msg, "FERRY-CMD %llu %63s", &nonce, cmd) != 2)
+            continue; /* not for us */
+        run_command(cmd, reply, sizeof(reply));
+        say("%s", reply);
+        int len = snprintf(out, sizeof(out), "FERRY-REPLY %llu %s\n", nonce, reply);
+        if (sendto(hb_sock, out, (size_t)len, 0, (struct sockaddr *)&from, fromlen) != len)
+            say("FERRY-ERROR control: reply: %s", strerror(errno));
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmdline = argc > 1 ? argv[1] : "/proc/cmdline";
@@ -523,33 +577,35 @@ int main(int argc, char **argv)
         return 1;
     console_setup();
 
-    pthread_t tw, th;
+    pthread_t tw, th, tc;
     if (pthread_create(&tw, NULL, writer_main, NULL) != 0) {
         say("FERRY-ERROR writer: thread: %s", strerror(errno));
         return 1;
     }
-    if (cfg.hb_port && pthread_create(&th, NULL, heartbeat_main, NULL) != 0) {
-        say("FERRY-ERROR heartbeat: thread: %s", strerror(errno));
-        return 1;
+    if (cfg.hb_port) {
+        hb_sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (hb_sock < 0) {
+            say("FERRY-ERROR heartbeat: socket: %s", strerror(errno));
+            return 1;
+        }
+        if (pthread_create(&th, NULL, heartbeat_main, NULL) != 0 ||
+            pthread_create(&tc, NULL, control_main, NULL) != 0) {
+            say("FERRY-ERROR heartbeat: thread: %s", strerror(errno));
+            return 1;
+        }
     }
     say("FERRY-READY gen=%" PRIu64 " disk=%s slots=%" PRIu64 " rate=%g bs=%u hb=%s:%u hbms=%u "
         "uptime_ms=%" PRIu64,
         cfg.gen, cfg.disk, nslots, cfg.rate_mib, cfg.batch * 4, cfg.hb_port ? cfg.hb_addr : "-",
         cfg.hb_port, cfg.hb_ms, now_ns(CLOCK_BOOTTIME) / 1000000u);
 
-    char line[256];
+    char line[256], reply[512];
     while (fgets(line, sizeof(line), stdin)) {
         line[strcspn(line, "\r\n")] = 0;
-        if (strcmp(line, "selfcheck") == 0)
-            selfcheck();
-        else if (strcmp(line, "status") == 0)
-            status();
-        else if (strcmp(line, "pause") == 0)
-            set_paused(true);
-        else if (strcmp(line, "resume") == 0)
-            set_paused(false);
-        else if (line[0])
-            say("FERRY-ERROR unknown command '%.64s' (selfcheck, status, pause, resume)", line);
+        if (!line[0])
+            continue;
+        run_command(line, reply, sizeof(reply));
+        say("%s", reply);
     }
     /* The console closed (it does not, on a serial line): keep writing and beating. */
     pthread_join(tw, NULL);
