@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Listeners (unix control socket, TCP) and one thread per client
- * connection, each speaking the framed protocol of agent/wire.h. */
+ * connection, each speaking the framed protocol of proto/wire.h. */
 #ifndef FERRY_AGENT_SERVER_H
 #define FERRY_AGENT_SERVER_H
 
@@ -9,7 +9,7 @@
 /* Before server_listen(): adds a TLS listener on LISTEN ("ADDR:PORT",
  * borrowed, must outlive the server) with the certificates in DIR and the
  * client DN patterns ALLOWED_DN (copied; N_ALLOWED 0 accepts every client
- * certificate the CA signed). See agent/tls.h. Errors name the file. */
+ * certificate the CA signed). See proto/tls.h. Errors name the file. */
 int server_tls_configure(const char *listen, const char *dir, char *const *allowed_dn,
                          size_t n_allowed, struct ferry_error *err);
 

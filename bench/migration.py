@@ -251,8 +251,8 @@ def main(argv=None):
     if args.quick:
         args.disk_size, args.runs, args.time_limit = 256 * MIB, 1, 45
         args.dirty_rates, args.disk_rates = "0,max", "0,16"
-    ferryd = args.ferryd or os.path.join(args.build, "agent", "ferryd")
-    ferryctl = args.ferryctl or os.path.join(args.build, "agent", "ferryctl")
+    ferryd = args.ferryd or os.path.join(args.build, "ferryd", "ferryd")
+    ferryctl = args.ferryctl or os.path.join(args.build, "ctl", "ferryctl")
     kernel = os.path.abspath(args.kernel or os.path.join(args.build, "bench", "ferry-guest.elf"))
     for what in (ferryd, ferryctl, kernel):
         if not os.path.exists(what):

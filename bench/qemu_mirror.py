@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import QMP, BenchError, free_tcp_port, proc_cpu_seconds, stop_pid  # noqa: E402
 
 DEFAULT_QEMU = "qemu-system-x86_64"
-# What ferryd puts in the environment of the QEMUs it starts (agent/qemu.c,
+# What ferryd puts in the environment of the QEMUs it starts (qemu/qemu.c,
 # QEMU_MALLOC_TUNABLES): NBD request buffers stay in a heap that is not
 # trimmed after every request.
 FERRYD_MALLOC = "glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=33554432"

@@ -326,8 +326,8 @@ def main(argv=None):
         args.requests, args.depths = "256K,1M,4M", "1,8,32"
         if args.warm_memory == "auto":
             args.warm_memory = "0"  # these sizes stay in memory handed out at full speed
-    ferryd = os.path.abspath(os.path.join(args.build, "agent", "ferryd"))
-    ferryctl = os.path.abspath(os.path.join(args.build, "agent", "ferryctl"))
+    ferryd = os.path.abspath(os.path.join(args.build, "ferryd", "ferryd"))
+    ferryctl = os.path.abspath(os.path.join(args.build, "ctl", "ferryctl"))
     kernel = os.path.abspath(os.path.join(args.build, "bench", "ferry-guest.elf"))
     ferry_copy = os.path.abspath(os.path.join(args.build, "bench", "ferry-bench-mirror"))
     for what in (ferryd, ferryctl, kernel, ferry_copy):

@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 scripts/build.sh >/dev/null
 B=${BUILD_DIR:-build}
-FERRYD=$B/agent/ferryd
-FERRYCTL=$B/agent/ferryctl
+FERRYD=$B/ferryd/ferryd
+FERRYCTL=$B/ctl/ferryctl
 KERNEL=$(realpath "$B/bench/ferry-guest.elf")
 DISK_MIB=${DEMO_DISK_MIB:-2048}
 DATA_MIB=${DEMO_DATA_MIB:-768}

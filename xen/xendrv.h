@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ferry's Xen compatibility module, public API: conversion between xl.cfg(5)
  * files and libvirt-style domain XML (<domain type='xen'>), through an
- * in-memory model richer than agent/domain.h (guest type, ramdisk, vifs,
+ * in-memory model richer than proto/domain.h (guest type, ramdisk, vifs,
  * lifecycle actions, VNC). Pure functions: no files, no processes, no
  * logging; ferryctl's domxml-from-native / domxml-to-native xen-xl and the
  * Xen driver both call them.

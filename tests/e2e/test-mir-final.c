@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* nbd/sync.c's final pass against a real source QEMU and an nbdkit target
+/* mirror/sync.c's final pass against a real source QEMU and an nbdkit target
  * (file plugin behind the log filter, so every request the target sees is
  * on record, in the order nbdkit handled it). Checks, with and without
  * multi-conn on the target:

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* nbd/sync.c against real QEMUs: a source QEMU with a disk (raw, raw with
+/* mirror/sync.c against real QEMUs: a source QEMU with a disk (raw, raw with
  * cache=none, or qcow2 read through an NBD export) and a destination QEMU
  * (-incoming defer) exporting a writable target. Guest writes are injected
  * through the device (qemu-io on virtio-backend) before the session, during

@@ -80,7 +80,7 @@ def qemu_environ(pid):
 
 def test_qemu_environment():
     """ferryd's QEMUs get glibc malloc thresholds that keep NBD request
-    buffers off mmap (nbd/README.md), unless the operator set
+    buffers off mmap (mirror/README.md), unless the operator set
     GLIBC_TUNABLES for the agent: then that goes through unchanged."""
     need_qemu()
     d = tmpdir()

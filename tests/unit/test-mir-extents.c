@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of nbd/extents.c: merging, normalising, clipping, splitting. */
+/* Unit tests of mirror/extents.c: merging, normalising, clipping, splitting. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

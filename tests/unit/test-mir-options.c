@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of nbd/options.c: engine tunables and NBD URI checks, and of
+/* Unit tests of mirror/options.c: engine tunables and NBD URI checks, and of
  * mir_disk_open's argument checks (which fail before connecting). */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Unit tests of the zero scan (nbd/zero.c) and the token bucket
- * (nbd/bucket.c), the latter on a fake clock. */
+/* Unit tests of the zero scan (mirror/zero.c) and the token bucket
+ * (mirror/bucket.c), the latter on a fake clock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* --tls in the QEMU driver (agent/qemu-tls.c) against a fake QMP server
+/* --tls in the QEMU driver (qemu/qemu-tls.c) against a fake QMP server
  * with canned replies: the exact commands QEMU receives to make and drop
  * the credentials, what a refusal leaves behind, and the file check that
  * refuses a migration before anything starts. */

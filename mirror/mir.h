@@ -231,7 +231,7 @@ unsigned mir_disk_connections(const struct mir_disk *d);
 bool mir_disk_target_multi_conn(const struct mir_disk *d);
 
 /* ------------------------------------------------------------------ */
-/* Dirty bitmaps over QMP (nbd/bitmap.c)                                */
+/* Dirty bitmaps over QMP (mirror/bitmap.c)                                */
 
 /* Adds a non-persistent enabled dirty bitmap NAME on NODE. */
 int mir_bitmap_add(struct qmp_conn *qmp, const char *node, const char *name,
@@ -284,7 +284,7 @@ int mir_dirty_read(const char *uri, const char *bitmap, struct mir_extent_list *
                    struct ferry_error *err);
 
 /* ------------------------------------------------------------------ */
-/* Storage migration session (nbd/sync.c)                               */
+/* Storage migration session (mirror/sync.c)                               */
 
 struct mir_sync_disk {
     const char *target;        /* guest disk name, e.g. "vda" */

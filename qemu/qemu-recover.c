@@ -73,7 +73,7 @@ void qemu_job_record_save(struct agent *ag, struct agent_domain *dom, json_objec
      * claim keeps it still while we read it. */
     json_object_object_add(record, "we_paused", json_object_new_boolean(p && p->mig_we_paused));
     /* The names the engines give what they add to QEMU for DEF's disks
-     * (nbd/sync.c, qemu-storage.c). For the operator reading a record:
+     * (mirror/sync.c, qemu-storage.c). For the operator reading a record:
      * the recovery itself sweeps every "ferry-" name. */
     for (size_t i = 0; i < def->n_disks; i++) {
         const char *t = def->disks[i].target;
@@ -265,7 +265,7 @@ static void sweep_storage(struct qmp_conn *qmp, const char *name, bool stop_serv
             found = true;
         }
     }
-    /* The engines' NBD server (nbd/sync.c, the destination's exports):
+    /* The engines' NBD server (mirror/sync.c, the destination's exports):
      * nothing else starts one in a QEMU ferry runs. */
     if (had_exports || found || stop_server)
         qmp_conn_execute(qmp, "nbd-server-stop", NULL, REC_QMP_TIMEOUT_MS, NULL, NULL);
@@ -289,7 +289,7 @@ void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned fla
 }
 
 /* The unix sockets of NBD servers that sessions of an earlier agent
- * process started (nbd/sync.c: RUN/mir-PID-N.sock). No session of this
+ * process started (mirror/sync.c: RUN/mir-PID-N.sock). No session of this
  * process exists yet; the servers themselves were stopped by the sweeps. */
 void qemu_recover_host(struct agent *ag)
 {

@@ -162,7 +162,7 @@ static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct f
  * written. A 4 MiB mmap threshold keeps buffers in the heap and a 32 MiB
  * trim threshold keeps the heap's top: about 5,000 faults per GiB, and
  * the destination QEMU's CPU per GiB written falls from 1.3 to 0.8 s
- * (nbd/README.md, "The destination's NBD listener"). The price: freed
+ * (mirror/README.md, "The destination's NBD listener"). The price: freed
  * buffers stay resident, 16-22 MiB more RSS after a 1 GiB copy here (at
  * most 32 MiB of free heap kept per malloc arena). */
 #define QEMU_MALLOC_TUNABLES                                                                       \

@@ -13,7 +13,7 @@ struct ctl_client;
 
 /* URI: a unix socket path, "unix:PATH", "ferry+tcp://HOST:PORT" or
  * "ferry+tls://HOST:PORT" (TLS with the certificates of the directory set
- * by ctl_client_set_tls_dir(), agent/tls.h; the server's certificate must
+ * by ctl_client_set_tls_dir(), proto/tls.h; the server's certificate must
  * be valid for HOST). Connects, handshakes and exchanges HELLO within
  * TIMEOUT_MS, as ROLE ("client" or "agent", with HOST_UUID/HOST naming us
  * when an agent). An agent that refuses us (TLS client checks) answers

@@ -90,7 +90,7 @@ int wire_conn_fd(struct wire_conn *c);
  * works; it only waits longer for a vanished peer. */
 void wire_set_keepalive(int fd);
 
-/* An optional layer between frames and the socket: TLS (agent/tls.c).
+/* An optional layer between frames and the socket: TLS (proto/tls.c).
  * Both functions act without blocking on the connection's fd and return
  * the bytes moved, 0 at a clean end of stream (recv only), -EAGAIN when
  * the fd must become ready first (recv: readable, send: writable), or
