@@ -141,7 +141,8 @@ struct agent {
     struct agent_volumes *volumes; /* the images ferryd created (agent/volumes.h) */
 };
 
-/* Loads identity and persistent domains, re-attaches running guests. */
+/* Loads identity and persistent domains, re-attaches running guests.
+ * AG->driver is set by the caller beforehand. */
 int agent_init(struct agent *ag, struct ferry_error *err);
 void agent_fini(struct agent *ag);
 /* Re-attaches to guests left running by a previous agent process. */
@@ -200,8 +201,5 @@ int agent_events_subscribe_since(struct agent *ag, agent_event_sink sink, void *
 void agent_events_unsubscribe(struct agent *ag, int token);
 void agent_events_position(struct agent *ag, uint64_t *ret_oldest, uint64_t *ret_last,
                            int64_t *ret_epoch);
-
-/* The driver named by cfg.hypervisor. */
-const struct hv_driver *agent_find_driver(const char *name);
 
 #endif

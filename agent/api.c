@@ -64,31 +64,48 @@ int api_param_u64(json_object *params, const char *key, uint64_t *ret, struct fe
     return 0;
 }
 
+/* What HELLO offers follows from the driver's data (hv.h): a storage
+ * feature only for an engine the driver has. */
 void api_fill_hello(struct agent *ag, struct wire_hello *h)
 {
-    static const char *const features[] = {"v3",     "cookies",       "p2p",
-                                           "nbd",    "storage-ferry", "storage-qemu",
-                                           "events", "jobs",          "offline"};
+    static const struct {
+        const char *name;
+        unsigned min_version; /* of cfg.max_version */
+        int engine;           /* enum mig_storage_engine the feature needs, -1: none */
+        bool any_engine;      /* needs some storage engine */
+    } features[] = {
+        {"v3", 3, -1, false},
+        {"cookies", 3, -1, false},
+        {"p2p", 1, -1, false},
+        {"nbd", 1, -1, true},
+        {"storage-ferry", 1, MIG_STORAGE_FERRY, false},
+        {"storage-qemu", 1, MIG_STORAGE_QEMU, false},
+        {"events", 1, -1, false},
+        {"jobs", 1, -1, false},
+        {"offline", 1, -1, false},
+    };
+    const struct hv_driver *drv = ag->driver;
 
     memset(h, 0, sizeof *h);
     snprintf(h->role, sizeof h->role, "agent");
     snprintf(h->host, sizeof h->host, "%s", ag->hostname);
     snprintf(h->host_uuid, sizeof h->host_uuid, "%s", ag->host_uuid);
     snprintf(h->agent_version, sizeof h->agent_version, "%s", FERRY_VERSION);
-    for (unsigned v = 1; v <= ag->cfg.max_version && v <= 3; v++)
+    for (unsigned v = drv->min_version ? drv->min_version : 1; v <= ag->cfg.max_version && v <= 3;
+         v++)
         h->versions |= 1u << v;
-    /* Version 1 carries no domain XML: only drivers that move the
-     * configuration inside their own stream (Xen) can serve it. */
-    if (strcmp(ag->driver->name, "qemu") == 0)
-        h->versions &= ~(1u << 1);
     for (size_t i = 0; i < ARRAY_SIZE(features); i++) {
-        if (strcmp(features[i], "v3") == 0 && ag->cfg.max_version < 3)
+        if (ag->cfg.max_version < features[i].min_version)
             continue;
-        if (strcmp(features[i], "cookies") == 0 && ag->cfg.max_version < 3)
+        if (features[i].any_engine && !drv->storage_engines)
             continue;
-        snprintf(h->features[h->n_features++], sizeof h->features[0], "%s", features[i]);
+        if (features[i].engine >= 0 && !(drv->storage_engines & (1u << features[i].engine)))
+            continue;
+        if (strcmp(features[i].name, "offline") == 0 && !(drv->supported_flags & MIG_OFFLINE))
+            continue;
+        snprintf(h->features[h->n_features++], sizeof h->features[0], "%s", features[i].name);
     }
-    snprintf(h->features[h->n_features++], sizeof h->features[0], "hv-%s", ag->driver->name);
+    snprintf(h->features[h->n_features++], sizeof h->features[0], "hv-%s", drv->name);
 }
 
 static int lookup(struct api_ctx *ctx, json_object *params, struct agent_domain **ret,
@@ -364,22 +381,35 @@ static int m_xml(struct api_ctx *ctx, json_object *params, json_object **ret,
     return 0;
 }
 
+/* libvirt's capabilities document, from the driver's data (hv.h). */
 static int m_capabilities(struct api_ctx *ctx, json_object *params, json_object **ret,
                           struct ferry_error *err)
 {
-    _cleanup_free_ char *drv = ctx->ag->driver->capabilities_xml(ctx->ag);
+    static const char *const engine_names[] = {
+        [MIG_STORAGE_FERRY] = "ferry", [MIG_STORAGE_QEMU] = "qemu"};
+    const struct hv_driver *drv = ctx->ag->driver;
+    struct hv_guest_caps guest = {.domain_type = ""};
     _cleanup_free_ char *xml = NULL;
-    char vers[32] = "";
-    size_t vl = 0;
+    char vers[32] = "", engines[64] = "", transports[512] = "";
+    size_t vl = 0, el = 0, tl = 0;
+    struct wire_hello h;
 
     (void)params;
     (void)err;
-    for (unsigned v = 1; v <= 3; v++) {
-        struct wire_hello h;
-        api_fill_hello(ctx->ag, &h);
+    api_fill_hello(ctx->ag, &h);
+    for (unsigned v = 1; v <= 3; v++)
         if (h.versions & (1u << v))
             vl += (size_t)snprintf(vers + vl, sizeof vers - vl, "%s%u", vl ? " " : "", v);
-    }
+    for (size_t i = 0; i < ARRAY_SIZE(engine_names); i++)
+        if (drv->storage_engines & (1u << i))
+            el += (size_t)snprintf(engines + el, sizeof engines - el, "%s%s", el ? " " : "",
+                                   engine_names[i]);
+    for (size_t i = 0; drv->uri_transports && drv->uri_transports[i]; i++)
+        tl +=
+            (size_t)snprintf(transports + tl, sizeof transports - tl,
+                             "        <uri_transport>%s</uri_transport>\n", drv->uri_transports[i]);
+    if (drv->guest_caps)
+        drv->guest_caps(ctx->ag, &guest);
     xml = ferry_strdup_printf("<capabilities>\n"
                               "  <host>\n"
                               "    <uuid>%s</uuid>\n"
@@ -387,12 +417,28 @@ static int m_capabilities(struct api_ctx *ctx, json_object *params, json_object 
                               "    <cpu>\n"
                               "      <arch>x86_64</arch>\n"
                               "    </cpu>\n"
-                              "    <ferry version='%s' hypervisor='%s' "
-                              "migration_protocols='%s'/>\n"
-                              "%s"
+                              "    <ferry version='%s' hypervisor='%s' migration_protocols='%s'/>\n"
+                              "    <migration_features>\n"
+                              "%s%s%s%s%s%s%s%s%s%s"
+                              "    </migration_features>\n"
+                              "  </host>\n"
+                              "  <guest>\n"
+                              "    <os_type>hvm</os_type>\n"
+                              "    <arch name='x86_64'>\n"
+                              "      <emulator>%s</emulator>\n"
+                              "      <domain type='%s'/>\n"
+                              "    </arch>\n"
+                              "  </guest>\n"
                               "</capabilities>\n",
-                              ctx->ag->host_uuid, ctx->ag->hostname, FERRY_VERSION,
-                              ctx->ag->driver->name, vers, drv ? drv : "  </host>\n");
+                              ctx->ag->host_uuid, ctx->ag->hostname, FERRY_VERSION, drv->name, vers,
+                              drv->supported_flags & MIG_LIVE ? "      <live/>\n" : "",
+                              drv->migrate_bandwidth ? "      <resource/>\n" : "",
+                              drv->migrate_rename ? "      <domain_rename/>\n" : "",
+                              drv->supported_flags & MIG_OFFLINE ? "      <offline/>\n" : "",
+                              el ? "      <storage_copy engines='" : "", engines, el ? "'/>\n" : "",
+                              tl ? "      <uri_transports>\n" : "", transports,
+                              tl ? "      </uri_transports>\n" : "", guest.emulator,
+                              guest.domain_type);
     *ret = json_object_new_object();
     json_object_object_add(*ret, "xml", json_object_new_string(xml));
     return 0;

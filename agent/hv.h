@@ -159,6 +159,12 @@ struct mig_ctx {
                        void **ret_buf, size_t *ret_len, struct ferry_error *err);
 };
 
+/* See hv_driver.guest_caps. */
+struct hv_guest_caps {
+    char emulator[1024];
+    char domain_type[16]; /* "kvm", "qemu", "xen" */
+};
+
 #define HV_CONFIRM_COMPLETED 1 /* see hv_driver.migrate_confirm */
 
 struct hv_driver {
@@ -187,10 +193,26 @@ struct hv_driver {
     /* Releases the driver's private state of a domain that is gone. */
     void (*domain_release)(struct agent *ag, struct agent_domain *dom);
 
-    /* Host capabilities: appends driver parts to a capabilities document.
-     * Returns the <migration_features> inner XML and guest XML as a string
-     * the core embeds; caller frees. */
-    char *(*capabilities_xml)(struct agent *ag);
+    /* ---- What the driver offers, as data: the core builds HELLO's
+     * feature list and the capabilities document from it and never asks
+     * for a driver by name. ---- */
+    /* Storage engines it can copy disks with (1u << enum
+     * mig_storage_engine); 0: no storage copy at all (no "nbd" or
+     * "storage-*" feature is offered then). */
+    unsigned storage_engines;
+    /* Lowest migration protocol version it can serve. Version 1 carries
+     * no domain XML, and a Prepare without XML is only possible for a
+     * driver whose own stream carries the configuration (Xen: 1; QEMU:
+     * 2). */
+    unsigned min_version;
+    /* <uri_transports> of the capabilities document, NULL-terminated. */
+    const char *const *uri_transports;
+    /* The migration accepts a bandwidth limit (<resource/>) and a new
+     * name on the destination (<domain_rename/>). */
+    bool migrate_bandwidth, migrate_rename;
+    /* The <guest> part of the capabilities document: the emulator's path
+     * and the <domain type>, which only the running driver knows. */
+    void (*guest_caps)(struct agent *ag, struct hv_guest_caps *ret);
     /* Flags this driver can honour (enum mig_flags). */
     unsigned supported_flags;
 
@@ -314,7 +336,5 @@ enum hv_mig_param {
  * QEMU's (2000 s) own. */
 #define HV_MIG_BANDWIDTH_MAX (INT64_MAX >> 20)
 #define HV_MIG_DOWNTIME_MAX  2000000u
-
-extern const struct hv_driver qemu_hv_driver;
 
 #endif

@@ -381,6 +381,20 @@ static int postcopy_validate(const struct mig_params *p, struct ferry_error *err
     return 0;
 }
 
+int mig_params_validate_for(const struct mig_params *p, const struct hv_driver *drv,
+                            struct ferry_error *err)
+{
+    int r = mig_params_validate(p, drv->supported_flags, err);
+
+    if (r < 0)
+        return r;
+    if ((p->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) &&
+        !(drv->storage_engines & (1u << p->storage_engine)))
+        return ferry_error_set(err, ENOTSUP, "storage engine '%s' is not offered by the %s driver",
+                               p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry", drv->name);
+    return 0;
+}
+
 int mig_params_validate(const struct mig_params *p, unsigned supported, struct ferry_error *err)
 {
     unsigned f = p->flags;

@@ -33,6 +33,9 @@ void mig_params_clear(struct mig_params *p);
 /* Refuses invalid combinations with a message naming the conflict.
  * SUPPORTED: the flags the driver can honour. */
 int mig_params_validate(const struct mig_params *p, unsigned supported, struct ferry_error *err);
+/* The same against DRV's flags, and the storage engine it offers. */
+int mig_params_validate_for(const struct mig_params *p, const struct hv_driver *drv,
+                            struct ferry_error *err);
 
 /* ---- migparams-comp.c: --compressed, --zerocopy, --synchronous-writes ----
  * JSON members (libvirt's typed parameters, '.' written '_'):

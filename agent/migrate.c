@@ -79,7 +79,7 @@ static int step_init(struct api_ctx *ctx, json_object *in, struct mig_step *s,
     r = mig_params_from_json(json_object_object_get(in, "params"), &s->params, err);
     if (r < 0)
         return r;
-    r = mig_params_validate(&s->params, ctx->ag->driver->supported_flags, err);
+    r = mig_params_validate_for(&s->params, ctx->ag->driver, err);
     if (r < 0)
         return r;
     s->m.params = &s->params;
@@ -294,7 +294,8 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
                             "driver '%s' needs the domain XML in Prepare "
                             "(protocol v2 or later)",
                             ag->driver->name);
-        if (ag->driver->migrate_prepare && strcmp(ag->driver->name, "qemu") != 0)
+        /* A driver whose stream carries the configuration serves v1. */
+        if (ag->driver->min_version == 1)
             ferry_error_clear(err), r = 0;
         if (r < 0)
             goto out;
@@ -867,7 +868,7 @@ int api_migrate_p2p(struct api_ctx *ctx, json_object *params, json_object **ret,
     mp.flags |= MIG_PEER2PEER;
     if (!(mp.flags & MIG_OFFLINE) && !mp.migrate_uri)
         mp.flags |= ag->driver->p2p_implied_flags;
-    if ((r = mig_params_validate(&mp, ag->driver->supported_flags, err)) < 0)
+    if ((r = mig_params_validate_for(&mp, ag->driver, err)) < 0)
         goto out;
     host = ctl_uri_host(desturi); /* NULL for a socket path */
     api_fill_hello(ag, &me);

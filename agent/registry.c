@@ -452,9 +452,10 @@ int agent_init(struct agent *ag, struct ferry_error *err)
         return r;
     if ((r = load_identity(ag, err)) < 0)
         return r;
-    ag->driver = agent_find_driver(ag->cfg.hypervisor ? ag->cfg.hypervisor : "qemu");
+    /* The caller (ferryd's main) picked the driver: the core knows none by
+     * name. */
     if (!ag->driver)
-        return ferry_error_set(err, EINVAL, "unknown hypervisor '%s'", ag->cfg.hypervisor);
+        return ferry_error_set(err, EINVAL, "no hypervisor driver");
     if (ag->driver->init && (r = ag->driver->init(ag, err)) < 0)
         return r;
     load_persistent(ag);

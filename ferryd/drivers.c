@@ -2,7 +2,8 @@
 /* The table of hypervisor drivers this build has. */
 #include <string.h>
 
-#include "agent.h"
+#include "drivers.h"
+#include "qemu-driver.h"
 #include "xen-driver.h"
 
 static const struct hv_driver *const drivers[] = {
@@ -10,7 +11,7 @@ static const struct hv_driver *const drivers[] = {
     &xen_hv_driver,
 };
 
-const struct hv_driver *agent_find_driver(const char *name)
+const struct hv_driver *ferryd_find_driver(const char *name)
 {
     for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
         if (strcmp(drivers[i]->name, name) == 0)

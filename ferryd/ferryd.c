@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "cleanup.h"
 #include "client.h"
+#include "drivers.h"
 #include "ferry-config.h"
 #include "server.h"
 #include "volumes.h"
@@ -211,6 +212,12 @@ int main(int argc, char **argv)
      * any guest or job. */
     if (tls_listen && server_tls_configure(tls_listen, tls_dir, allowed_dn, n_allowed, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
+    the_agent.driver =
+        ferryd_find_driver(the_agent.cfg.hypervisor ? the_agent.cfg.hypervisor : "qemu");
+    if (!the_agent.driver) {
+        fprintf(stderr, "ferryd: unknown hypervisor '%s'\n", the_agent.cfg.hypervisor);
         return 1;
     }
     /* The list of ferryd's images before any recovery: recovery asks it

@@ -7,6 +7,7 @@
  * STATE/run/NAME.log, so it outlives the agent; the agent finds it again
  * through STATE/run/NAME.pid and NAME.qmp. */
 #include "qemu-priv.h"
+#include "qemu-driver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -863,30 +864,14 @@ static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
     dom->priv = NULL;
 }
 
-static char *qemu_capabilities_xml(struct agent *ag)
+static void qemu_guest_caps(struct agent *ag, struct hv_guest_caps *ret)
 {
     (void)ag;
-    return ferry_strdup_printf("    <migration_features>\n"
-                               "      <live/>\n"
-                               "      <resource/>\n"
-                               "      <domain_rename/>\n"
-                               "      <offline/>\n"
-                               "      <storage_copy engines='ferry qemu'/>\n"
-                               "      <uri_transports>\n"
-                               "        <uri_transport>tcp</uri_transport>\n"
-                               "        <uri_transport>unix</uri_transport>\n"
-                               "      </uri_transports>\n"
-                               "    </migration_features>\n"
-                               "  </host>\n"
-                               "  <guest>\n"
-                               "    <os_type>hvm</os_type>\n"
-                               "    <arch name='x86_64'>\n"
-                               "      <emulator>%s</emulator>\n"
-                               "      <domain type='%s'/>\n"
-                               "    </arch>\n"
-                               "  </guest>\n",
-                               qemu_drv.binary, qemu_drv.kvm ? "kvm" : "qemu");
+    snprintf(ret->emulator, sizeof ret->emulator, "%s", qemu_drv.binary);
+    snprintf(ret->domain_type, sizeof ret->domain_type, "%s", qemu_drv.kvm ? "kvm" : "qemu");
 }
+
+static const char *const qemu_uri_transports[] = {"tcp", "unix", NULL};
 
 const struct hv_driver qemu_hv_driver = {
     .name = "qemu",
@@ -897,7 +882,13 @@ const struct hv_driver qemu_hv_driver = {
     .domain_state = qemu_domain_state,
     .domain_monitor = qemu_domain_monitor,
     .domain_release = qemu_domain_release,
-    .capabilities_xml = qemu_capabilities_xml,
+    .storage_engines = 1u << MIG_STORAGE_FERRY | 1u << MIG_STORAGE_QEMU,
+    /* Version 1 carries no domain XML, which QEMU's stream does not hold. */
+    .min_version = 2,
+    .uri_transports = qemu_uri_transports,
+    .migrate_bandwidth = true,
+    .migrate_rename = true,
+    .guest_caps = qemu_guest_caps,
     .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_TUNNELLED | MIG_PERSIST_DEST |
                        MIG_UNDEFINE_SOURCE | MIG_PAUSED | MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC |
                        MIG_OFFLINE | MIG_ABORT_ON_ERROR | MIG_AUTO_CONVERGE | MIG_PARALLEL |

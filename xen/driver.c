@@ -293,28 +293,13 @@ static void xen_domain_release(struct agent *ag, struct agent_domain *dom)
     dom->priv = NULL;
 }
 
-/* Xen's own migration features: always live, no storage copy, no bandwidth
- * limit, no renaming (xl migrate keeps the name); offline moves only the
- * definition. */
-static char *xen_capabilities_xml(struct agent *ag)
+static void xen_guest_caps(struct agent *ag, struct hv_guest_caps *ret)
 {
-    return ferry_strdup_printf("    <migration_features>\n"
-                               "      <live/>\n"
-                               "      <offline/>\n"
-                               "      <uri_transports>\n"
-                               "        <uri_transport>xl+tcp</uri_transport>\n"
-                               "      </uri_transports>\n"
-                               "    </migration_features>\n"
-                               "  </host>\n"
-                               "  <guest>\n"
-                               "    <os_type>hvm</os_type>\n"
-                               "    <arch name='x86_64'>\n"
-                               "      <emulator>%s</emulator>\n"
-                               "      <domain type='xen'/>\n"
-                               "    </arch>\n"
-                               "  </guest>\n",
-                               xen_drv_of(ag)->xl);
+    snprintf(ret->emulator, sizeof ret->emulator, "%s", xen_drv_of(ag)->xl);
+    snprintf(ret->domain_type, sizeof ret->domain_type, "xen");
 }
+
+static const char *const xen_uri_transports[] = {"xl+tcp", NULL};
 
 const struct hv_driver xen_hv_driver = {
     .name = "xen",
@@ -325,7 +310,14 @@ const struct hv_driver xen_hv_driver = {
     .domain_state = xen_domain_state,
     .domain_monitor = NULL,
     .domain_release = xen_domain_release,
-    .capabilities_xml = xen_capabilities_xml,
+    /* Xen's own migration: always live, no storage copy, no bandwidth
+     * limit, no renaming (xl migrate keeps the name); offline moves only
+     * the definition; xl's stream carries the configuration, so protocol
+     * v1 works. */
+    .storage_engines = 0,
+    .min_version = 1,
+    .uri_transports = xen_uri_transports,
+    .guest_caps = xen_guest_caps,
     .supported_flags = MIG_LIVE | MIG_PEER2PEER | MIG_PERSIST_DEST | MIG_UNDEFINE_SOURCE |
                        MIG_PAUSED | MIG_OFFLINE | MIG_TUNNELLED,
     .migrate_begin = xen_migrate_begin,

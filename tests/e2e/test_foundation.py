@@ -148,7 +148,8 @@ def test_capabilities():
     a = Agent("d").start()
     xml = a.ctl("capabilities").stdout
     for tag in ("<migration_features>", "<live/>", "<resource/>", "<domain_rename/>",
-                "<uri_transports>", "<uri_transport>tcp</uri_transport>"):
+                "<uri_transports>", "<uri_transport>tcp</uri_transport>",
+                "<storage_copy engines='ferry qemu'/>", "<offline/>", "<emulator>"):
         assert tag in xml, (tag, xml)
     uuid = re.search(r"<uuid>([0-9a-f-]{36})</uuid>", xml).group(1)
     # The host uuid is stable across restarts.

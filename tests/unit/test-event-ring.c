@@ -14,12 +14,6 @@
 
 #include "agent.h"
 
-const struct hv_driver *agent_find_driver(const char *name)
-{
-    (void)name;
-    return NULL;
-}
-
 #define MAX_SEEN 1024
 
 struct seen {

@@ -21,11 +21,6 @@
 
 /* The agent library names the driver table only through this (ferryd
  * links agent/drivers.c); nothing here needs a driver. */
-const struct hv_driver *agent_find_driver(const char *name)
-{
-    (void)name;
-    return NULL;
-}
 
 static int params_from(const char *text, struct mig_params *p, struct ferry_error *err)
 {

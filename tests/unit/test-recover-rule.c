@@ -17,11 +17,6 @@
 
 /* The agent library names the driver table only through this (ferryd
  * links agent/drivers.c); the rules need no driver. */
-const struct hv_driver *agent_find_driver(const char *name)
-{
-    (void)name;
-    return NULL;
-}
 
 static struct agent_job job_of(const char *op, enum agent_job_phase phase, int version,
                                bool perform_done, int ending)

@@ -10,12 +10,14 @@ target fails to start, sender dies after xl's point of no return.
 Skips (77) while ferryd has no xen driver registered."""
 
 import os
+import socket
 import stat
 import subprocess
 import threading
 import time
 
-from ferrytest import FERRYD, Agent, Runner, Skip, define, make_disk, tmpdir, wait_for
+from ferrytest import (FERRYD, Agent, Runner, Skip, define, hello_frame, make_disk, recv_frame,
+                       tmpdir, wait_for)
 
 BUILD = os.path.dirname(os.path.dirname(os.path.abspath(FERRYD)))
 XL = os.path.join(BUILD, "tests", "e2e", "xl-standin", "xl")
@@ -120,6 +122,20 @@ def test_lifecycle():
     assert "g" in p.src.xl_names()
     caps = p.src.ctl("capabilities").stdout
     assert "<live/>" in caps and "<resource/>" not in caps, caps
+    # A Xen agent offers no storage copy, in its capabilities or its HELLO.
+    assert "storage_copy" not in caps, caps
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(p.src.control)
+    try:
+        s.sendall(hello_frame())
+        f = recv_frame(s)
+        assert f and f[0] == 1, f
+        feats = f[2]["features"]
+        assert "hv-xen" in feats and "p2p" in feats, feats
+        assert not [x for x in feats if x == "nbd" or x.startswith("storage-")], feats
+    finally:
+        s.close()
     p.src.ctl("destroy", "g")
     assert p.src.state_of("g") == "shutoff"
     assert "g" not in p.src.xl_names()
