@@ -25,29 +25,11 @@ struct agent_domain;
 struct agent_job;
 
 /* Migration flags, named and numbered as libvirt's virDomainMigrateFlags
- * so orchestrator authors recognise them. */
+ * so orchestrator authors recognise them: MIG_LIVE, MIG_PEER2PEER, ...
+ * (agent/migparams.def declares each). */
 enum mig_flags {
-    MIG_LIVE = 1u << 0,
-    MIG_PEER2PEER = 1u << 1,
-    MIG_TUNNELLED = 1u << 2,
-    MIG_PERSIST_DEST = 1u << 3,
-    MIG_UNDEFINE_SOURCE = 1u << 4,
-    MIG_PAUSED = 1u << 5,
-    MIG_NON_SHARED_DISK = 1u << 6,
-    MIG_NON_SHARED_INC = 1u << 7,
-    MIG_CHANGE_PROTECTION = 1u << 8,
-    MIG_UNSAFE = 1u << 9,
-    MIG_OFFLINE = 1u << 10,
-    MIG_COMPRESSED = 1u << 11,
-    MIG_ABORT_ON_ERROR = 1u << 12,
-    MIG_AUTO_CONVERGE = 1u << 13,
-    MIG_POSTCOPY = 1u << 15, /* postcopy-ram enabled: the switch may happen before RAM is whole */
-    /* QEMU's RAM and NBD streams use x509 TLS (ferryd --migrate-tls-dir) */
-    MIG_TLS = 1u << 16,
-    MIG_PARALLEL = 1u << 17,
-    /* Engine 'qemu' only: the mirror's copy-mode write-blocking */
-    MIG_NON_SHARED_SYNCHRONOUS_WRITES = 1u << 18,
-    MIG_ZEROCOPY = 1u << 20, /* QEMU's zero-copy-send (multifd only) */
+#define MIG_FLAG(NAME, BIT, ...) MIG_##NAME = 1u << (BIT),
+#include "migparams.def"
 };
 
 /* Compression methods of MIG_COMPRESSED (libvirt's names): xbzrle and mt
@@ -64,45 +46,30 @@ enum mig_storage_engine { MIG_STORAGE_FERRY = 0, MIG_STORAGE_QEMU };
 #define MIG_MAX_DISKS     32
 #define MIG_DISK_PATH_MAX 512 /* a destination image's path, with its NUL */
 
+/* The C types of migparams.def's MIG_PARAM kinds. */
+#define MIG_PARAM_TYPE_STR  char *
+#define MIG_PARAM_TYPE_U64  uint64_t
+#define MIG_PARAM_TYPE_UINT unsigned
+#define MIG_PARAM_TYPE_BOOL bool
+
 /* Everything a caller can ask of a migration. Strings are owned by the
  * struct (mig_params_clear frees them). */
 struct mig_params {
-    unsigned flags;                /* enum mig_flags */
-    char *dname;                   /* rename on the destination */
-    uint64_t bandwidth_mib;        /* MiB/s, 0 = unlimited */
-    char *migrate_uri;             /* where QEMU sends RAM (tcp:HOST:PORT) */
-    char *listen_address;          /* destination listens here */
-    unsigned parallel_connections; /* multifd channels, 0 = off */
-    uint64_t max_downtime_ms;      /* 0 = QEMU default */
-    unsigned timeout_s;            /* suspend the guest after this, 0 = never */
-    bool timeout_suspend;
+    unsigned flags; /* enum mig_flags */
+    /* dname, bandwidth_mib, migrate_uri, ...: one field per MIG_PARAM row
+     * of migparams.def, which says what each means. */
+#define MIG_PARAM(FIELD, KIND, ...) MIG_PARAM_TYPE_##KIND FIELD;
+#include "migparams.def"
     size_t n_migrate_disks; /* 0 = every non-shared, writable disk */
     char *migrate_disks[MIG_MAX_DISKS];
-    unsigned disks_port; /* destination NBD port, 0 = pick */
-    char *disks_uri;     /* destination NBD listen URI */
     enum mig_storage_engine storage_engine;
     char *dest_xml; /* optional replacement XML for the destination */
-    /* Where copied disks go on the destination (agent/volumes.h): the
-     * image dir unless SAME_PATH (the source's path) or a per-disk path;
-     * KEEP_IMAGES keeps the copies ferryd made that the migration leaves
-     * unused. */
-    bool same_path;
+    /* Per-disk destination paths (agent/volumes.h). */
     size_t n_disk_paths;
     struct {
         char target[32];
         char *path;
     } disk_paths[MIG_MAX_DISKS];
-    bool keep_images;
-    /* MIG_POSTCOPY: switch to post-copy once the first full RAM pass is
-     * over (virsh's --postcopy-after-precopy, done by the source agent),
-     * and QEMU's max-postcopy-bandwidth in MiB/s (0 = unlimited). */
-    bool postcopy_after_precopy;
-    uint64_t postcopy_bandwidth_mib;
-    /* With timeout_s: switch to post-copy when it elapses instead of
-     * suspending (virsh's --timeout-postcopy). */
-    bool timeout_postcopy;
-    char *tls_destination; /* MIG_TLS: name the destination's certificate is checked
-                              against (libvirt's tls.destination); NULL = its host */
     /* MIG_COMPRESSED: enum mig_comp_method (0 = libvirt's default,
      * xbzrle) and the methods' tuning; a has_* false leaves QEMU's own
      * value. xbzrle_cache is in bytes, 0 = QEMU's. */

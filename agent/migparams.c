@@ -4,40 +4,40 @@
 #include "migparams.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "util.h"
 
-#define MIG_MAX_BANDWIDTH_MIB (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
-#define MIG_MAX_PARALLEL      64
-#define MIG_MAX_STRING        1024
+#define MIG_MAX_STRING 1024
 
 static const struct {
     unsigned flag;
     const char *name;
 } flag_names[] = {
-    {MIG_LIVE, "live"},
-    {MIG_PEER2PEER, "peer2peer"},
-    {MIG_TUNNELLED, "tunnelled"},
-    {MIG_PERSIST_DEST, "persist_dest"},
-    {MIG_UNDEFINE_SOURCE, "undefine_source"},
-    {MIG_PAUSED, "paused"},
-    {MIG_NON_SHARED_DISK, "non_shared_disk"},
-    {MIG_NON_SHARED_INC, "non_shared_inc"},
-    {MIG_CHANGE_PROTECTION, "change_protection"},
-    {MIG_UNSAFE, "unsafe"},
-    {MIG_OFFLINE, "offline"},
-    {MIG_COMPRESSED, "compressed"},
-    {MIG_ABORT_ON_ERROR, "abort_on_error"},
-    {MIG_AUTO_CONVERGE, "auto_converge"},
-    {MIG_POSTCOPY, "postcopy"},
-    {MIG_TLS, "tls"},
-    {MIG_PARALLEL, "parallel"},
-    {MIG_NON_SHARED_SYNCHRONOUS_WRITES, "non_shared_synchronous_writes"},
-    {MIG_ZEROCOPY, "zerocopy"},
+#define MIG_FLAG(NAME, BIT, JSON, ...) {MIG_##NAME, JSON},
+#include "migparams.def"
 };
+
+/* The MIG_PARAM rows of migparams.def, with where each lives in struct
+ * mig_params. */
+enum param_kind { KIND_STR, KIND_U64, KIND_UINT, KIND_BOOL };
+
+static const struct param_row {
+    const char *json, *json_alias;
+    enum param_kind kind;
+    size_t offset;
+    uint64_t max;
+} param_rows[] = {
+#define MIG_PARAM(FIELD, KIND, JSON, JSON_ALIAS, OPTION, ARG, MIN, MAX, HELP)                      \
+    {JSON, JSON_ALIAS, KIND_##KIND, offsetof(struct mig_params, FIELD), MAX},
+#include "migparams.def"
+};
+
+#define FIELD(p, row, type)  ((type *)((char *)(p) + (row)->offset))
+#define CFIELD(p, row, type) ((const type *)((const char *)(p) + (row)->offset))
 
 const char *mig_flag_name(unsigned flag)
 {
@@ -60,12 +60,10 @@ int mig_flag_from_name(const char *name, unsigned *ret)
 
 void mig_params_clear(struct mig_params *p)
 {
-    free(p->dname);
-    free(p->migrate_uri);
-    free(p->listen_address);
-    free(p->disks_uri);
+    for (size_t i = 0; i < ARRAY_SIZE(param_rows); i++)
+        if (param_rows[i].kind == KIND_STR)
+            free(*FIELD(p, &param_rows[i], char *));
     free(p->dest_xml);
-    free(p->tls_destination);
     for (size_t i = 0; i < p->n_migrate_disks; i++)
         free(p->migrate_disks[i]);
     for (size_t i = 0; i < p->n_disk_paths; i++)
@@ -165,6 +163,59 @@ static int parse_flags(json_object *v, unsigned *ret, struct ferry_error *err)
     return 0;
 }
 
+static int parse_migrate_disks(json_object *v, struct mig_params *p, struct ferry_error *err)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return ferry_error_set(err, EINVAL, "'migrate_disks' must be an array of targets");
+    if (json_object_array_length(v) > MIG_MAX_DISKS)
+        return ferry_error_set(err, EINVAL, "'migrate_disks' names more than %d disks",
+                               MIG_MAX_DISKS);
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        json_object *d = json_object_array_get_idx(v, i);
+        if (!json_object_is_type(d, json_type_string) || json_object_get_string_len(d) == 0 ||
+            json_object_get_string_len(d) > 31)
+            return ferry_error_set(err, EINVAL,
+                                   "'migrate_disks' entries must be disk target names");
+        for (size_t k = 0; k < p->n_migrate_disks; k++)
+            if (strcmp(p->migrate_disks[k], json_object_get_string(d)) == 0)
+                return ferry_error_set(err, EINVAL, "disk '%s' is named twice in migrate_disks",
+                                       json_object_get_string(d));
+        p->migrate_disks[p->n_migrate_disks++] = ferry_strdup(json_object_get_string(d));
+    }
+    return 0;
+}
+
+static const struct param_row *param_row_of(const char *key)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(param_rows); i++)
+        if (strcmp(param_rows[i].json, key) == 0 ||
+            (param_rows[i].json_alias && strcmp(param_rows[i].json_alias, key) == 0))
+            return &param_rows[i];
+    return NULL;
+}
+
+static int param_from_json(const struct param_row *row, const char *key, json_object *v,
+                           struct mig_params *p, struct ferry_error *err)
+{
+    uint64_t u = 0;
+    int r;
+
+    switch (row->kind) {
+    case KIND_STR:
+        return get_string(v, key, FIELD(p, row, char *), err);
+    case KIND_BOOL:
+        return get_bool(v, key, FIELD(p, row, bool), err);
+    case KIND_U64:
+        return get_u64(v, key, row->max, FIELD(p, row, uint64_t), err);
+    case KIND_UINT:
+        if ((r = get_u64(v, key, row->max, &u, err)) < 0)
+            return r;
+        *FIELD(p, row, unsigned) = (unsigned)u;
+        return 0;
+    }
+    return -EINVAL;
+}
+
 int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_error *err)
 {
     int r = 0;
@@ -175,69 +226,14 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
     if (!json_object_is_type(obj, json_type_object))
         return ferry_error_set(err, EINVAL, "migration parameters must be an object");
     json_object_object_foreach (obj, key, v) {
-        uint64_t u = 0;
+        const struct param_row *row = param_row_of(key);
 
-        if (strcmp(key, "flags") == 0) {
+        if (row) {
+            r = param_from_json(row, key, v, p, err);
+        } else if (strcmp(key, "flags") == 0) {
             r = parse_flags(v, &p->flags, err);
-        } else if (strcmp(key, "dname") == 0 || strcmp(key, "destination_name") == 0) {
-            r = get_string(v, key, &p->dname, err);
-            if (r == 0 && !ferry_name_valid(p->dname))
-                r = ferry_error_set(err, EINVAL, "invalid destination name '%.64s'", p->dname);
-        } else if (strcmp(key, "bandwidth") == 0) {
-            r = get_u64(v, key, MIG_MAX_BANDWIDTH_MIB, &p->bandwidth_mib, err);
-        } else if (strcmp(key, "migrate_uri") == 0) {
-            r = get_string(v, key, &p->migrate_uri, err);
-        } else if (strcmp(key, "listen_address") == 0) {
-            r = get_string(v, key, &p->listen_address, err);
-        } else if (strcmp(key, "parallel_connections") == 0) {
-            r = get_u64(v, key, MIG_MAX_PARALLEL, &u, err);
-            p->parallel_connections = (unsigned)u;
-        } else if (strcmp(key, "max_downtime") == 0) {
-            r = get_u64(v, key, 2000000, &p->max_downtime_ms, err);
-        } else if (strcmp(key, "timeout") == 0) {
-            r = get_u64(v, key, 86400 * 7, &u, err);
-            p->timeout_s = (unsigned)u;
-        } else if (strcmp(key, "timeout_postcopy") == 0) {
-            if (!json_object_is_type(v, json_type_boolean))
-                r = ferry_error_set(err, EINVAL, "'timeout_postcopy' must be a boolean");
-            else
-                p->timeout_postcopy = json_object_get_boolean(v);
-        } else if (strcmp(key, "timeout_suspend") == 0) {
-            if (!json_object_is_type(v, json_type_boolean))
-                r = ferry_error_set(err, EINVAL, "'timeout_suspend' must be a boolean");
-            else
-                p->timeout_suspend = json_object_get_boolean(v);
         } else if (strcmp(key, "migrate_disks") == 0) {
-            if (!json_object_is_type(v, json_type_array)) {
-                r = ferry_error_set(err, EINVAL, "'migrate_disks' must be an array of targets");
-            } else if (json_object_array_length(v) > MIG_MAX_DISKS) {
-                r = ferry_error_set(err, EINVAL, "'migrate_disks' names more than %d disks",
-                                    MIG_MAX_DISKS);
-            } else {
-                for (size_t i = 0; r == 0 && i < json_object_array_length(v); i++) {
-                    json_object *d = json_object_array_get_idx(v, i);
-                    if (!json_object_is_type(d, json_type_string) ||
-                        json_object_get_string_len(d) == 0 || json_object_get_string_len(d) > 31) {
-                        r = ferry_error_set(err, EINVAL,
-                                            "'migrate_disks' entries must be disk "
-                                            "target names");
-                        break;
-                    }
-                    for (size_t k = 0; k < p->n_migrate_disks; k++)
-                        if (strcmp(p->migrate_disks[k], json_object_get_string(d)) == 0)
-                            r = ferry_error_set(err, EINVAL,
-                                                "disk '%s' is named twice in migrate_disks",
-                                                json_object_get_string(d));
-                    if (r == 0)
-                        p->migrate_disks[p->n_migrate_disks++] =
-                            ferry_strdup(json_object_get_string(d));
-                }
-            }
-        } else if (strcmp(key, "disks_port") == 0) {
-            r = get_u64(v, key, 65535, &u, err);
-            p->disks_port = (unsigned)u;
-        } else if (strcmp(key, "disks_uri") == 0) {
-            r = get_string(v, key, &p->disks_uri, err);
+            r = parse_migrate_disks(v, p, err);
         } else if (strcmp(key, "storage_engine") == 0) {
             const char *s =
                 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
@@ -249,19 +245,6 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
                 r = ferry_error_set(err, EINVAL, "storage_engine must be 'ferry' or 'qemu'");
         } else if (strcmp(key, "destination_xml") == 0) {
             r = get_string(v, key, &p->dest_xml, err);
-        } else if (strcmp(key, "postcopy_after_precopy") == 0) {
-            if (!json_object_is_type(v, json_type_boolean))
-                r = ferry_error_set(err, EINVAL, "'postcopy_after_precopy' must be a boolean");
-            else
-                p->postcopy_after_precopy = json_object_get_boolean(v);
-        } else if (strcmp(key, "postcopy_bandwidth") == 0) {
-            r = get_u64(v, key, MIG_MAX_BANDWIDTH_MIB, &p->postcopy_bandwidth_mib, err);
-        } else if (strcmp(key, "tls_destination") == 0) {
-            r = get_string(v, key, &p->tls_destination, err);
-        } else if (strcmp(key, "same_path") == 0) {
-            r = get_bool(v, key, &p->same_path, err);
-        } else if (strcmp(key, "keep_images") == 0) {
-            r = get_bool(v, key, &p->keep_images, err);
         } else if (strcmp(key, "disk_paths") == 0) {
             r = parse_disk_paths(v, p, err);
         } else if (mig_comp_param_key(key)) {
@@ -272,6 +255,8 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
         if (r < 0)
             break;
     }
+    if (r == 0 && p->dname && !ferry_name_valid(p->dname))
+        r = ferry_error_set(err, EINVAL, "invalid destination name '%.64s'", p->dname);
     if (r < 0)
         mig_params_clear(p);
     return r;
@@ -286,52 +271,42 @@ json_object *mig_params_to_json(const struct mig_params *p)
         if (p->flags & flag_names[i].flag)
             json_object_array_add(flags, json_object_new_string(flag_names[i].name));
     json_object_object_add(o, "flags", flags);
-    if (p->dname)
-        json_object_object_add(o, "dname", json_object_new_string(p->dname));
-    if (p->bandwidth_mib)
-        json_object_object_add(o, "bandwidth", json_object_new_int64((int64_t)p->bandwidth_mib));
-    if (p->migrate_uri)
-        json_object_object_add(o, "migrate_uri", json_object_new_string(p->migrate_uri));
-    if (p->listen_address)
-        json_object_object_add(o, "listen_address", json_object_new_string(p->listen_address));
-    if (p->parallel_connections)
-        json_object_object_add(o, "parallel_connections",
-                               json_object_new_int((int)p->parallel_connections));
-    if (p->max_downtime_ms)
-        json_object_object_add(o, "max_downtime",
-                               json_object_new_int64((int64_t)p->max_downtime_ms));
-    if (p->timeout_s)
-        json_object_object_add(o, "timeout", json_object_new_int((int)p->timeout_s));
-    if (p->timeout_suspend)
-        json_object_object_add(o, "timeout_suspend", json_object_new_boolean(true));
-    if (p->timeout_postcopy)
-        json_object_object_add(o, "timeout_postcopy", json_object_new_boolean(true));
+    /* A parameter left at its zero value is "not set" and not sent. */
+    for (size_t i = 0; i < ARRAY_SIZE(param_rows); i++) {
+        const struct param_row *row = &param_rows[i];
+        switch (row->kind) {
+        case KIND_STR:
+            if (*CFIELD(p, row, char *))
+                json_object_object_add(o, row->json,
+                                       json_object_new_string(*CFIELD(p, row, char *)));
+            break;
+        case KIND_BOOL:
+            if (*CFIELD(p, row, bool))
+                json_object_object_add(o, row->json, json_object_new_boolean(true));
+            break;
+        case KIND_U64:
+            if (*CFIELD(p, row, uint64_t))
+                json_object_object_add(o, row->json,
+                                       json_object_new_int64((int64_t)*CFIELD(p, row, uint64_t)));
+            break;
+        case KIND_UINT:
+            if (*CFIELD(p, row, unsigned))
+                json_object_object_add(o, row->json,
+                                       json_object_new_int64(*CFIELD(p, row, unsigned)));
+            break;
+        }
+    }
     if (p->n_migrate_disks) {
         json_object *d = json_object_new_array();
         for (size_t i = 0; i < p->n_migrate_disks; i++)
             json_object_array_add(d, json_object_new_string(p->migrate_disks[i]));
         json_object_object_add(o, "migrate_disks", d);
     }
-    if (p->disks_port)
-        json_object_object_add(o, "disks_port", json_object_new_int((int)p->disks_port));
-    if (p->disks_uri)
-        json_object_object_add(o, "disks_uri", json_object_new_string(p->disks_uri));
     json_object_object_add(
         o, "storage_engine",
         json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
     if (p->dest_xml)
         json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
-    if (p->postcopy_after_precopy)
-        json_object_object_add(o, "postcopy_after_precopy", json_object_new_boolean(true));
-    if (p->postcopy_bandwidth_mib)
-        json_object_object_add(o, "postcopy_bandwidth",
-                               json_object_new_int64((int64_t)p->postcopy_bandwidth_mib));
-    if (p->tls_destination)
-        json_object_object_add(o, "tls_destination", json_object_new_string(p->tls_destination));
-    if (p->same_path)
-        json_object_object_add(o, "same_path", json_object_new_boolean(true));
-    if (p->keep_images)
-        json_object_object_add(o, "keep_images", json_object_new_boolean(true));
     if (p->n_disk_paths) {
         json_object *d = json_object_new_object();
         for (size_t i = 0; i < p->n_disk_paths; i++)

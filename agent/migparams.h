@@ -9,6 +9,10 @@
 #include "error.h"
 #include "hv.h"
 
+/* Bounds of migparams.def's rows. */
+#define MIG_MAX_BANDWIDTH_MIB (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
+#define MIG_MAX_PARALLEL      64
+
 /* Flag names as in libvirt's virsh/typed parameters ("live", "peer2peer",
  * "tunnelled", "persist_dest", "undefine_source", "paused",
  * "non_shared_disk", "non_shared_inc", "offline", "abort_on_error",

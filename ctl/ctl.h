@@ -3,10 +3,14 @@
 #ifndef FERRY_AGENT_CTL_H
 #define FERRY_AGENT_CTL_H
 
+#include <stdbool.h>
+#include <stdio.h>
+
 #include <json-c/json.h>
 
 #include "client.h"
 #include "error.h"
+#include "hv.h"
 
 const char *ctl_default_uri(void);
 int ctl_connect(const char *uri, struct ctl_client **ret, struct ferry_error *err);
@@ -14,6 +18,16 @@ int ctl_fail(const char *verb, const struct ferry_error *err);
 void ctl_print_json(json_object *o);
 
 int ctl_cmd_migrate(const char *uri, int argc, char **argv);
+
+/* ctl-migrate-opts.c: migrate's command line, from agent/migparams.def. */
+struct ctl_migrate_opts {
+    struct mig_params params; /* caller clears */
+    bool verbose, json;
+    const char *name, *desturi;
+};
+/* 0: parsed; 1: --help was printed; -1: a usage error was printed. */
+int ctl_migrate_parse(int argc, char **argv, struct ctl_migrate_opts *o);
+void ctl_migrate_usage(FILE *f);
 int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv);
 int ctl_cmd_domjobabort(const char *uri, int argc, char **argv);
 int ctl_cmd_domxml_native(const char *verb, int argc, char **argv);
