@@ -29,7 +29,7 @@
 #include "migparams.h"
 #include "migrate-priv.h"
 #include "orchestrate.h"
-#include "recover.h"
+#include "job-record.h"
 #include "tunnel.h"
 #include "volumes.h"
 

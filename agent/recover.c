@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Migration jobs that outlive the agent: the record written at each phase
- * change, and the recovery a restarted agent runs on the records it finds
+/* Migration jobs that outlive the agent: the recovery a restarted agent
+ * runs on the job records it finds (job-record.c writes them)
  * (libvirt: qemuProcessReconnect -> qemuProcessRecoverJob). The decisions
  * are the ones a client that goes away gets (migrate-job.c), and they end
  * the job through the same Finish/Confirm paths (migrate.c); what the
@@ -21,173 +21,15 @@
 #include "json-cleanup.h"
 #include "migrate-priv.h"
 #include "location.h"
+#include "job-record.h"
 #include "recover.h"
 #include "volumes.h"
 
-#define REC_EXT     ".json"
 #define RESTART_MSG "the agent restarted"
-
-static const char *const phase_names[] = {"none",   "begin",   "prepare", "perform",
-                                          "finish", "confirm", "done"};
-static const char *const ending_names[] = {"none", "success", "cancelled"};
-
-static const char *phase_str(enum agent_job_phase p)
-{
-    return (unsigned)p < ARRAY_SIZE(phase_names) ? phase_names[p] : "none";
-}
-
-static int index_of(const char *const *names, size_t n, const char *s)
-{
-    for (size_t i = 0; s && i < n; i++)
-        if (strcmp(names[i], s) == 0)
-            return (int)i;
-    return -1;
-}
-
-static char *jobs_dir(struct agent *ag)
-{
-    return ferry_strdup_printf("%s/jobs", ag->cfg.state_dir);
-}
-
-static char *record_path(struct agent *ag, const char *name)
-{
-    return ferry_strdup_printf("%s/jobs/%s%s", ag->cfg.state_dir, name, REC_EXT);
-}
-
-/* ---- the record ---- */
-
-/* Saves come from a step's thread and, for the post-copy switch, from the
- * thread of migrate.start_postcopy: one at a time (ferry_write_file_atomic
- * names its temp file by process). */
-static pthread_mutex_t save_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void add_str(json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, json_object_new_string(v));
-}
-
-void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
-{
-    _cleanup_(json_object_putp) json_object *o = json_object_new_object();
-    _cleanup_free_ char *dir = jobs_dir(ag);
-    _cleanup_free_ char *path = record_path(ag, dom->def->name);
-    struct agent_job *job = &dom->job;
-    struct ferry_error err = {0};
-    json_object *created = json_object_new_array();
-    const char *text;
-    int dfd;
-
-    add_str(o, "domain", dom->def->name);
-    add_str(o, "uuid", dom->def->uuid);
-    pthread_mutex_lock(&job->lock);
-    add_str(o, "operation", job->operation);
-    add_str(o, "phase", phase_str(job->phase));
-    json_object_object_add(o, "version", json_object_new_int(job->owner_version));
-    json_object_object_add(o, "flags", json_object_new_int64(job->owner_flags));
-    json_object_object_add(o, "engine", json_object_new_int(job->owner_engine));
-    json_object_object_add(o, "perform_done", json_object_new_boolean(job->perform_done));
-    json_object_object_add(o, "was_running", json_object_new_boolean(job->was_running));
-    add_str(o, "ending", ending_names[(unsigned)job->ending < 3 ? job->ending : 0]);
-    json_object_object_add(o, "started_wall_ms", json_object_new_int64(job->started_wall_ms));
-    for (size_t i = 0; i < job->n_created; i++)
-        json_object_array_add(created, json_object_new_string(job->created[i]));
-    json_object_object_add(o, "created_sure", json_object_new_boolean(job->created_sure));
-    json_object_object_add(o, "postcopy", json_object_new_boolean(job->postcopy));
-    pthread_mutex_unlock(&job->lock);
-    json_object_object_add(o, "created_targets", created);
-    if (ag->driver->job_record_save)
-        ag->driver->job_record_save(ag, dom, o);
-
-    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
-    pthread_mutex_lock(&save_lock);
-    if (ferry_mkdir_p(dir, 0700, &err) < 0 ||
-        ferry_write_file_atomic(path, text, strlen(text), 0600, &err) < 0) {
-        pthread_mutex_unlock(&save_lock);
-        ferry_warn("domain '%s': cannot save its migration job record: %s", dom->def->name,
-                   ferry_error_msg(&err));
-        return;
-    }
-    /* The rename is durable once the directory is. */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0)
-            ferry_warn("fsync '%s': %s", dir, strerror(errno));
-        close(dfd);
-    }
-    pthread_mutex_unlock(&save_lock);
-}
-
-void agent_job_record_postcopy(struct agent *ag, struct agent_domain *dom)
-{
-    bool had;
-
-    pthread_mutex_lock(&dom->job.lock);
-    had = dom->job.postcopy;
-    dom->job.postcopy = true;
-    pthread_mutex_unlock(&dom->job.lock);
-    if (!had)
-        agent_job_record_save(ag, dom);
-}
-
-void agent_job_record_remove(struct agent *ag, struct agent_domain *dom)
-{
-    _cleanup_free_ char *path = record_path(ag, dom->def->name);
-
-    if (unlink(path) < 0 && errno != ENOENT)
-        ferry_warn("cannot remove '%s': %s", path, strerror(errno));
-}
-
-void agent_job_record_begin(struct agent *ag, struct agent_domain *dom)
-{
-    char state[32] = "", reason[32] = "";
-    bool running = false;
-
-    if (dom->active && ag->driver->domain_state &&
-        ag->driver->domain_state(ag, dom, state, sizeof state, reason, sizeof reason, NULL) == 0)
-        running = strcmp(state, "running") == 0;
-    pthread_mutex_lock(&dom->job.lock);
-    dom->job.was_running = running;
-    dom->job.ending = JOB_ENDING_NONE;
-    dom->job.n_created = 0;
-    dom->job.created_sure = false;
-    dom->job.postcopy = false;
-    pthread_mutex_unlock(&dom->job.lock);
-    agent_job_record_save(ag, dom);
-}
-
-void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom, char *const planned[],
-                                size_t n)
-{
-    struct agent_job *job = &dom->job;
-
-    pthread_mutex_lock(&job->lock);
-    job->was_running = false;
-    job->ending = JOB_ENDING_NONE;
-    job->n_created = 0;
-    /* Prepare never overwrites an existing file (agent_volumes_plan). */
-    for (size_t i = 0; i < n && job->n_created < MIG_MAX_DISKS; i++)
-        if (planned[i] && strlen(planned[i]) < sizeof job->created[0] &&
-            access(planned[i], F_OK) < 0)
-            snprintf(job->created[job->n_created++], sizeof job->created[0], "%s", planned[i]);
-    job->created_sure = false;
-    job->postcopy = false;
-    pthread_mutex_unlock(&job->lock);
-    agent_job_record_save(ag, dom);
-}
-
-void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom)
-{
-    struct agent_job *job = &dom->job;
-    size_t n = 0;
-
-    pthread_mutex_lock(&job->lock);
-    for (size_t i = 0; i < job->n_created; i++)
-        if (access(job->created[i], F_OK) == 0)
-            memmove(job->created[n++], job->created[i], sizeof job->created[0]);
-    job->n_created = n;
-    job->created_sure = true;
-    pthread_mutex_unlock(&job->lock);
-    agent_job_record_save(ag, dom);
 }
 
 static const char *jstr(json_object *o, const char *k)
@@ -251,8 +93,8 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
         return ferry_error_set(err, EINVAL, "'%s': not a JSON object", path);
     name = jstr(o, "domain");
     op = jstr(o, "operation");
-    ph = index_of(phase_names, ARRAY_SIZE(phase_names), jstr(o, "phase"));
-    ending = index_of(ending_names, ARRAY_SIZE(ending_names), jstr(o, "ending"));
+    ph = agent_job_phase_from_name(jstr(o, "phase"));
+    ending = agent_job_ending_from_name(jstr(o, "ending"));
     if (!name || !ferry_name_valid(name) || strlen(name) >= sizeof rec->name || !op ||
         (strcmp(op, "migration-out") != 0 && strcmp(op, "migration-in") != 0) || ph < 0 ||
         ending < 0)
@@ -313,9 +155,9 @@ static void publish(struct agent *ag, const struct record *rec, const char *acti
     json_object *d = json_object_new_object();
 
     ferry_warn("migration of '%s' (%s, phase %s) interrupted by an agent restart: %s", rec->name,
-               rec->operation, phase_str(rec->phase), action);
+               rec->operation, agent_job_phase_name(rec->phase), action);
     add_str(d, "operation", rec->operation);
-    add_str(d, "phase", phase_str(rec->phase));
+    add_str(d, "phase", agent_job_phase_name(rec->phase));
     add_str(d, "action", action);
     json_object_object_add(d, "removed", removed);
     agent_emit_event(ag, "migration-recovered", rec->name, d);
@@ -425,7 +267,7 @@ static void recover_live(struct agent *ag, struct agent_domain *dom, const struc
     const struct hv_driver *drv = ag->driver;
     bool copies = (rec->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) != 0;
     _cleanup_free_ char *why =
-        ferry_strdup_printf("%s during %s", RESTART_MSG, phase_str(rec->phase));
+        ferry_strdup_printf("%s during %s", RESTART_MSG, agent_job_phase_name(rec->phase));
     struct ferry_error err = {0};
     struct mig_step s;
     bool completed = false, incoming = strcmp(rec->operation, "migration-in") == 0;
@@ -573,7 +415,7 @@ static void recover_gone(struct agent *ag, struct agent_domain *dom, const struc
     }
     if (dom) {
         ferry_error_set(&err, ECANCELED, "%s during %s and the guest's process was gone",
-                        RESTART_MSG, phase_str(rec->phase));
+                        RESTART_MSG, agent_job_phase_name(rec->phase));
         agent_job_start(&dom->job, rec->operation);
         agent_job_finish(&dom->job, &err);
     }
@@ -647,7 +489,7 @@ static void sweep_idle(struct agent *ag)
 
 void agent_recover_jobs(struct agent *ag)
 {
-    _cleanup_free_ char *dir = jobs_dir(ag);
+    _cleanup_free_ char *dir = agent_job_records_dir(ag);
     _cleanup_(closedirp) DIR *d = opendir(dir);
     struct dirent *de;
 
@@ -655,8 +497,8 @@ void agent_recover_jobs(struct agent *ag)
         size_t len = strlen(de->d_name);
         _cleanup_free_ char *path = NULL;
 
-        if (de->d_name[0] == '.' || len <= strlen(REC_EXT) ||
-            strcmp(de->d_name + len - strlen(REC_EXT), REC_EXT) != 0)
+        if (de->d_name[0] == '.' || len <= strlen(AGENT_JOB_RECORD_EXT) ||
+            strcmp(de->d_name + len - strlen(AGENT_JOB_RECORD_EXT), AGENT_JOB_RECORD_EXT) != 0)
             continue;
         path = ferry_strdup_printf("%s/%s", dir, de->d_name);
         recover_file(ag, path);

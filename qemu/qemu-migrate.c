@@ -19,7 +19,7 @@
 #include "migparams.h"
 #include "mir.h"
 #include "qemu-priv.h"
-#include "recover.h"
+#include "job-record.h"
 #include "wire.h"
 
 #define QMP_TIMEOUT_MS    30000

@@ -57,23 +57,6 @@ static int qemu_init(struct agent *ag, struct ferry_error *err)
     return 0;
 }
 
-struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom)
-{
-    struct qemu_dom *p = dom->priv;
-
-    if (!p) {
-        p = ferry_calloc(1, sizeof *p);
-        p->ag = ag;
-        p->dom = dom;
-        p->pid = -1;
-        dom->priv = p;
-    }
-    snprintf(p->qmp_path, sizeof p->qmp_path, "%s/%s.qmp", ag->run_dir, dom->def->name);
-    snprintf(p->log_path, sizeof p->log_path, "%s/%s.log", ag->run_dir, dom->def->name);
-    snprintf(p->serial_path, sizeof p->serial_path, "%s/%s.serial", ag->run_dir, dom->def->name);
-    return p;
-}
-
 /* Closes P's connection and keeps it until the domain is released (see
  * QEMU_RETIRED_MAX). Past the bound the oldest is freed: by then it has
  * been closed through QEMU_RETIRED_MAX restarts of the guest. */

@@ -40,12 +40,6 @@ void qmp_internal_event_push(struct qmp_conn *conn, struct json_object *event, c
     pthread_cond_broadcast(&conn->cond);
 }
 
-void qmp_internal_event_clear(struct qmp_conn *conn)
-{
-    while (conn->ev_count > 0)
-        drop_oldest(conn);
-}
-
 void qmp_internal_event_notify(struct qmp_conn *conn, const char *name, struct json_object *data)
 {
     pthread_mutex_lock(&conn->cb_lock);

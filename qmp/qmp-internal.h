@@ -78,7 +78,6 @@ void qmp_internal_leave(struct qmp_conn *conn);
 /* Event log (qmp-event.c). push takes EVENT; lock held. */
 void qmp_internal_event_push(struct qmp_conn *conn, struct json_object *event, const char *name,
                              size_t size);
-void qmp_internal_event_clear(struct qmp_conn *conn);
 /* Runs the callback for one event (NAME NULL: closed); lock NOT held. */
 void qmp_internal_event_notify(struct qmp_conn *conn, const char *name, struct json_object *data);
 

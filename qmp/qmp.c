@@ -497,7 +497,10 @@ void qmp_conn_free(struct qmp_conn *conn)
     pthread_mutex_lock(&conn->lock);
     while (conn->users > 0)
         pthread_cond_wait(&conn->cond, &conn->lock);
-    qmp_internal_event_clear(conn);
+    /* The event log goes with the connection (qmp-event.c fills it). */
+    for (size_t i = 0; i < conn->ev_count; i++)
+        json_object_put(conn->events[(conn->ev_head + i) % QMP_EVENT_LOG_MAX].event);
+    conn->ev_count = 0;
     pthread_mutex_unlock(&conn->lock);
 
     close(conn->fd);

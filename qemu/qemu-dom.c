@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The QEMU driver's per-domain state (struct qemu_dom, qemu-priv.h): made
+ * on first use, with the paths of the guest's run files. The lowest file
+ * of the driver: every other one may use it. */
+#include <stdio.h>
+
+#include "qemu-priv.h"
+#include "util.h"
+
+struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom)
+{
+    struct qemu_dom *p = dom->priv;
+
+    if (!p) {
+        p = ferry_calloc(1, sizeof *p);
+        p->ag = ag;
+        p->dom = dom;
+        p->pid = -1;
+        dom->priv = p;
+    }
+    snprintf(p->qmp_path, sizeof p->qmp_path, "%s/%s.qmp", ag->run_dir, dom->def->name);
+    snprintf(p->log_path, sizeof p->log_path, "%s/%s.log", ag->run_dir, dom->def->name);
+    snprintf(p->serial_path, sizeof p->serial_path, "%s/%s.serial", ag->run_dir, dom->def->name);
+    return p;
+}
