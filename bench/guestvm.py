@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The test guest (bench/guest) seen from a Python benchmark: QEMU options
+"""The test guest (tests/guest/multiboot) seen from a Python benchmark: QEMU options
 that boot it, the accelerator to use, and a parser for its serial log. The
-C side of the same is bench/guest/guest.{c,h}; keep the two in step.
+C side of the same is tests/guest/multiboot/guest.{c,h}; keep the two in step.
 
 Extension point for the migration and scaling benchmarks: boot a source
 QEMU with guest_args(), migrate it, and read heartbeats and the CORRUPT

@@ -220,7 +220,7 @@ def main(argv=None):
     ap.add_argument("--build", default="build", help="meson build directory (binaries)")
     ap.add_argument("--ferryd", default="")
     ap.add_argument("--ferryctl", default="")
-    ap.add_argument("--kernel", default="", help="the test guest (BUILD/bench/ferry-guest.elf)")
+    ap.add_argument("--kernel", default="", help="the test guest (BUILD/tests/guest/multiboot/ferry-guest.elf)")
     ap.add_argument("--dirty-rates", default="0,16,64,max",
                     help="guest RAM dirty rates, MiB/s or max (default 0,16,64,max)")
     ap.add_argument("--disk-rates", default="0,4,16",
@@ -253,7 +253,7 @@ def main(argv=None):
         args.dirty_rates, args.disk_rates = "0,max", "0,16"
     ferryd = args.ferryd or os.path.join(args.build, "ferryd", "ferryd")
     ferryctl = args.ferryctl or os.path.join(args.build, "ctl", "ferryctl")
-    kernel = os.path.abspath(args.kernel or os.path.join(args.build, "bench", "ferry-guest.elf"))
+    kernel = os.path.abspath(args.kernel or os.path.join(args.build, "tests", "guest", "multiboot", "ferry-guest.elf"))
     for what in (ferryd, ferryctl, kernel):
         if not os.path.exists(what):
             print(f"SKIP: {what} not built")

@@ -19,7 +19,7 @@ fi
 B=${1:-build}
 OUT=${2:-$B/bench-results/all-$(date -u +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-for f in ferryd/ferryd ctl/ferryctl bench/ferry-guest.elf bench/ferry-bench-mirror; do
+for f in ferryd/ferryd ctl/ferryctl tests/guest/multiboot/ferry-guest.elf bench/ferry-bench-mirror; do
     if [ ! -e "$B/$f" ]; then
         echo "run-all: $B/$f is not built (ninja -C $B)" >&2
         exit 1

@@ -328,7 +328,7 @@ def main(argv=None):
             args.warm_memory = "0"  # these sizes stay in memory handed out at full speed
     ferryd = os.path.abspath(os.path.join(args.build, "ferryd", "ferryd"))
     ferryctl = os.path.abspath(os.path.join(args.build, "ctl", "ferryctl"))
-    kernel = os.path.abspath(os.path.join(args.build, "bench", "ferry-guest.elf"))
+    kernel = os.path.abspath(os.path.join(args.build, "tests", "guest", "multiboot", "ferry-guest.elf"))
     ferry_copy = os.path.abspath(os.path.join(args.build, "bench", "ferry-bench-mirror"))
     for what in (ferryd, ferryctl, kernel, ferry_copy):
         if not os.path.exists(what):

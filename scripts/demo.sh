@@ -13,7 +13,7 @@ scripts/build.sh >/dev/null
 B=${BUILD_DIR:-build}
 FERRYD=$B/ferryd/ferryd
 FERRYCTL=$B/ctl/ferryctl
-KERNEL=$(realpath "$B/bench/ferry-guest.elf")
+KERNEL=$(realpath "$B/tests/guest/multiboot/ferry-guest.elf")
 DISK_MIB=${DEMO_DISK_MIB:-2048}
 DATA_MIB=${DEMO_DATA_MIB:-768}
 

@@ -4,7 +4,7 @@
 # --check only reports files that differ (CI).
 set -eu
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.c' '*.h' | grep -v '^bench/guest/')
+files=$(git ls-files '*.c' '*.h' | grep -v '^tests/guest/multiboot/')
 if [ "${1:-}" = "--check" ]; then
     bad=0
     for f in $files; do

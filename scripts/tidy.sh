@@ -22,7 +22,7 @@ fi
 if [ $# -gt 0 ]; then
     files="$*"
 else
-    # Tracked sources that have a compile command (bench/guest/main.c is
+    # Tracked sources that have a compile command (tests/guest/multiboot/main.c is
     # built for the guest by its own script and has none).
     files=$(git ls-files '*.c' | grep -v '^tests/' | while read -r f; do
         grep -q "\"\\.\\./$f\"" "$BUILD_DIR/compile_commands.json" && echo "$f"

@@ -5,12 +5,12 @@ plain QEMU processes over QMP, N times, and prints the guest's count of
 stale pages after each hop. On QEMU 7.2 with TCG, pages that the guest
 keeps writing arrive stale now and then (see docs/known-issues.md).
 
-  FERRY_GUEST_KERNEL=build/bench/ferry-guest.elf N=8 ACCEL=tcg PSW=1 \
+  FERRY_GUEST_KERNEL=build/tests/guest/multiboot/ferry-guest.elf N=8 ACCEL=tcg PSW=1 \
       python3 tests/tools/qemu-tcg-page-loss.py
 
 ACCEL: QEMU -accel value; PSW=0 turns pause-before-switchover off."""
 import json, os, re, shutil, socket, subprocess, sys, tempfile, time
-K = os.environ.get("FERRY_GUEST_KERNEL", "build/bench/ferry-guest.elf")
+K = os.environ.get("FERRY_GUEST_KERNEL", "build/tests/guest/multiboot/ferry-guest.elf")
 D = tempfile.mkdtemp(prefix="tcg-page-loss-")
 PSW = os.environ.get("PSW", "1") == "1"
 ACCEL = os.environ.get("ACCEL", "tcg")

@@ -61,7 +61,7 @@ def load_manifest(path=None):
 
 def accel():
     """$FERRY_TEST_ACCEL, else TCG on hosts whose /dev/kvm is PVM (Debian's
-    kernel cannot run there) or absent, else kvm:tcg (bench/guestvm.py's rule)."""
+    kernel cannot run there) or absent, else kvm:tcg (tests/guest/multibootvm.py's rule)."""
     env = os.environ.get("FERRY_TEST_ACCEL")
     if env:
         return env

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Reads what the ferry test guest (bench/guest) printed on its serial port,
+/* Reads what the ferry test guest (tests/guest/multiboot) printed on its serial port,
  * so tests can tell it booted, keeps running (also after a migration) and
  * dirties memory at the rate it was given, and that no page came back
  * stale. Used by the e2e tests and the migration benchmarks. */
