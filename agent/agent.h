@@ -46,7 +46,18 @@ enum agent_job_phase {
 };
 
 /* A migration job on one domain. Readers take the lock; the thread running
- * the migration updates stats under it. */
+ * the migration updates stats under it. Its phase moves only through
+ * agent_job_enter() (job.h: the state machine). Drivers never touch it:
+ * they use the hv_job_* accessors of hv.h.
+ *
+ * Lock order (take them in this order, never the other way round):
+ *   1. struct agent.lock       the registry (lookups, add, remove)
+ *   2. agent_domain.lock       a domain's definitions and flags
+ *   3. agent_job.lock          its job: phase, flags, statistics
+ * No lock is held across a driver's migration step or a network call;
+ * the one exception is hv_driver.migrate_cancel, called with the job's
+ * lock held (it only signals the running step). A step "claims" the job
+ * (stepping, job_busy): that is a flag set under the locks, not a lock. */
 struct agent_job {
     pthread_mutex_t lock;
     bool active;

@@ -282,6 +282,38 @@ struct hv_driver {
     int (*domain_define)(struct agent *ag, struct domain_def *def, struct ferry_error *err);
 };
 
+/* ---- What a driver may do with the job of the migration it runs. The
+ * job itself (struct agent_job) and its lock are the core's: a driver
+ * goes through these, implemented in agent/job.c. ---- */
+
+/* A caller asked to abort (job.abort, a client gone, a peer gone): the
+ * driver's long loops poll it and stop soon. */
+bool hv_job_abort_requested(struct mig_ctx *m);
+/* The job's running statistics, to update in place between the two
+ * calls; nothing else may be called in between (the core's lock is
+ * held). */
+struct cookie_stats *hv_job_stats_lock(struct mig_ctx *m);
+void hv_job_stats_unlock(struct mig_ctx *m);
+/* Replaces the per-disk progress lines of job.info (LINES taken). */
+void hv_job_set_disks(struct mig_ctx *m, json_object *lines);
+/* Post-copy: marks DOM's job as switched and records it durably, before
+ * the driver asks the hypervisor for the switch (source) and when it sees
+ * its incoming migration in post-copy (destination). Not between
+ * hv_job_stats_lock and _unlock. */
+void hv_job_mark_postcopy(struct agent *ag, struct agent_domain *dom);
+/* A snapshot of what the core knows of DOM's job. */
+struct hv_job_facts {
+    bool active;      /* a job exists */
+    bool outgoing;    /* it is a migration out of this host */
+    bool was_running; /* source: the guest ran when it began */
+    bool postcopy;    /* past the post-copy switch */
+    bool stepping;    /* a step of it is inside the driver now */
+};
+void hv_job_facts(struct agent_domain *dom, struct hv_job_facts *ret);
+/* An event to the agent's subscribers (docs/control-api.md, "Jobs and
+ * events"); DATA taken, may be NULL. */
+void hv_emit_event(struct agent *ag, const char *event, const char *domain, json_object *data);
+
 /* Flags of migrate_sweep. */
 enum hv_sweep_flags {
     /* First cancel the guest's outgoing migration if one runs, and wait

@@ -3,6 +3,7 @@
  * a restarted agent can end the job by the rules (recover.c reads it).
  * Below both the engine (migrate.c) and the recovery. */
 #include "job-record.h"
+#include "job.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +17,6 @@
 #include "json-cleanup.h"
 #include "util.h"
 
-static const char *const phase_names[] = {"none",   "begin",   "prepare", "perform",
-                                          "finish", "confirm", "done"};
 static const char *const ending_names[] = {"none", "success", "cancelled"};
 
 static int index_of(const char *const *names, size_t n, const char *s)
@@ -26,16 +25,6 @@ static int index_of(const char *const *names, size_t n, const char *s)
         if (strcmp(names[i], s) == 0)
             return (int)i;
     return -1;
-}
-
-const char *agent_job_phase_name(enum agent_job_phase p)
-{
-    return (unsigned)p < ARRAY_SIZE(phase_names) ? phase_names[p] : "none";
-}
-
-int agent_job_phase_from_name(const char *s)
-{
-    return index_of(phase_names, ARRAY_SIZE(phase_names), s);
 }
 
 int agent_job_ending_from_name(const char *s)

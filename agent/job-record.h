@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "agent.h"
+#include "job.h"
 
 #define AGENT_JOB_RECORD_EXT ".json"
 
@@ -38,9 +39,8 @@ void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom, char
                                 size_t n);
 void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom);
 
-/* The names a record gives phases and endings, and back (-1: unknown). */
-const char *agent_job_phase_name(enum agent_job_phase p);
-int agent_job_phase_from_name(const char *s);
+/* The name a record gives an ending, back (-1: unknown); phases' names
+ * are job.h's. */
 int agent_job_ending_from_name(const char *s);
 /* STATE/jobs (caller frees). */
 char *agent_job_records_dir(struct agent *ag);

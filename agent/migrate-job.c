@@ -10,6 +10,7 @@
 #include "api.h"
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "job.h"
 #include "migrate-priv.h"
 
 /* ---- a client that goes away ---- */
@@ -151,13 +152,6 @@ void api_migrate_conn_closed(struct agent *ag, uint64_t conn_id)
 
 /* ---- job info / abort ---- */
 
-static const char *phase_name(enum agent_job_phase p)
-{
-    static const char *const names[] = {"none",   "begin",   "prepare", "perform",
-                                        "finish", "confirm", "done"};
-    return (unsigned)p < ARRAY_SIZE(names) ? names[p] : "unknown";
-}
-
 static void add_u64(json_object *o, const char *k, uint64_t v)
 {
     json_object_object_add(o, k, json_object_new_int64((int64_t)v));
@@ -232,7 +226,8 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
     if (!completed && dom->job.active) {
         o = stats_json(&dom->job.stats, dom->job.operation, true,
                        ferry_now_ms() - dom->job.started_mono_ms);
-        json_object_object_add(o, "phase", json_object_new_string(phase_name(dom->job.phase)));
+        json_object_object_add(o, "phase",
+                               json_object_new_string(agent_job_phase_name(dom->job.phase)));
         if (dom->job.disks)
             json_object_object_add(o, "disks", json_object_get(dom->job.disks));
         if (dom->job.orphan_note[0])
@@ -333,7 +328,7 @@ int api_migrate_start_postcopy(struct api_ctx *ctx, json_object *params, json_ob
         r = ferry_error_set(err, EINVAL,
                             "the migration of '%s' is not moving memory (phase '%s'): nothing "
                             "to switch to post-copy",
-                            name, phase_name(dom->job.phase));
+                            name, agent_job_phase_name(dom->job.phase));
     else if (dom->job.abort_requested)
         r = ferry_error_set(err, ECANCELED, "the migration of '%s' is being cancelled", name);
     pthread_mutex_unlock(&dom->job.lock);

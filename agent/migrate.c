@@ -30,6 +30,7 @@
 #include "migrate-priv.h"
 #include "orchestrate.h"
 #include "job-record.h"
+#include "job.h"
 #include "tunnel.h"
 #include "volumes.h"
 
@@ -116,8 +117,8 @@ static int step_check_job(struct mig_step *s, const char *operation,
     if (r == 0) {
         job->stepping = true;
         s->claimed = true;
-        if (set_phase != JOB_NONE)
-            job->phase = set_phase;
+        if (set_phase != JOB_NONE && set_phase != job->phase)
+            agent_job_enter(job, set_phase);
     }
     pthread_mutex_unlock(&job->lock);
     if (r == 0) {
@@ -145,7 +146,7 @@ static json_object *cookie_json(const struct cookie *c)
 static void job_set_phase(struct agent_domain *dom, enum agent_job_phase ph)
 {
     pthread_mutex_lock(&dom->job.lock);
-    dom->job.phase = ph;
+    agent_job_enter(&dom->job, ph);
     pthread_mutex_unlock(&dom->job.lock);
 }
 
@@ -588,7 +589,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
 
     watch_start(&watch, ag, s.dom, ctx->conn);
     pthread_mutex_lock(&s.dom->job.lock);
-    s.dom->job.phase = JOB_PERFORM;
+    agent_job_enter(&s.dom->job, JOB_PERFORM);
     s.dom->job.ctx = &s.m;
     r = s.dom->job.abort_requested ? -ECANCELED : 0;
     pthread_mutex_unlock(&s.dom->job.lock);
@@ -655,7 +656,7 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
 
     s->m.cancelled = cancelled;
     pthread_mutex_lock(&s->dom->job.lock);
-    s->dom->job.phase = JOB_FINISH;
+    agent_job_enter(&s->dom->job, JOB_FINISH);
     s->dom->job.ending = cancelled ? JOB_ENDING_CANCELLED : JOB_ENDING_SUCCESS;
     pthread_mutex_unlock(&s->dom->job.lock);
     agent_job_record_save(ag, s->dom);
@@ -742,7 +743,7 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
     int r;
 
     pthread_mutex_lock(&s->dom->job.lock);
-    s->dom->job.phase = JOB_CONFIRM;
+    agent_job_enter(&s->dom->job, JOB_CONFIRM);
     s->dom->job.ending = cancelled ? JOB_ENDING_CANCELLED : JOB_ENDING_SUCCESS;
     pthread_mutex_unlock(&s->dom->job.lock);
     agent_job_record_save(ag, s->dom);

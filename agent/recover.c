@@ -170,7 +170,7 @@ static void job_restore(struct agent *ag, struct agent_domain *dom, const struct
 
     agent_job_start(job, rec->operation);
     pthread_mutex_lock(&job->lock);
-    job->phase = rec->phase;
+    job->phase = rec->phase; /* restored as recorded: not a move of the state machine */
     if (rec->started_wall_ms > 0)
         job->started_wall_ms = job->stats.started_ms = rec->started_wall_ms;
     job->owner_conn = 0;

@@ -203,55 +203,6 @@ void agent_domain_end_job(struct agent_domain *dom)
     pthread_mutex_unlock(&dom->lock);
 }
 
-void agent_job_start(struct agent_job *job, const char *operation)
-{
-    pthread_mutex_lock(&job->lock);
-    job->active = true;
-    snprintf(job->operation, sizeof job->operation, "%s", operation);
-    job->phase = JOB_NONE;
-    job->started_wall_ms = ferry_wall_ms();
-    job->started_mono_ms = ferry_now_ms();
-    memset(&job->stats, 0, sizeof job->stats);
-    job->stats.set = true;
-    job->stats.started_ms = job->started_wall_ms;
-    snprintf(job->stats.status, sizeof job->stats.status, "active");
-    job->abort_requested = false;
-    if (job->disks) {
-        json_object_put(job->disks);
-        job->disks = NULL;
-    }
-    pthread_mutex_unlock(&job->lock);
-}
-
-void agent_job_finish(struct agent_job *job, const struct ferry_error *err_or_null)
-{
-    pthread_mutex_lock(&job->lock);
-    if (!job->active) {
-        pthread_mutex_unlock(&job->lock);
-        return;
-    }
-    job->active = false;
-    job->phase = JOB_DONE;
-    job->stats.stopped_ms = ferry_wall_ms();
-    job->stats.time_elapsed_ms = ferry_now_ms() - job->started_mono_ms;
-    if (err_or_null && ferry_error_is_set(err_or_null)) {
-        if (strcmp(job->stats.status, "cancelled") != 0)
-            snprintf(job->stats.status, sizeof job->stats.status, "failed");
-        snprintf(job->completed_error, sizeof job->completed_error, "%s",
-                 ferry_error_msg(err_or_null));
-    } else {
-        snprintf(job->stats.status, sizeof job->stats.status, "completed");
-        job->completed_error[0] = '\0';
-    }
-    job->completed = job->stats;
-    job->has_completed = true;
-    snprintf(job->completed_operation, sizeof job->completed_operation, "%s", job->operation);
-    if (job->completed_disks)
-        json_object_put(job->completed_disks);
-    job->completed_disks = job->disks ? json_object_get(job->disks) : NULL;
-    pthread_mutex_unlock(&job->lock);
-}
-
 /* ---- event bus ---- */
 
 #define MAX_SINKS 64

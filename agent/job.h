@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The migration job of a domain as a state machine (QEMU's job.c state
+ * transition table is the model): the phases a job may go through, the
+ * only function that moves it between them, and its start and its single
+ * end. struct agent_job itself is declared in agent.h with the locks and
+ * their order. */
+#ifndef FERRY_AGENT_JOB_H
+#define FERRY_AGENT_JOB_H
+
+#include "agent.h"
+
+/*   NONE --begin--> BEGIN --perform--> PERFORM --confirm--> CONFIRM --> DONE
+ *     |               `------------confirm (cancelled)-----^
+ *     |--perform (v2/v1 source, no Begin)--> PERFORM --> CONFIRM
+ *     |--confirm (v2/v1 source cancelled before its Perform began)
+ *     `--prepare--> PREPARE --finish--> FINISH --> DONE
+ * FINISH and CONFIRM may be entered again (a recovery or a client's
+ * cleanup repeats the step with its recorded outcome); any phase may end
+ * the job (DONE: agent_job_finish), and a DONE job starts again at NONE
+ * (agent_job_start). */
+
+/* Moves JOB (its lock held) to phase TO. A move the table does not allow
+ * is a bug of the caller: it is refused with -EINVAL and logged, and the
+ * job stays where it was. */
+int agent_job_enter(struct agent_job *job, enum agent_job_phase to);
+/* True when the table allows FROM -> TO. */
+bool agent_job_can_enter(enum agent_job_phase from, enum agent_job_phase to);
+/* The phase's name in job records, job.info and events ("begin", ...). */
+const char *agent_job_phase_name(enum agent_job_phase p);
+/* -1: not a phase's name. */
+int agent_job_phase_from_name(const char *s);
+
+#endif
