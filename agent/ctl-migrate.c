@@ -58,6 +58,11 @@ static void migrate_usage(FILE *f)
            "  --migrate-disks LIST   comma-separated targets to copy (others are shared)\n"
            "  --disks-port N         destination NBD port\n"
            "  --disks-uri URI        destination NBD listen URI (tcp://HOST:PORT)\n"
+           "  --disks-connect-uri URI  where the source reaches that NBD server, when it\n"
+           "                         differs (NAT, port forwarding, a proxy: tcp://HOST:PORT)\n"
+           "  --disk-reconnect-timeout SECONDS\n"
+           "                         keep reconnecting a disk copy whose NBD connection died\n"
+           "                         for this long before failing (default 30, 0: never)\n"
            "  --storage-engine E     ferry (default: io_uring + libnbd) or qemu (blockdev-mirror)\n"
            "  --same-path            copied disks go to the source's paths on the destination\n"
            "                         (created there; refused if a non-empty file is there)\n"
@@ -233,6 +238,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         O_DISKS,
         O_DPORT,
         O_DURI,
+        O_DCURI,
+        O_DRECONN,
         O_ENGINE,
         O_XML,
         O_PARALLEL,
@@ -285,6 +292,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         {"migrate-disks", required_argument, NULL, O_DISKS},
         {"disks-port", required_argument, NULL, O_DPORT},
         {"disks-uri", required_argument, NULL, O_DURI},
+        {"disks-connect-uri", required_argument, NULL, O_DCURI},
+        {"disk-reconnect-timeout", required_argument, NULL, O_DRECONN},
         {"storage-engine", required_argument, NULL, O_ENGINE},
         {"xml", required_argument, NULL, O_XML},
         {"tls", no_argument, NULL, O_TLS},
@@ -524,6 +533,16 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         case O_DURI:
             free(mp.disks_uri);
             mp.disks_uri = ferry_strdup(optarg);
+            break;
+        case O_DCURI:
+            free(mp.disks_connect_uri);
+            mp.disks_connect_uri = ferry_strdup(optarg);
+            break;
+        case O_DRECONN:
+            if (parse_u("--disk-reconnect-timeout", optarg, 3600, &v) < 0)
+                goto usage_err;
+            mp.disk_reconnect_timeout_s = (unsigned)v;
+            mp.has_disk_reconnect_timeout = true;
             break;
         case O_ENGINE:
             if (strcmp(optarg, "ferry") == 0)

@@ -80,6 +80,16 @@ struct mig_params {
     char *migrate_disks[MIG_MAX_DISKS];
     unsigned disks_port; /* destination NBD port, 0 = pick */
     char *disks_uri;     /* destination NBD listen URI */
+    /* Source side: where to reach the destination's NBD server when that
+     * is not the address the destination listens on (port forwarding, NAT,
+     * a TCP proxy): tcp://HOST:PORT; NULL = the address in its cookie. */
+    char *disks_connect_uri;
+    /* Source, engine 'ferry': how long (s) a disk copy keeps reconnecting
+     * to a target whose connection died before the migration fails (0:
+     * never reconnect); only when has_disk_reconnect_timeout, else the
+     * engine's default (30 s). */
+    unsigned disk_reconnect_timeout_s;
+    bool has_disk_reconnect_timeout;
     enum mig_storage_engine storage_engine;
     char *dest_xml; /* optional replacement XML for the destination */
     /* Where copied disks go on the destination (agent/volumes.h): the

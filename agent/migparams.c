@@ -10,9 +10,10 @@
 #include "cleanup.h"
 #include "util.h"
 
-#define MIG_MAX_BANDWIDTH_MIB (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
-#define MIG_MAX_PARALLEL      64
-#define MIG_MAX_STRING        1024
+#define MIG_MAX_BANDWIDTH_MIB    (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
+#define MIG_MAX_PARALLEL         64
+#define MIG_MAX_DISK_RECONNECT_S 3600 /* an hour of a dead link: beyond, fail and start over */
+#define MIG_MAX_STRING           1024
 
 static const struct {
     unsigned flag;
@@ -64,6 +65,7 @@ void mig_params_clear(struct mig_params *p)
     free(p->migrate_uri);
     free(p->listen_address);
     free(p->disks_uri);
+    free(p->disks_connect_uri);
     free(p->dest_xml);
     free(p->tls_destination);
     for (size_t i = 0; i < p->n_migrate_disks; i++)
@@ -238,6 +240,12 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
             p->disks_port = (unsigned)u;
         } else if (strcmp(key, "disks_uri") == 0) {
             r = get_string(v, key, &p->disks_uri, err);
+        } else if (strcmp(key, "disks_connect_uri") == 0) {
+            r = get_string(v, key, &p->disks_connect_uri, err);
+        } else if (strcmp(key, "disk_reconnect_timeout") == 0) {
+            r = get_u64(v, key, MIG_MAX_DISK_RECONNECT_S, &u, err);
+            p->disk_reconnect_timeout_s = (unsigned)u;
+            p->has_disk_reconnect_timeout = r == 0;
         } else if (strcmp(key, "storage_engine") == 0) {
             const char *s =
                 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
@@ -316,6 +324,12 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_object_add(o, "disks_port", json_object_new_int((int)p->disks_port));
     if (p->disks_uri)
         json_object_object_add(o, "disks_uri", json_object_new_string(p->disks_uri));
+    if (p->disks_connect_uri)
+        json_object_object_add(o, "disks_connect_uri",
+                               json_object_new_string(p->disks_connect_uri));
+    if (p->has_disk_reconnect_timeout)
+        json_object_object_add(o, "disk_reconnect_timeout",
+                               json_object_new_int((int)p->disk_reconnect_timeout_s));
     json_object_object_add(
         o, "storage_engine",
         json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
@@ -458,6 +472,14 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL,
                                "--migrate-disks requires --copy-storage-all or "
                                "--copy-storage-inc (selecting disks to copy)");
+    if ((p->disks_connect_uri || p->has_disk_reconnect_timeout) &&
+        !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, EINVAL,
+                               "--disks-connect-uri/--disk-reconnect-timeout require "
+                               "--copy-storage-all or --copy-storage-inc");
+    if (p->disks_connect_uri && strncmp(p->disks_connect_uri, "tcp://", 6) != 0)
+        return ferry_error_set(err, EINVAL, "disks_connect_uri '%.64s': expected tcp://HOST:PORT",
+                               p->disks_connect_uri);
     if ((p->disks_port || p->disks_uri) && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
         return ferry_error_set(err, EINVAL,
                                "--disks-port/--disks-uri require --copy-storage-all "
