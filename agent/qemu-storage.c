@@ -925,7 +925,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
     for (size_t k = 0; k < s->n_disks; k++) {
         json_object *o = json_object_new_object();
         uint64_t t = s->disks[k].size, done = 0, dirty = 0, rate = 0, pass = 0;
-        uint64_t copied = 0, zeroed = 0, skipped = 0;
+        uint64_t copied = 0, zeroed = 0, skipped = 0, retries = 0;
 
         if (s->sync) {
             struct mir_progress pr;
@@ -935,6 +935,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                 zeroed = pr.zeroed;
                 skipped = pr.skipped;
                 pass = pr.pass;
+                retries = pr.retries;
                 rate = pr.done_per_sec;
                 /* Bulk pass: what is left of it; later: what is dirty.
                  * Not by pass number: a bulk pass that lost its connection
@@ -977,6 +978,8 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object_object_add(o, "remaining", json_object_new_int64((int64_t)dirty));
         json_object_object_add(o, "bps", json_object_new_int64((int64_t)rate));
         json_object_object_add(o, "pass", json_object_new_int64((int64_t)pass));
+        /* Passes tried again after a lost connection (engine 'ferry'). */
+        json_object_object_add(o, "retries", json_object_new_int64((int64_t)retries));
         json_object_object_add(o, "engine",
                                json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
         json_object_array_add(lines, o);
