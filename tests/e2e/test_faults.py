@@ -249,7 +249,7 @@ def nbd_cuts(tag, disk_mib, cuts, bandwidth_mib):
     size = disk_mib * MIB
     nbd_port = free_port()
     proxy = CuttingProxy(nbd_port)
-    samples, stop = [], threading.Event()
+    samples, stop, retries = [], threading.Event(), [0]
 
     def watch():
         while not stop.is_set():
@@ -258,6 +258,8 @@ def nbd_cuts(tag, disk_mib, cuts, bandwidth_mib):
             info = p.src.ctl_json("domjobinfo", "g", check=False)
             if info.get("type") == "unbounded" and info.get("disk_total"):
                 passes = [d.get("pass", 0) for d in info.get("disks") or []]
+                retries[0] = max([retries[0]] + [d.get("retries", 0)
+                                                 for d in info.get("disks") or []])
                 samples.append((sent, info["disk_processed"], info["disk_total"],
                                 max(passes) if passes else 0, info.get("memory_processed", 0)))
             time.sleep(0.1)
@@ -289,6 +291,7 @@ def nbd_cuts(tag, disk_mib, cuts, bandwidth_mib):
     print("  %d connections, %d bytes sent for a %d-byte disk (%.3fx), %d samples" % (
         proxy.conns, proxy.sent, size, proxy.sent / size, len(samples)))
     assert proxy.conns > cuts, "fewer connections than cuts: the cuts missed the copy"
+    assert retries[0] >= cuts, "job.info counted %d retries for %d cuts" % (retries[0], cuts)
     assert proxy.sent <= 1.2 * size, "%.2fx the disk was sent" % (proxy.sent / size)
     dst_disk = os.path.join(p.dst.images, "g-vda.raw")
     assert sha256_file(dst_disk) == want, "the destination disk differs"
