@@ -67,6 +67,9 @@ struct agent_job {
     int64_t started_mono_ms;
     struct cookie_stats stats; /* running figures */
     bool abort_requested;
+    /* Why the job was aborted when nobody asked (a party it depends on
+     * died): the step's error names it instead of "cancelled". "" = none. */
+    char abort_reason[160];
     struct mig_ctx *ctx; /* while a step runs: for cancel */
     json_object *disks;  /* per-disk progress lines, owned */
     /* the last finished job */

@@ -62,6 +62,12 @@ struct mig_params {
 #include "migparams.def"
     size_t n_migrate_disks; /* 0 = every non-shared, writable disk */
     char *migrate_disks[MIG_MAX_DISKS];
+    /* Source, engine 'ferry': how long (s) a disk copy keeps reconnecting
+     * to a target whose connection died before the migration fails (0:
+     * never reconnect); only when has_disk_reconnect_timeout, else the
+     * engine's default (30 s). */
+    unsigned disk_reconnect_timeout_s;
+    bool has_disk_reconnect_timeout;
     enum mig_storage_engine storage_engine;
     char *dest_xml; /* optional replacement XML for the destination */
     /* Per-disk destination paths (agent/volumes.h). */

@@ -74,6 +74,7 @@ void agent_job_start(struct agent_job *job, const char *operation)
     job->stats.started_ms = job->started_wall_ms;
     snprintf(job->stats.status, sizeof job->stats.status, "active");
     job->abort_requested = false;
+    job->abort_reason[0] = '\0';
     if (job->disks) {
         json_object_put(job->disks);
         job->disks = NULL;

@@ -245,6 +245,11 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
                 r = ferry_error_set(err, EINVAL, "storage_engine must be 'ferry' or 'qemu'");
         } else if (strcmp(key, "destination_xml") == 0) {
             r = get_string(v, key, &p->dest_xml, err);
+        } else if (strcmp(key, "disk_reconnect_timeout") == 0) {
+            uint64_t u = 0;
+            r = get_u64(v, key, MIG_MAX_DISK_RECONNECT_S, &u, err);
+            p->disk_reconnect_timeout_s = (unsigned)u;
+            p->has_disk_reconnect_timeout = r == 0;
         } else if (strcmp(key, "disk_paths") == 0) {
             r = parse_disk_paths(v, p, err);
         } else if (mig_comp_param_key(key)) {
@@ -307,6 +312,9 @@ json_object *mig_params_to_json(const struct mig_params *p)
         json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
     if (p->dest_xml)
         json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
+    if (p->has_disk_reconnect_timeout)
+        json_object_object_add(o, "disk_reconnect_timeout",
+                               json_object_new_int((int)p->disk_reconnect_timeout_s));
     if (p->n_disk_paths) {
         json_object *d = json_object_new_object();
         for (size_t i = 0; i < p->n_disk_paths; i++)
@@ -447,6 +455,14 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL,
                                "--migrate-disks requires --copy-storage-all or "
                                "--copy-storage-inc (selecting disks to copy)");
+    if ((p->disks_connect_uri || p->has_disk_reconnect_timeout) &&
+        !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, EINVAL,
+                               "--disks-connect-uri/--disk-reconnect-timeout require "
+                               "--copy-storage-all or --copy-storage-inc");
+    if (p->disks_connect_uri && strncmp(p->disks_connect_uri, "tcp://", 6) != 0)
+        return ferry_error_set(err, EINVAL, "disks_connect_uri '%.64s': expected tcp://HOST:PORT",
+                               p->disks_connect_uri);
     if ((p->disks_port || p->disks_uri) && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
         return ferry_error_set(err, EINVAL,
                                "--disks-port/--disks-uri require --copy-storage-all "

@@ -448,58 +448,80 @@ void mig_publish_abandoned(struct agent *ag, struct agent_domain *dom, const cha
  * the client closed it (POLLRDHUP: its FIN or RST; pipelined requests
  * only raise POLLIN and are left alone) and cancels the migration the way
  * job.abort does. The job records it, so the step's result and the
- * cleanup at close know that the client never saw Perform's answer. */
+ * cleanup at close know that the client never saw Perform's answer.
+ *
+ * In peer-to-peer mode it also watches the source agent's connection to
+ * the destination agent, which nobody reads during Perform either (unless
+ * tunnelled): a destination agent that dies (its kernel closes the socket)
+ * or a host that vanishes (TCP keepalive, wire_set_keepalive) ends the
+ * migration at once instead of at Finish, with the guest still running
+ * here. The destination's own recovery removes its half. */
 struct conn_watch {
     struct agent *ag;
     struct agent_domain *dom; /* borrowed: the step holds a reference */
-    int conn_fd;              /* borrowed */
+    int conn_fd;              /* borrowed; -1: no client connection to watch */
+    int peer_fd;              /* borrowed; -1: not peer-to-peer */
     int stop[2];              /* pipe: written to stop the watcher */
     pthread_t thread;
     bool running;
 };
 
+#define PEER_GONE_MSG "peer-to-peer: the connection to the destination agent closed during Perform"
+
 static void *watch_main(void *arg)
 {
     struct conn_watch *w = arg;
     struct agent_job *job = &w->dom->job;
+    bool peer = false;
 
     for (;;) {
-        struct pollfd pfd[2] = {{.fd = w->conn_fd, .events = POLLRDHUP},
+        struct pollfd pfd[3] = {{.fd = w->conn_fd, .events = POLLRDHUP},
+                                {.fd = w->peer_fd, .events = POLLRDHUP},
                                 {.fd = w->stop[0], .events = POLLIN}};
-        int r = poll(pfd, 2, -1);
+        int r = poll(pfd, 3, -1);
 
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0 || pfd[1].revents)
+        if (r < 0 || pfd[2].revents)
             return NULL;
         if (pfd[0].revents & (POLLRDHUP | POLLHUP | POLLERR))
             break;
+        if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+            peer = true;
+            break;
+        }
     }
-    ferry_warn("migration of '%s': %s during Perform: cancelling it", w->dom->def->name,
-               CLIENT_GONE_MSG);
+    ferry_warn("migration of '%s': %s: cancelling it", w->dom->def->name,
+               peer ? PEER_GONE_MSG : CLIENT_GONE_MSG " during Perform");
     pthread_mutex_lock(&job->lock);
-    job->orphaned = true;
+    if (peer)
+        snprintf(job->abort_reason, sizeof job->abort_reason, "%s", PEER_GONE_MSG);
+    else
+        job->orphaned = true;
     job->abort_requested = true;
     snprintf(job->stats.status, sizeof job->stats.status, "cancelled");
     if (job->ctx && w->ag->driver->migrate_cancel)
         w->ag->driver->migrate_cancel(job->ctx);
     pthread_mutex_unlock(&job->lock);
-    mig_publish_abandoned(w->ag, w->dom, "perform", "cancelling");
+    if (!peer)
+        mig_publish_abandoned(w->ag, w->dom, "perform", "cancelling");
     return NULL;
 }
 
-/* Starts watching CONN (may be NULL: nothing to watch). A watcher that
- * cannot start only loses the early cancel; the close still cleans up. */
+/* Starts watching CONN and PEER (either may be NULL: nothing to watch). A
+ * watcher that cannot start only loses the early cancel; the close still
+ * cleans up. */
 static void watch_start(struct conn_watch *w, struct agent *ag, struct agent_domain *dom,
-                        struct wire_conn *conn)
+                        struct wire_conn *conn, struct ctl_client *peer)
 {
     memset(w, 0, sizeof *w);
     w->stop[0] = w->stop[1] = -1;
-    if (!conn)
+    if (!conn && !peer)
         return;
     w->ag = ag;
     w->dom = dom;
-    w->conn_fd = wire_conn_fd(conn);
+    w->conn_fd = conn ? wire_conn_fd(conn) : -1;
+    w->peer_fd = peer ? ctl_client_fd(peer) : -1;
     if (pipe2(w->stop, O_CLOEXEC) < 0) {
         w->stop[0] = w->stop[1] = -1;
         return;
@@ -587,7 +609,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         s.m.tunnel_opaque = ctx->p2p_dest;
     }
 
-    watch_start(&watch, ag, s.dom, ctx->conn);
+    watch_start(&watch, ag, s.dom, ctx->conn, ctx->p2p_dest);
     pthread_mutex_lock(&s.dom->job.lock);
     agent_job_enter(&s.dom->job, JOB_PERFORM);
     s.dom->job.ctx = &s.m;
@@ -604,6 +626,11 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.ctx = NULL;
     orphaned = s.dom->job.orphaned;
+    if (r < 0 && s.dom->job.abort_reason[0]) {
+        /* Name what died, not the cancel it caused. */
+        ferry_error_clear(err);
+        r = ferry_error_set(err, ECONNRESET, "%s", s.dom->job.abort_reason);
+    }
     /* v3: Perform's success is the point of no return only once its
      * answer can reach the client, which then calls Finish. */
     if (r == 0 && !own_job && !orphaned)

@@ -131,6 +131,10 @@ void tunnel_drop(const char *dom)
         tunnel_reader_stop(gone[i].reader);
         if (gone[i].fd >= 0)
             close(gone[i].fd);
+        /* The incoming QEMU's listening socket: QEMU leaves the file behind
+         * when the stream never completes (a migration cut mid-RAM). */
+        if (gone[i].path[0])
+            unlink(gone[i].path);
     }
 }
 

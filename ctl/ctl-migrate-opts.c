@@ -78,7 +78,11 @@ void ctl_migrate_usage(FILE *f)
             fprintf(f, "  %s\n", left);
             continue;
         }
-        fprintf(f, "  %-*s ", n <= 22 ? 22 : n + 1, left);
+        if (n > 26)
+            /* Too long to share a line with its help. */
+            fprintf(f, "  %s\n%25s", left, "");
+        else
+            fprintf(f, "  %-*s ", n <= 22 ? 22 : n + 1, left);
         /* Continuation lines line up under the first. */
         for (const char *h = r->help; *h; h++) {
             fputc(*h, f);
@@ -210,6 +214,14 @@ static int own_option(int id, const char *arg, struct ctl_migrate_opts *o)
         return 0;
     case O_DISK_PATH:
         return disk_path(arg, mp);
+    case O_DISK_RECONNECT: {
+        uint64_t v;
+        if (parse_u("disk-reconnect-timeout", arg, 0, MIG_MAX_DISK_RECONNECT_S, &v) < 0)
+            return -1;
+        mp->disk_reconnect_timeout_s = (unsigned)v;
+        mp->has_disk_reconnect_timeout = true;
+        return 0;
+    }
     case O_XML:
         free(mp->dest_xml);
         mp->dest_xml = NULL;

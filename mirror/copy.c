@@ -38,12 +38,15 @@ void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint
     d->last_completion_us = ferry_now_us();
     if (d->parent)
         d = d->parent;
+    uint64_t n = copied + zeroed + skipped;
     pthread_mutex_lock(&d->lock);
     d->prog.copied += copied;
     d->prog.zeroed += zeroed;
     d->prog.skipped += skipped;
-    d->prog.pass_done += copied + zeroed + skipped;
-    d->done_total += copied + zeroed + skipped;
+    d->done_total += n;
+    uint64_t again = n < d->redo ? n : d->redo;
+    d->redo -= again;
+    d->prog.pass_done += n - again;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -171,6 +174,14 @@ static int connect_all(struct mir_disk *d, struct ferry_error *err)
                                d->name, d->size, d->src.size);
     }
     d->size = d->src.size;
+    if (d->target_size_first && d->tgt.size != d->target_size_first) {
+        uint64_t tsize = d->tgt.size;
+        disconnect(d);
+        return ferry_error_set(err, ESTALE,
+                               "disk '%s': target %s is %" PRIu64 " bytes after reconnecting, was "
+                               "%" PRIu64 ": not the export it was writing",
+                               d->name, d->target_uri, tsize, d->target_size_first);
+    }
     if (d->tgt.size < d->size) {
         uint64_t tsize = d->tgt.size;
         disconnect(d);
@@ -179,6 +190,10 @@ static int connect_all(struct mir_disk *d, struct ferry_error *err)
                                " bytes) than the source (%" PRIu64 " bytes)",
                                d->name, tsize, d->size);
     }
+    /* The URI (and so the export name) never changes; the size is what
+     * tells a different export behind it. */
+    if (!d->target_size_first)
+        d->target_size_first = d->tgt.size;
     d->connected = true;
     return 0;
 }
@@ -435,7 +450,7 @@ static void notify(struct mir_disk *d, struct nbd_handle *h, short rev)
     if (r >= 0 && (rev & POLLOUT))
         r = nbd_aio_notify_write(h);
     if (r < 0)
-        mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO, "%s", nbd_get_error());
+        mir_disk_fail(d, mir_nbd_errno(h), "%s", nbd_get_error());
 }
 
 /* After a failure, before the connections go: the lowest offset that may
@@ -785,9 +800,26 @@ int mir_disk_copy(struct mir_disk *d, const struct mir_extent_list *ranges, unsi
     }
 
     pthread_mutex_lock(&d->lock);
-    d->prog.pass++;
-    d->prog.pass_total = mir_extent_list_bytes(&own);
-    d->prog.pass_done = 0;
+    uint64_t bytes = mir_extent_list_bytes(&own);
+    if ((flags & MIR_COPY_CONTINUE) && d->prog.pass > 0) {
+        /* The same pass goes on: its number and total stay; what it had
+         * counted beyond the bytes still to copy is copied again. */
+        uint64_t left =
+            d->prog.pass_total > d->prog.pass_done ? d->prog.pass_total - d->prog.pass_done : 0;
+        if (bytes > left) {
+            if (bytes - left > d->prog.pass_done) /* ranges beyond the pass's */
+                d->prog.pass_total += bytes - left - d->prog.pass_done;
+            d->redo = bytes - left < d->prog.pass_done ? bytes - left : d->prog.pass_done;
+        } else {
+            d->redo = 0;
+            d->prog.pass_total = d->prog.pass_done + bytes;
+        }
+    } else {
+        d->prog.pass++;
+        d->prog.pass_total = bytes;
+        d->prog.pass_done = 0;
+        d->redo = 0;
+    }
     pthread_mutex_unlock(&d->lock);
 
     r = d->nlanes ? copy_lanes(d, &own, flags, err) : copy_one(d, &own, flags, err);

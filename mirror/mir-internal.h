@@ -5,6 +5,7 @@
 #ifndef FERRY_MIR_INTERNAL_H
 #define FERRY_MIR_INTERNAL_H
 
+#include <errno.h>
 #include <liburing.h>
 #include <libnbd.h>
 #include <pthread.h>
@@ -110,6 +111,10 @@ struct mir_disk {
     bool top_only; /* config top_only: depth context negotiated at connect */
     struct mir_copy_opts opts;
     uint64_t size;
+    /* The target's size at the first connect: a reconnect that finds
+     * another size reached another export (a restarted server, a reused
+     * port) and must not write into it. 0 = never connected. */
+    uint64_t target_size_first;
 
     struct mir_source src;
     struct mir_target tgt;
@@ -154,6 +159,11 @@ struct mir_disk {
     } samples[MIR_RATE_SAMPLES];
     unsigned sample_n;
     uint64_t done_total; /* sum of pass_done over all passes */
+    /* MIR_COPY_CONTINUE: bytes pass_done already counted that the
+     * continued pass copies again (pieces in flight when the connection
+     * died). They are not counted twice, so pass_done never goes backwards
+     * and reaches pass_total only when the pass is really done. */
+    uint64_t redo;
 };
 
 /* Records the first error of the running copy (later ones are dropped)
@@ -166,6 +176,18 @@ static inline void mir_disk_fail_off(struct mir_disk *d, uint64_t off)
 {
     if (off < d->fail_off)
         d->fail_off = off;
+}
+
+/* The errno for the libnbd call on H that just failed. A handle whose
+ * connection died (reset, the server's clean close, a timeout) fails every
+ * later call with EINVAL ("invalid state"), which reads as a bad argument:
+ * it is reported as ENOTCONN, so the session reconnects instead of giving
+ * up. H may be NULL. */
+static inline int mir_nbd_errno(struct nbd_handle *h)
+{
+    if (h && (nbd_aio_is_dead(h) == 1 || nbd_aio_is_closed(h) == 1))
+        return ENOTCONN;
+    return nbd_get_errno() ? nbd_get_errno() : EIO;
 }
 
 /* Progress accounting from the copy thread. */

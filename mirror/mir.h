@@ -171,6 +171,8 @@ struct mir_progress {
     bool converged;           /* set by mir_sync: the last dirty pass found less than
                                  converge_bytes */
     unsigned retries;         /* set by mir_sync: passes tried again after a failure */
+    bool bulk_done;           /* set by mir_sync: the bulk pass is complete (pass
+                                 numbers say how many copies ran, not which phase) */
 };
 
 struct mir_disk;
@@ -198,6 +200,13 @@ const char *mir_disk_name(const struct mir_disk *d);
  * (-EINVAL otherwise); dirty passes copy every dirty byte, as guest writes
  * land in the top anyway. */
 #define MIR_COPY_TOP_ONLY 0x2u
+
+/* MIR_COPY_CONTINUE: this copy carries on the pass an earlier call began
+ * and did not finish (a retry from mir_disk_resume_offset() after a lost
+ * connection): the pass number and total stay, and bytes already counted
+ * as done are not counted again, so the progress neither jumps to a new
+ * pass nor goes backwards. */
+#define MIR_COPY_CONTINUE 0x4u
 
 /* Copies RANGES (borrowed; NULL = the whole disk) from source to target and
  * returns when every write has completed (not flushed). Runs in the calling
@@ -309,13 +318,18 @@ struct mir_sync_opts {
     unsigned pass_interval_ms; /* once converged: time between looks at the dirty count
                                   (one QMP query); a pass runs when it is not 0 [50] */
     unsigned max_passes;       /* dirty passes before giving up on convergence [0 = no cap] */
-    unsigned retries;          /* a pass that fails for a reason other than cancel, bad arguments,
-                                  ENOSPC or EROFS is tried again after 0.5 s, 1 s, 2 s, ...,
-                                  reconnecting to the target [3]; MIR_RETRIES_NONE: never */
+    /* A pass that fails for a transient reason (the target's connection
+     * reset, closed, timed out; not a cancel, bad arguments, ENOSPC, EROFS,
+     * a different export, or a source QEMU whose monitor closed) is tried
+     * again after 0.5 s, 1 s, 2 s, then every 4 s, reconnecting to the
+     * target and going on from what is known written, while less than this
+     * many ms passed since the first failure with no progress in between
+     * [MIR_DEFAULT_RECONNECT_TIMEOUT_MS]; MIR_RECONNECT_NONE: never. */
+    unsigned reconnect_timeout_ms;
 };
 
-#define MIR_RETRIES_NONE    UINT32_MAX
-#define MIR_DEFAULT_RETRIES 3u
+#define MIR_RECONNECT_NONE               UINT32_MAX
+#define MIR_DEFAULT_RECONNECT_TIMEOUT_MS 30000u
 
 struct mir_sync;
 

@@ -291,8 +291,8 @@ static int map_fill_nbd(struct mir_disk *d, uint64_t off)
     nbd_extent_callback cb = {.callback = map_extent_cb, .user_data = &c};
     int r = 0;
     if (c.r == 0 && nbd_block_status(src->map, count, off, cb, 0) < 0) {
-        mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO,
-                      "nbd_block_status at offset %" PRIu64 ": %s", off, nbd_get_error());
+        mir_disk_fail(d, mir_nbd_errno(src->map), "nbd_block_status at offset %" PRIu64 ": %s", off,
+                      nbd_get_error());
         r = -EIO;
     }
     if (r == 0)
@@ -417,8 +417,8 @@ int mir_source_read(struct mir_disk *d, struct mir_slot *s)
     if (nbd_aio_pread(src->nbd, s->buf, s->len, s->off, cb, 0) < 0) {
         s->state = MIR_SLOT_FREE;
         mir_disk_fail_off(d, s->off);
-        mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO,
-                      "nbd_aio_pread at offset %" PRIu64 ": %s", s->off, nbd_get_error());
+        mir_disk_fail(d, mir_nbd_errno(src->nbd), "nbd_aio_pread at offset %" PRIu64 ": %s", s->off,
+                      nbd_get_error());
         return -EIO;
     }
     return 0;

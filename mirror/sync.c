@@ -240,6 +240,7 @@ static bool retryable(int r)
     case ENOMEM:
     case E2BIG:
     case ENOTRECOVERABLE:
+    case ESTALE:
         return false;
     default:
         return true;
@@ -248,20 +249,29 @@ static bool retryable(int r)
 
 enum pass_kind { PASS_BULK, PASS_DIRTY, PASS_FINAL };
 
+#define RETRY_DELAY_FIRST_MS 500u
+#define RETRY_DELAY_MAX_MS   4000u
+
 /* Runs the bulk pass, a dirty pass or the final pass, and runs it again
- * after a transient failure (a dirty pass's retry wait ends early, returning
- * 1, when the final pass is asked for). Retrying is safe: the engine reconnects; a failed dirty
- * pass gave its extents back to the active bitmap; and a bulk pass resumed
- * at the engine's resume offset, into the target it half wrote, may still
- * skip holes, because any source block that changed since the first
- * attempt is in the active bitmap. */
+ * after a transient failure, with backoff, within the reconnect window (a
+ * dirty pass's retry wait ends early, returning 1, when the final pass is
+ * asked for). Retrying is safe: the engine reconnects (and checks it found
+ * the same export); a failed dirty pass gave its extents back to the active
+ * bitmap; and a bulk pass resumed at the engine's resume offset, into the
+ * target it half wrote, may still skip holes, because any source block
+ * that changed since the first attempt is in the active bitmap. A bulk
+ * attempt that moved the resume offset made progress: the window starts
+ * again, so a link that drops every few seconds slows a long copy down
+ * but does not fail it. Nothing is retried once the source QEMU's monitor
+ * has closed: the bitmaps and exports went with it. */
 static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t *ret_dirty,
                              struct ferry_error *err)
 {
     bool bulk = kind == PASS_BULK, interruptible = kind == PASS_DIRTY;
     struct mir_sync *s = sd->s;
-    unsigned delay_ms = 500;
-    uint64_t from = 0; /* bulk: where the retry resumes */
+    unsigned delay_ms = RETRY_DELAY_FIRST_MS;
+    int64_t first_fail_ms = -1; /* start of the window; -1: no failure yet */
+    uint64_t from = 0;          /* bulk: where the retry resumes */
     for (unsigned attempt = 0;; attempt++) {
         struct ferry_error e = {0};
         int r;
@@ -271,11 +281,15 @@ static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t
             mir_extent_list_add(&rest, from, mir_disk_size(sd->disk) - from);
             r = copy_tracked(sd, &rest,
                              (sd->dest_is_zero ? MIR_COPY_TARGET_ZERO : 0) |
-                                 (sd->top_only ? MIR_COPY_TOP_ONLY : 0),
+                                 (sd->top_only ? MIR_COPY_TOP_ONLY : 0) |
+                                 (attempt > 0 ? MIR_COPY_CONTINUE : 0),
                              &e);
             mir_extent_list_clear(&rest);
-            if (r < 0 && mir_disk_resume_offset(sd->disk) > from)
+            if (r < 0 && mir_disk_resume_offset(sd->disk) > from) {
                 from = mir_disk_resume_offset(sd->disk);
+                first_fail_ms = -1; /* progress: a new window */
+                delay_ms = RETRY_DELAY_FIRST_MS;
+            }
         } else if (kind == PASS_FINAL) {
             r = final_pass(sd, ret_dirty, &e);
         } else {
@@ -283,11 +297,19 @@ static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t
         }
         if (r >= 0)
             return r;
-        if (s->opts.retries == MIR_RETRIES_NONE || attempt >= s->opts.retries || !retryable(r) ||
-            atomic_load(&s->cancelled)) {
+        int64_t now = ferry_now_ms();
+        if (first_fail_ms < 0)
+            first_fail_ms = now;
+        bool monitor_gone = !qmp_conn_alive(s->qmp);
+        if (s->opts.reconnect_timeout_ms == MIR_RECONNECT_NONE || !retryable(r) || monitor_gone ||
+            atomic_load(&s->cancelled) ||
+            now + delay_ms - first_fail_ms > (int64_t)s->opts.reconnect_timeout_ms) {
             ferry_error_set(err, e.code, "%s", e.msg);
-            if (attempt > 0)
-                ferry_error_prefix(err, "%u attempts", attempt + 1);
+            if (monitor_gone)
+                ferry_error_prefix(err, "source QEMU's monitor closed");
+            else if (attempt > 0)
+                ferry_error_prefix(err, "%u attempts in %" PRId64 " ms", attempt + 1,
+                                   now - first_fail_ms);
             return r;
         }
         ferry_debug("mir: %s; trying again in %u ms", e.msg, delay_ms);
@@ -305,7 +327,7 @@ static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t
                 return 1;
             return ferry_error_set(err, ECANCELED, "cancelled");
         }
-        delay_ms *= 2;
+        delay_ms = delay_ms * 2 > RETRY_DELAY_MAX_MS ? RETRY_DELAY_MAX_MS : delay_ms * 2;
     }
 }
 
@@ -456,8 +478,8 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         o.converge_bytes = MIR_DEFAULT_CONVERGE_BYTES;
     if (!o.pass_interval_ms)
         o.pass_interval_ms = MIR_DEFAULT_PASS_INTERVAL_MS;
-    if (!o.retries)
-        o.retries = MIR_DEFAULT_RETRIES;
+    if (!o.reconnect_timeout_ms)
+        o.reconnect_timeout_ms = MIR_DEFAULT_RECONNECT_TIMEOUT_MS;
 
     struct mir_sync *s = ferry_calloc(1, sizeof(*s));
     s->qmp = qmp;
@@ -866,6 +888,7 @@ int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret)
         memset(ret, 0, sizeof(*ret));
     pthread_mutex_lock(&s->lock);
     ret->retries = s->disks[i].retries;
+    ret->bulk_done = s->disks[i].bulk_done;
     pthread_mutex_unlock(&s->lock);
     return 0;
 }

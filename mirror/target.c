@@ -186,7 +186,7 @@ static void issue(struct mir_disk *d, struct mir_slot *slot, unsigned conn, cons
         /* libnbd has already called .free on the callback when the call
          * fails, so C is gone: undo the count by hand. */
         mir_disk_fail_off(d, off);
-        mir_disk_fail(d, nbd_get_errno() ? nbd_get_errno() : EIO, "%s at offset %" PRIu64 ": %s",
+        mir_disk_fail(d, mir_nbd_errno(t->h[conn]), "%s at offset %" PRIu64 ": %s",
                       zero && t->can_zero ? "nbd_aio_zero" : "nbd_aio_pwrite", off,
                       nbd_get_error());
         if (slot) {
@@ -271,7 +271,7 @@ static int flush_n(struct mir_disk *d, unsigned n, struct ferry_error *err)
         return 0;
     for (unsigned i = 0; i < n && i < t->n; i++) {
         if (nbd_flush(t->h[i], 0) < 0) {
-            int code = nbd_get_errno() ? nbd_get_errno() : EIO;
+            int code = mir_nbd_errno(t->h[i]);
             return ferry_error_set(err, code, "disk '%s': nbd_flush: %s", d->name, nbd_get_error());
         }
     }

@@ -242,6 +242,11 @@ const struct wire_hello *ctl_client_peer(struct ctl_client *c)
     return &c->peer;
 }
 
+int ctl_client_fd(struct ctl_client *c)
+{
+    return wire_conn_fd(c->wc);
+}
+
 static void queue_event(struct ctl_client *c, json_object *ev)
 {
     if (json_object_array_length(c->events) >= MAX_QUEUED_EVENTS)

@@ -33,6 +33,9 @@ char *ctl_uri_host(const char *uri);
 
 /* The peer's HELLO. Borrowed. */
 const struct wire_hello *ctl_client_peer(struct ctl_client *c);
+/* The connection's socket, for poll() only (POLLRDHUP: the peer closed or
+ * died); reading or writing it directly would break the framing. Borrowed. */
+int ctl_client_fd(struct ctl_client *c);
 
 /* Calls METHOD with PARAMS (taken, may be NULL); waits up to TIMEOUT_MS
  * (-1: forever). An ERROR reply returns its errno negated with its message

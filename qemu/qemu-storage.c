@@ -556,6 +556,16 @@ static bool abort_requested(struct mig_ctx *m)
     return a;
 }
 
+/* False once the source QEMU's monitor closed (QEMU died or was stopped):
+ * the monitor-closed event, seen through the connection's state. P->qmp
+ * may be retired (set NULL) by another thread meanwhile. */
+static bool source_qemu_alive(struct qemu_dom *p)
+{
+    struct qmp_conn *q = __atomic_load_n(&p->qmp, __ATOMIC_SEQ_CST);
+
+    return q && qmp_conn_alive(q);
+}
+
 static const struct cookie_nbd_disk *dest_disk(const struct mig_ctx *m, const char *target)
 {
     for (size_t i = 0; i < m->cookie_in.n_nbd_disks; i++)
@@ -564,14 +574,26 @@ static const struct cookie_nbd_disk *dest_disk(const struct mig_ctx *m, const ch
     return NULL;
 }
 
-static void nbd_host(const struct mig_ctx *m, char *host, size_t hl)
+/* Where the source connects to the destination's NBD server: HOST and
+ * *RET_PORT from disks_connect_uri when given (validated as tcp://...),
+ * else the cookie's address. */
+static void nbd_host(const struct mig_ctx *m, char *host, size_t hl, unsigned *ret_port)
 {
     const char *h = m->cookie_in.nbd_host;
+    const char *cu = m->params->disks_connect_uri;
+    const char *c;
+    uint64_t v = 0;
 
-    if (!h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+    *ret_port = m->cookie_in.nbd_port;
+    if (cu && (c = strrchr(cu + 6, ':')) && ferry_parse_u64(c + 1, &v) == 0 && v > 0 &&
+        v <= 65535) {
+        host_of_uri(cu, host, hl);
+        *ret_port = (unsigned)v;
+    } else if (!h[0] || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0) {
         host_of_uri(m->uri ? m->uri : "", host, hl);
-    else
+    } else {
         snprintf(host, hl, "%s", h);
+    }
 }
 
 static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
@@ -582,10 +604,11 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
     char *uris[MIG_MAX_DISKS] = {0};
     struct mir_sync_opts opts = {0};
     char host[256];
+    unsigned port;
     size_t n = 0;
     int r;
 
-    nbd_host(m, host, sizeof host);
+    nbd_host(m, host, sizeof host, &port);
     for (size_t i = 0; i < m->dom->def->n_disks; i++) {
         const struct domain_disk *d = &m->dom->def->disks[i];
         const struct cookie_nbd_disk *cd;
@@ -600,7 +623,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         }
         /* nbds: libnbd refuses a server that does not offer TLS (--tls). */
         uris[n] = ferry_strdup_printf(strchr(host, ':') ? "nbd%s://[%s]:%u/%s" : "nbd%s://%s:%u/%s",
-                                      (mp->flags & MIG_TLS) ? "s" : "", host, m->cookie_in.nbd_port,
+                                      (mp->flags & MIG_TLS) ? "s" : "", host, port,
                                       cd->export_name[0] ? cd->export_name : d->target);
         memset(&disks[n], 0, sizeof disks[n]);
         disks[n].target = d->target;
@@ -633,6 +656,9 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
     }
     opts.socket_dir = m->agent->run_dir;
     opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
+    if (mp->has_disk_reconnect_timeout)
+        opts.reconnect_timeout_ms =
+            mp->disk_reconnect_timeout_s ? mp->disk_reconnect_timeout_s * 1000 : MIR_RECONNECT_NONE;
     if (mp->flags & MIG_TLS) {
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
         opts.copy.tls_hostname = mp->tls_destination;
@@ -651,6 +677,14 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         qemu_storage_update_stats(m);
         if (r == 0)
             break;
+        if (!source_qemu_alive(p)) {
+            /* The copy reads the image file, not QEMU: it would go on
+             * copying a disk nobody runs any more. */
+            mir_sync_cancel(s->sync);
+            r = ferry_error_set(err, EPIPE, "source QEMU of '%s' is gone (its monitor closed)",
+                                m->dom->def->name);
+            break;
+        }
         if (r != -ETIMEDOUT) {
             *err = werr;
             break;
@@ -686,11 +720,12 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
     struct qemu_dom *p = m->dom->priv;
     const struct mig_params *mp = m->params;
     char host[256], port[16];
+    unsigned portn;
     int r;
 
     s->qemu_engine = true;
-    nbd_host(m, host, sizeof host);
-    snprintf(port, sizeof port, "%u", m->cookie_in.nbd_port);
+    nbd_host(m, host, sizeof host, &portn);
+    snprintf(port, sizeof port, "%u", portn);
     for (size_t i = 0; i < m->dom->def->n_disks; i++) {
         const struct domain_disk *d = &m->dom->def->disks[i];
         const struct cookie_nbd_disk *cd;
@@ -890,7 +925,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
     for (size_t k = 0; k < s->n_disks; k++) {
         json_object *o = json_object_new_object();
         uint64_t t = s->disks[k].size, done = 0, dirty = 0, rate = 0, pass = 0;
-        uint64_t copied = 0, zeroed = 0, skipped = 0;
+        uint64_t copied = 0, zeroed = 0, skipped = 0, retries = 0;
 
         if (s->sync) {
             struct mir_progress pr;
@@ -900,9 +935,12 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                 zeroed = pr.zeroed;
                 skipped = pr.skipped;
                 pass = pr.pass;
+                retries = pr.retries;
                 rate = pr.done_per_sec;
-                /* Bulk pass: what is left of it; later: what is dirty. */
-                dirty = pr.pass <= 1 ? pr.pass_total - pr.pass_done + pr.dirty : pr.dirty;
+                /* Bulk pass: what is left of it; later: what is dirty.
+                 * Not by pass number: a bulk pass that lost its connection
+                 * and goes on is still the bulk pass. */
+                dirty = !pr.bulk_done ? pr.pass_total - pr.pass_done + pr.dirty : pr.dirty;
                 done = t > dirty ? t - dirty : 0;
             }
         } else if (s->qemu_engine && s->disks[k].complete) {
@@ -940,6 +978,8 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object_object_add(o, "remaining", json_object_new_int64((int64_t)dirty));
         json_object_object_add(o, "bps", json_object_new_int64((int64_t)rate));
         json_object_object_add(o, "pass", json_object_new_int64((int64_t)pass));
+        /* Passes tried again after a lost connection (engine 'ferry'). */
+        json_object_object_add(o, "retries", json_object_new_int64((int64_t)retries));
         json_object_object_add(o, "engine",
                                json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
         json_object_array_add(lines, o);

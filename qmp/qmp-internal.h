@@ -30,7 +30,11 @@ struct qmp_event_entry {
 };
 
 struct qmp_conn {
-    int fd;     /* immutable until free */
+    /* The socket. Set at open; closed (and set to -1) under LOCK only once
+     * the connection is closed, the reader has stopped and no writer is
+     * sending (see release_fd): a stopped QEMU's monitor must not hold a
+     * descriptor until the domain is freed. */
+    int fd;
     char *path; /* for messages */
 
     /* Serialises calls to the event callback with its replacement. */
@@ -54,6 +58,8 @@ struct qmp_conn {
 
     bool closed;
     char close_reason[256]; /* the first reason wins */
+    bool close_requested;   /* qmp_conn_close ran: the fd goes as soon as it can */
+    bool reader_done;       /* the reader thread no longer uses the fd */
 
     bool freeing;
     unsigned users; /* threads inside execute / wait_event */
@@ -74,6 +80,9 @@ void qmp_internal_mark_closed(struct qmp_conn *conn, const char *fmt, ...)
  * ETIMEDOUT once it has passed, else 0. */
 int qmp_internal_wait(struct qmp_conn *conn, int64_t deadline_ms);
 void qmp_internal_leave(struct qmp_conn *conn);
+/* With conn->lock held: closes the socket once qmp_conn_close() asked for
+ * it and the reader has stopped, after any writer finished. */
+void qmp_internal_release_fd(struct qmp_conn *conn);
 
 /* Event log (qmp-event.c). push takes EVENT; lock held. */
 void qmp_internal_event_push(struct qmp_conn *conn, struct json_object *event, const char *name,

@@ -253,5 +253,11 @@ out:
     /* Writers blocked on a full socket must notice too. */
     shutdown(conn->fd, SHUT_RDWR);
     qmp_internal_event_notify(conn, NULL, NULL);
+    /* After the callback, which may call qmp_conn_close: the fd is ours
+     * until READER_DONE, so a close asked meanwhile waits for this. */
+    pthread_mutex_lock(&conn->lock);
+    conn->reader_done = true;
+    qmp_internal_release_fd(conn);
+    pthread_mutex_unlock(&conn->lock);
     return NULL;
 }

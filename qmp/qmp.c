@@ -65,6 +65,18 @@ int qmp_internal_wait(struct qmp_conn *conn, int64_t deadline_ms)
     return pthread_cond_timedwait(&conn->cond, &conn->lock, &ts) == ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
+void qmp_internal_release_fd(struct qmp_conn *conn)
+{
+    if (!conn->close_requested || !conn->reader_done || conn->fd < 0)
+        return;
+    /* A writer checked CLOSED before it started and uses the fd without
+     * the lock: let it finish (the shutdown makes that quick). */
+    while (conn->writing)
+        pthread_cond_wait(&conn->cond, &conn->lock);
+    close(conn->fd);
+    conn->fd = -1;
+}
+
 void qmp_internal_leave(struct qmp_conn *conn)
 {
     conn->users--;
@@ -478,8 +490,13 @@ void qmp_conn_close(struct qmp_conn *conn)
 {
     pthread_mutex_lock(&conn->lock);
     qmp_internal_mark_closed(conn, "closed by client");
+    conn->close_requested = true;
+    if (conn->fd >= 0)
+        shutdown(conn->fd, SHUT_RDWR);
+    /* Now if the reader has stopped already, else when it stops. From the
+     * callback (in the reader) it is not done yet: no self-wait. */
+    qmp_internal_release_fd(conn);
     pthread_mutex_unlock(&conn->lock);
-    shutdown(conn->fd, SHUT_RDWR);
 }
 
 void qmp_conn_free(struct qmp_conn *conn)
@@ -489,8 +506,9 @@ void qmp_conn_free(struct qmp_conn *conn)
     pthread_mutex_lock(&conn->lock);
     conn->freeing = true;
     qmp_internal_mark_closed(conn, "closed by client");
+    if (conn->fd >= 0)
+        shutdown(conn->fd, SHUT_RDWR);
     pthread_mutex_unlock(&conn->lock);
-    shutdown(conn->fd, SHUT_RDWR);
     if (conn->reader_started)
         pthread_join(conn->reader, NULL);
 
@@ -503,7 +521,8 @@ void qmp_conn_free(struct qmp_conn *conn)
     conn->ev_count = 0;
     pthread_mutex_unlock(&conn->lock);
 
-    close(conn->fd);
+    if (conn->fd >= 0)
+        close(conn->fd);
     pthread_cond_destroy(&conn->cond);
     pthread_mutex_destroy(&conn->lock);
     pthread_mutex_destroy(&conn->cb_lock);
