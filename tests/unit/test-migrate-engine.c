@@ -48,6 +48,7 @@ static struct {
     struct host h[2];
     uint64_t next_conn; /* connection ids, never 0 */
     int event_token;
+    int version;         /* of the stepwise calls below */
     char recovered[256]; /* migration-recovered actions, "ACTION;..." */
 } W;
 
@@ -120,6 +121,7 @@ static int setup_versions(unsigned max_a, unsigned max_b)
     fake_reset();
     memset(&W, 0, sizeof W);
     W.next_conn = 100;
+    W.version = 3;
     if (!mkdtemp(tmpl))
         return -1;
     W.top = ferry_strdup(tmpl);
@@ -496,6 +498,283 @@ static void test_fail_finish(void **state)
     assert_job_error_has(A, "cancelled");
 }
 
+/* ---- 3. protocol versions ---- */
+
+/* v2 (B offers only 2): no Begin, no Confirm step of the orchestrator's;
+ * Perform ends the source job itself, through the driver's Confirm. */
+static void test_v2(void **state)
+{
+    struct ferry_error err = {0};
+
+    (void)state;
+    guest_start(A, true);
+    assert_int_equal(orchestrate("{\"flags\": [\"live\"]}", &err), 0);
+    assert_log("B:prepare A:perform A:confirm(ok) B:finish(ok)");
+    assert_runs_on(B);
+    assert_no_guest_on(A);
+    assert_job_field(A, true, "status", "completed");
+    assert_job_field(B, true, "status", "completed");
+}
+
+static void test_v2_perform_fails(void **state)
+{
+    struct ferry_error err = {0};
+
+    (void)state;
+    guest_start(A, true);
+    fake_fail_at(A, "perform");
+    assert_true(orchestrate("{\"flags\": [\"live\"]}", &err) < 0);
+    /* "on failure it resumes it", then Finish cancelled. */
+    assert_log("B:prepare A:perform! A:confirm(cancelled) B:finish(cancelled)");
+    assert_back_on_a();
+}
+
+/* v1 carries no XML: a driver with min_version 2 never offers it, and
+ * its Prepare refuses it. */
+static void test_v1_refused(void **state)
+{
+    struct ferry_error err = {0};
+    struct wire_hello hb;
+    json_object *p;
+
+    (void)state;
+    guest_start(A, true);
+    W.h[B].max_version = 1;
+    host_restart(B, false);
+    api_fill_hello(W.h[B].ag, &hb);
+    assert_int_equal(hb.versions, 0);
+    assert_true(orchestrate("{\"flags\": [\"live\"]}", &err) < 0);
+    assert_non_null(strstr(ferry_error_msg(&err), "no common migration protocol version"));
+
+    ferry_error_clear(&err);
+    p = jparse("{\"version\": 1, \"source_name\": \"%s\", \"params\": {\"flags\": [\"live\"]}}",
+               GUEST);
+    assert_int_equal(call_on(B, W.next_conn++, NULL, "migrate.prepare", p, NULL, &err), -ENOTSUP);
+    assert_non_null(strstr(ferry_error_msg(&err), "needs the domain XML in Prepare"));
+    assert_log("");
+    assert_false(has_domain(B));
+    assert_runs_on(A);
+}
+
+/* ---- 4. job.abort during Perform ---- */
+
+struct orch_run {
+    const char *params;
+    int r;
+    struct ferry_error err;
+};
+
+static void *orch_main(void *arg)
+{
+    struct orch_run *o = arg;
+
+    o->r = orchestrate(o->params, &o->err);
+    return NULL;
+}
+
+static void test_abort_during_perform(void **state)
+{
+    struct orch_run o = {.params = "{\"flags\": [\"live\"]}"};
+    pthread_t t;
+
+    (void)state;
+    guest_start(A, true);
+    fake_perform_waits(A, true);
+    assert_int_equal(pthread_create(&t, NULL, orch_main, &o), 0);
+    assert_true(fake_wait_perform_entered(A));
+    assert_job_field(A, false, "phase", "perform");
+    call_ok(A, "job.abort", jparse("{\"name\": \"%s\"}", GUEST), NULL);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(o.r < 0);
+    assert_non_null(strstr(ferry_error_msg(&o.err), "cancelled"));
+    assert_log("A:begin B:prepare A:perform A:cancel B:finish(cancelled) A:confirm(cancelled)");
+    assert_back_on_a();
+    assert_job_field(A, true, "status", "cancelled");
+}
+
+/* ---- stepwise: the methods one by one, as an orchestrator calls them ---- */
+
+/* A client connection: a wire connection over a socketpair, so the
+ * engine binds the job to it (job_own() binds only a real connection). */
+struct client {
+    int peer_fd;
+    struct wire_conn *conn;
+    uint64_t id;
+};
+
+static void client_open(struct client *c)
+{
+    int fds[2];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    c->conn = wire_conn_new(fds[0]);
+    c->peer_fd = fds[1];
+    c->id = W.next_conn++;
+}
+
+static void client_free(struct client *c)
+{
+    wire_conn_free(c->conn);
+    close(c->peer_fd);
+}
+
+static const char *jget(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+
+    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
+}
+
+/* A step's parameters: name (may be NULL), the flags, W.version. */
+static json_object *step_params(const char *name, const char *flags)
+{
+    json_object *p = json_object_new_object();
+
+    if (name)
+        json_object_object_add(p, "name", json_object_new_string(name));
+    json_object_object_add(p, "params", jparse("{\"flags\": %s}", flags));
+    json_object_object_add(p, "version", json_object_new_int(W.version));
+    return p;
+}
+
+/* Runs METHOD on host I as client C (NULL: a connection of its own) and
+ * fails the test unless it succeeds. */
+static json_object *step_ok(int i, struct client *c, const char *method, json_object *p)
+{
+    struct ferry_error err = {0};
+    json_object *ret = NULL;
+
+    if (call_on(i, c ? c->id : W.next_conn++, c ? c->conn : NULL, method, p, &ret, &err) < 0)
+        fail_msg("%s on %s: %s", method, host_names[i], ferry_error_msg(&err));
+    return ret;
+}
+
+#define LIVE "[\"live\"]"
+
+static json_object *do_begin(struct client *c)
+{
+    return step_ok(A, c, "migrate.begin", step_params(GUEST, LIVE));
+}
+
+static json_object *do_prepare(struct client *c, json_object *begun)
+{
+    json_object *p = step_params(NULL, LIVE);
+
+    json_object_object_add(p, "xml", json_object_new_string(jget(begun, "xml")));
+    json_object_object_add(p, "cookie", json_object_new_string(jget(begun, "cookie")));
+    return step_ok(B, c, "migrate.prepare", p);
+}
+
+static json_object *do_perform(struct client *c, json_object *prepared)
+{
+    json_object *p = step_params(GUEST, LIVE);
+
+    json_object_object_add(p, "cookie", json_object_new_string(jget(prepared, "cookie")));
+    json_object_object_add(p, "uri", json_object_new_string(jget(prepared, "uri")));
+    return step_ok(A, c, "migrate.perform", p);
+}
+
+static json_object *do_finish(struct client *c, json_object *performed, bool cancelled)
+{
+    json_object *p = step_params(GUEST, LIVE);
+
+    json_object_object_add(p, "cookie",
+                           json_object_new_string(performed ? jget(performed, "cookie") : ""));
+    json_object_object_add(p, "cancelled", json_object_new_boolean(cancelled));
+    return step_ok(B, c, "migrate.finish", p);
+}
+
+static void do_confirm(struct client *c, json_object *finished, bool cancelled)
+{
+    json_object *p = step_params(GUEST, LIVE);
+
+    json_object_object_add(p, "cookie",
+                           json_object_new_string(finished ? jget(finished, "cookie") : ""));
+    json_object_object_add(p, "cancelled", json_object_new_boolean(cancelled));
+    json_object_put(step_ok(A, c, "migrate.confirm", p));
+}
+
+/* ---- 5. a client that goes away ---- */
+
+static void test_client_gone_after_begin(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL;
+    struct client c;
+
+    (void)state;
+    guest_start(A, true);
+    client_open(&c);
+    begun = do_begin(&c);
+    /* Another connection's close is not the owner's. */
+    api_migrate_conn_closed(W.h[A].ag, c.id + 1000);
+    assert_job_field(A, false, "phase", "begin");
+    api_migrate_conn_closed(W.h[A].ag, c.id);
+    client_free(&c);
+    assert_log("A:begin A:confirm(cancelled)");
+    assert_runs_on(A);
+    assert_job_field(A, true, "status", "cancelled");
+    assert_job_error_has(A, "the client that started the migration went away");
+    assert_no_job_record(A);
+}
+
+static void test_client_gone_after_prepare(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL, *prepared = NULL;
+    struct client ca, cb;
+
+    (void)state;
+    guest_start(A, true);
+    client_open(&ca);
+    client_open(&cb);
+    begun = do_begin(&ca);
+    prepared = do_prepare(&cb, begun);
+    assert_true(fake_guest_incoming(B, GUEST));
+    /* Destination, before Finish (v3): torn down. */
+    api_migrate_conn_closed(W.h[B].ag, cb.id);
+    assert_log("A:begin B:prepare B:finish(cancelled)");
+    assert_false(has_domain(B));
+    assert_false(fake_guest_exists(B, GUEST));
+    assert_no_job_record(B);
+    /* Source, after Begin: cancelled. */
+    api_migrate_conn_closed(W.h[A].ag, ca.id);
+    assert_log("A:begin B:prepare B:finish(cancelled) A:confirm(cancelled)");
+    client_free(&ca);
+    client_free(&cb);
+    assert_back_on_a();
+    assert_job_error_has(A, "the client that started the migration went away");
+}
+
+/* Source, after Perform succeeded and was answered: the point of no
+ * return. Nothing happens until someone decides. */
+static void test_client_gone_after_perform(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL, *prepared = NULL, *performed = NULL;
+    _cleanup_free_ char *orphaned = NULL;
+    struct client ca, cb;
+
+    (void)state;
+    guest_start(A, true);
+    client_open(&ca);
+    client_open(&cb);
+    begun = do_begin(&ca);
+    prepared = do_prepare(&cb, begun);
+    performed = do_perform(&ca, prepared);
+    api_migrate_conn_closed(W.h[A].ag, ca.id);
+    assert_log("A:begin B:prepare A:perform");
+    assert_true(fake_guest_exists(A, GUEST));
+    assert_true(fake_guest_paused(A, GUEST));
+    orphaned = job_field(A, false, "orphaned");
+    assert_non_null(strstr(orphaned, "the guest stays paused"));
+    /* B tears its side down when its client goes: the guest runs
+     * nowhere, paused on A, until job.abort resumes it there. */
+    api_migrate_conn_closed(W.h[B].ag, cb.id);
+    call_ok(A, "job.abort", jparse("{\"name\": \"%s\"}", GUEST), NULL);
+    assert_log("A:begin B:prepare A:perform B:finish(cancelled) A:confirm(cancelled)");
+    client_free(&ca);
+    client_free(&cb);
+    assert_back_on_a();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,10 +786,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fail_prepare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_perform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fail_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2, setup_b_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_perform_fails, setup_b_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_during_perform, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_after_begin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_after_prepare, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_after_perform, setup, teardown),
     };
 
-    (void)setup_b_v2;
-    (void)host_restart;
     ferry_log_set_level(FERRY_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
