@@ -31,6 +31,7 @@ struct fake_proc {
     char name[NAME_LEN];
     bool paused;
     bool incoming;
+    bool stream_in; /* incoming: a source's Perform sent it the whole guest */
 };
 
 struct fake_host {
@@ -54,14 +55,19 @@ static struct {
     char log_text[MAX_LOG * LOG_ENT_LEN];
 } fk = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
+static int host_index(const char *hostname)
+{
+    if (strcmp(hostname, "hostA") == 0)
+        return 0;
+    if (strcmp(hostname, "hostB") == 0)
+        return 1;
+    fprintf(stderr, "fake-hv: unknown host '%s'\n", hostname);
+    abort(); /* a test set-up error */
+}
+
 static int host_of(struct agent *ag)
 {
-    if (strcmp(ag->hostname, "hostA") == 0)
-        return 0;
-    if (strcmp(ag->hostname, "hostB") == 0)
-        return 1;
-    fprintf(stderr, "fake-hv: unknown host '%s'\n", ag->hostname);
-    abort(); /* a test set-up error */
+    return host_index(ag->hostname);
 }
 
 static void log_add(int h, const char *what)
@@ -255,6 +261,8 @@ int fake_crash_restore(int h, const char *state_dir)
     return rename(copy, state_dir) < 0 ? -errno : 0;
 }
 
+static int guest_flag(int h, const char *name, int which);
+
 /* ---- the driver ---- */
 
 /* Logs STEP on the host and says whether the fake fails it on purpose
@@ -393,6 +401,18 @@ static int fake_perform(struct mig_ctx *m, struct ferry_error *err)
         r = ferry_error_set(err, ECANCELED, "perform: migration cancelled (fake)");
     else if (r == 0 && fh->perform_waits)
         r = ferry_error_set(err, ETIMEDOUT, "perform: nobody cancelled the fake's wait");
+    if (r == 0) {
+        /* The stream reached the destination Prepare named in the URI. */
+        if (!m->uri || strncmp(m->uri, "fake:", 5) != 0)
+            return ferry_error_set(err, EINVAL, "perform: not a fake URI: '%s'",
+                                   m->uri ? m->uri : "");
+        int d = host_index(m->uri + 5);
+        pthread_mutex_lock(&fk.lock);
+        struct fake_proc *p = proc_find(d, m->dom->def->name);
+        if (p)
+            p->stream_in = true;
+        pthread_mutex_unlock(&fk.lock);
+    }
     if (crash_here(m, h, "perform", err))
         r = -ECONNRESET;
     return r;
@@ -405,6 +425,8 @@ static int fake_finish(struct mig_ctx *m, struct ferry_error *err)
 
     if (r == 0 && crash_here(m, h, "finish", err))
         return -ECONNRESET;
+    if (r == 0 && !m->cancelled && !guest_flag(h, m->dom->def->name, 3))
+        r = ferry_error_set(err, ETIMEDOUT, "finish: the incoming stream did not complete");
     if (r < 0 || m->cancelled) {
         /* A failed Finish tears the incoming guest down too. */
         guest_gone(m->agent, m->dom);
@@ -596,7 +618,7 @@ static int guest_flag(int h, const char *name, int which)
 
     pthread_mutex_lock(&fk.lock);
     p = proc_find(h, name);
-    v = !p ? 0 : which == 0 ? 1 : which == 1 ? p->paused : p->incoming;
+    v = !p ? 0 : which == 0 ? 1 : which == 1 ? p->paused : which == 2 ? p->incoming : p->stream_in;
     pthread_mutex_unlock(&fk.lock);
     return v;
 }

@@ -775,6 +775,197 @@ static void test_client_gone_after_perform(void **state)
     assert_back_on_a();
 }
 
+/* ---- 6. an agent that restarts ---- */
+
+/* v3, between Finish and Confirm: the source keeps the guest paused, the
+ * job open, whatever the stream says; a late Confirm ends it. */
+static void test_restart_source_after_finish(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL, *prepared = NULL, *performed = NULL,
+                                            *finished = NULL;
+    _cleanup_free_ char *orphaned = NULL;
+
+    (void)state;
+    guest_start(A, true);
+    begun = do_begin(NULL);
+    prepared = do_prepare(NULL, begun);
+    performed = do_perform(NULL, prepared);
+    finished = do_finish(NULL, performed, false);
+    assert_log("A:begin B:prepare A:perform B:finish(ok)");
+    fake_stream_completed(A, false);
+    host_restart(A, false);
+    assert_log("A:restore A:sweep()");
+    assert_string_equal(W.recovered, "kept-paused;");
+    assert_true(fake_guest_paused(A, GUEST));
+    assert_runs_on(B);
+    orphaned = job_field(A, false, "orphaned");
+    assert_non_null(strstr(orphaned, "the agent restarted"));
+    do_confirm(NULL, finished, false);
+    assert_log("A:restore A:sweep() A:confirm(ok)");
+    assert_no_guest_on(A);
+    assert_job_field(A, true, "status", "completed");
+    assert_no_job_record(A);
+}
+
+/* A crash of the source inside Perform, before its answer: B is cleaned
+ * by the orchestrator's Finish(cancelled); the restarted A resumes the
+ * guest (v3: whatever the stream says; v2: only when it did not
+ * complete). */
+static void restart_in_perform(bool stream_completed, bool want_kept)
+{
+    struct ferry_error err = {0};
+
+    guest_start(A, true);
+    fake_crash_at(A, "perform");
+    assert_true(orchestrate("{\"flags\": [\"live\"]}", &err) < 0);
+    assert_false(has_domain(B));
+    assert_false(fake_guest_exists(B, GUEST));
+    fake_stream_completed(A, stream_completed);
+    host_restart(A, true);
+    if (want_kept) {
+        assert_log("A:restore A:sweep()");
+        assert_string_equal(W.recovered, "kept-paused;");
+        assert_true(fake_guest_paused(A, GUEST));
+        assert_job_field(A, false, "phase", "perform");
+        /* An operator's job.abort runs it here again. */
+        call_ok(A, "job.abort", jparse("{\"name\": \"%s\"}", GUEST), NULL);
+        assert_log("A:restore A:sweep() A:confirm(cancelled)");
+    } else {
+        /* The last sweep is the one of every idle running guest, after
+         * the records: the resumed guest is one now. */
+        assert_log("A:restore A:sweep(cancel) A:confirm(cancelled) A:sweep()");
+        assert_string_equal(W.recovered, "resumed;");
+        assert_job_error_has(A, "the agent restarted during perform");
+    }
+    assert_back_on_a();
+}
+
+static void test_restart_source_in_perform(void **state)
+{
+    (void)state;
+    restart_in_perform(false, false);
+}
+
+static void test_restart_source_in_perform_completed(void **state)
+{
+    (void)state;
+    restart_in_perform(true, false);
+}
+
+static void test_restart_source_in_perform_v2(void **state)
+{
+    (void)state;
+    restart_in_perform(false, false);
+}
+
+static void test_restart_source_in_perform_v2_completed(void **state)
+{
+    (void)state;
+    restart_in_perform(true, true);
+}
+
+/* A Confirm of a success under way: done again, the source stops. */
+static void test_restart_source_in_confirm(void **state)
+{
+    struct ferry_error err = {0};
+
+    (void)state;
+    guest_start(A, true);
+    fake_crash_at(A, "confirm");
+    assert_true(orchestrate("{\"flags\": [\"live\"]}", &err) < 0);
+    assert_non_null(strstr(ferry_error_msg(&err), "the guest now runs on the destination"));
+    assert_runs_on(B);
+    host_restart(A, true);
+    assert_log("A:restore A:confirm(ok)");
+    assert_string_equal(W.recovered, "stopped;");
+    assert_no_guest_on(A);
+    assert_job_field(A, true, "status", "completed");
+    assert_no_job_record(A);
+}
+
+/* The guest's process died with the agent: the job can only fail. */
+static void test_restart_source_guest_gone(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL, *prepared = NULL, *performed = NULL;
+
+    (void)state;
+    guest_start(A, true);
+    begun = do_begin(NULL);
+    prepared = do_prepare(NULL, begun);
+    performed = do_perform(NULL, prepared);
+    fake_guest_kill(A, GUEST);
+    host_restart(A, false);
+    assert_log("");
+    assert_string_equal(W.recovered, "dropped;");
+    assert_true(is_persistent(A));
+    assert_false(is_active(A));
+    assert_job_error_has(A, "the guest's process was gone");
+    assert_no_job_record(A);
+}
+
+/* The destination restarts after Prepare, no Finish yet (v3): torn down;
+ * the source's cancelled Confirm then runs the guest there again. */
+static void test_restart_dest_after_prepare(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL, *prepared = NULL;
+
+    (void)state;
+    guest_start(A, true);
+    begun = do_begin(NULL);
+    prepared = do_prepare(NULL, begun);
+    host_restart(B, false);
+    assert_log("B:restore B:finish(cancelled)");
+    assert_string_equal(W.recovered, "torn-down;");
+    assert_false(has_domain(B));
+    assert_false(fake_guest_exists(B, GUEST));
+    assert_no_job_record(B);
+    do_confirm(NULL, NULL, true);
+    assert_back_on_a();
+}
+
+/* The destination restarts after a v2 Prepare: "finished or torn-down",
+ * by whether the source's Perform sent the whole guest (the v2 rule of a
+ * client that goes away: the source guest may have stopped already). */
+static void restart_dest_v2(bool performed)
+{
+    _cleanup_(json_object_putp) json_object *dumped = NULL, *prepared = NULL, *perf = NULL;
+
+    guest_start(A, true);
+    W.version = 2;
+    call_ok(A, "domain.xml", jparse("{\"name\": \"%s\", \"migratable\": true}", GUEST), &dumped);
+    prepared = do_prepare(NULL, dumped); /* the XML, and no cookie */
+    if (performed)
+        perf = do_perform(NULL, prepared);
+    host_restart(B, false);
+    if (performed) {
+        /* Then the sweep of every idle running guest: it is one now. */
+        assert_log("B:restore B:sweep(server) B:finish(ok) B:sweep()");
+        assert_string_equal(W.recovered, "finished;");
+        assert_runs_on(B);
+        assert_no_guest_on(A);
+        assert_job_field(B, true, "status", "completed");
+    } else {
+        assert_log("B:restore B:sweep(server) B:finish(ok)");
+        assert_string_equal(W.recovered, "torn-down;");
+        assert_false(has_domain(B));
+        assert_false(fake_guest_exists(B, GUEST));
+        assert_runs_on(A);
+    }
+    assert_no_job_record(B);
+}
+
+static void test_restart_dest_after_prepare_v2(void **state)
+{
+    (void)state;
+    restart_dest_v2(false);
+}
+
+static void test_restart_dest_after_perform_v2(void **state)
+{
+    (void)state;
+    restart_dest_v2(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +984,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_gone_after_begin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_after_prepare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_after_perform, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_after_finish, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_in_perform, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_in_perform_completed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_in_perform_v2, setup_b_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_in_perform_v2_completed, setup_b_v2,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_in_confirm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_source_guest_gone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_dest_after_prepare, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_dest_after_prepare_v2, setup_b_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_dest_after_perform_v2, setup_b_v2, teardown),
     };
 
     ferry_log_set_level(FERRY_LOG_ERROR);
