@@ -966,6 +966,56 @@ static void test_restart_dest_after_perform_v2(void **state)
     restart_dest_v2(true);
 }
 
+/* ---- 7. what the driver does not offer ---- */
+
+static void assert_refused(const char *params, const char *want)
+{
+    struct ferry_error err = {0};
+    json_object *p;
+
+    assert_true(orchestrate(params, &err) < 0);
+    if (!strstr(ferry_error_msg(&err), want))
+        fail_msg("'%s' lacks '%s'", ferry_error_msg(&err), want);
+    /* The destination refuses it as well, on its own. */
+    ferry_error_clear(&err);
+    p = jparse("{\"version\": 3, \"xml\": \"<domain/>\", \"params\": %s}", params);
+    assert_true(call_on(B, W.next_conn++, NULL, "migrate.prepare", p, NULL, &err) < 0);
+    if (!strstr(ferry_error_msg(&err), want))
+        fail_msg("'%s' lacks '%s'", ferry_error_msg(&err), want);
+    assert_log("");
+    assert_runs_on(A);
+    assert_job_field(A, false, "type", "none");
+    assert_false(has_domain(B));
+}
+
+static void test_refuse_flag(void **state)
+{
+    (void)state;
+    guest_start(A, true);
+    assert_refused("{\"flags\": [\"live\", \"compressed\"]}",
+                   "migration flag 'compressed' is not supported by this hypervisor");
+    assert_refused("{\"flags\": [\"live\", \"postcopy\"]}",
+                   "migration flag 'postcopy' is not supported by this hypervisor");
+}
+
+static void test_refuse_storage_engine(void **state)
+{
+    struct wire_hello h;
+    bool ferry = false, qemu = false;
+
+    (void)state;
+    guest_start(A, true);
+    api_fill_hello(W.h[A].ag, &h);
+    for (size_t i = 0; i < h.n_features; i++) {
+        ferry |= strcmp(h.features[i], "storage-ferry") == 0;
+        qemu |= strcmp(h.features[i], "storage-qemu") == 0;
+    }
+    assert_true(ferry);
+    assert_false(qemu);
+    assert_refused("{\"flags\": [\"live\", \"non_shared_disk\"], \"storage_engine\": \"qemu\"}",
+                   "storage engine 'qemu' is not offered by the fake driver");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -995,6 +1045,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restart_dest_after_prepare, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_dest_after_prepare_v2, setup_b_v2, teardown),
         cmocka_unit_test_setup_teardown(test_restart_dest_after_perform_v2, setup_b_v2, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_storage_engine, setup, teardown),
     };
 
     ferry_log_set_level(FERRY_LOG_ERROR);
