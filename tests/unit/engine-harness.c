@@ -340,10 +340,17 @@ void client_open(struct client *c)
     c->id = W.next_conn++;
 }
 
+void client_hang_up(struct client *c)
+{
+    if (c->peer_fd >= 0)
+        close(c->peer_fd);
+    c->peer_fd = -1;
+}
+
 void client_free(struct client *c)
 {
     wire_conn_free(c->conn);
-    close(c->peer_fd);
+    client_hang_up(c);
 }
 
 static const char *jget(json_object *o, const char *k)
@@ -391,13 +398,23 @@ json_object *do_prepare(struct client *c, json_object *begun)
     return step_ok(B, c, "migrate.prepare", p);
 }
 
-json_object *do_perform(struct client *c, json_object *prepared)
+static json_object *perform_params(json_object *prepared)
 {
     json_object *p = step_params(GUEST, LIVE);
 
     json_object_object_add(p, "cookie", json_object_new_string(jget(prepared, "cookie")));
     json_object_object_add(p, "uri", json_object_new_string(jget(prepared, "uri")));
-    return step_ok(A, c, "migrate.perform", p);
+    return p;
+}
+
+json_object *do_perform(struct client *c, json_object *prepared)
+{
+    return step_ok(A, c, "migrate.perform", perform_params(prepared));
+}
+
+int try_perform(struct client *c, json_object *prepared, struct ferry_error *err)
+{
+    return call_on(A, c->id, c->conn, "migrate.perform", perform_params(prepared), NULL, err);
 }
 
 json_object *do_finish(struct client *c, json_object *performed, bool cancelled)

@@ -73,6 +73,8 @@ struct client {
     uint64_t id;
 };
 void client_open(struct client *c);
+/* The client's end closes (the agent's end stays until client_free). */
+void client_hang_up(struct client *c);
 void client_free(struct client *c);
 
 /* The steps one by one with the flags LIVE and version W.version, as
@@ -84,6 +86,9 @@ json_object *do_prepare(struct client *c, json_object *begun);
 json_object *do_perform(struct client *c, json_object *prepared);
 json_object *do_finish(struct client *c, json_object *performed, bool cancelled);
 void do_confirm(struct client *c, json_object *finished, bool cancelled);
+/* Perform as client C, for a test that expects it to fail; safe in a
+ * thread of the test's own (it asserts nothing). */
+int try_perform(struct client *c, json_object *prepared, struct ferry_error *err);
 
 /* What host I says of GUEST. */
 bool has_domain(int i);

@@ -343,6 +343,57 @@ static void test_client_gone_after_perform(void **state)
     assert_back_on_a();
 }
 
+/* Source, during Perform: the agent watches the connection and cancels at
+ * once, as job.abort does; Perform then fails (the client never saw its
+ * answer) and the close ends the job as a cancelled Confirm. */
+struct perform_run {
+    struct client *c;
+    json_object *prepared;
+    int r;
+    struct ferry_error err;
+};
+
+static void *perform_main(void *arg)
+{
+    struct perform_run *p = arg;
+
+    p->r = try_perform(p->c, p->prepared, &p->err);
+    return NULL;
+}
+
+static void test_client_gone_during_perform(void **state)
+{
+    _cleanup_(json_object_putp) json_object *begun = NULL, *prepared = NULL;
+    struct client ca, cb;
+    struct perform_run run = {.c = &ca};
+    pthread_t t;
+
+    (void)state;
+    guest_start(A, true);
+    client_open(&ca);
+    client_open(&cb);
+    begun = do_begin(&ca);
+    prepared = do_prepare(&cb, begun);
+    run.prepared = prepared;
+    fake_perform_waits(A, true);
+    assert_int_equal(pthread_create(&t, NULL, perform_main, &run), 0);
+    assert_true(fake_wait_perform_entered(A));
+    client_hang_up(&ca);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(run.r < 0);
+    assert_non_null(strstr(ferry_error_msg(&run.err), "went away"));
+    assert_log("A:begin B:prepare A:perform A:cancel");
+    /* The server's close of both connections. */
+    api_migrate_conn_closed(W.h[A].ag, ca.id);
+    api_migrate_conn_closed(W.h[B].ag, cb.id);
+    client_free(&ca);
+    client_free(&cb);
+    assert_log("A:begin B:prepare A:perform A:cancel A:confirm(cancelled) B:finish(cancelled)");
+    assert_back_on_a();
+    assert_job_field(A, true, "status", "cancelled");
+    assert_job_error_has(A, "the client that started the migration went away");
+}
+
 /* ---- 6. an agent that restarts ---- */
 
 /* v3, between Finish and Confirm: the source keeps the guest paused, the
@@ -601,6 +652,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_during_perform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_after_begin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_after_prepare, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_during_perform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_after_perform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_source_after_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_source_in_perform, setup, teardown),
