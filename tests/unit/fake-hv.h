@@ -21,9 +21,13 @@ extern const struct hv_driver fake_driver;
 void fake_reset(void);
 
 /* The log, one entry per call, space-separated, as "A:begin",
- * "B:finish(cancelled)", "A:confirm(ok)", "A:cancel", "A:sweep(cancel)",
- * "A:restore"; a step the fake failed on purpose carries a '!'
- * ("B:prepare!"). Returns a static buffer valid until the next call. */
+ * "B:finish(cancelled)", "A:confirm(ok)", "A:cancel", "A:sweep(cancel)"
+ * (the sweep's flags: cancel, server), "A:restore" (of a record this host
+ * wrote; "restore(none)": no record, "restore(foreign)": no driver part
+ * in it); a step the fake failed on purpose carries a '!'
+ * ("B:prepare!"). A Finish that is not cancelled succeeds only when a
+ * source's Perform sent the guest to this host's Prepare. Returns a
+ * static buffer valid until the next call. */
 const char *fake_log(void);
 void fake_log_clear(void);
 
