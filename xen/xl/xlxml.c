@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* struct xendrv_config as libvirt-style domain XML (<domain type='xen'>) and
+/* struct xlconv_config as libvirt-style domain XML (<domain type='xen'>) and
  * back, with libxml2. Input XML is hostile until proven otherwise: bounded
  * size, no DTD (so no entities), no network; every value that ends up in an
  * xl.cfg file is checked by re-parsing what we would write. */
@@ -16,8 +16,8 @@
 #include "cleanup.h"
 #include "internal.h"
 #include "util.h"
-#include "xenbuf.h"
-#include "xendrv.h"
+#include "buf.h"
+#include "xlconv.h"
 #include "xlcfg.h"
 #include "xml-cleanup.h"
 
@@ -48,7 +48,7 @@ static const char *disk_bus(const char *vdev)
 static const char *const backend_map[][2] = {
     {"phy", "phy"}, {"qdisk", "qemu"}, {"tap", "tap"}, {"standalone", "standalone"}};
 
-static void disk_to_xml(xmlNode *devices, const struct xendrv_disk *d)
+static void disk_to_xml(xmlNode *devices, const struct xlconv_disk *d)
 {
     xmlNode *disk = xmlNewChild(devices, NULL, BADCAST "disk", NULL);
     bool block = d->target && strncmp(d->target, "/dev/", 5) == 0;
@@ -78,7 +78,7 @@ static void disk_to_xml(xmlNode *devices, const struct xendrv_disk *d)
         xmlNewChild(disk, NULL, BADCAST "readonly", NULL);
 }
 
-static void vif_to_xml(xmlNode *devices, const struct xendrv_vif *v)
+static void vif_to_xml(xmlNode *devices, const struct xlconv_vif *v)
 {
     xmlNode *nic = xmlNewChild(devices, NULL, BADCAST "interface", NULL);
     xmlNode *n;
@@ -110,7 +110,7 @@ static void vif_to_xml(xmlNode *devices, const struct xendrv_vif *v)
     }
 }
 
-static void metadata_to_xml(xmlNode *root, const struct xendrv_config *cfg)
+static void metadata_to_xml(xmlNode *root, const struct xlconv_config *cfg)
 {
     bool any = cfg->n_kept > 0;
 
@@ -123,7 +123,7 @@ static void metadata_to_xml(xmlNode *root, const struct xendrv_config *cfg)
 
     xmlNode *md = xmlNewChild(root, NULL, BADCAST "metadata", NULL);
     xmlNode *xl = xmlNewChild(md, NULL, BADCAST "xl", NULL);
-    xmlNs *ns = xmlNewNs(xl, BADCAST XENDRV_XML_NS, BADCAST "ferry");
+    xmlNs *ns = xmlNewNs(xl, BADCAST XLCONV_XML_NS, BADCAST "ferry");
     xmlSetNs(xl, ns);
     for (size_t i = 0; i < cfg->n_kept; i++) {
         xmlNode *k = xmlNewTextChild(xl, ns, BADCAST "key", BADCAST cfg->kept[i].raw);
@@ -145,7 +145,7 @@ static void metadata_to_xml(xmlNode *root, const struct xendrv_config *cfg)
     }
 }
 
-char *xendrv_config_to_xml(const struct xendrv_config *cfg)
+char *xlconv_config_to_xml(const struct xlconv_config *cfg)
 {
     _cleanup_(xmlFreeDocp) xmlDoc *doc = xmlNewDoc(BADCAST "1.0");
     xmlNode *root = xmlNewNode(NULL, BADCAST "domain");
@@ -179,9 +179,9 @@ char *xendrv_config_to_xml(const struct xendrv_config *cfg)
 
     xmlNode *os = xmlNewChild(root, NULL, BADCAST "os", NULL);
     static const char *const os_type[][2] = {
-        [XENDRV_GUEST_PV] = {"xenpv", "linux"},
-        [XENDRV_GUEST_PVH] = {"xenpvh", "xenpvh"},
-        [XENDRV_GUEST_HVM] = {"xenfv", "hvm"},
+        [XLCONV_GUEST_PV] = {"xenpv", "linux"},
+        [XLCONV_GUEST_PVH] = {"xenpvh", "xenpvh"},
+        [XLCONV_GUEST_HVM] = {"xenfv", "hvm"},
     };
     n = add_text(os, "type", os_type[cfg->type][1]);
     set_prop(n, "machine", os_type[cfg->type][0]);
@@ -193,11 +193,11 @@ char *xendrv_config_to_xml(const struct xendrv_config *cfg)
         add_text(os, "cmdline", cfg->cmdline);
 
     if (cfg->on_poweroff)
-        add_text(root, "on_poweroff", xendrv_action_name(cfg->on_poweroff));
+        add_text(root, "on_poweroff", xlconv_action_name(cfg->on_poweroff));
     if (cfg->on_reboot)
-        add_text(root, "on_reboot", xendrv_action_name(cfg->on_reboot));
+        add_text(root, "on_reboot", xlconv_action_name(cfg->on_reboot));
     if (cfg->on_crash)
-        add_text(root, "on_crash", xendrv_action_name(cfg->on_crash));
+        add_text(root, "on_crash", xlconv_action_name(cfg->on_crash));
 
     xmlNode *devices = xmlNewChild(root, NULL, BADCAST "devices", NULL);
     for (size_t i = 0; i < cfg->n_disks; i++)

@@ -15,26 +15,26 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 
-static struct xendrv_config *xml_ok(const char *xml)
+static struct xlconv_config *xml_ok(const char *xml)
 {
-    struct xendrv_config *cfg = NULL;
+    struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
 
-    if (xendrv_config_from_xml(xml, strlen(xml), &cfg, &err) < 0)
+    if (xlconv_config_from_xml(xml, strlen(xml), &cfg, &err) < 0)
         fail_msg("unexpected error: %s", ferry_error_msg(&err));
     return cfg;
 }
 
 static void xml_bad(const char *xml, const char *want)
 {
-    struct xendrv_config *cfg = NULL;
+    struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
 
-    int r = xendrv_config_from_xml(xml, strlen(xml), &cfg, &err);
+    int r = xlconv_config_from_xml(xml, strlen(xml), &cfg, &err);
     if (r == 0) {
-        xendrv_config_free(cfg);
+        xlconv_config_free(cfg);
         fail_msg("accepted, expected: %s", want);
     }
     assert_true(r < 0);
@@ -42,7 +42,7 @@ static void xml_bad(const char *xml, const char *want)
     assert_string_equal(err.msg, want);
 }
 
-static bool has_note(const struct xendrv_config *cfg, const char *note)
+static bool has_note(const struct xlconv_config *cfg, const char *note)
 {
     for (size_t i = 0; i < cfg->n_notes; i++)
         if (strcmp(cfg->notes[i], note) == 0)
@@ -89,17 +89,17 @@ static const char libvirt_hvm[] =
 
 static void test_libvirt_hvm(void **state)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = xml_ok(libvirt_hvm);
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = xml_ok(libvirt_hvm);
 
     assert_string_equal(cfg->name, "from-libvirt");
-    assert_int_equal(cfg->type, XENDRV_GUEST_HVM);
+    assert_int_equal(cfg->type, XLCONV_GUEST_HVM);
     assert_int_equal(cfg->memory_mib, 1536);
     assert_int_equal(cfg->maxmem_mib, 2048);
     assert_int_equal(cfg->vcpus, 2);
     assert_int_equal(cfg->maxvcpus, 4);
-    assert_int_equal(cfg->on_poweroff, XENDRV_ACTION_DESTROY);
-    assert_int_equal(cfg->on_reboot, XENDRV_ACTION_UNSET);
-    assert_int_equal(cfg->on_crash, XENDRV_ACTION_RESTART);
+    assert_int_equal(cfg->on_poweroff, XLCONV_ACTION_DESTROY);
+    assert_int_equal(cfg->on_reboot, XLCONV_ACTION_UNSET);
+    assert_int_equal(cfg->on_crash, XLCONV_ACTION_RESTART);
     assert_int_equal(cfg->n_disks, 2);
     assert_string_equal(cfg->disks[0].backendtype, "phy");
     assert_string_equal(cfg->disks[1].backendtype, "qdisk");
@@ -119,7 +119,7 @@ static void test_libvirt_hvm(void **state)
     assert_true(
         has_note(cfg, "domain XML: <devices/console> has no xl.cfg equivalent; not converted"));
 
-    _cleanup_free_ char *native = xendrv_config_format_xlcfg(cfg);
+    _cleanup_free_ char *native = xlconv_config_format_xlcfg(cfg);
     assert_string_equal(native, "name = \"from-libvirt\"\n"
                                 "uuid = \"c7a5fdbd-edaf-9455-926a-d65c16db1809\"\n"
                                 "type = \"hvm\"\n"
@@ -145,7 +145,7 @@ static void test_libvirt_hvm(void **state)
 
 static void test_memory_rounding_noted(void **state)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg =
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg =
         xml_ok("<domain type='xen'><name>m</name><memory unit='KiB'>1000</memory></domain>");
 
     assert_int_equal(cfg->memory_mib, 1);
@@ -155,14 +155,14 @@ static void test_memory_rounding_noted(void **state)
 
 static void test_pvh_and_pv_types(void **state)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *a = xml_ok(
+    _cleanup_(xlconv_config_freep) struct xlconv_config *a = xml_ok(
         "<domain type='xen'><name>a</name><os><type machine='xenpvh'>xenpvh</type></os></domain>");
-    _cleanup_(xendrv_config_freep) struct xendrv_config *b =
+    _cleanup_(xlconv_config_freep) struct xlconv_config *b =
         xml_ok("<domain type='xen'><name>b</name><os><type>linux</type>"
                "<kernel>/k</kernel><initrd>/i</initrd><cmdline>c=1</cmdline></os></domain>");
 
-    assert_int_equal(a->type, XENDRV_GUEST_PVH);
-    assert_int_equal(b->type, XENDRV_GUEST_PV);
+    assert_int_equal(a->type, XLCONV_GUEST_PVH);
+    assert_int_equal(b->type, XLCONV_GUEST_PV);
     assert_string_equal(b->kernel, "/k");
     assert_string_equal(b->ramdisk, "/i");
     assert_string_equal(b->cmdline, "c=1");
@@ -185,17 +185,17 @@ static void test_hostile_documents(void **state)
             "domain XML: <domain type='kvm'> is not 'xen'");
     xml_bad("<guest/>", "domain XML: the root element is not <domain>");
 
-    size_t big = XENDRV_XML_MAX + 1;
+    size_t big = XLCONV_XML_MAX + 1;
     _cleanup_free_ char *huge = malloc(big + 1);
     memset(huge, ' ', big);
     huge[big] = '\0';
-    struct xendrv_config *cfg = NULL;
+    struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
-    assert_int_equal(xendrv_config_from_xml(huge, big, &cfg, &err), -EFBIG);
+    assert_int_equal(xlconv_config_from_xml(huge, big, &cfg, &err), -EFBIG);
     assert_string_equal(err.msg, "domain XML: larger than 1048576 bytes");
 }
 
-#define MD_OPEN  "<metadata><ferry:xl xmlns:ferry='" XENDRV_XML_NS "'>"
+#define MD_OPEN  "<metadata><ferry:xl xmlns:ferry='" XLCONV_XML_NS "'>"
 #define MD_CLOSE "</ferry:xl></metadata>"
 
 static void test_smuggling_refused(void **state)
@@ -222,7 +222,7 @@ static void test_smuggling_refused(void **state)
             "domain XML: interface 0 cannot be written as an xl vif spec without changing its "
             "meaning");
     /* A disk path with a comma is fine: target= takes the rest. */
-    _cleanup_(xendrv_config_freep) struct xendrv_config *ok =
+    _cleanup_(xlconv_config_freep) struct xlconv_config *ok =
         xml_ok("<domain type='xen'><name>s</name><devices><disk type='file' device='disk'>"
                "<source file='/srv/a,format=qcow2.img'/><target dev='xvda'/></disk></devices>"
                "</domain>");
@@ -237,7 +237,7 @@ static void test_metadata_references(void **state)
             "domain XML: <ferry:disk dev='xvdz'> names no such device");
     xml_bad("<domain type='xen'><name>s</name>" MD_OPEN "<ferry:gizmo/>" MD_CLOSE "</domain>",
             "domain XML: unknown element <ferry:gizmo> in <ferry:xl>");
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg =
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg =
         xml_ok("<domain type='xen'><name>s</name><metadata><other xmlns='urn:x'/></metadata>"
                "</domain>");
     assert_true(has_note(cfg, "domain XML: <metadata/other> has no xl.cfg equivalent; not "
@@ -247,10 +247,10 @@ static void test_metadata_references(void **state)
 static void test_kept_keys_listed_from_cfg(void **state)
 {
     const char *text = "name='k'\nboot='dc'\nacpi=1\n";
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
 
-    assert_int_equal(xendrv_xlcfg_parse(text, strlen(text), "k.cfg", &cfg, &err), 0);
+    assert_int_equal(xlconv_xlcfg_parse(text, strlen(text), "k.cfg", &cfg, &err), 0);
     assert_int_equal(cfg->n_kept, 2);
     assert_string_equal(cfg->kept[0].key, "boot");
     assert_string_equal(cfg->kept[0].raw, "\"dc\"");

@@ -12,7 +12,7 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xenbuf.h"
+#include "buf.h"
 
 enum tok_kind {
     T_EOF,
@@ -41,7 +41,7 @@ struct parser {
     struct ferry_error *err;
     struct tok la; /* lookahead, valid when have_la */
     bool have_la;
-    struct xendrv_xlcfg *cfg;
+    struct xlconv_xlcfg *cfg;
 };
 
 static void tok_clear(struct tok *t)
@@ -180,12 +180,12 @@ static bool utf8_valid(const char *str)
 static int lex_string(struct parser *ps, struct tok *t)
 {
     char quote = *ps->p;
-    struct xendrv_buf b = {0};
+    struct ferry_buf b = {0};
 
     advance(ps);
     for (;;) {
         if (at_end(ps) || *ps->p == '\n') {
-            xendrv_buf_reset(&b);
+            ferry_buf_reset(&b);
             return perr(ps, t->line, t->col,
                         "unterminated string: no closing %c on this line (strings cannot span "
                         "lines)",
@@ -198,23 +198,23 @@ static int lex_string(struct parser *ps, struct tok *t)
             break;
         }
         if (c == '\0') {
-            xendrv_buf_reset(&b);
+            ferry_buf_reset(&b);
             return perr(ps, ps->line, ps->col, "NUL byte inside a string");
         }
         if (c != '\\') {
             if (is_bad_control(c)) {
-                xendrv_buf_reset(&b);
+                ferry_buf_reset(&b);
                 return perr(ps, ps->line, ps->col,
                             "control character 0x%02x in a string (not allowed: domain XML "
                             "cannot carry it)",
                             (unsigned char)c);
             }
-            xendrv_buf_append(&b, &c, 1);
+            ferry_buf_append(&b, &c, 1);
             advance(ps);
         } else {
             advance(ps);
             if (at_end(ps) || *ps->p == '\n') {
-                xendrv_buf_reset(&b);
+                ferry_buf_reset(&b);
                 return perr(ps, t->line, t->col, "unterminated string: ends in a backslash");
             }
             char e = *ps->p, out;
@@ -250,7 +250,7 @@ static int lex_string(struct parser *ps, struct tok *t)
                 int h1 = at_end(ps) ? -1 : hexval(*ps->p);
                 int h2 = (h1 < 0 || ps->p + 1 >= ps->end) ? -1 : hexval(ps->p[1]);
                 if (h1 < 0 || h2 < 0) {
-                    xendrv_buf_reset(&b);
+                    ferry_buf_reset(&b);
                     return perr(ps, ps->line, ecol, "invalid escape: \\x needs two hex digits");
                 }
                 advance(ps);
@@ -266,39 +266,39 @@ static int lex_string(struct parser *ps, struct tok *t)
                         advance(ps);
                     }
                     if (v > 255) {
-                        xendrv_buf_reset(&b);
+                        ferry_buf_reset(&b);
                         return perr(ps, ps->line, ecol,
                                     "invalid escape: decimal character %u is above 255", v);
                     }
                     out = (char)v;
                     break;
                 }
-                xendrv_buf_reset(&b);
+                ferry_buf_reset(&b);
                 return perr(ps, ps->line, ecol, "invalid escape '\\%c' in string", e);
             }
             if (out == '\0' || is_bad_control(out)) {
-                xendrv_buf_reset(&b);
+                ferry_buf_reset(&b);
                 return perr(ps, ps->line, ecol,
                             "escape produces control character 0x%02x (not allowed: domain XML "
                             "cannot carry it)",
                             (unsigned char)out);
             }
-            xendrv_buf_append(&b, &out, 1);
+            ferry_buf_append(&b, &out, 1);
         }
-        if (b.len > XENDRV_XLCFG_MAX_STRING) {
-            xendrv_buf_reset(&b);
+        if (b.len > XLCONV_XLCFG_MAX_STRING) {
+            ferry_buf_reset(&b);
             return perr(ps, t->line, t->col, "string longer than %u bytes",
-                        XENDRV_XLCFG_MAX_STRING);
+                        XLCONV_XLCFG_MAX_STRING);
         }
     }
     if (!utf8_valid(b.data ? b.data : "")) {
-        xendrv_buf_reset(&b);
+        ferry_buf_reset(&b);
         return perr(ps, t->line, t->col,
                     "string is not valid UTF-8 (domain XML cannot carry it; convert the file "
                     "to UTF-8)");
     }
     t->kind = T_STRING;
-    t->text = xendrv_buf_steal(&b);
+    t->text = ferry_buf_steal(&b);
     return 0;
 }
 
@@ -368,12 +368,12 @@ static int lex(struct parser *ps, struct tok *t)
         while (!at_end(ps) && (isalnum((unsigned char)*ps->p) || *ps->p == '_'))
             advance(ps);
         size_t n = (size_t)(ps->p - start);
-        if (n > XENDRV_XLCFG_MAX_KEY)
-            return perr(ps, t->line, t->col, "key longer than %d characters", XENDRV_XLCFG_MAX_KEY);
+        if (n > XLCONV_XLCFG_MAX_KEY)
+            return perr(ps, t->line, t->col, "key longer than %d characters", XLCONV_XLCFG_MAX_KEY);
         t->text = strndup(start, n);
         if (!t->text)
             abort();
-        if (!xendrv_xlkey_valid(t->text)) {
+        if (!xlconv_xlkey_valid(t->text)) {
             int r = perr(ps, t->line, t->col,
                          "invalid key '%s': keys are a lower-case letter followed by lower-case "
                          "letters, digits and '_'",
@@ -459,25 +459,25 @@ static int skip_newlines(struct parser *ps)
     }
 }
 
-void xendrv_xlval_free(struct xendrv_xlval *val)
+void xlconv_xlval_free(struct xlconv_xlval *val)
 {
     if (!val)
         return;
     for (size_t i = 0; i < val->n_items; i++)
-        xendrv_xlval_free(val->items[i]);
+        xlconv_xlval_free(val->items[i]);
     free(val->items);
     free(val->str);
     free(val);
 }
 
-FERRY_DEFINE_CLEANUP_FUNC(struct xendrv_xlval, xendrv_xlval_free)
+FERRY_DEFINE_CLEANUP_FUNC(struct xlconv_xlval, xlconv_xlval_free)
 
-static int list_append(struct parser *ps, struct xendrv_xlval *list, struct xendrv_xlval *item)
+static int list_append(struct parser *ps, struct xlconv_xlval *list, struct xlconv_xlval *item)
 {
-    if (list->n_items >= XENDRV_XLCFG_MAX_ITEMS)
+    if (list->n_items >= XLCONV_XLCFG_MAX_ITEMS)
         return perr(ps, item->line, item->col, "list has more than %d items",
-                    XENDRV_XLCFG_MAX_ITEMS);
-    struct xendrv_xlval **items = reallocarray(
+                    XLCONV_XLCFG_MAX_ITEMS);
+    struct xlconv_xlval **items = reallocarray(
         list->items, list->n_items + 1,
         sizeof *list->items); // NOLINT(bugprone-sizeof-expression): an array of pointers
     if (!items)
@@ -488,7 +488,7 @@ static int list_append(struct parser *ps, struct xendrv_xlval *list, struct xend
 }
 
 static int parse_value(struct parser *ps, const char *key, unsigned depth,
-                       struct xendrv_xlval **ret)
+                       struct xlconv_xlval **ret)
 {
     struct tok t;
     char what[80];
@@ -497,11 +497,11 @@ static int parse_value(struct parser *ps, const char *key, unsigned depth,
     r = take(ps, &t);
     if (r < 0)
         return r;
-    _cleanup_(xendrv_xlval_freep) struct xendrv_xlval *v = ferry_calloc(1, sizeof *v);
+    _cleanup_(xlconv_xlval_freep) struct xlconv_xlval *v = ferry_calloc(1, sizeof *v);
     v->line = t.line;
     v->col = t.col;
     if (t.kind == T_STRING || t.kind == T_NUMBER) {
-        v->kind = t.kind == T_STRING ? XENDRV_XLVAL_STRING : XENDRV_XLVAL_NUMBER;
+        v->kind = t.kind == T_STRING ? XLCONV_XLVAL_STRING : XLCONV_XLVAL_NUMBER;
         v->str = TAKE_PTR(t.text);
         *ret = TAKE_PTR(v);
         return 0;
@@ -513,9 +513,9 @@ static int parse_value(struct parser *ps, const char *key, unsigned depth,
                     "expected a value for '%s' (a quoted string, a number or '['), got %s", key,
                     what);
     }
-    if (depth >= XENDRV_XLCFG_MAX_DEPTH)
-        return perr(ps, v->line, v->col, "lists nested more than %d deep", XENDRV_XLCFG_MAX_DEPTH);
-    v->kind = XENDRV_XLVAL_LIST;
+    if (depth >= XLCONV_XLCFG_MAX_DEPTH)
+        return perr(ps, v->line, v->col, "lists nested more than %d deep", XLCONV_XLCFG_MAX_DEPTH);
+    v->kind = XLCONV_XLVAL_LIST;
 
     for (;;) {
         struct tok *la;
@@ -534,13 +534,13 @@ static int parse_value(struct parser *ps, const char *key, unsigned depth,
             return perr(ps, la->line, la->col,
                         "expected ']' to close the list opened at %u:%u, got end of file", v->line,
                         v->col);
-        struct xendrv_xlval *item = NULL;
+        struct xlconv_xlval *item = NULL;
         r = parse_value(ps, key, depth + 1, &item);
         if (r < 0)
             return r;
         r = list_append(ps, v, item);
         if (r < 0) {
-            xendrv_xlval_free(item);
+            xlconv_xlval_free(item);
             return r;
         }
         r = skip_newlines(ps);
@@ -567,7 +567,7 @@ static int parse_value(struct parser *ps, const char *key, unsigned depth,
     return 0;
 }
 
-static void add_warning(struct xendrv_xlcfg *cfg, char *msg)
+static void add_warning(struct xlconv_xlcfg *cfg, char *msg)
 {
     char **w = reallocarray(cfg->warnings, cfg->n_warnings + 1, sizeof *w);
     if (!w)
@@ -577,10 +577,10 @@ static void add_warning(struct xendrv_xlcfg *cfg, char *msg)
 }
 
 /* "+=": lists are joined, atoms concatenated (xl keeps numbers as strings). */
-static int concat_values(struct parser *ps, const char *key, struct xendrv_xlval *old,
-                         struct xendrv_xlval *add)
+static int concat_values(struct parser *ps, const char *key, struct xlconv_xlval *old,
+                         struct xlconv_xlval *add)
 {
-    bool old_list = old->kind == XENDRV_XLVAL_LIST, add_list = add->kind == XENDRV_XLVAL_LIST;
+    bool old_list = old->kind == XLCONV_XLVAL_LIST, add_list = add->kind == XLCONV_XLVAL_LIST;
 
     if (old_list != add_list)
         return perr(ps, add->line, add->col, "'+=' on '%s': cannot add a %s to a %s", key,
@@ -596,48 +596,48 @@ static int concat_values(struct parser *ps, const char *key, struct xendrv_xlval
         return 0;
     }
     size_t n = strlen(old->str) + strlen(add->str);
-    if (n > XENDRV_XLCFG_MAX_STRING)
+    if (n > XLCONV_XLCFG_MAX_STRING)
         return perr(ps, add->line, add->col, "'+=' on '%s': string longer than %u bytes", key,
-                    XENDRV_XLCFG_MAX_STRING);
+                    XLCONV_XLCFG_MAX_STRING);
     char *s = ferry_strdup_printf("%s%s", old->str, add->str);
     free(old->str);
     old->str = s;
-    old->kind = XENDRV_XLVAL_STRING;
+    old->kind = XLCONV_XLVAL_STRING;
     return 0;
 }
 
-static int store(struct parser *ps, struct tok *key, bool append, struct xendrv_xlval *val)
+static int store(struct parser *ps, struct tok *key, bool append, struct xlconv_xlval *val)
 {
-    struct xendrv_xlcfg *cfg = ps->cfg;
+    struct xlconv_xlcfg *cfg = ps->cfg;
 
     for (size_t i = 0; i < cfg->n_settings; i++) {
-        struct xendrv_xlset *s = &cfg->settings[i];
+        struct xlconv_xlset *s = &cfg->settings[i];
         if (strcmp(s->key, key->text) != 0)
             continue;
         if (append) {
             int r = concat_values(ps, key->text, s->value, val);
-            xendrv_xlval_free(val);
+            xlconv_xlval_free(val);
             return r;
         }
         add_warning(cfg, ferry_strdup_printf("%s:%u:%u: '%s' is set again; the value from line "
                                              "%u is overridden (as xl does)",
                                              ps->source, key->line, key->col, key->text, s->line));
-        xendrv_xlval_free(s->value);
+        xlconv_xlval_free(s->value);
         s->value = val;
         s->line = key->line;
         s->col = key->col;
         return 0;
     }
-    if (cfg->n_settings >= XENDRV_XLCFG_MAX_SETTINGS) {
-        xendrv_xlval_free(val);
-        return perr(ps, key->line, key->col, "more than %d settings", XENDRV_XLCFG_MAX_SETTINGS);
+    if (cfg->n_settings >= XLCONV_XLCFG_MAX_SETTINGS) {
+        xlconv_xlval_free(val);
+        return perr(ps, key->line, key->col, "more than %d settings", XLCONV_XLCFG_MAX_SETTINGS);
     }
-    struct xendrv_xlset *ns =
+    struct xlconv_xlset *ns =
         reallocarray(cfg->settings, cfg->n_settings + 1, sizeof *cfg->settings);
     if (!ns)
         abort();
     cfg->settings = ns;
-    struct xendrv_xlset *set = &ns[cfg->n_settings++];
+    struct xlconv_xlset *set = &ns[cfg->n_settings++];
     set->key = TAKE_PTR(key->text);
     set->value = val;
     set->line = key->line;
@@ -661,33 +661,33 @@ static int parse_assignment(struct parser *ps, struct tok *key)
     }
     bool append = t.kind == T_PLUSEQ;
 
-    struct xendrv_xlval *val = NULL;
+    struct xlconv_xlval *val = NULL;
     r = parse_value(ps, key->text, 0, &val);
     if (r < 0)
         return r;
 
     r = take(ps, &t);
     if (r < 0) {
-        xendrv_xlval_free(val);
+        xlconv_xlval_free(val);
         return r;
     }
     if (t.kind != T_NEWLINE && t.kind != T_SEMI && t.kind != T_EOF) {
         tok_describe(&t, what, sizeof what);
         tok_clear(&t);
-        xendrv_xlval_free(val);
+        xlconv_xlval_free(val);
         return perr(ps, t.line, t.col,
                     "expected end of line or ';' after the value of '%s', got %s", key->text, what);
     }
     return store(ps, key, append, val);
 }
 
-void xendrv_xlcfg_free(struct xendrv_xlcfg *cfg)
+void xlconv_xlcfg_free(struct xlconv_xlcfg *cfg)
 {
     if (!cfg)
         return;
     for (size_t i = 0; i < cfg->n_settings; i++) {
         free(cfg->settings[i].key);
-        xendrv_xlval_free(cfg->settings[i].value);
+        xlconv_xlval_free(cfg->settings[i].value);
     }
     free(cfg->settings);
     for (size_t i = 0; i < cfg->n_warnings; i++)
@@ -697,18 +697,18 @@ void xendrv_xlcfg_free(struct xendrv_xlcfg *cfg)
     free(cfg);
 }
 
-FERRY_DEFINE_CLEANUP_FUNC(struct xendrv_xlcfg, xendrv_xlcfg_free)
+FERRY_DEFINE_CLEANUP_FUNC(struct xlconv_xlcfg, xlconv_xlcfg_free)
 
-int xendrv_xlcfg_parse_syntax(const char *text, size_t len, const char *source,
-                              struct xendrv_xlcfg **ret, struct ferry_error *err)
+int xlconv_xlcfg_parse_syntax(const char *text, size_t len, const char *source,
+                              struct xlconv_xlcfg **ret, struct ferry_error *err)
 {
     if (!source)
         source = "xl.cfg";
-    if (len > XENDRV_XLCFG_MAX_BYTES)
+    if (len > XLCONV_XLCFG_MAX_BYTES)
         return ferry_error_set(err, EFBIG, "%s: file larger than %u bytes", source,
-                               XENDRV_XLCFG_MAX_BYTES);
+                               XLCONV_XLCFG_MAX_BYTES);
 
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *cfg = ferry_calloc(1, sizeof *cfg);
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *cfg = ferry_calloc(1, sizeof *cfg);
     cfg->source = ferry_strdup(source);
     struct parser ps = {.p = text,
                         .end = text + len,
@@ -748,7 +748,7 @@ int xendrv_xlcfg_parse_syntax(const char *text, size_t len, const char *source,
     return 0;
 }
 
-const struct xendrv_xlset *xendrv_xlcfg_find(const struct xendrv_xlcfg *cfg, const char *key)
+const struct xlconv_xlset *xlconv_xlcfg_find(const struct xlconv_xlcfg *cfg, const char *key)
 {
     for (size_t i = 0; i < cfg->n_settings; i++)
         if (strcmp(cfg->settings[i].key, key) == 0)
@@ -756,11 +756,11 @@ const struct xendrv_xlset *xendrv_xlcfg_find(const struct xendrv_xlcfg *cfg, con
     return NULL;
 }
 
-bool xendrv_xlkey_valid(const char *key)
+bool xlconv_xlkey_valid(const char *key)
 {
     size_t n = strlen(key);
 
-    if (n == 0 || n > XENDRV_XLCFG_MAX_KEY || !(key[0] >= 'a' && key[0] <= 'z'))
+    if (n == 0 || n > XLCONV_XLCFG_MAX_KEY || !(key[0] >= 'a' && key[0] <= 'z'))
         return false;
     for (size_t i = 1; i < n; i++) {
         char c = key[i];

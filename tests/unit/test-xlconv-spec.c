@@ -14,22 +14,22 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 
-static void disk_ok(const char *spec, struct xendrv_disk *d)
+static void disk_ok(const char *spec, struct xlconv_disk *d)
 {
     struct ferry_error err = {0};
 
-    if (xendrv_disk_parse(spec, d, &err) < 0)
+    if (xlconv_disk_parse(spec, d, &err) < 0)
         fail_msg("'%s': %s", spec, ferry_error_msg(&err));
 }
 
 static void disk_bad(const char *spec, const char *want)
 {
-    struct xendrv_disk d = {0};
+    struct xlconv_disk d = {0};
     struct ferry_error err = {0};
 
-    assert_int_equal(xendrv_disk_parse(spec, &d, &err), -EINVAL);
+    assert_int_equal(xlconv_disk_parse(spec, &d, &err), -EINVAL);
     assert_string_equal(err.msg, want);
     assert_null(d.target);
 }
@@ -44,7 +44,7 @@ static void test_disk_equivalent_forms(void **state)
         "raw:/dev/vg/guest-volume,hda,w",
     };
     for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
-        struct xendrv_disk d = {0};
+        struct xlconv_disk d = {0};
         disk_ok(forms[i], &d);
         assert_string_equal(d.target, "/dev/vg/guest-volume");
         assert_string_equal(d.format, "raw");
@@ -52,9 +52,9 @@ static void test_disk_equivalent_forms(void **state)
         assert_false(d.readonly);
         assert_false(d.cdrom);
         assert_null(d.extra);
-        _cleanup_free_ char *f = xendrv_disk_format(&d);
+        _cleanup_free_ char *f = xlconv_disk_format(&d);
         assert_string_equal(f, "format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume");
-        xendrv_disk_clear(&d);
+        xlconv_disk_clear(&d);
     }
 }
 
@@ -68,73 +68,73 @@ static void test_disk_cdrom_forms(void **state)
         "raw:/root/image.iso,hdc:cdrom,ro",
     };
     for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
-        struct xendrv_disk d = {0};
+        struct xlconv_disk d = {0};
         disk_ok(forms[i], &d);
         assert_string_equal(d.target, "/root/image.iso");
         assert_string_equal(d.vdev, "hdc");
         assert_true(d.cdrom);
         assert_true(d.readonly);
-        xendrv_disk_clear(&d);
+        xlconv_disk_clear(&d);
     }
 }
 
 static void test_disk_empty_cdrom(void **state)
 {
-    struct xendrv_disk d = {0};
+    struct xlconv_disk d = {0};
 
     disk_ok(",hdc:cdrom,r", &d);
     assert_null(d.target);
     assert_string_equal(d.format, "empty");
     assert_true(d.cdrom);
-    _cleanup_free_ char *f = xendrv_disk_format(&d);
+    _cleanup_free_ char *f = xlconv_disk_format(&d);
     assert_string_equal(f, "format=empty, vdev=hdc, access=ro, devtype=cdrom");
-    xendrv_disk_clear(&d);
+    xlconv_disk_clear(&d);
 }
 
 static void test_disk_target_with_commas(void **state)
 {
-    struct xendrv_disk d = {0};
+    struct xlconv_disk d = {0};
 
     disk_ok("vdev=xvda, target=/srv/a,b: c.img", &d);
     assert_string_equal(d.target, "/srv/a,b: c.img");
-    _cleanup_free_ char *f = xendrv_disk_format(&d);
-    struct xendrv_disk back = {0};
+    _cleanup_free_ char *f = xlconv_disk_format(&d);
+    struct xlconv_disk back = {0};
     disk_ok(f, &back);
     assert_string_equal(back.target, d.target);
-    xendrv_disk_clear(&back);
-    xendrv_disk_clear(&d);
+    xlconv_disk_clear(&back);
+    xlconv_disk_clear(&d);
 }
 
 static void test_disk_deprecated_prefixes(void **state)
 {
-    struct xendrv_disk d = {0};
+    struct xlconv_disk d = {0};
 
     disk_ok("tap:aio:/srv/x.img,xvda,r", &d);
     assert_string_equal(d.target, "/srv/x.img");
     assert_true(d.readonly);
-    xendrv_disk_clear(&d);
+    xlconv_disk_clear(&d);
 
     disk_ok("qcow2:/srv/x.qcow2,xvdb,w", &d);
     assert_string_equal(d.format, "qcow2");
-    xendrv_disk_clear(&d);
+    xlconv_disk_clear(&d);
 
     disk_ok("drbd:resource0,xvdc,w", &d);
     assert_string_equal(d.target, "resource0");
     assert_string_equal(d.extra, "script=block-drbd");
-    xendrv_disk_clear(&d);
+    xlconv_disk_clear(&d);
 }
 
 static void test_disk_kept_options(void **state)
 {
-    struct xendrv_disk d = {0};
+    struct xlconv_disk d = {0};
 
     disk_ok("vdev=xvda, backendtype=qdisk, no-discard, backend=dd, target=/x", &d);
     assert_string_equal(d.backendtype, "qdisk");
     assert_string_equal(d.extra, "no-discard,backend=dd");
-    _cleanup_free_ char *f = xendrv_disk_format(&d);
+    _cleanup_free_ char *f = xlconv_disk_format(&d);
     assert_string_equal(f, "format=raw, vdev=xvda, access=rw, backendtype=qdisk, "
                            "no-discard,backend=dd, target=/x");
-    xendrv_disk_clear(&d);
+    xlconv_disk_clear(&d);
 }
 
 static void test_disk_errors(void **state)
@@ -154,45 +154,45 @@ static void test_disk_errors(void **state)
 
 static void test_vif_forms(void **state)
 {
-    struct xendrv_vif v = {0};
+    struct xlconv_vif v = {0};
     struct ferry_error err = {0};
 
     assert_int_equal(
-        xendrv_vif_parse("mac=00:16:3E:74:3d:76,model=rtl8139,bridge=xenbr0", &v, &err), 0);
+        xlconv_vif_parse("mac=00:16:3E:74:3d:76,model=rtl8139,bridge=xenbr0", &v, &err), 0);
     assert_string_equal(v.mac, "00:16:3e:74:3d:76");
     assert_string_equal(v.model, "rtl8139");
     assert_string_equal(v.bridge, "xenbr0");
     assert_null(v.extra);
-    _cleanup_free_ char *f = xendrv_vif_format(&v);
+    _cleanup_free_ char *f = xlconv_vif_format(&v);
     assert_string_equal(f, "mac=00:16:3e:74:3d:76,bridge=xenbr0,model=rtl8139");
-    xendrv_vif_clear(&v);
+    xlconv_vif_clear(&v);
 
-    assert_int_equal(xendrv_vif_parse("", &v, &err), 0);
-    _cleanup_free_ char *e = xendrv_vif_format(&v);
+    assert_int_equal(xlconv_vif_parse("", &v, &err), 0);
+    _cleanup_free_ char *e = xlconv_vif_format(&v);
     assert_string_equal(e, "");
-    xendrv_vif_clear(&v);
+    xlconv_vif_clear(&v);
 
     assert_int_equal(
-        xendrv_vif_parse(" bridge=br0 , rate=10Mb/s@20ms, trusted,ip=1.2.3.4 5.6.7.8", &v, &err),
+        xlconv_vif_parse(" bridge=br0 , rate=10Mb/s@20ms, trusted,ip=1.2.3.4 5.6.7.8", &v, &err),
         0);
     assert_string_equal(v.bridge, "br0");
     assert_string_equal(v.ip, "1.2.3.4 5.6.7.8");
     assert_string_equal(v.extra, "rate=10Mb/s@20ms,trusted");
-    xendrv_vif_clear(&v);
+    xlconv_vif_clear(&v);
 }
 
 static void test_vif_errors(void **state)
 {
-    struct xendrv_vif v = {0};
+    struct xlconv_vif v = {0};
     struct ferry_error err = {0};
 
-    assert_int_equal(xendrv_vif_parse("bridge=a,bridge=b", &v, &err), -EINVAL);
+    assert_int_equal(xlconv_vif_parse("bridge=a,bridge=b", &v, &err), -EINVAL);
     assert_string_equal(err.msg, "vif bridge respecified ('b')");
     ferry_error_clear(&err);
-    assert_int_equal(xendrv_vif_parse("mac=00:16:3e:00:00", &v, &err), -EINVAL);
+    assert_int_equal(xlconv_vif_parse("mac=00:16:3e:00:00", &v, &err), -EINVAL);
     assert_string_equal(err.msg, "invalid vif mac '00:16:3e:00:00' (xx:xx:xx:xx:xx:xx)");
     ferry_error_clear(&err);
-    assert_int_equal(xendrv_vif_parse("bridge=a,sparkly", &v, &err), -EINVAL);
+    assert_int_equal(xlconv_vif_parse("bridge=a,sparkly", &v, &err), -EINVAL);
     assert_string_equal(err.msg, "unknown vif flag 'sparkly'");
     assert_null(v.bridge);
 }

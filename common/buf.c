@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The growable string buffer of xenbuf.h. */
-#include "xenbuf.h"
+/* The growable string buffer of buf.h. */
+#include "buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 
 #include "util.h"
 
-static void buf_reserve(struct xendrv_buf *b, size_t extra)
+static void buf_reserve(struct ferry_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
 
@@ -25,7 +25,7 @@ static void buf_reserve(struct xendrv_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void xendrv_buf_append(struct xendrv_buf *b, const char *s, size_t n)
+void ferry_buf_append(struct ferry_buf *b, const char *s, size_t n)
 {
     buf_reserve(b, n);
     memcpy(b->data + b->len, s, n);
@@ -33,12 +33,12 @@ void xendrv_buf_append(struct xendrv_buf *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
-void xendrv_buf_puts(struct xendrv_buf *b, const char *s)
+void ferry_buf_puts(struct ferry_buf *b, const char *s)
 {
-    xendrv_buf_append(b, s, strlen(s));
+    ferry_buf_append(b, s, strlen(s));
 }
 
-void xendrv_buf_printf(struct xendrv_buf *b, const char *fmt, ...)
+void ferry_buf_printf(struct ferry_buf *b, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -55,7 +55,7 @@ void xendrv_buf_printf(struct xendrv_buf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-char *xendrv_buf_steal(struct xendrv_buf *b)
+char *ferry_buf_steal(struct ferry_buf *b)
 {
     char *s = b->data ? b->data : ferry_strdup("");
 
@@ -64,7 +64,7 @@ char *xendrv_buf_steal(struct xendrv_buf *b)
     return s;
 }
 
-void xendrv_buf_reset(struct xendrv_buf *b)
+void ferry_buf_reset(struct ferry_buf *b)
 {
     free(b->data);
     b->data = NULL;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ferryctl's domxml-from-native / domxml-to-native xen-xl verbs through
- * xendrv_cli_domxml: output, notes on stderr, exit status and messages. */
+ * xlconv_cli_domxml: output, notes on stderr, exit status and messages. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv-cli.h"
+#include "xlconv-cli.h"
 
 struct run {
     int status;
@@ -29,7 +29,7 @@ static struct run cli(const char *verb, const char *fmt, const char *file)
 
     assert_non_null(out);
     assert_non_null(err);
-    r.status = xendrv_cli_domxml(verb, 3, argv, out, err);
+    r.status = xlconv_cli_domxml(verb, 3, argv, out, err);
     fclose(out);
     fclose(err);
     return r;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The domxml-from-native / domxml-to-native verbs for ferryctl. */
-#include "xendrv-cli.h"
+#include "xlconv-cli.h"
 
 #include <errno.h>
 #include <string.h>
@@ -8,7 +8,7 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 #include "xlcfg.h"
 
 /* Reads FILE ("-": stdin) whole, at most MAX bytes, NUL-terminated. */
@@ -47,11 +47,11 @@ static int read_input(const char *path, size_t max, char **ret, size_t *ret_len,
     return 0;
 }
 
-int xendrv_cli_domxml(const char *verb, int argc, char **argv, FILE *out, FILE *errout)
+int xlconv_cli_domxml(const char *verb, int argc, char **argv, FILE *out, FILE *errout)
 {
     bool from = strcmp(verb, "domxml-from-native") == 0;
     struct ferry_error err = {0};
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     _cleanup_free_ char *text = NULL, *result = NULL;
     size_t len = 0;
     int r;
@@ -72,18 +72,18 @@ int xendrv_cli_domxml(const char *verb, int argc, char **argv, FILE *out, FILE *
     }
     /* Two limits that happen to be equal today. */
     r = read_input(argv[1],
-                   from ? XENDRV_XLCFG_MAX_BYTES : XENDRV_XML_MAX, // NOLINT(bugprone-branch-clone)
+                   from ? XLCONV_XLCFG_MAX_BYTES : XLCONV_XML_MAX, // NOLINT(bugprone-branch-clone)
                    &text, &len, &err);
     if (r >= 0) {
-        r = from ? xendrv_xlcfg_parse(text, len, strcmp(argv[1], "-") ? argv[1] : "stdin", &cfg,
+        r = from ? xlconv_xlcfg_parse(text, len, strcmp(argv[1], "-") ? argv[1] : "stdin", &cfg,
                                       &err)
-                 : xendrv_config_from_xml(text, len, &cfg, &err);
+                 : xlconv_config_from_xml(text, len, &cfg, &err);
     }
     if (r < 0) {
         fprintf(errout, "ferryctl: %s: %s\n", verb, ferry_error_msg(&err));
         return 1;
     }
-    result = from ? xendrv_config_to_xml(cfg) : xendrv_config_format_xlcfg(cfg);
+    result = from ? xlconv_config_to_xml(cfg) : xlconv_config_format_xlcfg(cfg);
     fputs(result, out);
     for (size_t i = 0; i < cfg->n_notes; i++)
         fprintf(errout, "ferryctl: note: %s\n", cfg->notes[i]);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* What the keys of an xl.cfg file mean: the parsed tree (xlcfg.c) becomes a
- * struct xendrv_config, and a config is written back as an xl.cfg file.
+ * struct xlconv_config, and a config is written back as an xl.cfg file.
  * Keys ferry does not convert are kept verbatim, in file order. */
 #include <errno.h>
 #include <inttypes.h>
@@ -10,47 +10,47 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xenbuf.h"
-#include "xendrv.h"
+#include "buf.h"
+#include "xlconv.h"
 #include "internal.h"
 #include "xlcfg.h"
 
 static const char *const guest_type_names[] = {
-    [XENDRV_GUEST_PV] = "pv", [XENDRV_GUEST_PVH] = "pvh", [XENDRV_GUEST_HVM] = "hvm"};
+    [XLCONV_GUEST_PV] = "pv", [XLCONV_GUEST_PVH] = "pvh", [XLCONV_GUEST_HVM] = "hvm"};
 
 static const char *const action_names[] = {
-    [XENDRV_ACTION_UNSET] = "",
-    [XENDRV_ACTION_DESTROY] = "destroy",
-    [XENDRV_ACTION_RESTART] = "restart",
-    [XENDRV_ACTION_RENAME_RESTART] = "rename-restart",
-    [XENDRV_ACTION_PRESERVE] = "preserve",
-    [XENDRV_ACTION_COREDUMP_DESTROY] = "coredump-destroy",
-    [XENDRV_ACTION_COREDUMP_RESTART] = "coredump-restart",
-    [XENDRV_ACTION_SOFT_RESET] = "soft-reset",
+    [XLCONV_ACTION_UNSET] = "",
+    [XLCONV_ACTION_DESTROY] = "destroy",
+    [XLCONV_ACTION_RESTART] = "restart",
+    [XLCONV_ACTION_RENAME_RESTART] = "rename-restart",
+    [XLCONV_ACTION_PRESERVE] = "preserve",
+    [XLCONV_ACTION_COREDUMP_DESTROY] = "coredump-destroy",
+    [XLCONV_ACTION_COREDUMP_RESTART] = "coredump-restart",
+    [XLCONV_ACTION_SOFT_RESET] = "soft-reset",
 };
 
-const char *xendrv_guest_type_name(enum xendrv_guest_type t)
+const char *xlconv_guest_type_name(enum xlconv_guest_type t)
 {
     return (unsigned)t < ARRAY_SIZE(guest_type_names) ? guest_type_names[t] : "?";
 }
 
-const char *xendrv_action_name(enum xendrv_action a)
+const char *xlconv_action_name(enum xlconv_action a)
 {
     return (unsigned)a < ARRAY_SIZE(action_names) ? action_names[a] : "?";
 }
 
-int xendrv_internal_action_parse(const char *s, enum xendrv_action *ret)
+int xlconv_internal_action_parse(const char *s, enum xlconv_action *ret)
 {
     for (size_t i = 1; i < ARRAY_SIZE(action_names); i++) {
         if (strcmp(s, action_names[i]) == 0) {
-            *ret = (enum xendrv_action)i;
+            *ret = (enum xlconv_action)i;
             return 0;
         }
     }
     return -EINVAL;
 }
 
-void xendrv_config_free(struct xendrv_config *cfg)
+void xlconv_config_free(struct xlconv_config *cfg)
 {
     if (!cfg)
         return;
@@ -61,9 +61,9 @@ void xendrv_config_free(struct xendrv_config *cfg)
     free(cfg->vnclisten);
     free(cfg->vncpasswd);
     for (size_t i = 0; i < cfg->n_disks; i++)
-        xendrv_disk_clear(&cfg->disks[i]);
+        xlconv_disk_clear(&cfg->disks[i]);
     for (size_t i = 0; i < cfg->n_vifs; i++)
-        xendrv_vif_clear(&cfg->vifs[i]);
+        xlconv_vif_clear(&cfg->vifs[i]);
     for (size_t i = 0; i < cfg->n_kept; i++) {
         free(cfg->kept[i].key);
         free(cfg->kept[i].raw);
@@ -74,27 +74,27 @@ void xendrv_config_free(struct xendrv_config *cfg)
     free(cfg);
 }
 
-void xendrv_internal_note(struct xendrv_config *cfg, char *msg)
+void xlconv_internal_note(struct xlconv_config *cfg, char *msg)
 {
-    if (cfg->n_notes + 1 < XENDRV_MAX_NOTES) {
+    if (cfg->n_notes + 1 < XLCONV_MAX_NOTES) {
         cfg->notes[cfg->n_notes++] = msg;
         return;
     }
     free(msg);
-    if (cfg->n_notes + 1 == XENDRV_MAX_NOTES)
+    if (cfg->n_notes + 1 == XLCONV_MAX_NOTES)
         cfg->notes[cfg->n_notes++] = ferry_strdup("(further notes omitted)");
 }
 
-void xendrv_internal_keep(struct xendrv_config *cfg, const char *key, char *raw)
+void xlconv_internal_keep(struct xlconv_config *cfg, const char *key, char *raw)
 {
-    struct xendrv_kept *k = reallocarray(cfg->kept, cfg->n_kept + 1, sizeof *k);
+    struct xlconv_kept *k = reallocarray(cfg->kept, cfg->n_kept + 1, sizeof *k);
     if (!k)
         abort();
     cfg->kept = k;
-    k[cfg->n_kept++] = (struct xendrv_kept){.key = ferry_strdup(key), .raw = raw};
+    k[cfg->n_kept++] = (struct xlconv_kept){.key = ferry_strdup(key), .raw = raw};
 }
 
-bool xendrv_internal_is_vnc_key(const char *key)
+bool xlconv_internal_is_vnc_key(const char *key)
 {
     static const char *const keys[] = {"vnclisten", "vncdisplay", "vncunused", "vncpasswd"};
 
@@ -108,14 +108,14 @@ bool xendrv_internal_is_vnc_key(const char *key)
 
 struct interp {
     const char *source;
-    struct xendrv_config *cfg;
+    struct xlconv_config *cfg;
     struct ferry_error *err;
 };
 
-static int verr(const struct interp *in, const struct xendrv_xlval *v, const char *key,
+static int verr(const struct interp *in, const struct xlconv_xlval *v, const char *key,
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int verr(const struct interp *in, const struct xendrv_xlval *v, const char *key,
+static int verr(const struct interp *in, const struct xlconv_xlval *v, const char *key,
                 const char *fmt, ...)
 {
     char msg[512];
@@ -131,9 +131,9 @@ static int verr(const struct interp *in, const struct xendrv_xlval *v, const cha
 #define verr(...) ferry_error_analyzer_neg(verr(__VA_ARGS__))
 #endif
 
-static int get_string(const struct interp *in, const struct xendrv_xlset *s, char **ret)
+static int get_string(const struct interp *in, const struct xlconv_xlset *s, char **ret)
 {
-    if (s->value->kind == XENDRV_XLVAL_LIST)
+    if (s->value->kind == XLCONV_XLVAL_LIST)
         return verr(in, s->value, s->key, "expected a string, got a list");
     free(*ret);
     *ret = ferry_strdup(s->value->str);
@@ -141,13 +141,13 @@ static int get_string(const struct interp *in, const struct xendrv_xlset *s, cha
 }
 
 /* xl reads numbers with strtol base 0 from strings or bare numbers. */
-static int get_u64(const struct interp *in, const struct xendrv_xlset *s, uint64_t max,
+static int get_u64(const struct interp *in, const struct xlconv_xlset *s, uint64_t max,
                    uint64_t *ret)
 {
     const char *str = s->value->str;
     char *end;
 
-    if (s->value->kind == XENDRV_XLVAL_LIST)
+    if (s->value->kind == XLCONV_XLVAL_LIST)
         return verr(in, s->value, s->key, "expected a number, got a list");
     if (!*str || str[0] == '-' || str[0] == '+' || str[0] == ' ')
         return verr(in, s->value, s->key, "'%s' is not a non-negative integer", str);
@@ -161,7 +161,7 @@ static int get_u64(const struct interp *in, const struct xendrv_xlset *s, uint64
     return 0;
 }
 
-static int get_bool(const struct interp *in, const struct xendrv_xlset *s, int *ret)
+static int get_bool(const struct interp *in, const struct xlconv_xlset *s, int *ret)
 {
     uint64_t v;
     int r = get_u64(in, s, UINT64_MAX, &v);
@@ -174,15 +174,15 @@ static int get_bool(const struct interp *in, const struct xendrv_xlset *s, int *
     return 0;
 }
 
-static int get_action(const struct interp *in, const struct xendrv_xlset *s,
-                      enum xendrv_action *ret)
+static int get_action(const struct interp *in, const struct xlconv_xlset *s,
+                      enum xlconv_action *ret)
 {
     _cleanup_free_ char *v = NULL;
     int r = get_string(in, s, &v);
 
     if (r < 0)
         return r;
-    if (xendrv_internal_action_parse(v, ret) < 0)
+    if (xlconv_internal_action_parse(v, ret) < 0)
         return verr(in, s->value, s->key,
                     "unknown action '%s' (destroy, restart, rename-restart, preserve, "
                     "coredump-destroy, coredump-restart, soft-reset)",
@@ -190,21 +190,21 @@ static int get_action(const struct interp *in, const struct xendrv_xlset *s,
     return 0;
 }
 
-static int get_disks(const struct interp *in, const struct xendrv_xlset *s)
+static int get_disks(const struct interp *in, const struct xlconv_xlset *s)
 {
-    const struct xendrv_xlval *l = s->value;
-    struct xendrv_config *cfg = in->cfg;
+    const struct xlconv_xlval *l = s->value;
+    struct xlconv_config *cfg = in->cfg;
 
-    if (l->kind != XENDRV_XLVAL_LIST)
+    if (l->kind != XLCONV_XLVAL_LIST)
         return verr(in, l, s->key, "expected a list of disk specs, [ '...', ... ]");
-    if (l->n_items > XENDRV_MAX_DISKS)
-        return verr(in, l, s->key, "more than %d disks", XENDRV_MAX_DISKS);
+    if (l->n_items > XLCONV_MAX_DISKS)
+        return verr(in, l, s->key, "more than %d disks", XLCONV_MAX_DISKS);
     for (size_t i = 0; i < l->n_items; i++) {
-        const struct xendrv_xlval *it = l->items[i];
-        if (it->kind == XENDRV_XLVAL_LIST)
+        const struct xlconv_xlval *it = l->items[i];
+        if (it->kind == XLCONV_XLVAL_LIST)
             return verr(in, it, s->key, "item %zu: expected a string, got a list", i);
         struct ferry_error e = {0};
-        if (xendrv_disk_parse(it->str, &cfg->disks[cfg->n_disks], &e) < 0)
+        if (xlconv_disk_parse(it->str, &cfg->disks[cfg->n_disks], &e) < 0)
             return verr(in, it, s->key, "%s", e.msg);
         cfg->n_disks++;
         for (size_t j = 0; j + 1 < cfg->n_disks; j++)
@@ -214,37 +214,37 @@ static int get_disks(const struct interp *in, const struct xendrv_xlset *s)
     return 0;
 }
 
-static int get_vifs(const struct interp *in, const struct xendrv_xlset *s)
+static int get_vifs(const struct interp *in, const struct xlconv_xlset *s)
 {
-    const struct xendrv_xlval *l = s->value;
-    struct xendrv_config *cfg = in->cfg;
+    const struct xlconv_xlval *l = s->value;
+    struct xlconv_config *cfg = in->cfg;
 
-    if (l->kind != XENDRV_XLVAL_LIST)
+    if (l->kind != XLCONV_XLVAL_LIST)
         return verr(in, l, s->key, "expected a list of vif specs, [ '...', ... ]");
-    if (l->n_items > XENDRV_MAX_VIFS)
-        return verr(in, l, s->key, "more than %d vifs", XENDRV_MAX_VIFS);
+    if (l->n_items > XLCONV_MAX_VIFS)
+        return verr(in, l, s->key, "more than %d vifs", XLCONV_MAX_VIFS);
     for (size_t i = 0; i < l->n_items; i++) {
-        const struct xendrv_xlval *it = l->items[i];
-        if (it->kind == XENDRV_XLVAL_LIST)
+        const struct xlconv_xlval *it = l->items[i];
+        if (it->kind == XLCONV_XLVAL_LIST)
             return verr(in, it, s->key, "item %zu: expected a string, got a list", i);
         struct ferry_error e = {0};
-        if (xendrv_vif_parse(it->str, &cfg->vifs[cfg->n_vifs], &e) < 0)
+        if (xlconv_vif_parse(it->str, &cfg->vifs[cfg->n_vifs], &e) < 0)
             return verr(in, it, s->key, "%s", e.msg);
         cfg->n_vifs++;
     }
     return 0;
 }
 
-static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
+static int interpret(struct interp *in, const struct xlconv_xlcfg *x)
 {
-    struct xendrv_config *cfg = in->cfg;
-    const struct xendrv_xlset *type_set = NULL, *builder = NULL, *pvh = NULL;
-    const struct xendrv_xlset *root = NULL, *extra = NULL, *cmdline = NULL, *vnc = NULL;
+    struct xlconv_config *cfg = in->cfg;
+    const struct xlconv_xlset *type_set = NULL, *builder = NULL, *pvh = NULL;
+    const struct xlconv_xlset *root = NULL, *extra = NULL, *cmdline = NULL, *vnc = NULL;
     bool have_vnc_keys = false;
     int r = 0;
 
     for (size_t i = 0; i < x->n_settings && r == 0; i++) {
-        const struct xendrv_xlset *s = &x->settings[i];
+        const struct xlconv_xlset *s = &x->settings[i];
         const char *k = s->key;
         uint64_t u;
 
@@ -262,19 +262,19 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
             if (r == 0)
                 snprintf(cfg->uuid, sizeof cfg->uuid, "%s", u_str);
         } else if (strcmp(k, "memory") == 0) {
-            r = get_u64(in, s, XENDRV_MAX_MEM_MIB, &u);
+            r = get_u64(in, s, XLCONV_MAX_MEM_MIB, &u);
             if (r == 0) /* u is unset on failure */
                 cfg->memory_mib = u;
         } else if (strcmp(k, "maxmem") == 0) {
-            r = get_u64(in, s, XENDRV_MAX_MEM_MIB, &u);
+            r = get_u64(in, s, XLCONV_MAX_MEM_MIB, &u);
             if (r == 0) /* u is unset on failure */
                 cfg->maxmem_mib = u;
         } else if (strcmp(k, "vcpus") == 0) {
-            r = get_u64(in, s, XENDRV_MAX_VCPUS, &u);
+            r = get_u64(in, s, XLCONV_MAX_VCPUS, &u);
             if (r == 0) /* u is unset on failure */
                 cfg->vcpus = (unsigned)u;
         } else if (strcmp(k, "maxvcpus") == 0) {
-            r = get_u64(in, s, XENDRV_MAX_VCPUS, &u);
+            r = get_u64(in, s, XLCONV_MAX_VCPUS, &u);
             if (r == 0) /* u is unset on failure */
                 cfg->maxvcpus = (unsigned)u;
         } else if (strcmp(k, "type") == 0) {
@@ -301,14 +301,14 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
             r = get_action(in, s, &cfg->on_crash);
         } else if (strcmp(k, "vnc") == 0) {
             vnc = s;
-        } else if (xendrv_internal_is_vnc_key(k)) {
+        } else if (xlconv_internal_is_vnc_key(k)) {
             have_vnc_keys = true;
         } else if (strcmp(k, "disk") == 0) {
             r = get_disks(in, s);
         } else if (strcmp(k, "vif") == 0) {
             r = get_vifs(in, s);
         } else {
-            xendrv_internal_keep(cfg, k, xendrv_xlval_format(s->value, true));
+            xlconv_internal_keep(cfg, k, xlconv_xlval_format(s->value, true));
         }
     }
     if (r < 0)
@@ -321,15 +321,15 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
         if (r < 0)
             return r;
         if (strcmp(t, "pv") == 0)
-            cfg->type = XENDRV_GUEST_PV;
+            cfg->type = XLCONV_GUEST_PV;
         else if (strcmp(t, "pvh") == 0)
-            cfg->type = XENDRV_GUEST_PVH;
+            cfg->type = XLCONV_GUEST_PVH;
         else if (strcmp(t, "hvm") == 0)
-            cfg->type = XENDRV_GUEST_HVM;
+            cfg->type = XLCONV_GUEST_HVM;
         else
             return verr(in, type_set->value, "type", "unknown guest type '%s' (pv, pvh, hvm)", t);
         if (builder || pvh)
-            xendrv_internal_note(cfg, ferry_strdup_printf("%s: 'type' overrides the deprecated "
+            xlconv_internal_note(cfg, ferry_strdup_printf("%s: 'type' overrides the deprecated "
                                                           "'%s' key, which is dropped",
                                                           in->source, builder ? "builder" : "pvh"));
     } else if (builder) {
@@ -338,9 +338,9 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
         if (r < 0)
             return r;
         if (strcmp(b, "hvm") == 0)
-            cfg->type = XENDRV_GUEST_HVM;
+            cfg->type = XLCONV_GUEST_HVM;
         else if (strcmp(b, "generic") == 0 || strcmp(b, "linux") == 0)
-            cfg->type = XENDRV_GUEST_PV;
+            cfg->type = XLCONV_GUEST_PV;
         else
             return verr(in, builder->value, "builder", "unknown builder '%s' (generic, hvm)", b);
     } else if (pvh) {
@@ -348,7 +348,7 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
         r = get_bool(in, pvh, &on);
         if (r < 0)
             return r;
-        cfg->type = on ? XENDRV_GUEST_PVH : XENDRV_GUEST_PV;
+        cfg->type = on ? XLCONV_GUEST_PVH : XLCONV_GUEST_PV;
     }
 
     /* Kernel command line: xl uses "cmdline" alone when present, else
@@ -356,7 +356,7 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
     if (cmdline) {
         r = get_string(in, cmdline, &cfg->cmdline);
         if (r == 0 && (root || extra))
-            xendrv_internal_note(cfg, ferry_strdup_printf("%s: 'cmdline' overrides 'root' and "
+            xlconv_internal_note(cfg, ferry_strdup_printf("%s: 'cmdline' overrides 'root' and "
                                                           "'extra' (as in xl); they are dropped",
                                                           in->source));
     } else if (root || extra) {
@@ -382,11 +382,11 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
             return r;
     }
     for (size_t i = 0; i < x->n_settings; i++) {
-        const struct xendrv_xlset *s = &x->settings[i];
-        if (!xendrv_internal_is_vnc_key(s->key) && s != vnc)
+        const struct xlconv_xlset *s = &x->settings[i];
+        if (!xlconv_internal_is_vnc_key(s->key) && s != vnc)
             continue;
         if (vnc_on == 0) {
-            xendrv_internal_keep(cfg, s->key, xendrv_xlval_format(s->value, true));
+            xlconv_internal_keep(cfg, s->key, xlconv_xlval_format(s->value, true));
             continue;
         }
         uint64_t u;
@@ -427,30 +427,30 @@ static int interpret(struct interp *in, const struct xendrv_xlcfg *x)
     return 0;
 }
 
-int xendrv_xlcfg_parse(const char *text, size_t len, const char *source, struct xendrv_config **ret,
+int xlconv_xlcfg_parse(const char *text, size_t len, const char *source, struct xlconv_config **ret,
                        struct ferry_error *err)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
-    struct xendrv_xlcfg *x = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
+    struct xlconv_xlcfg *x = NULL;
     int r;
 
     if (!source)
         source = "xl.cfg";
-    r = xendrv_xlcfg_parse_syntax(text, len, source, &x, err);
+    r = xlconv_xlcfg_parse_syntax(text, len, source, &x, err);
     if (r < 0)
         return r;
     cfg = ferry_calloc(1, sizeof *cfg);
     cfg->vncdisplay = -1;
     cfg->vncunused = -1;
     for (size_t i = 0; i < x->n_warnings; i++)
-        xendrv_internal_note(cfg, ferry_strdup(x->warnings[i]));
+        xlconv_internal_note(cfg, ferry_strdup(x->warnings[i]));
     struct interp in = {.source = source, .cfg = cfg, .err = err};
     r = interpret(&in, x);
-    xendrv_xlcfg_free(x);
+    xlconv_xlcfg_free(x);
     if (r < 0)
         return r;
     for (size_t i = 0; i < cfg->n_kept; i++)
-        xendrv_internal_note(cfg, ferry_strdup_printf("%s: key '%s' is not converted by ferry; "
+        xlconv_internal_note(cfg, ferry_strdup_printf("%s: key '%s' is not converted by ferry; "
                                                       "kept verbatim",
                                                       source, cfg->kept[i].key));
     *ret = TAKE_PTR(cfg);
@@ -459,77 +459,77 @@ int xendrv_xlcfg_parse(const char *text, size_t len, const char *source, struct 
 
 /* --- writing xl.cfg --- */
 
-static void put_string(struct xendrv_buf *b, const char *key, const char *val)
+static void put_string(struct ferry_buf *b, const char *key, const char *val)
 {
     _cleanup_free_ char *q = NULL;
 
     if (!val)
         return;
-    q = xendrv_xl_quote(val);
-    xendrv_buf_printf(b, "%s = %s\n", key, q);
+    q = xlconv_xl_quote(val);
+    ferry_buf_printf(b, "%s = %s\n", key, q);
 }
 
-static void put_list(struct xendrv_buf *b, const char *key, char **items, size_t n)
+static void put_list(struct ferry_buf *b, const char *key, char **items, size_t n)
 {
     if (n == 0)
         return;
-    xendrv_buf_printf(b, "%s = [", key);
+    ferry_buf_printf(b, "%s = [", key);
     for (size_t i = 0; i < n; i++) {
-        _cleanup_free_ char *q = xendrv_xl_quote(items[i]);
-        xendrv_buf_printf(b, n == 1 ? " %s ]\n" : "\n    %s,", q);
+        _cleanup_free_ char *q = xlconv_xl_quote(items[i]);
+        ferry_buf_printf(b, n == 1 ? " %s ]\n" : "\n    %s,", q);
     }
     if (n > 1)
-        xendrv_buf_puts(b, "\n]\n");
+        ferry_buf_puts(b, "\n]\n");
 }
 
-char *xendrv_config_format_xlcfg(const struct xendrv_config *cfg)
+char *xlconv_config_format_xlcfg(const struct xlconv_config *cfg)
 {
-    struct xendrv_buf b = {0};
+    struct ferry_buf b = {0};
 
     put_string(&b, "name", cfg->name);
     if (cfg->uuid[0])
         put_string(&b, "uuid", cfg->uuid);
-    put_string(&b, "type", xendrv_guest_type_name(cfg->type));
+    put_string(&b, "type", xlconv_guest_type_name(cfg->type));
     if (cfg->memory_mib)
-        xendrv_buf_printf(&b, "memory = %" PRIu64 "\n", cfg->memory_mib);
+        ferry_buf_printf(&b, "memory = %" PRIu64 "\n", cfg->memory_mib);
     if (cfg->maxmem_mib && cfg->maxmem_mib != cfg->memory_mib)
-        xendrv_buf_printf(&b, "maxmem = %" PRIu64 "\n", cfg->maxmem_mib);
+        ferry_buf_printf(&b, "maxmem = %" PRIu64 "\n", cfg->maxmem_mib);
     if (cfg->vcpus)
-        xendrv_buf_printf(&b, "vcpus = %u\n", cfg->vcpus);
+        ferry_buf_printf(&b, "vcpus = %u\n", cfg->vcpus);
     if (cfg->maxvcpus && cfg->maxvcpus != cfg->vcpus)
-        xendrv_buf_printf(&b, "maxvcpus = %u\n", cfg->maxvcpus);
+        ferry_buf_printf(&b, "maxvcpus = %u\n", cfg->maxvcpus);
     put_string(&b, "kernel", cfg->kernel);
     put_string(&b, "ramdisk", cfg->ramdisk);
     put_string(&b, "cmdline", cfg->cmdline);
     if (cfg->on_poweroff)
-        put_string(&b, "on_poweroff", xendrv_action_name(cfg->on_poweroff));
+        put_string(&b, "on_poweroff", xlconv_action_name(cfg->on_poweroff));
     if (cfg->on_reboot)
-        put_string(&b, "on_reboot", xendrv_action_name(cfg->on_reboot));
+        put_string(&b, "on_reboot", xlconv_action_name(cfg->on_reboot));
     if (cfg->on_crash)
-        put_string(&b, "on_crash", xendrv_action_name(cfg->on_crash));
+        put_string(&b, "on_crash", xlconv_action_name(cfg->on_crash));
     if (cfg->vnc) {
-        xendrv_buf_puts(&b, "vnc = 1\n");
+        ferry_buf_puts(&b, "vnc = 1\n");
         put_string(&b, "vnclisten", cfg->vnclisten);
         if (cfg->vncdisplay >= 0)
-            xendrv_buf_printf(&b, "vncdisplay = %d\n", cfg->vncdisplay);
+            ferry_buf_printf(&b, "vncdisplay = %d\n", cfg->vncdisplay);
         if (cfg->vncunused >= 0)
-            xendrv_buf_printf(&b, "vncunused = %d\n", cfg->vncunused);
+            ferry_buf_printf(&b, "vncunused = %d\n", cfg->vncunused);
         put_string(&b, "vncpasswd", cfg->vncpasswd);
     }
 
-    char *specs[XENDRV_MAX_DISKS > XENDRV_MAX_VIFS ? XENDRV_MAX_DISKS : XENDRV_MAX_VIFS];
+    char *specs[XLCONV_MAX_DISKS > XLCONV_MAX_VIFS ? XLCONV_MAX_DISKS : XLCONV_MAX_VIFS];
     for (size_t i = 0; i < cfg->n_disks; i++)
-        specs[i] = xendrv_disk_format(&cfg->disks[i]);
+        specs[i] = xlconv_disk_format(&cfg->disks[i]);
     put_list(&b, "disk", specs, cfg->n_disks);
     for (size_t i = 0; i < cfg->n_disks; i++)
         free(specs[i]);
     for (size_t i = 0; i < cfg->n_vifs; i++)
-        specs[i] = xendrv_vif_format(&cfg->vifs[i]);
+        specs[i] = xlconv_vif_format(&cfg->vifs[i]);
     put_list(&b, "vif", specs, cfg->n_vifs);
     for (size_t i = 0; i < cfg->n_vifs; i++)
         free(specs[i]);
 
     for (size_t i = 0; i < cfg->n_kept; i++)
-        xendrv_buf_printf(&b, "%s = %s\n", cfg->kept[i].key, cfg->kept[i].raw);
-    return xendrv_buf_steal(&b);
+        ferry_buf_printf(&b, "%s = %s\n", cfg->kept[i].key, cfg->kept[i].raw);
+    return ferry_buf_steal(&b);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Domain XML (<domain type='xen'>) to struct xendrv_config. The document is
+/* Domain XML (<domain type='xen'>) to struct xlconv_config. The document is
  * hostile: bounded size, no DTD and so no entities, no network access. Every
  * disk, vif and kept key is checked by formatting it as xl.cfg text and
  * parsing that back, so nothing in the XML can smuggle extra xl settings
@@ -18,14 +18,14 @@
 #include "cleanup.h"
 #include "internal.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 #include "xlcfg.h"
 #include "xml-cleanup.h"
 
 #define BADCAST (const xmlChar *)
 
 struct xparse {
-    struct xendrv_config *cfg;
+    struct xlconv_config *cfg;
     struct ferry_error *err;
     bool have_vnc_graphics;
 };
@@ -55,10 +55,10 @@ static int text(const struct xparse *xp, const xmlNode *n, const char *what, cha
 
     if (!v)
         return ferry_error_set(xp->err, ENOMEM, "domain XML: <%s>: no memory", what);
-    if (xmlStrlen(v) > (int)XENDRV_XLCFG_MAX_STRING) {
+    if (xmlStrlen(v) > (int)XLCONV_XLCFG_MAX_STRING) {
         xmlFree(v);
         return ferry_error_set(xp->err, EINVAL, "domain XML: <%s> longer than %u bytes", what,
-                               XENDRV_XLCFG_MAX_STRING);
+                               XLCONV_XLCFG_MAX_STRING);
     }
     free(*ret);
     *ret = ferry_strdup((const char *)v);
@@ -68,7 +68,7 @@ static int text(const struct xparse *xp, const xmlNode *n, const char *what, cha
 
 static void note_ignored(struct xparse *xp, const char *parent, const xmlNode *n)
 {
-    xendrv_internal_note(xp->cfg, ferry_strdup_printf("domain XML: <%s%s%s> has no xl.cfg "
+    xlconv_internal_note(xp->cfg, ferry_strdup_printf("domain XML: <%s%s%s> has no xl.cfg "
                                                       "equivalent; not converted",
                                                       parent ? parent : "", parent ? "/" : "",
                                                       (const char *)n->name));
@@ -125,13 +125,13 @@ static int parse_memory(struct xparse *xp, const xmlNode *n, uint64_t *ret_mib)
     r = text(xp, n, (const char *)n->name, &val);
     if (r < 0)
         return r;
-    uint64_t max_units = XENDRV_MAX_MEM_MIB * 1048576 / mult;
+    uint64_t max_units = XLCONV_MAX_MEM_MIB * 1048576 / mult;
     r = parse_uint(xp, (const char *)n->name, val, max_units, &v);
     if (r < 0)
         return r;
     uint64_t bytes = v * mult, mib = (bytes + 1048575) / 1048576;
     if (bytes % 1048576)
-        xendrv_internal_note(xp->cfg,
+        xlconv_internal_note(xp->cfg,
                              ferry_strdup_printf("domain XML: <%s> %" PRIu64 " bytes is not whole "
                                                  "MiB; xl.cfg gets %" PRIu64 " MiB",
                                                  (const char *)n->name, bytes, mib));
@@ -141,7 +141,7 @@ static int parse_memory(struct xparse *xp, const xmlNode *n, uint64_t *ret_mib)
 
 static int parse_os(struct xparse *xp, const xmlNode *os)
 {
-    struct xendrv_config *cfg = xp->cfg;
+    struct xlconv_config *cfg = xp->cfg;
     int r = 0;
 
     for (const xmlNode *c = os->children; c && r == 0; c = c->next) {
@@ -153,11 +153,11 @@ static int parse_os(struct xparse *xp, const xmlNode *os)
             if (r < 0)
                 return r;
             if (strcmp(t, "hvm") == 0)
-                cfg->type = XENDRV_GUEST_HVM;
+                cfg->type = XLCONV_GUEST_HVM;
             else if (strcmp(t, "xenpvh") == 0 || (machine && strcmp(machine, "xenpvh") == 0))
-                cfg->type = XENDRV_GUEST_PVH;
+                cfg->type = XLCONV_GUEST_PVH;
             else if (strcmp(t, "linux") == 0 || strcmp(t, "xen") == 0)
-                cfg->type = XENDRV_GUEST_PV;
+                cfg->type = XLCONV_GUEST_PV;
             else
                 return ferry_error_set(xp->err, EINVAL,
                                        "domain XML: <os><type> '%s' is not a Xen guest type "
@@ -178,14 +178,14 @@ static int parse_os(struct xparse *xp, const xmlNode *os)
 
 static int parse_disk(struct xparse *xp, const xmlNode *n)
 {
-    struct xendrv_config *cfg = xp->cfg;
-    struct xendrv_disk d = {0};
+    struct xlconv_config *cfg = xp->cfg;
+    struct xlconv_disk d = {0};
     _cleanup_free_ char *device = prop(n, "device");
     bool have_readonly = false;
     int r = 0;
 
-    if (cfg->n_disks >= XENDRV_MAX_DISKS)
-        return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d disks", XENDRV_MAX_DISKS);
+    if (cfg->n_disks >= XLCONV_MAX_DISKS)
+        return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d disks", XLCONV_MAX_DISKS);
     if (device && strcmp(device, "cdrom") == 0)
         d.cdrom = true;
     else if (device && strcmp(device, "disk") != 0)
@@ -244,7 +244,7 @@ static int parse_disk(struct xparse *xp, const xmlNode *n)
     if (r == 0 && !d.vdev[0])
         r = ferry_error_set(xp->err, EINVAL, "domain XML: disk without <target dev>");
     if (r < 0) {
-        xendrv_disk_clear(&d);
+        xlconv_disk_clear(&d);
         return r;
     }
     if (!d.format[0])
@@ -256,14 +256,14 @@ static int parse_disk(struct xparse *xp, const xmlNode *n)
 
 static int parse_interface(struct xparse *xp, const xmlNode *n)
 {
-    struct xendrv_config *cfg = xp->cfg;
-    struct xendrv_vif v = {0};
+    struct xlconv_config *cfg = xp->cfg;
+    struct xlconv_vif v = {0};
     _cleanup_free_ char *type = prop(n, "type");
     int r = 0;
 
-    if (cfg->n_vifs >= XENDRV_MAX_VIFS)
+    if (cfg->n_vifs >= XLCONV_MAX_VIFS)
         return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d interfaces",
-                               XENDRV_MAX_VIFS);
+                               XLCONV_MAX_VIFS);
     if (!type || (strcmp(type, "bridge") != 0 && strcmp(type, "ethernet") != 0))
         return ferry_error_set(xp->err, EINVAL,
                                "domain XML: interface type '%s' has no xl.cfg equivalent "
@@ -316,7 +316,7 @@ static int parse_interface(struct xparse *xp, const xmlNode *n)
         r = ferry_error_set(xp->err, EINVAL,
                             "domain XML: bridge interface without <source bridge>");
     if (r < 0) {
-        xendrv_vif_clear(&v);
+        xlconv_vif_clear(&v);
         return r;
     }
     cfg->vifs[cfg->n_vifs++] = v;
@@ -325,7 +325,7 @@ static int parse_interface(struct xparse *xp, const xmlNode *n)
 
 static int parse_graphics(struct xparse *xp, const xmlNode *n)
 {
-    struct xendrv_config *cfg = xp->cfg;
+    struct xlconv_config *cfg = xp->cfg;
     _cleanup_free_ char *type = prop(n, "type"), *port = prop(n, "port");
     _cleanup_free_ char *autoport = prop(n, "autoport"), *listen = prop(n, "listen");
     uint64_t p = 0;
@@ -400,18 +400,18 @@ static bool key_converted(const char *key)
 
 static int parse_metadata_key(struct xparse *xp, const xmlNode *k)
 {
-    struct xendrv_config *cfg = xp->cfg;
+    struct xlconv_config *cfg = xp->cfg;
     _cleanup_free_ char *name = prop(k, "name"), *raw = NULL, *src = NULL;
-    struct xendrv_xlcfg *x = NULL;
+    struct xlconv_xlcfg *x = NULL;
     struct ferry_error e = {0};
     int r;
 
-    if (!name || !xendrv_xlkey_valid(name))
+    if (!name || !xlconv_xlkey_valid(name))
         return ferry_error_set(xp->err, EINVAL, "domain XML: <ferry:key> with a bad name '%.64s'",
                                name ? name : "");
     /* VNC keys are kept only when the XML has no VNC console (vnc = 0). */
     if (key_converted(name) ||
-        ((strcmp(name, "vnc") == 0 || xendrv_internal_is_vnc_key(name)) && xp->have_vnc_graphics))
+        ((strcmp(name, "vnc") == 0 || xlconv_internal_is_vnc_key(name)) && xp->have_vnc_graphics))
         return ferry_error_set(xp->err, EINVAL,
                                "domain XML: <ferry:key name='%s'>: this key is converted from "
                                "the XML and cannot be kept verbatim",
@@ -424,31 +424,31 @@ static int parse_metadata_key(struct xparse *xp, const xmlNode *k)
     if (r < 0)
         return r;
     src = ferry_strdup_printf("%s = %s\n", name, raw);
-    r = xendrv_xlcfg_parse_syntax(src, strlen(src), "ferry:key", &x, &e);
+    r = xlconv_xlcfg_parse_syntax(src, strlen(src), "ferry:key", &x, &e);
     if (r == 0 && (x->n_settings != 1 || x->n_warnings != 0)) {
         r = ferry_error_set(&e, EINVAL, "more than one setting");
     }
     if (r < 0) {
-        xendrv_xlcfg_free(x);
+        xlconv_xlcfg_free(x);
         return ferry_error_set(xp->err, EINVAL,
                                "domain XML: <ferry:key name='%s'> is not one xl value: %s", name,
                                e.msg);
     }
-    xendrv_internal_keep(cfg, name, xendrv_xlval_format(x->settings[0].value, true));
-    xendrv_xlcfg_free(x);
+    xlconv_internal_keep(cfg, name, xlconv_xlval_format(x->settings[0].value, true));
+    xlconv_xlcfg_free(x);
     return 0;
 }
 
 static int parse_metadata(struct xparse *xp, const xmlNode *md)
 {
-    struct xendrv_config *cfg = xp->cfg;
+    struct xlconv_config *cfg = xp->cfg;
     int r = 0;
 
     for (const xmlNode *xl = md->children; xl && r == 0; xl = xl->next) {
         if (xl->type != XML_ELEMENT_NODE)
             continue;
         if (!is_elem(xl, "xl") || !xl->ns ||
-            strcmp((const char *)xl->ns->href, XENDRV_XML_NS) != 0) {
+            strcmp((const char *)xl->ns->href, XLCONV_XML_NS) != 0) {
             note_ignored(xp, "metadata", xl);
             continue;
         }
@@ -501,20 +501,20 @@ static bool str_same(const char *a, const char *b)
  * bridge name, "target=" in kept options...) that would change the meaning. */
 static int check_devices(struct xparse *xp)
 {
-    struct xendrv_config *cfg = xp->cfg;
+    struct xlconv_config *cfg = xp->cfg;
 
     for (size_t i = 0; i < cfg->n_disks; i++) {
-        const struct xendrv_disk *d = &cfg->disks[i];
-        _cleanup_free_ char *spec = xendrv_disk_format(d);
-        struct xendrv_disk back = {0};
+        const struct xlconv_disk *d = &cfg->disks[i];
+        _cleanup_free_ char *spec = xlconv_disk_format(d);
+        struct xlconv_disk back = {0};
         struct ferry_error e = {0};
-        if (xendrv_disk_parse(spec, &back, &e) < 0)
+        if (xlconv_disk_parse(spec, &back, &e) < 0)
             return ferry_error_set(xp->err, EINVAL, "domain XML: disk '%s': %s", d->vdev, e.msg);
         bool same = strcmp(back.vdev, d->vdev) == 0 && strcmp(back.format, d->format) == 0 &&
                     back.readonly == d->readonly && back.cdrom == d->cdrom &&
                     strcmp(back.backendtype, d->backendtype) == 0 &&
                     str_same(back.target, d->target) && str_same(back.extra, d->extra);
-        xendrv_disk_clear(&back);
+        xlconv_disk_clear(&back);
         if (!same)
             return ferry_error_set(xp->err, EINVAL,
                                    "domain XML: disk '%s' cannot be written as an xl disk spec "
@@ -526,17 +526,17 @@ static int check_devices(struct xparse *xp)
                                        d->vdev);
     }
     for (size_t i = 0; i < cfg->n_vifs; i++) {
-        const struct xendrv_vif *v = &cfg->vifs[i];
-        _cleanup_free_ char *spec = xendrv_vif_format(v);
-        struct xendrv_vif back = {0};
+        const struct xlconv_vif *v = &cfg->vifs[i];
+        _cleanup_free_ char *spec = xlconv_vif_format(v);
+        struct xlconv_vif back = {0};
         struct ferry_error e = {0};
-        if (xendrv_vif_parse(spec, &back, &e) < 0)
+        if (xlconv_vif_parse(spec, &back, &e) < 0)
             return ferry_error_set(xp->err, EINVAL, "domain XML: interface %zu: %s", i, e.msg);
         bool same = strcmp(back.mac, v->mac) == 0 && str_same(back.bridge, v->bridge) &&
                     str_same(back.model, v->model) && str_same(back.script, v->script) &&
                     str_same(back.ip, v->ip) && str_same(back.vifname, v->vifname) &&
                     str_same(back.extra, v->extra);
-        xendrv_vif_clear(&back);
+        xlconv_vif_clear(&back);
         if (!same)
             return ferry_error_set(xp->err, EINVAL,
                                    "domain XML: interface %zu cannot be written as an xl vif "
@@ -548,7 +548,7 @@ static int check_devices(struct xparse *xp)
 
 static int parse_root(struct xparse *xp, const xmlNode *root)
 {
-    struct xendrv_config *cfg = xp->cfg;
+    struct xlconv_config *cfg = xp->cfg;
     const xmlNode *metadata = NULL;
     bool have_current = false;
     uint64_t mem = 0, cur = 0, u = 0;
@@ -579,7 +579,7 @@ static int parse_root(struct xparse *xp, const xmlNode *root)
             _cleanup_free_ char *v = NULL, *current = prop(c, "current");
             r = text(xp, c, "vcpu", &v);
             if (r == 0)
-                r = parse_uint(xp, "vcpu", v, XENDRV_MAX_VCPUS, &u);
+                r = parse_uint(xp, "vcpu", v, XLCONV_MAX_VCPUS, &u);
             if (r == 0)
                 cfg->maxvcpus = cfg->vcpus = (unsigned)u;
             if (r == 0 && current) {
@@ -592,11 +592,11 @@ static int parse_root(struct xparse *xp, const xmlNode *root)
             r = parse_os(xp, c);
         } else if (is_elem(c, "on_poweroff") || is_elem(c, "on_reboot") || is_elem(c, "on_crash")) {
             _cleanup_free_ char *a = NULL;
-            enum xendrv_action *slot = is_elem(c, "on_poweroff") ? &cfg->on_poweroff
+            enum xlconv_action *slot = is_elem(c, "on_poweroff") ? &cfg->on_poweroff
                                        : is_elem(c, "on_reboot") ? &cfg->on_reboot
                                                                  : &cfg->on_crash;
             r = text(xp, c, (const char *)c->name, &a);
-            if (r == 0 && xendrv_internal_action_parse(a, slot) < 0)
+            if (r == 0 && xlconv_internal_action_parse(a, slot) < 0)
                 r = ferry_error_set(xp->err, EINVAL, "domain XML: <%s>: unknown action '%.40s'",
                                     (const char *)c->name, a);
         } else if (is_elem(c, "devices")) {
@@ -627,16 +627,16 @@ static int parse_root(struct xparse *xp, const xmlNode *root)
     return check_devices(xp);
 }
 
-int xendrv_config_from_xml(const char *xml, size_t len, struct xendrv_config **ret,
+int xlconv_config_from_xml(const char *xml, size_t len, struct xlconv_config **ret,
                            struct ferry_error *err)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
     xmlParserCtxt *ctxt;
     int r;
 
-    if (len > XENDRV_XML_MAX)
-        return ferry_error_set(err, EFBIG, "domain XML: larger than %u bytes", XENDRV_XML_MAX);
+    if (len > XLCONV_XML_MAX)
+        return ferry_error_set(err, EFBIG, "domain XML: larger than %u bytes", XLCONV_XML_MAX);
     if (len > INT32_MAX)
         return ferry_error_set(err, EFBIG, "domain XML: too large");
     ctxt = xmlNewParserCtxt();

@@ -17,7 +17,7 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 
 static const char *const samples[] = {
     "pv-kernel",       "pvh",          "hvm-vnc",    "builder-hvm", "odd-spacing", "comments",
@@ -53,22 +53,22 @@ static void write_data(const char *name, const char *ext, const char *text)
 
 static char *cfg_to_xml(const char *text, const char *source)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
 
-    if (xendrv_xlcfg_parse(text, strlen(text), source, &cfg, &err) < 0)
+    if (xlconv_xlcfg_parse(text, strlen(text), source, &cfg, &err) < 0)
         fail_msg("%s: %s", source, ferry_error_msg(&err));
-    return xendrv_config_to_xml(cfg);
+    return xlconv_config_to_xml(cfg);
 }
 
 static char *xml_to_cfg(const char *xml, const char *source)
 {
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
 
-    if (xendrv_config_from_xml(xml, strlen(xml), &cfg, &err) < 0)
+    if (xlconv_config_from_xml(xml, strlen(xml), &cfg, &err) < 0)
         fail_msg("%s: %s\n%s", source, ferry_error_msg(&err), xml);
-    return xendrv_config_format_xlcfg(cfg);
+    return xlconv_config_format_xlcfg(cfg);
 }
 
 static void test_sample(void **state)
@@ -131,22 +131,22 @@ static void test_mutations(void **state)
                     }
                 }
             }
-            struct xendrv_config *cfg = NULL;
+            struct xlconv_config *cfg = NULL;
             struct ferry_error err = {0};
-            if (xendrv_xlcfg_parse(m, len, "m.cfg", &cfg, &err) < 0) {
+            if (xlconv_xlcfg_parse(m, len, "m.cfg", &cfg, &err) < 0) {
                 /* Refusals name the file (and, for syntax, a position). */
                 assert_true(strncmp(err.msg, "m.cfg", 5) == 0);
                 refused++;
                 continue;
             }
             accepted++;
-            _cleanup_free_ char *xml = xendrv_config_to_xml(cfg);
+            _cleanup_free_ char *xml = xlconv_config_to_xml(cfg);
             _cleanup_free_ char *native = xml_to_cfg(xml, "mutation");
             _cleanup_free_ char *xml2 = cfg_to_xml(native, "mutation native");
             if (strcmp(xml, xml2) != 0)
                 fail_msg("unstable round trip of:\n%s\n--- xml ---\n%s\n--- xml2 ---\n%s", m, xml,
                          xml2);
-            xendrv_config_free(cfg);
+            xlconv_config_free(cfg);
         }
     }
     /* The mix must exercise both outcomes. */
@@ -179,16 +179,16 @@ static void test_xml_mutations(void **state)
                     len--;
                 }
             }
-            struct xendrv_config *cfg = NULL;
+            struct xlconv_config *cfg = NULL;
             struct ferry_error err = {0};
-            if (xendrv_config_from_xml(m, len, &cfg, &err) < 0) {
+            if (xlconv_config_from_xml(m, len, &cfg, &err) < 0) {
                 assert_true(strncmp(err.msg, "domain XML", 10) == 0);
                 refused++;
                 continue;
             }
             accepted++;
-            _cleanup_free_ char *native = xendrv_config_format_xlcfg(cfg);
-            xendrv_config_free(cfg);
+            _cleanup_free_ char *native = xlconv_config_format_xlcfg(cfg);
+            xlconv_config_free(cfg);
             _cleanup_free_ char *xml2 = cfg_to_xml(native, "mutated XML, native");
             _cleanup_free_ char *native2 = xml_to_cfg(xml2, "mutated XML, xml2");
             _cleanup_free_ char *xml3 = cfg_to_xml(native2, "mutated XML, native2");

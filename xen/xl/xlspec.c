@@ -12,8 +12,8 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xenbuf.h"
-#include "xendrv.h"
+#include "buf.h"
+#include "xlconv.h"
 #include "xlcfg.h"
 
 #define SPEC_MAX 4096 /* bytes in one disk or vif spec */
@@ -45,7 +45,7 @@ static const char *const disk_kept_flags[] = {"direct-io-safe", "discard", "no-d
                                               "no-colo",        "trusted", "untrusted",  NULL};
 
 struct disk_ctx {
-    struct xendrv_disk *d;
+    struct xlconv_disk *d;
     bool target_set, format_set, vdev_set, access_set, devtype_set, backendtype_set;
     bool had_depr_prefix;
     struct ferry_error *err;
@@ -242,7 +242,7 @@ static int disk_keyvalue(struct disk_ctx *c, const char *param, const char *eq)
     return ferry_error_set(c->err, EINVAL, "unknown disk parameter '%s'", param);
 }
 
-void xendrv_disk_clear(struct xendrv_disk *disk)
+void xlconv_disk_clear(struct xlconv_disk *disk)
 {
     if (!disk)
         return;
@@ -251,9 +251,9 @@ void xendrv_disk_clear(struct xendrv_disk *disk)
     memset(disk, 0, sizeof *disk);
 }
 
-int xendrv_disk_parse(const char *spec, struct xendrv_disk *disk, struct ferry_error *err)
+int xlconv_disk_parse(const char *spec, struct xlconv_disk *disk, struct ferry_error *err)
 {
-    struct xendrv_disk d = {0};
+    struct xlconv_disk d = {0};
     struct disk_ctx c = {.d = &d, .err = err};
     const char *p = spec;
     int r = 0;
@@ -312,7 +312,7 @@ int xendrv_disk_parse(const char *spec, struct xendrv_disk *disk, struct ferry_e
     if (r == 0 && !c.vdev_set)
         r = ferry_error_set(err, EINVAL, "disk spec '%s' has no vdev", spec);
     if (r < 0) {
-        xendrv_disk_clear(&d);
+        xlconv_disk_clear(&d);
         return r;
     }
     if (!c.format_set)
@@ -323,21 +323,21 @@ int xendrv_disk_parse(const char *spec, struct xendrv_disk *disk, struct ferry_e
     return 0;
 }
 
-char *xendrv_disk_format(const struct xendrv_disk *d)
+char *xlconv_disk_format(const struct xlconv_disk *d)
 {
-    struct xendrv_buf b = {0};
+    struct ferry_buf b = {0};
 
-    xendrv_buf_printf(&b, "format=%s, vdev=%s, access=%s", d->format, d->vdev,
-                      d->readonly ? "ro" : "rw");
+    ferry_buf_printf(&b, "format=%s, vdev=%s, access=%s", d->format, d->vdev,
+                     d->readonly ? "ro" : "rw");
     if (d->cdrom)
-        xendrv_buf_puts(&b, ", devtype=cdrom");
+        ferry_buf_puts(&b, ", devtype=cdrom");
     if (d->backendtype[0])
-        xendrv_buf_printf(&b, ", backendtype=%s", d->backendtype);
+        ferry_buf_printf(&b, ", backendtype=%s", d->backendtype);
     if (d->extra)
-        xendrv_buf_printf(&b, ", %s", d->extra);
+        ferry_buf_printf(&b, ", %s", d->extra);
     if (d->target)
-        xendrv_buf_printf(&b, ", target=%s", d->target);
-    return xendrv_buf_steal(&b);
+        ferry_buf_printf(&b, ", target=%s", d->target);
+    return ferry_buf_steal(&b);
 }
 
 /* --- vifs --- */
@@ -359,7 +359,7 @@ static bool mac_normalize(const char *s, char out[18])
     return true;
 }
 
-void xendrv_vif_clear(struct xendrv_vif *vif)
+void xlconv_vif_clear(struct xlconv_vif *vif)
 {
     if (!vif)
         return;
@@ -380,9 +380,9 @@ static int vif_set(char **field, const char *key, const char *v, struct ferry_er
     return 0;
 }
 
-int xendrv_vif_parse(const char *spec, struct xendrv_vif *vif, struct ferry_error *err)
+int xlconv_vif_parse(const char *spec, struct xlconv_vif *vif, struct ferry_error *err)
 {
-    struct xendrv_vif v = {0};
+    struct xlconv_vif v = {0};
     const char *p = spec;
     int r = 0;
 
@@ -414,7 +414,7 @@ int xendrv_vif_parse(const char *spec, struct xendrv_vif *vif, struct ferry_erro
         }
         *eq = '\0';
         const char *key = param, *val = eq + 1;
-        if (!xendrv_xlkey_valid(key)) {
+        if (!xlconv_xlkey_valid(key)) {
             *eq = '=';
             r = ferry_error_set(err, EINVAL, "bad vif parameter '%s'", param);
         } else if (strcmp(key, "mac") == 0) {
@@ -439,22 +439,22 @@ int xendrv_vif_parse(const char *spec, struct xendrv_vif *vif, struct ferry_erro
         }
     }
     if (r < 0) {
-        xendrv_vif_clear(&v);
+        xlconv_vif_clear(&v);
         return r;
     }
     *vif = v;
     return 0;
 }
 
-char *xendrv_vif_format(const struct xendrv_vif *v)
+char *xlconv_vif_format(const struct xlconv_vif *v)
 {
-    struct xendrv_buf b = {0};
+    struct ferry_buf b = {0};
     const char *sep = "";
 
 #define VIF_PUT(key, val)                                                                          \
     do {                                                                                           \
         if (val) {                                                                                 \
-            xendrv_buf_printf(&b, "%s%s=%s", sep, key, val);                                       \
+            ferry_buf_printf(&b, "%s%s=%s", sep, key, val);                                        \
             sep = ",";                                                                             \
         }                                                                                          \
     } while (0)
@@ -466,6 +466,6 @@ char *xendrv_vif_format(const struct xendrv_vif *v)
     VIF_PUT("vifname", v->vifname);
 #undef VIF_PUT
     if (v->extra)
-        xendrv_buf_printf(&b, "%s%s", sep, v->extra);
-    return xendrv_buf_steal(&b);
+        ferry_buf_printf(&b, "%s%s", sep, v->extra);
+    return ferry_buf_steal(&b);
 }

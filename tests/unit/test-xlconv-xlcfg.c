@@ -14,17 +14,17 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 #include "xlcfg.h"
 
-FERRY_DEFINE_CLEANUP_FUNC(struct xendrv_xlcfg, xendrv_xlcfg_free)
+FERRY_DEFINE_CLEANUP_FUNC(struct xlconv_xlcfg, xlconv_xlcfg_free)
 
-static struct xendrv_xlcfg *syntax_ok(const char *text)
+static struct xlconv_xlcfg *syntax_ok(const char *text)
 {
-    struct xendrv_xlcfg *x = NULL;
+    struct xlconv_xlcfg *x = NULL;
     struct ferry_error err = {0};
 
-    if (xendrv_xlcfg_parse_syntax(text, strlen(text), NULL, &x, &err) < 0)
+    if (xlconv_xlcfg_parse_syntax(text, strlen(text), NULL, &x, &err) < 0)
         fail_msg("unexpected error: %s", ferry_error_msg(&err));
     return x;
 }
@@ -32,12 +32,12 @@ static struct xendrv_xlcfg *syntax_ok(const char *text)
 /* Parses TEXT (syntax and meaning) expecting failure with exactly WANT. */
 static void expect_error(const char *text, const char *want)
 {
-    struct xendrv_config *cfg = NULL;
+    struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
 
-    int r = xendrv_xlcfg_parse(text, strlen(text), NULL, &cfg, &err);
+    int r = xlconv_xlcfg_parse(text, strlen(text), NULL, &cfg, &err);
     if (r == 0) {
-        xendrv_config_free(cfg);
+        xlconv_config_free(cfg);
         fail_msg("parsed, expected: %s", want);
     }
     assert_int_equal(r, -EINVAL);
@@ -48,72 +48,72 @@ static void expect_error(const char *text, const char *want)
 
 static void test_values(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x =
         syntax_ok("a = \"dq\"\nb='sq'\nc = 0x1f\nd = [ 1, \"two\", [ 'three' ] ]\n");
-    const struct xendrv_xlset *s;
+    const struct xlconv_xlset *s;
 
     assert_int_equal(x->n_settings, 4);
-    s = xendrv_xlcfg_find(x, "a");
-    assert_int_equal(s->value->kind, XENDRV_XLVAL_STRING);
+    s = xlconv_xlcfg_find(x, "a");
+    assert_int_equal(s->value->kind, XLCONV_XLVAL_STRING);
     assert_string_equal(s->value->str, "dq");
-    s = xendrv_xlcfg_find(x, "b");
+    s = xlconv_xlcfg_find(x, "b");
     assert_string_equal(s->value->str, "sq");
     assert_int_equal(s->line, 2);
     assert_int_equal(s->value->col, 3);
-    s = xendrv_xlcfg_find(x, "c");
-    assert_int_equal(s->value->kind, XENDRV_XLVAL_NUMBER);
+    s = xlconv_xlcfg_find(x, "c");
+    assert_int_equal(s->value->kind, XLCONV_XLVAL_NUMBER);
     assert_string_equal(s->value->str, "0x1f");
-    s = xendrv_xlcfg_find(x, "d");
-    assert_int_equal(s->value->kind, XENDRV_XLVAL_LIST);
+    s = xlconv_xlcfg_find(x, "d");
+    assert_int_equal(s->value->kind, XLCONV_XLVAL_LIST);
     assert_int_equal(s->value->n_items, 3);
-    assert_int_equal(s->value->items[2]->kind, XENDRV_XLVAL_LIST);
+    assert_int_equal(s->value->items[2]->kind, XLCONV_XLVAL_LIST);
     assert_string_equal(s->value->items[2]->items[0]->str, "three");
-    _cleanup_free_ char *f = xendrv_xlval_format(s->value, true);
+    _cleanup_free_ char *f = xlconv_xlval_format(s->value, true);
     assert_string_equal(f, "[ 1, \"two\", [ \"three\" ] ]");
 }
 
 static void test_lists_across_lines(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x =
         syntax_ok("disk = [\n  'a', # first\n\n  'b',\n  # comment line\n]\nz=1");
-    const struct xendrv_xlset *s = xendrv_xlcfg_find(x, "disk");
+    const struct xlconv_xlset *s = xlconv_xlcfg_find(x, "disk");
 
     assert_int_equal(s->value->n_items, 2);
     assert_string_equal(s->value->items[1]->str, "b");
     assert_int_equal(s->value->items[1]->line, 4);
-    assert_non_null(xendrv_xlcfg_find(x, "z"));
+    assert_non_null(xlconv_xlcfg_find(x, "z"));
 }
 
 static void test_comments_and_separators(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x =
         syntax_ok("# only a comment\n;;\na=1;b=2 # c = 3\n#d=4");
 
     assert_int_equal(x->n_settings, 2);
-    assert_null(xendrv_xlcfg_find(x, "c"));
-    assert_null(xendrv_xlcfg_find(x, "d"));
+    assert_null(xlconv_xlcfg_find(x, "c"));
+    assert_null(xlconv_xlcfg_find(x, "d"));
 }
 
 static void test_escapes(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x =
         syntax_ok("a = \"q\\\"b\\\\t\\tx\\x41\\066\"\n");
-    const char *v = xendrv_xlcfg_find(x, "a")->value->str;
+    const char *v = xlconv_xlcfg_find(x, "a")->value->str;
 
     assert_string_equal(v, "q\"b\\t\txAB");
-    _cleanup_free_ char *q = xendrv_xl_quote(v);
+    _cleanup_free_ char *q = xlconv_xl_quote(v);
     assert_string_equal(q, "\"q\\\"b\\\\t\\txAB\"");
 }
 
 static void test_override_and_append(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x =
         syntax_ok("m = 1\nm = 2\nl = ['a']\nl += ['b', 'c']\ns = 'x'\ns += 'y'\nn += 'new'\n");
 
-    assert_string_equal(xendrv_xlcfg_find(x, "m")->value->str, "2");
-    assert_int_equal(xendrv_xlcfg_find(x, "l")->value->n_items, 3);
-    assert_string_equal(xendrv_xlcfg_find(x, "s")->value->str, "xy");
-    assert_string_equal(xendrv_xlcfg_find(x, "n")->value->str, "new");
+    assert_string_equal(xlconv_xlcfg_find(x, "m")->value->str, "2");
+    assert_int_equal(xlconv_xlcfg_find(x, "l")->value->n_items, 3);
+    assert_string_equal(xlconv_xlcfg_find(x, "s")->value->str, "xy");
+    assert_string_equal(xlconv_xlcfg_find(x, "n")->value->str, "new");
     assert_int_equal(x->n_warnings, 1);
     assert_string_equal(x->warnings[0],
                         "xl.cfg:2:1: 'm' is set again; the value from line 1 is overridden (as "
@@ -122,15 +122,15 @@ static void test_override_and_append(void **state)
 
 static void test_utf8_kept(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x =
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x =
         syntax_ok("a = 'caf\xc3\xa9 \xe2\x82\xac'\n");
 
-    assert_string_equal(xendrv_xlcfg_find(x, "a")->value->str, "caf\xc3\xa9 \xe2\x82\xac");
+    assert_string_equal(xlconv_xlcfg_find(x, "a")->value->str, "caf\xc3\xa9 \xe2\x82\xac");
 }
 
 static void test_empty_file(void **state)
 {
-    _cleanup_(xendrv_xlcfg_freep) struct xendrv_xlcfg *x = syntax_ok("");
+    _cleanup_(xlconv_xlcfg_freep) struct xlconv_xlcfg *x = syntax_ok("");
     assert_int_equal(x->n_settings, 0);
 }
 
@@ -202,40 +202,40 @@ static void test_errors_meaning(void **state)
 
 static void test_source_name_in_errors(void **state)
 {
-    struct xendrv_config *cfg = NULL;
+    struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
     const char *text = "name = 'a'\nvif = [\n";
 
-    assert_int_equal(xendrv_xlcfg_parse(text, strlen(text), "/etc/xen/a.cfg", &cfg, &err), -EINVAL);
+    assert_int_equal(xlconv_xlcfg_parse(text, strlen(text), "/etc/xen/a.cfg", &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "/etc/xen/a.cfg:3:1: expected ']' to close the list opened at "
                                  "2:7, got end of file");
 }
 
 static void test_limits(void **state)
 {
-    struct xendrv_config *cfg = NULL;
+    struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
-    size_t big = XENDRV_XLCFG_MAX_BYTES + 1;
+    size_t big = XLCONV_XLCFG_MAX_BYTES + 1;
     _cleanup_free_ char *text = malloc(big);
 
     memset(text, '\n', big);
-    assert_int_equal(xendrv_xlcfg_parse(text, big, NULL, &cfg, &err), -EFBIG);
+    assert_int_equal(xlconv_xlcfg_parse(text, big, NULL, &cfg, &err), -EFBIG);
     assert_string_equal(err.msg, "xl.cfg: file larger than 1048576 bytes");
 
     /* A NUL byte is not a way to hide the rest of a file. */
     ferry_error_clear(&err);
-    assert_int_equal(xendrv_xlcfg_parse("name = 'a'\n\0x = 1", 18, NULL, &cfg, &err), -EINVAL);
+    assert_int_equal(xlconv_xlcfg_parse("name = 'a'\n\0x = 1", 18, NULL, &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "xl.cfg:2:1: NUL byte in file");
 
     /* More list items than allowed. */
-    size_t n = 4 * (XENDRV_XLCFG_MAX_ITEMS + 1) + 16;
+    size_t n = 4 * (XLCONV_XLCFG_MAX_ITEMS + 1) + 16;
     _cleanup_free_ char *list = malloc(n);
     size_t off = (size_t)snprintf(list, n, "l = [");
-    for (int i = 0; i <= XENDRV_XLCFG_MAX_ITEMS; i++)
+    for (int i = 0; i <= XLCONV_XLCFG_MAX_ITEMS; i++)
         off += (size_t)snprintf(list + off, n - off, "1,");
     snprintf(list + off, n - off, "]");
     ferry_error_clear(&err);
-    assert_int_equal(xendrv_xlcfg_parse(list, strlen(list), NULL, &cfg, &err), -EINVAL);
+    assert_int_equal(xlconv_xlcfg_parse(list, strlen(list), NULL, &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "xl.cfg:1:2054: list has more than 1024 items");
 }
 

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* State shared by the Xen driver's files (driver.c: lifecycle and
- * capabilities; driver-migrate.c: the migration steps). */
-#ifndef FERRY_XEN_DRIVER_PRIV_H
-#define FERRY_XEN_DRIVER_PRIV_H
+/* The bottom layer of the Xen driver: per-agent and per-domain state, `xl`
+ * runs with the driver's timeout, `xl list` lookups and the run-state files.
+ * Both driver.c (vtable, lifecycle) and driver-migrate.c (the v3 steps)
+ * build on it; it calls neither, so the arrows only point down. */
+#ifndef FERRY_XEN_XEN_DOM_H
+#define FERRY_XEN_XEN_DOM_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -28,23 +29,7 @@ static inline struct xen_drv *xen_drv_of(struct agent *ag)
     return ag->driver_priv;
 }
 
-/* The receiving end of one incoming migration (destination). */
-struct xen_incoming {
-    char xl[1024]; /* copied from the agent's xen_drv */
-    int listen_fd;
-    char token[FERRY_UUID_STRLEN];
-    char sock_path[108]; /* tunnelled: the unix socket the agent core connects to */
-    char log_path[1024];
-    bool paused; /* MIG_PAUSED: leave it paused at Finish */
-    pthread_t thread;
-    bool thread_started;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool done;          /* the thread ended; status below is final */
-    int status;         /* xl migrate-receive exit status, -1 if never run */
-    volatile pid_t pid; /* xl migrate-receive while it runs */
-    volatile bool stop; /* Finish(cancelled) asks the thread to give up */
-};
+struct xen_incoming; /* driver-migrate.h */
 
 /* Per-domain private state (agent_domain.priv). */
 struct xen_dom {
@@ -54,11 +39,13 @@ struct xen_dom {
     struct xen_incoming *in; /* destination: between Prepare and Finish */
 };
 
+/* DOM's private state, created on first use (RUN/NAME.xl.cfg path set
+ * each time). Borrowed: freed by the driver's domain_release. */
 struct xen_dom *xen_priv(struct agent *ag, struct agent_domain *dom);
 
 /* Runs "xl ARGV..." with the default timeout; on a non-zero exit sets ERR
  * from xl's stderr. *RES (optional) keeps the output; caller clears it. */
-int xen_xl(struct agent *ag, const char *const *argv, struct xendrv_xl_result *res,
+int xen_xl(struct agent *ag, const char *const *argv, struct xen_xl_result *res,
            struct ferry_error *err);
 
 /* What `xl list -v` says of one domain. */
@@ -83,13 +70,5 @@ int xen_write_cfg(struct agent *ag, struct agent_domain *dom, struct ferry_error
 
 /* Removes both files of xen_write_cfg: the guest is gone from this host. */
 void xen_forget_run_state(struct agent *ag, struct agent_domain *dom);
-
-int xen_migrate_begin(struct mig_ctx *m, struct ferry_error *err);
-int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err);
-int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err);
-int xen_migrate_finish(struct mig_ctx *m, struct ferry_error *err);
-int xen_migrate_confirm(struct mig_ctx *m, struct ferry_error *err);
-void xen_migrate_cancel(struct mig_ctx *m);
-void xen_incoming_free(struct xen_incoming *in);
 
 #endif

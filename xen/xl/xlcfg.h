@@ -7,8 +7,8 @@
  * writes values back in a canonical form xl accepts.
  *
  * It knows nothing of what the keys mean; config.c interprets them. */
-#ifndef FERRY_XEN_XLCFG_H
-#define FERRY_XEN_XLCFG_H
+#ifndef FERRY_XEN_XL_XLCFG_H
+#define FERRY_XEN_XL_XLCFG_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,37 +17,37 @@
 
 /* Limits on what a file may make us allocate. Exceeding one is a clean
  * error naming the line and column. */
-#define XENDRV_XLCFG_MAX_BYTES    (1u * 1024 * 1024) /* whole file */
-#define XENDRV_XLCFG_MAX_SETTINGS 1024
-#define XENDRV_XLCFG_MAX_ITEMS    1024         /* items in one list */
-#define XENDRV_XLCFG_MAX_STRING   (64u * 1024) /* one string, dequoted */
-#define XENDRV_XLCFG_MAX_KEY      64
-#define XENDRV_XLCFG_MAX_DEPTH    4 /* nested lists */
+#define XLCONV_XLCFG_MAX_BYTES    (1u * 1024 * 1024) /* whole file */
+#define XLCONV_XLCFG_MAX_SETTINGS 1024
+#define XLCONV_XLCFG_MAX_ITEMS    1024         /* items in one list */
+#define XLCONV_XLCFG_MAX_STRING   (64u * 1024) /* one string, dequoted */
+#define XLCONV_XLCFG_MAX_KEY      64
+#define XLCONV_XLCFG_MAX_DEPTH    4 /* nested lists */
 
-enum xendrv_xlval_kind {
-    XENDRV_XLVAL_STRING, /* "..." or '...', stored dequoted */
-    XENDRV_XLVAL_NUMBER, /* [0-9][0-9a-fx]*, stored as written */
-    XENDRV_XLVAL_LIST,
+enum xlconv_xlval_kind {
+    XLCONV_XLVAL_STRING, /* "..." or '...', stored dequoted */
+    XLCONV_XLVAL_NUMBER, /* [0-9][0-9a-fx]*, stored as written */
+    XLCONV_XLVAL_LIST,
 };
 
-struct xendrv_xlval {
-    enum xendrv_xlval_kind kind;
+struct xlconv_xlval {
+    enum xlconv_xlval_kind kind;
     char *str;                   /* STRING and NUMBER; NULL for LIST */
     size_t n_items;              /* LIST */
-    struct xendrv_xlval **items; /* LIST: owned */
+    struct xlconv_xlval **items; /* LIST: owned */
     unsigned line, col;          /* where the value starts, 1-based */
 };
 
-struct xendrv_xlset {
+struct xlconv_xlset {
     char *key;                  /* [a-z][a-z0-9_]* */
-    struct xendrv_xlval *value; /* owned */
+    struct xlconv_xlval *value; /* owned */
     unsigned line, col;         /* position of the key */
 };
 
-struct xendrv_xlcfg {
+struct xlconv_xlcfg {
     char *source; /* name used in messages ("xl.cfg", a path) */
     size_t n_settings;
-    struct xendrv_xlset *settings; /* in file order; a key appears once */
+    struct xlconv_xlset *settings; /* in file order; a key appears once */
     size_t n_warnings;
     char **warnings; /* "SRC:L:C: ..." for overridden keys */
 };
@@ -57,26 +57,26 @@ struct xendrv_xlcfg {
  * "SOURCE:LINE:COL: expected ']' or ',' ...". A key set twice keeps the last
  * value, as xl does, and adds a warning; "KEY += VALUE" appends to a list or
  * concatenates to a string. On success *ret is a new tree; caller frees with
- * xendrv_xlcfg_free(). */
-int xendrv_xlcfg_parse_syntax(const char *text, size_t len, const char *source,
-                              struct xendrv_xlcfg **ret, struct ferry_error *err);
+ * xlconv_xlcfg_free(). */
+int xlconv_xlcfg_parse_syntax(const char *text, size_t len, const char *source,
+                              struct xlconv_xlcfg **ret, struct ferry_error *err);
 
-void xendrv_xlcfg_free(struct xendrv_xlcfg *cfg);
-void xendrv_xlval_free(struct xendrv_xlval *val);
+void xlconv_xlcfg_free(struct xlconv_xlcfg *cfg);
+void xlconv_xlval_free(struct xlconv_xlval *val);
 
 /* The setting for KEY, or NULL. Borrowed from CFG. */
-const struct xendrv_xlset *xendrv_xlcfg_find(const struct xendrv_xlcfg *cfg, const char *key);
+const struct xlconv_xlset *xlconv_xlcfg_find(const struct xlconv_xlcfg *cfg, const char *key);
 
 /* Writes VAL in xl syntax: strings double-quoted with C-style escapes,
  * numbers as written, lists as "[ a, b ]" on one line (ONELINE) or one item
  * per line indented by four spaces. Caller frees with free(). */
-char *xendrv_xlval_format(const struct xendrv_xlval *val, bool oneline);
+char *xlconv_xlval_format(const struct xlconv_xlval *val, bool oneline);
 
 /* S as an xl string literal: double-quoted, with C-style escapes for '"',
  * '\\' and control characters. Caller frees with free(). */
-char *xendrv_xl_quote(const char *s);
+char *xlconv_xl_quote(const char *s);
 
 /* True when KEY is a valid xl.cfg key. */
-bool xendrv_xlkey_valid(const char *key);
+bool xlconv_xlkey_valid(const char *key);
 
 #endif
