@@ -21,13 +21,14 @@
 #include "error.h"
 #include "util.h"
 
-#define XLCONV_MAX_DISKS   64
-#define XLCONV_MAX_VIFS    32
-#define XLCONV_MAX_VCPUS   4096
-#define XLCONV_MAX_MEM_MIB (16ull * 1024 * 1024) /* 16 TiB */
-#define XLCONV_MAX_NOTES   128
-#define XLCONV_XML_MAX     (1u * 1024 * 1024)   /* bytes of XML accepted */
-#define XLCONV_XML_NS      "urn:ferry:xen-xl:1" /* namespace of <ferry:xl> */
+#define XLCONV_MAX_DISKS     64
+#define XLCONV_MAX_VIFS      32
+#define XLCONV_MAX_VCPUS     4096
+#define XLCONV_MAX_MEM_MIB   (16ull * 1024 * 1024) /* 16 TiB */
+#define XLCONV_MAX_NOTES     128
+#define XLCONV_XML_MAX       (1u * 1024 * 1024)   /* bytes of XML accepted */
+#define XLCONV_XML_MAX_DEPTH 32                   /* element nesting, root = 1 */
+#define XLCONV_XML_NS        "urn:ferry:xen-xl:1" /* namespace of <ferry:xl> */
 
 enum xlconv_guest_type {
     XLCONV_GUEST_PV = 0, /* xl's default on x86 */

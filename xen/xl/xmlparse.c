@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Domain XML (<domain type='xen'>) to struct xlconv_config. The document is
- * hostile: bounded size, no DTD and so no entities, no network access. Every
+ * hostile: it goes through common/xml.h's hardened parser (bounded size,
+ * depth and strings, no DTD and so no entities, no network access). Every
  * disk, vif and kept key is checked by formatting it as xl.cfg text and
  * parsing that back, so nothing in the XML can smuggle extra xl settings
  * into the file ferry writes. Elements with no xl.cfg equivalent are listed
@@ -21,6 +22,7 @@
 #include "xlconv.h"
 #include "xlcfg.h"
 #include "xml-cleanup.h"
+#include "xml.h"
 
 #define BADCAST (const xmlChar *)
 
@@ -632,33 +634,26 @@ int xlconv_config_from_xml(const char *xml, size_t len, struct xlconv_config **r
 {
     _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
-    xmlParserCtxt *ctxt;
+    static const struct ferry_xml_limits limits = {
+        .max_bytes = XLCONV_XML_MAX,
+        .max_depth = XLCONV_XML_MAX_DEPTH,
+        .max_string = XLCONV_XLCFG_MAX_STRING,
+    };
+    struct ferry_xml_failure why;
+    struct ferry_error perr = {0}; /* reworded below: the first error set wins */
     int r;
 
     if (len > XLCONV_XML_MAX)
         return ferry_error_set(err, EFBIG, "domain XML: larger than %u bytes", XLCONV_XML_MAX);
-    if (len > INT32_MAX)
-        return ferry_error_set(err, EFBIG, "domain XML: too large");
-    ctxt = xmlNewParserCtxt();
-    if (!ctxt)
-        return ferry_error_set(err, ENOMEM, "domain XML: no memory");
-    /* No NOENT (entities stay unexpanded), no DTDLOAD, no network. */
-    doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "domain.xml", NULL,
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                XML_PARSE_NOCDATA);
-    if (!doc) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        r = ferry_error_set(err, EINVAL, "domain XML: line %d: %s", e ? e->line : 0,
-                            e && e->message ? e->message : "not well-formed\n");
-        xmlFreeParserCtxt(ctxt);
-        /* libxml2's messages end in a newline. */
-        if (err && err->msg[0] && err->msg[strlen(err->msg) - 1] == '\n')
-            err->msg[strlen(err->msg) - 1] = '\0';
-        return r;
-    }
-    xmlFreeParserCtxt(ctxt);
-    if (doc->intSubset || doc->extSubset)
+    /* common/xml.c's protections with this converter's limits; the
+     * messages keep the wording ferryctl users know. */
+    r = ferry_xml_parse(xml, len, &limits, "domain XML", &doc, &why, &perr);
+    if (r < 0 && why.fault == FERRY_XML_FAULT_DOCTYPE)
         return ferry_error_set(err, EINVAL, "domain XML: a DTD (<!DOCTYPE>) is not accepted");
+    if (r < 0 && why.fault == FERRY_XML_FAULT_MALFORMED && why.message[0])
+        return ferry_error_set(err, EINVAL, "domain XML: line %d: %s", why.line, why.message);
+    if (r < 0)
+        return ferry_error_set(err, -r, "%s", perr.msg);
 
     xmlNode *root = xmlDocGetRootElement(doc);
     if (!root || !is_elem(root, "domain"))
