@@ -112,10 +112,7 @@ static char *cfg_from_def(const struct domain_def *def, struct ferry_error *err)
         snprintf(cfg->uuid, sizeof cfg->uuid, "%s", def->uuid);
         return xlconv_config_format_xlcfg(cfg);
     }
-    cfg = ferry_calloc(1, sizeof *cfg);
-
-    cfg->vncdisplay = -1;
-    cfg->vncunused = -1;
+    cfg = xlconv_config_new();
     cfg->name = ferry_strdup(def->name);
     snprintf(cfg->uuid, sizeof cfg->uuid, "%s", def->uuid);
     cfg->type = XLCONV_GUEST_HVM;

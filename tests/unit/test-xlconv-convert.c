@@ -22,7 +22,8 @@
 static const char *const samples[] = {
     "pv-kernel",       "pvh",          "hvm-vnc",    "builder-hvm", "odd-spacing", "comments",
     "multiline-lists", "unknown-keys", "disk-forms", "vif-forms",   "escapes",     "vnc-off",
-    "duplicates",
+    "duplicates",      "rbd",          "ovmf",       "ovmf-path",   "spice",       "spice-noticket",
+    "ovs-vlan",
 };
 
 static char *read_data(const char *name, const char *ext)

@@ -50,11 +50,30 @@ int xlconv_internal_action_parse(const char *s, enum xlconv_action *ret)
     return -EINVAL;
 }
 
+struct xlconv_config *xlconv_config_new(void)
+{
+    struct xlconv_config *cfg = ferry_calloc(1, sizeof *cfg);
+
+    cfg->vncdisplay = -1;
+    cfg->vncunused = -1;
+    cfg->spiceport = -1;
+    cfg->spicetls_port = -1;
+    cfg->spicedisable_ticketing = -1;
+    cfg->spiceagent_mouse = -1;
+    cfg->spice_clipboard_sharing = -1;
+    return cfg;
+}
+
 void xlconv_config_free(struct xlconv_config *cfg)
 {
     if (!cfg)
         return;
     free(cfg->name);
+    free(cfg->bios_path);
+    free(cfg->spicehost);
+    free(cfg->spicepasswd);
+    free(cfg->spice_image_compression);
+    free(cfg->spice_streaming_video);
     free(cfg->kernel);
     free(cfg->ramdisk);
     free(cfg->cmdline);
@@ -92,6 +111,29 @@ void xlconv_internal_keep(struct xlconv_config *cfg, const char *key, char *raw)
         abort();
     cfg->kept = k;
     k[cfg->n_kept++] = (struct xlconv_kept){.key = ferry_strdup(key), .raw = raw};
+}
+
+/* The spice keys config.c converts (with spice = 1); other spice* keys
+ * (spiceusbredirection...) are kept verbatim. */
+static const char *const spice_keys[] = {
+    "spicehost",
+    "spiceport",
+    "spicetls_port",
+    "spicedisable_ticketing",
+    "spicepasswd",
+    "spiceagent_mouse",
+    "spicevdagent",
+    "spice_clipboard_sharing",
+    "spice_image_compression",
+    "spice_streaming_video",
+};
+
+bool xlconv_internal_is_spice_key(const char *key)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(spice_keys); i++)
+        if (strcmp(key, spice_keys[i]) == 0)
+            return true;
+    return false;
 }
 
 bool xlconv_internal_is_vnc_key(const char *key)
@@ -190,6 +232,23 @@ static int get_action(const struct interp *in, const struct xlconv_xlset *s,
     return 0;
 }
 
+/* An rbd target's options other than the monitors have no element in
+ * domain XML unless they are libvirt's "no auth" (auth_supported=none). */
+static void note_rbd_options(const struct interp *in, const struct xlconv_disk *d)
+{
+    struct xlconv_rbd rbd = {0};
+    struct ferry_error e = {0};
+
+    if (!xlconv_target_is_rbd(d->target) || xlconv_rbd_parse(d->target, &rbd, &e) < 0)
+        return;
+    if (strcmp(rbd.options, "auth_supported=none") != 0)
+        xlconv_internal_note(in->cfg, ferry_strdup_printf("%s: disk '%s': rbd options '%s' have no "
+                                                          "domain XML element; kept verbatim in "
+                                                          "<ferry:rbd>",
+                                                          in->source, d->vdev, rbd.options));
+    xlconv_rbd_clear(&rbd);
+}
+
 static int get_disks(const struct interp *in, const struct xlconv_xlset *s)
 {
     const struct xlconv_xlval *l = s->value;
@@ -207,6 +266,10 @@ static int get_disks(const struct interp *in, const struct xlconv_xlset *s)
         if (xlconv_disk_parse(it->str, &cfg->disks[cfg->n_disks], &e) < 0)
             return verr(in, it, s->key, "%s", e.msg);
         cfg->n_disks++;
+        const struct xlconv_disk *d = &cfg->disks[cfg->n_disks - 1];
+        if (xlconv_disk_check_representable(d, &e) < 0)
+            return verr(in, it, s->key, "%s", e.msg);
+        note_rbd_options(in, d);
         for (size_t j = 0; j + 1 < cfg->n_disks; j++)
             if (strcmp(cfg->disks[j].vdev, cfg->disks[cfg->n_disks - 1].vdev) == 0)
                 return verr(in, it, s->key, "vdev '%s' used twice", cfg->disks[j].vdev);
@@ -235,11 +298,140 @@ static int get_vifs(const struct interp *in, const struct xlconv_xlset *s)
     return 0;
 }
 
+/* bios = "ovmf" (UEFI) and its bios_path_override; other BIOSes (seabios,
+ * rombios) have no loader element of their own and stay kept verbatim. */
+static int interpret_bios(const struct interp *in, const struct xlconv_xlset *bios,
+                          const struct xlconv_xlset *path)
+{
+    struct xlconv_config *cfg = in->cfg;
+    _cleanup_free_ char *b = NULL;
+    int r;
+
+    if (bios && (r = get_string(in, bios, &b)) < 0)
+        return r;
+    if (!b || strcmp(b, "ovmf") != 0) {
+        if (bios)
+            xlconv_internal_keep(cfg, "bios", xlconv_xlval_format(bios->value, true));
+        if (path)
+            xlconv_internal_keep(cfg, "bios_path_override", xlconv_xlval_format(path->value, true));
+        return 0;
+    }
+    if (cfg->type != XLCONV_GUEST_HVM)
+        return verr(in, bios->value, "bios",
+                    "firmware is chosen only for type='hvm' guests (xl ignores it for %s)",
+                    xlconv_guest_type_name(cfg->type));
+    cfg->ovmf = true;
+    if (path && (r = get_string(in, path, &cfg->bios_path)) < 0)
+        return r;
+    if (cfg->bios_path && cfg->bios_path[0] != '/')
+        return verr(in, path->value, "bios_path_override", "'%s' is not an absolute path",
+                    cfg->bios_path);
+    return 0;
+}
+
+static int get_tristate(const struct interp *in, const struct xlconv_xlset *s, int *ret)
+{
+    return get_bool(in, s, ret);
+}
+
+static int get_choice(const struct interp *in, const struct xlconv_xlset *s,
+                      const char *const *allowed, char **ret)
+{
+    int r = get_string(in, s, ret);
+
+    if (r < 0)
+        return r;
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(*ret, allowed[i]) == 0)
+            return 0;
+    return verr(in, s->value, s->key, "unknown value '%s'", *ret);
+}
+
+/* spice = 1 (HVM only) and the keys of xl.cfg(5) that libvirt's
+ * <graphics type='spice'> carries. What xl itself refuses (no port, ticketing
+ * without a password) is refused here with the key's position; with spice
+ * unset or 0 every spice key is kept verbatim. */
+static int interpret_spice(const struct interp *in, const struct xlconv_xlcfg *x)
+{
+    static const char *const compressions[] = {"auto_glz", "auto_lz", "quic", "glz",
+                                               "lz",       "off",     NULL};
+    static const char *const streamings[] = {"filter", "all", "off", NULL};
+    struct xlconv_config *cfg = in->cfg;
+    const struct xlconv_xlset *spice = xlconv_xlcfg_find(x, "spice");
+    const struct xlconv_xlset *passwd = NULL, *clip = NULL;
+    int on = 0, vdagent = -1, r = 0;
+
+    if (spice && (r = get_bool(in, spice, &on)) < 0)
+        return r;
+    for (size_t i = 0; i < x->n_settings; i++) {
+        const struct xlconv_xlset *s = &x->settings[i];
+        uint64_t u;
+        if (s != spice && !xlconv_internal_is_spice_key(s->key))
+            continue;
+        if (!on) {
+            xlconv_internal_keep(cfg, s->key, xlconv_xlval_format(s->value, true));
+            continue;
+        }
+        if (s == spice)
+            continue;
+        if (strcmp(s->key, "spicehost") == 0) {
+            r = get_string(in, s, &cfg->spicehost);
+        } else if (strcmp(s->key, "spiceport") == 0 || strcmp(s->key, "spicetls_port") == 0) {
+            r = get_u64(in, s, 65535, &u);
+            if (r == 0) /* u is unset on failure */
+                *(strcmp(s->key, "spiceport") == 0 ? &cfg->spiceport : &cfg->spicetls_port) =
+                    (int)u;
+        } else if (strcmp(s->key, "spicedisable_ticketing") == 0) {
+            r = get_tristate(in, s, &cfg->spicedisable_ticketing);
+        } else if (strcmp(s->key, "spicepasswd") == 0) {
+            passwd = s;
+            r = get_string(in, s, &cfg->spicepasswd);
+        } else if (strcmp(s->key, "spiceagent_mouse") == 0) {
+            r = get_tristate(in, s, &cfg->spiceagent_mouse);
+        } else if (strcmp(s->key, "spicevdagent") == 0) {
+            r = get_tristate(in, s, &vdagent);
+        } else if (strcmp(s->key, "spice_clipboard_sharing") == 0) {
+            clip = s;
+            r = get_tristate(in, s, &cfg->spice_clipboard_sharing);
+        } else if (strcmp(s->key, "spice_image_compression") == 0) {
+            r = get_choice(in, s, compressions, &cfg->spice_image_compression);
+        } else if (strcmp(s->key, "spice_streaming_video") == 0) {
+            r = get_choice(in, s, streamings, &cfg->spice_streaming_video);
+        }
+        if (r < 0)
+            return r;
+    }
+    if (!on)
+        return 0;
+    cfg->spice = true;
+    cfg->spicevdagent = vdagent == 1;
+    if (cfg->type != XLCONV_GUEST_HVM)
+        return verr(in, spice->value, "spice",
+                    "SPICE is only for type='hvm' guests (xl ignores it for %s)",
+                    xlconv_guest_type_name(cfg->type));
+    if (cfg->spiceport < 0 && cfg->spicetls_port < 0)
+        return verr(in, spice->value, "spice",
+                    "spice = 1 needs spiceport or spicetls_port (xl refuses it without)");
+    if (cfg->spicedisable_ticketing != 1 && !cfg->spicepasswd)
+        return verr(in, spice->value, "spice",
+                    "SPICE ticketing is on (spicedisable_ticketing is not 1) but spicepasswd "
+                    "is not set (xl refuses it)");
+    if (cfg->spicedisable_ticketing == 1 && passwd)
+        return verr(in, passwd->value, "spicepasswd",
+                    "unused with spicedisable_ticketing = 1; domain XML cannot keep a password "
+                    "that is not asked for");
+    if (cfg->spice_clipboard_sharing == 1 && !cfg->spicevdagent)
+        return verr(in, clip->value, "spice_clipboard_sharing",
+                    "needs spicevdagent = 1 (xl.cfg(5))");
+    return 0;
+}
+
 static int interpret(struct interp *in, const struct xlconv_xlcfg *x)
 {
     struct xlconv_config *cfg = in->cfg;
     const struct xlconv_xlset *type_set = NULL, *builder = NULL, *pvh = NULL;
     const struct xlconv_xlset *root = NULL, *extra = NULL, *cmdline = NULL, *vnc = NULL;
+    const struct xlconv_xlset *bios = NULL, *bios_path = NULL;
     bool have_vnc_keys = false;
     int r = 0;
 
@@ -303,6 +495,12 @@ static int interpret(struct interp *in, const struct xlconv_xlcfg *x)
             vnc = s;
         } else if (xlconv_internal_is_vnc_key(k)) {
             have_vnc_keys = true;
+        } else if (strcmp(k, "bios") == 0) {
+            bios = s;
+        } else if (strcmp(k, "bios_path_override") == 0) {
+            bios_path = s;
+        } else if (strcmp(k, "spice") == 0 || xlconv_internal_is_spice_key(k)) {
+            /* read below, once the guest type is known */
         } else if (strcmp(k, "disk") == 0) {
             r = get_disks(in, s);
         } else if (strcmp(k, "vif") == 0) {
@@ -369,6 +567,12 @@ static int interpret(struct interp *in, const struct xlconv_xlcfg *x)
             cfg->cmdline = ferry_strdup_printf("%s%s%s%s", rv ? "root=" : "", rv ? rv : "",
                                                rv && ev ? " " : "", ev ? ev : "");
     }
+    if (r < 0)
+        return r;
+
+    r = interpret_bios(in, bios, bios_path);
+    if (r == 0)
+        r = interpret_spice(in, x);
     if (r < 0)
         return r;
 
@@ -439,9 +643,7 @@ int xlconv_xlcfg_parse(const char *text, size_t len, const char *source, struct 
     r = xlconv_xlcfg_parse_syntax(text, len, source, &x, err);
     if (r < 0)
         return r;
-    cfg = ferry_calloc(1, sizeof *cfg);
-    cfg->vncdisplay = -1;
-    cfg->vncunused = -1;
+    cfg = xlconv_config_new();
     for (size_t i = 0; i < x->n_warnings; i++)
         xlconv_internal_note(cfg, ferry_strdup(x->warnings[i]));
     struct interp in = {.source = source, .cfg = cfg, .err = err};
@@ -482,6 +684,29 @@ static void put_list(struct ferry_buf *b, const char *key, char **items, size_t 
         ferry_buf_puts(b, "\n]\n");
 }
 
+static void put_int(struct ferry_buf *b, const char *key, int v)
+{
+    if (v >= 0)
+        ferry_buf_printf(b, "%s = %d\n", key, v);
+}
+
+static void xlconv_buf_spice(struct ferry_buf *b, const struct xlconv_config *cfg)
+{
+    ferry_buf_puts(b, "spice = 1\n");
+    put_string(b, "spicehost", cfg->spicehost);
+    put_int(b, "spiceport", cfg->spiceport);
+    put_int(b, "spicetls_port", cfg->spicetls_port);
+    /* xl's default is ticketing on: say which, the password decides. */
+    put_int(b, "spicedisable_ticketing", cfg->spicepasswd ? 0 : 1);
+    put_string(b, "spicepasswd", cfg->spicepasswd);
+    put_int(b, "spiceagent_mouse", cfg->spiceagent_mouse);
+    if (cfg->spicevdagent)
+        ferry_buf_puts(b, "spicevdagent = 1\n");
+    put_int(b, "spice_clipboard_sharing", cfg->spice_clipboard_sharing);
+    put_string(b, "spice_image_compression", cfg->spice_image_compression);
+    put_string(b, "spice_streaming_video", cfg->spice_streaming_video);
+}
+
 char *xlconv_config_format_xlcfg(const struct xlconv_config *cfg)
 {
     struct ferry_buf b = {0};
@@ -515,6 +740,14 @@ char *xlconv_config_format_xlcfg(const struct xlconv_config *cfg)
         if (cfg->vncunused >= 0)
             ferry_buf_printf(&b, "vncunused = %d\n", cfg->vncunused);
         put_string(&b, "vncpasswd", cfg->vncpasswd);
+    }
+
+    if (cfg->ovmf) {
+        put_string(&b, "bios", "ovmf");
+        put_string(&b, "bios_path_override", cfg->bios_path);
+    }
+    if (cfg->spice) {
+        xlconv_buf_spice(&b, cfg);
     }
 
     char *specs[XLCONV_MAX_DISKS > XLCONV_MAX_VIFS ? XLCONV_MAX_DISKS : XLCONV_MAX_VIFS];

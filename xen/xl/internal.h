@@ -15,6 +15,12 @@ void xlconv_internal_keep(struct xlconv_config *cfg, const char *key, char *raw)
 /* "destroy" -> XLCONV_ACTION_DESTROY...; -EINVAL for anything else. */
 int xlconv_internal_action_parse(const char *s, enum xlconv_action *ret);
 
+/* The virtio-serial port name of the SPICE agent (spicevdagent). */
+#define XLCONV_SPICE_AGENT_CHANNEL "com.redhat.spice.0"
+
+/* True for the spice* keys config.c converts (not "spice" itself). */
+bool xlconv_internal_is_spice_key(const char *key);
+
 /* True for the xl keys config.c reads for the VNC console. */
 bool xlconv_internal_is_vnc_key(const char *key);
 

@@ -26,6 +26,8 @@
 #define XLCONV_MAX_VCPUS     4096
 #define XLCONV_MAX_MEM_MIB   (16ull * 1024 * 1024) /* 16 TiB */
 #define XLCONV_MAX_NOTES     128
+#define XLCONV_MAX_VLAN_TAGS 64                   /* tags on one Open vSwitch trunk */
+#define XLCONV_MAX_RBD_HOSTS 16                   /* Ceph monitors of one rbd disk */
 #define XLCONV_XML_MAX       (1u * 1024 * 1024)   /* bytes of XML accepted */
 #define XLCONV_XML_MAX_DEPTH 32                   /* element nesting, root = 1 */
 #define XLCONV_XML_NS        "urn:ferry:xen-xl:1" /* namespace of <ferry:xl> */
@@ -66,6 +68,12 @@ struct xlconv_vif {
     char *ip;      /* space-separated addresses or NULL */
     char *vifname; /* backend device name or NULL */
     char *extra;   /* other options verbatim, comma-separated, or NULL */
+    /* Open vSwitch VLANs, written in xl as part of the bridge name
+     * ("ovsbr0.42" one tag, "ovsbr0:42:43" a trunk) and read so only when
+     * the script is vif-openvswitch or unset: BRIDGE holds the bare name. */
+    size_t n_tags;
+    unsigned tags[XLCONV_MAX_VLAN_TAGS]; /* 0..4095 */
+    bool trunk;                          /* the ':' form, even with one tag */
 };
 
 /* An xl key kept verbatim: RAW is the value in canonical xl syntax
@@ -90,6 +98,22 @@ struct xlconv_config {
     int vncdisplay;  /* -1: unset; port = 5900 + display */
     int vncunused;   /* -1: unset, 0, 1 (pick a free port) */
     char *vncpasswd; /* NULL: unset */
+    /* bios = "ovmf" (HVM): UEFI firmware, <loader type='pflash'>; other
+     * bios values are kept verbatim. BIOS_PATH is bios_path_override. */
+    bool ovmf;
+    char *bios_path; /* NULL: xl's built-in OVMF */
+    /* SPICE console (HVM, spice = 1). Ints are -1 when unset. */
+    bool spice;
+    char *spicehost;               /* NULL: unset */
+    int spiceport;                 /* -1: unset */
+    int spicetls_port;             /* -1: unset */
+    int spicedisable_ticketing;    /* -1, 0, 1 */
+    char *spicepasswd;             /* NULL: unset */
+    int spiceagent_mouse;          /* -1, 0 (server mouse), 1 (client mouse) */
+    bool spicevdagent;             /* the vdagent channel */
+    int spice_clipboard_sharing;   /* -1, 0, 1 */
+    char *spice_image_compression; /* auto_glz, auto_lz, quic, glz, lz, off */
+    char *spice_streaming_video;   /* filter, all, off */
     size_t n_disks;
     struct xlconv_disk disks[XLCONV_MAX_DISKS];
     size_t n_vifs;
@@ -120,6 +144,9 @@ char *xlconv_config_to_xml(const struct xlconv_config *cfg);
 int xlconv_config_from_xml(const char *xml, size_t len, struct xlconv_config **ret,
                            struct ferry_error *err);
 
+/* An empty config with every "unset" field at its unset value. Caller frees
+ * with xlconv_config_free(). */
+struct xlconv_config *xlconv_config_new(void);
 void xlconv_config_free(struct xlconv_config *cfg);
 
 /* Names as written in both xl.cfg and the XML ("pv", "destroy"...); never
@@ -137,10 +164,40 @@ int xlconv_disk_parse(const char *spec, struct xlconv_disk *disk, struct ferry_e
 char *xlconv_disk_format(const struct xlconv_disk *disk);
 void xlconv_disk_clear(struct xlconv_disk *disk);
 
-/* Same for one vif specification (xl-network-configuration(5)). */
+/* Refuses (-EINVAL, message without position) a disk whose xl meaning has
+ * no domain XML form: a hotplug script= target (iSCSI, DRBD, NBD...: the
+ * target means whatever the script makes of it), or a target that is a
+ * protocol URI other than "rbd:" (it is not a file path). */
+int xlconv_disk_check_representable(const struct xlconv_disk *disk, struct ferry_error *err);
+
+/* An "rbd:POOL/IMAGE[@SNAP][:OPT=VAL]..." disk target (xl/QEMU syntax, '\'
+ * escapes ':' ';' '\'), split into what domain XML carries. */
+struct xlconv_rbd {
+    char *name; /* "pool/image", unescaped */
+    char *snap; /* NULL: none */
+    size_t n_hosts;
+    struct {
+        char *name;   /* monitor host, unescaped */
+        char port[8]; /* "" when absent */
+    } hosts[XLCONV_MAX_RBD_HOSTS];
+    char *options; /* the other OPT=VAL items as written, ':'-joined; "" if none */
+};
+/* True when TARGET is an rbd: target. */
+bool xlconv_target_is_rbd(const char *target);
+/* 0 and *RET filled (clear with xlconv_rbd_clear), or -EINVAL. */
+int xlconv_rbd_parse(const char *target, struct xlconv_rbd *ret, struct ferry_error *err);
+/* The target string for RBD (options, then mon_host last). Caller frees. */
+char *xlconv_rbd_format(const struct xlconv_rbd *rbd);
+void xlconv_rbd_clear(struct xlconv_rbd *rbd);
+
+/* Same for one vif specification (xl-network-configuration(5)). type=vif
+ * becomes model "netfront"; the bridge's Open vSwitch VLAN part goes to
+ * tags (see struct xlconv_vif). */
 int xlconv_vif_parse(const char *spec, struct xlconv_vif *vif, struct ferry_error *err);
 char *xlconv_vif_format(const struct xlconv_vif *vif);
 void xlconv_vif_clear(struct xlconv_vif *vif);
+/* True when SCRIPT (a path or name) is vif-openvswitch. */
+bool xlconv_vif_script_is_ovs(const char *script);
 
 FERRY_DEFINE_CLEANUP_FUNC(struct xlconv_config, xlconv_config_free)
 

@@ -4,7 +4,9 @@
  * still accepts) and vif specifications (xl-network-configuration(5)).
  * Options ferry does not model are kept verbatim in ->extra; parameters xl
  * itself would reject are rejected here too. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,6 +342,43 @@ char *xlconv_disk_format(const struct xlconv_disk *d)
     return ferry_buf_steal(&b);
 }
 
+int xlconv_disk_check_representable(const struct xlconv_disk *d, struct ferry_error *err)
+{
+    /* A script= hotplug target (also the deprecated iscsi:, nbd:, enbd:,
+     * drbd: prefixes) means whatever the script makes of it. */
+    for (const char *e = d->extra; e && *e;) {
+        size_t n = strcspn(e, ",");
+        if (strncmp(e, "script=", 7) == 0)
+            return ferry_error_set(err, EINVAL,
+                                   "disk '%s': %.*s: the target is interpreted by a hotplug "
+                                   "script; domain XML has no equivalent",
+                                   d->vdev, (int)n, e);
+        e += n + (e[n] == ',');
+    }
+    if (!d->target || d->target[0] == '/')
+        return 0;
+    if (xlconv_target_is_rbd(d->target)) {
+        struct xlconv_rbd rbd = {0};
+        struct ferry_error e = {0};
+        int r = xlconv_rbd_parse(d->target, &rbd, &e);
+        xlconv_rbd_clear(&rbd);
+        if (r < 0)
+            return ferry_error_set(err, EINVAL, "disk '%s': %s", d->vdev, e.msg);
+        return 0;
+    }
+    /* "nbd:host:port", "iscsi://...", "gluster+tcp://...": QEMU reads a
+     * protocol, not a path; only rbd has a mapping. */
+    size_t n = 0;
+    if (isalpha((unsigned char)d->target[0]))
+        n = strspn(d->target, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+    if (n > 0 && d->target[n] == ':')
+        return ferry_error_set(err, EINVAL,
+                               "disk '%s': target '%.64s' is a '%.*s' network URI, not a file; "
+                               "only rbd: targets have a domain XML form",
+                               d->vdev, d->target, (int)n, d->target);
+    return 0;
+}
+
 /* --- vifs --- */
 
 static bool mac_normalize(const char *s, char out[18])
@@ -357,6 +396,125 @@ static bool mac_normalize(const char *s, char out[18])
     }
     out[17] = '\0';
     return true;
+}
+
+bool xlconv_vif_script_is_ovs(const char *script)
+{
+    const char *base = script ? strrchr(script, '/') : NULL;
+
+    base = base ? base + 1 : script;
+    return base && strcmp(base, "vif-openvswitch") == 0;
+}
+
+/* Reads "N" (0..4095) from *P up to a non-digit; -1 when not a tag. */
+static long vlan_tag(const char **p)
+{
+    long v = 0;
+    const char *s = *p;
+
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    for (; isdigit((unsigned char)*s); s++) {
+        v = v * 10 + (*s - '0');
+        if (v > 4095)
+            return -1;
+    }
+    *p = s;
+    return v;
+}
+
+/* vif-openvswitch reads "NAME[.TAG][:TRUNK[:TRUNK]...]" from the bridge
+ * key. With that script, or none (xl's default may be it, and libvirt reads
+ * it so), the VLAN part becomes tags; with another script the bridge is a
+ * name as written. A tag together with trunks has no domain XML form. */
+static int vif_split_vlan(struct xlconv_vif *v, struct ferry_error *err)
+{
+    bool ovs = xlconv_vif_script_is_ovs(v->script);
+    const char *sep = strpbrk(v->bridge, ".:");
+
+    if (!sep || (!ovs && v->script))
+        return 0;
+    const char *p = sep;
+    bool bad = sep == v->bridge;
+    bool dot = *p == '.';
+    if (dot) {
+        p++;
+        long t = vlan_tag(&p);
+        if (t < 0)
+            bad = true;
+        else
+            v->tags[v->n_tags++] = (unsigned)t;
+    }
+    if (!bad && *p == ':') {
+        if (dot)
+            return ferry_error_set(err, EINVAL,
+                                   "vif bridge '%s': an access tag together with trunk VLANs "
+                                   "has no domain XML equivalent",
+                                   v->bridge);
+        v->trunk = true;
+        while (!bad && *p == ':') {
+            p++;
+            long t = vlan_tag(&p);
+            if (t < 0 || v->n_tags >= XLCONV_MAX_VLAN_TAGS)
+                bad = true;
+            else
+                v->tags[v->n_tags++] = (unsigned)t;
+        }
+    }
+    if (bad || *p) {
+        v->n_tags = 0;
+        v->trunk = false;
+        if (!ovs)
+            return 0; /* not VLAN syntax: a bridge name xl passes on as is */
+        return ferry_error_set(err, EINVAL,
+                               "vif bridge '%s' is not NAME[.TAG] or NAME:TAG[:TAG]... "
+                               "(vif-openvswitch; tags 0-4095)",
+                               v->bridge);
+    }
+    v->bridge[sep - v->bridge] = '\0';
+    return 0;
+}
+
+/* xl's ip= is a space-separated list of addresses, each optionally with a
+ * /PREFIX; domain XML has one <ip address [prefix]> per item, so each must
+ * be an address. */
+static int vif_check_ips(const char *list, struct ferry_error *err)
+{
+    _cleanup_free_ char *copy = ferry_strdup(list);
+    char *save = NULL;
+    unsigned n = 0;
+
+    for (char *a = strtok_r(copy, " \t", &save); a; a = strtok_r(NULL, " \t", &save), n++) {
+        unsigned char buf[16];
+        char *slash = strchr(a, '/');
+        bool v6 = strchr(a, ':') != NULL;
+        if (slash)
+            *slash = '\0';
+        bool ok = inet_pton(v6 ? AF_INET6 : AF_INET, a, buf) == 1;
+        if (ok && slash) {
+            uint64_t p;
+            ok = ferry_parse_u64(slash + 1, &p) == 0 && p <= (v6 ? 128u : 32u);
+            *slash = '/';
+        }
+        if (!ok)
+            return ferry_error_set(err, EINVAL, "vif ip '%s' is not an IP address[/PREFIX]", a);
+    }
+    if (n == 0)
+        return ferry_error_set(err, EINVAL, "vif ip is empty");
+    return 0;
+}
+
+/* The bridge key as xl reads it: the name and the VLAN part. Caller frees. */
+static char *vif_bridge_with_vlan(const struct xlconv_vif *v)
+{
+    struct ferry_buf b = {0};
+
+    if (!v->bridge)
+        return NULL;
+    ferry_buf_puts(&b, v->bridge);
+    for (size_t i = 0; i < v->n_tags; i++)
+        ferry_buf_printf(&b, "%c%u", v->trunk ? ':' : '.', v->tags[i]);
+    return ferry_buf_steal(&b);
 }
 
 void xlconv_vif_clear(struct xlconv_vif *vif)
@@ -384,6 +542,7 @@ int xlconv_vif_parse(const char *spec, struct xlconv_vif *vif, struct ferry_erro
 {
     struct xlconv_vif v = {0};
     const char *p = spec;
+    bool type_vif = false;
     int r = 0;
 
     if (strlen(spec) > SPEC_MAX)
@@ -432,12 +591,30 @@ int xlconv_vif_parse(const char *spec, struct xlconv_vif *vif, struct ferry_erro
             r = vif_set(&v.ip, key, val, err);
         } else if (strcmp(key, "vifname") == 0) {
             r = vif_set(&v.vifname, key, val, err);
+        } else if (strcmp(key, "type") == 0 && strcmp(val, "vif") == 0) {
+            /* A PV-only NIC: libvirt's model 'netfront'. */
+            if (type_vif)
+                r = ferry_error_set(err, EINVAL, "vif type respecified ('%s')", val);
+            type_vif = true;
         } else {
             /* type, rate, mtu, vlan, backend, gatewaydev...: kept as written. */
             *eq = '=';
             extra_add(&v.extra, param);
         }
     }
+    if (r == 0 && v.model && strcmp(v.model, "netfront") == 0)
+        r = ferry_error_set(err, EINVAL,
+                            "vif model 'netfront' is not an emulated NIC: xl.cfg says type=vif");
+    if (r == 0 && type_vif && v.model)
+        r = ferry_error_set(err, EINVAL,
+                            "vif type=vif (PV only) and model=%s (an emulated NIC) contradict",
+                            v.model);
+    if (r == 0 && type_vif)
+        v.model = ferry_strdup("netfront");
+    if (r == 0 && v.bridge)
+        r = vif_split_vlan(&v, err);
+    if (r == 0 && v.ip)
+        r = vif_check_ips(v.ip, err);
     if (r < 0) {
         xlconv_vif_clear(&v);
         return r;
@@ -458,9 +635,13 @@ char *xlconv_vif_format(const struct xlconv_vif *v)
             sep = ",";                                                                             \
         }                                                                                          \
     } while (0)
+    _cleanup_free_ char *bridge = vif_bridge_with_vlan(v);
+    bool netfront = v->model && strcmp(v->model, "netfront") == 0;
+
     VIF_PUT("mac", v->mac[0] ? v->mac : NULL);
-    VIF_PUT("bridge", v->bridge);
-    VIF_PUT("model", v->model);
+    VIF_PUT("bridge", bridge);
+    VIF_PUT("model", netfront ? NULL : v->model);
+    VIF_PUT("type", netfront ? "vif" : NULL);
     VIF_PUT("script", v->script);
     VIF_PUT("ip", v->ip);
     VIF_PUT("vifname", v->vifname);

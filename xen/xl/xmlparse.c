@@ -23,22 +23,15 @@
 #include "xlcfg.h"
 #include "xml-cleanup.h"
 #include "xml.h"
+#include "xmlparse.h"
 
-#define BADCAST (const xmlChar *)
-
-struct xparse {
-    struct xlconv_config *cfg;
-    struct ferry_error *err;
-    bool have_vnc_graphics;
-};
-
-static bool is_elem(const xmlNode *n, const char *name)
+bool xlconv_xp_is(const xmlNode *n, const char *name)
 {
     return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
 }
 
 /* Attribute NAME of N (no namespace), or NULL. Caller frees with free(). */
-static char *prop(const xmlNode *n, const char *name)
+char *xlconv_xp_prop(const xmlNode *n, const char *name)
 {
     xmlChar *v = xmlGetNoNsProp(n, BADCAST name);
     char *s;
@@ -51,7 +44,7 @@ static char *prop(const xmlNode *n, const char *name)
 }
 
 /* Text content of N, bounded. Caller frees *ret. */
-static int text(const struct xparse *xp, const xmlNode *n, const char *what, char **ret)
+int xlconv_xp_text(const struct xparse *xp, const xmlNode *n, const char *what, char **ret)
 {
     xmlChar *v = xmlNodeGetContent(n);
 
@@ -68,7 +61,7 @@ static int text(const struct xparse *xp, const xmlNode *n, const char *what, cha
     return 0;
 }
 
-static void note_ignored(struct xparse *xp, const char *parent, const xmlNode *n)
+void xlconv_xp_note_ignored(struct xparse *xp, const char *parent, const xmlNode *n)
 {
     xlconv_internal_note(xp->cfg, ferry_strdup_printf("domain XML: <%s%s%s> has no xl.cfg "
                                                       "equivalent; not converted",
@@ -76,8 +69,8 @@ static void note_ignored(struct xparse *xp, const char *parent, const xmlNode *n
                                                       (const char *)n->name));
 }
 
-static int parse_uint(const struct xparse *xp, const char *what, const char *s, uint64_t max,
-                      uint64_t *ret)
+int xlconv_xp_uint(const struct xparse *xp, const char *what, const char *s, uint64_t max,
+                   uint64_t *ret)
 {
     uint64_t v;
 
@@ -111,7 +104,7 @@ static int parse_memory(struct xparse *xp, const xmlNode *n, uint64_t *ret_mib)
         {"T", 1099511627776ull},
         {"TiB", 1099511627776ull},
     };
-    _cleanup_free_ char *unit = prop(n, "unit"), *val = NULL;
+    _cleanup_free_ char *unit = xlconv_xp_prop(n, "unit"), *val = NULL;
     uint64_t mult = 1024, v = 0;
     int r;
 
@@ -124,11 +117,11 @@ static int parse_memory(struct xparse *xp, const xmlNode *n, uint64_t *ret_mib)
             return ferry_error_set(xp->err, EINVAL, "domain XML: <%s>: unknown unit '%s'",
                                    (const char *)n->name, unit);
     }
-    r = text(xp, n, (const char *)n->name, &val);
+    r = xlconv_xp_text(xp, n, (const char *)n->name, &val);
     if (r < 0)
         return r;
     uint64_t max_units = XLCONV_MAX_MEM_MIB * 1048576 / mult;
-    r = parse_uint(xp, (const char *)n->name, val, max_units, &v);
+    r = xlconv_xp_uint(xp, (const char *)n->name, val, max_units, &v);
     if (r < 0)
         return r;
     uint64_t bytes = v * mult, mib = (bytes + 1048575) / 1048576;
@@ -141,6 +134,62 @@ static int parse_memory(struct xparse *xp, const xmlNode *n, uint64_t *ret_mib)
     return 0;
 }
 
+/* <loader type='pflash' readonly='yes'>[PATH]</loader> is bios = "ovmf"
+ * (PATH: bios_path_override); libvirt's <loader type='rom'>.../hvmloader
+ * is xl's default firmware loader and needs no key. */
+static int parse_loader(struct xparse *xp, const xmlNode *n)
+{
+    struct xlconv_config *cfg = xp->cfg;
+    _cleanup_free_ char *type = xlconv_xp_prop(n, "type");
+    _cleanup_free_ char *ro = xlconv_xp_prop(n, "readonly");
+    _cleanup_free_ char *secure = xlconv_xp_prop(n, "secure");
+    _cleanup_free_ char *path = NULL;
+    int r = xlconv_xp_text(xp, n, "os/loader", &path);
+
+    if (r < 0)
+        return r;
+    /* Surrounding blanks are layout, not part of the path. */
+    size_t lead = strspn(path, " \t\n"), len = strlen(path);
+    while (len > lead && strchr(" \t\n", path[len - 1]))
+        len--;
+    memmove(path, path + lead, len - lead);
+    path[len - lead] = '\0';
+    if (type && strcmp(type, "rom") == 0) {
+        const char *base = strrchr(path, '/');
+        if (!base || strcmp(base, "/hvmloader") != 0)
+            return ferry_error_set(xp->err, EINVAL,
+                                   "domain XML: <loader type='rom'>%.64s</loader>: only xl's "
+                                   "own hvmloader has an xl.cfg equivalent",
+                                   path);
+        xlconv_internal_note(cfg, ferry_strdup_printf("domain XML: <os><loader type='rom'> is "
+                                                      "xl's default hvmloader; no key written"));
+        return 0;
+    }
+    if (!type || strcmp(type, "pflash") != 0)
+        return ferry_error_set(xp->err, EINVAL,
+                               "domain XML: <loader type='%.16s'> has no xl.cfg equivalent "
+                               "(pflash, rom)",
+                               type ? type : "");
+    if (ro && strcmp(ro, "yes") != 0)
+        return ferry_error_set(xp->err, EINVAL,
+                               "domain XML: <loader type='pflash' readonly='%.8s'>: xl's OVMF "
+                               "is read-only",
+                               ro);
+    if (secure && strcmp(secure, "no") != 0)
+        return ferry_error_set(
+            xp->err, EINVAL, "domain XML: <loader secure='%.8s'> has no xl.cfg equivalent", secure);
+    if (cfg->ovmf)
+        return ferry_error_set(xp->err, EINVAL, "domain XML: <loader> given twice");
+    cfg->ovmf = true;
+    if (*path) {
+        if (path[0] != '/')
+            return ferry_error_set(xp->err, EINVAL,
+                                   "domain XML: <loader> '%.64s' is not an absolute path", path);
+        cfg->bios_path = TAKE_PTR(path);
+    }
+    return 0;
+}
+
 static int parse_os(struct xparse *xp, const xmlNode *os)
 {
     struct xlconv_config *cfg = xp->cfg;
@@ -149,9 +198,9 @@ static int parse_os(struct xparse *xp, const xmlNode *os)
     for (const xmlNode *c = os->children; c && r == 0; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (is_elem(c, "type")) {
-            _cleanup_free_ char *t = NULL, *machine = prop(c, "machine");
-            r = text(xp, c, "os/type", &t);
+        if (xlconv_xp_is(c, "type")) {
+            _cleanup_free_ char *t = NULL, *machine = xlconv_xp_prop(c, "machine");
+            r = xlconv_xp_text(xp, c, "os/type", &t);
             if (r < 0)
                 return r;
             if (strcmp(t, "hvm") == 0)
@@ -165,223 +214,21 @@ static int parse_os(struct xparse *xp, const xmlNode *os)
                                        "domain XML: <os><type> '%s' is not a Xen guest type "
                                        "(linux, xenpvh, hvm)",
                                        t);
-        } else if (is_elem(c, "kernel")) {
-            r = text(xp, c, "os/kernel", &cfg->kernel);
-        } else if (is_elem(c, "initrd")) {
-            r = text(xp, c, "os/initrd", &cfg->ramdisk);
-        } else if (is_elem(c, "cmdline")) {
-            r = text(xp, c, "os/cmdline", &cfg->cmdline);
-        } else {
-            note_ignored(xp, "os", c);
-        }
-    }
-    return r;
-}
-
-static int parse_disk(struct xparse *xp, const xmlNode *n)
-{
-    struct xlconv_config *cfg = xp->cfg;
-    struct xlconv_disk d = {0};
-    _cleanup_free_ char *device = prop(n, "device");
-    bool have_readonly = false;
-    int r = 0;
-
-    if (cfg->n_disks >= XLCONV_MAX_DISKS)
-        return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d disks", XLCONV_MAX_DISKS);
-    if (device && strcmp(device, "cdrom") == 0)
-        d.cdrom = true;
-    else if (device && strcmp(device, "disk") != 0)
-        return ferry_error_set(xp->err, EINVAL,
-                               "domain XML: disk device '%s' has no xl.cfg equivalent", device);
-
-    for (const xmlNode *c = n->children; c && r == 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (is_elem(c, "driver")) {
-            _cleanup_free_ char *name = prop(c, "name"), *type = prop(c, "type");
-            if (name && strcmp(name, "file") != 0) {
-                const char *bt = NULL;
-                static const char *const map[][2] = {{"phy", "phy"},
-                                                     {"qemu", "qdisk"},
-                                                     {"tap", "tap"},
-                                                     {"tap2", "tap"},
-                                                     {"standalone", "standalone"}};
-                for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-                    if (strcmp(name, map[i][0]) == 0)
-                        bt = map[i][1];
-                if (!bt)
-                    r = ferry_error_set(xp->err, EINVAL,
-                                        "domain XML: disk driver '%s' has no xl backendtype", name);
-                else
-                    snprintf(d.backendtype, sizeof d.backendtype, "%s", bt);
-            }
-            if (type && strlen(type) < sizeof d.format)
-                snprintf(d.format, sizeof d.format, "%s", type);
-            else if (type)
-                r = ferry_error_set(xp->err, EINVAL, "domain XML: unknown disk format '%.40s'",
-                                    type);
-        } else if (is_elem(c, "source")) {
-            char *src = prop(c, "file");
-            if (!src)
-                src = prop(c, "dev");
-            if (!src)
-                r = ferry_error_set(xp->err, EINVAL,
-                                    "domain XML: disk <source> needs a file or dev attribute");
-            free(d.target);
-            d.target = src;
-        } else if (is_elem(c, "target")) {
-            _cleanup_free_ char *dev = prop(c, "dev");
-            if (!dev || !*dev || strlen(dev) >= sizeof d.vdev)
-                r = ferry_error_set(xp->err, EINVAL,
-                                    "domain XML: disk <target dev> missing or "
-                                    "too long");
-            else
-                snprintf(d.vdev, sizeof d.vdev, "%s", dev);
-        } else if (is_elem(c, "readonly")) {
-            have_readonly = true;
-        } else {
-            note_ignored(xp, "devices/disk", c);
-        }
-    }
-    if (r == 0 && !d.vdev[0])
-        r = ferry_error_set(xp->err, EINVAL, "domain XML: disk without <target dev>");
-    if (r < 0) {
-        xlconv_disk_clear(&d);
-        return r;
-    }
-    if (!d.format[0])
-        snprintf(d.format, sizeof d.format, "%s", d.target ? "raw" : "empty");
-    d.readonly = have_readonly || d.cdrom;
-    cfg->disks[cfg->n_disks++] = d;
-    return 0;
-}
-
-static int parse_interface(struct xparse *xp, const xmlNode *n)
-{
-    struct xlconv_config *cfg = xp->cfg;
-    struct xlconv_vif v = {0};
-    _cleanup_free_ char *type = prop(n, "type");
-    int r = 0;
-
-    if (cfg->n_vifs >= XLCONV_MAX_VIFS)
-        return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d interfaces",
-                               XLCONV_MAX_VIFS);
-    if (!type || (strcmp(type, "bridge") != 0 && strcmp(type, "ethernet") != 0))
-        return ferry_error_set(xp->err, EINVAL,
-                               "domain XML: interface type '%s' has no xl.cfg equivalent "
-                               "(bridge, ethernet)",
-                               type ? type : "");
-
-    for (const xmlNode *c = n->children; c && r == 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        char **field = NULL;
-        const char *attr = NULL;
-        if (is_elem(c, "mac")) {
-            _cleanup_free_ char *mac = prop(c, "address");
-            if (!mac || strlen(mac) >= sizeof v.mac)
-                r = ferry_error_set(xp->err, EINVAL, "domain XML: bad interface <mac>");
-            else
-                for (size_t i = 0; mac[i]; i++)
-                    v.mac[i] = (char)tolower((unsigned char)mac[i]);
-            continue;
-        }
-        if (is_elem(c, "source"))
-            field = &v.bridge, attr = "bridge";
-        else if (is_elem(c, "script"))
-            field = &v.script, attr = "path";
-        else if (is_elem(c, "ip"))
-            field = &v.ip, attr = "address";
-        else if (is_elem(c, "target"))
-            field = &v.vifname, attr = "dev";
-        else if (is_elem(c, "model"))
-            field = &v.model, attr = "type";
-        if (!field) {
-            note_ignored(xp, "devices/interface", c);
-            continue;
-        }
-        char *val = prop(c, attr);
-        if (!val)
+        } else if (xlconv_xp_is(c, "kernel")) {
+            r = xlconv_xp_text(xp, c, "os/kernel", &cfg->kernel);
+        } else if (xlconv_xp_is(c, "initrd")) {
+            r = xlconv_xp_text(xp, c, "os/initrd", &cfg->ramdisk);
+        } else if (xlconv_xp_is(c, "cmdline")) {
+            r = xlconv_xp_text(xp, c, "os/cmdline", &cfg->cmdline);
+        } else if (xlconv_xp_is(c, "loader")) {
+            r = parse_loader(xp, c);
+        } else if (xlconv_xp_is(c, "nvram")) {
             r = ferry_error_set(xp->err, EINVAL,
-                                "domain XML: interface <%s> needs %s=", (const char *)c->name,
-                                attr);
-        else if (*field)
-            r = ferry_error_set(xp->err, EINVAL, "domain XML: interface <%s> given twice",
-                                (const char *)c->name);
-        if (r < 0) {
-            free(val);
-            break;
+                                "domain XML: <os><nvram> has no xl.cfg equivalent (xl's OVMF "
+                                "keeps no variable store)");
+        } else {
+            xlconv_xp_note_ignored(xp, "os", c);
         }
-        *field = val;
-    }
-    if (r == 0 && strcmp(type, "bridge") == 0 && !v.bridge)
-        r = ferry_error_set(xp->err, EINVAL,
-                            "domain XML: bridge interface without <source bridge>");
-    if (r < 0) {
-        xlconv_vif_clear(&v);
-        return r;
-    }
-    cfg->vifs[cfg->n_vifs++] = v;
-    return 0;
-}
-
-static int parse_graphics(struct xparse *xp, const xmlNode *n)
-{
-    struct xlconv_config *cfg = xp->cfg;
-    _cleanup_free_ char *type = prop(n, "type"), *port = prop(n, "port");
-    _cleanup_free_ char *autoport = prop(n, "autoport"), *listen = prop(n, "listen");
-    uint64_t p = 0;
-    int r;
-
-    if (!type || strcmp(type, "vnc") != 0) {
-        note_ignored(xp, "devices", n);
-        return 0;
-    }
-    if (cfg->vnc)
-        return ferry_error_set(xp->err, EINVAL, "domain XML: more than one VNC <graphics>");
-    cfg->vnc = true;
-    xp->have_vnc_graphics = true;
-    if (port && strcmp(port, "-1") != 0) {
-        r = parse_uint(xp, "graphics port", port, 65535, &p);
-        if (r < 0)
-            return r;
-        if (p < 5900)
-            return ferry_error_set(xp->err, EINVAL,
-                                   "domain XML: VNC port %" PRIu64 " is below 5900 (xl.cfg has "
-                                   "only vncdisplay = port - 5900)",
-                                   p);
-        cfg->vncdisplay = (int)(p - 5900);
-    }
-    if (autoport) {
-        if (strcmp(autoport, "yes") != 0 && strcmp(autoport, "no") != 0)
-            return ferry_error_set(xp->err, EINVAL, "domain XML: graphics autoport '%s'", autoport);
-        cfg->vncunused = strcmp(autoport, "yes") == 0;
-    }
-    if (!listen) {
-        for (const xmlNode *c = n->children; c; c = c->next)
-            if (is_elem(c, "listen") && !listen)
-                listen = prop(c, "address");
-    }
-    cfg->vnclisten = TAKE_PTR(listen);
-    cfg->vncpasswd = prop(n, "passwd");
-    return 0;
-}
-
-static int parse_devices(struct xparse *xp, const xmlNode *devs)
-{
-    int r = 0;
-
-    for (const xmlNode *c = devs->children; c && r == 0; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        if (is_elem(c, "disk"))
-            r = parse_disk(xp, c);
-        else if (is_elem(c, "interface"))
-            r = parse_interface(xp, c);
-        else if (is_elem(c, "graphics"))
-            r = parse_graphics(xp, c);
-        else
-            note_ignored(xp, "devices", c);
     }
     return r;
 }
@@ -403,7 +250,7 @@ static bool key_converted(const char *key)
 static int parse_metadata_key(struct xparse *xp, const xmlNode *k)
 {
     struct xlconv_config *cfg = xp->cfg;
-    _cleanup_free_ char *name = prop(k, "name"), *raw = NULL, *src = NULL;
+    _cleanup_free_ char *name = xlconv_xp_prop(k, "name"), *raw = NULL, *src = NULL;
     struct xlconv_xlcfg *x = NULL;
     struct ferry_error e = {0};
     int r;
@@ -413,7 +260,10 @@ static int parse_metadata_key(struct xparse *xp, const xmlNode *k)
                                name ? name : "");
     /* VNC keys are kept only when the XML has no VNC console (vnc = 0). */
     if (key_converted(name) ||
-        ((strcmp(name, "vnc") == 0 || xlconv_internal_is_vnc_key(name)) && xp->have_vnc_graphics))
+        ((strcmp(name, "vnc") == 0 || xlconv_internal_is_vnc_key(name)) && xp->have_vnc_graphics) ||
+        ((strcmp(name, "spice") == 0 || xlconv_internal_is_spice_key(name)) &&
+         xp->have_spice_graphics) ||
+        ((strcmp(name, "bios") == 0 || strcmp(name, "bios_path_override") == 0) && cfg->ovmf))
         return ferry_error_set(xp->err, EINVAL,
                                "domain XML: <ferry:key name='%s'>: this key is converted from "
                                "the XML and cannot be kept verbatim",
@@ -422,7 +272,7 @@ static int parse_metadata_key(struct xparse *xp, const xmlNode *k)
         if (strcmp(cfg->kept[i].key, name) == 0)
             return ferry_error_set(xp->err, EINVAL, "domain XML: <ferry:key name='%s'> twice",
                                    name);
-    r = text(xp, k, "ferry:key", &raw);
+    r = xlconv_xp_text(xp, k, "ferry:key", &raw);
     if (r < 0)
         return r;
     src = ferry_strdup_printf("%s = %s\n", name, raw);
@@ -441,6 +291,68 @@ static int parse_metadata_key(struct xparse *xp, const xmlNode *k)
     return 0;
 }
 
+/* <ferry:rbd dev='V'>OPTIONS</ferry:rbd>: the rbd options of disk V as
+ * xl.cfg had them (id=, conf=, auth_supported=...), instead of libvirt's
+ * reading of a source without <auth>. */
+static int parse_metadata_rbd(struct xparse *xp, const xmlNode *k)
+{
+    struct xlconv_config *cfg = xp->cfg;
+    _cleanup_free_ char *dev = xlconv_xp_prop(k, "dev"), *opts = NULL;
+    int r;
+
+    for (size_t i = 0; dev && i < cfg->n_disks; i++) {
+        if (strcmp(cfg->disks[i].vdev, dev) != 0)
+            continue;
+        if (!xp->is_rbd[i])
+            break;
+        if (xp->rbd_options_kept[i])
+            return ferry_error_set(xp->err, EINVAL, "domain XML: <ferry:rbd dev='%s'> given twice",
+                                   dev);
+        if ((r = xlconv_xp_text(xp, k, "ferry:rbd", &opts)) < 0)
+            return r;
+        free(xp->rbd[i].options);
+        xp->rbd[i].options = TAKE_PTR(opts);
+        xp->rbd_options_kept[i] = true;
+        return 0;
+    }
+    return ferry_error_set(xp->err, EINVAL, "domain XML: <ferry:rbd dev='%.32s'> names no rbd disk",
+                           dev ? dev : "");
+}
+
+/* Each rbd source becomes its disk's target; the disk checks below then
+ * prove the string reads back as the same name, snapshot, monitors and
+ * options. */
+static int finish_rbd(struct xparse *xp)
+{
+    struct xlconv_config *cfg = xp->cfg;
+
+    for (size_t i = 0; i < cfg->n_disks; i++) {
+        if (!xp->is_rbd[i])
+            continue;
+        struct xlconv_disk *d = &cfg->disks[i];
+        struct xlconv_rbd back = {0};
+        struct ferry_error e = {0};
+        free(d->target);
+        d->target = xlconv_rbd_format(&xp->rbd[i]);
+        if (xlconv_rbd_parse(d->target, &back, &e) < 0)
+            return ferry_error_set(xp->err, EINVAL, "domain XML: disk '%s': %s", d->vdev, e.msg);
+        bool same = strcmp(back.name, xp->rbd[i].name) == 0 && !back.snap == !xp->rbd[i].snap &&
+                    (!back.snap || strcmp(back.snap, xp->rbd[i].snap) == 0) &&
+                    strcmp(back.options, xp->rbd[i].options) == 0 &&
+                    back.n_hosts == xp->rbd[i].n_hosts;
+        for (size_t h = 0; same && h < back.n_hosts; h++)
+            same = strcmp(back.hosts[h].name, xp->rbd[i].hosts[h].name) == 0 &&
+                   strcmp(back.hosts[h].port, xp->rbd[i].hosts[h].port) == 0;
+        xlconv_rbd_clear(&back);
+        if (!same)
+            return ferry_error_set(xp->err, EINVAL,
+                                   "domain XML: disk '%s': its rbd source cannot be written as "
+                                   "an xl target without changing its meaning",
+                                   d->vdev);
+    }
+    return 0;
+}
+
 static int parse_metadata(struct xparse *xp, const xmlNode *md)
 {
     struct xlconv_config *cfg = xp->cfg;
@@ -449,24 +361,28 @@ static int parse_metadata(struct xparse *xp, const xmlNode *md)
     for (const xmlNode *xl = md->children; xl && r == 0; xl = xl->next) {
         if (xl->type != XML_ELEMENT_NODE)
             continue;
-        if (!is_elem(xl, "xl") || !xl->ns ||
+        if (!xlconv_xp_is(xl, "xl") || !xl->ns ||
             strcmp((const char *)xl->ns->href, XLCONV_XML_NS) != 0) {
-            note_ignored(xp, "metadata", xl);
+            xlconv_xp_note_ignored(xp, "metadata", xl);
             continue;
         }
         for (const xmlNode *k = xl->children; k && r == 0; k = k->next) {
             if (k->type != XML_ELEMENT_NODE)
                 continue;
-            if (is_elem(k, "key")) {
+            if (xlconv_xp_is(k, "key")) {
                 r = parse_metadata_key(xp, k);
                 continue;
             }
-            bool disk = is_elem(k, "disk");
-            if (!disk && !is_elem(k, "vif"))
+            if (xlconv_xp_is(k, "rbd")) {
+                r = parse_metadata_rbd(xp, k);
+                continue;
+            }
+            bool disk = xlconv_xp_is(k, "disk");
+            if (!disk && !xlconv_xp_is(k, "vif"))
                 return ferry_error_set(xp->err, EINVAL,
                                        "domain XML: unknown element <ferry:%s> in <ferry:xl>",
                                        (const char *)k->name);
-            _cleanup_free_ char *id = prop(k, disk ? "dev" : "index"), *extra = NULL;
+            _cleanup_free_ char *id = xlconv_xp_prop(k, disk ? "dev" : "index"), *extra = NULL;
             char **slot = NULL;
             if (disk) {
                 for (size_t i = 0; id && i < cfg->n_disks; i++)
@@ -485,7 +401,7 @@ static int parse_metadata(struct xparse *xp, const xmlNode *md)
                 return ferry_error_set(xp->err, EINVAL,
                                        "domain XML: <ferry:%s %s='%s'> given twice",
                                        (const char *)k->name, disk ? "dev" : "index", id);
-            r = text(xp, k, "ferry:disk", &extra);
+            r = xlconv_xp_text(xp, k, "ferry:disk", &extra);
             if (r == 0 && *extra)
                 *slot = TAKE_PTR(extra);
         }
@@ -517,6 +433,8 @@ static int check_devices(struct xparse *xp)
                     strcmp(back.backendtype, d->backendtype) == 0 &&
                     str_same(back.target, d->target) && str_same(back.extra, d->extra);
         xlconv_disk_clear(&back);
+        if (same && xlconv_disk_check_representable(d, &e) < 0)
+            return ferry_error_set(xp->err, EINVAL, "domain XML: %s", e.msg);
         if (!same)
             return ferry_error_set(xp->err, EINVAL,
                                    "domain XML: disk '%s' cannot be written as an xl disk spec "
@@ -537,7 +455,9 @@ static int check_devices(struct xparse *xp)
         bool same = strcmp(back.mac, v->mac) == 0 && str_same(back.bridge, v->bridge) &&
                     str_same(back.model, v->model) && str_same(back.script, v->script) &&
                     str_same(back.ip, v->ip) && str_same(back.vifname, v->vifname) &&
-                    str_same(back.extra, v->extra);
+                    str_same(back.extra, v->extra) && back.n_tags == v->n_tags &&
+                    back.trunk == v->trunk &&
+                    memcmp(back.tags, v->tags, v->n_tags * sizeof v->tags[0]) == 0;
         xlconv_vif_clear(&back);
         if (!same)
             return ferry_error_set(xp->err, EINVAL,
@@ -559,60 +479,76 @@ static int parse_root(struct xparse *xp, const xmlNode *root)
     for (const xmlNode *c = root->children; c && r == 0; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
             continue;
-        if (is_elem(c, "name")) {
-            r = text(xp, c, "name", &cfg->name);
+        if (xlconv_xp_is(c, "name")) {
+            r = xlconv_xp_text(xp, c, "name", &cfg->name);
             if (r == 0 && !ferry_name_valid(cfg->name))
                 r = ferry_error_set(xp->err, EINVAL,
                                     "domain XML: name '%.64s' is not a valid ferry domain name",
                                     cfg->name);
-        } else if (is_elem(c, "uuid")) {
+        } else if (xlconv_xp_is(c, "uuid")) {
             _cleanup_free_ char *uuid = NULL;
-            r = text(xp, c, "uuid", &uuid);
+            r = xlconv_xp_text(xp, c, "uuid", &uuid);
             if (r == 0 && !ferry_uuid_valid(uuid))
                 r = ferry_error_set(xp->err, EINVAL, "domain XML: '%.40s' is not a UUID", uuid);
             if (r == 0)
                 snprintf(cfg->uuid, sizeof cfg->uuid, "%s", uuid);
-        } else if (is_elem(c, "memory")) {
+        } else if (xlconv_xp_is(c, "memory")) {
             r = parse_memory(xp, c, &mem);
-        } else if (is_elem(c, "currentMemory")) {
+        } else if (xlconv_xp_is(c, "currentMemory")) {
             r = parse_memory(xp, c, &cur);
             have_current = true;
-        } else if (is_elem(c, "vcpu")) {
-            _cleanup_free_ char *v = NULL, *current = prop(c, "current");
-            r = text(xp, c, "vcpu", &v);
+        } else if (xlconv_xp_is(c, "vcpu")) {
+            _cleanup_free_ char *v = NULL, *current = xlconv_xp_prop(c, "current");
+            r = xlconv_xp_text(xp, c, "vcpu", &v);
             if (r == 0)
-                r = parse_uint(xp, "vcpu", v, XLCONV_MAX_VCPUS, &u);
+                r = xlconv_xp_uint(xp, "vcpu", v, XLCONV_MAX_VCPUS, &u);
             if (r == 0)
                 cfg->maxvcpus = cfg->vcpus = (unsigned)u;
             if (r == 0 && current) {
-                r = parse_uint(xp, "vcpu current", current, u, &u);
+                r = xlconv_xp_uint(xp, "vcpu current", current, u, &u);
                 if (r == 0 && u == 0)
                     r = ferry_error_set(xp->err, EINVAL, "domain XML: vcpu current='0'");
                 cfg->vcpus = (unsigned)u;
             }
-        } else if (is_elem(c, "os")) {
+        } else if (xlconv_xp_is(c, "os")) {
             r = parse_os(xp, c);
-        } else if (is_elem(c, "on_poweroff") || is_elem(c, "on_reboot") || is_elem(c, "on_crash")) {
+        } else if (xlconv_xp_is(c, "on_poweroff") || xlconv_xp_is(c, "on_reboot") ||
+                   xlconv_xp_is(c, "on_crash")) {
             _cleanup_free_ char *a = NULL;
-            enum xlconv_action *slot = is_elem(c, "on_poweroff") ? &cfg->on_poweroff
-                                       : is_elem(c, "on_reboot") ? &cfg->on_reboot
-                                                                 : &cfg->on_crash;
-            r = text(xp, c, (const char *)c->name, &a);
+            enum xlconv_action *slot = xlconv_xp_is(c, "on_poweroff") ? &cfg->on_poweroff
+                                       : xlconv_xp_is(c, "on_reboot") ? &cfg->on_reboot
+                                                                      : &cfg->on_crash;
+            r = xlconv_xp_text(xp, c, (const char *)c->name, &a);
             if (r == 0 && xlconv_internal_action_parse(a, slot) < 0)
                 r = ferry_error_set(xp->err, EINVAL, "domain XML: <%s>: unknown action '%.40s'",
                                     (const char *)c->name, a);
-        } else if (is_elem(c, "devices")) {
-            r = parse_devices(xp, c);
-        } else if (is_elem(c, "metadata")) {
+        } else if (xlconv_xp_is(c, "devices")) {
+            r = xlconv_xp_devices(xp, c);
+        } else if (xlconv_xp_is(c, "metadata")) {
             metadata = c; /* after devices: it refers to them */
         } else {
-            note_ignored(xp, NULL, c);
+            xlconv_xp_note_ignored(xp, NULL, c);
         }
     }
     if (r == 0 && metadata)
         r = parse_metadata(xp, metadata);
+    if (r == 0)
+        r = finish_rbd(xp);
     if (r < 0)
         return r;
+    if (cfg->spicevdagent && !cfg->spice)
+        return ferry_error_set(xp->err, EINVAL,
+                               "domain XML: the SPICE agent <channel> without SPICE <graphics> "
+                               "has no xl.cfg equivalent");
+    if (cfg->spice_clipboard_sharing == 1 && !cfg->spicevdagent)
+        return ferry_error_set(xp->err, EINVAL,
+                               "domain XML: SPICE <clipboard copypaste='yes'> needs the SPICE "
+                               "agent <channel type='spicevmc'> (xl.cfg(5): spicevdagent)");
+    /* xl ignores both for PV and PVH guests: refuse rather than drop. */
+    if (cfg->type != XLCONV_GUEST_HVM && (cfg->ovmf || cfg->spice))
+        return ferry_error_set(xp->err, EINVAL,
+                               "domain XML: %s is only for <os><type>hvm</type> guests in xl",
+                               cfg->ovmf ? "<loader type='pflash'>" : "SPICE <graphics>");
     if (!cfg->name)
         return ferry_error_set(xp->err, EINVAL, "domain XML: missing <name>");
     if (cfg->maxvcpus == cfg->vcpus)
@@ -656,18 +592,20 @@ int xlconv_config_from_xml(const char *xml, size_t len, struct xlconv_config **r
         return ferry_error_set(err, -r, "%s", perr.msg);
 
     xmlNode *root = xmlDocGetRootElement(doc);
-    if (!root || !is_elem(root, "domain"))
+    if (!root || !xlconv_xp_is(root, "domain"))
         return ferry_error_set(err, EINVAL, "domain XML: the root element is not <domain>");
-    _cleanup_free_ char *type = prop(root, "type");
+    _cleanup_free_ char *type = xlconv_xp_prop(root, "type");
     if (!type || strcmp(type, "xen") != 0)
         return ferry_error_set(err, EINVAL, "domain XML: <domain type='%.20s'> is not 'xen'",
                                type ? type : "");
 
-    cfg = ferry_calloc(1, sizeof *cfg);
-    cfg->vncdisplay = -1;
-    cfg->vncunused = -1;
-    struct xparse xp = {.cfg = cfg, .err = err};
-    r = parse_root(&xp, root);
+    cfg = xlconv_config_new();
+    _cleanup_free_ struct xparse *xp = ferry_calloc(1, sizeof *xp);
+    xp->cfg = cfg;
+    xp->err = err;
+    r = parse_root(xp, root);
+    for (size_t i = 0; i < XLCONV_MAX_DISKS; i++)
+        xlconv_rbd_clear(&xp->rbd[i]);
     if (r < 0)
         return r;
     *ret = TAKE_PTR(cfg);
