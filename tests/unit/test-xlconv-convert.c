@@ -17,14 +17,8 @@
 
 #include "cleanup.h"
 #include "util.h"
+#include "xen-corpus.h"
 #include "xlconv.h"
-
-static const char *const samples[] = {
-    "pv-kernel",       "pvh",          "hvm-vnc",    "builder-hvm", "odd-spacing", "comments",
-    "multiline-lists", "unknown-keys", "disk-forms", "vif-forms",   "escapes",     "vnc-off",
-    "duplicates",      "rbd",          "ovmf",       "ovmf-path",   "spice",       "spice-noticket",
-    "ovs-vlan",
-};
 
 static char *read_data(const char *name, const char *ext)
 {
@@ -104,8 +98,8 @@ static void test_mutations(void **state)
     uint32_t seed = 12345;
     unsigned accepted = 0, refused = 0;
 
-    for (size_t si = 0; si < ARRAY_SIZE(samples); si++) {
-        _cleanup_free_ char *orig = read_data(samples[si], ".cfg");
+    for (size_t si = 0; si < xlconv_test_corpus_len; si++) {
+        _cleanup_free_ char *orig = read_data(xlconv_test_corpus[si], ".cfg");
         size_t olen = strlen(orig);
         for (int round = 0; round < 300; round++) {
             _cleanup_free_ char *m = malloc(olen + 8);
@@ -162,8 +156,8 @@ static void test_xml_mutations(void **state)
     uint32_t seed = 777;
     unsigned accepted = 0, refused = 0;
 
-    for (size_t si = 0; si < ARRAY_SIZE(samples); si++) {
-        _cleanup_free_ char *orig = read_data(samples[si], ".xml");
+    for (size_t si = 0; si < xlconv_test_corpus_len; si++) {
+        _cleanup_free_ char *orig = read_data(xlconv_test_corpus[si], ".xml");
         size_t olen = strlen(orig);
         for (int round = 0; round < 300; round++) {
             _cleanup_free_ char *m = malloc(olen + 8);
@@ -209,19 +203,18 @@ static int setup_sample(void **state)
 
 int main(void)
 {
-    struct CMUnitTest tests[ARRAY_SIZE(samples) + 2];
+    size_t n = xlconv_test_corpus_len;
+    _cleanup_free_ struct CMUnitTest *tests = ferry_calloc(n + 2, sizeof *tests);
 
-    tests[ARRAY_SIZE(samples)] =
-        (struct CMUnitTest){.name = "mutations", .test_func = test_mutations};
-    tests[ARRAY_SIZE(samples) + 1] =
-        (struct CMUnitTest){.name = "xml-mutations", .test_func = test_xml_mutations};
-    for (size_t i = 0; i < ARRAY_SIZE(samples); i++) {
+    tests[n] = (struct CMUnitTest){.name = "mutations", .test_func = test_mutations};
+    tests[n + 1] = (struct CMUnitTest){.name = "xml-mutations", .test_func = test_xml_mutations};
+    for (size_t i = 0; i < n; i++) {
         tests[i] = (struct CMUnitTest){
-            .name = samples[i],
+            .name = xlconv_test_corpus[i],
             .test_func = test_sample,
             .setup_func = setup_sample,
-            .initial_state = (void *)samples[i],
+            .initial_state = (void *)xlconv_test_corpus[i],
         };
     }
-    return _cmocka_run_group_tests("xen-convert", tests, ARRAY_SIZE(tests), NULL, NULL);
+    return _cmocka_run_group_tests("xen-convert", tests, n + 2, NULL, NULL);
 }
