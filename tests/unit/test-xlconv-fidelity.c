@@ -446,6 +446,42 @@ static void test_cdrom_shape(void **state)
              "    </disk>");
 }
 
+/* What test-xlconv-mutate found: XML whose parts contradict, or that a
+ * second copy of an element would silently overrule, is refused. */
+static void test_xml_contradictions(void **state)
+{
+    xml_refused("<domain type='xen'><name>g</name><memory>524288</memory>"
+                "<os><type machine='xenpv'>hvm</type></os></domain>",
+                "<os><type machine='xenpv'>hvm</type>: the machine names another guest type");
+    xml_refused(DOM_HVM("<disk><source file='/x'/><target dev='xvda' bus='ide'/></disk>"),
+                "disk 'xvda' on bus 'ide': xl derives the bus from the name ('xvda' is xen)");
+    xml_refused(DOM_HVM("<interface type='ethernet'><source bridge='br0'/></interface>"),
+                "interface type='ethernet' with <source bridge>");
+    xml_refused(DOM_HVM("<disk><driver type='raw'/><driver type='qcow2'/><source file='/x'/>"
+                        "<target dev='xvda'/></disk>"),
+                "<disk><driver> given 2 times");
+    xml_refused("<domain type='xen'><name>g</name><name>h</name><memory>524288</memory>"
+                "</domain>",
+                "<domain><name> given 2 times");
+    xml_refused(DOM_HVM("<interface type='bridge'><mac address='00:16:3e:00:00:01'/>"
+                        "<mac address='00:16:3e:00:00:02'/><source bridge='b'/></interface>"),
+                "<interface><mac> given 2 times");
+    xml_refused(DOM_HVM("<disk type='network'><source protocol='rbd' name='p/i'><snapshot/>"
+                        "</source><target dev='xvda'/></disk>"),
+                "<snapshot> needs name=");
+    /* Kept keys may not switch on what the XML does not have. */
+#define KEPT(k, v)                                                                                 \
+    "<domain type='xen'><name>g</name><memory>524288</memory><os><type>hvm</type></os>"            \
+    "<metadata><ferry:xl xmlns:ferry='urn:ferry:xen-xl:1'><ferry:key name='" k "'>" v              \
+    "</ferry:key></ferry:xl></metadata></domain>"
+    xml_refused(KEPT("vnclisten", "\"0.0.0.0\""),
+                "<ferry:key name='vnclisten'> without <ferry:key name='vnc'>0</ferry:key>");
+    xml_refused(KEPT("vnc", "1"), "<ferry:key name='vnc'> may only be 0");
+    xml_refused(KEPT("spice", "1"), "<ferry:key name='spice'> may only be 0");
+    xml_refused(KEPT("bios", "\"ovmf\""), "UEFI is <loader type='pflash'>");
+#undef KEPT
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_netfront),
         cmocka_unit_test(test_ip_list),
         cmocka_unit_test(test_cdrom_shape),
+        cmocka_unit_test(test_xml_contradictions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

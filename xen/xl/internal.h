@@ -18,6 +18,9 @@ int xlconv_internal_action_parse(const char *s, enum xlconv_action *ret);
 /* The virtio-serial port name of the SPICE agent (spicevdagent). */
 #define XLCONV_SPICE_AGENT_CHANNEL "com.redhat.spice.0"
 
+/* The bus libvirt writes for vdev VDEV ("ide", "scsi", "xen"). */
+const char *xlconv_internal_disk_bus(const char *vdev);
+
 /* True for the spice* keys config.c converts (not "spice" itself). */
 bool xlconv_internal_is_spice_key(const char *key);
 

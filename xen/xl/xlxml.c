@@ -35,7 +35,9 @@ static void set_prop(xmlNode *n, const char *name, const char *val)
     xmlNewProp(n, BADCAST name, BADCAST val);
 }
 
-static const char *disk_bus(const char *vdev)
+/* xl has no bus setting: the vdev name decides (hdX IDE, sdX SCSI, xvdX
+ * Xen PV), as libvirt writes it. */
+const char *xlconv_internal_disk_bus(const char *vdev)
 {
     if (strncmp(vdev, "hd", 2) == 0)
         return "ide";
@@ -110,7 +112,7 @@ static void disk_to_xml(xmlNode *devices, const struct xlconv_disk *d)
     }
     xmlNode *tgt = xmlNewChild(disk, NULL, BADCAST "target", NULL);
     set_prop(tgt, "dev", d->vdev);
-    set_prop(tgt, "bus", disk_bus(d->vdev));
+    set_prop(tgt, "bus", xlconv_internal_disk_bus(d->vdev));
     if (d->readonly)
         xmlNewChild(disk, NULL, BADCAST "readonly", NULL);
 }

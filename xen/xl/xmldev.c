@@ -66,8 +66,12 @@ static int parse_network_source(struct xparse *xp, const xmlNode *src, size_t id
                 snprintf(rbd->hosts[rbd->n_hosts].port, sizeof rbd->hosts[0].port, "%s", port);
             rbd->n_hosts++;
         } else if (xlconv_xp_is(c, "snapshot")) {
-            free(rbd->snap);
+            if (rbd->snap)
+                return ferry_error_set(xp->err, EINVAL, "domain XML: %s: <snapshot> twice", what);
             rbd->snap = xlconv_xp_prop(c, "name");
+            if (!rbd->snap || !*rbd->snap)
+                return ferry_error_set(xp->err, EINVAL,
+                                       "domain XML: %s: <snapshot> needs name=", what);
         } else {
             /* <auth>, <config>, <reconnect>...: their meaning would be lost. */
             return ferry_error_set(xp->err, EINVAL,
@@ -92,8 +96,12 @@ static int parse_disk(struct xparse *xp, const xmlNode *n)
     bool have_readonly = false, network = type && strcmp(type, "network") == 0;
     int r = 0;
 
+    static const char *const once[] = {"driver", "source", "target", "readonly", NULL};
+
     if (cfg->n_disks >= XLCONV_MAX_DISKS)
         return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d disks", XLCONV_MAX_DISKS);
+    if ((r = xlconv_xp_unique(xp, n, once, "disk")) < 0)
+        return r;
     if (device && strcmp(device, "cdrom") == 0)
         d.cdrom = true;
     else if (device && strcmp(device, "disk") != 0)
@@ -144,11 +152,16 @@ static int parse_disk(struct xparse *xp, const xmlNode *n)
             free(d.target);
             d.target = src;
         } else if (xlconv_xp_is(c, "target")) {
-            _cleanup_free_ char *dev = xlconv_xp_prop(c, "dev");
+            _cleanup_free_ char *dev = xlconv_xp_prop(c, "dev"), *bus = xlconv_xp_prop(c, "bus");
             if (!dev || !*dev || strlen(dev) >= sizeof d.vdev)
                 r = ferry_error_set(xp->err, EINVAL,
                                     "domain XML: disk <target dev> missing or "
                                     "too long");
+            else if (bus && strcmp(bus, xlconv_internal_disk_bus(dev)) != 0)
+                r = ferry_error_set(xp->err, EINVAL,
+                                    "domain XML: disk '%s' on bus '%.16s': xl derives the bus "
+                                    "from the name ('%s' is %s)",
+                                    dev, bus, dev, xlconv_internal_disk_bus(dev));
             else
                 snprintf(d.vdev, sizeof d.vdev, "%s", dev);
         } else if (xlconv_xp_is(c, "readonly")) {
@@ -252,9 +265,13 @@ static int parse_interface(struct xparse *xp, const xmlNode *n)
     bool ovs = false;
     int r = 0;
 
+    static const char *const once[] = {"mac", "source", "script", "target", "model", NULL};
+
     if (cfg->n_vifs >= XLCONV_MAX_VIFS)
         return ferry_error_set(xp->err, EINVAL, "domain XML: more than %d interfaces",
                                XLCONV_MAX_VIFS);
+    if ((r = xlconv_xp_unique(xp, n, once, "interface")) < 0)
+        return r;
     if (!type || (strcmp(type, "bridge") != 0 && strcmp(type, "ethernet") != 0))
         return ferry_error_set(xp->err, EINVAL,
                                "domain XML: interface type '%s' has no xl.cfg equivalent "
@@ -322,6 +339,11 @@ static int parse_interface(struct xparse *xp, const xmlNode *n)
     if (r == 0 && strcmp(type, "bridge") == 0 && !v.bridge)
         r = ferry_error_set(xp->err, EINVAL,
                             "domain XML: bridge interface without <source bridge>");
+    /* libvirt ignores a bridge on type='ethernet'; xl would plug into it. */
+    if (r == 0 && strcmp(type, "ethernet") == 0 && v.bridge)
+        r = ferry_error_set(xp->err, EINVAL,
+                            "domain XML: interface type='ethernet' with <source bridge>: say "
+                            "type='bridge'");
     /* xl knows VLANs only as vif-openvswitch's bridge syntax. */
     if (r == 0 && (ovs || v.n_tags) && (!v.bridge || strpbrk(v.bridge, ".:")))
         r = ferry_error_set(xp->err, EINVAL,
@@ -440,8 +462,12 @@ static int parse_spice(struct xparse *xp, const xmlNode *n)
     _cleanup_free_ char *listen = xlconv_xp_prop(n, "listen");
     int r = 0;
 
+    static const char *const once[] = {"listen", "image", "streaming", "mouse", "clipboard", NULL};
+
     if (cfg->spice)
         return ferry_error_set(xp->err, EINVAL, "domain XML: more than one SPICE <graphics>");
+    if ((r = xlconv_xp_unique(xp, n, once, "graphics")) < 0)
+        return r;
     cfg->spice = true;
     xp->have_spice_graphics = true;
     if ((r = spice_port(xp, n, "port", &cfg->spiceport)) < 0 ||
@@ -507,10 +533,14 @@ static int parse_channel(struct xparse *xp, const xmlNode *n)
 {
     _cleanup_free_ char *type = xlconv_xp_prop(n, "type");
 
+    static const char *const once[] = {"target", NULL};
+
     if (!type || strcmp(type, "spicevmc") != 0) {
         xlconv_xp_note_ignored(xp, "devices", n);
         return 0;
     }
+    if (xlconv_xp_unique(xp, n, once, "channel") < 0)
+        return -EINVAL;
     for (const xmlNode *c = n->children; c; c = c->next) {
         if (!xlconv_xp_is(c, "target"))
             continue;

@@ -82,6 +82,20 @@ int xlconv_xp_uint(const struct xparse *xp, const char *what, const char *s, uin
     return 0;
 }
 
+int xlconv_xp_unique(const struct xparse *xp, const xmlNode *parent, const char *const *names,
+                     const char *where)
+{
+    for (size_t i = 0; names[i]; i++) {
+        unsigned seen = 0;
+        for (const xmlNode *c = parent->children; c; c = c->next)
+            seen += c->type == XML_ELEMENT_NODE && !c->ns && xlconv_xp_is(c, names[i]);
+        if (seen > 1)
+            return ferry_error_set(xp->err, EINVAL, "domain XML: <%s><%s> given %u times", where,
+                                   names[i], seen);
+    }
+    return 0;
+}
+
 /* <memory unit='...'>N</memory> in KiB, then whole MiB (rounded up, noted). */
 static int parse_memory(struct xparse *xp, const xmlNode *n, uint64_t *ret_mib)
 {
@@ -192,8 +206,12 @@ static int parse_loader(struct xparse *xp, const xmlNode *n)
 
 static int parse_os(struct xparse *xp, const xmlNode *os)
 {
+    static const char *const once[] = {"type", "kernel", "initrd", "cmdline", "loader", NULL};
     struct xlconv_config *cfg = xp->cfg;
-    int r = 0;
+    int r = xlconv_xp_unique(xp, os, once, "os");
+
+    if (r < 0)
+        return r;
 
     for (const xmlNode *c = os->children; c && r == 0; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
@@ -214,6 +232,16 @@ static int parse_os(struct xparse *xp, const xmlNode *os)
                                        "domain XML: <os><type> '%s' is not a Xen guest type "
                                        "(linux, xenpvh, hvm)",
                                        t);
+            /* libvirt's machine names the same guest type; one that names
+             * another must not be silently overruled. */
+            static const char *const machines[] = {[XLCONV_GUEST_PV] = "xenpv",
+                                                   [XLCONV_GUEST_PVH] = "xenpvh",
+                                                   [XLCONV_GUEST_HVM] = "xenfv"};
+            if (machine && strcmp(machine, machines[cfg->type]) != 0)
+                return ferry_error_set(xp->err, EINVAL,
+                                       "domain XML: <os><type machine='%.16s'>%s</type>: the "
+                                       "machine names another guest type",
+                                       machine, t);
         } else if (xlconv_xp_is(c, "kernel")) {
             r = xlconv_xp_text(xp, c, "os/kernel", &cfg->kernel);
         } else if (xlconv_xp_is(c, "initrd")) {
@@ -317,6 +345,39 @@ static int parse_metadata_rbd(struct xparse *xp, const xmlNode *k)
     }
     return ferry_error_set(xp->err, EINVAL, "domain XML: <ferry:rbd dev='%.32s'> names no rbd disk",
                            dev ? dev : "");
+}
+
+/* Kept keys that would switch on what the XML does not have: xl turns VNC
+ * on for any vnc* key unless vnc = 0, spice = 1 adds a console, and
+ * bios = "ovmf" is the <loader> element's job. */
+static int check_kept_switches(const struct xparse *xp)
+{
+    const struct xlconv_config *cfg = xp->cfg;
+    const char *vnc = NULL, *vnc_key = NULL;
+
+    for (size_t i = 0; i < cfg->n_kept; i++) {
+        const struct xlconv_kept *k = &cfg->kept[i];
+        if (strcmp(k->key, "vnc") == 0)
+            vnc = k->raw;
+        else if (xlconv_internal_is_vnc_key(k->key))
+            vnc_key = k->key;
+        if ((strcmp(k->key, "vnc") == 0 || strcmp(k->key, "spice") == 0) &&
+            strcmp(k->raw, "0") != 0)
+            return ferry_error_set(xp->err, EINVAL,
+                                   "domain XML: <ferry:key name='%s'> may only be 0: a console "
+                                   "is a <graphics> element",
+                                   k->key);
+        if (strcmp(k->key, "bios") == 0 && strcmp(k->raw, "\"ovmf\"") == 0)
+            return ferry_error_set(xp->err, EINVAL,
+                                   "domain XML: <ferry:key name='bios'> \"ovmf\": UEFI is "
+                                   "<loader type='pflash'>");
+    }
+    if (vnc_key && !vnc)
+        return ferry_error_set(xp->err, EINVAL,
+                               "domain XML: <ferry:key name='%s'> without <ferry:key "
+                               "name='vnc'>0</ferry:key> would turn VNC on",
+                               vnc_key);
+    return 0;
 }
 
 /* Each rbd source becomes its disk's target; the disk checks below then
@@ -470,11 +531,14 @@ static int check_devices(struct xparse *xp)
 
 static int parse_root(struct xparse *xp, const xmlNode *root)
 {
+    static const char *const once[] = {"name",        "uuid",      "memory",   "currentMemory",
+                                       "vcpu",        "os",        "devices",  "metadata",
+                                       "on_poweroff", "on_reboot", "on_crash", NULL};
     struct xlconv_config *cfg = xp->cfg;
     const xmlNode *metadata = NULL;
     bool have_current = false;
     uint64_t mem = 0, cur = 0, u = 0;
-    int r = 0;
+    int r = xlconv_xp_unique(xp, root, once, "domain");
 
     for (const xmlNode *c = root->children; c && r == 0; c = c->next) {
         if (c->type != XML_ELEMENT_NODE)
@@ -532,6 +596,8 @@ static int parse_root(struct xparse *xp, const xmlNode *root)
     }
     if (r == 0 && metadata)
         r = parse_metadata(xp, metadata);
+    if (r == 0)
+        r = check_kept_switches(xp);
     if (r == 0)
         r = finish_rbd(xp);
     if (r < 0)

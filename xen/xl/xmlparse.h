@@ -39,6 +39,12 @@ void xlconv_xp_note_ignored(struct xparse *xp, const char *parent, const xmlNode
 int xlconv_xp_uint(const struct xparse *xp, const char *what, const char *s, uint64_t max,
                    uint64_t *ret);
 
+/* Refuses a second child of PARENT named one of NAMES (NULL-terminated):
+ * each maps to one xl key, and a later copy must not silently win. WHERE
+ * names PARENT in the message. */
+int xlconv_xp_unique(const struct xparse *xp, const xmlNode *parent, const char *const *names,
+                     const char *where);
+
 /* The children of <devices>, into XP->cfg. */
 int xlconv_xp_devices(struct xparse *xp, const xmlNode *devs);
 
