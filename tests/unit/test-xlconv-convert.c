@@ -195,6 +195,35 @@ static void test_xml_mutations(void **state)
     assert_true(accepted > 100 && refused > 100);
 }
 
+/* The corpus sets every key the converter maps, to a value it converts
+ * (not kept verbatim), in at least one file. */
+static void test_corpus_covers_mapped_keys(void **state)
+{
+    for (size_t k = 0; xlconv_mapped_keys[k]; k++) {
+        const char *key = xlconv_mapped_keys[k];
+        bool covered = false;
+        for (size_t i = 0; i < xlconv_test_corpus_len && !covered; i++) {
+            _cleanup_free_ char *text = read_data(xlconv_test_corpus[i], ".cfg");
+            _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
+            struct ferry_error err = {0};
+            bool set = false, kept = false;
+            for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                size_t n = strlen(key);
+                if (strncmp(p, key, n) == 0 && strchr(" \t=+", p[n]))
+                    set = true;
+            }
+            if (!set)
+                continue;
+            assert_int_equal(xlconv_xlcfg_parse(text, strlen(text), "c", &cfg, &err), 0);
+            for (size_t j = 0; j < cfg->n_kept; j++)
+                kept |= strcmp(cfg->kept[j].key, key) == 0;
+            covered = !kept;
+        }
+        if (!covered)
+            fail_msg("no corpus file converts xl.cfg key '%s'", key);
+    }
+}
+
 static int setup_sample(void **state)
 {
     (void)state;
@@ -204,10 +233,12 @@ static int setup_sample(void **state)
 int main(void)
 {
     size_t n = xlconv_test_corpus_len;
-    _cleanup_free_ struct CMUnitTest *tests = ferry_calloc(n + 2, sizeof *tests);
+    _cleanup_free_ struct CMUnitTest *tests = ferry_calloc(n + 3, sizeof *tests);
 
     tests[n] = (struct CMUnitTest){.name = "mutations", .test_func = test_mutations};
     tests[n + 1] = (struct CMUnitTest){.name = "xml-mutations", .test_func = test_xml_mutations};
+    tests[n + 2] = (struct CMUnitTest){.name = "corpus-covers-mapped-keys",
+                                       .test_func = test_corpus_covers_mapped_keys};
     for (size_t i = 0; i < n; i++) {
         tests[i] = (struct CMUnitTest){
             .name = xlconv_test_corpus[i],
@@ -216,5 +247,5 @@ int main(void)
             .initial_state = (void *)xlconv_test_corpus[i],
         };
     }
-    return _cmocka_run_group_tests("xen-convert", tests, n + 2, NULL, NULL);
+    return _cmocka_run_group_tests("xen-convert", tests, n + 3, NULL, NULL);
 }

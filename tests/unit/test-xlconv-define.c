@@ -34,7 +34,7 @@ FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
 static const char *const accepted[] = {
     "pv-kernel",       "pvh",          "builder-hvm",    "odd-spacing", "comments",
     "multiline-lists", "unknown-keys", "vif-forms",      "escapes",     "vnc-off",
-    "duplicates",      "ovmf-path",    "spice-noticket", "ovs-vlan",
+    "duplicates",      "ovmf-path",    "spice-noticket", "ovs-vlan",    "pvh-legacy",
 };
 
 /* Accepted once the domain parser takes CD-ROMs in Xen documents. */

@@ -6,6 +6,6 @@ const char *const xlconv_test_corpus[] = {
     "pv-kernel",       "pvh",          "hvm-vnc",    "builder-hvm", "odd-spacing", "comments",
     "multiline-lists", "unknown-keys", "disk-forms", "vif-forms",   "escapes",     "vnc-off",
     "duplicates",      "rbd",          "ovmf",       "ovmf-path",   "spice",       "spice-noticket",
-    "ovs-vlan",        NULL,
+    "ovs-vlan",        "pvh-legacy",   NULL,
 };
 const size_t xlconv_test_corpus_len = sizeof xlconv_test_corpus / sizeof xlconv_test_corpus[0] - 1;

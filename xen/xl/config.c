@@ -113,6 +113,47 @@ void xlconv_internal_keep(struct xlconv_config *cfg, const char *key, char *raw)
     k[cfg->n_kept++] = (struct xlconv_kept){.key = ferry_strdup(key), .raw = raw};
 }
 
+const char *const xlconv_mapped_keys[] = {
+    "name",
+    "uuid",
+    "memory",
+    "maxmem",
+    "vcpus",
+    "maxvcpus",
+    "type",
+    "builder",
+    "pvh",
+    "kernel",
+    "ramdisk",
+    "cmdline",
+    "extra",
+    "root",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "vnc",
+    "vnclisten",
+    "vncdisplay",
+    "vncunused",
+    "vncpasswd",
+    "disk",
+    "vif",
+    "bios",
+    "bios_path_override",
+    "spice",
+    "spicehost",
+    "spiceport",
+    "spicetls_port",
+    "spicedisable_ticketing",
+    "spicepasswd",
+    "spiceagent_mouse",
+    "spicevdagent",
+    "spice_clipboard_sharing",
+    "spice_image_compression",
+    "spice_streaming_video",
+    NULL,
+};
+
 /* The spice keys config.c converts (with spice = 1); other spice* keys
  * (spiceusbredirection...) are kept verbatim. */
 static const char *const spice_keys[] = {

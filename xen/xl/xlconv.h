@@ -124,6 +124,12 @@ struct xlconv_config {
     char *notes[XLCONV_MAX_NOTES]; /* warnings for the user, in order */
 };
 
+/* Every xl.cfg(5) key the converter gives a domain XML form (the others
+ * are kept verbatim), NULL-terminated; the round-trip corpus must cover
+ * each (test-xlconv-convert). interpret() in config.c is the code that acts
+ * on them: a key added there belongs here too. */
+extern const char *const xlconv_mapped_keys[];
+
 /* Parses an xl.cfg file (LEN bytes of TEXT) and interprets it. SOURCE names
  * the file in messages (NULL: "xl.cfg"); syntax and value errors read
  * "SOURCE:LINE:COL: ...". On success *ret is a new config; caller frees with
