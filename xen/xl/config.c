@@ -461,7 +461,7 @@ static int interpret_spice(const struct interp *in, const struct xlconv_xlcfg *x
         return verr(in, passwd->value, "spicepasswd",
                     "unused with spicedisable_ticketing = 1; domain XML cannot keep a password "
                     "that is not asked for");
-    if (cfg->spice_clipboard_sharing == 1 && !cfg->spicevdagent)
+    if (clip && cfg->spice_clipboard_sharing == 1 && !cfg->spicevdagent)
         return verr(in, clip->value, "spice_clipboard_sharing",
                     "needs spicevdagent = 1 (xl.cfg(5))");
     return 0;
