@@ -19,7 +19,7 @@
 #include "migparams.h"
 #include "orchestrate.h"
 #include "util.h"
-#include "xendrv-cli.h"
+#include "xlconv-cli.h"
 
 #define CALL_TIMEOUT_MS 120000
 
@@ -422,5 +422,5 @@ int ctl_cmd_domjobabort(const char *uri, int argc, char **argv)
 int ctl_cmd_domxml_native(const char *verb, int argc, char **argv)
 {
     /* Conversion runs client-side, as virsh's does for a local file. */
-    return xendrv_cli_domxml(verb, argc, argv, stdout, stderr);
+    return xlconv_cli_domxml(verb, argc, argv, stdout, stderr);
 }

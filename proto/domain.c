@@ -159,7 +159,7 @@ static int parse_os_type(struct parse_state *st, const xmlNode *n)
     r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
     if (r < 0)
         return r;
-    /* Xen: linux/xen = PV, xenpvh = PVH (as xendrv_config_from_xml). */
+    /* Xen: linux/xen = PV, xenpvh = PVH (as xlconv_config_from_xml). */
     if (strcmp(type, "hvm") != 0 &&
         !(st->xen &&
           (strcmp(type, "linux") == 0 || strcmp(type, "xen") == 0 || strcmp(type, "xenpvh") == 0)))

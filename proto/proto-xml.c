@@ -1,164 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Hardened XML parsing for documents a peer sends us (domain definitions,
- * migration cookies). libxml2 is told not to touch the network, not to load
- * or validate DTDs and not to substitute entities; on top of that a SAX hook
- * stops the parser as soon as a DOCTYPE appears, so entity declarations (the
- * billion-laughs bomb, external entities) are never even read. */
+/* XML for documents a peer sends us (domain definitions, migration
+ * cookies): the agent's limits on common/xml.c's hardened parser, and
+ * accessors that enforce the same bounds on what is read out of the tree. */
 #include "proto-xml.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-#include <libxml/parserInternals.h>
 #include <libxml/xmlsave.h>
 
 #include "cleanup.h"
 #include "util.h"
+#include "xml.h"
 #include "xml-cleanup.h"
-
-struct guard {
-    const char *refused; /* what made us stop the parser, or NULL */
-};
-
-/* libxml2 calls this when it has read "<!DOCTYPE name [ids]", before the
- * internal subset: stop right there. */
-static void refuse_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
-                           const xmlChar *system_id)
-{
-    xmlParserCtxt *ctxt = ctx;
-    struct guard *g = ctxt->_private;
-
-    if (!g->refused)
-        g->refused = "a DOCTYPE declaration";
-    xmlStopParser(ctxt);
-}
-
-static void refuse_entity(void *ctx, const xmlChar *name, int type, const xmlChar *public_id,
-                          const xmlChar *system_id, xmlChar *content)
-{
-    xmlParserCtxt *ctxt = ctx;
-    struct guard *g = ctxt->_private;
-
-    if (!g->refused)
-        g->refused = "an entity declaration";
-    xmlStopParser(ctxt);
-}
-
-static int check_tree(const xmlNode *n, int depth, const char *what, struct ferry_error *err)
-{
-    for (; n; n = n->next) {
-        switch (n->type) {
-        case XML_ELEMENT_NODE:
-            if (depth > AGENT_XML_MAX_DEPTH)
-                return ferry_error_set(err, EINVAL,
-                                       "%s: elements nested deeper than %d levels (at <%s>)", what,
-                                       AGENT_XML_MAX_DEPTH, (const char *)n->name);
-            for (const xmlAttr *a = n->properties; a; a = a->next) {
-                for (const xmlNode *t = a->children; t; t = t->next) {
-                    if (t->type != XML_TEXT_NODE)
-                        return ferry_error_set(err, EINVAL,
-                                               "%s: attribute '%s' of <%s> has non-text content",
-                                               what, (const char *)a->name, (const char *)n->name);
-                    if (t->content && strlen((const char *)t->content) > AGENT_XML_MAX_STRING)
-                        return ferry_error_set(
-                            err, EINVAL, "%s: attribute '%s' of <%s> is %zu bytes long (limit %d)",
-                            what, (const char *)a->name, (const char *)n->name,
-                            strlen((const char *)t->content), AGENT_XML_MAX_STRING);
-                }
-            }
-            {
-                int r = check_tree(n->children, depth + 1, what, err);
-                if (r < 0)
-                    return r;
-            }
-            break;
-        case XML_TEXT_NODE:
-        case XML_CDATA_SECTION_NODE:
-            if (n->content && strlen((const char *)n->content) > AGENT_XML_MAX_STRING)
-                return ferry_error_set(err, EINVAL, "%s: text in <%s> is %zu bytes long (limit %d)",
-                                       what, n->parent ? (const char *)n->parent->name : "?",
-                                       strlen((const char *)n->content), AGENT_XML_MAX_STRING);
-            break;
-        case XML_COMMENT_NODE:
-        case XML_PI_NODE:
-            break;
-        default:
-            /* Entity references, DTD nodes, XInclude markers: none can
-             * appear once the DOCTYPE is refused, but never trust that. */
-            return ferry_error_set(err, EINVAL, "%s: unexpected XML node type %d", what,
-                                   (int)n->type);
-        }
-    }
-    return 0;
-}
 
 int agent_xml_parse(const char *xml, size_t len, size_t max_len, const char *what, xmlDoc **ret,
                     struct ferry_error *err)
 {
-    struct guard g = {0};
-    xmlParserCtxt *ctxt;
-    _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
-    xmlNode *root;
-    int r;
+    const struct ferry_xml_limits lim = {
+        .max_bytes = max_len,
+        .max_depth = AGENT_XML_MAX_DEPTH,
+        .max_string = AGENT_XML_MAX_STRING,
+    };
 
-    if (!xml || len == 0)
-        return ferry_error_set(err, EINVAL, "%s: empty document", what);
-    if (len > max_len)
-        return ferry_error_set(err, EINVAL, "%s: document is %zu bytes, more than the %zu accepted",
-                               what, len, max_len);
-    if (memchr(xml, '\0', len))
-        return ferry_error_set(err, EINVAL, "%s: document contains a NUL byte", what);
-    if (len > (size_t)INT32_MAX)
-        return ferry_error_set(err, EINVAL, "%s: document too large", what);
-
-    xmlInitParser();
-    ctxt = xmlNewParserCtxt();
-    if (!ctxt)
-        return ferry_error_set(err, ENOMEM, "%s: out of memory", what);
-    ctxt->_private = &g;
-    ctxt->sax->internalSubset = refuse_doctype;
-    ctxt->sax->entityDecl = refuse_entity;
-    /* XML_PARSE_NOERROR/NOWARNING keep libxml2 off stderr; the message
-     * comes from the context. Deliberately absent: XML_PARSE_NOENT (substitutes entities),
-     * XML_PARSE_DTDLOAD/DTDATTR/DTDVALID (fetch DTDs), XML_PARSE_HUGE
-     * (lifts libxml2's own size and depth limits), XML_PARSE_XINCLUDE. */
-    doc = xmlCtxtReadMemory(ctxt, xml, (int)len, "ferry.xml", "UTF-8",
-                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |
-                                XML_PARSE_NOCDATA | XML_PARSE_NOXINCNODE);
-    if (g.refused) {
-        xmlFreeParserCtxt(ctxt);
-        return ferry_error_set(err, EINVAL,
-                               "%s: refused %s: DTDs and entity declarations are not accepted",
-                               what, g.refused);
-    }
-    if (!doc || !ctxt->wellFormed) {
-        const xmlError *e = xmlCtxtGetLastError(ctxt);
-        char msg[256] = "not well-formed";
-        int line = e ? e->line : 0;
-
-        if (e && e->message) {
-            size_t n;
-            snprintf(msg, sizeof msg, "%s", e->message);
-            n = strlen(msg);
-            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-                msg[--n] = '\0';
-        }
-        xmlFreeParserCtxt(ctxt);
-        return ferry_error_set(err, EINVAL, "%s: invalid XML at line %d: %s", what, line, msg);
-    }
-    xmlFreeParserCtxt(ctxt);
-    if (doc->intSubset || doc->extSubset)
-        return ferry_error_set(err, EINVAL, "%s: refused a DOCTYPE declaration", what);
-    root = xmlDocGetRootElement(doc);
-    if (!root)
-        return ferry_error_set(err, EINVAL, "%s: no root element", what);
-    r = check_tree(doc->children, 1, what, err);
-    if (r < 0)
-        return r;
-    *ret = TAKE_PTR(doc);
-    return 0;
+    return ferry_xml_parse(xml, len, &lim, what, ret, NULL, err);
 }
 
 bool agent_xml_is(const xmlNode *n, const char *name)

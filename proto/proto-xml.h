@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Hardened libxml2 parsing shared by the domain and cookie parsers: no
- * network, no DTD, no entity declarations (a document with a DOCTYPE is
- * refused before its internal subset is read), bounded size, depth and
- * string lengths, plus small accessors that enforce the same bounds. Internal
- * to the ferry-agent-proto library. */
+/* XML for the domain and cookie parsers: common/xml.h's hardened parser
+ * (no network, no DTD, no entity declarations, bounded size, depth and
+ * string lengths) with the agent's limits, plus small accessors that enforce
+ * the same bounds. Internal to the ferry-agent-proto library. */
 #ifndef FERRY_AGENT_PROTO_XML_H
 #define FERRY_AGENT_PROTO_XML_H
 

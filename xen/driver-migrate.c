@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "driver-priv.h"
+#include "driver-migrate.h"
 #include "util.h"
 #include "wire.h"
 
@@ -665,7 +665,7 @@ static void relay_stop(struct xl_relay *rl)
 int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct xen_dom *p = xen_priv(m->agent, m->dom);
-    struct xendrv_xl_result res;
+    struct xen_xl_result res;
     int r;
 
     /* Xen refuses renaming here too, as it always did at Perform. */
@@ -701,12 +701,12 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     unlink(w.stats_path);
     _cleanup_free_ char *qs = sh_quote(w.stats_path);
     _cleanup_free_ char *rune = ferry_strdup_printf("exec %s %s %s", qp, target, qs);
-    struct xendrv_xl_watch watch = {
+    struct xen_xl_watch watch = {
         .pid_slot = &p->send_pid, .tick = perform_tick, .opaque = &w, .tick_ms = 250};
 
-    r = xendrv_xl_run(xen_drv_of(m->agent)->xl,
-                      (const char *const[]){"migrate", "-s", "", m->dom->def->name, rune, NULL},
-                      XEN_PERFORM_TIMEOUT_MS, &watch, &res, err);
+    r = xen_xl_run(xen_drv_of(m->agent)->xl,
+                   (const char *const[]){"migrate", "-s", "", m->dom->def->name, rune, NULL},
+                   XEN_PERFORM_TIMEOUT_MS, &watch, &res, err);
     perform_stats(&w, r == 0 && res.status == 0 ? "completed" : "failed");
     unlink(w.stats_path);
     struct ferry_error relay_err = {0};
@@ -717,14 +717,14 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     if (r < 0)
         return r;
     if (res.status != 0) {
-        r = xendrv_xl_fail("migrate", &res, err);
-        xendrv_xl_result_clear(&res);
+        r = xen_xl_fail("migrate", &res, err);
+        xen_xl_result_clear(&res);
         /* The tunnel's error is the root cause of xl's. */
         if (ferry_error_is_set(&relay_err))
             ferry_error_prefix(err, "%s", ferry_error_msg(&relay_err));
         return r;
     }
-    xendrv_xl_result_clear(&res);
+    xen_xl_result_clear(&res);
     return 0;
 }
 

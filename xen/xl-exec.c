@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Runs one xl command with captured, bounded output and a deadline. */
-#define XENDRV_XL_EXEC_IMPL /* the definitions, not xl-exec.h's analyzer wrapper */
+#define XEN_XL_EXEC_IMPL /* the definitions, not xl-exec.h's analyzer wrapper */
 #include "xl-exec.h"
 
 #include <errno.h>
@@ -15,19 +15,19 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xenbuf.h"
+#include "buf.h"
 
 #define XL_DRAIN_MS   2000 /* output still read after xl exits */
 #define POLL_SLICE_MS 200  /* how soon xl's exit is noticed */
 
-void xendrv_xl_result_clear(struct xendrv_xl_result *r)
+void xen_xl_result_clear(struct xen_xl_result *r)
 {
     free(r->out);
     free(r->errtxt);
     memset(r, 0, sizeof *r);
 }
 
-static void drain(int fd, struct xendrv_buf *b, bool *open_)
+static void drain(int fd, struct ferry_buf *b, bool *open_)
 {
     char chunk[4096];
     ssize_t n = read(fd, chunk, sizeof chunk);
@@ -39,13 +39,12 @@ static void drain(int fd, struct xendrv_buf *b, bool *open_)
         return;
     }
     /* Past the limit we keep reading (so xl never blocks) but drop. */
-    if (b->len + (size_t)n <= XENDRV_XL_OUTPUT_MAX)
-        xendrv_buf_append(b, chunk, (size_t)n);
+    if (b->len + (size_t)n <= XEN_XL_OUTPUT_MAX)
+        ferry_buf_append(b, chunk, (size_t)n);
 }
 
-int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
-                  const struct xendrv_xl_watch *watch, struct xendrv_xl_result *res,
-                  struct ferry_error *err)
+int xen_xl_run(const char *xl, const char *const *argv, int timeout_ms,
+               const struct xen_xl_watch *watch, struct xen_xl_result *res, struct ferry_error *err)
 {
     volatile pid_t *pid_slot = watch ? watch->pid_slot : NULL;
     int outp[2], errp[2];
@@ -97,7 +96,7 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
     close(outp[1]);
     close(errp[1]);
 
-    struct xendrv_buf out = {0}, eb = {0};
+    struct ferry_buf out = {0}, eb = {0};
     bool out_open = true, err_open = true, timed_out = false, exited = false;
     int64_t deadline = ferry_now_ms() + timeout_ms, drain_until = 0;
     int64_t next_tick = 0;
@@ -151,11 +150,11 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
         if (pid_slot)
             *pid_slot = 0;
     }
-    res->out = xendrv_buf_steal(&out);
-    res->errtxt = xendrv_buf_steal(&eb);
+    res->out = ferry_buf_steal(&out);
+    res->errtxt = ferry_buf_steal(&eb);
     res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (timed_out) {
-        xendrv_xl_result_clear(res);
+        xen_xl_result_clear(res);
         return ferry_error_set(err, ETIMEDOUT, "xl %s: no answer within %d ms (killed)", argv[0],
                                timeout_ms);
     }
@@ -163,13 +162,13 @@ int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
         int r = ferry_error_set(err, ENOENT, "xl %s: %s", argv[0], res->errtxt);
         if (err && err->msg[0] && err->msg[strlen(err->msg) - 1] == '\n')
             err->msg[strlen(err->msg) - 1] = '\0';
-        xendrv_xl_result_clear(res);
+        xen_xl_result_clear(res);
         return r;
     }
     return 0;
 }
 
-int xendrv_xl_fail(const char *cmd, const struct xendrv_xl_result *res, struct ferry_error *err)
+int xen_xl_fail(const char *cmd, const struct xen_xl_result *res, struct ferry_error *err)
 {
     /* The last two non-empty lines of stderr carry xl's reason. */
     const char *e = res->errtxt ? res->errtxt : "";

@@ -11,18 +11,18 @@
 
 #include "error.h"
 
-#define XENDRV_XL_OUTPUT_MAX (256u * 1024) /* bytes of stdout/stderr kept */
+#define XEN_XL_OUTPUT_MAX (256u * 1024) /* bytes of stdout/stderr kept */
 
-struct xendrv_xl_result {
+struct xen_xl_result {
     int status;   /* exit code; 128 + signal when killed */
     char *out;    /* stdout, NUL-terminated; caller frees */
     char *errtxt; /* stderr, NUL-terminated; caller frees */
 };
 
-void xendrv_xl_result_clear(struct xendrv_xl_result *r);
+void xen_xl_result_clear(struct xen_xl_result *r);
 
 /* Optional watching of a long xl run (xl migrate). */
-struct xendrv_xl_watch {
+struct xen_xl_watch {
     volatile pid_t *pid_slot;   /* the child's pid while it runs, then 0: another
                                  * thread may signal it */
     void (*tick)(void *opaque); /* called about every TICK_MS while it runs */
@@ -34,15 +34,15 @@ struct xendrv_xl_watch {
  * TIMEOUT_MS (killed by PID when over). Returns 0 when it ran (whatever its
  * exit status: see RES->status), a negative errno when it could not be run
  * or timed out. WATCH may be NULL. */
-int xendrv_xl_run(const char *xl, const char *const *argv, int timeout_ms,
-                  const struct xendrv_xl_watch *watch, struct xendrv_xl_result *res,
-                  struct ferry_error *err);
+int xen_xl_run(const char *xl, const char *const *argv, int timeout_ms,
+               const struct xen_xl_watch *watch, struct xen_xl_result *res,
+               struct ferry_error *err);
 
 /* "xl CMD: LAST LINES OF STDERR" into ERR for a failed run; returns -EIO. */
-int xendrv_xl_fail(const char *cmd, const struct xendrv_xl_result *res, struct ferry_error *err);
-#if defined(__clang_analyzer__) && !defined(XENDRV_XL_EXEC_IMPL)
+int xen_xl_fail(const char *cmd, const struct xen_xl_result *res, struct ferry_error *err);
+#if defined(__clang_analyzer__) && !defined(XEN_XL_EXEC_IMPL)
 /* Tells clang-tidy's analyzer the result is negative; see error.h. */
-#define xendrv_xl_fail(...) ferry_error_analyzer_neg(xendrv_xl_fail(__VA_ARGS__))
+#define xen_xl_fail(...) ferry_error_analyzer_neg(xen_xl_fail(__VA_ARGS__))
 #endif
 
 #endif

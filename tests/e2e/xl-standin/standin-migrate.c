@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 #include "standin.h"
 
 /* The fixed messages of xl's migration protocol (tools/xl/xl.h). */
@@ -352,9 +352,9 @@ static uint32_t receive_domain(int fd, char **ret_name)
         fprintf(stderr, "migration target: truncated config in stream\n");
         return 0;
     }
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
     struct ferry_error err = {0};
-    if (xendrv_xlcfg_parse(config, cfglen - 1, "migration stream", &cfg, &err) < 0) {
+    if (xlconv_xlcfg_parse(config, cfglen - 1, "migration stream", &cfg, &err) < 0) {
         fprintf(stderr, "%s\n", ferry_error_msg(&err));
         return 0;
     }

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 
 #define CONFIG_MAX  (1u << 20)
 #define MAX_DOMAINS 256
@@ -41,7 +41,7 @@ void dom_write(const struct dom *d);
 void dom_remove(uint32_t domid);
 bool dom_find_name(const char *name, struct dom *d);
 void find_domain(const char *q, struct dom *d);
-uint32_t dom_create(const struct xendrv_config *cfg, const char *name, const char *config,
+uint32_t dom_create(const struct xlconv_config *cfg, const char *name, const char *config,
                     bool paused);
 char *dom_config(uint32_t domid);
 struct fail read_fail(void);

@@ -27,7 +27,7 @@
 #include "agent.h"
 #include "cleanup.h"
 #include "domain.h"
-#include "driver-priv.h"
+#include "xen-dom.h"
 #include "util.h"
 #include "xen-driver.h"
 

@@ -58,7 +58,7 @@
 
 #include "cleanup.h"
 #include "util.h"
-#include "xendrv.h"
+#include "xlconv.h"
 #include "standin.h"
 
 const char *state_dir;
@@ -217,7 +217,7 @@ static uint32_t next_domid(void)
 
 /* Creates a domain from CONFIG (xl.cfg text) under NAME; returns its domid.
  * Called with the directory locked. */
-uint32_t dom_create(const struct xendrv_config *cfg, const char *name, const char *config,
+uint32_t dom_create(const struct xlconv_config *cfg, const char *name, const char *config,
                     bool paused)
 {
     struct dom d = {0};
@@ -350,8 +350,8 @@ static int cmd_create(int argc, char **argv)
     fprintf(stderr, "Parsing config from %s\n", path);
     if (ferry_read_file(path, CONFIG_MAX, &text, &len, &err) < 0)
         die("Failed to read config file: %s\n", ferry_error_msg(&err));
-    _cleanup_(xendrv_config_freep) struct xendrv_config *cfg = NULL;
-    if (xendrv_xlcfg_parse(text, len, path, &cfg, &err) < 0)
+    _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
+    if (xlconv_xlcfg_parse(text, len, path, &cfg, &err) < 0)
         die("%s\n", ferry_error_msg(&err));
 
     _cleanup_close_ int lock = lock_dir();
