@@ -138,6 +138,11 @@ struct hv_guest_caps {
     char domain_type[16]; /* "kvm", "qemu", "xen" */
 };
 
+/* Flags of a tunnelled stream's bytes (mig_ctx.tunnel_send/recv): the
+ * last bytes of the stream, or the sender gave up on it. */
+#define HV_TUNNEL_EOF   (1u << 0)
+#define HV_TUNNEL_ABORT (1u << 1)
+
 #define HV_CONFIRM_COMPLETED 1 /* see hv_driver.migrate_confirm */
 
 struct hv_driver {

@@ -419,6 +419,10 @@ out:
 
 /* ---- Perform (source) ---- */
 
+/* A driver's tunnel flags travel as the DATA frame's own flags. */
+_Static_assert(HV_TUNNEL_EOF == WIRE_FLAG_EOF && HV_TUNNEL_ABORT == WIRE_FLAG_ABORT,
+               "hv.h's tunnel flags are the wire's DATA flags");
+
 static int tunnel_send(void *opaque, uint32_t stream, uint32_t flags, const void *buf, size_t len,
                        struct ferry_error *err)
 {

@@ -20,7 +20,6 @@
 #include "mir.h"
 #include "qemu-priv.h"
 #include "job-record.h"
-#include "wire.h"
 
 #define QMP_TIMEOUT_MS    30000
 #define POLL_INTERVAL_MS  250

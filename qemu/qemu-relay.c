@@ -15,7 +15,6 @@
 
 #include "cleanup.h"
 #include "qemu-priv.h"
-#include "wire.h"
 
 #define QMP_TIMEOUT_MS 30000
 
@@ -57,7 +56,7 @@ static void *relay_main(void *arg)
             /* QEMU closed its end: the stream is complete (or QEMU gave up,
              * which the migration status reports). */
             rl->m->tunnel_send(rl->m->tunnel_opaque, rl->stream,
-                               n == 0 ? WIRE_FLAG_EOF : WIRE_FLAG_ABORT, NULL, 0, NULL);
+                               n == 0 ? HV_TUNNEL_EOF : HV_TUNNEL_ABORT, NULL, 0, NULL);
             break;
         }
         rl->result =

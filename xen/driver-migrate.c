@@ -35,7 +35,6 @@
 #include "cleanup.h"
 #include "driver-migrate.h"
 #include "util.h"
-#include "wire.h"
 
 #define ACCEPT_TIMEOUT_MS   120000 /* Prepare -> the source's connection */
 #define TOKEN_TIMEOUT_MS    10000
@@ -422,15 +421,12 @@ static void perform_stats(struct perform_watch *w, const char *status)
     _cleanup_free_ char *text = NULL;
     struct ferry_error e = {0};
     unsigned long long sent = 0, received = 0;
-    struct agent_job *job = w->m->job;
-
     if (ferry_read_file(w->stats_path, 128, &text, NULL, &e) == 0)
         sscanf(text, "%llu %llu", &sent, &received);
     int64_t now = ferry_now_ms();
-    if (!job)
+    if (!w->m->job)
         return;
-    pthread_mutex_lock(&job->lock);
-    struct cookie_stats *s = &job->stats;
+    struct cookie_stats *s = hv_job_stats_lock(w->m);
     s->set = true;
     if (status)
         snprintf(s->status, sizeof s->status, "%s", status);
@@ -443,7 +439,7 @@ static void perform_stats(struct perform_watch *w, const char *status)
     s->memory_remaining =
         s->memory_total > s->memory_processed ? s->memory_total - s->memory_processed : 0;
     s->time_elapsed_ms = now - w->started_ms;
-    pthread_mutex_unlock(&job->lock);
+    hv_job_stats_unlock(w->m);
     w->last_sent = sent;
     w->last_ms = now;
 }
@@ -516,13 +512,13 @@ static void *relay_down(void *arg)
             rl->failed = true;
             shutdown(rl->fd, SHUT_RDWR);
         }
-        if (flags & WIRE_FLAG_ABORT) {
+        if (flags & HV_TUNNEL_ABORT) {
             ferry_error_set(&e, EIO, "tunnel: the destination's xl stream broke off");
             relay_error(rl, &e);
             shutdown(rl->fd, SHUT_RDWR);
             break;
         }
-        if (flags & WIRE_FLAG_EOF) {
+        if (flags & HV_TUNNEL_EOF) {
             shutdown(rl->fd, SHUT_WR);
             break;
         }
@@ -561,7 +557,7 @@ static void *relay_up(void *arg)
     struct mig_ctx *m = rl->m;
     _cleanup_free_ char *buf = malloc(RELAY_CHUNK);
     struct ferry_error e = {0};
-    uint32_t end = WIRE_FLAG_ABORT;
+    uint32_t end = HV_TUNNEL_ABORT;
 
     if (!buf || !relay_accept(rl)) {
         if (!rl->stop) {
@@ -592,7 +588,7 @@ static void *relay_up(void *arg)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            end = n == 0 ? WIRE_FLAG_EOF : WIRE_FLAG_ABORT;
+            end = n == 0 ? HV_TUNNEL_EOF : HV_TUNNEL_ABORT;
             break;
         }
         if (m->tunnel_send(m->tunnel_opaque, rl->stream, 0, buf, (size_t)n, &e) < 0)
