@@ -2,6 +2,7 @@
 /* The QEMU driver's per-domain state (struct qemu_dom, qemu-priv.h): made
  * on first use, with the paths of the guest's run files. The lowest file
  * of the driver: every other one may use it. */
+#include <pthread.h>
 #include <stdio.h>
 
 #include "qemu-priv.h"
@@ -16,6 +17,7 @@ struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom)
         p->ag = ag;
         p->dom = dom;
         p->pid = -1;
+        pthread_mutex_init(&p->mig_lock, NULL);
         dom->priv = p;
     }
     snprintf(p->qmp_path, sizeof p->qmp_path, "%s/%s.qmp", ag->run_dir, dom->def->name);

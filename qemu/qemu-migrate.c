@@ -19,7 +19,6 @@
 #include "migparams.h"
 #include "mir.h"
 #include "qemu-priv.h"
-#include "job-record.h"
 
 #define QMP_TIMEOUT_MS    30000
 #define POLL_INTERVAL_MS  250
@@ -142,10 +141,10 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
                                status);
     p->mig_was_running = running;
     p->mig_we_paused = false;
-    pthread_mutex_lock(&m->dom->job.lock);
+    pthread_mutex_lock(&p->mig_lock);
     p->mig_speed_override = false; /* a new migration: see qemu_dom */
     p->mig_postcopy_wanted = p->mig_ram_running = p->mig_postcopy_active = false;
-    pthread_mutex_unlock(&m->dom->job.lock);
+    pthread_mutex_unlock(&p->mig_lock);
     if ((r = tls_check_source(m, err)) < 0 || (r = qemu_compress_check_source(m, p->qmp, err)) < 0)
         return r;
     return qemu_storage_check(m, err);
@@ -243,9 +242,9 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if ((r = qemu_process_start(ag, m->dom, true, err)) < 0)
         goto remove_targets;
     p = m->dom->priv;
-    pthread_mutex_lock(&m->dom->job.lock);
+    pthread_mutex_lock(&p->mig_lock);
     p->mig_postcopy_active = p->postcopy_failed = p->postcopy_unknown = false;
-    pthread_mutex_unlock(&m->dom->job.lock);
+    pthread_mutex_unlock(&p->mig_lock);
     if ((r = set_caps(p->qmp, mp, false, err)) < 0 || (r = set_params(p->qmp, mp, false, err)) < 0)
         goto stop_qemu;
     /* --tls: before migrate-incoming and nbd-server-start, which use it. */
@@ -320,10 +319,10 @@ static bool jhas(json_object *o, const char *k)
 static void update_stats(struct mig_ctx *m, json_object *q)
 {
     json_object *ram = NULL, *st = NULL;
-    struct cookie_stats *s = &m->job->stats;
+    struct cookie_stats *s;
 
     json_object_object_get_ex(q, "ram", &ram);
-    pthread_mutex_lock(&m->job->lock);
+    s = hv_job_stats_lock(m);
     if (json_object_object_get_ex(q, "status", &st) && strcmp(s->status, "cancelled") != 0)
         snprintf(s->status, sizeof s->status, "%s", json_object_get_string(st));
     if (ram) {
@@ -347,7 +346,7 @@ static void update_stats(struct mig_ctx *m, json_object *q)
         s->downtime_ms = (int64_t)jget(q, "expected-downtime");
     if (jhas(q, "setup-time"))
         s->setup_time_ms = (int64_t)jget(q, "setup-time");
-    pthread_mutex_unlock(&m->job->lock);
+    hv_job_stats_unlock(m);
 }
 
 /* From a query-migrate reply Q: its status into STATUS and its error-desc
@@ -389,9 +388,7 @@ static bool abort_requested(struct mig_ctx *m)
 {
     bool a;
 
-    pthread_mutex_lock(&m->job->lock);
-    a = m->job->abort_requested;
-    pthread_mutex_unlock(&m->job->lock);
+    a = hv_job_abort_requested(m);
     return a;
 }
 
@@ -425,17 +422,19 @@ static void postcopy_tick(struct mig_ctx *m, struct qmp_conn *qmp, bool *asked)
 
     if (!(m->params->flags & MIG_POSTCOPY) || *asked)
         return;
-    pthread_mutex_lock(&m->job->lock);
-    if (m->params->postcopy_after_precopy && m->job->stats.memory_iteration >= 2)
+    uint64_t iteration = hv_job_stats_lock(m)->memory_iteration;
+    hv_job_stats_unlock(m);
+    pthread_mutex_lock(&p->mig_lock);
+    if (m->params->postcopy_after_precopy && iteration >= 2)
         p->mig_postcopy_wanted = true;
     want = p->mig_postcopy_wanted;
-    pthread_mutex_unlock(&m->job->lock);
+    pthread_mutex_unlock(&p->mig_lock);
     if (!want)
         return;
     *asked = true;
     /* In the job record before QEMU hears of it: an agent that dies in
      * between must not resume a guest that may run on the destination. */
-    agent_job_record_postcopy(m->agent, m->dom);
+    hv_job_mark_postcopy(m->agent, m->dom);
     if (postcopy_request(qmp, &e) < 0)
         ferry_warn("migration of '%s': migrate-start-postcopy: %s", m->dom->def->name,
                    ferry_error_msg(&e));
@@ -452,20 +451,20 @@ int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom, stru
 
     if (!p || !qmp)
         return -ENOTCONN;
-    pthread_mutex_lock(&dom->job.lock);
+    pthread_mutex_lock(&p->mig_lock);
     if (p->mig_postcopy_active) {
-        pthread_mutex_unlock(&dom->job.lock);
+        pthread_mutex_unlock(&p->mig_lock);
         return ferry_error_set(err, EALREADY, "the migration of '%s' is in post-copy already",
                                dom->def->name);
     }
     p->mig_postcopy_wanted = true;
     running = p->mig_ram_running;
-    pthread_mutex_unlock(&dom->job.lock);
+    pthread_mutex_unlock(&p->mig_lock);
     /* Before the RAM migration runs (a disk copy converging), Perform
      * asks QEMU as soon as it started it (and records it then). */
     if (!running)
         return 0;
-    agent_job_record_postcopy(ag, dom);
+    hv_job_mark_postcopy(ag, dom);
     return postcopy_request(qmp, err);
 }
 
@@ -494,9 +493,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     json_object_object_add(args, "uri", json_object_new_string(uri ? uri : m->uri));
     if ((r = qmp_conn_execute(qmp, "migrate", args, QMP_TIMEOUT_MS, NULL, err)) < 0)
         return r;
-    pthread_mutex_lock(&m->job->lock);
+    pthread_mutex_lock(&p->mig_lock);
     p->mig_ram_running = true;
-    pthread_mutex_unlock(&m->job->lock);
+    pthread_mutex_unlock(&p->mig_lock);
 
     for (;;) {
         _cleanup_(json_object_putp) json_object *ev = NULL;
@@ -510,9 +509,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             char s[64] = "";
             uint64_t moved;
             poll_stats(m, qmp, s, sizeof s, NULL, 0);
-            pthread_mutex_lock(&m->job->lock);
-            moved = m->job->stats.memory_transferred;
-            pthread_mutex_unlock(&m->job->lock);
+            moved = hv_job_stats_lock(m)->memory_transferred;
+            hv_job_stats_unlock(m);
             if (moved != last_moved || strcmp(s, "pre-switchover") == 0) {
                 last_moved = moved;
                 last_progress = ferry_now_ms();
@@ -537,10 +535,10 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                  * instead of suspending (virsh's action); asked at the
                  * next tick. */
                 suspended = true;
-                pthread_mutex_lock(&m->job->lock);
+                pthread_mutex_lock(&p->mig_lock);
                 p->mig_postcopy_wanted = true;
-                pthread_mutex_unlock(&m->job->lock);
-                agent_emit_event(m->agent, "migration-timeout-postcopy", m->dom->def->name, NULL);
+                pthread_mutex_unlock(&p->mig_lock);
+                hv_emit_event(m->agent, "migration-timeout-postcopy", m->dom->def->name, NULL);
             } else if (mp->timeout_s && !suspended &&
                        ferry_now_ms() - start > (int64_t)mp->timeout_s * 1000) {
                 /* --timeout: the guest is paused so the copy converges
@@ -548,8 +546,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                 if (qmp_conn_execute(qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL) == 0) {
                     suspended = true;
                     p->mig_we_paused = true;
-                    agent_emit_event(m->agent, "migration-timeout-suspend", m->dom->def->name,
-                                     NULL);
+                    hv_emit_event(m->agent, "migration-timeout-suspend", m->dom->def->name, NULL);
                 }
             }
             continue;
@@ -594,9 +591,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 return r;
             }
-            pthread_mutex_lock(&m->job->lock);
+            pthread_mutex_lock(&p->mig_lock);
             pc_switching = p->mig_postcopy_wanted;
-            pthread_mutex_unlock(&m->job->lock);
+            pthread_mutex_unlock(&p->mig_lock);
             args = json_object_new_object();
             json_object_object_add(args, "state", json_object_new_string("pre-switchover"));
             if ((r = qmp_conn_execute(qmp, "migrate-continue", args, QMP_TIMEOUT_MS, NULL, err)) <
@@ -605,9 +602,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
         } else if (strcmp(status, "postcopy-active") == 0) {
             /* The point of no return (see "Post-copy" above): the guest
              * is stopped here for good and will run on the destination. */
-            pthread_mutex_lock(&m->job->lock);
+            pthread_mutex_lock(&p->mig_lock);
             p->mig_postcopy_active = true;
-            pthread_mutex_unlock(&m->job->lock);
+            pthread_mutex_unlock(&p->mig_lock);
             p->mig_we_paused = true;
             poll_stats(m, qmp, NULL, 0, NULL, 0);
             ferry_debug("migration '%s': post-copy started", m->dom->def->name);
@@ -618,9 +615,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             for (int i = 0; i < 50; i++) {
                 int64_t dt;
                 poll_stats(m, qmp, NULL, 0, NULL, 0);
-                pthread_mutex_lock(&m->job->lock);
-                dt = m->job->stats.downtime_ms;
-                pthread_mutex_unlock(&m->job->lock);
+                dt = hv_job_stats_lock(m)->downtime_ms;
+                hv_job_stats_unlock(m);
                 if (dt > 0)
                     break;
                 usleep(20 * 1000);
@@ -685,9 +681,9 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     if (r == 0 && qemu_tune_current_speed(m) != eff.bandwidth_mib) {
         /* A migrate-setspeed while the copy was being set up. */
         eff.bandwidth_mib = qemu_tune_current_speed(m);
-        pthread_mutex_lock(&m->dom->job.lock);
+        pthread_mutex_lock(&p->mig_lock);
         qemu_storage_set_bandwidth(p, eff.bandwidth_mib << 20);
-        pthread_mutex_unlock(&m->dom->job.lock);
+        pthread_mutex_unlock(&p->mig_lock);
         qemu_tune_mirror_speed(p->qmp, eff.bandwidth_mib);
     }
     if (r == 0 && m->tunnel_send) {
@@ -710,9 +706,9 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     } else if (r == 0) {
         r = perform_ram(m, p->qmp, NULL, err);
     }
-    pthread_mutex_lock(&m->job->lock);
+    pthread_mutex_lock(&p->mig_lock);
     p->mig_ram_running = false;
-    pthread_mutex_unlock(&m->job->lock);
+    pthread_mutex_unlock(&p->mig_lock);
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
     if (given->flags & MIG_TLS)
@@ -774,9 +770,9 @@ static bool postcopy_switched(struct mig_ctx *m)
 
     if (!(m->params->flags & MIG_POSTCOPY) || !p)
         return false;
-    pthread_mutex_lock(&m->job->lock);
+    pthread_mutex_lock(&p->mig_lock);
     sw = p->mig_postcopy_active;
-    pthread_mutex_unlock(&m->job->lock);
+    pthread_mutex_unlock(&p->mig_lock);
     if (sw || !p->qmp || !qmp_conn_alive(p->qmp))
         return sw;
     /* "completed" on the destination may be a post-copy that ended: its
@@ -798,17 +794,17 @@ static void postcopy_keep(struct mig_ctx *m, const struct ferry_error *why, bool
 
     if (!m->dom->incoming && p->qmp && qmp_conn_alive(p->qmp))
         qmp_conn_execute(p->qmp, "stop", NULL, QMP_TIMEOUT_MS, NULL, NULL);
-    pthread_mutex_lock(&m->job->lock);
+    pthread_mutex_lock(&p->mig_lock);
     p->postcopy_failed = true;
     p->postcopy_unknown = unknown;
-    pthread_mutex_unlock(&m->job->lock);
+    pthread_mutex_unlock(&p->mig_lock);
     p->mig_we_paused = false;
     json_object_object_add(d, "side",
                            json_object_new_string(m->dom->incoming ? "destination" : "source"));
     json_object_object_add(d, "outcome", json_object_new_string(unknown ? "unknown" : "failed"));
     if (why && ferry_error_is_set(why))
         json_object_object_add(d, "error", json_object_new_string(ferry_error_msg(why)));
-    agent_emit_event(m->agent, "migration-postcopy-failed", m->dom->def->name, d);
+    hv_emit_event(m->agent, "migration-postcopy-failed", m->dom->def->name, d);
 }
 
 /* Destination, post-copy: the guest runs here already; waits until the
@@ -883,14 +879,16 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         if ((m->params->flags & MIG_POSTCOPY) && is_postcopy_status(status)) {
             /* Resume the guest now, as libvirt does: the source serves
              * the pages it still holds while the guest runs here. */
-            pthread_mutex_lock(&m->job->lock);
+            pthread_mutex_lock(&p->mig_lock);
             p->mig_postcopy_active = true;
+            pthread_mutex_unlock(&p->mig_lock);
             /* job.info here shows the phase as the source's does. */
-            snprintf(m->job->stats.status, sizeof m->job->stats.status, "%s", status);
-            pthread_mutex_unlock(&m->job->lock);
+            struct cookie_stats *js = hv_job_stats_lock(m);
+            snprintf(js->status, sizeof js->status, "%s", status);
+            hv_job_stats_unlock(m);
             /* Recorded before the guest runs here: a restarted agent
              * never tears it down. */
-            agent_job_record_postcopy(ag, m->dom);
+            hv_job_mark_postcopy(ag, m->dom);
             postcopy = true;
             if (strcmp(status, "postcopy-active") == 0)
                 break;
@@ -926,13 +924,16 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         unlink(inc);
     }
     m->dom->incoming = false;
-    pthread_mutex_lock(&m->job->lock);
+    pthread_mutex_lock(&p->mig_lock);
     p->mig_postcopy_active = false; /* over: the guest is whole here */
-    if (postcopy)
-        snprintf(m->job->stats.status, sizeof m->job->stats.status, "completed");
-    pthread_mutex_unlock(&m->job->lock);
-    agent_emit_event(ag, m->params->flags & MIG_PAUSED ? "migrated-paused" : "migrated-resumed",
-                     m->dom->def->name, NULL);
+    pthread_mutex_unlock(&p->mig_lock);
+    if (postcopy) {
+        struct cookie_stats *st = hv_job_stats_lock(m);
+        snprintf(st->status, sizeof st->status, "completed");
+        hv_job_stats_unlock(m);
+    }
+    hv_emit_event(ag, m->params->flags & MIG_PAUSED ? "migrated-paused" : "migrated-resumed",
+                  m->dom->def->name, NULL);
     return 0;
 
 fail:
@@ -1022,7 +1023,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
         if (postcopy_switched(m))
             postcopy_wait_outgoing(m);
         qemu_process_stop(ag, m->dom, NULL);
-        agent_emit_event(ag, "stopped", m->dom->def->name, NULL);
+        hv_emit_event(ag, "stopped", m->dom->def->name, NULL);
         return 0;
     }
     qemu_storage_stop(m);
@@ -1042,7 +1043,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
                        "here",
                        m->dom->def->name);
             qemu_process_stop(ag, m->dom, NULL);
-            agent_emit_event(ag, "stopped", m->dom->def->name, NULL);
+            hv_emit_event(ag, "stopped", m->dom->def->name, NULL);
             return HV_CONFIRM_COMPLETED;
         }
         if (strcmp(st, "postcopy-active") == 0 || !st[0]) {
@@ -1077,7 +1078,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
             ferry_error_prefix(err, "resuming '%s' after a failed migration", m->dom->def->name);
             return -EIO;
         }
-        agent_emit_event(ag, "resumed", m->dom->def->name, NULL);
+        hv_emit_event(ag, "resumed", m->dom->def->name, NULL);
     }
     p->mig_we_paused = false;
     return 0;

@@ -32,9 +32,16 @@ struct qemu_dom {
     bool mig_was_running;     /* source: guest ran when Begin was called */
     bool mig_we_paused;       /* source: we paused it (timeout, switchover) */
     void *storage;            /* storage migration state (qemu-storage.c) */
+    /* Guards the migration state below that other threads read or set
+     * while a step runs (migrate-setspeed, migrate.start_postcopy,
+     * migrate_cancel) and the storage copy's running session. The driver's
+     * own lock, never the core's: taken after the core's job lock (the core
+     * calls migrate_cancel with that lock held), and no hv_job_* accessor
+     * is called while it is held. */
+    pthread_mutex_t mig_lock;
     /* Lifecycle and tuning verbs (qemu.c, qemu-migrate.c). */
     bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
-    /* migrate-setspeed, guarded by dom->job.lock: SPEED_MIB (MiB/s, 0 =
+    /* migrate-setspeed, guarded by mig_lock: SPEED_MIB (MiB/s, 0 =
      * unlimited) is the default of the next migration that names no
      * bandwidth, once SPEED_SET (libvirt's migMaxBandwidth). MIG_SPEED_MIB
      * is the cap of the outgoing migration: set when its Perform starts,
@@ -44,7 +51,7 @@ struct qemu_dom {
     uint64_t speed_mib;
     uint64_t mig_speed_mib;
     bool mig_speed_override;
-    /* Post-copy (qemu-migrate.c), guarded by dom->job.lock.
+    /* Post-copy (qemu-migrate.c), guarded by mig_lock.
      * MIG_POSTCOPY_WANTED: migrate.start_postcopy (or the perform loop,
      * for --postcopy-after-precopy) asked for the switch; MIG_RAM_RUNNING:
      * QEMU's migrate command is under way, so the switch can be asked of
@@ -130,7 +137,7 @@ void qemu_storage_stop(struct mig_ctx *m);
 void qemu_storage_cancel(struct mig_ctx *m);
 /* Source: the disk copy's bandwidth cap, BYTES_PER_SEC per disk (0 =
  * none), applied to a running engine 'ferry' copy at once (engine 'qemu':
- * see qemu-migrate.c). Call with the domain's job lock held, like
+ * see qemu-migrate.c). Call with P's mig_lock held, like
  * qemu_storage_cancel. */
 void qemu_storage_set_bandwidth(struct qemu_dom *p, uint64_t bytes_per_sec);
 /* Frees the storage state hung on a qemu_dom (NULL is fine). */
@@ -179,7 +186,7 @@ int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct f
  * covers the guest). Refuses with the reason when it cannot. */
 int qemu_compress_source_prepare(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
 /* Copies query-migrate's xbzrle-cache and compression figures from Q
- * into S (caller holds the job lock). */
+ * into S (between hv_job_stats_lock and _unlock). */
 void qemu_compress_stats(json_object *q, struct cookie_stats *s);
 /* xbzrle-cache-size, bytes (virDomainMigrate{Set,Get}CompressionCache). */
 int qemu_compress_set_cache(struct qmp_conn *qmp, uint64_t bytes, struct ferry_error *err);

@@ -66,9 +66,9 @@ void qemu_job_record_save(struct agent *ag, struct agent_domain *dom, json_objec
     bool source;
 
     (void)ag;
-    pthread_mutex_lock(&dom->job.lock);
-    source = strcmp(dom->job.operation, "migration-out") == 0;
-    pthread_mutex_unlock(&dom->job.lock);
+    struct hv_job_facts job;
+    hv_job_facts(dom, &job);
+    source = job.outgoing;
     /* Set during Perform (a --timeout suspend, the switchover); the job's
      * claim keeps it still while we read it. */
     json_object_object_add(record, "we_paused", json_object_new_boolean(p && p->mig_we_paused));
@@ -96,13 +96,15 @@ void qemu_job_record_restore(struct agent *ag, struct agent_domain *dom, json_ob
     json_object *v = NULL;
 
     /* What Begin and Perform knew: Confirm resumes by it. */
-    pthread_mutex_lock(&dom->job.lock);
-    p->mig_was_running = dom->job.was_running;
+    struct hv_job_facts job;
+    hv_job_facts(dom, &job);
+    p->mig_was_running = job.was_running;
     /* Past the post-copy switch, as the record says: the driver's steps
      * treat the guest as switched whatever QEMU says now (a source QEMU
      * whose stream "completed" or was cancelled included). */
-    p->mig_postcopy_active = dom->job.postcopy;
-    pthread_mutex_unlock(&dom->job.lock);
+    pthread_mutex_lock(&p->mig_lock);
+    p->mig_postcopy_active = job.postcopy;
+    pthread_mutex_unlock(&p->mig_lock);
     p->mig_we_paused =
         record && json_object_object_get_ex(record, "we_paused", &v) && json_object_get_boolean(v);
 }

@@ -548,12 +548,7 @@ int qemu_storage_finish(struct mig_ctx *m, struct ferry_error *err)
 
 static bool abort_requested(struct mig_ctx *m)
 {
-    bool a;
-
-    pthread_mutex_lock(&m->job->lock);
-    a = m->job->abort_requested;
-    pthread_mutex_unlock(&m->job->lock);
-    return a;
+    return hv_job_abort_requested(m);
 }
 
 /* False once the source QEMU's monitor closed (QEMU died or was stopped):
@@ -663,7 +658,13 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
         opts.copy.tls_hostname = mp->tls_destination;
     }
-    r = mir_sync_new(p->qmp, disks, n, &opts, &s->sync, err);
+    struct mir_sync *sync = NULL;
+    r = mir_sync_new(p->qmp, disks, n, &opts, &sync, err);
+    /* Published under mig_lock: a cancel or a migrate-setspeed from
+     * another thread reads it. */
+    pthread_mutex_lock(&p->mig_lock);
+    s->sync = sync;
+    pthread_mutex_unlock(&p->mig_lock);
     if (r == 0)
         r = mir_sync_start(s->sync, err);
     if (r < 0)
@@ -901,9 +902,8 @@ int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err)
     /* The guest stays paused until migrate-continue: nothing else here.
      * Perform updates the statistics once the RAM phase is over (for the
      * qemu engine an update is a query-block-jobs round trip). */
-    pthread_mutex_lock(&m->job->lock);
-    m->job->stats.storage_downtime_ms = ms;
-    pthread_mutex_unlock(&m->job->lock);
+    hv_job_stats_lock(m)->storage_downtime_ms = ms;
+    hv_job_stats_unlock(m);
     if (r < 0)
         ferry_error_prefix(err, "final storage pass");
     return r;
@@ -984,16 +984,14 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                                json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
         json_object_array_add(lines, o);
     }
-    pthread_mutex_lock(&m->job->lock);
-    m->job->stats.disk_total = total;
-    m->job->stats.disk_processed = processed;
-    m->job->stats.disk_remaining = remaining;
-    m->job->stats.disk_bps = bps;
-    m->job->stats.disk_passes = passes;
-    if (m->job->disks)
-        json_object_put(m->job->disks);
-    m->job->disks = lines;
-    pthread_mutex_unlock(&m->job->lock);
+    struct cookie_stats *st = hv_job_stats_lock(m);
+    st->disk_total = total;
+    st->disk_processed = processed;
+    st->disk_remaining = remaining;
+    st->disk_bps = bps;
+    st->disk_passes = passes;
+    hv_job_stats_unlock(m);
+    hv_job_set_disks(m, lines);
 }
 
 void qemu_storage_stop(struct mig_ctx *m)
@@ -1006,10 +1004,10 @@ void qemu_storage_stop(struct mig_ctx *m)
     if (s->sync) {
         struct mir_sync *sync = s->sync;
         /* qemu_storage_cancel and qemu_storage_set_bandwidth look at
-         * s->sync from other threads under the job lock. */
-        pthread_mutex_lock(&m->job->lock);
+         * s->sync from other threads under mig_lock. */
+        pthread_mutex_lock(&p->mig_lock);
         s->sync = NULL;
-        pthread_mutex_unlock(&m->job->lock);
+        pthread_mutex_unlock(&p->mig_lock);
         mir_sync_free(sync);
     }
     for (size_t k = 0; k < s->n_disks && p->qmp; k++) {
@@ -1067,8 +1065,10 @@ void qemu_storage_cancel(struct mig_ctx *m)
     if (!s)
         return;
     s->cancelled = true;
+    pthread_mutex_lock(&p->mig_lock);
     if (s->sync)
         mir_sync_cancel(s->sync);
+    pthread_mutex_unlock(&p->mig_lock);
 }
 
 void qemu_storage_set_bandwidth(struct qemu_dom *p, uint64_t bytes_per_sec)

@@ -16,10 +16,16 @@
 
 /* ---- Runtime tuning: migrate-setspeed, migrate-setmaxdowntime ---- */
 
-/* Call with DOM's job lock held. */
-static bool migrating_out(struct agent_domain *dom)
+/* DOM has an outgoing migration job; *STEPPING: a step of it is inside
+ * the driver now. */
+static bool migrating_out(struct agent_domain *dom, bool *stepping)
 {
-    return dom->job.active && strcmp(dom->job.operation, "migration-out") == 0;
+    struct hv_job_facts job;
+
+    hv_job_facts(dom, &job);
+    if (stepping)
+        *stepping = job.stepping;
+    return job.active && job.outgoing;
 }
 
 static int set_max_bandwidth(struct qmp_conn *qmp, uint64_t mib, struct ferry_error *err)
@@ -62,23 +68,24 @@ uint64_t qemu_tune_start_speed(struct mig_ctx *m)
     struct qemu_dom *p = ((struct qemu_dom *)m->dom->priv);
     uint64_t mib;
 
-    pthread_mutex_lock(&m->dom->job.lock);
+    pthread_mutex_lock(&p->mig_lock);
     if (!p->mig_speed_override)
         p->mig_speed_mib = m->params->bandwidth_mib ? m->params->bandwidth_mib
                            : p->speed_set           ? p->speed_mib
                                                     : 0;
     mib = p->mig_speed_mib;
-    pthread_mutex_unlock(&m->dom->job.lock);
+    pthread_mutex_unlock(&p->mig_lock);
     return mib;
 }
 
 uint64_t qemu_tune_current_speed(struct mig_ctx *m)
 {
+    struct qemu_dom *p = m->dom->priv;
     uint64_t mib;
 
-    pthread_mutex_lock(&m->dom->job.lock);
-    mib = ((struct qemu_dom *)m->dom->priv)->mig_speed_mib;
-    pthread_mutex_unlock(&m->dom->job.lock);
+    pthread_mutex_lock(&p->mig_lock);
+    mib = p->mig_speed_mib;
+    pthread_mutex_unlock(&p->mig_lock);
     return mib;
 }
 
@@ -106,18 +113,19 @@ int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param
         /* QEMU first: if it refuses, nothing changed. */
         if ((r = set_max_bandwidth(qmp, value, err)) < 0)
             return r;
-        pthread_mutex_lock(&dom->job.lock);
+        out = migrating_out(dom, NULL);
+        pthread_mutex_lock(&p->mig_lock);
         p->speed_set = true;
         p->speed_mib = value;
-        out = migrating_out(dom);
         if (out) {
             p->mig_speed_mib = value;
             p->mig_speed_override = true;
-            /* Engine 'ferry': while Perform runs its copy may exist. */
-            if (dom->job.ctx)
-                qemu_storage_set_bandwidth(p, value << 20);
+            /* Engine 'ferry': while Perform runs its copy may exist (a
+             * no-op otherwise; a Perform starting meanwhile reads the
+             * override). */
+            qemu_storage_set_bandwidth(p, value << 20);
         }
-        pthread_mutex_unlock(&dom->job.lock);
+        pthread_mutex_unlock(&p->mig_lock);
         if (out)
             qemu_tune_mirror_speed(qmp, value);
         return 0;
@@ -153,12 +161,13 @@ int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param
     case HV_MIG_MAX_BANDWIDTH:
         /* ferry's value, not QEMU's max-bandwidth: QEMU's default (128
          * MiB/s) is not what the next migration would use. */
-        pthread_mutex_lock(&dom->job.lock);
-        if (migrating_out(dom) && (p->mig_speed_override || dom->job.ctx))
+        bool stepping = false, out = migrating_out(dom, &stepping);
+        pthread_mutex_lock(&p->mig_lock);
+        if (out && (p->mig_speed_override || stepping))
             *ret_value = p->mig_speed_mib;
         else
             *ret_value = p->speed_set ? p->speed_mib : 0;
-        pthread_mutex_unlock(&dom->job.lock);
+        pthread_mutex_unlock(&p->mig_lock);
         return 0;
     case HV_MIG_XBZRLE_CACHE:
         return qemu_compress_get_cache(qmp, ret_value, err);

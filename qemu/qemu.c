@@ -258,7 +258,7 @@ static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *d
 
     (void)conn;
     if (!name) {
-        agent_emit_event(p->ag, "monitor-closed", dname, NULL);
+        hv_emit_event(p->ag, "monitor-closed", dname, NULL);
         return;
     }
     if (strcmp(name, "STOP") == 0) {
@@ -267,22 +267,22 @@ static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *d
             d = json_object_new_object();
             json_object_object_add(d, "reason", json_object_new_string("user"));
         }
-        agent_emit_event(p->ag, "suspended", dname, d);
+        hv_emit_event(p->ag, "suspended", dname, d);
     } else if (strcmp(name, "RESUME") == 0) {
         /* Whoever resumed it (domain.resume, a failed migration's
          * Confirm), the user's pause is over. */
         __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
-        agent_emit_event(p->ag, "resumed", dname, NULL);
+        hv_emit_event(p->ag, "resumed", dname, NULL);
     } else if (strcmp(name, "SHUTDOWN") == 0)
-        agent_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
+        hv_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
     else if (strcmp(name, "MIGRATION") == 0)
-        agent_emit_event(p->ag, "migration-status", dname, data ? json_object_get(data) : NULL);
+        hv_emit_event(p->ag, "migration-status", dname, data ? json_object_get(data) : NULL);
     else if (strncmp(name, "BLOCK_JOB_", 10) == 0 || strcmp(name, "JOB_STATUS_CHANGE") == 0) {
         json_object *d = json_object_new_object();
         json_object_object_add(d, "qemu_event", json_object_new_string(name));
         if (data)
             json_object_object_add(d, "data", json_object_get(data));
-        agent_emit_event(p->ag, "block-job", dname, d);
+        hv_emit_event(p->ag, "block-job", dname, d);
     }
 }
 
@@ -530,7 +530,7 @@ static int qemu_domain_start(struct agent *ag, struct agent_domain *dom, struct 
     int r = qemu_process_start(ag, dom, false, err);
 
     if (r == 0)
-        agent_emit_event(ag, "started", dom->def->name, NULL);
+        hv_emit_event(ag, "started", dom->def->name, NULL);
     return r;
 }
 
@@ -570,7 +570,7 @@ static int qemu_domain_destroy(struct agent *ag, struct agent_domain *dom, struc
     int r = qemu_process_stop(ag, dom, err);
 
     if (r == 0)
-        agent_emit_event(ag, "stopped", dom->def->name, NULL);
+        hv_emit_event(ag, "stopped", dom->def->name, NULL);
     return r;
 }
 
@@ -843,6 +843,7 @@ static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
     for (size_t i = 0; i < p->n_retired; i++)
         qmp_conn_free(p->retired[i]);
     qemu_storage_free(p->storage);
+    pthread_mutex_destroy(&p->mig_lock);
     free(p);
     dom->priv = NULL;
 }
