@@ -12,19 +12,13 @@
 #include <strings.h>
 
 #include "cleanup.h"
+#include "domain-priv.h"
 #include "proto-xml.h"
 #include "xml-cleanup.h"
 
-#define WHAT "domain XML"
+#define WHAT DOMAIN_WHAT
 
 FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
-
-struct parse_state {
-    struct domain_def *def;
-    struct ferry_error *err;
-    bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
-    bool xen; /* <domain type='xen'>: Xen's guest types, buses and backends too */
-};
 
 static void add_ignored(struct domain_def *def, const char *path)
 {
@@ -38,7 +32,7 @@ static void add_ignored(struct domain_def *def, const char *path)
         def->ignored[def->n_ignored++] = ferry_strdup(path);
 }
 
-static void ignore_child(struct parse_state *st, const char *parent, const xmlNode *n)
+void domain_parse_ignore(struct parse_state *st, const char *parent, const xmlNode *n)
 {
     char nbuf[128];
     const char *name = agent_xml_name(n, nbuf, sizeof nbuf);
@@ -50,8 +44,7 @@ static void ignore_child(struct parse_state *st, const char *parent, const xmlNo
     add_ignored(st->def, path);
 }
 
-/* Single-valued elements: a second one is ambiguous, refuse it. */
-static int once(struct parse_state *st, bool *seen, const char *name)
+int domain_parse_once(struct parse_state *st, bool *seen, const char *name)
 {
     if (*seen)
         return ferry_error_set(st->err, EINVAL, WHAT ": <%s> appears more than once", name);
@@ -141,41 +134,168 @@ static int check_path(struct ferry_error *err, const char *path, const char *wha
     return 0;
 }
 
+/* A machine type name as QEMU spells them: "pc-q35-7.2", "q35", "microvm". */
+static bool machine_valid(const char *m)
+{
+    if (!m[0])
+        return false;
+    for (; *m; m++) {
+        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
+              *m == '-' || *m == '.' || *m == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* <os><type arch= machine=>hvm</type>. The arch decides the guest's
+ * instruction set: only x86_64 runs here, and a document asking for another
+ * must not start an x86_64 guest in its place. */
+static int parse_os_type(struct parse_state *st, const xmlNode *n)
+{
+    struct domain_def *def = st->def;
+    char type[16], arch[32];
+    int r;
+
+    r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
+    if (r < 0)
+        return r;
+    /* Xen: linux/xen = PV, xenpvh = PVH (as xendrv_config_from_xml). */
+    if (strcmp(type, "hvm") != 0 &&
+        !(st->xen &&
+          (strcmp(type, "linux") == 0 || strcmp(type, "xen") == 0 || strcmp(type, "xenpvh") == 0)))
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               WHAT ": <os><type>%s</type> is not supported (only hvm%s)", type,
+                               st->xen ? ", linux, xen, xenpvh" : "");
+    if (st->xen)
+        return 0; /* the Xen driver reads arch and machine from native_xml */
+    if ((r = agent_xml_prop(n, "arch", arch, sizeof arch, WHAT ": <os><type>", st->err)) < 0)
+        return r;
+    if (arch[0] && strcmp(arch, "x86_64") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               WHAT ": <os><type arch='%s'> is not supported (only x86_64)", arch);
+    if ((r = agent_xml_prop(n, "machine", def->machine, sizeof def->machine, WHAT ": <os><type>",
+                            st->err)) < 0)
+        return r;
+    if (r > 0 && !machine_valid(def->machine))
+        return ferry_error_set(st->err, EINVAL,
+                               WHAT ": <os><type machine='%s'> is not a machine type name",
+                               def->machine);
+    return 0;
+}
+
+static int parse_os_path(struct parse_state *st, const xmlNode *n, bool *seen, const char *name,
+                         char **ret)
+{
+    char what[64];
+    int r;
+
+    snprintf(what, sizeof what, WHAT ": <os><%s>", name);
+    if ((r = domain_parse_once(st, seen, name)) < 0 ||
+        (r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, ret, what, st->err)) < 0)
+        return r;
+    return check_path(st->err, *ret, what);
+}
+
+/* <loader readonly='yes' type='pflash'>CODE</loader> (UEFI) or
+ * <loader type='rom'>BIOS</loader>. */
+static int parse_loader(struct parse_state *st, const xmlNode *n)
+{
+    static const char *const known[] = {"type", "readonly", "secure", NULL};
+    struct domain_def *def = st->def;
+    const char *what = WHAT ": <os><loader>";
+    char type[16], ro[8], secure[8];
+    int r;
+
+    if ((r = domain_check_attrs(st, n, "os/loader", known, NULL, what)) < 0 ||
+        (r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "readonly", ro, sizeof ro, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "secure", secure, sizeof secure, what, st->err)) < 0)
+        return r;
+    if (!strcmp(type, "rom"))
+        def->loader_rom = true;
+    else if (strcmp(type, "pflash") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <loader type='%s'> is not supported (pflash, rom)", what,
+                               type[0] ? type : "");
+    /* A writable pflash would hold code and variables in one shared file. */
+    if (!def->loader_rom && strcmp(ro, "yes") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <loader type='pflash' readonly='%s'> is not supported (only "
+                               "readonly='yes', with an <nvram>)",
+                               what, ro);
+    /* Secure boot needs SMM and a matching variables store. */
+    if (secure[0] && strcmp(secure, "no") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s: <loader secure='%s'> is not supported",
+                               what, secure);
+    if ((r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->loader, what, st->err)) < 0)
+        return r;
+    return check_path(st->err, def->loader, what);
+}
+
+/* <nvram template=...>PATH</nvram>: both optional (see domain.h). */
+static int parse_nvram(struct parse_state *st, const xmlNode *n)
+{
+    static const char *const known[] = {"template", NULL};
+    struct domain_def *def = st->def;
+    const char *what = WHAT ": <os><nvram>";
+    _cleanup_(xmlFreep) xmlChar *t = NULL;
+    int r;
+
+    if ((r = domain_check_attrs(st, n, "os/nvram", known, NULL, what)) < 0)
+        return r;
+    t = xmlGetNoNsProp(n, (const xmlChar *)"template");
+    if (t) {
+        if (strlen((const char *)t) > DOMAIN_PATH_MAX)
+            return ferry_error_set(st->err, EINVAL, "%s: template path too long", what);
+        def->nvram_template = ferry_strdup((const char *)t);
+        if ((r = check_path(st->err, def->nvram_template, what)) < 0)
+            return r;
+    }
+    if ((r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->nvram, what, st->err)) < 0)
+        return r;
+    if (!def->nvram[0]) {
+        free(def->nvram);
+        def->nvram = NULL;
+        return 0;
+    }
+    return check_path(st->err, def->nvram, what);
+}
+
 static int parse_os(struct parse_state *st, const xmlNode *os)
 {
     struct domain_def *def = st->def;
-    bool seen_kernel = false, seen_cmdline = false;
+    bool seen_type = false, seen_kernel = false, seen_initrd = false, seen_cmdline = false;
+    bool seen_loader = false, seen_nvram = false;
+    char firmware[16];
     int r;
+
+    if (!st->xen &&
+        (r = agent_xml_prop(os, "firmware", firmware, sizeof firmware, WHAT ": <os>", st->err)) < 0)
+        return r;
 
     for (const xmlNode *n = os->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE)
             continue;
         if (agent_xml_is(n, "type")) {
-            char type[16];
-
-            r = agent_xml_text(n, true, type, sizeof type, WHAT ": <os><type>", st->err);
-            if (r < 0)
+            if ((r = domain_parse_once(st, &seen_type, "type")) < 0 ||
+                (r = parse_os_type(st, n)) < 0)
                 return r;
-            /* Xen: linux/xen = PV, xenpvh = PVH (as xendrv_config_from_xml). */
-            if (strcmp(type, "hvm") != 0 &&
-                !(st->xen && (strcmp(type, "linux") == 0 || strcmp(type, "xen") == 0 ||
-                              strcmp(type, "xenpvh") == 0)))
-                return ferry_error_set(st->err, EOPNOTSUPP,
-                                       WHAT ": <os><type>%s</type> is not supported (only hvm%s)",
-                                       type, st->xen ? ", linux, xen, xenpvh" : "");
         } else if (agent_xml_is(n, "kernel")) {
-            r = once(st, &seen_kernel, "kernel");
-            if (r < 0)
+            if ((r = parse_os_path(st, n, &seen_kernel, "kernel", &def->kernel)) < 0)
                 return r;
-            r = agent_xml_text_dup(n, true, DOMAIN_PATH_MAX, &def->kernel, WHAT ": <os><kernel>",
-                                   st->err);
-            if (r < 0)
+        } else if (agent_xml_is(n, "initrd")) {
+            if ((r = parse_os_path(st, n, &seen_initrd, "initrd", &def->initrd)) < 0)
                 return r;
-            r = check_path(st->err, def->kernel, WHAT ": <os><kernel>");
-            if (r < 0)
+        } else if (agent_xml_is(n, "loader") && !st->xen) {
+            if ((r = domain_parse_once(st, &seen_loader, "loader")) < 0 ||
+                (r = parse_loader(st, n)) < 0)
+                return r;
+        } else if (agent_xml_is(n, "nvram") && !st->xen) {
+            if ((r = domain_parse_once(st, &seen_nvram, "nvram")) < 0 ||
+                (r = parse_nvram(st, n)) < 0)
                 return r;
         } else if (agent_xml_is(n, "cmdline")) {
-            r = once(st, &seen_cmdline, "cmdline");
+            r = domain_parse_once(st, &seen_cmdline, "cmdline");
             if (r < 0)
                 return r;
             r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->cmdline, WHAT ": <os><cmdline>",
@@ -183,9 +303,23 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
             if (r < 0)
                 return r;
         } else {
-            ignore_child(st, "os", n);
+            domain_parse_ignore(st, "os", n);
         }
     }
+    if (!st->xen && !strcmp(firmware, "efi") && !def->loader)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               WHAT
+                               ": <os firmware='efi'> without <loader> is not supported (no "
+                               "firmware autoselection: name the <loader> and <nvram template>)");
+    if (!st->xen && firmware[0] && strcmp(firmware, "efi") && strcmp(firmware, "bios"))
+        return ferry_error_set(st->err, EOPNOTSUPP, WHAT ": <os firmware='%s'> is not supported",
+                               firmware);
+    if (seen_nvram && (!def->loader || def->loader_rom))
+        return ferry_error_set(st->err, EINVAL,
+                               WHAT ": <os><nvram> needs a <loader type='pflash'>");
+    /* QEMU loads an initrd only beside a kernel it loads itself. */
+    if (def->initrd && !def->kernel && !st->xen)
+        return ferry_error_set(st->err, EINVAL, WHAT ": <os><initrd> needs an <os><kernel>");
     return 0;
 }
 
@@ -212,7 +346,37 @@ static bool serial_valid(const char *s)
     return true;
 }
 
-static const xmlNode *find_child(const xmlNode *parent, const char *name)
+static bool in_list(const char *const *list, const char *s)
+{
+    for (; list && *list; list++) {
+        if (strcmp(*list, s) == 0)
+            return true;
+    }
+    return false;
+}
+
+int domain_check_attrs(struct parse_state *st, const xmlNode *n, const char *path,
+                       const char *const *known, const char *const *host_side, const char *what)
+{
+    if (st->xen)
+        return 0; /* the Xen driver reads the kept document */
+    for (const xmlAttr *a = n->properties; a; a = a->next) {
+        const char *name = (const char *)a->name;
+
+        if (a->ns || in_list(known, name))
+            continue; /* namespaced attributes belong to other tools */
+        if (in_list(host_side, name)) {
+            _cleanup_free_ char *p = ferry_strdup_printf("%s@%s", path, name);
+            add_ignored(st->def, p);
+            continue;
+        }
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s: attribute '%s' of <%s> is not supported",
+                               what, name, (const char *)n->name);
+    }
+    return 0;
+}
+
+const xmlNode *domain_xml_child(const xmlNode *parent, const char *name)
 {
     for (const xmlNode *n = parent->children; n; n = n->next) {
         if (agent_xml_is(n, name))
@@ -221,15 +385,39 @@ static const xmlNode *find_child(const xmlNode *parent, const char *name)
     return NULL;
 }
 
+/* VALUE must be one of LIST (NULL-terminated) or empty. */
+static int one_of(struct parse_state *st, const char *what, const char *attr, const char *value,
+                  const char *const *list, const char *names)
+{
+    if (value[0] && !in_list(list, value))
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s: <driver %s='%s'> is not supported (%s)",
+                               what, attr, value, names);
+    return 0;
+}
+
 static int parse_driver(struct parse_state *st, const xmlNode *n, struct domain_disk *d,
                         const char *what)
 {
+    static const char *const known[] = {"name",    "type",          "cache", "io",
+                                        "discard", "detect_zeroes", NULL};
+    /* What QEMU does on an I/O error, and host threads: the guest's
+     * hardware is the same. */
+    static const char *const host_side[] = {"error_policy", "rerror_policy", "iothread", NULL};
+    static const char *const ios[] = {"native", "threads", "io_uring", NULL};
+    static const char *const discards[] = {"unmap", "ignore", NULL};
+    static const char *const zeroes[] = {"off", "on", "unmap", NULL};
     char name[16], type[16], cache[16];
     int r;
 
+    if ((r = domain_check_attrs(st, n, "devices/disk/driver", known, host_side, what)) < 0)
+        return r;
     if ((r = agent_xml_prop(n, "name", name, sizeof name, what, st->err)) < 0 ||
         (r = agent_xml_prop(n, "type", type, sizeof type, what, st->err)) < 0 ||
-        (r = agent_xml_prop(n, "cache", cache, sizeof cache, what, st->err)) < 0)
+        (r = agent_xml_prop(n, "cache", cache, sizeof cache, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "io", d->io, sizeof d->io, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "discard", d->discard, sizeof d->discard, what, st->err)) < 0 ||
+        (r = agent_xml_prop(n, "detect_zeroes", d->detect_zeroes, sizeof d->detect_zeroes, what,
+                            st->err)) < 0)
         return r;
     /* Xen's disk backends (xl's backendtype) besides qemu. */
     if (name[0] && strcmp(name, "qemu") != 0 &&
@@ -257,15 +445,31 @@ static int parse_driver(struct parse_state *st, const xmlNode *n, struct domain_
     else
         return ferry_error_set(st->err, EOPNOTSUPP, "%s: cache mode '%s' is not supported", what,
                                cache);
+    if (st->xen) {
+        d->io[0] = d->discard[0] = d->detect_zeroes[0] = '\0';
+        return 0;
+    }
+    if ((r = one_of(st, what, "io", d->io, ios, "native, threads, io_uring")) < 0 ||
+        (r = one_of(st, what, "discard", d->discard, discards, "unmap, ignore")) < 0 ||
+        (r = one_of(st, what, "detect_zeroes", d->detect_zeroes, zeroes, "off, on, unmap")) < 0)
+        return r;
+    /* QEMU's own rules, refused here with the attribute's name rather than
+     * by QEMU at start. */
+    if (!strcmp(d->io, "native") && d->cache != DOMAIN_CACHE_NONE)
+        return ferry_error_set(st->err, EINVAL,
+                               "%s: <driver io='native'> needs cache='none' (O_DIRECT)", what);
+    if (!strcmp(d->detect_zeroes, "unmap") && !strcmp(d->discard, "ignore"))
+        return ferry_error_set(st->err, EINVAL,
+                               "%s: <driver detect_zeroes='unmap'> needs discard='unmap'", what);
     return 0;
 }
 
 static int parse_disk(struct parse_state *st, const xmlNode *disk)
 {
     struct domain_def *def = st->def;
-    struct domain_disk d = {.format = DOMAIN_DISK_RAW};
+    struct domain_disk d = {.format = DOMAIN_DISK_RAW, .drive = -1};
     _cleanup_free_ char *source = NULL;
-    const xmlNode *target = find_child(disk, "target");
+    const xmlNode *target = domain_xml_child(disk, "target");
     char type[16], device[16], what[96];
     bool seen_driver = false, seen_source = false, seen_serial = false;
     int r;
@@ -285,9 +489,11 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     if ((r = agent_xml_prop(disk, "type", type, sizeof type, what, st->err)) < 0 ||
         (r = agent_xml_prop(disk, "device", device, sizeof device, what, st->err)) < 0)
         return r;
-    if (device[0] && strcmp(device, "disk") != 0)
+    if (!st->xen && strcmp(device, "cdrom") == 0)
+        d.cdrom = d.readonly = true;
+    else if (device[0] && strcmp(device, "disk") != 0)
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: <disk device='%s'> is not supported (only device='disk')", what,
+                               "%s: <disk device='%s'> is not supported (disk, cdrom)", what,
                                device);
     if (!type[0])
         strcpy(type, "file");
@@ -299,24 +505,30 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
         return r;
     if (!d.bus[0])
         strcpy(d.bus, "virtio");
-    if (strcmp(d.bus, "virtio") && strcmp(d.bus, "sata") && strcmp(d.bus, "scsi") &&
-        strcmp(d.bus, "ide") && !(st->xen && strcmp(d.bus, "xen") == 0))
+    if (strcmp(d.bus, "virtio") && strcmp(d.bus, "sata") && strcmp(d.bus, "ide") &&
+        !(st->xen && (strcmp(d.bus, "xen") == 0 || strcmp(d.bus, "scsi") == 0)))
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: bus '%s' is not supported (virtio, sata, scsi, ide%s)", what,
-                               d.bus, st->xen ? ", xen" : "");
+                               "%s: bus '%s' is not supported (virtio, sata, ide%s)", what, d.bus,
+                               st->xen ? ", scsi, xen" : "");
+    /* A CD-ROM drive sits on the machine's IDE/AHCI controller, as
+     * libvirt's do; a virtio one does not exist. */
+    if (d.cdrom && strcmp(d.bus, "sata") && strcmp(d.bus, "ide"))
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: <disk device='cdrom'> on bus '%s' is not supported (sata, ide)",
+                               what, d.bus);
 
     for (const xmlNode *n = disk->children; n; n = n->next) {
         if (n->type != XML_ELEMENT_NODE || n == target)
             continue;
         if (agent_xml_is(n, "driver")) {
-            if ((r = once(st, &seen_driver, "driver")) < 0 ||
+            if ((r = domain_parse_once(st, &seen_driver, "driver")) < 0 ||
                 (r = parse_driver(st, n, &d, what)) < 0)
                 return r;
         } else if (agent_xml_is(n, "source")) {
             const char *attr = strcmp(type, "block") == 0 ? "dev" : "file";
             _cleanup_(xmlFreep) xmlChar *v = NULL;
 
-            if ((r = once(st, &seen_source, "source")) < 0)
+            if ((r = domain_parse_once(st, &seen_source, "source")) < 0)
                 return r;
             v = xmlGetNoNsProp(n, (const xmlChar *)attr);
             if (!v)
@@ -335,7 +547,7 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
         } else if (agent_xml_is(n, "shareable")) {
             d.shareable = true;
         } else if (agent_xml_is(n, "serial")) {
-            if ((r = once(st, &seen_serial, "serial")) < 0 ||
+            if ((r = domain_parse_once(st, &seen_serial, "serial")) < 0 ||
                 (r = agent_xml_text(n, true, d.serial, sizeof d.serial, what, st->err)) < 0)
                 return r;
             if (!serial_valid(d.serial))
@@ -344,11 +556,25 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
         } else if (agent_xml_is(n, "encryption") || agent_xml_is(n, "auth")) {
             return ferry_error_set(st->err, EOPNOTSUPP, "%s: <%s> is not supported", what,
                                    (const char *)n->name);
+        } else if (agent_xml_is(n, "address") && !st->xen) {
+            /* A virtio disk is a PCI device; sata/ide disks sit on their
+             * controller (type='drive'). */
+            r = strcmp(d.bus, "virtio") == 0 ? domain_parse_pci_address(st, n, &d.addr, what)
+                                             : domain_parse_drive_address(st, n, &d, what);
+            if (r < 0)
+                return r;
         } else {
-            ignore_child(st, "devices/disk", n);
+            domain_parse_ignore(st, "devices/disk", n);
         }
     }
 
+    /* Only a CD-ROM's tray may be empty: a disk without a source would
+     * be left out of the guest. */
+    if (!source && !d.cdrom && !st->xen)
+        return ferry_error_set(st->err, EINVAL,
+                               "%s: <disk device='disk'> without <source>: only a cdrom may be "
+                               "empty",
+                               what);
     for (size_t i = 0; i < def->n_disks; i++) {
         if (strcmp(def->disks[i].target, d.target) == 0)
             return ferry_error_set(st->err, EINVAL, "%s: target used by more than one disk", what);
@@ -369,10 +595,61 @@ static int parse_devices(struct parse_state *st, const xmlNode *devices)
             int r = parse_disk(st, n);
             if (r < 0)
                 return r;
+        } else if (agent_xml_is(n, "interface") && !st->xen) {
+            int r = domain_parse_interface(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "serial") && !st->xen) {
+            int r = domain_parse_serial(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "console") && !st->xen) {
+            int r = domain_parse_console(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "graphics") && !st->xen) {
+            int r = domain_parse_graphics(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "video") && !st->xen) {
+            int r = domain_parse_video(st, n);
+            if (r < 0)
+                return r;
         } else {
-            ignore_child(st, "devices", n);
+            domain_parse_ignore(st, "devices", n);
         }
     }
+    return 0;
+}
+
+/* <on_poweroff>destroy</on_poweroff>, <on_reboot>restart|destroy</on_reboot>,
+ * <on_crash>destroy</on_crash>: libvirt's defaults, and what QEMU does
+ * (a reboot with -no-reboot ends it). A crash action needs a pvpanic
+ * device to learn of the crash; ferry adds none, so only destroy is
+ * honest. */
+static int parse_lifecycle(struct parse_state *st, const xmlNode *n)
+{
+    const char *name = (const char *)n->name;
+    bool *seen = !strcmp(name, "on_poweroff") ? &st->seen_on_poweroff
+                 : !strcmp(name, "on_reboot") ? &st->seen_on_reboot
+                                              : &st->seen_on_crash;
+    char what[32], v[32];
+    int r;
+
+    snprintf(what, sizeof what, WHAT ": <%s>", name);
+    if ((r = domain_parse_once(st, seen, name)) < 0 ||
+        (r = agent_xml_text(n, true, v, sizeof v, what, st->err)) < 0)
+        return r;
+    if (!strcmp(name, "on_reboot") && !strcmp(v, "restart"))
+        st->def->on_reboot = DOMAIN_REBOOT_RESTART;
+    else if (!strcmp(name, "on_reboot") && !strcmp(v, "destroy"))
+        st->def->on_reboot = DOMAIN_REBOOT_DESTROY;
+    else if (strcmp(name, "on_reboot") && !strcmp(v, "destroy"))
+        return 0;
+    else
+        return ferry_error_set(st->err, EOPNOTSUPP, "%s%s</%s> is not supported (%s)", what, v,
+                               name,
+                               !strcmp(name, "on_reboot") ? "restart, destroy" : "only destroy");
     return 0;
 }
 
@@ -382,7 +659,7 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
     int r;
 
     if (agent_xml_is(n, "name")) {
-        if ((r = once(st, &st->seen_name, "name")) < 0 ||
+        if ((r = domain_parse_once(st, &st->seen_name, "name")) < 0 ||
             (r = agent_xml_text(n, true, def->name, sizeof def->name, WHAT ": <name>", st->err)) <
                 0)
             return r;
@@ -392,7 +669,7 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
                                         "[A-Za-z0-9_.+-], not starting with '.' or '-'",
                                    def->name);
     } else if (agent_xml_is(n, "uuid")) {
-        if ((r = once(st, &st->seen_uuid, "uuid")) < 0 ||
+        if ((r = domain_parse_once(st, &st->seen_uuid, "uuid")) < 0 ||
             (r = agent_xml_text(n, true, def->uuid, sizeof def->uuid, WHAT ": <uuid>", st->err)) <
                 0)
             return r;
@@ -405,25 +682,31 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
                 *p = (char)(*p - 'A' + 'a');
         }
     } else if (agent_xml_is(n, "memory")) {
-        if ((r = once(st, &st->seen_memory, "memory")) < 0 || (r = parse_memory(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_memory, "memory")) < 0 ||
+            (r = parse_memory(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "vcpu")) {
-        if ((r = once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "description")) {
-        if ((r = once(st, &st->seen_description, "description")) < 0 ||
+        if ((r = domain_parse_once(st, &st->seen_description, "description")) < 0 ||
             (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,
                                     WHAT ": <description>", st->err)) < 0)
             return r;
+    } else if (!st->xen && (agent_xml_is(n, "on_poweroff") || agent_xml_is(n, "on_reboot") ||
+                            agent_xml_is(n, "on_crash"))) {
+        if ((r = parse_lifecycle(st, n)) < 0)
+            return r;
     } else if (agent_xml_is(n, "os")) {
-        if ((r = once(st, &st->seen_os, "os")) < 0 || (r = parse_os(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_os, "os")) < 0 || (r = parse_os(st, n)) < 0)
             return r;
     } else if (agent_xml_is(n, "devices")) {
-        if ((r = once(st, &st->seen_devices, "devices")) < 0 || (r = parse_devices(st, n)) < 0)
+        if ((r = domain_parse_once(st, &st->seen_devices, "devices")) < 0 ||
+            (r = parse_devices(st, n)) < 0)
             return r;
     } else {
         /* <currentMemory> included: ferry gives the guest <memory>. */
-        ignore_child(st, NULL, n);
+        domain_parse_ignore(st, NULL, n);
     }
     return 0;
 }
@@ -463,6 +746,11 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
         return ferry_error_set(err, EINVAL, WHAT ": <memory> is missing");
     if (!def->uuid[0])
         ferry_uuid_generate(def->uuid);
+    domain_nics_complete(def);
+    domain_devices_complete(def);
+    if (!st.xen &&
+        ((r = domain_pci_assign(def, err)) < 0 || (r = domain_drive_assign(def, err)) < 0))
+        return r;
     if (st.xen) {
         /* The whole document, already checked against every limit above. */
         def->native_xml = agent_xml_format(doc);

@@ -24,10 +24,10 @@
 #include "cleanup.h"
 #include "ferry-config.h"
 #include "json-cleanup.h"
+#include "qemu-cmdline.h"
 
 #define QEMU_START_TIMEOUT_MS 30000
 #define QEMU_QMP_TIMEOUT_MS   30000
-#define QEMU_MAX_ARGS         256
 
 static struct qemu_driver qemu_drv;
 
@@ -115,38 +115,41 @@ struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
 
 /* ---- command line ---- */
 
-struct argv {
-    char *v[QEMU_MAX_ARGS + 1];
-    size_t n;
-};
+/* The host QEMU's machine types, read once: the binary does not change
+ * under a running agent. */
+static pthread_mutex_t machines_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct qemu_machines machines;
+static bool machines_loaded;
 
-static void argv_add(struct argv *a, const char *s)
+/* Pins DEF's machine type: its alias (or QEMU_MACHINE_DEFAULT when it has
+ * none) becomes the versioned name this host's QEMU resolves it to. */
+static int pin_machine(struct domain_def *def, struct ferry_error *err)
 {
-    if (a->n >= QEMU_MAX_ARGS)
-        abort(); /* bounded by DOMAIN_MAX_DISKS; a programmer error */
-    a->v[a->n++] = ferry_strdup(s);
+    char pinned[DOMAIN_MACHINE_MAX];
+    int r = 0;
+
+    pthread_mutex_lock(&machines_lock);
+    if (!machines_loaded) {
+        r = qemu_machines_query(qemu_drv.binary, &machines, err);
+        machines_loaded = r == 0;
+    }
+    if (r == 0)
+        r = qemu_machines_resolve(&machines, def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
+                                  pinned, err);
+    pthread_mutex_unlock(&machines_lock);
+    if (r < 0)
+        return r;
+    snprintf(def->machine, sizeof def->machine, "%s", pinned);
+    return 0;
 }
 
-static void argv_addf(struct argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void argv_addf(struct argv *a, const char *fmt, ...)
+static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct ferry_error *err)
 {
-    va_list ap;
-    char *s;
-
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    if (a->n >= QEMU_MAX_ARGS)
-        abort();
-    a->v[a->n++] = s;
-}
-
-static void argv_clear(struct argv *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        free(a->v[i]);
-    a->n = 0;
+    (void)ag;
+    if (def->native_xml)
+        return 0; /* another hypervisor's document */
+    qemu_firmware_define(def);
+    return pin_machine(def, err);
 }
 
 /* glibc malloc settings for the QEMUs ferryd starts, unless the agent's own
@@ -184,112 +187,6 @@ static char **qemu_child_env(void)
         env[n++] = (char *)QEMU_MALLOC_TUNABLES;
     env[n] = NULL;
     return env;
-}
-
-/* QEMU's option syntax uses ',' as a separator; a literal comma in a value
- * is written ",,". Paths with commas are legal and must survive. */
-static char *qemu_escape(const char *s)
-{
-    size_t n = 0;
-    char *out, *o;
-
-    for (const char *p = s; *p; p++)
-        n += *p == ',' ? 2 : 1;
-    out = o = ferry_calloc(n + 1, 1);
-    for (const char *p = s; *p; p++) {
-        *o++ = *p;
-        if (*p == ',')
-            *o++ = ',';
-    }
-    return out;
-}
-
-static const char *cache_direct(enum domain_disk_cache c)
-{
-    return c == DOMAIN_CACHE_NONE ? "on" : "off";
-}
-
-static const char *cache_no_flush(enum domain_disk_cache c)
-{
-    return c == DOMAIN_CACHE_UNSAFE ? "on" : "off";
-}
-
-static void build_argv(struct qemu_dom *p, const struct domain_def *def, bool incoming,
-                       struct argv *a)
-{
-    argv_add(a, qemu_drv.binary);
-    argv_addf(a, "-name");
-    argv_addf(a, "guest=%s,debug-threads=on", def->name);
-    argv_add(a, "-uuid");
-    argv_add(a, def->uuid);
-    argv_add(a, "-machine");
-    argv_addf(a, "pc,accel=%s", qemu_drv.kvm ? "kvm" : "tcg");
-    argv_add(a, "-m");
-    argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
-    argv_add(a, "-smp");
-    argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
-    argv_add(a, "-nodefaults");
-    argv_add(a, "-display");
-    argv_add(a, "none");
-    argv_add(a, "-no-user-config");
-    argv_add(a, "-msg");
-    argv_add(a, "timestamp=on");
-    {
-        _cleanup_free_ char *q = qemu_escape(p->qmp_path);
-        argv_add(a, "-qmp");
-        argv_addf(a, "unix:%s,server=on,wait=off", q);
-    }
-    {
-        _cleanup_free_ char *s = qemu_escape(p->serial_path);
-        argv_add(a, "-chardev");
-        argv_addf(a, "file,id=serial0,path=%s,append=on", s);
-        argv_add(a, "-serial");
-        argv_add(a, "chardev:serial0");
-    }
-    if (def->kernel) {
-        argv_add(a, "-kernel");
-        argv_add(a, def->kernel);
-        if (def->cmdline) {
-            argv_add(a, "-append");
-            argv_add(a, def->cmdline);
-        }
-    }
-    for (size_t i = 0; i < def->n_disks; i++) {
-        const struct domain_disk *d = &def->disks[i];
-        _cleanup_free_ char *src = NULL;
-        const char *ro = d->readonly ? "on" : "off";
-
-        if (!d->source)
-            continue;
-        src = qemu_escape(d->source);
-        argv_add(a, "-blockdev");
-        /* discard=unmap keeps zero writes from allocating: a migration
-         * target must stay as sparse as its source. */
-        argv_addf(a,
-                  "driver=file,node-name=p-%s,filename=%s,cache.direct=%s,cache.no-flush=%s,"
-                  "discard=unmap,read-only=%s%s",
-                  d->target, src, cache_direct(d->cache), cache_no_flush(d->cache), ro,
-                  d->shareable ? ",locking=off" : "");
-        argv_add(a, "-blockdev");
-        argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=unmap,read-only=%s",
-                  domain_disk_format_name(d->format), d->target, d->target, ro);
-        argv_add(a, "-device");
-        if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
-            argv_addf(a, "ide-hd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
-                      d->serial[0] ? ",serial=" : "", d->serial,
-                      d->shareable ? ",share-rw=on" : "");
-        else
-            argv_addf(a, "virtio-blk-pci,drive=f-%s,id=%s%s%s%s", d->target, d->target,
-                      d->serial[0] ? ",serial=" : "", d->serial,
-                      d->shareable ? ",share-rw=on" : "");
-    }
-    if (incoming) {
-        /* -S: the guest stays paused after the incoming migration until
-         * Finish decides (resume, or stay paused for --suspend). */
-        argv_add(a, "-S");
-        argv_add(a, "-incoming");
-        argv_add(a, "defer");
-    }
 }
 
 /* ---- process ---- */
@@ -435,7 +332,7 @@ static int write_run_state(struct agent *ag, struct agent_domain *dom, struct qe
 
 static void remove_run_state(struct agent *ag, const char *name)
 {
-    static const char *const exts[] = {"xml", "pid", "qmp", "incoming"};
+    static const char *const exts[] = {"xml", "pid", "qmp", "incoming", "console"};
 
     for (size_t i = 0; i < ARRAY_SIZE(exts); i++) {
         _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.%s", ag->run_dir, name, exts[i]);
@@ -457,8 +354,19 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
                        struct ferry_error *err)
 {
     struct qemu_dom *p = qemu_priv(ag, dom);
-    struct argv a = {0};
+    struct qemu_argv a = {0};
+    struct qemu_cmdline_host host = {
+        .binary = qemu_drv.binary,
+        .kvm = qemu_drv.kvm,
+        .incoming = incoming,
+        .qmp_path = p->qmp_path,
+        .serial_path = p->serial_path,
+    };
     _cleanup_free_ char **env = NULL;
+    _cleanup_free_ char *console_path =
+        ferry_strdup_printf("%s/%s.console", ag->run_dir, dom->def->name);
+    _cleanup_free_ char *nvram_path = NULL;
+    int tap_fds[DOMAIN_MAX_NICS], child_fds[DOMAIN_MAX_NICS], n_taps = 0;
     _cleanup_close_ int log_fd = -1;
     _cleanup_close_ int null_fd = -1;
     int64_t deadline;
@@ -473,6 +381,23 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     }
     if (dom->def->kernel && access(dom->def->kernel, R_OK) < 0)
         return ferry_error_set_errno(err, errno, "kernel '%s'", dom->def->kernel);
+    if (dom->def->initrd && access(dom->def->initrd, R_OK) < 0)
+        return ferry_error_set_errno(err, errno, "initrd '%s'", dom->def->initrd);
+    if (dom->def->loader && access(dom->def->loader, R_OK) < 0)
+        return ferry_error_set_errno(err, errno, "loader '%s'", dom->def->loader);
+    if (dom->def->loader && !dom->def->loader_rom) {
+        nvram_path = qemu_firmware_nvram_path(ag->cfg.state_dir, dom->def);
+        if ((r = qemu_firmware_prepare(dom->def, nvram_path, err)) < 0)
+            return r;
+        host.nvram_path = nvram_path;
+    }
+    host.console_path = console_path;
+    if (dom->def->serial.type == DOMAIN_CHR_UNIX && !dom->def->serial.path)
+        unlink(console_path); /* a socket the last QEMU left */
+    /* A definition stored before machine types were pinned, or received
+     * from such an agent: pinned now, in the live definition. */
+    if (!dom->def->machine[0] && (r = pin_machine(dom->def, err)) < 0)
+        return r;
 
     /* A new QEMU: no pause of the user's carries over, nor a post-copy
      * state of the last one. */
@@ -487,7 +412,14 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0)
         return ferry_error_set_errno(err, errno, "cannot open /dev/null");
-    build_argv(p, dom->def, incoming, &a);
+    /* The taps of ethernet and bridge NICs: QEMU gets them as descriptors
+     * 3, 4, ... (qemu-net.c). */
+    if ((r = qemu_net_open(dom->def, tap_fds, err)) < 0)
+        return r;
+    for (size_t i = 0; i < dom->def->n_nics; i++)
+        child_fds[i] = tap_fds[i] >= 0 ? 3 + n_taps++ : -1;
+    host.nic_fds = child_fds;
+    qemu_cmdline_build(&host, dom->def, &a);
     {
         char line[256];
         int n = snprintf(line, sizeof line, "---- ferryd starting %s%s\n", dom->def->name,
@@ -500,20 +432,28 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     pid = fork();
     if (pid < 0) {
         r = -errno;
-        argv_clear(&a);
+        qemu_argv_clear(&a);
+        qemu_net_close(tap_fds, dom->def->n_nics);
         return ferry_error_set_errno(err, -r, "fork");
     }
     if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
+        /* Child: only async-signal-safe calls until exec. The taps sit
+         * above 100 (qemu-net.c), clear of 3..3+n_taps; dup2 drops their
+         * close-on-exec. */
         setsid();
         dup2(null_fd, 0);
         dup2(log_fd, 1);
         dup2(log_fd, 2);
-        syscall(SYS_close_range, 3U, ~0U, 0U);
+        for (size_t i = 0; i < dom->def->n_nics; i++) {
+            if (tap_fds[i] >= 0)
+                dup2(tap_fds[i], child_fds[i]);
+        }
+        syscall(SYS_close_range, 3U + (unsigned)n_taps, ~0U, 0U);
         execve(a.v[0], a.v, env);
         _exit(127);
     }
-    argv_clear(&a);
+    qemu_argv_clear(&a);
+    qemu_net_close(tap_fds, dom->def->n_nics);
     p->pid = pid;
     p->child = true;
 
@@ -976,9 +916,9 @@ const struct hv_driver qemu_hv_driver = {
     .migrate_get_param = qemu_migrate_get_param,
     .job_record_save = qemu_job_record_save,
     .job_record_restore = qemu_job_record_restore,
-    .migrate_planned_targets = qemu_migrate_planned_targets,
     .migrate_stream_completed = qemu_migrate_stream_completed,
     .migrate_sweep = qemu_migrate_sweep,
     .recover_host = qemu_recover_host,
     .migrate_start_postcopy = qemu_migrate_start_postcopy,
+    .domain_define = qemu_domain_define,
 };

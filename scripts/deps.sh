@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config python3
 libnbd-dev liburing-dev libjson-c-dev libxml2-dev libcmocka-dev
 libgnutls28-dev gnutls-bin
-qemu-system-x86 qemu-utils nbdkit libnbd-bin gnuplot-nox
+qemu-system-x86 qemu-utils ovmf nbdkit libnbd-bin gnuplot-nox
 clang-format cppcheck clang-tidy
 linux-image-cloud-amd64 busybox-static cpio"
 

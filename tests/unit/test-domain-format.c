@@ -70,13 +70,44 @@ static void test_roundtrip_full(void **state)
     /* libvirt-shaped output, block devices as block disks. */
     assert_non_null(strstr(xml, "<domain type=\"kvm\">"));
     assert_non_null(strstr(xml, "<memory unit=\"KiB\">4194304</memory>"));
+    assert_non_null(strstr(xml, "<type arch=\"x86_64\" machine=\"pc-q35-7.2\">hvm</type>"));
+    assert_non_null(strstr(xml, "<initrd>/var/lib/ferry/boot/initrd.img-6.1.0</initrd>"));
     assert_non_null(strstr(xml, "<disk type=\"block\" device=\"disk\">"));
     assert_non_null(strstr(xml, "<source dev=\"/dev/vg0/web-01-data\"/>"));
-    assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" cache=\"none\"/>"));
+    assert_non_null(strstr(xml, "<driver name=\"qemu\" type=\"qcow2\" cache=\"none\" "
+                                "io=\"native\" discard=\"unmap\"/>"));
     assert_non_null(strstr(xml, "<target dev=\"sda\" bus=\"sata\"/>"));
     assert_non_null(strstr(xml, "<readonly/>"));
+    assert_non_null(strstr(xml, "<interface type=\"ethernet\">\n      <mac "
+                                "address=\"52:54:00:6b:3c:58\"/>\n      <target "
+                                "dev=\"vnet-web01\"/>\n      <model type=\"virtio\"/>"));
+    assert_non_null(strstr(xml, "<source bridge=\"br0\"/>"));
+    assert_non_null(strstr(xml, "<address type=\"pci\" domain=\"0x0000\" bus=\"0x00\" "
+                                "slot=\"0x04\" function=\"0x0\"/>"));
     assert_non_null(strstr(xml, "<shareable/>"));
     assert_null(strstr(xml, "<?xml"));
+    domain_def_free(a);
+}
+
+/* A CD-ROM drive, loaded and empty, and a disk's driver attributes. */
+static void test_roundtrip_cdrom(void **state)
+{
+    static const char xml[] =
+        "<domain><name>c</name><memory>1024</memory><devices>"
+        "<disk device='cdrom'><source file='/iso/a.iso'/><target dev='sda' bus='sata'/></disk>"
+        "<disk type='file' device='cdrom'><target dev='sdb' bus='sata'/></disk>"
+        "<disk><driver type='raw' io='threads' detect_zeroes='unmap'/><source file='/a'/>"
+        "<target dev='vda'/></disk></devices></domain>";
+    struct domain_def *a = parse_ok(xml, strlen(xml));
+    _cleanup_free_ char *out = domain_def_format(a);
+
+    roundtrip(a);
+    assert_non_null(strstr(out, "<disk type=\"file\" device=\"cdrom\">\n      <driver "
+                                "name=\"qemu\" type=\"raw\"/>\n      <target dev=\"sdb\" "
+                                "bus=\"sata\"/>\n      <readonly/>\n      <address type=\"drive\" "
+                                "controller=\"0\" bus=\"0\" target=\"0\" unit=\"1\"/>\n    "
+                                "</disk>"));
+    assert_non_null(strstr(out, "io=\"threads\" detect_zeroes=\"unmap\""));
     domain_def_free(a);
 }
 
@@ -95,6 +126,7 @@ static void test_escaping(void **state)
     strcpy(def.disks[0].bus, "virtio");
     def.disks[0].source = "/images/a\"b'c&d<e>.img";
     def.disks[0].cache = DOMAIN_CACHE_WRITEBACK;
+    def.disks[0].addr = (struct domain_pci_addr){.set = true, .slot = 2};
 
     xml = domain_def_format(&def);
     assert_non_null(xml);
@@ -122,6 +154,26 @@ static void test_equal_detects_changes(void **state)
     b->memory_kib++;
     assert_false(domain_def_equal(a, b));
     b->memory_kib--;
+    b->nics[1].mac[16] = '0';
+    assert_false(domain_def_equal(a, b));
+    strcpy(b->nics[1].mac, a->nics[1].mac);
+    b->nics[0].model = DOMAIN_NIC_E1000;
+    assert_false(domain_def_equal(a, b));
+    b->nics[0].model = a->nics[0].model;
+    b->nics[0].addr.slot++;
+    assert_false(domain_def_equal(a, b));
+    b->nics[0].addr.slot--;
+    b->disks[0].addr.slot++;
+    assert_false(domain_def_equal(a, b));
+    b->disks[0].addr.slot--;
+    strcpy(b->machine, "pc-q35-7.1");
+    assert_false(domain_def_equal(a, b));
+    strcpy(b->machine, a->machine);
+    free(b->initrd);
+    b->initrd = NULL;
+    assert_false(domain_def_equal(a, b));
+    b->initrd = ferry_strdup(a->initrd);
+    assert_true(domain_def_equal(a, b));
     free(b->kernel);
     b->kernel = NULL;
     assert_false(domain_def_equal(a, b));
@@ -135,6 +187,7 @@ static void test_copy_is_deep(void **state)
     struct domain_def *b = domain_def_copy(a);
 
     assert_ptr_not_equal(a->kernel, b->kernel);
+    assert_ptr_not_equal(a->initrd, b->initrd);
     assert_ptr_not_equal(a->disks[0].source, b->disks[0].source);
     assert_ptr_not_equal(a->ignored[0], b->ignored[0]);
     assert_int_equal(a->n_ignored, b->n_ignored);
@@ -161,9 +214,13 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_minimal), cmocka_unit_test(test_roundtrip_full),
-        cmocka_unit_test(test_escaping),          cmocka_unit_test(test_equal_detects_changes),
-        cmocka_unit_test(test_copy_is_deep),      cmocka_unit_test(test_names),
+        cmocka_unit_test(test_roundtrip_minimal),
+        cmocka_unit_test(test_roundtrip_full),
+        cmocka_unit_test(test_roundtrip_cdrom),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_equal_detects_changes),
+        cmocka_unit_test(test_copy_is_deep),
+        cmocka_unit_test(test_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

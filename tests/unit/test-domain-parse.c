@@ -107,29 +107,19 @@ static void test_full_libvirt_document(void **state)
         "cputune",
         "resource",
         "sysinfo",
-        "os/initrd",
         "os/boot",
         "os/smbios",
         "features",
         "cpu",
         "clock",
-        "on_poweroff",
-        "on_reboot",
-        "on_crash",
         "pm",
         "devices/emulator",
         "devices/disk/backingStore",
         "devices/disk/boot",
         "devices/disk/alias",
-        "devices/disk/address",
         "devices/controller",
-        "devices/interface",
-        "devices/serial",
-        "devices/console",
         "devices/channel",
         "devices/input",
-        "devices/graphics",
-        "devices/video",
         "devices/memballoon",
         "devices/rng",
         "seclabel",
@@ -142,6 +132,8 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->memory_kib, 4 * 1024 * 1024);
     assert_int_equal(def->vcpus, 4);
     assert_string_equal(def->kernel, "/var/lib/ferry/boot/vmlinuz-6.1.0");
+    assert_string_equal(def->initrd, "/var/lib/ferry/boot/initrd.img-6.1.0");
+    assert_string_equal(def->machine, "pc-q35-7.2");
     assert_string_equal(def->cmdline, "console=ttyS0 root=/dev/vda1 ro quiet");
     assert_int_equal(def->n_disks, 3);
 
@@ -160,6 +152,32 @@ static void test_full_libvirt_document(void **state)
     assert_true(def->disks[2].readonly);
     assert_true(def->disks[2].shareable);
     assert_string_equal(def->disks[2].serial, "");
+
+    assert_int_equal(def->n_nics, 2);
+    assert_int_equal(def->nics[0].type, DOMAIN_NIC_ETHERNET);
+    assert_string_equal(def->nics[0].mac, "52:54:00:6b:3c:58");
+    assert_string_equal(def->nics[0].tap, "vnet-web01");
+    assert_int_equal(def->nics[0].model, DOMAIN_NIC_VIRTIO);
+    assert_int_equal(def->nics[1].type, DOMAIN_NIC_BRIDGE);
+    assert_string_equal(def->nics[1].bridge, "br0");
+    assert_string_equal(def->nics[1].tap, "");
+
+    /* PCI slots as written, and the first free one for the NIC without. */
+    assert_true(def->disks[0].addr.set);
+    assert_int_equal(def->disks[0].addr.slot, 4);
+    assert_int_equal(def->disks[1].addr.slot, 5);
+    assert_false(def->disks[2].addr.set); /* sata: on its controller */
+    assert_int_equal(def->disks[2].drive, 0);
+    assert_int_equal(def->nics[0].addr.slot, 3);
+    assert_true(def->nics[1].addr.set);
+    assert_int_equal(def->nics[1].addr.slot, 6);
+    assert_int_equal(def->video.model, DOMAIN_VIDEO_VIRTIO);
+    assert_int_equal(def->video.addr.slot, 2); /* the video card first */
+    assert_int_equal(def->serial.type, DOMAIN_CHR_PTY);
+    assert_true(def->graphics.vnc);
+    assert_int_equal(def->graphics.port, -1);
+    assert_string_equal(def->graphics.listen, "127.0.0.1");
+    assert_int_equal(def->on_reboot, DOMAIN_REBOOT_RESTART);
 
     for (size_t i = 0; i < ARRAY_SIZE(expect_ignored); i++) {
         if (!ignored(def, expect_ignored[i]))
@@ -280,11 +298,33 @@ static void test_disk_refusals(void **state)
         int code;
         const char *needle;
     } t[] = {
-        {"<disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='hdc' "
-         "bus='ide'/><readonly/></disk>",
-         -EOPNOTSUPP, "disk 'hdc': <disk device='cdrom'> is not supported"},
+        {"<disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='vdc' "
+         "bus='virtio'/><readonly/></disk>",
+         -EOPNOTSUPP, "disk 'vdc': <disk device='cdrom'> on bus 'virtio' is not supported"},
+        {"<disk type='file' device='disk'><target dev='vdc'/></disk>", -EINVAL,
+         "disk 'vdc': <disk device='disk'> without <source>: only a cdrom may be empty"},
+        {"<disk type='file'><source file='/x'/><target dev='sdb' bus='scsi'/></disk>", -EOPNOTSUPP,
+         "disk 'sdb': bus 'scsi' is not supported (virtio, sata, ide)"},
+        {"<disk type='file'><driver name='qemu' io='native'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EINVAL, "disk 'vda': <driver io='native'> needs cache='none'"},
+        {"<disk type='file'><driver name='qemu' io='posix'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "disk 'vda': <driver io='posix'> is not supported"},
+        {"<disk type='file'><driver name='qemu' discard='on'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "<driver discard='on'> is not supported (unmap, ignore)"},
+        {"<disk type='file'><driver name='qemu' detect_zeroes='yes'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "<driver detect_zeroes='yes'> is not supported"},
+        {"<disk type='file'><driver name='qemu' discard='ignore' detect_zeroes='unmap'/>"
+         "<source file='/x'/><target dev='vda'/></disk>",
+         -EINVAL, "<driver detect_zeroes='unmap'> needs discard='unmap'"},
+        {"<disk type='file'><driver name='qemu' queues='4'/><source file='/x'/>"
+         "<target dev='vda'/></disk>",
+         -EOPNOTSUPP, "disk 'vda': attribute 'queues' of <driver> is not supported"},
         {"<disk type='file' device='floppy'><target dev='fda' bus='fdc'/></disk>", -EOPNOTSUPP,
-         "disk 'fda': <disk device='floppy'>"},
+         "disk 'fda': <disk device='floppy'> is not supported (disk, cdrom)"},
         {"<disk type='network' device='disk'><source protocol='rbd' name='pool/img'/>"
          "<target dev='vdc'/></disk>",
          -EOPNOTSUPP, "disk 'vdc': <disk type='network'> is not supported"},
@@ -333,21 +373,39 @@ static void test_disk_refusals(void **state)
 static void test_disk_variants(void **state)
 {
     _cleanup_free_ char *xml =
-        with_disk("<disk><target dev='vda'/></disk>"
+        with_disk("<disk device='cdrom'><target dev='sda' bus='sata'/></disk>"
                   "<disk type='block' device='disk'><driver type='raw' cache='unsafe'/>"
-                  "<source dev='/dev/sdb'/><target dev='sdb' bus='scsi'/></disk>"
+                  "<source dev='/dev/sdb'/><target dev='sdb' bus='sata'/></disk>"
                   "<disk type='file'><driver cache='writeback'/><source file='/a/b'/>"
                   "<target dev='hda' bus='ide'/><serial> S1 </serial></disk>");
     struct domain_def *def = parse_ok(xml);
 
     assert_int_equal(def->n_disks, 3);
-    assert_null(def->disks[0].source); /* an empty drive */
+    assert_null(def->disks[0].source); /* an empty tray */
+    assert_true(def->disks[0].cdrom);
+    assert_true(def->disks[0].readonly);
     assert_string_equal(def->disks[1].source, "/dev/sdb");
     assert_int_equal(def->disks[1].cache, DOMAIN_CACHE_UNSAFE);
-    assert_string_equal(def->disks[1].bus, "scsi");
+    assert_false(def->disks[1].cdrom);
     assert_int_equal(def->disks[2].cache, DOMAIN_CACHE_WRITEBACK);
     assert_string_equal(def->disks[2].serial, "S1");
     domain_def_free(def);
+
+    /* <driver io discard detect_zeroes>; host-side attributes listed. */
+    {
+        _cleanup_free_ char *x = with_disk(
+            "<disk><driver name='qemu' type='qcow2' cache='none' io='native' discard='ignore' "
+            "detect_zeroes='on' error_policy='stop' iothread='1'/><source file='/a'/>"
+            "<target dev='vda'/></disk>");
+        def = parse_ok(x);
+        assert_string_equal(def->disks[0].io, "native");
+        assert_string_equal(def->disks[0].discard, "ignore");
+        assert_string_equal(def->disks[0].detect_zeroes, "on");
+        assert_int_equal(def->n_ignored, 2);
+        assert_string_equal(def->ignored[0], "devices/disk/driver@error_policy");
+        assert_string_equal(def->ignored[1], "devices/disk/driver@iothread");
+        domain_def_free(def);
+    }
 }
 
 static void test_disk_count_limit(void **state)
@@ -357,9 +415,11 @@ static void test_disk_count_limit(void **state)
     struct domain_def *def;
 
     disks[0] = '\0';
+    /* 26 virtio disks and 6 SATA ones: 29 PCI slots and 6 AHCI ports. */
     for (int i = 0; i < DOMAIN_MAX_DISKS; i++)
         n += (size_t)snprintf(disks + n, sizeof disks - n,
-                              "<disk><source file='/i/%d'/><target dev='vd%d'/></disk>", i, i);
+                              "<disk><source file='/i/%d'/><target dev='d%d' bus='%s'/></disk>", i,
+                              i, i < 26 ? "virtio" : "sata");
     {
         _cleanup_free_ char *xml = with_disk(disks);
         def = parse_ok(xml);
@@ -407,6 +467,382 @@ static void test_os_kernel(void **state)
                 -EOPNOTSUPP, "<os><type>xen</type> is not supported");
     expect_fail("<domain><name>k</name><memory>1</memory><os/><os/></domain>", -EINVAL,
                 "<os> appears more than once");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><initrd>/boot/i</initrd></os>"
+                "</domain>",
+                -EINVAL, "<os><initrd> needs an <os><kernel>");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><kernel>/k</kernel>"
+                "<initrd>initrd.img</initrd></os></domain>",
+                -EINVAL, "<os><initrd>: path 'initrd.img' is not absolute");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><kernel>/k</kernel>"
+                "<initrd>/a</initrd><initrd>/b</initrd></os></domain>",
+                -EINVAL, "<initrd> appears more than once");
+}
+
+/* A domain whose <devices> is DEVICES. */
+static char *with_devices(const char *devices)
+{
+    return ferry_strdup_printf("<domain><name>d</name><memory>1024</memory>"
+                               "<devices>%s</devices></domain>",
+                               devices);
+}
+
+static void test_nic_refusals(void **state)
+{
+    static const struct {
+        const char *devices;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<interface type='network'><source network='default'/></interface>", -EOPNOTSUPP,
+         "interface 0: <interface type='network'> is not supported (user, ethernet, bridge)"},
+        {"<interface type='direct'/>", -EOPNOTSUPP, "<interface type='direct'>"},
+        {"<interface/>", -EOPNOTSUPP, "<interface type=''> is not supported"},
+        {"<interface type='user'><model type='ne2k_pci'/></interface>", -EOPNOTSUPP,
+         "<model type='ne2k_pci'> is not supported (virtio, e1000, rtl8139)"},
+        {"<interface type='user'><mac address='01:00:5e:00:00:01'/></interface>", -EINVAL,
+         "<mac address='01:00:5e:00:00:01'> is not a unicast MAC address"},
+        {"<interface type='user'><mac address='52:54:00:zz:00:01'/></interface>", -EINVAL,
+         "<mac address='52:54:00:zz:00:01'>"},
+        {"<interface type='bridge'><mac address='52:54:00:00:00:01'/></interface>", -EINVAL,
+         "interface '52:54:00:00:00:01': <interface type='bridge'> without <source bridge=...>"},
+        {"<interface type='bridge'><source bridge='br 0'/></interface>", -EINVAL,
+         "<source bridge='br 0'> is not an interface name"},
+        {"<interface type='user'><source bridge='br0'/></interface>", -EOPNOTSUPP,
+         "<source> of <interface type='user'> is not supported"},
+        {"<interface type='user'><target dev='tap0'/></interface>", -EOPNOTSUPP,
+         "<target dev> of <interface type='user'> is not supported"},
+        {"<interface type='ethernet'><target dev='tap%d'/></interface>", -EINVAL,
+         "<target dev='tap%d'> is not an interface name"},
+        {"<interface type='ethernet'><target dev='averyveryverylongname'/></interface>", -EINVAL,
+         "attribute 'dev'"},
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/><mac "
+         "address='52:54:00:00:00:02'/></interface>",
+         -EINVAL, "<mac> appears more than once"},
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/></interface>"
+         "<interface type='user'><mac address='52:54:00:00:00:01'/></interface>",
+         -EINVAL, "interface '52:54:00:00:00:01': MAC address used by more than one NIC"},
+        {"<interface type='ethernet'><target dev='t0'/></interface>"
+         "<interface type='ethernet'><target dev='t0'/></interface>",
+         -EINVAL, "<target dev='t0'> used twice"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = with_devices(cases[i].devices);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+}
+
+/* A MAC is generated in libvirt's 52:54:00 range when absent, and a
+ * <model> defaults to libvirt's rtl8139. */
+static void test_nic_defaults(void **state)
+{
+    _cleanup_free_ char *xml = with_devices("<interface type='user'/><interface type='user'/>"
+                                            "<interface type='bridge'><source bridge='br0'/>"
+                                            "<model type='e1000'/></interface>");
+    struct domain_def *def = parse_ok(xml);
+
+    assert_int_equal(def->n_nics, 3);
+    assert_int_equal(def->nics[0].type, DOMAIN_NIC_USER);
+    assert_int_equal(def->nics[0].model, DOMAIN_NIC_RTL8139);
+    assert_int_equal(strncmp(def->nics[0].mac, "52:54:00:", 9), 0);
+    assert_int_equal(strlen(def->nics[0].mac), 17);
+    assert_string_not_equal(def->nics[0].mac, def->nics[1].mac);
+    assert_int_equal(def->nics[2].model, DOMAIN_NIC_E1000);
+    assert_string_equal(def->nics[2].bridge, "br0");
+    domain_def_free(def);
+}
+
+static void test_pci_address_refusals(void **state)
+{
+    static const struct {
+        const char *devices;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<interface type='user'><mac address='52:54:00:00:00:01'/>"
+         "<address type='pci' bus='0x01' slot='0x00'/></interface>",
+         -EOPNOTSUPP,
+         "interface '52:54:00:00:00:01': <address bus='0x1'> is not supported (ferry puts "
+         "devices on the root bus"},
+        {"<interface type='user'><address type='pci' domain='0x0001' slot='3'/></interface>",
+         -EOPNOTSUPP, "<address domain='0x1'> is not supported"},
+        {"<interface type='user'><address type='pci' slot='3' function='1'/></interface>",
+         -EOPNOTSUPP, "<address function='0x1' multifunction=''> is not supported"},
+        {"<interface type='user'><address type='pci' slot='3' multifunction='on'/></interface>",
+         -EOPNOTSUPP, "multifunction='on'> is not supported"},
+        {"<interface type='user'><address type='pci' slot='0x20'/></interface>", -EINVAL,
+         "<address slot='0x20'> is not a number in 0..0x1f"},
+        {"<interface type='user'><address type='pci' slot='0'/></interface>", -EINVAL,
+         "<address slot='0x0'> is the host bridge's slot"},
+        {"<interface type='user'><address type='pci' slot='x3'/></interface>", -EINVAL,
+         "<address slot='x3'> is not a number"},
+        {"<interface type='user'><address type='ccw'/></interface>", -EOPNOTSUPP,
+         "<address type='ccw'> is not supported for a PCI device"},
+        {"<interface type='user'><address type='pci' slot='3'/><address type='pci' slot='4'/>"
+         "</interface>",
+         -EINVAL, "<address> appears more than once"},
+        {"<disk><source file='/a'/><target dev='vda'/><address type='drive'/></disk>", -EOPNOTSUPP,
+         "disk 'vda': <address type='drive'> is not supported for a PCI device"},
+        {"<disk><source file='/a'/><target dev='vda'/><address type='pci' slot='7'/></disk>"
+         "<interface type='user'><mac address='52:54:00:00:00:01'/>"
+         "<address type='pci' slot='0x07'/></interface>",
+         -EINVAL, "interface '52:54:00:00:00:01': PCI slot 0x7 is already disk 'vda''s"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = with_devices(cases[i].devices);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+}
+
+/* Slots are assigned to devices without one, lowest free first, around
+ * those already written; sata disks get none. */
+/* SATA/IDE drives get a position on the machine's controller the same
+ * way, as libvirt's <address type='drive'>. */
+static void test_drive_addresses(void **state)
+{
+    _cleanup_free_ char *xml =
+        with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/></disk>"
+                     "<disk device='cdrom'><target dev='sdb' bus='sata'/>"
+                     "<address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>"
+                     "<disk device='cdrom'><target dev='hdc' bus='ide'/>"
+                     "<address type='drive' controller='0' bus='1' target='0' unit='1'/></disk>"
+                     "<disk><source file='/a'/><target dev='vda'/></disk>");
+    struct domain_def *def = parse_ok(xml);
+
+    assert_int_equal(def->disks[0].drive, 1);
+    assert_int_equal(def->disks[1].drive, 0);
+    assert_int_equal(def->disks[2].drive, 3);
+    assert_int_equal(def->disks[3].drive, -1);
+    domain_def_free(def);
+
+    {
+        _cleanup_free_ char *x = with_devices(
+            "<disk device='cdrom'><target dev='sda' bus='sata'/>"
+            "<address type='drive' controller='1' bus='0' target='0' unit='0'/></disk>");
+        expect_fail(x, -EOPNOTSUPP,
+                    "disk 'sda': <address controller='1' target='0'> is not supported");
+    }
+    {
+        _cleanup_free_ char *x = with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                              "<address type='drive' bus='0' unit='6'/></disk>");
+        expect_fail(x, -EOPNOTSUPP,
+                    "<address bus='0' unit='6'> is not supported (bus 0, unit 0..5)");
+    }
+    {
+        _cleanup_free_ char *x = with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                              "<address type='pci' slot='3'/></disk>");
+        expect_fail(x, -EOPNOTSUPP, "<address type='pci'> is not supported for a sata disk");
+    }
+    {
+        _cleanup_free_ char *x = with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                              "<address type='drive' unit='2'/></disk>"
+                                              "<disk device='cdrom'><target dev='hda' bus='ide'/>"
+                                              "<address type='drive' bus='1' unit='0'/></disk>");
+        expect_fail(x, -EINVAL, "disk 'hda': drive address 2 is already disk 'sda''s");
+    }
+}
+
+static void test_pci_address_assignment(void **state)
+{
+    _cleanup_free_ char *xml = with_devices(
+        "<disk><source file='/a'/><target dev='vda'/></disk>"
+        "<disk><source file='/b'/><target dev='sda' bus='sata'/></disk>"
+        "<interface type='user'><address type='pci' domain='0x0000' bus='0x00' slot='0x02' "
+        "function='0x0'/></interface>"
+        "<disk><source file='/c'/><target dev='vdb'/><address type='pci' slot='4'/></disk>"
+        "<interface type='user'/>");
+    struct domain_def *def = parse_ok(xml);
+
+    assert_int_equal(def->disks[0].addr.slot, 3);
+    assert_false(def->disks[1].addr.set);
+    assert_int_equal(def->disks[2].addr.slot, 4);
+    assert_int_equal(def->nics[0].addr.slot, 2);
+    assert_int_equal(def->nics[1].addr.slot, 5);
+    domain_def_free(def);
+
+    /* 29 slots (2..0x1e) for 32 disks: the 30th has none left. */
+    {
+        char buf[8192] = "";
+        size_t off = 0;
+
+        for (int i = 0; i < 30; i++)
+            off += (size_t)snprintf(buf + off, sizeof buf - off,
+                                    "<disk><source file='/d%d'/><target dev='vd%c%c'/></disk>", i,
+                                    'a' + i / 26, 'a' + i % 26);
+        _cleanup_free_ char *many = with_devices(buf);
+        expect_fail(many, -EINVAL, "disk 'vdbd': no free PCI slot left on the root bus");
+    }
+}
+
+/* <serial>, <console>, <graphics>, <video>: each refusal names what it
+ * refuses. */
+static void test_chardev_display_refusals(void **state)
+{
+    static const struct {
+        const char *devices;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<serial type='file'><source path='/x'/></serial>", -EOPNOTSUPP,
+         "<serial>: <serial type='file'> is not supported (pty, unix)"},
+        {"<serial type='pty'><target port='1'/></serial>", -EOPNOTSUPP,
+         "<serial>: <target port='1'> is not supported (only the first serial port, 0)"},
+        {"<serial type='pty'/><serial type='pty'/>", -EOPNOTSUPP,
+         "more than one <serial> is not supported"},
+        {"<serial type='pty'><target type='pci-serial'/></serial>", -EOPNOTSUPP,
+         "<target type='pci-serial'> is not supported (isa-serial)"},
+        {"<serial type='unix'><source mode='connect' path='/s'/></serial>", -EOPNOTSUPP,
+         "<source mode='connect'> is not supported (only bind"},
+        {"<serial type='unix'><source mode='bind' path='rel/s'/></serial>", -EINVAL,
+         "<source path='rel/s'> is not absolute"},
+        {"<console type='pty'><target type='virtio' port='0'/></console>", -EOPNOTSUPP,
+         "<console>: <target type='virtio'> is not supported (only serial"},
+        {"<serial type='pty'/><console type='unix'/>", -EINVAL,
+         "<console>: type differs from the <serial>"},
+        {"<graphics type='spice' autoport='yes'/>", -EOPNOTSUPP,
+         "<graphics type='spice'> is not supported (only vnc)"},
+        {"<graphics type='vnc' passwd='secret'/>", -EOPNOTSUPP,
+         "<graphics>: attribute 'passwd' of <graphics> is not supported"},
+        {"<graphics type='vnc' port='80' autoport='no'/>", -EINVAL,
+         "<graphics port='80'> is not a port in 5900..65535"},
+        {"<graphics type='vnc'><listen type='network' network='default'/></graphics>", -EOPNOTSUPP,
+         "<listen type='network'> is not supported (only address)"},
+        {"<graphics type='vnc' listen='0.0.0.0'><listen type='address' address='127.0.0.1'/>"
+         "</graphics>",
+         -EINVAL, "<listen address='127.0.0.1'> differs from listen='0.0.0.0'"},
+        {"<graphics type='vnc' listen='a,b'/>", -EINVAL, "listen address 'a,b' is not an address"},
+        {"<graphics type='vnc'/><graphics type='vnc'/>", -EOPNOTSUPP,
+         "more than one <graphics> is not supported"},
+        {"<video><model type='qxl'/></video>", -EOPNOTSUPP,
+         "<video>: <model type='qxl'> is not supported (vga, virtio, none)"},
+        {"<video><model type='vga' heads='2'/></video>", -EOPNOTSUPP,
+         "<model heads='2'> is not supported"},
+        {"<video><model type='virtio' vram='16384'/></video>", -EOPNOTSUPP,
+         "<model vram> is supported for type='vga' only"},
+        {"<video><model type='vga' vram='1000'/></video>", -EINVAL, "<model vram='1000'>"},
+        {"<video><model type='virtio'><acceleration accel3d='yes'/></model></video>", -EOPNOTSUPP,
+         "<video>: <acceleration> is not supported"},
+        {"<video><model type='vga' ram='65536'/></video>", -EOPNOTSUPP,
+         "attribute 'ram' of <model> is not supported"},
+        {"<video/>", -EINVAL, "<video>: no <model type=...>"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = with_devices(cases[i].devices);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+}
+
+static void test_chardev_display(void **state)
+{
+    _cleanup_free_ char *xml =
+        with_devices("<console type='unix'><source mode='bind' path='/run/c.sock'/>"
+                     "<target type='serial' port='0'/></console>"
+                     "<graphics type='vnc' port='5905' autoport='no' keymap='de'/>");
+    struct domain_def *def = parse_ok(xml);
+
+    /* A console alone defines the serial port it names. */
+    assert_int_equal(def->serial.type, DOMAIN_CHR_UNIX);
+    assert_string_equal(def->serial.path, "/run/c.sock");
+    assert_true(def->graphics.vnc);
+    assert_int_equal(def->graphics.port, 5905);
+    /* A display without a video card gets libvirt's VGA, in a slot. */
+    assert_int_equal(def->video.model, DOMAIN_VIDEO_VGA);
+    assert_true(def->video.addr.set);
+    assert_int_equal(def->n_ignored, 1);
+    assert_string_equal(def->ignored[0], "devices/graphics@keymap");
+    domain_def_free(def);
+}
+
+/* UEFI firmware and lifecycle actions. */
+static void test_loader_lifecycle(void **state)
+{
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"<os><loader type='pflash'>/f/CODE.fd</loader></os>", -EOPNOTSUPP,
+         "<loader type='pflash' readonly=''> is not supported (only readonly='yes'"},
+        {"<os><loader readonly='yes' type='pflash' secure='yes'>/f/CODE.fd</loader></os>",
+         -EOPNOTSUPP, "<loader secure='yes'> is not supported"},
+        {"<os><loader readonly='yes' type='floppy'>/f/CODE.fd</loader></os>", -EOPNOTSUPP,
+         "<loader type='floppy'> is not supported (pflash, rom)"},
+        {"<os><loader readonly='yes' type='pflash'>CODE.fd</loader></os>", -EINVAL,
+         "<os><loader>: path 'CODE.fd' is not absolute"},
+        {"<os><loader readonly='yes' type='pflash' format='qcow2'>/c</loader></os>", -EOPNOTSUPP,
+         "attribute 'format' of <loader> is not supported"},
+        {"<os><nvram>/v/VARS.fd</nvram></os>", -EINVAL,
+         "<os><nvram> needs a <loader type='pflash'>"},
+        {"<os><loader type='rom'>/b.bin</loader><nvram>/v</nvram></os>", -EINVAL,
+         "<os><nvram> needs a <loader type='pflash'>"},
+        {"<os firmware='efi'><type>hvm</type></os>", -EOPNOTSUPP,
+         "<os firmware='efi'> without <loader> is not supported"},
+        {"<on_poweroff>restart</on_poweroff>", -EOPNOTSUPP,
+         "<on_poweroff>restart</on_poweroff> is not supported (only destroy)"},
+        {"<on_reboot>preserve</on_reboot>", -EOPNOTSUPP,
+         "<on_reboot>preserve</on_reboot> is not supported (restart, destroy)"},
+        {"<on_crash>coredump-restart</on_crash>", -EOPNOTSUPP,
+         "<on_crash>coredump-restart</on_crash> is not supported (only destroy)"},
+        {"<on_reboot>restart</on_reboot><on_reboot>restart</on_reboot>", -EINVAL,
+         "<on_reboot> appears more than once"},
+    };
+    struct domain_def *def;
+
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        _cleanup_free_ char *xml = ferry_strdup_printf(
+            "<domain><name>u</name><memory>1024</memory>%s</domain>", cases[i].xml);
+        expect_fail(xml, cases[i].code, cases[i].msg);
+    }
+    def = parse_ok("<domain><name>u</name><memory>1024</memory><os firmware='efi'>"
+                   "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+                   "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/v/u_VARS.fd</nvram></os>"
+                   "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
+                   "<on_crash>destroy</on_crash></domain>");
+    assert_string_equal(def->loader, "/usr/share/OVMF/OVMF_CODE_4M.fd");
+    assert_false(def->loader_rom);
+    assert_string_equal(def->nvram, "/v/u_VARS.fd");
+    assert_string_equal(def->nvram_template, "/usr/share/OVMF/OVMF_VARS_4M.fd");
+    assert_int_equal(def->on_reboot, DOMAIN_REBOOT_DESTROY);
+    domain_def_free(def);
+    def = parse_ok("<domain><name>u</name><memory>1024</memory><os>"
+                   "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram/></os></domain>");
+    assert_null(def->nvram); /* the agent's own file */
+    assert_null(def->nvram_template);
+    domain_def_free(def);
+}
+
+/* The guest's instruction set and machine: another arch than x86_64 would
+ * silently become an x86_64 guest, so it is refused by name. */
+static void test_os_arch_machine(void **state)
+{
+    struct domain_def *def;
+
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type arch='aarch64' "
+                "machine='virt'>hvm</type></os></domain>",
+                -EOPNOTSUPP, "<os><type arch='aarch64'> is not supported (only x86_64)");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type arch='i686'>hvm</type></os>"
+                "</domain>",
+                -EOPNOTSUPP, "<os><type arch='i686'>");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type machine='pc q35'>hvm</type>"
+                "</os></domain>",
+                -EINVAL, "<os><type machine='pc q35'> is not a machine type name");
+    expect_fail("<domain><name>k</name><memory>1</memory><os><type>hvm</type><type>hvm</type>"
+                "</os></domain>",
+                -EINVAL, "<type> appears more than once");
+
+    /* As written: the driver pins it at define (unit: test-qemu-cmdline). */
+    def = parse_ok("<domain><name>k</name><memory>1</memory><os><type arch='x86_64' "
+                   "machine='q35'>hvm</type><kernel>/boot/k</kernel><initrd>/boot/i</initrd>"
+                   "</os></domain>");
+    assert_string_equal(def->machine, "q35");
+    assert_string_equal(def->initrd, "/boot/i");
+    domain_def_free(def);
+    def = parse_ok("<domain><name>k</name><memory>1</memory><os><type>hvm</type></os></domain>");
+    assert_string_equal(def->machine, "");
+    assert_null(def->initrd);
+    domain_def_free(def);
 }
 
 int main(void)
@@ -423,6 +859,15 @@ int main(void)
         cmocka_unit_test(test_disk_count_limit),
         cmocka_unit_test(test_source_path_limit),
         cmocka_unit_test(test_os_kernel),
+        cmocka_unit_test(test_os_arch_machine),
+        cmocka_unit_test(test_nic_refusals),
+        cmocka_unit_test(test_nic_defaults),
+        cmocka_unit_test(test_pci_address_refusals),
+        cmocka_unit_test(test_pci_address_assignment),
+        cmocka_unit_test(test_drive_addresses),
+        cmocka_unit_test(test_chardev_display_refusals),
+        cmocka_unit_test(test_chardev_display),
+        cmocka_unit_test(test_loader_lifecycle),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -125,11 +125,15 @@ static void test_kvm_unchanged(void **state)
 {
     (void)state;
     struct domain_def *def = parse_ok("<domain type='kvm'><name>k</name><memory>1024</memory>"
-                                      "<devices><interface type='network'/></devices></domain>");
+                                      "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+                                      "</devices></domain>");
 
     assert_null(def->native_xml);
     assert_int_equal(def->n_ignored, 1);
     domain_def_free(def);
+    parse_fails("<domain type='kvm'><name>k</name><memory>1024</memory>"
+                "<devices><interface type='network'/></devices></domain>",
+                EOPNOTSUPP, "<interface type='network'> is not supported");
     parse_fails("<domain type='kvm'><name>k</name><memory>1024</memory>"
                 "<os><type>linux</type></os></domain>",
                 EOPNOTSUPP, "(only hvm)");
