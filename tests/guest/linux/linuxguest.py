@@ -10,6 +10,7 @@ Also a command line for people:
   linuxguest.py heartbeat --port P [--seconds S]   receive, then print the report
   linuxguest.py selfcheck --console SOCKET          trigger it, print the verdict
   linuxguest.py records IMAGE                       list the records on an image
+  linuxguest.py compare SRC DST                     DST against SRC as the switchover left it
   linuxguest.py boot-time [--runs N]                measure the boot time
   linuxguest.py migrate [--runs N] [--rate MIB]     plain QEMU migrations: downtime, gap"""
 
@@ -107,13 +108,14 @@ def qemu_args(manifest, image, console_sock, qmp_sock, cmdline, mem_mib=128, con
     return argv
 
 
-def domain_xml(name, manifest, image, cmdline, mem_mib=128, fmt="raw"):
+def domain_xml(name, manifest, image, cmdline, mem_mib=128, fmt="raw", console=False):
     """A libvirt-style domain XML for ferryd (docs/control-api.md, "Domain
     XML") that boots the guest as qemu_args() does: q35, direct kernel boot
     with the initramfs, IMAGE as virtio disk vda, a user-network virtio NIC
     (the heartbeat goes to 10.0.2.2, the host's 127.0.0.1). The serial port
     is ferryd's default: its output is logged to STATE/run/NAME.serial, and
-    commands reach the workload over the heartbeat's flow."""
+    commands reach the workload over the heartbeat's flow. CONSOLE: the
+    serial port is also a unix socket, STATE/run/NAME.console, for Console."""
     from xml.sax.saxutils import escape
     return """<domain type='kvm'>
   <name>%s</name>
@@ -133,11 +135,11 @@ def domain_xml(name, manifest, image, cmdline, mem_mib=128, fmt="raw"):
     </disk>
     <interface type='user'>
       <model type='virtio'/>
-    </interface>
+    </interface>%s
   </devices>
 </domain>
 """ % (escape(name), mem_mib, escape(manifest["KERNEL"]), escape(manifest["INITRD"]),
-       escape(cmdline), fmt, escape(image))
+       escape(cmdline), fmt, escape(image), "\n    <serial type='unix'/>" if console else "")
 
 
 def compare_switchover(src_image, dst_image, gen=None):
@@ -756,6 +758,10 @@ def main(argv):
     sc.add_argument("--timeout", type=float, default=120)
     rc = sub.add_parser("records", help="summarize the records on a raw image")
     rc.add_argument("image")
+    cp = sub.add_parser("compare", help="the destination's image against the source's as "
+                        "the switchover left it; exit 0 if they match")
+    cp.add_argument("source")
+    cp.add_argument("destination")
     for name, what in (("boot-time", "boot the guest N times, print the boot times"),
                        ("migrate", "N plain QEMU live migrations, print downtime and gap")):
         p = sub.add_parser(name, help=what)
@@ -792,10 +798,25 @@ def main(argv):
         finally:
             shutil.rmtree(wd, ignore_errors=True)
     if a.cmd == "heartbeat":
+        # Until --seconds pass or SIGTERM/SIGINT comes (a script stops it by PID).
+        import signal
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
         r = HeartbeatReceiver(a.port)
-        time.sleep(a.seconds)
+        done.wait(a.seconds)
         r.close()
         print(json.dumps(r.report()))
+        return 0
+    if a.cmd == "compare":
+        c = compare_switchover(a.source, a.destination)
+        if c["bad_count"]:
+            print("disk check: FAIL: %d of %d blocks differ; first: %s" % (
+                c["bad_count"], c["blocks"], "; ".join("block %d: %s" % b for b in c["bad"][:3])))
+            return 1
+        print("disk check: ok: %d blocks (4 KiB) byte-identical to the source, %d rewritten by "
+              "the guest after the switchover (intact records newer than the source's newest, "
+              "%d)" % (c["identical"], c["rewritten"], c["src_last"]))
         return 0
     if a.cmd == "selfcheck":
         c = Console(a.console)
