@@ -15,7 +15,12 @@ twice: QEMU's own figure (domjobinfo --completed: downtime, and
 storage_downtime, the final disk pass's share) and an independent one, the
 source agent's "suspended" event (QEMU's STOP) to the destination agent's
 "resumed" event (QEMU's RESUME), both stamped by agents on one host clock.
-Results: a table on stdout, JSON and PNGs in --out."""
+Results: a table on stdout, JSON and PNGs in --out.
+
+--workload linux runs ferry's Linux test guest instead (bench/linuxbench.py):
+its own workload writes the disk and beats a UDP heartbeat, and downtime is
+reported three ways side by side: QEMU's figure, the agents' STOP-to-RESUME
+events, and the guest's heartbeat gap (bench/README.md says why they differ)."""
 
 import argparse
 import json
@@ -28,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (GIB, MIB, BenchError, gnuplot_bars, machine_facts,  # noqa: E402
                       summarize, write_json)
 import ferrybench as fb  # noqa: E402
+import linuxbench  # noqa: E402
 import plots  # noqa: E402
 
 CONFIGS = [("ferry", False), ("qemu", False), ("ferry", True), ("qemu", True)]
@@ -237,6 +243,16 @@ def main(argv=None):
                     help="ferryctl migrate --bandwidth MiB/s (default: none)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 256M disk, ram 0,max x disk 0,16, 1 round, 45 s limit")
+    ap.add_argument("--workload", choices=("dirtying", "linux"), default="dirtying",
+                    help="the guest: the RAM-dirtying test kernel with qemu-io disk writes "
+                    "(default), or the Linux test guest with its own disk workload and "
+                    "heartbeat (--disk-rates: its write MiB/s, 0 or max = as fast as it can; "
+                    "the last --dirty-rates entry: its RAM rewrite MiB/s)")
+    ap.add_argument("--linux-ram", type=int, default=16,
+                    help="--workload linux: the guest's RAM working set, MiB (default 16; "
+                    "docs/known-issues.md: large sets under TCG)")
+    ap.add_argument("--linux-manifest", default="",
+                    help="BUILD/tests/guest/linux/ferry-linux.manifest")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--report", default="", help="print the tables of an earlier JSON and exit")
     args = ap.parse_args(argv)
@@ -264,7 +280,8 @@ def main(argv=None):
     for c in configs:
         if c not in known:
             ap.error(f"unknown config '{c}' (known: {', '.join(known)})")
-    points = [(d, int(w)) for d in args.dirty_rates.split(",") for w in args.disk_rates.split(",")]
+    points = [] if args.workload == "linux" else [
+        (d, int(w)) for d in args.dirty_rates.split(",") for w in args.disk_rates.split(",")]
 
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
@@ -279,6 +296,17 @@ def main(argv=None):
           f"{args.runs} rounds; disk {args.disk_size // MIB} MiB ({args.data:.0%} data), guest "
           f"{args.guest_mem} MiB (set {args.working_set} MiB), limit {args.time_limit} s; "
           f"workdir {root} ({facts['workdir_fs']}); load {facts['loadavg_start']}", flush=True)
+    if args.workload == "linux":
+        try:
+            code, doc["runs"] = linuxbench.run(
+                args, lambda: fb.Pair(ferryd, ferryctl, kernel, root), root,
+                lambda p: fb.make_data_disk(p, args.disk_size, args.data))
+        finally:
+            fb.remove_tree(root)
+        doc["machine"]["loadavg_end"] = list(os.getloadavg())
+        write_json(stem + ".json", doc)
+        print(f"\nJSON: {stem}.json")
+        return code
     pair = None
     try:
         tmpl = os.path.join(root, "template.raw")

@@ -30,8 +30,8 @@ def manifest():
     return m
 
 
-def start_guest(m, name, image, hb=None, incoming=None, rate=RATE_MIB):
-    cmdline = lg.kernel_cmdline(rate_mib=rate, hb_port=hb.port if hb else None)
+def start_guest(m, name, image, hb=None, incoming=None, rate=RATE_MIB, extra=""):
+    cmdline = lg.kernel_cmdline(rate_mib=rate, hb_port=hb.port if hb else None, extra=extra)
     # ferrytest's cleanup stops the processes in its list, also on its timeout.
     return lg.Guest(QEMU, m, ft.tmpdir(), name, image, cmdline, incoming=incoming,
                     procs=ft._procs)
@@ -41,7 +41,8 @@ def test_boot_selfcheck_heartbeat():
     m = manifest()
     hb = lg.HeartbeatReceiver()
     image = ft.make_disk(os.path.join(ft.tmpdir(), "boot.img"), DISK_MIB << 20)
-    g = start_guest(m, "boot", image, hb)
+    # An 8 MiB RAM working set rewritten at 16 MiB/s: the self-check covers it too.
+    g = start_guest(m, "boot", image, hb, extra="ferry.ram=8 ferry.ramrate=16")
     try:
         r = g.wait_ready(BOOT_TIMEOUT_S)
         print("boot: FERRY-READY %.2f s after QEMU started (guest uptime %d ms), accel %s, "
@@ -65,6 +66,17 @@ def test_boot_selfcheck_heartbeat():
         print("heartbeat:", rep, flush=True)
         assert rep["count"] >= 100 and rep["gens"] == [r["gen"]], rep
         assert rep["duplicates"] == 0 and rep["out_of_order"] == 0, rep
+        # The RAM half of the check can fail too: pause (the dirtier would
+        # rewrite the page), damage one word of a page, check.
+        assert "ram_pages=2048" in v["line"], v["line"]
+        g.console.command("pause", "FERRY-PAUSED")
+        c = g.console.command("corrupt-ram", "FERRY-CORRUPTED")
+        vr = g.console.selfcheck()
+        print("after %s: %s" % (c, vr["line"]), flush=True)
+        assert vr["verdict"] == "fail" and "reason=ram" in vr["line"], vr["line"]
+        assert "ram_bad=1 " in vr["line"], vr["line"]
+        page = c.split("page=")[1].split()[0]
+        assert "page=%s " % page in vr["line"], (c, vr["line"])
     finally:
         g.stop()
         hb.close()

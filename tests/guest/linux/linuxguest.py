@@ -10,6 +10,7 @@ Also a command line for people:
   linuxguest.py heartbeat --port P [--seconds S]   receive, then print the report
   linuxguest.py selfcheck --console SOCKET          trigger it, print the verdict
   linuxguest.py records IMAGE                       list the records on an image
+  linuxguest.py compare SRC DST                     DST against SRC as the switchover left it
   linuxguest.py boot-time [--runs N]                measure the boot time
   linuxguest.py migrate [--runs N] [--rate MIB]     plain QEMU migrations: downtime, gap"""
 
@@ -105,6 +106,117 @@ def qemu_args(manifest, image, console_sock, qmp_sock, cmdline, mem_mib=128, con
     if incoming:
         argv += ["-incoming", incoming]
     return argv
+
+
+def domain_xml(name, manifest, image, cmdline, mem_mib=128, fmt="raw", console=False):
+    """A libvirt-style domain XML for ferryd (docs/control-api.md, "Domain
+    XML") that boots the guest as qemu_args() does: q35, direct kernel boot
+    with the initramfs, IMAGE as virtio disk vda, a user-network virtio NIC
+    (the heartbeat goes to 10.0.2.2, the host's 127.0.0.1). The serial port
+    is ferryd's default: its output is logged to STATE/run/NAME.serial, and
+    commands reach the workload over the heartbeat's flow. CONSOLE: the
+    serial port is also a unix socket, STATE/run/NAME.console, for Console."""
+    from xml.sax.saxutils import escape
+    return """<domain type='kvm'>
+  <name>%s</name>
+  <memory unit='MiB'>%d</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <kernel>%s</kernel>
+    <initrd>%s</initrd>
+    <cmdline>%s</cmdline>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='%s'/>
+      <source file='%s'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='user'>
+      <model type='virtio'/>
+    </interface>%s
+  </devices>
+</domain>
+""" % (escape(name), mem_mib, escape(manifest["KERNEL"]), escape(manifest["INITRD"]),
+       escape(cmdline), fmt, escape(image), "\n    <serial type='unix'/>" if console else "")
+
+
+def compare_switchover(src_image, dst_image, gen=None):
+    """Compares the source's image as the switchover left it (the source QEMU
+    stopped: nothing wrote to it since) with the destination's image after
+    the guest ran there a while and was stopped again. Every 4 KiB block must
+    be byte-identical, except blocks the guest rewrote on the destination
+    after the switchover: those must hold an intact record of generation GEN
+    (the source's newest when None) for that slot, numbered above the newest
+    record on the source. Returns a dict: blocks, identical, rewritten,
+    src_last (the newest record on the source), bad (the first mismatches as
+    (block, why)); the images match when bad is empty."""
+    recs = read_records(src_image, gen)
+    if gen is None and recs:
+        newest = max(recs.values())
+        gen = newest[1]
+        recs = {s: r for s, r in recs.items() if r[1] == gen}
+    src_last = max((r[0] for r in recs.values()), default=0)
+    out = {"blocks": 0, "identical": 0, "rewritten": 0, "src_last": src_last, "bad": [],
+           "bad_count": 0, "gen": gen}
+    if os.path.getsize(src_image) != os.path.getsize(dst_image):
+        out["bad"].append((0, "sizes differ: %d vs %d" % (os.path.getsize(src_image),
+                                                         os.path.getsize(dst_image))))
+        out["bad_count"] = 1
+        return out
+    with open(src_image, "rb") as fs, open(dst_image, "rb") as fd:
+        block = 0
+        while True:
+            a, b = fs.read(1 << 20), fd.read(1 << 20)
+            if not a:
+                break
+            if a == b:
+                n = len(a) // REC_SIZE
+                out["blocks"] += n
+                out["identical"] += n
+                block += n
+                continue
+            for off in range(0, len(a), REC_SIZE):
+                x, y = a[off:off + REC_SIZE], b[off:off + REC_SIZE]
+                out["blocks"] += 1
+                if x == y:
+                    out["identical"] += 1
+                else:
+                    why = _post_switchover(y, block, gen, src_last)
+                    if why is not None:
+                        why += " (the source holds %s)" % _describe(x)
+                    if why is None:
+                        out["rewritten"] += 1
+                    else:
+                        out["bad_count"] += 1
+                        if len(out["bad"]) < 10:
+                            out["bad"].append((block, why))
+                block += 1
+    return out
+
+
+def _describe(block):
+    if block[:8] != REC_MAGIC:
+        return "no record" if any(block) else "zeros"
+    _, seq, g, s, _, _ = REC_HEADER.unpack_from(block)
+    return "record %d gen %d slot %d" % (seq, g, s)
+
+
+def _post_switchover(block, slot, gen, src_last):
+    """None when BLOCK is a record the guest wrote in SLOT after the
+    switchover (intact, generation GEN, numbered above SRC_LAST); else why not."""
+    if block[:8] != REC_MAGIC:
+        return "differs, and the destination holds no record"
+    _, seq, g, s, crc, _ = REC_HEADER.unpack_from(block)
+    if zlib.crc32(block[:32] + b"\0\0\0\0" + block[36:]) != crc:
+        return "differs, and the destination's record %d is damaged (crc)" % seq
+    if g != gen or s != slot:
+        return "differs: the destination's record is of gen %d slot %d" % (g, s)
+    if seq <= src_last:
+        return ("differs: the destination holds record %d, not newer than the source's "
+                "newest (%d): a write before the switchover did not arrive" % (seq, src_last))
+    return None
 
 
 def _connect_unix(path, timeout, proc=None):
@@ -282,6 +394,8 @@ class HeartbeatReceiver:
     back along the same flow (for guests whose serial port is an output file,
     as under ferryd) and returns its reply line."""
 
+    PEER_FRESH_S = 0.25  # 25 heartbeat intervals
+
     def __init__(self, port=0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", port))
@@ -291,6 +405,7 @@ class HeartbeatReceiver:
         self.arrivals = []  # (monotonic time, seq, gen)
         self.garbage = 0
         self.peer = None  # where the latest heartbeat came from (QEMU's slirp socket)
+        self.peer_time = 0.0  # and when
         self.replies = {}  # nonce -> reply line
         self.nonce = int(time.time() * 1000) % 1000000 * 1000
         self.cond = threading.Condition(self.lock)
@@ -311,7 +426,8 @@ class HeartbeatReceiver:
             with self.lock:
                 if len(w) >= 3 and w[0] == b"FERRY-HB" and w[1].isdigit() and w[2].isdigit():
                     self.arrivals.append((now, int(w[1]), int(w[2])))
-                    self.peer = addr
+                    self.peer, self.peer_time = addr, now
+                    self.cond.notify_all()
                 elif len(w) >= 3 and w[0] == b"FERRY-REPLY" and w[1].isdigit():
                     line = data.decode("utf-8", "replace").strip()
                     self.replies[int(w[1])] = line.split(" ", 2)[2]
@@ -323,15 +439,18 @@ class HeartbeatReceiver:
         """Sends CMD ("selfcheck", "status", ...) to the workload through the
         address its latest heartbeat came from, resending every RESEND_S
         seconds (UDP may drop; after a migration the flow comes from another
-        host port), and returns the reply line."""
+        host port), and returns the reply line. It sends only to an address a
+        heartbeat came from in the last PEER_FRESH_S: once a migration's
+        source QEMU has gone, its slirp port may belong to another QEMU on
+        this host, whose guest would answer."""
         deadline = time.monotonic() + timeout
         with self.lock:
             self.nonce += 1
             nonce = self.nonce
             while True:
-                if self.peer is None:
+                if self.peer is None or time.monotonic() - self.peer_time > self.PEER_FRESH_S:
                     if time.monotonic() > deadline:
-                        raise GuestError("no heartbeat yet: nowhere to send '%s'" % cmd)
+                        raise GuestError("no recent heartbeat: nowhere to send '%s'" % cmd)
                     self.cond.wait(0.1)
                     continue
                 self.sock.sendto(("FERRY-CMD %d %s\n" % (nonce, cmd)).encode(), self.peer)
@@ -385,6 +504,29 @@ class HeartbeatReceiver:
             rep["lost_count"] += len(lost)
             rep["lost"] += lost[:50]  # the first ones say enough
         return rep
+
+    def wait_arrival_after(self, t, timeout=10):
+        """The arrival time of the first heartbeat after monotonic time T
+        (waiting for it up to TIMEOUT seconds); None if none came."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                if self.arrivals and self.arrivals[-1][0] > t:
+                    return next(a[0] for a in self.arrivals if a[0] > t)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 0.1))
+
+    def gaps(self, since, until, n=3):
+        """The N largest intervals between consecutive arrivals from SINCE to
+        UNTIL (monotonic times): [(gap_ms, start_ms after SINCE, seq before,
+        seq after)], largest first."""
+        with self.lock:
+            arr = [a for a in self.arrivals if since <= a[0] <= until]
+        out = [(round((c[0] - p[0]) * 1000, 1), round((p[0] - since) * 1000), p[1], c[1])
+               for p, c in zip(arr, arr[1:])]
+        return sorted(out, reverse=True)[:n]
 
     def close(self):
         self._stop = True
@@ -616,6 +758,10 @@ def main(argv):
     sc.add_argument("--timeout", type=float, default=120)
     rc = sub.add_parser("records", help="summarize the records on a raw image")
     rc.add_argument("image")
+    cp = sub.add_parser("compare", help="the destination's image against the source's as "
+                        "the switchover left it; exit 0 if they match")
+    cp.add_argument("source")
+    cp.add_argument("destination")
     for name, what in (("boot-time", "boot the guest N times, print the boot times"),
                        ("migrate", "N plain QEMU live migrations, print downtime and gap")):
         p = sub.add_parser(name, help=what)
@@ -652,10 +798,25 @@ def main(argv):
         finally:
             shutil.rmtree(wd, ignore_errors=True)
     if a.cmd == "heartbeat":
+        # Until --seconds pass or SIGTERM/SIGINT comes (a script stops it by PID).
+        import signal
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
         r = HeartbeatReceiver(a.port)
-        time.sleep(a.seconds)
+        done.wait(a.seconds)
         r.close()
         print(json.dumps(r.report()))
+        return 0
+    if a.cmd == "compare":
+        c = compare_switchover(a.source, a.destination)
+        if c["bad_count"]:
+            print("disk check: FAIL: %d of %d blocks differ; first: %s" % (
+                c["bad_count"], c["blocks"], "; ".join("block %d: %s" % b for b in c["bad"][:3])))
+            return 1
+        print("disk check: ok: %d blocks (4 KiB) byte-identical to the source, %d rewritten by "
+              "the guest after the switchover (intact records newer than the source's newest, "
+              "%d)" % (c["identical"], c["rewritten"], c["src_last"]))
         return 0
     if a.cmd == "selfcheck":
         c = Console(a.console)

@@ -66,6 +66,8 @@ struct settings {
     unsigned hb_port;
     unsigned hb_ms; /* heartbeat interval */
     uint64_t gen;
+    uint64_t ram_mib; /* RAM working set rewritten in a loop; 0 = none */
+    double ram_rate;  /* MiB/s of it rewritten, 0 = as fast as the vCPU goes */
 };
 
 static struct settings cfg = {
@@ -73,6 +75,7 @@ static struct settings cfg = {
     .rate_mib = 16,
     .batch = 16,
     .hb_ms = 10,
+    .ram_rate = 64,
 };
 
 /* Writer state, all under mu: the writer holds mu across each write and its journal update,
@@ -271,6 +274,15 @@ static int settings_load(const char *path)
             if (!r && (v == 0 || v > 60000))
                 r = -EINVAL;
             cfg.hb_ms = (unsigned)v;
+        } else if (strcmp(key, "ram") == 0) {
+            r = parse_u64(val, &cfg.ram_mib);
+            if (!r && cfg.ram_mib > (1u << 20))
+                r = -ERANGE;
+        } else if (strcmp(key, "ramrate") == 0) {
+            char *end;
+            cfg.ram_rate = strtod(val, &end);
+            if (end == val || *end || !isfinite(cfg.ram_rate) || cfg.ram_rate < 0)
+                r = -EINVAL;
         } else if (strcmp(key, "gen") == 0) {
             r = parse_u64(val, &cfg.gen);
         }
@@ -397,6 +409,103 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* ---- RAM working set ---- */
+
+/* The RAM dirtier's job (tests/guest/multiboot's, in a real guest): pages rewritten in a loop at a set
+ * rate, each word derived from (page, version, word index); a separate array says which
+ * version each page must hold, so a page that a migration left stale shows. Lock order: mu
+ * before ram_mu (the self-check takes both). */
+#define PAGE_WORDS (4096u / 8u)
+static pthread_mutex_t ram_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *ram;         /* ram_pages * PAGE_WORDS words */
+static uint32_t *ram_version; /* per page */
+static uint64_t ram_pages;
+static uint64_t ram_dirtied; /* pages written since start (atomic) */
+
+static uint64_t ram_word(uint64_t page, uint32_t version, unsigned i)
+{
+    return (page << 32 | version) ^ (i * 0x9e3779b97f4a7c15ull) ^ cfg.gen;
+}
+
+static void ram_fill(uint64_t page)
+{
+    uint64_t *w = ram + page * PAGE_WORDS;
+    uint32_t v = ++ram_version[page];
+    for (unsigned i = 0; i < PAGE_WORDS; i++)
+        w[i] = ram_word(page, v, i);
+}
+
+/* Allocates and writes the whole working set once, so every page is checkable from READY. */
+static int ram_init(void)
+{
+    ram_pages = cfg.ram_mib << 8;
+    if (!ram_pages)
+        return 0;
+    ram = malloc(ram_pages * 4096);
+    ram_version = calloc(ram_pages, sizeof(*ram_version));
+    if (!ram || !ram_version) {
+        say("FERRY-ERROR ram: %" PRIu64 " MiB working set: out of memory", cfg.ram_mib);
+        return -ENOMEM;
+    }
+    for (uint64_t p = 0; p < ram_pages; p++)
+        ram_fill(p);
+    return 0;
+}
+
+static void *ram_main(void *arg)
+{
+    (void)arg;
+    enum { BATCH = 16 }; /* pages per lock hold: 64 KiB */
+    double bytes_per_ns = cfg.ram_rate * 1048576.0 / 1e9;
+    uint64_t t0 = now_ns(CLOCK_MONOTONIC), done = 0, page = 0;
+    for (;;) {
+        /* "pause" stops this rewriting too: a page damaged by corrupt-ram must still be
+         * damaged when the self-check reads it, not rewritten a fraction of a second later. */
+        pthread_mutex_lock(&mu);
+        while (paused)
+            pthread_cond_wait(&resume_cond, &mu);
+        pthread_mutex_unlock(&mu);
+        pthread_mutex_lock(&ram_mu);
+        for (unsigned i = 0; i < BATCH; i++, page = (page + 1) % ram_pages)
+            ram_fill(page);
+        __atomic_add_fetch(&ram_dirtied, BATCH, __ATOMIC_RELAXED); /* status reads it */
+        pthread_mutex_unlock(&ram_mu);
+        if (bytes_per_ns > 0) {
+            done += BATCH * 4096u;
+            uint64_t due = t0 + (uint64_t)((double)done / bytes_per_ns);
+            uint64_t now = now_ns(CLOCK_MONOTONIC);
+            if (now + 1000000000u < due || now > due + 1000000000u) {
+                t0 = now; /* see writer_main */
+                done = 0;
+            } else if (due > now) {
+                sleep_until_ns(due);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Checks every page of the working set (caller holds ram_mu). Returns the number of bad
+ * pages; the first one's index and the version found in it go to *ret_page and *ret_found. */
+static uint64_t ram_check(uint64_t *ret_page, uint32_t *ret_found)
+{
+    uint64_t bad = 0;
+    for (uint64_t p = 0; p < ram_pages; p++) {
+        const uint64_t *w = ram + p * PAGE_WORDS;
+        uint32_t v = ram_version[p];
+        for (unsigned i = 0; i < PAGE_WORDS; i++) {
+            if (w[i] != ram_word(p, v, i)) {
+                if (bad++ == 0) {
+                    *ret_page = p;
+                    *ret_found = (uint32_t)(w[0] ^ cfg.gen); /* the version word 0 says */
+                }
+                break;
+            }
+        }
+    }
+    return bad;
+}
+
 /* Re-reads every slot the journal holds, bypassing the page cache (O_DIRECT), and writes the
  * verdict line to OUT. Holds mu throughout, so no write is in flight and the journal is still. */
 static void selfcheck(char *out, size_t outlen)
@@ -436,6 +545,12 @@ static void selfcheck(char *out, size_t outlen)
             }
         }
     }
+    uint64_t ram_bad_page = 0, ram_bad = 0;
+    uint32_t ram_found = 0;
+    pthread_mutex_lock(&ram_mu);
+    ram_bad = ram_check(&ram_bad_page, &ram_found);
+    uint32_t ram_expected = ram_bad ? ram_version[ram_bad_page] : 0;
+    pthread_mutex_unlock(&ram_mu);
     uint64_t ms = (now_ns(CLOCK_MONOTONIC) - t_start) / 1000000u;
     if (bad)
         snprintf(
@@ -443,11 +558,17 @@ static void selfcheck(char *out, size_t outlen)
             "FERRY-SELFCHECK fail record=%" PRIu64 " slot=%" PRIu64 " reason=%s found=%" PRIu64
             " bad=%" PRIu64 " records=%" PRIu64 " last=%" PRIu64 " gen=%" PRIu64 " ms=%" PRIu64,
             first_seq, first_slot, first_why, first_found, bad, checked, last_seq, cfg.gen, ms);
+    else if (ram_bad)
+        snprintf(out, outlen,
+                 "FERRY-SELFCHECK fail reason=ram page=%" PRIu64 " expected=%" PRIu32
+                 " found=%" PRIu32 " ram_bad=%" PRIu64 " records=%" PRIu64 " last=%" PRIu64
+                 " gen=%" PRIu64 " ms=%" PRIu64,
+                 ram_bad_page, ram_expected, ram_found, ram_bad, checked, last_seq, cfg.gen, ms);
     else
         snprintf(out, outlen,
                  "FERRY-SELFCHECK ok records=%" PRIu64 " last=%" PRIu64 " write_errors=%" PRIu64
-                 " gen=%" PRIu64 " ms=%" PRIu64,
-                 checked, last_seq, write_errors, cfg.gen, ms);
+                 " ram_pages=%" PRIu64 " gen=%" PRIu64 " ms=%" PRIu64,
+                 checked, last_seq, write_errors, ram_pages, cfg.gen, ms);
     pthread_mutex_unlock(&mu);
     free(buf);
 }
@@ -492,9 +613,9 @@ static void status(char *out, size_t outlen)
     snprintf(out, outlen,
              "FERRY-STATUS last=%" PRIu64 " records=%" PRIu64 " slots=%" PRIu64
              " next_slot=%" PRIu64 " write_errors=%" PRIu64 " hb_sent=%" PRIu64
-             " hb_errors=%" PRIu64 " paused=%d gen=%" PRIu64,
+             " hb_errors=%" PRIu64 " paused=%d ram_dirtied_mib=%" PRIu64 " gen=%" PRIu64,
              last_seq, journal_filled, nslots, next_slot, write_errors, hb_sent, hb_errors, paused,
-             cfg.gen);
+             __atomic_load_n(&ram_dirtied, __ATOMIC_RELAXED) / 256u, cfg.gen);
     pthread_mutex_unlock(&mu);
 }
 
@@ -508,6 +629,23 @@ static void set_paused(bool p, char *out, size_t outlen)
     pthread_mutex_unlock(&mu);
 }
 
+/* A test aid: damages one word of the working set's middle page behind the checker's back
+ * (no QMP or HMP command writes guest RAM), to prove that the RAM check can fail. Send
+ * "pause" first, or the dirtier rewrites the page before the check reads it. */
+static void ram_corrupt(char *out, size_t outlen)
+{
+    if (!ram_pages) {
+        snprintf(out, outlen, "FERRY-ERROR corrupt-ram: no working set (ferry.ram=MiB)");
+        return;
+    }
+    pthread_mutex_lock(&ram_mu);
+    uint64_t page = ram_pages / 2;
+    ram[page * PAGE_WORDS + 7] ^= 1;
+    snprintf(out, outlen, "FERRY-CORRUPTED page=%" PRIu64 " version=%" PRIu32, page,
+             ram_version[page]);
+    pthread_mutex_unlock(&ram_mu);
+}
+
 /* Runs one command from the console or the network; its reply line goes to OUT. */
 static void run_command(const char *cmd, char *out, size_t outlen)
 {
@@ -519,9 +657,13 @@ static void run_command(const char *cmd, char *out, size_t outlen)
         set_paused(true, out, outlen);
     else if (strcmp(cmd, "resume") == 0)
         set_paused(false, out, outlen);
+    else if (strcmp(cmd, "corrupt-ram") == 0)
+        ram_corrupt(out, outlen);
     else
-        snprintf(out, outlen,
-                 "FERRY-ERROR unknown command '%.64s' (selfcheck, status, pause, resume)", cmd);
+        snprintf(
+            out, outlen,
+            "FERRY-ERROR unknown command '%.64s' (selfcheck, status, pause, resume, corrupt-ram)",
+            cmd);
 }
 
 /* No echo on the serial console: the host reads our lines, not its own commands. */
@@ -577,7 +719,13 @@ int main(int argc, char **argv)
         return 1;
     console_setup();
 
-    pthread_t tw, th, tc;
+    if (ram_init() < 0)
+        return 1;
+    pthread_t tw, th, tc, tr;
+    if (ram_pages && pthread_create(&tr, NULL, ram_main, NULL) != 0) {
+        say("FERRY-ERROR ram: thread: %s", strerror(errno));
+        return 1;
+    }
     if (pthread_create(&tw, NULL, writer_main, NULL) != 0) {
         say("FERRY-ERROR writer: thread: %s", strerror(errno));
         return 1;
@@ -595,9 +743,9 @@ int main(int argc, char **argv)
         }
     }
     say("FERRY-READY gen=%" PRIu64 " disk=%s slots=%" PRIu64 " rate=%g bs=%u hb=%s:%u hbms=%u "
-        "uptime_ms=%" PRIu64,
+        "ram=%" PRIu64 " ramrate=%g uptime_ms=%" PRIu64,
         cfg.gen, cfg.disk, nslots, cfg.rate_mib, cfg.batch * 4, cfg.hb_port ? cfg.hb_addr : "-",
-        cfg.hb_port, cfg.hb_ms, now_ns(CLOCK_BOOTTIME) / 1000000u);
+        cfg.hb_port, cfg.hb_ms, cfg.ram_mib, cfg.ram_rate, now_ns(CLOCK_BOOTTIME) / 1000000u);
 
     char line[256], reply[512];
     while (fgets(line, sizeof(line), stdin)) {
