@@ -13,7 +13,7 @@
 #include <libnbd.h>
 
 #include "json-cleanup.h"
-#include "mir.h"
+#include "mir-sync.h"
 #include "qmp.h"
 #include "util.h"
 

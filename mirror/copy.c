@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The copy engine's core: the disk object, its progress, and the event loop
- * that drives one pass. One thread runs the loop; it polls the target's
- * libnbd sockets (nbd_aio_get_fd/get_direction), the NBD source's socket,
- * the io_uring's own fd (readable while completions wait: no eventfd needed)
- * and an eventfd that mir_disk_cancel() writes. */
+/* The copy engine's core: the disk's life cycle and the event loop that
+ * drives one pass (its progress and failure are disk.c's). One thread runs the loop; it polls the
+ * target's libnbd sockets (nbd_aio_get_fd/get_direction), the NBD source's socket, the io_uring's
+ * own fd (readable while completions wait: no eventfd needed) and an eventfd that mir_disk_cancel()
+ * writes. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -17,103 +17,6 @@
 #include "cleanup.h"
 #include "mir-internal.h"
 #include "util.h"
-
-void mir_disk_fail(struct mir_disk *d, int code, const char *fmt, ...)
-{
-    if (d->failed)
-        return;
-    d->failed = true;
-    char msg[FERRY_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    ferry_error_set(&d->err, code ? code : EIO, "disk '%s': %s", d->name, msg);
-}
-
-/* ---- progress ---------------------------------------------------------- */
-
-void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped)
-{
-    d->last_completion_us = ferry_now_us();
-    if (d->parent)
-        d = d->parent;
-    uint64_t n = copied + zeroed + skipped;
-    pthread_mutex_lock(&d->lock);
-    d->prog.copied += copied;
-    d->prog.zeroed += zeroed;
-    d->prog.skipped += skipped;
-    d->done_total += n;
-    uint64_t again = n < d->redo ? n : d->redo;
-    d->redo -= again;
-    d->prog.pass_done += n - again;
-    pthread_mutex_unlock(&d->lock);
-}
-
-/* Takes a rate sample at most every 250 ms. */
-static void sample(struct mir_disk *d, int64_t now_us)
-{
-    pthread_mutex_lock(&d->lock);
-    unsigned last = (d->sample_n + MIR_RATE_SAMPLES - 1) % MIR_RATE_SAMPLES;
-    if (d->sample_n == 0 || now_us - d->samples[last].t_us >= 250000) {
-        unsigned i = d->sample_n % MIR_RATE_SAMPLES;
-        d->samples[i].t_us = now_us;
-        d->samples[i].done = d->done_total;
-        d->samples[i].copied = d->prog.copied;
-        d->sample_n++;
-    }
-    pthread_mutex_unlock(&d->lock);
-}
-
-void mir_disk_progress(struct mir_disk *d, struct mir_progress *ret)
-{
-    int64_t now = ferry_now_us();
-    pthread_mutex_lock(&d->lock);
-    *ret = d->prog;
-    ret->done_per_sec = ret->written_per_sec = 0;
-    /* Rate from the oldest sample at most 4 s old to now. */
-    unsigned n = d->sample_n < MIR_RATE_SAMPLES ? d->sample_n : MIR_RATE_SAMPLES;
-    for (unsigned k = n; k > 0; k--) {
-        unsigned i = (d->sample_n - k) % MIR_RATE_SAMPLES;
-        int64_t dt = now - d->samples[i].t_us;
-        if (dt > 4000000)
-            continue;
-        if (dt >= 200000) {
-            ret->done_per_sec = (d->done_total - d->samples[i].done) * 1000000 / (uint64_t)dt;
-            ret->written_per_sec = (d->prog.copied - d->samples[i].copied) * 1000000 / (uint64_t)dt;
-        }
-        break;
-    }
-    pthread_mutex_unlock(&d->lock);
-}
-
-void mir_disk_set_dirty(struct mir_disk *d, uint64_t dirty, bool converged)
-{
-    pthread_mutex_lock(&d->lock);
-    d->prog.dirty = dirty;
-    d->prog.converged = converged;
-    pthread_mutex_unlock(&d->lock);
-}
-
-/* ---- life cycle -------------------------------------------------------- */
-
-uint64_t mir_disk_size(const struct mir_disk *d)
-{
-    return d->size;
-}
-
-const char *mir_disk_name(const struct mir_disk *d)
-{
-    return d->name;
-}
-
-unsigned mir_disk_connections(const struct mir_disk *d)
-{
-    unsigned n = d->tgt.n;
-    for (unsigned i = 0; i < d->nlanes; i++)
-        n += d->lanes[i]->tgt.n;
-    return n;
-}
 
 static void wake(struct mir_disk *d)
 {
@@ -533,7 +436,7 @@ static int run_pass(struct mir_disk *d, struct gen *g)
             mir_disk_fail(d, errno, "poll: %s", strerror(errno));
             break;
         }
-        sample(d, ferry_now_us());
+        mir_disk_sample(d, ferry_now_us());
         if (r <= 0)
             continue;
         for (unsigned i = 0; i < n && !d->failed; i++) {
@@ -645,12 +548,12 @@ static int copy_one(struct mir_disk *d, const struct mir_extent_list *own, unsig
     mir_source_map_reset(d);
     d->last_completion_us = ferry_now_us();
     if (!d->parent)
-        sample(d, ferry_now_us());
+        mir_disk_sample(d, ferry_now_us());
 
     struct gen g = {own->v, own->n, 0, own->n ? own->v[0].offset : 0};
     r = run_pass(d, &g);
     if (!d->parent)
-        sample(d, ferry_now_us());
+        mir_disk_sample(d, ferry_now_us());
     if (r < 0) {
         d->resume_off = resume_offset(d, &g);
         if (d->resume_off == UINT64_MAX) /* everything was written, flush or not */

@@ -192,6 +192,8 @@ static inline int mir_nbd_errno(struct nbd_handle *h)
 
 /* Progress accounting from the copy thread. */
 void mir_disk_account(struct mir_disk *d, uint64_t copied, uint64_t zeroed, uint64_t skipped);
+/* Takes a rate sample at most every 250 ms (disk.c). */
+void mir_disk_sample(struct mir_disk *d, int64_t now_us);
 
 /* source.c */
 int mir_source_open(struct mir_disk *d, struct ferry_error *err);

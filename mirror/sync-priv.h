@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "mir.h"
+#include "mir-sync.h"
 #include "qmp.h"
 
 #define MIR_SYNC_MAX_DISKS           64
@@ -132,5 +132,9 @@ int mir_sync_flush_reap(struct sync_disk *sd, uint64_t wait_gen);
 void mir_sync_flush_start(struct sync_disk *sd);
 /* The final pass's flush, or none when every write is already covered. */
 int mir_sync_flush_final(struct sync_disk *sd, struct ferry_error *err);
+
+/* The thread of one disk's passes (sync-worker.c); OPAQUE is its
+ * struct sync_disk. */
+void *mir_sync_worker(void *opaque);
 
 #endif

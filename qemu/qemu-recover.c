@@ -15,7 +15,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
-#include "mir.h"
+#include "mir-sync.h"
 #include "qemu-priv.h"
 
 #define REC_QMP_TIMEOUT_MS 30000

@@ -33,7 +33,7 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "migparams.h"
-#include "mir.h"
+#include "mir-sync.h"
 #include "qemu-priv.h"
 
 #define QMP_TIMEOUT_MS    30000

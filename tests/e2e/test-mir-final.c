@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "ferry-config.h"
-#include "mir.h"
+#include "mir-sync.h"
 #include "qmp.h"
 #include "util.h"
 

@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mir.h"
+#include "mir-sync.h"
 #include "util.h"
 
 #define TEST_ALARM_S 240

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "mir.h"
+#include "mir-sync.h"
 
 #define URI "nbd+unix:///vda?socket=/tmp/d.nbd"
 

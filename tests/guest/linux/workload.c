@@ -411,10 +411,10 @@ static void *writer_main(void *arg)
 
 /* ---- RAM working set ---- */
 
-/* The RAM dirtier's job (tests/guest/multiboot's, in a real guest): pages rewritten in a loop at a set
- * rate, each word derived from (page, version, word index); a separate array says which
- * version each page must hold, so a page that a migration left stale shows. Lock order: mu
- * before ram_mu (the self-check takes both). */
+/* The RAM dirtier's job (tests/guest/multiboot's, in a real guest): pages rewritten in a loop at a
+ * set rate, each word derived from (page, version, word index); a separate array says which version
+ * each page must hold, so a page that a migration left stale shows. Lock order: mu before ram_mu
+ * (the self-check takes both). */
 #define PAGE_WORDS (4096u / 8u)
 static pthread_mutex_t ram_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t *ram;         /* ram_pages * PAGE_WORDS words */
