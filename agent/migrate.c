@@ -34,8 +34,6 @@
 #include "tunnel.h"
 #include "volumes.h"
 
-#define P2P_CONNECT_TIMEOUT_MS 10000
-
 void mig_step_clear(struct agent *ag, struct mig_step *s)
 {
     if (s->claimed && s->dom) {
@@ -672,6 +670,34 @@ out:
     return r;
 }
 
+/* ---- the end of a job: Finish and Confirm alike ---- */
+
+/* Ends S's job with OUTCOME (NULL or unset: success) and releases the
+ * domain: the job's record goes, the event says SUCCESS or failure, a
+ * domain that runs nowhere here and has no definition is forgotten (an
+ * INCOMING one whatever the outcome, an outgoing one once it left), and
+ * with COLLECT_WHY the images ferryd made that nothing names any more are
+ * removed. The one way every migration job ends. */
+static void job_end(struct agent *ag, struct mig_step *s, const struct ferry_error *outcome,
+                    bool success, bool incoming, const char *collect_why)
+{
+    bool drop;
+
+    agent_job_finish(&s->dom->job, outcome);
+    agent_job_record_remove(ag, s->dom);
+    pthread_mutex_lock(&s->dom->lock);
+    if (incoming)
+        s->dom->incoming = false;
+    drop = (incoming || success) && !s->dom->active && !s->dom->persistent_def;
+    s->dom->job_busy = false;
+    pthread_mutex_unlock(&s->dom->lock);
+    job_publish(ag, s->dom, success ? "migration-completed" : "migration-failed", outcome);
+    if (drop)
+        agent_domain_remove(ag, s->dom);
+    if (collect_why)
+        mig_images_collect(ag, s, collect_why);
+}
+
 /* ---- Finish (destination) ---- */
 
 /* Ends the destination job: the driver resumes the incoming guest, or
@@ -682,7 +708,6 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
                       struct ferry_error *err)
 {
     struct ferry_error cerr = {0};
-    bool drop;
     int r;
 
     s->m.cancelled = cancelled;
@@ -712,19 +737,8 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
     }
     if (cancelled && r == 0)
         ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled");
-    agent_job_finish(&s->dom->job, r < 0 ? err : &cerr);
-    agent_job_record_remove(ag, s->dom);
-    pthread_mutex_lock(&s->dom->lock);
-    s->dom->incoming = false;
-    drop = !s->dom->active && !s->dom->persistent_def;
-    s->dom->job_busy = false;
-    pthread_mutex_unlock(&s->dom->lock);
-    job_publish(ag, s->dom, r == 0 && !cancelled ? "migration-completed" : "migration-failed",
-                r < 0 ? err : &cerr);
-    if (drop)
-        agent_domain_remove(ag, s->dom);
-    if (r == 0 && !cancelled)
-        mig_images_collect(ag, s, "the guest arrived with new copies");
+    job_end(ag, s, r < 0 ? err : &cerr, r == 0 && !cancelled, true,
+            r == 0 && !cancelled ? "the guest arrived with new copies" : NULL);
     return r;
 }
 
@@ -770,7 +784,6 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
                        struct ferry_error *err)
 {
     struct ferry_error cerr = {0};
-    bool drop = false;
     int r;
 
     pthread_mutex_lock(&s->dom->job.lock);
@@ -802,18 +815,8 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
         mig_images_confirmed(ag, s, cancelled);
     if (cancelled && !ferry_error_is_set(err))
         ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled or failed");
-    agent_job_finish(&s->dom->job, ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
-    agent_job_record_remove(ag, s->dom);
-    pthread_mutex_lock(&s->dom->lock);
-    drop = !cancelled && !s->dom->active && !s->dom->persistent_def;
-    s->dom->job_busy = false;
-    pthread_mutex_unlock(&s->dom->lock);
-    job_publish(ag, s->dom, cancelled ? "migration-failed" : "migration-completed",
-                ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
-    if (drop)
-        agent_domain_remove(ag, s->dom);
-    if (r == 0 && !cancelled)
-        mig_images_collect(ag, s, "the guest left this host");
+    job_end(ag, s, ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL), !cancelled, false,
+            r == 0 && !cancelled ? "the guest left this host" : NULL);
     return r;
 }
 
@@ -844,81 +847,5 @@ int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **
     r = mig_confirm_locked(ag, &s, cancelled, NULL, err);
 out:
     mig_step_clear(ag, &s);
-    return r;
-}
-
-/* ---- peer-to-peer ---- */
-
-struct local_peer {
-    struct agent *ag;
-    struct ctl_client *peer;
-};
-
-static int local_call(void *opaque, const char *method, json_object *params, int timeout_ms,
-                      json_object **ret, struct ferry_error *err)
-{
-    struct local_peer *lp = opaque;
-    struct api_ctx ctx = {.ag = lp->ag, .p2p_dest = lp->peer};
-    json_object *res = NULL;
-    int r;
-
-    (void)timeout_ms;
-    r = api_dispatch(&ctx, method, params, &res, err);
-    json_object_put(params);
-    if (ret)
-        *ret = res;
-    else
-        json_object_put(res);
-    return r;
-}
-
-static int remote_call(void *opaque, const char *method, json_object *params, int timeout_ms,
-                       json_object **ret, struct ferry_error *err)
-{
-    return ctl_client_call(opaque, method, params, timeout_ms, ret, err);
-}
-
-int api_migrate_p2p(struct api_ctx *ctx, json_object *params, json_object **ret,
-                    struct ferry_error *err)
-{
-    struct agent *ag = ctx->ag;
-    struct mig_params mp;
-    struct local_peer lp = {.ag = ag};
-    struct mig_peer src = {0}, dst = {0};
-    struct ctl_client *peer = NULL;
-    struct wire_hello me;
-    const char *name, *desturi;
-    _cleanup_free_ char *host = NULL;
-    int r;
-
-    (void)ret;
-    if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
-        (r = api_param_str(params, "desturi", true, &desturi, err)) < 0)
-        return r;
-    if ((r = mig_params_from_json(json_object_object_get(params, "params"), &mp, err)) < 0)
-        return r;
-    mp.flags |= MIG_PEER2PEER;
-    if (!(mp.flags & MIG_OFFLINE) && !mp.migrate_uri)
-        mp.flags |= ag->driver->p2p_implied_flags;
-    if ((r = mig_params_validate_for(&mp, ag->driver, err)) < 0)
-        goto out;
-    host = ctl_uri_host(desturi); /* NULL for a socket path */
-    api_fill_hello(ag, &me);
-    r = ctl_client_connect(desturi, &me, P2P_CONNECT_TIMEOUT_MS, &peer, err);
-    if (r < 0) {
-        ferry_error_prefix(err, "peer-to-peer: destination agent");
-        goto out;
-    }
-    lp.peer = peer;
-    src.call = local_call;
-    src.opaque = &lp;
-    src.hello = me;
-    dst.call = remote_call;
-    dst.opaque = peer;
-    dst.hello = *ctl_client_peer(peer);
-    r = mig_orchestrate(&src, &dst, name, host, &mp, NULL, NULL, err);
-out:
-    ctl_client_free(peer);
-    mig_params_clear(&mp);
     return r;
 }
