@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "location.h"
+#include "metrics.h"
 
 static void domain_free(struct agent *ag, struct agent_domain *dom)
 {
@@ -245,6 +246,7 @@ void agent_job_finish(struct agent_job *job, const struct ferry_error *err_or_nu
     }
     job->completed = job->stats;
     job->has_completed = true;
+    agent_metrics_job_ended(job, err_or_null ? err_or_null->code : 0);
     snprintf(job->completed_operation, sizeof job->completed_operation, "%s", job->operation);
     if (job->completed_disks)
         json_object_put(job->completed_disks);
