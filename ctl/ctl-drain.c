@@ -17,8 +17,8 @@
 #include "migparams.h"
 #include "util.h"
 
-#define CALL_TIMEOUT_MS 120000
-#define DRAIN_MAX_DESTS 64
+#define CALL_TIMEOUT_MS    120000
+#define DRAIN_MAX_DESTS    64
 #define DRAIN_MAX_PARALLEL 16
 
 static int call(const char *uri, const char *method, json_object *params, json_object **ret,
@@ -50,8 +50,8 @@ static void print_admission(json_object *o)
         in = json_object_get_int64(v);
     json_object_object_get_ex(o, "maintenance", &v);
     printf("Maintenance:    %s\n", json_object_get_boolean(v) ? "on" : "off");
-    printf("Outgoing:       %" PRId64 " running, limit %s%.0" PRId64 "\n", out,
-           mo ? "" : "none", mo);
+    printf("Outgoing:       %" PRId64 " running, limit %s%.0" PRId64 "\n", out, mo ? "" : "none",
+           mo);
     printf("Incoming:       %" PRId64 " running, limit %s%.0" PRId64 "\n", in, mi ? "" : "none",
            mi);
 }
@@ -135,8 +135,8 @@ static void *drain_worker(void *arg)
         if (r < 0) {
             g->state = G_FAILED;
             snprintf(g->error, sizeof g->error, "%s", ferry_error_msg(&err));
-            printf("drain: [%zu/%zu] %s -> %s: FAILED after %.1f s: %s\n", d->finished,
-                   d->n_guests, g->name, g->dest, g->seconds, g->error);
+            printf("drain: [%zu/%zu] %s -> %s: FAILED after %.1f s: %s\n", d->finished, d->n_guests,
+                   g->name, g->dest, g->seconds, g->error);
             if (!d->keep_going)
                 d->stop = true;
         } else {
