@@ -30,8 +30,7 @@
 /* Downtime is QEMU's figure for the whole paused window: milliseconds to
  * seconds. Total time: from Begin (source) or Prepare (destination) to
  * the end of the job. */
-static const double downtime_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                         0.5,   1,    2.5,   5,    10};
+static const double downtime_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 static const double duration_bounds[] = {0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800};
 #define MAX_BOUNDS 11
 
@@ -248,9 +247,8 @@ static uint64_t jget(json_object *o, const char *k)
  * target, total, remaining, bps, pass), or nothing for a job without. */
 static void copy_disks(struct mig_snap *m, json_object *lines)
 {
-    size_t n = lines && json_object_is_type(lines, json_type_array)
-                   ? json_object_array_length(lines)
-                   : 0;
+    size_t n =
+        lines && json_object_is_type(lines, json_type_array) ? json_object_array_length(lines) : 0;
 
     for (size_t k = 0; k < n && m->n_disks < COOKIE_MAX_DISKS; k++) {
         json_object *d = json_object_array_get_idx(lines, k), *t = NULL;
@@ -310,13 +308,12 @@ static void put_histogram(FILE *f, const char *name, const char *labels, const s
             fprintf(f, "%s_bucket{%s%sle=\"%g\"} %" PRIu64 "\n", name, labels, *labels ? "," : "",
                     bounds[i], cum);
         else
-            fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels,
-                    *labels ? "," : "", cum);
+            fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, *labels ? "," : "",
+                    cum);
     }
-    fprintf(f, "%s_sum%s%s%s %.6f\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
-            h->sum);
-    fprintf(f, "%s_count%s%s%s %" PRIu64 "\n", name, *labels ? "{" : "", labels,
-            *labels ? "}" : "", h->count);
+    fprintf(f, "%s_sum%s%s%s %.6f\n", name, *labels ? "{" : "", labels, *labels ? "}" : "", h->sum);
+    fprintf(f, "%s_count%s%s%s %" PRIu64 "\n", name, *labels ? "{" : "", labels, *labels ? "}" : "",
+            h->count);
 }
 
 static void put_finished(FILE *f)
@@ -338,8 +335,8 @@ static void put_finished(FILE *f)
     family(f, "ferry_migrations_completed_total", "counter",
            "Migrations that completed since the agent started.");
     for (int d = 0; d < N_DIR; d++)
-        fprintf(f, "ferry_migrations_completed_total{direction=\"%s\"} %" PRIu64 "\n",
-                dir_names[d], done[d]);
+        fprintf(f, "ferry_migrations_completed_total{direction=\"%s\"} %" PRIu64 "\n", dir_names[d],
+                done[d]);
     for (int c = 0; c < 2; c++) {
         const char *name = c ? "ferry_migrations_cancelled_total" : "ferry_migrations_failed_total";
         family(f, name, "counter",
@@ -416,8 +413,8 @@ int agent_metrics_render(struct agent *ag, char **ret, size_t *ret_len)
         /* The cap of the RAM and disk copies (the storage throttle); the
          * driver takes the job lock itself. */
         if (d == DIR_OUT && ag->driver->migrate_get_param &&
-            ag->driver->migrate_get_param(ag, dom, HV_MIG_MAX_BANDWIDTH, &m->bandwidth_mib,
-                                          NULL) == 0)
+            ag->driver->migrate_get_param(ag, dom, HV_MIG_MAX_BANDWIDTH, &m->bandwidth_mib, NULL) ==
+                0)
             m->has_bandwidth = true;
         for (size_t p = 0; p < ARRAY_SIZE(phases); p++)
             if (strcmp(phase_label(d, m->phase), phases[p]) == 0)
@@ -601,11 +598,10 @@ int agent_metrics_start(struct agent *ag, const char *listen, int *ret_port,
         return fd;
     /* A thread per scraper: a scrape asks each guest's QMP for its state
      * and must not hold up another scraper. MHD owns (and closes) FD. */
-    daemon_ = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                   MHD_USE_POLL,
-                               0, NULL, NULL, on_request, ag, MHD_OPTION_LISTEN_SOCKET, fd,
-                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
-                               MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    daemon_ = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
+        NULL, on_request, ag, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!daemon_) {
         close(fd);
         return ferry_error_set(err, EIO, "--metrics-listen %s: libmicrohttpd did not start",
