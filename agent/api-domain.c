@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "admission.h"
 #include "location.h"
 #include "volumes.h"
 
@@ -157,6 +158,8 @@ int api_domain_start(struct api_ctx *ctx, json_object *params, json_object **ret
     pthread_mutex_lock(&dom->lock);
     if (dom->job_busy)
         r = ferry_error_set(err, EBUSY, "domain '%s' has a migration job", dom->def->name);
+    else if (!dom->active && (r = agent_admission_check_start(err)) < 0)
+        ; /* maintenance: no new guests */
     else if (dom->active)
         r = ferry_error_set(err, EEXIST, "domain '%s' is already running", dom->def->name);
     else if ((r = agent_location_check_start(dom, err)) < 0)

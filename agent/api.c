@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "ferry-config.h"
 #include "json-cleanup.h"
+#include "admission.h"
 #include "location.h"
 #include "volumes.h"
 
@@ -195,6 +196,20 @@ static int m_subscribe(struct api_ctx *ctx, json_object *params, json_object **r
     return 0;
 }
 
+/* The admission state (admission.h) as host.info and host.maintenance
+ * report it. */
+static void add_admission(struct agent *ag, json_object *o)
+{
+    struct agent_admission_info a;
+
+    agent_admission_get_counts(ag, &a);
+    json_object_object_add(o, "maintenance", json_object_new_boolean(a.maintenance));
+    json_object_object_add(o, "max_outgoing", json_object_new_int64(a.max_outgoing));
+    json_object_object_add(o, "max_incoming", json_object_new_int64(a.max_incoming));
+    json_object_object_add(o, "outgoing", json_object_new_int64(a.outgoing));
+    json_object_object_add(o, "incoming", json_object_new_int64(a.incoming));
+}
+
 static int m_hostinfo(struct api_ctx *ctx, json_object *params, json_object **ret,
                       struct ferry_error *err)
 {
@@ -205,6 +220,26 @@ static int m_hostinfo(struct api_ctx *ctx, json_object *params, json_object **re
     api_fill_hello(ctx->ag, &h);
     *ret = wire_hello_to_json(&h);
     json_object_object_add(*ret, "image_dir", json_object_new_string(ctx->ag->cfg.image_dir));
+    add_admission(ctx->ag, *ret);
+    return 0;
+}
+
+/* host.maintenance: {"enable": bool} switches the mode; without it, only
+ * reports. Both answer with the admission state. */
+static int m_maintenance(struct api_ctx *ctx, json_object *params, json_object **ret,
+                         struct ferry_error *err)
+{
+    bool on = false;
+    int r;
+
+    if (params && json_object_object_get_ex(params, "enable", NULL)) {
+        if ((r = api_param_bool(params, "enable", &on, err)) < 0 ||
+            (r = agent_admission_set_maintenance(ctx->ag, on, err)) < 0)
+            return r;
+        agent_emit_event(ctx->ag, on ? "maintenance-on" : "maintenance-off", NULL, NULL);
+    }
+    *ret = json_object_new_object();
+    add_admission(ctx->ag, *ret);
     return 0;
 }
 
@@ -253,6 +288,7 @@ static const struct {
     {"vol.delete", m_vol_delete},
     {"host.capabilities", m_capabilities},
     {"host.info", m_hostinfo},
+    {"host.maintenance", m_maintenance},
     {"events.subscribe", m_subscribe},
     {"migrate.begin", api_migrate_begin},
     {"migrate.prepare", api_migrate_prepare},

@@ -10,6 +10,7 @@
 
 #include "cleanup.h"
 #include "job-record.h"
+#include "metrics.h"
 #include "util.h"
 
 #define P(x) JOB_##x
@@ -105,6 +106,7 @@ void agent_job_finish(struct agent_job *job, const struct ferry_error *err_or_nu
     }
     job->completed = job->stats;
     job->has_completed = true;
+    agent_metrics_job_ended(job, err_or_null ? err_or_null->code : 0);
     snprintf(job->completed_operation, sizeof job->completed_operation, "%s", job->operation);
     if (job->completed_disks)
         json_object_put(job->completed_disks);

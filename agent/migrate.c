@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "api.h"
 #include "cleanup.h"
 #include "client.h"
@@ -221,9 +222,16 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
             goto out;
         }
     }
-    if ((r = agent_domain_begin_job(s.dom, "migration-out", err)) < 0)
+    /* Checked and started under the admission lock: two Begins at once
+     * cannot both take the last slot under --max-outgoing. */
+    if ((r = agent_admission_enter(ag, "migration-out", err)) < 0)
         goto out;
-    agent_job_start(&s.dom->job, "migration-out");
+    r = agent_domain_begin_job(s.dom, "migration-out", err);
+    if (r == 0)
+        agent_job_start(&s.dom->job, "migration-out");
+    agent_admission_leave();
+    if (r < 0)
+        goto out;
     job_set_phase(s.dom, JOB_BEGIN);
     job_own(ctx, &s);
     s.m.dom = s.dom;
@@ -280,6 +288,10 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         goto out;
     if ((r = api_param_str(params, "xml", s.m.version >= 2, &xml, err)) < 0 ||
         (r = api_param_str(params, "dest_host", false, &dest_host, err)) < 0)
+        goto out;
+    /* Maintenance and --max-incoming, before anything is made; checked
+     * again, atomically, where the job starts. */
+    if ((r = agent_admission_check(ag, "migration-in", err)) < 0)
         goto out;
     if (s.m.cookie_in.hostuuid[0] && strcasecmp(s.m.cookie_in.hostuuid, ag->host_uuid) == 0) {
         r = ferry_error_set(err, EINVAL,
@@ -357,7 +369,14 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         created = true;
         s.dom->job_busy = true;
     }
+    if ((r = agent_admission_enter(ag, "migration-in", err)) < 0) {
+        agent_domain_end_job(s.dom);
+        if (created)
+            agent_domain_remove(ag, s.dom);
+        goto out;
+    }
     agent_job_start(&s.dom->job, "migration-in");
+    agent_admission_leave();
     job_set_phase(s.dom, JOB_PREPARE);
     job_own(ctx, &s);
     s.m.dom = s.dom;
@@ -588,10 +607,15 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
             r = ferry_error_set(err, EINVAL, "domain '%s' is not running", name);
             goto out;
         }
-        if ((r = agent_domain_begin_job(s.dom, "migration-out", err)) < 0)
+        if ((r = agent_admission_enter(ag, "migration-out", err)) < 0)
+            goto out;
+        r = agent_domain_begin_job(s.dom, "migration-out", err);
+        if (r == 0)
+            agent_job_start(&s.dom->job, "migration-out");
+        agent_admission_leave();
+        if (r < 0)
             goto out;
         own_job = true;
-        agent_job_start(&s.dom->job, "migration-out");
         job_own(ctx, &s);
         agent_job_record_begin(ag, s.dom);
     }

@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "location.h"
+#include "metrics.h"
 
 static void domain_free(struct agent *ag, struct agent_domain *dom)
 {

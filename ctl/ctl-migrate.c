@@ -142,6 +142,52 @@ static void on_step(const char *step, int version, void *opaque)
 
 static void print_jobinfo(json_object *o, bool json);
 
+int ctl_migrate_run(const char *uri, const char *name, const char *desturi,
+                    const struct mig_params *mp, mig_step_cb cb, void *opaque,
+                    struct ferry_error *err)
+{
+    int r;
+
+    if (mp->flags & MIG_PEER2PEER) {
+        struct ctl_client *src = NULL;
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "name", json_object_new_string(name));
+        json_object_object_add(p, "desturi", json_object_new_string(desturi));
+        json_object_object_add(p, "params", mig_params_to_json(mp));
+        r = ctl_connect(uri, &src, err);
+        if (r == 0)
+            r = ctl_client_call(src, "migrate.p2p", p, -1, NULL, err);
+        else
+            json_object_put(p);
+        ctl_client_free(src);
+    } else {
+        struct ctl_client *src = NULL, *dst = NULL;
+        struct mig_peer ps = {0}, pd = {0};
+        _cleanup_free_ char *host = ctl_uri_host(desturi);
+
+        r = ctl_connect(uri, &src, err);
+        if (r < 0)
+            ferry_error_prefix(err, "source agent");
+        if (r == 0) {
+            r = ctl_connect(desturi, &dst, err);
+            if (r < 0)
+                ferry_error_prefix(err, "destination agent");
+        }
+        if (r == 0) {
+            ps.call = remote_call;
+            ps.opaque = src;
+            ps.hello = *ctl_client_peer(src);
+            pd.call = remote_call;
+            pd.opaque = dst;
+            pd.hello = *ctl_client_peer(dst);
+            r = mig_orchestrate(&ps, &pd, name, host, mp, cb, opaque, err);
+        }
+        ctl_client_free(src);
+        ctl_client_free(dst);
+    }
+    return r;
+}
+
 int ctl_cmd_migrate(const char *uri, int argc, char **argv)
 {
     struct ctl_migrate_opts o;
@@ -178,44 +224,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         have_thread = pthread_create(&t, NULL, progress_thread, &pr) == 0;
-
-        if (mpp->flags & MIG_PEER2PEER) {
-            struct ctl_client *src = NULL;
-            json_object *p = json_object_new_object();
-            json_object_object_add(p, "name", json_object_new_string(name));
-            json_object_object_add(p, "desturi", json_object_new_string(desturi));
-            json_object_object_add(p, "params", mig_params_to_json(mpp));
-            r = ctl_connect(uri, &src, &err);
-            if (r == 0)
-                r = ctl_client_call(src, "migrate.p2p", p, -1, NULL, &err);
-            else
-                json_object_put(p);
-            ctl_client_free(src);
-        } else {
-            struct ctl_client *src = NULL, *dst = NULL;
-            struct mig_peer ps = {0}, pd = {0};
-            _cleanup_free_ char *host = ctl_uri_host(desturi);
-
-            r = ctl_connect(uri, &src, &err);
-            if (r < 0)
-                ferry_error_prefix(&err, "source agent");
-            if (r == 0) {
-                r = ctl_connect(desturi, &dst, &err);
-                if (r < 0)
-                    ferry_error_prefix(&err, "destination agent");
-            }
-            if (r == 0) {
-                ps.call = remote_call;
-                ps.opaque = src;
-                ps.hello = *ctl_client_peer(src);
-                pd.call = remote_call;
-                pd.opaque = dst;
-                pd.hello = *ctl_client_peer(dst);
-                r = mig_orchestrate(&ps, &pd, name, host, mpp, on_step, &verbose, &err);
-            }
-            ctl_client_free(src);
-            ctl_client_free(dst);
-        }
+        r = ctl_migrate_run(uri, name, desturi, mpp, on_step, &verbose, &err);
         pr.stop = true;
         if (have_thread)
             pthread_join(t, NULL);

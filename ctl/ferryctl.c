@@ -724,6 +724,10 @@ static void usage(FILE *f)
                "Storage (the images ferryd created for incoming migrations):\n"
                "  vol-list                         path, size, guest, what uses each\n"
                "  vol-delete PATH                  remove one that nothing uses\n"
+               "Host operation:\n"
+               "  maintenance [on|off]             no incoming migrations, no new guests\n"
+               "  drain [--max-parallel N] [--keep-going] [MIGRATE-OPTIONS] DESTURI...\n"
+               "                                   maintenance on, then every guest away\n"
                "Xen configuration:\n"
                "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
                "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"
@@ -766,6 +770,8 @@ static const struct {
     {"migrate-compcache", NULL, NULL, cmd_compcache},
     {"vol-list", NULL, NULL, ctl_cmd_vol_list},
     {"vol-delete", NULL, NULL, ctl_cmd_vol_delete},
+    {"maintenance", NULL, NULL, ctl_cmd_maintenance},
+    {"drain", NULL, NULL, ctl_cmd_drain},
     {"domxml-from-native", NULL, NULL, NULL},
     {"domxml-to-native", NULL, NULL, NULL},
 };

@@ -9,11 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "agent.h"
 #include "cleanup.h"
 #include "client.h"
 #include "drivers.h"
 #include "ferry-config.h"
+#include "metrics.h"
 #include "server.h"
 #include "volumes.h"
 #include "tls.h"
@@ -67,6 +69,11 @@ static void usage(FILE *f)
             "  --host-uuid UUID       host identity (default: generated once, kept in state dir)\n"
             "  --hostname NAME        host name to announce (default: gethostname)\n"
             "  --max-protocol N       highest migration protocol version to offer (1-3)\n"
+            "  --metrics-listen ADDR:PORT  Prometheus metrics over HTTP at /metrics (off by\n"
+            "                         default; port 0: any)\n"
+            "  --metrics-port-file FILE  write the bound metrics port here, before --port-file\n"
+            "  --max-outgoing N       refuse (busy) outgoing migrations beyond N at once\n"
+            "  --max-incoming N       refuse (busy) incoming migrations beyond N at once\n"
             "  --debug                debug logging\n"
             "  --version, --help\n",
             TLS_DEFAULT_DIR, MIGRATE_TLS_DEFAULT_DIR, FERRY_QEMU_BINARY);
@@ -91,6 +98,11 @@ int main(int argc, char **argv)
         {"host-uuid", required_argument, NULL, 'u'},
         {"hostname", required_argument, NULL, 'n'},
         {"max-protocol", required_argument, NULL, 'm'},
+        /* fleet operation: metrics, limits (docs/metrics.md, docs/control-api.md) */
+        {"metrics-listen", required_argument, NULL, 1001},
+        {"metrics-port-file", required_argument, NULL, 1002},
+        {"max-outgoing", required_argument, NULL, 1003},
+        {"max-incoming", required_argument, NULL, 1004},
         {"debug", no_argument, NULL, 'd'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -102,6 +114,9 @@ int main(int argc, char **argv)
     const char *tls_listen = NULL, *tls_dir = NULL, *tls_port_file = NULL;
     char *allowed_dn[TLS_MAX_ALLOWED_DN];
     size_t n_allowed = 0;
+    const char *metrics_listen = NULL, *metrics_port_file = NULL;
+    unsigned max_outgoing = 0, max_incoming = 0;
+    int metrics_port = 0;
     struct sigaction sa = {.sa_handler = on_signal};
     int c;
 
@@ -166,6 +181,23 @@ int main(int argc, char **argv)
             cfg->max_version = (unsigned)v;
             break;
         }
+        case 1001:
+            metrics_listen = optarg;
+            break;
+        case 1002:
+            metrics_port_file = optarg;
+            break;
+        case 1003:
+        case 1004: {
+            uint64_t v;
+            if (ferry_parse_u64(optarg, &v) < 0 || v < 1 || v > AGENT_MAX_DOMAINS) {
+                fprintf(stderr, "ferryd: --max-%s must be between 1 and %d\n",
+                        c == 1003 ? "outgoing" : "incoming", AGENT_MAX_DOMAINS);
+                return 2;
+            }
+            *(c == 1003 ? &max_outgoing : &max_incoming) = (unsigned)v;
+            break;
+        }
         case 'd':
             ferry_log_set_level(FERRY_LOG_DEBUG);
             break;
@@ -196,6 +228,10 @@ int main(int argc, char **argv)
         char *e = getenv("FERRY_MIGRATE_TLS_DIR");
         cfg->migrate_tls_dir = e && *e ? e : MIGRATE_TLS_DEFAULT_DIR;
     }
+    if (metrics_port_file && !metrics_listen) {
+        fprintf(stderr, "ferryd: --metrics-port-file needs --metrics-listen\n");
+        return 2;
+    }
     if ((n_allowed || tls_port_file) && !tls_listen) {
         fprintf(stderr, "ferryd: --tls-allowed-dn and --tls-port-file need --tls-listen\n");
         return 2;
@@ -222,7 +258,8 @@ int main(int argc, char **argv)
     }
     /* The list of ferryd's images before any recovery: recovery asks it
      * which targets are ferryd's to remove. */
-    if (agent_init(&the_agent, &err) < 0 || agent_volumes_init(&the_agent, &err) < 0) {
+    if (agent_init(&the_agent, &err) < 0 || agent_volumes_init(&the_agent, &err) < 0 ||
+        agent_admission_init(&the_agent, max_outgoing, max_incoming, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
     }
@@ -232,8 +269,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
     }
-    /* The TLS port first: a caller that waits for --port-file finds both. */
-    if ((tls_port_file && write_port(tls_port_file, server_tls_port(), &err) < 0) ||
+    if (metrics_listen &&
+        agent_metrics_start(&the_agent, metrics_listen, &metrics_port, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
+    /* The TLS and metrics ports first: a caller that waits for --port-file
+     * finds them all. */
+    if ((metrics_port_file && write_port(metrics_port_file, metrics_port, &err) < 0) ||
+        (tls_port_file && write_port(tls_port_file, server_tls_port(), &err) < 0) ||
         (port_file && write_port(port_file, server_tcp_port(), &err) < 0)) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
@@ -245,6 +289,7 @@ int main(int argc, char **argv)
     server_run(&the_agent, &err);
     /* Guests keep running: a restarted agent re-attaches to them. */
     ferry_info("ferryd: exiting");
+    agent_metrics_stop();
     agent_volumes_fini(&the_agent);
     return 0;
 }

@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what ferry needs to build, test and run, from Debian 12's archive.
-# The last line is the Linux test guest (tests/guest/linux): its kernel and
-# modules, busybox and the initramfs packer; the build uses them offline.
+# The Linux test guest (tests/guest/linux) needs its kernel and modules,
+# busybox and the initramfs packer; the build uses them offline.
+# libmicrohttpd-dev: the metrics endpoint; prometheus: promtool, tests only;
+# scdoc: the man pages; debhelper: the .deb build (dpkg-buildpackage).
 # Skips apt-get entirely when everything is already there.
 set -eu
 
@@ -11,7 +13,8 @@ libnbd-dev liburing-dev libjson-c-dev libxml2-dev libcmocka-dev
 libgnutls28-dev gnutls-bin
 qemu-system-x86 qemu-utils ovmf nbdkit libnbd-bin gnuplot-nox
 clang-format cppcheck clang-tidy
-linux-image-cloud-amd64 busybox-static cpio"
+linux-image-cloud-amd64 busybox-static cpio
+libmicrohttpd-dev prometheus scdoc debhelper"
 
 missing=""
 for p in $PKGS; do
