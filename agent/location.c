@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The mark on a definition whose disk data left this host (location.h). */
+#include "json.h"
 #include "location.h"
 
 #include <errno.h>
@@ -18,15 +19,6 @@ static char *mark_path(struct agent *ag, const char *name)
     return ferry_strdup_printf("%s/%s.location.json", ag->domains_dir, name);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : "";
-}
-
 void agent_location_load(struct agent *ag, struct agent_domain *dom)
 {
     _cleanup_free_ char *path = mark_path(ag, dom->def->name);
@@ -40,16 +32,16 @@ void agent_location_load(struct agent *ag, struct agent_domain *dom)
     if (ferry_read_file(path, 64 * 1024, &text, NULL, NULL) < 0)
         return;
     o = json_tokener_parse(text);
-    st = o ? jstr(o, "state") : "";
+    st = o ? ferry_json_str0(o, "state") : "";
     /* A mark that cannot be read still means "not here": the safe side. */
     l->state = strcmp(st, "moved") == 0 ? LOCATION_MOVED : LOCATION_LEAVING;
     if (!o) {
         ferry_warn("'%s' is unreadable: domain '%s' is kept from starting", path, dom->def->name);
         return;
     }
-    snprintf(l->host, sizeof l->host, "%s", jstr(o, "host"));
-    snprintf(l->host_uuid, sizeof l->host_uuid, "%s", jstr(o, "host_uuid"));
-    snprintf(l->disks, sizeof l->disks, "%s", jstr(o, "disks"));
+    snprintf(l->host, sizeof l->host, "%s", ferry_json_str0(o, "host"));
+    snprintf(l->host_uuid, sizeof l->host_uuid, "%s", ferry_json_str0(o, "host_uuid"));
+    snprintf(l->disks, sizeof l->disks, "%s", ferry_json_str0(o, "disks"));
     if (json_object_object_get_ex(o, "since_ms", &v))
         l->since_ms = json_object_get_int64(v);
 }

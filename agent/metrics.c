@@ -4,6 +4,7 @@
  * counters and histograms of finished migrations kept here; and the HTTP
  * endpoint, libmicrohttpd with a thread per scraper. Names follow
  * Prometheus' conventions and KubeVirt's kubevirt_vmi_migration_* set. */
+#include "json.h"
 #include "metrics.h"
 
 #include <errno.h>
@@ -234,15 +235,6 @@ static const struct {
      v_expected_downtime},
 };
 
-static uint64_t jget(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    if (!json_object_object_get_ex(o, k, &v))
-        return 0;
-    return (uint64_t)json_object_get_int64(v);
-}
-
 /* With the job lock held: the driver's per-disk lines (qemu-storage.c:
  * target, total, remaining, bps, pass), or nothing for a job without. */
 static void copy_disks(struct mig_snap *m, json_object *lines)
@@ -256,10 +248,10 @@ static void copy_disks(struct mig_snap *m, json_object *lines)
             continue;
         snprintf(m->disks[m->n_disks].target, sizeof m->disks[0].target, "%s",
                  json_object_get_string(t));
-        m->disks[m->n_disks].total = jget(d, "total");
-        m->disks[m->n_disks].remaining = jget(d, "remaining");
-        m->disks[m->n_disks].bps = jget(d, "bps");
-        m->disks[m->n_disks].pass = jget(d, "pass");
+        m->disks[m->n_disks].total = ferry_json_u64(d, "total");
+        m->disks[m->n_disks].remaining = ferry_json_u64(d, "remaining");
+        m->disks[m->n_disks].bps = ferry_json_u64(d, "bps");
+        m->disks[m->n_disks].pass = ferry_json_u64(d, "pass");
         m->n_disks++;
     }
 }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The migration sequence (see orchestrate.h). */
+#include "json.h"
 #include "orchestrate.h"
 
 #include <errno.h>
@@ -34,15 +35,6 @@ static json_object *base_params(const char *name, const struct mig_params *p, in
     json_object_object_add(o, "params", mig_params_to_json(p));
     json_object_object_add(o, "version", json_object_new_int(version));
     return o;
-}
-
-static const char *get_str(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
 }
 
 static void step(mig_step_cb cb, void *opaque, const char *name, int version)
@@ -88,8 +80,9 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
 
         step(cb, opaque, "prepare", version);
         p = base_params(NULL, params, 3);
-        json_object_object_add(p, "xml", json_object_new_string(get_str(begin_ret, "xml")));
-        json_object_object_add(p, "cookie", json_object_new_string(get_str(begin_ret, "cookie")));
+        json_object_object_add(p, "xml", json_object_new_string(ferry_json_str(begin_ret, "xml")));
+        json_object_object_add(p, "cookie",
+                               json_object_new_string(ferry_json_str(begin_ret, "cookie")));
         if (dest_host)
             json_object_object_add(p, "dest_host", json_object_new_string(dest_host));
         r = dst->call(dst->opaque, "migrate.prepare", p, STEP_TIMEOUT_MS, &prep_ret, err);
@@ -101,10 +94,10 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
             ferry_error_prefix(err, "prepare on the destination");
             return r;
         }
-        cookie = get_str(prep_ret, "cookie");
-        uri = get_str(prep_ret, "uri");
-        if (get_str(prep_ret, "name"))
-            dname = get_str(prep_ret, "name");
+        cookie = ferry_json_str(prep_ret, "cookie");
+        uri = ferry_json_str(prep_ret, "uri");
+        if (ferry_json_str(prep_ret, "name"))
+            dname = ferry_json_str(prep_ret, "name");
 
         step(cb, opaque, "perform", version);
         p = base_params(name, params, 3);
@@ -118,8 +111,8 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         step(cb, opaque, "finish", version);
         p = base_params(dname, params, 3);
         json_object_object_add(p, "cookie",
-                               json_object_new_string(r == 0 && get_str(perf_ret, "cookie")
-                                                          ? get_str(perf_ret, "cookie")
+                               json_object_new_string(r == 0 && ferry_json_str(perf_ret, "cookie")
+                                                          ? ferry_json_str(perf_ret, "cookie")
                                                           : ""));
         json_object_object_add(p, "cancelled", json_object_new_boolean(r < 0));
         {
@@ -136,8 +129,8 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         p = base_params(name, params, 3);
         json_object_object_add(p, "cancelled", json_object_new_boolean(r < 0));
         json_object_object_add(p, "cookie",
-                               json_object_new_string(r == 0 && get_str(fin_ret, "cookie")
-                                                          ? get_str(fin_ret, "cookie")
+                               json_object_new_string(r == 0 && ferry_json_str(fin_ret, "cookie")
+                                                          ? ferry_json_str(fin_ret, "cookie")
                                                           : ""));
         {
             struct ferry_error cerr = {0};
@@ -169,7 +162,7 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         r = src->call(src->opaque, "domain.xml", p, STEP_TIMEOUT_MS, &x, err);
         if (r < 0)
             return r;
-        xml = ferry_strdup(get_str(x, "xml"));
+        xml = ferry_strdup(ferry_json_str(x, "xml"));
     }
     step(cb, opaque, "prepare", version);
     p = base_params(NULL, params, version);
@@ -184,15 +177,16 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         ferry_error_prefix(err, "prepare on the destination");
         return r;
     }
-    if (get_str(prep_ret, "name"))
-        dname = get_str(prep_ret, "name");
+    if (ferry_json_str(prep_ret, "name"))
+        dname = ferry_json_str(prep_ret, "name");
 
     step(cb, opaque, "perform", version);
     p = base_params(name, params, version);
-    if (get_str(prep_ret, "cookie"))
-        json_object_object_add(p, "cookie", json_object_new_string(get_str(prep_ret, "cookie")));
-    if (get_str(prep_ret, "uri"))
-        json_object_object_add(p, "uri", json_object_new_string(get_str(prep_ret, "uri")));
+    if (ferry_json_str(prep_ret, "cookie"))
+        json_object_object_add(p, "cookie",
+                               json_object_new_string(ferry_json_str(prep_ret, "cookie")));
+    if (ferry_json_str(prep_ret, "uri"))
+        json_object_object_add(p, "uri", json_object_new_string(ferry_json_str(prep_ret, "uri")));
     r = src->call(src->opaque, "migrate.perform", p, -1, &perf_ret, &perr);
 
     step(cb, opaque, "finish", version);

@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "json.h"
 #include "migrate-priv.h"
 #include "location.h"
 #include "job-record.h"
@@ -30,13 +31,6 @@
 static void add_str(json_object *o, const char *k, const char *v)
 {
     json_object_object_add(o, k, json_object_new_string(v));
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
 /* ---- recovery ---- */
@@ -62,20 +56,6 @@ static void record_clear(struct record *rec)
     rec->obj = NULL;
 }
 
-static bool jbool(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
-}
-
 static int record_read(const char *path, struct record *rec, struct ferry_error *err)
 {
     _cleanup_free_ char *text = NULL;
@@ -91,10 +71,10 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
     o = json_tokener_parse(text);
     if (!o || !json_object_is_type(o, json_type_object))
         return ferry_error_set(err, EINVAL, "'%s': not a JSON object", path);
-    name = jstr(o, "domain");
-    op = jstr(o, "operation");
-    ph = agent_job_phase_from_name(jstr(o, "phase"));
-    ending = agent_job_ending_from_name(jstr(o, "ending"));
+    name = ferry_json_str(o, "domain");
+    op = ferry_json_str(o, "operation");
+    ph = agent_job_phase_from_name(ferry_json_str(o, "phase"));
+    ending = agent_job_ending_from_name(ferry_json_str(o, "ending"));
     if (!name || !ferry_name_valid(name) || strlen(name) >= sizeof rec->name || !op ||
         (strcmp(op, "migration-out") != 0 && strcmp(op, "migration-in") != 0) || ph < 0 ||
         ending < 0)
@@ -103,14 +83,14 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
     snprintf(rec->operation, sizeof rec->operation, "%s", op);
     rec->phase = (enum agent_job_phase)ph;
     rec->ending = ending;
-    rec->version = (int)jint(o, "version");
-    rec->flags = (unsigned)jint(o, "flags");
-    rec->engine = (int)jint(o, "engine");
-    rec->perform_done = jbool(o, "perform_done");
-    rec->was_running = jbool(o, "was_running");
-    rec->created_sure = jbool(o, "created_sure");
-    rec->postcopy = jbool(o, "postcopy");
-    rec->started_wall_ms = jint(o, "started_wall_ms");
+    rec->version = (int)ferry_json_int(o, "version", 0);
+    rec->flags = (unsigned)ferry_json_int(o, "flags", 0);
+    rec->engine = (int)ferry_json_int(o, "engine", 0);
+    rec->perform_done = ferry_json_bool(o, "perform_done");
+    rec->was_running = ferry_json_bool(o, "was_running");
+    rec->created_sure = ferry_json_bool(o, "created_sure");
+    rec->postcopy = ferry_json_bool(o, "postcopy");
+    rec->started_wall_ms = ferry_json_int(o, "started_wall_ms", 0);
     if (json_object_object_get_ex(o, "created_targets", &created) &&
         json_object_is_type(created, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(created) && i < MIG_MAX_DISKS; i++) {

@@ -3,6 +3,7 @@
  * copies that lost their guest (see volumes.h). Locks: the volume list's
  * own, a leaf: nothing else is taken while it is held; the registry and
  * domain locks are taken without it (in_use). */
+#include "json.h"
 #include "volumes.h"
 
 #include <errno.h>
@@ -61,15 +62,6 @@ static int save_locked(struct agent *ag, struct ferry_error *err)
     return ferry_write_file_atomic(path, text, strlen(text), 0600, err);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return json_object_object_get_ex(o, k, &v) && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v)
-               : NULL;
-}
-
 int agent_volumes_init(struct agent *ag, struct ferry_error *err)
 {
     struct agent_volumes *vs = ferry_calloc(1, sizeof *vs);
@@ -89,7 +81,8 @@ int agent_volumes_init(struct agent *ag, struct ferry_error *err)
     }
     for (size_t i = 0; i < json_object_array_length(arr) && vs->n < VOLUMES_MAX; i++) {
         json_object *o = json_object_array_get_idx(arr, i);
-        const char *p = jstr(o, "path"), *u = jstr(o, "uuid"), *n = jstr(o, "domain");
+        const char *p = ferry_json_str(o, "path"), *u = ferry_json_str(o, "uuid"),
+                   *n = ferry_json_str(o, "domain");
         json_object *c = NULL;
         struct volume *v = &vs->v[vs->n];
 

@@ -20,6 +20,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "json.h"
 #include "migparams.h"
 #include "qemu-priv.h"
 
@@ -194,30 +195,21 @@ int qemu_compress_check_source(struct mig_ctx *m, struct qmp_conn *qmp, struct f
     return qemu_compress_source_prepare(m, qmp, err);
 }
 
-static uint64_t jget(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_object_get_ex(o, k, &v))
-        return 0;
-    return (uint64_t)json_object_get_int64(v);
-}
-
 void qemu_compress_stats(json_object *q, struct cookie_stats *s)
 {
     json_object *x = NULL, *c = NULL;
 
     if (json_object_object_get_ex(q, "xbzrle-cache", &x)) {
-        s->comp_cache = jget(x, "cache-size");
-        s->comp_bytes = jget(x, "bytes");
-        s->comp_pages = jget(x, "pages");
-        s->comp_cache_misses = jget(x, "cache-miss");
-        s->comp_overflow = jget(x, "overflow");
+        s->comp_cache = ferry_json_u64(x, "cache-size");
+        s->comp_bytes = ferry_json_u64(x, "bytes");
+        s->comp_pages = ferry_json_u64(x, "pages");
+        s->comp_cache_misses = ferry_json_u64(x, "cache-miss");
+        s->comp_overflow = ferry_json_u64(x, "overflow");
     }
     if (json_object_object_get_ex(q, "compression", &c)) {
-        s->comp_mt_pages = jget(c, "pages");
-        s->comp_mt_busy = jget(c, "busy");
-        s->comp_mt_compressed_size = jget(c, "compressed-size");
+        s->comp_mt_pages = ferry_json_u64(c, "pages");
+        s->comp_mt_busy = ferry_json_u64(c, "busy");
+        s->comp_mt_compressed_size = ferry_json_u64(c, "compressed-size");
     }
 }
 

@@ -16,6 +16,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "json.h"
 #include "migparams.h"
 #include "mir-sync.h"
 #include "qemu-priv.h"
@@ -301,20 +302,6 @@ remove_targets:
 
 /* ---- Perform ---- */
 
-static uint64_t jget(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_object_get_ex(o, k, &v))
-        return 0;
-    return (uint64_t)json_object_get_int64(v);
-}
-
-static bool jhas(json_object *o, const char *k)
-{
-    return o && json_object_object_get_ex(o, k, NULL);
-}
-
 /* Copies query-migrate figures into the job statistics. */
 static void update_stats(struct mig_ctx *m, json_object *q)
 {
@@ -326,26 +313,26 @@ static void update_stats(struct mig_ctx *m, json_object *q)
     if (json_object_object_get_ex(q, "status", &st) && strcmp(s->status, "cancelled") != 0)
         snprintf(s->status, sizeof s->status, "%s", json_object_get_string(st));
     if (ram) {
-        uint64_t page = jget(ram, "page-size") ? jget(ram, "page-size") : 4096;
-        s->memory_total = jget(ram, "total");
-        s->memory_processed = jget(ram, "transferred");
-        s->memory_transferred = jget(ram, "transferred");
-        s->memory_remaining = jget(ram, "remaining");
+        uint64_t page = ferry_json_u64(ram, "page-size") ? ferry_json_u64(ram, "page-size") : 4096;
+        s->memory_total = ferry_json_u64(ram, "total");
+        s->memory_processed = ferry_json_u64(ram, "transferred");
+        s->memory_transferred = ferry_json_u64(ram, "transferred");
+        s->memory_remaining = ferry_json_u64(ram, "remaining");
         s->memory_bps = (uint64_t)(json_object_get_double(json_object_object_get(ram, "mbps")) *
                                    1000000.0 / 8.0);
-        s->memory_dirty_rate = jget(ram, "dirty-pages-rate");
-        s->memory_iteration = jget(ram, "dirty-sync-count");
-        s->memory_normal_pages = jget(ram, "normal");
-        s->memory_duplicate_pages = jget(ram, "duplicate");
+        s->memory_dirty_rate = ferry_json_u64(ram, "dirty-pages-rate");
+        s->memory_iteration = ferry_json_u64(ram, "dirty-sync-count");
+        s->memory_normal_pages = ferry_json_u64(ram, "normal");
+        s->memory_duplicate_pages = ferry_json_u64(ram, "duplicate");
         (void)page;
     }
     qemu_compress_stats(q, s);
-    if (jhas(q, "downtime"))
-        s->downtime_ms = (int64_t)jget(q, "downtime");
-    else if (jhas(q, "expected-downtime"))
-        s->downtime_ms = (int64_t)jget(q, "expected-downtime");
-    if (jhas(q, "setup-time"))
-        s->setup_time_ms = (int64_t)jget(q, "setup-time");
+    if (ferry_json_has(q, "downtime"))
+        s->downtime_ms = (int64_t)ferry_json_u64(q, "downtime");
+    else if (ferry_json_has(q, "expected-downtime"))
+        s->downtime_ms = (int64_t)ferry_json_u64(q, "expected-downtime");
+    if (ferry_json_has(q, "setup-time"))
+        s->setup_time_ms = (int64_t)ferry_json_u64(q, "setup-time");
     hv_job_stats_unlock(m);
 }
 

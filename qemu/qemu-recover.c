@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "json.h"
 #include "mir-sync.h"
 #include "qemu-priv.h"
 
@@ -33,13 +34,6 @@ static json_object *jprintf(const char *fmt, ...)
         s = NULL;
     va_end(ap);
     return json_object_new_string(s ? s : "");
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
 }
 
 static bool ferry_named(const char *s, const char *prefix)
@@ -120,7 +114,7 @@ static void migration_status(struct qmp_conn *qmp, char *buf, size_t len)
     snprintf(buf, len, "unknown");
     if (qmp_conn_execute(qmp, "query-migrate", NULL, REC_QMP_TIMEOUT_MS, &q, NULL) < 0)
         return;
-    st = jstr(q, "status");
+    st = ferry_json_str(q, "status");
     snprintf(buf, len, "%s", st ? st : "none");
 }
 
@@ -183,7 +177,7 @@ static size_t ferry_block_jobs(struct qmp_conn *qmp, bool cancel)
     size_t n = 0;
 
     for (size_t i = 0; jobs && i < json_object_array_length(jobs); i++) {
-        const char *dev = jstr(json_object_array_get_idx(jobs, i), "device");
+        const char *dev = ferry_json_str(json_object_array_get_idx(jobs, i), "device");
         if (!ferry_named(dev, "ferry-"))
             continue;
         n++;
@@ -219,7 +213,7 @@ static void sweep_storage(struct qmp_conn *qmp, const char *name, bool stop_serv
     /* Exports next: an exported bitmap is locked until its export goes. */
     exports = query(qmp, "query-block-exports", NULL);
     for (size_t i = 0; exports && i < json_object_array_length(exports); i++) {
-        const char *id = jstr(json_object_array_get_idx(exports, i), "id");
+        const char *id = ferry_json_str(json_object_array_get_idx(exports, i), "id");
         struct ferry_error err = {0};
 
         if (!ferry_named(id, "ferry-"))
@@ -235,7 +229,7 @@ static void sweep_storage(struct qmp_conn *qmp, const char *name, bool stop_serv
     nodes = query(qmp, "query-named-block-nodes", args);
     for (size_t i = 0; nodes && i < json_object_array_length(nodes); i++) {
         json_object *n = json_object_array_get_idx(nodes, i), *bitmaps = NULL;
-        const char *node = jstr(n, "node-name");
+        const char *node = ferry_json_str(n, "node-name");
         struct ferry_error err = {0};
 
         if (!node)
@@ -255,7 +249,7 @@ static void sweep_storage(struct qmp_conn *qmp, const char *name, bool stop_serv
             !json_object_is_type(bitmaps, json_type_array))
             continue;
         for (size_t k = 0; k < json_object_array_length(bitmaps); k++) {
-            const char *bm = jstr(json_object_array_get_idx(bitmaps, k), "name");
+            const char *bm = ferry_json_str(json_object_array_get_idx(bitmaps, k), "name");
             if (!ferry_named(bm, "ferry-mir-"))
                 continue;
             ferry_error_clear(&err);

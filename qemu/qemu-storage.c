@@ -32,6 +32,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "json.h"
 #include "migparams.h"
 #include "mir-sync.h"
 #include "qemu-priv.h"
@@ -99,13 +100,6 @@ static json_object *find_inserted(json_object *blocks, const char *target)
     return NULL;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-
-    return o && json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
 int qemu_storage_check(struct mig_ctx *m, struct ferry_error *err)
 {
     const struct mig_params *mp = m->params;
@@ -162,11 +156,12 @@ int qemu_storage_check(struct mig_ctx *m, struct ferry_error *err)
             cd->capacity = (uint64_t)json_object_get_int64(v);
         if (stat(d->source, &st) == 0)
             cd->allocation = (uint64_t)st.st_blocks * 512;
-        if ((mp->flags & MIG_NON_SHARED_INC) && jstr(img, "full-backing-filename")) {
-            snprintf(cd->backing, sizeof cd->backing, "%s", jstr(img, "full-backing-filename"));
-            if (jstr(img, "backing-filename-format"))
+        if ((mp->flags & MIG_NON_SHARED_INC) && ferry_json_str(img, "full-backing-filename")) {
+            snprintf(cd->backing, sizeof cd->backing, "%s",
+                     ferry_json_str(img, "full-backing-filename"));
+            if (ferry_json_str(img, "backing-filename-format"))
                 snprintf(cd->backing_format, sizeof cd->backing_format, "%s",
-                         jstr(img, "backing-filename-format"));
+                         ferry_json_str(img, "backing-filename-format"));
         }
         if (cd->capacity == 0)
             return ferry_error_set(err, EINVAL, "migrate_disks: cannot copy empty disk '%s'",
@@ -802,7 +797,7 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
             return r;
         for (size_t i = 0; i < json_object_array_length(jobs); i++) {
             json_object *j = json_object_array_get_idx(jobs, i), *rd = NULL;
-            const char *id = jstr(j, "device");
+            const char *id = ferry_json_str(j, "device");
             if (id && strncmp(id, "ferry-mig-", 10) == 0 &&
                 json_object_object_get_ex(j, "ready", &rd) && json_object_get_boolean(rd))
                 ready++;
@@ -847,7 +842,7 @@ static int finish_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry
         if ((r = query_jobs(p->qmp, &jobs, err)) < 0)
             return r;
         for (size_t i = 0; i < json_object_array_length(jobs); i++) {
-            const char *id = jstr(json_object_array_get_idx(jobs, i), "device");
+            const char *id = ferry_json_str(json_object_array_get_idx(jobs, i), "device");
             if (id && strncmp(id, "ferry-mig-", 10) == 0)
                 any = true;
         }
@@ -952,7 +947,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
             snprintf(id, sizeof id, "ferry-mig-%s", s->disks[k].target);
             for (size_t i = 0; i < json_object_array_length(jobs); i++) {
                 json_object *j = json_object_array_get_idx(jobs, i), *v = NULL;
-                const char *dev = jstr(j, "device");
+                const char *dev = ferry_json_str(j, "device");
                 if (!dev || strcmp(dev, id) != 0)
                     continue;
                 if (json_object_object_get_ex(j, "len", &v))
@@ -1025,7 +1020,7 @@ void qemu_storage_stop(struct mig_ctx *m)
                 if (query_jobs(p->qmp, &jobs, NULL) < 0)
                     break;
                 for (size_t j = 0; j < json_object_array_length(jobs); j++) {
-                    const char *dev = jstr(json_object_array_get_idx(jobs, j), "device");
+                    const char *dev = ferry_json_str(json_object_array_get_idx(jobs, j), "device");
                     found |= dev && strcmp(dev, id) == 0;
                 }
                 if (!found)
