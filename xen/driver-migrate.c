@@ -34,12 +34,12 @@
 
 #include "cleanup.h"
 #include "driver-migrate.h"
+#include "xen-net.h"
+#include "xen-relay.h"
 #include "util.h"
 
-#define ACCEPT_TIMEOUT_MS   120000 /* Prepare -> the source's connection */
-#define TOKEN_TIMEOUT_MS    10000
-#define MAX_BAD_CONNECTIONS 16
-#define FINISH_TIMEOUT_MS   120000
+#define ACCEPT_TIMEOUT_MS 120000 /* Prepare -> the source's connection */
+#define FINISH_TIMEOUT_MS 120000
 
 static int check_params(struct mig_ctx *m, const char *step, struct ferry_error *err)
 {
@@ -96,41 +96,6 @@ void xen_incoming_free(struct xen_incoming *in)
     free(in);
 }
 
-/* Compares without an early exit, so timing says nothing about the token. */
-static bool token_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = la != lb;
-
-    for (size_t i = 0; i < lb; i++)
-        diff |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
-    return diff == 0;
-}
-
-/* Reads the token line of a new connection; true when it is ours. */
-static bool token_ok(int fd, const char *token)
-{
-    char line[64];
-    size_t n = 0;
-    int64_t deadline = ferry_now_ms() + TOKEN_TIMEOUT_MS;
-
-    while (n < sizeof line - 1) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int left = ferry_ms_left(deadline);
-        if (left == 0 || poll(&p, 1, left) <= 0)
-            return false;
-        /* One byte at a time: what follows the newline is xl's stream. */
-        if (read(fd, &line[n], 1) != 1)
-            return false;
-        if (line[n] == '\n') {
-            line[n] = '\0';
-            return token_equal(line, token);
-        }
-        n++;
-    }
-    return false;
-}
-
 static int accept_source(struct xen_incoming *in)
 {
     int64_t deadline = ferry_now_ms() + ACCEPT_TIMEOUT_MS;
@@ -147,7 +112,7 @@ static int accept_source(struct xen_incoming *in)
             continue;
         /* Tunnelled: only the agent core (same user, private run
          * directory) connects; it carries no token. */
-        if (in->sock_path[0] || token_ok(fd, in->token))
+        if (in->sock_path[0] || xen_token_ok(fd, in->token))
             return fd;
         close(fd);
         bad++;
@@ -204,104 +169,6 @@ static void *receive_main(void *opaque)
     return NULL;
 }
 
-/* A listening TCP socket on HOST (NULL: any) and PORT (0: any). */
-static int listen_on(const char *host, unsigned port, unsigned *ret_port, struct ferry_error *err)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    char ps[8];
-    int fd = -1, r;
-
-    snprintf(ps, sizeof ps, "%u", port);
-    r = getaddrinfo(host, ps, &hints, &res);
-    if (r != 0)
-        return ferry_error_set(err, EADDRNOTAVAIL, "prepare: listen address '%s': %s",
-                               host ? host : "*", gai_strerror(r));
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 4) < 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return ferry_error_set_errno(err, errno, "prepare: cannot listen on %s:%u",
-                                     host ? host : "*", port);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-        close(fd);
-        return ferry_error_set_errno(err, errno, "prepare: getsockname");
-    }
-    if (ret_port)
-        /* getsockname() filled ss; clang 14's analyzer does not model it. */
-        // NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult)
-        *ret_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
-    return fd;
-}
-
-/* A listening unix socket at PATH (replacing a stale one). */
-static int listen_unix_path(const char *path, struct ferry_error *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd;
-
-    if (strlen(path) >= sizeof sa.sun_path)
-        return ferry_error_set(err, ENAMETOOLONG, "socket path '%s' is too long", path);
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    unlink(path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return ferry_error_set_errno(err, errno, "socket");
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1) < 0) {
-        int e = errno;
-        close(fd);
-        return ferry_error_set_errno(err, e, "cannot listen on '%s'", path);
-    }
-    return fd;
-}
-
-/* "xl+tcp://HOST:PORT/TOKEN" (HOST may be "[v6]"); TOKEN may be absent
- * when parsing a requested listen URI. */
-static int parse_uri(const char *uri, char *host, size_t hl, unsigned *port, char *token, size_t tl,
-                     struct ferry_error *err)
-{
-    const char *s = uri;
-    uint64_t v;
-
-    if (strncmp(s, "xl+tcp://", 9) == 0)
-        s += 9;
-    else if (strncmp(s, "tcp:", 4) == 0)
-        s += 4 + (strncmp(s + 4, "//", 2) == 0 ? 2 : 0);
-    else
-        return ferry_error_set(err, EINVAL, "migration URI '%s' is not xl+tcp://HOST:PORT", uri);
-    const char *slash = strchr(s, '/');
-    size_t hp_len = slash ? (size_t)(slash - s) : strlen(s);
-    _cleanup_free_ char *hp = strndup(s, hp_len);
-    if (!hp)
-        abort();
-    char *colon = strrchr(hp, ':');
-    if (!colon || ferry_parse_u64(colon + 1, &v) < 0 || v > 65535)
-        return ferry_error_set(err, EINVAL, "migration URI '%s' has no valid port", uri);
-    *colon = '\0';
-    char *h = hp;
-    if (h[0] == '[') {
-        h++;
-        h[strcspn(h, "]")] = '\0';
-    }
-    snprintf(host, hl, "%s", h);
-    *port = (unsigned)v;
-    if (token)
-        snprintf(token, tl, "%s", slash ? slash + 1 : "");
-    return 0;
-}
-
 int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 {
     struct agent *ag = m->agent;
@@ -326,7 +193,7 @@ int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
                                m->dom->def->name);
     snprintf(host, sizeof host, "%s", hint && *hint ? hint : ag->hostname);
     if (mp->migrate_uri &&
-        (r = parse_uri(mp->migrate_uri, host, sizeof host, &port, NULL, 0, err)) < 0)
+        (r = xen_parse_uri(mp->migrate_uri, host, sizeof host, &port, NULL, 0, err)) < 0)
         return r;
 
     struct xen_incoming *in = ferry_calloc(1, sizeof *in);
@@ -352,11 +219,11 @@ int xen_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
                                    "prepare: run directory '%s' is too long for a unix socket",
                                    ag->run_dir);
         }
-        in->listen_fd = listen_unix_path(in->sock_path, err);
+        in->listen_fd = xen_listen_unix_path(in->sock_path, err);
         if (in->listen_fd < 0)
             in->sock_path[0] = '\0';
     } else {
-        in->listen_fd = listen_on(mp->listen_address, port, &port, err);
+        in->listen_fd = xen_listen_on(mp->listen_address, port, &port, err);
     }
     if (in->listen_fd < 0) {
         r = in->listen_fd;
@@ -449,215 +316,6 @@ static void perform_tick(void *opaque)
     perform_stats(opaque, "active");
 }
 
-/* Tunnelled Perform: xl's transport command (ferry-xl-pipe unix:PATH)
- * connects to a unix socket here; the "up" thread turns what xl sends into
- * DATA frames (opening the stream with an empty one: xl waits for the
- * receiver's banner before it sends anything), the "down" thread writes
- * the destination's DATA frames (xl migrate-receive's answers) back. Every
- * wait is bounded by RELAY_POLL_MS and the STOP flag; Perform joins both
- * threads before it returns, so nothing reads the agents' connection once
- * the orchestrator calls Finish on it. */
-#define RELAY_CHUNK      (256u * 1024)
-#define RELAY_POLL_MS    200
-#define RELAY_ACCEPT_MS  30000
-#define RELAY_SNDTIMEO_S 30
-
-struct xl_relay {
-    struct mig_ctx *m;
-    uint32_t stream;
-    int listen_fd;
-    int fd;
-    char path[108];
-    char token[FERRY_UUID_STRLEN];
-    volatile bool stop;
-    volatile bool failed; /* the destination refused the stream: stop sending */
-    pthread_t up, down;
-    bool up_started, down_started;
-    pthread_mutex_t lock;
-    struct ferry_error err; /* under LOCK: the first error, the root cause */
-};
-
-static void relay_error(struct xl_relay *rl, const struct ferry_error *e)
-{
-    pthread_mutex_lock(&rl->lock);
-    if (!ferry_error_is_set(&rl->err) && e && ferry_error_is_set(e))
-        rl->err = *e;
-    pthread_mutex_unlock(&rl->lock);
-}
-
-static void *relay_down(void *arg)
-{
-    struct xl_relay *rl = arg;
-    struct mig_ctx *m = rl->m;
-
-    while (!rl->stop) {
-        struct ferry_error e = {0};
-        _cleanup_free_ void *buf = NULL;
-        uint32_t flags = 0;
-        size_t len = 0;
-        int r = m->tunnel_recv(m->tunnel_opaque, rl->stream, RELAY_POLL_MS, &flags, &buf, &len, &e);
-
-        if (r == -ETIMEDOUT)
-            continue;
-        if (r < 0) {
-            ferry_error_prefix(&e, "tunnel from the destination agent");
-            relay_error(rl, &e);
-            rl->failed = true;
-            shutdown(rl->fd, SHUT_RDWR); /* xl sees the failure at once */
-            if (r == -ECONNRESET || r == -EPROTO || r == -ETIMEDOUT)
-                break;
-            continue; /* the destination refused a frame: keep draining */
-        }
-        if (len && !rl->failed && ferry_write_full(rl->fd, buf, len) < 0) {
-            rl->failed = true;
-            shutdown(rl->fd, SHUT_RDWR);
-        }
-        if (flags & HV_TUNNEL_ABORT) {
-            ferry_error_set(&e, EIO, "tunnel: the destination's xl stream broke off");
-            relay_error(rl, &e);
-            shutdown(rl->fd, SHUT_RDWR);
-            break;
-        }
-        if (flags & HV_TUNNEL_EOF) {
-            shutdown(rl->fd, SHUT_WR);
-            break;
-        }
-    }
-    return NULL;
-}
-
-static bool relay_accept(struct xl_relay *rl)
-{
-    int64_t deadline = ferry_now_ms() + RELAY_ACCEPT_MS;
-
-    for (int bad = 0; bad < MAX_BAD_CONNECTIONS && !rl->stop;) {
-        struct pollfd pfd = {.fd = rl->listen_fd, .events = POLLIN};
-        if (ferry_ms_left(deadline) == 0)
-            return false;
-        if (poll(&pfd, 1, RELAY_POLL_MS) <= 0)
-            continue;
-        int fd = accept4(rl->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0)
-            continue;
-        if (token_ok(fd, rl->token)) {
-            struct timeval tv = {.tv_sec = RELAY_SNDTIMEO_S};
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-            rl->fd = fd;
-            return true;
-        }
-        close(fd);
-        bad++;
-    }
-    return false;
-}
-
-static void *relay_up(void *arg)
-{
-    struct xl_relay *rl = arg;
-    struct mig_ctx *m = rl->m;
-    _cleanup_free_ char *buf = malloc(RELAY_CHUNK);
-    struct ferry_error e = {0};
-    uint32_t end = HV_TUNNEL_ABORT;
-
-    if (!buf || !relay_accept(rl)) {
-        if (!rl->stop) {
-            ferry_error_set(&e, ETIMEDOUT, "tunnel: xl's transport command did not connect");
-            relay_error(rl, &e);
-        }
-        return NULL;
-    }
-    if (pthread_create(&rl->down, NULL, relay_down, rl) != 0) {
-        ferry_error_set(&e, EAGAIN, "tunnel: cannot start the relay");
-        relay_error(rl, &e);
-        shutdown(rl->fd, SHUT_RDWR);
-        /* buf is _cleanup_free_: cppcheck does not follow the attribute. */
-        // cppcheck-suppress memleak
-        return NULL;
-    }
-    rl->down_started = true;
-    if (m->tunnel_send(m->tunnel_opaque, rl->stream, 0, NULL, 0, &e) < 0)
-        goto broken;
-    while (!rl->stop && !rl->failed) {
-        struct pollfd pfd = {.fd = rl->fd, .events = POLLIN};
-        int r = poll(&pfd, 1, RELAY_POLL_MS);
-        if (r == 0 || (r < 0 && errno == EINTR))
-            continue;
-        if (r < 0)
-            break;
-        ssize_t n = read(rl->fd, buf, RELAY_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            end = n == 0 ? HV_TUNNEL_EOF : HV_TUNNEL_ABORT;
-            break;
-        }
-        if (m->tunnel_send(m->tunnel_opaque, rl->stream, 0, buf, (size_t)n, &e) < 0)
-            goto broken;
-    }
-    /* The end of xl's stream (or its loss) reaches the receiver too. */
-    m->tunnel_send(m->tunnel_opaque, rl->stream, end, NULL, 0, NULL);
-    return NULL;
-
-broken:
-    ferry_error_prefix(&e, "tunnel to the destination agent");
-    relay_error(rl, &e);
-    rl->failed = true;
-    shutdown(rl->fd, SHUT_RDWR);
-    return NULL;
-}
-
-static int relay_start(struct mig_ctx *m, struct xl_relay *rl, struct ferry_error *err)
-{
-    uint64_t id;
-    int r;
-
-    memset(rl, 0, sizeof *rl);
-    rl->m = m;
-    rl->listen_fd = rl->fd = -1;
-    pthread_mutex_init(&rl->lock, NULL);
-    if (!m->uri || strncmp(m->uri, "tunnel:", 7) != 0 || ferry_parse_u64(m->uri + 7, &id) < 0 ||
-        !id || id > UINT32_MAX)
-        return ferry_error_set(err, EPROTO, "perform: bad tunnelled stream URI '%s'",
-                               m->uri ? m->uri : "");
-    rl->stream = (uint32_t)id;
-    ferry_uuid_generate(rl->token);
-    if (strlen(m->agent->run_dir) + strlen(m->dom->def->name) + 13 >= sizeof rl->path)
-        return ferry_error_set(err, ENAMETOOLONG,
-                               "perform: run directory '%s' is too long for a unix socket",
-                               m->agent->run_dir);
-    snprintf(rl->path, sizeof rl->path, "%s/%s.xl-out.sock", m->agent->run_dir, m->dom->def->name);
-    rl->listen_fd = listen_unix_path(rl->path, err);
-    if (rl->listen_fd < 0) {
-        ferry_error_prefix(err, "perform");
-        return rl->listen_fd;
-    }
-    if ((r = pthread_create(&rl->up, NULL, relay_up, rl)) != 0) {
-        close(rl->listen_fd);
-        unlink(rl->path);
-        rl->listen_fd = -1;
-        return ferry_error_set_errno(err, r, "perform: cannot start the relay");
-    }
-    rl->up_started = true;
-    return 0;
-}
-
-/* After xl migrate ended: nothing of the stream matters any more. */
-static void relay_stop(struct xl_relay *rl)
-{
-    rl->stop = true;
-    if (rl->up_started)
-        pthread_join(rl->up, NULL);
-    if (rl->down_started)
-        pthread_join(rl->down, NULL);
-    if (rl->fd >= 0)
-        close(rl->fd);
-    if (rl->listen_fd >= 0) {
-        close(rl->listen_fd);
-        unlink(rl->path);
-    }
-    pthread_mutex_destroy(&rl->lock);
-}
-
 int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct xen_dom *p = xen_priv(m->agent, m->dom);
@@ -677,7 +335,7 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     struct xl_relay rl;
     _cleanup_free_ char *qp = sh_quote(xen_drv_of(m->agent)->pipe), *target = NULL;
     if (tunnelled) {
-        if ((r = relay_start(m, &rl, err)) < 0)
+        if ((r = xen_relay_start(m, &rl, err)) < 0)
             return r;
         _cleanup_free_ char *qu = ferry_strdup_printf("unix:%s", rl.path);
         _cleanup_free_ char *qq = sh_quote(qu), *qt = sh_quote(rl.token);
@@ -685,7 +343,7 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     } else {
         char host[256], token[FERRY_UUID_STRLEN + 8];
         unsigned port;
-        if ((r = parse_uri(m->uri, host, sizeof host, &port, token, sizeof token, err)) < 0)
+        if ((r = xen_parse_uri(m->uri, host, sizeof host, &port, token, sizeof token, err)) < 0)
             return r;
         _cleanup_free_ char *qh = sh_quote(host), *qt = sh_quote(token);
         target = ferry_strdup_printf("%s %u %s", qh, port, qt);
@@ -707,7 +365,7 @@ int xen_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     unlink(w.stats_path);
     struct ferry_error relay_err = {0};
     if (tunnelled) {
-        relay_stop(&rl);
+        xen_relay_stop(&rl);
         relay_err = rl.err;
     }
     if (r < 0)
