@@ -222,10 +222,21 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
     dom = agent_domain_lookup(ctx->ag, name);
     if (!dom)
         return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
+    /* Before QEMU's RAM migration starts (a disk copy runs first) QEMU
+     * reports no RAM figures: the guest's memory is still all to move, and
+     * data_total must say so. */
+    pthread_mutex_lock(&dom->lock);
+    uint64_t guest_ram = dom->def ? dom->def->memory_kib * 1024 : 0;
+    pthread_mutex_unlock(&dom->lock);
     pthread_mutex_lock(&dom->job.lock);
     if (!completed && dom->job.active) {
-        o = stats_json(&dom->job.stats, dom->job.operation, true,
-                       ferry_now_ms() - dom->job.started_mono_ms);
+        struct cookie_stats st = dom->job.stats;
+        if (st.memory_total == 0 && strcmp(dom->job.operation, "migration-out") == 0 &&
+            dom->job.phase <= JOB_PERFORM) {
+            st.memory_total = guest_ram;
+            st.memory_remaining = guest_ram;
+        }
+        o = stats_json(&st, dom->job.operation, true, ferry_now_ms() - dom->job.started_mono_ms);
         json_object_object_add(o, "phase",
                                json_object_new_string(agent_job_phase_name(dom->job.phase)));
         if (dom->job.disks)

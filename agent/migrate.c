@@ -849,15 +849,19 @@ int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **
 {
     struct agent *ag = ctx->ag;
     struct mig_step s;
-    const char *name;
+    const char *name, *why = NULL;
     bool cancelled = false;
     int r;
 
     (void)ret;
     if ((r = step_init(ctx, params, &s, err)) < 0)
         goto out;
+    /* ERROR: with CANCELLED, why the migration failed elsewhere (a
+     * destination's refusal, a failed Finish), so that the source's job
+     * records the real reason rather than "cancelled". */
     if ((r = api_param_str(params, "name", true, &name, err)) < 0 ||
-        (r = api_param_bool(params, "cancelled", &cancelled, err)) < 0)
+        (r = api_param_bool(params, "cancelled", &cancelled, err)) < 0 ||
+        (r = api_param_str(params, "error", false, &why, err)) < 0)
         goto out;
     s.dom = agent_domain_lookup(ag, name);
     if (!s.dom) {
@@ -868,7 +872,7 @@ int api_migrate_confirm(struct api_ctx *ctx, json_object *params, json_object **
                        err);
     if (r < 0)
         goto out;
-    r = mig_confirm_locked(ag, &s, cancelled, NULL, err);
+    r = mig_confirm_locked(ag, &s, cancelled, cancelled ? why : NULL, err);
 out:
     mig_step_clear(ag, &s);
     return r;

@@ -88,10 +88,11 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         r = dst->call(dst->opaque, "migrate.prepare", p, STEP_TIMEOUT_MS, &prep_ret, err);
         if (r < 0) {
             struct ferry_error cerr = {0};
+            ferry_error_prefix(err, "prepare on the destination");
             p = base_params(name, params, 3);
             json_object_object_add(p, "cancelled", json_object_new_boolean(true));
+            json_object_object_add(p, "error", json_object_new_string(ferry_error_msg(err)));
             src->call(src->opaque, "migrate.confirm", p, STEP_TIMEOUT_MS, NULL, &cerr);
-            ferry_error_prefix(err, "prepare on the destination");
             return r;
         }
         cookie = ferry_json_str(prep_ret, "cookie");
@@ -128,6 +129,8 @@ int mig_orchestrate(struct mig_peer *src, struct mig_peer *dst, const char *name
         step(cb, opaque, "confirm", version);
         p = base_params(name, params, 3);
         json_object_object_add(p, "cancelled", json_object_new_boolean(r < 0));
+        if (r < 0 && ferry_error_is_set(&perr))
+            json_object_object_add(p, "error", json_object_new_string(ferry_error_msg(&perr)));
         json_object_object_add(p, "cookie",
                                json_object_new_string(r == 0 && ferry_json_str(fin_ret, "cookie")
                                                           ? ferry_json_str(fin_ret, "cookie")

@@ -129,11 +129,11 @@ static void test_fail_prepare(void **state)
     /* "If migrate.prepare fails, call migrate.confirm with cancelled". */
     assert_log("A:begin B:prepare! A:confirm(cancelled)");
     assert_back_on_a();
-    /* NOTE (reported): A's job records only "migration cancelled or
-     * failed"; the reason (Prepare's message) reaches the orchestrator
-     * alone. */
+    /* The orchestrator hands the reason to Confirm (its "error"): A's job
+     * records why, not only that it was cancelled. */
     assert_job_field(A, true, "status", "failed");
-    assert_job_error_has(A, "cancelled");
+    assert_job_error_has(A, "prepare on the destination: prepare 'g1': prepare: the fake driver "
+                            "fails here");
 }
 
 static void test_fail_perform(void **state)
@@ -149,7 +149,7 @@ static void test_fail_perform(void **state)
     assert_log("A:begin B:prepare A:perform! B:finish(cancelled) A:confirm(cancelled)");
     assert_back_on_a();
     assert_job_field(A, true, "status", "failed");
-    assert_job_error_has(A, "cancelled");
+    assert_job_error_has(A, "perform: the fake driver fails here");
 }
 
 static void test_fail_finish(void **state)
@@ -165,7 +165,7 @@ static void test_fail_finish(void **state)
     assert_log("A:begin B:prepare A:perform B:finish(ok)! A:confirm(cancelled)");
     assert_back_on_a();
     assert_job_field(A, true, "status", "failed");
-    assert_job_error_has(A, "cancelled");
+    assert_job_error_has(A, "finish on the destination: finish: the fake driver fails here");
 }
 
 /* ---- 3. protocol versions ---- */
