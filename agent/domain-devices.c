@@ -77,8 +77,8 @@ static int chr_source(struct parse_state *st, const xmlNode *n, enum domain_chr_
                                    "%s: <source path> is longer than a unix socket path may be",
                                    what);
         if (v[0] != '/')
-            return ferry_error_set(st->err, EINVAL, "%s: <source path='%s'> is not absolute",
-                                   what, (const char *)v);
+            return ferry_error_set(st->err, EINVAL, "%s: <source path='%s'> is not absolute", what,
+                                   (const char *)v);
         free(*ret_path);
         *ret_path = ferry_strdup((const char *)v);
     }
@@ -95,7 +95,7 @@ int domain_parse_serial(struct parse_state *st, const xmlNode *serial)
     if (st->seen_serial)
         return ferry_error_set(st->err, EOPNOTSUPP,
                                WHAT ": more than one <serial> is not supported (only the first "
-                               "serial port)");
+                                    "serial port)");
     st->seen_serial = true;
     if ((r = chr_type(st, serial, what, &type)) < 0)
         return r;
@@ -115,8 +115,8 @@ int domain_parse_serial(struct parse_state *st, const xmlNode *serial)
                 return r;
             if (ttype[0] && strcmp(ttype, "isa-serial") != 0)
                 return ferry_error_set(st->err, EOPNOTSUPP,
-                                       "%s: <target type='%s'> is not supported (isa-serial)",
-                                       what, ttype);
+                                       "%s: <target type='%s'> is not supported (isa-serial)", what,
+                                       ttype);
             if (model) {
                 char name[32];
 
@@ -171,8 +171,7 @@ int domain_parse_console(struct parse_state *st, const xmlNode *console)
     if (st->seen_serial) {
         if (type != s->type)
             return ferry_error_set(st->err, EINVAL,
-                                   "%s: type differs from the <serial> it is the console of",
-                                   what);
+                                   "%s: type differs from the <serial> it is the console of", what);
         return 0;
     }
     /* No <serial> yet: the console defines the port. */

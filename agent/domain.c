@@ -113,10 +113,16 @@ static int parse_memory(struct parse_state *st, const xmlNode *n)
 
 static int parse_vcpu(struct parse_state *st, const xmlNode *n)
 {
+    static const char *const known[] = {NULL};
+    /* Where the host runs the vCPUs; current= would start fewer vCPUs than
+     * the guest has, which ferry does not do: refused. */
+    static const char *const host_side[] = {"placement", "cpuset", NULL};
     char text[32];
     uint64_t v;
     int r;
 
+    if ((r = domain_check_attrs(st, n, "vcpu", known, host_side, WHAT ": <vcpu>")) < 0)
+        return r;
     r = agent_xml_text(n, true, text, sizeof text, WHAT ": <vcpu>", st->err);
     if (r < 0)
         return r;
@@ -586,6 +592,23 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     return 0;
 }
 
+/* Elements that change what the guest is or sees and that ferry cannot
+ * give it: refused by name rather than dropped. */
+static const char *const refused_root[] = {
+    "launchSecurity", /* SEV/TDX: an encrypted guest */
+    "vcpus",          /* per-vCPU hotplug state */
+    "maxMemory",      /* memory hotplug slots */
+    "genid",          /* a VM generation ID device */
+    "keywrap",        /* s390 */
+    NULL,
+};
+
+static const char *const refused_devices[] = {
+    "hostdev",    "sound",    "watchdog", "tpm",    "smartcard",   "redirdev",
+    "hub",        "shmem",    "memory",   "iommu",  "vsock",       "panic",
+    "filesystem", "parallel", "nvram",    "crypto", "redirfilter", NULL,
+};
+
 static int parse_devices(struct parse_state *st, const xmlNode *devices)
 {
     for (const xmlNode *n = devices->children; n; n = n->next) {
@@ -616,6 +639,9 @@ static int parse_devices(struct parse_state *st, const xmlNode *devices)
             if (r < 0)
                 return r;
         } else {
+            if (!st->xen && !n->ns && in_list(refused_devices, (const char *)n->name))
+                return ferry_error_set(st->err, EOPNOTSUPP, WHAT ": <devices><%s> is not supported",
+                                       (const char *)n->name);
             domain_parse_ignore(st, "devices", n);
         }
     }
@@ -704,6 +730,9 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
         if ((r = domain_parse_once(st, &st->seen_devices, "devices")) < 0 ||
             (r = parse_devices(st, n)) < 0)
             return r;
+    } else if (!st->xen && in_list(refused_root, (const char *)n->name) && !n->ns) {
+        return ferry_error_set(st->err, EOPNOTSUPP, WHAT ": <%s> is not supported",
+                               (const char *)n->name);
     } else {
         /* <currentMemory> included: ferry gives the guest <memory>. */
         domain_parse_ignore(st, NULL, n);

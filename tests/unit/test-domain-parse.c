@@ -102,6 +102,7 @@ static void test_full_libvirt_document(void **state)
     struct domain_def *def = load("domain-full.xml");
     static const char *const expect_ignored[] = {
         "title",
+        "vcpu@placement",
         "metadata",
         "currentMemory",
         "cputune",
@@ -251,11 +252,26 @@ static void test_memory_refusals(void **state)
 
 static void test_vcpus(void **state)
 {
-    struct domain_def *def =
-        parse_ok("<domain><name>v</name><memory>1</memory><vcpu current='1'>512</vcpu></domain>");
+    struct domain_def *def = parse_ok("<domain><name>v</name><memory>1</memory>"
+                                      "<vcpu placement='static' cpuset='0-3'>512</vcpu></domain>");
 
     assert_int_equal(def->vcpus, DOMAIN_MAX_VCPUS);
+    /* Where the host runs them: listed, the guest is the same. */
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "vcpu@placement");
+    assert_string_equal(def->ignored[1], "vcpu@cpuset");
     domain_def_free(def);
+    /* Fewer vCPUs online than the guest has: not what ferry starts. */
+    expect_fail("<domain><name>v</name><memory>1</memory><vcpu current='1'>2</vcpu></domain>",
+                -EOPNOTSUPP, "<vcpu>: attribute 'current' of <vcpu> is not supported");
+    expect_fail("<domain><name>v</name><memory>1</memory><launchSecurity type='sev'/></domain>",
+                -EOPNOTSUPP, "<launchSecurity> is not supported");
+    expect_fail("<domain><name>v</name><memory>1</memory><devices><hostdev mode='subsystem'/>"
+                "</devices></domain>",
+                -EOPNOTSUPP, "<devices><hostdev> is not supported");
+    expect_fail("<domain><name>v</name><memory>1</memory><devices><tpm model='tpm-crb'/>"
+                "</devices></domain>",
+                -EOPNOTSUPP, "<devices><tpm> is not supported");
     expect_fail("<domain><name>v</name><memory>1</memory><vcpu>0</vcpu></domain>", -EINVAL,
                 "<vcpu> '0' is not a count in 1..512");
     expect_fail("<domain><name>v</name><memory>1</memory><vcpu>513</vcpu></domain>", -EINVAL,
