@@ -97,6 +97,21 @@ enum agent_job_ending {
     JOB_ENDING_CANCELLED, /* Finish/Confirm of one that failed */
 };
 
+/* Where a definition's newest disk data is (agent/location.h). */
+enum agent_location_state {
+    LOCATION_HERE = 0, /* no mark: the images it names are current */
+    LOCATION_LEAVING,  /* its disks are being copied away, or were when the outcome got lost */
+    LOCATION_MOVED,    /* a migration with its disks succeeded: they are elsewhere */
+};
+
+struct agent_location {
+    enum agent_location_state state;
+    char host[256]; /* where to: the peer's hostname and uuid */
+    char host_uuid[FERRY_UUID_STRLEN];
+    char disks[256]; /* "vda,vdb": the disks whose images here are stale */
+    int64_t since_ms;
+};
+
 struct agent_domain {
     pthread_mutex_t lock;              /* protects the fields below */
     int refs;                          /* guarded by the registry lock */
@@ -106,6 +121,7 @@ struct agent_domain {
     bool incoming;                     /* prepared for an incoming migration */
     bool removed;                      /* no longer in the registry */
     bool job_busy;                     /* a migration step holds the domain */
+    struct agent_location location;    /* of the persistent definition's data */
     struct agent_job job;
     void *priv; /* driver's per-domain state */
 };
@@ -122,6 +138,7 @@ struct agent {
     size_t n_domains;
     volatile int quit;
     void *driver_priv;
+    struct agent_volumes *volumes; /* the images ferryd created (agent/volumes.h) */
 };
 
 /* Loads identity and persistent domains, re-attaches running guests. */

@@ -13,6 +13,8 @@
 #include "cleanup.h"
 #include "ferry-config.h"
 #include "json-cleanup.h"
+#include "location.h"
+#include "volumes.h"
 
 #define MONITOR_CMD_MAX (64u * 1024)
 
@@ -204,6 +206,7 @@ static int m_undefine(struct api_ctx *ctx, json_object *params, json_object **re
     if (r == 0) {
         domain_def_free(dom->persistent_def);
         dom->persistent_def = NULL;
+        memset(&dom->location, 0, sizeof dom->location); /* went with the definition */
     }
     pthread_mutex_unlock(&dom->lock);
     /* A running guest stays, transient, until it stops (as libvirt). */
@@ -229,6 +232,8 @@ static int m_start(struct api_ctx *ctx, json_object *params, json_object **ret,
         r = ferry_error_set(err, EBUSY, "domain '%s' has a migration job", dom->def->name);
     else if (dom->active)
         r = ferry_error_set(err, EEXIST, "domain '%s' is already running", dom->def->name);
+    else if ((r = agent_location_check_start(dom, err)) < 0)
+        ; /* its disks' newest data is elsewhere */
     else {
         if (dom->persistent_def) {
             domain_def_free(dom->def);
@@ -282,6 +287,9 @@ static json_object *domain_summary(struct api_ctx *ctx, struct agent_domain *dom
     json_object_object_add(o, "state", json_object_new_string(st));
     json_object_object_add(o, "reason", json_object_new_string(rs));
     json_object_object_add(o, "persistent", json_object_new_boolean(dom->persistent_def != NULL));
+    pthread_mutex_lock(&dom->lock);
+    json_object_object_add(o, "location", agent_location_json(dom));
+    pthread_mutex_unlock(&dom->lock);
     return o;
 }
 
@@ -543,6 +551,7 @@ static int m_info(struct api_ctx *ctx, json_object *params, json_object **ret,
     json_object_object_add(o, "used_memory", json_object_new_int64((int64_t)dom->def->memory_kib));
     json_object_object_add(o, "persistent", json_object_new_boolean(dom->persistent_def != NULL));
     json_object_object_add(o, "autostart", json_object_new_boolean(false));
+    json_object_object_add(o, "location", agent_location_json(dom));
     if (ctx->ag->driver->domain_info)
         ctx->ag->driver->domain_info(ctx->ag, dom, o);
     pthread_mutex_unlock(&dom->lock);
@@ -716,6 +725,29 @@ static int m_get_comp_cache(struct api_ctx *ctx, json_object *params, json_objec
     return tune(ctx, params, ret, 2, false, err);
 }
 
+static int m_vol_list(struct api_ctx *ctx, json_object *params, json_object **ret,
+                      struct ferry_error *err)
+{
+    (void)params;
+    (void)err;
+    *ret = json_object_new_object();
+    json_object_object_add(*ret, "image_dir", json_object_new_string(ctx->ag->cfg.image_dir));
+    json_object_object_add(*ret, "volumes", agent_volumes_list_json(ctx->ag));
+    return 0;
+}
+
+static int m_vol_delete(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err)
+{
+    const char *path;
+    int r;
+
+    (void)ret;
+    if ((r = api_param_str(params, "path", true, &path, err)) < 0)
+        return r;
+    return agent_volume_delete(ctx->ag, path, err);
+}
+
 typedef int (*api_fn)(struct api_ctx *, json_object *, json_object **, struct ferry_error *);
 
 static const struct {
@@ -734,6 +766,8 @@ static const struct {
     {"domain.resume", m_resume},
     {"domain.info", m_info},
     {"domain.blklist", m_blklist},
+    {"vol.list", m_vol_list},
+    {"vol.delete", m_vol_delete},
     {"host.capabilities", m_capabilities},
     {"host.info", m_hostinfo},
     {"events.subscribe", m_subscribe},

@@ -59,6 +59,11 @@ static void migrate_usage(FILE *f)
            "  --disks-port N         destination NBD port\n"
            "  --disks-uri URI        destination NBD listen URI (tcp://HOST:PORT)\n"
            "  --storage-engine E     ferry (default: io_uring + libnbd) or qemu (blockdev-mirror)\n"
+           "  --same-path            copied disks go to the source's paths on the destination\n"
+           "                         (created there; refused if a non-empty file is there)\n"
+           "  --disk-path T=PATH     where copied disk T goes on the destination (repeatable)\n"
+           "  --keep-images          keep the copies ferryd made that the migration leaves\n"
+           "                         unused (default: removed once the migration succeeded)\n"
            "  --dname NAME           new name on the destination\n"
            "  --xml FILE             replacement domain XML for the destination\n"
            "  --bandwidth MiB/s      bandwidth cap\n"
@@ -242,7 +247,10 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         O_COMP_ZLIB_LEVEL,
         O_COMP_ZSTD_LEVEL,
         O_ZEROCOPY,
-        O_SYNC_WRITES
+        O_SYNC_WRITES,
+        O_SAME_PATH,
+        O_DISK_PATH,
+        O_KEEP_IMAGES
     };
     static const struct option opts[] = {
         {"live", no_argument, NULL, 'L'},
@@ -291,6 +299,9 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         {"comp-zstd-level", required_argument, NULL, O_COMP_ZSTD_LEVEL},
         {"zerocopy", no_argument, NULL, O_ZEROCOPY},
         {"synchronous-writes", no_argument, NULL, O_SYNC_WRITES},
+        {"same-path", no_argument, NULL, O_SAME_PATH},
+        {"disk-path", required_argument, NULL, O_DISK_PATH},
+        {"keep-images", no_argument, NULL, O_KEEP_IMAGES},
         {NULL, 0, NULL, 0},
     };
     struct mig_params mp = {0};
@@ -416,6 +427,33 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         case O_ZEROCOPY:
             add_flag(&mp, MIG_ZEROCOPY);
             break;
+        case O_SAME_PATH:
+            mp.same_path = true;
+            break;
+        case O_KEEP_IMAGES:
+            mp.keep_images = true;
+            break;
+        case O_DISK_PATH: {
+            /* TARGET=PATH, repeatable; the agent checks the rest. */
+            const char *eq = strchr(optarg, '=');
+            size_t tl = eq ? (size_t)(eq - optarg) : 0;
+            if (!eq || tl == 0 || tl >= sizeof mp.disk_paths[0].target || !eq[1] ||
+                mp.n_disk_paths >= MIG_MAX_DISKS) {
+                fprintf(stderr, "ferryctl: migrate: --disk-path expects TARGET=PATH, got '%s'\n",
+                        optarg);
+                goto usage_err;
+            }
+            memcpy(mp.disk_paths[mp.n_disk_paths].target, optarg, tl);
+            mp.disk_paths[mp.n_disk_paths].target[tl] = '\0';
+            for (size_t k = 0; k < mp.n_disk_paths; k++)
+                if (strcmp(mp.disk_paths[k].target, mp.disk_paths[mp.n_disk_paths].target) == 0) {
+                    fprintf(stderr, "ferryctl: migrate: --disk-path names disk '%s' twice\n",
+                            mp.disk_paths[k].target);
+                    goto usage_err;
+                }
+            mp.disk_paths[mp.n_disk_paths++].path = ferry_strdup(eq + 1);
+            break;
+        }
         case O_SYNC_WRITES:
             add_flag(&mp, MIG_NON_SHARED_SYNCHRONOUS_WRITES);
             break;

@@ -17,5 +17,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv);
 int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv);
 int ctl_cmd_domjobabort(const char *uri, int argc, char **argv);
 int ctl_cmd_domxml_native(const char *verb, int argc, char **argv);
+int ctl_cmd_vol_list(const char *uri, int argc, char **argv);
+int ctl_cmd_vol_delete(const char *uri, int argc, char **argv);
 
 #endif

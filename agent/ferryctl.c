@@ -551,6 +551,16 @@ static int cmd_dominfo(const char *uri, int argc, char **argv)
     printf("%-15s %s\n", "Persistent:",
            json_object_get_boolean(json_object_object_get(res, "persistent")) ? "yes" : "no");
     printf("%-15s %s\n", "Autostart:", "disable");
+    {
+        /* Not a virsh line: where the definition's disk data is. */
+        json_object *loc = json_object_object_get(res, "location");
+        const char *st = loc ? jstr(loc, "state") : NULL;
+        if (st && strcmp(st, "here") != 0)
+            printf("%-15s %s to host '%s' (disks %s): start is refused\n",
+                   "Disk data:", strcmp(st, "moved") == 0 ? "migrated" : "migrating",
+                   jstr(loc, "host") ? jstr(loc, "host") : "?",
+                   jstr(loc, "disks") ? jstr(loc, "disks") : "?");
+    }
     return 0;
 }
 
@@ -744,6 +754,9 @@ static void usage(FILE *f)
                "  migrate-compcache NAME [--size BYTES]  xbzrle cache (--compressed)\n"
                "  events [--domain NAME] [--count N] [--timeout SEC] [--since SEQ]\n"
                "                                   --since: first the kept events after SEQ\n"
+               "Storage (the images ferryd created for incoming migrations):\n"
+               "  vol-list                         path, size, guest, what uses each\n"
+               "  vol-delete PATH                  remove one that nothing uses\n"
                "Xen configuration:\n"
                "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
                "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"
@@ -784,6 +797,8 @@ static const struct {
     {"migrate-setmaxdowntime", NULL, NULL, cmd_setmaxdowntime},
     {"migrate-getmaxdowntime", NULL, NULL, cmd_getmaxdowntime},
     {"migrate-compcache", NULL, NULL, cmd_compcache},
+    {"vol-list", NULL, NULL, ctl_cmd_vol_list},
+    {"vol-delete", NULL, NULL, ctl_cmd_vol_delete},
     {"domxml-from-native", NULL, NULL, NULL},
     {"domxml-to-native", NULL, NULL, NULL},
 };

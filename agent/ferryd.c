@@ -14,6 +14,7 @@
 #include "client.h"
 #include "ferry-config.h"
 #include "server.h"
+#include "volumes.h"
 #include "tls.h"
 
 /* QEMU's own x509 files for --tls migrations, libvirt's /etc/pki/qemu
@@ -212,7 +213,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
     }
-    if (agent_init(&the_agent, &err) < 0) {
+    /* The list of ferryd's images before any recovery: recovery asks it
+     * which targets are ferryd's to remove. */
+    if (agent_init(&the_agent, &err) < 0 || agent_volumes_init(&the_agent, &err) < 0) {
         fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
         return 1;
     }
@@ -235,5 +238,6 @@ int main(int argc, char **argv)
     server_run(&the_agent, &err);
     /* Guests keep running: a restarted agent re-attaches to them. */
     ferry_info("ferryd: exiting");
+    agent_volumes_fini(&the_agent);
     return 0;
 }

@@ -61,7 +61,8 @@ enum mig_comp_method {
 
 enum mig_storage_engine { MIG_STORAGE_FERRY = 0, MIG_STORAGE_QEMU };
 
-#define MIG_MAX_DISKS 32
+#define MIG_MAX_DISKS     32
+#define MIG_DISK_PATH_MAX 512 /* a destination image's path, with its NUL */
 
 /* Everything a caller can ask of a migration. Strings are owned by the
  * struct (mig_params_clear frees them). */
@@ -81,6 +82,17 @@ struct mig_params {
     char *disks_uri;     /* destination NBD listen URI */
     enum mig_storage_engine storage_engine;
     char *dest_xml; /* optional replacement XML for the destination */
+    /* Where copied disks go on the destination (agent/volumes.h): the
+     * image dir unless SAME_PATH (the source's path) or a per-disk path;
+     * KEEP_IMAGES keeps the copies ferryd made that the migration leaves
+     * unused. */
+    bool same_path;
+    size_t n_disk_paths;
+    struct {
+        char target[32];
+        char *path;
+    } disk_paths[MIG_MAX_DISKS];
+    bool keep_images;
     /* MIG_POSTCOPY: switch to post-copy once the first full RAM pass is
      * over (virsh's --postcopy-after-precopy, done by the source agent),
      * and QEMU's max-postcopy-bandwidth in MiB/s (0 = unlimited). */
@@ -114,6 +126,10 @@ struct mig_ctx {
     struct cookie cookie_out; /* cookie this step produces */
     char *uri;                /* prepare: out (where to migrate); perform: in */
     bool cancelled;           /* finish/confirm: the migration failed */
+    /* Prepare: where each disk of COOKIE_IN's <nbd> list is to be created,
+     * in the same order (the core's choice, agent/volumes.h; owned by the
+     * core). */
+    char *target_paths[MIG_MAX_DISKS];
     /* Tunnelled migration (peer-to-peer only). Prepare: the core chose
      * TUNNEL_ID; the driver sets TUNNEL_PATH (caller frees), a unix socket
      * its incoming side listens on, and the core feeds it the stream's DATA
@@ -242,14 +258,6 @@ struct hv_driver {
      * core made up without a record (an incoming guest Prepare left no
      * record of): the state of a job that just began then. */
     void (*job_record_restore)(struct agent *ag, struct agent_domain *dom, json_object *record);
-    /* Destination, before migrate_prepare: calls ADD(OPAQUE, PATH) for
-     * each disk image migrate_prepare would create for COOKIE_IN
-     * (borrowed), by the driver's own naming, so that a crash inside
-     * Prepare still removes them. PATH is borrowed for the call; the core
-     * keeps only paths that do not exist yet. Called without locks. */
-    void (*migrate_planned_targets)(struct agent *ag, struct agent_domain *dom,
-                                    const struct cookie *cookie_in,
-                                    void (*add)(void *opaque, const char *path), void *opaque);
     /* True when the hypervisor says DOM's outgoing migration stream
      * completed (the guest's state went whole to the destination); false
      * when it did not, or the driver cannot tell. Job claimed. */

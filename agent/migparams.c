@@ -68,6 +68,8 @@ void mig_params_clear(struct mig_params *p)
     free(p->tls_destination);
     for (size_t i = 0; i < p->n_migrate_disks; i++)
         free(p->migrate_disks[i]);
+    for (size_t i = 0; i < p->n_disk_paths; i++)
+        free(p->disk_paths[i].path);
     memset(p, 0, sizeof *p);
 }
 
@@ -97,6 +99,40 @@ static int get_u64(json_object *v, const char *key, uint64_t max, uint64_t *ret,
         return ferry_error_set(err, EINVAL, "migration parameter '%s' out of range (0-%llu)", key,
                                (unsigned long long)max);
     *ret = (uint64_t)i;
+    return 0;
+}
+
+static int get_bool(json_object *v, const char *key, bool *ret, struct ferry_error *err)
+{
+    if (!json_object_is_type(v, json_type_boolean))
+        return ferry_error_set(err, EINVAL, "'%s' must be a boolean", key);
+    *ret = json_object_get_boolean(v);
+    return 0;
+}
+
+/* "disk_paths": {"vda": "/srv/vm/a.qcow2", ...}: where each copied disk
+ * goes on the destination. */
+static int parse_disk_paths(json_object *v, struct mig_params *p, struct ferry_error *err)
+{
+    if (!json_object_is_type(v, json_type_object))
+        return ferry_error_set(err, EINVAL, "'disk_paths' must map disk targets to paths");
+    json_object_object_foreach (v, target, path) {
+        if (p->n_disk_paths >= MIG_MAX_DISKS)
+            return ferry_error_set(err, EINVAL, "'disk_paths' names more than %d disks",
+                                   MIG_MAX_DISKS);
+        if (!target[0] || strlen(target) >= sizeof p->disk_paths[0].target)
+            return ferry_error_set(err, EINVAL, "'disk_paths': '%.40s' is not a disk target",
+                                   target);
+        if (!json_object_is_type(path, json_type_string) || json_object_get_string_len(path) == 0 ||
+            json_object_get_string_len(path) >= MIG_DISK_PATH_MAX)
+            return ferry_error_set(err, EINVAL,
+                                   "'disk_paths': the path of disk '%s' must be a string of "
+                                   "1-%d bytes",
+                                   target, MIG_DISK_PATH_MAX - 1);
+        snprintf(p->disk_paths[p->n_disk_paths].target, sizeof p->disk_paths[0].target, "%s",
+                 target);
+        p->disk_paths[p->n_disk_paths++].path = ferry_strdup(json_object_get_string(path));
+    }
     return 0;
 }
 
@@ -222,6 +258,12 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
             r = get_u64(v, key, MIG_MAX_BANDWIDTH_MIB, &p->postcopy_bandwidth_mib, err);
         } else if (strcmp(key, "tls_destination") == 0) {
             r = get_string(v, key, &p->tls_destination, err);
+        } else if (strcmp(key, "same_path") == 0) {
+            r = get_bool(v, key, &p->same_path, err);
+        } else if (strcmp(key, "keep_images") == 0) {
+            r = get_bool(v, key, &p->keep_images, err);
+        } else if (strcmp(key, "disk_paths") == 0) {
+            r = parse_disk_paths(v, p, err);
         } else if (mig_comp_param_key(key)) {
             r = mig_comp_param_from_json(key, v, p, err);
         } else {
@@ -286,6 +328,17 @@ json_object *mig_params_to_json(const struct mig_params *p)
                                json_object_new_int64((int64_t)p->postcopy_bandwidth_mib));
     if (p->tls_destination)
         json_object_object_add(o, "tls_destination", json_object_new_string(p->tls_destination));
+    if (p->same_path)
+        json_object_object_add(o, "same_path", json_object_new_boolean(true));
+    if (p->keep_images)
+        json_object_object_add(o, "keep_images", json_object_new_boolean(true));
+    if (p->n_disk_paths) {
+        json_object *d = json_object_new_object();
+        for (size_t i = 0; i < p->n_disk_paths; i++)
+            json_object_object_add(d, p->disk_paths[i].target,
+                                   json_object_new_string(p->disk_paths[i].path));
+        json_object_object_add(o, "disk_paths", d);
+    }
     mig_comp_params_to_json(p, o);
     return o;
 }
@@ -409,6 +462,25 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL,
                                "--disks-port/--disks-uri require --copy-storage-all "
                                "or --copy-storage-inc");
+    if ((p->same_path || p->n_disk_paths || p->keep_images) &&
+        !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, EINVAL,
+                               "--same-path, --disk-path and --keep-images require "
+                               "--copy-storage-all or --copy-storage-inc");
+    for (size_t i = 0; i < p->n_disk_paths; i++) {
+        const char *path = p->disk_paths[i].path;
+        if (path[0] != '/' || strstr(path, "/../") || strstr(path, "/./") ||
+            (strlen(path) >= 3 && strcmp(path + strlen(path) - 3, "/..") == 0))
+            return ferry_error_set(err, EINVAL,
+                                   "--disk-path %s=%.64s: the path must be absolute, without "
+                                   "'.' or '..' components",
+                                   p->disk_paths[i].target, path);
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(p->disk_paths[k].path, path) == 0)
+                return ferry_error_set(err, EINVAL,
+                                       "--disk-path: disks '%s' and '%s' are both given '%.64s'",
+                                       p->disk_paths[k].target, p->disk_paths[i].target, path);
+    }
     if (p->disks_port && p->disks_uri)
         return ferry_error_set(err, EINVAL,
                                "both port and URI requested for disk migration "

@@ -21,7 +21,8 @@ int mig_flag_from_name(const char *name, unsigned *ret);
  * "max_downtime", "timeout", "timeout_suspend", "timeout_postcopy", "migrate_disks": [..],
  * "disks_port", "disks_uri", "storage_engine": "ferry"|"qemu",
  * "destination_xml", "tls_destination", "postcopy_after_precopy",
- * "postcopy_bandwidth"} from OBJ (may be NULL). Unknown members are
+ * "postcopy_bandwidth", "same_path", "keep_images", "disk_paths":
+ * {target: path}} from OBJ (may be NULL). Unknown members are
  * refused by name: a parameter we do not understand must not be silently
  * dropped. On failure RET is cleared. */
 int mig_params_from_json(json_object *obj, struct mig_params *ret, struct ferry_error *err);

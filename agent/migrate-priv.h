@@ -36,6 +36,19 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
                       struct ferry_error *err);
 int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, const char *why,
                        struct ferry_error *err);
+/* Definitions and images across a migration with storage copy
+ * (migrate-images.c). Source: _leaving before Perform moves anything,
+ * _confirmed at the end of Confirm. Destination: _plan in Prepare chooses
+ * and records the targets (SOURCE_XML: the XML Begin made), _arrived at a
+ * Finish of a success. _collect, once the job released the domain,
+ * removes the images ferryd made for the guest that nothing names now. */
+void mig_images_leaving(struct agent *ag, struct mig_step *s);
+int mig_images_plan(struct agent *ag, struct mig_step *s, const char *source_xml,
+                    struct ferry_error *err);
+void mig_images_arrived(struct agent *ag, struct mig_step *s);
+void mig_images_confirmed(struct agent *ag, struct mig_step *s, bool cancelled);
+void mig_images_collect(struct agent *ag, struct mig_step *s, const char *why);
+
 /* What happens to a job whose owner is gone before its last step. */
 enum orphan_action {
     ORPHAN_NONE,          /* not ours, done, or a step of another connection runs */

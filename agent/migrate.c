@@ -25,11 +25,13 @@
 #include "client.h"
 #include "ferry-config.h"
 #include "json-cleanup.h"
+#include "location.h"
 #include "migparams.h"
 #include "migrate-priv.h"
 #include "orchestrate.h"
 #include "recover.h"
 #include "tunnel.h"
+#include "volumes.h"
 
 #define P2P_CONNECT_TIMEOUT_MS 10000
 
@@ -44,6 +46,10 @@ void mig_step_clear(struct agent *ag, struct mig_step *s)
     mig_params_clear(&s->params);
     free(s->m.uri);
     s->m.uri = NULL;
+    for (size_t i = 0; i < MIG_MAX_DISKS; i++) {
+        free(s->m.target_paths[i]);
+        s->m.target_paths[i] = NULL;
+    }
     if (s->dom)
         agent_domain_unref(ag, s->dom);
     s->dom = NULL;
@@ -206,6 +212,16 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
         r = ferry_error_set(err, EINVAL, "domain '%s' has no definition to migrate", name);
         goto out;
     }
+    if ((s.params.flags & MIG_OFFLINE) && !s.dom->active) {
+        /* A definition whose disks' data left would travel as a stale one. */
+        pthread_mutex_lock(&s.dom->lock);
+        r = agent_location_check_start(s.dom, err);
+        pthread_mutex_unlock(&s.dom->lock);
+        if (r < 0) {
+            ferry_error_prefix(err, "offline migration");
+            goto out;
+        }
+    }
     if ((r = agent_domain_begin_job(s.dom, "migration-out", err)) < 0)
         goto out;
     agent_job_start(&s.dom->job, "migration-out");
@@ -214,7 +230,9 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
 
-    r = ag->driver->migrate_begin(&s.m, err);
+    r = agent_volumes_check_params(&s.params, s.dom->def, err);
+    if (r == 0)
+        r = ag->driver->migrate_begin(&s.m, err);
     if (r < 0)
         goto fail_job;
     agent_job_record_begin(ag, s.dom);
@@ -254,7 +272,7 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     struct agent *ag = ctx->ag;
     struct mig_step s;
     const char *xml = NULL, *dest_host = NULL;
-    struct domain_def *def = NULL, *old_def = NULL;
+    struct domain_def *def = NULL;
     struct agent_domain *existing = NULL;
     bool created = false;
     int r;
@@ -353,10 +371,12 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         s.m.tunnel_id = (uint32_t)strtoul(u, NULL, 16) | 1u; /* never 0 */
     }
 
-    /* A crash inside Prepare must still find the targets it made. */
-    old_def = domain_def_copy(s.dom->def);
-    agent_job_record_preparing(ag, s.dom, &s.m.cookie_in);
-    r = ag->driver->migrate_prepare(&s.m, err);
+    /* Where the disks go, all checked before anything is created; a
+     * crash inside Prepare must still find the targets it made. */
+    r = mig_images_plan(ag, &s, xml, err);
+    agent_job_record_preparing(ag, s.dom, s.m.target_paths, s.m.cookie_in.n_nbd_disks);
+    if (r == 0)
+        r = ag->driver->migrate_prepare(&s.m, err);
     if (r == 0 && (s.params.flags & MIG_TUNNELLED)) {
         if (!s.m.tunnel_path)
             r = ferry_error_set(err, ENOTSUP, "driver '%s' cannot receive a tunnelled migration",
@@ -381,7 +401,7 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
             agent_domain_remove(ag, s.dom);
         goto out;
     }
-    agent_job_record_prepared(ag, s.dom, old_def);
+    agent_job_record_prepared(ag, s.dom);
     *ret = json_object_new_object();
     json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
     json_object_object_add(*ret, "uri", json_object_new_string(s.m.uri ? s.m.uri : ""));
@@ -389,7 +409,6 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     job_publish(ag, s.dom, "migration-incoming", NULL);
 out:
     domain_def_free(def);
-    domain_def_free(old_def);
     if (existing)
         agent_domain_unref(ag, existing);
     mig_step_clear(ag, &s);
@@ -573,10 +592,12 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     r = s.dom->job.abort_requested ? -ECANCELED : 0;
     pthread_mutex_unlock(&s.dom->job.lock);
     agent_job_record_save(ag, s.dom);
-    if (r < 0)
+    if (r < 0) {
         ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled", name);
-    else
+    } else {
+        mig_images_leaving(ag, &s);
         r = ag->driver->migrate_perform(&s.m, err);
+    }
     watch_stop(&watch);
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.ctx = NULL;
@@ -654,6 +675,7 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
             pthread_mutex_unlock(&s->dom->lock);
             r = agent_domain_save_def(ag, s->dom, err);
         }
+        mig_images_arrived(ag, s);
     }
     if (cancelled && r == 0)
         ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled");
@@ -668,6 +690,8 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
                 r < 0 ? err : &cerr);
     if (drop)
         agent_domain_remove(ag, s->dom);
+    if (r == 0 && !cancelled)
+        mig_images_collect(ag, s, "the guest arrived with new copies");
     return r;
 }
 
@@ -741,6 +765,8 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
         }
         pthread_mutex_unlock(&s->dom->lock);
     }
+    if (r == 0)
+        mig_images_confirmed(ag, s, cancelled);
     if (cancelled && !ferry_error_is_set(err))
         ferry_error_set(&cerr, ECANCELED, "%s", why ? why : "migration cancelled or failed");
     agent_job_finish(&s->dom->job, ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
@@ -753,6 +779,8 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
                 ferry_error_is_set(err) ? err : (cancelled ? &cerr : NULL));
     if (drop)
         agent_domain_remove(ag, s->dom);
+    if (r == 0 && !cancelled)
+        mig_images_collect(ag, s, "the guest left this host");
     return r;
 }
 

@@ -140,9 +140,6 @@ void qemu_storage_free(void *storage);
  * of the same names. */
 void qemu_job_record_save(struct agent *ag, struct agent_domain *dom, json_object *record);
 void qemu_job_record_restore(struct agent *ag, struct agent_domain *dom, json_object *record);
-void qemu_migrate_planned_targets(struct agent *ag, struct agent_domain *dom,
-                                  const struct cookie *cookie_in,
-                                  void (*add)(void *opaque, const char *path), void *opaque);
 bool qemu_migrate_stream_completed(struct agent *ag, struct agent_domain *dom);
 void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned flags,
                         json_object *removed);

@@ -107,20 +107,6 @@ void qemu_job_record_restore(struct agent *ag, struct agent_domain *dom, json_ob
         record && json_object_object_get_ex(record, "we_paused", &v) && json_object_get_boolean(v);
 }
 
-void qemu_migrate_planned_targets(struct agent *ag, struct agent_domain *dom,
-                                  const struct cookie *cookie_in,
-                                  void (*add)(void *opaque, const char *path), void *opaque)
-{
-    /* qemu_storage_prepare_targets' names. */
-    for (size_t i = 0; i < cookie_in->n_nbd_disks; i++) {
-        const struct cookie_nbd_disk *cd = &cookie_in->nbd_disks[i];
-        _cleanup_free_ char *path =
-            ferry_strdup_printf("%s/%s-%s.%s", ag->cfg.image_dir, dom->def->name, cd->target,
-                                cd->format[0] ? cd->format : "raw");
-        add(opaque, path);
-    }
-}
-
 /* ---- what the lost driver state would have undone in QEMU ---- */
 
 /* QEMU's outgoing migration status ("none" when it never migrated). */

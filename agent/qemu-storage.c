@@ -276,14 +276,42 @@ void qemu_storage_remove_targets(struct mig_ctx *m)
     s->n_created = 0;
 }
 
+/* Room for every target's data, counted per file system (the targets
+ * may be in the image dir or wherever the caller put them). */
+static int check_room(struct mig_ctx *m, struct ferry_error *err)
+{
+    const struct cookie *ci = &m->cookie_in;
+    unsigned long fsid[MIG_MAX_DISKS];
+
+    for (size_t i = 0; i < ci->n_nbd_disks; i++) {
+        _cleanup_free_ char *dir = ferry_strdup(m->target_paths[i] ? m->target_paths[i] : "/");
+        struct statvfs sv;
+        uint64_t need = 0, have;
+
+        *strrchr(dir, '/') = '\0';
+        if (statvfs(dir[0] ? dir : "/", &sv) < 0)
+            return ferry_error_set_errno(err, errno, "disk '%s': directory '%s'",
+                                         ci->nbd_disks[i].target, dir);
+        fsid[i] = sv.f_fsid;
+        for (size_t k = 0; k <= i; k++)
+            if (fsid[k] == fsid[i])
+                need += ci->nbd_disks[k].allocation;
+        have = (uint64_t)sv.f_bavail * sv.f_frsize;
+        if (need + SPACE_MARGIN > have)
+            return ferry_error_set(err, ENOSPC,
+                                   "'%s' has %llu MiB free, disk '%s' needs room for %llu MiB of "
+                                   "data in all",
+                                   dir, (unsigned long long)(have >> 20), ci->nbd_disks[i].target,
+                                   (unsigned long long)((need + SPACE_MARGIN) >> 20));
+    }
+    return 0;
+}
+
 int qemu_storage_prepare_targets(struct mig_ctx *m, struct ferry_error *err)
 {
-    struct agent *ag = m->agent;
     const struct cookie *ci = &m->cookie_in;
     struct domain_def *def = m->dom->def;
     struct storage *s;
-    struct statvfs sv;
-    uint64_t need = 0, have;
     int r;
 
     if (!copies(m))
@@ -296,40 +324,26 @@ int qemu_storage_prepare_targets(struct mig_ctx *m, struct ferry_error *err)
         if (!domain_def_find_disk(def, ci->nbd_disks[i].target))
             return ferry_error_set(err, EINVAL, "disk '%s' from the cookie is not in the domain",
                                    ci->nbd_disks[i].target);
-        need += ci->nbd_disks[i].allocation;
         if (ci->nbd_disks[i].backing[0] && access(ci->nbd_disks[i].backing, R_OK) < 0)
             return ferry_error_set_errno(err, errno,
                                          "disk '%s': backing file '%s' is not on the destination "
                                          "(--copy-storage-inc copies only the top image)",
                                          ci->nbd_disks[i].target, ci->nbd_disks[i].backing);
     }
-    if (statvfs(ag->cfg.image_dir, &sv) < 0)
-        return ferry_error_set_errno(err, errno, "image dir '%s'", ag->cfg.image_dir);
-    have = (uint64_t)sv.f_bavail * sv.f_frsize;
-    if (need + SPACE_MARGIN > have) {
-        /* Name the disk that does not fit. */
-        uint64_t sum = 0;
-        const char *which = ci->n_nbd_disks ? ci->nbd_disks[0].target : "?";
-        for (size_t i = 0; i < ci->n_nbd_disks; i++) {
-            sum += ci->nbd_disks[i].allocation;
-            if (sum + SPACE_MARGIN > have) {
-                which = ci->nbd_disks[i].target;
-                break;
-            }
-        }
-        return ferry_error_set(err, ENOSPC,
-                               "image dir '%s' has %llu MiB free, disk '%s' needs room for %llu "
-                               "MiB of data in all",
-                               ag->cfg.image_dir, (unsigned long long)(have >> 20), which,
-                               (unsigned long long)((need + SPACE_MARGIN) >> 20));
-    }
+    if ((r = check_room(m, err)) < 0)
+        return r;
     for (size_t i = 0; i < ci->n_nbd_disks; i++) {
         const struct cookie_nbd_disk *cd = &ci->nbd_disks[i];
         struct domain_disk *d = domain_def_find_disk(def, cd->target);
         const char *fmt = cd->format[0] ? cd->format : "raw";
-        _cleanup_free_ char *path =
-            ferry_strdup_printf("%s/%s-%s.%s", ag->cfg.image_dir, def->name, cd->target, fmt);
+        _cleanup_free_ char *path = NULL;
 
+        /* The core chose the path and checked that nothing is there. */
+        if (!m->target_paths[i]) {
+            qemu_storage_remove_targets(m);
+            return ferry_error_set(err, EINVAL, "disk '%s': no target path was chosen", cd->target);
+        }
+        path = ferry_strdup(m->target_paths[i]);
         r = create_target(path, cd, err);
         if (r < 0) {
             ferry_error_prefix(err, "disk '%s'", cd->target);

@@ -916,7 +916,6 @@ const struct hv_driver qemu_hv_driver = {
     .migrate_get_param = qemu_migrate_get_param,
     .job_record_save = qemu_job_record_save,
     .job_record_restore = qemu_job_record_restore,
-    .migrate_planned_targets = qemu_migrate_planned_targets,
     .migrate_stream_completed = qemu_migrate_stream_completed,
     .migrate_sweep = qemu_migrate_sweep,
     .recover_host = qemu_recover_host,

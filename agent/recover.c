@@ -20,7 +20,9 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "migrate-priv.h"
+#include "location.h"
 #include "recover.h"
+#include "volumes.h"
 
 #define REC_EXT     ".json"
 #define RESTART_MSG "the agent restarted"
@@ -153,62 +155,36 @@ void agent_job_record_begin(struct agent *ag, struct agent_domain *dom)
     agent_job_record_save(ag, dom);
 }
 
-/* The targets the driver's Prepare will create (those planned that do
- * not exist yet): Prepare never overwrites an existing file. */
-struct planned {
-    size_t n;
-    char paths[MIG_MAX_DISKS][sizeof(((struct agent_job *)0)->created[0])];
-};
-
-static void planned_add(void *opaque, const char *path)
-{
-    struct planned *pl = opaque;
-    size_t len = strlen(path);
-
-    if (pl->n < MIG_MAX_DISKS && len > 0 && len < sizeof pl->paths[0] && access(path, F_OK) < 0)
-        memcpy(pl->paths[pl->n++], path, len + 1);
-}
-
-void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom,
-                                const struct cookie *cookie_in)
+void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom, char *const planned[],
+                                size_t n)
 {
     struct agent_job *job = &dom->job;
-    struct planned *pl = calloc(1, sizeof *pl);
 
-    if (pl && ag->driver->migrate_planned_targets)
-        ag->driver->migrate_planned_targets(ag, dom, cookie_in, planned_add, pl);
     pthread_mutex_lock(&job->lock);
     job->was_running = false;
     job->ending = JOB_ENDING_NONE;
-    job->n_created = pl ? pl->n : 0;
-    for (size_t i = 0; i < job->n_created; i++)
-        memcpy(job->created[i], pl->paths[i], sizeof job->created[i]);
+    job->n_created = 0;
+    /* Prepare never overwrites an existing file (agent_volumes_plan). */
+    for (size_t i = 0; i < n && job->n_created < MIG_MAX_DISKS; i++)
+        if (planned[i] && strlen(planned[i]) < sizeof job->created[0] &&
+            access(planned[i], F_OK) < 0)
+            snprintf(job->created[job->n_created++], sizeof job->created[0], "%s", planned[i]);
     job->created_sure = false;
     job->postcopy = false;
     pthread_mutex_unlock(&job->lock);
-    free(pl);
     agent_job_record_save(ag, dom);
 }
 
-void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom,
-                               const struct domain_def *old_def)
+void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom)
 {
     struct agent_job *job = &dom->job;
-    const struct domain_def *def = dom->def;
+    size_t n = 0;
 
     pthread_mutex_lock(&job->lock);
-    job->n_created = 0;
-    for (size_t i = 0; i < def->n_disks && job->n_created < MIG_MAX_DISKS; i++) {
-        const struct domain_disk *d = &def->disks[i];
-        const struct domain_disk *o = NULL;
-
-        for (size_t k = 0; old_def && k < old_def->n_disks && !o; k++)
-            if (strcmp(old_def->disks[k].target, d->target) == 0)
-                o = &old_def->disks[k];
-
-        if (d->source && (!o || !o->source || strcmp(o->source, d->source) != 0))
-            snprintf(job->created[job->n_created++], sizeof job->created[0], "%s", d->source);
-    }
+    for (size_t i = 0; i < job->n_created; i++)
+        if (access(job->created[i], F_OK) == 0)
+            memmove(job->created[n++], job->created[i], sizeof job->created[0]);
+    job->n_created = n;
     job->created_sure = true;
     pthread_mutex_unlock(&job->lock);
     agent_job_record_save(ag, dom);
@@ -305,9 +281,10 @@ static int record_read(const char *path, struct record *rec, struct ferry_error 
     return 0;
 }
 
-/* Removes the disk targets the record's Prepare created. Only paths
- * inside the image dir: a record is data from disk, not a licence to
- * delete anything anywhere. */
+/* Removes the disk targets the record's Prepare created. Only images
+ * ferryd's own list says it created (agent/volumes.h), or, from a record
+ * an older agent wrote, paths inside the image dir: a record is data from
+ * disk, not a licence to delete anything anywhere. */
 static void remove_targets(struct agent *ag, const struct record *rec, json_object *removed)
 {
     size_t dl = strlen(ag->cfg.image_dir);
@@ -317,7 +294,8 @@ static void remove_targets(struct agent *ag, const struct record *rec, json_obje
 
     for (size_t i = 0; i < rec->n_created; i++) {
         const char *t = rec->created[i];
-        if (strncmp(t, ag->cfg.image_dir, dl) != 0 || t[dl] != '/' || strstr(t, "/../"))
+        bool in_dir = strncmp(t, ag->cfg.image_dir, dl) == 0 && t[dl] == '/' && !strstr(t, "/../");
+        if (!in_dir && !agent_volume_owned(ag, t))
             continue;
         if (unlink(t) == 0) {
             ferry_info("removing target image '%s'", t);
@@ -579,6 +557,20 @@ static void recover_gone(struct agent *ag, struct agent_domain *dom, const struc
     /* A Finish that succeeded made the targets the guest's disks. */
     if (incoming && !(rec->phase == JOB_FINISH && rec->ending == JOB_ENDING_SUCCESS))
         remove_targets(ag, rec, removed);
+    /* A Confirm of a success was under way: the guest's disks are on the
+     * destination, and a definition kept here names stale images. Any
+     * other source job leaves the definition's mark as it was: "leaving"
+     * when Perform had begun, since how it ended is not known here. */
+    if (!incoming && dom && rec->ending == JOB_ENDING_SUCCESS &&
+        (rec->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC))) {
+        bool persistent;
+        pthread_mutex_lock(&dom->lock);
+        persistent = dom->persistent_def != NULL;
+        pthread_mutex_unlock(&dom->lock);
+        if (persistent)
+            agent_location_set(ag, dom, LOCATION_MOVED, NULL, NULL);
+        agent_volumes_collect(ag, dom->def->uuid, "the guest left this host");
+    }
     if (dom) {
         ferry_error_set(&err, ECANCELED, "%s during %s and the guest's process was gone",
                         RESTART_MSG, phase_str(rec->phase));

@@ -32,14 +32,12 @@ void agent_job_record_remove(struct agent *ag, struct agent_domain *dom);
  * it, then saves the record. */
 void agent_job_record_begin(struct agent *ag, struct agent_domain *dom);
 /* Destination, before the driver's Prepare: notes the disk targets it
- * will create (those the cookie asks for that do not exist yet), so a
- * crash inside Prepare still removes them. OLD_DEF (borrowed) is the
- * definition before Prepare; after it, agent_job_record_prepared() keeps
- * only the disks whose source Prepare replaced. */
-void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom,
-                                const struct cookie *cookie_in);
-void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom,
-                               const struct domain_def *old_def);
+ * will create (PLANNED, N of them, as agent_volumes_plan chose: none
+ * exists yet), so a crash inside Prepare still removes them. After it,
+ * agent_job_record_prepared() keeps those that Prepare made. */
+void agent_job_record_preparing(struct agent *ag, struct agent_domain *dom, char *const planned[],
+                                size_t n);
+void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom);
 
 /* What a restarted agent does with a live guest's recorded job. */
 enum recover_action {

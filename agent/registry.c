@@ -14,6 +14,7 @@
 
 #include "cleanup.h"
 #include "json-cleanup.h"
+#include "location.h"
 
 static void domain_free(struct agent *ag, struct agent_domain *dom)
 {
@@ -167,9 +168,13 @@ int agent_domain_save_def(struct agent *ag, struct agent_domain *dom, struct fer
 int agent_domain_delete_def(struct agent *ag, const char *name, struct ferry_error *err)
 {
     _cleanup_free_ char *path = ferry_strdup_printf("%s/%s.xml", ag->domains_dir, name);
+    _cleanup_free_ char *mark = ferry_strdup_printf("%s/%s.location.json", ag->domains_dir, name);
 
     if (unlink(path) < 0 && errno != ENOENT)
         return ferry_error_set_errno(err, errno, "cannot remove '%s'", path);
+    /* The definition's mark (agent/location.h) goes with it. */
+    if (unlink(mark) < 0 && errno != ENOENT)
+        ferry_warn("cannot remove '%s': %s", mark, strerror(errno));
     return 0;
 }
 
@@ -423,6 +428,7 @@ static void load_persistent(struct agent *ag)
             continue;
         }
         dom->persistent_def = domain_def_copy(dom->def);
+        agent_location_load(ag, dom);
         agent_domain_unref(ag, dom);
     }
 }

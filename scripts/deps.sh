@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Installs what ferry needs to build, test and run, from Debian 12's archive.
+# The last line is the Linux test guest (tests/guest/linux): its kernel and
+# modules, busybox and the initramfs packer; the build uses them offline.
 # Skips apt-get entirely when everything is already there.
 set -eu
 
@@ -8,7 +10,8 @@ PKGS="build-essential meson ninja-build pkg-config python3
 libnbd-dev liburing-dev libjson-c-dev libxml2-dev libcmocka-dev
 libgnutls28-dev gnutls-bin
 qemu-system-x86 qemu-utils ovmf nbdkit libnbd-bin gnuplot-nox
-clang-format cppcheck clang-tidy"
+clang-format cppcheck clang-tidy
+linux-image-cloud-amd64 busybox-static cpio"
 
 missing=""
 for p in $PKGS; do

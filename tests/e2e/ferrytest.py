@@ -117,6 +117,7 @@ class Agent:
         self.port_file = os.path.join(self.dir, "port")
         self.log = os.path.join(self.dir, "ferryd.log")
         self.extra = list(extra)
+        self.wrap = []  # a command ferryd runs under (it execs ferryd: same pid)
         self.listen = listen
         self.proc = None
         self.port = None
@@ -125,7 +126,7 @@ class Agent:
     def start(self):
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
-        args = [FERRYD, "--state-dir", self.state, "--image-dir", self.images,
+        args = self.wrap + [FERRYD, "--state-dir", self.state, "--image-dir", self.images,
                 "--control", self.control, "--port-file", self.port_file] + self.extra
         if self.listen:
             args += ["--listen", "127.0.0.1:0"]

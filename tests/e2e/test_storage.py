@@ -299,8 +299,11 @@ def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag="", engin
 
         def run():
             try:
-                out["r"] = src.ctl("migrate", "--live", "--copy-storage-all", "--bandwidth",
-                                   bandwidth, *engine, "g", dst.uri, check=False, timeout=240)
+                # --keep-images: the source's copy stays for the comparison
+                # below (ferryd would remove it once the migration succeeded).
+                out["r"] = src.ctl("migrate", "--live", "--copy-storage-all", "--keep-images",
+                                   "--bandwidth", bandwidth, *engine, "g", dst.uri, check=False,
+                                   timeout=240)
             except subprocess.TimeoutExpired as e:
                 out["timeout"] = e
 
@@ -337,10 +340,15 @@ def pingpong(iterations, bandwidth=24, data_mib=160, disk_mib=384, tag="", engin
         for ph in ("before", "bulk", "ram"):
             assert counts.get(ph, 0) > 0, "iteration %d: no confirmed write in phase '%s': %s" % (
                 it, ph, counts)
-        # The source's copy is stale now: an administrator removes it (and
-        # the next migration back creates the target anew).
-        if os.path.dirname(src_img) == src.images:
-            os.unlink(src_img)
+        # The source's copy is stale now. A definition kept there still
+        # names it (and refuses to start); else only --keep-images kept it,
+        # and vol-delete removes it.
+        if os.path.dirname(src_img) == src.images and "g" not in src.domains():
+            src.ctl("vol-delete", src_img)
+            assert not os.path.exists(src_img)
+        elif "g" in src.domains():
+            r = src.ctl("start", "g", check=False)
+            assert r.returncode != 0 and "was migrated to host" in r.stderr, r.stderr
         src, dst = dst, src
     print("  all iterations: %s" % totals)
     for ag in (a, b):
