@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A realistic guest, as virt-install describes one (issue 12): q35 pinned
+at define, OVMF with a per-VM NVRAM, a qcow2 virtio disk, a virtio NIC of
+type user, a serial console on a unix socket, VNC, an empty CD-ROM. It
+defines, starts and runs under TCG; its QEMU carries every device at the
+PCI address the definition pinned; dumpxml round-trips through define
+unchanged; it migrates live with --copy-storage-all to a second agent
+and the destination's guest has the same PCI devices and MAC."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+from ferrytest import Agent, Runner, Skip, need_qemu, tmpdir, wait_for
+
+QEMU = os.environ.get("FERRY_QEMU", "qemu-system-x86_64")
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+
+
+def need_ovmf():
+    need_qemu()
+    if not (os.path.exists(OVMF_CODE) and os.path.exists(OVMF_VARS)):
+        raise Skip("Debian's ovmf is not installed (scripts/deps.sh installs it)")
+
+
+def q35_pinned():
+    """The versioned machine this host's QEMU resolves q35 to."""
+    out = subprocess.run([QEMU, "-machine", "help"], capture_output=True, text=True,
+                         timeout=30).stdout
+    m = re.search(r"^q35\s.*\(alias of (\S+)\)", out, re.M)
+    assert m, "no q35 alias in -machine help"
+    return m.group(1)
+
+
+def realistic_xml(name, disk):
+    """What virt-install --boot uefi --osinfo detect=on ... leaves after
+    libvirt's define, minus what libvirt itself adds for its own use."""
+    return """<domain type='kvm'>
+  <name>%(name)s</name>
+  <memory unit='MiB'>256</memory>
+  <currentMemory unit='MiB'>256</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os firmware='efi'>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <loader readonly='yes' type='pflash'>%(code)s</loader>
+    <nvram template='%(vars)s'/>
+    <boot dev='hd'/>
+  </os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' discard='unmap'/>
+      <source file='%(disk)s'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <target dev='sda' bus='sata'/>
+      <readonly/>
+    </disk>
+    <interface type='user'>
+      <model type='virtio'/>
+    </interface>
+    <serial type='unix'>
+      <target type='isa-serial' port='0'>
+        <model name='isa-serial'/>
+      </target>
+    </serial>
+    <console type='unix'>
+      <target type='serial' port='0'/>
+    </console>
+    <graphics type='vnc' port='-1' autoport='yes'>
+      <listen type='address'/>
+    </graphics>
+    <video>
+      <model type='virtio' heads='1' primary='yes'/>
+    </video>
+  </devices>
+</domain>
+""" % {"name": name, "code": OVMF_CODE, "vars": OVMF_VARS, "disk": disk}
+
+
+def make_qcow2(path, size="1G"):
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", path, size], check=True,
+                   timeout=30)
+    return path
+
+
+def dumpxml(agent, dom, inactive=False):
+    args = ["dumpxml", dom] + (["--inactive"] if inactive else [])
+    return agent.ctl(*args).stdout
+
+
+def cmdline(agent, dom):
+    pid = agent.qemu_pid(dom)
+    assert pid, "no QEMU pid for %s" % dom
+    return open("/proc/%d/cmdline" % pid, "rb").read().decode().split("\0")
+
+
+def devices_args(argv):
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-device"]
+
+
+def query_pci(agent, dom):
+    out = agent.ctl("qemu-monitor-command", dom, '{"execute":"query-pci"}').stdout
+    return json.loads(out)["return"]
+
+
+def pci_summary(buses):
+    """(bus, slot, function, vendor, device, class) of every device."""
+    out = []
+    for b in buses:
+        for d in b["devices"]:
+            out.append((b["bus"], d["slot"], d["function"], d["id"]["vendor"],
+                        d["id"]["device"], d["class_info"]["class"]))
+    return sorted(out)
+
+
+def check_pinned_devices(agent, dom, xml):
+    """Every device of XML is in QEMU's command line at its pinned place."""
+    root = ET.fromstring(xml)
+    argv = cmdline(agent, dom)
+    devs = devices_args(argv)
+    slots = {}
+    for el in root.find("devices"):
+        addr = el.find("address")
+        if el.tag in ("disk", "interface", "video"):
+            assert addr is not None, "%s without an address in dumpxml" % el.tag
+        if addr is not None and addr.get("type") == "pci":
+            slot = int(addr.get("slot"), 16)
+            assert slot not in slots, "slot %#x twice" % slot
+            slots[slot] = el.tag
+            want = ",addr=%#x" % slot
+            if el.tag == "disk":
+                dev = el.find("target").get("dev")
+                hit = [d for d in devs if d.startswith("virtio-blk-pci,") and
+                       ",id=%s," % dev in d + ","]
+            elif el.tag == "interface":
+                mac = el.find("mac").get("address")
+                hit = [d for d in devs if d.startswith("virtio-net-pci,") and
+                       "mac=%s" % mac in d]
+            else:
+                hit = [d for d in devs if d.startswith("virtio-vga,")]
+            assert len(hit) == 1, "%s: %s" % (el.tag, devs)
+            assert hit[0].endswith(want) or want + "," in hit[0], (want, hit[0])
+    cd = [d for d in devs if d.startswith("ide-cd,")]
+    assert cd == ["ide-cd,id=sda,bus=ide.0"], cd
+    machine = argv[argv.index("-machine") + 1]
+    assert machine.startswith(root.find("os/type").get("machine") + ","), machine
+    assert "pflash0=pflash0,pflash1=pflash1" in machine, machine
+    vnc = argv[argv.index("-vnc") + 1]
+    assert vnc == "127.0.0.1:0,to=99", vnc
+    chardev = argv[argv.index("-chardev") + 1]
+    assert chardev.startswith("socket,id=serial0,") and "server=on,wait=off" in chardev, chardev
+    return slots
+
+
+def console_output(agent, dom, timeout=20):
+    """Bytes the guest's firmware writes to the console socket."""
+    path = os.path.join(agent.state, "run", dom + ".console")
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(1)
+    data = b""
+    end = time.time() + timeout
+    try:
+        while time.time() < end and b"BdsDxe" not in data:
+            s.send(b"\r")
+            try:
+                data += s.recv(65536)
+            except socket.timeout:
+                pass
+    finally:
+        s.close()
+    return data
+
+
+def test_realistic_guest():
+    need_ovmf()
+    a = Agent("dom-a").start()
+    try:
+        disk = make_qcow2(os.path.join(tmpdir(), "vm1.qcow2"))
+        path = os.path.join(a.dir, "vm1.xml")
+        with open(path, "w") as f:
+            f.write(realistic_xml("vm1", disk))
+        out = a.ctl("define", path).stdout
+        # Only host-side details are ignored; every device is honoured.
+        ignored = sorted(re.findall(r"ignored: <([^>]+)>", out))
+        assert ignored == ["currentMemory", "devices/emulator", "os/boot", "vcpu@placement"], out
+
+        xml = dumpxml(a, "vm1", inactive=True)
+        root = ET.fromstring(xml)
+        assert root.find("os/type").get("machine") == q35_pinned(), xml
+        assert root.find("devices/interface/mac").get("address").startswith("52:54:00:"), xml
+
+        # dumpxml -> define round-trips unchanged.
+        with open(path, "w") as f:
+            f.write(xml)
+        out = a.ctl("define", path).stdout
+        assert "ignored" not in out, out
+        assert dumpxml(a, "vm1", inactive=True) == xml
+
+        nvram = os.path.join(a.state, "nvram", "vm1_VARS.fd")
+        assert not os.path.exists(nvram)
+        a.ctl("start", "vm1")
+        assert a.state_of("vm1") == "running"
+        # The NVRAM was created from the template at the first start.
+        assert os.path.exists(nvram)
+        assert os.path.getsize(nvram) == os.path.getsize(OVMF_VARS)
+
+        live = dumpxml(a, "vm1")
+        slots = check_pinned_devices(a, "vm1", live)
+        # The guest's PCI bus is what the definition says.
+        qpci = pci_summary(query_pci(a, "vm1"))
+        for slot, tag in slots.items():
+            assert any(d[0] == 0 and d[1] == slot for d in qpci), (slot, tag, qpci)
+        # OVMF runs and talks on the serial console (the agent's socket),
+        # which is also logged to NAME.serial.
+        assert b"BdsDxe" in console_output(a, "vm1"), "no firmware output on the console"
+        logf = os.path.join(a.state, "run", "vm1.serial")
+        wait_for(lambda: b"BdsDxe" in open(logf, "rb").read(), 20,
+                 "the console's output in vm1.serial")
+        a.ctl("destroy", "vm1")
+        # A second start keeps the guest's variables (OVMF wrote its boot
+        # options into them: they differ from the template now).
+        assert open(nvram, "rb").read() != open(OVMF_VARS, "rb").read()
+    finally:
+        a.stop()
+
+
+def test_refusals_name_what_they_refuse():
+    need_qemu()
+    a = Agent("dom-r").start()
+    try:
+        disk = os.path.join(tmpdir(), "r.qcow2")
+        base = realistic_xml("vmr", disk)
+        cases = [
+            (base.replace("arch='x86_64'", "arch='aarch64'"),
+             "<os><type arch='aarch64'> is not supported (only x86_64)"),
+            (base.replace("machine='q35'", "machine='pc-q35-99.0'"),
+             "<os><type machine='pc-q35-99.0'>: this host's QEMU has no such machine type"),
+            (base.replace("<interface type='user'>",
+                          "<interface type='network'><source network='default'/>"),
+             "<interface type='network'> is not supported"),
+            (base.replace("<vcpu placement='static'>1</vcpu>",
+                          "<vcpu placement='static' current='1'>2</vcpu>"),
+             "attribute 'current' of <vcpu> is not supported"),
+            (base.replace("</devices>", "</devices><launchSecurity type='sev'/>"),
+             "<launchSecurity> is not supported"),
+            (base.replace("type='pflash'", "type='pflash' secure='yes'"),
+             "<loader secure='yes'> is not supported"),
+            (base.replace("<graphics type='vnc'", "<graphics type='spice'"),
+             "<graphics type='spice'> is not supported"),
+        ]
+        path = os.path.join(a.dir, "r.xml")
+        for xml, msg in cases:
+            with open(path, "w") as f:
+                f.write(xml)
+            r = a.ctl("define", path, check=False)
+            assert r.returncode != 0, "accepted: %s" % msg
+            assert msg in r.stderr, (msg, r.stderr)
+        assert "vmr" not in a.domains()
+    finally:
+        a.stop()
+
+
+def test_migrates_with_its_devices():
+    need_ovmf()
+    src = Agent("dom-src").start()
+    dst = Agent("dom-dst").start()
+    try:
+        os.makedirs(src.images, exist_ok=True)
+        disk = make_qcow2(os.path.join(src.images, "vm2.qcow2"))
+        path = os.path.join(src.dir, "vm2.xml")
+        with open(path, "w") as f:
+            f.write(realistic_xml("vm2", disk))
+        src.ctl("define", path)
+        src.ctl("start", "vm2")
+        wait_for(lambda: b"BdsDxe" in open(os.path.join(src.state, "run", "vm2.serial"),
+                                            "rb").read(), 60, "OVMF on the source")
+        before = pci_summary(query_pci(src, "vm2"))
+        xml = dumpxml(src, "vm2")
+        mac = ET.fromstring(xml).find("devices/interface/mac").get("address")
+
+        src.ctl("migrate", "--live", "--copy-storage-all", "vm2", dst.uri, timeout=300)
+        assert dst.state_of("vm2") == "running"
+        after = pci_summary(query_pci(dst, "vm2"))
+        assert after == before, (before, after)
+        dxml = dumpxml(dst, "vm2")
+        droot = ET.fromstring(dxml)
+        assert droot.find("devices/interface/mac").get("address") == mac
+        assert droot.find("os/type").get("machine") == q35_pinned()
+        argv = cmdline(dst, "vm2")
+        assert "virtio-net-pci,netdev=hostnet0,id=net0,mac=%s,addr=0x4" % mac in \
+            devices_args(argv), devices_args(argv)
+        # The variables travel inside the migration stream (QEMU migrates
+        # pflash contents and writes them to the destination's NVRAM).
+        src_nv = os.path.join(src.state, "nvram", "vm2_VARS.fd")
+        dst_nv = os.path.join(dst.state, "nvram", "vm2_VARS.fd")
+        assert open(src_nv, "rb").read() != open(OVMF_VARS, "rb").read(), \
+            "OVMF wrote no variables on the source: the comparison would prove nothing"
+        wait_for(lambda: open(dst_nv, "rb").read() == open(src_nv, "rb").read(), 20,
+                 "the destination's NVRAM to equal the source's")
+        # The console answers on the destination's socket after the switch.
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(os.path.join(dst.state, "run", "vm2.console"))
+        s.close()
+        dst.ctl("destroy", "vm2")
+    finally:
+        for a in (src, dst):
+            for name in list(a.domains()):
+                if a.state_of(name) != "shutoff":
+                    a.ctl("destroy", name, check=False)
+            a.stop()
+
+
+if __name__ == "__main__":
+    r = Runner(420)
+    r.run(test_realistic_guest)
+    r.run(test_refusals_name_what_they_refuse)
+    r.run(test_migrates_with_its_devices)
+    r.finish()
