@@ -47,6 +47,32 @@ static xmlNode *add_text(xmlNode *parent, const char *name, const char *text)
     return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
 }
 
+/* <cpu>: nothing while unpinned (a definition not yet through the
+ * driver's define). */
+static void add_cpu(xmlNode *root, const struct domain_cpu *c)
+{
+    xmlNode *cpu, *n;
+    char num[16];
+
+    if (c->mode == DOMAIN_CPU_ABSENT)
+        return;
+    cpu = xmlNewChild(root, NULL, (const xmlChar *)"cpu", NULL);
+    xmlNewProp(cpu, (const xmlChar *)"mode", (const xmlChar *)domain_cpu_mode_name(c->mode));
+    if (c->mode == DOMAIN_CPU_CUSTOM) {
+        xmlNewProp(cpu, (const xmlChar *)"match", (const xmlChar *)"exact");
+        add_text(cpu, "model", c->model);
+    }
+    if (c->sockets) {
+        n = xmlNewChild(cpu, NULL, (const xmlChar *)"topology", NULL);
+        snprintf(num, sizeof num, "%u", c->sockets);
+        xmlNewProp(n, (const xmlChar *)"sockets", (const xmlChar *)num);
+        snprintf(num, sizeof num, "%u", c->cores);
+        xmlNewProp(n, (const xmlChar *)"cores", (const xmlChar *)num);
+        snprintf(num, sizeof num, "%u", c->threads);
+        xmlNewProp(n, (const xmlChar *)"threads", (const xmlChar *)num);
+    }
+}
+
 static void add_pci_address(xmlNode *parent, const struct domain_pci_addr *a)
 {
     xmlNode *n;
@@ -287,6 +313,7 @@ char *domain_def_format(const struct domain_def *def)
         if (def->nvram_template)
             xmlNewProp(n, (const xmlChar *)"template", (const xmlChar *)def->nvram_template);
     }
+    add_cpu(root, &def->cpu);
     add_text(root, "on_poweroff", "destroy");
     add_text(root, "on_reboot", def->on_reboot == DOMAIN_REBOOT_DESTROY ? "destroy" : "restart");
     add_text(root, "on_crash", "destroy");
@@ -321,7 +348,9 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         a->graphics.vnc != b->graphics.vnc || a->graphics.port != b->graphics.port ||
         strcmp(a->graphics.listen, b->graphics.listen) || a->video.model != b->video.model ||
         a->video.vram_kib != b->video.vram_kib || a->video.addr.set != b->video.addr.set ||
-        a->video.addr.slot != b->video.addr.slot)
+        a->video.addr.slot != b->video.addr.slot || a->cpu.mode != b->cpu.mode ||
+        strcmp(a->cpu.model, b->cpu.model) || a->cpu.sockets != b->cpu.sockets ||
+        a->cpu.cores != b->cpu.cores || a->cpu.threads != b->cpu.threads)
         return false;
     if (a->n_nics != b->n_nics)
         return false;

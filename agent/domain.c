@@ -714,6 +714,9 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
     } else if (agent_xml_is(n, "vcpu")) {
         if ((r = domain_parse_once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
             return r;
+    } else if (!st->xen && agent_xml_is(n, "cpu")) {
+        if ((r = domain_parse_cpu(st, n)) < 0)
+            return r;
     } else if (agent_xml_is(n, "description")) {
         if ((r = domain_parse_once(st, &st->seen_description, "description")) < 0 ||
             (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,
@@ -778,7 +781,8 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
     domain_nics_complete(def);
     domain_devices_complete(def);
     if (!st.xen &&
-        ((r = domain_pci_assign(def, err)) < 0 || (r = domain_drive_assign(def, err)) < 0))
+        ((r = domain_pci_assign(def, err)) < 0 || (r = domain_drive_assign(def, err)) < 0 ||
+         (r = domain_cpu_complete(def, err)) < 0))
         return r;
     if (st.xen) {
         /* The whole document, already checked against every limit above. */

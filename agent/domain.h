@@ -132,6 +132,24 @@ struct domain_graphics {
     char listen[64]; /* an address; "" = 127.0.0.1 (libvirt's vnc_listen default) */
 };
 
+/* <cpu mode=...>: the processor the guest sees. */
+enum domain_cpu_mode {
+    DOMAIN_CPU_ABSENT = 0,       /* no <cpu>: the driver pins a named model at define */
+    DOMAIN_CPU_CUSTOM,           /* a named model (MODEL): the same CPU on every host */
+    DOMAIN_CPU_HOST_MODEL,       /* the host's CPU, as far as it can migrate */
+    DOMAIN_CPU_HOST_PASSTHROUGH, /* the host's CPU as it is */
+};
+
+#define DOMAIN_CPU_MODEL_MAX 64 /* bytes of a CPU model name, NUL included */
+
+struct domain_cpu {
+    enum domain_cpu_mode mode;
+    char model[DOMAIN_CPU_MODEL_MAX]; /* custom: QEMU's name ("qemu64", "Skylake-Server") */
+    /* <topology sockets cores threads>: 0 when absent (QEMU's default, one
+     * socket per vCPU); when present their product is <vcpu>. */
+    unsigned sockets, cores, threads;
+};
+
 /* <on_reboot>: what a guest reboot does. <on_poweroff> and <on_crash> can
  * only be destroy (a guest without a pvpanic device cannot tell QEMU it
  * crashed). */
@@ -149,6 +167,9 @@ struct domain_def {
      * change with the QEMU of the host it runs on. The arch is always
      * x86_64: another is refused. */
     char machine[DOMAIN_MACHINE_MAX];
+    /* <cpu>: pinned at define like the machine (no <cpu> becomes the
+     * custom model QEMU_CPU_DEFAULT of the QEMU driver). */
+    struct domain_cpu cpu;
     char *kernel;  /* <os><kernel>: optional direct boot */
     char *initrd;  /* <os><initrd>, optional, only with a kernel */
     char *cmdline; /* <os><cmdline>, optional */
@@ -208,5 +229,6 @@ const char *domain_disk_format_name(enum domain_disk_format f);
 const char *domain_nic_type_name(enum domain_nic_type t);
 const char *domain_nic_model_name(enum domain_nic_model m);
 const char *domain_disk_cache_name(enum domain_disk_cache c);
+const char *domain_cpu_mode_name(enum domain_cpu_mode m);
 
 #endif

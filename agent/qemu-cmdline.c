@@ -276,8 +276,28 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
               def->loader && !def->loader_rom ? ",pflash0=pflash0,pflash1=pflash1" : "");
     argv_add(a, "-m");
     argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
+    switch (def->cpu.mode) {
+    case DOMAIN_CPU_ABSENT: /* not pinned yet: QEMU's default, QEMU_CPU_DEFAULT */
+        break;
+    case DOMAIN_CPU_CUSTOM:
+        argv_add(a, "-cpu");
+        argv_add(a, def->cpu.model);
+        break;
+    case DOMAIN_CPU_HOST_MODEL:
+    case DOMAIN_CPU_HOST_PASSTHROUGH:
+        /* KVM's host CPU (QEMU's migratable=on default leaves out what
+         * cannot migrate); TCG has no host CPU to pass: max, everything
+         * TCG can emulate, is the same idea there. */
+        argv_add(a, "-cpu");
+        argv_add(a, h->kvm ? "host" : "max");
+        break;
+    }
     argv_add(a, "-smp");
-    argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
+    if (def->cpu.sockets)
+        argv_addf(a, "%u,sockets=%u,cores=%u,threads=%u", def->vcpus, def->cpu.sockets,
+                  def->cpu.cores, def->cpu.threads);
+    else
+        argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
     argv_add(a, "-nodefaults");
     argv_add(a, "-display");
     argv_add(a, "none");

@@ -18,6 +18,7 @@
 #include "json-cleanup.h"
 #include "migparams.h"
 #include "mir.h"
+#include "qemu-cmdline.h"
 #include "qemu-priv.h"
 #include "recover.h"
 #include "wire.h"
@@ -218,6 +219,22 @@ static int postcopy_check_version(struct mig_ctx *m, struct ferry_error *err)
     return 0;
 }
 
+/* A CD-ROM's medium is never copied: it must be here already, at the
+ * same path. */
+static int cdrom_check(const struct domain_def *def, struct ferry_error *err)
+{
+    for (size_t i = 0; i < def->n_disks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+
+        if (d->cdrom && d->source && access(d->source, R_OK) < 0)
+            return ferry_error_set_errno(err, errno,
+                                         "disk '%s': CD-ROM medium '%s' is not on this host (a "
+                                         "migration never copies a CD-ROM)",
+                                         d->target, d->source);
+    }
+    return 0;
+}
+
 int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 {
     struct agent *ag = m->agent;
@@ -238,6 +255,11 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if ((r = postcopy_check_version(m, err)) < 0)
         return r;
     if ((mp->flags & MIG_TLS) && (r = qemu_tls_check_files(ag, true, err)) < 0)
+        return r;
+    /* Before anything is created: the guest cannot run here without its
+     * machine, its CPU model, its bridges or the media it has inserted. */
+    if ((r = qemu_abi_check(m->dom->def, err)) < 0 || (r = qemu_net_check(m->dom->def, err)) < 0 ||
+        (r = cdrom_check(m->dom->def, err)) < 0)
         return r;
     if ((r = qemu_storage_prepare_targets(m, err)) < 0)
         return r;

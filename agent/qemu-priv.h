@@ -72,6 +72,11 @@ struct qemu_driver {
 struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom);
 /* Starts a QEMU process for DOM. INCOMING: add -incoming defer and use
  * DEF (not dom->def) for the devices. */
+/* Refuses, naming it, a definition whose pinned machine type or CPU model
+ * this host's QEMU lacks (a migration's destination, before it starts
+ * anything). */
+int qemu_abi_check(const struct domain_def *def, struct ferry_error *err);
+
 int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming,
                        struct ferry_error *err);
 /* Stops the process (quit, then signals) and removes the run files. */

@@ -115,32 +115,73 @@ struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
 
 /* ---- command line ---- */
 
-/* The host QEMU's machine types, read once: the binary does not change
- * under a running agent. */
+/* The host QEMU's machine types and CPU models, read once: the binary
+ * does not change under a running agent. */
 static pthread_mutex_t machines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct qemu_machines machines;
 static bool machines_loaded;
+static struct qemu_cpus cpus;
+static bool cpus_loaded;
 
-/* Pins DEF's machine type: its alias (or QEMU_MACHINE_DEFAULT when it has
- * none) becomes the versioned name this host's QEMU resolves it to. */
-static int pin_machine(struct domain_def *def, struct ferry_error *err)
+/* Under machines_lock. */
+static int load_lists(struct ferry_error *err)
+{
+    int r;
+
+    if (!machines_loaded) {
+        if ((r = qemu_machines_query(qemu_drv.binary, &machines, err)) < 0)
+            return r;
+        machines_loaded = true;
+    }
+    if (!cpus_loaded) {
+        if ((r = qemu_cpus_query(qemu_drv.binary, &cpus, err)) < 0)
+            return r;
+        cpus_loaded = true;
+    }
+    return 0;
+}
+
+/* Pins DEF's guest ABI: its machine alias (or QEMU_MACHINE_DEFAULT when it
+ * has none) becomes the versioned name this host's QEMU resolves it to; no
+ * <cpu> becomes the named model QEMU_CPU_DEFAULT, and a named model must
+ * be one this QEMU has. */
+static int pin_abi(struct domain_def *def, struct ferry_error *err)
 {
     char pinned[DOMAIN_MACHINE_MAX];
-    int r = 0;
+    int r;
 
     pthread_mutex_lock(&machines_lock);
-    if (!machines_loaded) {
-        r = qemu_machines_query(qemu_drv.binary, &machines, err);
-        machines_loaded = r == 0;
-    }
+    r = load_lists(err);
     if (r == 0)
         r = qemu_machines_resolve(&machines, def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
                                   pinned, err);
+    if (r == 0 && def->cpu.mode == DOMAIN_CPU_ABSENT) {
+        def->cpu.mode = DOMAIN_CPU_CUSTOM;
+        snprintf(def->cpu.model, sizeof def->cpu.model, "%s", QEMU_CPU_DEFAULT);
+    }
+    if (r == 0 && def->cpu.mode == DOMAIN_CPU_CUSTOM)
+        r = qemu_cpus_check(&cpus, def->cpu.model, err);
     pthread_mutex_unlock(&machines_lock);
     if (r < 0)
         return r;
     snprintf(def->machine, sizeof def->machine, "%s", pinned);
     return 0;
+}
+
+int qemu_abi_check(const struct domain_def *def, struct ferry_error *err)
+{
+    int r;
+
+    pthread_mutex_lock(&machines_lock);
+    r = load_lists(err);
+    if (r == 0 && def->machine[0])
+        r = qemu_machines_check(&machines, def->machine, err);
+    if (r == 0 && def->cpu.mode == DOMAIN_CPU_CUSTOM)
+        r = qemu_cpus_check(&cpus, def->cpu.model, err);
+    pthread_mutex_unlock(&machines_lock);
+    /* host-passthrough and host-model ask for this host's CPU: ferry does
+     * not compare two hosts' CPUs (libvirt neither, for passthrough). */
+    return r;
 }
 
 static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct ferry_error *err)
@@ -149,7 +190,7 @@ static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct f
     if (def->native_xml)
         return 0; /* another hypervisor's document */
     qemu_firmware_define(def);
-    return pin_machine(def, err);
+    return pin_abi(def, err);
 }
 
 /* glibc malloc settings for the QEMUs ferryd starts, unless the agent's own
@@ -396,7 +437,8 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         unlink(console_path); /* a socket the last QEMU left */
     /* A definition stored before machine types were pinned, or received
      * from such an agent: pinned now, in the live definition. */
-    if (!dom->def->machine[0] && (r = pin_machine(dom->def, err)) < 0)
+    if ((!dom->def->machine[0] || dom->def->cpu.mode == DOMAIN_CPU_ABSENT) &&
+        (r = pin_abi(dom->def, err)) < 0)
         return r;
 
     /* A new QEMU: no pause of the user's carries over, nor a post-copy

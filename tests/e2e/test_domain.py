@@ -154,6 +154,7 @@ def check_pinned_devices(agent, dom, xml):
             assert hit[0].endswith(want) or want + "," in hit[0], (want, hit[0])
     cd = [d for d in devs if d.startswith("ide-cd,")]
     assert cd == ["ide-cd,id=sda,bus=ide.0"], cd
+    assert argv[argv.index("-cpu") + 1] == root.find("cpu/model").text, argv
     machine = argv[argv.index("-machine") + 1]
     assert machine.startswith(root.find("os/type").get("machine") + ","), machine
     assert "pflash0=pflash0,pflash1=pflash1" in machine, machine
@@ -201,6 +202,10 @@ def test_realistic_guest():
         root = ET.fromstring(xml)
         assert root.find("os/type").get("machine") == q35_pinned(), xml
         assert root.find("devices/interface/mac").get("address").startswith("52:54:00:"), xml
+        # No <cpu>: pinned to QEMU's migratable default model, by name.
+        cpu = root.find("cpu")
+        assert cpu is not None and cpu.get("mode") == "custom", xml
+        assert cpu.find("model").text == "qemu64", xml
 
         # dumpxml -> define round-trips unchanged.
         with open(path, "w") as f:
@@ -260,6 +265,12 @@ def test_refusals_name_what_they_refuse():
              "<loader secure='yes'> is not supported"),
             (base.replace("<graphics type='vnc'", "<graphics type='spice'"),
              "<graphics type='spice'> is not supported"),
+            (base.replace("<vcpu placement='static'>1</vcpu>",
+                          "<vcpu>1</vcpu><cpu mode='custom'><model>Ferry-9000</model></cpu>"),
+             "<cpu><model>Ferry-9000</model>: this host's QEMU has no such CPU model"),
+            (base.replace("<vcpu placement='static'>1</vcpu>",
+                          "<vcpu>1</vcpu><cpu><model>qemu64</model><feature name='vmx'/></cpu>"),
+             "<cpu>: <feature> is not supported"),
         ]
         path = os.path.join(a.dir, "r.xml")
         for xml, msg in cases:

@@ -111,7 +111,7 @@ static void test_full_libvirt_document(void **state)
         "os/boot",
         "os/smbios",
         "features",
-        "cpu",
+        "cpu@check",
         "clock",
         "pm",
         "devices/emulator",
@@ -179,6 +179,10 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->graphics.port, -1);
     assert_string_equal(def->graphics.listen, "127.0.0.1");
     assert_int_equal(def->on_reboot, DOMAIN_REBOOT_RESTART);
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_HOST_PASSTHROUGH);
+    assert_int_equal(def->cpu.sockets, 1);
+    assert_int_equal(def->cpu.cores, 2);
+    assert_int_equal(def->cpu.threads, 2);
 
     for (size_t i = 0; i < ARRAY_SIZE(expect_ignored); i++) {
         if (!ignored(def, expect_ignored[i]))
@@ -861,6 +865,83 @@ static void test_os_arch_machine(void **state)
     domain_def_free(def);
 }
 
+/* <cpu>: the modes, a named model, the topology; what would change the
+ * CPU the guest sees is refused by name. */
+static void test_cpu(void **state)
+{
+#define CPU_DOC(vcpu, cpu)                                                                         \
+    "<domain><name>c</name><memory>1</memory><vcpu>" vcpu "</vcpu>" cpu "</domain>"
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {CPU_DOC("1", "<cpu mode='host-model'><model>qemu64</model></cpu>"), -EOPNOTSUPP,
+         "<cpu>: <model> is supported with mode='custom' only, not 'host-model'"},
+        {CPU_DOC("1", "<cpu mode='custom'/>"), -EINVAL, "<cpu mode='custom'> names no <model>"},
+        {CPU_DOC("1", "<cpu mode='maximum'/>"), -EOPNOTSUPP, "<cpu mode='maximum'> is not"},
+        {CPU_DOC("1", "<cpu match='minimum'><model>qemu64</model></cpu>"), -EOPNOTSUPP,
+         "<cpu match='minimum'> is not supported"},
+        {CPU_DOC("1", "<cpu mode='host-passthrough' migratable='off'/>"), -EOPNOTSUPP,
+         "<cpu migratable='off'> is not supported"},
+        {CPU_DOC("1", "<cpu><model>qemu64</model><feature policy='require' name='vmx'/></cpu>"),
+         -EOPNOTSUPP, "<cpu>: <feature> is not supported"},
+        {CPU_DOC("1", "<cpu><model>qemu64</model><vendor>Intel</vendor></cpu>"), -EOPNOTSUPP,
+         "<cpu>: <vendor> is not supported"},
+        {CPU_DOC("1", "<cpu mode='host-passthrough'><numa/></cpu>"), -EOPNOTSUPP,
+         "<cpu>: <numa> is not supported"},
+        {CPU_DOC("1", "<cpu><model>qemu 64</model></cpu>"), -EINVAL,
+         "<model> 'qemu 64' is not a CPU model name"},
+        {CPU_DOC("1", "<cpu mode='host-passthrough' cache='x'/>"), -EOPNOTSUPP,
+         "attribute 'cache' of <cpu> is not supported"},
+        {CPU_DOC("4", "<cpu mode='host-passthrough'><topology sockets='1' cores='2' "
+                      "threads='1'/></cpu>"),
+         -EINVAL, "<topology> has 1 sockets x 2 cores x 1 threads, not the 4 of <vcpu>"},
+        {CPU_DOC("2", "<cpu mode='host-passthrough'><topology sockets='1' dies='2' cores='1' "
+                      "threads='1'/></cpu>"),
+         -EOPNOTSUPP, "<topology dies='2'> is not supported"},
+        {CPU_DOC("2", "<cpu mode='host-passthrough'><topology sockets='2'/></cpu>"), -EINVAL,
+         "<topology> has no cores="},
+        {CPU_DOC("1", "<cpu mode='host-passthrough'/><cpu mode='host-model'/>"), -EINVAL, "cpu"},
+    };
+    struct domain_def *def;
+    char *xml;
+
+    (void)state;
+    def = parse_ok(CPU_DOC("1", ""));
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_ABSENT); /* the driver pins it */
+    domain_def_free(def);
+    def = parse_ok(CPU_DOC("4", "<cpu mode='custom' match='exact' check='partial'>"
+                                "<model fallback='forbid'>Skylake-Server-v4</model>"
+                                "<topology sockets='2' dies='1' cores='1' threads='2'/></cpu>"));
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_CUSTOM);
+    assert_string_equal(def->cpu.model, "Skylake-Server-v4");
+    assert_int_equal(def->cpu.sockets, 2);
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "cpu@check");
+    assert_string_equal(def->ignored[1], "cpu/model@fallback");
+    /* Formatted back without what was ignored; parsed again, the same. */
+    xml = domain_def_format(def);
+    assert_non_null(strstr(xml, "<cpu mode=\"custom\" match=\"exact\">"));
+    assert_non_null(strstr(xml, "<model>Skylake-Server-v4</model>"));
+    assert_non_null(strstr(xml, "<topology sockets=\"2\" cores=\"1\" threads=\"2\"/>"));
+    {
+        struct domain_def *again = parse_ok(xml);
+
+        assert_true(domain_def_equal(def, again));
+        assert_int_equal(again->n_ignored, 0);
+        domain_def_free(again);
+    }
+    free(xml);
+    domain_def_free(def);
+    def = parse_ok(CPU_DOC("1", "<cpu mode='host-passthrough' check='none' migratable='on'/>"));
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_HOST_PASSTHROUGH);
+    domain_def_free(def);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        expect_fail(cases[i].xml, cases[i].code, cases[i].msg);
+#undef CPU_DOC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -884,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_chardev_display_refusals),
         cmocka_unit_test(test_chardev_display),
         cmocka_unit_test(test_loader_lifecycle),
+        cmocka_unit_test(test_cpu),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,17 @@ static const struct row rows[] = {
     {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
                 "<serial>S1</serial></disk>",
      .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1,bus=ide.0,unit=0"}},
+    /* <cpu>: a named model as it is; the host's CPU is TCG's max here (the
+     * table's host has no KVM); a topology splits -smp. No <cpu>: nothing
+     * (QEMU's default) until the driver pins QEMU_CPU_DEFAULT at define. */
+    {.root = "<cpu mode='custom' match='exact'><model>Skylake-Server-v4</model></cpu>",
+     .want = {"-cpu", "Skylake-Server-v4"}},
+    {.root = "<cpu mode='host-passthrough'/>", .want = {"-cpu", "max"}},
+    {.root = "<cpu mode='host-model'/>", .want = {"-cpu", "max"}},
+    {.root = "<vcpu>4</vcpu><cpu mode='custom'><model>qemu64</model>"
+             "<topology sockets='2' cores='1' threads='2'/></cpu>",
+     .want = {"-cpu", "qemu64", "-smp", "4,sockets=2,cores=1,threads=2"}},
+    {.root = "<vcpu>3</vcpu>", .want = {"-smp", "3"}, .absent = "-cpu"},
 };
 
 static void test_table(void **state)
@@ -282,6 +293,56 @@ static void test_machines_resolve(void **state)
     free(l);
 }
 
+/* Debian 12's QEMU 7.2 -cpu help, abridged. */
+static const char cpu_help[] =
+    "Available CPUs:\n"
+    "x86 486                   (alias configured by machine type)\n"
+    "x86 486-v1                \n"
+    "x86 Skylake-Server-v4     Intel Xeon Processor (Skylake, IBRS, no TSX)\n"
+    "x86 qemu64                (alias configured by machine type)\n"
+    "x86 host                  processor with all supported host features \n"
+    "x86 max                   Enables all features supported by the accelerator in the current "
+    "host\n"
+    "\n"
+    "Recognized CPUID flags:\n"
+    "  3dnow 3dnowext 3dnowprefetch abm ace2 aes\n";
+
+static void test_cpus_parse(void **state)
+{
+    struct qemu_cpus *l = ferry_calloc(1, sizeof *l);
+    struct ferry_error err = {0};
+
+    assert_int_equal(qemu_cpus_parse(cpu_help, l, &err), 0);
+    assert_int_equal(l->n, 6);
+    assert_int_equal(qemu_cpus_check(l, "qemu64", &err), 0);
+    assert_int_equal(qemu_cpus_check(l, "Skylake-Server-v4", &err), 0);
+    /* Not a model: a CPUID flag, the list's header. */
+    assert_int_equal(qemu_cpus_check(l, "aes", &err), -EOPNOTSUPP);
+    err = (struct ferry_error){0}; /* the first error is kept */
+    assert_int_equal(qemu_cpus_check(l, "EPYC-Genoa", &err), -EOPNOTSUPP);
+    assert_string_equal(err.msg,
+                        "<cpu><model>EPYC-Genoa</model>: this host's QEMU has no such CPU model");
+    assert_int_equal(qemu_cpus_parse("Available CPUs:\n", l, &err), -EPROTO);
+    free(l);
+}
+
+/* A migration's destination takes a versioned machine it lists as such,
+ * never an alias (which could stand for another machine there). */
+static void test_machines_check(void **state)
+{
+    struct qemu_machines *l = ferry_calloc(1, sizeof *l);
+    struct ferry_error err = {0};
+
+    assert_int_equal(qemu_machines_parse(machine_help, l, &err), 0);
+    assert_int_equal(qemu_machines_check(l, "pc-q35-7.1", &err), 0);
+    assert_int_equal(qemu_machines_check(l, "q35", &err), -EOPNOTSUPP);
+    err = (struct ferry_error){0}; /* the first error is kept */
+    assert_int_equal(qemu_machines_check(l, "pc-q35-8.0", &err), -EOPNOTSUPP);
+    assert_string_equal(
+        err.msg, "<os><type machine='pc-q35-8.0'>: this host's QEMU has no such machine type");
+    free(l);
+}
+
 /* The host's own QEMU, when installed: its aliases resolve to versioned
  * machines it lists too. */
 static void test_machines_query_host(void **state)
@@ -302,6 +363,15 @@ static void test_machines_query_host(void **state)
     assert_string_equal(buf, again);
     assert_int_equal(qemu_machines_query("/nonexistent/qemu", l, &err), -EIO);
     free(l);
+    {
+        struct qemu_cpus *c = ferry_calloc(1, sizeof *c);
+
+        if (qemu_cpus_query(bin, c, &err) < 0)
+            fail_msg("%s", err.msg);
+        assert_int_equal(qemu_cpus_check(c, QEMU_CPU_DEFAULT, &err), 0);
+        assert_int_equal(qemu_cpus_check(c, "max", &err), 0);
+        free(c);
+    }
 }
 
 /* The template beside the code is pinned at define; the NVRAM is created
@@ -361,6 +431,8 @@ int main(void)
         cmocka_unit_test(test_common_arguments),
         cmocka_unit_test(test_machines_resolve),
         cmocka_unit_test(test_machines_query_host),
+        cmocka_unit_test(test_cpus_parse),
+        cmocka_unit_test(test_machines_check),
         cmocka_unit_test(test_firmware_nvram),
     };
 
