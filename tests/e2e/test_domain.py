@@ -16,7 +16,7 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 
-from ferrytest import Agent, Runner, Skip, need_qemu, tmpdir, wait_for
+from ferrytest import FERRYCTL, Agent, Runner, Skip, need_qemu, stop_pid, tmpdir, wait_for
 
 QEMU = os.environ.get("FERRY_QEMU", "qemu-system-x86_64")
 OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
@@ -165,8 +165,9 @@ def check_pinned_devices(agent, dom, xml):
     return slots
 
 
-def console_output(agent, dom, timeout=20):
-    """Bytes the guest's firmware writes to the console socket."""
+def console_output(agent, dom, timeout=20, until=(b"BdsDxe",), send=b"\r"):
+    """Bytes the guest's firmware writes to the console socket, sending
+    SEND each second, until one of UNTIL is among them."""
     path = os.path.join(agent.state, "run", dom + ".console")
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
@@ -174,8 +175,8 @@ def console_output(agent, dom, timeout=20):
     data = b""
     end = time.time() + timeout
     try:
-        while time.time() < end and b"BdsDxe" not in data:
-            s.send(b"\r")
+        while time.time() < end and not any(u in data for u in until):
+            s.send(send)
             try:
                 data += s.recv(65536)
             except socket.timeout:
@@ -321,10 +322,13 @@ def test_migrates_with_its_devices():
             "OVMF wrote no variables on the source: the comparison would prove nothing"
         wait_for(lambda: open(dst_nv, "rb").read() == open(src_nv, "rb").read(), 20,
                  "the destination's NVRAM to equal the source's")
-        # The console answers on the destination's socket after the switch.
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(os.path.join(dst.state, "run", "vm2.console"))
-        s.close()
+        # The console works on the destination's socket after the switch:
+        # only the destination's QEMU writes there, and the firmware, going
+        # on through its boot options (the disk, then network boot over
+        # the virtio NIC), prints what it tries.
+        until = (b"BdsDxe", b"PXE", b"net0:", b"Shell>")
+        out = console_output(dst, "vm2", timeout=40, until=until)
+        assert any(u in out for u in until), out[-2000:]
         dst.ctl("destroy", "vm2")
     finally:
         for a in (src, dst):
@@ -334,9 +338,186 @@ def test_migrates_with_its_devices():
             a.stop()
 
 
+def hiding_qemu(path, hide_cpu=None, hide_machine=None):
+    """A QEMU that lacks a CPU model or a machine type: the real one, whose
+    -cpu help / -machine help leave it out (the only fake here: one host
+    cannot have two QEMUs that differ)."""
+    with open(path, "w") as f:
+        f.write("""#!/bin/sh
+if [ "$1 $2" = "-cpu help" ] && [ -n "%(cpu)s" ]; then
+    %(qemu)s -cpu help | grep -v "^x86 %(cpu)s "; exit 0
+fi
+if [ "$1 $2" = "-machine help" ] && [ -n "%(machine)s" ]; then
+    %(qemu)s -machine help | grep -v "^%(machine)s " | sed "s/(alias of %(machine)s)//"; exit 0
+fi
+exec %(qemu)s "$@"
+""" % {"qemu": QEMU, "cpu": hide_cpu or "", "machine": hide_machine or ""})
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_destination_refusals():
+    """Prepare refuses, naming it, a destination whose QEMU lacks the
+    guest's machine type or CPU model, or that lacks the medium of its
+    CD-ROM; the guest runs on at the source."""
+    need_ovmf()
+    cd_dir = os.path.join(tmpdir(), "isos")
+    os.makedirs(cd_dir, exist_ok=True)
+    iso = os.path.join(cd_dir, "install.iso")
+    with open(iso, "wb") as f:
+        f.truncate(1 << 20)
+    src = Agent("ref-src").start()
+    dsts = []
+    try:
+        os.makedirs(src.images, exist_ok=True)
+        disk = make_qcow2(os.path.join(src.images, "vm4.qcow2"))
+        xml = realistic_xml("vm4", disk).replace(
+            "<target dev='sda' bus='sata'/>",
+            "<source file='%s'/><target dev='sda' bus='sata'/>" % iso)
+        path = os.path.join(src.dir, "vm4.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        src.ctl("define", path)
+        src.ctl("start", "vm4")
+        machine = ET.fromstring(dumpxml(src, "vm4")).find("os/type").get("machine")
+        no_cpu = Agent("ref-nocpu", env={"FERRY_QEMU": hiding_qemu(
+            os.path.join(tmpdir(), "qemu-nocpu"), hide_cpu="qemu64")})
+        no_machine = Agent("ref-nomachine", env={"FERRY_QEMU": hiding_qemu(
+            os.path.join(tmpdir(), "qemu-nomachine"), hide_machine=machine)})
+        # A destination whose view of the ISO's directory is an empty tmpfs.
+        no_iso = Agent("ref-noiso")
+        no_iso.wrap = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+                       'mount -t tmpfs ferry-e2e "$0" && exec "$@"', cd_dir]
+        cases = [
+            (no_cpu, "<cpu><model>qemu64</model>: this host's QEMU has no such CPU model"),
+            (no_machine, "<os><type machine='%s'>: this host's QEMU has no such machine type" %
+             machine),
+            (no_iso, "disk 'sda': CD-ROM medium '%s' is not on this host" % iso),
+        ]
+        for dst, msg in cases:
+            dsts.append(dst.start())
+            r = src.ctl("migrate", "--live", "--copy-storage-all", "vm4", dst.uri, check=False,
+                        timeout=120)
+            assert r.returncode != 0 and msg in r.stderr, (msg, r.stderr)
+            assert src.state_of("vm4") == "running"
+            assert "vm4" not in dst.domains()
+        src.ctl("destroy", "vm4")
+    finally:
+        for a in [src] + dsts:
+            if a.proc:
+                for name in list(a.domains()):
+                    if a.state_of(name) != "shutoff":
+                        a.ctl("destroy", name, check=False)
+                a.stop()
+
+
+class NetNs:
+    """A network namespace of the test's own, held by a sleeping process
+    (stopped by pid): agents run in it through nsenter, which execs them,
+    so their pid stays theirs."""
+
+    def __init__(self):
+        try:
+            self.proc = subprocess.Popen(["unshare", "--net", "sleep", "600"],
+                                         stderr=subprocess.PIPE)
+        except OSError as e:
+            raise Skip("cannot run unshare: %s" % e)
+        self.path = "/proc/%d/ns/net" % self.proc.pid
+        wait_for(lambda: self.proc.poll() is not None or
+                 os.readlink(self.path) != os.readlink("/proc/self/ns/net"), 10,
+                 "the network namespace")
+        if self.proc.poll() is not None:
+            raise Skip("cannot create a network namespace (no CAP_NET_ADMIN?): %s" %
+                       self.proc.stderr.read().decode().strip())
+        self.run("ip", "link", "set", "lo", "up")
+        if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+            self.stop()
+            raise Skip("no /dev/net/tun")
+
+    def wrap(self):
+        return ["nsenter", "--net=" + self.path, "--"]
+
+    def run(self, *cmd):
+        return subprocess.run(self.wrap() + list(cmd), check=True, capture_output=True,
+                              text=True, timeout=30).stdout
+
+    def taps(self):
+        """{name: (rx_packets, tx_packets)} of the namespace's taps."""
+        # ip, not /sys: this process's sysfs shows its own namespace.
+        links = json.loads(self.run("ip", "-j", "-s", "link", "show", "type", "tun"))
+        return {l["ifname"]: (l["stats64"]["rx"]["packets"], l["stats64"]["tx"]["packets"])
+                for l in links}
+
+    def stop(self):
+        stop_pid(self.proc)
+
+
+def test_ethernet_and_user_nics_migrate():
+    """Two NICs, type ethernet (a tap ferryd opens in a namespace the test
+    made) and type user, keep their MACs and PCI slots across a live
+    migration; the destination's tap carries the guest's frames (OVMF's
+    network boot sends DHCP requests on every NIC)."""
+    need_ovmf()
+    ns = NetNs()
+    src = Agent("eth-src")
+    dst = Agent("eth-dst")
+    try:
+        for a in (src, dst):
+            a.wrap = ns.wrap()
+            a.start()
+        os.makedirs(src.images, exist_ok=True)
+        disk = make_qcow2(os.path.join(src.images, "vm3.qcow2"))
+        xml = realistic_xml("vm3", disk).replace(
+            "<interface type='user'>",
+            "<interface type='ethernet'><model type='virtio'/></interface>\n"
+            "    <interface type='user'>").replace("<boot dev='hd'/>", "<boot dev='network'/>")
+        path = os.path.join(src.dir, "vm3.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        src.ctl("define", path)
+        src.ctl("start", "vm3")
+        before_taps = ns.taps()
+        assert len(before_taps) == 1, before_taps
+        stap = list(before_taps)[0]
+        wait_for(lambda: ns.taps()[stap][0] > 0, 60, "the guest's first frame on " + stap)
+        sxml = ET.fromstring(dumpxml(src, "vm3"))
+        nics = [(i.get("type"), i.find("mac").get("address"), i.find("address").get("slot"))
+                for i in sxml.findall("devices/interface")]
+        before = pci_summary(query_pci(src, "vm3"))
+
+        # ferryctl drives the migration and reaches the destination agent
+        # over TCP: from inside the namespace too.
+        r = subprocess.run(ns.wrap() + [FERRYCTL, "-c", src.control, "migrate", "--live",
+                                        "--copy-storage-all", "vm3", dst.uri],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, (r.stderr, src.log_tail(), dst.log_tail())
+        assert dst.state_of("vm3") == "running"
+        dxml = ET.fromstring(dumpxml(dst, "vm3"))
+        assert [(i.get("type"), i.find("mac").get("address"), i.find("address").get("slot"))
+                for i in dxml.findall("devices/interface")] == nics
+        assert pci_summary(query_pci(dst, "vm3")) == before
+        # The source's tap went with its QEMU; the destination's is new and
+        # the guest, running there, sends on it.
+        taps = ns.taps()
+        assert stap not in taps and len(taps) == 1, (stap, taps)
+        dtap = list(taps)[0]
+        wait_for(lambda: ns.taps()[dtap][0] > 0, 60, "the guest's frames on " + dtap)
+        dst.ctl("destroy", "vm3")
+    finally:
+        for a in (src, dst):
+            if a.proc:
+                for name in list(a.domains()):
+                    if a.state_of(name) != "shutoff":
+                        a.ctl("destroy", name, check=False)
+                a.stop()
+        ns.stop()
+
+
 if __name__ == "__main__":
     r = Runner(420)
     r.run(test_realistic_guest)
     r.run(test_refusals_name_what_they_refuse)
     r.run(test_migrates_with_its_devices)
+    r.run(test_ethernet_and_user_nics_migrate)
+    r.run(test_destination_refusals)
     r.finish()
