@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <gnutls/crypto.h>
 
 #include "cleanup.h"
 #include "util.h"
@@ -71,5 +74,51 @@ int qemu_firmware_prepare(const struct domain_def *def, const char *path, struct
         ferry_error_prefix(err, "nvram '%s'", path);
         return r;
     }
+    return 0;
+}
+
+int qemu_firmware_sha256(const void *buf, size_t len, char hex[65], struct ferry_error *err)
+{
+    unsigned char d[32];
+
+    if (gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, d) < 0)
+        return ferry_error_set(err, EIO, "sha256 failed");
+    for (size_t i = 0; i < sizeof d; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+int qemu_firmware_nvram_digest(const char *path, char hex[65], uint64_t *ret_size,
+                               struct ferry_error *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len;
+    int r;
+
+    if ((r = ferry_read_file(path, NVRAM_MAX, &buf, &len, err)) < 0) {
+        ferry_error_prefix(err, "nvram '%s'", path);
+        return r;
+    }
+    if ((r = qemu_firmware_sha256(buf, len, hex, err)) < 0)
+        return r;
+    *ret_size = len;
+    return 0;
+}
+
+int qemu_firmware_flash_base(const struct domain_def *def, const char *nvram_path,
+                             uint64_t *ret_base, struct ferry_error *err)
+{
+    struct stat code, vars;
+
+    /* QEMU maps the pflash devices below 4 GiB, the code (pflash0) at the
+     * top and the variables (pflash1) just under it (hw/i386/pc_sysfw.c),
+     * each the size of its file. */
+    if (stat(def->loader, &code) < 0)
+        return ferry_error_set_errno(err, errno, "loader '%s'", def->loader);
+    if (stat(nvram_path, &vars) < 0)
+        return ferry_error_set_errno(err, errno, "nvram '%s'", nvram_path);
+    if ((uint64_t)code.st_size + (uint64_t)vars.st_size > (1ull << 30))
+        return ferry_error_set(err, EFBIG, "loader and nvram are larger than 1 GiB together");
+    *ret_base = (1ull << 32) - (uint64_t)code.st_size - (uint64_t)vars.st_size;
     return 0;
 }

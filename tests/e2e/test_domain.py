@@ -411,6 +411,59 @@ def test_destination_refusals():
                 a.stop()
 
 
+def test_nvram_checked_at_switchover():
+    """Finish compares the variables store the destination received with
+    the NVRAM file the stopped source ended with. QEMU does not track the
+    guest's flash writes for migration, so they can differ; the test makes
+    them differ by changing a byte of the source's file behind QEMU's back:
+    the migration is refused and the guest runs on at the source; with the
+    byte back, it migrates."""
+    need_ovmf()
+    src = Agent("nv-src").start()
+    dst = Agent("nv-dst").start()
+    try:
+        os.makedirs(src.images, exist_ok=True)
+        disk = make_qcow2(os.path.join(src.images, "vm5.qcow2"))
+        path = os.path.join(src.dir, "vm5.xml")
+        with open(path, "w") as f:
+            f.write(realistic_xml("vm5", disk))
+        src.ctl("define", path)
+        src.ctl("start", "vm5")
+        wait_for(lambda: b"BdsDxe" in open(os.path.join(src.state, "run", "vm5.serial"),
+                                            "rb").read(), 60, "OVMF on the source")
+        nv = os.path.join(src.state, "nvram", "vm5_VARS.fd")
+        with open(nv, "r+b") as f:
+            f.seek(-1, os.SEEK_END)
+            last = f.read(1)
+            f.seek(-1, os.SEEK_END)
+            f.write(bytes([last[0] ^ 0xff]))
+        r = src.ctl("migrate", "--live", "--copy-storage-all", "vm5", dst.uri, check=False,
+                    timeout=300)
+        assert r.returncode != 0, "migrated with a variables store that differs"
+        assert "nvram: the guest's UEFI variables changed during the migration" in r.stderr, \
+            r.stderr
+        assert src.state_of("vm5") == "running"
+        assert "vm5" not in dst.domains()
+        with open(nv, "r+b") as f:
+            f.seek(-1, os.SEEK_END)
+            f.write(last)
+        # The copy the refused migration made stays on the destination,
+        # ferryd's to delete on request (docs/control-api.md, "Disk images
+        # and who owns them").
+        for v in dst.ctl_json("vol-list"):
+            dst.ctl("vol-delete", v["path"])
+        src.ctl("migrate", "--live", "--copy-storage-all", "vm5", dst.uri, timeout=300)
+        assert dst.state_of("vm5") == "running"
+        dst.ctl("destroy", "vm5")
+    finally:
+        for a in (src, dst):
+            if a.proc:
+                for name in list(a.domains()):
+                    if a.state_of(name) != "shutoff":
+                        a.ctl("destroy", name, check=False)
+                a.stop()
+
+
 class NetNs:
     """A network namespace of the test's own, held by a sleeping process
     (stopped by pid): agents run in it through nsenter, which execs them,
@@ -520,4 +573,5 @@ if __name__ == "__main__":
     r.run(test_migrates_with_its_devices)
     r.run(test_ethernet_and_user_nics_migrate)
     r.run(test_destination_refusals)
+    r.run(test_nvram_checked_at_switchover)
     r.finish()
