@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Shared pieces of ferryctl's verbs (ferryctl.c, ctl-migrate.c). */
+/* Shared pieces of ferryctl's verbs (ferryctl.c, ctl-migrate.c, ctl-vol.c,
+ * ctl-guest.c). */
 #ifndef FERRY_AGENT_CTL_H
 #define FERRY_AGENT_CTL_H
 
@@ -19,5 +20,11 @@ int ctl_cmd_domjobabort(const char *uri, int argc, char **argv);
 int ctl_cmd_domxml_native(const char *verb, int argc, char **argv);
 int ctl_cmd_vol_list(const char *uri, int argc, char **argv);
 int ctl_cmd_vol_delete(const char *uri, int argc, char **argv);
+int ctl_cmd_power(const char *uri, int argc, char **argv);
+int ctl_cmd_console(const char *uri, int argc, char **argv);
+int ctl_cmd_domiflist(const char *uri, int argc, char **argv);
+int ctl_cmd_domifaddr(const char *uri, int argc, char **argv);
+int ctl_cmd_domblkinfo(const char *uri, int argc, char **argv);
+int ctl_cmd_vncdisplay(const char *uri, int argc, char **argv);
 
 #endif

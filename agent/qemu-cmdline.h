@@ -61,9 +61,11 @@ void qemu_argv_clear(struct qemu_argv *a);
 int qemu_net_check(const struct domain_def *def, struct ferry_error *err);
 /* Opens a tap for each ethernet or bridge NIC of DEF (up, attached to its
  * bridge): FDS[i] (DEF->n_nics entries) is its descriptor, O_CLOEXEC, or -1
- * for a user NIC. On failure every one opened is closed again. Caller closes
- * them with qemu_net_close() once QEMU holds its copies. */
-int qemu_net_open(const struct domain_def *def, int *fds, struct ferry_error *err);
+ * for a user NIC, and NAMES[i] the tap's name ("" for a user NIC). On
+ * failure every one opened is closed again. Caller closes them with
+ * qemu_net_close() once QEMU holds its copies. */
+int qemu_net_open(const struct domain_def *def, int *fds, char (*names)[DOMAIN_IFNAME_MAX],
+                  struct ferry_error *err);
 void qemu_net_close(int *fds, size_t n);
 
 /* UEFI firmware files (qemu-firmware.c). */

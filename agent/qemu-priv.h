@@ -34,6 +34,12 @@ struct qemu_dom {
     void *storage;            /* storage migration state (qemu-storage.c) */
     /* Lifecycle and tuning verbs (qemu.c, qemu-migrate.c). */
     bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
+    /* domain.reboot armed QEMU's shutdown action 'pause': the guest's next
+     * power-off is turned into a reset (qemu-guest.c). Atomic. */
+    bool fake_reboot;
+    /* The taps of ethernet and bridge NICs, per NIC ("" for user NICs), as
+     * the kernel named them at the last start. */
+    char tap_names[DOMAIN_MAX_NICS][DOMAIN_IFNAME_MAX];
     /* migrate-setspeed, guarded by dom->job.lock: SPEED_MIB (MiB/s, 0 =
      * unlimited) is the default of the next migration that names no
      * bandwidth, once SPEED_SET (libvirt's migMaxBandwidth). MIG_SPEED_MIB
@@ -72,6 +78,12 @@ struct qemu_driver {
 struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom);
 /* Starts a QEMU process for DOM. INCOMING: add -incoming defer and use
  * DEF (not dom->def) for the devices. */
+/* The guest verbs (qemu-guest.c): hv_driver.domain_power and
+ * domain_devices_info, and the SHUTDOWN event's part of a reboot. */
+int qemu_domain_power(struct agent *ag, struct agent_domain *dom, int how, struct ferry_error *err);
+void qemu_domain_devices_info(struct agent *ag, struct agent_domain *dom, json_object *out);
+void qemu_guest_on_shutdown(struct qemu_dom *p, json_object *data);
+
 /* Refuses, naming it, a definition whose pinned machine type or CPU model
  * this host's QEMU lacks (a migration's destination, before it starts
  * anything). */

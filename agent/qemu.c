@@ -330,9 +330,15 @@ static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *d
          * Confirm), the user's pause is over. */
         __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
         agent_emit_event(p->ag, "resumed", dname, NULL);
-    } else if (strcmp(name, "SHUTDOWN") == 0)
+    } else if (strcmp(name, "SHUTDOWN") == 0) {
+        qemu_guest_on_shutdown(p, data);
         agent_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
-    else if (strcmp(name, "MIGRATION") == 0)
+    } else if (strcmp(name, "POWERDOWN") == 0) {
+        /* The ACPI power button was pressed (domain.shutdown, reboot). */
+        agent_emit_event(p->ag, "powerdown", dname, NULL);
+    } else if (strcmp(name, "RESET") == 0) {
+        agent_emit_event(p->ag, "reset", dname, data ? json_object_get(data) : NULL);
+    } else if (strcmp(name, "MIGRATION") == 0)
         agent_emit_event(p->ag, "migration-status", dname, data ? json_object_get(data) : NULL);
     else if (strncmp(name, "BLOCK_JOB_", 10) == 0 || strcmp(name, "JOB_STATUS_CHANGE") == 0) {
         json_object *d = json_object_new_object();
@@ -456,7 +462,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         return ferry_error_set_errno(err, errno, "cannot open /dev/null");
     /* The taps of ethernet and bridge NICs: QEMU gets them as descriptors
      * 3, 4, ... (qemu-net.c). */
-    if ((r = qemu_net_open(dom->def, tap_fds, err)) < 0)
+    if ((r = qemu_net_open(dom->def, tap_fds, p->tap_names, err)) < 0)
         return r;
     for (size_t i = 0; i < dom->def->n_nics; i++)
         child_fds[i] = tap_fds[i] >= 0 ? 3 + n_taps++ : -1;
@@ -952,6 +958,8 @@ const struct hv_driver qemu_hv_driver = {
     .migrate_confirm = qemu_migrate_confirm,
     .migrate_cancel = qemu_migrate_cancel,
     .domain_suspend = qemu_domain_suspend,
+    .domain_power = qemu_domain_power,
+    .domain_devices_info = qemu_domain_devices_info,
     .domain_resume = qemu_domain_resume,
     .domain_info = qemu_domain_info,
     .migrate_set_param = qemu_migrate_set_param,

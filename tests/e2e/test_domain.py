@@ -11,6 +11,7 @@ and the destination's guest has the same PCI devices and MAC."""
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import time
@@ -464,6 +465,142 @@ def test_nvram_checked_at_switchover():
                 a.stop()
 
 
+def linux_guest():
+    """Kernel and initramfs of ferry's Linux test guest (tests/guest/linux),
+    from the build's manifest."""
+    path = os.environ.get("FERRY_LINUX_GUEST_MANIFEST", "")
+    try:
+        info = dict(l.rstrip("\n").split("=", 1) for l in open(path) if "=" in l)
+    except OSError:
+        raise Skip("no Linux test guest manifest (%r): build first" % path)
+    if "SKIP" in info:
+        raise Skip("no Linux test guest: %s" % info["SKIP"])
+    return info["KERNEL"], info["INITRD"]
+
+
+class Console:
+    """ferryctl console NAME, driven as a script would: commands written to
+    its stdin, the guest's answers read from its stdout."""
+
+    def __init__(self, agent, dom, timeout=120):
+        self.proc = subprocess.Popen([FERRYCTL, "-c", agent.control, "console", dom,
+                                      "--timeout", str(timeout)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = b""
+
+    def run(self, cmd, want, timeout=60):
+        """Sends CMD (again every 3 s, the shell may not be up yet) until
+        WANT is in the output after it."""
+        start = len(self.out)
+        end = time.time() + timeout
+        sent = 0
+        while time.time() < end:
+            if time.time() - sent > 3:
+                self.proc.stdin.write(cmd.encode() + b"\n")
+                self.proc.stdin.flush()
+                sent = time.time()
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                self.out += chunk
+                if want.encode() in self.out[start:]:
+                    return
+        err = b""
+        if self.proc.poll() is not None:
+            err = self.proc.stderr.read()
+        raise AssertionError("no %r on the console after %r: %r %r" % (
+            want, cmd, self.out[-1500:], err))
+
+    def close(self):
+        stop_pid(self.proc)
+
+
+def test_guest_verbs():
+    """shutdown, reboot, reset, console, domiflist, domifaddr, domblkinfo,
+    vncdisplay on ferry's Linux test guest (its shell on the console; it
+    has no ACPI power-button handler, which is what shutdown meets)."""
+    kernel, initrd = linux_guest()
+    a = Agent("verbs").start()
+    con = None
+    try:
+        disk = os.path.join(tmpdir(), "vm7.raw")
+        with open(disk, "wb") as f:
+            f.truncate(64 << 20)
+        xml = """<domain type='kvm'><name>vm7</name><memory unit='MiB'>192</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type><kernel>%s</kernel><initrd>%s</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 ferry.shell=1</cmdline></os>
+  <devices>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='%s'/>
+      <target dev='vda' bus='virtio'/></disk>
+    <interface type='user'><model type='virtio'/></interface>
+    <serial type='unix'/>
+    <graphics type='vnc' autoport='yes'/>
+  </devices></domain>""" % (kernel, initrd, disk)
+        path = os.path.join(a.dir, "vm7.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        a.ctl("define", path)
+        a.ctl("start", "vm7")
+        pid = a.qemu_pid("vm7")
+        con = Console(a, "vm7")
+        con.run("echo UP-$((6*7))", "UP-42", timeout=90)
+
+        mac = ET.fromstring(dumpxml(a, "vm7")).find("devices/interface/mac").get("address")
+        out = a.ctl("domiflist", "vm7").stdout
+        assert re.search(r"user\s+-\s+virtio\s+%s" % mac, out), out
+        out = a.ctl("domifaddr", "vm7").stdout
+        assert "10.0.2.15/24" in out and "convention" in out, out
+        info = a.ctl_json("domblkinfo", "vm7", "vda")
+        assert info == {"capacity": 64 << 20, "allocation": os.stat(disk).st_blocks * 512,
+                        "physical": 64 << 20}, info
+        vnc = a.ctl("vncdisplay", "vm7").stdout.strip()
+        m = re.match(r"^127\.0\.0\.1:(\d+)$", vnc)
+        assert m, vnc
+        s = socket.create_connection(("127.0.0.1", 5900 + int(m.group(1))), timeout=10)
+        assert s.recv(12).startswith(b"RFB "), "no VNC server on display %s" % vnc
+        s.close()
+
+        # reset: the guest starts again (a new shell, without the variable).
+        con.run("X=kept; echo X-$X", "X-kept")
+        out = a.ctl("reset", "vm7").stdout
+        assert "was reset" in out, out
+        con.run("echo AFTER-RESET-$X-", "AFTER-RESET--", timeout=90)
+
+        # shutdown: the button is pressed (QEMU's POWERDOWN) but this guest
+        # has nothing listening to it: --timeout says so, the guest runs.
+        r = a.ctl("shutdown", "vm7", "--mode", "acpi", "--timeout", "3", check=False)
+        assert r.returncode == 1 and "did not shut down within 3 s" in r.stderr, r.stderr
+        assert a.state_of("vm7") == "running"
+        r = a.ctl("shutdown", "vm7", "--mode", "agent", check=False)
+        assert r.returncode != 0 and "mode 'agent' is not supported (acpi)" in r.stderr
+
+        # reboot: armed by the button; the guest's own power-off then
+        # becomes a reset, in the same QEMU.
+        out = a.ctl("reboot", "vm7").stdout
+        assert "is being rebooted" in out, out
+        con.run("Y=1; echo Y-$Y", "Y-1")
+        con.proc.stdin.write(b"poweroff -f\n")
+        con.proc.stdin.flush()
+        con.run("echo REBOOTED-$Y-", "REBOOTED--", timeout=90)
+        assert a.qemu_pid("vm7") == pid and a.state_of("vm7") == "running"
+        # One shot: the next power-off is one.
+        con.proc.stdin.write(b"poweroff -f\n")
+        con.proc.stdin.flush()
+        wait_for(lambda: a.state_of("vm7") == "shutoff", 60, "the guest to power off")
+        out = a.ctl("events", "--domain", "vm7", "--since", "0", "--timeout", "2").stdout
+        events = [json.loads(l)["event"] for l in out.splitlines() if l.strip()]
+        assert events.count("powerdown") == 2 and "reset" in events, events
+    finally:
+        if con:
+            con.close()
+        if a.proc:
+            if a.state_of("vm7") != "shutoff":
+                a.ctl("destroy", "vm7", check=False)
+            a.stop()
+
+
 class NetNs:
     """A network namespace of the test's own, held by a sleeping process
     (stopped by pid): agents run in it through nsenter, which execs them,
@@ -574,4 +711,5 @@ if __name__ == "__main__":
     r.run(test_ethernet_and_user_nics_migrate)
     r.run(test_destination_refusals)
     r.run(test_nvram_checked_at_switchover)
+    r.run(test_guest_verbs)
     r.finish()
