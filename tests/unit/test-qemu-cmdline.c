@@ -343,6 +343,30 @@ static void test_machines_check(void **state)
     free(l);
 }
 
+/* A bridge NIC on a host without its bridge: refused, naming the NIC and
+ * the bridge (a start, and a migration's Prepare). */
+static void test_net_check_bridge(void **state)
+{
+    struct domain_def *def =
+        parse_ok("<domain><name>g</name><memory>1024</memory><devices>"
+                 "<interface type='bridge'><mac address='52:54:00:12:34:56'/>"
+                 "<source bridge='ferry-nobr9'/><model type='virtio'/></interface>"
+                 "<interface type='user'/></devices></domain>");
+    struct ferry_error err = {0};
+
+    (void)state;
+    assert_int_equal(qemu_net_check(def, &err), -ENODEV);
+    assert_string_equal(
+        err.msg, "interface '52:54:00:12:34:56': bridge 'ferry-nobr9' not found on this host");
+    domain_def_free(def);
+    /* User and ethernet NICs need no bridge. */
+    def = parse_ok("<domain><name>g</name><memory>1024</memory><devices>"
+                   "<interface type='ethernet'/><interface type='user'/></devices></domain>");
+    err = (struct ferry_error){0};
+    assert_int_equal(qemu_net_check(def, &err), 0);
+    domain_def_free(def);
+}
+
 /* The host's own QEMU, when installed: its aliases resolve to versioned
  * machines it lists too. */
 static void test_machines_query_host(void **state)
@@ -433,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_machines_query_host),
         cmocka_unit_test(test_cpus_parse),
         cmocka_unit_test(test_machines_check),
+        cmocka_unit_test(test_net_check_bridge),
         cmocka_unit_test(test_firmware_nvram),
     };
 
