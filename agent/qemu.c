@@ -453,6 +453,8 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     __atomic_store_n(&p->postcopy_failed, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_unknown, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->mig_postcopy_active, false, __ATOMIC_SEQ_CST);
+    /* Nor a reboot armed in the last one (its shutdown action is gone). */
+    __atomic_store_n(&p->fake_reboot, false, __ATOMIC_SEQ_CST);
     unlink(p->qmp_path);
     log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0)
