@@ -124,7 +124,17 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
     if (d->serial[0])
         add_text(disk, "serial", d->serial);
     add_pci_address(disk, &d->addr);
-    if (d->drive >= 0 && (!strcmp(d->bus, "sata") || !strcmp(d->bus, "ide"))) {
+    if (d->drive >= 0 && !strcmp(d->bus, "scsi")) {
+        char unit[8];
+
+        snprintf(unit, sizeof unit, "%d", d->drive);
+        n = xmlNewChild(disk, NULL, (const xmlChar *)"address", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"drive");
+        xmlNewProp(n, (const xmlChar *)"controller", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"bus", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"target", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"unit", (const xmlChar *)unit);
+    } else if (d->drive >= 0 && (!strcmp(d->bus, "sata") || !strcmp(d->bus, "ide"))) {
         bool sata = strcmp(d->bus, "sata") == 0;
         char bus[8], unit[8];
 
@@ -320,6 +330,13 @@ char *domain_def_format(const struct domain_def *def)
     devices = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
     for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
         add_disk(devices, &def->disks[i]);
+    if (def->scsi.present) {
+        n = xmlNewChild(devices, NULL, (const xmlChar *)"controller", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"scsi");
+        xmlNewProp(n, (const xmlChar *)"index", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"model", (const xmlChar *)"virtio-scsi");
+        add_pci_address(n, &def->scsi.addr);
+    }
     for (size_t i = 0; i < def->n_nics && i < DOMAIN_MAX_NICS; i++)
         add_nic(devices, &def->nics[i]);
     add_serial(devices, &def->serial);
@@ -350,7 +367,9 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         a->video.vram_kib != b->video.vram_kib || a->video.addr.set != b->video.addr.set ||
         a->video.addr.slot != b->video.addr.slot || a->cpu.mode != b->cpu.mode ||
         strcmp(a->cpu.model, b->cpu.model) || a->cpu.sockets != b->cpu.sockets ||
-        a->cpu.cores != b->cpu.cores || a->cpu.threads != b->cpu.threads)
+        a->cpu.cores != b->cpu.cores || a->cpu.threads != b->cpu.threads ||
+        a->scsi.present != b->scsi.present || a->scsi.addr.set != b->scsi.addr.set ||
+        a->scsi.addr.slot != b->scsi.addr.slot)
         return false;
     if (a->n_nics != b->n_nics)
         return false;

@@ -512,15 +512,16 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     if (!d.bus[0])
         strcpy(d.bus, "virtio");
     if (strcmp(d.bus, "virtio") && strcmp(d.bus, "sata") && strcmp(d.bus, "ide") &&
-        !(st->xen && (strcmp(d.bus, "xen") == 0 || strcmp(d.bus, "scsi") == 0)))
+        strcmp(d.bus, "scsi") && !(st->xen && strcmp(d.bus, "xen") == 0))
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: bus '%s' is not supported (virtio, sata, ide%s)", what, d.bus,
-                               st->xen ? ", scsi, xen" : "");
-    /* A CD-ROM drive sits on the machine's IDE/AHCI controller, as
-     * libvirt's do; a virtio one does not exist. */
-    if (d.cdrom && strcmp(d.bus, "sata") && strcmp(d.bus, "ide"))
+                               "%s: bus '%s' is not supported (virtio, sata, ide, scsi%s)", what,
+                               d.bus, st->xen ? ", xen" : "");
+    /* A CD-ROM drive sits on the machine's IDE/AHCI controller or the SCSI
+     * one, as libvirt's do; a virtio one does not exist. */
+    if (d.cdrom && strcmp(d.bus, "sata") && strcmp(d.bus, "ide") && strcmp(d.bus, "scsi"))
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: <disk device='cdrom'> on bus '%s' is not supported (sata, ide)",
+                               "%s: <disk device='cdrom'> on bus '%s' is not supported (sata, ide, "
+                               "scsi)",
                                what, d.bus);
 
     for (const xmlNode *n = disk->children; n; n = n->next) {
@@ -636,6 +637,10 @@ static int parse_devices(struct parse_state *st, const xmlNode *devices)
                 return r;
         } else if (agent_xml_is(n, "video") && !st->xen) {
             int r = domain_parse_video(st, n);
+            if (r < 0)
+                return r;
+        } else if (agent_xml_is(n, "controller") && !st->xen) {
+            int r = domain_parse_controller(st, n);
             if (r < 0)
                 return r;
         } else {
@@ -781,7 +786,9 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
     domain_nics_complete(def);
     domain_devices_complete(def);
     if (!st.xen &&
-        ((r = domain_pci_assign(def, err)) < 0 || (r = domain_drive_assign(def, err)) < 0 ||
+        /* Drives first: a disk on bus scsi adds the controller, whose
+         * PCI slot is assigned next. */
+        ((r = domain_drive_assign(def, err)) < 0 || (r = domain_pci_assign(def, err)) < 0 ||
          (r = domain_cpu_complete(def, err)) < 0))
         return r;
     if (st.xen) {

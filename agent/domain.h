@@ -66,7 +66,8 @@ struct domain_disk {
     char serial[64];             /* optional; "" if none */
     struct domain_pci_addr addr; /* bus virtio only */
     /* Bus sata/ide: the drive's position on the machine's disk controller
-     * (q35: AHCI port; pc: IDE bus drive/2, unit drive%2), assigned once at
+     * (q35: AHCI port; pc: IDE bus drive/2, unit drive%2); bus scsi: its
+     * LUN on the virtio-scsi controller (target 0). Assigned once at
      * define like a PCI slot; <address type='drive'> in the XML. -1 until
      * then. */
     int drive;
@@ -150,6 +151,15 @@ struct domain_cpu {
     unsigned sockets, cores, threads;
 };
 
+/* <controller type='scsi' index='0' model='virtio-scsi'>: the one SCSI
+ * controller, which disks on bus scsi sit on; added when a disk needs it. */
+#define DOMAIN_SCSI_LUNS 32
+
+struct domain_scsi {
+    bool present;
+    struct domain_pci_addr addr;
+};
+
 /* <on_reboot>: what a guest reboot does. <on_poweroff> and <on_crash> can
  * only be destroy (a guest without a pvpanic device cannot tell QEMU it
  * crashed). */
@@ -188,6 +198,7 @@ struct domain_def {
     struct domain_serial serial;
     struct domain_graphics graphics;
     struct domain_video video;
+    struct domain_scsi scsi;
     char *description; /* optional */
     size_t n_disks;
     struct domain_disk disks[DOMAIN_MAX_DISKS];

@@ -88,22 +88,26 @@ static const char *pci_addr(struct domain_pci_addr a, char *buf)
 
 /* ",bus=ide.2": a sata/ide drive's pinned position on the machine's own
  * controller: q35's AHCI has one drive per port (bus), a pc's PIIX IDE two
- * units on each of two buses. BUF holds 32 bytes. */
+ * units on each of two buses; a scsi disk's LUN on the virtio-scsi
+ * controller (target 0). BUF holds 48 bytes. */
 static const char *drive_bus(const struct domain_def *def, const struct domain_disk *d, char *buf)
 {
     if (d->drive < 0)
         return "";
-    if (strstr(def->machine, "q35"))
-        snprintf(buf, 32, ",bus=ide.%d", d->drive);
+    if (strcmp(d->bus, "scsi") == 0)
+        snprintf(buf, 48, ",bus=scsi0.0,channel=0,scsi-id=0,lun=%d", d->drive);
+    else if (strstr(def->machine, "q35"))
+        snprintf(buf, 48, ",bus=ide.%d", d->drive);
     else
-        snprintf(buf, 32, ",bus=ide.%d,unit=%d", d->drive / 2, d->drive % 2);
+        snprintf(buf, 48, ",bus=ide.%d,unit=%d", d->drive / 2, d->drive % 2);
     return buf;
 }
 
 static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
                      const struct domain_def *def, const struct domain_disk *d)
 {
-    char bus[32];
+    char bus[48];
+    bool scsi = strcmp(d->bus, "scsi") == 0;
 
     _cleanup_free_ char *src = NULL;
     const char *ro = d->readonly ? "on" : "off";
@@ -114,7 +118,7 @@ static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
         /* Only a CD-ROM may be empty (domain.c): a drive with its tray
          * empty. */
         argv_add(a, "-device");
-        argv_addf(a, "ide-cd,id=%s%s", d->target, drive_bus(def, d, bus));
+        argv_addf(a, "%s,id=%s%s", scsi ? "scsi-cd" : "ide-cd", d->target, drive_bus(def, d, bus));
         return;
     }
     src = qemu_escape(d->source);
@@ -138,7 +142,11 @@ static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
     argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=%s%s,read-only=%s",
               domain_disk_format_name(d->format), d->target, d->target, discard, dz, ro);
     argv_add(a, "-device");
-    if (d->cdrom)
+    if (scsi)
+        argv_addf(a, "%s,drive=f-%s,id=%s%s%s%s%s", d->cdrom ? "scsi-cd" : "scsi-hd", d->target,
+                  d->target, d->serial[0] ? ",serial=" : "", d->serial,
+                  d->shareable ? ",share-rw=on" : "", drive_bus(def, d, bus));
+    else if (d->cdrom)
         argv_addf(a, "ide-cd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
                   d->serial[0] ? ",serial=" : "", d->serial, drive_bus(def, d, bus));
     else if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
@@ -329,6 +337,13 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
             argv_add(a, "-append");
             argv_add(a, def->cmdline);
         }
+    }
+    if (def->scsi.present) {
+        /* Before its disks, which name its bus. */
+        char addr[16];
+
+        argv_add(a, "-device");
+        argv_addf(a, "virtio-scsi-pci,id=scsi0%s", pci_addr(def->scsi.addr, addr));
     }
     for (size_t i = 0; i < def->n_disks; i++)
         add_disk(a, h, def, &def->disks[i]);

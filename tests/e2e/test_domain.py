@@ -465,6 +465,60 @@ def test_nvram_checked_at_switchover():
                 a.stop()
 
 
+def test_scsi_disks_migrate():
+    """Disks on a virtio-scsi controller (a qcow2 disk, an empty CD-ROM):
+    the controller and each LUN pinned at define and on QEMU's command
+    line, the same PCI bus on the destination, the disk's data copied by
+    --copy-storage-all."""
+    need_qemu()
+    src = Agent("scsi-src").start()
+    dst = Agent("scsi-dst").start()
+    try:
+        os.makedirs(src.images, exist_ok=True)
+        disk = make_qcow2(os.path.join(src.images, "vm8.qcow2"), "64M")
+        subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0xab 1M 2M", disk], check=True,
+                       capture_output=True, timeout=30)
+        xml = """<domain type='kvm'><name>vm8</name><memory unit='MiB'>64</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <devices>
+    <controller type='scsi' index='0' model='virtio-scsi'/>
+    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+      <source file='%s'/><target dev='sda' bus='scsi'/></disk>
+    <disk type='file' device='cdrom'><target dev='sdb' bus='scsi'/><readonly/></disk>
+  </devices></domain>""" % disk
+        path = os.path.join(src.dir, "vm8.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        src.ctl("define", path)
+        root = ET.fromstring(dumpxml(src, "vm8", inactive=True))
+        slot = int(root.find("devices/controller[@type='scsi']/address").get("slot"), 16)
+        units = [d.find("address").get("unit") for d in root.findall("devices/disk")]
+        assert units == ["0", "1"], units
+        src.ctl("start", "vm8")
+        devs = devices_args(cmdline(src, "vm8"))
+        assert "virtio-scsi-pci,id=scsi0,addr=%#x" % slot in devs, devs
+        assert any(d.startswith("scsi-hd,drive=f-sda,id=sda,") and d.endswith(",lun=0")
+                   for d in devs), devs
+        assert "scsi-cd,id=sdb,bus=scsi0.0,channel=0,scsi-id=0,lun=1" in devs, devs
+        before = pci_summary(query_pci(src, "vm8"))
+        assert any(d[1] == slot and d[3] == 0x1af4 for d in before), before
+
+        src.ctl("migrate", "--live", "--copy-storage-all", "vm8", dst.uri, timeout=300)
+        assert pci_summary(query_pci(dst, "vm8")) == before
+        target = ET.fromstring(dumpxml(dst, "vm8")).find("devices/disk/source").get("file")
+        dst.ctl("destroy", "vm8")
+        r = subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", disk, target],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        for a in (src, dst):
+            if a.proc:
+                for name in list(a.domains()):
+                    if a.state_of(name) != "shutoff":
+                        a.ctl("destroy", name, check=False)
+                a.stop()
+
+
 def linux_guest():
     """Kernel and initramfs of ferry's Linux test guest (tests/guest/linux),
     from the build's manifest."""
@@ -712,4 +766,5 @@ if __name__ == "__main__":
     r.run(test_destination_refusals)
     r.run(test_nvram_checked_at_switchover)
     r.run(test_guest_verbs)
+    r.run(test_scsi_disks_migrate)
     r.finish()

@@ -323,8 +323,8 @@ static void test_disk_refusals(void **state)
          -EOPNOTSUPP, "disk 'vdc': <disk device='cdrom'> on bus 'virtio' is not supported"},
         {"<disk type='file' device='disk'><target dev='vdc'/></disk>", -EINVAL,
          "disk 'vdc': <disk device='disk'> without <source>: only a cdrom may be empty"},
-        {"<disk type='file'><source file='/x'/><target dev='sdb' bus='scsi'/></disk>", -EOPNOTSUPP,
-         "disk 'sdb': bus 'scsi' is not supported (virtio, sata, ide)"},
+        {"<disk type='file'><source file='/x'/><target dev='sdb' bus='usb'/></disk>", -EOPNOTSUPP,
+         "disk 'sdb': bus 'usb' is not supported (virtio, sata, ide, scsi)"},
         {"<disk type='file'><driver name='qemu' io='native'/><source file='/x'/>"
          "<target dev='vda'/></disk>",
          -EINVAL, "disk 'vda': <driver io='native'> needs cache='none'"},
@@ -942,6 +942,81 @@ static void test_cpu(void **state)
 #undef CPU_DOC
 }
 
+/* Disks on bus scsi sit on the one virtio-scsi controller, added when a
+ * disk needs it, with a PCI slot and a LUN each pinned like the others. */
+static void test_scsi(void **state)
+{
+#define SCSI_DOC(devs)                                                                             \
+    "<domain><name>s</name><memory>1</memory><devices>" devs "</devices></domain>"
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {SCSI_DOC("<controller type='scsi' index='0'/>"), -EOPNOTSUPP,
+         "<controller type='scsi'>: model='' is not supported (only virtio-scsi)"},
+        {SCSI_DOC("<controller type='scsi' model='lsilogic'/>"), -EOPNOTSUPP,
+         "model='lsilogic' is not supported (only virtio-scsi)"},
+        {SCSI_DOC("<controller type='scsi' index='1' model='virtio-scsi'/>"), -EOPNOTSUPP,
+         "index='1' is not supported (one SCSI controller, 0)"},
+        {SCSI_DOC("<controller type='scsi' model='virtio-scsi' ports='4'/>"), -EOPNOTSUPP,
+         "attribute 'ports' of <controller> is not supported"},
+        {SCSI_DOC("<controller type='scsi' model='virtio-scsi'/>"
+                  "<controller type='scsi' model='virtio-scsi'/>"),
+         -EINVAL, "controller type='scsi'"},
+        {SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/>"
+                  "<address type='drive' controller='0' bus='0' target='1' unit='0'/></disk>"),
+         -EOPNOTSUPP, "<address controller='0' bus='0' target='1' unit='0'> is not supported"},
+        {SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/>"
+                  "<address type='drive' unit='2'/></disk>"
+                  "<disk><source file='/b'/><target dev='sdb' bus='scsi'/>"
+                  "<address type='drive' unit='2'/></disk>"),
+         -EINVAL, "disk 'sdb': SCSI unit 2 is already disk 'sda''s"},
+    };
+    struct domain_def *def, *again;
+    char *xml;
+
+    (void)state;
+    /* No controller in the document: added; the LUNs by order, around
+     * the one written. */
+    def = parse_ok(SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/></disk>"
+                            "<disk><source file='/b'/><target dev='sdb' bus='scsi'/>"
+                            "<address type='drive' controller='0' bus='0' target='0' unit='0'/>"
+                            "</disk>"
+                            "<disk device='cdrom'><target dev='sdc' bus='scsi'/></disk>"
+                            "<disk><source file='/v'/><target dev='vda'/></disk>"));
+    assert_true(def->scsi.present);
+    assert_true(def->scsi.addr.set);
+    assert_int_equal(def->scsi.addr.slot, 2); /* before the virtio disk */
+    assert_int_equal(def->disks[3].addr.slot, 3);
+    assert_int_equal(def->disks[0].drive, 1);
+    assert_int_equal(def->disks[1].drive, 0);
+    assert_int_equal(def->disks[2].drive, 2);
+    xml = domain_def_format(def);
+    assert_non_null(strstr(xml, "<controller type=\"scsi\" index=\"0\" model=\"virtio-scsi\">"));
+    assert_non_null(strstr(xml, "<address type=\"drive\" controller=\"0\" bus=\"0\" "
+                                "target=\"0\" unit=\"2\"/>"));
+    again = parse_ok(xml);
+    assert_true(domain_def_equal(def, again));
+    assert_int_equal(again->n_ignored, 0);
+    domain_def_free(again);
+    free(xml);
+    domain_def_free(def);
+    /* A controller as virt-install writes it; the machine's own are listed. */
+    def = parse_ok(SCSI_DOC("<controller type='scsi' index='0' model='virtio-scsi'>"
+                            "<driver queues='2'/><address type='pci' slot='0x07'/></controller>"
+                            "<controller type='usb' model='qemu-xhci'/>"));
+    assert_true(def->scsi.present);
+    assert_int_equal(def->scsi.addr.slot, 7);
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "devices/controller/driver");
+    assert_string_equal(def->ignored[1], "devices/controller");
+    domain_def_free(def);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        expect_fail(cases[i].xml, cases[i].code, cases[i].msg);
+#undef SCSI_DOC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -966,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_chardev_display),
         cmocka_unit_test(test_loader_lifecycle),
         cmocka_unit_test(test_cpu),
+        cmocka_unit_test(test_scsi),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

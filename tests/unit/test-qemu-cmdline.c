@@ -202,6 +202,15 @@ static const struct row rows[] = {
              "<topology sockets='2' cores='1' threads='2'/></cpu>",
      .want = {"-cpu", "qemu64", "-smp", "4,sockets=2,cores=1,threads=2"}},
     {.root = "<vcpu>3</vcpu>", .want = {"-smp", "3"}, .absent = "-cpu"},
+    /* virtio-scsi: the controller at its slot, then each disk at its LUN. */
+    {.devices = "<controller type='scsi' index='0' model='virtio-scsi'>"
+                "<address type='pci' slot='0x06'/></controller>"
+                "<disk type='block'><source dev='/dev/vg/d'/><target dev='sda' bus='scsi'/>"
+                "<address type='drive' controller='0' bus='0' target='0' unit='3'/></disk>"
+                "<disk device='cdrom'><target dev='sdb' bus='scsi'/></disk>",
+     .want = {"-device", "virtio-scsi-pci,id=scsi0,addr=0x6", "-device",
+              "scsi-hd,drive=f-sda,id=sda,bus=scsi0.0,channel=0,scsi-id=0,lun=3", "-device",
+              "scsi-cd,id=sdb,bus=scsi0.0,channel=0,scsi-id=0,lun=0"}},
 };
 
 static void test_table(void **state)
