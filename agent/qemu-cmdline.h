@@ -79,17 +79,6 @@ char *qemu_firmware_nvram_path(const char *state_dir, const struct domain_def *d
  * yet (first start); an existing one is the guest's and is kept. */
 int qemu_firmware_prepare(const struct domain_def *def, const char *path, struct ferry_error *err);
 
-/* The NVRAM at a migration's switchover (qemu-migrate.c). */
-/* SHA-256 of LEN bytes of BUF as 64 lower-case hex digits into HEX. */
-int qemu_firmware_sha256(const void *buf, size_t len, char hex[65], struct ferry_error *err);
-/* The digest and size of the NVRAM file PATH. */
-int qemu_firmware_nvram_digest(const char *path, char hex[65], uint64_t *ret_size,
-                               struct ferry_error *err);
-/* Where the guest sees its variables store (pflash1): the guest-physical
- * address QEMU maps it at, from the sizes of the loader and NVRAM files. */
-int qemu_firmware_flash_base(const struct domain_def *def, const char *nvram_path,
-                             uint64_t *ret_base, struct ferry_error *err);
-
 #define QEMU_MACHINES_MAX 256
 
 struct qemu_machine {

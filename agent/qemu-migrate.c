@@ -676,83 +676,6 @@ static int tls_start_source(struct mig_ctx *m, struct ferry_error *err)
     return qemu_tls_setup(m->agent, priv(m)->qmp, false, host[0] ? host : NULL, err);
 }
 
-/* ---- The NVRAM at the switchover ----
- *
- * A UEFI guest's variables live in its pflash1 device, whose contents QEMU
- * migrates as a RAM block; the destination's QEMU writes them to its NVRAM
- * file when the guest first runs there (pflash_cfi01's post-load), so the
- * file follows the flash. But QEMU does not mark the block's pages dirty
- * when the guest programs the flash (its MMIO handler writes the RAM
- * directly), so a variable written after its page was sent could be lost
- * in the stream. Perform therefore sends in the cookie the digest of the
- * NVRAM file the stopped source ended with (QEMU writes every flash write
- * through to it), and Finish compares it with the flash as the destination
- * received it, before the guest runs there: a difference fails the
- * migration, and the guest goes on at the source with its variables. */
-
-static bool has_nvram(const struct domain_def *def)
-{
-    return def->loader && !def->loader_rom;
-}
-
-/* Source, after a completed pre-copy migration (the guest is stopped). */
-static int nvram_digest_source(struct mig_ctx *m, struct ferry_error *err)
-{
-    _cleanup_free_ char *path = NULL;
-    int r;
-
-    /* After a post-copy switch the guest already runs on the destination:
-     * there is nothing left to check before it does. */
-    if (!has_nvram(m->dom->def) || (m->params->flags & MIG_POSTCOPY))
-        return 0;
-    path = qemu_firmware_nvram_path(m->agent->cfg.state_dir, m->dom->def);
-    r = qemu_firmware_nvram_digest(path, m->cookie_out.nvram_sha256, &m->cookie_out.nvram_size,
-                                   err);
-    if (r < 0)
-        ferry_error_prefix(err, "perform");
-    return r;
-}
-
-/* Destination, the incoming migration completed, the guest not yet run. */
-static int nvram_check_destination(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err)
-{
-    const struct cookie *ci = &m->cookie_in;
-    _cleanup_free_ char *path = NULL, *dump = NULL, *buf = NULL;
-    char hex[65];
-    uint64_t base;
-    size_t len;
-    json_object *args;
-    int r;
-
-    if (!ci->nvram_sha256[0] || !has_nvram(m->dom->def))
-        return 0;
-    path = qemu_firmware_nvram_path(m->agent->cfg.state_dir, m->dom->def);
-    if ((r = qemu_firmware_flash_base(m->dom->def, path, &base, err)) < 0)
-        return r;
-    dump = ferry_strdup_printf("%s/%s.nvram-check", m->agent->run_dir, m->dom->def->name);
-    args = json_object_new_object();
-    json_object_object_add(args, "val", json_object_new_int64((int64_t)base));
-    json_object_object_add(args, "size", json_object_new_int64((int64_t)ci->nvram_size));
-    json_object_object_add(args, "filename", json_object_new_string(dump));
-    r = qmp_conn_execute(qmp, "pmemsave", args, QMP_TIMEOUT_MS, NULL, err);
-    if (r == 0)
-        r = ferry_read_file(dump, ci->nvram_size, &buf, &len, err);
-    unlink(dump);
-    if (r == 0)
-        r = qemu_firmware_sha256(buf, len, hex, err);
-    if (r < 0) {
-        ferry_error_prefix(err, "nvram: reading the guest's variables store");
-        return r;
-    }
-    if (len != ci->nvram_size || strcmp(hex, ci->nvram_sha256) != 0)
-        return ferry_error_set(err, EIO,
-                               "nvram: the guest's UEFI variables changed during the migration "
-                               "and QEMU did not carry the change (it does not track writes "
-                               "to the flash): the migration is cancelled, the guest keeps "
-                               "running on the source; retry it");
-    return 0;
-}
-
 int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
 {
     struct qemu_dom *p = priv(m);
@@ -814,7 +737,7 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     p->mig_ram_running = false;
     pthread_mutex_unlock(&m->job->lock);
     if (r == 0)
-        r = nvram_digest_source(m, err);
+        r = qemu_nvram_digest_source(m, err);
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
     if (given->flags & MIG_TLS)
@@ -1012,7 +935,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         }
         usleep(20 * 1000);
     }
-    if (!postcopy && (r = nvram_check_destination(m, p->qmp, err)) < 0)
+    if (!postcopy && (r = qemu_nvram_check_destination(m, p->qmp, err)) < 0)
         goto fail;
     if ((r = qemu_storage_finish(m, err)) < 0)
         goto fail;

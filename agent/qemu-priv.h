@@ -84,6 +84,14 @@ int qemu_domain_power(struct agent *ag, struct agent_domain *dom, int how, struc
 void qemu_domain_devices_info(struct agent *ag, struct agent_domain *dom, json_object *out);
 void qemu_guest_on_shutdown(struct qemu_dom *p, json_object *data);
 
+/* A UEFI guest's NVRAM at a migration's switchover (qemu-firmware.c):
+ * Perform puts the digest of the stopped source's NVRAM file into its
+ * cookie; Finish compares it with the variables store the destination
+ * received, before the guest runs there. Both do nothing for a guest
+ * without one (or a post-copy migration). */
+int qemu_nvram_digest_source(struct mig_ctx *m, struct ferry_error *err);
+int qemu_nvram_check_destination(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
+
 /* Refuses, naming it, a definition whose pinned machine type or CPU model
  * this host's QEMU lacks (a migration's destination, before it starts
  * anything). */
