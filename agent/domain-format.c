@@ -47,6 +47,33 @@ static xmlNode *add_text(xmlNode *parent, const char *name, const char *text)
     return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
 }
 
+/* <features> and <clock>, when the definition sets something. */
+static void add_machine_opts(xmlNode *root, const struct domain_machine_opts *o)
+{
+    xmlNode *n, *t;
+
+    if (o->vmport || o->smm) {
+        n = xmlNewChild(root, NULL, (const xmlChar *)"features", NULL);
+        if (o->vmport)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"vmport", NULL),
+                       (const xmlChar *)"state", (const xmlChar *)domain_tristate_name(o->vmport));
+        if (o->smm)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"smm", NULL), (const xmlChar *)"state",
+                       (const xmlChar *)domain_tristate_name(o->smm));
+    }
+    if (o->hpet || o->rtc_localtime) {
+        n = xmlNewChild(root, NULL, (const xmlChar *)"clock", NULL);
+        xmlNewProp(n, (const xmlChar *)"offset",
+                   (const xmlChar *)(o->rtc_localtime ? "localtime" : "utc"));
+        if (o->hpet) {
+            t = xmlNewChild(n, NULL, (const xmlChar *)"timer", NULL);
+            xmlNewProp(t, (const xmlChar *)"name", (const xmlChar *)"hpet");
+            xmlNewProp(t, (const xmlChar *)"present",
+                       (const xmlChar *)(o->hpet == DOMAIN_ON ? "yes" : "no"));
+        }
+    }
+}
+
 /* <cpu>: nothing while unpinned (a definition not yet through the
  * driver's define). */
 static void add_cpu(xmlNode *root, const struct domain_cpu *c)
@@ -323,6 +350,7 @@ char *domain_def_format(const struct domain_def *def)
         if (def->nvram_template)
             xmlNewProp(n, (const xmlChar *)"template", (const xmlChar *)def->nvram_template);
     }
+    add_machine_opts(root, &def->mopts);
     add_cpu(root, &def->cpu);
     add_text(root, "on_poweroff", "destroy");
     add_text(root, "on_reboot", def->on_reboot == DOMAIN_REBOOT_DESTROY ? "destroy" : "restart");
@@ -369,6 +397,8 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         strcmp(a->cpu.model, b->cpu.model) || a->cpu.sockets != b->cpu.sockets ||
         a->cpu.cores != b->cpu.cores || a->cpu.threads != b->cpu.threads ||
         a->scsi.present != b->scsi.present || a->scsi.addr.set != b->scsi.addr.set ||
+        a->mopts.vmport != b->mopts.vmport || a->mopts.smm != b->mopts.smm ||
+        a->mopts.hpet != b->mopts.hpet || a->mopts.rtc_localtime != b->mopts.rtc_localtime ||
         a->scsi.addr.slot != b->scsi.addr.slot)
         return false;
     if (a->n_nics != b->n_nics)

@@ -160,6 +160,19 @@ struct domain_scsi {
     struct domain_pci_addr addr;
 };
 
+/* A machine property as the document sets it: DEFAULT when it says
+ * nothing (QEMU's default for the machine type). */
+enum domain_tristate { DOMAIN_DEFAULT = 0, DOMAIN_ON, DOMAIN_OFF };
+
+/* <features> and <clock>: properties of the machine. <acpi/>, <apic/>,
+ * <pae/> are what QEMU gives an x86_64 machine and are not stored. */
+struct domain_machine_opts {
+    enum domain_tristate vmport; /* <features><vmport state=> */
+    enum domain_tristate smm;    /* <features><smm state=> */
+    enum domain_tristate hpet;   /* <clock><timer name='hpet' present=> */
+    bool rtc_localtime;          /* <clock offset='localtime'>; else utc */
+};
+
 /* <on_reboot>: what a guest reboot does. <on_poweroff> and <on_crash> can
  * only be destroy (a guest without a pvpanic device cannot tell QEMU it
  * crashed). */
@@ -180,6 +193,7 @@ struct domain_def {
     /* <cpu>: pinned at define like the machine (no <cpu> becomes the
      * custom model QEMU_CPU_DEFAULT of the QEMU driver). */
     struct domain_cpu cpu;
+    struct domain_machine_opts mopts;
     char *kernel;  /* <os><kernel>: optional direct boot */
     char *initrd;  /* <os><initrd>, optional, only with a kernel */
     char *cmdline; /* <os><cmdline>, optional */
@@ -241,5 +255,6 @@ const char *domain_nic_type_name(enum domain_nic_type t);
 const char *domain_nic_model_name(enum domain_nic_model m);
 const char *domain_disk_cache_name(enum domain_disk_cache c);
 const char *domain_cpu_mode_name(enum domain_cpu_mode m);
+const char *domain_tristate_name(enum domain_tristate t); /* "on", "off", "" */
 
 #endif

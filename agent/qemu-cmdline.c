@@ -279,9 +279,23 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
     argv_add(a, "-machine");
     /* The pinned, versioned name (hv_driver.domain_define): the source and
      * the destination of a migration build the same machine. */
-    argv_addf(a, "%s,accel=%s%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
-              h->kvm ? "kvm" : "tcg",
-              def->loader && !def->loader_rom ? ",pflash0=pflash0,pflash1=pflash1" : "");
+    {
+        /* <features>, <clock>: set only what the document sets. */
+        const struct domain_machine_opts *o = &def->mopts;
+        char opts[96];
+
+        snprintf(opts, sizeof opts, "%s%s%s%s%s%s", o->vmport ? ",vmport=" : "",
+                 domain_tristate_name(o->vmport), o->smm ? ",smm=" : "",
+                 domain_tristate_name(o->smm), o->hpet ? ",hpet=" : "",
+                 domain_tristate_name(o->hpet));
+        argv_addf(a, "%s,accel=%s%s%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
+                  h->kvm ? "kvm" : "tcg",
+                  def->loader && !def->loader_rom ? ",pflash0=pflash0,pflash1=pflash1" : "", opts);
+    }
+    if (def->mopts.rtc_localtime) {
+        argv_add(a, "-rtc");
+        argv_add(a, "base=localtime");
+    }
     argv_add(a, "-m");
     argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
     switch (def->cpu.mode) {

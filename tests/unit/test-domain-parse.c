@@ -110,9 +110,8 @@ static void test_full_libvirt_document(void **state)
         "sysinfo",
         "os/boot",
         "os/smbios",
-        "features",
         "cpu@check",
-        "clock",
+        "clock/timer@tickpolicy",
         "pm",
         "devices/emulator",
         "devices/disk/backingStore",
@@ -180,6 +179,10 @@ static void test_full_libvirt_document(void **state)
     assert_string_equal(def->graphics.listen, "127.0.0.1");
     assert_int_equal(def->on_reboot, DOMAIN_REBOOT_RESTART);
     assert_int_equal(def->cpu.mode, DOMAIN_CPU_HOST_PASSTHROUGH);
+    assert_int_equal(def->mopts.vmport, DOMAIN_OFF);
+    assert_int_equal(def->mopts.hpet, DOMAIN_OFF);
+    assert_int_equal(def->mopts.smm, DOMAIN_DEFAULT);
+    assert_false(def->mopts.rtc_localtime);
     assert_int_equal(def->cpu.sockets, 1);
     assert_int_equal(def->cpu.cores, 2);
     assert_int_equal(def->cpu.threads, 2);
@@ -1017,6 +1020,75 @@ static void test_scsi(void **state)
 #undef SCSI_DOC
 }
 
+/* <features> and <clock>: the machine properties ferry gives as written;
+ * a feature or timer it cannot give is refused by name. */
+static void test_features_clock(void **state)
+{
+#define FC_DOC(x) "<domain><name>f</name><memory>1</memory>" x "</domain>"
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {FC_DOC("<features><hyperv mode='custom'><relaxed state='on'/></hyperv></features>"),
+         -EOPNOTSUPP, "<features><hyperv> is not supported"},
+        {FC_DOC("<features><kvm><hidden state='on'/></kvm></features>"), -EOPNOTSUPP,
+         "<features><kvm> is not supported"},
+        {FC_DOC("<features><apic eoi='on'/></features>"), -EOPNOTSUPP,
+         "attribute 'eoi' of <apic> is not supported"},
+        {FC_DOC("<features><vmport state='maybe'/></features>"), -EINVAL,
+         "<features><vmport>: state='maybe' is not on or off"},
+        {FC_DOC("<features><smm state='on'><tseg unit='MiB'>48</tseg></smm></features>"),
+         -EOPNOTSUPP, "<features><smm>: <tseg> is not supported"},
+        {FC_DOC("<clock offset='variable' adjustment='0'/>"), -EOPNOTSUPP,
+         "attribute 'adjustment' of <clock> is not supported"},
+        {FC_DOC("<clock offset='timezone'/>"), -EOPNOTSUPP,
+         "<clock>: offset='timezone' is not supported (utc, localtime)"},
+        {FC_DOC("<clock><timer name='hypervclock' present='yes'/></clock>"), -EOPNOTSUPP,
+         "<timer name='hypervclock' present='yes'> is not supported"},
+        {FC_DOC("<clock><timer name='rtc' present='no'/></clock>"), -EOPNOTSUPP,
+         "<timer name='rtc' present='no'> is not supported"},
+        {FC_DOC("<clock><timer name='tsc' frequency='1'/></clock>"), -EOPNOTSUPP,
+         "attribute 'frequency' of <timer> is not supported"},
+        {FC_DOC("<features/><features/>"), -EINVAL, "features"},
+    };
+    struct domain_def *def, *again;
+    char *xml;
+
+    (void)state;
+    def = parse_ok(FC_DOC("<features><acpi/><apic/><pae/><vmport state='off'/>"
+                          "<smm state='on'/><ioapic driver='kvm'/></features>"
+                          "<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/>"
+                          "<timer name='pit' tickpolicy='delay'/>"
+                          "<timer name='hpet' present='yes'/></clock>"));
+    assert_int_equal(def->mopts.vmport, DOMAIN_OFF);
+    assert_int_equal(def->mopts.smm, DOMAIN_ON);
+    assert_int_equal(def->mopts.hpet, DOMAIN_ON);
+    assert_true(def->mopts.rtc_localtime);
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "features/ioapic");
+    assert_string_equal(def->ignored[1], "clock/timer@tickpolicy");
+    xml = domain_def_format(def);
+    assert_non_null(strstr(xml, "<vmport state=\"off\"/>"));
+    assert_non_null(strstr(xml, "<clock offset=\"localtime\">"));
+    again = parse_ok(xml);
+    assert_true(domain_def_equal(def, again));
+    assert_int_equal(again->n_ignored, 0);
+    domain_def_free(again);
+    free(xml);
+    domain_def_free(def);
+    /* Nothing said: QEMU's defaults, and nothing formatted. */
+    def = parse_ok(FC_DOC(""));
+    xml = domain_def_format(def);
+    assert_null(strstr(xml, "<features"));
+    assert_null(strstr(xml, "<clock"));
+    free(xml);
+    domain_def_free(def);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        expect_fail(cases[i].xml, cases[i].code, cases[i].msg);
+#undef FC_DOC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1042,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_loader_lifecycle),
         cmocka_unit_test(test_cpu),
         cmocka_unit_test(test_scsi),
+        cmocka_unit_test(test_features_clock),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

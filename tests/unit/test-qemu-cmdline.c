@@ -202,6 +202,16 @@ static const struct row rows[] = {
              "<topology sockets='2' cores='1' threads='2'/></cpu>",
      .want = {"-cpu", "qemu64", "-smp", "4,sockets=2,cores=1,threads=2"}},
     {.root = "<vcpu>3</vcpu>", .want = {"-smp", "3"}, .absent = "-cpu"},
+    /* <features>, <clock>: machine properties, only those the document sets. */
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>",
+     .root = "<features><acpi/><apic/><vmport state='off'/><smm state='on'/></features>"
+             "<clock offset='localtime'><timer name='hpet' present='no'/></clock>",
+     .want = {"-machine", "pc-q35-7.2,accel=tcg,vmport=off,smm=on,hpet=off", "-rtc",
+              "base=localtime"}},
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>",
+     .root = "<clock offset='utc'/>",
+     .want = {"-machine", "pc-q35-7.2,accel=tcg"},
+     .absent = "-rtc"},
     /* virtio-scsi: the controller at its slot, then each disk at its LUN. */
     {.devices = "<controller type='scsi' index='0' model='virtio-scsi'>"
                 "<address type='pci' slot='0x06'/></controller>"
