@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -681,6 +682,9 @@ class NetNs:
     so their pid stays theirs."""
 
     def __init__(self):
+        for tool in ("unshare", "nsenter", "ip"):
+            if not shutil.which(tool):
+                raise Skip("no %s (util-linux, iproute2)" % tool)
         try:
             self.proc = subprocess.Popen(["unshare", "--net", "sleep", "600"],
                                          stderr=subprocess.PIPE)
