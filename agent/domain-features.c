@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The domain XML's <features> and <clock>: properties of the machine the
- * guest sees (its VMware port, SMM, HPET, the RTC's base). What ferry
+/* The domain XML's <features>, <clock> and <pm>: properties of the machine
+ * the guest sees (its VMware port, SMM, HPET, the RTC's base, the ACPI
+ * sleep states it offers). What ferry
  * gives is what the document says; a feature or timer it cannot give is
  * refused by name, and only host-side timing policies are listed as
  * ignored. */
@@ -145,6 +146,42 @@ int domain_parse_clock(struct parse_state *st, const xmlNode *c)
                                    (const char *)n->name);
         if ((r = parse_timer(st, n)) < 0)
             return r;
+    }
+    return 0;
+}
+
+int domain_parse_pm(struct parse_state *st, const xmlNode *pm)
+{
+    static const char *const known[] = {"enabled", NULL};
+    const char *what = WHAT ": <pm>";
+    int r;
+
+    if ((r = domain_parse_once(st, &st->seen_pm, "pm")) < 0 ||
+        (r = domain_check_attrs(st, pm, "pm", NULL, NULL, what)) < 0)
+        return r;
+    for (const xmlNode *n = pm->children; n; n = n->next) {
+        enum domain_tristate *t;
+        char v[8];
+
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (agent_xml_is(n, "suspend-to-mem"))
+            t = &st->def->mopts.s3;
+        else if (agent_xml_is(n, "suspend-to-disk"))
+            t = &st->def->mopts.s4;
+        else
+            return ferry_error_set(st->err, EOPNOTSUPP, "%s: <%s> is not supported", what,
+                                   (const char *)n->name);
+        if ((r = domain_check_attrs(st, n, "pm/suspend", known, NULL, what)) < 0 ||
+            (r = agent_xml_prop(n, "enabled", v, sizeof v, what, st->err)) < 0)
+            return r;
+        if (!strcmp(v, "yes"))
+            *t = DOMAIN_ON;
+        else if (!strcmp(v, "no"))
+            *t = DOMAIN_OFF;
+        else
+            return ferry_error_set(st->err, EINVAL, "%s: <%s enabled='%s'> is not yes or no", what,
+                                   (const char *)n->name, v);
     }
     return 0;
 }

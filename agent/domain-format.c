@@ -47,7 +47,7 @@ static xmlNode *add_text(xmlNode *parent, const char *name, const char *text)
     return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
 }
 
-/* <features> and <clock>, when the definition sets something. */
+/* <features>, <pm> and <clock>, when the definition sets something. */
 static void add_machine_opts(xmlNode *root, const struct domain_machine_opts *o)
 {
     xmlNode *n, *t;
@@ -60,6 +60,17 @@ static void add_machine_opts(xmlNode *root, const struct domain_machine_opts *o)
         if (o->smm)
             xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"smm", NULL), (const xmlChar *)"state",
                        (const xmlChar *)domain_tristate_name(o->smm));
+    }
+    if (o->s3 || o->s4) {
+        n = xmlNewChild(root, NULL, (const xmlChar *)"pm", NULL);
+        if (o->s3)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"suspend-to-mem", NULL),
+                       (const xmlChar *)"enabled",
+                       (const xmlChar *)(o->s3 == DOMAIN_ON ? "yes" : "no"));
+        if (o->s4)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"suspend-to-disk", NULL),
+                       (const xmlChar *)"enabled",
+                       (const xmlChar *)(o->s4 == DOMAIN_ON ? "yes" : "no"));
     }
     if (o->hpet || o->rtc_localtime) {
         n = xmlNewChild(root, NULL, (const xmlChar *)"clock", NULL);
@@ -399,6 +410,7 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         a->scsi.present != b->scsi.present || a->scsi.addr.set != b->scsi.addr.set ||
         a->mopts.vmport != b->mopts.vmport || a->mopts.smm != b->mopts.smm ||
         a->mopts.hpet != b->mopts.hpet || a->mopts.rtc_localtime != b->mopts.rtc_localtime ||
+        a->mopts.s3 != b->mopts.s3 || a->mopts.s4 != b->mopts.s4 ||
         a->scsi.addr.slot != b->scsi.addr.slot)
         return false;
     if (a->n_nics != b->n_nics)

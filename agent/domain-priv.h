@@ -19,7 +19,7 @@ struct parse_state {
     struct ferry_error *err;
     bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
     bool seen_serial, seen_console, seen_graphics, seen_cpu, seen_scsi;
-    bool seen_features, seen_clock;
+    bool seen_features, seen_clock, seen_pm;
     bool seen_on_poweroff, seen_on_reboot, seen_on_crash;
     bool xen; /* <domain type='xen'>: Xen's guest types, buses and backends too */
 };
@@ -53,6 +53,7 @@ int domain_parse_controller(struct parse_state *st, const xmlNode *n);
 /* <features>, <clock> (domain-features.c). */
 int domain_parse_features(struct parse_state *st, const xmlNode *n);
 int domain_parse_clock(struct parse_state *st, const xmlNode *n);
+int domain_parse_pm(struct parse_state *st, const xmlNode *n);
 
 /* <cpu> (domain-cpu.c). */
 int domain_parse_cpu(struct parse_state *st, const xmlNode *n);

@@ -728,6 +728,9 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
     } else if (!st->xen && agent_xml_is(n, "clock")) {
         if ((r = domain_parse_clock(st, n)) < 0)
             return r;
+    } else if (!st->xen && agent_xml_is(n, "pm")) {
+        if ((r = domain_parse_pm(st, n)) < 0)
+            return r;
     } else if (agent_xml_is(n, "description")) {
         if ((r = domain_parse_once(st, &st->seen_description, "description")) < 0 ||
             (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,

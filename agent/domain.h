@@ -171,6 +171,9 @@ struct domain_machine_opts {
     enum domain_tristate smm;    /* <features><smm state=> */
     enum domain_tristate hpet;   /* <clock><timer name='hpet' present=> */
     bool rtc_localtime;          /* <clock offset='localtime'>; else utc */
+    /* <pm><suspend-to-mem|suspend-to-disk enabled=>: whether the guest's
+     * ACPI offers S3 / S4 (ON: yes). */
+    enum domain_tristate s3, s4;
 };
 
 /* <on_reboot>: what a guest reboot does. <on_poweroff> and <on_crash> can

@@ -296,6 +296,20 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
         argv_add(a, "-rtc");
         argv_add(a, "base=localtime");
     }
+    {
+        /* <pm>: the ACPI sleep states, a property of the machine's power
+         * management device (q35's LPC bridge, a pc's PIIX4). */
+        const char *pm = strstr(def->machine, "q35") ? "ICH9-LPC" : "PIIX4_PM";
+
+        if (def->mopts.s3) {
+            argv_add(a, "-global");
+            argv_addf(a, "%s.disable_s3=%d", pm, def->mopts.s3 == DOMAIN_OFF);
+        }
+        if (def->mopts.s4) {
+            argv_add(a, "-global");
+            argv_addf(a, "%s.disable_s4=%d", pm, def->mopts.s4 == DOMAIN_OFF);
+        }
+    }
     argv_add(a, "-m");
     argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
     switch (def->cpu.mode) {

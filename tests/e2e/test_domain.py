@@ -176,6 +176,9 @@ def check_pinned_devices(agent, dom, xml):
     assert "pflash0=pflash0,pflash1=pflash1" in machine, machine
     # virt-install's <features><vmport state='off'/> and HPET-less <clock>.
     assert machine.endswith(",vmport=off,hpet=off"), machine
+    # ... and <pm>: no S3, no S4 in the guest's ACPI.
+    globals_ = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-global"]
+    assert globals_ == ["ICH9-LPC.disable_s3=1", "ICH9-LPC.disable_s4=1"], globals_
     vnc = argv[argv.index("-vnc") + 1]
     assert vnc == "127.0.0.1:0,to=99", vnc
     chardev = argv[argv.index("-chardev") + 1]
@@ -216,7 +219,7 @@ def test_realistic_guest():
         # Only host-side details are ignored; every device is honoured.
         ignored = sorted(re.findall(r"ignored: <([^>]+)>", out))
         assert ignored == ["clock/timer@tickpolicy", "currentMemory", "devices/emulator",
-                           "os/boot", "pm", "vcpu@placement"], out
+                           "os/boot", "vcpu@placement"], out
 
         xml = dumpxml(a, "vm1", inactive=True)
         root = ET.fromstring(xml)

@@ -112,7 +112,6 @@ static void test_full_libvirt_document(void **state)
         "os/smbios",
         "cpu@check",
         "clock/timer@tickpolicy",
-        "pm",
         "devices/emulator",
         "devices/disk/backingStore",
         "devices/disk/boot",
@@ -183,6 +182,8 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->mopts.hpet, DOMAIN_OFF);
     assert_int_equal(def->mopts.smm, DOMAIN_DEFAULT);
     assert_false(def->mopts.rtc_localtime);
+    assert_int_equal(def->mopts.s3, DOMAIN_OFF);
+    assert_int_equal(def->mopts.s4, DOMAIN_OFF);
     assert_int_equal(def->cpu.sockets, 1);
     assert_int_equal(def->cpu.cores, 2);
     assert_int_equal(def->cpu.threads, 2);
@@ -1051,16 +1052,24 @@ static void test_features_clock(void **state)
         {FC_DOC("<clock><timer name='tsc' frequency='1'/></clock>"), -EOPNOTSUPP,
          "attribute 'frequency' of <timer> is not supported"},
         {FC_DOC("<features/><features/>"), -EINVAL, "features"},
+        {FC_DOC("<pm><suspend-to-mem enabled='maybe'/></pm>"), -EINVAL,
+         "<pm>: <suspend-to-mem enabled='maybe'> is not yes or no"},
+        {FC_DOC("<pm><suspend-to-ram enabled='no'/></pm>"), -EOPNOTSUPP,
+         "<pm>: <suspend-to-ram> is not supported"},
     };
     struct domain_def *def, *again;
     char *xml;
 
     (void)state;
-    def = parse_ok(FC_DOC("<features><acpi/><apic/><pae/><vmport state='off'/>"
-                          "<smm state='on'/><ioapic driver='kvm'/></features>"
-                          "<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/>"
-                          "<timer name='pit' tickpolicy='delay'/>"
-                          "<timer name='hpet' present='yes'/></clock>"));
+    def =
+        parse_ok(FC_DOC("<features><acpi/><apic/><pae/><vmport state='off'/>"
+                        "<smm state='on'/><ioapic driver='kvm'/></features>"
+                        "<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/>"
+                        "<timer name='pit' tickpolicy='delay'/>"
+                        "<timer name='hpet' present='yes'/></clock>"
+                        "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='yes'/></pm>"));
+    assert_int_equal(def->mopts.s3, DOMAIN_OFF);
+    assert_int_equal(def->mopts.s4, DOMAIN_ON);
     assert_int_equal(def->mopts.vmport, DOMAIN_OFF);
     assert_int_equal(def->mopts.smm, DOMAIN_ON);
     assert_int_equal(def->mopts.hpet, DOMAIN_ON);
