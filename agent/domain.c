@@ -759,6 +759,12 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
 
 int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struct ferry_error *err)
 {
+    return domain_def_parse_flags(xml, len, 0, ret, err);
+}
+
+int domain_def_parse_flags(const char *xml, size_t len, unsigned flags, struct domain_def **ret,
+                           struct ferry_error *err)
+{
     _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
     _cleanup_(domain_def_freep) struct domain_def *def = NULL;
     struct parse_state st = {.err = err};
@@ -774,7 +780,8 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
                                (const char *)root->name);
     {
         _cleanup_(xmlFreep) xmlChar *dtype = xmlGetNoNsProp(root, (const xmlChar *)"type");
-        st.xen = dtype && strcmp((const char *)dtype, "xen") == 0;
+        st.xen =
+            dtype && strcmp((const char *)dtype, "xen") == 0 && !(flags & DOMAIN_PARSE_NOT_XEN);
     }
     def = ferry_calloc(1, sizeof *def);
     def->vcpus = 1;

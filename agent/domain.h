@@ -238,6 +238,14 @@ struct domain_def {
  * message names the element (and the disk's target). */
 int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struct ferry_error *err);
 
+/* As domain_def_parse; with DOMAIN_PARSE_NOT_XEN a <domain type='xen'>
+ * document is read as any other type (no native_xml kept): for a driver
+ * that runs no Xen guests, whose rules then apply to it, so that what it
+ * cannot give the guest is refused by name rather than dropped. */
+#define DOMAIN_PARSE_NOT_XEN 1u
+int domain_def_parse_flags(const char *xml, size_t len, unsigned flags, struct domain_def **ret,
+                           struct ferry_error *err);
+
 /* Formats DEF as domain XML. Caller frees the string with free(). */
 char *domain_def_format(const struct domain_def *def);
 

@@ -184,11 +184,38 @@ int qemu_abi_check(const struct domain_def *def, struct ferry_error *err)
     return r;
 }
 
+FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
+
 static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct ferry_error *err)
 {
     (void)ag;
-    if (def->native_xml)
-        return 0; /* another hypervisor's document */
+    if (def->native_xml) {
+        /* A <domain type='xen'> document (ferryctl domxml-from-native
+         * xen-xl makes them): read again by the QEMU driver's rules, so it
+         * is defined where QEMU can give the guest what it says and
+         * refused, naming what, where it cannot (a xenfv machine, a
+         * rename-restart). */
+        _cleanup_(domain_def_freep) struct domain_def *q = NULL;
+        struct domain_def tmp;
+        int r = domain_def_parse_flags(def->native_xml, strlen(def->native_xml),
+                                       DOMAIN_PARSE_NOT_XEN, &q, err);
+
+        if (r < 0) {
+            ferry_error_prefix(err, "<domain type='xen'> on the QEMU driver");
+            return r;
+        }
+        /* Its ignored list is the one the caller reports. */
+        tmp = *def;
+        *def = *q;
+        *q = tmp;
+        /* Xen's HVM machine is an i440fx PC with a Xen platform device,
+         * which means nothing outside Xen: the PC it is built on, said. */
+        if (!strcmp(def->machine, "xenfv") || !strncmp(def->machine, "xenfv-", 6)) {
+            def->machine[0] = '\0';
+            if (def->n_ignored < DOMAIN_MAX_IGNORED)
+                def->ignored[def->n_ignored++] = ferry_strdup("os/type@machine");
+        }
+    }
     qemu_firmware_define(def);
     return pin_abi(def, err);
 }

@@ -540,6 +540,56 @@ def test_scsi_disks_migrate():
                 a.stop()
 
 
+def test_xl_conversion_defines():
+    """ferryctl domxml-from-native xen-xl output on the QEMU driver: an HVM
+    guest QEMU can run is defined (Xen's xenfv machine becomes the PC it is
+    built on, said in the ignored list) and starts; one with what QEMU
+    cannot give (a PV disk on bus xen) is refused, naming it."""
+    need_qemu()
+    a = Agent("xl").start()
+    try:
+        d = os.path.join(tmpdir(), "xl")
+        os.makedirs(d, exist_ok=True)
+        raw = os.path.join(d, "xl.raw")
+        with open(raw, "wb") as f:
+            f.truncate(16 << 20)
+        cfg = os.path.join(d, "hvm.cfg")
+        with open(cfg, "w") as f:
+            f.write('name = "xlvm"\ntype = "hvm"\nmemory = 64\nvcpus = 1\n'
+                    'disk = [ "format=raw, vdev=hda, access=rw, target=%s" ]\n' % raw)
+        xml = a.ctl("domxml-from-native", "xen-xl", cfg).stdout
+        assert "<domain type=\"xen\">" in xml and "xenfv" in xml, xml
+        path = os.path.join(d, "hvm.xml")
+        with open(path, "w") as f:
+            f.write(xml)
+        out = a.ctl("define", path).stdout
+        assert sorted(re.findall(r"ignored: <([^>]+)>", out)) == [
+            "currentMemory", "os/type@machine", "vcpu@placement"], out
+        root = ET.fromstring(dumpxml(a, "xlvm", inactive=True))
+        assert root.get("type") == "kvm", ET.tostring(root)
+        assert root.find("os/type").get("machine").startswith("pc-i440fx-"), ET.tostring(root)
+        a.ctl("start", "xlvm")
+        assert a.state_of("xlvm") == "running"
+        a.ctl("destroy", "xlvm")
+
+        with open(cfg, "w") as f:
+            f.write('name = "xlpv"\ntype = "hvm"\nmemory = 64\n'
+                    'disk = [ "format=raw, vdev=xvda, access=rw, target=%s" ]\n' % raw)
+        xml = a.ctl("domxml-from-native", "xen-xl", cfg).stdout
+        with open(path, "w") as f:
+            f.write(xml)
+        r = a.ctl("define", path, check=False)
+        assert r.returncode != 0, xml
+        assert "<domain type='xen'> on the QEMU driver" in r.stderr and \
+            "bus 'xen' is not supported" in r.stderr, r.stderr
+        assert "xlpv" not in a.domains()
+    finally:
+        if a.proc:
+            if "xlvm" in a.domains() and a.state_of("xlvm") != "shutoff":
+                a.ctl("destroy", "xlvm", check=False)
+            a.stop()
+
+
 def linux_guest():
     """Kernel and initramfs of ferry's Linux test guest (tests/guest/linux),
     from the build's manifest."""
@@ -794,4 +844,5 @@ if __name__ == "__main__":
     r.run(test_nvram_checked_at_switchover)
     r.run(test_guest_verbs)
     r.run(test_scsi_disks_migrate)
+    r.run(test_xl_conversion_defines)
     r.finish()
