@@ -204,3 +204,28 @@ int qemu_nvram_check_destination(struct mig_ctx *m, struct qmp_conn *qmp, struct
                                "running on the source; retry it");
     return 0;
 }
+
+int qemu_nvram_check_offline(struct mig_ctx *m, struct ferry_error *err)
+{
+    const struct domain_def *def = m->dom->def;
+    _cleanup_free_ char *path = NULL;
+    char hex[65], tmpl_hex[65];
+    uint64_t size, tmpl_size;
+    int r;
+
+    if (!has_nvram(def))
+        return 0;
+    path = qemu_firmware_nvram_path(m->agent->cfg.state_dir, def);
+    if (access(path, F_OK) < 0)
+        return 0; /* never started: the destination makes it from the template too */
+    if (def->nvram_template &&
+        (r = nvram_digest(def->nvram_template, tmpl_hex, &tmpl_size, NULL)) == 0 &&
+        (r = nvram_digest(path, hex, &size, NULL)) == 0 && size == tmpl_size &&
+        !strcmp(hex, tmpl_hex))
+        return 0; /* nothing of the guest's own in it yet */
+    return ferry_error_set(err, EOPNOTSUPP,
+                           "offline migration: nvram '%s' holds the guest's UEFI variables and "
+                           "an offline migration moves only the definition: migrate it live, "
+                           "or copy the file to the destination yourself",
+                           path);
+}

@@ -128,7 +128,7 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
     int r;
 
     if (m->params->flags & MIG_OFFLINE)
-        return 0;
+        return qemu_nvram_check_offline(m, err);
     if (!p || !p->qmp)
         return ferry_error_set(err, ENOTCONN, "domain '%s' has no monitor", m->dom->def->name);
     if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))

@@ -90,6 +90,10 @@ void qemu_guest_on_shutdown(struct qemu_dom *p, json_object *data);
  * received, before the guest runs there. Both do nothing for a guest
  * without one (or a post-copy migration). */
 int qemu_nvram_digest_source(struct mig_ctx *m, struct ferry_error *err);
+/* Begin of an offline migration, which moves only the definition:
+ * refuses, naming the file, a guest whose NVRAM holds variables of its own
+ * (it differs from its template), which would be left behind. */
+int qemu_nvram_check_offline(struct mig_ctx *m, struct ferry_error *err);
 int qemu_nvram_check_destination(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
 
 /* Refuses, naming it, a definition whose pinned machine type or CPU model

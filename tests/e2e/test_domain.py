@@ -454,6 +454,11 @@ def test_nvram_checked_at_switchover():
         wait_for(lambda: b"BdsDxe" in open(os.path.join(src.state, "run", "vm5.serial"),
                                             "rb").read(), 60, "OVMF on the source")
         nv = os.path.join(src.state, "nvram", "vm5_VARS.fd")
+        # An offline migration would leave the variables behind: refused.
+        r = src.ctl("migrate", "--offline", "--persistent", "vm5", dst.uri, check=False)
+        assert r.returncode != 0 and "offline migration: nvram '%s' holds the guest's UEFI " \
+            "variables" % nv in r.stderr, r.stderr
+        assert "vm5" not in dst.domains()
         with open(nv, "r+b") as f:
             f.seek(-1, os.SEEK_END)
             last = f.read(1)
