@@ -62,6 +62,22 @@ int api_param_str(json_object *params, const char *key, bool required, const cha
 int api_param_bool(json_object *params, const char *key, bool *ret, struct ferry_error *err);
 int api_param_u64(json_object *params, const char *key, uint64_t *ret, struct ferry_error *err);
 
+/* Guest verbs (api-guest.c). */
+int api_domain_shutdown(struct api_ctx *ctx, json_object *params, json_object **ret,
+                        struct ferry_error *err);
+int api_domain_reboot(struct api_ctx *ctx, json_object *params, json_object **ret,
+                      struct ferry_error *err);
+int api_domain_reset(struct api_ctx *ctx, json_object *params, json_object **ret,
+                     struct ferry_error *err);
+int api_domain_devices(struct api_ctx *ctx, json_object *params, json_object **ret,
+                       struct ferry_error *err);
+int api_domain_iflist(struct api_ctx *ctx, json_object *params, json_object **ret,
+                      struct ferry_error *err);
+int api_domain_ifaddr(struct api_ctx *ctx, json_object *params, json_object **ret,
+                      struct ferry_error *err);
+int api_domain_blkinfo(struct api_ctx *ctx, json_object *params, json_object **ret,
+                       struct ferry_error *err);
+
 /* Migration methods (migrate.c). */
 int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **ret,
                       struct ferry_error *err);

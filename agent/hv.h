@@ -291,6 +291,27 @@ struct hv_driver {
      * its QEMU resolves it to). Refuses, naming it, what this host cannot
      * run. Optional. */
     int (*domain_define)(struct agent *ag, struct domain_def *def, struct ferry_error *err);
+
+    /* ---- Guest verbs (optional) ---- */
+
+    /* Sends the running guest HOW (enum hv_power). Called with the domain
+     * lock held, the domain active and no migration job on it. */
+    int (*domain_power)(struct agent *ag, struct agent_domain *dom, int how,
+                        struct ferry_error *err);
+    /* Adds to OUT (borrowed) where the host reaches the running guest:
+     * "console": {"type": "pty"|"unix", "path"}, "vnc": "HOST:DISPLAY",
+     * "taps": [names, per NIC, "" for none]; what it cannot tell is left
+     * out. Called without the domain lock (it asks the hypervisor). */
+    void (*domain_devices_info)(struct agent *ag, struct agent_domain *dom, json_object *out);
+};
+
+/* How domain_power acts on a guest. */
+enum hv_power {
+    HV_POWER_SHUTDOWN = 0, /* the ACPI power button */
+    /* The power button, the guest's power-off then turned into a reset
+     * (libvirt's ACPI reboot) */
+    HV_POWER_REBOOT,
+    HV_POWER_RESET, /* a hard reset, as the reset button */
 };
 
 /* ---- What a driver may do with the job of the migration it runs. The

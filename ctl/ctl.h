@@ -44,5 +44,12 @@ int ctl_cmd_domjobabort(const char *uri, int argc, char **argv);
 int ctl_cmd_domxml_native(const char *verb, int argc, char **argv);
 int ctl_cmd_vol_list(const char *uri, int argc, char **argv);
 int ctl_cmd_vol_delete(const char *uri, int argc, char **argv);
+/* ctl-guest.c: guest verbs (shutdown, reboot, reset, console, ...) */
+int ctl_cmd_power(const char *uri, int argc, char **argv);
+int ctl_cmd_console(const char *uri, int argc, char **argv);
+int ctl_cmd_domiflist(const char *uri, int argc, char **argv);
+int ctl_cmd_domifaddr(const char *uri, int argc, char **argv);
+int ctl_cmd_domblkinfo(const char *uri, int argc, char **argv);
+int ctl_cmd_vncdisplay(const char *uri, int argc, char **argv);
 
 #endif

@@ -708,6 +708,15 @@ static void usage(FILE *f)
                "  dominfo NAME                     state, vCPUs, memory, uuid, id (pid)\n"
                "  domblklist NAME [--details] [--inactive]\n"
                "                                   disks, and which --copy-storage-* copies\n"
+               "  shutdown NAME [--mode acpi] [--timeout SEC]\n"
+               "                                   ACPI power button; --timeout waits for it\n"
+               "  reboot NAME [--mode acpi]        power button, the power-off becomes a reset\n"
+               "  reset NAME                       hard reset\n"
+               "  console NAME [--timeout SEC]     the serial console (on the guest's host; ^])\n"
+               "  domiflist NAME [--inactive]      NICs: tap, type, bridge, model, MAC\n"
+               "  domifaddr NAME                   their addresses, and how they are known\n"
+               "  domblkinfo NAME DEVICE           capacity, allocation, physical size\n"
+               "  vncdisplay NAME                  the VNC display (HOST:N)\n"
                "  capabilities                     host capabilities XML\n"
                "Migration:\n"
                "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
@@ -768,6 +777,14 @@ static const struct {
     {"migrate-setmaxdowntime", NULL, NULL, cmd_setmaxdowntime},
     {"migrate-getmaxdowntime", NULL, NULL, cmd_getmaxdowntime},
     {"migrate-compcache", NULL, NULL, cmd_compcache},
+    {"shutdown", NULL, NULL, ctl_cmd_power},
+    {"reboot", NULL, NULL, ctl_cmd_power},
+    {"reset", NULL, NULL, ctl_cmd_power},
+    {"console", NULL, NULL, ctl_cmd_console},
+    {"domiflist", NULL, NULL, ctl_cmd_domiflist},
+    {"domifaddr", NULL, NULL, ctl_cmd_domifaddr},
+    {"domblkinfo", NULL, NULL, ctl_cmd_domblkinfo},
+    {"vncdisplay", NULL, NULL, ctl_cmd_vncdisplay},
     {"vol-list", NULL, NULL, ctl_cmd_vol_list},
     {"vol-delete", NULL, NULL, ctl_cmd_vol_delete},
     {"maintenance", NULL, NULL, ctl_cmd_maintenance},

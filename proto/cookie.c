@@ -264,6 +264,26 @@ static int parse_statistics(struct cookie *c, const xmlNode *stats, struct ferry
     return 0;
 }
 
+/* <nvram sha256='64 hex digits' size='bytes'/>. */
+static int parse_nvram(struct cookie *c, const xmlNode *n, struct ferry_error *err)
+{
+    char size[24];
+    int r;
+
+    if (c->nvram_sha256[0])
+        return ferry_error_set(err, EINVAL, WHAT ": <nvram> appears more than once");
+    if ((r = agent_xml_prop(n, "sha256", c->nvram_sha256, sizeof c->nvram_sha256, WHAT ": <nvram>",
+                            err)) < 0 ||
+        (r = agent_xml_prop(n, "size", size, sizeof size, WHAT ": <nvram>", err)) < 0)
+        return r;
+    if (strlen(c->nvram_sha256) != 64 || strspn(c->nvram_sha256, "0123456789abcdef") != 64 ||
+        ferry_parse_u64(size, &c->nvram_size) < 0 || c->nvram_size == 0)
+        return ferry_error_set(err, EINVAL,
+                               WHAT ": <nvram> needs sha256= (64 lower-case hex digits) and a "
+                                    "size=");
+    return 0;
+}
+
 static int parse_child(struct cookie *c, const xmlNode *n, bool seen[6], size_t *n_features,
                        struct ferry_error *err)
 {
@@ -313,6 +333,8 @@ static int parse_child(struct cookie *c, const xmlNode *n, bool seen[6], size_t 
         return parse_statistics(c, n, err);
     } else if (agent_xml_is(n, "persistent")) {
         c->persistent = true;
+    } else if (agent_xml_is(n, "nvram")) {
+        return parse_nvram(c, n, err);
     }
     /* Anything else (<flags>, libvirt's <lockstate>, <graphics>, ...) is an
      * optional element of another version: ignored. */
@@ -444,5 +466,12 @@ char *cookie_format(const struct cookie *c)
         format_statistics(root, &c->stats);
     if (c->persistent)
         xmlNewChild(root, NULL, (const xmlChar *)"persistent", NULL);
+    if (c->nvram_sha256[0]) {
+        xmlNode *nv = xmlNewChild(root, NULL, (const xmlChar *)"nvram", NULL);
+
+        set_prop(nv, "sha256", c->nvram_sha256);
+        snprintf(num, sizeof num, "%" PRIu64, c->nvram_size);
+        set_prop(nv, "size", num);
+    }
     return agent_xml_format(doc);
 }

@@ -15,6 +15,8 @@
  *     </nbd>
  *     <migration uri='tcp:127.0.0.1:49152'/> (where to send RAM)
  *     <statistics> ... </statistics>        (from Perform; see below)
+ *     <nvram sha256='...' size='540672'/>   (from Perform: the UEFI variables
+ *                                            the source ended with)
  *     <flags>...</flags>
  *   </qemu-migration>
  *
@@ -103,6 +105,11 @@ struct cookie {
     struct cookie_stats stats;
     /* <persistent/>: the domain is persistent on the source */
     bool persistent;
+    /* <nvram sha256= size=>: Perform's digest of the guest's NVRAM file as
+     * the stopped source left it; "" when the guest has none. Finish checks
+     * the destination's flash against it before the guest runs there. */
+    char nvram_sha256[65];
+    uint64_t nvram_size;
 };
 
 /* Parses a cookie. NULL or empty XML yields an empty cookie (old peers

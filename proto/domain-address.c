@@ -89,12 +89,59 @@ int domain_parse_pci_address(struct parse_state *st, const xmlNode *n, struct do
 /* The six ports of q35's AHCI controller; a pc machine's IDE has four. */
 #define DRIVE_MAX 6
 
+int domain_parse_controller(struct parse_state *st, const xmlNode *c)
+{
+    static const char *const known[] = {"type", "index", "model", NULL};
+    const char *what = DOMAIN_WHAT ": <controller type='scsi'>";
+    char type[16], index[16], model[32];
+    int r;
+
+    if ((r = agent_xml_prop(c, "type", type, sizeof type, what, st->err)) < 0)
+        return r;
+    if (strcmp(type, "scsi") != 0) {
+        /* usb, sata, pci, virtio-serial, ...: the machine's own, or not
+         * given to the guest by ferry. */
+        domain_parse_ignore(st, "devices", c);
+        return 0;
+    }
+    if ((r = domain_parse_once(st, &st->seen_scsi, "controller type='scsi'")) < 0 ||
+        (r = domain_check_attrs(st, c, "devices/controller", known, NULL, what)) < 0 ||
+        (r = agent_xml_prop(c, "index", index, sizeof index, what, st->err)) < 0 ||
+        (r = agent_xml_prop(c, "model", model, sizeof model, what, st->err)) < 0)
+        return r;
+    if (index[0] && strcmp(index, "0") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: index='%s' is not supported (one SCSI controller, 0)", what,
+                               index);
+    /* Without a model libvirt gives an emulated LSI controller: another
+     * device than virtio-scsi, which ferry does not build. */
+    if (strcmp(model, "virtio-scsi") != 0)
+        return ferry_error_set(st->err, EOPNOTSUPP,
+                               "%s: model='%s' is not supported (only virtio-scsi)", what, model);
+    st->def->scsi.present = true;
+    for (const xmlNode *n = c->children; n; n = n->next) {
+        if (n->type != XML_ELEMENT_NODE)
+            continue;
+        if (agent_xml_is(n, "address")) {
+            if ((r = domain_parse_pci_address(st, n, &st->def->scsi.addr, what)) < 0)
+                return r;
+        } else if (agent_xml_is(n, "alias") || agent_xml_is(n, "driver")) {
+            /* <driver queues iothread>: how the host serves it. */
+            domain_parse_ignore(st, "devices/controller", n);
+        } else {
+            return ferry_error_set(st->err, EOPNOTSUPP, "%s: <%s> is not supported", what,
+                                   (const char *)n->name);
+        }
+    }
+    return 0;
+}
+
 int domain_parse_drive_address(struct parse_state *st, const xmlNode *n, struct domain_disk *d,
                                const char *what)
 {
     char type[16];
     unsigned controller, bus, target, unit;
-    bool sata = strcmp(d->bus, "sata") == 0;
+    bool sata = strcmp(d->bus, "sata") == 0, scsi = strcmp(d->bus, "scsi") == 0;
     int r;
 
     if (d->drive >= 0)
@@ -111,6 +158,17 @@ int domain_parse_drive_address(struct parse_state *st, const xmlNode *n, struct 
         (r = pci_number(st, n, "target", 0xffff, &target, what)) < 0 ||
         (r = pci_number(st, n, "unit", 0xffff, &unit, what)) < 0)
         return r;
+    if (scsi) {
+        /* libvirt's virtio-scsi numbering: the LUN is the unit. */
+        if (controller != 0 || bus != 0 || target != 0 || unit >= DOMAIN_SCSI_LUNS)
+            return ferry_error_set(st->err, EOPNOTSUPP,
+                                   "%s: <address controller='%u' bus='%u' target='%u' unit='%u'> "
+                                   "is not supported (controller 0, bus 0, target 0, unit "
+                                   "0..%d)",
+                                   what, controller, bus, target, unit, DOMAIN_SCSI_LUNS - 1);
+        d->drive = (int)unit;
+        return 0;
+    }
     if (controller != 0 || target != 0)
         return ferry_error_set(st->err, EOPNOTSUPP,
                                "%s: <address controller='%u' target='%u'> is not supported (the "
@@ -126,15 +184,57 @@ int domain_parse_drive_address(struct parse_state *st, const xmlNode *n, struct 
     return 0;
 }
 
-int domain_drive_assign(struct domain_def *def, struct ferry_error *err)
+/* The LUNs of the disks on bus scsi, assigned like drive positions; the
+ * controller is added when a disk needs it. */
+static int scsi_assign(struct domain_def *def, struct ferry_error *err)
 {
-    const char *owner[DRIVE_MAX] = {0};
+    const char *owner[DOMAIN_SCSI_LUNS] = {0};
     int next = 0;
 
     for (size_t i = 0; i < def->n_disks; i++) {
         struct domain_disk *d = &def->disks[i];
 
+        if (strcmp(d->bus, "scsi") != 0)
+            continue;
+        def->scsi.present = true;
         if (d->drive < 0)
+            continue;
+        if (owner[d->drive])
+            return ferry_error_set(err, EINVAL,
+                                   DOMAIN_WHAT ": disk '%s': SCSI unit %d is already disk '%s''s",
+                                   d->target, d->drive, owner[d->drive]);
+        owner[d->drive] = d->target;
+    }
+    for (size_t i = 0; i < def->n_disks; i++) {
+        struct domain_disk *d = &def->disks[i];
+
+        if (d->drive >= 0 || strcmp(d->bus, "scsi") != 0)
+            continue;
+        while (next < DOMAIN_SCSI_LUNS && owner[next])
+            next++;
+        if (next == DOMAIN_SCSI_LUNS)
+            return ferry_error_set(err, EINVAL,
+                                   DOMAIN_WHAT ": disk '%s': no free unit left on the SCSI "
+                                               "controller (%d)",
+                                   d->target, DOMAIN_SCSI_LUNS);
+        d->drive = next;
+        owner[next] = d->target;
+    }
+    return 0;
+}
+
+int domain_drive_assign(struct domain_def *def, struct ferry_error *err)
+{
+    const char *owner[DRIVE_MAX] = {0};
+    int next = 0;
+    int r;
+
+    if ((r = scsi_assign(def, err)) < 0)
+        return r;
+    for (size_t i = 0; i < def->n_disks; i++) {
+        struct domain_disk *d = &def->disks[i];
+
+        if (d->drive < 0 || !strcmp(d->bus, "scsi"))
             continue;
         if (owner[d->drive])
             return ferry_error_set(err, EINVAL,
@@ -177,6 +277,10 @@ static size_t pci_users(struct domain_def *def, struct pci_user *u)
         u[n].addr = &def->video.addr;
         snprintf(u[n++].name, sizeof u[0].name, "<video>");
     }
+    if (def->scsi.present) {
+        u[n].addr = &def->scsi.addr;
+        snprintf(u[n++].name, sizeof u[0].name, "<controller type='scsi'>");
+    }
     for (size_t i = 0; i < def->n_disks; i++) {
         if (strcmp(def->disks[i].bus, "virtio") != 0)
             continue;
@@ -192,7 +296,7 @@ static size_t pci_users(struct domain_def *def, struct pci_user *u)
 
 int domain_pci_assign(struct domain_def *def, struct ferry_error *err)
 {
-    struct pci_user u[1 + DOMAIN_MAX_DISKS + DOMAIN_MAX_NICS];
+    struct pci_user u[2 + DOMAIN_MAX_DISKS + DOMAIN_MAX_NICS];
     const char *owner[PCI_SLOT_MAX + 1] = {0};
     size_t n = pci_users(def, u);
     unsigned next = PCI_SLOT_FIRST_AUTO;

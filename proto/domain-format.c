@@ -47,6 +47,70 @@ static xmlNode *add_text(xmlNode *parent, const char *name, const char *text)
     return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
 }
 
+/* <features>, <pm> and <clock>, when the definition sets something. */
+static void add_machine_opts(xmlNode *root, const struct domain_machine_opts *o)
+{
+    xmlNode *n, *t;
+
+    if (o->vmport || o->smm) {
+        n = xmlNewChild(root, NULL, (const xmlChar *)"features", NULL);
+        if (o->vmport)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"vmport", NULL),
+                       (const xmlChar *)"state", (const xmlChar *)domain_tristate_name(o->vmport));
+        if (o->smm)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"smm", NULL), (const xmlChar *)"state",
+                       (const xmlChar *)domain_tristate_name(o->smm));
+    }
+    if (o->s3 || o->s4) {
+        n = xmlNewChild(root, NULL, (const xmlChar *)"pm", NULL);
+        if (o->s3)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"suspend-to-mem", NULL),
+                       (const xmlChar *)"enabled",
+                       (const xmlChar *)(o->s3 == DOMAIN_ON ? "yes" : "no"));
+        if (o->s4)
+            xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"suspend-to-disk", NULL),
+                       (const xmlChar *)"enabled",
+                       (const xmlChar *)(o->s4 == DOMAIN_ON ? "yes" : "no"));
+    }
+    if (o->hpet || o->rtc_localtime) {
+        n = xmlNewChild(root, NULL, (const xmlChar *)"clock", NULL);
+        xmlNewProp(n, (const xmlChar *)"offset",
+                   (const xmlChar *)(o->rtc_localtime ? "localtime" : "utc"));
+        if (o->hpet) {
+            t = xmlNewChild(n, NULL, (const xmlChar *)"timer", NULL);
+            xmlNewProp(t, (const xmlChar *)"name", (const xmlChar *)"hpet");
+            xmlNewProp(t, (const xmlChar *)"present",
+                       (const xmlChar *)(o->hpet == DOMAIN_ON ? "yes" : "no"));
+        }
+    }
+}
+
+/* <cpu>: nothing while unpinned (a definition not yet through the
+ * driver's define). */
+static void add_cpu(xmlNode *root, const struct domain_cpu *c)
+{
+    xmlNode *cpu, *n;
+    char num[16];
+
+    if (c->mode == DOMAIN_CPU_ABSENT)
+        return;
+    cpu = xmlNewChild(root, NULL, (const xmlChar *)"cpu", NULL);
+    xmlNewProp(cpu, (const xmlChar *)"mode", (const xmlChar *)domain_cpu_mode_name(c->mode));
+    if (c->mode == DOMAIN_CPU_CUSTOM) {
+        xmlNewProp(cpu, (const xmlChar *)"match", (const xmlChar *)"exact");
+        add_text(cpu, "model", c->model);
+    }
+    if (c->sockets) {
+        n = xmlNewChild(cpu, NULL, (const xmlChar *)"topology", NULL);
+        snprintf(num, sizeof num, "%u", c->sockets);
+        xmlNewProp(n, (const xmlChar *)"sockets", (const xmlChar *)num);
+        snprintf(num, sizeof num, "%u", c->cores);
+        xmlNewProp(n, (const xmlChar *)"cores", (const xmlChar *)num);
+        snprintf(num, sizeof num, "%u", c->threads);
+        xmlNewProp(n, (const xmlChar *)"threads", (const xmlChar *)num);
+    }
+}
+
 static void add_pci_address(xmlNode *parent, const struct domain_pci_addr *a)
 {
     xmlNode *n;
@@ -98,7 +162,17 @@ static void add_disk(xmlNode *devices, const struct domain_disk *d)
     if (d->serial[0])
         add_text(disk, "serial", d->serial);
     add_pci_address(disk, &d->addr);
-    if (d->drive >= 0 && (!strcmp(d->bus, "sata") || !strcmp(d->bus, "ide"))) {
+    if (d->drive >= 0 && !strcmp(d->bus, "scsi")) {
+        char unit[8];
+
+        snprintf(unit, sizeof unit, "%d", d->drive);
+        n = xmlNewChild(disk, NULL, (const xmlChar *)"address", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"drive");
+        xmlNewProp(n, (const xmlChar *)"controller", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"bus", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"target", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"unit", (const xmlChar *)unit);
+    } else if (d->drive >= 0 && (!strcmp(d->bus, "sata") || !strcmp(d->bus, "ide"))) {
         bool sata = strcmp(d->bus, "sata") == 0;
         char bus[8], unit[8];
 
@@ -287,12 +361,21 @@ char *domain_def_format(const struct domain_def *def)
         if (def->nvram_template)
             xmlNewProp(n, (const xmlChar *)"template", (const xmlChar *)def->nvram_template);
     }
+    add_machine_opts(root, &def->mopts);
+    add_cpu(root, &def->cpu);
     add_text(root, "on_poweroff", "destroy");
     add_text(root, "on_reboot", def->on_reboot == DOMAIN_REBOOT_DESTROY ? "destroy" : "restart");
     add_text(root, "on_crash", "destroy");
     devices = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
     for (size_t i = 0; i < def->n_disks && i < DOMAIN_MAX_DISKS; i++)
         add_disk(devices, &def->disks[i]);
+    if (def->scsi.present) {
+        n = xmlNewChild(devices, NULL, (const xmlChar *)"controller", NULL);
+        xmlNewProp(n, (const xmlChar *)"type", (const xmlChar *)"scsi");
+        xmlNewProp(n, (const xmlChar *)"index", (const xmlChar *)"0");
+        xmlNewProp(n, (const xmlChar *)"model", (const xmlChar *)"virtio-scsi");
+        add_pci_address(n, &def->scsi.addr);
+    }
     for (size_t i = 0; i < def->n_nics && i < DOMAIN_MAX_NICS; i++)
         add_nic(devices, &def->nics[i]);
     add_serial(devices, &def->serial);
@@ -321,7 +404,14 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
         a->graphics.vnc != b->graphics.vnc || a->graphics.port != b->graphics.port ||
         strcmp(a->graphics.listen, b->graphics.listen) || a->video.model != b->video.model ||
         a->video.vram_kib != b->video.vram_kib || a->video.addr.set != b->video.addr.set ||
-        a->video.addr.slot != b->video.addr.slot)
+        a->video.addr.slot != b->video.addr.slot || a->cpu.mode != b->cpu.mode ||
+        strcmp(a->cpu.model, b->cpu.model) || a->cpu.sockets != b->cpu.sockets ||
+        a->cpu.cores != b->cpu.cores || a->cpu.threads != b->cpu.threads ||
+        a->scsi.present != b->scsi.present || a->scsi.addr.set != b->scsi.addr.set ||
+        a->mopts.vmport != b->mopts.vmport || a->mopts.smm != b->mopts.smm ||
+        a->mopts.hpet != b->mopts.hpet || a->mopts.rtc_localtime != b->mopts.rtc_localtime ||
+        a->mopts.s3 != b->mopts.s3 || a->mopts.s4 != b->mopts.s4 ||
+        a->scsi.addr.slot != b->scsi.addr.slot)
         return false;
     if (a->n_nics != b->n_nics)
         return false;

@@ -18,7 +18,8 @@ struct parse_state {
     struct domain_def *def;
     struct ferry_error *err;
     bool seen_name, seen_uuid, seen_memory, seen_vcpu, seen_os, seen_devices, seen_description;
-    bool seen_serial, seen_console, seen_graphics;
+    bool seen_serial, seen_console, seen_graphics, seen_cpu, seen_scsi;
+    bool seen_features, seen_clock, seen_pm;
     bool seen_on_poweroff, seen_on_reboot, seen_on_crash;
     bool xen; /* <domain type='xen'>: Xen's guest types, buses and backends too */
 };
@@ -44,6 +45,20 @@ int domain_parse_graphics(struct parse_state *st, const xmlNode *n);
 int domain_parse_video(struct parse_state *st, const xmlNode *n);
 /* After the whole document: a VGA card for a display that has none. */
 void domain_devices_complete(struct domain_def *def);
+
+/* <controller>: type='scsi' (virtio-scsi) is ferry's; the machine's own
+ * (usb, sata, pci, ...) are listed ignored (domain-address.c). */
+int domain_parse_controller(struct parse_state *st, const xmlNode *n);
+
+/* <features>, <clock> (domain-features.c). */
+int domain_parse_features(struct parse_state *st, const xmlNode *n);
+int domain_parse_clock(struct parse_state *st, const xmlNode *n);
+int domain_parse_pm(struct parse_state *st, const xmlNode *n);
+
+/* <cpu> (domain-cpu.c). */
+int domain_parse_cpu(struct parse_state *st, const xmlNode *n);
+/* After the whole document: <topology> against <vcpu>. */
+int domain_cpu_complete(struct domain_def *def, struct ferry_error *err);
 
 /* <interface>: appends one NIC to st->def. */
 int domain_parse_interface(struct parse_state *st, const xmlNode *n);

@@ -113,10 +113,16 @@ static int parse_memory(struct parse_state *st, const xmlNode *n)
 
 static int parse_vcpu(struct parse_state *st, const xmlNode *n)
 {
+    static const char *const known[] = {NULL};
+    /* Where the host runs the vCPUs; current= would start fewer vCPUs than
+     * the guest has, which ferry does not do: refused. */
+    static const char *const host_side[] = {"placement", "cpuset", NULL};
     char text[32];
     uint64_t v;
     int r;
 
+    if ((r = domain_check_attrs(st, n, "vcpu", known, host_side, WHAT ": <vcpu>")) < 0)
+        return r;
     r = agent_xml_text(n, true, text, sizeof text, WHAT ": <vcpu>", st->err);
     if (r < 0)
         return r;
@@ -489,7 +495,9 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     if ((r = agent_xml_prop(disk, "type", type, sizeof type, what, st->err)) < 0 ||
         (r = agent_xml_prop(disk, "device", device, sizeof device, what, st->err)) < 0)
         return r;
-    if (!st->xen && strcmp(device, "cdrom") == 0)
+    /* A Xen document's CD-ROM too: the Xen driver runs it from the kept
+     * document, the QEMU driver reads it again by its own rules. */
+    if (strcmp(device, "cdrom") == 0)
         d.cdrom = d.readonly = true;
     else if (device[0] && strcmp(device, "disk") != 0)
         return ferry_error_set(st->err, EOPNOTSUPP,
@@ -506,15 +514,16 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     if (!d.bus[0])
         strcpy(d.bus, "virtio");
     if (strcmp(d.bus, "virtio") && strcmp(d.bus, "sata") && strcmp(d.bus, "ide") &&
-        !(st->xen && (strcmp(d.bus, "xen") == 0 || strcmp(d.bus, "scsi") == 0)))
+        strcmp(d.bus, "scsi") && !(st->xen && strcmp(d.bus, "xen") == 0))
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: bus '%s' is not supported (virtio, sata, ide%s)", what, d.bus,
-                               st->xen ? ", scsi, xen" : "");
-    /* A CD-ROM drive sits on the machine's IDE/AHCI controller, as
-     * libvirt's do; a virtio one does not exist. */
-    if (d.cdrom && strcmp(d.bus, "sata") && strcmp(d.bus, "ide"))
+                               "%s: bus '%s' is not supported (virtio, sata, ide, scsi%s)", what,
+                               d.bus, st->xen ? ", xen" : "");
+    /* A CD-ROM drive sits on the machine's IDE/AHCI controller or the SCSI
+     * one, as libvirt's do; a virtio one does not exist. */
+    if (d.cdrom && strcmp(d.bus, "sata") && strcmp(d.bus, "ide") && strcmp(d.bus, "scsi"))
         return ferry_error_set(st->err, EOPNOTSUPP,
-                               "%s: <disk device='cdrom'> on bus '%s' is not supported (sata, ide)",
+                               "%s: <disk device='cdrom'> on bus '%s' is not supported (sata, ide, "
+                               "scsi)",
                                what, d.bus);
 
     for (const xmlNode *n = disk->children; n; n = n->next) {
@@ -586,6 +595,23 @@ static int parse_disk(struct parse_state *st, const xmlNode *disk)
     return 0;
 }
 
+/* Elements that change what the guest is or sees and that ferry cannot
+ * give it: refused by name rather than dropped. */
+static const char *const refused_root[] = {
+    "launchSecurity", /* SEV/TDX: an encrypted guest */
+    "vcpus",          /* per-vCPU hotplug state */
+    "maxMemory",      /* memory hotplug slots */
+    "genid",          /* a VM generation ID device */
+    "keywrap",        /* s390 */
+    NULL,
+};
+
+static const char *const refused_devices[] = {
+    "hostdev",    "sound",    "watchdog", "tpm",    "smartcard",   "redirdev",
+    "hub",        "shmem",    "memory",   "iommu",  "vsock",       "panic",
+    "filesystem", "parallel", "nvram",    "crypto", "redirfilter", NULL,
+};
+
 static int parse_devices(struct parse_state *st, const xmlNode *devices)
 {
     for (const xmlNode *n = devices->children; n; n = n->next) {
@@ -615,7 +641,14 @@ static int parse_devices(struct parse_state *st, const xmlNode *devices)
             int r = domain_parse_video(st, n);
             if (r < 0)
                 return r;
+        } else if (agent_xml_is(n, "controller") && !st->xen) {
+            int r = domain_parse_controller(st, n);
+            if (r < 0)
+                return r;
         } else {
+            if (!st->xen && !n->ns && in_list(refused_devices, (const char *)n->name))
+                return ferry_error_set(st->err, EOPNOTSUPP, WHAT ": <devices><%s> is not supported",
+                                       (const char *)n->name);
             domain_parse_ignore(st, "devices", n);
         }
     }
@@ -688,6 +721,18 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
     } else if (agent_xml_is(n, "vcpu")) {
         if ((r = domain_parse_once(st, &st->seen_vcpu, "vcpu")) < 0 || (r = parse_vcpu(st, n)) < 0)
             return r;
+    } else if (!st->xen && agent_xml_is(n, "cpu")) {
+        if ((r = domain_parse_cpu(st, n)) < 0)
+            return r;
+    } else if (!st->xen && agent_xml_is(n, "features")) {
+        if ((r = domain_parse_features(st, n)) < 0)
+            return r;
+    } else if (!st->xen && agent_xml_is(n, "clock")) {
+        if ((r = domain_parse_clock(st, n)) < 0)
+            return r;
+    } else if (!st->xen && agent_xml_is(n, "pm")) {
+        if ((r = domain_parse_pm(st, n)) < 0)
+            return r;
     } else if (agent_xml_is(n, "description")) {
         if ((r = domain_parse_once(st, &st->seen_description, "description")) < 0 ||
             (r = agent_xml_text_dup(n, false, DOMAIN_TEXT_MAX, &def->description,
@@ -704,6 +749,9 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
         if ((r = domain_parse_once(st, &st->seen_devices, "devices")) < 0 ||
             (r = parse_devices(st, n)) < 0)
             return r;
+    } else if (!st->xen && in_list(refused_root, (const char *)n->name) && !n->ns) {
+        return ferry_error_set(st->err, EOPNOTSUPP, WHAT ": <%s> is not supported",
+                               (const char *)n->name);
     } else {
         /* <currentMemory> included: ferry gives the guest <memory>. */
         domain_parse_ignore(st, NULL, n);
@@ -712,6 +760,12 @@ static int parse_root_child(struct parse_state *st, const xmlNode *n)
 }
 
 int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struct ferry_error *err)
+{
+    return domain_def_parse_flags(xml, len, 0, ret, err);
+}
+
+int domain_def_parse_flags(const char *xml, size_t len, unsigned flags, struct domain_def **ret,
+                           struct ferry_error *err)
 {
     _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
     _cleanup_(domain_def_freep) struct domain_def *def = NULL;
@@ -728,7 +782,8 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
                                (const char *)root->name);
     {
         _cleanup_(xmlFreep) xmlChar *dtype = xmlGetNoNsProp(root, (const xmlChar *)"type");
-        st.xen = dtype && strcmp((const char *)dtype, "xen") == 0;
+        st.xen =
+            dtype && strcmp((const char *)dtype, "xen") == 0 && !(flags & DOMAIN_PARSE_NOT_XEN);
     }
     def = ferry_calloc(1, sizeof *def);
     def->vcpus = 1;
@@ -749,7 +804,10 @@ int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struc
     domain_nics_complete(def);
     domain_devices_complete(def);
     if (!st.xen &&
-        ((r = domain_pci_assign(def, err)) < 0 || (r = domain_drive_assign(def, err)) < 0))
+        /* Drives first: a disk on bus scsi adds the controller, whose
+         * PCI slot is assigned next. */
+        ((r = domain_drive_assign(def, err)) < 0 || (r = domain_pci_assign(def, err)) < 0 ||
+         (r = domain_cpu_complete(def, err)) < 0))
         return r;
     if (st.xen) {
         /* The whole document, already checked against every limit above. */

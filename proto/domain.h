@@ -66,7 +66,8 @@ struct domain_disk {
     char serial[64];             /* optional; "" if none */
     struct domain_pci_addr addr; /* bus virtio only */
     /* Bus sata/ide: the drive's position on the machine's disk controller
-     * (q35: AHCI port; pc: IDE bus drive/2, unit drive%2), assigned once at
+     * (q35: AHCI port; pc: IDE bus drive/2, unit drive%2); bus scsi: its
+     * LUN on the virtio-scsi controller (target 0). Assigned once at
      * define like a PCI slot; <address type='drive'> in the XML. -1 until
      * then. */
     int drive;
@@ -132,6 +133,49 @@ struct domain_graphics {
     char listen[64]; /* an address; "" = 127.0.0.1 (libvirt's vnc_listen default) */
 };
 
+/* <cpu mode=...>: the processor the guest sees. */
+enum domain_cpu_mode {
+    DOMAIN_CPU_ABSENT = 0,       /* no <cpu>: the driver pins a named model at define */
+    DOMAIN_CPU_CUSTOM,           /* a named model (MODEL): the same CPU on every host */
+    DOMAIN_CPU_HOST_MODEL,       /* the host's CPU, as far as it can migrate */
+    DOMAIN_CPU_HOST_PASSTHROUGH, /* the host's CPU as it is */
+};
+
+#define DOMAIN_CPU_MODEL_MAX 64 /* bytes of a CPU model name, NUL included */
+
+struct domain_cpu {
+    enum domain_cpu_mode mode;
+    char model[DOMAIN_CPU_MODEL_MAX]; /* custom: QEMU's name ("qemu64", "Skylake-Server") */
+    /* <topology sockets cores threads>: 0 when absent (QEMU's default, one
+     * socket per vCPU); when present their product is <vcpu>. */
+    unsigned sockets, cores, threads;
+};
+
+/* <controller type='scsi' index='0' model='virtio-scsi'>: the one SCSI
+ * controller, which disks on bus scsi sit on; added when a disk needs it. */
+#define DOMAIN_SCSI_LUNS 32
+
+struct domain_scsi {
+    bool present;
+    struct domain_pci_addr addr;
+};
+
+/* A machine property as the document sets it: DEFAULT when it says
+ * nothing (QEMU's default for the machine type). */
+enum domain_tristate { DOMAIN_DEFAULT = 0, DOMAIN_ON, DOMAIN_OFF };
+
+/* <features> and <clock>: properties of the machine. <acpi/>, <apic/>,
+ * <pae/> are what QEMU gives an x86_64 machine and are not stored. */
+struct domain_machine_opts {
+    enum domain_tristate vmport; /* <features><vmport state=> */
+    enum domain_tristate smm;    /* <features><smm state=> */
+    enum domain_tristate hpet;   /* <clock><timer name='hpet' present=> */
+    bool rtc_localtime;          /* <clock offset='localtime'>; else utc */
+    /* <pm><suspend-to-mem|suspend-to-disk enabled=>: whether the guest's
+     * ACPI offers S3 / S4 (ON: yes). */
+    enum domain_tristate s3, s4;
+};
+
 /* <on_reboot>: what a guest reboot does. <on_poweroff> and <on_crash> can
  * only be destroy (a guest without a pvpanic device cannot tell QEMU it
  * crashed). */
@@ -149,6 +193,10 @@ struct domain_def {
      * change with the QEMU of the host it runs on. The arch is always
      * x86_64: another is refused. */
     char machine[DOMAIN_MACHINE_MAX];
+    /* <cpu>: pinned at define like the machine (no <cpu> becomes the
+     * custom model QEMU_CPU_DEFAULT of the QEMU driver). */
+    struct domain_cpu cpu;
+    struct domain_machine_opts mopts;
     char *kernel;  /* <os><kernel>: optional direct boot */
     char *initrd;  /* <os><initrd>, optional, only with a kernel */
     char *cmdline; /* <os><cmdline>, optional */
@@ -167,6 +215,7 @@ struct domain_def {
     struct domain_serial serial;
     struct domain_graphics graphics;
     struct domain_video video;
+    struct domain_scsi scsi;
     char *description; /* optional */
     size_t n_disks;
     struct domain_disk disks[DOMAIN_MAX_DISKS];
@@ -189,6 +238,14 @@ struct domain_def {
  * message names the element (and the disk's target). */
 int domain_def_parse(const char *xml, size_t len, struct domain_def **ret, struct ferry_error *err);
 
+/* As domain_def_parse; with DOMAIN_PARSE_NOT_XEN a <domain type='xen'>
+ * document is read as any other type (no native_xml kept): for a driver
+ * that runs no Xen guests, whose rules then apply to it, so that what it
+ * cannot give the guest is refused by name rather than dropped. */
+#define DOMAIN_PARSE_NOT_XEN 1u
+int domain_def_parse_flags(const char *xml, size_t len, unsigned flags, struct domain_def **ret,
+                           struct ferry_error *err);
+
 /* Formats DEF as domain XML. Caller frees the string with free(). */
 char *domain_def_format(const struct domain_def *def);
 
@@ -208,5 +265,7 @@ const char *domain_disk_format_name(enum domain_disk_format f);
 const char *domain_nic_type_name(enum domain_nic_type t);
 const char *domain_nic_model_name(enum domain_nic_model m);
 const char *domain_disk_cache_name(enum domain_disk_cache c);
+const char *domain_cpu_mode_name(enum domain_cpu_mode m);
+const char *domain_tristate_name(enum domain_tristate t); /* "on", "off", "" */
 
 #endif

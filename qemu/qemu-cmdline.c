@@ -88,22 +88,26 @@ static const char *pci_addr(struct domain_pci_addr a, char *buf)
 
 /* ",bus=ide.2": a sata/ide drive's pinned position on the machine's own
  * controller: q35's AHCI has one drive per port (bus), a pc's PIIX IDE two
- * units on each of two buses. BUF holds 32 bytes. */
+ * units on each of two buses; a scsi disk's LUN on the virtio-scsi
+ * controller (target 0). BUF holds 48 bytes. */
 static const char *drive_bus(const struct domain_def *def, const struct domain_disk *d, char *buf)
 {
     if (d->drive < 0)
         return "";
-    if (strstr(def->machine, "q35"))
-        snprintf(buf, 32, ",bus=ide.%d", d->drive);
+    if (strcmp(d->bus, "scsi") == 0)
+        snprintf(buf, 48, ",bus=scsi0.0,channel=0,scsi-id=0,lun=%d", d->drive);
+    else if (strstr(def->machine, "q35"))
+        snprintf(buf, 48, ",bus=ide.%d", d->drive);
     else
-        snprintf(buf, 32, ",bus=ide.%d,unit=%d", d->drive / 2, d->drive % 2);
+        snprintf(buf, 48, ",bus=ide.%d,unit=%d", d->drive / 2, d->drive % 2);
     return buf;
 }
 
 static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
                      const struct domain_def *def, const struct domain_disk *d)
 {
-    char bus[32];
+    char bus[48];
+    bool scsi = strcmp(d->bus, "scsi") == 0;
 
     _cleanup_free_ char *src = NULL;
     const char *ro = d->readonly ? "on" : "off";
@@ -114,7 +118,7 @@ static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
         /* Only a CD-ROM may be empty (domain.c): a drive with its tray
          * empty. */
         argv_add(a, "-device");
-        argv_addf(a, "ide-cd,id=%s%s", d->target, drive_bus(def, d, bus));
+        argv_addf(a, "%s,id=%s%s", scsi ? "scsi-cd" : "ide-cd", d->target, drive_bus(def, d, bus));
         return;
     }
     src = qemu_escape(d->source);
@@ -138,7 +142,11 @@ static void add_disk(struct qemu_argv *a, const struct qemu_cmdline_host *h,
     argv_addf(a, "driver=%s,node-name=f-%s,file=p-%s,discard=%s%s,read-only=%s",
               domain_disk_format_name(d->format), d->target, d->target, discard, dz, ro);
     argv_add(a, "-device");
-    if (d->cdrom)
+    if (scsi)
+        argv_addf(a, "%s,drive=f-%s,id=%s%s%s%s%s", d->cdrom ? "scsi-cd" : "scsi-hd", d->target,
+                  d->target, d->serial[0] ? ",serial=" : "", d->serial,
+                  d->shareable ? ",share-rw=on" : "", drive_bus(def, d, bus));
+    else if (d->cdrom)
         argv_addf(a, "ide-cd,drive=f-%s,id=%s%s%s%s", d->target, d->target,
                   d->serial[0] ? ",serial=" : "", d->serial, drive_bus(def, d, bus));
     else if (strcmp(d->bus, "sata") == 0 || strcmp(d->bus, "ide") == 0)
@@ -271,13 +279,61 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
     argv_add(a, "-machine");
     /* The pinned, versioned name (hv_driver.domain_define): the source and
      * the destination of a migration build the same machine. */
-    argv_addf(a, "%s,accel=%s%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
-              h->kvm ? "kvm" : "tcg",
-              def->loader && !def->loader_rom ? ",pflash0=pflash0,pflash1=pflash1" : "");
+    {
+        /* <features>, <clock>: set only what the document sets. */
+        const struct domain_machine_opts *o = &def->mopts;
+        char opts[96];
+
+        snprintf(opts, sizeof opts, "%s%s%s%s%s%s", o->vmport ? ",vmport=" : "",
+                 domain_tristate_name(o->vmport), o->smm ? ",smm=" : "",
+                 domain_tristate_name(o->smm), o->hpet ? ",hpet=" : "",
+                 domain_tristate_name(o->hpet));
+        argv_addf(a, "%s,accel=%s%s%s", def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
+                  h->kvm ? "kvm" : "tcg",
+                  def->loader && !def->loader_rom ? ",pflash0=pflash0,pflash1=pflash1" : "", opts);
+    }
+    if (def->mopts.rtc_localtime) {
+        argv_add(a, "-rtc");
+        argv_add(a, "base=localtime");
+    }
+    {
+        /* <pm>: the ACPI sleep states, a property of the machine's power
+         * management device (q35's LPC bridge, a pc's PIIX4). */
+        const char *pm = strstr(def->machine, "q35") ? "ICH9-LPC" : "PIIX4_PM";
+
+        if (def->mopts.s3) {
+            argv_add(a, "-global");
+            argv_addf(a, "%s.disable_s3=%d", pm, def->mopts.s3 == DOMAIN_OFF);
+        }
+        if (def->mopts.s4) {
+            argv_add(a, "-global");
+            argv_addf(a, "%s.disable_s4=%d", pm, def->mopts.s4 == DOMAIN_OFF);
+        }
+    }
     argv_add(a, "-m");
     argv_addf(a, "%llu", (unsigned long long)((def->memory_kib + 1023) / 1024));
+    switch (def->cpu.mode) {
+    case DOMAIN_CPU_ABSENT: /* not pinned yet: QEMU's default, QEMU_CPU_DEFAULT */
+        break;
+    case DOMAIN_CPU_CUSTOM:
+        argv_add(a, "-cpu");
+        argv_add(a, def->cpu.model);
+        break;
+    case DOMAIN_CPU_HOST_MODEL:
+    case DOMAIN_CPU_HOST_PASSTHROUGH:
+        /* KVM's host CPU (QEMU's migratable=on default leaves out what
+         * cannot migrate); TCG has no host CPU to pass: max, everything
+         * TCG can emulate, is the same idea there. */
+        argv_add(a, "-cpu");
+        argv_add(a, h->kvm ? "host" : "max");
+        break;
+    }
     argv_add(a, "-smp");
-    argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
+    if (def->cpu.sockets)
+        argv_addf(a, "%u,sockets=%u,cores=%u,threads=%u", def->vcpus, def->cpu.sockets,
+                  def->cpu.cores, def->cpu.threads);
+    else
+        argv_addf(a, "%u", def->vcpus ? def->vcpus : 1);
     argv_add(a, "-nodefaults");
     argv_add(a, "-display");
     argv_add(a, "none");
@@ -309,6 +365,13 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
             argv_add(a, "-append");
             argv_add(a, def->cmdline);
         }
+    }
+    if (def->scsi.present) {
+        /* Before its disks, which name its bus. */
+        char addr[16];
+
+        argv_add(a, "-device");
+        argv_addf(a, "virtio-scsi-pci,id=scsi0%s", pci_addr(def->scsi.addr, addr));
     }
     for (size_t i = 0; i < def->n_disks; i++)
         add_disk(a, h, def, &def->disks[i]);

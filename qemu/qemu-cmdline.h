@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "domain.h"
 #include "error.h"
@@ -44,6 +45,11 @@ struct qemu_cmdline_host {
  * default); the driver pins it like any alias. */
 #define QEMU_MACHINE_DEFAULT "pc"
 
+/* The CPU model a definition without <cpu> is pinned to: QEMU's own x86_64
+ * default, so guests defined before ferry pinned CPUs keep their CPU. It
+ * runs under KVM and TCG alike and migrates between any two x86 hosts. */
+#define QEMU_CPU_DEFAULT "qemu64"
+
 /* Appends QEMU's arguments for DEF (borrowed) to A; free them with
  * qemu_argv_clear(). */
 void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_def *def,
@@ -55,9 +61,11 @@ void qemu_argv_clear(struct qemu_argv *a);
 int qemu_net_check(const struct domain_def *def, struct ferry_error *err);
 /* Opens a tap for each ethernet or bridge NIC of DEF (up, attached to its
  * bridge): FDS[i] (DEF->n_nics entries) is its descriptor, O_CLOEXEC, or -1
- * for a user NIC. On failure every one opened is closed again. Caller closes
- * them with qemu_net_close() once QEMU holds its copies. */
-int qemu_net_open(const struct domain_def *def, int *fds, struct ferry_error *err);
+ * for a user NIC, and NAMES[i] the tap's name ("" for a user NIC). On
+ * failure every one opened is closed again. Caller closes them with
+ * qemu_net_close() once QEMU holds its copies. */
+int qemu_net_open(const struct domain_def *def, int *fds, char (*names)[DOMAIN_IFNAME_MAX],
+                  struct ferry_error *err);
 void qemu_net_close(int *fds, size_t n);
 
 /* UEFI firmware files (qemu-firmware.c). */
@@ -98,5 +106,26 @@ int qemu_machines_query(const char *binary, struct qemu_machines *ret, struct fe
  * it. */
 int qemu_machines_resolve(const struct qemu_machines *l, const char *name, char *buf,
                           struct ferry_error *err);
+
+/* 0 when this QEMU has the versioned machine NAME as such (not as an
+ * alias, which could stand for another machine); -EOPNOTSUPP naming it
+ * otherwise. For a migration's destination. */
+int qemu_machines_check(const struct qemu_machines *l, const char *name, struct ferry_error *err);
+
+/* The x86 CPU models of one QEMU binary, from `QEMU -cpu help`. */
+#define QEMU_CPUS_MAX 512
+
+struct qemu_cpus {
+    size_t n;
+    char name[QEMU_CPUS_MAX][DOMAIN_CPU_MODEL_MAX];
+};
+
+/* Parses `-cpu help` output (TEXT, NUL-terminated); -EPROTO when it lists
+ * no x86 model. */
+int qemu_cpus_parse(const char *text, struct qemu_cpus *ret, struct ferry_error *err);
+/* Runs BINARY -cpu help (bounded) and parses it. */
+int qemu_cpus_query(const char *binary, struct qemu_cpus *ret, struct ferry_error *err);
+/* 0 when the list has model NAME; -EOPNOTSUPP naming it otherwise. */
+int qemu_cpus_check(const struct qemu_cpus *l, const char *name, struct ferry_error *err);
 
 #endif

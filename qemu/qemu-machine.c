@@ -82,7 +82,10 @@ int qemu_machines_resolve(const struct qemu_machines *l, const char *name, char 
                            name);
 }
 
-int qemu_machines_query(const char *binary, struct qemu_machines *ret, struct ferry_error *err)
+/* Runs BINARY OPTION help, bounded in time and output; *RET_TEXT (caller
+ * frees) is its standard output. */
+static int help_query(const char *binary, const char *option, char **ret_text,
+                      struct ferry_error *err)
 {
     _cleanup_free_ char *out = ferry_calloc(1, MACHINE_HELP_MAX + 1);
     int64_t deadline = ferry_now_ms() + MACHINE_HELP_TIMEOUT_MS;
@@ -106,7 +109,7 @@ int qemu_machines_query(const char *binary, struct qemu_machines *ret, struct fe
         dup2(null_fd, 0);
         dup2(fds[1], 1);
         dup2(null_fd, 2);
-        execl(binary, binary, "-machine", "help", (char *)NULL);
+        execl(binary, binary, option, "help", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -134,7 +137,75 @@ int qemu_machines_query(const char *binary, struct qemu_machines *ret, struct fe
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return ferry_error_set(err, EIO, "'%s -machine help' failed (status %d)", binary, status);
+        return ferry_error_set(err, EIO, "'%s %s help' failed (status %d)", binary, option, status);
     out[len] = '\0';
-    return qemu_machines_parse(out, ret, err);
+    *ret_text = TAKE_PTR(out);
+    return 0;
+}
+
+int qemu_machines_query(const char *binary, struct qemu_machines *ret, struct ferry_error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    int r = help_query(binary, "-machine", &text, err);
+
+    return r < 0 ? r : qemu_machines_parse(text, ret, err);
+}
+
+int qemu_machines_check(const struct qemu_machines *l, const char *name, struct ferry_error *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->m[i].name, name) == 0 && !l->m[i].alias_of[0])
+            return 0;
+    }
+    return ferry_error_set(err, EOPNOTSUPP,
+                           "<os><type machine='%s'>: this host's QEMU has no such machine type",
+                           name);
+}
+
+/* ---- CPU models ---- */
+
+int qemu_cpus_parse(const char *text, struct qemu_cpus *ret, struct ferry_error *err)
+{
+    ret->n = 0;
+    /* "x86 NAME   DESCRIPTION" lines, up to the blank line before the
+     * "Recognized CPUID flags:" list. */
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p), nlen = 0;
+
+        if (len == 0)
+            break;
+        if (len > 4 && memcmp(p, "x86 ", 4) == 0 && ret->n < QEMU_CPUS_MAX) {
+            const char *name = p + 4;
+
+            while (4 + nlen < len && name[nlen] != ' ' && name[nlen] != '\t')
+                nlen++;
+            if (nlen > 0 && nlen < DOMAIN_CPU_MODEL_MAX) {
+                memcpy(ret->name[ret->n], name, nlen);
+                ret->name[ret->n++][nlen] = '\0';
+            }
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    if (ret->n == 0)
+        return ferry_error_set(err, EPROTO, "QEMU's -cpu help lists no x86 CPU model");
+    return 0;
+}
+
+int qemu_cpus_query(const char *binary, struct qemu_cpus *ret, struct ferry_error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    int r = help_query(binary, "-cpu", &text, err);
+
+    return r < 0 ? r : qemu_cpus_parse(text, ret, err);
+}
+
+int qemu_cpus_check(const struct qemu_cpus *l, const char *name, struct ferry_error *err)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->name[i], name) == 0)
+            return 0;
+    }
+    return ferry_error_set(err, EOPNOTSUPP,
+                           "<cpu><model>%s</model>: this host's QEMU has no such CPU model", name);
 }

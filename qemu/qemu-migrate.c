@@ -19,6 +19,7 @@
 #include "json.h"
 #include "migparams.h"
 #include "mir-sync.h"
+#include "qemu-cmdline.h"
 #include "qemu-priv.h"
 
 #define QMP_TIMEOUT_MS    30000
@@ -126,7 +127,7 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
     int r;
 
     if (m->params->flags & MIG_OFFLINE)
-        return 0;
+        return qemu_nvram_check_offline(m, err);
     if (!p || !p->qmp)
         return ferry_error_set(err, ENOTCONN, "domain '%s' has no monitor", m->dom->def->name);
     if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))
@@ -217,6 +218,22 @@ static int postcopy_check_version(struct mig_ctx *m, struct ferry_error *err)
     return 0;
 }
 
+/* A CD-ROM's medium is never copied: it must be here already, at the
+ * same path. */
+static int cdrom_check(const struct domain_def *def, struct ferry_error *err)
+{
+    for (size_t i = 0; i < def->n_disks; i++) {
+        const struct domain_disk *d = &def->disks[i];
+
+        if (d->cdrom && d->source && access(d->source, R_OK) < 0)
+            return ferry_error_set_errno(err, errno,
+                                         "disk '%s': CD-ROM medium '%s' is not on this host (a "
+                                         "migration never copies a CD-ROM)",
+                                         d->target, d->source);
+    }
+    return 0;
+}
+
 int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 {
     struct agent *ag = m->agent;
@@ -237,6 +254,11 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if ((r = postcopy_check_version(m, err)) < 0)
         return r;
     if ((mp->flags & MIG_TLS) && (r = qemu_tls_check_files(ag, true, err)) < 0)
+        return r;
+    /* Before anything is created: the guest cannot run here without its
+     * machine, its CPU model, its bridges or the media it has inserted. */
+    if ((r = qemu_abi_check(m->dom->def, err)) < 0 || (r = qemu_net_check(m->dom->def, err)) < 0 ||
+        (r = cdrom_check(m->dom->def, err)) < 0)
         return r;
     if ((r = qemu_storage_prepare_targets(m, err)) < 0)
         return r;
@@ -696,6 +718,8 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     pthread_mutex_lock(&p->mig_lock);
     p->mig_ram_running = false;
     pthread_mutex_unlock(&p->mig_lock);
+    if (r == 0)
+        r = qemu_nvram_digest_source(m, err);
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
     if (given->flags & MIG_TLS)
@@ -895,6 +919,8 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         }
         usleep(20 * 1000);
     }
+    if (!postcopy && (r = qemu_nvram_check_destination(m, p->qmp, err)) < 0)
+        goto fail;
     if ((r = qemu_storage_finish(m, err)) < 0)
         goto fail;
     if (m->params->flags & MIG_TLS)

@@ -65,7 +65,7 @@ int qemu_net_check(const struct domain_def *def, struct ferry_error *err)
     return 0;
 }
 
-static int tap_open(const struct domain_nic *nic, struct ferry_error *err)
+static int tap_open(const struct domain_nic *nic, char *name, struct ferry_error *err)
 {
     _cleanup_close_ int fd = -1;
     struct ifreq ifr = {0};
@@ -87,24 +87,28 @@ static int tap_open(const struct domain_nic *nic, struct ferry_error *err)
         ferry_error_prefix(err, "interface '%s'", nic->mac);
         return r;
     }
+    snprintf(name, DOMAIN_IFNAME_MAX, "%s", ifr.ifr_name);
     moved = fcntl(fd, F_DUPFD_CLOEXEC, TAP_FD_FLOOR);
     if (moved < 0)
         return ferry_error_set_errno(err, errno, "interface '%s': F_DUPFD", nic->mac);
     return moved;
 }
 
-int qemu_net_open(const struct domain_def *def, int *fds, struct ferry_error *err)
+int qemu_net_open(const struct domain_def *def, int *fds, char (*names)[DOMAIN_IFNAME_MAX],
+                  struct ferry_error *err)
 {
     int r;
 
-    for (size_t i = 0; i < def->n_nics; i++)
+    for (size_t i = 0; i < def->n_nics; i++) {
         fds[i] = -1;
+        names[i][0] = '\0';
+    }
     if ((r = qemu_net_check(def, err)) < 0)
         return r;
     for (size_t i = 0; i < def->n_nics; i++) {
         if (def->nics[i].type == DOMAIN_NIC_USER)
             continue;
-        r = tap_open(&def->nics[i], err);
+        r = tap_open(&def->nics[i], names[i], err);
         if (r < 0) {
             qemu_net_close(fds, def->n_nics);
             return r;

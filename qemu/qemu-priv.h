@@ -41,6 +41,12 @@ struct qemu_dom {
     pthread_mutex_t mig_lock;
     /* Lifecycle and tuning verbs (qemu.c, qemu-migrate.c). */
     bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
+    /* domain.reboot armed QEMU's shutdown action 'pause': the guest's next
+     * power-off is turned into a reset (qemu-guest.c). Atomic. */
+    bool fake_reboot;
+    /* The taps of ethernet and bridge NICs, per NIC ("" for user NICs), as
+     * the kernel named them at the last start. */
+    char tap_names[DOMAIN_MAX_NICS][DOMAIN_IFNAME_MAX];
     /* migrate-setspeed, guarded by mig_lock: SPEED_MIB (MiB/s, 0 =
      * unlimited) is the default of the next migration that names no
      * bandwidth, once SPEED_SET (libvirt's migMaxBandwidth). MIG_SPEED_MIB
@@ -79,6 +85,29 @@ struct qemu_driver {
 struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom);
 /* Starts a QEMU process for DOM. INCOMING: add -incoming defer and use
  * DEF (not dom->def) for the devices. */
+/* The guest verbs (qemu-guest.c): hv_driver.domain_power and
+ * domain_devices_info, and the SHUTDOWN event's part of a reboot. */
+int qemu_domain_power(struct agent *ag, struct agent_domain *dom, int how, struct ferry_error *err);
+void qemu_domain_devices_info(struct agent *ag, struct agent_domain *dom, json_object *out);
+void qemu_guest_on_shutdown(struct qemu_dom *p, json_object *data);
+
+/* A UEFI guest's NVRAM at a migration's switchover (qemu-firmware.c):
+ * Perform puts the digest of the stopped source's NVRAM file into its
+ * cookie; Finish compares it with the variables store the destination
+ * received, before the guest runs there. Both do nothing for a guest
+ * without one (or a post-copy migration). */
+int qemu_nvram_digest_source(struct mig_ctx *m, struct ferry_error *err);
+/* Begin of an offline migration, which moves only the definition:
+ * refuses, naming the file, a guest whose NVRAM holds variables of its own
+ * (it differs from its template), which would be left behind. */
+int qemu_nvram_check_offline(struct mig_ctx *m, struct ferry_error *err);
+int qemu_nvram_check_destination(struct mig_ctx *m, struct qmp_conn *qmp, struct ferry_error *err);
+
+/* Refuses, naming it, a definition whose pinned machine type or CPU model
+ * this host's QEMU lacks (a migration's destination, before it starts
+ * anything). */
+int qemu_abi_check(const struct domain_def *def, struct ferry_error *err);
+
 int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming,
                        struct ferry_error *err);
 /* Stops the process (quit, then signals) and removes the run files. */

@@ -99,27 +99,52 @@ struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
 
 /* ---- command line ---- */
 
-/* The host QEMU's machine types, read once: the binary does not change
- * under a running agent. */
+/* The host QEMU's machine types and CPU models, read once: the binary
+ * does not change under a running agent. */
 static pthread_mutex_t machines_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct qemu_machines machines;
 static bool machines_loaded;
+static struct qemu_cpus cpus;
+static bool cpus_loaded;
 
-/* Pins DEF's machine type: its alias (or QEMU_MACHINE_DEFAULT when it has
- * none) becomes the versioned name this host's QEMU resolves it to. */
-static int pin_machine(struct domain_def *def, struct ferry_error *err)
+/* Under machines_lock. */
+static int load_lists(struct ferry_error *err)
+{
+    int r;
+
+    if (!machines_loaded) {
+        if ((r = qemu_machines_query(qemu_drv.binary, &machines, err)) < 0)
+            return r;
+        machines_loaded = true;
+    }
+    if (!cpus_loaded) {
+        if ((r = qemu_cpus_query(qemu_drv.binary, &cpus, err)) < 0)
+            return r;
+        cpus_loaded = true;
+    }
+    return 0;
+}
+
+/* Pins DEF's guest ABI: its machine alias (or QEMU_MACHINE_DEFAULT when it
+ * has none) becomes the versioned name this host's QEMU resolves it to; no
+ * <cpu> becomes the named model QEMU_CPU_DEFAULT, and a named model must
+ * be one this QEMU has. */
+static int pin_abi(struct domain_def *def, struct ferry_error *err)
 {
     char pinned[DOMAIN_MACHINE_MAX];
-    int r = 0;
+    int r;
 
     pthread_mutex_lock(&machines_lock);
-    if (!machines_loaded) {
-        r = qemu_machines_query(qemu_drv.binary, &machines, err);
-        machines_loaded = r == 0;
-    }
+    r = load_lists(err);
     if (r == 0)
         r = qemu_machines_resolve(&machines, def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
                                   pinned, err);
+    if (r == 0 && def->cpu.mode == DOMAIN_CPU_ABSENT) {
+        def->cpu.mode = DOMAIN_CPU_CUSTOM;
+        snprintf(def->cpu.model, sizeof def->cpu.model, "%s", QEMU_CPU_DEFAULT);
+    }
+    if (r == 0 && def->cpu.mode == DOMAIN_CPU_CUSTOM)
+        r = qemu_cpus_check(&cpus, def->cpu.model, err);
     pthread_mutex_unlock(&machines_lock);
     if (r < 0)
         return r;
@@ -127,13 +152,56 @@ static int pin_machine(struct domain_def *def, struct ferry_error *err)
     return 0;
 }
 
+int qemu_abi_check(const struct domain_def *def, struct ferry_error *err)
+{
+    int r;
+
+    pthread_mutex_lock(&machines_lock);
+    r = load_lists(err);
+    if (r == 0 && def->machine[0])
+        r = qemu_machines_check(&machines, def->machine, err);
+    if (r == 0 && def->cpu.mode == DOMAIN_CPU_CUSTOM)
+        r = qemu_cpus_check(&cpus, def->cpu.model, err);
+    pthread_mutex_unlock(&machines_lock);
+    /* host-passthrough and host-model ask for this host's CPU: ferry does
+     * not compare two hosts' CPUs (libvirt neither, for passthrough). */
+    return r;
+}
+
+FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
+
 static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct ferry_error *err)
 {
     (void)ag;
-    if (def->native_xml)
-        return 0; /* another hypervisor's document */
+    if (def->native_xml) {
+        /* A <domain type='xen'> document (ferryctl domxml-from-native
+         * xen-xl makes them): read again by the QEMU driver's rules, so it
+         * is defined where QEMU can give the guest what it says and
+         * refused, naming what, where it cannot (a xenfv machine, a
+         * rename-restart). */
+        _cleanup_(domain_def_freep) struct domain_def *q = NULL;
+        struct domain_def tmp;
+        int r = domain_def_parse_flags(def->native_xml, strlen(def->native_xml),
+                                       DOMAIN_PARSE_NOT_XEN, &q, err);
+
+        if (r < 0) {
+            ferry_error_prefix(err, "<domain type='xen'> on the QEMU driver");
+            return r;
+        }
+        /* Its ignored list is the one the caller reports. */
+        tmp = *def;
+        *def = *q;
+        *q = tmp;
+        /* Xen's HVM machine is an i440fx PC with a Xen platform device,
+         * which means nothing outside Xen: the PC it is built on, said. */
+        if (!strcmp(def->machine, "xenfv") || !strncmp(def->machine, "xenfv-", 6)) {
+            def->machine[0] = '\0';
+            if (def->n_ignored < DOMAIN_MAX_IGNORED)
+                def->ignored[def->n_ignored++] = ferry_strdup("os/type@machine");
+        }
+    }
     qemu_firmware_define(def);
-    return pin_machine(def, err);
+    return pin_abi(def, err);
 }
 
 /* glibc malloc settings for the QEMUs ferryd starts, unless the agent's own
@@ -273,9 +341,15 @@ static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *d
          * Confirm), the user's pause is over. */
         __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
         hv_emit_event(p->ag, "resumed", dname, NULL);
-    } else if (strcmp(name, "SHUTDOWN") == 0)
+    } else if (strcmp(name, "SHUTDOWN") == 0) {
+        qemu_guest_on_shutdown(p, data);
         hv_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
-    else if (strcmp(name, "MIGRATION") == 0)
+    } else if (strcmp(name, "POWERDOWN") == 0) {
+        /* The ACPI power button was pressed (domain.shutdown, reboot). */
+        hv_emit_event(p->ag, "powerdown", dname, NULL);
+    } else if (strcmp(name, "RESET") == 0) {
+        hv_emit_event(p->ag, "reset", dname, data ? json_object_get(data) : NULL);
+    } else if (strcmp(name, "MIGRATION") == 0)
         hv_emit_event(p->ag, "migration-status", dname, data ? json_object_get(data) : NULL);
     else if (strncmp(name, "BLOCK_JOB_", 10) == 0 || strcmp(name, "JOB_STATUS_CHANGE") == 0) {
         json_object *d = json_object_new_object();
@@ -380,7 +454,8 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         unlink(console_path); /* a socket the last QEMU left */
     /* A definition stored before machine types were pinned, or received
      * from such an agent: pinned now, in the live definition. */
-    if (!dom->def->machine[0] && (r = pin_machine(dom->def, err)) < 0)
+    if ((!dom->def->machine[0] || dom->def->cpu.mode == DOMAIN_CPU_ABSENT) &&
+        (r = pin_abi(dom->def, err)) < 0)
         return r;
 
     /* A new QEMU: no pause of the user's carries over, nor a post-copy
@@ -389,6 +464,8 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     __atomic_store_n(&p->postcopy_failed, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_unknown, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->mig_postcopy_active, false, __ATOMIC_SEQ_CST);
+    /* Nor a reboot armed in the last one (its shutdown action is gone). */
+    __atomic_store_n(&p->fake_reboot, false, __ATOMIC_SEQ_CST);
     unlink(p->qmp_path);
     log_fd = open(p->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (log_fd < 0)
@@ -398,7 +475,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         return ferry_error_set_errno(err, errno, "cannot open /dev/null");
     /* The taps of ethernet and bridge NICs: QEMU gets them as descriptors
      * 3, 4, ... (qemu-net.c). */
-    if ((r = qemu_net_open(dom->def, tap_fds, err)) < 0)
+    if ((r = qemu_net_open(dom->def, tap_fds, p->tap_names, err)) < 0)
         return r;
     for (size_t i = 0; i < dom->def->n_nics; i++)
         child_fds[i] = tap_fds[i] >= 0 ? 3 + n_taps++ : -1;
@@ -885,6 +962,8 @@ const struct hv_driver qemu_hv_driver = {
     .migrate_confirm = qemu_migrate_confirm,
     .migrate_cancel = qemu_migrate_cancel,
     .domain_suspend = qemu_domain_suspend,
+    .domain_power = qemu_domain_power,
+    .domain_devices_info = qemu_domain_devices_info,
     .domain_resume = qemu_domain_resume,
     .domain_info = qemu_domain_info,
     .migrate_set_param = qemu_migrate_set_param,

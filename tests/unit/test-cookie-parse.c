@@ -59,6 +59,8 @@ static void assert_cookie_equal(const struct cookie *a, const struct cookie *b)
     }
     assert_string_equal(a->migrate_uri, b->migrate_uri);
     assert_int_equal(a->persistent, b->persistent);
+    assert_string_equal(a->nvram_sha256, b->nvram_sha256);
+    assert_int_equal(a->nvram_size, b->nvram_size);
     assert_int_equal(a->stats.set, b->stats.set);
     assert_string_equal(a->stats.status, b->stats.status);
     /* Every numeric statistic, field by field (no padding in this range). */
@@ -185,6 +187,8 @@ static void test_roundtrip(void **state)
     a.stats.storage_downtime_ms = 15;
     a.stats.disk_passes = 16;
     a.persistent = true;
+    strcpy(a.nvram_sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    a.nvram_size = 540672;
 
     xml = cookie_format(&a);
     assert_non_null(xml);
@@ -271,6 +275,14 @@ static void test_bad_values(void **state)
         {"<qemu-migration><name>a</name><name>b</name></qemu-migration>",
          "<name> appears more than once"},
         {"<qemu-migration><nbd port='0'/></qemu-migration>", "<nbd port='0'>"},
+        {"<qemu-migration><nvram sha256='abc' size='1'/></qemu-migration>",
+         "<nvram> needs sha256= (64 lower-case hex digits) and a size="},
+        {"<qemu-migration><nvram sha256='0123456789ABCDEF0123456789abcdef0123456789abcdef"
+         "0123456789abcdef' size='1'/></qemu-migration>",
+         "<nvram> needs sha256="},
+        {"<qemu-migration><nvram sha256='0123456789abcdef0123456789abcdef0123456789abcdef"
+         "0123456789abcdef'/></qemu-migration>",
+         "<nvram> needs sha256="},
         {"<qemu-migration><nbd port='65536'/></qemu-migration>", "<nbd port='65536'>"},
         {"<qemu-migration><nbd port='80x'/></qemu-migration>", "<nbd port='80x'>"},
         {"<qemu-migration><nbd/><nbd/></qemu-migration>", "<nbd> appears more than once"},

@@ -102,6 +102,7 @@ static void test_full_libvirt_document(void **state)
     struct domain_def *def = load("domain-full.xml");
     static const char *const expect_ignored[] = {
         "title",
+        "vcpu@placement",
         "metadata",
         "currentMemory",
         "cputune",
@@ -109,10 +110,8 @@ static void test_full_libvirt_document(void **state)
         "sysinfo",
         "os/boot",
         "os/smbios",
-        "features",
-        "cpu",
-        "clock",
-        "pm",
+        "cpu@check",
+        "clock/timer@tickpolicy",
         "devices/emulator",
         "devices/disk/backingStore",
         "devices/disk/boot",
@@ -178,6 +177,16 @@ static void test_full_libvirt_document(void **state)
     assert_int_equal(def->graphics.port, -1);
     assert_string_equal(def->graphics.listen, "127.0.0.1");
     assert_int_equal(def->on_reboot, DOMAIN_REBOOT_RESTART);
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_HOST_PASSTHROUGH);
+    assert_int_equal(def->mopts.vmport, DOMAIN_OFF);
+    assert_int_equal(def->mopts.hpet, DOMAIN_OFF);
+    assert_int_equal(def->mopts.smm, DOMAIN_DEFAULT);
+    assert_false(def->mopts.rtc_localtime);
+    assert_int_equal(def->mopts.s3, DOMAIN_OFF);
+    assert_int_equal(def->mopts.s4, DOMAIN_OFF);
+    assert_int_equal(def->cpu.sockets, 1);
+    assert_int_equal(def->cpu.cores, 2);
+    assert_int_equal(def->cpu.threads, 2);
 
     for (size_t i = 0; i < ARRAY_SIZE(expect_ignored); i++) {
         if (!ignored(def, expect_ignored[i]))
@@ -251,11 +260,26 @@ static void test_memory_refusals(void **state)
 
 static void test_vcpus(void **state)
 {
-    struct domain_def *def =
-        parse_ok("<domain><name>v</name><memory>1</memory><vcpu current='1'>512</vcpu></domain>");
+    struct domain_def *def = parse_ok("<domain><name>v</name><memory>1</memory>"
+                                      "<vcpu placement='static' cpuset='0-3'>512</vcpu></domain>");
 
     assert_int_equal(def->vcpus, DOMAIN_MAX_VCPUS);
+    /* Where the host runs them: listed, the guest is the same. */
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "vcpu@placement");
+    assert_string_equal(def->ignored[1], "vcpu@cpuset");
     domain_def_free(def);
+    /* Fewer vCPUs online than the guest has: not what ferry starts. */
+    expect_fail("<domain><name>v</name><memory>1</memory><vcpu current='1'>2</vcpu></domain>",
+                -EOPNOTSUPP, "<vcpu>: attribute 'current' of <vcpu> is not supported");
+    expect_fail("<domain><name>v</name><memory>1</memory><launchSecurity type='sev'/></domain>",
+                -EOPNOTSUPP, "<launchSecurity> is not supported");
+    expect_fail("<domain><name>v</name><memory>1</memory><devices><hostdev mode='subsystem'/>"
+                "</devices></domain>",
+                -EOPNOTSUPP, "<devices><hostdev> is not supported");
+    expect_fail("<domain><name>v</name><memory>1</memory><devices><tpm model='tpm-crb'/>"
+                "</devices></domain>",
+                -EOPNOTSUPP, "<devices><tpm> is not supported");
     expect_fail("<domain><name>v</name><memory>1</memory><vcpu>0</vcpu></domain>", -EINVAL,
                 "<vcpu> '0' is not a count in 1..512");
     expect_fail("<domain><name>v</name><memory>1</memory><vcpu>513</vcpu></domain>", -EINVAL,
@@ -303,8 +327,8 @@ static void test_disk_refusals(void **state)
          -EOPNOTSUPP, "disk 'vdc': <disk device='cdrom'> on bus 'virtio' is not supported"},
         {"<disk type='file' device='disk'><target dev='vdc'/></disk>", -EINVAL,
          "disk 'vdc': <disk device='disk'> without <source>: only a cdrom may be empty"},
-        {"<disk type='file'><source file='/x'/><target dev='sdb' bus='scsi'/></disk>", -EOPNOTSUPP,
-         "disk 'sdb': bus 'scsi' is not supported (virtio, sata, ide)"},
+        {"<disk type='file'><source file='/x'/><target dev='sdb' bus='usb'/></disk>", -EOPNOTSUPP,
+         "disk 'sdb': bus 'usb' is not supported (virtio, sata, ide, scsi)"},
         {"<disk type='file'><driver name='qemu' io='native'/><source file='/x'/>"
          "<target dev='vda'/></disk>",
          -EINVAL, "disk 'vda': <driver io='native'> needs cache='none'"},
@@ -845,6 +869,235 @@ static void test_os_arch_machine(void **state)
     domain_def_free(def);
 }
 
+/* <cpu>: the modes, a named model, the topology; what would change the
+ * CPU the guest sees is refused by name. */
+static void test_cpu(void **state)
+{
+#define CPU_DOC(vcpu, cpu)                                                                         \
+    "<domain><name>c</name><memory>1</memory><vcpu>" vcpu "</vcpu>" cpu "</domain>"
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {CPU_DOC("1", "<cpu mode='host-model'><model>qemu64</model></cpu>"), -EOPNOTSUPP,
+         "<cpu>: <model> is supported with mode='custom' only, not 'host-model'"},
+        {CPU_DOC("1", "<cpu mode='custom'/>"), -EINVAL, "<cpu mode='custom'> names no <model>"},
+        {CPU_DOC("1", "<cpu mode='maximum'/>"), -EOPNOTSUPP, "<cpu mode='maximum'> is not"},
+        {CPU_DOC("1", "<cpu match='minimum'><model>qemu64</model></cpu>"), -EOPNOTSUPP,
+         "<cpu match='minimum'> is not supported"},
+        {CPU_DOC("1", "<cpu mode='host-passthrough' migratable='off'/>"), -EOPNOTSUPP,
+         "<cpu migratable='off'> is not supported"},
+        {CPU_DOC("1", "<cpu><model>qemu64</model><feature policy='require' name='vmx'/></cpu>"),
+         -EOPNOTSUPP, "<cpu>: <feature> is not supported"},
+        {CPU_DOC("1", "<cpu><model>qemu64</model><vendor>Intel</vendor></cpu>"), -EOPNOTSUPP,
+         "<cpu>: <vendor> is not supported"},
+        {CPU_DOC("1", "<cpu mode='host-passthrough'><numa/></cpu>"), -EOPNOTSUPP,
+         "<cpu>: <numa> is not supported"},
+        {CPU_DOC("1", "<cpu><model>qemu 64</model></cpu>"), -EINVAL,
+         "<model> 'qemu 64' is not a CPU model name"},
+        {CPU_DOC("1", "<cpu mode='host-passthrough' cache='x'/>"), -EOPNOTSUPP,
+         "attribute 'cache' of <cpu> is not supported"},
+        {CPU_DOC("4", "<cpu mode='host-passthrough'><topology sockets='1' cores='2' "
+                      "threads='1'/></cpu>"),
+         -EINVAL, "<topology> has 1 sockets x 2 cores x 1 threads, not the 4 of <vcpu>"},
+        {CPU_DOC("2", "<cpu mode='host-passthrough'><topology sockets='1' dies='2' cores='1' "
+                      "threads='1'/></cpu>"),
+         -EOPNOTSUPP, "<topology dies='2'> is not supported"},
+        {CPU_DOC("2", "<cpu mode='host-passthrough'><topology sockets='2'/></cpu>"), -EINVAL,
+         "<topology> has no cores="},
+        {CPU_DOC("1", "<cpu mode='host-passthrough'/><cpu mode='host-model'/>"), -EINVAL, "cpu"},
+    };
+    struct domain_def *def;
+    char *xml;
+
+    (void)state;
+    def = parse_ok(CPU_DOC("1", ""));
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_ABSENT); /* the driver pins it */
+    domain_def_free(def);
+    def = parse_ok(CPU_DOC("4", "<cpu mode='custom' match='exact' check='partial'>"
+                                "<model fallback='forbid'>Skylake-Server-v4</model>"
+                                "<topology sockets='2' dies='1' cores='1' threads='2'/></cpu>"));
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_CUSTOM);
+    assert_string_equal(def->cpu.model, "Skylake-Server-v4");
+    assert_int_equal(def->cpu.sockets, 2);
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "cpu@check");
+    assert_string_equal(def->ignored[1], "cpu/model@fallback");
+    /* Formatted back without what was ignored; parsed again, the same. */
+    xml = domain_def_format(def);
+    assert_non_null(strstr(xml, "<cpu mode=\"custom\" match=\"exact\">"));
+    assert_non_null(strstr(xml, "<model>Skylake-Server-v4</model>"));
+    assert_non_null(strstr(xml, "<topology sockets=\"2\" cores=\"1\" threads=\"2\"/>"));
+    {
+        struct domain_def *again = parse_ok(xml);
+
+        assert_true(domain_def_equal(def, again));
+        assert_int_equal(again->n_ignored, 0);
+        domain_def_free(again);
+    }
+    free(xml);
+    domain_def_free(def);
+    def = parse_ok(CPU_DOC("1", "<cpu mode='host-passthrough' check='none' migratable='on'/>"));
+    assert_int_equal(def->cpu.mode, DOMAIN_CPU_HOST_PASSTHROUGH);
+    domain_def_free(def);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        expect_fail(cases[i].xml, cases[i].code, cases[i].msg);
+#undef CPU_DOC
+}
+
+/* Disks on bus scsi sit on the one virtio-scsi controller, added when a
+ * disk needs it, with a PCI slot and a LUN each pinned like the others. */
+static void test_scsi(void **state)
+{
+#define SCSI_DOC(devs)                                                                             \
+    "<domain><name>s</name><memory>1</memory><devices>" devs "</devices></domain>"
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {SCSI_DOC("<controller type='scsi' index='0'/>"), -EOPNOTSUPP,
+         "<controller type='scsi'>: model='' is not supported (only virtio-scsi)"},
+        {SCSI_DOC("<controller type='scsi' model='lsilogic'/>"), -EOPNOTSUPP,
+         "model='lsilogic' is not supported (only virtio-scsi)"},
+        {SCSI_DOC("<controller type='scsi' index='1' model='virtio-scsi'/>"), -EOPNOTSUPP,
+         "index='1' is not supported (one SCSI controller, 0)"},
+        {SCSI_DOC("<controller type='scsi' model='virtio-scsi' ports='4'/>"), -EOPNOTSUPP,
+         "attribute 'ports' of <controller> is not supported"},
+        {SCSI_DOC("<controller type='scsi' model='virtio-scsi'/>"
+                  "<controller type='scsi' model='virtio-scsi'/>"),
+         -EINVAL, "controller type='scsi'"},
+        {SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/>"
+                  "<address type='drive' controller='0' bus='0' target='1' unit='0'/></disk>"),
+         -EOPNOTSUPP, "<address controller='0' bus='0' target='1' unit='0'> is not supported"},
+        {SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/>"
+                  "<address type='drive' unit='2'/></disk>"
+                  "<disk><source file='/b'/><target dev='sdb' bus='scsi'/>"
+                  "<address type='drive' unit='2'/></disk>"),
+         -EINVAL, "disk 'sdb': SCSI unit 2 is already disk 'sda''s"},
+    };
+    struct domain_def *def, *again;
+    char *xml;
+
+    (void)state;
+    /* No controller in the document: added; the LUNs by order, around
+     * the one written. */
+    def = parse_ok(SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/></disk>"
+                            "<disk><source file='/b'/><target dev='sdb' bus='scsi'/>"
+                            "<address type='drive' controller='0' bus='0' target='0' unit='0'/>"
+                            "</disk>"
+                            "<disk device='cdrom'><target dev='sdc' bus='scsi'/></disk>"
+                            "<disk><source file='/v'/><target dev='vda'/></disk>"));
+    assert_true(def->scsi.present);
+    assert_true(def->scsi.addr.set);
+    assert_int_equal(def->scsi.addr.slot, 2); /* before the virtio disk */
+    assert_int_equal(def->disks[3].addr.slot, 3);
+    assert_int_equal(def->disks[0].drive, 1);
+    assert_int_equal(def->disks[1].drive, 0);
+    assert_int_equal(def->disks[2].drive, 2);
+    xml = domain_def_format(def);
+    assert_non_null(strstr(xml, "<controller type=\"scsi\" index=\"0\" model=\"virtio-scsi\">"));
+    assert_non_null(strstr(xml, "<address type=\"drive\" controller=\"0\" bus=\"0\" "
+                                "target=\"0\" unit=\"2\"/>"));
+    again = parse_ok(xml);
+    assert_true(domain_def_equal(def, again));
+    assert_int_equal(again->n_ignored, 0);
+    domain_def_free(again);
+    free(xml);
+    domain_def_free(def);
+    /* A controller as virt-install writes it; the machine's own are listed. */
+    def = parse_ok(SCSI_DOC("<controller type='scsi' index='0' model='virtio-scsi'>"
+                            "<driver queues='2'/><address type='pci' slot='0x07'/></controller>"
+                            "<controller type='usb' model='qemu-xhci'/>"));
+    assert_true(def->scsi.present);
+    assert_int_equal(def->scsi.addr.slot, 7);
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "devices/controller/driver");
+    assert_string_equal(def->ignored[1], "devices/controller");
+    domain_def_free(def);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        expect_fail(cases[i].xml, cases[i].code, cases[i].msg);
+#undef SCSI_DOC
+}
+
+/* <features> and <clock>: the machine properties ferry gives as written;
+ * a feature or timer it cannot give is refused by name. */
+static void test_features_clock(void **state)
+{
+#define FC_DOC(x) "<domain><name>f</name><memory>1</memory>" x "</domain>"
+    static const struct {
+        const char *xml;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {FC_DOC("<features><hyperv mode='custom'><relaxed state='on'/></hyperv></features>"),
+         -EOPNOTSUPP, "<features><hyperv> is not supported"},
+        {FC_DOC("<features><kvm><hidden state='on'/></kvm></features>"), -EOPNOTSUPP,
+         "<features><kvm> is not supported"},
+        {FC_DOC("<features><apic eoi='on'/></features>"), -EOPNOTSUPP,
+         "attribute 'eoi' of <apic> is not supported"},
+        {FC_DOC("<features><vmport state='maybe'/></features>"), -EINVAL,
+         "<features><vmport>: state='maybe' is not on or off"},
+        {FC_DOC("<features><smm state='on'><tseg unit='MiB'>48</tseg></smm></features>"),
+         -EOPNOTSUPP, "<features><smm>: <tseg> is not supported"},
+        {FC_DOC("<clock offset='variable' adjustment='0'/>"), -EOPNOTSUPP,
+         "attribute 'adjustment' of <clock> is not supported"},
+        {FC_DOC("<clock offset='timezone'/>"), -EOPNOTSUPP,
+         "<clock>: offset='timezone' is not supported (utc, localtime)"},
+        {FC_DOC("<clock><timer name='hypervclock' present='yes'/></clock>"), -EOPNOTSUPP,
+         "<timer name='hypervclock' present='yes'> is not supported"},
+        {FC_DOC("<clock><timer name='rtc' present='no'/></clock>"), -EOPNOTSUPP,
+         "<timer name='rtc' present='no'> is not supported"},
+        {FC_DOC("<clock><timer name='tsc' frequency='1'/></clock>"), -EOPNOTSUPP,
+         "attribute 'frequency' of <timer> is not supported"},
+        {FC_DOC("<features/><features/>"), -EINVAL, "features"},
+        {FC_DOC("<pm><suspend-to-mem enabled='maybe'/></pm>"), -EINVAL,
+         "<pm>: <suspend-to-mem enabled='maybe'> is not yes or no"},
+        {FC_DOC("<pm><suspend-to-ram enabled='no'/></pm>"), -EOPNOTSUPP,
+         "<pm>: <suspend-to-ram> is not supported"},
+    };
+    struct domain_def *def, *again;
+    char *xml;
+
+    (void)state;
+    def =
+        parse_ok(FC_DOC("<features><acpi/><apic/><pae/><vmport state='off'/>"
+                        "<smm state='on'/><ioapic driver='kvm'/></features>"
+                        "<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/>"
+                        "<timer name='pit' tickpolicy='delay'/>"
+                        "<timer name='hpet' present='yes'/></clock>"
+                        "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='yes'/></pm>"));
+    assert_int_equal(def->mopts.s3, DOMAIN_OFF);
+    assert_int_equal(def->mopts.s4, DOMAIN_ON);
+    assert_int_equal(def->mopts.vmport, DOMAIN_OFF);
+    assert_int_equal(def->mopts.smm, DOMAIN_ON);
+    assert_int_equal(def->mopts.hpet, DOMAIN_ON);
+    assert_true(def->mopts.rtc_localtime);
+    assert_int_equal(def->n_ignored, 2);
+    assert_string_equal(def->ignored[0], "features/ioapic");
+    assert_string_equal(def->ignored[1], "clock/timer@tickpolicy");
+    xml = domain_def_format(def);
+    assert_non_null(strstr(xml, "<vmport state=\"off\"/>"));
+    assert_non_null(strstr(xml, "<clock offset=\"localtime\">"));
+    again = parse_ok(xml);
+    assert_true(domain_def_equal(def, again));
+    assert_int_equal(again->n_ignored, 0);
+    domain_def_free(again);
+    free(xml);
+    domain_def_free(def);
+    /* Nothing said: QEMU's defaults, and nothing formatted. */
+    def = parse_ok(FC_DOC(""));
+    xml = domain_def_format(def);
+    assert_null(strstr(xml, "<features"));
+    assert_null(strstr(xml, "<clock"));
+    free(xml);
+    domain_def_free(def);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        expect_fail(cases[i].xml, cases[i].code, cases[i].msg);
+#undef FC_DOC
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +1121,9 @@ int main(void)
         cmocka_unit_test(test_chardev_display_refusals),
         cmocka_unit_test(test_chardev_display),
         cmocka_unit_test(test_loader_lifecycle),
+        cmocka_unit_test(test_cpu),
+        cmocka_unit_test(test_scsi),
+        cmocka_unit_test(test_features_clock),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,42 @@ static const struct row rows[] = {
     {.devices = "<disk type='file'><source file='/img/s.raw'/><target dev='sda' bus='sata'/>"
                 "<serial>S1</serial></disk>",
      .want = {"-device", "ide-hd,drive=f-sda,id=sda,serial=S1,bus=ide.0,unit=0"}},
+    /* <cpu>: a named model as it is; the host's CPU is TCG's max here (the
+     * table's host has no KVM); a topology splits -smp. No <cpu>: nothing
+     * (QEMU's default) until the driver pins QEMU_CPU_DEFAULT at define. */
+    {.root = "<cpu mode='custom' match='exact'><model>Skylake-Server-v4</model></cpu>",
+     .want = {"-cpu", "Skylake-Server-v4"}},
+    {.root = "<cpu mode='host-passthrough'/>", .want = {"-cpu", "max"}},
+    {.root = "<cpu mode='host-model'/>", .want = {"-cpu", "max"}},
+    {.root = "<vcpu>4</vcpu><cpu mode='custom'><model>qemu64</model>"
+             "<topology sockets='2' cores='1' threads='2'/></cpu>",
+     .want = {"-cpu", "qemu64", "-smp", "4,sockets=2,cores=1,threads=2"}},
+    {.root = "<vcpu>3</vcpu>", .want = {"-smp", "3"}, .absent = "-cpu"},
+    /* <features>, <clock>: machine properties, only those the document sets. */
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>",
+     .root = "<features><acpi/><apic/><vmport state='off'/><smm state='on'/></features>"
+             "<clock offset='localtime'><timer name='hpet' present='no'/></clock>",
+     .want = {"-machine", "pc-q35-7.2,accel=tcg,vmport=off,smm=on,hpet=off", "-rtc",
+              "base=localtime"}},
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>",
+     .root = "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='no'/></pm>",
+     .want = {"-global", "ICH9-LPC.disable_s3=1", "-global", "ICH9-LPC.disable_s4=1"}},
+    {.os = "<type machine='pc-i440fx-7.2'>hvm</type>",
+     .root = "<pm><suspend-to-mem enabled='yes'/></pm>",
+     .want = {"-global", "PIIX4_PM.disable_s3=0"}},
+    {.os = "<type machine='pc-q35-7.2'>hvm</type>",
+     .root = "<clock offset='utc'/>",
+     .want = {"-machine", "pc-q35-7.2,accel=tcg"},
+     .absent = "-rtc"},
+    /* virtio-scsi: the controller at its slot, then each disk at its LUN. */
+    {.devices = "<controller type='scsi' index='0' model='virtio-scsi'>"
+                "<address type='pci' slot='0x06'/></controller>"
+                "<disk type='block'><source dev='/dev/vg/d'/><target dev='sda' bus='scsi'/>"
+                "<address type='drive' controller='0' bus='0' target='0' unit='3'/></disk>"
+                "<disk device='cdrom'><target dev='sdb' bus='scsi'/></disk>",
+     .want = {"-device", "virtio-scsi-pci,id=scsi0,addr=0x6", "-device",
+              "scsi-hd,drive=f-sda,id=sda,bus=scsi0.0,channel=0,scsi-id=0,lun=3", "-device",
+              "scsi-cd,id=sdb,bus=scsi0.0,channel=0,scsi-id=0,lun=0"}},
 };
 
 static void test_table(void **state)
@@ -282,6 +318,80 @@ static void test_machines_resolve(void **state)
     free(l);
 }
 
+/* Debian 12's QEMU 7.2 -cpu help, abridged. */
+static const char cpu_help[] =
+    "Available CPUs:\n"
+    "x86 486                   (alias configured by machine type)\n"
+    "x86 486-v1                \n"
+    "x86 Skylake-Server-v4     Intel Xeon Processor (Skylake, IBRS, no TSX)\n"
+    "x86 qemu64                (alias configured by machine type)\n"
+    "x86 host                  processor with all supported host features \n"
+    "x86 max                   Enables all features supported by the accelerator in the current "
+    "host\n"
+    "\n"
+    "Recognized CPUID flags:\n"
+    "  3dnow 3dnowext 3dnowprefetch abm ace2 aes\n";
+
+static void test_cpus_parse(void **state)
+{
+    struct qemu_cpus *l = ferry_calloc(1, sizeof *l);
+    struct ferry_error err = {0};
+
+    assert_int_equal(qemu_cpus_parse(cpu_help, l, &err), 0);
+    assert_int_equal(l->n, 6);
+    assert_int_equal(qemu_cpus_check(l, "qemu64", &err), 0);
+    assert_int_equal(qemu_cpus_check(l, "Skylake-Server-v4", &err), 0);
+    /* Not a model: a CPUID flag, the list's header. */
+    assert_int_equal(qemu_cpus_check(l, "aes", &err), -EOPNOTSUPP);
+    err = (struct ferry_error){0}; /* the first error is kept */
+    assert_int_equal(qemu_cpus_check(l, "EPYC-Genoa", &err), -EOPNOTSUPP);
+    assert_string_equal(err.msg,
+                        "<cpu><model>EPYC-Genoa</model>: this host's QEMU has no such CPU model");
+    assert_int_equal(qemu_cpus_parse("Available CPUs:\n", l, &err), -EPROTO);
+    free(l);
+}
+
+/* A migration's destination takes a versioned machine it lists as such,
+ * never an alias (which could stand for another machine there). */
+static void test_machines_check(void **state)
+{
+    struct qemu_machines *l = ferry_calloc(1, sizeof *l);
+    struct ferry_error err = {0};
+
+    assert_int_equal(qemu_machines_parse(machine_help, l, &err), 0);
+    assert_int_equal(qemu_machines_check(l, "pc-q35-7.1", &err), 0);
+    assert_int_equal(qemu_machines_check(l, "q35", &err), -EOPNOTSUPP);
+    err = (struct ferry_error){0}; /* the first error is kept */
+    assert_int_equal(qemu_machines_check(l, "pc-q35-8.0", &err), -EOPNOTSUPP);
+    assert_string_equal(
+        err.msg, "<os><type machine='pc-q35-8.0'>: this host's QEMU has no such machine type");
+    free(l);
+}
+
+/* A bridge NIC on a host without its bridge: refused, naming the NIC and
+ * the bridge (a start, and a migration's Prepare). */
+static void test_net_check_bridge(void **state)
+{
+    struct domain_def *def =
+        parse_ok("<domain><name>g</name><memory>1024</memory><devices>"
+                 "<interface type='bridge'><mac address='52:54:00:12:34:56'/>"
+                 "<source bridge='ferry-nobr9'/><model type='virtio'/></interface>"
+                 "<interface type='user'/></devices></domain>");
+    struct ferry_error err = {0};
+
+    (void)state;
+    assert_int_equal(qemu_net_check(def, &err), -ENODEV);
+    assert_string_equal(
+        err.msg, "interface '52:54:00:12:34:56': bridge 'ferry-nobr9' not found on this host");
+    domain_def_free(def);
+    /* User and ethernet NICs need no bridge. */
+    def = parse_ok("<domain><name>g</name><memory>1024</memory><devices>"
+                   "<interface type='ethernet'/><interface type='user'/></devices></domain>");
+    err = (struct ferry_error){0};
+    assert_int_equal(qemu_net_check(def, &err), 0);
+    domain_def_free(def);
+}
+
 /* The host's own QEMU, when installed: its aliases resolve to versioned
  * machines it lists too. */
 static void test_machines_query_host(void **state)
@@ -302,6 +412,15 @@ static void test_machines_query_host(void **state)
     assert_string_equal(buf, again);
     assert_int_equal(qemu_machines_query("/nonexistent/qemu", l, &err), -EIO);
     free(l);
+    {
+        struct qemu_cpus *c = ferry_calloc(1, sizeof *c);
+
+        if (qemu_cpus_query(bin, c, &err) < 0)
+            fail_msg("%s", err.msg);
+        assert_int_equal(qemu_cpus_check(c, QEMU_CPU_DEFAULT, &err), 0);
+        assert_int_equal(qemu_cpus_check(c, "max", &err), 0);
+        free(c);
+    }
 }
 
 /* The template beside the code is pinned at define; the NVRAM is created
@@ -361,6 +480,9 @@ int main(void)
         cmocka_unit_test(test_common_arguments),
         cmocka_unit_test(test_machines_resolve),
         cmocka_unit_test(test_machines_query_host),
+        cmocka_unit_test(test_cpus_parse),
+        cmocka_unit_test(test_machines_check),
+        cmocka_unit_test(test_net_check_bridge),
         cmocka_unit_test(test_firmware_nvram),
     };
 

@@ -6,12 +6,8 @@
  * back to the same xl.cfg. Guests the QEMU driver cannot run (network disks)
  * must instead be refused naming what is missing, never accepted as
  * something else.
- *
- * PENDING (lead: see the report of branch xen-fidelity): the domain parser
- * refuses <disk device='cdrom'> in <domain type='xen'> documents; another
- * branch teaches it CD-ROMs. The files in `pending_cdrom` are checked to
- * fail for exactly that reason, so this test fails (and says to move them
- * to `accepted`) as soon as the parser accepts them. */
+ * HVM guests with a CD-ROM (hvm-vnc, disk-forms, ovmf, spice) are among
+ * them: the converter writes libvirt's CD-ROM shape and define takes it. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,10 +31,8 @@ static const char *const accepted[] = {
     "pv-kernel",       "pvh",          "builder-hvm",    "odd-spacing", "comments",
     "multiline-lists", "unknown-keys", "vif-forms",      "escapes",     "vnc-off",
     "duplicates",      "ovmf-path",    "spice-noticket", "ovs-vlan",    "pvh-legacy",
+    "hvm-vnc",         "disk-forms",   "ovmf",           "spice",
 };
-
-/* Accepted once the domain parser takes CD-ROMs in Xen documents. */
-static const char *const pending_cdrom[] = {"hvm-vnc", "disk-forms", "ovmf", "spice"};
 
 /* Guests no ferry driver can run here, and the refusal define must give. */
 static const struct {
@@ -90,24 +84,6 @@ static void test_accepted(void **state)
     }
 }
 
-static void test_pending_cdrom(void **state)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(pending_cdrom); i++) {
-        _cleanup_(xlconv_config_freep) struct xlconv_config *cfg = NULL;
-        _cleanup_(domain_def_freep) struct domain_def *def = NULL;
-        _cleanup_free_ char *xml = corpus_xml(pending_cdrom[i], &cfg);
-        struct ferry_error err = {0};
-
-        /* The converter's CD-ROM is libvirt's shape: file, cdrom, ide, readonly. */
-        assert_non_null(strstr(xml, "<disk type=\"file\" device=\"cdrom\">"));
-        if (define(xml, &def, &err) == 0)
-            fail_msg("%s: define now accepts it: move it to 'accepted'", pending_cdrom[i]);
-        if (!strstr(err.msg, "<disk device='cdrom'> is not supported"))
-            fail_msg("%s: refused for another reason than the CD-ROM: %s", pending_cdrom[i],
-                     err.msg);
-    }
-}
-
 static void test_refused(void **state)
 {
     for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
@@ -131,8 +107,6 @@ static void test_corpus_classified(void **state)
         unsigned found = 0;
         for (size_t j = 0; j < ARRAY_SIZE(accepted); j++)
             found += strcmp(n, accepted[j]) == 0;
-        for (size_t j = 0; j < ARRAY_SIZE(pending_cdrom); j++)
-            found += strcmp(n, pending_cdrom[j]) == 0;
         for (size_t j = 0; j < ARRAY_SIZE(refused); j++)
             found += strcmp(n, refused[j].name) == 0;
         if (found != 1)
@@ -144,7 +118,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted),
-        cmocka_unit_test(test_pending_cdrom),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_corpus_classified),
     };
