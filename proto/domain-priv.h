@@ -25,6 +25,13 @@ struct parse_state {
 };
 
 /* Lists PARENT/N's name in def->ignored (unless Xen keeps the document). */
+/* domain-util.c */
+void domain_add_ignored(struct domain_def *def, const char *path);
+bool domain_in_list(const char *const *list, const char *s);
+/* PATH must be absolute; WHAT names the element in the message. */
+int domain_check_path(struct ferry_error *err, const char *path, const char *what);
+/* domain-disk.c: one <disk>. */
+int domain_parse_disk(struct parse_state *st, const xmlNode *disk);
 void domain_parse_ignore(struct parse_state *st, const char *parent, const xmlNode *n);
 /* Single-valued elements: a second one is ambiguous, refused naming NAME. */
 int domain_parse_once(struct parse_state *st, bool *seen, const char *name);
