@@ -177,3 +177,9 @@ void agent_job_record_prepared(struct agent *ag, struct agent_domain *dom)
     pthread_mutex_unlock(&job->lock);
     agent_job_record_save(ag, dom);
 }
+
+/* The driver's way to it (hv.h). */
+void hv_job_mark_postcopy(struct agent *ag, struct agent_domain *dom)
+{
+    agent_job_record_postcopy(ag, dom);
+}

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "cleanup.h"
-#include "job-record.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -144,11 +143,6 @@ void hv_job_set_disks(struct mig_ctx *m, json_object *lines)
         json_object_put(m->job->disks);
     m->job->disks = lines;
     pthread_mutex_unlock(&m->job->lock);
-}
-
-void hv_job_mark_postcopy(struct agent *ag, struct agent_domain *dom)
-{
-    agent_job_record_postcopy(ag, dom);
 }
 
 void hv_job_facts(struct agent_domain *dom, struct hv_job_facts *ret)

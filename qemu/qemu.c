@@ -85,18 +85,6 @@ static void retire_qmp(struct qemu_dom *p)
     pthread_mutex_unlock(&retire_lock);
 }
 
-struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
-{
-    struct qemu_dom *p = dom->priv;
-    struct qmp_conn *q = p ? __atomic_load_n(&p->qmp, __ATOMIC_SEQ_CST) : NULL;
-
-    if (!q || !dom->active) {
-        ferry_error_set(err, ENOTCONN, "domain '%s' is not running", dom->def->name);
-        return NULL;
-    }
-    return q;
-}
-
 /* ---- command line ---- */
 
 /* The host QEMU's machine types and CPU models, read once: the binary
