@@ -80,6 +80,22 @@ struct qemu_driver {
     bool kvm;
 };
 
+/* The driver's host-wide state, set once by qemu_init (qemu.c). */
+extern struct qemu_driver qemu_drv;
+
+/* qemu-define.c and qemu-state.c: entries of qemu_hv_driver. */
+int qemu_domain_define(struct agent *ag, struct domain_def *def, struct ferry_error *err);
+/* Pins what define pins on a definition that lacks it (one defined by an
+ * older ferryd), before its start. */
+int qemu_pin_abi(struct domain_def *def, struct ferry_error *err);
+int qemu_domain_suspend(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
+                        struct ferry_error *err);
+int qemu_domain_resume(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
+                       struct ferry_error *err);
+void qemu_domain_info(struct agent *ag, struct agent_domain *dom, json_object *info);
+int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *command, bool hmp,
+                        char **ret_output, struct ferry_error *err);
+
 /* DOM's driver state, created on first use; paths refreshed from the
  * current name. Borrowed (freed with the domain). */
 struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom);

@@ -30,7 +30,8 @@
 #define QEMU_START_TIMEOUT_MS 30000
 #define QEMU_QMP_TIMEOUT_MS   30000
 
-static struct qemu_driver qemu_drv;
+/* Set once by qemu_init (qemu-priv.h). */
+struct qemu_driver qemu_drv;
 
 static int qemu_init(struct agent *ag, struct ferry_error *err)
 {
@@ -83,113 +84,6 @@ static void retire_qmp(struct qemu_dom *p)
     }
     p->retired[p->n_retired++] = c;
     pthread_mutex_unlock(&retire_lock);
-}
-
-/* ---- command line ---- */
-
-/* The host QEMU's machine types and CPU models, read once: the binary
- * does not change under a running agent. */
-static pthread_mutex_t machines_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct qemu_machines machines;
-static bool machines_loaded;
-static struct qemu_cpus cpus;
-static bool cpus_loaded;
-
-/* Under machines_lock. */
-static int load_lists(struct ferry_error *err)
-{
-    int r;
-
-    if (!machines_loaded) {
-        if ((r = qemu_machines_query(qemu_drv.binary, &machines, err)) < 0)
-            return r;
-        machines_loaded = true;
-    }
-    if (!cpus_loaded) {
-        if ((r = qemu_cpus_query(qemu_drv.binary, &cpus, err)) < 0)
-            return r;
-        cpus_loaded = true;
-    }
-    return 0;
-}
-
-/* Pins DEF's guest ABI: its machine alias (or QEMU_MACHINE_DEFAULT when it
- * has none) becomes the versioned name this host's QEMU resolves it to; no
- * <cpu> becomes the named model QEMU_CPU_DEFAULT, and a named model must
- * be one this QEMU has. */
-static int pin_abi(struct domain_def *def, struct ferry_error *err)
-{
-    char pinned[DOMAIN_MACHINE_MAX];
-    int r;
-
-    pthread_mutex_lock(&machines_lock);
-    r = load_lists(err);
-    if (r == 0)
-        r = qemu_machines_resolve(&machines, def->machine[0] ? def->machine : QEMU_MACHINE_DEFAULT,
-                                  pinned, err);
-    if (r == 0 && def->cpu.mode == DOMAIN_CPU_ABSENT) {
-        def->cpu.mode = DOMAIN_CPU_CUSTOM;
-        snprintf(def->cpu.model, sizeof def->cpu.model, "%s", QEMU_CPU_DEFAULT);
-    }
-    if (r == 0 && def->cpu.mode == DOMAIN_CPU_CUSTOM)
-        r = qemu_cpus_check(&cpus, def->cpu.model, err);
-    pthread_mutex_unlock(&machines_lock);
-    if (r < 0)
-        return r;
-    snprintf(def->machine, sizeof def->machine, "%s", pinned);
-    return 0;
-}
-
-int qemu_abi_check(const struct domain_def *def, struct ferry_error *err)
-{
-    int r;
-
-    pthread_mutex_lock(&machines_lock);
-    r = load_lists(err);
-    if (r == 0 && def->machine[0])
-        r = qemu_machines_check(&machines, def->machine, err);
-    if (r == 0 && def->cpu.mode == DOMAIN_CPU_CUSTOM)
-        r = qemu_cpus_check(&cpus, def->cpu.model, err);
-    pthread_mutex_unlock(&machines_lock);
-    /* host-passthrough and host-model ask for this host's CPU: ferry does
-     * not compare two hosts' CPUs (libvirt neither, for passthrough). */
-    return r;
-}
-
-FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
-
-static int qemu_domain_define(struct agent *ag, struct domain_def *def, struct ferry_error *err)
-{
-    (void)ag;
-    if (def->native_xml) {
-        /* A <domain type='xen'> document (ferryctl domxml-from-native
-         * xen-xl makes them): read again by the QEMU driver's rules, so it
-         * is defined where QEMU can give the guest what it says and
-         * refused, naming what, where it cannot (a xenfv machine, a
-         * rename-restart). */
-        _cleanup_(domain_def_freep) struct domain_def *q = NULL;
-        struct domain_def tmp;
-        int r = domain_def_parse_flags(def->native_xml, strlen(def->native_xml),
-                                       DOMAIN_PARSE_NOT_XEN, &q, err);
-
-        if (r < 0) {
-            ferry_error_prefix(err, "<domain type='xen'> on the QEMU driver");
-            return r;
-        }
-        /* Its ignored list is the one the caller reports. */
-        tmp = *def;
-        *def = *q;
-        *q = tmp;
-        /* Xen's HVM machine is an i440fx PC with a Xen platform device,
-         * which means nothing outside Xen: the PC it is built on, said. */
-        if (!strcmp(def->machine, "xenfv") || !strncmp(def->machine, "xenfv-", 6)) {
-            def->machine[0] = '\0';
-            if (def->n_ignored < DOMAIN_MAX_IGNORED)
-                def->ignored[def->n_ignored++] = ferry_strdup("os/type@machine");
-        }
-    }
-    qemu_firmware_define(def);
-    return pin_abi(def, err);
 }
 
 /* glibc malloc settings for the QEMUs ferryd starts, unless the agent's own
@@ -443,7 +337,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     /* A definition stored before machine types were pinned, or received
      * from such an agent: pinned now, in the live definition. */
     if ((!dom->def->machine[0] || dom->def->cpu.mode == DOMAIN_CPU_ABSENT) &&
-        (r = pin_abi(dom->def, err)) < 0)
+        (r = qemu_pin_abi(dom->def, err)) < 0)
         return r;
 
     /* A new QEMU: no pause of the user's carries over, nor a post-copy
@@ -639,25 +533,6 @@ static int qemu_domain_destroy(struct agent *ag, struct agent_domain *dom, struc
     return r;
 }
 
-int qemu_query_status(struct qmp_conn *qmp, char *buf, size_t len, bool *ret_running,
-                      struct ferry_error *err)
-{
-    _cleanup_(json_object_putp) json_object *ret = NULL;
-    json_object *st = NULL, *running = NULL;
-    int r;
-
-    r = qmp_conn_execute(qmp, "query-status", NULL, QEMU_QMP_TIMEOUT_MS, &ret, err);
-    if (r < 0)
-        return r;
-    if (!json_object_object_get_ex(ret, "status", &st) ||
-        !json_object_object_get_ex(ret, "running", &running))
-        return ferry_error_set(err, EPROTO, "query-status: unexpected reply");
-    snprintf(buf, len, "%s", json_object_get_string(st));
-    if (ret_running)
-        *ret_running = json_object_get_boolean(running);
-    return 0;
-}
-
 static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *state_buf,
                              size_t state_len, char *reason_buf, size_t reason_len,
                              struct ferry_error *err)
@@ -719,181 +594,6 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
             reason = "user";
         snprintf(reason_buf, reason_len, "%s", reason);
     }
-    return 0;
-}
-
-/* ---- suspend, resume, dominfo ---- */
-
-static int qemu_domain_suspend(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
-                               struct ferry_error *err)
-{
-    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
-    struct qemu_dom *p = dom->priv;
-    char status[64];
-    bool running = false;
-    int r;
-
-    (void)ag;
-    *ret_changed = false;
-    if (!qmp)
-        return -ENOTCONN;
-    if ((r = qemu_query_status(qmp, status, sizeof status, &running, err)) < 0)
-        return r;
-    if (!running)
-        return 0; /* already paused, whatever paused it: libvirt's no-op */
-    if (__atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST))
-        /* Its vCPUs wait inside page faults: "stop" would never end. */
-        return ferry_error_set(err, EBUSY,
-                               "domain '%s' failed in post-copy migration: its vCPUs wait for "
-                               "memory that will not come and cannot be paused (destroy it)",
-                               dom->def->name);
-    /* Set before "stop": the STOP event may arrive before its reply. */
-    __atomic_store_n(&p->user_paused, true, __ATOMIC_SEQ_CST);
-    r = qmp_conn_execute(qmp, "stop", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err);
-    if (r < 0) {
-        __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
-        return r;
-    }
-    /* Suspended during an outgoing migration: if the migration fails, the
-     * guest stays paused as asked (Confirm resumes only a guest that ran
-     * when the migration began or that ferry paused). */
-    p->mig_was_running = false;
-    p->mig_we_paused = false;
-    *ret_changed = true;
-    return 0;
-}
-
-/* QEMU run states a user may resume from; the others belong to a
- * migration (inmigrate, finish-migrate, postmigrate: the guest may run
- * elsewhere now), to QEMU's start (prelaunch) or to the guest (shutdown,
- * suspended: S3 needs a wakeup, not "cont"). */
-static bool resumable(const char *status)
-{
-    static const char *const ok[] = {"paused", "io-error", "guest-panicked", "debug"};
-
-    for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
-        if (strcmp(status, ok[i]) == 0)
-            return true;
-    return false;
-}
-
-static int qemu_domain_resume(struct agent *ag, struct agent_domain *dom, bool *ret_changed,
-                              struct ferry_error *err)
-{
-    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
-    char status[64];
-    bool running = false;
-    int r;
-
-    (void)ag;
-    *ret_changed = false;
-    if (!qmp)
-        return -ENOTCONN;
-    if ((r = qemu_query_status(qmp, status, sizeof status, &running, err)) < 0)
-        return r;
-    if (running)
-        return 0; /* libvirt's no-op */
-    if (__atomic_load_n(&((struct qemu_dom *)dom->priv)->postcopy_failed, __ATOMIC_SEQ_CST))
-        return ferry_error_set(err, EBUSY,
-                               "domain '%s' is paused after a failed post-copy migration: its "
-                               "memory is split between two hosts, resume refused (destroy it)",
-                               dom->def->name);
-    if (!resumable(status))
-        return ferry_error_set(
-            err, EBUSY, "domain '%s' is paused in QEMU state '%s'%s: resume refused",
-            dom->def->name, status,
-            strcmp(status, "postmigrate") == 0 || strcmp(status, "finish-migrate") == 0 ||
-                    strcmp(status, "inmigrate") == 0
-                ? " (a migration paused it)"
-                : "");
-    if ((r = qmp_conn_execute(qmp, "cont", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err)) < 0)
-        return r;
-    *ret_changed = true;
-    return 0;
-}
-
-/* CPU time of PID (user + system) in ns, from /proc; 0 when unknown. */
-static uint64_t cpu_time_ns(pid_t pid)
-{
-    char path[64], buf[1024];
-    unsigned long long ut = 0, st = 0;
-    const char *rp;
-    long tck = sysconf(_SC_CLK_TCK);
-    ssize_t n;
-    int fd;
-
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0 || tck <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* The command name may hold spaces and parentheses: fields count from
-     * the last ')'. utime and stime are fields 14 and 15. */
-    rp = strrchr(buf, ')');
-    if (!rp ||
-        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return 0;
-    return (uint64_t)(ut + st) * (1000000000ull / (uint64_t)tck);
-}
-
-static void qemu_domain_info(struct agent *ag, struct agent_domain *dom, json_object *info)
-{
-    struct qemu_dom *p = dom->priv;
-    pid_t pid = dom->active && p && p->pid > 0 ? p->pid : 0;
-
-    (void)ag;
-    json_object_object_add(info, "pid", json_object_new_int64(pid));
-    if (pid)
-        json_object_object_add(info, "cpu_time", json_object_new_int64((int64_t)cpu_time_ns(pid)));
-}
-
-static int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *command,
-                               bool hmp, char **ret_output, struct ferry_error *err)
-{
-    struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
-    _cleanup_(json_object_putp) json_object *cmd = NULL;
-    _cleanup_(json_object_putp) json_object *ret = NULL;
-    _cleanup_(json_object_putp) json_object *reply = NULL;
-    json_object *exec = NULL, *args = NULL;
-    struct qmp_error_info qe = {0};
-    int r;
-
-    (void)ag;
-    if (!qmp)
-        return -ENOTCONN;
-    if (hmp)
-        return qmp_conn_hmp(qmp, command, QEMU_QMP_TIMEOUT_MS, ret_output, err);
-
-    cmd = json_tokener_parse(command);
-    if (!cmd || !json_object_is_type(cmd, json_type_object) ||
-        !json_object_object_get_ex(cmd, "execute", &exec) ||
-        !json_object_is_type(exec, json_type_string))
-        return ferry_error_set(err, EINVAL,
-                               "monitor command must be a JSON object with a string 'execute'");
-    if (json_object_object_get_ex(cmd, "arguments", &args)) {
-        if (!json_object_is_type(args, json_type_object))
-            return ferry_error_set(err, EINVAL, "monitor command 'arguments' must be an object");
-        json_object_get(args);
-    }
-    r = qmp_conn_execute_full(qmp, json_object_get_string(exec), args, QEMU_QMP_TIMEOUT_MS, &ret,
-                              &qe, err);
-    reply = json_object_new_object();
-    if (r == -EIO && qe.cls[0]) {
-        json_object *e = json_object_new_object();
-        json_object_object_add(e, "class", json_object_new_string(qe.cls));
-        json_object_object_add(e, "desc", json_object_new_string(qe.desc));
-        json_object_object_add(reply, "error", e);
-        *ret_output = ferry_strdup(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
-        return r;
-    }
-    if (r < 0)
-        return r;
-    json_object_object_add(reply, "return", TAKE_PTR(ret));
-    *ret_output = ferry_strdup(json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN));
     return 0;
 }
 
