@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "ferry-config.h"
 #include "json-cleanup.h"
+#include "migparams.h"
 #include "admission.h"
 #include "location.h"
 #include "volumes.h"
@@ -112,8 +113,6 @@ void api_fill_hello(struct agent *ag, struct wire_hello *h)
 static int m_capabilities(struct api_ctx *ctx, json_object *params, json_object **ret,
                           struct ferry_error *err)
 {
-    static const char *const engine_names[] = {
-        [MIG_STORAGE_FERRY] = "ferry", [MIG_STORAGE_QEMU] = "qemu"};
     const struct hv_driver *drv = ctx->ag->driver;
     struct hv_guest_caps guest = {.domain_type = ""};
     _cleanup_free_ char *xml = NULL;
@@ -127,10 +126,10 @@ static int m_capabilities(struct api_ctx *ctx, json_object *params, json_object 
     for (unsigned v = 1; v <= 3; v++)
         if (h.versions & (1u << v))
             vl += (size_t)snprintf(vers + vl, sizeof vers - vl, "%s%u", vl ? " " : "", v);
-    for (size_t i = 0; i < ARRAY_SIZE(engine_names); i++)
+    for (unsigned i = 0; i < 32; i++)
         if (drv->storage_engines & (1u << i))
             el += (size_t)snprintf(engines + el, sizeof engines - el, "%s%s", el ? " " : "",
-                                   engine_names[i]);
+                                   mig_storage_engine_name((enum mig_storage_engine)i));
     for (size_t i = 0; drv->uri_transports && drv->uri_transports[i]; i++)
         tl +=
             (size_t)snprintf(transports + tl, sizeof transports - tl,

@@ -36,6 +36,25 @@ static const struct param_row {
 #include "migparams.def"
 };
 
+/* The storage engines' names (enum mig_storage_engine), declared once. */
+static const char *const engine_names[] = {
+    [MIG_STORAGE_FERRY] = "ferry", [MIG_STORAGE_QEMU] = "qemu"};
+
+const char *mig_storage_engine_name(enum mig_storage_engine e)
+{
+    return (unsigned)e < ARRAY_SIZE(engine_names) ? engine_names[e] : "?";
+}
+
+int mig_storage_engine_from_name(const char *s, enum mig_storage_engine *ret)
+{
+    for (size_t i = 0; s && i < ARRAY_SIZE(engine_names); i++)
+        if (strcmp(engine_names[i], s) == 0) {
+            *ret = (enum mig_storage_engine)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
 #define FIELD(p, row, type)  ((type *)((char *)(p) + (row)->offset))
 #define CFIELD(p, row, type) ((const type *)((const char *)(p) + (row)->offset))
 
@@ -235,13 +254,9 @@ int mig_params_from_json(json_object *obj, struct mig_params *p, struct ferry_er
         } else if (strcmp(key, "migrate_disks") == 0) {
             r = parse_migrate_disks(v, p, err);
         } else if (strcmp(key, "storage_engine") == 0) {
-            const char *s =
+            const char *e =
                 json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
-            if (strcmp(s, "ferry") == 0)
-                p->storage_engine = MIG_STORAGE_FERRY;
-            else if (strcmp(s, "qemu") == 0)
-                p->storage_engine = MIG_STORAGE_QEMU;
-            else
+            if (mig_storage_engine_from_name(e, &p->storage_engine) < 0)
                 r = ferry_error_set(err, EINVAL, "storage_engine must be 'ferry' or 'qemu'");
         } else if (strcmp(key, "destination_xml") == 0) {
             r = get_string(v, key, &p->dest_xml, err);
@@ -307,9 +322,8 @@ json_object *mig_params_to_json(const struct mig_params *p)
             json_object_array_add(d, json_object_new_string(p->migrate_disks[i]));
         json_object_object_add(o, "migrate_disks", d);
     }
-    json_object_object_add(
-        o, "storage_engine",
-        json_object_new_string(p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry"));
+    json_object_object_add(o, "storage_engine",
+                           json_object_new_string(mig_storage_engine_name(p->storage_engine)));
     if (p->dest_xml)
         json_object_object_add(o, "destination_xml", json_object_new_string(p->dest_xml));
     if (p->has_disk_reconnect_timeout)
@@ -374,7 +388,7 @@ int mig_params_validate_for(const struct mig_params *p, const struct hv_driver *
     if ((p->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) &&
         !(drv->storage_engines & (1u << p->storage_engine)))
         return ferry_error_set(err, ENOTSUP, "storage engine '%s' is not offered by the %s driver",
-                               p->storage_engine == MIG_STORAGE_QEMU ? "qemu" : "ferry", drv->name);
+                               mig_storage_engine_name(p->storage_engine), drv->name);
     return 0;
 }
 

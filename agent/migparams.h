@@ -19,6 +19,9 @@
  * "non_shared_disk", "non_shared_inc", "offline", "abort_on_error",
  * "auto_converge", "parallel", ...). */
 const char *mig_flag_name(unsigned flag);
+/* "ferry", "qemu"; and back (-EINVAL: no such engine). */
+const char *mig_storage_engine_name(enum mig_storage_engine e);
+int mig_storage_engine_from_name(const char *s, enum mig_storage_engine *ret);
 int mig_flag_from_name(const char *name, unsigned *ret);
 
 /* Parses {"flags": [names] | int, "dname": ..., "bandwidth": MiB/s,

@@ -203,11 +203,7 @@ static int own_option(int id, const char *arg, struct ctl_migrate_opts *o)
         return 0;
     }
     case O_ENGINE:
-        if (strcmp(arg, "ferry") == 0)
-            mp->storage_engine = MIG_STORAGE_FERRY;
-        else if (strcmp(arg, "qemu") == 0)
-            mp->storage_engine = MIG_STORAGE_QEMU;
-        else {
+        if (mig_storage_engine_from_name(arg, &mp->storage_engine) < 0) {
             fprintf(stderr, "ferryctl: migrate: --storage-engine is 'ferry' or 'qemu'\n");
             return -1;
         }
