@@ -15,26 +15,13 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api-priv.h"
 #include "cleanup.h"
 
 FERRY_DEFINE_CLEANUP_FUNC(struct domain_def, domain_def_free)
 
 #define ARP_TABLE "/proc/net/arp"
 #define ARP_MAX   (1u << 20) /* bytes of the ARP table read */
-
-static int lookup(struct api_ctx *ctx, json_object *params, struct agent_domain **ret,
-                  struct ferry_error *err)
-{
-    const char *name;
-    int r = api_param_str(params, "name", true, &name, err);
-
-    if (r < 0)
-        return r;
-    *ret = agent_domain_lookup(ctx->ag, name);
-    if (!*ret)
-        return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
-    return 0;
-}
 
 /* shutdown, reboot, reset: refused, changing nothing, for a guest that is
  * not running, an incoming migration, and a guest a migration holds (the
@@ -56,7 +43,7 @@ static int power(struct api_ctx *ctx, json_object *params, int how, struct ferry
     if (!drv->domain_power)
         return ferry_error_set(err, ENOTSUP, "driver '%s' cannot %s a domain", drv->name,
                                verbs[how]);
-    if ((r = lookup(ctx, params, &dom, err)) < 0)
+    if ((r = api_lookup_domain(ctx, params, &dom, err)) < 0)
         return r;
     pthread_mutex_lock(&dom->lock);
     if (!dom->active)
@@ -116,7 +103,7 @@ int api_domain_devices(struct api_ctx *ctx, json_object *params, json_object **r
     struct agent_domain *dom = NULL;
     int r;
 
-    if ((r = lookup(ctx, params, &dom, err)) < 0)
+    if ((r = api_lookup_domain(ctx, params, &dom, err)) < 0)
         return r;
     *ret = devices_info(ctx, dom);
     agent_domain_unref(ctx->ag, dom);
@@ -133,7 +120,7 @@ int api_domain_iflist(struct api_ctx *ctx, json_object *params, json_object **re
     int r;
 
     if ((r = api_param_bool(params, "inactive", &inactive, err)) < 0 ||
-        (r = lookup(ctx, params, &dom, err)) < 0)
+        (r = api_lookup_domain(ctx, params, &dom, err)) < 0)
         return r;
     info = inactive ? json_object_new_object() : devices_info(ctx, dom);
     json_object_object_get_ex(info, "taps", &taps);
@@ -190,7 +177,7 @@ int api_domain_ifaddr(struct api_ctx *ctx, json_object *params, json_object **re
     json_object *arr;
     int r;
 
-    if ((r = lookup(ctx, params, &dom, err)) < 0)
+    if ((r = api_lookup_domain(ctx, params, &dom, err)) < 0)
         return r;
     pthread_mutex_lock(&dom->lock);
     if (!dom->active)
@@ -279,7 +266,7 @@ int api_domain_blkinfo(struct api_ctx *ctx, json_object *params, json_object **r
     int r;
 
     if ((r = api_param_str(params, "device", true, &device, err)) < 0 ||
-        (r = lookup(ctx, params, &dom, err)) < 0)
+        (r = api_lookup_domain(ctx, params, &dom, err)) < 0)
         return r;
     pthread_mutex_lock(&dom->lock);
     {

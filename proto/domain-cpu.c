@@ -28,19 +28,6 @@ const char *domain_cpu_mode_name(enum domain_cpu_mode m)
     return "";
 }
 
-/* A CPU model name as QEMU spells them: "qemu64", "Skylake-Server-v4". */
-static bool model_valid(const char *m)
-{
-    if (!m[0])
-        return false;
-    for (; *m; m++) {
-        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
-              *m == '-' || *m == '.' || *m == '_'))
-            return false;
-    }
-    return true;
-}
-
 static int parse_count(struct parse_state *st, const xmlNode *n, const char *name, unsigned *ret)
 {
     char v[16];
@@ -90,7 +77,7 @@ static int parse_model(struct parse_state *st, const xmlNode *n)
     if ((r = domain_check_attrs(st, n, "cpu/model", known, host_side, WHAT)) < 0 ||
         (r = agent_xml_text(n, true, cpu->model, sizeof cpu->model, WHAT ": <model>", st->err)) < 0)
         return r;
-    if (!model_valid(cpu->model))
+    if (!domain_qemu_name_valid(cpu->model))
         return ferry_error_set(st->err, EINVAL, WHAT ": <model> '%s' is not a CPU model name",
                                cpu->model);
     return 0;

@@ -28,6 +28,8 @@ struct parse_state {
 /* domain-util.c */
 void domain_add_ignored(struct domain_def *def, const char *path);
 bool domain_in_list(const char *const *list, const char *s);
+/* A machine type or CPU model name as QEMU spells them. */
+bool domain_qemu_name_valid(const char *m);
 /* PATH must be absolute; WHAT names the element in the message. */
 int domain_check_path(struct ferry_error *err, const char *path, const char *what);
 /* domain-disk.c: one <disk>. */

@@ -93,3 +93,17 @@ const xmlNode *domain_xml_child(const xmlNode *parent, const char *name)
     }
     return NULL;
 }
+
+/* A name as QEMU spells machine types and CPU models: "pc-q35-7.2",
+ * "Skylake-Server-v4". */
+bool domain_qemu_name_valid(const char *m)
+{
+    if (!m[0])
+        return false;
+    for (; *m; m++) {
+        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
+              *m == '-' || *m == '.' || *m == '_'))
+            return false;
+    }
+    return true;
+}

@@ -101,19 +101,6 @@ static int parse_vcpu(struct parse_state *st, const xmlNode *n)
     return 0;
 }
 
-/* A machine type name as QEMU spells them: "pc-q35-7.2", "q35", "microvm". */
-static bool machine_valid(const char *m)
-{
-    if (!m[0])
-        return false;
-    for (; *m; m++) {
-        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') ||
-              *m == '-' || *m == '.' || *m == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* <os><type arch= machine=>hvm</type>. The arch decides the guest's
  * instruction set: only x86_64 runs here, and a document asking for another
  * must not start an x86_64 guest in its place. */
@@ -143,7 +130,7 @@ static int parse_os_type(struct parse_state *st, const xmlNode *n)
     if ((r = agent_xml_prop(n, "machine", def->machine, sizeof def->machine, WHAT ": <os><type>",
                             st->err)) < 0)
         return r;
-    if (r > 0 && !machine_valid(def->machine))
+    if (r > 0 && !domain_qemu_name_valid(def->machine))
         return ferry_error_set(st->err, EINVAL,
                                WHAT ": <os><type machine='%s'> is not a machine type name",
                                def->machine);
