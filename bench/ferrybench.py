@@ -39,11 +39,13 @@ def wait_for(cond, timeout, what):
 class Agent:
     """One ferryd with its own state dir, image dir, control socket and port."""
 
-    def __init__(self, ferryd, ferryctl, root, name):
+    def __init__(self, ferryd, ferryctl, root, name, images=None):
         self.ferryd, self.ferryctl, self.name = ferryd, ferryctl, name
         self.dir = os.path.join(root, name)
         self.state = os.path.join(self.dir, "state")
-        self.images = os.path.join(self.dir, "images")
+        # IMAGES: elsewhere than the tmpfs workdir, e.g. on a disk, where a
+        # flush of the destination costs what it costs on a real host.
+        self.images = images or os.path.join(self.dir, "images")
         self.control = os.path.join(self.dir, "ctl.sock")
         self.port_file = os.path.join(self.dir, "port")
         self.log = os.path.join(self.dir, "ferryd.log")
@@ -238,11 +240,11 @@ def files_equal(a, b, chunk=8 * MIB):
 class Pair:
     """Two agents for a whole benchmark; domains come and go per run."""
 
-    def __init__(self, ferryd, ferryctl, kernel, root):
+    def __init__(self, ferryd, ferryctl, kernel, root, dst_images=None):
         self.kernel = kernel
         self.root = root
         self.src = Agent(ferryd, ferryctl, root, "src").start()
-        self.dst = Agent(ferryd, ferryctl, root, "dst").start()
+        self.dst = Agent(ferryd, ferryctl, root, "dst", images=dst_images).start()
 
     def close(self):
         for a in (self.src, self.dst):
@@ -443,6 +445,17 @@ def _explain_difference(a, b, writer, stop_ms, slack_ms=100):
     return {"differing_blocks": bad[:64], "block_size": chunk,
             "writes_in_flight_at_pause": sorted(late),
             "only_in_raced_writes": bool(bad) and not unexplained}
+
+
+def format_timeline(job, indent="      "):
+    """The job's timeline (job.info's "timeline", ms since the job started)
+    as one line per step: start, duration (or "running"), repeats."""
+    lines = []
+    for p in job.get("timeline") or []:
+        took = f"{p['duration_ms']:8.1f} ms" if "duration_ms" in p else "running"
+        rep = f"  x{p['count']}" if p.get("count", 1) > 1 else ""
+        lines.append(f"{indent}{p['phase']:<22} at {p['start_ms']:8.1f} ms  {took}{rep}")
+    return "\n".join(lines)
 
 
 def pick_workdir(need, prefix):

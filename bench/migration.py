@@ -253,6 +253,11 @@ def main(argv=None):
                     "docs/known-issues.md: large sets under TCG)")
     ap.add_argument("--linux-manifest", default="",
                     help="BUILD/tests/guest/linux/ferry-linux.manifest")
+    ap.add_argument("--dest-image-dir", default="",
+                    help="the destination agent's image dir (default: in the tmpfs workdir); "
+                         "on a disk, the destination's flushes cost what they cost on a host")
+    ap.add_argument("--no-timeline", action="store_true",
+                    help="do not print each run's phase timeline")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--report", default="", help="print the tables of an earlier JSON and exit")
     args = ap.parse_args(argv)
@@ -311,7 +316,9 @@ def main(argv=None):
     try:
         tmpl = os.path.join(root, "template.raw")
         fb.make_data_disk(tmpl, args.disk_size, args.data)
-        pair = fb.Pair(ferryd, ferryctl, kernel, root)
+        if args.dest_image_dir:
+            os.makedirs(args.dest_image_dir, exist_ok=True)
+        pair = fb.Pair(ferryd, ferryctl, kernel, root, dst_images=args.dest_image_dir or None)
         n = 0
         for dirty, disk in points:
             for rnd in range(args.runs):
@@ -340,6 +347,8 @@ def main(argv=None):
                              f"{job.get('storage_downtime')} ms), verified "
                              f"{rec.get('verified')}" if rec.get("converged") else
                              f" {rec.get('error', '')[:200]}"), flush=True)
+                    if not args.no_timeline and job.get("timeline"):
+                        print(fb.format_timeline(job), flush=True)
                     write_json(stem + ".json", doc)
     finally:
         if pair:

@@ -97,6 +97,14 @@ struct mir_sync_opts {
      * many ms passed since the first failure with no progress in between
      * [MIR_DEFAULT_RECONNECT_TIMEOUT_MS]; MIR_RECONNECT_NONE: never. */
     unsigned reconnect_timeout_ms;
+    /* Called when a step of a disk's copy starts or ends (END), named
+     * "bulk:TARGET" (the bulk pass), "dirty:TARGET" (a dirty pass),
+     * "writeback:TARGET" (a flush sent during the bulk pass) and
+     * "flush:TARGET" (a flush that covers a finished pass): for the
+     * migration job's timeline. From the disks' worker threads, with no
+     * lock of the session held; NULL: none. */
+    void (*on_step)(void *opaque, const char *name, bool end);
+    void *step_opaque;
 };
 
 #define MIR_RECONNECT_NONE               UINT32_MAX

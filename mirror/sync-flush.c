@@ -18,6 +18,8 @@ void mir_sync_flush_close(struct sync_disk *sd)
     if (sd->flush_h)
         nbd_close(sd->flush_h); /* flushes still in flight are dropped: harmless */
     sd->flush_h = NULL;
+    for (unsigned i = 0; i < sd->nflushes; i++)
+        mir_sync_step(sd, "flush", true);
     sd->nflushes = 0;
 }
 
@@ -79,8 +81,10 @@ int mir_sync_flush_reap(struct sync_disk *sd, uint64_t wait_gen)
                             nbd_get_error());
                 mir_sync_flush_close(sd);
                 return -EIO;
-            } else if (sd->flushes[i].gen > sd->fgen) {
-                sd->fgen = sd->flushes[i].gen;
+            } else {
+                mir_sync_step(sd, "flush", true);
+                if (sd->flushes[i].gen > sd->fgen)
+                    sd->fgen = sd->flushes[i].gen;
             }
         }
         sd->nflushes = k;
@@ -128,6 +132,7 @@ void mir_sync_flush_start(struct sync_disk *sd)
             return;
         int64_t c = nbd_aio_flush(sd->flush_h, NBD_NULL_COMPLETION, 0);
         if (c >= 0) {
+            mir_sync_step(sd, "flush", false);
             sd->flushes[sd->nflushes].cookie = c;
             sd->flushes[sd->nflushes].gen = sd->wgen;
             sd->nflushes++;
@@ -146,7 +151,10 @@ void mir_sync_flush_start(struct sync_disk *sd)
     struct ferry_error e = {0};
     uint64_t gen = sd->wgen;
     int64_t t0 = ferry_now_ms();
-    if (mir_disk_flush(sd->disk, &e) < 0) {
+    mir_sync_step(sd, "flush", false);
+    int r = mir_disk_flush(sd->disk, &e);
+    mir_sync_step(sd, "flush", true);
+    if (r < 0) {
         ferry_debug("mir: disk '%s': flush between passes: %s", sd->target, e.msg);
         return;
     }
@@ -176,7 +184,9 @@ int mir_sync_flush_final(struct sync_disk *sd, struct ferry_error *err)
     }
     sd->flush_note = "sent";
     uint64_t gen = sd->wgen;
+    mir_sync_step(sd, "flush", false);
     int r = mir_disk_flush(sd->disk, err);
+    mir_sync_step(sd, "flush", true);
     if (r >= 0)
         sd->fgen = gen;
     return r;

@@ -133,6 +133,10 @@ void mir_sync_flush_start(struct sync_disk *sd);
 /* The final pass's flush, or none when every write is already covered. */
 int mir_sync_flush_final(struct sync_disk *sd, struct ferry_error *err);
 
+/* Reports step WHAT ("bulk", "dirty", ...) of SD's disk to the session's
+ * on_step as "WHAT:TARGET" (sync.c). Worker thread, no lock held. */
+void mir_sync_step(struct sync_disk *sd, const char *what, bool end);
+
 /* The thread of one disk's passes (sync-worker.c); OPAQUE is its
  * struct sync_disk. */
 void *mir_sync_worker(void *opaque);

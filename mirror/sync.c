@@ -445,6 +445,16 @@ void mir_sync_set_bandwidth(struct mir_sync *s, uint64_t bytes_per_sec)
     pthread_mutex_unlock(&s->lock);
 }
 
+void mir_sync_step(struct sync_disk *sd, const char *what, bool end)
+{
+    char name[MIR_NAME_MAX];
+
+    if (!sd->s->opts.on_step)
+        return;
+    snprintf(name, sizeof name, "%s:%s", what, sd->target);
+    sd->s->opts.on_step(sd->s->opts.step_opaque, name, end);
+}
+
 int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret)
 {
     if (i >= s->n)

@@ -170,7 +170,50 @@ def selective_copy(tag, *engine):
     # Progress is reported for either engine: all of vda is accounted for.
     assert info["disk_processed"] == info["disk_total"] and info["disk_remaining"] == 0, info
     assert info["downtime"] > 0 and info["storage_downtime"] <= info["downtime"], info
+    assert_timeline(info, engine[-1] if engine else "ferry", ["vda"])
     p.stop()
+
+
+# The steps every --copy-storage-all migration's timeline holds on the
+# source (both agents here share one clock), in the order they start.
+TIMELINE_ORDER = ["begin", "dest:prepare", "dest:create-targets", "dest:qemu-start", "perform",
+                  "storage", "ram", "pre-switchover", "final-pass", "switchover", "confirm"]
+
+
+def assert_timeline(info, engine, disks):
+    """INFO (domjobinfo --completed --json of the source) has a timeline
+    with every step of a copy-storage migration, started in order, each
+    ended, none longer than the whole job, and the destination's steps
+    (from the cookies) inside its own Prepare/Finish."""
+    tl = {p["phase"]: p for p in info["timeline"]}
+    want = list(TIMELINE_ORDER)
+    if engine == "ferry":
+        want[want.index("storage") + 1:want.index("storage") + 1] = ["bulk:" + d for d in disks]
+    for name in want + ["dest:finish", "dest:incoming", "dest:resume"]:
+        assert name in tl, "timeline lacks %s: %s" % (name, sorted(tl))
+        assert "end_ms" in tl[name], "%s never ended: %s" % (name, tl[name])
+        assert 0 <= tl[name]["duration_ms"] <= info["time_elapsed"] + 1, tl[name]
+    starts = [tl[n]["start_ms"] for n in want]
+    assert starts == sorted(starts), "steps out of order: %s" % list(zip(want, starts))
+    # Nested steps lie within their parent (0.1 ms rounding).
+    def inside(child, parent):
+        c, p = tl[child], tl[parent]
+        assert p["start_ms"] - 0.1 <= c["start_ms"] and c["end_ms"] <= p["end_ms"] + 0.1, (
+            "%s %s is not inside %s %s" % (child, c, parent, p))
+    for child in ("dest:create-targets", "dest:qemu-start"):
+        inside(child, "dest:prepare")
+    inside("storage", "perform")
+    inside("final-pass", "pre-switchover")
+    inside("dest:incoming", "dest:finish")
+    if engine == "ferry":
+        for d in disks:
+            inside("bulk:" + d, "storage")
+    # The guest was paused from pre-switchover to the switchover's end:
+    # that is QEMU's downtime, give or take the event's delivery.
+    paused = tl["switchover"]["end_ms"] - tl["pre-switchover"]["start_ms"]
+    assert paused <= info["downtime"] + 200, (paused, info["downtime"])
+    print("  timeline (%s): %s" % (engine, ", ".join(
+        "%s %.0f+%.0f" % (n, tl[n]["start_ms"], tl[n]["duration_ms"]) for n in want)))
 
 
 def test_selective_copy_ferry():
