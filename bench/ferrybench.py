@@ -51,6 +51,7 @@ class Agent:
         self.log = os.path.join(self.dir, "ferryd.log")
         self.proc = None
         self.port = None
+        os.makedirs(self.dir, exist_ok=True)
         os.makedirs(self.images, exist_ok=True)
 
     def start(self):
@@ -253,7 +254,7 @@ class Pair:
 
 def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_mib="0",
                  disk_write_mib=0, time_limit=120, guest_size_mib=128, memory_mib=256,
-                 bandwidth=None, seed=1, before_start=None):
+                 bandwidth=None, seed=1, before_start=None, extra_args=()):
     """One live migration with storage of a fresh guest NAME whose disks
     are copies of DISKS_TEMPLATE [(target dev, template path)]. Returns a
     record: outcome ("converged", "did not converge in N s", "failed"),
@@ -300,7 +301,7 @@ def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_
             argv.append("--auto-converge")
         if bandwidth:
             argv += ["--bandwidth", str(bandwidth)]
-        argv += [name, dst.uri]
+        argv += list(extra_args) + [name, dst.uri]
         if before_start:
             rec["before_start"] = before_start()
         t_start = wall_ms()

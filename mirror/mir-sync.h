@@ -105,7 +105,16 @@ struct mir_sync_opts {
      * lock of the session held; NULL: none. */
     void (*on_step)(void *opaque, const char *name, bool end);
     void *step_opaque;
+    /* With a multi-conn target: during the bulk pass, flush the target
+     * each time this many more bytes were written, so the destination
+     * writes its page cache out while the copy runs [0:
+     * MIR_DEFAULT_WRITEBACK_BYTES]; MIR_WRITEBACK_NONE: not before the
+     * pass ends. */
+    uint64_t writeback_bytes;
 };
+
+#define MIR_DEFAULT_WRITEBACK_BYTES (128ull * 1024 * 1024)
+#define MIR_WRITEBACK_NONE          UINT64_MAX
 
 #define MIR_RECONNECT_NONE               UINT32_MAX
 #define MIR_DEFAULT_RECONNECT_TIMEOUT_MS 30000u

@@ -350,7 +350,9 @@ static void worker_run(struct sync_disk *sd)
 
     mir_sync_flush_open(sd);
     mir_sync_step(sd, "bulk", false);
+    mir_sync_writeback_start(sd);
     r = pass_with_retries(sd, PASS_BULK, &dirty, &err);
+    mir_sync_writeback_stop(sd);
     mir_sync_step(sd, "bulk", true);
     if (r < 0)
         goto fail;

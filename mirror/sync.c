@@ -46,6 +46,8 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         return ferry_error_set(err, EINVAL, "storage: no socket directory");
     if (!o.converge_bytes)
         o.converge_bytes = MIR_DEFAULT_CONVERGE_BYTES;
+    if (!o.writeback_bytes)
+        o.writeback_bytes = MIR_DEFAULT_WRITEBACK_BYTES;
     if (!o.pass_interval_ms)
         o.pass_interval_ms = MIR_DEFAULT_PASS_INTERVAL_MS;
     if (!o.reconnect_timeout_ms)

@@ -138,7 +138,7 @@ def assert_sparse(src_path, dst_path):
 
 # ---- 1. selective copy: two raw disks, only vda travels ----
 
-def selective_copy(tag, *engine):
+def selective_copy(tag, *engine, extra=()):
     need_qemu()
     rng = random.Random(SEED ^ zlib.crc32(tag.encode()))
     p = Pair(tag)
@@ -149,7 +149,7 @@ def selective_copy(tag, *engine):
     define(p.src, "g", disks=[("vda", vda, "raw"), ("vdb", vdb, "raw")], **guest_kw())
     p.src.ctl("start", "g")
     vdb_sum = sha256_file(vdb)
-    migrate(p.src, p.dst, "g", "--copy-storage-all", "--migrate-disks", "vda", *engine)
+    migrate(p.src, p.dst, "g", "--copy-storage-all", "--migrate-disks", "vda", *engine, *extra)
     # vda: a new image in the destination's image dir, same bytes, no
     # more allocated than on the source.
     dst_vda = image_for(p.dst, "vda")
@@ -170,7 +170,14 @@ def selective_copy(tag, *engine):
     # Progress is reported for either engine: all of vda is accounted for.
     assert info["disk_processed"] == info["disk_total"] and info["disk_remaining"] == 0, info
     assert info["downtime"] > 0 and info["storage_downtime"] <= info["downtime"], info
-    assert_timeline(info, engine[-1] if engine else "ferry", ["vda"])
+    tl = assert_timeline(info, engine[-1] if engine else "ferry", ["vda"])
+    if "--disk-writeback" in extra:
+        # The destination was flushed while the bulk pass ran (48 MiB of
+        # data; a flush every 4 MiB written, at most one in flight).
+        wb = tl.get("writeback:vda")
+        assert wb and wb["count"] >= 1, "no write-back flush during the bulk pass: %s" % sorted(tl)
+        bulk = tl["bulk:vda"]
+        assert bulk["start_ms"] <= wb["start_ms"] <= bulk["end_ms"], (wb, bulk)
     p.stop()
 
 
@@ -214,10 +221,11 @@ def assert_timeline(info, engine, disks):
     assert paused <= info["downtime"] + 200, (paused, info["downtime"])
     print("  timeline (%s): %s" % (engine, ", ".join(
         "%s %.0f+%.0f" % (n, tl[n]["start_ms"], tl[n]["duration_ms"]) for n in want)))
+    return tl
 
 
 def test_selective_copy_ferry():
-    selective_copy("sel")
+    selective_copy("sel", extra=("--disk-writeback", "4"))
 
 
 def test_selective_copy_qemu_engine():
