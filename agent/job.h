@@ -33,8 +33,9 @@ int agent_job_phase_from_name(const char *s);
 /* Marks the start (END false) or the end of step NAME on JOB's timeline
  * (cookie_timeline_mark), now. Takes the job lock: not with it held. */
 void agent_job_mark(struct agent_job *job, const char *name, bool end);
-/* JOB's timeline (taken under its lock) with the destination's steps
- * from COOKIE merged in as "dest:NAME"; the lock is taken here. */
+/* Merges FROM_PEER (the timeline in a destination's Prepare or Finish
+ * cookie) into JOB's as "dest:NAME" (cookie_timeline_merge); takes the
+ * job lock. Nothing happens when JOB is not active. */
 void agent_job_merge_timeline(struct agent_job *job, const struct cookie_timeline *from_peer);
 /* A copy of JOB's timeline into *RET (for an outgoing cookie); takes the
  * job lock. */
