@@ -72,9 +72,16 @@ struct agent_job {
     char abort_reason[160];
     struct mig_ctx *ctx; /* while a step runs: for cancel */
     json_object *disks;  /* per-disk progress lines, owned */
+    /* When each step started and ended (agent_job_mark, hv_job_mark), the
+     * destination's steps merged in with "dest:" on the source; relative
+     * times in job.info count from TIMELINE_BASE_US (wall clock). */
+    struct cookie_timeline timeline;
+    int64_t timeline_base_us;
     /* the last finished job */
     bool has_completed;
     struct cookie_stats completed;
+    struct cookie_timeline completed_timeline;
+    int64_t completed_timeline_base_us;
     json_object *completed_disks;
     char completed_operation[32];
     char completed_error[FERRY_ERROR_MSG_MAX];

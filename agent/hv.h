@@ -326,6 +326,13 @@ bool hv_job_abort_requested(struct mig_ctx *m);
  * held). */
 struct cookie_stats *hv_job_stats_lock(struct mig_ctx *m);
 void hv_job_stats_unlock(struct mig_ctx *m);
+/* Marks a step of the migration on the job's timeline (job.info's
+ * "timeline", the job record, the cookies): NAME is [a-z0-9:._-] ("ram",
+ * "bulk:vda"); a step marked again extends its entry and counts. Takes
+ * the job's lock: any thread, never between hv_job_stats_lock and
+ * _unlock. */
+enum hv_mark { HV_MARK_START = 0, HV_MARK_END };
+void hv_job_mark(struct mig_ctx *m, const char *name, enum hv_mark what);
 /* Replaces the per-disk progress lines of job.info (LINES taken). */
 void hv_job_set_disks(struct mig_ctx *m, json_object *lines);
 /* Post-copy: marks DOM's job as switched and records it durably, before

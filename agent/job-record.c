@@ -81,6 +81,12 @@ void agent_job_record_save(struct agent *ag, struct agent_domain *dom)
         json_object_array_add(created, json_object_new_string(job->created[i]));
     json_object_object_add(o, "created_sure", json_object_new_boolean(job->created_sure));
     json_object_object_add(o, "postcopy", json_object_new_boolean(job->postcopy));
+    /* Where the time went up to this phase change: after a crash, the
+     * record says which step the job was in and for how long. */
+    json_object_object_add(o, "timeline_start",
+                           json_object_new_int64(job->timeline_base_us / 1000));
+    json_object_object_add(o, "timeline",
+                           agent_timeline_json(&job->timeline, job->timeline_base_us));
     pthread_mutex_unlock(&job->lock);
     json_object_object_add(o, "created_targets", created);
     if (ag->driver->job_record_save)

@@ -30,4 +30,20 @@ const char *agent_job_phase_name(enum agent_job_phase p);
 /* -1: not a phase's name. */
 int agent_job_phase_from_name(const char *s);
 
+/* Marks the start (END false) or the end of step NAME on JOB's timeline
+ * (cookie_timeline_mark), now. Takes the job lock: not with it held. */
+void agent_job_mark(struct agent_job *job, const char *name, bool end);
+/* Merges FROM_PEER (the timeline in a destination's Prepare or Finish
+ * cookie) into JOB's as "dest:NAME" (cookie_timeline_merge); takes the
+ * job lock. Nothing happens when JOB is not active. */
+void agent_job_merge_timeline(struct agent_job *job, const struct cookie_timeline *from_peer);
+/* A copy of JOB's timeline into *RET (for an outgoing cookie); takes the
+ * job lock. */
+void agent_job_copy_timeline(struct agent_job *job, struct cookie_timeline *ret);
+/* The timeline as job.info and job records show it: an array of
+ * {"phase", "start_ms", "end_ms" (absent while running), "duration_ms",
+ * "count"}, times in ms since BASE_US with 0.1 ms resolution. Caller puts
+ * the result. */
+json_object *agent_timeline_json(const struct cookie_timeline *t, int64_t base_us);
+
 #endif

@@ -10,9 +10,10 @@
 #include "hv.h"
 
 /* Bounds of migparams.def's rows. */
-#define MIG_MAX_BANDWIDTH_MIB    (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
-#define MIG_MAX_PARALLEL         64
-#define MIG_MAX_DISK_RECONNECT_S 3600 /* an hour of a dead link: beyond, fail and start over */
+#define MIG_MAX_BANDWIDTH_MIB      (1024ull * 1024) /* 1 TiB/s: beyond is a typo */
+#define MIG_MAX_PARALLEL           64
+#define MIG_MAX_DISK_RECONNECT_S   3600 /* an hour of a dead link: beyond, fail and start over */
+#define MIG_MAX_DISK_WRITEBACK_MIB (1024u * 1024) /* 1 TiB: no flush before the bulk pass ends */
 
 /* Flag names as in libvirt's virsh/typed parameters ("live", "peer2peer",
  * "tunnelled", "persist_dest", "undefine_source", "paused",

@@ -243,6 +243,10 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
             json_object_object_add(o, "disks", json_object_get(dom->job.disks));
         if (dom->job.orphan_note[0])
             json_object_object_add(o, "orphaned", json_object_new_string(dom->job.orphan_note));
+        json_object_object_add(o, "timeline_start",
+                               json_object_new_int64(dom->job.timeline_base_us / 1000));
+        json_object_object_add(o, "timeline",
+                               agent_timeline_json(&dom->job.timeline, dom->job.timeline_base_us));
     } else if (completed && dom->job.has_completed) {
         o = stats_json(&dom->job.completed, dom->job.completed_operation, false,
                        dom->job.completed.time_elapsed_ms);
@@ -250,6 +254,11 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
             json_object_object_add(o, "error", json_object_new_string(dom->job.completed_error));
         if (dom->job.completed_disks)
             json_object_object_add(o, "disks", json_object_get(dom->job.completed_disks));
+        json_object_object_add(o, "timeline_start",
+                               json_object_new_int64(dom->job.completed_timeline_base_us / 1000));
+        json_object_object_add(
+            o, "timeline",
+            agent_timeline_json(&dom->job.completed_timeline, dom->job.completed_timeline_base_us));
     } else {
         o = json_object_new_object();
         json_object_object_add(o, "type", json_object_new_string("none"));

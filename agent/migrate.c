@@ -233,6 +233,7 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
     if (r < 0)
         goto out;
     job_set_phase(s.dom, JOB_BEGIN);
+    agent_job_mark(&s.dom->job, "begin", false);
     job_own(ctx, &s);
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
@@ -255,6 +256,7 @@ int api_migrate_begin(struct api_ctx *ctx, json_object *params, json_object **re
     fill_cookie_identity(ag, s.dom->def, &s.m.cookie_out);
     s.m.cookie_out.persistent = s.dom->persistent_def != NULL;
     domain_def_free(def);
+    agent_job_mark(&s.dom->job, "begin", true);
 
     *ret = json_object_new_object();
     json_object_object_add(*ret, "xml", json_object_new_string(xml ? xml : ""));
@@ -378,6 +380,7 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
     agent_job_start(&s.dom->job, "migration-in");
     agent_admission_leave();
     job_set_phase(s.dom, JOB_PREPARE);
+    agent_job_mark(&s.dom->job, "prepare", false);
     job_own(ctx, &s);
     s.m.dom = s.dom;
     s.m.job = &s.dom->job;
@@ -421,6 +424,10 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         goto out;
     }
     agent_job_record_prepared(ag, s.dom);
+    /* The source learns when Prepare ran (and the driver's steps in it,
+     * such as the destination QEMU's start) from this cookie. */
+    agent_job_mark(&s.dom->job, "prepare", true);
+    agent_job_copy_timeline(&s.dom->job, &s.m.cookie_out.timeline);
     *ret = json_object_new_object();
     json_object_object_add(*ret, "cookie", cookie_json(&s.m.cookie_out));
     json_object_object_add(*ret, "uri", json_object_new_string(s.m.uri ? s.m.uri : ""));
@@ -641,6 +648,8 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
     s.dom->job.ctx = &s.m;
     r = s.dom->job.abort_requested ? -ECANCELED : 0;
     pthread_mutex_unlock(&s.dom->job.lock);
+    agent_job_merge_timeline(&s.dom->job, &s.m.cookie_in.timeline); /* the destination's Prepare */
+    agent_job_mark(&s.dom->job, "perform", false);
     agent_job_record_save(ag, s.dom);
     if (r < 0) {
         ferry_error_set(err, ECANCELED, "migration of '%s' was cancelled", name);
@@ -648,6 +657,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         mig_images_leaving(ag, &s);
         r = ag->driver->migrate_perform(&s.m, err);
     }
+    agent_job_mark(&s.dom->job, "perform", true);
     watch_stop(&watch);
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.ctx = NULL;
@@ -739,9 +749,13 @@ int mig_finish_locked(struct agent *ag, struct mig_step *s, bool cancelled, cons
     agent_job_enter(&s->dom->job, JOB_FINISH);
     s->dom->job.ending = cancelled ? JOB_ENDING_CANCELLED : JOB_ENDING_SUCCESS;
     pthread_mutex_unlock(&s->dom->job.lock);
+    agent_job_mark(&s->dom->job, "finish", false);
     agent_job_record_save(ag, s->dom);
     fill_cookie_identity(ag, s->dom->def, &s->m.cookie_out);
     r = ag->driver->migrate_finish(&s->m, err);
+    /* Confirm's cookie: the source merges the destination's whole side. */
+    agent_job_mark(&s->dom->job, "finish", true);
+    agent_job_copy_timeline(&s->dom->job, &s->m.cookie_out.timeline);
     tunnel_drop(s->dom->def->name);
     if (r == 0 && !cancelled) {
         if (s->m.cookie_in.stats.set) {
@@ -814,9 +828,12 @@ int mig_confirm_locked(struct agent *ag, struct mig_step *s, bool cancelled, con
     agent_job_enter(&s->dom->job, JOB_CONFIRM);
     s->dom->job.ending = cancelled ? JOB_ENDING_CANCELLED : JOB_ENDING_SUCCESS;
     pthread_mutex_unlock(&s->dom->job.lock);
+    agent_job_merge_timeline(&s->dom->job, &s->m.cookie_in.timeline); /* Finish's cookie */
+    agent_job_mark(&s->dom->job, "confirm", false);
     agent_job_record_save(ag, s->dom);
     s->m.cancelled = cancelled;
     r = ag->driver->migrate_confirm(&s->m, err);
+    agent_job_mark(&s->dom->job, "confirm", true);
     if (r == HV_CONFIRM_COMPLETED) {
         /* Post-copy: cancelled past the switch, but the hypervisor says the
          * destination holds the whole guest. It ends as a success. */

@@ -39,16 +39,19 @@ def wait_for(cond, timeout, what):
 class Agent:
     """One ferryd with its own state dir, image dir, control socket and port."""
 
-    def __init__(self, ferryd, ferryctl, root, name):
+    def __init__(self, ferryd, ferryctl, root, name, images=None):
         self.ferryd, self.ferryctl, self.name = ferryd, ferryctl, name
         self.dir = os.path.join(root, name)
         self.state = os.path.join(self.dir, "state")
-        self.images = os.path.join(self.dir, "images")
+        # IMAGES: elsewhere than the tmpfs workdir, e.g. on a disk, where a
+        # flush of the destination costs what it costs on a real host.
+        self.images = images or os.path.join(self.dir, "images")
         self.control = os.path.join(self.dir, "ctl.sock")
         self.port_file = os.path.join(self.dir, "port")
         self.log = os.path.join(self.dir, "ferryd.log")
         self.proc = None
         self.port = None
+        os.makedirs(self.dir, exist_ok=True)
         os.makedirs(self.images, exist_ok=True)
 
     def start(self):
@@ -238,11 +241,11 @@ def files_equal(a, b, chunk=8 * MIB):
 class Pair:
     """Two agents for a whole benchmark; domains come and go per run."""
 
-    def __init__(self, ferryd, ferryctl, kernel, root):
+    def __init__(self, ferryd, ferryctl, kernel, root, dst_images=None):
         self.kernel = kernel
         self.root = root
         self.src = Agent(ferryd, ferryctl, root, "src").start()
-        self.dst = Agent(ferryd, ferryctl, root, "dst").start()
+        self.dst = Agent(ferryd, ferryctl, root, "dst", images=dst_images).start()
 
     def close(self):
         for a in (self.src, self.dst):
@@ -251,7 +254,7 @@ class Pair:
 
 def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_mib="0",
                  disk_write_mib=0, time_limit=120, guest_size_mib=128, memory_mib=256,
-                 bandwidth=None, seed=1, before_start=None):
+                 bandwidth=None, seed=1, before_start=None, extra_args=()):
     """One live migration with storage of a fresh guest NAME whose disks
     are copies of DISKS_TEMPLATE [(target dev, template path)]. Returns a
     record: outcome ("converged", "did not converge in N s", "failed"),
@@ -298,7 +301,7 @@ def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_
             argv.append("--auto-converge")
         if bandwidth:
             argv += ["--bandwidth", str(bandwidth)]
-        argv += [name, dst.uri]
+        argv += list(extra_args) + [name, dst.uri]
         if before_start:
             rec["before_start"] = before_start()
         t_start = wall_ms()
@@ -443,6 +446,17 @@ def _explain_difference(a, b, writer, stop_ms, slack_ms=100):
     return {"differing_blocks": bad[:64], "block_size": chunk,
             "writes_in_flight_at_pause": sorted(late),
             "only_in_raced_writes": bool(bad) and not unexplained}
+
+
+def format_timeline(job, indent="      "):
+    """The job's timeline (job.info's "timeline", ms since the job started)
+    as one line per step: start, duration (or "running"), repeats."""
+    lines = []
+    for p in job.get("timeline") or []:
+        took = f"{p['duration_ms']:8.1f} ms" if "duration_ms" in p else "running"
+        rep = f"  x{p['count']}" if p.get("count", 1) > 1 else ""
+        lines.append(f"{indent}{p['phase']:<22} at {p['start_ms']:8.1f} ms  {took}{rep}")
+    return "\n".join(lines)
 
 
 def pick_workdir(need, prefix):

@@ -37,6 +37,13 @@ import linuxbench  # noqa: E402
 import plots  # noqa: E402
 
 CONFIGS = [("ferry", False), ("qemu", False), ("ferry", True), ("qemu", True)]
+# Configurations outside the default grid: ferry's engine without the
+# destination write-back during the bulk pass (as before issue 19), or
+# with another interval than the default 128 MiB, to compare against
+# "ferry" in the same run.
+EXTRA_CONFIGS = {"ferry-nowb": ("ferry", False, ["--disk-writeback", "1048576"]),
+                 "ferry-wb32": ("ferry", False, ["--disk-writeback", "32"]),
+                 "ferry-wb512": ("ferry", False, ["--disk-writeback", "512"])}
 
 
 def cfg_name(engine, ac):
@@ -96,7 +103,7 @@ def same_run_ratios(runs, points):
         p = point_name(dirty, disk)
         for ac in (False, True):
             key = f"{p} {'ac' if ac else 'no-ac'}"
-            vals = []
+            vals, wb = [], []
             rounds = sorted({r["round"] for r in runs if r["point"] == p})
             for rnd in rounds:
                 f = [r for r in runs if r["point"] == p and r["round"] == rnd
@@ -105,8 +112,15 @@ def same_run_ratios(runs, points):
                      and r["config"] == cfg_name("qemu", ac) and r.get("converged")]
                 if f and q:
                     vals.append(f[0]["wall_s"] / q[0]["wall_s"])
+                n = [r for r in runs if r["point"] == p and r["round"] == rnd
+                     and r["config"] == "ferry-nowb" and r.get("converged")]
+                if f and n and not ac:
+                    wb.append(f[0]["wall_s"] / n[0]["wall_s"])
             if vals:
                 out[key] = {"ferry_over_qemu_time": summarize(vals), "values": vals}
+            if wb:
+                out[key + " write-back"] = {"ferry_over_ferry_nowb_time": summarize(wb),
+                                            "values": wb}
     return out
 
 
@@ -253,6 +267,11 @@ def main(argv=None):
                     "docs/known-issues.md: large sets under TCG)")
     ap.add_argument("--linux-manifest", default="",
                     help="BUILD/tests/guest/linux/ferry-linux.manifest")
+    ap.add_argument("--dest-image-dir", default="",
+                    help="the destination agent's image dir (default: in the tmpfs workdir); "
+                         "on a disk, the destination's flushes cost what they cost on a host")
+    ap.add_argument("--no-timeline", action="store_true",
+                    help="do not print each run's phase timeline")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--report", default="", help="print the tables of an earlier JSON and exit")
     args = ap.parse_args(argv)
@@ -276,7 +295,7 @@ def main(argv=None):
             return 77
     ferryd, ferryctl = os.path.abspath(ferryd), os.path.abspath(ferryctl)
     configs = [c for c in args.configs.split(",") if c]
-    known = [cfg_name(*c) for c in CONFIGS]
+    known = [cfg_name(*c) for c in CONFIGS] + list(EXTRA_CONFIGS)
     for c in configs:
         if c not in known:
             ap.error(f"unknown config '{c}' (known: {', '.join(known)})")
@@ -311,12 +330,17 @@ def main(argv=None):
     try:
         tmpl = os.path.join(root, "template.raw")
         fb.make_data_disk(tmpl, args.disk_size, args.data)
-        pair = fb.Pair(ferryd, ferryctl, kernel, root)
+        if args.dest_image_dir:
+            os.makedirs(args.dest_image_dir, exist_ok=True)
+        pair = fb.Pair(ferryd, ferryctl, kernel, root, dst_images=args.dest_image_dir or None)
         n = 0
         for dirty, disk in points:
             for rnd in range(args.runs):
                 for c in configs:
                     engine, ac = c.split("+")[0], c.endswith("+ac")
+                    extra = []
+                    if c in EXTRA_CONFIGS:
+                        engine, ac, extra = EXTRA_CONFIGS[c]
                     n += 1
                     name = f"m{n}"
                     try:
@@ -325,7 +349,8 @@ def main(argv=None):
                                               disk_write_mib=disk, time_limit=args.time_limit,
                                               guest_size_mib=args.working_set,
                                               memory_mib=args.guest_mem,
-                                              bandwidth=args.bandwidth or None, seed=n)
+                                              bandwidth=args.bandwidth or None, seed=n,
+                                              extra_args=extra)
                     except BenchError as e:
                         rec = {"engine": engine, "auto_converge": ac, "outcome": "failed",
                                "converged": False, "error": str(e)}
@@ -340,6 +365,8 @@ def main(argv=None):
                              f"{job.get('storage_downtime')} ms), verified "
                              f"{rec.get('verified')}" if rec.get("converged") else
                              f" {rec.get('error', '')[:200]}"), flush=True)
+                    if not args.no_timeline and job.get("timeline"):
+                        print(fb.format_timeline(job), flush=True)
                     write_json(stem + ".json", doc)
     finally:
         if pair:
@@ -353,8 +380,9 @@ def main(argv=None):
     print_compact(doc["summary"], configs)
     print()
     for k, v in doc["same_run_ratios"].items():
-        s = v["ferry_over_qemu_time"]
-        print(f"same-round time ferry/qemu, {k}: median {s['median']:.2f} "
+        s = v.get("ferry_over_qemu_time") or v["ferry_over_ferry_nowb_time"]
+        what = "ferry/qemu" if "ferry_over_qemu_time" in v else "ferry/ferry-nowb"
+        print(f"same-round time {what}, {k}: median {s['median']:.2f} "
               f"(min {s['min']:.2f}, max {s['max']:.2f}, n {s['n']})")
     for line in doc["verdict"]:
         print(line)

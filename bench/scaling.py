@@ -7,7 +7,10 @@ on an idle guest, every run verified (cmp, guest heartbeat); (3) ferry's
 copy engine alone (ferry-bench-mirror into a destination QEMU's NBD
 export, as bench/mirror.py) against request size and queue depth, the
 settings interleaved round by round; (4) "memory": how long this machine
-takes to touch new memory, 1 GiB at a time, twice in a row.
+takes to touch new memory, 1 GiB at a time, twice in a row; (5) "spread"
+(not in the default): the same data on one disk of --spread-size and on
+--spread-disks disks of a fraction of it, ferry's engine, the two cases
+interleaved round by round (issue 19: 4x1 GiB within 1.15x of 1x4 GiB).
 Before each timed migration the run touches and frees as much memory as
 the destination will write (--warm-memory), so the timing measures the
 migration, not the VM's first touch of memory its host took back (see
@@ -176,6 +179,61 @@ def engine_series(root, qemu, ferry_copy, size, data, reqs, depths, runs, doc):
         os.unlink(src)
 
 
+def spread_series(pair, root, total, n, data, runs, time_limit, doc, counter):
+    """One disk of TOTAL against N disks of TOTAL / N, each DATA full (so
+    both hold the same data), ferry's engine, the two alternating within
+    each round; no memory warming (the sizes are meant to stay small
+    enough). Each run's timeline is printed: it shows whether the disks'
+    bulk passes ran side by side."""
+    cases = [(f"1x{size_label(total)}", [total]),
+             (f"{n}x{size_label(total // n)}", [total // n] * n)]
+    tmpls = {}
+    for case, sizes in cases:
+        tmpls[case] = []
+        for i, sz in enumerate(sizes):
+            path = os.path.join(root, f"spread-{len(tmpls)}-{i}.raw")
+            fb.make_data_disk(path, sz, data, seed=i + 1)
+            tmpls[case].append((f"vd{chr(ord('a') + i)}", path))
+    try:
+        for rnd in range(runs):
+            for case, sizes in cases:
+                counter[0] += 1
+                name = f"s{counter[0]}"
+                try:
+                    rec = fb.migrate_once(pair, name, tmpls[case], "ferry", dirty_mib="0",
+                                          time_limit=time_limit, guest_size_mib=64,
+                                          memory_mib=128, seed=counter[0])
+                except BenchError as e:
+                    rec = {"engine": "ferry", "outcome": "failed", "converged": False,
+                           "error": str(e)}
+                rec.update({"series": "spread", "case": case, "round": rnd,
+                            "disk_bytes": sum(sizes), "load": list(os.getloadavg())})
+                for k in ("events_src", "events_dst"):
+                    rec.pop(k, None)
+                doc["runs"].append(rec)
+                print(f"  [{counter[0]}] spread {case} round {rnd}: {rec['outcome']}"
+                      + (f", {rec['wall_s']:.1f} s (job {rec['job']['time_elapsed'] / 1000:.1f}"
+                         f" s), verified {rec.get('verified')}" if rec.get("converged")
+                         else f" {rec.get('error', '')[:200]}"), flush=True)
+                if rec.get("job", {}).get("timeline"):
+                    print(fb.format_timeline(rec["job"]), flush=True)
+    finally:
+        for t in tmpls.values():
+            for _, p in t:
+                os.unlink(p)
+    ratios = []
+    for rnd in range(runs):
+        one = [r for r in doc["runs"] if r.get("series") == "spread" and r["round"] == rnd
+               and r["case"] == cases[0][0] and r.get("converged")]
+        many = [r for r in doc["runs"] if r.get("series") == "spread" and r["round"] == rnd
+                and r["case"] == cases[1][0] and r.get("converged")]
+        if one and many:
+            ratios.append(many[0]["job"]["time_elapsed"] / one[0]["job"]["time_elapsed"])
+    doc.setdefault("summary", {})["spread"] = {"cases": [c for c, _ in cases],
+                                               "many_over_one_time": summarize(ratios),
+                                               "values": ratios}
+
+
 def summarise_migrations(runs, label):
     out = {}
     cases = []
@@ -239,6 +297,11 @@ def med(s, digits=1):
 
 
 def print_tables(doc):
+    sp = doc["summary"].get("spread")
+    if sp:
+        print(f"\nthe same data on {sp['cases'][1]} against {sp['cases'][0]} (ferry, job time): "
+              f"same-round ratio {med(sp['many_over_one_time'], 2)} "
+              f"(values {', '.join(f'{v:.2f}' for v in sp['values'])})")
     for label, title in (("size", "disk size"), ("disks", "number of disks")):
         s = doc["summary"].get(label)
         if not s:
@@ -311,6 +374,10 @@ def main(argv=None):
                     "auto (default): the destination's data + 1 GiB; 0: none")
     ap.add_argument("--memory-probe", type=int, default=10,
                     help="GiB the memory series touches per round (default 10)")
+    ap.add_argument("--spread-size", type=parse_size, default=4 * GIB,
+                    help="spread series: the one disk's size (default 4G)")
+    ap.add_argument("--spread-disks", type=int, default=4,
+                    help="spread series: how many disks share that size (default 4)")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--time-limit", type=int, default=300)
     ap.add_argument("--quick", action="store_true",
@@ -344,6 +411,8 @@ def main(argv=None):
     need = max(sizes) * (2 * args.data + 1) + 512 * MIB
     if "memory" in series:
         need = max(need, args.memory_probe * GIB + 512 * MIB)
+    if "spread" in series:
+        need = max(need, args.spread_size * (4 * args.data + 1) + 512 * MIB)
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     stem = os.path.join(os.path.abspath(args.out), f"scaling-{stamp}")
@@ -358,8 +427,12 @@ def main(argv=None):
         if "memory" in series:
             memory_series(root, args.memory_probe, doc)
             write_json(stem + ".json", doc)
-        if "size" in series or "disks" in series:
+        if "size" in series or "disks" in series or "spread" in series:
             pair = fb.Pair(ferryd, ferryctl, kernel, root)
+        if "spread" in series:
+            spread_series(pair, root, args.spread_size, args.spread_disks, args.data, args.runs,
+                          args.time_limit, doc, counter)
+            write_json(stem + ".json", doc)
         if "size" in series:
             migration_series(pair, root, "size", [(size_label(s), [s]) for s in sizes],
                              args.runs, args.time_limit, args.data, doc, counter,
@@ -382,7 +455,7 @@ def main(argv=None):
             pair.close()
         fb.remove_tree(root)
     doc["machine"]["loadavg_end"] = list(os.getloadavg())
-    doc["summary"] = {}
+    doc["summary"] = {k: v for k, v in doc.get("summary", {}).items() if k == "spread"}
     if "size" in series:
         doc["summary"]["size"] = summarise_migrations(doc["runs"], "size")
     if "disks" in series:

@@ -16,6 +16,9 @@ int64_t ferry_now_ms(void);
 int64_t ferry_now_us(void);
 /* CLOCK_REALTIME in milliseconds since the epoch. */
 int64_t ferry_wall_ms(void);
+/* Wall clock in microseconds since the epoch (timelines: comparable across
+ * hosts as far as their clocks agree). */
+int64_t ferry_wall_us(void);
 
 /* Milliseconds left until DEADLINE_MS (monotonic); 0 when past; -1 stays -1
  * (no deadline). */

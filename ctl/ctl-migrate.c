@@ -140,6 +140,34 @@ static void on_step(const char *step, int version, void *opaque)
     pthread_mutex_unlock(&out_lock);
 }
 
+/* One line per step: when it started (ms since the job began), how long it
+ * took or that it still runs, and how often a repeated step ran. */
+static void print_timeline(json_object *tl)
+{
+    size_t n = tl ? json_object_array_length(tl) : 0;
+
+    if (n == 0)
+        return;
+    printf("Timeline:\n");
+    for (size_t i = 0; i < n; i++) {
+        json_object *p = json_object_array_get_idx(tl, i);
+        json_object *d = json_object_object_get(p, "duration_ms");
+        long long count = (long long)json_object_get_int64(json_object_object_get(p, "count"));
+        char took[32];
+
+        if (d)
+            snprintf(took, sizeof took, "%.1f ms", json_object_get_double(d));
+        else
+            snprintf(took, sizeof took, "running");
+        printf("  %-24s at %9.1f ms  %12s",
+               json_object_get_string(json_object_object_get(p, "phase")),
+               json_object_get_double(json_object_object_get(p, "start_ms")), took);
+        if (count > 1)
+            printf("  x%lld", count);
+        printf("\n");
+    }
+}
+
 static void print_jobinfo(json_object *o, bool json);
 
 int ctl_migrate_run(const char *uri, const char *name, const char *desturi,
@@ -357,6 +385,7 @@ static void print_jobinfo(json_object *o, bool json)
                json_object_get_string(json_object_object_get(d, "target")), a, b, c,
                (long long)json_object_get_int64(json_object_object_get(d, "pass")));
     }
+    print_timeline(json_object_object_get(o, "timeline"));
     e = json_object_object_get(o, "error");
     if (e)
         printf("%-18s %s\n", "Error:", json_object_get_string(e));

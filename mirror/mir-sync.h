@@ -97,7 +97,24 @@ struct mir_sync_opts {
      * many ms passed since the first failure with no progress in between
      * [MIR_DEFAULT_RECONNECT_TIMEOUT_MS]; MIR_RECONNECT_NONE: never. */
     unsigned reconnect_timeout_ms;
+    /* Called when a step of a disk's copy starts or ends (END), named
+     * "bulk:TARGET" (the bulk pass), "dirty:TARGET" (a dirty pass),
+     * "writeback:TARGET" (a flush sent during the bulk pass) and
+     * "flush:TARGET" (a flush that covers a finished pass): for the
+     * migration job's timeline. From the disks' worker threads, with no
+     * lock of the session held; NULL: none. */
+    void (*on_step)(void *opaque, const char *name, bool end);
+    void *step_opaque;
+    /* With a multi-conn target: during the bulk pass, flush the target
+     * each time this many more bytes were written, so the destination
+     * writes its page cache out while the copy runs [0:
+     * MIR_DEFAULT_WRITEBACK_BYTES]; MIR_WRITEBACK_NONE: not before the
+     * pass ends. */
+    uint64_t writeback_bytes;
 };
+
+#define MIR_DEFAULT_WRITEBACK_BYTES (128ull * 1024 * 1024)
+#define MIR_WRITEBACK_NONE          UINT64_MAX
 
 #define MIR_RECONNECT_NONE               UINT32_MAX
 #define MIR_DEFAULT_RECONNECT_TIMEOUT_MS 30000u

@@ -96,6 +96,13 @@ struct sync_disk {
         uint64_t gen;
     } flushes[MIR_FLUSHES_MAX];
     unsigned nflushes;
+    /* Write-back during the bulk pass: a thread of its own that flushes
+     * the target on a connection of its own every MIR_WRITEBACK_BYTES
+     * written, so the destination writes its page cache out while the
+     * copy runs, not after it. Started and stopped by the worker. */
+    pthread_t wb_thread;
+    bool wb_started;
+    atomic_bool wb_stop;
     /* A copy failed: writes may have been in flight on the connections it
      * dropped, which no later flush is sure to cover. The final pass then
      * always flushes (as it always did). */
@@ -132,6 +139,14 @@ int mir_sync_flush_reap(struct sync_disk *sd, uint64_t wait_gen);
 void mir_sync_flush_start(struct sync_disk *sd);
 /* The final pass's flush, or none when every write is already covered. */
 int mir_sync_flush_final(struct sync_disk *sd, struct ferry_error *err);
+/* Starts / stops (joins) the write-back thread of the bulk pass; start
+ * does nothing when the disk has no flush connection (no multi-conn). */
+void mir_sync_writeback_start(struct sync_disk *sd);
+void mir_sync_writeback_stop(struct sync_disk *sd);
+
+/* Reports step WHAT ("bulk", "dirty", ...) of SD's disk to the session's
+ * on_step as "WHAT:TARGET" (sync.c). Worker thread, no lock held. */
+void mir_sync_step(struct sync_disk *sd, const char *what, bool end);
 
 /* The thread of one disk's passes (sync-worker.c); OPAQUE is its
  * struct sync_disk. */

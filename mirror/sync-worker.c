@@ -349,7 +349,11 @@ static void worker_run(struct sync_disk *sd)
     int r;
 
     mir_sync_flush_open(sd);
+    mir_sync_step(sd, "bulk", false);
+    mir_sync_writeback_start(sd);
     r = pass_with_retries(sd, PASS_BULK, &dirty, &err);
+    mir_sync_writeback_stop(sd);
+    mir_sync_step(sd, "bulk", true);
     if (r < 0)
         goto fail;
     mir_sync_flush_start(sd);
@@ -371,7 +375,9 @@ static void worker_run(struct sync_disk *sd)
                 break;
             continue;
         }
+        mir_sync_step(sd, "dirty", false);
         r = pass_with_retries(sd, PASS_DIRTY, &dirty, &err);
+        mir_sync_step(sd, "dirty", true);
         if (r < 0)
             goto fail;
         if (r == 1) /* the final pass was asked for during a retry wait */

@@ -284,7 +284,68 @@ static int parse_nvram(struct cookie *c, const xmlNode *n, struct ferry_error *e
     return 0;
 }
 
-static int parse_child(struct cookie *c, const xmlNode *n, bool seen[6], size_t *n_features,
+static int parse_time_prop(const xmlNode *n, const char *name, bool required, int64_t *ret,
+                           struct ferry_error *err)
+{
+    char text[32] = "";
+    uint64_t u;
+    int r;
+
+    if ((r = agent_xml_prop(n, name, text, sizeof text, WHAT ": <timeline><phase>", err)) < 0)
+        return r;
+    if (!text[0] && !required) {
+        *ret = 0;
+        return 0;
+    }
+    if (ferry_parse_u64(text, &u) < 0 || u == 0 || u > (uint64_t)INT64_MAX)
+        return ferry_error_set(err, EINVAL, WHAT ": <timeline><phase> %s='%s' is not a time", name,
+                               text);
+    *ret = (int64_t)u;
+    return 0;
+}
+
+/* <timeline>: at most COOKIE_MAX_PHASES <phase> elements with valid,
+ * distinct names and end >= start. */
+static int parse_timeline(struct cookie *c, const xmlNode *tl, struct ferry_error *err)
+{
+    struct cookie_timeline *t = &c->timeline;
+    int r;
+
+    for (const xmlNode *n = tl->children; n; n = n->next) {
+        struct cookie_phase ph = {0};
+        char count[16] = "";
+        uint64_t u = 1;
+
+        if (n->type != XML_ELEMENT_NODE || !agent_xml_is(n, "phase"))
+            continue;
+        if (t->n == COOKIE_MAX_PHASES)
+            return ferry_error_set(err, EINVAL, WHAT ": more than %d timeline phases",
+                                   COOKIE_MAX_PHASES);
+        if ((r = agent_xml_prop(n, "name", ph.name, sizeof ph.name, WHAT ": <timeline><phase>",
+                                err)) < 0 ||
+            (r = parse_time_prop(n, "start", true, &ph.start_us, err)) < 0 ||
+            (r = parse_time_prop(n, "end", false, &ph.end_us, err)) < 0 ||
+            (r = agent_xml_prop(n, "count", count, sizeof count, WHAT ": <timeline><phase>", err)) <
+                0)
+            return r;
+        if (!cookie_phase_name_valid(ph.name))
+            return ferry_error_set(err, EINVAL, WHAT ": bad timeline phase name '%s'", ph.name);
+        if (cookie_timeline_find(t, ph.name))
+            return ferry_error_set(err, EINVAL, WHAT ": timeline phase '%s' appears twice",
+                                   ph.name);
+        if (ph.end_us && ph.end_us < ph.start_us)
+            return ferry_error_set(err, EINVAL, WHAT ": timeline phase '%s' ends before it starts",
+                                   ph.name);
+        if (count[0] && (ferry_parse_u64(count, &u) < 0 || u == 0 || u > UINT32_MAX))
+            return ferry_error_set(err, EINVAL, WHAT ": timeline phase '%s': bad count '%s'",
+                                   ph.name, count);
+        ph.count = (uint32_t)u;
+        t->p[t->n++] = ph;
+    }
+    return 0;
+}
+
+static int parse_child(struct cookie *c, const xmlNode *n, bool seen[7], size_t *n_features,
                        struct ferry_error *err)
 {
     int r;
@@ -335,6 +396,10 @@ static int parse_child(struct cookie *c, const xmlNode *n, bool seen[6], size_t 
         c->persistent = true;
     } else if (agent_xml_is(n, "nvram")) {
         return parse_nvram(c, n, err);
+    } else if (agent_xml_is(n, "timeline")) {
+        if ((r = once(&seen[6], "timeline", err)) < 0)
+            return r;
+        return parse_timeline(c, n, err);
     }
     /* Anything else (<flags>, libvirt's <lockstate>, <graphics>, ...) is an
      * optional element of another version: ignored. */
@@ -345,7 +410,7 @@ int cookie_parse(const char *xml, size_t len, struct cookie *ret, struct ferry_e
 {
     _cleanup_(xmlFreeDocp) xmlDoc *doc = NULL;
     _cleanup_free_ struct cookie *c = NULL;
-    bool seen[6] = {false};
+    bool seen[7] = {false};
     size_t n_features = 0;
     const xmlNode *root;
     int r;
@@ -403,6 +468,27 @@ static void format_statistics(xmlNode *root, const struct cookie_stats *s)
             snprintf(num, sizeof num, "%" PRId64, v);
         }
         add_text(stats, stat_fields[i].name, num);
+    }
+}
+
+static void format_timeline(xmlNode *root, const struct cookie_timeline *t)
+{
+    xmlNode *tl = xmlNewChild(root, NULL, (const xmlChar *)"timeline", NULL);
+    char num[32];
+
+    for (size_t i = 0; i < t->n && i < COOKIE_MAX_PHASES; i++) {
+        const struct cookie_phase *p = &t->p[i];
+        xmlNode *ph = xmlNewChild(tl, NULL, (const xmlChar *)"phase", NULL);
+
+        set_prop(ph, "name", p->name);
+        snprintf(num, sizeof num, "%" PRId64, p->start_us);
+        set_prop(ph, "start", num);
+        if (p->end_us && p->open == 0) {
+            snprintf(num, sizeof num, "%" PRId64, p->end_us);
+            set_prop(ph, "end", num);
+        }
+        snprintf(num, sizeof num, "%" PRIu32, p->count ? p->count : 1);
+        set_prop(ph, "count", num);
     }
 }
 
@@ -473,5 +559,7 @@ char *cookie_format(const struct cookie *c)
         snprintf(num, sizeof num, "%" PRIu64, c->nvram_size);
         set_prop(nv, "size", num);
     }
+    if (c->timeline.n)
+        format_timeline(root, &c->timeline);
     return agent_xml_format(doc);
 }

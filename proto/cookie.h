@@ -17,6 +17,9 @@
  *     <statistics> ... </statistics>        (from Perform; see below)
  *     <nvram sha256='...' size='540672'/>   (from Perform: the UEFI variables
  *                                            the source ended with)
+ *     <timeline>                            (the sender's side of the job)
+ *       <phase name='prepare' start='1765...' end='1765...' count='1'/>
+ *     </timeline>
  *     <flags>...</flags>
  *   </qemu-migration>
  *
@@ -33,7 +36,15 @@
  * <memory_iteration>, <memory_transferred>, <memory_normal> (pages),
  * <memory_constant> (duplicate pages), <disk_total>, <disk_processed>,
  * <disk_remaining>, <disk_bps> (bytes, bytes/s), <storage_downtime> (ms),
- * <disk_passes>. Unknown statistics are ignored. */
+ * <disk_passes>. Unknown statistics are ignored.
+ *
+ * <timeline> holds the steps of the sender's job so far (struct
+ * cookie_timeline): the destination's Prepare and Finish phases reach the
+ * source this way (docs/protocol.md, "Timeline"). start and end are wall
+ * clock microseconds since the epoch on the sender's host; end is absent
+ * while a step runs; count says how often a repeated step ran (start of the
+ * first, end of the last). At most COOKIE_MAX_PHASES phases, names of
+ * [a-z0-9:._-], shorter than COOKIE_PHASE_NAME_MAX. */
 #ifndef FERRY_AGENT_COOKIE_H
 #define FERRY_AGENT_COOKIE_H
 
@@ -86,6 +97,25 @@ struct cookie_stats {
     uint64_t comp_mt_pages, comp_mt_busy, comp_mt_compressed_size;
 };
 
+/* The timeline of a migration job: when each step started and ended. One
+ * entry per name: a step that runs again (dirty passes, flushes) extends
+ * its entry and counts. Marks past COOKIE_MAX_PHASES names are counted in
+ * DROPPED, never stored. */
+#define COOKIE_MAX_PHASES     48
+#define COOKIE_PHASE_NAME_MAX 40
+struct cookie_phase {
+    char name[COOKIE_PHASE_NAME_MAX]; /* "begin", "bulk:vda", "dest:prepare" */
+    int64_t start_us;                 /* wall clock, us since the epoch */
+    int64_t end_us;                   /* 0: not ended yet */
+    uint32_t count;                   /* times it started */
+    uint32_t open;                    /* started and not yet ended (not in the cookie) */
+};
+struct cookie_timeline {
+    size_t n;
+    uint32_t dropped;
+    struct cookie_phase p[COOKIE_MAX_PHASES];
+};
+
 struct cookie {
     char name[65];
     char uuid[FERRY_UUID_STRLEN];
@@ -110,6 +140,8 @@ struct cookie {
      * the destination's flash against it before the guest runs there. */
     char nvram_sha256[65];
     uint64_t nvram_size;
+    /* <timeline> (n == 0: none) */
+    struct cookie_timeline timeline;
 };
 
 /* Parses a cookie. NULL or empty XML yields an empty cookie (old peers
@@ -121,6 +153,29 @@ int cookie_parse(const char *xml, size_t len, struct cookie *ret, struct ferry_e
 
 /* Formats C as XML. Caller frees with free(). */
 char *cookie_format(const struct cookie *c);
+
+/* ---- timelines (proto/cookie-timeline.c) ---- */
+
+/* Marks the start (END false) or the end of step NAME at NOW_US. A start
+ * of a step already in T counts it again and keeps the first start; an
+ * end of a running step sets the entry's end to NOW_US (the latest end
+ * wins); an end of a step that is not running changes nothing. An end of
+ * a step that never started, or a new name past the limit, is counted in
+ * t->dropped. A name that is not valid (cookie_phase_name_valid) is
+ * dropped the same way. */
+void cookie_timeline_mark(struct cookie_timeline *t, const char *name, bool end, int64_t now_us);
+/* Ends every step still open at NOW_US (the job ended: a failure leaves
+ * steps running). */
+void cookie_timeline_close(struct cookie_timeline *t, int64_t now_us);
+/* Copies SRC's entries into DST with PREFIX (may be "") before each name:
+ * an entry DST already has is replaced (a later cookie knows more), a new
+ * one appended while there is room. */
+void cookie_timeline_merge(struct cookie_timeline *dst, const struct cookie_timeline *src,
+                           const char *prefix);
+/* The entry named NAME, or NULL. */
+const struct cookie_phase *cookie_timeline_find(const struct cookie_timeline *t, const char *name);
+/* 1..COOKIE_PHASE_NAME_MAX-1 characters of [a-z0-9:._-]. */
+bool cookie_phase_name_valid(const char *name);
 
 bool cookie_has_feature(const struct cookie *c, const char *feature);
 void cookie_add_feature(struct cookie *c, const char *feature);

@@ -260,9 +260,15 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if ((r = qemu_abi_check(m->dom->def, err)) < 0 || (r = qemu_net_check(m->dom->def, err)) < 0 ||
         (r = cdrom_check(m->dom->def, err)) < 0)
         return r;
-    if ((r = qemu_storage_prepare_targets(m, err)) < 0)
+    hv_job_mark(m, "create-targets", HV_MARK_START);
+    r = qemu_storage_prepare_targets(m, err);
+    hv_job_mark(m, "create-targets", HV_MARK_END);
+    if (r < 0)
         return r;
-    if ((r = qemu_process_start(ag, m->dom, true, err)) < 0)
+    hv_job_mark(m, "qemu-start", HV_MARK_START);
+    r = qemu_process_start(ag, m->dom, true, err);
+    hv_job_mark(m, "qemu-start", HV_MARK_END);
+    if (r < 0)
         goto remove_targets;
     p = m->dom->priv;
     pthread_mutex_lock(&p->mig_lock);
@@ -502,6 +508,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     json_object_object_add(args, "uri", json_object_new_string(uri ? uri : m->uri));
     if ((r = qmp_conn_execute(qmp, "migrate", args, QMP_TIMEOUT_MS, NULL, err)) < 0)
         return r;
+    /* RAM pre-copy until QEMU pauses the guest (pre-switchover) or goes
+     * post-copy; a failure leaves it open and the job's end closes it. */
+    hv_job_mark(m, "ram", HV_MARK_START);
     pthread_mutex_lock(&p->mig_lock);
     p->mig_ram_running = true;
     pthread_mutex_unlock(&p->mig_lock);
@@ -590,12 +599,16 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             /* The guest is paused and its I/O drained: last storage pass,
              * then let QEMU switch over. */
             p->mig_we_paused = true;
+            hv_job_mark(m, "ram", HV_MARK_END);
+            hv_job_mark(m, "pre-switchover", HV_MARK_START);
             if (abort_requested(m)) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 cancel_sent = true;
                 continue;
             }
+            hv_job_mark(m, "final-pass", HV_MARK_START);
             r = qemu_storage_switchover(m, err);
+            hv_job_mark(m, "final-pass", HV_MARK_END);
             if (r < 0) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
                 return r;
@@ -608,6 +621,9 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             if ((r = qmp_conn_execute(qmp, "migrate-continue", args, QMP_TIMEOUT_MS, NULL, err)) <
                 0)
                 return r;
+            /* From here QEMU sends the last RAM and the device state. */
+            hv_job_mark(m, "pre-switchover", HV_MARK_END);
+            hv_job_mark(m, "switchover", HV_MARK_START);
         } else if (strcmp(status, "postcopy-active") == 0) {
             /* The point of no return (see "Post-copy" above): the guest
              * is stopped here for good and will run on the destination. */
@@ -615,6 +631,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             p->mig_postcopy_active = true;
             pthread_mutex_unlock(&p->mig_lock);
             p->mig_we_paused = true;
+            hv_job_mark(m, "ram", HV_MARK_END);
+            hv_job_mark(m, "switchover", HV_MARK_END);
             poll_stats(m, qmp, NULL, 0, NULL, 0);
             ferry_debug("migration '%s': post-copy started", m->dom->def->name);
             return 0;
@@ -630,6 +648,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                     break;
                 usleep(20 * 1000);
             }
+            hv_job_mark(m, "ram", HV_MARK_END); /* no pre-switchover: not ferry's engine */
+            hv_job_mark(m, "switchover", HV_MARK_END);
             return 0;
         } else if (strcmp(status, "failed") == 0) {
             poll_stats(m, qmp, NULL, 0, errdesc, sizeof errdesc);
@@ -685,8 +705,13 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     eff.bandwidth_mib = qemu_tune_start_speed(m);
     m->params = &eff;
     r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;
-    if (r == 0)
+    if (r == 0) {
+        /* Storage: setup, the bulk pass and dirty passes until the disks
+         * converge (their own steps are marked inside). */
+        hv_job_mark(m, "storage", HV_MARK_START);
         r = qemu_storage_start(m, err);
+        hv_job_mark(m, "storage", HV_MARK_END);
+    }
     if (r == 0 && qemu_tune_current_speed(m) != eff.bandwidth_mib) {
         /* A migrate-setspeed while the copy was being set up. */
         eff.bandwidth_mib = qemu_tune_current_speed(m);
@@ -876,6 +901,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     }
     /* The source saw "completed"; the destination may still be loading
      * device state. */
+    hv_job_mark(m, "incoming", HV_MARK_START);
     for (;;) {
         _cleanup_(json_object_putp) json_object *q = NULL;
         json_object *st = NULL, *ed = NULL;
@@ -919,6 +945,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         }
         usleep(20 * 1000);
     }
+    hv_job_mark(m, "incoming", HV_MARK_END);
     if (!postcopy && (r = qemu_nvram_check_destination(m, p->qmp, err)) < 0)
         goto fail;
     if ((r = qemu_storage_finish(m, err)) < 0)
@@ -926,7 +953,10 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     if (m->params->flags & MIG_TLS)
         qemu_tls_teardown(p->qmp); /* the NBD server that used it is stopped */
     if (!(m->params->flags & MIG_PAUSED)) {
-        if ((r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err)) < 0)
+        hv_job_mark(m, "resume", HV_MARK_START);
+        r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
+        hv_job_mark(m, "resume", HV_MARK_END);
+        if (r < 0)
             goto fail;
     }
     if (postcopy && (r = postcopy_wait_incoming(m, err)) < 0)

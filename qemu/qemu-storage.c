@@ -586,6 +586,13 @@ static void nbd_host(const struct mig_ctx *m, char *host, size_t hl, unsigned *r
     }
 }
 
+/* The session's steps (bulk and dirty passes, flushes) on the job's
+ * timeline; called from its worker threads. */
+static void on_sync_step(void *opaque, const char *name, bool end)
+{
+    hv_job_mark(opaque, name, end ? HV_MARK_END : HV_MARK_START);
+}
+
 static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
 {
     struct qemu_dom *p = m->dom->priv;
@@ -645,6 +652,13 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         goto out;
     }
     opts.socket_dir = m->agent->run_dir;
+    opts.on_step = on_sync_step;
+    opts.step_opaque = m;
+    /* --disk-writeback: its maximum means no write-back flush during the
+     * bulk pass (the behaviour before it existed, for comparisons). */
+    opts.writeback_bytes = mp->disk_writeback_mib >= MIG_MAX_DISK_WRITEBACK_MIB
+                               ? MIR_WRITEBACK_NONE
+                               : (uint64_t)mp->disk_writeback_mib << 20;
     opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
     if (mp->has_disk_reconnect_timeout)
         opts.reconnect_timeout_ms =

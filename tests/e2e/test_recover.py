@@ -99,6 +99,11 @@ def source_killed_during_perform(tag, ram, engine="ferry"):
     assert records(p.src) == ["g.json"], records(p.src)
     rec = json.load(open(os.path.join(p.src.state, "jobs", "g.json")))
     assert rec["phase"] == "perform" and not rec["perform_done"] and rec["was_running"], rec
+    # The record holds the timeline so far: Begin, the destination's
+    # Prepare (from its cookie), and Perform still running.
+    steps = {t["phase"]: t for t in rec["timeline"]}
+    assert {"begin", "dest:prepare", "dest:qemu-start", "perform"} <= set(steps), rec["timeline"]
+    assert "end_ms" in steps["begin"] and "end_ms" not in steps["perform"], rec["timeline"]
     restart(p.src)
     s.close()
     assert p.src.qemu_pid("g") == src_qemu and pid_alive(src_qemu)
@@ -157,6 +162,8 @@ def test_dest_killed_after_prepare():
     assert images(p.dst), "Prepare created no target image"
     rec = json.load(open(os.path.join(p.dst.state, "jobs", "g.json")))
     assert rec["phase"] == "prepare" and rec["created_sure"], rec
+    steps = {t["phase"]: t for t in rec["timeline"]}
+    assert "end_ms" in steps["qemu-start"] and "prepare" in steps, rec["timeline"]
     assert [os.path.basename(t) for t in rec["created_targets"]] == images(p.dst), rec
     restart(p.dst)
     d.close()

@@ -138,7 +138,7 @@ def assert_sparse(src_path, dst_path):
 
 # ---- 1. selective copy: two raw disks, only vda travels ----
 
-def selective_copy(tag, *engine):
+def selective_copy(tag, *engine, extra=()):
     need_qemu()
     rng = random.Random(SEED ^ zlib.crc32(tag.encode()))
     p = Pair(tag)
@@ -149,7 +149,7 @@ def selective_copy(tag, *engine):
     define(p.src, "g", disks=[("vda", vda, "raw"), ("vdb", vdb, "raw")], **guest_kw())
     p.src.ctl("start", "g")
     vdb_sum = sha256_file(vdb)
-    migrate(p.src, p.dst, "g", "--copy-storage-all", "--migrate-disks", "vda", *engine)
+    migrate(p.src, p.dst, "g", "--copy-storage-all", "--migrate-disks", "vda", *engine, *extra)
     # vda: a new image in the destination's image dir, same bytes, no
     # more allocated than on the source.
     dst_vda = image_for(p.dst, "vda")
@@ -170,11 +170,62 @@ def selective_copy(tag, *engine):
     # Progress is reported for either engine: all of vda is accounted for.
     assert info["disk_processed"] == info["disk_total"] and info["disk_remaining"] == 0, info
     assert info["downtime"] > 0 and info["storage_downtime"] <= info["downtime"], info
+    tl = assert_timeline(info, engine[-1] if engine else "ferry", ["vda"])
+    if "--disk-writeback" in extra:
+        # The destination was flushed while the bulk pass ran (48 MiB of
+        # data; a flush every 4 MiB written, at most one in flight).
+        wb = tl.get("writeback:vda")
+        assert wb and wb["count"] >= 1, "no write-back flush during the bulk pass: %s" % sorted(tl)
+        bulk = tl["bulk:vda"]
+        assert bulk["start_ms"] <= wb["start_ms"] <= bulk["end_ms"], (wb, bulk)
     p.stop()
 
 
+# The steps every --copy-storage-all migration's timeline holds on the
+# source (both agents here share one clock), in the order they start.
+TIMELINE_ORDER = ["begin", "dest:prepare", "dest:create-targets", "dest:qemu-start", "perform",
+                  "storage", "ram", "pre-switchover", "final-pass", "switchover", "confirm"]
+
+
+def assert_timeline(info, engine, disks):
+    """INFO (domjobinfo --completed --json of the source) has a timeline
+    with every step of a copy-storage migration, started in order, each
+    ended, none longer than the whole job, and the destination's steps
+    (from the cookies) inside its own Prepare/Finish."""
+    tl = {p["phase"]: p for p in info["timeline"]}
+    want = list(TIMELINE_ORDER)
+    if engine == "ferry":
+        want[want.index("storage") + 1:want.index("storage") + 1] = ["bulk:" + d for d in disks]
+    for name in want + ["dest:finish", "dest:incoming", "dest:resume"]:
+        assert name in tl, "timeline lacks %s: %s" % (name, sorted(tl))
+        assert "end_ms" in tl[name], "%s never ended: %s" % (name, tl[name])
+        assert 0 <= tl[name]["duration_ms"] <= info["time_elapsed"] + 1, tl[name]
+    starts = [tl[n]["start_ms"] for n in want]
+    assert starts == sorted(starts), "steps out of order: %s" % list(zip(want, starts))
+    # Nested steps lie within their parent (0.1 ms rounding).
+    def inside(child, parent):
+        c, p = tl[child], tl[parent]
+        assert p["start_ms"] - 0.1 <= c["start_ms"] and c["end_ms"] <= p["end_ms"] + 0.1, (
+            "%s %s is not inside %s %s" % (child, c, parent, p))
+    for child in ("dest:create-targets", "dest:qemu-start"):
+        inside(child, "dest:prepare")
+    inside("storage", "perform")
+    inside("final-pass", "pre-switchover")
+    inside("dest:incoming", "dest:finish")
+    if engine == "ferry":
+        for d in disks:
+            inside("bulk:" + d, "storage")
+    # The guest was paused from pre-switchover to the switchover's end:
+    # that is QEMU's downtime, give or take the event's delivery.
+    paused = tl["switchover"]["end_ms"] - tl["pre-switchover"]["start_ms"]
+    assert paused <= info["downtime"] + 200, (paused, info["downtime"])
+    print("  timeline (%s): %s" % (engine, ", ".join(
+        "%s %.0f+%.0f" % (n, tl[n]["start_ms"], tl[n]["duration_ms"]) for n in want)))
+    return tl
+
+
 def test_selective_copy_ferry():
-    selective_copy("sel")
+    selective_copy("sel", extra=("--disk-writeback", "4"))
 
 
 def test_selective_copy_qemu_engine():

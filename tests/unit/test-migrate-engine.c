@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
@@ -150,6 +151,80 @@ static void test_fail_perform(void **state)
     assert_back_on_a();
     assert_job_field(A, true, "status", "failed");
     assert_job_error_has(A, "perform: the fake driver fails here");
+}
+
+/* ---- the timeline (job.info "timeline") ---- */
+
+/* The completed job's timeline on host I, as phase names in the order
+ * they started (the JSON's order), each checked to have ended no earlier
+ * than it started. *RET_START gets each one's start_ms. */
+static size_t timeline_of(int i, const char *names[], double starts[], size_t max)
+{
+    _cleanup_(json_object_putp) json_object *info = NULL;
+    json_object *tl = NULL;
+    size_t n;
+
+    call_ok(i, "job.info", jparse("{\"name\": \"%s\", \"completed\": true}", GUEST), &info);
+    assert_true(json_object_object_get_ex(info, "timeline", &tl));
+    n = json_object_array_length(tl);
+    assert_true(n <= max);
+    for (size_t k = 0; k < n; k++) {
+        json_object *p = json_object_array_get_idx(tl, k), *end = NULL;
+        /* Names outlive INFO: they are ours, compared right away. */
+        names[k] = ferry_strdup(json_object_get_string(json_object_object_get(p, "phase")));
+        starts[k] = json_object_get_double(json_object_object_get(p, "start_ms"));
+        assert_true(json_object_object_get_ex(p, "end_ms", &end));
+        assert_true(json_object_get_double(end) >= starts[k]);
+    }
+    return n;
+}
+
+static void assert_timeline(int i, const char *const want[], size_t nwant)
+{
+    const char *names[COOKIE_MAX_PHASES];
+    double starts[COOKIE_MAX_PHASES];
+    size_t n = timeline_of(i, names, starts, COOKIE_MAX_PHASES);
+
+    for (size_t k = 0; k < n && k < nwant; k++)
+        if (strcmp(names[k], want[k]) != 0)
+            fail_msg("step %zu of %s's timeline is '%s', not '%s'", k, i == A ? "A" : "B", names[k],
+                     want[k]);
+    assert_int_equal(n, nwant);
+    for (size_t k = 1; k < n; k++)
+        assert_true(starts[k] >= starts[k - 1] - 0.1);
+    for (size_t k = 0; k < n; k++)
+        free((char *)names[k]);
+}
+
+static void test_timeline_v3(void **state)
+{
+    struct ferry_error err = {0};
+    /* The source sees the destination's steps through the cookies of
+     * Prepare (at Perform) and Finish (at Confirm); the destination its
+     * own. The fake driver marks nothing of its own. */
+    const char *const src[] = {"begin", "dest:prepare", "perform", "dest:finish", "confirm"};
+    const char *const dst[] = {"prepare", "finish"};
+
+    (void)state;
+    guest_start(A, true);
+    assert_int_equal(orchestrate("{\"flags\": [\"live\"]}", &err), 0);
+    assert_timeline(A, src, ARRAY_SIZE(src));
+    assert_timeline(B, dst, ARRAY_SIZE(dst));
+}
+
+static void test_timeline_failed_perform(void **state)
+{
+    struct ferry_error err = {0};
+    /* Perform failed: every step still has an end. The orchestrator
+     * gives the cancelled Confirm no Finish cookie (as libvirt), so the
+     * source knows the destination's Prepare only. */
+    const char *const src[] = {"begin", "dest:prepare", "perform", "confirm"};
+
+    (void)state;
+    guest_start(A, true);
+    fake_fail_at(A, "perform");
+    assert_true(orchestrate("{\"flags\": [\"live\"]}", &err) < 0);
+    assert_timeline(A, src, ARRAY_SIZE(src));
 }
 
 static void test_fail_finish(void **state)
@@ -639,6 +714,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_success_v3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_v3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_failed_perform, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_persistent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_undefine_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_success_transient, setup, teardown),
