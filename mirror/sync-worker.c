@@ -349,9 +349,20 @@ static void worker_run(struct sync_disk *sd)
     int r;
 
     mir_sync_flush_open(sd);
+    /* The bitmap records from before the bulk pass: the first dirty pass's
+     * rate is over the bulk pass's time, its copy rate the bulk pass's. */
+    int64_t bulk_t0 = ferry_now_ms();
     r = pass_with_retries(sd, PASS_BULK, &dirty, &err);
     if (r < 0)
         goto fail;
+    struct mir_progress pb;
+    mir_disk_progress(sd->disk, &pb);
+    int64_t bulk_ms = ferry_now_ms() - bulk_t0;
+    pthread_mutex_lock(&s->lock);
+    sd->conv.last_freeze_ms = bulk_t0;
+    if (bulk_ms > 0 && pb.copied + pb.zeroed >= (1u << 20))
+        sd->conv.copy_rate = (pb.copied + pb.zeroed) * 1000 / (uint64_t)bulk_ms;
+    pthread_mutex_unlock(&s->lock);
     mir_sync_flush_start(sd);
     pthread_mutex_lock(&s->lock);
     sd->bulk_done = true;
@@ -371,6 +382,9 @@ static void worker_run(struct sync_disk *sd)
                 break;
             continue;
         }
+        struct mir_progress p0, p1;
+        int64_t t0 = ferry_now_ms();
+        mir_disk_progress(sd->disk, &p0);
         r = pass_with_retries(sd, PASS_DIRTY, &dirty, &err);
         if (r < 0)
             goto fail;
@@ -379,7 +393,13 @@ static void worker_run(struct sync_disk *sd)
         passes++;
         if (dirty > 0)
             mir_sync_flush_start(sd);
-        bool converged = dirty < s->opts.converge_bytes;
+        mir_disk_progress(sd->disk, &p1);
+        bool converged = false;
+        r = mir_sync_conv_after_pass(sd, t0, (uint64_t)(ferry_now_ms() - t0), dirty,
+                                     p1.copied + p1.zeroed - p0.copied - p0.zeroed, &converged,
+                                     &err);
+        if (r < 0)
+            goto fail;
         /* Before the disk first counts as converged (and Perform moves on
          * to RAM), let the flush that covers the bulk copy finish: else
          * the final pass waits for the destination's writeback inside the

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Convergence of a storage migration session, per disk: what each dirty
+ * pass tells about the guest's dirty rate and the link's copy rate, the
+ * final pass predicted from them, and disk auto-converge, which caps the
+ * guest's writes with QEMU's own I/O throttling when passes stop
+ * shrinking, as QEMU's auto-converge slows vCPUs for RAM. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cleanup.h"
+#include "json-cleanup.h"
+#include "mir-sync.h"
+#include "qmp.h"
+#include "sync-priv.h"
+#include "util.h"
+
+#define QMP_TIMEOUT_MS 30000
+/* The final pass's fixed cost when something is dirty: disable the
+ * bitmap, export it, read it over NBD, flush (mirror/README.md, "The
+ * final pass": 1-5 ms here). */
+#define FINAL_OVERHEAD_MS 3u
+/* A pass shrank when it found less than this share (per cent) of the
+ * previous one. */
+#define SHRINK_PCT 90u
+/* Passes that copied less than this give no copy rate worth keeping: the
+ * fixed cost of a pass dominates them. */
+#define RATE_MIN_BYTES (1u << 20)
+
+uint64_t mir_conv_predict_ms(uint64_t dirty_rate, uint64_t copy_rate, uint64_t gap_ms)
+{
+    if (dirty_rate == 0)
+        return 1; /* the one count query */
+    if (copy_rate == 0)
+        return UINT64_MAX;
+    /* bytes dirtied in the gap, copied at the copy rate; in doubles: the
+     * product may not fit 64 bits for absurd inputs */
+    double ms = (double)dirty_rate * (double)gap_ms / (double)copy_rate;
+    if (ms > 1e15)
+        return UINT64_MAX;
+    return (uint64_t)ms + FINAL_OVERHEAD_MS;
+}
+
+uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate)
+{
+    uint64_t next = current ? current / 10 * 7 : copy_rate / 10 * 9;
+    if (next < MIR_THROTTLE_MIN)
+        next = MIR_THROTTLE_MIN;
+    return current && next >= current ? current : next;
+}
+
+int mir_sync_conv_throttle(struct sync_disk *sd, uint64_t bps, struct ferry_error *err)
+{
+    struct mir_sync *s = sd->s;
+    char group[MIR_NAME_MAX];
+    json_object *args = json_object_new_object();
+
+    /* block_set_io_throttle wants every one of the six limits; 0 is "no
+     * limit", all six 0 removes the throttle (and leaves the group). Only
+     * writes are capped: reads do not dirty anything. */
+    json_object_object_add(args, "id", json_object_new_string(sd->device));
+    static const char *const keys[] = {"bps", "bps_rd", "iops", "iops_rd", "iops_wr"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        json_object_object_add(args, keys[i], json_object_new_int64(0));
+    json_object_object_add(args, "bps_wr", json_object_new_int64((int64_t)bps));
+    if (bps) {
+        snprintf(group, sizeof(group), MIR_THROTTLE_GROUP_PREFIX "%s", sd->device);
+        json_object_object_add(args, "group", json_object_new_string(group));
+    }
+    int r = qmp_conn_execute(s->qmp, "block_set_io_throttle", args, QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "disk '%s': block_set_io_throttle", sd->target);
+        return r;
+    }
+    pthread_mutex_lock(&s->lock);
+    sd->conv.throttle = bps;
+    sd->conv.throttle_set = bps != 0;
+    pthread_mutex_unlock(&s->lock);
+    ferry_debug("mir: disk '%s': guest writes %s%" PRIu64 " B/s", sd->target,
+                bps ? "capped at " : "no longer capped, was ", bps);
+    return 0;
+}
+
+int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_ms, uint64_t dirty,
+                             uint64_t copied, bool *ret_fits, struct ferry_error *err)
+{
+    struct mir_sync *s = sd->s;
+    struct sync_conv *c = &sd->conv;
+
+    pthread_mutex_lock(&s->lock);
+    unsigned budget = s->opts.budget_ms;
+    /* The dirty rate: what this pass found, over the time since the
+     * previous pass's freeze (the bitmap recorded writes in between). */
+    if (c->last_freeze_ms > 0 && t0_ms > c->last_freeze_ms)
+        c->dirty_rate = dirty * 1000 / (uint64_t)(t0_ms - c->last_freeze_ms);
+    if (copied >= RATE_MIN_BYTES && pass_ms > 0)
+        c->copy_rate = copied * 1000 / pass_ms;
+    /* Between this freeze and a pause: at most the pacing interval plus a
+     * pass as long as this one (the final pass waits for a running one). */
+    c->predicted_ms =
+        mir_conv_predict_ms(c->dirty_rate, c->copy_rate, s->opts.pass_interval_ms + pass_ms);
+    bool fits = budget ? c->predicted_ms <= budget : dirty < s->opts.converge_bytes;
+    bool shrank = c->prev_dirty == 0 || dirty * 100 < c->prev_dirty * SHRINK_PCT;
+    c->stalled = fits || shrank ? 0 : c->stalled + 1;
+    c->last_freeze_ms = t0_ms;
+    c->prev_dirty = dirty;
+    unsigned stalled = c->stalled;
+    uint64_t rate = c->copy_rate, throttle = c->throttle, drate = c->dirty_rate;
+    uint64_t predicted = c->predicted_ms;
+    bool converged = sd->converged;
+    pthread_mutex_unlock(&s->lock);
+    *ret_fits = fits;
+    if (fits || stalled == 0)
+        return 0;
+
+    bool can_throttle = s->opts.auto_converge && sd->device && rate > 0;
+    uint64_t next = can_throttle ? mir_conv_next_throttle(throttle, rate) : throttle;
+    if (can_throttle && next != throttle && stalled >= MIR_THROTTLE_STEP_PASSES) {
+        int r = mir_sync_conv_throttle(sd, next, err);
+        if (r < 0)
+            return r;
+        pthread_mutex_lock(&s->lock);
+        c->stalled = 0;
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    /* Once RAM moves (converged), a stall only delays the switchover:
+     * QEMU's downtime limit shrinks by the predicted storage part. */
+    if (!converged && stalled >= s->opts.max_stalled)
+        return ferry_error_set(err, ETIMEDOUT,
+                               "not converging: %u passes did not shrink (%" PRIu64
+                               " bytes dirty, guest dirties %" PRIu64 " B/s, link copies %" PRIu64
+                               " B/s, final pass predicted %" PRIu64 " ms against %u)%s",
+                               stalled, dirty, drate, rate, predicted, budget,
+                               s->opts.auto_converge ? " with writes capped at the floor"
+                                                     : "; --auto-converge-storage would cap "
+                                                       "the guest's writes");
+    return 0;
+}
+
+void mir_sync_set_budget(struct mir_sync *s, unsigned budget_ms)
+{
+    pthread_mutex_lock(&s->lock);
+    s->opts.budget_ms = budget_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+unsigned mir_sync_release_throttles(struct mir_sync *s)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        struct sync_disk *sd = &s->disks[i];
+        struct ferry_error e = {0};
+        if (!sd->conv.throttle_set)
+            continue;
+        if (mir_sync_conv_throttle(sd, 0, &e) < 0) {
+            /* The sweep after a restart, or QEMU's exit, takes it. */
+            ferry_debug("mir: %s", e.msg);
+            ferry_error_clear(&e);
+            continue;
+        }
+        n++;
+    }
+    return n;
+}
