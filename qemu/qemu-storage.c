@@ -591,6 +591,46 @@ static void nbd_host(const struct mig_ctx *m, char *host, size_t hl, unsigned *r
     }
 }
 
+/* ---- Convergence inside the downtime budget (issue 15) ----
+ *
+ * The caller's --max-downtime (QEMU's downtime-limit, 300 ms by default,
+ * without it; qemu_tune_start_downtime) is the whole pause: RAM's last stage and the final storage
+ * pass. Before RAM moves, a disk converges when its predicted final pass fits half of it; while RAM
+ * moves, QEMU's downtime-limit is what the slowest disk's predicted final pass leaves of the budget
+ * (qemu_storage_downtime_tick), so QEMU pauses the guest only when both parts fit. */
+
+/* The session's convergence options and each disk's device (its qdev id
+ * is its target name, qemu-cmdline.c), for auto-converge's throttle. */
+static void converge_opts(const struct mig_ctx *m, struct mir_sync_disk *disks, size_t n,
+                          struct mir_sync_opts *opts)
+{
+    struct qemu_dom *p = m->dom->priv;
+
+    pthread_mutex_lock(&p->mig_lock);
+    opts->budget_ms = (unsigned)(p->mig_downtime_ms / 2);
+    pthread_mutex_unlock(&p->mig_lock);
+    if (opts->budget_ms == 0)
+        opts->budget_ms = 1;
+    opts->auto_converge = (m->params->flags & MIG_AUTO_CONVERGE_STORAGE) != 0;
+    for (size_t i = 0; i < n; i++)
+        disks[i].device = disks[i].target;
+}
+
+uint64_t qemu_storage_predicted_ms(struct qemu_dom *p)
+{
+    struct storage *s = p ? p->storage : NULL;
+    uint64_t worst = 0;
+
+    pthread_mutex_lock(&p->mig_lock);
+    for (size_t k = 0; s && s->sync && k < mir_sync_disks(s->sync); k++) {
+        struct mir_progress pr;
+        if (mir_sync_progress(s->sync, k, &pr) == 0 && pr.predicted_ms > worst)
+            worst = pr.predicted_ms;
+    }
+    pthread_mutex_unlock(&p->mig_lock);
+    return worst;
+}
+
 static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
 {
     struct qemu_dom *p = m->dom->priv;
@@ -650,7 +690,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         goto out;
     }
     opts.socket_dir = m->agent->run_dir;
-    opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
+    opts.copy.bandwidth = mp->bandwidth_disk_mib * 1024 * 1024;
     if (mp->has_disk_reconnect_timeout)
         opts.reconnect_timeout_ms =
             mp->disk_reconnect_timeout_s ? mp->disk_reconnect_timeout_s * 1000 : MIR_RECONNECT_NONE;
@@ -658,6 +698,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
         opts.copy.tls_hostname = mp->tls_destination;
     }
+    converge_opts(m, disks, n, &opts);
     struct mir_sync *sync = NULL;
     r = mir_sync_new(p->qmp, disks, n, &opts, &sync, err);
     /* Published under mig_lock: a cancel or a migrate-setspeed from
@@ -676,6 +717,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
 
         r = mir_sync_wait_converged(s->sync, WAIT_SLICE_MS, &werr);
         qemu_storage_update_stats(m);
+        qemu_migrate_progress_tick(m);
         if (r == 0)
             break;
         if (!source_qemu_alive(p)) {
@@ -778,9 +820,9 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
             args, "sync",
             json_object_new_string((mp->flags & MIG_NON_SHARED_INC) && cd->backing[0] ? "top"
                                                                                       : "full"));
-        if (mp->bandwidth_mib)
+        if (mp->bandwidth_disk_mib)
             json_object_object_add(args, "speed",
-                                   json_object_new_int64((int64_t)(mp->bandwidth_mib << 20)));
+                                   json_object_new_int64((int64_t)(mp->bandwidth_disk_mib << 20)));
         /* --synchronous-writes: a guest write completes only once the
          * destination has it too (libvirt's copy-mode for the flag). */
         if (mp->flags & MIG_NON_SHARED_SYNCHRONOUS_WRITES)
@@ -909,6 +951,20 @@ int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err)
     return r;
 }
 
+/* Engine 'ferry': the disk's convergence figures (mirror/sync-converge.c)
+ * on its job.info line: the guest's dirty rate and the copy rate of the
+ * last passes (bytes/s), the write cap (bytes/s, 0: none) and the final
+ * pass's predicted length (ms; -1 while it cannot be predicted). */
+static void add_convergence_line(json_object *o, const struct mir_progress *pr)
+{
+    json_object_object_add(o, "dirty_rate", json_object_new_int64((int64_t)pr->dirty_rate));
+    json_object_object_add(o, "copy_rate", json_object_new_int64((int64_t)pr->copy_rate));
+    json_object_object_add(o, "throttle", json_object_new_int64((int64_t)pr->throttle));
+    json_object_object_add(
+        o, "predicted_downtime",
+        json_object_new_int64(pr->predicted_ms > INT32_MAX ? -1 : (int64_t)pr->predicted_ms));
+}
+
 void qemu_storage_update_stats(struct mig_ctx *m)
 {
     struct qemu_dom *p = m->dom->priv;
@@ -926,6 +982,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object *o = json_object_new_object();
         uint64_t t = s->disks[k].size, done = 0, dirty = 0, rate = 0, pass = 0;
         uint64_t copied = 0, zeroed = 0, skipped = 0, retries = 0;
+        struct mir_progress conv = {0};
 
         if (s->sync) {
             struct mir_progress pr;
@@ -937,6 +994,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                 pass = pr.pass;
                 retries = pr.retries;
                 rate = pr.done_per_sec;
+                conv = pr;
                 /* Bulk pass: what is left of it; later: what is dirty.
                  * Not by pass number: a bulk pass that lost its connection
                  * and goes on is still the bulk pass. */
@@ -982,6 +1040,8 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object_object_add(o, "retries", json_object_new_int64((int64_t)retries));
         json_object_object_add(o, "engine",
                                json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
+        if (s->sync)
+            add_convergence_line(o, &conv);
         json_object_array_add(lines, o);
     }
     struct cookie_stats *st = hv_job_stats_lock(m);
