@@ -80,7 +80,8 @@ struct mir_sync_disk {
                                   backing file; the source export is created with
                                   allocation-depth and the bulk pass copies only
                                   the top image (see mir_disk_config.top_only) */
-    const char *device;        /* the guest device's qdev id (block_set_io_throttle's
+    const char *device;        /* the guest device's qdev id or QOM path, the one
+                                  holding the disk's block backend (block_set_io_throttle's
                                   'id'), for disk auto-converge; NULL: never throttled */
 };
 
@@ -110,7 +111,7 @@ struct mir_sync_opts {
      * writes with QEMU's I/O throttling on each disk's device (just below
      * the measured copy rate, tightened in steps) until they fit; removed
      * at cleanup, free or failure. Without it, a disk whose passes did not
-     * shrink for max_stalled passes fails the session [10]. */
+     * shrink for max_stalled passes fails the session [8]. */
     bool auto_converge;
     unsigned max_stalled;
 };
@@ -163,8 +164,8 @@ void mir_sync_set_budget(struct mir_sync *s, unsigned budget_ms);
  * only with no worker running (after the final pass, or a cancel and
  * free). Returns how many were removed. */
 unsigned mir_sync_release_throttles(struct mir_sync *s);
-/* The throttle group ferry names for DEVICE, so that a sweep after an
- * agent restart finds its own: "ferry-conv-DEVICE". */
+/* The throttle group ferry puts disk TARGET's device in, so that a sweep
+ * after an agent restart finds its own: "ferry-conv-TARGET". */
 #define MIR_THROTTLE_GROUP_PREFIX "ferry-conv-"
 /* Thread-safe: progress of disk I (< mir_sync_disks()). -EINVAL otherwise. */
 int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret);

@@ -98,7 +98,9 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     *ret_dirty = mir_extent_list_bytes(&list);
     ferry_debug("mir: disk '%s': pass %u: %zu extents, %" PRIu64 " bytes dirty", sd->target,
                 sd->freezes, list.n, *ret_dirty);
+    int64_t c0 = ferry_now_ms();
     r = copy_tracked(sd, &list, 0, err);
+    sd->last_copy_ms = (uint64_t)(ferry_now_ms() - c0);
     mir_extent_list_clear(&list);
     if (r < 0)
         goto give_back;
@@ -395,9 +397,9 @@ static void worker_run(struct sync_disk *sd)
             mir_sync_flush_start(sd);
         mir_disk_progress(sd->disk, &p1);
         bool converged = false;
-        r = mir_sync_conv_after_pass(sd, t0, (uint64_t)(ferry_now_ms() - t0), dirty,
-                                     p1.copied + p1.zeroed - p0.copied - p0.zeroed, &converged,
-                                     &err);
+        r = mir_sync_conv_after_pass(sd, t0, (uint64_t)(ferry_now_ms() - t0), sd->last_copy_ms,
+                                     dirty, p1.copied + p1.zeroed - p0.copied - p0.zeroed,
+                                     &converged, &err);
         if (r < 0)
             goto fail;
         /* Before the disk first counts as converged (and Perform moves on
@@ -415,7 +417,7 @@ static void worker_run(struct sync_disk *sd)
         }
         pthread_mutex_unlock(&s->lock);
         if (!converged && s->opts.max_passes && passes >= s->opts.max_passes) {
-            ferry_error_set(&err, ETIMEDOUT,
+            ferry_error_set(&err, ETIME, /* not ETIMEDOUT: see sync-converge.c */
                             "not converging after %u dirty passes (%" PRIu64 " bytes dirty)",
                             passes, dirty);
             goto fail;

@@ -107,7 +107,10 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         sd->dest_is_zero = in->dest_is_zero;
         sd->top_only = in->top_only;
         if (in->device) {
-            if (!ferry_name_valid(in->device)) {
+            /* A qdev id or QOM path ("/machine/peripheral/vda/virtio-backend"). */
+            if (!*in->device || strlen(in->device) >= MIR_NAME_MAX ||
+                strspn(in->device, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789/_.-") != strlen(in->device)) {
                 r = ferry_error_set(err, EINVAL, "storage: disk '%s': bad device id '%s'",
                                     in->target, in->device);
                 goto fail;
@@ -273,7 +276,11 @@ int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_err
     pthread_mutex_lock(&s->lock);
     for (;;) {
         if (s->failed) {
-            r = ferry_error_set(err, s->err.code, "%s", s->err.msg);
+            /* A worker's own timeout (a stuck target: copy.c's I/O
+             * timeout) must not read as this wait's: callers wait again
+             * on -ETIMEDOUT, and would wait forever on a failed session. */
+            r = ferry_error_set(err, s->err.code == ETIMEDOUT ? ETIME : s->err.code, "%s",
+                                s->err.msg);
             break;
         }
         if (atomic_load(&s->cancelled)) {

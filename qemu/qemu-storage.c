@@ -599,10 +599,13 @@ static void nbd_host(const struct mig_ctx *m, char *host, size_t hl, unsigned *r
  * moves, QEMU's downtime-limit is what the slowest disk's predicted final pass leaves of the budget
  * (qemu_storage_downtime_tick), so QEMU pauses the guest only when both parts fit. */
 
-/* The session's convergence options and each disk's device (its qdev id
- * is its target name, qemu-cmdline.c), for auto-converge's throttle. */
+/* The session's convergence options and each disk's device for
+ * auto-converge's throttle: the device holding the block backend, which
+ * for virtio-blk-pci (id = target, qemu-cmdline.c) is its virtio-backend
+ * child, for IDE/SATA the device itself. DEVS holds the names until
+ * mir_sync_new copied them. */
 static void converge_opts(const struct mig_ctx *m, struct mir_sync_disk *disks, size_t n,
-                          struct mir_sync_opts *opts)
+                          char (*devs)[80], struct mir_sync_opts *opts)
 {
     struct qemu_dom *p = m->dom->priv;
 
@@ -612,8 +615,18 @@ static void converge_opts(const struct mig_ctx *m, struct mir_sync_disk *disks, 
     if (opts->budget_ms == 0)
         opts->budget_ms = 1;
     opts->auto_converge = (m->params->flags & MIG_AUTO_CONVERGE_STORAGE) != 0;
-    for (size_t i = 0; i < n; i++)
-        disks[i].device = disks[i].target;
+    for (size_t i = 0; i < n; i++) {
+        const char *bus = "virtio";
+        for (size_t k = 0; k < m->dom->def->n_disks; k++)
+            if (strcmp(m->dom->def->disks[k].target, disks[i].target) == 0)
+                bus = m->dom->def->disks[k].bus;
+        if (strcmp(bus, "sata") == 0 || strcmp(bus, "ide") == 0)
+            snprintf(devs[i], sizeof devs[i], "%s", disks[i].target);
+        else
+            snprintf(devs[i], sizeof devs[i], "/machine/peripheral/%s/virtio-backend",
+                     disks[i].target);
+        disks[i].device = devs[i];
+    }
 }
 
 uint64_t qemu_storage_predicted_ms(struct qemu_dom *p)
@@ -698,7 +711,8 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
         opts.copy.tls_hostname = mp->tls_destination;
     }
-    converge_opts(m, disks, n, &opts);
+    char devs[MIG_MAX_DISKS][80];
+    converge_opts(m, disks, n, devs, &opts);
     struct mir_sync *sync = NULL;
     r = mir_sync_new(p->qmp, disks, n, &opts, &sync, err);
     /* Published under mig_lock: a cancel or a migrate-setspeed from

@@ -23,13 +23,19 @@ static void test_predict(void **state)
 {
     (void)state;
     /* Nothing dirtied: the final pass is one count query. */
-    assert_int_equal(mir_conv_predict_ms(0, 0, 1000), 1);
+    assert_int_equal(mir_conv_predict_ms(0, 0, 50, 0), 1);
     /* Dirtied, with no copy rate known yet: cannot be promised. */
-    assert_true(mir_conv_predict_ms(MIB, 0, 100) == UINT64_MAX);
-    /* 4 MiB/s dirtied for 100 ms, copied at 1 MiB/s: 400 ms + overhead. */
-    assert_int_equal(mir_conv_predict_ms(4 * MIB, MIB, 100), 403);
-    /* A fast link: 1 MiB/s dirtied for 50 ms at 1 GiB/s: the overhead. */
-    assert_int_equal(mir_conv_predict_ms(MIB, 1024 * MIB, 50), 3);
+    assert_true(mir_conv_predict_ms(MIB, 0, 50, 0) == UINT64_MAX);
+    /* A guest as fast as the link (or 4x): passes never settle. */
+    assert_true(mir_conv_predict_ms(MIB, MIB, 50, 0) == UINT64_MAX);
+    assert_true(mir_conv_predict_ms(4 * MIB, MIB, 50, 0) == UINT64_MAX);
+    /* Half the link, passes 50 ms apart: they settle 100 ms apart, and
+     * half of that is dirty at the pause: 50 ms + overhead. */
+    assert_int_equal(mir_conv_predict_ms(MIB / 2, MIB, 50, 0), 53);
+    /* ... unless the pass running now is longer: 400 ms of it. */
+    assert_int_equal(mir_conv_predict_ms(MIB / 2, MIB, 50, 350), 203);
+    /* A fast link: 1 MiB/s dirtied at 1 GiB/s: the overhead. */
+    assert_int_equal(mir_conv_predict_ms(MIB, 1024 * MIB, 50, 0), 3);
 }
 
 static void test_throttle_steps(void **state)
@@ -74,11 +80,12 @@ static void test_stall_fails(void **state)
 
     sd->conv.last_freeze_ms = 1000;
     for (pass = 1; pass <= 10 && r == 0; pass++)
-        r = mir_sync_conv_after_pass(sd, 1000 + pass * 1000, 1000, 8 * MIB, 8 * MIB, &fits, &err);
-    assert_int_equal(r, -ETIMEDOUT);
+        r = mir_sync_conv_after_pass(sd, 1000 + pass * 1000, 1000, 1000, 8 * MIB, 8 * MIB, &fits,
+                                     &err);
+    assert_int_equal(r, -ETIME);
     assert_false(fits);
-    /* The first pass has nothing to compare with: 1 + max_stalled. */
-    assert_int_equal(pass - 1, 5);
+    /* Every pass stalls: the guest dirties as fast as the link copies. */
+    assert_int_equal(pass - 1, 4);
     assert_int_equal(sd->conv.dirty_rate, 8 * MIB);
     assert_int_equal(sd->conv.copy_rate, 8 * MIB);
     assert_true(sd->conv.predicted_ms > 1000);
@@ -87,8 +94,8 @@ static void test_stall_fails(void **state)
     mir_sync_free(s);
 }
 
-/* Passes that halve are progress: no failure, and once the dirty rate is
- * small enough the final pass fits the budget. */
+/* A guest at a quarter of the link, passes back to back: each pass finds
+ * a quarter of the last one, and soon the final pass fits the budget. */
 static void test_shrinking_converges(void **state)
 {
     (void)state;
@@ -96,17 +103,20 @@ static void test_shrinking_converges(void **state)
     struct sync_disk *sd = &s->disks[0];
     struct ferry_error err = {0};
     uint64_t dirty = 64 * MIB;
-    int64_t t = 1000;
+    int64_t t = 5000;
     bool fits = false;
+    int pass;
 
-    sd->conv.last_freeze_ms = t;
-    for (int pass = 0; pass < 30 && !fits; pass++) {
-        uint64_t ms = dirty * 1000 / (64 * MIB) + 1; /* copied at 64 MiB/s */
+    sd->conv.last_freeze_ms = t - 4000; /* the bulk pass: 4 s at 16 MiB/s */
+    for (pass = 0; pass < 30 && !fits; pass++) {
+        uint64_t ms = dirty * 1000 / (64 * MIB); /* copied at 64 MiB/s */
+        assert_int_equal(mir_sync_conv_after_pass(sd, t, ms, ms, dirty, dirty, &fits, &err), 0);
         t += (int64_t)ms;
-        assert_int_equal(mir_sync_conv_after_pass(sd, t, ms, dirty, dirty, &fits, &err), 0);
-        dirty /= 2;
+        dirty = ms * 16 * MIB / 1000; /* dirtied meanwhile at 16 MiB/s */
     }
     assert_true(fits);
+    assert_true(pass < 10);
+    assert_int_equal(sd->conv.dirty_rate / MIB, 16);
     assert_true(sd->conv.predicted_ms <= 100);
     mir_sync_free(s);
 }
@@ -124,9 +134,9 @@ static void test_stall_after_convergence(void **state)
     sd->converged = true;
     sd->conv.last_freeze_ms = 1000;
     for (int pass = 1; pass <= 20; pass++)
-        assert_int_equal(
-            mir_sync_conv_after_pass(sd, 1000 + pass * 1000, 1000, 8 * MIB, 8 * MIB, &fits, &err),
-            0);
+        assert_int_equal(mir_sync_conv_after_pass(sd, 1000 + pass * 1000, 1000, 1000, 8 * MIB,
+                                                  8 * MIB, &fits, &err),
+                         0);
     assert_false(fits);
     mir_sync_free(s);
 }
