@@ -63,8 +63,8 @@ class Writer:
                     if c.domain_state("g")[0] != "running":
                         return
                     c.domain_monitor("g", HMP_WRITE % (n & 0xff, off, WRITE_SIZE), hmp=True)
-                except ferry.FerryError:
-                    return  # the domain left this host
+                except (ferry.FerryError, OSError):
+                    return  # the domain left this host, or the agent went away
                 n += 1
                 self.written += WRITE_SIZE
                 # Paced to the rate; at least 2 ms apart, so that QMP gets
@@ -226,8 +226,32 @@ def test_dest_killed_leaves_no_throttle():
     p.stop()
 
 
+def test_agent_restart_releases_throttle():
+    """The source agent SIGKILLed while a cap is on: the guest must not stay
+    slowed down for good. The agent that starts again finds the job record,
+    resumes the guest and sweeps the ferry-conv-* throttle group."""
+    need_qemu()
+    p = start_guest("convrestart")
+    w = Writer(p.src, random.Random(SEED + 5))
+    t, out = migrate_bg(p, "--auto-converge-storage")
+    wait_throttled(p)
+    src_qemu = p.src.qemu_pid("g")
+    p.src.kill()
+    w.stop()
+    assert pid_alive(src_qemu), "the guest went with the agent"
+    p.src.start()
+    t.join(120)
+    wait_for(lambda: p.src.state_of("g") == "running", 30, "the guest to run on the source")
+    wait_for(lambda: throttles(p.src) == {}, 30, "the sweep to remove the write cap")
+    out = p.src.ctl("events", "--domain", "g", "--timeout", "2", "--since", "0", timeout=30).stdout
+    rec = [json.loads(x) for x in out.splitlines() if '"migration-recovered"' in x]
+    assert rec and any(r.startswith("throttle:") for r in rec[-1]["data"]["removed"]), rec
+    p.stop()
+
+
 ALL = (test_converges_with_auto_converge, test_fails_cleanly_without,
-       test_abort_leaves_no_throttle, test_dest_killed_leaves_no_throttle)
+       test_abort_leaves_no_throttle, test_dest_killed_leaves_no_throttle,
+       test_agent_restart_releases_throttle)
 
 if __name__ == "__main__":
     print("seed %d, files in %s" % (SEED, tmpdir()), flush=True)
