@@ -111,7 +111,7 @@ struct mir_sync_opts {
      * writes with QEMU's I/O throttling on each disk's device (just below
      * the measured copy rate, tightened in steps) until they fit; removed
      * at cleanup, free or failure. Without it, a disk whose passes did not
-     * shrink for max_stalled passes fails the session [8]. */
+     * shrink for max_stalled passes (or 20 s) fails the session [8]. */
     bool auto_converge;
     unsigned max_stalled;
 };

@@ -36,6 +36,9 @@
 #define RATE_MIN_BYTES (1u << 20)
 /* The dirty rate's averaging window: past it, the older half is dropped. */
 #define AVG_WINDOW_MS 2000u
+/* Stalled this long (and at least two passes) also fails a disk that
+ * cannot be throttled further, whatever max_stalled says. */
+#define STALL_MAX_MS 20000
 
 uint64_t mir_conv_predict_ms(uint64_t dirty_rate, uint64_t copy_rate, uint64_t interval_ms,
                              uint64_t pass_ms)
@@ -148,6 +151,8 @@ int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_
     bool shrank = (c->prev_dirty == 0 || dirty * 100 < c->prev_dirty * SHRINK_PCT) &&
                   c->dirty_rate * 100 < c->copy_rate * STALL_RATE_PCT;
     c->stalled = fits || shrank ? 0 : c->stalled + 1;
+    if (c->stalled == 1)
+        c->stall_since_ms = t0_ms;
     c->last_freeze_ms = t0_ms;
     c->prev_dirty = dirty;
     unsigned stalled = c->stalled;
@@ -172,7 +177,12 @@ int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_
      * passes come every few ms when they are small. */
     bool settled = c->throttle_ms == 0 || t0_ms - c->throttle_ms >= (int64_t)AVG_WINDOW_MS / 2;
     bool can_tighten = can_throttle && next != throttle;
-    if (can_tighten && stalled >= MIR_THROTTLE_STEP_PASSES && settled) {
+    /* A pass that ran for a window (a large dirty set at a slow link)
+     * measured enough on its own: waiting for a second one as long would
+     * double the time to the first cap. */
+    bool enough = stalled >= MIR_THROTTLE_STEP_PASSES ||
+                  (pass_ms >= AVG_WINDOW_MS / 2 && c->acc_ms >= AVG_WINDOW_MS / 2);
+    if (can_tighten && enough && settled) {
         int r = mir_sync_conv_throttle(sd, next, err);
         if (r < 0)
             return r;
@@ -188,7 +198,11 @@ int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_
      * QEMU's downtime limit shrinks by the predicted storage part.
      * ETIME, not ETIMEDOUT: mir_sync_wait_converged's own timeout is
      * ETIMEDOUT, and its caller waits again on that. */
-    if (!converged && !can_tighten && stalled >= s->opts.max_stalled)
+    /* Passes or time: with a large dirty set on a slow link, eight passes
+     * take minutes. */
+    bool too_long =
+        stalled >= MIR_THROTTLE_STEP_PASSES && t0_ms - c->stall_since_ms >= STALL_MAX_MS;
+    if (!converged && !can_tighten && (stalled >= s->opts.max_stalled || too_long))
         return ferry_error_set(err, ETIME,
                                "not converging: the guest dirties %" PRIu64
                                " B/s and the copy moves %" PRIu64

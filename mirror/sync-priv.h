@@ -116,6 +116,7 @@ struct sync_disk {
         uint64_t copy_rate;     /* bytes/s of the last pass that copied >= 1 MiB */
         uint64_t predicted_ms;  /* final pass, predicted */
         unsigned stalled;       /* passes in a row that neither shrank nor fit */
+        int64_t stall_since_ms; /* start of the first of them */
         uint64_t throttle;      /* bytes/s on the device now; 0: none */
         int64_t throttle_ms;    /* when it was last changed (ferry_now_ms) */
         bool throttle_set;      /* QEMU has our throttle on the device */
