@@ -174,6 +174,7 @@ def main():
     ap.add_argument("--limit", type=int, default=45, help="seconds per migration")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--report", default="", help="print the table of an earlier JSON and exit")
+    ap.add_argument("--keep", action="store_true", help="keep the agents' directories (logs)")
     a = ap.parse_args()
     configs = a.configs.split(",")
     mults = [float(x) for x in a.mults.split(",")]
@@ -212,7 +213,10 @@ def main():
     finally:
         for ag in agents:
             ag.stop()
-        remove_tree(root)
+        if a.keep:
+            print("kept", root)
+        else:
+            remove_tree(root)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,28 @@ static void test_stall_fails(void **state)
     mir_sync_free(s);
 }
 
+/* Long passes (a large dirty set on a slow link): 20 s stalled fail the
+ * disk before max_stalled passes do. */
+static void test_stall_fails_in_time(void **state)
+{
+    (void)state;
+    struct mir_sync *s = session(false);
+    struct sync_disk *sd = &s->disks[0];
+    struct ferry_error err = {0};
+    bool fits = true;
+    int r = 0, pass;
+
+    s->opts.max_stalled = 100;
+    sd->conv.last_freeze_ms = 1000;
+    for (pass = 1; pass <= 20 && r == 0; pass++)
+        r = mir_sync_conv_after_pass(sd, 1000 + pass * 6000, 6000, 6000, 6 * MIB, 6 * MIB, &fits,
+                                     &err);
+    assert_int_equal(r, -ETIME);
+    /* Stalled from the first pass (t0 7 s); 20 s later is the 5th (31 s). */
+    assert_int_equal(pass - 1, 5);
+    mir_sync_free(s);
+}
+
 /* A guest at a quarter of the link, passes back to back: each pass finds
  * a quarter of the last one, and soon the final pass fits the budget. */
 static void test_shrinking_converges(void **state)
@@ -147,6 +169,7 @@ int main(void)
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_throttle_steps),
         cmocka_unit_test(test_stall_fails),
+        cmocka_unit_test(test_stall_fails_in_time),
         cmocka_unit_test(test_shrinking_converges),
         cmocka_unit_test(test_stall_after_convergence),
     };
