@@ -530,7 +530,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
             qemu_migrate_progress_tick(m);
             qemu_tune_reconcile_speed(m, qmp, &applied_mib);
             if (mp->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC))
-                qemu_tune_downtime_split(m, qmp, &applied_downtime);
+                qemu_converge_downtime_split(m, qmp, &applied_downtime);
             postcopy_tick(m, qmp, &pc_asked);
             if (abort_requested(m) && !cancel_sent && !pc_switching) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
@@ -697,7 +697,7 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     /* The storage copy reads its cap from bandwidth_disk_mib: its own
      * (--bandwidth-disk) or the RAM cap. */
     qemu_tune_start_disk_speed(m);
-    qemu_tune_start_downtime(m);
+    qemu_converge_start_downtime(m);
     eff.bandwidth_disk_mib = qemu_tune_disk_speed(m);
     m->params = &eff;
     r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;

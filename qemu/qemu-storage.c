@@ -591,44 +591,8 @@ static void nbd_host(const struct mig_ctx *m, char *host, size_t hl, unsigned *r
     }
 }
 
-/* ---- Convergence inside the downtime budget (issue 15) ----
- *
- * The caller's --max-downtime (QEMU's downtime-limit, 300 ms by default,
- * without it; qemu_tune_start_downtime) is the whole pause: RAM's last stage and the final storage
- * pass. Before RAM moves, a disk converges when its predicted final pass fits half of it; while RAM
- * moves, QEMU's downtime-limit is what the slowest disk's predicted final pass leaves of the budget
- * (qemu_storage_downtime_tick), so QEMU pauses the guest only when both parts fit. */
-
-/* The session's convergence options and each disk's device for
- * auto-converge's throttle: the device holding the block backend, which
- * for virtio-blk-pci (id = target, qemu-cmdline.c) is its virtio-backend
- * child, for IDE/SATA the device itself. DEVS holds the names until
- * mir_sync_new copied them. */
-static void converge_opts(const struct mig_ctx *m, struct mir_sync_disk *disks, size_t n,
-                          char (*devs)[80], struct mir_sync_opts *opts)
-{
-    struct qemu_dom *p = m->dom->priv;
-
-    pthread_mutex_lock(&p->mig_lock);
-    opts->budget_ms = (unsigned)(p->mig_downtime_ms / 2);
-    pthread_mutex_unlock(&p->mig_lock);
-    if (opts->budget_ms == 0)
-        opts->budget_ms = 1;
-    opts->auto_converge = (m->params->flags & MIG_AUTO_CONVERGE_STORAGE) != 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *bus = "virtio";
-        for (size_t k = 0; k < m->dom->def->n_disks; k++)
-            if (strcmp(m->dom->def->disks[k].target, disks[i].target) == 0)
-                bus = m->dom->def->disks[k].bus;
-        if (strcmp(bus, "sata") == 0 || strcmp(bus, "ide") == 0)
-            snprintf(devs[i], sizeof devs[i], "%s", disks[i].target);
-        else
-            snprintf(devs[i], sizeof devs[i], "/machine/peripheral/%s/virtio-backend",
-                     disks[i].target);
-        disks[i].device = devs[i];
-    }
-}
-
+/* The slowest disk's predicted final pass (mirror/sync-converge.c), for
+ * qemu_converge_downtime_split: under mig_lock, as s->sync may go. */
 uint64_t qemu_storage_predicted_ms(struct qemu_dom *p)
 {
     struct storage *s = p ? p->storage : NULL;
@@ -712,7 +676,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         opts.copy.tls_hostname = mp->tls_destination;
     }
     char devs[MIG_MAX_DISKS][80];
-    converge_opts(m, disks, n, devs, &opts);
+    qemu_converge_opts(m, disks, n, devs, &opts);
     struct mir_sync *sync = NULL;
     r = mir_sync_new(p->qmp, disks, n, &opts, &sync, err);
     /* Published under mig_lock: a cancel or a migrate-setspeed from
@@ -965,20 +929,6 @@ int qemu_storage_switchover(struct mig_ctx *m, struct ferry_error *err)
     return r;
 }
 
-/* Engine 'ferry': the disk's convergence figures (mirror/sync-converge.c)
- * on its job.info line: the guest's dirty rate and the copy rate of the
- * last passes (bytes/s), the write cap (bytes/s, 0: none) and the final
- * pass's predicted length (ms; -1 while it cannot be predicted). */
-static void add_convergence_line(json_object *o, const struct mir_progress *pr)
-{
-    json_object_object_add(o, "dirty_rate", json_object_new_int64((int64_t)pr->dirty_rate));
-    json_object_object_add(o, "copy_rate", json_object_new_int64((int64_t)pr->copy_rate));
-    json_object_object_add(o, "throttle", json_object_new_int64((int64_t)pr->throttle));
-    json_object_object_add(
-        o, "predicted_downtime",
-        json_object_new_int64(pr->predicted_ms > INT32_MAX ? -1 : (int64_t)pr->predicted_ms));
-}
-
 void qemu_storage_update_stats(struct mig_ctx *m)
 {
     struct qemu_dom *p = m->dom->priv;
@@ -1055,7 +1005,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object_object_add(o, "engine",
                                json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
         if (s->sync)
-            add_convergence_line(o, &conv);
+            qemu_converge_line(o, &conv);
         json_object_array_add(lines, o);
     }
     struct cookie_stats *st = hv_job_stats_lock(m);

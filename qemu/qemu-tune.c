@@ -90,47 +90,6 @@ uint64_t qemu_tune_current_speed(struct mig_ctx *m)
     return mib;
 }
 
-/* ---- The pause budget, split between RAM and storage ---- */
-
-#define DEFAULT_DOWNTIME_MS 300u /* QEMU's downtime-limit default */
-
-void qemu_tune_start_downtime(struct mig_ctx *m)
-{
-    struct qemu_dom *p = m->dom->priv;
-    uint64_t ms = m->params->max_downtime_ms;
-
-    if (!ms && qemu_migrate_get_param(m->agent, m->dom, HV_MIG_MAX_DOWNTIME, &ms, NULL) < 0)
-        ms = DEFAULT_DOWNTIME_MS;
-    pthread_mutex_lock(&p->mig_lock);
-    p->mig_downtime_ms = ms ? ms : DEFAULT_DOWNTIME_MS;
-    pthread_mutex_unlock(&p->mig_lock);
-}
-
-void qemu_tune_downtime_split(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *applied)
-{
-    struct qemu_dom *p = m->dom->priv;
-    uint64_t budget, pred, want;
-    json_object *args;
-
-    pthread_mutex_lock(&p->mig_lock);
-    budget = p->mig_downtime_ms;
-    pthread_mutex_unlock(&p->mig_lock);
-    pred = qemu_storage_predicted_ms(p);
-    /* QEMU takes 0 as "switch only when nothing is left", which a
-     * running guest never reaches: 1 ms is the floor. */
-    want = pred >= budget ? 1 : budget - pred;
-    if (want == *applied)
-        return;
-    args = json_object_new_object();
-    json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)want));
-    if (qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, NULL) == 0) {
-        ferry_debug("migration '%s': downtime-limit %" PRIu64 " ms (budget %" PRIu64
-                    ", storage predicted %" PRIu64 ")",
-                    m->dom->def->name, want, budget, pred);
-        *applied = want;
-    }
-}
-
 /* ---- The storage copy's own cap (--bandwidth-disk) ---- */
 
 uint64_t qemu_tune_disk_speed(struct mig_ctx *m)
@@ -196,7 +155,7 @@ int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param
         /* QEMU reads downtime-limit at every iteration: a running
          * migration uses the new value at once, and a later one keeps it
          * unless it names max_downtime. A running one also splits it
-         * between RAM and storage (qemu_tune_downtime_split). */
+         * between RAM and storage (qemu_converge_downtime_split). */
         if (migrating_out(dom, NULL)) {
             pthread_mutex_lock(&p->mig_lock);
             p->mig_downtime_ms = value;
