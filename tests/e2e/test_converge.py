@@ -199,6 +199,7 @@ def test_abort_leaves_no_throttle():
     # The disk copy's cap changes while it runs, and RAM's stays.
     p.src.ctl("migrate-setspeed-disk", "g", "2")
     assert p.src.ctl("migrate-getspeed-disk", "g").stdout.strip() == "2"
+    assert p.src.ctl("migrate-getspeed", "g").stdout.strip() == "0"  # RAM: unlimited still
     p.src.ctl("domjobabort", "g")
     t.join(60)
     w.stop()
