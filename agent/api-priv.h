@@ -39,6 +39,11 @@ int api_tune_set_speed(struct api_ctx *ctx, json_object *params, json_object **r
                        struct ferry_error *err);
 int api_tune_get_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
                        struct ferry_error *err);
+/* The running migration's storage copy cap (--bandwidth-disk). */
+int api_tune_set_disk_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
+                            struct ferry_error *err);
+int api_tune_get_disk_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
+                            struct ferry_error *err);
 int api_tune_set_downtime(struct api_ctx *ctx, json_object *params, json_object **ret,
                           struct ferry_error *err);
 int api_tune_get_downtime(struct api_ctx *ctx, json_object *params, json_object **ret,

@@ -27,6 +27,7 @@ static const struct {
     {"bandwidth", HV_MIG_MAX_BANDWIDTH, 0, HV_MIG_BANDWIDTH_MAX, "MiB/s"},
     {"downtime", HV_MIG_MAX_DOWNTIME, 1, HV_MIG_DOWNTIME_MAX, "ms"},
     {"cache_size", HV_MIG_XBZRLE_CACHE, 4096, 1ull << 40, "bytes"},
+    {"bandwidth_disk", HV_MIG_DISK_BANDWIDTH, 0, HV_MIG_BANDWIDTH_MAX, "MiB/s"},
 };
 
 /* The active domain named in PARAMS, for a tuning call. */
@@ -122,4 +123,16 @@ int api_tune_get_comp_cache(struct api_ctx *ctx, json_object *params, json_objec
                             struct ferry_error *err)
 {
     return tune(ctx, params, ret, 2, false, err);
+}
+
+int api_tune_set_disk_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
+                            struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 3, true, err);
+}
+
+int api_tune_get_disk_speed(struct api_ctx *ctx, json_object *params, json_object **ret,
+                            struct ferry_error *err)
+{
+    return tune(ctx, params, ret, 3, false, err);
 }

@@ -307,6 +307,8 @@ static const struct {
     {"migrate.start_postcopy", api_migrate_start_postcopy},
     {"migrate.set_max_speed", api_tune_set_speed},
     {"migrate.get_max_speed", api_tune_get_speed},
+    {"migrate.set_disk_speed", api_tune_set_disk_speed},
+    {"migrate.get_disk_speed", api_tune_get_disk_speed},
     {"migrate.set_max_downtime", api_tune_set_downtime},
     {"migrate.get_max_downtime", api_tune_get_downtime},
     {"migrate.set_compression_cache", api_tune_set_comp_cache},

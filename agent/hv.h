@@ -353,6 +353,10 @@ void hv_job_facts(struct agent_domain *dom, struct hv_job_facts *ret);
  * events"); DATA taken, may be NULL. */
 void hv_emit_event(struct agent *ag, const char *event, const char *domain, json_object *data);
 
+/* A "migration-progress" event with what job.info shows of M's job now
+ * (docs/control-api.md, "Jobs and events"); the driver paces it. */
+void hv_job_emit_progress(struct mig_ctx *m);
+
 /* Flags of migrate_sweep. */
 enum hv_sweep_flags {
     /* First cancel the guest's outgoing migration if one runs, and wait
@@ -365,9 +369,11 @@ enum hv_sweep_flags {
 
 /* Parameters of migrate_set_param / migrate_get_param. */
 enum hv_mig_param {
-    HV_MIG_MAX_BANDWIDTH = 0, /* MiB/s, 0 = unlimited; RAM and disk copies alike */
+    HV_MIG_MAX_BANDWIDTH = 0, /* MiB/s, 0 = unlimited; RAM, and disks without their own */
     HV_MIG_MAX_DOWNTIME,      /* ms, QEMU's downtime-limit */
     HV_MIG_XBZRLE_CACHE,      /* bytes, QEMU's xbzrle-cache-size */
+    HV_MIG_DISK_BANDWIDTH,    /* MiB/s, 0 = unlimited: the running migration's
+                                 storage copy alone (its --bandwidth-disk) */
 };
 
 /* Limits of those values, as libvirt's (LLONG_MAX bytes/s in MiB/s) and

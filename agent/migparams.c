@@ -441,6 +441,19 @@ int mig_params_validate(const struct mig_params *p, unsigned supported, struct f
         return ferry_error_set(err, EINVAL, "--timeout requires --live");
     if ((f & MIG_AUTO_CONVERGE) && !(f & MIG_LIVE))
         return ferry_error_set(err, EINVAL, "--auto-converge requires --live");
+    if ((f & MIG_AUTO_CONVERGE_STORAGE) &&
+        (!(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)) || !(f & MIG_LIVE)))
+        return ferry_error_set(err, EINVAL,
+                               "--auto-converge-storage requires --live and --copy-storage-all "
+                               "or --copy-storage-inc");
+    if ((f & MIG_AUTO_CONVERGE_STORAGE) && p->storage_engine == MIG_STORAGE_QEMU)
+        return ferry_error_set(err, EINVAL,
+                               "--auto-converge-storage needs --storage-engine ferry (QEMU's "
+                               "mirror has --synchronous-writes instead)");
+    if (p->bandwidth_disk_mib && !(f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
+        return ferry_error_set(err, EINVAL,
+                               "--bandwidth-disk requires --copy-storage-all or "
+                               "--copy-storage-inc");
     if ((f & MIG_TUNNELLED) && (f & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC)))
         return ferry_error_set(err, ENOTSUP,
                                "--tunnelled cannot carry disk copies yet (use "

@@ -207,6 +207,70 @@ static json_object *stats_json(const struct cookie_stats *st, const char *operat
     return o;
 }
 
+/* The storage side of the convergence figures, summed or maxed from the
+ * driver's per-disk lines (DISKS: borrowed, may be NULL): the guest's
+ * dirty rate, the current copy rate, the write cap, the predicted final
+ * pass (the slowest disk's) and an ETA. And RAM's ETA from QEMU's
+ * figures: what remains over what the link gains on the guest's dirtying.
+ * Absent rates are 0; an ETA that cannot be known (the guest dirties
+ * faster than the link moves) is -1. */
+static void add_convergence(json_object *o, const struct cookie_stats *st, json_object *disks,
+                            bool active)
+{
+    uint64_t dirty_rate = 0, copy_rate = 0, throttle = 0, predicted = 0, remaining = 0;
+    size_t n = disks ? json_object_array_length(disks) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(disks, i), *v = NULL;
+#define GET(k) (json_object_object_get_ex(d, k, &v) ? (uint64_t)json_object_get_int64(v) : 0)
+        dirty_rate += GET("dirty_rate");
+        copy_rate += GET("copy_rate");
+        throttle += GET("throttle");
+        remaining += GET("remaining");
+        predicted = GET("predicted_downtime") > predicted ? GET("predicted_downtime") : predicted;
+#undef GET
+    }
+    if (n) {
+        add_u64(o, "disk_dirty_rate", dirty_rate);
+        add_u64(o, "disk_copy_rate", copy_rate);
+        add_u64(o, "disk_throttle", throttle);
+        add_u64(o, "disk_predicted_downtime", predicted);
+    }
+    if (!active)
+        return;
+    if (n) {
+        uint64_t gain = copy_rate > dirty_rate ? copy_rate - dirty_rate : 0;
+        json_object_object_add(o, "disk_eta",
+                               json_object_new_int64(remaining == 0 ? 0
+                                                     : gain ? (int64_t)(remaining * 1000 / gain)
+                                                            : -1));
+    }
+    if (st->memory_total) {
+        uint64_t dirty = st->memory_dirty_rate * 4096; /* pages/s; x86 pages */
+        uint64_t gain = st->memory_bps > dirty ? st->memory_bps - dirty : 0;
+        json_object_object_add(
+            o, "memory_eta",
+            json_object_new_int64(st->memory_remaining == 0 ? 0
+                                  : gain ? (int64_t)(st->memory_remaining * 1000 / gain)
+                                         : -1));
+    }
+}
+
+void hv_job_emit_progress(struct mig_ctx *m)
+{
+    struct agent_job *job = m->job;
+    json_object *o;
+
+    pthread_mutex_lock(&job->lock);
+    o = stats_json(&job->stats, job->operation, true, ferry_now_ms() - job->started_mono_ms);
+    json_object_object_add(o, "phase", json_object_new_string(agent_job_phase_name(job->phase)));
+    add_convergence(o, &job->stats, job->disks, true);
+    if (job->disks)
+        json_object_object_add(o, "disks", json_object_get(job->disks));
+    pthread_mutex_unlock(&job->lock);
+    hv_emit_event(m->agent, "migration-progress", m->dom->def->name, o);
+}
+
 int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
                  struct ferry_error *err)
 {
@@ -239,6 +303,7 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
         o = stats_json(&st, dom->job.operation, true, ferry_now_ms() - dom->job.started_mono_ms);
         json_object_object_add(o, "phase",
                                json_object_new_string(agent_job_phase_name(dom->job.phase)));
+        add_convergence(o, &dom->job.stats, dom->job.disks, true);
         if (dom->job.disks)
             json_object_object_add(o, "disks", json_object_get(dom->job.disks));
         if (dom->job.orphan_note[0])
@@ -252,6 +317,7 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
                        dom->job.completed.time_elapsed_ms);
         if (dom->job.completed_error[0])
             json_object_object_add(o, "error", json_object_new_string(dom->job.completed_error));
+        add_convergence(o, &dom->job.completed, dom->job.completed_disks, false);
         if (dom->job.completed_disks)
             json_object_object_add(o, "disks", json_object_get(dom->job.completed_disks));
         json_object_object_add(o, "timeline_start",

@@ -51,6 +51,27 @@ static void fmt_bytes(char *buf, size_t len, uint64_t b)
         snprintf(buf, len, "%.1f MiB", (double)b / (1ull << 20));
 }
 
+/* --verbose: the disks' dirty rate and write cap, and the ETAs (ms; -1:
+ * not converging at these rates), when job.info has them. */
+static void print_live_extra(json_object *res)
+{
+    json_object *v;
+    char b[32];
+
+    if ((v = json_object_object_get(res, "disk_dirty_rate"))) {
+        fmt_bytes(b, sizeof b, (uint64_t)json_object_get_int64(v));
+        fprintf(stderr, "  dirty %s/s", b);
+    }
+    if ((v = json_object_object_get(res, "disk_throttle")) && json_object_get_int64(v) > 0) {
+        fmt_bytes(b, sizeof b, (uint64_t)json_object_get_int64(v));
+        fprintf(stderr, "  cap %s/s", b);
+    }
+    if ((v = json_object_object_get(res, "disk_eta")))
+        fprintf(stderr, "  disk ETA %lld ms", (long long)json_object_get_int64(v));
+    if ((v = json_object_object_get(res, "memory_eta")))
+        fprintf(stderr, "  RAM ETA %lld ms", (long long)json_object_get_int64(v));
+}
+
 static void *progress_thread(void *arg)
 {
     struct progress *pr = arg;
@@ -108,7 +129,9 @@ static void *progress_thread(void *arg)
                         ph ? json_object_get_string(ph) : "", a, b);
                 if (dt)
                     fprintf(stderr, "  disk %s/%s", c2, d);
-                fprintf(stderr, "  %s/s   ", e);
+                fprintf(stderr, "  %s/s", e);
+                print_live_extra(res);
+                fprintf(stderr, "   ");
                 progress_shown = true;
                 pthread_mutex_unlock(&out_lock);
                 pr->printed = true;
@@ -361,6 +384,12 @@ static void print_jobinfo(json_object *o, bool json)
     row_bytes("File total:", o, "disk_total");
     row_bytes("File bandwidth:", o, "disk_bps");
     row_num("Disk passes:", o, "disk_passes", "");
+    row_bytes("File dirty rate:", o, "disk_dirty_rate");
+    row_bytes("File copy rate:", o, "disk_copy_rate");
+    row_bytes("File write cap:", o, "disk_throttle");
+    row_ms("File final pass:", o, "disk_predicted_downtime");
+    row_ms("File ETA:", o, "disk_eta");
+    row_ms("Memory ETA:", o, "memory_eta");
     row_bytes("Compression cache:", o, "compression_cache");
     row_bytes("Compressed data:", o, "compression_bytes");
     row_num("Compressed pages:", o, "compression_pages", "");
@@ -381,9 +410,23 @@ static void print_jobinfo(json_object *o, bool json)
                   (uint64_t)json_object_get_int64(json_object_object_get(d, "copied")));
         fmt_bytes(b, sizeof b, (uint64_t)json_object_get_int64(json_object_object_get(d, "total")));
         fmt_bytes(c, sizeof c, (uint64_t)json_object_get_int64(json_object_object_get(d, "bps")));
-        printf("Disk %-13s %s of %s, %s/s, pass %lld\n",
+        printf("Disk %-13s %s of %s, %s/s, pass %lld",
                json_object_get_string(json_object_object_get(d, "target")), a, b, c,
                (long long)json_object_get_int64(json_object_object_get(d, "pass")));
+        /* Engine 'ferry': dirty rate, copy rate, write cap (per second). */
+        if (json_object_object_get(d, "dirty_rate")) {
+            char dr[32], cr[32], th[32];
+            fmt_bytes(dr, sizeof dr,
+                      (uint64_t)json_object_get_int64(json_object_object_get(d, "dirty_rate")));
+            fmt_bytes(cr, sizeof cr,
+                      (uint64_t)json_object_get_int64(json_object_object_get(d, "copy_rate")));
+            fmt_bytes(th, sizeof th,
+                      (uint64_t)json_object_get_int64(json_object_object_get(d, "throttle")));
+            printf(
+                ", dirty %s/s, copy %s/s, cap %s/s, final pass %lld ms", dr, cr, th,
+                (long long)json_object_get_int64(json_object_object_get(d, "predicted_downtime")));
+        }
+        printf("\n");
     }
     print_timeline(json_object_object_get(o, "timeline"));
     e = json_object_object_get(o, "error");

@@ -38,7 +38,8 @@ _ferryctl()
 
     local verbs="define undefine start destroy suspend resume list domstate dominfo
         domblklist dumpxml capabilities qemu-monitor-command migrate domjobinfo domjobabort
-        migrate-postcopy migrate-setspeed migrate-getspeed migrate-setmaxdowntime
+        migrate-postcopy migrate-setspeed migrate-getspeed migrate-setspeed-disk
+        migrate-getspeed-disk migrate-setmaxdowntime
         migrate-getmaxdowntime migrate-compcache events vol-list vol-delete maintenance drain
         domxml-from-native domxml-to-native help"
     local i verb="" uri="" verb_at=0

@@ -622,6 +622,22 @@ static int cmd_getspeed(const char *uri, int argc, char **argv)
                     "migrate-getspeed NAME", false);
 }
 
+/* The storage copy's own cap, while a migration with disks runs (a verb
+ * of its own: virsh has none, and migrate-setspeed keeps virsh's meaning
+ * for RAM and for disks without a cap of their own). */
+static int cmd_setspeed_disk(const char *uri, int argc, char **argv)
+{
+    return cmd_tune(uri, argc, argv, "migrate-setspeed-disk", "migrate.set_disk_speed",
+                    "bandwidth_disk", "migrate-setspeed-disk NAME BANDWIDTH (MiB/s, 0 = unlimited)",
+                    true);
+}
+
+static int cmd_getspeed_disk(const char *uri, int argc, char **argv)
+{
+    return cmd_tune(uri, argc, argv, "migrate-getspeed-disk", "migrate.get_disk_speed",
+                    "bandwidth_disk", "migrate-getspeed-disk NAME", false);
+}
+
 static int cmd_setmaxdowntime(const char *uri, int argc, char **argv)
 {
     return cmd_tune(uri, argc, argv, "migrate-setmaxdowntime", "migrate.set_max_downtime",
@@ -725,6 +741,8 @@ static void usage(FILE *f)
                "  migrate-postcopy NAME            switch a --postcopy migration to post-copy\n"
                "  migrate-setspeed NAME MIBS       bandwidth cap (RAM and disks), at once\n"
                "  migrate-getspeed NAME            when migrating, else for the next one\n"
+               "  migrate-setspeed-disk NAME MIBS  the running disk copy's own cap, at once\n"
+               "  migrate-getspeed-disk NAME\n"
                "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
                "  migrate-getmaxdowntime NAME\n"
                "  migrate-compcache NAME [--size BYTES]  xbzrle cache (--compressed)\n"
@@ -773,6 +791,8 @@ static const struct {
     {"dominfo", NULL, NULL, cmd_dominfo},
     {"domblklist", NULL, NULL, cmd_domblklist},
     {"migrate-setspeed", NULL, NULL, cmd_setspeed},
+    {"migrate-setspeed-disk", NULL, NULL, cmd_setspeed_disk},
+    {"migrate-getspeed-disk", NULL, NULL, cmd_getspeed_disk},
     {"migrate-getspeed", NULL, NULL, cmd_getspeed},
     {"migrate-setmaxdowntime", NULL, NULL, cmd_setmaxdowntime},
     {"migrate-getmaxdowntime", NULL, NULL, cmd_getmaxdowntime},

@@ -80,6 +80,9 @@ struct mir_sync_disk {
                                   backing file; the source export is created with
                                   allocation-depth and the bulk pass copies only
                                   the top image (see mir_disk_config.top_only) */
+    const char *device;        /* the guest device's qdev id or QOM path, the one
+                                  holding the disk's block backend (block_set_io_throttle's
+                                  'id'), for disk auto-converge; NULL: never throttled */
 };
 
 struct mir_sync_opts {
@@ -111,6 +114,20 @@ struct mir_sync_opts {
      * MIR_DEFAULT_WRITEBACK_BYTES]; MIR_WRITEBACK_NONE: not before the
      * pass ends. */
     uint64_t writeback_bytes;
+    /* Convergence by prediction (sync-converge.c). With a budget, a disk
+     * converges when the predicted final pass (its dirty rate times the
+     * time between passes, over its copy rate) fits BUDGET_MS, instead of
+     * on converge_bytes; 0: the byte threshold alone. Thread-safe to change
+     * with mir_sync_set_budget() (the agent gives the final pass what
+     * QEMU's RAM switchover leaves of --max-downtime). */
+    unsigned budget_ms;
+    /* Disk auto-converge: when passes stop shrinking, cap the guest's
+     * writes with QEMU's I/O throttling on each disk's device (just below
+     * the measured copy rate, tightened in steps) until they fit; removed
+     * at cleanup, free or failure. Without it, a disk whose passes did not
+     * shrink for max_stalled passes (or 20 s) fails the session [8]. */
+    bool auto_converge;
+    unsigned max_stalled;
 };
 
 #define MIR_DEFAULT_WRITEBACK_BYTES (128ull * 1024 * 1024)
@@ -157,6 +174,16 @@ void mir_sync_cancel(struct mir_sync *s);
  * none), split evenly over its disks; applies to running passes at once,
  * not after mir_sync_final_pass() was called. */
 void mir_sync_set_bandwidth(struct mir_sync *s, uint64_t bytes_per_sec);
+/* Thread-safe: the final pass's budget (see mir_sync_opts.budget_ms). */
+void mir_sync_set_budget(struct mir_sync *s, unsigned budget_ms);
+/* Removes the write throttles auto-converge put on the source's devices
+ * (best effort; also done by mir_sync_cleanup and mir_sync_free). Call
+ * only with no worker running (after the final pass, or a cancel and
+ * free). Returns how many were removed. */
+unsigned mir_sync_release_throttles(struct mir_sync *s);
+/* The throttle group ferry puts disk TARGET's device in, so that a sweep
+ * after an agent restart finds its own: "ferry-conv-TARGET". */
+#define MIR_THROTTLE_GROUP_PREFIX "ferry-conv-"
 /* Thread-safe: progress of disk I (< mir_sync_disks()). -EINVAL otherwise. */
 int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret);
 size_t mir_sync_disks(const struct mir_sync *s);

@@ -170,6 +170,11 @@ struct mir_progress {
     unsigned retries;         /* set by mir_sync: passes tried again after a failure */
     bool bulk_done;           /* set by mir_sync: the bulk pass is complete (pass
                                  numbers say how many copies ran, not which phase) */
+    /* Set by mir_sync from its dirty passes (sync-converge.c): */
+    uint64_t dirty_rate;   /* bytes the guest dirtied per second, last pass */
+    uint64_t copy_rate;    /* bytes the last sizeable pass copied per second */
+    uint64_t predicted_ms; /* predicted length of the final pass, ms */
+    uint64_t throttle;     /* guest write cap in bytes/s now (0: none) */
 };
 
 struct mir_disk;

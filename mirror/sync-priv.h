@@ -18,6 +18,7 @@
 #define MIR_SYNC_MAX_DISKS           64
 #define MIR_DEFAULT_CONVERGE_BYTES   (32u * 1024 * 1024)
 #define MIR_DEFAULT_PASS_INTERVAL_MS 50u
+#define MIR_DEFAULT_MAX_STALLED      8u
 #define MIR_NAME_MAX                 160
 /* Background flushes in flight per disk; one per dirty pass that wrote. */
 #define MIR_FLUSHES_MAX 4
@@ -43,6 +44,7 @@ struct sync_disk {
     bool direct;
     bool dest_is_zero;
     bool top_only; /* bulk pass: the top image alone (export with allocation-depth) */
+    char *device;  /* qdev id for block_set_io_throttle; NULL: none */
 
     char active[MIR_NAME_MAX];     /* the enabled bitmap */
     char src_export[MIR_NAME_MAX]; /* read-only export of the node (NBD source) */
@@ -107,6 +109,25 @@ struct sync_disk {
      * dropped, which no later flush is sure to cover. The final pass then
      * always flushes (as it always did). */
     bool flush_unsure;
+    uint64_t last_copy_ms; /* worker only: the last dirty pass's copy alone */
+
+    /* Measurements and auto-converge (sync-converge.c). Written by the
+     * worker under s->lock, read by mir_sync_progress; the throttle also by
+     * the control thread once the worker is joined. */
+    struct sync_conv {
+        int64_t last_freeze_ms; /* start of the previous pass (0: none yet) */
+        uint64_t prev_dirty;    /* bytes the previous pass found */
+        uint64_t acc_dirty;     /* bytes found dirty in the averaging window */
+        uint64_t acc_ms;        /* ... over this many ms (halved past 2 s) */
+        uint64_t dirty_rate;    /* bytes/s dirtied, averaged over ~1-2 s */
+        uint64_t copy_rate;     /* bytes/s of the last pass that copied >= 1 MiB */
+        uint64_t predicted_ms;  /* final pass, predicted */
+        unsigned stalled;       /* passes in a row that neither shrank nor fit */
+        int64_t stall_since_ms; /* start of the first of them */
+        uint64_t throttle;      /* bytes/s on the device now; 0: none */
+        int64_t throttle_ms;    /* when it was last changed (ferry_now_ms) */
+        bool throttle_set;      /* QEMU has our throttle on the device */
+    } conv;
 };
 
 struct mir_sync {
@@ -125,6 +146,37 @@ struct mir_sync {
     struct ferry_error err; /* first worker error */
     atomic_bool cancelled;
 };
+
+/* ---- sync-converge.c: measuring passes, predicting the final one ---- */
+
+/* Pure: the final pass's predicted length in ms for a guest dirtying
+ * DIRTY_RATE bytes/s, a copy at COPY_RATE bytes/s, passes paced
+ * INTERVAL_MS apart and the pass now running PASS_MS long; UINT64_MAX when
+ * something is dirtied and the copy rate is not known (0) or not ahead of
+ * the dirty rate (sync-converge.c has the formula). */
+uint64_t mir_conv_predict_ms(uint64_t dirty_rate, uint64_t copy_rate, uint64_t interval_ms,
+                             uint64_t pass_ms);
+/* Pure: the next write cap after CURRENT (0: none yet) when passes stall
+ * at COPY_RATE: 90% of the copy rate first, then 70% of the last cap, not
+ * below MIR_THROTTLE_MIN. Returns CURRENT when already at the floor. */
+uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate);
+#define MIR_THROTTLE_MIN (256u * 1024)
+/* Passes in a row that must stall before the cap is tightened again. */
+#define MIR_THROTTLE_STEP_PASSES 2u
+
+/* Worker, after a dirty pass that started at T0_MS, ran PASS_MS (of which
+ * COPY_MS copying: the rest is QMP, which waits behind anything else on
+ * the source's monitor and says nothing of the link), found DIRTY bytes
+ * and copied COPIED bytes: updates the rates and prediction,
+ * tightens the throttle when passes stall (auto_converge). *RET_FITS: the
+ * predicted final pass fits the budget (or, with no budget, DIRTY is under
+ * converge_bytes). Returns -ETIME (ERR set) when the disk does not
+ * converge and nothing more can be done. */
+int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_ms,
+                             uint64_t copy_ms, uint64_t dirty, uint64_t copied, bool *ret_fits,
+                             struct ferry_error *err);
+/* Sets (BPS > 0) or removes (0) the write cap on the disk's device. */
+int mir_sync_conv_throttle(struct sync_disk *sd, uint64_t bps, struct ferry_error *err);
 
 /* ---- sync-flush.c: flushes of the target, worker thread only ---- */
 

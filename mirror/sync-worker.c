@@ -98,7 +98,9 @@ static int dirty_pass(struct sync_disk *sd, uint64_t *ret_dirty, struct ferry_er
     *ret_dirty = mir_extent_list_bytes(&list);
     ferry_debug("mir: disk '%s': pass %u: %zu extents, %" PRIu64 " bytes dirty", sd->target,
                 sd->freezes, list.n, *ret_dirty);
+    int64_t c0 = ferry_now_ms();
     r = copy_tracked(sd, &list, 0, err);
+    sd->last_copy_ms = (uint64_t)(ferry_now_ms() - c0);
     mir_extent_list_clear(&list);
     if (r < 0)
         goto give_back;
@@ -349,6 +351,9 @@ static void worker_run(struct sync_disk *sd)
     int r;
 
     mir_sync_flush_open(sd);
+    /* The bitmap records from before the bulk pass: the first dirty pass's
+     * rate is over the bulk pass's time, its copy rate the bulk pass's. */
+    int64_t bulk_t0 = ferry_now_ms();
     mir_sync_step(sd, "bulk", false);
     mir_sync_writeback_start(sd);
     r = pass_with_retries(sd, PASS_BULK, &dirty, &err);
@@ -356,6 +361,14 @@ static void worker_run(struct sync_disk *sd)
     mir_sync_step(sd, "bulk", true);
     if (r < 0)
         goto fail;
+    struct mir_progress pb;
+    mir_disk_progress(sd->disk, &pb);
+    int64_t bulk_ms = ferry_now_ms() - bulk_t0;
+    pthread_mutex_lock(&s->lock);
+    sd->conv.last_freeze_ms = bulk_t0;
+    if (bulk_ms > 0 && pb.copied + pb.zeroed >= (1u << 20))
+        sd->conv.copy_rate = (pb.copied + pb.zeroed) * 1000 / (uint64_t)bulk_ms;
+    pthread_mutex_unlock(&s->lock);
     mir_sync_flush_start(sd);
     pthread_mutex_lock(&s->lock);
     sd->bulk_done = true;
@@ -376,6 +389,9 @@ static void worker_run(struct sync_disk *sd)
             continue;
         }
         mir_sync_step(sd, "dirty", false);
+        struct mir_progress p0, p1;
+        int64_t t0 = ferry_now_ms();
+        mir_disk_progress(sd->disk, &p0);
         r = pass_with_retries(sd, PASS_DIRTY, &dirty, &err);
         mir_sync_step(sd, "dirty", true);
         if (r < 0)
@@ -385,7 +401,13 @@ static void worker_run(struct sync_disk *sd)
         passes++;
         if (dirty > 0)
             mir_sync_flush_start(sd);
-        bool converged = dirty < s->opts.converge_bytes;
+        mir_disk_progress(sd->disk, &p1);
+        bool converged = false;
+        r = mir_sync_conv_after_pass(sd, t0, (uint64_t)(ferry_now_ms() - t0), sd->last_copy_ms,
+                                     dirty, p1.copied + p1.zeroed - p0.copied - p0.zeroed,
+                                     &converged, &err);
+        if (r < 0)
+            goto fail;
         /* Before the disk first counts as converged (and Perform moves on
          * to RAM), let the flush that covers the bulk copy finish: else
          * the final pass waits for the destination's writeback inside the
@@ -401,7 +423,7 @@ static void worker_run(struct sync_disk *sd)
         }
         pthread_mutex_unlock(&s->lock);
         if (!converged && s->opts.max_passes && passes >= s->opts.max_passes) {
-            ferry_error_set(&err, ETIMEDOUT,
+            ferry_error_set(&err, ETIME, /* not ETIMEDOUT: see sync-converge.c */
                             "not converging after %u dirty passes (%" PRIu64 " bytes dirty)",
                             passes, dirty);
             goto fail;

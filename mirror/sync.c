@@ -52,6 +52,8 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         o.pass_interval_ms = MIR_DEFAULT_PASS_INTERVAL_MS;
     if (!o.reconnect_timeout_ms)
         o.reconnect_timeout_ms = MIR_DEFAULT_RECONNECT_TIMEOUT_MS;
+    if (!o.max_stalled)
+        o.max_stalled = MIR_DEFAULT_MAX_STALLED;
 
     struct mir_sync *s = ferry_calloc(1, sizeof(*s));
     s->qmp = qmp;
@@ -106,6 +108,17 @@ int mir_sync_new(struct qmp_conn *qmp, const struct mir_sync_disk *disks, size_t
         sd->direct = in->direct;
         sd->dest_is_zero = in->dest_is_zero;
         sd->top_only = in->top_only;
+        if (in->device) {
+            /* A qdev id or QOM path ("/machine/peripheral/vda/virtio-backend"). */
+            if (!*in->device || strlen(in->device) >= MIR_NAME_MAX ||
+                strspn(in->device, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789/_.-") != strlen(in->device)) {
+                r = ferry_error_set(err, EINVAL, "storage: disk '%s': bad device id '%s'",
+                                    in->target, in->device);
+                goto fail;
+            }
+            sd->device = ferry_strdup(in->device);
+        }
         snprintf(sd->active, sizeof(sd->active), "ferry-mir-%s", sd->target);
         snprintf(sd->src_export, sizeof(sd->src_export), "ferry-src-%s", sd->target);
         snprintf(sd->dirty_export, sizeof(sd->dirty_export), "ferry-dirty-%s", sd->target);
@@ -255,6 +268,14 @@ undo:
     return r;
 }
 
+static bool mir_sync_workers_running(const struct mir_sync *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->disks[i].thread_started)
+            return true;
+    return false;
+}
+
 static bool all_converged(struct mir_sync *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -272,7 +293,11 @@ int mir_sync_wait_converged(struct mir_sync *s, int timeout_ms, struct ferry_err
     pthread_mutex_lock(&s->lock);
     for (;;) {
         if (s->failed) {
-            r = ferry_error_set(err, s->err.code, "%s", s->err.msg);
+            /* A worker's own timeout (a stuck target: copy.c's I/O
+             * timeout) must not read as this wait's: callers wait again
+             * on -ETIMEDOUT, and would wait forever on a failed session. */
+            r = ferry_error_set(err, s->err.code == ETIMEDOUT ? ETIME : s->err.code, "%s",
+                                s->err.msg);
             break;
         }
         if (atomic_load(&s->cancelled)) {
@@ -409,6 +434,10 @@ int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error 
 int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err)
 {
     int r = 0;
+    /* The guest no longer runs here (or the session is over): its
+     * writes need no cap. */
+    if (!mir_sync_workers_running(s))
+        mir_sync_release_throttles(s);
     for (size_t i = 0; i < s->n; i++) {
         struct sync_disk *sd = &s->disks[i];
         struct ferry_error e = {0};
@@ -486,6 +515,10 @@ int mir_sync_progress(struct mir_sync *s, size_t i, struct mir_progress *ret)
     pthread_mutex_lock(&s->lock);
     ret->retries = s->disks[i].retries;
     ret->bulk_done = s->disks[i].bulk_done;
+    ret->dirty_rate = s->disks[i].conv.dirty_rate;
+    ret->copy_rate = s->disks[i].conv.copy_rate;
+    ret->predicted_ms = s->disks[i].conv.predicted_ms;
+    ret->throttle = s->disks[i].conv.throttle;
     pthread_mutex_unlock(&s->lock);
     return 0;
 }
@@ -504,6 +537,9 @@ void mir_sync_free(struct mir_sync *s)
             pthread_join(s->disks[i].thread, NULL);
         s->disks[i].thread_started = false;
     }
+    /* Every worker is joined: a failed, cancelled or finished session
+     * leaves no cap on the guest's writes. */
+    mir_sync_release_throttles(s);
     for (size_t i = 0; i < s->n; i++) {
         mir_disk_free(s->disks[i].disk);
         s->disks[i].disk = NULL;
@@ -519,6 +555,7 @@ void mir_sync_free(struct mir_sync *s)
         free(s->disks[i].node);
         free(s->disks[i].source_path);
         free(s->disks[i].dest_uri);
+        free(s->disks[i].device);
     }
     free(s->disks);
     pthread_cond_destroy(&s->cond);

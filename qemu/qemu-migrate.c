@@ -145,6 +145,7 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
     p->mig_we_paused = false;
     pthread_mutex_lock(&p->mig_lock);
     p->mig_speed_override = false; /* a new migration: see qemu_dom */
+    p->mig_disk_speed_set = false;
     p->mig_postcopy_wanted = p->mig_ram_running = p->mig_postcopy_active = false;
     pthread_mutex_unlock(&p->mig_lock);
     if ((r = tls_check_source(m, err)) < 0 || (r = qemu_compress_check_source(m, p->qmp, err)) < 0)
@@ -483,6 +484,8 @@ int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom, stru
     return postcopy_request(qmp, err);
 }
 
+#define PROGRESS_INTERVAL_MS 1000
+
 static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                        struct ferry_error *err)
 {
@@ -495,6 +498,7 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
      * start post-copy, which a migrate_cancel would break. */
     bool pc_asked = false, pc_switching = false;
     uint64_t applied_mib = mp->bandwidth_mib; /* what set_params gives QEMU */
+    uint64_t applied_downtime = 0;            /* 0: unknown, set at the first tick */
     uint64_t seq;
     json_object *args;
     char errdesc[512] = "";
@@ -541,7 +545,10 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
                                 m->dom->def->name, STALL_TIMEOUT_MS / 1000, s);
             }
             qemu_storage_update_stats(m);
+            qemu_migrate_progress_tick(m);
             qemu_tune_reconcile_speed(m, qmp, &applied_mib);
+            if (mp->flags & (MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC))
+                qemu_converge_downtime_split(m, qmp, &applied_downtime);
             postcopy_tick(m, qmp, &pc_asked);
             if (abort_requested(m) && !cancel_sent && !pc_switching) {
                 qmp_conn_execute(qmp, "migrate_cancel", NULL, QMP_TIMEOUT_MS, NULL, NULL);
@@ -662,6 +669,19 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     }
 }
 
+void qemu_migrate_progress_tick(struct mig_ctx *m)
+{
+    struct qemu_dom *p = priv(m);
+    int64_t now = ferry_now_ms();
+
+    /* Once a second, from whichever loop of Perform runs (the storage
+     * copy's wait for convergence, then RAM's poll). */
+    if (now - p->mig_progress_ms < PROGRESS_INTERVAL_MS)
+        return;
+    p->mig_progress_ms = now;
+    hv_job_emit_progress(m);
+}
+
 /* --tls on the source: the client credentials, checked against
  * --tls-destination or else the host of the migration URI. */
 static int tls_start_source(struct mig_ctx *m, struct ferry_error *err)
@@ -703,6 +723,11 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
      * owned by GIVEN). migrate-setspeed changes it while they run. */
     eff = *given;
     eff.bandwidth_mib = qemu_tune_start_speed(m);
+    /* The storage copy reads its cap from bandwidth_disk_mib: its own
+     * (--bandwidth-disk) or the RAM cap. */
+    qemu_tune_start_disk_speed(m);
+    qemu_converge_start_downtime(m);
+    eff.bandwidth_disk_mib = qemu_tune_disk_speed(m);
     m->params = &eff;
     r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;
     if (r == 0) {
@@ -712,13 +737,14 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
         r = qemu_storage_start(m, err);
         hv_job_mark(m, "storage", HV_MARK_END);
     }
-    if (r == 0 && qemu_tune_current_speed(m) != eff.bandwidth_mib) {
-        /* A migrate-setspeed while the copy was being set up. */
-        eff.bandwidth_mib = qemu_tune_current_speed(m);
+    eff.bandwidth_mib = qemu_tune_current_speed(m);
+    if (r == 0 && qemu_tune_disk_speed(m) != eff.bandwidth_disk_mib) {
+        /* A migrate-setspeed(-disk) while the copy was being set up. */
+        eff.bandwidth_disk_mib = qemu_tune_disk_speed(m);
         pthread_mutex_lock(&p->mig_lock);
-        qemu_storage_set_bandwidth(p, eff.bandwidth_mib << 20);
+        qemu_storage_set_bandwidth(p, eff.bandwidth_disk_mib << 20);
         pthread_mutex_unlock(&p->mig_lock);
-        qemu_tune_mirror_speed(p->qmp, eff.bandwidth_mib);
+        qemu_tune_mirror_speed(p->qmp, eff.bandwidth_disk_mib);
     }
     if (r == 0 && m->tunnel_send) {
         struct qemu_relay rl;

@@ -57,6 +57,18 @@ struct qemu_dom {
     uint64_t speed_mib;
     uint64_t mig_speed_mib;
     bool mig_speed_override;
+    /* The outgoing migration's storage copy cap when it has its own
+     * (--bandwidth-disk, migrate-setspeed-disk), guarded by mig_lock; else
+     * the copy follows MIG_SPEED_MIB. */
+    bool mig_disk_speed_set;
+    uint64_t mig_disk_speed_mib;
+    /* The outgoing migration's whole pause budget in ms (--max-downtime,
+     * migrate-setmaxdowntime, else QEMU's downtime-limit when it began),
+     * guarded by mig_lock; QEMU's downtime-limit gets what the predicted
+     * storage part leaves of it (qemu_converge_downtime_split). */
+    uint64_t mig_downtime_ms;
+    /* Perform's last migration-progress event (ms, monotonic). */
+    int64_t mig_progress_ms;
     /* Post-copy (qemu-migrate.c), guarded by mig_lock.
      * MIG_POSTCOPY_WANTED: migrate.start_postcopy (or the perform loop,
      * for --postcopy-after-precopy) asked for the switch; MIG_RAM_RUNNING:
@@ -248,6 +260,31 @@ uint64_t qemu_tune_start_speed(struct mig_ctx *m);
 uint64_t qemu_tune_current_speed(struct mig_ctx *m);
 /* Engine 'qemu': sets every blockdev-mirror job of ours to MIB MiB/s. */
 void qemu_tune_mirror_speed(struct qmp_conn *qmp, uint64_t mib);
+/* The storage copy's cap (MiB/s, 0 = none): its own once
+ * qemu_tune_start_disk_speed took --bandwidth-disk or a
+ * migrate-setspeed-disk set one, else the RAM cap. */
+uint64_t qemu_tune_disk_speed(struct mig_ctx *m);
+void qemu_tune_start_disk_speed(struct mig_ctx *m);
+struct mir_sync_disk;
+struct mir_sync_opts;
+struct mir_progress;
+/* Convergence inside the downtime budget (qemu-converge.c). Perform's
+ * start: M's pause budget into mig_downtime_ms. Its poll tick while RAM
+ * moves: QEMU's downtime-limit becomes the budget less the predicted
+ * storage part (*APPLIED: what QEMU has). */
+void qemu_converge_start_downtime(struct mig_ctx *m);
+void qemu_converge_downtime_split(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *applied);
+/* The storage session's budget and auto-converge, and each disk's
+ * throttled device into DEVS (N entries, kept until mir_sync_new). */
+void qemu_converge_opts(const struct mig_ctx *m, struct mir_sync_disk *disks, size_t n,
+                        char (*devs)[80], struct mir_sync_opts *opts);
+/* A disk's convergence figures on its job.info line O. */
+void qemu_converge_line(json_object *o, const struct mir_progress *pr);
+/* The slowest copied disk's predicted final pass in ms (0: none;
+ * qemu-storage.c). */
+uint64_t qemu_storage_predicted_ms(struct qemu_dom *p);
+/* A migration-progress event, at most once a second (qemu-migrate.c). */
+void qemu_migrate_progress_tick(struct mig_ctx *m);
 /* Perform's poll tick: applies a migrate-setspeed that raced with the
  * start of the RAM migration; *APPLIED_MIB is what QEMU has. */
 void qemu_tune_reconcile_speed(struct mig_ctx *m, struct qmp_conn *qmp, uint64_t *applied_mib);

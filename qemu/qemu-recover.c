@@ -57,6 +57,7 @@ void qemu_job_record_save(struct agent *ag, struct agent_domain *dom, json_objec
     const struct domain_def *def = dom->def;
     json_object *bitmaps = json_object_new_array();
     json_object *exports = json_object_new_array();
+    json_object *throttles = json_object_new_array();
     bool source;
 
     (void)ag;
@@ -76,12 +77,16 @@ void qemu_job_record_save(struct agent *ag, struct agent_domain *dom, json_objec
             json_object_array_add(exports, jprintf("ferry-src-%s", t));
             json_object_array_add(exports, jprintf("ferry-dirty-%s", t));
             json_object_array_add(exports, jprintf("ferry-final-%s", t));
+            json_object_array_add(throttles, jprintf(MIR_THROTTLE_GROUP_PREFIX "%s", t));
         } else {
             json_object_array_add(exports, jprintf("ferry-in-%s", t));
         }
     }
     json_object_object_add(record, "bitmaps", bitmaps);
     json_object_object_add(record, "exports", exports);
+    /* Disk auto-converge's write caps (mirror/sync-converge.c): the sweep
+     * finds them by their group name whatever the record says. */
+    json_object_object_add(record, "throttles", throttles);
 }
 
 void qemu_job_record_restore(struct agent *ag, struct agent_domain *dom, json_object *record)
@@ -267,6 +272,34 @@ static void sweep_storage(struct qmp_conn *qmp, const char *name, bool stop_serv
         qmp_conn_execute(qmp, "nbd-server-stop", NULL, REC_QMP_TIMEOUT_MS, NULL, NULL);
 }
 
+/* Removes the write caps disk auto-converge left on the guest's devices
+ * (a throttle group named MIR_THROTTLE_GROUP_PREFIX...): an agent that
+ * died mid-migration must not leave the guest slowed down for good. */
+static void sweep_throttles(struct qmp_conn *qmp, const char *name, json_object *removed)
+{
+    _cleanup_(json_object_putp) json_object *blocks = query(qmp, "query-block", NULL);
+
+    for (size_t i = 0; blocks && i < json_object_array_length(blocks); i++) {
+        json_object *b = json_object_array_get_idx(blocks, i), *ins = NULL;
+        const char *qdev = ferry_json_str(b, "qdev");
+        struct ferry_error err = {0};
+
+        if (!json_object_object_get_ex(b, "inserted", &ins) || !qdev ||
+            !ferry_named(ferry_json_str(ins, "group"), MIR_THROTTLE_GROUP_PREFIX))
+            continue;
+        json_object *a = json_object_new_object();
+        json_object_object_add(a, "id", json_object_new_string(qdev));
+        static const char *const keys[] = {"bps", "bps_rd", "bps_wr", "iops", "iops_rd", "iops_wr"};
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+            json_object_object_add(a, keys[k], json_object_new_int64(0));
+        if (qmp_conn_execute(qmp, "block_set_io_throttle", a, REC_QMP_TIMEOUT_MS, NULL, &err) < 0)
+            ferry_warn("domain '%s': removing the write cap on '%s': %s", name, qdev,
+                       ferry_error_msg(&err));
+        else
+            json_object_array_add(removed, jprintf("throttle:%s", qdev));
+    }
+}
+
 void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned flags,
                         json_object *removed)
 {
@@ -278,6 +311,7 @@ void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned fla
     if (flags & HV_SWEEP_CANCEL)
         cancel_migration(qmp, dom->def->name);
     sweep_storage(qmp, dom->def->name, (flags & HV_SWEEP_SERVER) != 0, removed);
+    sweep_throttles(qmp, dom->def->name, removed);
     /* --tls: last, once the NBD server and client nodes that used the
      * credentials are gone. */
     if (qemu_tls_teardown(qmp))

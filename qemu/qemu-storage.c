@@ -593,6 +593,23 @@ static void on_sync_step(void *opaque, const char *name, bool end)
     hv_job_mark(opaque, name, end ? HV_MARK_END : HV_MARK_START);
 }
 
+/* The slowest disk's predicted final pass (mirror/sync-converge.c), for
+ * qemu_converge_downtime_split: under mig_lock, as s->sync may go. */
+uint64_t qemu_storage_predicted_ms(struct qemu_dom *p)
+{
+    struct storage *s = p ? p->storage : NULL;
+    uint64_t worst = 0;
+
+    pthread_mutex_lock(&p->mig_lock);
+    for (size_t k = 0; s && s->sync && k < mir_sync_disks(s->sync); k++) {
+        struct mir_progress pr;
+        if (mir_sync_progress(s->sync, k, &pr) == 0 && pr.predicted_ms > worst)
+            worst = pr.predicted_ms;
+    }
+    pthread_mutex_unlock(&p->mig_lock);
+    return worst;
+}
+
 static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error *err)
 {
     struct qemu_dom *p = m->dom->priv;
@@ -659,7 +676,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
     opts.writeback_bytes = mp->disk_writeback_mib >= MIG_MAX_DISK_WRITEBACK_MIB
                                ? MIR_WRITEBACK_NONE
                                : (uint64_t)mp->disk_writeback_mib << 20;
-    opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
+    opts.copy.bandwidth = mp->bandwidth_disk_mib * 1024 * 1024;
     if (mp->has_disk_reconnect_timeout)
         opts.reconnect_timeout_ms =
             mp->disk_reconnect_timeout_s ? mp->disk_reconnect_timeout_s * 1000 : MIR_RECONNECT_NONE;
@@ -667,6 +684,8 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
         opts.copy.tls_hostname = mp->tls_destination;
     }
+    char devs[MIG_MAX_DISKS][80];
+    qemu_converge_opts(m, disks, n, devs, &opts);
     struct mir_sync *sync = NULL;
     r = mir_sync_new(p->qmp, disks, n, &opts, &sync, err);
     /* Published under mig_lock: a cancel or a migrate-setspeed from
@@ -685,6 +704,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
 
         r = mir_sync_wait_converged(s->sync, WAIT_SLICE_MS, &werr);
         qemu_storage_update_stats(m);
+        qemu_migrate_progress_tick(m);
         if (r == 0)
             break;
         if (!source_qemu_alive(p)) {
@@ -787,9 +807,9 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
             args, "sync",
             json_object_new_string((mp->flags & MIG_NON_SHARED_INC) && cd->backing[0] ? "top"
                                                                                       : "full"));
-        if (mp->bandwidth_mib)
+        if (mp->bandwidth_disk_mib)
             json_object_object_add(args, "speed",
-                                   json_object_new_int64((int64_t)(mp->bandwidth_mib << 20)));
+                                   json_object_new_int64((int64_t)(mp->bandwidth_disk_mib << 20)));
         /* --synchronous-writes: a guest write completes only once the
          * destination has it too (libvirt's copy-mode for the flag). */
         if (mp->flags & MIG_NON_SHARED_SYNCHRONOUS_WRITES)
@@ -935,6 +955,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object *o = json_object_new_object();
         uint64_t t = s->disks[k].size, done = 0, dirty = 0, rate = 0, pass = 0;
         uint64_t copied = 0, zeroed = 0, skipped = 0, retries = 0;
+        struct mir_progress conv = {0};
 
         if (s->sync) {
             struct mir_progress pr;
@@ -946,6 +967,7 @@ void qemu_storage_update_stats(struct mig_ctx *m)
                 pass = pr.pass;
                 retries = pr.retries;
                 rate = pr.done_per_sec;
+                conv = pr;
                 /* Bulk pass: what is left of it; later: what is dirty.
                  * Not by pass number: a bulk pass that lost its connection
                  * and goes on is still the bulk pass. */
@@ -991,6 +1013,8 @@ void qemu_storage_update_stats(struct mig_ctx *m)
         json_object_object_add(o, "retries", json_object_new_int64((int64_t)retries));
         json_object_object_add(o, "engine",
                                json_object_new_string(s->qemu_engine ? "qemu" : "ferry"));
+        if (s->sync)
+            qemu_converge_line(o, &conv);
         json_object_array_add(lines, o);
     }
     struct cookie_stats *st = hv_job_stats_lock(m);

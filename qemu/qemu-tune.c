@@ -4,6 +4,7 @@
  * copy together), the compression cache, and the bandwidth cap a
  * migration starts with. Moved out of qemu-migrate.c unchanged. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,54 @@ uint64_t qemu_tune_current_speed(struct mig_ctx *m)
     return mib;
 }
 
+/* ---- The storage copy's own cap (--bandwidth-disk) ---- */
+
+uint64_t qemu_tune_disk_speed(struct mig_ctx *m)
+{
+    struct qemu_dom *p = m->dom->priv;
+    uint64_t mib;
+
+    pthread_mutex_lock(&p->mig_lock);
+    mib = p->mig_disk_speed_set ? p->mig_disk_speed_mib : p->mig_speed_mib;
+    pthread_mutex_unlock(&p->mig_lock);
+    return mib;
+}
+
+void qemu_tune_start_disk_speed(struct mig_ctx *m)
+{
+    struct qemu_dom *p = m->dom->priv;
+
+    pthread_mutex_lock(&p->mig_lock);
+    /* A migrate-setspeed-disk since Begin (mig_disk_speed_set while the
+     * job is outgoing) wins over the parameter, as for RAM. */
+    if (!p->mig_disk_speed_set && m->params->bandwidth_disk_mib) {
+        p->mig_disk_speed_set = true;
+        p->mig_disk_speed_mib = m->params->bandwidth_disk_mib;
+    }
+    pthread_mutex_unlock(&p->mig_lock);
+}
+
+/* migrate-setspeed-disk: only while DOM migrates out (the cap belongs to
+ * that migration; the next one takes --bandwidth-disk or --bandwidth).
+ * Applied to the running copy at once: engine 'ferry' through its
+ * session, engine 'qemu' through block-job-set-speed. */
+static int set_disk_speed(struct agent_domain *dom, struct qmp_conn *qmp, uint64_t mib,
+                          struct ferry_error *err)
+{
+    struct qemu_dom *p = dom->priv;
+
+    if (!migrating_out(dom, NULL))
+        return ferry_error_set(err, EINVAL,
+                               "no outgoing migration (give a new one --bandwidth-disk)");
+    pthread_mutex_lock(&p->mig_lock);
+    p->mig_disk_speed_set = true;
+    p->mig_disk_speed_mib = mib;
+    qemu_storage_set_bandwidth(p, mib << 20);
+    pthread_mutex_unlock(&p->mig_lock);
+    qemu_tune_mirror_speed(qmp, mib);
+    return 0;
+}
+
 int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param, uint64_t value,
                            struct ferry_error *err)
 {
@@ -105,7 +154,13 @@ int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param
     case HV_MIG_MAX_DOWNTIME:
         /* QEMU reads downtime-limit at every iteration: a running
          * migration uses the new value at once, and a later one keeps it
-         * unless it names max_downtime. */
+         * unless it names max_downtime. A running one also splits it
+         * between RAM and storage (qemu_converge_downtime_split). */
+        if (migrating_out(dom, NULL)) {
+            pthread_mutex_lock(&p->mig_lock);
+            p->mig_downtime_ms = value;
+            pthread_mutex_unlock(&p->mig_lock);
+        }
         args = json_object_new_object();
         json_object_object_add(args, "downtime-limit", json_object_new_int64((int64_t)value));
         return qmp_conn_execute(qmp, "migrate-set-parameters", args, QMP_TIMEOUT_MS, NULL, err);
@@ -117,18 +172,23 @@ int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param
         pthread_mutex_lock(&p->mig_lock);
         p->speed_set = true;
         p->speed_mib = value;
+        /* A disk copy with a cap of its own keeps it. */
+        bool disks_follow = out && !p->mig_disk_speed_set;
         if (out) {
             p->mig_speed_mib = value;
             p->mig_speed_override = true;
             /* Engine 'ferry': while Perform runs its copy may exist (a
              * no-op otherwise; a Perform starting meanwhile reads the
              * override). */
-            qemu_storage_set_bandwidth(p, value << 20);
+            if (disks_follow)
+                qemu_storage_set_bandwidth(p, value << 20);
         }
         pthread_mutex_unlock(&p->mig_lock);
-        if (out)
+        if (disks_follow)
             qemu_tune_mirror_speed(qmp, value);
         return 0;
+    case HV_MIG_DISK_BANDWIDTH:
+        return set_disk_speed(dom, qmp, value, err);
     case HV_MIG_XBZRLE_CACHE:
         return qemu_compress_set_cache(qmp, value, err);
     default:
@@ -171,6 +231,13 @@ int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param
         return 0;
     case HV_MIG_XBZRLE_CACHE:
         return qemu_compress_get_cache(qmp, ret_value, err);
+    case HV_MIG_DISK_BANDWIDTH:
+        if (!migrating_out(dom, NULL))
+            return ferry_error_set(err, EINVAL, "no outgoing migration");
+        pthread_mutex_lock(&p->mig_lock);
+        *ret_value = p->mig_disk_speed_set ? p->mig_disk_speed_mib : p->mig_speed_mib;
+        pthread_mutex_unlock(&p->mig_lock);
+        return 0;
     default:
         return ferry_error_set(err, EINVAL, "unknown migration parameter %d", param);
     }

@@ -642,7 +642,8 @@ const struct hv_driver qemu_hv_driver = {
                        MIG_UNDEFINE_SOURCE | MIG_PAUSED | MIG_NON_SHARED_DISK | MIG_NON_SHARED_INC |
                        MIG_OFFLINE | MIG_ABORT_ON_ERROR | MIG_AUTO_CONVERGE | MIG_PARALLEL |
                        MIG_CHANGE_PROTECTION | MIG_UNSAFE | MIG_TLS | MIG_POSTCOPY |
-                       MIG_COMPRESSED | MIG_ZEROCOPY | MIG_NON_SHARED_SYNCHRONOUS_WRITES,
+                       MIG_COMPRESSED | MIG_ZEROCOPY | MIG_NON_SHARED_SYNCHRONOUS_WRITES |
+                       MIG_AUTO_CONVERGE_STORAGE,
     .migrate_begin = qemu_migrate_begin,
     .migrate_prepare = qemu_migrate_prepare,
     .migrate_perform = qemu_migrate_perform,

@@ -318,6 +318,14 @@ class Client:
     def migrate_get_max_speed(self, name: str) -> int:
         return int(self.call("migrate.get_max_speed", {"name": name})["bandwidth"])
 
+    def migrate_set_disk_speed(self, name: str, bandwidth_mib: int) -> int:
+        """The running migration's disk copy cap (MiB/s, 0 = unlimited)."""
+        return int(self.call("migrate.set_disk_speed",
+                             {"name": name, "bandwidth_disk": bandwidth_mib})["bandwidth_disk"])
+
+    def migrate_get_disk_speed(self, name: str) -> int:
+        return int(self.call("migrate.get_disk_speed", {"name": name})["bandwidth_disk"])
+
     def migrate_set_max_downtime(self, name: str, downtime_ms: int) -> int:
         return int(self.call("migrate.set_max_downtime",
                              {"name": name, "downtime": downtime_ms})["downtime"])

@@ -104,6 +104,13 @@ static void test_validate(void **state)
         {"{\"flags\": [\"live\", \"non_shared_disk\"], \"disk_paths\": {\"vda\": \"/s/a\", "
          "\"vdb\": \"/s/a\"}}",
          "disks 'vda' and 'vdb' are both given '/s/a'"},
+        /* Disk auto-converge and the disk copy's own cap need a copy. */
+        {"{\"flags\": [\"live\", \"auto_converge_storage\"]}",
+         "--auto-converge-storage requires --live and --copy-storage-all"},
+        {"{\"flags\": [\"live\", \"non_shared_disk\", \"auto_converge_storage\"], "
+         "\"storage_engine\": \"qemu\"}",
+         "--auto-converge-storage needs --storage-engine ferry"},
+        {"{\"flags\": [\"live\"], \"bandwidth_disk\": 8}", "--bandwidth-disk requires"},
     };
 
     (void)state;
