@@ -128,14 +128,16 @@ int ctl_parse_simple(int argc, char **argv, struct ctl_simple_opts *o, const cha
  * only the flags in FLAGS (NULL-terminated; *FLAG_SET[i] set when seen).
  * Done by hand rather than with getopt so that a negative number is
  * reported as a bad number, not as an unknown option. */
-int ctl_parse_words(int argc, char **argv, const char *verb, int nargs, const char *usage_s,
-                    const char *const *flags, bool *flag_set, bool *json, char **words)
+int ctl_parse_words_named(int argc, char **argv, const char *verb, int nargs,
+                          const char *const *names, const char *usage_s, const char *const *flags,
+                          bool *flag_set, bool *json, char **words)
 {
-    int n = 0;
-
+    for (int k = 0; k < nargs; k++)
+        words[k] = NULL;
     *json = false;
     for (int i = 1; i < argc; i++) {
         bool known = false;
+        int slot = -1;
 
         if (strcmp(argv[i], "--json") == 0) {
             *json = true;
@@ -146,24 +148,54 @@ int ctl_parse_words(int argc, char **argv, const char *verb, int nargs, const ch
                 known = flag_set[k] = true;
         if (known)
             continue;
+        /* virsh's named form of a positional word: --domain X, --bandwidth=N. */
+        for (int k = 0; names && k < nargs; k++) {
+            size_t len = names[k] ? strlen(names[k]) : 0;
+
+            if (!len || strncmp(argv[i], names[k], len) != 0)
+                continue;
+            if (argv[i][len] == '=') {
+                words[k] = argv[i] + len + 1;
+                slot = k;
+            } else if (argv[i][len] == '\0' && i + 1 < argc) {
+                words[k] = argv[++i];
+                slot = k;
+            }
+        }
+        if (slot >= 0)
+            continue;
         if (strncmp(argv[i], "--", 2) == 0) {
             fprintf(stderr, "ferryctl: %s: unknown option '%s' (usage: %s)\n", verb, argv[i],
                     usage_s);
             return -1;
         }
-        if (n == nargs) {
+        /* A positional word takes the first slot no option has filled. */
+        while (slot + 1 < nargs && words[slot + 1])
+            slot++;
+        if (++slot >= nargs) {
             fprintf(stderr, "ferryctl: %s: unexpected argument '%s' (usage: %s)\n", verb, argv[i],
                     usage_s);
             return -1;
         }
-        words[n++] = argv[i];
+        words[slot] = argv[i];
     }
-    if (n < nargs) {
-        fprintf(stderr, "ferryctl: %s: expected %d argument%s (usage: %s)\n", verb, nargs,
-                nargs == 1 ? "" : "s", usage_s);
-        return -1;
+    for (int k = 0; k < nargs; k++) {
+        if (!words[k]) {
+            fprintf(stderr, "ferryctl: %s: expected %d argument%s (usage: %s)\n", verb, nargs,
+                    nargs == 1 ? "" : "s", usage_s);
+            return -1;
+        }
     }
     return 0;
+}
+
+int ctl_parse_words(int argc, char **argv, const char *verb, int nargs, const char *usage_s,
+                    const char *const *flags, bool *flag_set, bool *json, char **words)
+{
+    static const char *const domain[] = {"--domain", NULL};
+
+    return ctl_parse_words_named(argc, argv, verb, nargs, nargs >= 1 ? domain : NULL, usage_s,
+                                 flags, flag_set, json, words);
 }
 
 int64_t ctl_jint(json_object *o, const char *key, int64_t dflt)

@@ -23,7 +23,13 @@ static int cmd_tune(const char *uri, int argc, char **argv, const char *verb, co
     bool json;
     int r;
 
-    if (ctl_parse_words(argc, argv, verb, set ? 2 : 1, usage_s, NULL, NULL, &json, words) < 0)
+    char opt[32];
+    const char *names[2] = {"--domain", opt};
+
+    /* virsh names the value too: migrate-setspeed --bandwidth N. */
+    snprintf(opt, sizeof opt, "--%s", key);
+    if (ctl_parse_words_named(argc, argv, verb, set ? 2 : 1, names, usage_s, NULL, NULL, &json,
+                              words) < 0)
         return 2;
     if (set && ferry_parse_u64(words[1], &v) < 0) {
         fprintf(stderr, "ferryctl: %s: %s '%s' is not a non-negative integer in range\n", verb, key,
@@ -46,7 +52,8 @@ static int cmd_tune(const char *uri, int argc, char **argv, const char *verb, co
 int ctl_cmd_setspeed(const char *uri, int argc, char **argv)
 {
     return cmd_tune(uri, argc, argv, "migrate-setspeed", "migrate.set_max_speed", "bandwidth",
-                    "migrate-setspeed NAME BANDWIDTH (MiB/s, 0 = unlimited)", true);
+                    "migrate-setspeed [--domain] NAME [--bandwidth] MIBS (MiB/s, 0 = unlimited)",
+                    true);
 }
 
 int ctl_cmd_getspeed(const char *uri, int argc, char **argv)
@@ -58,7 +65,7 @@ int ctl_cmd_getspeed(const char *uri, int argc, char **argv)
 int ctl_cmd_setmaxdowntime(const char *uri, int argc, char **argv)
 {
     return cmd_tune(uri, argc, argv, "migrate-setmaxdowntime", "migrate.set_max_downtime",
-                    "downtime", "migrate-setmaxdowntime NAME MS", true);
+                    "downtime", "migrate-setmaxdowntime [--domain] NAME [--downtime] MS", true);
 }
 
 int ctl_cmd_getmaxdowntime(const char *uri, int argc, char **argv)

@@ -42,9 +42,16 @@ int ctl_parse_simple(int argc, char **argv, struct ctl_simple_opts *o, const cha
                      int min_args, int max_args);
 /* Words of a verb that takes NARGS positional words (borrowed into WORDS)
  * and, besides --json, only the flags in FLAGS (NULL-terminated;
- * *FLAG_SET[i] set when seen). -1 after printing a usage error. */
+ * *FLAG_SET[i] set when seen). The first word, the domain, may also be
+ * given as --domain NAME, as virsh takes it. -1 after printing a usage
+ * error. */
 int ctl_parse_words(int argc, char **argv, const char *verb, int nargs, const char *usage_s,
                     const char *const *flags, bool *flag_set, bool *json, char **words);
+/* The same, where word K may also be given as option NAMES[K] VALUE or
+ * NAMES[K]=VALUE (NAMES has NARGS entries, NULL for none). */
+int ctl_parse_words_named(int argc, char **argv, const char *verb, int nargs,
+                          const char *const *names, const char *usage_s, const char *const *flags,
+                          bool *flag_set, bool *json, char **words);
 /* Member KEY of O, or DFLT / NULL when absent (borrowed). */
 int64_t ctl_jint(json_object *o, const char *key, int64_t dflt);
 const char *ctl_jstr(json_object *o, const char *key);

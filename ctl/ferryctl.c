@@ -263,112 +263,167 @@ static int cmd_resume(const char *uri, int argc, char **argv)
     return cmd_suspend_resume(uri, argc, argv, true);
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] VERB [OPTIONS] ARGS\n"
-               "\n"
-               "URI: a control socket path, unix:PATH, ferry+tcp://HOST:PORT or\n"
-               "     ferry+tls://HOST:PORT (default $FERRY_DEFAULT_URI or\n"
-               "     /var/lib/ferry/ferryd.sock)\n"
-               "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
-               "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
-               "\n"
-               "Domains:\n"
-               "  define FILE                      define (or redefine) a domain from XML\n"
-               "  undefine NAME                    remove a persistent definition\n"
-               "  start NAME / destroy NAME        start / hard-stop a guest\n"
-               "  list [--all]                     list domains\n"
-               "  domstate NAME [--reason]         state from the hypervisor\n"
-               "  dumpxml NAME [--inactive]        domain XML\n"
-               "  qemu-monitor-command NAME [--hmp] CMD...\n"
-               "  suspend NAME / resume NAME       pause / resume the guest's vCPUs\n"
-               "  dominfo NAME                     state, vCPUs, memory, uuid, id (pid)\n"
-               "  domblklist NAME [--details] [--inactive]\n"
-               "                                   disks, and which --copy-storage-* copies\n"
-               "  shutdown NAME [--mode acpi] [--timeout SEC]\n"
-               "                                   ACPI power button; --timeout waits for it\n"
-               "  reboot NAME [--mode acpi]        power button, the power-off becomes a reset\n"
-               "  reset NAME                       hard reset\n"
-               "  console NAME [--timeout SEC]     the serial console (on the guest's host; ^])\n"
-               "  domiflist NAME [--inactive]      NICs: tap, type, bridge, model, MAC\n"
-               "  domifaddr NAME                   their addresses, and how they are known\n"
-               "  domblkinfo NAME DEVICE           capacity, allocation, physical size\n"
-               "  vncdisplay NAME                  the VNC display (HOST:N)\n"
-               "  capabilities                     host capabilities XML\n"
-               "Migration:\n"
-               "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
-               "  domjobinfo NAME [--completed]    statistics of the running/last job\n"
-               "  domjobabort NAME                 cancel a running migration\n"
-               "  migrate-postcopy NAME            switch a --postcopy migration to post-copy\n"
-               "  migrate-setspeed NAME MIBS       bandwidth cap (RAM and disks), at once\n"
-               "  migrate-getspeed NAME            when migrating, else for the next one\n"
-               "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
-               "  migrate-getmaxdowntime NAME\n"
-               "  migrate-compcache NAME [--size BYTES]  xbzrle cache (--compressed)\n"
-               "  events [--domain NAME] [--count N] [--timeout SEC] [--since SEQ]\n"
-               "                                   --since: first the kept events after SEQ\n"
-               "Storage (the images ferryd created for incoming migrations):\n"
-               "  vol-list                         path, size, guest, what uses each\n"
-               "  vol-delete PATH                  remove one that nothing uses\n"
-               "Host operation:\n"
-               "  maintenance [on|off]             no incoming migrations, no new guests\n"
-               "  drain [--max-parallel N] [--keep-going] [MIGRATE-OPTIONS] DESTURI...\n"
-               "                                   maintenance on, then every guest away\n"
-               "Xen configuration:\n"
-               "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
-               "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"
-               "\n"
-               "Most verbs take --json for machine-readable output.\n");
-}
-
 typedef int (*verb_fn)(const char *uri, int argc, char **argv);
 
+enum verb_group { G_DOMAIN, G_MIGRATION, G_STORAGE, G_HOST, G_XEN };
+
 /* Verbs: either a plain NAME call (METHOD + message on success), or a
- * function of their own; neither means the local xl.cfg conversion. */
-static const struct {
+ * function of their own; neither means the local xl.cfg conversion. ARGS
+ * and HELP are the verb's one line in 'ferryctl --help', and its usage
+ * for 'ferryctl help VERB' and 'VERB --help'; OWN_HELP: the verb prints
+ * a fuller usage of its own for --help. */
+static const struct verb {
     const char *name;
     const char *method;
     const char *done_fmt;
     verb_fn fn;
+    enum verb_group group;
+    const char *args, *help;
+    bool own_help;
 } verbs[] = {
-    {"define", NULL, NULL, cmd_define},
-    {"undefine", "domain.undefine", "Domain '%s' has been undefined\n", NULL},
-    {"start", "domain.start", "Domain '%s' started\n", NULL},
-    {"destroy", "domain.destroy", "Domain '%s' destroyed\n", NULL},
-    {"list", NULL, NULL, ctl_cmd_list},
-    {"domstate", NULL, NULL, ctl_cmd_domstate},
-    {"dumpxml", NULL, NULL, ctl_cmd_dumpxml},
-    {"capabilities", NULL, NULL, cmd_capabilities},
-    {"qemu-monitor-command", NULL, NULL, cmd_monitor},
-    {"events", NULL, NULL, cmd_events},
-    {"migrate", NULL, NULL, ctl_cmd_migrate},
-    {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo},
-    {"domjobabort", NULL, NULL, ctl_cmd_domjobabort},
-    {"migrate-postcopy", "migrate.start_postcopy", "Domain '%s': switching to post-copy\n", NULL},
-    {"suspend", NULL, NULL, cmd_suspend},
-    {"resume", NULL, NULL, cmd_resume},
-    {"dominfo", NULL, NULL, ctl_cmd_dominfo},
-    {"domblklist", NULL, NULL, ctl_cmd_domblklist},
-    {"migrate-setspeed", NULL, NULL, ctl_cmd_setspeed},
-    {"migrate-getspeed", NULL, NULL, ctl_cmd_getspeed},
-    {"migrate-setmaxdowntime", NULL, NULL, ctl_cmd_setmaxdowntime},
-    {"migrate-getmaxdowntime", NULL, NULL, ctl_cmd_getmaxdowntime},
-    {"migrate-compcache", NULL, NULL, ctl_cmd_compcache},
-    {"shutdown", NULL, NULL, ctl_cmd_power},
-    {"reboot", NULL, NULL, ctl_cmd_power},
-    {"reset", NULL, NULL, ctl_cmd_power},
-    {"console", NULL, NULL, ctl_cmd_console},
-    {"domiflist", NULL, NULL, ctl_cmd_domiflist},
-    {"domifaddr", NULL, NULL, ctl_cmd_domifaddr},
-    {"domblkinfo", NULL, NULL, ctl_cmd_domblkinfo},
-    {"vncdisplay", NULL, NULL, ctl_cmd_vncdisplay},
-    {"vol-list", NULL, NULL, ctl_cmd_vol_list},
-    {"vol-delete", NULL, NULL, ctl_cmd_vol_delete},
-    {"maintenance", NULL, NULL, ctl_cmd_maintenance},
-    {"drain", NULL, NULL, ctl_cmd_drain},
-    {"domxml-from-native", NULL, NULL, NULL},
-    {"domxml-to-native", NULL, NULL, NULL},
+    {"define", NULL, NULL, cmd_define, G_DOMAIN, "FILE", "define (or redefine) a domain from XML",
+     false},
+    {"undefine", "domain.undefine", "Domain '%s' has been undefined\n", NULL, G_DOMAIN, "NAME",
+     "remove a persistent definition", false},
+    {"start", "domain.start", "Domain '%s' started\n", NULL, G_DOMAIN, "NAME", "start a guest",
+     false},
+    {"destroy", "domain.destroy", "Domain '%s' destroyed\n", NULL, G_DOMAIN, "NAME",
+     "hard-stop a guest", false},
+    {"list", NULL, NULL, ctl_cmd_list, G_DOMAIN, "[--all | --inactive] [--name | --uuid]",
+     "list domains (--all: also those off; --inactive: only those)", false},
+    {"domstate", NULL, NULL, ctl_cmd_domstate, G_DOMAIN, "NAME [--reason]",
+     "state from the hypervisor, with libvirt's reason", false},
+    {"dumpxml", NULL, NULL, ctl_cmd_dumpxml, G_DOMAIN, "NAME [--inactive]", "domain XML", false},
+    {"qemu-monitor-command", NULL, NULL, cmd_monitor, G_DOMAIN, "NAME [--hmp] CMD...",
+     "a QMP (or, with --hmp, HMP) command to the guest's QEMU", false},
+    {"suspend", NULL, NULL, cmd_suspend, G_DOMAIN, "NAME", "pause the guest's vCPUs", false},
+    {"resume", NULL, NULL, cmd_resume, G_DOMAIN, "NAME", "resume the guest's vCPUs", false},
+    {"dominfo", NULL, NULL, ctl_cmd_dominfo, G_DOMAIN, "NAME",
+     "state, vCPUs, memory, uuid, id (the QEMU pid)", false},
+    {"domblklist", NULL, NULL, ctl_cmd_domblklist, G_DOMAIN, "NAME [--details] [--inactive]",
+     "disks, and which --copy-storage-* copies", false},
+    {"shutdown", NULL, NULL, ctl_cmd_power, G_DOMAIN, "NAME [--mode acpi] [--timeout SEC]",
+     "ACPI power button; --timeout waits for it", false},
+    {"reboot", NULL, NULL, ctl_cmd_power, G_DOMAIN, "NAME [--mode acpi]",
+     "power button, the power-off becomes a reset", false},
+    {"reset", NULL, NULL, ctl_cmd_power, G_DOMAIN, "NAME", "hard reset", false},
+    {"console", NULL, NULL, ctl_cmd_console, G_DOMAIN, "NAME [--timeout SEC]",
+     "the serial console (on the guest's host; ^] leaves)", false},
+    {"domiflist", NULL, NULL, ctl_cmd_domiflist, G_DOMAIN, "NAME [--inactive]",
+     "NICs: tap, type, bridge, model, MAC", false},
+    {"domifaddr", NULL, NULL, ctl_cmd_domifaddr, G_DOMAIN, "NAME",
+     "the NICs' addresses, and how they are known", false},
+    {"domblkinfo", NULL, NULL, ctl_cmd_domblkinfo, G_DOMAIN, "NAME DEVICE",
+     "capacity, allocation, physical size", false},
+    {"vncdisplay", NULL, NULL, ctl_cmd_vncdisplay, G_DOMAIN, "NAME", "the VNC display (HOST:N)",
+     false},
+    {"capabilities", NULL, NULL, cmd_capabilities, G_DOMAIN, "", "host capabilities XML", false},
+    {"migrate", NULL, NULL, ctl_cmd_migrate, G_MIGRATION, "[OPTIONS] NAME DESTURI",
+     "live-migrate a guest (and its disks) to another agent", true},
+    {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo, G_MIGRATION, "NAME [--completed]",
+     "statistics of the running (or, --completed, the last) job", false},
+    {"domjobabort", NULL, NULL, ctl_cmd_domjobabort, G_MIGRATION, "NAME",
+     "cancel a running migration", false},
+    {"migrate-postcopy", "migrate.start_postcopy", "Domain '%s': switching to post-copy\n", NULL,
+     G_MIGRATION, "NAME", "switch a --postcopy migration to post-copy", false},
+    {"migrate-setspeed", NULL, NULL, ctl_cmd_setspeed, G_MIGRATION, "NAME [--bandwidth] MIBS",
+     "bandwidth cap in MiB/s (RAM and disks), at once", false},
+    {"migrate-getspeed", NULL, NULL, ctl_cmd_getspeed, G_MIGRATION, "NAME",
+     "the cap while migrating, else the next one's", false},
+    {"migrate-setmaxdowntime", NULL, NULL, ctl_cmd_setmaxdowntime, G_MIGRATION,
+     "NAME [--downtime] MS", "QEMU's downtime limit in ms", false},
+    {"migrate-getmaxdowntime", NULL, NULL, ctl_cmd_getmaxdowntime, G_MIGRATION, "NAME",
+     "QEMU's downtime limit in ms", false},
+    {"migrate-compcache", NULL, NULL, ctl_cmd_compcache, G_MIGRATION, "NAME [--size BYTES]",
+     "the xbzrle cache (--compressed)", false},
+    {"events", NULL, NULL, cmd_events, G_MIGRATION,
+     "[--domain NAME] [--count N] [--timeout SEC] [--since SEQ]",
+     "events as JSON lines (--since: first the kept events after SEQ)", false},
+    {"vol-list", NULL, NULL, ctl_cmd_vol_list, G_STORAGE, "", "path, size, guest, what uses each",
+     false},
+    {"vol-delete", NULL, NULL, ctl_cmd_vol_delete, G_STORAGE, "PATH",
+     "remove one that nothing uses", false},
+    {"maintenance", NULL, NULL, ctl_cmd_maintenance, G_HOST, "[on|off]",
+     "no incoming migrations, no new guests", false},
+    {"drain", NULL, NULL, ctl_cmd_drain, G_HOST,
+     "[--max-parallel N] [--keep-going] [MIGRATE-OPTIONS] DESTURI...",
+     "maintenance on, then every guest away", true},
+    {"domxml-from-native", NULL, NULL, NULL, G_XEN, "xen-xl FILE", "xl.cfg to domain XML", false},
+    {"domxml-to-native", NULL, NULL, NULL, G_XEN, "xen-xl FILE", "domain XML to xl.cfg", false},
 };
+
+static void usage(FILE *f)
+{
+    static const char *const groups[] = {
+        [G_DOMAIN] = "Domains",
+        [G_MIGRATION] = "Migration",
+        [G_STORAGE] = "Storage (the images ferryd created for incoming migrations)",
+        [G_HOST] = "Host operation",
+        [G_XEN] = "Xen configuration",
+    };
+
+    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] [--debug] VERB [OPTIONS] ARGS\n"
+               "       ferryctl help VERB   (or VERB --help)\n"
+               "\n"
+               "URI: a control socket path, unix:PATH, ferry+tcp://HOST[:PORT],\n"
+               "     ferry+tls://HOST[:PORT], ferry://HOST[:PORT] (ferry+tcp) or HOST:PORT\n"
+               "     (default port 7070; default URI $FERRY_DEFAULT_URI or\n"
+               "     /var/lib/ferry/ferryd.sock)\n"
+               "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
+               "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
+               "--debug: the client's debug log, and migrate's steps as they happen\n");
+    for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
+        fprintf(f, "\n%s:\n", groups[g]);
+        for (size_t k = 0; k < ARRAY_SIZE(verbs); k++) {
+            char left[128];
+
+            if (verbs[k].group != g)
+                continue;
+            snprintf(left, sizeof left, "%s%s%s", verbs[k].name, verbs[k].args[0] ? " " : "",
+                     verbs[k].args);
+            if (strlen(left) <= 32)
+                fprintf(f, "  %-32s %s\n", left, verbs[k].help);
+            else
+                fprintf(f, "  %s\n  %-32s %s\n", left, "", verbs[k].help);
+        }
+    }
+    fprintf(f, "\nMost verbs take --json for machine-readable output; a verb's NAME may\n"
+               "also be given as --domain NAME.\n");
+}
+
+/* One verb's usage: 'ferryctl help VERB' and 'ferryctl VERB --help'. */
+static int verb_help(const char *uri, const struct verb *v)
+{
+    if (v->own_help) {
+        char *args[] = {(char *)v->name, (char *)"--help", NULL};
+
+        return v->fn(uri, 2, args);
+    }
+    printf("Usage: ferryctl %s%s%s\n\n  %s.\n", v->name, v->args[0] ? " " : "", v->args, v->help);
+    if (v->group != G_XEN && strcmp(v->name, "events") != 0)
+        printf("  --json prints the answer as JSON.\n");
+    return 0;
+}
+
+static const struct verb *find_verb(const char *name)
+{
+    for (size_t k = 0; k < ARRAY_SIZE(verbs); k++)
+        if (strcmp(verbs[k].name, name) == 0)
+            return &verbs[k];
+    return NULL;
+}
+
+/* VERB --help anywhere among its words, as virsh takes it; not inside a
+ * monitor command, whose words are QEMU's. */
+static bool wants_help(int argc, char **argv)
+{
+    int last = strcmp(argv[0], "qemu-monitor-command") == 0 ? (argc > 1 ? 1 : 0) : argc - 1;
+
+    for (int i = 1; i <= last; i++)
+        if (strcmp(argv[i], "--help") == 0)
+            return true;
+    return false;
+}
 
 int main(int argc, char **argv)
 {
@@ -405,16 +460,27 @@ int main(int argc, char **argv)
     verb = argv[i];
     argc -= i;
     argv += i;
-    for (size_t k = 0; k < ARRAY_SIZE(verbs); k++) {
-        if (strcmp(verbs[k].name, verb) != 0)
-            continue;
-        if (verbs[k].method)
-            return cmd_name_verb(uri, argc, argv, verb, verbs[k].method, verbs[k].done_fmt);
-        if (verbs[k].fn)
-            return verbs[k].fn(uri, argc, argv);
-        return ctl_cmd_domxml_native(verb, argc, argv);
+    {
+        const struct verb *v = find_verb(verb);
+
+        if (v && wants_help(argc, argv))
+            return verb_help(uri, v);
+        if (v && v->method)
+            return cmd_name_verb(uri, argc, argv, verb, v->method, v->done_fmt);
+        if (v && v->fn)
+            return v->fn(uri, argc, argv);
+        if (v)
+            return ctl_cmd_domxml_native(verb, argc, argv);
     }
     if (strcmp(verb, "help") == 0) {
+        const struct verb *v = argc > 1 ? find_verb(argv[1]) : NULL;
+
+        if (argc > 1 && !v) {
+            fprintf(stderr, "ferryctl: help: unknown verb '%s'\n", argv[1]);
+            return 2;
+        }
+        if (v)
+            return verb_help(uri, v);
         usage(stdout);
         return 0;
     }

@@ -128,7 +128,7 @@ def test_dominfo_domblklist():
     assert info["vcpus"] == 2 and info["max_memory"] == 64 * 1024, info
     assert info["persistent"] is True and info["os_type"] == "hvm", info
     text = a.ctl("dominfo", "g").stdout
-    assert "Id:             -\n" in text and "State:          shutoff\n" in text, text
+    assert "Id:             -\n" in text and "State:          shut off\n" in text, text
 
     a.ctl("start", "g")
     pid = a.qemu_pid("g")
