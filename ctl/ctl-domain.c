@@ -19,13 +19,16 @@ static const char *state_name(const char *st)
 
 /* libvirt's reason strings (virsh domstate --reason) for the API's
  * reasons, which are QEMU's run states plus ferry's own (docs/
- * control-api.md, domain.state). QEMU's "running" does not say whether
- * the guest booted, arrived or was resumed, so libvirt's "unknown". */
+ * control-api.md, domain.state); libvirt's "unknown" for the rest. */
 static const char *reason_name(const char *st, const char *rs)
 {
     static const struct {
         const char *state, *api, *virsh;
     } map[] = {
+        {"running", "booted", "booted"},
+        {"running", "unpaused", "unpaused"},
+        {"running", "migrated", "migrated"},
+        {"running", "migration-canceled", "migration canceled"},
         {"running", "postcopy-failed", "post-copy failed"},
         {"running", "postcopy", "post-copy"},
         {"paused", "user", "user"},

@@ -928,6 +928,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     if (!(m->params->flags & MIG_PAUSED)) {
         if ((r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err)) < 0)
             goto fail;
+        __atomic_store_n(&p->run_reason, "migrated", __ATOMIC_SEQ_CST);
     }
     if (postcopy && (r = postcopy_wait_incoming(m, err)) < 0)
         goto fail;
@@ -1091,6 +1092,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
             ferry_error_prefix(err, "resuming '%s' after a failed migration", m->dom->def->name);
             return -EIO;
         }
+        __atomic_store_n(&p->run_reason, "migration-canceled", __ATOMIC_SEQ_CST);
         hv_emit_event(ag, "resumed", m->dom->def->name, NULL);
     }
     p->mig_we_paused = false;

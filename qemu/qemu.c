@@ -461,6 +461,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     /* A new QEMU: no pause of the user's carries over, nor a post-copy
      * state of the last one. */
     __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->run_reason, "booted", __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_failed, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_unknown, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->mig_postcopy_active, false, __ATOMIC_SEQ_CST);
@@ -706,8 +707,11 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
          * vCPUs wait for pages that will not come (libvirt's running
          * reason of that name). */
         snprintf(state_buf, state_len, "running");
+        const char *why = __atomic_load_n(&p->run_reason, __ATOMIC_SEQ_CST);
+
         snprintf(reason_buf, reason_len, "%s",
                  __atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST) ? "postcopy-failed"
+                 : why && strcmp(status, "running") == 0                ? why
                                                                         : status);
     } else if (strcmp(status, "shutdown") == 0) {
         snprintf(state_buf, state_len, "shutoff");
@@ -820,6 +824,7 @@ static int qemu_domain_resume(struct agent *ag, struct agent_domain *dom, bool *
                 : "");
     if ((r = qmp_conn_execute(qmp, "cont", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err)) < 0)
         return r;
+    __atomic_store_n(&((struct qemu_dom *)dom->priv)->run_reason, "unpaused", __ATOMIC_SEQ_CST);
     *ret_changed = true;
     return 0;
 }
