@@ -414,14 +414,19 @@ static const struct verb *find_verb(const char *name)
 }
 
 /* VERB --help anywhere among its words, as virsh takes it; not inside a
- * monitor command, whose words are QEMU's. */
+ * monitor command (the words after NAME's first non-option), whose words
+ * are QEMU's. */
 static bool wants_help(int argc, char **argv)
 {
-    int last = strcmp(argv[0], "qemu-monitor-command") == 0 ? (argc > 1 ? 1 : 0) : argc - 1;
+    bool monitor = strcmp(argv[0], "qemu-monitor-command") == 0;
+    int words = 0;
 
-    for (int i = 1; i <= last; i++)
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0)
             return true;
+        if (monitor && strncmp(argv[i], "--", 2) != 0 && ++words == 2)
+            return false;
+    }
     return false;
 }
 
