@@ -1037,6 +1037,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
         if (postcopy_switched(m))
             postcopy_wait_outgoing(m);
         qemu_process_stop(ag, m->dom, NULL);
+        __atomic_store_n(&p->stop_reason, "migrated", __ATOMIC_SEQ_CST);
         hv_emit_event(ag, "stopped", m->dom->def->name, NULL);
         return 0;
     }
@@ -1057,6 +1058,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
                        "here",
                        m->dom->def->name);
             qemu_process_stop(ag, m->dom, NULL);
+            __atomic_store_n(&p->stop_reason, "migrated", __ATOMIC_SEQ_CST);
             hv_emit_event(ag, "stopped", m->dom->def->name, NULL);
             return HV_CONFIRM_COMPLETED;
         }

@@ -45,6 +45,11 @@ struct qemu_dom {
      * a resume, an incoming migration's end, a failed outgoing one's
      * resume. Atomic; a const string literal. */
     const char *run_reason;
+    /* Why the guest is off, libvirt's shut-off reasons: "destroyed",
+     * "migrated", "shutdown" (its SHUTDOWN event came), "crashed" (QEMU
+     * went away without one); NULL before the first start. Atomic; a
+     * const string literal. */
+    const char *stop_reason;
     /* domain.reboot armed QEMU's shutdown action 'pause': the guest's next
      * power-off is turned into a reset (qemu-guest.c). Atomic. */
     bool fake_reboot;
