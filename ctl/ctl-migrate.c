@@ -405,8 +405,10 @@ int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv)
     static const struct option opts[] = {
         {"completed", no_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},
+        {"domain", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
+    const char *name = NULL;
     bool completed = false, json = false;
     struct ctl_client *c = NULL;
     struct ferry_error err = {0};
@@ -420,15 +422,19 @@ int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv)
             completed = true;
         else if (o == 'j')
             json = true;
+        else if (o == 'd')
+            name = optarg;
         else
             return 2;
     }
-    if (argc - optind != 1) {
+    if (!name && optind < argc)
+        name = argv[optind++];
+    if (!name || optind != argc) {
         fprintf(stderr, "ferryctl: domjobinfo: expected NAME\n");
         return 2;
     }
     p = json_object_new_object();
-    json_object_object_add(p, "name", json_object_new_string(argv[optind]));
+    json_object_object_add(p, "name", json_object_new_string(name));
     json_object_object_add(p, "completed", json_object_new_boolean(completed));
     r = ctl_connect(uri, &c, &err);
     if (r == 0)
@@ -447,14 +453,15 @@ int ctl_cmd_domjobabort(const char *uri, int argc, char **argv)
     struct ctl_client *c = NULL;
     struct ferry_error err = {0};
     json_object *p;
+    char *name;
+    bool json;
     int r;
 
-    if (argc != 2) {
-        fprintf(stderr, "ferryctl: domjobabort: expected NAME\n");
+    if (ctl_parse_words(argc, argv, "domjobabort", 1, "domjobabort [--domain] NAME", NULL, NULL,
+                        &json, &name) < 0)
         return 2;
-    }
     p = json_object_new_object();
-    json_object_object_add(p, "name", json_object_new_string(argv[1]));
+    json_object_object_add(p, "name", json_object_new_string(name));
     r = ctl_connect(uri, &c, &err);
     if (r == 0)
         r = ctl_client_call(c, "job.abort", p, CALL_TIMEOUT_MS, NULL, &err);

@@ -241,10 +241,10 @@ def test_cancelled_job():
     t.start()
     wait_for(lambda: a.ctl_json("domjobinfo", "cx").get("type") == "unbounded", 20,
              "the migration to start")
-    a.ctl("domjobabort", "cx")
+    a.ctl("domjobabort", "--domain", "cx")
     t.join(30)
     assert not t.is_alive() and out["r"].returncode != 0, out
-    text = jobinfo_text(a, "cx")
+    text = a.ctl("domjobinfo", "--domain", "cx", "--completed").stdout
     assert re.search(r"^Job type: +Cancelled$", text, re.M), text
     assert a.ctl_json("domjobinfo", "cx", "--completed")["status"] == "cancelled"
     assert a.ctl("domstate", "cx").stdout == "running\n"
