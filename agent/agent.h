@@ -18,7 +18,10 @@
 #include "util.h"
 
 #define AGENT_MAX_DOMAINS 256
-#define AGENT_MAX_CLIENTS 64
+/* Completed jobs of transient domains gone after migrating away, kept for
+ * job.info (the oldest is dropped beyond this). */
+#define AGENT_DEPARTED_KEPT 16
+#define AGENT_MAX_CLIENTS   64
 
 struct agent_config {
     char *listen;  /* "ADDR:PORT" for TCP, NULL = no TCP listener */
@@ -160,6 +163,15 @@ struct agent {
     volatile int quit;
     void *driver_priv;
     struct agent_volumes *volumes; /* the images ferryd created (agent/volumes.h) */
+    /* Under LOCK: job.info's completed statistics of transient domains
+     * forgotten once they migrated away, oldest first, so that a client
+     * printing a migration's statistics after Confirm (ferryctl migrate
+     * --verbose) finds them whether or not the guest was persistent. */
+    struct {
+        char *name;
+        json_object *info;
+    } departed[AGENT_DEPARTED_KEPT];
+    size_t n_departed;
 };
 
 /* Loads identity and persistent domains, re-attaches running guests.

@@ -204,6 +204,19 @@ int api_domain_destroy(struct api_ctx *ctx, json_object *params, json_object **r
     return r;
 }
 
+/* libvirt's domain id: -1 for a domain that is off; ferry has no ids of
+ * its own and shows the hypervisor process id (the driver's "pid" in
+ * INFO, which the caller filled under the domain lock). */
+static int64_t domain_id(const char *state, json_object *info)
+{
+    json_object *pid = NULL;
+
+    return strcmp(state, "shutoff") != 0 && json_object_object_get_ex(info, "pid", &pid) &&
+                   json_object_get_int64(pid) > 0
+               ? json_object_get_int64(pid)
+               : -1;
+}
+
 static json_object *domain_summary(struct api_ctx *ctx, struct agent_domain *dom)
 {
     json_object *o = json_object_new_object();
@@ -219,6 +232,14 @@ static json_object *domain_summary(struct api_ctx *ctx, struct agent_domain *dom
     json_object_object_add(o, "persistent", json_object_new_boolean(dom->persistent_def != NULL));
     pthread_mutex_lock(&dom->lock);
     json_object_object_add(o, "location", agent_location_json(dom));
+    if (ctx->ag->driver->domain_info) {
+        _cleanup_(json_object_putp) json_object *info = json_object_new_object();
+
+        ctx->ag->driver->domain_info(ctx->ag, dom, info);
+        json_object_object_add(o, "id", json_object_new_int64(domain_id(st, info)));
+    } else {
+        json_object_object_add(o, "id", json_object_new_int64(-1));
+    }
     pthread_mutex_unlock(&dom->lock);
     return o;
 }
@@ -414,16 +435,7 @@ int api_domain_info(struct api_ctx *ctx, json_object *params, json_object **ret,
     if (ctx->ag->driver->domain_info)
         ctx->ag->driver->domain_info(ctx->ag, dom, o);
     pthread_mutex_unlock(&dom->lock);
-    {
-        /* libvirt's id: -1 for a domain that is off; ferry has no ids of
-         * its own and shows the hypervisor process id. */
-        json_object *pid = NULL;
-        int64_t id = strcmp(st, "shutoff") != 0 && json_object_object_get_ex(o, "pid", &pid) &&
-                             json_object_get_int64(pid) > 0
-                         ? json_object_get_int64(pid)
-                         : -1;
-        json_object_object_add(o, "id", json_object_new_int64(id));
-    }
+    json_object_object_add(o, "id", json_object_new_int64(domain_id(st, o)));
     agent_domain_unref(ctx->ag, dom);
     *ret = o;
     return 0;
@@ -455,8 +467,8 @@ int api_domain_blklist(struct api_ctx *ctx, json_object *params, json_object **r
                           : d->readonly  ? "read-only"
                                          : NULL;
 
-        json_object_object_add(o, "type", json_object_new_string("file"));
-        json_object_object_add(o, "device", json_object_new_string("disk"));
+        json_object_object_add(o, "type", json_object_new_string(d->block ? "block" : "file"));
+        json_object_object_add(o, "device", json_object_new_string(d->cdrom ? "cdrom" : "disk"));
         json_object_object_add(o, "target", json_object_new_string(d->target));
         json_object_object_add(o, "source", d->source ? json_object_new_string(d->source) : NULL);
         json_object_object_add(o, "bus", json_object_new_string(d->bus[0] ? d->bus : "virtio"));

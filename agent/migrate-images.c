@@ -106,6 +106,7 @@ void mig_images_arrived(struct agent *ag, struct mig_step *s)
                 free(pd->source);
                 pd->source = strdup(live->source);
                 pd->format = live->format;
+                pd->block = live->block;
                 save = true;
             }
         }

@@ -271,6 +271,69 @@ void hv_job_emit_progress(struct mig_ctx *m)
     hv_emit_event(m->agent, "migration-progress", m->dom->def->name, o);
 }
 
+/* job.info's answer for DOM's last completed job; JOB->lock held. */
+static json_object *completed_json(const struct agent_job *job)
+{
+    json_object *o = stats_json(&job->completed, job->completed_operation, false,
+                                job->completed.time_elapsed_ms);
+
+    if (job->completed_error[0])
+        json_object_object_add(o, "error", json_object_new_string(job->completed_error));
+    add_convergence(o, &job->completed, job->completed_disks, false);
+    if (job->completed_disks)
+        json_object_object_add(o, "disks", json_object_get(job->completed_disks));
+    json_object_object_add(o, "timeline_start",
+                           json_object_new_int64(job->completed_timeline_base_us / 1000));
+    json_object_object_add(
+        o, "timeline",
+        agent_timeline_json(&job->completed_timeline, job->completed_timeline_base_us));
+    return o;
+}
+
+void agent_job_keep_departed(struct agent *ag, struct agent_domain *dom)
+{
+    json_object *info = NULL;
+    size_t i;
+
+    pthread_mutex_lock(&dom->job.lock);
+    if (dom->job.has_completed)
+        info = completed_json(&dom->job);
+    pthread_mutex_unlock(&dom->job.lock);
+    if (!info)
+        return;
+    pthread_mutex_lock(&ag->lock);
+    for (i = 0; i < ag->n_departed; i++)
+        if (strcmp(ag->departed[i].name, dom->def->name) == 0)
+            break;
+    if (i == ARRAY_SIZE(ag->departed))
+        i = 0; /* full: the oldest goes */
+    if (i < ag->n_departed) {
+        free(ag->departed[i].name);
+        json_object_put(ag->departed[i].info);
+        memmove(&ag->departed[i], &ag->departed[i + 1],
+                (ag->n_departed - i - 1) * sizeof ag->departed[0]);
+        ag->n_departed--;
+    }
+    ag->departed[ag->n_departed].name = ferry_strdup(dom->def->name);
+    ag->departed[ag->n_departed].info = info;
+    ag->n_departed++;
+    pthread_mutex_unlock(&ag->lock);
+}
+
+/* The kept completed job of the departed domain NAME (a new reference), or
+ * NULL. */
+static json_object *departed_info(struct agent *ag, const char *name)
+{
+    json_object *o = NULL;
+
+    pthread_mutex_lock(&ag->lock);
+    for (size_t i = 0; i < ag->n_departed && !o; i++)
+        if (strcmp(ag->departed[i].name, name) == 0)
+            o = json_object_get(ag->departed[i].info);
+    pthread_mutex_unlock(&ag->lock);
+    return o;
+}
+
 int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
                  struct ferry_error *err)
 {
@@ -284,6 +347,10 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
         (r = api_param_bool(params, "completed", &completed, err)) < 0)
         return r;
     dom = agent_domain_lookup(ctx->ag, name);
+    if (!dom && completed && (o = departed_info(ctx->ag, name))) {
+        *ret = o;
+        return 0;
+    }
     if (!dom)
         return ferry_error_set(err, ENOENT, "domain '%s' not found", name);
     /* Before QEMU's RAM migration starts (a disk copy runs first) QEMU
@@ -313,18 +380,7 @@ int api_job_info(struct api_ctx *ctx, json_object *params, json_object **ret,
         json_object_object_add(o, "timeline",
                                agent_timeline_json(&dom->job.timeline, dom->job.timeline_base_us));
     } else if (completed && dom->job.has_completed) {
-        o = stats_json(&dom->job.completed, dom->job.completed_operation, false,
-                       dom->job.completed.time_elapsed_ms);
-        if (dom->job.completed_error[0])
-            json_object_object_add(o, "error", json_object_new_string(dom->job.completed_error));
-        add_convergence(o, &dom->job.completed, dom->job.completed_disks, false);
-        if (dom->job.completed_disks)
-            json_object_object_add(o, "disks", json_object_get(dom->job.completed_disks));
-        json_object_object_add(o, "timeline_start",
-                               json_object_new_int64(dom->job.completed_timeline_base_us / 1000));
-        json_object_object_add(
-            o, "timeline",
-            agent_timeline_json(&dom->job.completed_timeline, dom->job.completed_timeline_base_us));
+        o = completed_json(&dom->job);
     } else {
         o = json_object_new_object();
         json_object_object_add(o, "type", json_object_new_string("none"));

@@ -65,5 +65,8 @@ enum orphan_action mig_orphan_rule(const struct agent_job *job);
  * ACTION is what the agent did about it. */
 void mig_publish_abandoned(struct agent *ag, struct agent_domain *dom, const char *phase,
                            const char *action);
+/* Keeps DOM's completed job (job.info with completed) in AG after DOM, a
+ * transient domain that migrated away, is forgotten (migrate-job.c). */
+void agent_job_keep_departed(struct agent *ag, struct agent_domain *dom);
 
 #endif

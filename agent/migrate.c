@@ -726,6 +726,8 @@ static void job_end(struct agent *ag, struct mig_step *s, const struct ferry_err
     s->dom->job_busy = false;
     pthread_mutex_unlock(&s->dom->lock);
     job_publish(ag, s->dom, success ? "migration-completed" : "migration-failed", outcome);
+    if (drop && !incoming)
+        agent_job_keep_departed(ag, s->dom);
     if (drop)
         agent_domain_remove(ag, s->dom);
     if (collect_why)

@@ -424,6 +424,11 @@ void agent_fini(struct agent *ag)
         agent_domain_unref(ag, dom);
         pthread_mutex_lock(&ag->lock);
     }
+    for (size_t i = 0; i < ag->n_departed; i++) {
+        free(ag->departed[i].name);
+        json_object_put(ag->departed[i].info);
+    }
+    ag->n_departed = 0;
     pthread_mutex_unlock(&ag->lock);
     pthread_mutex_lock(&sinks_lock);
     for (size_t i = 0; i < AGENT_EVENTS_KEPT; i++) {

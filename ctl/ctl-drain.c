@@ -158,7 +158,8 @@ static int by_name(const void *a, const void *b)
  * drain's own options or migrate's, passed to migrate's parser. */
 static bool is_dest_uri(const char *s)
 {
-    return strncmp(s, "ferry+tcp://", 12) == 0 || strncmp(s, "ferry+tls://", 12) == 0;
+    return strncmp(s, "ferry+tcp://", 12) == 0 || strncmp(s, "ferry+tls://", 12) == 0 ||
+           strncmp(s, "ferry://", 8) == 0;
 }
 
 static void drain_usage(FILE *f)

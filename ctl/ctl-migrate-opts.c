@@ -23,6 +23,8 @@ enum {
     O_VERBOSE,
     O_JSON,
     O_HELP,
+    O_DOMAIN,
+    O_DESTURI,
 };
 
 enum kind { K_FLAG, K_STR, K_U64, K_UINT, K_BOOL, K_OPTION };
@@ -54,16 +56,21 @@ static const struct row {
     {O_JSON, K_OPTION, "json", NULL, NULL, "print the completed job statistics as JSON", 0, 0, 0,
      0},
     {O_HELP, K_OPTION, "help", NULL, NULL, NULL, 0, 0, 0, 0},
+    /* virsh's named forms of the two words. */
+    {O_DOMAIN, K_OPTION, "domain", NULL, "NAME", "the guest (instead of the first word)", 0, 0, 0,
+     0},
+    {O_DESTURI, K_OPTION, "desturi", NULL, "URI", "the destination (instead of the second word)", 0,
+     0, 0, 0},
 };
 
 #define FIELD(p, row, type) ((type *)((char *)(p) + (row)->offset))
 
 void ctl_migrate_usage(FILE *f)
 {
-    fputs("Usage: ferryctl [-c SRCURI] migrate [OPTIONS] NAME DESTURI\n"
+    fputs("Usage: ferryctl [-c SRCURI] migrate [OPTIONS] [--domain] NAME [--desturi] DESTURI\n"
           "\n"
-          "DESTURI is the destination agent: ferry+tcp://HOST:PORT, ferry+tls://HOST:PORT\n"
-          "or a socket path.\n",
+          "DESTURI is the destination agent: ferry+tcp://HOST[:PORT], ferry+tls://HOST[:PORT],\n"
+          "ferry://HOST[:PORT] or HOST:PORT (plain TCP; default port 7070), or a socket path.\n",
           f);
     for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
         const struct row *r = &rows[i];
@@ -190,6 +197,12 @@ static int own_option(int id, const char *arg, struct ctl_migrate_opts *o)
     case O_JSON:
         o->json = true;
         return 0;
+    case O_DOMAIN:
+        o->name = arg;
+        return 0;
+    case O_DESTURI:
+        o->desturi = arg;
+        return 0;
     case O_DISKS: {
         _cleanup_free_ char *list = ferry_strdup(arg);
         char *save = NULL;
@@ -291,12 +304,16 @@ int ctl_migrate_parse(int argc, char **argv, struct ctl_migrate_opts *o)
     /* --parallel-connections N implies --parallel. */
     if (o->params.parallel_connections)
         o->params.flags |= MIG_PARALLEL;
-    if (argc - optind != 2) {
-        fprintf(stderr, "ferryctl: migrate: expected NAME DESTURI\n");
+    /* Words fill what --domain/--desturi left, in that order. */
+    if (!o->name && optind < argc)
+        o->name = argv[optind++];
+    if (!o->desturi && optind < argc)
+        o->desturi = argv[optind++];
+    if (!o->name || !o->desturi || optind != argc) {
+        fprintf(stderr, "ferryctl: migrate: expected NAME DESTURI (or --domain NAME --desturi "
+                        "URI)\n");
         return -1;
     }
-    o->name = argv[optind];
-    o->desturi = argv[optind + 1];
     if (o->params.timeout_s && !o->params.timeout_suspend && !o->params.timeout_postcopy)
         o->params.timeout_suspend = true; /* --timeout's default action */
     return 0;

@@ -150,11 +150,12 @@ static int remote_call(void *opaque, const char *method, json_object *params, in
     return ctl_client_call(opaque, method, params, timeout_ms, ret, err);
 }
 
+/* The v3 steps as they happen: for --debug, as virsh's own debug log
+ * shows them; --verbose is virsh's progress and statistics only. */
 static void on_step(const char *step, int version, void *opaque)
 {
-    bool *verbose = opaque;
-
-    if (!*verbose)
+    (void)opaque;
+    if (!ferry_log_enabled(FERRY_LOG_DEBUG))
         return;
     pthread_mutex_lock(&out_lock);
     /* End a progress line first: steps get lines of their own. */
@@ -246,6 +247,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
     struct ferry_error err = {0};
     bool verbose, json;
     const char *name, *desturi;
+    _cleanup_free_ char *desturi_n = NULL;
     int r = 1;
 
     switch (ctl_migrate_parse(argc, argv, &o)) {
@@ -258,7 +260,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
     verbose = o.verbose;
     json = o.json;
     name = o.name;
-    desturi = o.desturi;
+    /* One spelling for both agents and the source's p2p connection. */
+    desturi = desturi_n = ctl_uri_normalize(o.desturi);
     /* Refuse invalid combinations here too, before any agent is touched
      * (the agents check again: an orchestrator may skip ferryctl). */
     if (mig_params_validate(mpp, ~0u, &err) < 0) {
@@ -275,7 +278,7 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         have_thread = pthread_create(&t, NULL, progress_thread, &pr) == 0;
-        r = ctl_migrate_run(uri, name, desturi, mpp, on_step, &verbose, &err);
+        r = ctl_migrate_run(uri, name, desturi, mpp, on_step, NULL, &err);
         pr.stop = true;
         if (have_thread)
             pthread_join(t, NULL);
@@ -313,6 +316,21 @@ out:
     return r;
 }
 
+/* virsh's vshPrettyCapacity: three decimals and the largest binary unit
+ * that keeps the value at or above 1. */
+static void fmt_capacity(char *buf, size_t len, uint64_t b)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)b;
+    size_t u = 0;
+
+    while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, "%.3f %s", v, units[u]);
+}
+
 static void row_ms(const char *label, json_object *o, const char *key)
 {
     json_object *v = json_object_object_get(o, key);
@@ -328,8 +346,20 @@ static void row_bytes(const char *label, json_object *o, const char *key)
 
     if (!v)
         return;
-    fmt_bytes(b, sizeof b, (uint64_t)json_object_get_int64(v));
+    fmt_capacity(b, sizeof b, (uint64_t)json_object_get_int64(v));
     printf("%-18s %s\n", label, b);
+}
+
+/* A rate: virsh's "MiB/s". */
+static void row_bps(const char *label, json_object *o, const char *key)
+{
+    json_object *v = json_object_object_get(o, key);
+    char b[32];
+
+    if (!v)
+        return;
+    fmt_capacity(b, sizeof b, (uint64_t)json_object_get_int64(v));
+    printf("%-18s %s/s\n", label, b);
 }
 
 static void row_num(const char *label, json_object *o, const char *key, const char *unit)
@@ -342,8 +372,8 @@ static void row_num(const char *label, json_object *o, const char *key, const ch
 
 static void print_jobinfo(json_object *o, bool json)
 {
-    json_object *t, *op, *disks, *e;
-    const char *type, *opn;
+    json_object *t, *op, *disks, *e, *st;
+    const char *type, *opn, *status;
 
     if (json) {
         ctl_print_json(o);
@@ -351,10 +381,16 @@ static void print_jobinfo(json_object *o, bool json)
     }
     t = json_object_object_get(o, "type");
     type = t ? json_object_get_string(t) : "none";
+    st = json_object_object_get(o, "status");
+    status = st ? json_object_get_string(st) : "";
+    /* libvirt's job types: a finished job is Completed, Failed or
+     * Cancelled (VIR_DOMAIN_JOB_*), the API's status tells which. */
     printf("%-18s %s\n", "Job type:",
-           strcmp(type, "unbounded") == 0   ? "Unbounded"
-           : strcmp(type, "completed") == 0 ? "Completed"
-                                            : "None");
+           strcmp(type, "unbounded") == 0     ? "Unbounded"
+           : strcmp(type, "completed") != 0   ? "None"
+           : strcmp(status, "cancelled") == 0 ? "Cancelled"
+           : strcmp(status, "failed") == 0    ? "Failed"
+                                              : "Completed");
     if (strcmp(type, "none") == 0)
         return;
     op = json_object_object_get(o, "operation");
@@ -363,7 +399,7 @@ static void print_jobinfo(json_object *o, bool json)
            strcmp(opn, "migration-out") == 0  ? "Outgoing migration"
            : strcmp(opn, "migration-in") == 0 ? "Incoming migration"
                                               : opn);
-    printf("%-18s %s\n", "Status:", json_object_get_string(json_object_object_get(o, "status")));
+    printf("%-18s %s\n", "Status:", status);
     if (json_object_object_get(o, "phase"))
         printf("%-18s %s\n", "Phase:", json_object_get_string(json_object_object_get(o, "phase")));
     row_ms("Time elapsed:", o, "time_elapsed");
@@ -374,7 +410,7 @@ static void print_jobinfo(json_object *o, bool json)
     row_bytes("Memory processed:", o, "memory_processed");
     row_bytes("Memory remaining:", o, "memory_remaining");
     row_bytes("Memory total:", o, "memory_total");
-    row_bytes("Memory bandwidth:", o, "memory_bps");
+    row_bps("Memory bandwidth:", o, "memory_bps");
     row_num("Dirty rate:", o, "memory_dirty_rate", "pages/s");
     row_num("Iteration:", o, "memory_iteration", "");
     row_num("Constant pages:", o, "memory_constant_pages", "");
@@ -382,7 +418,7 @@ static void print_jobinfo(json_object *o, bool json)
     row_bytes("File processed:", o, "disk_processed");
     row_bytes("File remaining:", o, "disk_remaining");
     row_bytes("File total:", o, "disk_total");
-    row_bytes("File bandwidth:", o, "disk_bps");
+    row_bps("File bandwidth:", o, "disk_bps");
     row_num("Disk passes:", o, "disk_passes", "");
     row_bytes("File dirty rate:", o, "disk_dirty_rate");
     row_bytes("File copy rate:", o, "disk_copy_rate");
@@ -406,22 +442,24 @@ static void print_jobinfo(json_object *o, bool json)
     for (size_t i = 0; disks && i < json_object_array_length(disks); i++) {
         json_object *d = json_object_array_get_idx(disks, i);
         char a[32], b[32], c[32];
-        fmt_bytes(a, sizeof a,
-                  (uint64_t)json_object_get_int64(json_object_object_get(d, "copied")));
-        fmt_bytes(b, sizeof b, (uint64_t)json_object_get_int64(json_object_object_get(d, "total")));
-        fmt_bytes(c, sizeof c, (uint64_t)json_object_get_int64(json_object_object_get(d, "bps")));
+        fmt_capacity(a, sizeof a,
+                     (uint64_t)json_object_get_int64(json_object_object_get(d, "copied")));
+        fmt_capacity(b, sizeof b,
+                     (uint64_t)json_object_get_int64(json_object_object_get(d, "total")));
+        fmt_capacity(c, sizeof c,
+                     (uint64_t)json_object_get_int64(json_object_object_get(d, "bps")));
         printf("Disk %-13s %s of %s, %s/s, pass %lld",
                json_object_get_string(json_object_object_get(d, "target")), a, b, c,
                (long long)json_object_get_int64(json_object_object_get(d, "pass")));
         /* Engine 'ferry': dirty rate, copy rate, write cap (per second). */
         if (json_object_object_get(d, "dirty_rate")) {
             char dr[32], cr[32], th[32];
-            fmt_bytes(dr, sizeof dr,
-                      (uint64_t)json_object_get_int64(json_object_object_get(d, "dirty_rate")));
-            fmt_bytes(cr, sizeof cr,
-                      (uint64_t)json_object_get_int64(json_object_object_get(d, "copy_rate")));
-            fmt_bytes(th, sizeof th,
-                      (uint64_t)json_object_get_int64(json_object_object_get(d, "throttle")));
+            fmt_capacity(dr, sizeof dr,
+                         (uint64_t)json_object_get_int64(json_object_object_get(d, "dirty_rate")));
+            fmt_capacity(cr, sizeof cr,
+                         (uint64_t)json_object_get_int64(json_object_object_get(d, "copy_rate")));
+            fmt_capacity(th, sizeof th,
+                         (uint64_t)json_object_get_int64(json_object_object_get(d, "throttle")));
             printf(
                 ", dirty %s/s, copy %s/s, cap %s/s, final pass %lld ms", dr, cr, th,
                 (long long)json_object_get_int64(json_object_object_get(d, "predicted_downtime")));
@@ -439,8 +477,10 @@ int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv)
     static const struct option opts[] = {
         {"completed", no_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},
+        {"domain", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0},
     };
+    const char *name = NULL;
     bool completed = false, json = false;
     struct ctl_client *c = NULL;
     struct ferry_error err = {0};
@@ -454,15 +494,19 @@ int ctl_cmd_domjobinfo(const char *uri, int argc, char **argv)
             completed = true;
         else if (o == 'j')
             json = true;
+        else if (o == 'd')
+            name = optarg;
         else
             return 2;
     }
-    if (argc - optind != 1) {
+    if (!name && optind < argc)
+        name = argv[optind++];
+    if (!name || optind != argc) {
         fprintf(stderr, "ferryctl: domjobinfo: expected NAME\n");
         return 2;
     }
     p = json_object_new_object();
-    json_object_object_add(p, "name", json_object_new_string(argv[optind]));
+    json_object_object_add(p, "name", json_object_new_string(name));
     json_object_object_add(p, "completed", json_object_new_boolean(completed));
     r = ctl_connect(uri, &c, &err);
     if (r == 0)
@@ -481,14 +525,15 @@ int ctl_cmd_domjobabort(const char *uri, int argc, char **argv)
     struct ctl_client *c = NULL;
     struct ferry_error err = {0};
     json_object *p;
+    char *name;
+    bool json;
     int r;
 
-    if (argc != 2) {
-        fprintf(stderr, "ferryctl: domjobabort: expected NAME\n");
+    if (ctl_parse_words(argc, argv, "domjobabort", 1, "domjobabort [--domain] NAME", NULL, NULL,
+                        &json, &name) < 0)
         return 2;
-    }
     p = json_object_new_object();
-    json_object_object_add(p, "name", json_object_new_string(argv[1]));
+    json_object_object_add(p, "name", json_object_new_string(name));
     r = ctl_connect(uri, &c, &err);
     if (r == 0)
         r = ctl_client_call(c, "job.abort", p, CALL_TIMEOUT_MS, NULL, &err);

@@ -41,7 +41,9 @@ _ferryctl()
         migrate-postcopy migrate-setspeed migrate-getspeed migrate-setspeed-disk
         migrate-getspeed-disk migrate-setmaxdowntime
         migrate-getmaxdowntime migrate-compcache events vol-list vol-delete maintenance drain
-        domxml-from-native domxml-to-native help"
+        domxml-from-native domxml-to-native shutdown reboot reset console domiflist domifaddr
+        domblkinfo vncdisplay help"
+    local uris="ferry+tcp:// ferry+tls:// ferry://"
     local i verb="" uri="" verb_at=0
     for ((i = 1; i < cword; i++)); do
         case "${words[i]}" in
@@ -60,11 +62,19 @@ _ferryctl()
 
     case "$prev" in
     -c | --connect)
-        COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "ferry+tcp:// ferry+tls://" -- "$cur"))
+        COMPREPLY=($(compgen -f -- "$cur") $(compgen -W "$uris" -- "$cur"))
         return
         ;;
     --tls-dir)
         _ferryctl_files -d
+        return
+        ;;
+    --domain)
+        [[ -n $verb ]] && COMPREPLY=($(compgen -W "$(_ferryctl_domains "$uri")" -- "$cur"))
+        return
+        ;;
+    --desturi)
+        COMPREPLY=($(compgen -W "$uris" -- "$cur"))
         return
         ;;
     esac
@@ -84,8 +94,10 @@ _ferryctl()
         flags="$(ferryctl migrate --help 2>/dev/null | grep -oE -- '--[a-z0-9-]+[*]?' | grep -v '[*]$' | sort -u) --verbose --json"
         [[ $verb == drain ]] && flags="$flags --max-parallel --keep-going"
         ;;
-    list) flags="--all --json" ;;
-    domstate) flags="--reason --json" ;;
+    list) flags="--all --inactive --name --uuid --json" ;;
+    domstate) flags="--domain --reason --json" ;;
+    migrate-setspeed) flags="--domain --bandwidth --json" ;;
+    migrate-setmaxdowntime) flags="--domain --downtime --json" ;;
     dumpxml) flags="--inactive" ;;
     domblklist) flags="--details --inactive --json" ;;
     domjobinfo) flags="--completed --json" ;;
@@ -94,6 +106,7 @@ _ferryctl()
     migrate-compcache) flags="--size" ;;
     *) flags="--json" ;;
     esac
+    flags="$flags --help" # every verb's usage
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$flags" -- "$cur"))
         return
@@ -106,9 +119,12 @@ _ferryctl()
         COMPREPLY=($(compgen -W "on off" -- "$cur"))
         ;;
     drain)
-        COMPREPLY=($(compgen -W "ferry+tcp:// ferry+tls://" -- "$cur"))
+        COMPREPLY=($(compgen -W "$uris" -- "$cur"))
         ;;
-    vol-delete | list | capabilities | vol-list | events | help) ;;
+    help)
+        ((cword == verb_at + 1)) && COMPREPLY=($(compgen -W "$verbs" -- "$cur"))
+        ;;
+    vol-delete | list | capabilities | vol-list | events) ;;
     *)
         # The domain is the verb's first argument; migrate's second is the
         # destination.
@@ -119,7 +135,7 @@ _ferryctl()
         if ((args == 0)); then
             COMPREPLY=($(compgen -W "$(_ferryctl_domains "$uri")" -- "$cur"))
         elif [[ $verb == migrate ]] && ((args == 1)); then
-            COMPREPLY=($(compgen -W "ferry+tcp:// ferry+tls://" -- "$cur"))
+            COMPREPLY=($(compgen -W "$uris" -- "$cur"))
         fi
         ;;
     esac

@@ -19,112 +19,22 @@
 
 #define CALL_TIMEOUT_MS 120000
 
-/* Runs one call against URI and returns its result (caller puts). */
-static int simple_call(const char *uri, const char *verb, const char *method, json_object *params,
-                       json_object **ret)
-{
-    struct ctl_client *c = NULL;
-    struct ferry_error err = {0};
-    int r;
-
-    r = ctl_connect(uri, &c, &err);
-    if (r == 0)
-        r = ctl_client_call(c, method, params, CALL_TIMEOUT_MS, ret, &err);
-    else
-        json_object_put(params);
-    ctl_client_free(c);
-    if (r < 0)
-        return ctl_fail(verb, &err);
-    return 0;
-}
-
-static json_object *name_params(const char *name)
-{
-    json_object *p = json_object_new_object();
-
-    json_object_object_add(p, "name", json_object_new_string(name));
-    return p;
-}
-
-/* Common option parsing for simple verbs: --json and positional args. */
-struct simple_opts {
-    bool json;
-    bool all;
-    bool hmp;
-    bool inactive;
-    bool completed;
-    bool reason;
-    int argc;
-    char **argv;
-};
-
-static int parse_simple(int argc, char **argv, struct simple_opts *o, const char *verb,
-                        int min_args, int max_args)
-{
-    static const struct option opts[] = {
-        {"json", no_argument, NULL, 'j'},      {"all", no_argument, NULL, 'a'},
-        {"hmp", no_argument, NULL, 'H'},       {"inactive", no_argument, NULL, 'i'},
-        {"completed", no_argument, NULL, 'C'}, {"reason", no_argument, NULL, 'r'},
-        {"pretty", no_argument, NULL, 'p'},    {NULL, 0, NULL, 0},
-    };
-    int c;
-
-    memset(o, 0, sizeof *o);
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            o->json = true;
-            break;
-        case 'a':
-            o->all = true;
-            break;
-        case 'H':
-            o->hmp = true;
-            break;
-        case 'i':
-            o->inactive = true;
-            break;
-        case 'C':
-            o->completed = true;
-            break;
-        case 'r':
-            o->reason = true;
-            break;
-        case 'p':
-            break;
-        default:
-            fprintf(stderr, "ferryctl: %s: bad option\n", verb);
-            return -1;
-        }
-    }
-    o->argc = argc - optind;
-    o->argv = argv + optind;
-    if (o->argc < min_args || (max_args >= 0 && o->argc > max_args)) {
-        fprintf(stderr, "ferryctl: %s: expected %d%s argument%s, got %d\n", verb, min_args,
-                max_args < 0 ? " or more" : (max_args != min_args ? "-more" : ""),
-                min_args == 1 && max_args == 1 ? "" : "s", o->argc);
-        return -1;
-    }
-    return 0;
-}
-
 static int cmd_define(const char *uri, int argc, char **argv)
 {
-    struct simple_opts o;
+    struct ctl_simple_opts o;
     _cleanup_free_ char *xml = NULL;
     _cleanup_(json_object_putp) json_object *res = NULL;
     struct ferry_error err = {0};
     json_object *p, *ign;
     int r;
 
-    if (parse_simple(argc, argv, &o, "define", 1, 1) < 0)
+    if (ctl_parse_simple(argc, argv, &o, "define", 1, 1) < 0)
         return 2;
     if (ferry_read_file(o.argv[0], 1u << 20, &xml, NULL, &err) < 0)
         return ctl_fail("define", &err);
     p = json_object_new_object();
     json_object_object_add(p, "xml", json_object_new_string(xml));
-    if ((r = simple_call(uri, "define", "domain.define", p, &res)) != 0)
+    if ((r = ctl_simple_call(uri, "define", "domain.define", p, &res)) != 0)
         return r;
     if (o.json) {
         ctl_print_json(res);
@@ -142,12 +52,12 @@ static int cmd_define(const char *uri, int argc, char **argv)
 static int cmd_name_verb(const char *uri, int argc, char **argv, const char *verb,
                          const char *method, const char *done_fmt)
 {
-    struct simple_opts o;
+    struct ctl_simple_opts o;
     int r;
 
-    if (parse_simple(argc, argv, &o, verb, 1, 1) < 0)
+    if (ctl_parse_simple(argc, argv, &o, verb, 1, 1) < 0)
         return 2;
-    if ((r = simple_call(uri, verb, method, name_params(o.argv[0]), NULL)) != 0)
+    if ((r = ctl_simple_call(uri, verb, method, ctl_name_params(o.argv[0]), NULL)) != 0)
         return r;
     if (o.json)
         printf("{}\n");
@@ -156,87 +66,15 @@ static int cmd_name_verb(const char *uri, int argc, char **argv, const char *ver
     return 0;
 }
 
-static int cmd_list(const char *uri, int argc, char **argv)
-{
-    struct simple_opts o;
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    json_object *p, *arr;
-    int r;
-
-    if (parse_simple(argc, argv, &o, "list", 0, 0) < 0)
-        return 2;
-    p = json_object_new_object();
-    json_object_object_add(p, "all", json_object_new_boolean(o.all));
-    if ((r = simple_call(uri, "list", "domain.list", p, &res)) != 0)
-        return r;
-    arr = json_object_object_get(res, "domains");
-    if (o.json) {
-        ctl_print_json(arr);
-        return 0;
-    }
-    printf(" %-30s %-10s %s\n", "Name", "State", "Persistent");
-    printf("------------------------------------------------------\n");
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        json_object *d = json_object_array_get_idx(arr, i);
-        printf(" %-30s %-10s %s\n", json_object_get_string(json_object_object_get(d, "name")),
-               json_object_get_string(json_object_object_get(d, "state")),
-               json_object_get_boolean(json_object_object_get(d, "persistent")) ? "yes" : "no");
-    }
-    return 0;
-}
-
-static int cmd_domstate(const char *uri, int argc, char **argv)
-{
-    struct simple_opts o;
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    const char *reason;
-    int r;
-
-    if (parse_simple(argc, argv, &o, "domstate", 1, 1) < 0)
-        return 2;
-    if ((r = simple_call(uri, "domstate", "domain.state", name_params(o.argv[0]), &res)) != 0)
-        return r;
-    if (o.json) {
-        ctl_print_json(res);
-        return 0;
-    }
-    reason = json_object_get_string(json_object_object_get(res, "reason"));
-    if (o.reason && reason && *reason)
-        printf("%s (%s)\n", json_object_get_string(json_object_object_get(res, "state")), reason);
-    else
-        printf("%s\n", json_object_get_string(json_object_object_get(res, "state")));
-    return 0;
-}
-
-static int cmd_dumpxml(const char *uri, int argc, char **argv)
-{
-    struct simple_opts o;
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    json_object *p;
-    int r;
-
-    if (parse_simple(argc, argv, &o, "dumpxml", 1, 1) < 0)
-        return 2;
-    p = name_params(o.argv[0]);
-    json_object_object_add(p, "inactive", json_object_new_boolean(o.inactive));
-    if ((r = simple_call(uri, "dumpxml", "domain.xml", p, &res)) != 0)
-        return r;
-    if (o.json)
-        ctl_print_json(res);
-    else
-        fputs(json_object_get_string(json_object_object_get(res, "xml")), stdout);
-    return 0;
-}
-
 static int cmd_capabilities(const char *uri, int argc, char **argv)
 {
-    struct simple_opts o;
+    struct ctl_simple_opts o;
     _cleanup_(json_object_putp) json_object *res = NULL;
     int r;
 
-    if (parse_simple(argc, argv, &o, "capabilities", 0, 0) < 0)
+    if (ctl_parse_simple(argc, argv, &o, "capabilities", 0, 0) < 0)
         return 2;
-    if ((r = simple_call(uri, "capabilities", "host.capabilities", NULL, &res)) != 0)
+    if ((r = ctl_simple_call(uri, "capabilities", "host.capabilities", NULL, &res)) != 0)
         return r;
     if (o.json)
         ctl_print_json(res);
@@ -287,10 +125,10 @@ static int cmd_monitor(const char *uri, int argc, char **argv)
             *end++ = ' ';
         end = stpcpy(end, argv[i]);
     }
-    p = name_params(name);
+    p = ctl_name_params(name);
     json_object_object_add(p, "command", json_object_new_string(cmd));
     json_object_object_add(p, "hmp", json_object_new_boolean(hmp));
-    if ((r = simple_call(uri, "qemu-monitor-command", "domain.monitor", p, &res)) != 0)
+    if ((r = ctl_simple_call(uri, "qemu-monitor-command", "domain.monitor", p, &res)) != 0)
         return r;
     out = json_object_get_string(json_object_object_get(res, "output"));
     failed = json_object_object_get(res, "failed");
@@ -391,50 +229,6 @@ static int cmd_events(const char *uri, int argc, char **argv)
     return 0;
 }
 
-/* ---- suspend, resume, dominfo, domblklist, migration tuning ---- */
-
-/* Words of a verb that takes NARGS positional words and, besides --json,
- * only the flags in FLAGS (NULL-terminated; *FLAG_SET[i] set when seen).
- * Done by hand rather than with getopt so that a negative number is
- * reported as a bad number, not as an unknown option. */
-static int parse_words(int argc, char **argv, const char *verb, int nargs, const char *usage_s,
-                       const char *const *flags, bool *flag_set, bool *json, char **words)
-{
-    int n = 0;
-
-    *json = false;
-    for (int i = 1; i < argc; i++) {
-        bool known = false;
-
-        if (strcmp(argv[i], "--json") == 0) {
-            *json = true;
-            continue;
-        }
-        for (size_t k = 0; flags && flags[k]; k++)
-            if (strcmp(argv[i], flags[k]) == 0)
-                known = flag_set[k] = true;
-        if (known)
-            continue;
-        if (strncmp(argv[i], "--", 2) == 0) {
-            fprintf(stderr, "ferryctl: %s: unknown option '%s' (usage: %s)\n", verb, argv[i],
-                    usage_s);
-            return -1;
-        }
-        if (n == nargs) {
-            fprintf(stderr, "ferryctl: %s: unexpected argument '%s' (usage: %s)\n", verb, argv[i],
-                    usage_s);
-            return -1;
-        }
-        words[n++] = argv[i];
-    }
-    if (n < nargs) {
-        fprintf(stderr, "ferryctl: %s: expected %d argument%s (usage: %s)\n", verb, nargs,
-                nargs == 1 ? "" : "s", usage_s);
-        return -1;
-    }
-    return 0;
-}
-
 static int cmd_suspend_resume(const char *uri, int argc, char **argv, bool resume)
 {
     const char *verb = resume ? "resume" : "suspend";
@@ -443,11 +237,11 @@ static int cmd_suspend_resume(const char *uri, int argc, char **argv, bool resum
     bool json;
     int r;
 
-    if (parse_words(argc, argv, verb, 1, resume ? "resume NAME" : "suspend NAME", NULL, NULL, &json,
-                    &name) < 0)
+    if (ctl_parse_words(argc, argv, verb, 1, resume ? "resume NAME" : "suspend NAME", NULL, NULL,
+                        &json, &name) < 0)
         return 2;
-    r = simple_call(uri, verb, resume ? "domain.resume" : "domain.suspend", name_params(name),
-                    &res);
+    r = ctl_simple_call(uri, verb, resume ? "domain.resume" : "domain.suspend",
+                        ctl_name_params(name), &res);
     if (r != 0)
         return r;
     if (json)
@@ -469,349 +263,176 @@ static int cmd_resume(const char *uri, int argc, char **argv)
     return cmd_suspend_resume(uri, argc, argv, true);
 }
 
-static int64_t jint(json_object *o, const char *key, int64_t dflt)
-{
-    json_object *v = NULL;
-
-    return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : dflt;
-}
-
-static const char *jstr(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : NULL;
-}
-
-static int cmd_dominfo(const char *uri, int argc, char **argv)
-{
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    char *name;
-    bool json;
-    int64_t id, cpu;
-    int r;
-
-    if (parse_words(argc, argv, "dominfo", 1, "dominfo NAME", NULL, NULL, &json, &name) < 0)
-        return 2;
-    if ((r = simple_call(uri, "dominfo", "domain.info", name_params(name), &res)) != 0)
-        return r;
-    if (json) {
-        ctl_print_json(res);
-        return 0;
-    }
-    /* virsh's layout and labels. */
-    id = jint(res, "id", -1);
-    if (id >= 0)
-        printf("%-15s %" PRId64 "\n", "Id:", id);
-    else
-        printf("%-15s %s\n", "Id:", "-");
-    printf("%-15s %s\n", "Name:", jstr(res, "name"));
-    printf("%-15s %s\n", "UUID:", jstr(res, "uuid"));
-    printf("%-15s %s\n", "OS Type:", jstr(res, "os_type"));
-    printf("%-15s %s\n", "State:", jstr(res, "state"));
-    printf("%-15s %" PRId64 "\n", "CPU(s):", jint(res, "vcpus", 0));
-    cpu = jint(res, "cpu_time", -1);
-    if (cpu >= 0)
-        printf("%-15s %.1fs\n", "CPU time:", (double)cpu / 1e9);
-    printf("%-15s %" PRId64 " KiB\n", "Max memory:", jint(res, "max_memory", 0));
-    printf("%-15s %" PRId64 " KiB\n", "Used memory:", jint(res, "used_memory", 0));
-    printf("%-15s %s\n", "Persistent:",
-           json_object_get_boolean(json_object_object_get(res, "persistent")) ? "yes" : "no");
-    printf("%-15s %s\n", "Autostart:", "disable");
-    {
-        /* Not a virsh line: where the definition's disk data is. */
-        json_object *loc = json_object_object_get(res, "location");
-        const char *st = loc ? jstr(loc, "state") : NULL;
-        if (st && strcmp(st, "here") != 0)
-            printf("%-15s %s to host '%s' (disks %s): start is refused\n",
-                   "Disk data:", strcmp(st, "moved") == 0 ? "migrated" : "migrating",
-                   jstr(loc, "host") ? jstr(loc, "host") : "?",
-                   jstr(loc, "disks") ? jstr(loc, "disks") : "?");
-    }
-    return 0;
-}
-
-static int cmd_domblklist(const char *uri, int argc, char **argv)
-{
-    static const char *const flags[] = {"--details", "--inactive", NULL};
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    bool set[2] = {false, false};
-    json_object *p, *arr;
-    char *name;
-    bool json;
-    int r;
-
-    if (parse_words(argc, argv, "domblklist", 1, "domblklist NAME [--details] [--inactive]", flags,
-                    set, &json, &name) < 0)
-        return 2;
-    p = name_params(name);
-    json_object_object_add(p, "inactive", json_object_new_boolean(set[1]));
-    if ((r = simple_call(uri, "domblklist", "domain.blklist", p, &res)) != 0)
-        return r;
-    arr = json_object_object_get(res, "disks");
-    if (json) {
-        ctl_print_json(arr);
-        return 0;
-    }
-    if (set[0])
-        printf(" %-6s %-8s %-8s %-7s %-22s %s\n", "Type", "Device", "Target", "Format", "Copy",
-               "Source");
-    else
-        printf(" %-8s %s\n", "Target", "Source");
-    printf("------------------------------------------------------------------------\n");
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        json_object *d = json_object_array_get_idx(arr, i);
-        const char *src = jstr(d, "source");
-        char copy[32];
-
-        if (!set[0]) {
-            printf(" %-8s %s\n", jstr(d, "target"), src ? src : "-");
-            continue;
-        }
-        /* Would --copy-storage-all/-inc (without --migrate-disks) copy it? */
-        if (json_object_get_boolean(json_object_object_get(d, "copy")))
-            snprintf(copy, sizeof copy, "yes");
-        else
-            snprintf(copy, sizeof copy, "no (%s)", jstr(d, "no_copy_reason"));
-        printf(" %-6s %-8s %-8s %-7s %-22s %s\n", jstr(d, "type"), jstr(d, "device"),
-               jstr(d, "target"), jstr(d, "format"), copy, src ? src : "-");
-    }
-    return 0;
-}
-
-/* migrate-setspeed / -getspeed / -setmaxdowntime / -getmaxdowntime. */
-static int cmd_tune(const char *uri, int argc, char **argv, const char *verb, const char *method,
-                    const char *key, const char *usage_s, bool set)
-{
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    char *words[2] = {NULL, NULL};
-    uint64_t v = 0;
-    json_object *p;
-    bool json;
-    int r;
-
-    if (parse_words(argc, argv, verb, set ? 2 : 1, usage_s, NULL, NULL, &json, words) < 0)
-        return 2;
-    if (set && ferry_parse_u64(words[1], &v) < 0) {
-        fprintf(stderr, "ferryctl: %s: %s '%s' is not a non-negative integer in range\n", verb, key,
-                words[1]);
-        return 2;
-    }
-    p = name_params(words[0]);
-    if (set)
-        json_object_object_add(p, key,
-                               json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v));
-    if ((r = simple_call(uri, verb, method, p, &res)) != 0)
-        return r;
-    if (json)
-        ctl_print_json(res);
-    else if (!set) /* like virsh: the setters print nothing */
-        printf("%" PRId64 "\n", jint(res, key, 0));
-    return 0;
-}
-
-static int cmd_setspeed(const char *uri, int argc, char **argv)
-{
-    return cmd_tune(uri, argc, argv, "migrate-setspeed", "migrate.set_max_speed", "bandwidth",
-                    "migrate-setspeed NAME BANDWIDTH (MiB/s, 0 = unlimited)", true);
-}
-
-static int cmd_getspeed(const char *uri, int argc, char **argv)
-{
-    return cmd_tune(uri, argc, argv, "migrate-getspeed", "migrate.get_max_speed", "bandwidth",
-                    "migrate-getspeed NAME", false);
-}
-
-/* The storage copy's own cap, while a migration with disks runs (a verb
- * of its own: virsh has none, and migrate-setspeed keeps virsh's meaning
- * for RAM and for disks without a cap of their own). */
-static int cmd_setspeed_disk(const char *uri, int argc, char **argv)
-{
-    return cmd_tune(uri, argc, argv, "migrate-setspeed-disk", "migrate.set_disk_speed",
-                    "bandwidth_disk", "migrate-setspeed-disk NAME BANDWIDTH (MiB/s, 0 = unlimited)",
-                    true);
-}
-
-static int cmd_getspeed_disk(const char *uri, int argc, char **argv)
-{
-    return cmd_tune(uri, argc, argv, "migrate-getspeed-disk", "migrate.get_disk_speed",
-                    "bandwidth_disk", "migrate-getspeed-disk NAME", false);
-}
-
-static int cmd_setmaxdowntime(const char *uri, int argc, char **argv)
-{
-    return cmd_tune(uri, argc, argv, "migrate-setmaxdowntime", "migrate.set_max_downtime",
-                    "downtime", "migrate-setmaxdowntime NAME MS", true);
-}
-
-static int cmd_getmaxdowntime(const char *uri, int argc, char **argv)
-{
-    return cmd_tune(uri, argc, argv, "migrate-getmaxdowntime", "migrate.get_max_downtime",
-                    "downtime", "migrate-getmaxdowntime NAME", false);
-}
-
-/* migrate-compcache NAME [--size BYTES]: sets (with --size), then reads
- * the xbzrle cache size, as virsh does. */
-static int cmd_compcache(const char *uri, int argc, char **argv)
-{
-    static const char usage_s[] = "migrate-compcache NAME [--size BYTES]";
-    _cleanup_(json_object_putp) json_object *res = NULL;
-    const char *name = NULL, *size = NULL;
-    bool json = false;
-    uint64_t v = 0;
-    json_object *p;
-    int r;
-
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc) {
-            size = argv[++i];
-        } else if (strncmp(argv[i], "--size=", 7) == 0) {
-            size = argv[i] + 7;
-        } else if (strncmp(argv[i], "--", 2) == 0 || name) {
-            fprintf(stderr, "ferryctl: migrate-compcache: unexpected '%s' (usage: %s)\n", argv[i],
-                    usage_s);
-            return 2;
-        } else {
-            name = argv[i];
-        }
-    }
-    if (!name) {
-        fprintf(stderr, "ferryctl: migrate-compcache: expected NAME (usage: %s)\n", usage_s);
-        return 2;
-    }
-    if (size && (ferry_parse_u64(size, &v) < 0 || v > INT64_MAX)) {
-        fprintf(stderr, "ferryctl: migrate-compcache: --size '%s' is not a byte count\n", size);
-        return 2;
-    }
-    if (size) {
-        p = name_params(name);
-        json_object_object_add(p, "cache_size", json_object_new_int64((int64_t)v));
-        if ((r = simple_call(uri, "migrate-compcache", "migrate.set_compression_cache", p, NULL)) !=
-            0)
-            return r;
-    }
-    if ((r = simple_call(uri, "migrate-compcache", "migrate.get_compression_cache",
-                         name_params(name), &res)) != 0)
-        return r;
-    if (json)
-        ctl_print_json(res);
-    else
-        printf("Compression cache: %.3f MiB\n", (double)jint(res, "cache_size", 0) / (1 << 20));
-    return 0;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] VERB [OPTIONS] ARGS\n"
-               "\n"
-               "URI: a control socket path, unix:PATH, ferry+tcp://HOST:PORT or\n"
-               "     ferry+tls://HOST:PORT (default $FERRY_DEFAULT_URI or\n"
-               "     /var/lib/ferry/ferryd.sock)\n"
-               "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
-               "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
-               "\n"
-               "Domains:\n"
-               "  define FILE                      define (or redefine) a domain from XML\n"
-               "  undefine NAME                    remove a persistent definition\n"
-               "  start NAME / destroy NAME        start / hard-stop a guest\n"
-               "  list [--all]                     list domains\n"
-               "  domstate NAME [--reason]         state from the hypervisor\n"
-               "  dumpxml NAME [--inactive]        domain XML\n"
-               "  qemu-monitor-command NAME [--hmp] CMD...\n"
-               "  suspend NAME / resume NAME       pause / resume the guest's vCPUs\n"
-               "  dominfo NAME                     state, vCPUs, memory, uuid, id (pid)\n"
-               "  domblklist NAME [--details] [--inactive]\n"
-               "                                   disks, and which --copy-storage-* copies\n"
-               "  shutdown NAME [--mode acpi] [--timeout SEC]\n"
-               "                                   ACPI power button; --timeout waits for it\n"
-               "  reboot NAME [--mode acpi]        power button, the power-off becomes a reset\n"
-               "  reset NAME                       hard reset\n"
-               "  console NAME [--timeout SEC]     the serial console (on the guest's host; ^])\n"
-               "  domiflist NAME [--inactive]      NICs: tap, type, bridge, model, MAC\n"
-               "  domifaddr NAME                   their addresses, and how they are known\n"
-               "  domblkinfo NAME DEVICE           capacity, allocation, physical size\n"
-               "  vncdisplay NAME                  the VNC display (HOST:N)\n"
-               "  capabilities                     host capabilities XML\n"
-               "Migration:\n"
-               "  migrate [OPTIONS] NAME DESTURI    see 'ferryctl migrate --help'\n"
-               "  domjobinfo NAME [--completed]    statistics of the running/last job\n"
-               "  domjobabort NAME                 cancel a running migration\n"
-               "  migrate-postcopy NAME            switch a --postcopy migration to post-copy\n"
-               "  migrate-setspeed NAME MIBS       bandwidth cap (RAM and disks), at once\n"
-               "  migrate-getspeed NAME            when migrating, else for the next one\n"
-               "  migrate-setspeed-disk NAME MIBS  the running disk copy's own cap, at once\n"
-               "  migrate-getspeed-disk NAME\n"
-               "  migrate-setmaxdowntime NAME MS   QEMU's downtime limit\n"
-               "  migrate-getmaxdowntime NAME\n"
-               "  migrate-compcache NAME [--size BYTES]  xbzrle cache (--compressed)\n"
-               "  events [--domain NAME] [--count N] [--timeout SEC] [--since SEQ]\n"
-               "                                   --since: first the kept events after SEQ\n"
-               "Storage (the images ferryd created for incoming migrations):\n"
-               "  vol-list                         path, size, guest, what uses each\n"
-               "  vol-delete PATH                  remove one that nothing uses\n"
-               "Host operation:\n"
-               "  maintenance [on|off]             no incoming migrations, no new guests\n"
-               "  drain [--max-parallel N] [--keep-going] [MIGRATE-OPTIONS] DESTURI...\n"
-               "                                   maintenance on, then every guest away\n"
-               "Xen configuration:\n"
-               "  domxml-from-native xen-xl FILE   xl.cfg to domain XML\n"
-               "  domxml-to-native xen-xl FILE     domain XML to xl.cfg\n"
-               "\n"
-               "Most verbs take --json for machine-readable output.\n");
-}
-
 typedef int (*verb_fn)(const char *uri, int argc, char **argv);
 
+enum verb_group { G_DOMAIN, G_MIGRATION, G_STORAGE, G_HOST, G_XEN };
+
 /* Verbs: either a plain NAME call (METHOD + message on success), or a
- * function of their own; neither means the local xl.cfg conversion. */
-static const struct {
+ * function of their own; neither means the local xl.cfg conversion. ARGS
+ * and HELP are the verb's one line in 'ferryctl --help', and its usage
+ * for 'ferryctl help VERB' and 'VERB --help'; OWN_HELP: the verb prints
+ * a fuller usage of its own for --help. */
+static const struct verb {
     const char *name;
     const char *method;
     const char *done_fmt;
     verb_fn fn;
+    enum verb_group group;
+    const char *args, *help;
+    bool own_help;
 } verbs[] = {
-    {"define", NULL, NULL, cmd_define},
-    {"undefine", "domain.undefine", "Domain '%s' has been undefined\n", NULL},
-    {"start", "domain.start", "Domain '%s' started\n", NULL},
-    {"destroy", "domain.destroy", "Domain '%s' destroyed\n", NULL},
-    {"list", NULL, NULL, cmd_list},
-    {"domstate", NULL, NULL, cmd_domstate},
-    {"dumpxml", NULL, NULL, cmd_dumpxml},
-    {"capabilities", NULL, NULL, cmd_capabilities},
-    {"qemu-monitor-command", NULL, NULL, cmd_monitor},
-    {"events", NULL, NULL, cmd_events},
-    {"migrate", NULL, NULL, ctl_cmd_migrate},
-    {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo},
-    {"domjobabort", NULL, NULL, ctl_cmd_domjobabort},
-    {"migrate-postcopy", "migrate.start_postcopy", "Domain '%s': switching to post-copy\n", NULL},
-    {"suspend", NULL, NULL, cmd_suspend},
-    {"resume", NULL, NULL, cmd_resume},
-    {"dominfo", NULL, NULL, cmd_dominfo},
-    {"domblklist", NULL, NULL, cmd_domblklist},
-    {"migrate-setspeed", NULL, NULL, cmd_setspeed},
-    {"migrate-setspeed-disk", NULL, NULL, cmd_setspeed_disk},
-    {"migrate-getspeed-disk", NULL, NULL, cmd_getspeed_disk},
-    {"migrate-getspeed", NULL, NULL, cmd_getspeed},
-    {"migrate-setmaxdowntime", NULL, NULL, cmd_setmaxdowntime},
-    {"migrate-getmaxdowntime", NULL, NULL, cmd_getmaxdowntime},
-    {"migrate-compcache", NULL, NULL, cmd_compcache},
-    {"shutdown", NULL, NULL, ctl_cmd_power},
-    {"reboot", NULL, NULL, ctl_cmd_power},
-    {"reset", NULL, NULL, ctl_cmd_power},
-    {"console", NULL, NULL, ctl_cmd_console},
-    {"domiflist", NULL, NULL, ctl_cmd_domiflist},
-    {"domifaddr", NULL, NULL, ctl_cmd_domifaddr},
-    {"domblkinfo", NULL, NULL, ctl_cmd_domblkinfo},
-    {"vncdisplay", NULL, NULL, ctl_cmd_vncdisplay},
-    {"vol-list", NULL, NULL, ctl_cmd_vol_list},
-    {"vol-delete", NULL, NULL, ctl_cmd_vol_delete},
-    {"maintenance", NULL, NULL, ctl_cmd_maintenance},
-    {"drain", NULL, NULL, ctl_cmd_drain},
-    {"domxml-from-native", NULL, NULL, NULL},
-    {"domxml-to-native", NULL, NULL, NULL},
+    {"define", NULL, NULL, cmd_define, G_DOMAIN, "FILE", "define (or redefine) a domain from XML",
+     false},
+    {"undefine", "domain.undefine", "Domain '%s' has been undefined\n", NULL, G_DOMAIN, "NAME",
+     "remove a persistent definition", false},
+    {"start", "domain.start", "Domain '%s' started\n", NULL, G_DOMAIN, "NAME", "start a guest",
+     false},
+    {"destroy", "domain.destroy", "Domain '%s' destroyed\n", NULL, G_DOMAIN, "NAME",
+     "hard-stop a guest", false},
+    {"list", NULL, NULL, ctl_cmd_list, G_DOMAIN, "[--all | --inactive] [--name | --uuid]",
+     "list domains (--all: also those off; --inactive: only those)", false},
+    {"domstate", NULL, NULL, ctl_cmd_domstate, G_DOMAIN, "NAME [--reason]",
+     "state from the hypervisor, with libvirt's reason", false},
+    {"dumpxml", NULL, NULL, ctl_cmd_dumpxml, G_DOMAIN, "NAME [--inactive]", "domain XML", false},
+    {"qemu-monitor-command", NULL, NULL, cmd_monitor, G_DOMAIN, "NAME [--hmp] CMD...",
+     "a QMP (or, with --hmp, HMP) command to the guest's QEMU", false},
+    {"suspend", NULL, NULL, cmd_suspend, G_DOMAIN, "NAME", "pause the guest's vCPUs", false},
+    {"resume", NULL, NULL, cmd_resume, G_DOMAIN, "NAME", "resume the guest's vCPUs", false},
+    {"dominfo", NULL, NULL, ctl_cmd_dominfo, G_DOMAIN, "NAME",
+     "state, vCPUs, memory, uuid, id (the QEMU pid)", false},
+    {"domblklist", NULL, NULL, ctl_cmd_domblklist, G_DOMAIN, "NAME [--details] [--inactive]",
+     "disks, and which --copy-storage-* copies", false},
+    {"shutdown", NULL, NULL, ctl_cmd_power, G_DOMAIN, "NAME [--mode acpi] [--timeout SEC]",
+     "ACPI power button; --timeout waits for it", false},
+    {"reboot", NULL, NULL, ctl_cmd_power, G_DOMAIN, "NAME [--mode acpi]",
+     "power button, the power-off becomes a reset", false},
+    {"reset", NULL, NULL, ctl_cmd_power, G_DOMAIN, "NAME", "hard reset", false},
+    {"console", NULL, NULL, ctl_cmd_console, G_DOMAIN, "NAME [--timeout SEC]",
+     "the serial console (on the guest's host; ^] leaves)", false},
+    {"domiflist", NULL, NULL, ctl_cmd_domiflist, G_DOMAIN, "NAME [--inactive]",
+     "NICs: tap, type, bridge, model, MAC", false},
+    {"domifaddr", NULL, NULL, ctl_cmd_domifaddr, G_DOMAIN, "NAME",
+     "the NICs' addresses, and how they are known", false},
+    {"domblkinfo", NULL, NULL, ctl_cmd_domblkinfo, G_DOMAIN, "NAME DEVICE",
+     "capacity, allocation, physical size", false},
+    {"vncdisplay", NULL, NULL, ctl_cmd_vncdisplay, G_DOMAIN, "NAME", "the VNC display (HOST:N)",
+     false},
+    {"capabilities", NULL, NULL, cmd_capabilities, G_DOMAIN, "", "host capabilities XML", false},
+    {"migrate", NULL, NULL, ctl_cmd_migrate, G_MIGRATION, "[OPTIONS] NAME DESTURI",
+     "live-migrate a guest (and its disks) to another agent", true},
+    {"domjobinfo", NULL, NULL, ctl_cmd_domjobinfo, G_MIGRATION, "NAME [--completed]",
+     "statistics of the running (or, --completed, the last) job", false},
+    {"domjobabort", NULL, NULL, ctl_cmd_domjobabort, G_MIGRATION, "NAME",
+     "cancel a running migration", false},
+    {"migrate-postcopy", "migrate.start_postcopy", "Domain '%s': switching to post-copy\n", NULL,
+     G_MIGRATION, "NAME", "switch a --postcopy migration to post-copy", false},
+    {"migrate-setspeed", NULL, NULL, ctl_cmd_setspeed, G_MIGRATION, "NAME [--bandwidth] MIBS",
+     "bandwidth cap in MiB/s (RAM and disks), at once", false},
+    {"migrate-getspeed", NULL, NULL, ctl_cmd_getspeed, G_MIGRATION, "NAME",
+     "the cap while migrating, else the next one's", false},
+    {"migrate-setspeed-disk", NULL, NULL, ctl_cmd_setspeed_disk, G_MIGRATION, "NAME MIBS",
+     "the running disk copy's own cap (--bandwidth-disk), at once", false},
+    {"migrate-getspeed-disk", NULL, NULL, ctl_cmd_getspeed_disk, G_MIGRATION, "NAME",
+     "the disk copy's own cap", false},
+    {"migrate-setmaxdowntime", NULL, NULL, ctl_cmd_setmaxdowntime, G_MIGRATION,
+     "NAME [--downtime] MS", "QEMU's downtime limit in ms", false},
+    {"migrate-getmaxdowntime", NULL, NULL, ctl_cmd_getmaxdowntime, G_MIGRATION, "NAME",
+     "QEMU's downtime limit in ms", false},
+    {"migrate-compcache", NULL, NULL, ctl_cmd_compcache, G_MIGRATION, "NAME [--size BYTES]",
+     "the xbzrle cache (--compressed)", false},
+    {"events", NULL, NULL, cmd_events, G_MIGRATION,
+     "[--domain NAME] [--count N] [--timeout SEC] [--since SEQ]",
+     "events as JSON lines (--since: first the kept events after SEQ)", false},
+    {"vol-list", NULL, NULL, ctl_cmd_vol_list, G_STORAGE, "", "path, size, guest, what uses each",
+     false},
+    {"vol-delete", NULL, NULL, ctl_cmd_vol_delete, G_STORAGE, "PATH",
+     "remove one that nothing uses", false},
+    {"maintenance", NULL, NULL, ctl_cmd_maintenance, G_HOST, "[on|off]",
+     "no incoming migrations, no new guests", false},
+    {"drain", NULL, NULL, ctl_cmd_drain, G_HOST,
+     "[--max-parallel N] [--keep-going] [MIGRATE-OPTIONS] DESTURI...",
+     "maintenance on, then every guest away", true},
+    {"domxml-from-native", NULL, NULL, NULL, G_XEN, "xen-xl FILE", "xl.cfg to domain XML", false},
+    {"domxml-to-native", NULL, NULL, NULL, G_XEN, "xen-xl FILE", "domain XML to xl.cfg", false},
 };
+
+static void usage(FILE *f)
+{
+    static const char *const groups[] = {
+        [G_DOMAIN] = "Domains",
+        [G_MIGRATION] = "Migration",
+        [G_STORAGE] = "Storage (the images ferryd created for incoming migrations)",
+        [G_HOST] = "Host operation",
+        [G_XEN] = "Xen configuration",
+    };
+
+    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] [--debug] VERB [OPTIONS] ARGS\n"
+               "       ferryctl help VERB   (or VERB --help)\n"
+               "\n"
+               "URI: a control socket path, unix:PATH, ferry+tcp://HOST[:PORT],\n"
+               "     ferry+tls://HOST[:PORT], ferry://HOST[:PORT] (ferry+tcp) or HOST:PORT\n"
+               "     (default port 7070; default URI $FERRY_DEFAULT_URI or\n"
+               "     /var/lib/ferry/ferryd.sock)\n"
+               "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
+               "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
+               "--debug: the client's debug log, and migrate's steps as they happen\n");
+    for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
+        fprintf(f, "\n%s:\n", groups[g]);
+        for (size_t k = 0; k < ARRAY_SIZE(verbs); k++) {
+            char left[128];
+
+            if (verbs[k].group != g)
+                continue;
+            snprintf(left, sizeof left, "%s%s%s", verbs[k].name, verbs[k].args[0] ? " " : "",
+                     verbs[k].args);
+            if (strlen(left) <= 32)
+                fprintf(f, "  %-32s %s\n", left, verbs[k].help);
+            else
+                fprintf(f, "  %s\n  %-32s %s\n", left, "", verbs[k].help);
+        }
+    }
+    fprintf(f, "\nMost verbs take --json for machine-readable output; a verb's NAME may\n"
+               "also be given as --domain NAME.\n");
+}
+
+/* One verb's usage: 'ferryctl help VERB' and 'ferryctl VERB --help'. */
+static int verb_help(const char *uri, const struct verb *v)
+{
+    if (v->own_help) {
+        char *args[] = {(char *)v->name, (char *)"--help", NULL};
+
+        return v->fn(uri, 2, args);
+    }
+    printf("Usage: ferryctl %s%s%s\n\n  %s.\n", v->name, v->args[0] ? " " : "", v->args, v->help);
+    if (v->group != G_XEN && strcmp(v->name, "events") != 0)
+        printf("  --json prints the answer as JSON.\n");
+    return 0;
+}
+
+static const struct verb *find_verb(const char *name)
+{
+    for (size_t k = 0; k < ARRAY_SIZE(verbs); k++)
+        if (strcmp(verbs[k].name, name) == 0)
+            return &verbs[k];
+    return NULL;
+}
+
+/* VERB --help anywhere among its words, as virsh takes it; not inside a
+ * monitor command (the words after NAME's first non-option), whose words
+ * are QEMU's. */
+static bool wants_help(int argc, char **argv)
+{
+    bool monitor = strcmp(argv[0], "qemu-monitor-command") == 0;
+    int words = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0)
+            return true;
+        if (monitor && strncmp(argv[i], "--", 2) != 0 && ++words == 2)
+            return false;
+    }
+    return false;
+}
 
 int main(int argc, char **argv)
 {
@@ -848,16 +469,27 @@ int main(int argc, char **argv)
     verb = argv[i];
     argc -= i;
     argv += i;
-    for (size_t k = 0; k < ARRAY_SIZE(verbs); k++) {
-        if (strcmp(verbs[k].name, verb) != 0)
-            continue;
-        if (verbs[k].method)
-            return cmd_name_verb(uri, argc, argv, verb, verbs[k].method, verbs[k].done_fmt);
-        if (verbs[k].fn)
-            return verbs[k].fn(uri, argc, argv);
-        return ctl_cmd_domxml_native(verb, argc, argv);
+    {
+        const struct verb *v = find_verb(verb);
+
+        if (v && wants_help(argc, argv))
+            return verb_help(uri, v);
+        if (v && v->method)
+            return cmd_name_verb(uri, argc, argv, verb, v->method, v->done_fmt);
+        if (v && v->fn)
+            return v->fn(uri, argc, argv);
+        if (v)
+            return ctl_cmd_domxml_native(verb, argc, argv);
     }
     if (strcmp(verb, "help") == 0) {
+        const struct verb *v = argc > 1 ? find_verb(argv[1]) : NULL;
+
+        if (argc > 1 && !v) {
+            fprintf(stderr, "ferryctl: help: unknown verb '%s'\n", argv[1]);
+            return 2;
+        }
+        if (v)
+            return verb_help(uri, v);
         usage(stdout);
         return 0;
     }

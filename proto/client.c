@@ -30,13 +30,52 @@ void ctl_client_set_tls_dir(const char *dir)
     tls_dir = dir;
 }
 
+/* Does HOSTPORT (no scheme) end in ":DIGITS" after its host part? */
+static bool has_port(const char *hostport)
+{
+    const char *c = hostport[0] == '[' ? strchr(hostport, ']') : hostport;
+    const char *colon = c ? strrchr(c, ':') : NULL;
+
+    return colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1);
+}
+
+char *ctl_uri_normalize(const char *uri)
+{
+    const char *scheme = NULL, *rest = uri;
+    _cleanup_free_ char *hp = NULL;
+    char *out;
+
+    if (strncmp(uri, "ferry+tcp://", 12) == 0 || strncmp(uri, "ferry+tls://", 12) == 0) {
+        scheme = strncmp(uri, "ferry+tls://", 12) == 0 ? "ferry+tls://" : "ferry+tcp://";
+        rest = uri + 12;
+    } else if (strncmp(uri, "ferry://", 8) == 0) {
+        scheme = "ferry+tcp://"; /* plain TCP, as libvirt's qemu:// URIs mean its default */
+        rest = uri + 8;
+    } else if (!strstr(uri, "://") && strncmp(uri, "unix:", 5) != 0 && !strchr(uri, '/') &&
+               has_port(uri) && uri[0] != ':') {
+        /* HOST:PORT, with no slash: a socket path always has one here
+         * unless it is a bare name, and a bare name has no ":PORT". */
+        scheme = "ferry+tcp://";
+    }
+    if (!scheme)
+        return ferry_strdup(uri);
+    hp = ferry_strdup(rest);
+    hp[strcspn(hp, "/?")] = '\0';
+    if (has_port(hp))
+        out = ferry_strdup_printf("%s%s", scheme, hp);
+    else
+        out = ferry_strdup_printf("%s%s:%d", scheme, hp, CTL_DEFAULT_PORT);
+    return out;
+}
+
 char *ctl_uri_host(const char *uri)
 {
+    _cleanup_free_ char *n = ctl_uri_normalize(uri);
     char *h;
 
-    if (strncmp(uri, "ferry+tcp://", 12) != 0 && strncmp(uri, "ferry+tls://", 12) != 0)
+    if (strncmp(n, "ferry+tcp://", 12) != 0 && strncmp(n, "ferry+tls://", 12) != 0)
         return NULL;
-    h = ferry_strdup(uri + 12);
+    h = ferry_strdup(n + 12);
     h[strcspn(h, "/?")] = '\0';
     if (strrchr(h, ':'))
         *strrchr(h, ':') = '\0';
@@ -157,9 +196,10 @@ int ctl_code_errno(const char *code)
     return EIO;
 }
 
-int ctl_client_connect(const char *uri, const struct wire_hello *hello, int timeout_ms,
+int ctl_client_connect(const char *given_uri, const struct wire_hello *hello, int timeout_ms,
                        struct ctl_client **ret, struct ferry_error *err)
 {
+    _cleanup_free_ char *uri = ctl_uri_normalize(given_uri);
     _cleanup_(json_object_putp) json_object *obj = NULL;
     _cleanup_(json_object_putp) json_object *reply = NULL;
     _cleanup_free_ void *payload = NULL;
@@ -180,7 +220,8 @@ int ctl_client_connect(const char *uri, const struct wire_hello *hello, int time
     } else if (strstr(uri, "://")) {
         return ferry_error_set(
             err, EINVAL,
-            "unsupported URI '%s' (use a socket path, ferry+tcp://HOST:PORT or ferry+tls://HOST:PORT)",
+            "unsupported URI '%s' (use a socket path, ferry+tcp://HOST[:PORT], ferry+tls://HOST[:PORT], "
+            "ferry://HOST[:PORT] or HOST:PORT)",
             uri);
     } else {
         fd = connect_unix(uri, err);

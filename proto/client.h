@@ -27,7 +27,18 @@ void ctl_client_free(struct ctl_client *c);
  * tls_default_dir(). */
 void ctl_client_set_tls_dir(const char *dir);
 
-/* The HOST of a ferry+tcp:// or ferry+tls:// URI, brackets of an IPv6
+/* ferry's default agent port (the packaged ferryd listens there): a URI
+ * without a port means it. */
+#define CTL_DEFAULT_PORT 7070
+
+/* URI in the one form the client connects to: ferry://HOST and a bare
+ * HOST:PORT become ferry+tcp://HOST:PORT, a ferry+tcp:// or ferry+tls://
+ * URI without a port gets CTL_DEFAULT_PORT (a path after the authority is
+ * dropped), anything else (a socket path, unix:PATH) is kept. Caller
+ * frees. */
+char *ctl_uri_normalize(const char *uri);
+
+/* The HOST of a ferry+tcp://, ferry+tls:// or ferry:// URI or a HOST:PORT, brackets of an IPv6
  * literal removed; NULL for other URIs. Caller frees. */
 char *ctl_uri_host(const char *uri);
 

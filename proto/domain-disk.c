@@ -238,6 +238,7 @@ int domain_parse_disk(struct parse_state *st, const xmlNode *disk)
     if (def->n_disks >= DOMAIN_MAX_DISKS)
         return ferry_error_set(st->err, EINVAL, WHAT ": more than %d disks", DOMAIN_MAX_DISKS);
     d.source = TAKE_PTR(source);
+    d.block = strcmp(type, "block") == 0;
     def->disks[def->n_disks++] = d;
     return 0;
 }

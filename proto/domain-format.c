@@ -129,9 +129,7 @@ static void add_pci_address(xmlNode *parent, const struct domain_pci_addr *a)
 
 static void add_disk(xmlNode *devices, const struct domain_disk *d)
 {
-    /* The definition does not record file vs block; a device node is the
-     * only thing that can be a block source. */
-    bool block = d->source && strncmp(d->source, "/dev/", 5) == 0;
+    bool block = d->block;
     xmlNode *disk = xmlNewChild(devices, NULL, (const xmlChar *)"disk", NULL);
     xmlNode *n;
 
@@ -428,7 +426,7 @@ bool domain_def_equal(const struct domain_def *a, const struct domain_def *b)
 
         if (strcmp(x->target, y->target) || strcmp(x->bus, y->bus) ||
             !str_eq(x->source, y->source) || x->format != y->format || x->cache != y->cache ||
-            x->readonly != y->readonly || x->shareable != y->shareable ||
+            x->readonly != y->readonly || x->block != y->block || x->shareable != y->shareable ||
             strcmp(x->serial, y->serial) || x->cdrom != y->cdrom || strcmp(x->io, y->io) ||
             strcmp(x->discard, y->discard) || strcmp(x->detect_zeroes, y->detect_zeroes) ||
             (strcmp(x->bus, "virtio") && x->drive != y->drive) || x->addr.set != y->addr.set ||

@@ -52,6 +52,10 @@ struct domain_disk {
     bool cdrom;      /* <disk device='cdrom'>: read-only, may be empty, never copied */
     char bus[16];    /* "virtio" (default), "sata", "scsi", "ide" */
     char *source;    /* absolute path; NULL for an empty drive */
+    /* <disk type='block'> (<source dev>) rather than 'file': kept as
+     * written, since a file may live under /dev (/dev/shm) and libvirt
+     * keeps its type either way. */
+    bool block;
     enum domain_disk_format format;
     enum domain_disk_cache cache;
     /* <driver io= discard= detect_zeroes=> as libvirt spells them, ""

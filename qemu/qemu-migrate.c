@@ -984,6 +984,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         hv_job_mark(m, "resume", HV_MARK_END);
         if (r < 0)
             goto fail;
+        __atomic_store_n(&p->run_reason, "migrated", __ATOMIC_SEQ_CST);
     }
     if (postcopy && (r = postcopy_wait_incoming(m, err)) < 0)
         goto fail;
@@ -1092,6 +1093,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
         if (postcopy_switched(m))
             postcopy_wait_outgoing(m);
         qemu_process_stop(ag, m->dom, NULL);
+        __atomic_store_n(&p->stop_reason, "migrated", __ATOMIC_SEQ_CST);
         hv_emit_event(ag, "stopped", m->dom->def->name, NULL);
         return 0;
     }
@@ -1112,6 +1114,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
                        "here",
                        m->dom->def->name);
             qemu_process_stop(ag, m->dom, NULL);
+            __atomic_store_n(&p->stop_reason, "migrated", __ATOMIC_SEQ_CST);
             hv_emit_event(ag, "stopped", m->dom->def->name, NULL);
             return HV_CONFIRM_COMPLETED;
         }
@@ -1147,6 +1150,7 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
             ferry_error_prefix(err, "resuming '%s' after a failed migration", m->dom->def->name);
             return -EIO;
         }
+        __atomic_store_n(&p->run_reason, "migration-canceled", __ATOMIC_SEQ_CST);
         hv_emit_event(ag, "resumed", m->dom->def->name, NULL);
     }
     p->mig_we_paused = false;

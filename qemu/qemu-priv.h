@@ -41,6 +41,15 @@ struct qemu_dom {
     pthread_mutex_t mig_lock;
     /* Lifecycle and tuning verbs (qemu.c, qemu-migrate.c). */
     bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
+    /* Why the guest runs, libvirt's running reasons: the last of a start,
+     * a resume, an incoming migration's end, a failed outgoing one's
+     * resume. Atomic; a const string literal. */
+    const char *run_reason;
+    /* Why the guest is off, libvirt's shut-off reasons: "destroyed",
+     * "migrated", "shutdown" (its SHUTDOWN event came), "crashed" (QEMU
+     * went away without one); NULL before the first start. Atomic; a
+     * const string literal. */
+    const char *stop_reason;
     /* domain.reboot armed QEMU's shutdown action 'pause': the guest's next
      * power-off is turned into a reset (qemu-guest.c). Atomic. */
     bool fake_reboot;

@@ -124,6 +124,7 @@ int qemu_domain_resume(struct agent *ag, struct agent_domain *dom, bool *ret_cha
                 : "");
     if ((r = qmp_conn_execute(qmp, "cont", NULL, QEMU_QMP_TIMEOUT_MS, NULL, err)) < 0)
         return r;
+    __atomic_store_n(&((struct qemu_dom *)dom->priv)->run_reason, "unpaused", __ATOMIC_SEQ_CST);
     *ret_changed = true;
     return 0;
 }

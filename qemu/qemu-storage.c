@@ -348,6 +348,7 @@ int qemu_storage_prepare_targets(struct mig_ctx *m, struct ferry_error *err)
         s->created[s->n_created++] = ferry_strdup(path);
         free(d->source);
         d->source = TAKE_PTR(path);
+        d->block = false; /* an image file ferryd created, whatever the source was */
         d->format = strcmp(fmt, "qcow2") == 0 ? DOMAIN_DISK_QCOW2 : DOMAIN_DISK_RAW;
     }
     return 0;

@@ -224,6 +224,10 @@ static void on_qmp_event(struct qmp_conn *conn, const char *name, json_object *d
         __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
         hv_emit_event(p->ag, "resumed", dname, NULL);
     } else if (strcmp(name, "SHUTDOWN") == 0) {
+        /* If QEMU now quits, the guest shut down rather than crashed (a
+         * reboot's power-off becomes a reset instead). */
+        if (!__atomic_load_n(&p->fake_reboot, __ATOMIC_SEQ_CST))
+            __atomic_store_n(&p->stop_reason, "shutdown", __ATOMIC_SEQ_CST);
         qemu_guest_on_shutdown(p, data);
         hv_emit_event(p->ag, "shutdown", dname, data ? json_object_get(data) : NULL);
     } else if (strcmp(name, "POWERDOWN") == 0) {
@@ -343,6 +347,8 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     /* A new QEMU: no pause of the user's carries over, nor a post-copy
      * state of the last one. */
     __atomic_store_n(&p->user_paused, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->run_reason, "booted", __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->stop_reason, NULL, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_failed, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->postcopy_unknown, false, __ATOMIC_SEQ_CST);
     __atomic_store_n(&p->mig_postcopy_active, false, __ATOMIC_SEQ_CST);
@@ -528,8 +534,11 @@ static int qemu_domain_destroy(struct agent *ag, struct agent_domain *dom, struc
 {
     int r = qemu_process_stop(ag, dom, err);
 
-    if (r == 0)
+    if (r == 0) {
+        __atomic_store_n(&((struct qemu_dom *)dom->priv)->stop_reason, "destroyed",
+                         __ATOMIC_SEQ_CST);
         hv_emit_event(ag, "stopped", dom->def->name, NULL);
+    }
     return r;
 }
 
@@ -555,10 +564,14 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
                 p->pid = -1;
                 dom->active = false;
                 remove_run_state(ag, dom->def->name);
+                if (!__atomic_load_n(&p->stop_reason, __ATOMIC_SEQ_CST))
+                    __atomic_store_n(&p->stop_reason, "crashed", __ATOMIC_SEQ_CST);
             }
         }
+        const char *why = p ? __atomic_load_n(&p->stop_reason, __ATOMIC_SEQ_CST) : NULL;
+
         snprintf(state_buf, state_len, "shutoff");
-        snprintf(reason_buf, reason_len, "%s", dom->active ? "unknown" : "");
+        snprintf(reason_buf, reason_len, "%s", dom->active ? "unknown" : why ? why : "");
         return 0;
     }
     r = qemu_query_status(q, status, sizeof status, &running, err);
@@ -569,8 +582,11 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
          * vCPUs wait for pages that will not come (libvirt's running
          * reason of that name). */
         snprintf(state_buf, state_len, "running");
+        const char *why = __atomic_load_n(&p->run_reason, __ATOMIC_SEQ_CST);
+
         snprintf(reason_buf, reason_len, "%s",
                  __atomic_load_n(&p->postcopy_failed, __ATOMIC_SEQ_CST) ? "postcopy-failed"
+                 : why && strcmp(status, "running") == 0                ? why
                                                                         : status);
     } else if (strcmp(status, "shutdown") == 0) {
         snprintf(state_buf, state_len, "shutoff");

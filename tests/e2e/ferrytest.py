@@ -176,7 +176,8 @@ class Agent:
         return json.loads(r.stdout)
 
     def state_of(self, dom):
-        return self.ctl("domstate", dom).stdout.strip()
+        """The control API's state name ("shutoff"; ferryctl shows virsh's "shut off")."""
+        return self.ctl_json("domstate", dom)["state"]
 
     def domains(self, all_=True):
         args = ["list", "--all"] if all_ else ["list"]

@@ -720,7 +720,7 @@ def test_guest_verbs():
         con.proc.stdin.flush()
         # (domstate may fail for the moment QEMU's monitor closes before
         # the agent has seen the process end: asked again.)
-        wait_for(lambda: a.ctl("domstate", "vm7", check=False).stdout.strip() == "shutoff", 60,
+        wait_for(lambda: a.ctl("domstate", "vm7", check=False).stdout.strip() == "shut off", 60,
                  "the guest to power off")
         out = a.ctl("events", "--domain", "vm7", "--since", "0", "--timeout", "2").stdout
         events = [json.loads(l)["event"] for l in out.splitlines() if l.strip()]

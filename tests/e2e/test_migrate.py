@@ -84,7 +84,7 @@ def assert_moved(p, name, dname=None, paused=False):
     dname = dname or name
     assert p.dst.state_of(dname) == ("paused" if paused else "running")
     st = p.src.ctl("domstate", name, check=False)
-    assert st.returncode != 0 or st.stdout.strip() == "shutoff", st.stdout
+    assert st.returncode != 0 or st.stdout.strip() == "shut off", st.stdout
     info = p.src.ctl_json("domjobinfo", name, "--completed") if st.returncode == 0 else None
     return info
 
@@ -103,7 +103,8 @@ def test_managed_live():
     p = Pair("managed")
     start_guest(p.src, "g", **guest_kw())
     hb = wait_heartbeat(p.src, "g", after=1)
-    r = p.src.ctl("migrate", "--live", "--verbose", "g", p.dst.uri)
+    # The steps are debug lines (virsh's --verbose is progress only).
+    r = p.src.ctl("--debug", "migrate", "--live", "--verbose", "g", p.dst.uri)
     assert "[v3] confirm" in r.stderr, r.stderr
     info = assert_moved(p, "g")
     check_completed(info)
@@ -372,7 +373,7 @@ def test_v2_only_peer():
     p = Pair("v2", "--max-protocol", "2")
     start_guest(p.src, "g", **guest_kw())
     hb = wait_heartbeat(p.src, "g", after=1)
-    r = p.src.ctl("migrate", "--live", "--verbose", "g", p.dst.uri)
+    r = p.src.ctl("--debug", "migrate", "--live", "--verbose", "g", p.dst.uri)
     assert "[v2] prepare" in r.stderr and "[v3]" not in r.stderr, r.stderr
     assert p.dst.state_of("g") == "running"
     assert_intact(p.dst, "g", hb)

@@ -123,7 +123,7 @@ def statuses(evs):
 def assert_moved_intact(p, name, hb):
     assert p.dst.state_of(name) == "running"
     st = p.src.ctl("domstate", name, check=False)
-    assert st.returncode != 0 or st.stdout.strip() == "shutoff", st.stdout
+    assert st.returncode != 0 or st.stdout.strip() == "shut off", st.stdout
     after = wait_heartbeat(p.dst, name, after=hb[0] + 1)
     assert after[2] == 0, "guest on the destination reports %d stale pages" % after[2]
 
@@ -197,7 +197,7 @@ def test_after_precopy():
     hb = wait_heartbeat(p.src, "g", after=1)
     ev = Events(p.src, "g")
     t0 = time.time()
-    r = p.src.ctl("migrate", "--live", "--postcopy", "--postcopy-after-precopy", "--bandwidth",
+    r = p.src.ctl("--debug", "migrate", "--live", "--postcopy", "--postcopy-after-precopy", "--bandwidth",
                   CAP, "--verbose", "g", p.dst.uri, check=False, timeout=240)
     took = time.time() - t0
     evs = ev.stop()
@@ -294,7 +294,7 @@ def test_early_request_engine_qemu():
 
 def assert_postcopy_failed(agent, name, state="paused"):
     st = agent.ctl("domstate", name, "--reason").stdout
-    assert st == "%s (postcopy-failed)\n" % state, "%s: '%s' is %s" % (agent.name, name, st)
+    assert st == "%s (post-copy failed)\n" % state, "%s: '%s' is %s" % (agent.name, name, st)
 
 
 def start_slow_postcopy(p):
@@ -317,7 +317,7 @@ def start_slow_postcopy(p):
         raise AssertionError("migration ended before the switch: %s" % out["r"].stderr)
     assert job(p.src, "g").get("status") == "postcopy-active"
     st = p.src.ctl("domstate", "g", "--reason").stdout
-    assert st == "paused (postcopy)\n", st
+    assert st == "paused (post-copy)\n", st
     return t, out
 
 
@@ -376,7 +376,7 @@ def test_destination_killed_after_switch():
     p.src.ctl("destroy", "g")
     p.src.ctl("start", "g")
     st = p.src.ctl("domstate", "g", "--reason").stdout
-    assert st.startswith("running") and "postcopy" not in st, st
+    assert st.startswith("running") and "post-copy" not in st, st
     p.stop()
 
 

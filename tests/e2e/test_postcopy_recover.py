@@ -75,7 +75,7 @@ def test_source_restart_before_perform_answer():
     assert logged(p.src, RESTART + "kept-paused"), p.src.log_tail()
     assert qmp_status(p.src, "g") != "running"
     assert migration_status(p.src, "g") == "postcopy-active", "the restart cut the stream"
-    assert p.src.ctl("domstate", "g", "--reason").stdout == "paused (postcopy)\n"
+    assert p.src.ctl("domstate", "g", "--reason").stdout == "paused (post-copy)\n"
     info = p.src.ctl_json("domjobinfo", "g")
     assert "after the switch to post-copy" in info.get("orphaned", ""), info
     # The destination finishes: the guest runs there with all its pages.
@@ -144,7 +144,8 @@ def test_source_restart_during_cancelled_confirm():
     assert logged(p.src, RESTART + "kept-paused"), p.src.log_tail()
     assert migration_status(p.src, "g") == "postcopy-active", "the restart cut the stream"
     st = p.src.ctl("domstate", "g", "--reason").stdout
-    assert st == "paused (postcopy-unknown)\n", st
+    assert st == "paused (post-copy failed)\n", st
+    assert p.src.ctl_json("domstate", "g")["reason"] == "postcopy-unknown"
     r = p.src.ctl("resume", "g", check=False)
     assert r.returncode == 1 and "post-copy" in r.stderr, r.stderr
     assert qmp_status(p.src, "g") != "running"
@@ -211,7 +212,7 @@ def test_dest_restart_cancelled_finish_keeps_disks():
     assert logged(p.dst, RESTART + "kept"), p.dst.log_tail()
     assert all(os.path.exists(t) for t in targets), "the kept guest's disks were removed"
     st = p.dst.ctl("domstate", "g", "--reason").stdout
-    assert st == "running (postcopy-failed)\n", st
+    assert st == "running (post-copy failed)\n", st
     s.close()
     p.stop()
 

@@ -167,7 +167,7 @@ def test_ctl_over_tls():
     assert a.tls_ctl(p.admin, "domstate", "t").stdout.strip() == "running"
     assert "t" in a.tls_ctl(p.admin, "list").stdout
     a.tls_ctl(p.admin, "destroy", "t")
-    assert a.tls_ctl(p.admin, "domstate", "t").stdout.strip() == "shutoff"
+    assert a.tls_ctl(p.admin, "domstate", "t").stdout.strip() == "shut off"
     # The plain TCP listener next to it works exactly as before.
     assert "t" in a.ctl("list", "--all", uri=a.uri).stdout
     a.stop()

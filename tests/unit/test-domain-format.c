@@ -89,6 +89,27 @@ static void test_roundtrip_full(void **state)
     domain_def_free(a);
 }
 
+/* A file under /dev (tmpfs at /dev/shm) stays a file disk: the type is
+ * kept as written, never guessed from the path, as libvirt's is. */
+static void test_file_under_dev_stays_file(void **state)
+{
+    static const char xml[] = "<domain><name>d</name><memory>1024</memory><devices>"
+                              "<disk type='file'><source file='/dev/shm/a.img'/>"
+                              "<target dev='vda'/></disk>"
+                              "<disk type='block'><source dev='/dev/vg0/b'/>"
+                              "<target dev='vdb'/></disk></devices></domain>";
+    struct domain_def *a = parse_ok(xml, sizeof xml - 1);
+    _cleanup_free_ char *out = domain_def_format(a);
+
+    (void)state;
+    assert_non_null(strstr(out, "<disk type=\"file\" device=\"disk\">"));
+    assert_non_null(strstr(out, "<source file=\"/dev/shm/a.img\"/>"));
+    assert_non_null(strstr(out, "<disk type=\"block\" device=\"disk\">"));
+    assert_non_null(strstr(out, "<source dev=\"/dev/vg0/b\"/>"));
+    roundtrip(a);
+    domain_def_free(a);
+}
+
 /* A CD-ROM drive, loaded and empty, and a disk's driver attributes. */
 static void test_roundtrip_cdrom(void **state)
 {
@@ -214,13 +235,10 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_minimal),
-        cmocka_unit_test(test_roundtrip_full),
-        cmocka_unit_test(test_roundtrip_cdrom),
-        cmocka_unit_test(test_escaping),
-        cmocka_unit_test(test_equal_detects_changes),
-        cmocka_unit_test(test_copy_is_deep),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_roundtrip_minimal), cmocka_unit_test(test_roundtrip_full),
+        cmocka_unit_test(test_roundtrip_cdrom),   cmocka_unit_test(test_file_under_dev_stays_file),
+        cmocka_unit_test(test_escaping),          cmocka_unit_test(test_equal_detects_changes),
+        cmocka_unit_test(test_copy_is_deep),      cmocka_unit_test(test_names),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
