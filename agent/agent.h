@@ -18,7 +18,6 @@
 #include "util.h"
 
 #define AGENT_MAX_DOMAINS 256
-#define AGENT_MAX_CLIENTS 64
 
 struct agent_config {
     char *listen;  /* "ADDR:PORT" for TCP, NULL = no TCP listener */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cleanup.h"
 #include "client.h"
 #include "ctl.h"
@@ -688,13 +689,15 @@ static int cmd_compcache(const char *uri, int argc, char **argv)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] VERB [OPTIONS] ARGS\n"
+    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [--auth-key FILE] [-c URI] VERB [OPTIONS] ARGS\n"
                "\n"
                "URI: a control socket path, unix:PATH, ferry+tcp://HOST:PORT or\n"
                "     ferry+tls://HOST:PORT (default $FERRY_DEFAULT_URI or\n"
                "     /var/lib/ferry/ferryd.sock)\n"
                "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
                "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
+               "--auth-key FILE: the agents' shared key for ferry+tcp:// (default\n"
+               "     $FERRY_AUTH_KEY)\n"
                "\n"
                "Domains:\n"
                "  define FILE                      define (or redefine) a domain from XML\n"
@@ -774,6 +777,8 @@ int main(int argc, char **argv)
 {
     const char *uri = ctl_default_uri();
     const char *verb;
+    const char *auth_key_path = getenv("FERRY_AUTH_KEY");
+    struct wire_auth_key *auth_key = NULL;
     int i = 1;
 
     signal(SIGPIPE, SIG_IGN);
@@ -783,6 +788,9 @@ int main(int argc, char **argv)
             i += 2;
         } else if (strcmp(argv[i], "--tls-dir") == 0 && i + 1 < argc) {
             ctl_client_set_tls_dir(argv[i + 1]);
+            i += 2;
+        } else if (strcmp(argv[i], "--auth-key") == 0 && i + 1 < argc) {
+            auth_key_path = argv[i + 1];
             i += 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -801,6 +809,14 @@ int main(int argc, char **argv)
     if (i >= argc) {
         usage(stderr);
         return 2;
+    }
+    if (auth_key_path && *auth_key_path) {
+        struct ferry_error err = {0};
+        if (wire_auth_key_load(auth_key_path, &auth_key, &err) < 0) {
+            fprintf(stderr, "ferryctl: --auth-key: %s\n", ferry_error_msg(&err));
+            return 2;
+        }
+        ctl_client_set_auth_key(auth_key);
     }
     verb = argv[i];
     argc -= i;

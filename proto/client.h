@@ -27,6 +27,14 @@ void ctl_client_free(struct ctl_client *c);
  * tls_default_dir(). */
 void ctl_client_set_tls_dir(const char *dir);
 
+/* The shared key for ferry+tcp:// URIs (borrowed; must outlive every
+ * connection): the client then proves it holds the key in HELLO and
+ * requires the agent to prove it too (docs/protocol.md, "Authentication").
+ * Unset: no proof offered, and agents that require one refuse us. Call
+ * before connecting, from one thread. */
+struct wire_auth_key;
+void ctl_client_set_auth_key(const struct wire_auth_key *key);
+
 /* The HOST of a ferry+tcp:// or ferry+tls:// URI, brackets of an IPv6
  * literal removed; NULL for other URIs. Caller frees. */
 char *ctl_uri_host(const char *uri);
