@@ -252,6 +252,19 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     /* --tls: before migrate-incoming and nbd-server-start, which use it. */
     if ((mp->flags & MIG_TLS) && (r = qemu_tls_setup(ag, p->qmp, true, NULL, err)) < 0)
         goto stop_qemu;
+    /* Without --tls a fresh key guards the RAM port and the NBD server
+     * (tunnelled RAM travels on the agents' connection instead). The
+     * source learns it from our cookie, over the authenticated channel. */
+    p->stream_psk = false;
+    /* Not for post-copy yet: its recovery reconnects after Perform ended,
+     * when the source no longer holds the key (docs/security.md). */
+    if (!(mp->flags & (MIG_TLS | MIG_TUNNELLED | MIG_POSTCOPY))) {
+        r = qemu_tls_setup_psk(ag, p->qmp, m->dom->def->name, true, NULL, m->cookie_out.stream_psk,
+                               err);
+        if (r < 0)
+            goto stop_qemu;
+        p->stream_psk = true;
+    }
 
     if (mp->flags & MIG_TUNNELLED) {
         /* The stream arrives as DATA frames on the agents' connection; the
@@ -295,6 +308,7 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 
 stop_qemu:
     qemu_process_stop(ag, m->dom, NULL);
+    qemu_tls_psk_remove(ag, m->dom->def->name);
     qemu_remove_logs(ag, m->dom->def->name);
 remove_targets:
     qemu_storage_remove_targets(m);
@@ -681,6 +695,13 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     eff.bandwidth_mib = qemu_tune_start_speed(m);
     m->params = &eff;
     r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;
+    p->stream_psk = false;
+    if (r == 0 && !(given->flags & MIG_TLS) && m->cookie_in.stream_psk[0]) {
+        /* The destination's per-migration key, from its Prepare cookie. */
+        r = qemu_tls_setup_psk(m->agent, p->qmp, m->dom->def->name, false, m->cookie_in.stream_psk,
+                               NULL, err);
+        p->stream_psk = r == 0;
+    }
     if (r == 0)
         r = qemu_storage_start(m, err);
     if (r == 0 && qemu_tune_current_speed(m) != eff.bandwidth_mib) {
@@ -716,8 +737,11 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     pthread_mutex_unlock(&m->job->lock);
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
-    if (given->flags & MIG_TLS)
+    if ((given->flags & MIG_TLS) || p->stream_psk)
         qemu_tls_teardown(p->qmp); /* after the NBD client nodes that used it */
+    if (p->stream_psk)
+        qemu_tls_psk_remove(m->agent, m->dom->def->name);
+    p->stream_psk = false;
     m->params = given;
     return r;
 }
@@ -860,6 +884,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     if (m->cancelled) {
         qemu_storage_finish(m, NULL);
         qemu_process_stop(ag, m->dom, NULL);
+        qemu_tls_psk_remove(ag, m->dom->def->name);
         qemu_remove_logs(ag, m->dom->def->name);
         qemu_storage_remove_targets(m);
         return 0;
@@ -913,8 +938,11 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     }
     if ((r = qemu_storage_finish(m, err)) < 0)
         goto fail;
-    if (m->params->flags & MIG_TLS)
+    if ((m->params->flags & MIG_TLS) || p->stream_psk)
         qemu_tls_teardown(p->qmp); /* the NBD server that used it is stopped */
+    if (p->stream_psk)
+        qemu_tls_psk_remove(m->agent, m->dom->def->name);
+    p->stream_psk = false;
     if (!(m->params->flags & MIG_PAUSED)) {
         if ((r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err)) < 0)
             goto fail;
@@ -951,6 +979,7 @@ fail:
     }
     qemu_storage_finish(m, NULL);
     qemu_process_stop(ag, m->dom, NULL);
+    qemu_tls_psk_remove(ag, m->dom->def->name);
     qemu_remove_logs(ag, m->dom->def->name);
     qemu_storage_remove_targets(m);
     return r;
