@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "admission.h"
 #include "api.h"
 #include "auth.h"
@@ -52,6 +53,7 @@ static int tls_port = 0;
  * server_listen(), then only read. */
 static const struct wire_auth_key *auth_key;
 static bool auth_insecure;
+static const struct acl *acl;     /* --acl; NULL: every authenticated client is admin */
 static uint64_t next_conn_id = 1; /* under clients_lock; 0 means "no connection" */
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -65,10 +67,11 @@ int server_tls_port(void)
     return tls_port;
 }
 
-void server_auth_configure(const struct wire_auth_key *key, bool insecure)
+void server_auth_configure(const struct wire_auth_key *key, bool insecure, const struct acl *rules)
 {
     auth_key = key;
     auth_insecure = insecure;
+    acl = rules;
 }
 
 int server_tls_configure(const char *listen, const char *dir, char *const *allowed_dn,
@@ -188,6 +191,10 @@ struct client {
     uint64_t id;
     int64_t hello_deadline; /* ms: TLS handshake, HELLO and authentication end by then */
     struct adm_slot slot;
+    /* Who the client is, once authenticated (for refusals and the audit
+     * log), and what it may do (agent/acl.h). */
+    char who[TLS_MAX_DN + 96];
+    enum acl_role role;
 };
 
 static void send_error(struct wire_conn *wc, uint32_t id, int r, const char *msg)
@@ -210,8 +217,11 @@ static void event_sink(json_object *ev, void *opaque)
  * nonces for our own proof. A failure has been answered (ERROR) already. */
 static int hello_auth(struct client *cl, struct api_ctx *ctx, const struct wire_header *h,
                       json_object *obj, uint8_t ret_nonces[2][WIRE_AUTH_NONCE],
-                      struct ferry_error *err)
+                      const struct wire_auth_key **ret_key, struct ferry_error *err)
 {
+    const struct wire_auth_key *key;
+    const char *key_name = NULL;
+    char key_id[17] = "";
     _cleanup_(json_object_putp) json_object *challenge = json_object_new_object();
     _cleanup_(json_object_putp) json_object *answer = NULL;
     _cleanup_free_ void *payload = NULL;
@@ -220,12 +230,20 @@ static int hello_auth(struct client *cl, struct api_ctx *ctx, const struct wire_
     int r;
 
     r = wire_auth_get(obj, "nonce", ret_nonces[0], err);
+    if (r == 0) {
+        r = wire_auth_get_key_id(obj, key_id, err);
+        r = r == -ENOENT ? 0 : r;
+    }
     if (r == 0)
         r = wire_auth_nonce(ret_nonces[1], err);
     if (r < 0) {
         send_error(ctx->conn, h->id, r, ferry_error_msg(err));
         return r;
     }
+    /* An unknown key gets the same challenge and the same refusal as a
+     * wrong one: nobody learns which fingerprints this agent knows. */
+    key = acl_key_find(acl, auth_key, wire_auth_present(obj) && key_id[0] ? key_id : NULL,
+                       &cl->role, &key_name);
     /* The challenge says nothing about this host: only "ferry" and a nonce. */
     json_object_object_add(challenge, "agent", json_object_new_string("ferry"));
     json_object_object_add(challenge, "auth", wire_auth_to_json(ret_nonces[1], NULL));
@@ -248,14 +266,18 @@ static int hello_auth(struct client *cl, struct api_ctx *ctx, const struct wire_
         send_error(ctx->conn, ah.id, r, ferry_error_msg(err));
         return r;
     }
-    wire_auth_proof(auth_key, WIRE_AUTH_SIDE_CLIENT, ret_nonces[0], ret_nonces[1],
-                    ctx->peer.host_uuid, want);
-    if (!wire_auth_proof_equal(proof, want)) {
+    if (key)
+        wire_auth_proof(key, WIRE_AUTH_SIDE_CLIENT, ret_nonces[0], ret_nonces[1],
+                        ctx->peer.host_uuid, want);
+    if (!key || !wire_auth_proof_equal(proof, want)) {
         r = ferry_error_set(err, EACCES,
                             "authentication failed: the client does not hold this agent's key");
         send_error(ctx->conn, ah.id, r, ferry_error_msg(err));
         return r;
     }
+    snprintf(cl->who, sizeof cl->who, "key %s (%s) from %s", key->fingerprint, key_name,
+             cl->slot.addr);
+    *ret_key = key;
     return 0;
 }
 
@@ -267,7 +289,7 @@ static int do_hello(struct client *cl, struct api_ctx *ctx, struct ferry_error *
     _cleanup_free_ void *payload = NULL;
     struct wire_hello mine;
     uint8_t nonces[2][WIRE_AUTH_NONCE];
-    bool authenticated = false;
+    const struct wire_auth_key *key = NULL;
     int r;
 
     r = wire_conn_recv(ctx->conn, ferry_ms_left(cl->hello_deadline), &h, &obj, &payload, err);
@@ -287,12 +309,15 @@ static int do_hello(struct client *cl, struct api_ctx *ctx, struct ferry_error *
      * clients without one in. TLS clients were checked by certificate and
      * unix clients by the socket's mode. */
     if (cl->tcp && !cl->tls) {
-        if (auth_key && wire_auth_present(obj)) {
-            r = hello_auth(cl, ctx, &h, obj, nonces, err);
+        if ((auth_key || acl) && wire_auth_present(obj)) {
+            r = hello_auth(cl, ctx, &h, obj, nonces, &key, err);
             if (r < 0)
                 return r;
-            authenticated = true;
-        } else if (!auth_insecure) {
+        } else if (auth_insecure) {
+            cl->role = ACL_ROLE_ADMIN;
+            snprintf(cl->who, sizeof cl->who, "unauthenticated client (--insecure) from %s",
+                     cl->slot.addr);
+        } else {
             r = ferry_error_set(
                 err, EACCES,
                 "authentication required: this agent's TCP listener accepts only clients that "
@@ -307,10 +332,9 @@ static int do_hello(struct client *cl, struct api_ctx *ctx, struct ferry_error *
     if (auth_key)
         wire_hello_add_feature(&mine, WIRE_AUTH_FEATURE);
     ours = wire_hello_to_json(&mine);
-    if (authenticated) {
+    if (key) {
         uint8_t proof[WIRE_AUTH_PROOF];
-        wire_auth_proof(auth_key, WIRE_AUTH_SIDE_SERVER, nonces[0], nonces[1], mine.host_uuid,
-                        proof);
+        wire_auth_proof(key, WIRE_AUTH_SIDE_SERVER, nonces[0], nonces[1], mine.host_uuid, proof);
         json_object_object_add(ours, "auth", wire_auth_to_json(NULL, proof));
     }
     return wire_conn_send_json(ctx->conn, WIRE_HELLO, h.id, ours, err);
@@ -344,6 +368,8 @@ static int tls_accept_client(struct client *cl, struct wire_conn *wc)
 
     if (r == 0) {
         ferry_debug("client %" PRIu64 ": TLS client '%s' accepted", cl->id, dn);
+        cl->role = acl_role_for_dn(acl, dn);
+        snprintf(cl->who, sizeof cl->who, "certificate '%s' from %s", dn, cl->slot.addr);
         return 0;
     }
     adm_log_refusal("TLS listener: refusing client %" PRIu64 " from %s: %s", cl->id, cl->slot.addr,
@@ -353,12 +379,53 @@ static int tls_accept_client(struct client *cl, struct wire_conn *wc)
     return r;
 }
 
+/* The role check before a method runs, and the audit line after every
+ * call that can change something (those that need more than read-only):
+ * who, what, on which domain, and how it ended. */
+static int authorized_dispatch(struct client *cl, struct api_ctx *ctx, const char *method,
+                               json_object *params, json_object **ret, struct ferry_error *err)
+{
+    enum acl_role need = acl_method_role(method);
+    json_object *name = NULL;
+    const char *dom = "";
+    int r;
+
+    if (params && json_object_object_get_ex(params, "name", &name) &&
+        json_object_is_type(name, json_type_string))
+        dom = json_object_get_string(name);
+    if (cl->role < need)
+        r = ferry_error_set(err, EACCES,
+                            "permission denied: '%.64s' needs role %s; this client (%s) has role "
+                            "%s",
+                            method, acl_role_name(need), cl->who, acl_role_name(cl->role));
+    else
+        r = api_dispatch(ctx, method, params, ret, err);
+    /* define and prepare carry XML: the name is in their result. */
+    if (!dom[0] && r == 0 && *ret && json_object_object_get_ex(*ret, "name", &name) &&
+        json_object_is_type(name, json_type_string))
+        dom = json_object_get_string(name);
+    if (need >= ACL_ROLE_MIGRATE)
+        ferry_info("audit: %s: %.64s%s%.64s%s: %s%s%s", cl->who, method, dom[0] ? " '" : "", dom,
+                   dom[0] ? "'" : "", r < 0 ? wire_errno_code(r) : "ok", r < 0 ? ": " : "",
+                   r < 0 ? ferry_error_msg(err) : "");
+    return r;
+}
+
 static void serve(struct client *cl)
 {
     struct api_ctx ctx = {.ag = cl->ag, .conn_id = cl->id};
     struct ferry_error err = {0};
 
     ctx.conn = wire_conn_new(cl->fd);
+    if (!cl->tcp) {
+        /* The control socket is 0600: its clients are the agent's own user. */
+        struct ucred uc = {0};
+        socklen_t ul = sizeof uc;
+        getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul);
+        cl->role = ACL_ROLE_ADMIN;
+        snprintf(cl->who, sizeof cl->who, "control socket (uid %u, pid %d)", (unsigned)uc.uid,
+                 (int)uc.pid);
+    }
     if (cl->tls && tls_accept_client(cl, ctx.conn) < 0)
         goto out;
     if (do_hello(cl, &ctx, &err) < 0) {
@@ -399,6 +466,11 @@ static void serve(struct client *cl)
         }
         if (h.type == WIRE_DATA) {
             /* A tunnelled migration stream: no reply unless it fails. */
+            if (cl->role < ACL_ROLE_MIGRATE) {
+                send_error(ctx.conn, h.id, -EACCES,
+                           "permission denied: tunnelled streams need role migrate");
+                continue;
+            }
             r = api_tunnel_data(ctx.ag, ctx.conn, h.id, h.flags, payload, h.length, &err);
             if (r < 0)
                 send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
@@ -419,7 +491,7 @@ static void serve(struct client *cl)
             send_error(ctx.conn, h.id, -EINVAL, "CALL 'params' must be an object");
             continue;
         }
-        r = api_dispatch(&ctx, json_object_get_string(m), params, &result, &err);
+        r = authorized_dispatch(cl, &ctx, json_object_get_string(m), params, &result, &err);
         if (r < 0) {
             send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
             continue;

@@ -18,7 +18,11 @@ int server_tls_configure(const char *listen, const char *dir, char *const *allow
  * INSECURE, which lets clients that offer no proof in too (those that
  * offer one are still checked). docs/protocol.md, "Authentication". */
 struct wire_auth_key;
-void server_auth_configure(const struct wire_auth_key *key, bool insecure);
+struct acl;
+/* RULES (borrowed, may be NULL; agent/acl.h) grant roles per certificate DN
+ * and per key, and add the keys it names to those the TCP listener
+ * accepts. */
+void server_auth_configure(const struct wire_auth_key *key, bool insecure, const struct acl *rules);
 
 /* Binds the listeners of AG's configuration. */
 int server_listen(struct agent *ag, struct ferry_error *err);

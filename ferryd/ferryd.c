@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "agent.h"
 #include "auth.h"
 #include "cleanup.h"
@@ -57,6 +58,8 @@ static void usage(FILE *f)
             "                         agent proves it to peer agents (required with --listen)\n"
             "  --insecure             let TCP clients in without the key (trusted networks\n"
             "                         only: anyone who reaches --listen controls this host)\n"
+            "  --acl FILE             roles (read-only, migrate, admin) per certificate DN\n"
+            "                         pattern and per key file (docs/security.md)\n"
             "  --tls-listen ADDR:PORT TLS listener with mutual x509 authentication (port 0: any)\n"
             "  --tls-dir DIR          cacert.pem, servercert.pem, serverkey.pem, clientcert.pem,\n"
             "                         clientkey.pem (default $FERRY_TLS_DIR or %s)\n"
@@ -87,6 +90,7 @@ int main(int argc, char **argv)
         {"port-file", required_argument, NULL, 'P'},
         {"auth-key", required_argument, NULL, 'K'},
         {"insecure", no_argument, NULL, 'I'},
+        {"acl", required_argument, NULL, 'L'},
         {"tls-listen", required_argument, NULL, 'T'},
         {"tls-dir", required_argument, NULL, 'D'},
         {"tls-allowed-dn", required_argument, NULL, 'A'},
@@ -109,6 +113,8 @@ int main(int argc, char **argv)
     const char *auth_key_path = NULL;
     struct wire_auth_key *auth_key = NULL;
     bool insecure = false;
+    const char *acl_path = NULL;
+    struct acl *acl = NULL;
     const char *tls_listen = NULL, *tls_dir = NULL, *tls_port_file = NULL;
     char *allowed_dn[TLS_MAX_ALLOWED_DN];
     size_t n_allowed = 0;
@@ -137,6 +143,9 @@ int main(int argc, char **argv)
             break;
         case 'I':
             insecure = true;
+            break;
+        case 'L':
+            acl_path = optarg;
             break;
         case 'T':
             tls_listen = optarg;
@@ -227,7 +236,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferryd: --auth-key: %s\n", ferry_error_msg(&err));
         return 1;
     }
-    server_auth_configure(auth_key, insecure);
+    if (acl_path && acl_load(acl_path, &acl, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        wire_auth_key_free(auth_key);
+        return 1;
+    }
+    server_auth_configure(auth_key, insecure, acl);
     /* The agent proves the same key to the peer agents it connects to
      * (peer-to-peer migration to a ferry+tcp:// destination). */
     ctl_client_set_auth_key(auth_key);
@@ -287,5 +301,6 @@ int main(int argc, char **argv)
     ferry_info("ferryd: exiting");
     agent_volumes_fini(&the_agent);
     wire_auth_key_free(auth_key);
+    acl_free(acl);
     return 0;
 }

@@ -64,6 +64,12 @@ json_object *wire_auth_to_json(const uint8_t *nonce, const uint8_t *proof);
  * not hmac-sha256, or MEMBER is missing or not 64 hex digits. */
 int wire_auth_get(json_object *hello, const char *member, uint8_t ret[32], struct ferry_error *err);
 
+/* HELLO's optional "auth"."key": the fingerprint naming the client's key
+ * (16 hex digits, wire_auth_key.fingerprint) into RET (17 bytes). -ENOENT
+ * when absent, -EPROTO when malformed. Call after wire_auth_get() accepted
+ * the member. */
+int wire_auth_get_key_id(json_object *hello, char ret[17], struct ferry_error *err);
+
 /* True when HELLO (a payload object) carries an "auth" member. */
 bool wire_auth_present(json_object *hello);
 

@@ -274,7 +274,10 @@ int ctl_client_connect(const char *uri, const struct wire_hello *hello, int time
             ctl_client_free(c);
             return r;
         }
-        json_object_object_add(obj, "auth", wire_auth_to_json(nonce, NULL));
+        json_object *a = wire_auth_to_json(nonce, NULL);
+        /* Which key: an agent may accept several, each with its role. */
+        json_object_object_add(a, "key", json_object_new_string(auth_key->fingerprint));
+        json_object_object_add(obj, "auth", a);
         authenticating = true;
     }
     r = wire_conn_send_json(c->wc, WIRE_HELLO, 0, obj, err);

@@ -195,3 +195,22 @@ int wire_auth_get(json_object *hello, const char *member, uint8_t ret[32], struc
     }
     return 0;
 }
+
+int wire_auth_get_key_id(json_object *hello, char ret[17], struct ferry_error *err)
+{
+    json_object *a, *v;
+    const char *s;
+
+    if (!json_object_object_get_ex(hello, "auth", &a) || !a ||
+        !json_object_object_get_ex(a, "key", &v) || !v)
+        return -ENOENT;
+    if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) != 16)
+        return ferry_error_set(err, EPROTO, "hello: \"auth\".\"key\" must be 16 hex digits");
+    s = json_object_get_string(v);
+    for (size_t i = 0; i < 16; i++)
+        if (hex_digit(s[i]) < 0 || (s[i] >= 'A' && s[i] <= 'F'))
+            return ferry_error_set(err, EPROTO,
+                                   "hello: \"auth\".\"key\" must be 16 lowercase hex digits");
+    memcpy(ret, s, 17);
+    return 0;
+}
