@@ -189,8 +189,7 @@ enum acl_role acl_role_for_dn(const struct acl *acl, const char *dn)
     return ACL_ROLE_NONE;
 }
 
-const struct wire_auth_key *acl_key_find(const struct acl *acl,
-                                         const struct wire_auth_key *primary,
+const struct wire_auth_key *acl_key_find(const struct acl *acl, const struct wire_auth_key *primary,
                                          const char *key_id, enum acl_role *ret_role,
                                          const char **ret_name)
 {

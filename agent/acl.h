@@ -46,8 +46,7 @@ enum acl_role acl_role_for_dn(const struct acl *acl, const char *dn);
  * NULL when none has that fingerprint. *ret_role: the rule's role;
  * PRIMARY's is admin unless a rule names the same key. *ret_name: the
  * key's file, for logs (borrowed). */
-const struct wire_auth_key *acl_key_find(const struct acl *acl,
-                                         const struct wire_auth_key *primary,
+const struct wire_auth_key *acl_key_find(const struct acl *acl, const struct wire_auth_key *primary,
                                          const char *key_id, enum acl_role *ret_role,
                                          const char **ret_name);
 

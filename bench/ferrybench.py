@@ -69,7 +69,11 @@ class Agent:
         self.proc = subprocess.Popen(
             [self.ferryd, "--state-dir", self.state, "--image-dir", self.images,
              "--control", self.control, "--port-file", self.port_file,
-             "--listen", "127.0.0.1:0", "--auth-key", bench_auth_key(os.path.dirname(self.dir))],
+             "--listen", "127.0.0.1:0", "--auth-key", bench_auth_key(os.path.dirname(self.dir)),
+             # the guests' disks live under the run's root, their kernel in
+             # the build tree (docs/security.md, "Storage roots")
+             "--storage-root", os.path.dirname(self.dir),
+             "--storage-root", os.path.dirname(os.path.dirname(os.path.abspath(self.ferryd)))],
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         logf.close()
         wait_for(lambda: os.path.exists(self.port_file) and os.path.getsize(self.port_file)

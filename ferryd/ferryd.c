@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "client.h"
 #include "drivers.h"
+#include "roots.h"
 #include "ferry-config.h"
 #include "server.h"
 #include "volumes.h"
@@ -58,6 +59,8 @@ static void usage(FILE *f)
             "                         agent proves it to peer agents (required with --listen)\n"
             "  --insecure             let TCP clients in without the key (trusted networks\n"
             "                         only: anyone who reaches --listen controls this host)\n"
+            "  --storage-root DIR     guest definitions may name files under DIR (repeatable;\n"
+            "                         the image dir always is one; '/' allows any path)\n"
             "  --acl FILE             roles (read-only, migrate, admin) per certificate DN\n"
             "                         pattern and per key file (docs/security.md)\n"
             "  --tls-listen ADDR:PORT TLS listener with mutual x509 authentication (port 0: any)\n"
@@ -91,6 +94,7 @@ int main(int argc, char **argv)
         {"auth-key", required_argument, NULL, 'K'},
         {"insecure", no_argument, NULL, 'I'},
         {"acl", required_argument, NULL, 'L'},
+        {"storage-root", required_argument, NULL, 'R'},
         {"tls-listen", required_argument, NULL, 'T'},
         {"tls-dir", required_argument, NULL, 'D'},
         {"tls-allowed-dn", required_argument, NULL, 'A'},
@@ -114,6 +118,7 @@ int main(int argc, char **argv)
     struct wire_auth_key *auth_key = NULL;
     bool insecure = false;
     const char *acl_path = NULL;
+    bool any_path = false;
     struct acl *acl = NULL;
     const char *tls_listen = NULL, *tls_dir = NULL, *tls_port_file = NULL;
     char *allowed_dn[TLS_MAX_ALLOWED_DN];
@@ -146,6 +151,14 @@ int main(int argc, char **argv)
             break;
         case 'L':
             acl_path = optarg;
+            break;
+        case 'R':
+            if (agent_roots_add(&the_agent, optarg, &err) < 0) {
+                fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+                return 2;
+            }
+            if (strcmp(optarg, "/") == 0)
+                any_path = true;
             break;
         case 'T':
             tls_listen = optarg;
@@ -287,6 +300,8 @@ int main(int argc, char **argv)
                the_agent.host_uuid, cfg->control, cfg->listen ? ", tcp " : "",
                cfg->listen ? cfg->listen : "", tls_listen ? ", tls " : "",
                tls_listen ? tls_listen : "");
+    if (any_path)
+        ferry_warn("ferryd: --storage-root /: guest definitions may name any host file");
     if (cfg->listen && insecure && !auth_key)
         ferry_warn("ferryd: --insecure: the TCP listener %s (port %d) has NO authentication: "
                    "anyone who reaches it can define, start, migrate and destroy guests and "

@@ -39,6 +39,7 @@ export FERRY_AUTH_KEY=$D/auth.key
 for a in src dst; do
     "$FERRYD" --state-dir "$D/$a" --image-dir "$D/$a-images" --control "$D/$a.sock" \
         --listen 127.0.0.1:0 --auth-key "$D/auth.key" --port-file "$D/$a.port" \
+        --storage-root "$(dirname "$KERNEL")" \
         >"$D/$a.log" 2>&1 &
     pids+=($!)
 done

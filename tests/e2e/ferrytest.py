@@ -55,6 +55,21 @@ def auth_key_path():
     return _auth_key
 
 
+# Where tests keep the files their guests use (docs/security.md, "Storage
+# roots"): the test's temporary directory, the build tree (test guests),
+# and /usr/share (OVMF, QEMU's firmware). A test that needs another place
+# appends to this list before starting agents, or passes storage_roots.
+STORAGE_ROOTS = ["/usr/share"]
+
+
+def storage_roots_default():
+    build = os.path.dirname(os.path.dirname(os.path.abspath(FERRYD)))
+    roots = [tmpdir(), build] + STORAGE_ROOTS
+    if GUEST_KERNEL:
+        roots.append(os.path.dirname(os.path.abspath(GUEST_KERNEL)))
+    return [r for r in roots if os.path.isdir(r)]
+
+
 def _cleanup():
     for p in reversed(_procs):
         stop_pid(p)
@@ -125,11 +140,14 @@ def wait_for(cond, timeout, what):
 class Agent:
     """One ferryd with its own state dir, control socket and TCP port."""
 
-    def __init__(self, name, *extra, listen=True, env=None, auth=True, insecure=False):
+    def __init__(self, name, *extra, listen=True, env=None, auth=True, insecure=False,
+                 storage_roots=None):
         """AUTH: start ferryd with the test's --auth-key (the default; a
         path string names another key file, False none). INSECURE: add
-        --insecure (clients without a key get in)."""
+        --insecure (clients without a key get in). STORAGE_ROOTS: the
+        --storage-root directories (default: storage_roots())."""
         self.name = name
+        self.storage_roots = storage_roots_default() if storage_roots is None else storage_roots
         self.key = auth_key_path() if auth is True else (auth or None)
         self.insecure = insecure
         self.env = env  # extra environment variables for ferryd
@@ -153,6 +171,8 @@ class Agent:
                 "--control", self.control, "--port-file", self.port_file] + self.extra
         if self.key:
             args += ["--auth-key", self.key]
+        for root in self.storage_roots:
+            args += ["--storage-root", root]
         if self.insecure:
             args += ["--insecure"]
         if self.listen:
