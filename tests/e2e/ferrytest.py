@@ -57,9 +57,10 @@ def auth_key_path():
 
 # Where tests keep the files their guests use (docs/security.md, "Storage
 # roots"): the test's temporary directory, the build tree (test guests),
-# and /usr/share (OVMF, QEMU's firmware). A test that needs another place
-# appends to this list before starting agents, or passes storage_roots.
-STORAGE_ROOTS = ["/usr/share"]
+# /usr/share (OVMF, QEMU's firmware) and /boot (Linux and Xen PV kernels).
+# A test that needs another place appends to this list before starting
+# agents, or passes storage_roots.
+STORAGE_ROOTS = ["/usr/share", "/boot"]
 
 
 def storage_roots_default():
