@@ -32,6 +32,10 @@ struct agent_config {
     unsigned max_version; /* highest migration protocol version offered (1..3) */
     /* x509 files for QEMU's own TLS (--tls migrations), libvirt's layout */
     char *migrate_tls_dir;
+    /* --qemu-user: QEMU drops to this user after start (-runas); uid/gid
+     * resolved by main(), -1 when unset. */
+    char *qemu_user;
+    int qemu_uid, qemu_gid;
 };
 
 enum agent_job_phase {

@@ -78,8 +78,7 @@ static char *resolve(const char *path)
     return full;
 }
 
-static int check_path(struct agent *ag, const char *what, const char *path,
-                      struct ferry_error *err)
+static int check_path(struct agent *ag, const char *what, const char *path, struct ferry_error *err)
 {
     _cleanup_free_ char *real = NULL;
     _cleanup_free_ char *image_dir = NULL;

@@ -3,6 +3,7 @@
  * re-attaches to running guests and serves the control protocol. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,8 @@ static void usage(FILE *f)
             "                         --tls migrations (default $FERRY_MIGRATE_TLS_DIR or %s)\n"
             "  --hypervisor NAME      qemu (default) or xen\n"
             "  --qemu PATH            QEMU binary (default %s)\n"
+            "  --qemu-user USER       QEMU drops to USER once started (-runas); always under\n"
+            "                         seccomp (-sandbox)\n"
             "  --xl PATH              xl toolstack binary for --hypervisor xen (default xl)\n"
             "  --host-uuid UUID       host identity (default: generated once, kept in state dir)\n"
             "  --hostname NAME        host name to announce (default: gethostname)\n"
@@ -95,6 +98,7 @@ int main(int argc, char **argv)
         {"insecure", no_argument, NULL, 'I'},
         {"acl", required_argument, NULL, 'L'},
         {"storage-root", required_argument, NULL, 'R'},
+        {"qemu-user", required_argument, NULL, 'U'},
         {"tls-listen", required_argument, NULL, 'T'},
         {"tls-dir", required_argument, NULL, 'D'},
         {"tls-allowed-dn", required_argument, NULL, 'A'},
@@ -152,6 +156,22 @@ int main(int argc, char **argv)
         case 'L':
             acl_path = optarg;
             break;
+        case 'U': {
+            struct passwd *pw = getpwnam(optarg);
+            if (!pw) {
+                fprintf(stderr, "ferryd: --qemu-user '%s': no such user\n", optarg);
+                return 2;
+            }
+            if (pw->pw_uid == 0) {
+                fprintf(stderr, "ferryd: --qemu-user '%s' is root: name an unprivileged user\n",
+                        optarg);
+                return 2;
+            }
+            cfg->qemu_user = optarg;
+            cfg->qemu_uid = (int)pw->pw_uid;
+            cfg->qemu_gid = (int)pw->pw_gid;
+            break;
+        }
         case 'R':
             if (agent_roots_add(&the_agent, optarg, &err) < 0) {
                 fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));

@@ -257,8 +257,9 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
      * source learns it from our cookie, over the authenticated channel. */
     p->stream_psk = false;
     /* Not for post-copy yet: its recovery reconnects after Perform ended,
-     * when the source no longer holds the key (docs/security.md). */
-    if (!(mp->flags & (MIG_TLS | MIG_TUNNELLED | MIG_POSTCOPY))) {
+     * when the source no longer holds the key; nor with --zerocopy, which
+     * QEMU 7.2 refuses over TLS (docs/security.md). */
+    if (!(mp->flags & (MIG_TLS | MIG_TUNNELLED | MIG_POSTCOPY | MIG_ZEROCOPY))) {
         r = qemu_tls_setup_psk(ag, p->qmp, m->dom->def->name, true, NULL, m->cookie_out.stream_psk,
                                err);
         if (r < 0)
@@ -269,7 +270,8 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     if (mp->flags & MIG_TUNNELLED) {
         /* The stream arrives as DATA frames on the agents' connection; the
          * agent writes them into this socket. */
-        m->tunnel_path = ferry_strdup_printf("%s/%s.tunnel-in", ag->run_dir, m->dom->def->name);
+        m->tunnel_path =
+            ferry_strdup_printf("%s/%s.tunnel-in", qemu_socket_dir(), m->dom->def->name);
         unlink(m->tunnel_path);
         listen_uri = ferry_strdup_printf("unix:%s", m->tunnel_path);
         m->uri = ferry_strdup_printf("tunnel:%u", m->tunnel_id);

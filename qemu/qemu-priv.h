@@ -66,7 +66,16 @@ struct qemu_dom {
 struct qemu_driver {
     char binary[1024];
     bool kvm;
+    /* Where QEMU creates (or connects to) unix sockets while it runs: the
+     * run dir, or with --qemu-user RUN/qemu, owned by that user (0700). */
+    char socket_dir[1100];
 };
+
+/* The driver's socket_dir (see struct qemu_driver). */
+const char *qemu_socket_dir(void);
+/* With --qemu-user: gives PATH (a socket or directory the agent made for
+ * QEMU) to that user; no-op otherwise. */
+int qemu_give_to_user(struct agent *ag, const char *path, struct ferry_error *err);
 
 /* DOM's driver state, created on first use; paths refreshed from the
  * current name. Borrowed (freed with the domain). */

@@ -633,7 +633,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         r = 0;
         goto out;
     }
-    opts.socket_dir = m->agent->run_dir;
+    opts.socket_dir = qemu_socket_dir();
     opts.copy.bandwidth = mp->bandwidth_mib * 1024 * 1024;
     if (mp->flags & MIG_TLS) {
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;

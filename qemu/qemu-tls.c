@@ -158,6 +158,10 @@ int qemu_tls_setup_psk(struct agent *ag, struct qmp_conn *qmp, const char *name,
     explicit_bzero(hex, sizeof hex);
     r = ferry_write_file_atomic(file, line, strlen(line), 0600, err);
     explicit_bzero(line, strlen(line));
+    /* QEMU reads it when the object is added, after it dropped to
+     * --qemu-user. */
+    if (r == 0 && (r = qemu_give_to_user(ag, dir, err)) == 0)
+        r = qemu_give_to_user(ag, file, err);
     if (r < 0)
         goto remove_file;
     args = json_object_new_object();
