@@ -21,7 +21,6 @@
 /* Completed jobs of transient domains gone after migrating away, kept for
  * job.info (the oldest is dropped beyond this). */
 #define AGENT_DEPARTED_KEPT 16
-#define AGENT_MAX_CLIENTS   64
 
 struct agent_config {
     char *listen;  /* "ADDR:PORT" for TCP, NULL = no TCP listener */
@@ -36,6 +35,10 @@ struct agent_config {
     unsigned max_version; /* highest migration protocol version offered (1..3) */
     /* x509 files for QEMU's own TLS (--tls migrations), libvirt's layout */
     char *migrate_tls_dir;
+    /* --qemu-user: QEMU drops to this user after start (-runas); uid/gid
+     * resolved by main(), -1 when unset. */
+    char *qemu_user;
+    int qemu_uid, qemu_gid;
 };
 
 enum agent_job_phase {

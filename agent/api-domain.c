@@ -15,6 +15,7 @@
 #include "json-cleanup.h"
 #include "admission.h"
 #include "location.h"
+#include "roots.h"
 #include "volumes.h"
 
 #define MONITOR_CMD_MAX (64u * 1024)
@@ -57,6 +58,11 @@ int api_domain_define(struct api_ctx *ctx, json_object *params, json_object **re
         return r;
     if ((r = domain_def_parse(xml, strlen(xml), &def, err)) < 0)
         return r;
+    if ((r = agent_roots_check(ctx->ag, def, NULL, err)) < 0) {
+        ferry_error_prefix(err, "define '%s'", def->name);
+        domain_def_free(def);
+        return r;
+    }
     if (ctx->ag->driver->domain_define &&
         (r = ctx->ag->driver->domain_define(ctx->ag, def, err)) < 0) {
         domain_def_free(def);
@@ -164,6 +170,9 @@ int api_domain_start(struct api_ctx *ctx, json_object *params, json_object **ret
         r = ferry_error_set(err, EEXIST, "domain '%s' is already running", dom->def->name);
     else if ((r = agent_location_check_start(dom, err)) < 0)
         ; /* its disks' newest data is elsewhere */
+    else if ((r = agent_roots_check(ctx->ag, dom->persistent_def ? dom->persistent_def : dom->def,
+                                    NULL, err)) < 0)
+        ; /* defined before the roots were narrowed, or a symlink changed since */
     else {
         if (dom->persistent_def) {
             domain_def_free(dom->def);

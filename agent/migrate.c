@@ -29,6 +29,7 @@
 #include "location.h"
 #include "migparams.h"
 #include "migrate-priv.h"
+#include "roots.h"
 #include "orchestrate.h"
 #include "job-record.h"
 #include "job.h"
@@ -321,6 +322,12 @@ int api_migrate_prepare(struct api_ctx *ctx, json_object *params, json_object **
         }
         if (s.params.dname)
             snprintf(def->name, sizeof def->name, "%s", s.params.dname);
+        /* The paths this host's QEMU will open: shared disks, kept
+         * paths, firmware and kernel, under our roots, not the source's. */
+        if ((r = agent_roots_check(ag, def, &s.params, err)) < 0) {
+            ferry_error_prefix(err, "prepare '%s'", def->name);
+            goto out;
+        }
         if (s.m.cookie_in.uuid[0] && strcasecmp(s.m.cookie_in.uuid, def->uuid) != 0) {
             r = ferry_error_set(err, EINVAL,
                                 "domain uuid %s in the XML differs from the cookie's %s", def->uuid,

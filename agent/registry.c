@@ -402,6 +402,11 @@ int agent_init(struct agent *ag, struct ferry_error *err)
         (r = ferry_mkdir_p(ag->domains_dir, 0700, err)) < 0 ||
         (r = ferry_mkdir_p(ag->cfg.image_dir, 0755, err)) < 0)
         return r;
+    /* A QEMU that runs as --qemu-user reaches its own directory below RUN
+     * (the driver's); it may pass through, not list. */
+    if (ag->cfg.qemu_user && (chmod(ag->cfg.state_dir, 0711) < 0 || chmod(ag->run_dir, 0711) < 0))
+        return ferry_error_set_errno(err, errno, "--qemu-user: cannot open '%s' to QEMU",
+                                     ag->run_dir);
     if ((r = load_identity(ag, err)) < 0)
         return r;
     /* The caller (ferryd's main) picked the driver: the core knows none by

@@ -24,12 +24,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "acl.h"
+#include "conn-limits.h"
 #include "api.h"
+#include "auth.h"
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "tls.h"
 #include "wire.h"
 
+/* From accept to a completed HELLO (TLS handshake and authentication
+ * included): a client that has not made it by then is closed, and its
+ * slot in the pending budgets (agent/conn-limits.h) freed. */
 #define HELLO_TIMEOUT_MS 10000
 #define FRAME_TIMEOUT_MS 30000
 
@@ -43,7 +49,11 @@ static const char *tls_listen_spec;
 static struct tls_server *tls_srv;
 static int tls_fd = -1;
 static int tls_port = 0;
-static int n_clients = 0;
+/* Shared-key authentication on the TCP listener: set once before
+ * server_listen(), then only read. */
+static const struct wire_auth_key *auth_key;
+static bool auth_insecure;
+static const struct acl *acl;     /* --acl; NULL: every authenticated client is admin */
 static uint64_t next_conn_id = 1; /* under clients_lock; 0 means "no connection" */
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -55,6 +65,13 @@ int server_tcp_port(void)
 int server_tls_port(void)
 {
     return tls_port;
+}
+
+void server_auth_configure(const struct wire_auth_key *key, bool insecure, const struct acl *rules)
+{
+    auth_key = key;
+    auth_insecure = insecure;
+    acl = rules;
 }
 
 int server_tls_configure(const char *listen, const char *dir, char *const *allowed_dn,
@@ -172,6 +189,12 @@ struct client {
     bool tcp;
     bool tls; /* accepted on the TLS listener */
     uint64_t id;
+    int64_t hello_deadline; /* ms: TLS handshake, HELLO and authentication end by then */
+    struct adm_slot slot;
+    /* Who the client is, once authenticated (for refusals and the audit
+     * log), and what it may do (agent/acl.h). */
+    char who[TLS_MAX_DN + 96];
+    enum acl_role role;
 };
 
 static void send_error(struct wire_conn *wc, uint32_t id, int r, const char *msg)
@@ -188,16 +211,88 @@ static void event_sink(json_object *ev, void *opaque)
     wire_conn_send_json(wc, WIRE_EVENT, 0, ev, NULL);
 }
 
-static int do_hello(struct api_ctx *ctx, struct ferry_error *err)
+/* The shared-key exchange after the client's HELLO H (parsed into
+ * ctx->peer, raw in OBJ): our challenge, its proof, checked in constant
+ * time. 0 when the client proved the key; *ret_nonces then hold both
+ * nonces for our own proof. A failure has been answered (ERROR) already. */
+static int hello_auth(struct client *cl, struct api_ctx *ctx, const struct wire_header *h,
+                      json_object *obj, uint8_t ret_nonces[2][WIRE_AUTH_NONCE],
+                      const struct wire_auth_key **ret_key, struct ferry_error *err)
+{
+    const struct wire_auth_key *key;
+    const char *key_name = NULL;
+    char key_id[17] = "";
+    _cleanup_(json_object_putp) json_object *challenge = json_object_new_object();
+    _cleanup_(json_object_putp) json_object *answer = NULL;
+    _cleanup_free_ void *payload = NULL;
+    uint8_t proof[WIRE_AUTH_PROOF], want[WIRE_AUTH_PROOF];
+    struct wire_header ah;
+    int r;
+
+    r = wire_auth_get(obj, "nonce", ret_nonces[0], err);
+    if (r == 0) {
+        r = wire_auth_get_key_id(obj, key_id, err);
+        r = r == -ENOENT ? 0 : r;
+    }
+    if (r == 0)
+        r = wire_auth_nonce(ret_nonces[1], err);
+    if (r < 0) {
+        send_error(ctx->conn, h->id, r, ferry_error_msg(err));
+        return r;
+    }
+    /* An unknown key gets the same challenge and the same refusal as a
+     * wrong one: nobody learns which fingerprints this agent knows. */
+    key = acl_key_find(acl, auth_key, wire_auth_present(obj) && key_id[0] ? key_id : NULL,
+                       &cl->role, &key_name);
+    /* The challenge says nothing about this host: only "ferry" and a nonce. */
+    json_object_object_add(challenge, "agent", json_object_new_string("ferry"));
+    json_object_object_add(challenge, "auth", wire_auth_to_json(ret_nonces[1], NULL));
+    r = wire_conn_send_json(ctx->conn, WIRE_HELLO, h->id, challenge, err);
+    if (r < 0)
+        return r;
+    r = wire_conn_recv(ctx->conn, ferry_ms_left(cl->hello_deadline), &ah, &answer, &payload, err);
+    if (r < 0)
+        return r;
+    if (ah.type != WIRE_HELLO) {
+        r = ferry_error_set(err, EPROTO, "expected the HELLO with the key's proof, got type %u",
+                            ah.type);
+        send_error(ctx->conn, ah.id, r, ferry_error_msg(err));
+        return r;
+    }
+    r = wire_auth_get(answer, "proof", proof, err);
+    if (r == -ENOENT)
+        r = ferry_error_set(err, EPROTO, "hello: the second HELLO has no \"auth\" proof");
+    if (r < 0) {
+        send_error(ctx->conn, ah.id, r, ferry_error_msg(err));
+        return r;
+    }
+    if (key)
+        wire_auth_proof(key, WIRE_AUTH_SIDE_CLIENT, ret_nonces[0], ret_nonces[1],
+                        ctx->peer.host_uuid, want);
+    if (!key || !wire_auth_proof_equal(proof, want)) {
+        r = ferry_error_set(err, EACCES,
+                            "authentication failed: the client does not hold this agent's key");
+        send_error(ctx->conn, ah.id, r, ferry_error_msg(err));
+        return r;
+    }
+    snprintf(cl->who, sizeof cl->who, "key %s (%s) from %s", key->fingerprint, key_name,
+             cl->slot.addr);
+    *ret_key = key;
+    return 0;
+}
+
+static int do_hello(struct client *cl, struct api_ctx *ctx, struct ferry_error *err)
 {
     struct wire_header h;
     _cleanup_(json_object_putp) json_object *obj = NULL;
     _cleanup_(json_object_putp) json_object *ours = NULL;
     _cleanup_free_ void *payload = NULL;
     struct wire_hello mine;
+    uint8_t nonces[2][WIRE_AUTH_NONCE];
+    const struct wire_auth_key *key = NULL;
     int r;
 
-    r = wire_conn_recv(ctx->conn, HELLO_TIMEOUT_MS, &h, &obj, &payload, err);
+    r = wire_conn_recv(ctx->conn, ferry_ms_left(cl->hello_deadline), &h, &obj, &payload, err);
     if (r < 0)
         return r;
     if (h.type != WIRE_HELLO) {
@@ -210,8 +305,38 @@ static int do_hello(struct api_ctx *ctx, struct ferry_error *err)
         send_error(ctx->conn, h.id, r, ferry_error_msg(err));
         return r;
     }
+    /* The plain TCP listener: the shared key, unless --insecure lets
+     * clients without one in. TLS clients were checked by certificate and
+     * unix clients by the socket's mode. */
+    if (cl->tcp && !cl->tls) {
+        if ((auth_key || acl) && wire_auth_present(obj)) {
+            r = hello_auth(cl, ctx, &h, obj, nonces, &key, err);
+            if (r < 0)
+                return r;
+        } else if (auth_insecure) {
+            cl->role = ACL_ROLE_ADMIN;
+            snprintf(cl->who, sizeof cl->who, "unauthenticated client (--insecure) from %s",
+                     cl->slot.addr);
+        } else {
+            r = ferry_error_set(
+                err, EACCES,
+                "authentication required: this agent's TCP listener accepts only clients that "
+                "prove its shared key in HELLO (\"auth\", scheme %s, feature %s); connect with "
+                "--auth-key FILE, or over ferry+tls://",
+                WIRE_AUTH_SCHEME, WIRE_AUTH_FEATURE);
+            send_error(ctx->conn, h.id, r, ferry_error_msg(err));
+            return r;
+        }
+    }
     api_fill_hello(ctx->ag, &mine);
+    if (auth_key)
+        wire_hello_add_feature(&mine, WIRE_AUTH_FEATURE);
     ours = wire_hello_to_json(&mine);
+    if (key) {
+        uint8_t proof[WIRE_AUTH_PROOF];
+        wire_auth_proof(key, WIRE_AUTH_SIDE_SERVER, nonces[0], nonces[1], mine.host_uuid, proof);
+        json_object_object_add(ours, "auth", wire_auth_to_json(NULL, proof));
+    }
     return wire_conn_send_json(ctx->conn, WIRE_HELLO, h.id, ours, err);
 }
 
@@ -224,7 +349,7 @@ static void refuse_client(struct wire_conn *wc, const struct ferry_error *why)
     _cleanup_(json_object_putp) json_object *obj = NULL;
     _cleanup_free_ void *payload = NULL;
     struct ferry_error rerr = {0};
-    int r = wire_conn_recv(wc, HELLO_TIMEOUT_MS, &h, &obj, &payload, &rerr);
+    int r = wire_conn_recv(wc, 2000, &h, &obj, &payload, &rerr);
 
     if (r < 0 && r != -EBADMSG && r != -EMSGSIZE)
         return;
@@ -239,15 +364,50 @@ static int tls_accept_client(struct client *cl, struct wire_conn *wc)
     enum tls_accept_result how;
     _cleanup_free_ char *dn = NULL;
     struct ferry_error err = {0};
-    int r = tls_server_accept(tls_srv, wc, TLS_HANDSHAKE_TIMEOUT, &how, &dn, &err);
+    int r = tls_server_accept(tls_srv, wc, ferry_ms_left(cl->hello_deadline), &how, &dn, &err);
 
     if (r == 0) {
         ferry_debug("client %" PRIu64 ": TLS client '%s' accepted", cl->id, dn);
+        cl->role = acl_role_for_dn(acl, dn);
+        snprintf(cl->who, sizeof cl->who, "certificate '%s' from %s", dn, cl->slot.addr);
         return 0;
     }
-    ferry_warn("TLS listener: refusing a client: %s", ferry_error_msg(&err));
+    adm_log_refusal("TLS listener: refusing client %" PRIu64 " from %s: %s", cl->id, cl->slot.addr,
+                    ferry_error_msg(&err));
     if (how == TLS_ACCEPT_REFUSED || how == TLS_ACCEPT_PLAIN_CLIENT)
         refuse_client(wc, &err);
+    return r;
+}
+
+/* The role check before a method runs, and the audit line after every
+ * call that can change something (those that need more than read-only):
+ * who, what, on which domain, and how it ended. */
+static int authorized_dispatch(struct client *cl, struct api_ctx *ctx, const char *method,
+                               json_object *params, json_object **ret, struct ferry_error *err)
+{
+    enum acl_role need = acl_method_role(method);
+    json_object *name = NULL;
+    const char *dom = "";
+    int r;
+
+    if (params && json_object_object_get_ex(params, "name", &name) &&
+        json_object_is_type(name, json_type_string))
+        dom = json_object_get_string(name);
+    if (cl->role < need)
+        r = ferry_error_set(err, EACCES,
+                            "permission denied: '%.64s' needs role %s; this client (%s) has role "
+                            "%s",
+                            method, acl_role_name(need), cl->who, acl_role_name(cl->role));
+    else
+        r = api_dispatch(ctx, method, params, ret, err);
+    /* define and prepare carry XML: the name is in their result. */
+    if (!dom[0] && r == 0 && *ret && json_object_object_get_ex(*ret, "name", &name) &&
+        json_object_is_type(name, json_type_string))
+        dom = json_object_get_string(name);
+    if (need >= ACL_ROLE_MIGRATE)
+        ferry_info("audit: %s: %.64s%s%.64s%s: %s%s%s", cl->who, method, dom[0] ? " '" : "", dom,
+                   dom[0] ? "'" : "", r < 0 ? wire_errno_code(r) : "ok", r < 0 ? ": " : "",
+                   r < 0 ? ferry_error_msg(err) : "");
     return r;
 }
 
@@ -257,12 +417,26 @@ static void serve(struct client *cl)
     struct ferry_error err = {0};
 
     ctx.conn = wire_conn_new(cl->fd);
+    if (!cl->tcp) {
+        /* The control socket is 0600: its clients are the agent's own user. */
+        struct ucred uc = {0};
+        socklen_t ul = sizeof uc;
+        getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul);
+        cl->role = ACL_ROLE_ADMIN;
+        snprintf(cl->who, sizeof cl->who, "control socket (uid %u, pid %d)", (unsigned)uc.uid,
+                 (int)uc.pid);
+    }
     if (cl->tls && tls_accept_client(cl, ctx.conn) < 0)
         goto out;
-    if (do_hello(&ctx, &err) < 0) {
-        ferry_debug("client: hello failed: %s", ferry_error_msg(&err));
+    if (do_hello(cl, &ctx, &err) < 0) {
+        if (err.code == EACCES)
+            adm_log_refusal("%s listener: refusing client %" PRIu64 " from %s: %s",
+                            cl->tls ? "TLS" : "TCP", cl->id, cl->slot.addr, ferry_error_msg(&err));
+        else
+            ferry_debug("client %" PRIu64 ": hello failed: %s", cl->id, ferry_error_msg(&err));
         goto out;
     }
+    adm_established(&cl->slot);
     while (!cl->ag->quit) {
         struct pollfd pfd = {.fd = wire_conn_fd(ctx.conn), .events = POLLIN};
         struct wire_header h;
@@ -292,6 +466,11 @@ static void serve(struct client *cl)
         }
         if (h.type == WIRE_DATA) {
             /* A tunnelled migration stream: no reply unless it fails. */
+            if (cl->role < ACL_ROLE_MIGRATE) {
+                send_error(ctx.conn, h.id, -EACCES,
+                           "permission denied: tunnelled streams need role migrate");
+                continue;
+            }
             r = api_tunnel_data(ctx.ag, ctx.conn, h.id, h.flags, payload, h.length, &err);
             if (r < 0)
                 send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
@@ -312,7 +491,7 @@ static void serve(struct client *cl)
             send_error(ctx.conn, h.id, -EINVAL, "CALL 'params' must be an object");
             continue;
         }
-        r = api_dispatch(&ctx, json_object_get_string(m), params, &result, &err);
+        r = authorized_dispatch(cl, &ctx, json_object_get_string(m), params, &result, &err);
         if (r < 0) {
             send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
             continue;
@@ -346,32 +525,39 @@ static void *client_thread(void *arg)
     struct client *cl = arg;
 
     serve(cl);
-    pthread_mutex_lock(&clients_lock);
-    n_clients--;
-    pthread_mutex_unlock(&clients_lock);
+    adm_release(&cl->slot);
     free(cl);
     return NULL;
 }
 
-static void accept_one(struct agent *ag, int lfd, bool tcp, bool tls)
+static void accept_one(struct agent *ag, int lfd, enum adm_listener which)
 {
     pthread_t t;
     pthread_attr_t attr;
     struct client *cl;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    struct adm_slot slot;
+    const char *why;
+    bool tcp = which != ADM_UNIX;
     uint64_t id;
     int fd, one = 1;
 
-    fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
     if (fd < 0)
         return;
-    pthread_mutex_lock(&clients_lock);
-    if (n_clients >= AGENT_MAX_CLIENTS) {
-        pthread_mutex_unlock(&clients_lock);
-        ferry_warn("refusing a connection: %d clients already", AGENT_MAX_CLIENTS);
+    /* Refused before any thread or buffer exists for it: a flood costs an
+     * accept() and a close() per connection. */
+    if (adm_admit(which, tcp ? (struct sockaddr *)&ss : NULL, sl, &slot, &why) < 0) {
+        adm_log_refusal("refusing a %s connection%s%s: %s",
+                        which == ADM_UNIX  ? "control socket"
+                        : which == ADM_TLS ? "TLS"
+                                           : "TCP",
+                        tcp ? " from " : "", tcp ? slot.addr : "", why);
         close(fd);
         return;
     }
-    n_clients++;
+    pthread_mutex_lock(&clients_lock);
     id = next_conn_id++;
     pthread_mutex_unlock(&clients_lock);
     if (tcp) {
@@ -388,16 +574,16 @@ static void accept_one(struct agent *ag, int lfd, bool tcp, bool tls)
     cl->ag = ag;
     cl->fd = fd;
     cl->tcp = tcp;
-    cl->tls = tls;
+    cl->tls = which == ADM_TLS;
     cl->id = id;
+    cl->slot = slot;
+    cl->hello_deadline = ferry_now_ms() + HELLO_TIMEOUT_MS;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, client_thread, cl) != 0) {
         close(fd);
+        adm_release(&cl->slot);
         free(cl);
-        pthread_mutex_lock(&clients_lock);
-        n_clients--;
-        pthread_mutex_unlock(&clients_lock);
     }
     pthread_attr_destroy(&attr);
 }
@@ -415,11 +601,11 @@ int server_run(struct agent *ag, struct ferry_error *err)
         if (r <= 0)
             continue;
         if (pfd[0].revents & POLLIN)
-            accept_one(ag, unix_fd, false, false);
+            accept_one(ag, unix_fd, ADM_UNIX);
         if (tcp_fd >= 0 && (pfd[1].revents & POLLIN))
-            accept_one(ag, tcp_fd, true, false);
+            accept_one(ag, tcp_fd, ADM_TCP);
         if (tls_fd >= 0 && (pfd[2].revents & POLLIN))
-            accept_one(ag, tls_fd, true, true);
+            accept_one(ag, tls_fd, ADM_TLS);
     }
     close(unix_fd);
     unlink(ag->cfg.control);

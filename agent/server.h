@@ -13,6 +13,17 @@
 int server_tls_configure(const char *listen, const char *dir, char *const *allowed_dn,
                          size_t n_allowed, struct ferry_error *err);
 
+/* Before server_listen(): the TCP listener requires clients to prove KEY
+ * (borrowed, must outlive the server; may be NULL) in HELLO, unless
+ * INSECURE, which lets clients that offer no proof in too (those that
+ * offer one are still checked). docs/protocol.md, "Authentication". */
+struct wire_auth_key;
+struct acl;
+/* RULES (borrowed, may be NULL; agent/acl.h) grant roles per certificate DN
+ * and per key, and add the keys it names to those the TCP listener
+ * accepts. */
+void server_auth_configure(const struct wire_auth_key *key, bool insecure, const struct acl *rules);
+
 /* Binds the listeners of AG's configuration. */
 int server_listen(struct agent *ag, struct ferry_error *err);
 /* Accepts and serves until ag->quit is set; returns after closing the

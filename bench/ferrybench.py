@@ -36,6 +36,19 @@ def wait_for(cond, timeout, what):
     raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def bench_auth_key(root):
+    """One shared key per benchmark run (docs/security.md): both agents get
+    it with --auth-key (the source proves it to the destination), ferryctl
+    through FERRY_AUTH_KEY."""
+    path = os.path.join(root, "auth.key")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+    os.environ["FERRY_AUTH_KEY"] = path
+    return path
+
+
 class Agent:
     """One ferryd with its own state dir, image dir, control socket and port."""
 
@@ -59,7 +72,11 @@ class Agent:
         self.proc = subprocess.Popen(
             [self.ferryd, "--state-dir", self.state, "--image-dir", self.images,
              "--control", self.control, "--port-file", self.port_file,
-             "--listen", "127.0.0.1:0"],
+             "--listen", "127.0.0.1:0", "--auth-key", bench_auth_key(os.path.dirname(self.dir)),
+             # the guests' disks live under the run's root, their kernel in
+             # the build tree (docs/security.md, "Storage roots")
+             "--storage-root", os.path.dirname(self.dir),
+             "--storage-root", os.path.dirname(os.path.dirname(os.path.abspath(self.ferryd)))],
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         logf.close()
         wait_for(lambda: os.path.exists(self.port_file) and os.path.getsize(self.port_file)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cleanup.h"
 #include "client.h"
 #include "ctl.h"
@@ -366,16 +367,20 @@ static void usage(FILE *f)
         [G_XEN] = "Xen configuration",
     };
 
-    fprintf(f, "Usage: ferryctl [--tls-dir DIR] [-c URI] [--debug] VERB [OPTIONS] ARGS\n"
-               "       ferryctl help VERB   (or VERB --help)\n"
-               "\n"
-               "URI: a control socket path, unix:PATH, ferry+tcp://HOST[:PORT],\n"
-               "     ferry+tls://HOST[:PORT], ferry://HOST[:PORT] (ferry+tcp) or HOST:PORT\n"
-               "     (default port 7070; default URI $FERRY_DEFAULT_URI or\n"
-               "     /var/lib/ferry/ferryd.sock)\n"
-               "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
-               "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
-               "--debug: the client's debug log, and migrate's steps as they happen\n");
+    fprintf(f,
+            "Usage: ferryctl [--tls-dir DIR] [--auth-key FILE] [-c URI] [--debug] VERB [OPTIONS] "
+            "ARGS\n"
+            "       ferryctl help VERB   (or VERB --help)\n"
+            "\n"
+            "URI: a control socket path, unix:PATH, ferry+tcp://HOST[:PORT],\n"
+            "     ferry+tls://HOST[:PORT], ferry://HOST[:PORT] (ferry+tcp) or HOST:PORT\n"
+            "     (default port 7070; default URI $FERRY_DEFAULT_URI or\n"
+            "     /var/lib/ferry/ferryd.sock)\n"
+            "--tls-dir DIR: cacert.pem, clientcert.pem, clientkey.pem for ferry+tls://\n"
+            "     (default $FERRY_TLS_DIR or /etc/ferry/pki)\n"
+            "--auth-key FILE: the agents' shared key for ferry+tcp:// (default\n"
+            "     $FERRY_AUTH_KEY)\n"
+            "--debug: the client's debug log, and migrate's steps as they happen\n");
     for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
         fprintf(f, "\n%s:\n", groups[g]);
         for (size_t k = 0; k < ARRAY_SIZE(verbs); k++) {
@@ -437,6 +442,8 @@ static bool wants_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *uri = ctl_default_uri();
+    const char *auth_key_path = getenv("FERRY_AUTH_KEY");
+    struct wire_auth_key *auth_key = NULL;
     const char *verb;
     int i = 1;
 
@@ -447,6 +454,9 @@ int main(int argc, char **argv)
             i += 2;
         } else if (strcmp(argv[i], "--tls-dir") == 0 && i + 1 < argc) {
             ctl_client_set_tls_dir(argv[i + 1]);
+            i += 2;
+        } else if (strcmp(argv[i], "--auth-key") == 0 && i + 1 < argc) {
+            auth_key_path = argv[i + 1];
             i += 2;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -461,6 +471,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "ferryctl: unknown option '%s'\n", argv[i]);
             return 2;
         }
+    }
+    if (auth_key_path && *auth_key_path) {
+        struct ferry_error err = {0};
+        if (wire_auth_key_load(auth_key_path, &auth_key, &err) < 0) {
+            fprintf(stderr, "ferryctl: --auth-key: %s\n", ferry_error_msg(&err));
+            return 2;
+        }
+        /* Kept for the process's life: every connection proves it. */
+        ctl_client_set_auth_key(auth_key);
     }
     if (i >= argc) {
         usage(stderr);

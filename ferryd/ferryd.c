@@ -3,17 +3,21 @@
  * re-attaches to running guests and serves the control protocol. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "admission.h"
 #include "agent.h"
+#include "auth.h"
 #include "cleanup.h"
 #include "client.h"
 #include "drivers.h"
+#include "roots.h"
 #include "ferry-config.h"
 #include "metrics.h"
 #include "server.h"
@@ -54,6 +58,14 @@ static void usage(FILE *f)
             "  --control PATH         unix control socket (default STATE-DIR/ferryd.sock)\n"
             "  --listen ADDR:PORT     TCP listener for peers and orchestrators (port 0: any)\n"
             "  --port-file FILE       write the bound TCP port here once listening\n"
+            "  --auth-key FILE        shared key: TCP clients must prove it in HELLO, and the\n"
+            "                         agent proves it to peer agents (required with --listen)\n"
+            "  --insecure             let TCP clients in without the key (trusted networks\n"
+            "                         only: anyone who reaches --listen controls this host)\n"
+            "  --storage-root DIR     guest definitions may name files under DIR (repeatable;\n"
+            "                         the image dir always is one; '/' allows any path)\n"
+            "  --acl FILE             roles (read-only, migrate, admin) per certificate DN\n"
+            "                         pattern and per key file (docs/security.md)\n"
             "  --tls-listen ADDR:PORT TLS listener with mutual x509 authentication (port 0: any)\n"
             "  --tls-dir DIR          cacert.pem, servercert.pem, serverkey.pem, clientcert.pem,\n"
             "                         clientkey.pem (default $FERRY_TLS_DIR or %s)\n"
@@ -65,6 +77,8 @@ static void usage(FILE *f)
             "                         --tls migrations (default $FERRY_MIGRATE_TLS_DIR or %s)\n"
             "  --hypervisor NAME      qemu (default) or xen\n"
             "  --qemu PATH            QEMU binary (default %s)\n"
+            "  --qemu-user USER       QEMU drops to USER once started (-runas); always under\n"
+            "                         seccomp (-sandbox)\n"
             "  --xl PATH              xl toolstack binary for --hypervisor xen (default xl)\n"
             "  --host-uuid UUID       host identity (default: generated once, kept in state dir)\n"
             "  --hostname NAME        host name to announce (default: gethostname)\n"
@@ -87,6 +101,11 @@ int main(int argc, char **argv)
         {"control", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"port-file", required_argument, NULL, 'P'},
+        {"auth-key", required_argument, NULL, 'K'},
+        {"insecure", no_argument, NULL, 'I'},
+        {"acl", required_argument, NULL, 'L'},
+        {"storage-root", required_argument, NULL, 'R'},
+        {"qemu-user", required_argument, NULL, 'U'},
         {"tls-listen", required_argument, NULL, 'T'},
         {"tls-dir", required_argument, NULL, 'D'},
         {"tls-allowed-dn", required_argument, NULL, 'A'},
@@ -111,6 +130,12 @@ int main(int argc, char **argv)
     struct agent_config *cfg = &the_agent.cfg;
     struct ferry_error err = {0};
     const char *port_file = NULL;
+    const char *auth_key_path = NULL;
+    struct wire_auth_key *auth_key = NULL;
+    bool insecure = false;
+    const char *acl_path = NULL;
+    bool any_path = false;
+    struct acl *acl = NULL;
     const char *tls_listen = NULL, *tls_dir = NULL, *tls_port_file = NULL;
     char *allowed_dn[TLS_MAX_ALLOWED_DN];
     size_t n_allowed = 0;
@@ -136,6 +161,39 @@ int main(int argc, char **argv)
             break;
         case 'P':
             port_file = optarg;
+            break;
+        case 'K':
+            auth_key_path = optarg;
+            break;
+        case 'I':
+            insecure = true;
+            break;
+        case 'L':
+            acl_path = optarg;
+            break;
+        case 'U': {
+            struct passwd *pw = getpwnam(optarg);
+            if (!pw) {
+                fprintf(stderr, "ferryd: --qemu-user '%s': no such user\n", optarg);
+                return 2;
+            }
+            if (pw->pw_uid == 0) {
+                fprintf(stderr, "ferryd: --qemu-user '%s' is root: name an unprivileged user\n",
+                        optarg);
+                return 2;
+            }
+            cfg->qemu_user = optarg;
+            cfg->qemu_uid = (int)pw->pw_uid;
+            cfg->qemu_gid = (int)pw->pw_gid;
+            break;
+        }
+        case 'R':
+            if (agent_roots_add(&the_agent, optarg, &err) < 0) {
+                fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+                return 2;
+            }
+            if (strcmp(optarg, "/") == 0)
+                any_path = true;
             break;
         case 'T':
             tls_listen = optarg;
@@ -236,6 +294,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferryd: --tls-allowed-dn and --tls-port-file need --tls-listen\n");
         return 2;
     }
+    /* Every network listener authenticates its clients: TLS by
+     * certificate, plain TCP by the shared key unless told otherwise. */
+    if (cfg->listen && !auth_key_path && !insecure) {
+        fprintf(stderr, "ferryd: --listen needs --auth-key FILE (or --insecure for a listener "
+                        "without authentication; see docs/security.md)\n");
+        return 2;
+    }
+    if (auth_key_path && wire_auth_key_load(auth_key_path, &auth_key, &err) < 0) {
+        fprintf(stderr, "ferryd: --auth-key: %s\n", ferry_error_msg(&err));
+        return 1;
+    }
+    if (acl_path && acl_load(acl_path, &acl, &err) < 0) {
+        fprintf(stderr, "ferryd: %s\n", ferry_error_msg(&err));
+        wire_auth_key_free(auth_key);
+        return 1;
+    }
+    server_auth_configure(auth_key, insecure, acl);
+    /* The agent proves the same key to the peer agents it connects to
+     * (peer-to-peer migration to a ferry+tcp:// destination). */
+    ctl_client_set_auth_key(auth_key);
     /* The agent's own connections to ferry+tls:// peers (peer-to-peer
      * migration) use the client certificate of the same directory. */
     ctl_client_set_tls_dir(tls_dir);
@@ -286,10 +364,23 @@ int main(int argc, char **argv)
                the_agent.host_uuid, cfg->control, cfg->listen ? ", tcp " : "",
                cfg->listen ? cfg->listen : "", tls_listen ? ", tls " : "",
                tls_listen ? tls_listen : "");
+    if (any_path)
+        ferry_warn("ferryd: --storage-root /: guest definitions may name any host file");
+    if (cfg->listen && insecure && !auth_key)
+        ferry_warn("ferryd: --insecure: the TCP listener %s (port %d) has NO authentication: "
+                   "anyone who reaches it can define, start, migrate and destroy guests and "
+                   "read host files through them",
+                   cfg->listen, server_tcp_port());
+    else if (cfg->listen && insecure)
+        ferry_warn("ferryd: --insecure: the TCP listener %s (port %d) also admits clients that "
+                   "offer no key",
+                   cfg->listen, server_tcp_port());
     server_run(&the_agent, &err);
     /* Guests keep running: a restarted agent re-attaches to them. */
     ferry_info("ferryd: exiting");
     agent_metrics_stop();
     agent_volumes_fini(&the_agent);
+    wire_auth_key_free(auth_key);
+    acl_free(acl);
     return 0;
 }

@@ -111,6 +111,11 @@ struct mir_copy_opts {
     /* With tls_certificates: the name the server's certificate must carry;
      * NULL = the URI's host. Only when mir_tls_hostname_supported(). */
     const char *tls_hostname;
+    /* Instead of certificates: TLS with a pre-shared key, the keys file
+     * (lines "USERNAME:HEX") and the username to present. Borrowed, like
+     * tls_certificates; ignored when tls_certificates is set. */
+    const char *tls_psk_file;
+    const char *tls_username;
 };
 
 /* True when the libnbd built against can check a server certificate
@@ -118,8 +123,9 @@ struct mir_copy_opts {
  * 1.22 and later; Debian 12 has 1.14). */
 bool mir_tls_hostname_supported(void);
 struct nbd_handle;
-/* Applies OPTS' tls_certificates / tls_hostname to H before it connects
- * (no-op without tls_certificates). NAME is for the message. */
+/* Applies OPTS' tls_certificates / tls_hostname, or tls_psk_file /
+ * tls_username, to H before it connects (no-op without either). NAME is
+ * for the message. */
 int mir_nbd_set_tls(struct nbd_handle *h, const struct mir_copy_opts *opts, const char *name,
                     struct ferry_error *err);
 

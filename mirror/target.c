@@ -21,6 +21,16 @@ bool mir_tls_hostname_supported(void)
 int mir_nbd_set_tls(struct nbd_handle *h, const struct mir_copy_opts *opts, const char *name,
                     struct ferry_error *err)
 {
+    if (!opts->tls_certificates && opts->tls_psk_file) {
+        /* A per-migration key (no --tls): the server refuses whoever
+         * lacks it, and we refuse a server that does not ask for it. */
+        if (nbd_set_tls(h, LIBNBD_TLS_REQUIRE) < 0 ||
+            nbd_set_tls_psk_file(h, opts->tls_psk_file) < 0 ||
+            (opts->tls_username && nbd_set_tls_username(h, opts->tls_username) < 0))
+            return ferry_error_set(err, nbd_get_errno() ? nbd_get_errno() : EINVAL,
+                                   "disk '%s': TLS PSK: %s", name, nbd_get_error());
+        return 0;
+    }
     if (!opts->tls_certificates)
         return 0;
     /* Required, never "allowed": a server that offers no TLS is refused

@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "tls.h"
@@ -66,6 +67,14 @@ char *ctl_uri_normalize(const char *uri)
     else
         out = ferry_strdup_printf("%s%s:%d", scheme, hp, CTL_DEFAULT_PORT);
     return out;
+}
+
+/* Set once by main() before any connection (ctl_client_set_auth_key). */
+static const struct wire_auth_key *auth_key;
+
+void ctl_client_set_auth_key(const struct wire_auth_key *key)
+{
+    auth_key = key;
 }
 
 char *ctl_uri_host(const char *uri)
@@ -196,6 +205,58 @@ int ctl_code_errno(const char *code)
     return EIO;
 }
 
+/* The rest of the shared-key exchange, after the agent answered our HELLO
+ * (which carried CLIENT_NONCE) with *H / *REPLY: the agent's challenge.
+ * Sends our proof, reads the agent's full HELLO (or its refusal) into *H /
+ * *REPLY, and checks the agent's own proof before anything in that HELLO
+ * is believed. An agent that skips the challenge (--insecure, or older than
+ * authentication) is not trusted: it proved nothing. */
+static int client_auth(struct ctl_client *c, const struct wire_hello *hello,
+                       const uint8_t client_nonce[WIRE_AUTH_NONCE], int64_t deadline,
+                       struct wire_header *h, json_object **reply, struct ferry_error *err)
+{
+    _cleanup_(json_object_putp) json_object *answer = json_object_new_object();
+    _cleanup_free_ void *payload = NULL;
+    uint8_t server_nonce[WIRE_AUTH_NONCE], proof[WIRE_AUTH_PROOF], want[WIRE_AUTH_PROOF];
+    json_object *uuid = NULL;
+    int r;
+
+    r = wire_auth_get(*reply, "nonce", server_nonce, err);
+    if (r == -ENOENT)
+        return ferry_error_set(err, EACCES,
+                               "the agent did not authenticate itself (it runs without "
+                               "--auth-key, or is a ferryd older than HELLO authentication): "
+                               "not trusting it with our key's connection");
+    if (r < 0)
+        return r;
+    wire_auth_proof(auth_key, WIRE_AUTH_SIDE_CLIENT, client_nonce, server_nonce, hello->host_uuid,
+                    proof);
+    json_object_object_add(answer, "auth", wire_auth_to_json(NULL, proof));
+    r = wire_conn_send_json(c->wc, WIRE_HELLO, 0, answer, err);
+    if (r < 0)
+        return r;
+    json_object_put(*reply);
+    *reply = NULL;
+    r = wire_conn_recv(c->wc, ferry_ms_left(deadline), h, reply, &payload, err);
+    if (r < 0 || h->type != WIRE_HELLO)
+        return r; /* the caller reports a refusal or an odd frame */
+    r = wire_auth_get(*reply, "proof", proof, err);
+    if (r == -ENOENT)
+        return ferry_error_set(err, EACCES, "the agent sent no proof of the key");
+    if (r < 0)
+        return r;
+    json_object_object_get_ex(*reply, "host_uuid", &uuid);
+    wire_auth_proof(
+        auth_key, WIRE_AUTH_SIDE_SERVER, client_nonce, server_nonce,
+        uuid && json_object_is_type(uuid, json_type_string) ? json_object_get_string(uuid) : "",
+        want);
+    if (!wire_auth_proof_equal(proof, want))
+        return ferry_error_set(err, EACCES,
+                               "the agent's proof of the key is wrong (it holds a different "
+                               "--auth-key, or is not the agent you meant)");
+    return 0;
+}
+
 int ctl_client_connect(const char *given_uri, const struct wire_hello *hello, int timeout_ms,
                        struct ctl_client **ret, struct ferry_error *err)
 {
@@ -206,6 +267,8 @@ int ctl_client_connect(const char *given_uri, const struct wire_hello *hello, in
     struct ctl_client *c;
     struct wire_header h;
     bool tls = strncmp(uri, "ferry+tls://", 12) == 0;
+    bool authenticating = false;
+    uint8_t nonce[WIRE_AUTH_NONCE];
     int64_t deadline = ferry_now_ms() + timeout_ms;
     int fd, r;
 
@@ -244,9 +307,25 @@ int ctl_client_connect(const char *given_uri, const struct wire_hello *hello, in
         }
     }
     obj = wire_hello_to_json(hello);
+    /* ferry+tcp:// authenticates with the shared key; TLS with certificates,
+     * a unix socket by its file mode. */
+    if (auth_key && !tls && strncmp(uri, "ferry+tcp://", 12) == 0) {
+        r = wire_auth_nonce(nonce, err);
+        if (r < 0) {
+            ctl_client_free(c);
+            return r;
+        }
+        json_object *a = wire_auth_to_json(nonce, NULL);
+        /* Which key: an agent may accept several, each with its role. */
+        json_object_object_add(a, "key", json_object_new_string(auth_key->fingerprint));
+        json_object_object_add(obj, "auth", a);
+        authenticating = true;
+    }
     r = wire_conn_send_json(c->wc, WIRE_HELLO, 0, obj, err);
     if (r == 0)
         r = wire_conn_recv(c->wc, ferry_ms_left(deadline), &h, &reply, &payload, err);
+    if (r == 0 && h.type == WIRE_HELLO && authenticating)
+        r = client_auth(c, hello, nonce, deadline, &h, &reply, err);
     if (r == 0 && h.type == WIRE_ERROR) {
         json_object *e = NULL, *m = NULL, *code = NULL;
         json_object_object_get_ex(reply, "error", &e);

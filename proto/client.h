@@ -38,6 +38,14 @@ void ctl_client_set_tls_dir(const char *dir);
  * frees. */
 char *ctl_uri_normalize(const char *uri);
 
+/* The shared key for ferry+tcp:// URIs (borrowed; must outlive every
+ * connection): the client then proves it holds the key in HELLO and
+ * requires the agent to prove it too (docs/protocol.md, "Authentication").
+ * Unset: no proof offered, and agents that require one refuse us. Call
+ * before connecting, from one thread. */
+struct wire_auth_key;
+void ctl_client_set_auth_key(const struct wire_auth_key *key);
+
 /* The HOST of a ferry+tcp://, ferry+tls:// or ferry:// URI or a HOST:PORT, brackets of an IPv6
  * literal removed; NULL for other URIs. Caller frees. */
 char *ctl_uri_host(const char *uri);

@@ -21,6 +21,7 @@ static const char *const known_features[] = {
     COOKIE_FEATURE_NBD,
     COOKIE_FEATURE_STATISTICS,
     COOKIE_FEATURE_PERSISTENT,
+    COOKIE_FEATURE_STREAM_KEY,
 };
 
 /* <statistics> children: libvirt's names where libvirt has the figure. */
@@ -400,6 +401,16 @@ static int parse_child(struct cookie *c, const xmlNode *n, bool seen[7], size_t 
         if ((r = once(&seen[6], "timeline", err)) < 0)
             return r;
         return parse_timeline(c, n, err);
+    } else if (agent_xml_is(n, "stream-key")) {
+        if (c->stream_psk[0])
+            return ferry_error_set(err, EINVAL, WHAT ": <stream-key> appears more than once");
+        r = agent_xml_prop(n, "psk", c->stream_psk, sizeof c->stream_psk, WHAT ": <stream-key>",
+                           err);
+        if (r < 0)
+            return r;
+        if (strlen(c->stream_psk) != 64 || strspn(c->stream_psk, "0123456789abcdef") != 64)
+            return ferry_error_set(err, EINVAL,
+                                   WHAT ": <stream-key psk> must be 64 lowercase hex digits");
     }
     /* Anything else (<flags>, libvirt's <lockstate>, <graphics>, ...) is an
      * optional element of another version: ignored. */
@@ -511,8 +522,19 @@ char *cookie_format(const struct cookie *c)
     if (c->hostuuid[0])
         add_text(root, "hostuuid", c->hostuuid);
     for (size_t i = 0; i < c->n_features && i < COOKIE_MAX_FEATURES; i++) {
+        if (strcmp(c->features[i], COOKIE_FEATURE_STREAM_KEY) == 0)
+            continue; /* written with its element below */
         xmlNode *f = xmlNewChild(root, NULL, (const xmlChar *)"feature", NULL);
         set_prop(f, "name", c->features[i]);
+    }
+    /* A source that cannot use the key must stop, not send in clear into
+     * a destination that requires it. */
+    if (c->stream_psk[0]) {
+        xmlNode *f = xmlNewChild(root, NULL, (const xmlChar *)"feature", NULL);
+        set_prop(f, "name", COOKIE_FEATURE_STREAM_KEY);
+        set_prop(f, "mandatory", "yes");
+        f = xmlNewChild(root, NULL, (const xmlChar *)"stream-key", NULL);
+        set_prop(f, "psk", c->stream_psk);
     }
     if (c->has_nbd) {
         xmlNode *nbd = xmlNewChild(root, NULL, (const xmlChar *)"nbd", NULL);

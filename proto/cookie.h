@@ -14,6 +14,8 @@
  *             allocation='...' backing='/path' backing_format='raw'/>
  *     </nbd>
  *     <migration uri='tcp:127.0.0.1:49152'/> (where to send RAM)
+ *     <feature name='stream-key' mandatory='yes'/>
+ *     <stream-key psk='64 hex digits'/>      (TLS PSK of QEMU's streams)
  *     <statistics> ... </statistics>        (from Perform; see below)
  *     <nvram sha256='...' size='540672'/>   (from Perform: the UEFI variables
  *                                            the source ended with)
@@ -63,6 +65,10 @@
 #define COOKIE_FEATURE_NBD        "nbd"
 #define COOKIE_FEATURE_STATISTICS "statistics"
 #define COOKIE_FEATURE_PERSISTENT "persistent"
+/* <stream-key psk='HEX'/>: the TLS pre-shared key of this migration's QEMU
+ * streams (RAM, NBD), chosen by the destination at Prepare; sent as a
+ * mandatory feature so that a source that cannot use it stops. */
+#define COOKIE_FEATURE_STREAM_KEY "stream-key"
 
 struct cookie_nbd_disk {
     char target[32];
@@ -142,6 +148,8 @@ struct cookie {
     uint64_t nvram_size;
     /* <timeline> (n == 0: none) */
     struct cookie_timeline timeline;
+    /* <stream-key psk=.../>: 64 lowercase hex digits, "" when none */
+    char stream_psk[65];
 };
 
 /* Parses a cookie. NULL or empty XML yields an empty cookie (old peers

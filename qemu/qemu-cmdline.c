@@ -340,6 +340,19 @@ void qemu_cmdline_build(const struct qemu_cmdline_host *h, const struct domain_d
     argv_add(a, "-no-user-config");
     argv_add(a, "-msg");
     argv_add(a, "timestamp=on");
+    /* Confinement (docs/security.md, "QEMU"): seccomp always; QEMU opens
+     * the command line's files, then drops to --qemu-user. QEMU 7.2 makes
+     * that switch after installing the filter, so with -runas it must
+     * allow set*id (elevateprivileges=deny kills it with SIGSYS); once it
+     * runs unprivileged, spawn=deny still keeps it from exec'ing a setuid
+     * program. */
+    if (h->runas) {
+        argv_add(a, "-runas");
+        argv_add(a, h->runas);
+    }
+    argv_add(a, "-sandbox");
+    argv_addf(a, "on,obsolete=deny,elevateprivileges=%s,spawn=deny,resourcecontrol=deny",
+              h->runas ? "allow" : "deny");
     {
         _cleanup_free_ char *q = qemu_escape(h->qmp_path);
         argv_add(a, "-qmp");

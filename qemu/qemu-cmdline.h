@@ -39,6 +39,8 @@ struct qemu_cmdline_host {
     /* Per NIC of the definition: the descriptor number of its tap in QEMU
      * (ethernet, bridge), -1 for a user NIC. NULL when it has no NICs. */
     const int *nic_fds;
+    /* --qemu-user: -runas USER (borrowed; NULL: QEMU keeps the agent's user). */
+    const char *runas;
 };
 
 /* The machine type used when a definition has none (libvirt's x86_64

@@ -280,11 +280,26 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
     /* --tls: before migrate-incoming and nbd-server-start, which use it. */
     if ((mp->flags & MIG_TLS) && (r = qemu_tls_setup(ag, p->qmp, true, NULL, err)) < 0)
         goto stop_qemu;
+    /* Without --tls a fresh key guards the RAM port and the NBD server
+     * (tunnelled RAM travels on the agents' connection instead). The
+     * source learns it from our cookie, over the authenticated channel. */
+    p->stream_psk = false;
+    /* Not for post-copy yet: its recovery reconnects after Perform ended,
+     * when the source no longer holds the key; nor with --zerocopy, which
+     * QEMU 7.2 refuses over TLS (docs/security.md). */
+    if (!(mp->flags & (MIG_TLS | MIG_TUNNELLED | MIG_POSTCOPY | MIG_ZEROCOPY))) {
+        r = qemu_tls_setup_psk(ag, p->qmp, m->dom->def->name, true, NULL, m->cookie_out.stream_psk,
+                               err);
+        if (r < 0)
+            goto stop_qemu;
+        p->stream_psk = true;
+    }
 
     if (mp->flags & MIG_TUNNELLED) {
         /* The stream arrives as DATA frames on the agents' connection; the
          * agent writes them into this socket. */
-        m->tunnel_path = ferry_strdup_printf("%s/%s.tunnel-in", ag->run_dir, m->dom->def->name);
+        m->tunnel_path =
+            ferry_strdup_printf("%s/%s.tunnel-in", qemu_socket_dir(), m->dom->def->name);
         unlink(m->tunnel_path);
         listen_uri = ferry_strdup_printf("unix:%s", m->tunnel_path);
         m->uri = ferry_strdup_printf("tunnel:%u", m->tunnel_id);
@@ -323,6 +338,7 @@ int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err)
 
 stop_qemu:
     qemu_process_stop(ag, m->dom, NULL);
+    qemu_tls_psk_remove(ag, m->dom->def->name);
     qemu_remove_logs(ag, m->dom->def->name);
 remove_targets:
     qemu_storage_remove_targets(m);
@@ -730,6 +746,13 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
     eff.bandwidth_disk_mib = qemu_tune_disk_speed(m);
     m->params = &eff;
     r = (given->flags & MIG_TLS) ? tls_start_source(m, err) : 0;
+    p->stream_psk = false;
+    if (r == 0 && !(given->flags & MIG_TLS) && m->cookie_in.stream_psk[0]) {
+        /* The destination's per-migration key, from its Prepare cookie. */
+        r = qemu_tls_setup_psk(m->agent, p->qmp, m->dom->def->name, false, m->cookie_in.stream_psk,
+                               NULL, err);
+        p->stream_psk = r == 0;
+    }
     if (r == 0) {
         /* Storage: setup, the bulk pass and dirty passes until the disks
          * converge (their own steps are marked inside). */
@@ -773,8 +796,11 @@ int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err)
         r = qemu_nvram_digest_source(m, err);
     qemu_storage_update_stats(m);
     qemu_storage_stop(m);
-    if (given->flags & MIG_TLS)
+    if ((given->flags & MIG_TLS) || p->stream_psk)
         qemu_tls_teardown(p->qmp); /* after the NBD client nodes that used it */
+    if (p->stream_psk)
+        qemu_tls_psk_remove(m->agent, m->dom->def->name);
+    p->stream_psk = false;
     m->params = given;
     return r;
 }
@@ -917,6 +943,7 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
     if (m->cancelled) {
         qemu_storage_finish(m, NULL);
         qemu_process_stop(ag, m->dom, NULL);
+        qemu_tls_psk_remove(ag, m->dom->def->name);
         qemu_remove_logs(ag, m->dom->def->name);
         qemu_storage_remove_targets(m);
         return 0;
@@ -976,8 +1003,11 @@ int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err)
         goto fail;
     if ((r = qemu_storage_finish(m, err)) < 0)
         goto fail;
-    if (m->params->flags & MIG_TLS)
+    if ((m->params->flags & MIG_TLS) || p->stream_psk)
         qemu_tls_teardown(p->qmp); /* the NBD server that used it is stopped */
+    if (p->stream_psk)
+        qemu_tls_psk_remove(m->agent, m->dom->def->name);
+    p->stream_psk = false;
     if (!(m->params->flags & MIG_PAUSED)) {
         hv_job_mark(m, "resume", HV_MARK_START);
         r = qmp_conn_execute(p->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, err);
@@ -1021,6 +1051,7 @@ fail:
     }
     qemu_storage_finish(m, NULL);
     qemu_process_stop(ag, m->dom, NULL);
+    qemu_tls_psk_remove(ag, m->dom->def->name);
     qemu_remove_logs(ag, m->dom->def->name);
     qemu_storage_remove_targets(m);
     return r;

@@ -32,6 +32,7 @@ struct qemu_dom {
     bool mig_was_running;     /* source: guest ran when Begin was called */
     bool mig_we_paused;       /* source: we paused it (timeout, switchover) */
     void *storage;            /* storage migration state (qemu-storage.c) */
+    bool stream_psk;          /* this migration's QEMU streams use a per-migration PSK */
     /* Guards the migration state below that other threads read or set
      * while a step runs (migrate-setspeed, migrate.start_postcopy,
      * migrate_cancel) and the storage copy's running session. The driver's
@@ -99,8 +100,16 @@ struct qemu_dom {
 struct qemu_driver {
     char binary[1024];
     bool kvm;
+    /* Where QEMU creates (or connects to) unix sockets while it runs: the
+     * run dir, or with --qemu-user RUN/qemu, owned by that user (0700). */
+    char socket_dir[1100];
 };
 
+/* The driver's socket_dir (see struct qemu_driver). */
+const char *qemu_socket_dir(void);
+/* With --qemu-user: gives PATH (a socket or directory the agent made for
+ * QEMU) to that user; no-op otherwise. */
+int qemu_give_to_user(struct agent *ag, const char *path, struct ferry_error *err);
 /* The driver's host-wide state, set once by qemu_init (qemu.c). */
 extern struct qemu_driver qemu_drv;
 
@@ -234,6 +243,23 @@ int qemu_tls_setup(struct agent *ag, struct qmp_conn *qmp, bool server, const ch
  * best effort, true when anything was there. Users of the object (NBD
  * server, NBD client nodes) must be gone first. */
 bool qemu_tls_teardown(struct qmp_conn *qmp);
+
+/* Without --tls (qemu-tls.c): a fresh TLS pre-shared key per migration for
+ * QEMU's RAM stream and NBD connections, chosen by the destination at
+ * Prepare and handed to the source in the cookie (<stream-key>), so that a
+ * stranger who connects to those ports first is refused. The key lives in
+ * RUN/NAME.psk/keys.psk ("ferry:HEX", 0600) while the migration runs. */
+#define QEMU_PSK_USERNAME "ferry"
+/* Where NAME's keys file is. Caller frees. */
+char *qemu_tls_psk_file(struct agent *ag, const char *name);
+/* Writes the keys file with PSK_HEX (64 hex digits; NULL: a new random
+ * key, written back into RET_HEX, 65 bytes) and adds the tls-creds-psk
+ * object (endpoint server or client), setting migration parameter
+ * tls-creds. Nothing is left behind on failure. */
+int qemu_tls_setup_psk(struct agent *ag, struct qmp_conn *qmp, const char *name, bool server,
+                       const char *psk_hex, char *ret_hex, struct ferry_error *err);
+/* Removes NAME's keys file and its directory; best effort. */
+void qemu_tls_psk_remove(struct agent *ag, const char *name);
 
 /* qemu-compress.c: --compressed, --zerocopy, the xbzrle cache verb. */
 /* Appends the capabilities of P's compression and zero-copy to CAPS (a

@@ -323,7 +323,7 @@ void qemu_migrate_sweep(struct agent *ag, struct agent_domain *dom, unsigned fla
  * process exists yet; the servers themselves were stopped by the sweeps. */
 void qemu_recover_host(struct agent *ag)
 {
-    _cleanup_(closedirp) DIR *d = opendir(ag->run_dir);
+    _cleanup_(closedirp) DIR *d = opendir(qemu_socket_dir());
     char mine[32];
     struct dirent *de;
 
@@ -335,7 +335,8 @@ void qemu_recover_host(struct agent *ag)
         if (strncmp(de->d_name, "mir-", 4) != 0 || strncmp(de->d_name, mine, strlen(mine)) == 0 ||
             len < 5 || strcmp(de->d_name + len - 5, ".sock") != 0)
             continue;
-        path = ferry_strdup_printf("%s/%s", ag->run_dir, de->d_name);
+        path = ferry_strdup_printf("%s/%s", qemu_socket_dir(), de->d_name);
         unlink(path);
     }
+    (void)ag;
 }

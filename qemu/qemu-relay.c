@@ -94,12 +94,12 @@ int qemu_relay_start(struct mig_ctx *m, struct qemu_relay *rl, char **ret_uri,
     uint64_t ms;
     if (delay && ferry_parse_u64(delay, &ms) == 0 && ms <= 1000)
         rl->delay_ms = (unsigned)ms;
-    snprintf(rl->path, sizeof rl->path, "%s/%s.tunnel-out", m->agent->run_dir, m->dom->def->name);
+    snprintf(rl->path, sizeof rl->path, "%s/%s.tunnel-out", qemu_socket_dir(), m->dom->def->name);
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", rl->path);
     unlink(rl->path);
     rl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (rl->listen_fd < 0 || bind(rl->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-        listen(rl->listen_fd, 1) < 0) {
+        listen(rl->listen_fd, 1) < 0 || qemu_give_to_user(m->agent, rl->path, NULL) < 0) {
         r = ferry_error_set_errno(err, errno, "tunnel: cannot listen on '%s'", rl->path);
         if (rl->listen_fd >= 0)
             close(rl->listen_fd);

@@ -66,6 +66,7 @@ struct storage {
     bool blockdev_added[MIG_MAX_DISKS];
     bool job_started[MIG_MAX_DISKS];
     volatile bool cancelled;
+    char psk_file[1024]; /* the stream key's file, borrowed by the engine's options */
 };
 
 static bool copies(const struct mig_ctx *m)
@@ -473,7 +474,7 @@ int qemu_storage_prepare_exports(struct mig_ctx *m, struct ferry_error *err)
         json_object_object_add(args, "addr", addr);
         /* --tls: every client must use TLS and present a certificate of
          * our CA (the credentials were made with verify-peer). */
-        if (mp->flags & MIG_TLS)
+        if ((mp->flags & MIG_TLS) || p->stream_psk)
             json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
         r = qmp_conn_execute(p->qmp, "nbd-server-start", args, QMP_TIMEOUT_MS, NULL, err);
     }
@@ -638,8 +639,8 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         }
         /* nbds: libnbd refuses a server that does not offer TLS (--tls). */
         uris[n] = ferry_strdup_printf(strchr(host, ':') ? "nbd%s://[%s]:%u/%s" : "nbd%s://%s:%u/%s",
-                                      (mp->flags & MIG_TLS) ? "s" : "", host, port,
-                                      cd->export_name[0] ? cd->export_name : d->target);
+                                      ((mp->flags & MIG_TLS) || p->stream_psk) ? "s" : "", host,
+                                      port, cd->export_name[0] ? cd->export_name : d->target);
         memset(&disks[n], 0, sizeof disks[n]);
         disks[n].target = d->target;
         disks[n].source_path = d->format == DOMAIN_DISK_RAW ? d->source : NULL;
@@ -669,7 +670,7 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         r = 0;
         goto out;
     }
-    opts.socket_dir = m->agent->run_dir;
+    opts.socket_dir = qemu_socket_dir();
     opts.on_step = on_sync_step;
     opts.step_opaque = m;
     /* --disk-writeback: its maximum means no write-back flush during the
@@ -684,6 +685,11 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
     if (mp->flags & MIG_TLS) {
         opts.copy.tls_certificates = m->agent->cfg.migrate_tls_dir;
         opts.copy.tls_hostname = mp->tls_destination;
+    } else if (p->stream_psk) {
+        _cleanup_free_ char *f = qemu_tls_psk_file(m->agent, m->dom->def->name);
+        snprintf(s->psk_file, sizeof s->psk_file, "%s", f);
+        opts.copy.tls_psk_file = s->psk_file;
+        opts.copy.tls_username = QEMU_PSK_USERNAME;
     }
     char devs[MIG_MAX_DISKS][80];
     qemu_converge_opts(m, disks, n, devs, &opts);
@@ -784,7 +790,7 @@ static int start_qemu_mirror(struct mig_ctx *m, struct storage *s, struct ferry_
         json_object_object_add(args, "driver", json_object_new_string("nbd"));
         json_object_object_add(args, "node-name", json_object_new_string(client));
         json_object_object_add(args, "server", server);
-        if (mp->flags & MIG_TLS) {
+        if ((mp->flags & MIG_TLS) || p->stream_psk) {
             json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
             if (mp->tls_destination)
                 json_object_object_add(args, "tls-hostname",

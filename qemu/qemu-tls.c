@@ -3,12 +3,16 @@
  * one tls-creds-x509 object per QEMU, named QEMU_TLS_CREDS_ID, made from the
  * agent's --migrate-tls-dir and used by the RAM stream (migration parameter
  * tls-creds), the destination's NBD server and engine 'qemu''s NBD client
- * nodes. Engine 'ferry' reads the same directory with libnbd. */
+ * nodes. Engine 'ferry' reads the same directory with libnbd. Without
+ * --tls the same object is a tls-creds-psk with a key chosen per
+ * migration (docs/security.md, "Migration streams"). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "qemu-priv.h"
@@ -107,4 +111,83 @@ int qemu_tls_setup(struct agent *ag, struct qmp_conn *qmp, bool server, const ch
         return r;
     }
     return 0;
+}
+
+char *qemu_tls_psk_file(struct agent *ag, const char *name)
+{
+    return ferry_strdup_printf("%s/%s.psk/keys.psk", ag->run_dir, name);
+}
+
+void qemu_tls_psk_remove(struct agent *ag, const char *name)
+{
+    _cleanup_free_ char *file = qemu_tls_psk_file(ag, name);
+    _cleanup_free_ char *dir = ferry_strdup_printf("%s/%s.psk", ag->run_dir, name);
+
+    unlink(file);
+    rmdir(dir);
+}
+
+int qemu_tls_setup_psk(struct agent *ag, struct qmp_conn *qmp, const char *name, bool server,
+                       const char *psk_hex, char *ret_hex, struct ferry_error *err)
+{
+    _cleanup_free_ char *file = qemu_tls_psk_file(ag, name);
+    _cleanup_free_ char *dir = ferry_strdup_printf("%s/%s.psk", ag->run_dir, name);
+    _cleanup_free_ char *line = NULL;
+    char hex[65];
+    json_object *args;
+    int r;
+
+    if (psk_hex) {
+        snprintf(hex, sizeof hex, "%s", psk_hex);
+    } else {
+        uint8_t key[WIRE_AUTH_NONCE];
+        if ((r = wire_auth_nonce(key, err)) < 0)
+            return r;
+        for (size_t i = 0; i < sizeof key; i++)
+            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        explicit_bzero(key, sizeof key);
+        snprintf(ret_hex, 65, "%s", hex);
+    }
+    qemu_tls_teardown(qmp);
+    qemu_tls_psk_remove(ag, name);
+    /* QEMU reads a directory: one per domain, private to the agent (and to
+     * QEMU, which runs as the agent's user). */
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return ferry_error_set_errno(err, errno, "stream key: cannot create '%s'", dir);
+    line = ferry_strdup_printf("%s:%s\n", QEMU_PSK_USERNAME, hex);
+    explicit_bzero(hex, sizeof hex);
+    r = ferry_write_file_atomic(file, line, strlen(line), 0600, err);
+    explicit_bzero(line, strlen(line));
+    /* QEMU reads it when the object is added, after it dropped to
+     * --qemu-user. */
+    if (r == 0 && (r = qemu_give_to_user(ag, dir, err)) == 0)
+        r = qemu_give_to_user(ag, file, err);
+    if (r < 0)
+        goto remove_file;
+    args = json_object_new_object();
+    json_object_object_add(args, "qom-type", json_object_new_string("tls-creds-psk"));
+    json_object_object_add(args, "id", json_object_new_string(QEMU_TLS_CREDS_ID));
+    json_object_object_add(args, "dir", json_object_new_string(dir));
+    json_object_object_add(args, "endpoint", json_object_new_string(server ? "server" : "client"));
+    if (!server)
+        json_object_object_add(args, "username", json_object_new_string(QEMU_PSK_USERNAME));
+    r = qmp_conn_execute(qmp, "object-add", args, TLS_QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "stream key: tls-creds-psk");
+        goto remove_file;
+    }
+    args = json_object_new_object();
+    json_object_object_add(args, "tls-creds", json_object_new_string(QEMU_TLS_CREDS_ID));
+    json_object_object_add(args, "tls-hostname", json_object_new_string(""));
+    r = qmp_conn_execute(qmp, "migrate-set-parameters", args, TLS_QMP_TIMEOUT_MS, NULL, err);
+    if (r < 0) {
+        ferry_error_prefix(err, "stream key: migration parameter tls-creds");
+        qemu_tls_teardown(qmp);
+        goto remove_file;
+    }
+    return 0;
+
+remove_file:
+    qemu_tls_psk_remove(ag, name);
+    return r;
 }

@@ -55,6 +55,28 @@ static int qemu_init(struct agent *ag, struct ferry_error *err)
     if (fd >= 0)
         close(fd);
     ferry_info("qemu driver: %s, accelerator %s", qemu_drv.binary, qemu_drv.kvm ? "kvm" : "tcg");
+    if (!ag->cfg.qemu_user) {
+        snprintf(qemu_drv.socket_dir, sizeof qemu_drv.socket_dir, "%s", ag->run_dir);
+        return 0;
+    }
+    snprintf(qemu_drv.socket_dir, sizeof qemu_drv.socket_dir, "%s/qemu", ag->run_dir);
+    if (mkdir(qemu_drv.socket_dir, 0700) < 0 && errno != EEXIST)
+        return ferry_error_set_errno(err, errno, "cannot create '%s'", qemu_drv.socket_dir);
+    return qemu_give_to_user(ag, qemu_drv.socket_dir, err);
+}
+
+const char *qemu_socket_dir(void)
+{
+    return qemu_drv.socket_dir;
+}
+
+int qemu_give_to_user(struct agent *ag, const char *path, struct ferry_error *err)
+{
+    if (!ag->cfg.qemu_user)
+        return 0;
+    if (chown(path, (uid_t)ag->cfg.qemu_uid, (gid_t)ag->cfg.qemu_gid) < 0)
+        return ferry_error_set_errno(err, errno, "--qemu-user %s: cannot give it '%s'",
+                                     ag->cfg.qemu_user, path);
     return 0;
 }
 
@@ -305,6 +327,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
         .incoming = incoming,
         .qmp_path = p->qmp_path,
         .serial_path = p->serial_path,
+        .runas = ag->cfg.qemu_user,
     };
     _cleanup_free_ char **env = NULL;
     _cleanup_free_ char *console_path =

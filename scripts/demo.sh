@@ -47,9 +47,15 @@ trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "two agents on 127.0.0.1 (state in $D)"
+# One shared key for both agents (the source proves it to the
+# destination) and for ferryctl (FERRY_AUTH_KEY): docs/security.md.
+(umask 077 && head -c 32 /dev/urandom | base64 >"$D/auth.key")
+export FERRY_AUTH_KEY=$D/auth.key
 for a in src dst; do
     "$FERRYD" --state-dir "$D/$a" --image-dir "$D/$a-images" --control "$D/$a.sock" \
-        --listen 127.0.0.1:0 --port-file "$D/$a.port" >"$D/$a.log" 2>&1 &
+        --listen 127.0.0.1:0 --auth-key "$D/auth.key" --port-file "$D/$a.port" \
+        --storage-root "$(dirname "$KERNEL")" \
+        >"$D/$a.log" 2>&1 &
     pids+=($!)
 done
 for a in src dst; do

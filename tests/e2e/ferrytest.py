@@ -26,6 +26,7 @@ SKIP = 77
 
 _procs = []
 _tmp = None
+_auth_key = None
 
 
 def tmpdir():
@@ -35,6 +36,39 @@ def tmpdir():
         _tmp = tempfile.mkdtemp(prefix="ferry-e2e-", dir="/tmp")
         atexit.register(_cleanup)
     return _tmp
+
+
+def auth_key_path():
+    """The test's shared key file (docs/security.md): made once per test
+    run, passed to every Agent's ferryd with --auth-key and, through
+    FERRY_AUTH_KEY in our environment, to every ferryctl the test runs,
+    so agents and clients authenticate on ferry+tcp:// without any test
+    having to ask for it."""
+    global _auth_key
+    if _auth_key is None:
+        path = os.path.join(tmpdir(), "auth.key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        os.environ["FERRY_AUTH_KEY"] = path
+        _auth_key = path
+    return _auth_key
+
+
+# Where tests keep the files their guests use (docs/security.md, "Storage
+# roots"): the test's temporary directory, the build tree (test guests),
+# /usr/share (OVMF, QEMU's firmware) and /boot (Linux and Xen PV kernels).
+# A test that needs another place appends to this list before starting
+# agents, or passes storage_roots.
+STORAGE_ROOTS = ["/usr/share", "/boot"]
+
+
+def storage_roots_default():
+    build = os.path.dirname(os.path.dirname(os.path.abspath(FERRYD)))
+    roots = [tmpdir(), build] + STORAGE_ROOTS
+    if GUEST_KERNEL:
+        roots.append(os.path.dirname(os.path.abspath(GUEST_KERNEL)))
+    return [r for r in roots if os.path.isdir(r)]
 
 
 def _cleanup():
@@ -107,8 +141,16 @@ def wait_for(cond, timeout, what):
 class Agent:
     """One ferryd with its own state dir, control socket and TCP port."""
 
-    def __init__(self, name, *extra, listen=True, env=None):
+    def __init__(self, name, *extra, listen=True, env=None, auth=True, insecure=False,
+                 storage_roots=None):
+        """AUTH: start ferryd with the test's --auth-key (the default; a
+        path string names another key file, False none). INSECURE: add
+        --insecure (clients without a key get in). STORAGE_ROOTS: the
+        --storage-root directories (default: storage_roots())."""
         self.name = name
+        self.storage_roots = storage_roots_default() if storage_roots is None else storage_roots
+        self.key = auth_key_path() if auth is True else (auth or None)
+        self.insecure = insecure
         self.env = env  # extra environment variables for ferryd
         self.dir = os.path.join(tmpdir(), name)
         self.state = os.path.join(self.dir, "state")
@@ -128,6 +170,12 @@ class Agent:
             os.unlink(self.port_file)
         args = self.wrap + [FERRYD, "--state-dir", self.state, "--image-dir", self.images,
                 "--control", self.control, "--port-file", self.port_file] + self.extra
+        if self.key:
+            args += ["--auth-key", self.key]
+        for root in self.storage_roots:
+            args += ["--storage-root", root]
+        if self.insecure:
+            args += ["--insecure"]
         if self.listen:
             args += ["--listen", "127.0.0.1:0"]
         logf = open(self.log, "ab")
@@ -165,7 +213,10 @@ class Agent:
     def ctl(self, *args, check=True, timeout=120, uri=None):
         """Runs ferryctl against this agent; returns CompletedProcess."""
         cmd = [FERRYCTL, "-c", uri or self.control] + [str(a) for a in args]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        # ferryctl proves this agent's key (FERRY_AUTH_KEY); an agent
+        # started without one cannot prove it back, so ferryctl goes keyless.
+        env = dict(os.environ, FERRY_AUTH_KEY=self.key or "")
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
         if check and r.returncode != 0:
             raise AssertionError("%s failed (%d):\nstdout: %s\nstderr: %s\nagent log tail: %s" % (
                 " ".join(cmd), r.returncode, r.stdout, r.stderr, self.log_tail()))
@@ -337,10 +388,51 @@ def recv_frame(sock, timeout=10):
         return typ, id_, body
 
 
+def hello_payload():
+    return {"agent": "ferry-test", "agent_version": "0", "role": "client", "host": "test",
+            "host_uuid": "", "versions": [1, 2, 3], "features": []}
+
+
 def hello_frame():
-    return frame(1, json.dumps({"agent": "ferry-test", "agent_version": "0", "role": "client",
-                                "host": "test", "host_uuid": "", "versions": [1, 2, 3],
-                                "features": []}).encode())
+    return frame(1, json.dumps(hello_payload()).encode())
+
+
+def auth_proof(key_path, side, client_nonce, server_nonce, host_uuid=""):
+    """HMAC-SHA256 proof of docs/protocol.md, "Authentication"."""
+    import hashlib
+    import hmac
+    secret = open(key_path, "rb").read().rstrip(b" \t\r\n")
+    msg = (b"ferry-auth-v1\0" + side.encode() + b"\0" + client_nonce + server_nonce +
+           host_uuid.encode() + b"\0")
+    return hmac.new(secret, msg, hashlib.sha256).digest()
+
+
+def hello(sock, key=True, timeout=10):
+    """HELLO on a raw socket to an agent, with the shared-key exchange when
+    KEY (a key file; True: the test's key) is given: returns the agent's
+    HELLO frame (type, id, payload), after checking its proof, or whatever
+    else it answered (an ERROR frame, None on close)."""
+    if key is True:
+        key = auth_key_path()
+    if not key:
+        sock.sendall(hello_frame())
+        return recv_frame(sock, timeout)
+    nc = os.urandom(32)
+    body = hello_payload()
+    body["auth"] = {"scheme": "hmac-sha256", "nonce": nc.hex()}
+    sock.sendall(frame(1, json.dumps(body).encode()))
+    f = recv_frame(sock, timeout)
+    if not f or f[0] != 1:
+        return f
+    ns = bytes.fromhex(f[2]["auth"]["nonce"])
+    proof = auth_proof(key, "client", nc, ns)
+    sock.sendall(frame(1, json.dumps({"auth": {"scheme": "hmac-sha256",
+                                               "proof": proof.hex()}}).encode()))
+    f = recv_frame(sock, timeout)
+    if f and f[0] == 1:
+        want = auth_proof(key, "server", nc, ns, f[2].get("host_uuid", ""))
+        assert f[2]["auth"]["proof"] == want.hex(), "the agent's proof of the key is wrong"
+    return f
 
 
 # ---- disk images (appended for the storage tests) ----

@@ -295,10 +295,9 @@ def test_refused_combinations():
     r = src.ctl("migrate", "--live", "--tls-destination", "x", "combo", dst.uri, check=False)
     assert_refused_untouched(src, dst, "combo", disk, before, r, "--tls-destination requires --tls")
     # The agent itself, asked without ferryctl's check.
-    from ferrytest import frame, hello_frame, recv_frame
+    from ferrytest import frame, hello, recv_frame
     with socket.create_connection(("127.0.0.1", src.port), timeout=10) as s:
-        s.sendall(hello_frame())
-        recv_frame(s)
+        assert hello(s)[0] == 1
         req = {"method": "migrate.p2p", "params": {
             "name": "combo", "desturi": dst.uri,
             "params": {"flags": ["live", "peer2peer", "tunnelled", "tls"]}}}

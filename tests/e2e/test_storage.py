@@ -277,6 +277,13 @@ def inject(agent, dom, size, rng, during_migration):
         off &= ~511
     pat = rng.randrange(1, 256)
     before = job_phase(jobinfo(agent, dom)) if during_migration else "before"
+    if during_migration:
+        # Not into a source paused for the switchover: once QEMU has handed
+        # its images over, a qemu-io write aborts QEMU 7.2 (no guest can
+        # write then), and that moment can follow the pause by a few ms.
+        st = agent.ctl("domstate", dom, check=False, timeout=30)
+        if st.returncode != 0 or st.stdout.strip() != "running":
+            return Write(off, length, pat, before or "setup", False)
     r = agent.ctl("qemu-monitor-command", dom, "--hmp", HMP_WRITE % ("vda", pat, off, length),
                   check=False, timeout=30)
     ok = r.returncode == 0 and "error" not in r.stdout.lower()

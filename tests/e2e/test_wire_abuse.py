@@ -8,7 +8,7 @@ import socket
 import struct
 import time
 
-from ferrytest import Agent, Runner, frame, hello_frame, recv_frame
+from ferrytest import Agent, Runner, frame, hello, hello_frame, recv_frame
 
 
 def connect(a):
@@ -68,8 +68,7 @@ def test_bad_frames():
     # After a valid hello: garbage calls get ERROR frames, the connection
     # remains usable for well-formed calls.
     s = connect(a)
-    s.sendall(hello_frame())
-    f = recv_frame(s)
+    f = hello(s)
     assert f and f[0] == 1 and f[2]["role"] == "agent", f
     s.sendall(frame(2, json.dumps({"method": "no.such"}).encode(), id_=5))
     f = recv_frame(s)
