@@ -73,8 +73,9 @@ static void reader_unlockp(struct ctl_client **c)
     if (*c)
         pthread_mutex_unlock(&(*c)->rlock);
 }
+/* Holds C's reader lock until the end of the enclosing block. */
 #define READER_GUARD(c)                                                                            \
-    _cleanup_(reader_unlockp) struct ctl_client *reader_guard_ =                                   \
+    _cleanup_(reader_unlockp) __attribute__((unused)) struct ctl_client *reader_guard_ =           \
         (pthread_mutex_lock(&(c)->rlock), (c))
 
 /* wire_conn_recv for a reader holding rlock: the stashed frame first, then
