@@ -11,6 +11,11 @@ under a bandwidth cap, the fault is injected while the disk copy runs,
 and it must fail with the guest still running on the source, its own
 self-check ok; the same hop is then done without fault.
 
+Under TCG, a destination kernel that panics right after the switchover
+is QEMU 7.2's known page loss (docs/known-issues.md): its disk is still
+checked against the source's, the panic is counted and reported, and a
+new session starts; under KVM it fails the soak.
+
 After every successful hop (test_linux_agents.LinuxGuest.hop): the
 guest's self-check on the destination passes (every write it saw
 acknowledged is there, intact), the destination's image equals the
@@ -31,6 +36,7 @@ import threading
 import time
 
 import ferrytest as ft
+import linuxguest as lg
 from test_linux_agents import DISK_MIB, LinuxGuest, report_hop
 from test_storage import Pair, disk_sources
 
@@ -108,6 +114,23 @@ def extra_disks_identical(g, before_sums):
         assert got == want, "%s on %s differs from what was written" % (target, g.cur.name)
 
 
+def tcg_panic(g, engine, mode, counts):
+    """The destination's kernel panicked right after a switchover under
+    TCG: QEMU 7.2's lost hot pages (docs/known-issues.md, about 1 hop in
+    50 here), not the disk. The disk is still checked as every hop's is
+    (the destination's image against the source's as the switchover left
+    it); then the hop counts as a panic, not a pass, and the session ends."""
+    src, dst = g.other, g.cur  # hop() swapped them once migrate returned
+    dst.ctl("suspend", "g", check=False)
+    cmp = lg.compare_switchover(disk_sources(src, "g")["vda"], disk_sources(dst, "g")["vda"],
+                                g.gen)
+    assert cmp["bad_count"] == 0, "after a TCG panic, the disk differs too: %s" % cmp["bad"]
+    counts["tcg_panics"] += 1
+    print("  hop (%s, %s) %s->%s: the destination's kernel panicked (QEMU TCG page loss, "
+          "docs/known-issues.md); its disk matched the source's in all %d blocks" % (
+              engine, mode, src.name, dst.name, cmp["blocks"]), flush=True)
+
+
 def session(rng, n, t_end, counts):
     p = Pair("soak%d" % counts["sessions"])
     counts["sessions"] += 1
@@ -141,7 +164,13 @@ def session(rng, n, t_end, counts):
                 print("  fault %s (%s, %s) failed the hop as it should, guest ok on %s: %s" % (
                     fault, engine, mode, g.cur.name, said), flush=True)
             flags = ["--storage-engine", engine] + (["--p2p"] if mode == "p2p" else [])
-            r = g.hop(*flags)
+            try:
+                r = g.hop(*flags)
+            except AssertionError as e:
+                if "kernel panicked" not in str(e) or lg.accel() != "tcg":
+                    raise
+                tcg_panic(g, engine, mode, counts)
+                return  # a new session, a new guest
             counts["hops"] += 1
             extra_disks_identical(g, sums)
             report_hop(counts["hops"], "%s/%s/%s" % (engine, mode, fault), g, r)
@@ -153,14 +182,15 @@ def session(rng, n, t_end, counts):
 def test_write_storm_soak():
     rng = random.Random(SEED)
     t0 = time.monotonic()
-    counts = {"hops": 0, "faults": 0, "sessions": 0}
+    counts = {"hops": 0, "faults": 0, "sessions": 0, "tcg_panics": 0}
     try:
         while counts["hops"] < HOPS and time.monotonic() - t0 < BUDGET_S:
             session(rng, min(HOPS_PER_SESSION, HOPS - counts["hops"]), t0 + BUDGET_S, counts)
     finally:
-        print("soak: seed %d, %d hops in %d sessions, %d faults injected, %.0f s" % (
-            SEED, counts["hops"], counts["sessions"], counts["faults"], time.monotonic() - t0),
-            flush=True)
+        print("soak: seed %d, %d hops passed in %d sessions, %d faults injected (each failed "
+              "its hop cleanly), %d destination kernel panics under TCG (disk intact), %.0f s" % (
+                  SEED, counts["hops"], counts["sessions"], counts["faults"],
+                  counts["tcg_panics"], time.monotonic() - t0), flush=True)
     assert counts["hops"] > 0
 
 
