@@ -27,7 +27,7 @@
  * KEEPALIVE_TICK_MS, so a dead peer is declared within DEAD + TICK. */
 #define KEEPALIVE_INTERVAL_MS 1000
 #define KEEPALIVE_TICK_MS     500
-#define KEEPALIVE_DEAD_MS     3500
+#define KEEPALIVE_DEAD_MS     3000
 
 static void *watch_main(void *arg)
 {

@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -60,6 +62,10 @@ struct ctl_client {
      * keepalive's measure of a peer that still answers. */
     int64_t last_rx_ms;
     uint32_t next_ping;
+    /* The send queue at the last tick (SIOCOUTQ): a peer that drains a
+     * queue we filled (a tunnelled stream) is alive even when our PING
+     * waits behind the stream or its PONG behind the peer's work. */
+    int last_outq;
     /* A frame the keepalive tick read that was neither PONG nor EVENT:
      * handed to the next reader before anything else (under rlock). */
     bool stashed;
@@ -449,6 +455,11 @@ bool ctl_client_keepalive_supported(struct ctl_client *c)
     return wire_hello_has_feature(&c->peer, "keepalive");
 }
 
+/* Bytes waiting in our send queue above which its draining shows the peer
+ * reading: PINGs alone never reach it, and a peer's kernel acknowledges
+ * small writes even when the agent is stopped. */
+#define KEEPALIVE_BUSY_QUEUE (64 * 1024)
+
 /* A frame the peer sends whole arrives in one go on a live connection; a
  * header without its (empty) payload for longer means trouble anyway. */
 #define TICK_FRAME_TIMEOUT_MS 1000
@@ -461,6 +472,15 @@ int64_t ctl_client_keepalive_tick(struct ctl_client *c, bool ping, struct ferry_
         r = wire_conn_send_nowait(c->wc, WIRE_PING, c->next_ping++, err);
         if (r < 0 && r != -EAGAIN)
             return r;
+    }
+    {
+        int outq = 0;
+
+        if (ioctl(wire_conn_fd(c->wc), SIOCOUTQ, &outq) == 0) {
+            if (c->last_outq >= KEEPALIVE_BUSY_QUEUE && outq < c->last_outq)
+                __atomic_store_n(&c->last_rx_ms, ferry_now_ms(), __ATOMIC_RELAXED);
+            c->last_outq = outq;
+        }
     }
     if (pthread_mutex_trylock(&c->rlock) == 0) {
         r = 0;

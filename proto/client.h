@@ -75,9 +75,10 @@ bool ctl_client_keepalive_supported(struct ctl_client *c);
  * wire_conn_send_nowait); then, unless another thread is reading, reads
  * the frames that have already arrived: PONGs, EVENTs (queued), and at
  * most one other frame, kept for the next reader. Returns the ms since
- * the last frame from the peer (any frame: a busy reader elsewhere counts
- * too), or a negative errno when the connection failed (ECONNRESET: the
- * peer closed it). */
+ * the peer last showed life: a frame from it (any frame: a busy reader
+ * elsewhere counts too), or a full send queue of ours (>= 64 KiB, a
+ * tunnelled stream) shrinking between two ticks. A negative errno when the
+ * connection failed (ECONNRESET: the peer closed it). */
 int64_t ctl_client_keepalive_tick(struct ctl_client *c, bool ping, struct ferry_error *err);
 
 /* Ends C's traffic both ways at once (shutdown(2)), so that calls waiting
