@@ -18,5 +18,8 @@ set -- "$corpus" "$@"
 [ -n "$dict" ] && set -- "-dict=$dict" "$@"
 # -timeout: one input over 10 s is a hang; -rss_limit_mb: one over 2 GiB
 # a leak or a limit missing. Leak checks stay on (ASan builds).
+# -error_exitcode/-timeout_exitcode: libFuzzer's defaults (77, 70) would
+# read as "skipped" to meson (77), so a crash would pass unnoticed.
 nice -n 19 "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -error_exitcode=1 -timeout_exitcode=1 \
     -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "$@"
