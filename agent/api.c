@@ -85,6 +85,7 @@ void api_fill_hello(struct agent *ag, struct wire_hello *h)
         {"events", 1, -1, false},
         {"jobs", 1, -1, false},
         {"offline", 1, -1, false},
+        {"keepalive", 1, -1, false}, /* answers PING (docs/protocol.md) */
     };
     const struct hv_driver *drv = ag->driver;
 

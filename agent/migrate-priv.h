@@ -69,4 +69,39 @@ void mig_publish_abandoned(struct agent *ag, struct agent_domain *dom, const cha
  * transient domain that migrated away, is forgotten (migrate-job.c). */
 void agent_job_keep_departed(struct agent *ag, struct agent_domain *dom);
 
+/* Perform runs in the thread that serves its connection, so nobody reads
+ * that connection until it returns. This watcher notices meanwhile that
+ * the client closed it (POLLRDHUP: its FIN or RST; pipelined requests
+ * only raise POLLIN and are left alone) and cancels the migration the way
+ * job.abort does. The job records it, so the step's result and the
+ * cleanup at close know that the client never saw Perform's answer.
+ *
+ * In peer-to-peer mode it also watches the source agent's connection to
+ * the destination agent, which nobody reads during Perform either (unless
+ * tunnelled): a destination agent that dies (its kernel closes the socket)
+ * or a host that vanishes or an agent that hangs (the keepalive: PING
+ * frames, PONGs expected; TCP keepalive for a peer without it) ends the
+ * migration at once instead of at Finish, with the guest still running
+ * here. The destination's own recovery removes its half. */
+struct ctl_client;
+struct wire_conn;
+struct conn_watch {
+    struct agent *ag;
+    struct agent_domain *dom; /* borrowed: the step holds a reference */
+    int conn_fd;              /* borrowed; -1: no client connection to watch */
+    int peer_fd;              /* borrowed; -1: not peer-to-peer */
+    struct ctl_client *peer;  /* borrowed; NULL: not peer-to-peer */
+    bool keepalive;           /* the peer answers PING */
+    int stop[2];              /* pipe: written to stop the watcher */
+    pthread_t thread;
+    bool running;
+};
+
+/* Starts watching CONN and PEER (either may be NULL: nothing to watch);
+ * DOM is borrowed for as long as the watch runs. A watcher that cannot
+ * start only loses the early cancel; the close still cleans up. */
+void mig_watch_start(struct conn_watch *w, struct agent *ag, struct agent_domain *dom,
+                     struct wire_conn *conn, struct ctl_client *peer);
+void mig_watch_stop(struct conn_watch *w);
+
 #endif

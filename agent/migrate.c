@@ -9,6 +9,7 @@
  * Prepare creates the incoming domain and claims it, Finish releases it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -478,117 +479,6 @@ void mig_publish_abandoned(struct agent *ag, struct agent_domain *dom, const cha
     agent_emit_event(ag, "migration-abandoned", dom->def->name, d);
 }
 
-/* Perform runs in the thread that serves its connection, so nobody reads
- * that connection until it returns. This watcher notices meanwhile that
- * the client closed it (POLLRDHUP: its FIN or RST; pipelined requests
- * only raise POLLIN and are left alone) and cancels the migration the way
- * job.abort does. The job records it, so the step's result and the
- * cleanup at close know that the client never saw Perform's answer.
- *
- * In peer-to-peer mode it also watches the source agent's connection to
- * the destination agent, which nobody reads during Perform either (unless
- * tunnelled): a destination agent that dies (its kernel closes the socket)
- * or a host that vanishes (TCP keepalive, wire_set_keepalive) ends the
- * migration at once instead of at Finish, with the guest still running
- * here. The destination's own recovery removes its half. */
-struct conn_watch {
-    struct agent *ag;
-    struct agent_domain *dom; /* borrowed: the step holds a reference */
-    int conn_fd;              /* borrowed; -1: no client connection to watch */
-    int peer_fd;              /* borrowed; -1: not peer-to-peer */
-    int stop[2];              /* pipe: written to stop the watcher */
-    pthread_t thread;
-    bool running;
-};
-
-#define PEER_GONE_MSG "peer-to-peer: the connection to the destination agent closed during Perform"
-
-static void *watch_main(void *arg)
-{
-    struct conn_watch *w = arg;
-    struct agent_job *job = &w->dom->job;
-    bool peer = false;
-
-    for (;;) {
-        struct pollfd pfd[3] = {{.fd = w->conn_fd, .events = POLLRDHUP},
-                                {.fd = w->peer_fd, .events = POLLRDHUP},
-                                {.fd = w->stop[0], .events = POLLIN}};
-        int r = poll(pfd, 3, -1);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || pfd[2].revents)
-            return NULL;
-        if (pfd[0].revents & (POLLRDHUP | POLLHUP | POLLERR))
-            break;
-        if (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
-            peer = true;
-            break;
-        }
-    }
-    ferry_warn("migration of '%s': %s: cancelling it", w->dom->def->name,
-               peer ? PEER_GONE_MSG : CLIENT_GONE_MSG " during Perform");
-    pthread_mutex_lock(&job->lock);
-    if (peer)
-        snprintf(job->abort_reason, sizeof job->abort_reason, "%s", PEER_GONE_MSG);
-    else
-        job->orphaned = true;
-    job->abort_requested = true;
-    snprintf(job->stats.status, sizeof job->stats.status, "cancelled");
-    if (job->ctx && w->ag->driver->migrate_cancel)
-        w->ag->driver->migrate_cancel(job->ctx);
-    pthread_mutex_unlock(&job->lock);
-    if (!peer)
-        mig_publish_abandoned(w->ag, w->dom, "perform", "cancelling");
-    return NULL;
-}
-
-/* Starts watching CONN and PEER (either may be NULL: nothing to watch). A
- * watcher that cannot start only loses the early cancel; the close still
- * cleans up. */
-static void watch_start(struct conn_watch *w, struct agent *ag, struct agent_domain *dom,
-                        struct wire_conn *conn, struct ctl_client *peer)
-{
-    memset(w, 0, sizeof *w);
-    w->stop[0] = w->stop[1] = -1;
-    if (!conn && !peer)
-        return;
-    w->ag = ag;
-    w->dom = dom;
-    w->conn_fd = conn ? wire_conn_fd(conn) : -1;
-    w->peer_fd = peer ? ctl_client_fd(peer) : -1;
-    if (pipe2(w->stop, O_CLOEXEC) < 0) {
-        w->stop[0] = w->stop[1] = -1;
-        return;
-    }
-    if (pthread_create(&w->thread, NULL, watch_main, w) != 0) {
-        close(w->stop[0]);
-        close(w->stop[1]);
-        w->stop[0] = w->stop[1] = -1;
-        return;
-    }
-    w->running = true;
-}
-
-static void watch_stop(struct conn_watch *w)
-{
-    if (w->running) {
-        char c = 0;
-        ssize_t n;
-
-        do
-            n = write(w->stop[1], &c, 1);
-        while (n < 0 && errno == EINTR);
-        pthread_join(w->thread, NULL);
-        w->running = false;
-    }
-    if (w->stop[0] >= 0)
-        close(w->stop[0]);
-    if (w->stop[1] >= 0)
-        close(w->stop[1]);
-    w->stop[0] = w->stop[1] = -1;
-}
-
 int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **ret,
                         struct ferry_error *err)
 {
@@ -649,7 +539,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         s.m.tunnel_opaque = ctx->p2p_dest;
     }
 
-    watch_start(&watch, ag, s.dom, ctx->conn, ctx->p2p_dest);
+    mig_watch_start(&watch, ag, s.dom, ctx->conn, ctx->p2p_dest);
     pthread_mutex_lock(&s.dom->job.lock);
     agent_job_enter(&s.dom->job, JOB_PERFORM);
     s.dom->job.ctx = &s.m;
@@ -665,7 +555,7 @@ int api_migrate_perform(struct api_ctx *ctx, json_object *params, json_object **
         r = ag->driver->migrate_perform(&s.m, err);
     }
     agent_job_mark(&s.dom->job, "perform", true);
-    watch_stop(&watch);
+    mig_watch_stop(&watch);
     pthread_mutex_lock(&s.dom->job.lock);
     s.dom->job.ctx = NULL;
     orphaned = s.dom->job.orphaned;

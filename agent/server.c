@@ -476,6 +476,16 @@ static void serve(struct client *cl)
                 send_error(ctx.conn, h.id, r, ferry_error_msg(&err));
             continue;
         }
+        if (h.type == WIRE_PING) {
+            /* Keepalive (docs/protocol.md): answered at once. During a
+             * peer's Perform this thread is idle, so a PONG late by
+             * seconds means this agent or its host is in trouble. */
+            if (wire_conn_send(ctx.conn, WIRE_PONG, 0, h.id, NULL, 0, &err) < 0)
+                break;
+            continue;
+        }
+        if (h.type == WIRE_PONG)
+            continue; /* the server pings nobody; a stray one is harmless */
         if (h.type != WIRE_CALL) {
             r = ferry_error_set(&err, EPROTO, "unexpected frame type %u from a client", h.type);
             send_error(ctx.conn, h.id, r, ferry_error_msg(&err));

@@ -9,8 +9,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -100,7 +103,56 @@ struct ctl_client {
     struct wire_hello peer;
     uint32_t next_id;
     json_object *events; /* array, queued EVENT payloads */
+    /* One reader at a time (callers, and the keepalive tick with a
+     * trylock); held across a whole wait for a reply or a frame. */
+    pthread_mutex_t rlock;
+    /* ferry_now_ms() of the last frame from the peer (atomic): the
+     * keepalive's measure of a peer that still answers. */
+    int64_t last_rx_ms;
+    uint32_t next_ping;
+    /* The send queue at the last tick (SIOCOUTQ): a peer that drains a
+     * queue we filled (a tunnelled stream) is alive even when our PING
+     * waits behind the stream or its PONG behind the peer's work. */
+    int last_outq;
+    /* A frame the keepalive tick read that was neither PONG nor EVENT:
+     * handed to the next reader before anything else (under rlock). */
+    bool stashed;
+    struct wire_header stash_h;
+    json_object *stash_obj;
+    void *stash_payload;
 };
+
+static void reader_unlockp(struct ctl_client **c)
+{
+    if (*c)
+        pthread_mutex_unlock(&(*c)->rlock);
+}
+/* Holds C's reader lock until the end of the enclosing block. */
+#define READER_GUARD(c)                                                                            \
+    _cleanup_(reader_unlockp) __attribute__((unused)) struct ctl_client *reader_guard_ =           \
+        (pthread_mutex_lock(&(c)->rlock), (c))
+
+/* wire_conn_recv for a reader holding rlock: the stashed frame first, then
+ * the connection. Every frame marks the peer alive. Callers skip PING and
+ * PONG as they skip any frame they do not wait for (a client is never
+ * pinged; a PONG only says the peer lives). */
+static int recv_frame(struct ctl_client *c, int timeout_ms, struct wire_header *ret_h,
+                      json_object **ret_obj, void **ret_payload, struct ferry_error *err)
+{
+    int r;
+
+    if (c->stashed) {
+        c->stashed = false;
+        *ret_h = c->stash_h;
+        *ret_obj = TAKE_PTR(c->stash_obj);
+        *ret_payload = TAKE_PTR(c->stash_payload);
+        return 0;
+    }
+    r = wire_conn_recv(c->wc, timeout_ms, ret_h, ret_obj, ret_payload, err);
+    if (r == 0)
+        __atomic_store_n(&c->last_rx_ms, ferry_now_ms(), __ATOMIC_RELAXED);
+    return r;
+}
 
 static int connect_unix(const char *path, struct ferry_error *err)
 {
@@ -295,6 +347,7 @@ int ctl_client_connect(const char *given_uri, const struct wire_hello *hello, in
     c->wc = wire_conn_new(fd);
     c->next_id = 1;
     c->events = json_object_new_array();
+    pthread_mutex_init(&c->rlock, NULL);
 
     if (tls) {
         _cleanup_free_ char *host = ctl_uri_host(uri);
@@ -339,6 +392,7 @@ int ctl_client_connect(const char *given_uri, const struct wire_hello *hello, in
     }
     if (r == 0)
         r = wire_hello_from_json(reply, &c->peer, err);
+    c->last_rx_ms = ferry_now_ms();
     if (r < 0) {
         ferry_error_prefix(err, "%s", uri);
         ctl_client_free(c);
@@ -354,6 +408,9 @@ void ctl_client_free(struct ctl_client *c)
         return;
     wire_conn_free(c->wc);
     json_object_put(c->events);
+    json_object_put(c->stash_obj);
+    free(c->stash_payload);
+    pthread_mutex_destroy(&c->rlock);
     free(c);
 }
 
@@ -384,6 +441,8 @@ int ctl_client_call(struct ctl_client *c, const char *method, json_object *param
 
     if (ret_result)
         *ret_result = NULL;
+    READER_GUARD(c);
+
     r = wire_conn_send_json(c->wc, WIRE_CALL, id, call, err);
     if (r < 0)
         return r;
@@ -392,8 +451,7 @@ int ctl_client_call(struct ctl_client *c, const char *method, json_object *param
         _cleanup_free_ void *payload = NULL;
         struct wire_header h;
 
-        r = wire_conn_recv(c->wc, deadline < 0 ? -1 : ferry_ms_left(deadline), &h, &obj, &payload,
-                           err);
+        r = recv_frame(c, deadline < 0 ? -1 : ferry_ms_left(deadline), &h, &obj, &payload, err);
         if (r == -EPIPE)
             return ferry_error_set(err, ECONNRESET, "%s: the agent closed the connection", method);
         if (r < 0)
@@ -425,6 +483,8 @@ int ctl_client_call(struct ctl_client *c, const char *method, json_object *param
 int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **ret_event,
                           struct ferry_error *err)
 {
+    READER_GUARD(c);
+
     for (;;) {
         _cleanup_(json_object_putp) json_object *obj = NULL;
         _cleanup_free_ void *payload = NULL;
@@ -436,7 +496,7 @@ int ctl_client_next_event(struct ctl_client *c, int timeout_ms, json_object **re
             json_object_array_del_idx(c->events, 0, 1);
             return 0;
         }
-        r = wire_conn_recv(c->wc, timeout_ms, &h, &obj, &payload, err);
+        r = recv_frame(c, timeout_ms, &h, &obj, &payload, err);
         if (r == -EPIPE)
             return ferry_error_set(err, ECONNRESET, "the agent closed the connection");
         if (r < 0)
@@ -458,6 +518,7 @@ int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, 
                          void **ret_buf, size_t *ret_len, struct ferry_error *err)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : ferry_now_ms() + timeout_ms;
+    READER_GUARD(c);
 
     *ret_buf = NULL;
     *ret_len = 0;
@@ -472,7 +533,7 @@ int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, 
         /* Poll first: a timeout while waiting for a frame to begin leaves
          * the connection in step (wire_conn keeps no read buffer; a TLS
          * session's buffered bytes count as ready). */
-        r = wire_conn_has_buffered(c->wc)
+        r = c->stashed || wire_conn_has_buffered(c->wc)
                 ? 1
                 : poll(&pfd, 1, deadline < 0 ? -1 : ferry_ms_left(deadline));
         if (r < 0 && errno == EINTR)
@@ -481,7 +542,7 @@ int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, 
             return ferry_error_set_errno(err, errno, "tunnel: poll");
         if (r == 0)
             return ferry_error_set(err, ETIMEDOUT, "tunnel: no frame within %d ms", timeout_ms);
-        r = wire_conn_recv(c->wc, DATA_FRAME_TIMEOUT_MS, &h, &obj, &payload, err);
+        r = recv_frame(c, DATA_FRAME_TIMEOUT_MS, &h, &obj, &payload, err);
         if (r == -EPIPE)
             return ferry_error_set(err, ECONNRESET, "tunnel: the agent closed the connection");
         if (r < 0)
@@ -507,4 +568,83 @@ int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, 
         *ret_buf = h.length ? TAKE_PTR(payload) : NULL;
         return 0;
     }
+}
+
+bool ctl_client_keepalive_supported(struct ctl_client *c)
+{
+    return wire_hello_has_feature(&c->peer, "keepalive");
+}
+
+/* Bytes waiting in our send queue above which its draining shows the peer
+ * reading: PINGs alone never reach it, and a peer's kernel acknowledges
+ * small writes even when the agent is stopped. */
+#define KEEPALIVE_BUSY_QUEUE (64 * 1024)
+
+/* A frame the peer sends whole arrives in one go on a live connection; a
+ * header without its (empty) payload for longer means trouble anyway. */
+#define TICK_FRAME_TIMEOUT_MS 1000
+
+int64_t ctl_client_keepalive_tick(struct ctl_client *c, bool ping, struct ferry_error *err)
+{
+    int r;
+
+    if (ping) {
+        r = wire_conn_send_nowait(c->wc, WIRE_PING, c->next_ping++, err);
+        if (r < 0 && r != -EAGAIN)
+            return r;
+    }
+    {
+        int outq = 0;
+
+        if (ioctl(wire_conn_fd(c->wc), SIOCOUTQ, &outq) == 0) {
+            if (c->last_outq >= KEEPALIVE_BUSY_QUEUE && outq < c->last_outq)
+                __atomic_store_n(&c->last_rx_ms, ferry_now_ms(), __ATOMIC_RELAXED);
+            c->last_outq = outq;
+        }
+    }
+    if (pthread_mutex_trylock(&c->rlock) == 0) {
+        r = 0;
+        while (!c->stashed) {
+            struct pollfd pfd = {.fd = wire_conn_fd(c->wc), .events = POLLIN};
+            struct wire_header h;
+            json_object *obj = NULL;
+            void *payload = NULL;
+
+            if (!wire_conn_has_buffered(c->wc) && poll(&pfd, 1, 0) != 1)
+                break;
+            r = wire_conn_recv(c->wc, TICK_FRAME_TIMEOUT_MS, &h, &obj, &payload, err);
+            if (r < 0)
+                break;
+            __atomic_store_n(&c->last_rx_ms, ferry_now_ms(), __ATOMIC_RELAXED);
+            if (h.type == WIRE_EVENT) {
+                queue_event(c, obj);
+                json_object_put(obj);
+                free(payload);
+            } else if (h.type == WIRE_PING || h.type == WIRE_PONG) {
+                json_object_put(obj);
+                free(payload);
+            } else {
+                c->stashed = true;
+                c->stash_h = h;
+                c->stash_obj = obj;
+                c->stash_payload = payload;
+            }
+        }
+        /* A stashed frame blocks the view of what follows it: until a
+         * reader takes it, the peer counts as alive (TCP keepalive still
+         * watches the socket). */
+        if (c->stashed)
+            __atomic_store_n(&c->last_rx_ms, ferry_now_ms(), __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&c->rlock);
+        if (r == -EPIPE)
+            return ferry_error_set(err, ECONNRESET, "the agent closed the connection");
+        if (r < 0)
+            return r;
+    }
+    return ferry_now_ms() - __atomic_load_n(&c->last_rx_ms, __ATOMIC_RELAXED);
+}
+
+void ctl_client_shutdown(struct ctl_client *c)
+{
+    shutdown(wire_conn_fd(c->wc), SHUT_RDWR);
 }

@@ -4,6 +4,9 @@
 #ifndef FERRY_AGENT_CLIENT_H
 #define FERRY_AGENT_CLIENT_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <json-c/json.h>
 
 #include "error.h"
@@ -81,6 +84,26 @@ int ctl_client_send_data(struct ctl_client *c, uint32_t stream, uint32_t flags, 
  * frames, never while a call waits for its reply. */
 int ctl_client_recv_data(struct ctl_client *c, uint32_t stream, int timeout_ms, uint32_t *ret_flags,
                          void **ret_buf, size_t *ret_len, struct ferry_error *err);
+
+/* Keepalive (docs/protocol.md, "Keepalive"): true when the peer's HELLO
+ * lists the "keepalive" feature, so it answers PING with PONG. */
+bool ctl_client_keepalive_supported(struct ctl_client *c);
+
+/* One keepalive round, from a thread that watches C while others may read
+ * or write it: sends a PING when PING is set and that cannot wait (see
+ * wire_conn_send_nowait); then, unless another thread is reading, reads
+ * the frames that have already arrived: PONGs, EVENTs (queued), and at
+ * most one other frame, kept for the next reader. Returns the ms since
+ * the peer last showed life: a frame from it (any frame: a busy reader
+ * elsewhere counts too), or a full send queue of ours (>= 64 KiB, a
+ * tunnelled stream) shrinking between two ticks. A negative errno when the
+ * connection failed (ECONNRESET: the peer closed it). */
+int64_t ctl_client_keepalive_tick(struct ctl_client *c, bool ping, struct ferry_error *err);
+
+/* Ends C's traffic both ways at once (shutdown(2)), so that calls waiting
+ * on it or made later fail fast; ctl_client_free() still frees it. For a
+ * peer declared dead while another thread may be using it. */
+void ctl_client_shutdown(struct ctl_client *c);
 
 /* Maps an error code string from an ERROR frame back to an errno. */
 int ctl_code_errno(const char *code);

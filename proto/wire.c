@@ -62,16 +62,23 @@ static uint16_t get_be16(const uint8_t *p)
 
 static bool type_known(uint32_t type)
 {
-    return type >= WIRE_HELLO && type <= WIRE_DATA;
+    return type >= WIRE_HELLO && type <= WIRE_PONG;
+}
+
+static bool type_is_keepalive(uint32_t type)
+{
+    return type == WIRE_PING || type == WIRE_PONG;
 }
 
 static bool type_is_json(uint32_t type)
 {
-    return type != WIRE_DATA;
+    return type != WIRE_DATA && !type_is_keepalive(type);
 }
 
 static uint32_t type_max_len(uint32_t type)
 {
+    if (type_is_keepalive(type))
+        return 0;
     return type_is_json(type) ? WIRE_MAX_JSON : WIRE_MAX_PAYLOAD;
 }
 
@@ -336,7 +343,8 @@ static int layer_error(struct wire_conn *c, struct ferry_error *err, int r, bool
 
 static const char *type_name(uint32_t type)
 {
-    static const char *const names[] = {"?", "HELLO", "CALL", "REPLY", "ERROR", "EVENT", "DATA"};
+    static const char *const names[] = {"?",     "HELLO", "CALL", "REPLY", "ERROR",
+                                        "EVENT", "DATA",  "PING", "PONG"};
 
     return type_known(type) ? names[type] : "?";
 }
@@ -387,6 +395,42 @@ int wire_conn_send(struct wire_conn *c, enum wire_type type, uint32_t flags, uin
     if (r < 0)
         return layer_error(c, err, r, true, "send: %s frame", type_name(type));
     ferry_debug("wire: sent %s id=%u len=%zu flags=0x%x", type_name(type), id, len, flags);
+    return 0;
+}
+
+int wire_conn_send_nowait(struct wire_conn *c, enum wire_type type, uint32_t id,
+                          struct ferry_error *err)
+{
+    uint8_t hbuf[WIRE_HEADER_SIZE];
+    struct wire_header h = {
+        .magic = WIRE_MAGIC, .version = WIRE_VERSION, .type = (uint16_t)type, .id = id};
+    struct iovec iov = {.iov_base = hbuf, .iov_len = sizeof hbuf};
+    struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+    size_t sent = 0;
+    int r;
+
+    if (!type_is_keepalive(type))
+        return ferry_error_set(err, EINVAL, "send: %s frames are not sent without waiting",
+                               type_name(type));
+    wire_header_encode(&h, hbuf);
+    if (pthread_mutex_trylock(&c->wlock) != 0)
+        return -EAGAIN;
+    if (c->send_broken) {
+        pthread_mutex_unlock(&c->wlock);
+        return ferry_error_set(err, EPIPE, "send: connection broken by an earlier failed send");
+    }
+    /* POLLOUT on a stream socket means room for far more than 24 bytes
+     * (a third of the buffer), so the write below does not wait. */
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+        pthread_mutex_unlock(&c->wlock);
+        return -EAGAIN;
+    }
+    r = write_all(c, &iov, 1, &sent);
+    if (r < 0)
+        c->send_broken = true;
+    pthread_mutex_unlock(&c->wlock);
+    if (r < 0)
+        return layer_error(c, err, r, true, "send: %s frame", type_name(type));
     return 0;
 }
 

@@ -13,7 +13,8 @@
  *   20     4    reserved     must be zero
  *
  * HELLO, CALL, REPLY, ERROR and EVENT payloads are one JSON object (at most
- * WIRE_MAX_JSON bytes); DATA payloads are opaque bytes (tunnelled streams).
+ * WIRE_MAX_JSON bytes); DATA payloads are opaque bytes (tunnelled streams);
+ * PING and PONG have none.
  */
 #ifndef FERRY_AGENT_WIRE_H
 #define FERRY_AGENT_WIRE_H
@@ -40,6 +41,10 @@ enum wire_type {
     WIRE_ERROR = 4, /* {"error": {"code": "...", "errno": N, "message": "..."}} */
     WIRE_EVENT = 5, /* {"event": "...", "domain": "...", "data": {...}} */
     WIRE_DATA = 6,  /* raw bytes of a tunnelled stream; request id = stream id */
+    /* Keepalive, only to a peer whose HELLO lists "keepalive": PING asks
+     * for a PONG with the same request id. Both have an empty payload. */
+    WIRE_PING = 7,
+    WIRE_PONG = 8,
 };
 
 enum wire_flags {
@@ -139,6 +144,13 @@ int wire_conn_send(struct wire_conn *c, enum wire_type type, uint32_t flags, uin
                    const void *payload, size_t len, struct ferry_error *err);
 int wire_conn_send_json(struct wire_conn *c, enum wire_type type, uint32_t id,
                         struct json_object *obj, struct ferry_error *err);
+/* Sends an empty frame of TYPE (PING, PONG) only if that cannot block: the
+ * write lock is free and the socket has room now. -EAGAIN otherwise
+ * (nothing sent: another thread is writing, or the peer is not reading);
+ * other errors as wire_conn_send. For a keepalive that must never wait
+ * behind a stalled peer. */
+int wire_conn_send_nowait(struct wire_conn *c, enum wire_type type, uint32_t id,
+                          struct ferry_error *err);
 
 /* Receives one frame, waiting up to TIMEOUT_MS (-1: forever). For JSON
  * types *ret_json gets the parsed object and *ret_payload is NULL; for DATA

@@ -5,6 +5,7 @@
 # busybox and the initramfs packer; the build uses them offline.
 # libmicrohttpd-dev: the metrics endpoint; prometheus: promtool, tests only;
 # scdoc: the man pages; debhelper: the .deb build (dpkg-buildpackage).
+# clang + libclang-rt-14-dev: libFuzzer for tests/fuzz (-Dfuzz=true).
 # Skips apt-get entirely when everything is already there.
 set -eu
 
@@ -12,7 +13,7 @@ PKGS="build-essential meson ninja-build pkg-config python3
 libnbd-dev liburing-dev libjson-c-dev libxml2-dev libcmocka-dev
 libgnutls28-dev gnutls-bin
 qemu-system-x86 qemu-utils ovmf nbdkit libnbd-bin gnuplot-nox
-clang-format cppcheck clang-tidy
+clang-format cppcheck clang-tidy clang libclang-rt-14-dev
 linux-image-cloud-amd64 busybox-static cpio
 libmicrohttpd-dev prometheus scdoc debhelper"
 

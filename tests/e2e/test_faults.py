@@ -95,6 +95,122 @@ def test_dest_agent_killed_mid_copy():
     p.stop()
 
 
+def test_dest_agent_stopped_mid_copy():
+    """The destination ferryd is SIGSTOPped mid-copy, as a host that
+    vanished or an agent that hangs looks from the source: its kernel
+    still acknowledges, nothing closes, only the keepalive's PONGs stop.
+    The source fails the migration within 5 s naming the silent agent, the
+    guest running; once the destination runs again it sees the closed
+    connection and removes its half."""
+    need_qemu()
+    p = Pair("fstp")
+    dense_guest(p.src, "g", 192)
+    mig = migrate_p2p(p, "--bandwidth", "20")
+    stopped = None
+    try:
+        disk_moving(p)
+        dst_qemu = p.dst.qemu_pid("g")
+        assert dst_qemu and pid_alive(dst_qemu)
+        stopped = p.dst.proc.pid
+        t0 = time.monotonic()
+        os.kill(stopped, signal.SIGSTOP)
+        rc, _, err = finish(mig, 30)
+        took = time.monotonic() - t0
+        print("  failed after %.2f s: %s" % (took, err.strip()))
+        assert rc != 0, "the migration succeeded with its destination agent stopped"
+        assert took < 5, "the silent destination agent was noticed after %.1f s" % took
+        assert "keepalive" in err, err
+        assert qmp_status(p.src, "g") == "running"
+        assert p.src.state_of("g") == "running"
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+        assert_dest_clean(p, "g", dst_qemu)
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        if mig.poll() is None:
+            stop_pid(mig)
+    p.stop()
+
+
+class StallingProxy:
+    """A TCP relay on 127.0.0.1 in front of the destination agent that can
+    stop forwarding without closing anything: a network partition as the
+    source sees it (no FIN, no RST; the relay's kernel still acknowledges
+    what the source sends)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(4)
+        self.port = self.lsock.getsockname()[1]
+        self.stalled = threading.Event()
+        self.done = threading.Event()
+        self.socks = [self.lsock]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        pairs = {}
+        while not self.done.is_set():
+            rd = [self.lsock] + ([] if self.stalled.is_set() else list(pairs))
+            r, _, _ = select.select(rd, [], [], 0.1)
+            for s in r:
+                if s is self.lsock:
+                    c, _ = s.accept()
+                    u = socket.create_connection(("127.0.0.1", self.target))
+                    pairs[c], pairs[u] = u, c
+                    self.socks += [c, u]
+                    continue
+                data = s.recv(65536)
+                if not data:
+                    other = pairs.pop(s)
+                    pairs.pop(other, None)
+                    other.shutdown(socket.SHUT_WR)
+                    continue
+                pairs[s].sendall(data)
+
+    def close(self):
+        self.done.set()
+        self.thread.join(5)
+        for s in self.socks:
+            s.close()
+
+
+def test_network_partition_mid_copy():
+    """The agents' connection stops carrying anything mid-copy, without a
+    FIN or RST (a relay that stops forwarding): the source fails within
+    5 s naming the silent agent, the guest running; when the partition
+    ends in a close, the destination removes its half."""
+    need_qemu()
+    p = Pair("fpart")
+    dense_guest(p.src, "g", 192)
+    proxy = StallingProxy(p.dst.port)
+    cmd = [FERRYCTL, "-c", p.src.control, "migrate", "--live", "--p2p", "--copy-storage-all",
+           "--bandwidth", "20", "g", "ferry+tcp://127.0.0.1:%d" % proxy.port]
+    mig = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        disk_moving(p)
+        dst_qemu = p.dst.qemu_pid("g")
+        t0 = time.monotonic()
+        proxy.stalled.set()
+        rc, _, err = finish(mig, 30)
+        took = time.monotonic() - t0
+        print("  failed after %.2f s: %s" % (took, err.strip()))
+        assert rc != 0, "the migration succeeded across a partition"
+        assert took < 5, "the partition was noticed after %.1f s" % took
+        assert "keepalive" in err, err
+        assert qmp_status(p.src, "g") == "running"
+        proxy.close()  # the destination's connection now closes
+        assert_dest_clean(p, "g", dst_qemu)
+    finally:
+        proxy.close()
+        if mig.poll() is None:
+            stop_pid(mig)
+    p.stop()
+
+
 def test_source_qemu_killed_mid_copy():
     """The source QEMU is SIGKILLed mid-copy: the job ends within 2 s (the
     engine stops on the closed monitor instead of copying the image file
@@ -386,7 +502,8 @@ def test_tunnelled_cut_mid_ram_leaves_no_socket():
     p.stop()
 
 
-QUICK = (test_dest_agent_killed_mid_copy, test_source_qemu_killed_mid_copy, test_nbd_cuts_256m,
+QUICK = (test_dest_agent_killed_mid_copy, test_dest_agent_stopped_mid_copy,
+         test_network_partition_mid_copy, test_source_qemu_killed_mid_copy, test_nbd_cuts_256m,
          test_stopped_qemu_monitor_closed, test_tunnelled_cut_mid_ram_leaves_no_socket)
 SLOW = (test_nbd_cuts_2g,)
 

@@ -57,15 +57,24 @@ class LinuxGuest:
     """The guest 'g' defined and started on p.src, with its heartbeat
     receiver; cur/other: where it runs and the other agent."""
 
-    def __init__(self, p, rate=RATE_MIB, extra=RAM_ARGS):
+    def __init__(self, p, rate=RATE_MIB, extra=RAM_ARGS, extra_disks=()):
+        """EXTRA_DISKS: (target, image path) pairs added as virtio disks the
+        workload does not touch (test_soak_writes.py)."""
         m = manifest()
         self.p = p
         self.hb = lg.HeartbeatReceiver()
         image = ft.make_disk(os.path.join(p.src.dir, "g-vda.raw"), DISK_MIB * MIB)
         cmdline = lg.kernel_cmdline(rate_mib=rate, hb_port=self.hb.port, extra=extra)
         xml = os.path.join(p.src.dir, "g.xml")
+        doc = lg.domain_xml("g", m, image, cmdline)
+        for target, path in extra_disks:
+            doc = doc.replace("    <interface", "    <disk type='file' device='disk'>\n"
+                              "      <driver name='qemu' type='raw'/>\n"
+                              "      <source file='%s'/>\n"
+                              "      <target dev='%s' bus='virtio'/>\n"
+                              "    </disk>\n    <interface" % (path, target), 1)
         with open(xml, "w") as f:
-            f.write(lg.domain_xml("g", m, image, cmdline))
+            f.write(doc)
         p.src.ctl("define", xml)
         t0 = time.monotonic()
         p.src.ctl("start", "g")

@@ -3,6 +3,7 @@
  * cover a whole frame, desynchronised streams, the reply promised for bad
  * payloads, concurrent senders, and a peer that stops reading or leaves. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -401,6 +402,57 @@ static void test_send_timeout_when_peer_stalls(void **state)
     assert_int_equal(wire_conn_send(p->a, WIRE_REPLY, 0, 1, "{}", 2, &err), -EPIPE);
 }
 
+/* The keepalive's send never waits: it arrives whole when there is room,
+ * and says -EAGAIN without sending a byte when the peer stopped reading. */
+static void test_send_nowait(void **state)
+{
+    struct pair *p = *state;
+    struct ferry_error err = {0};
+    struct wire_header h;
+    json_object *obj = NULL;
+    void *payload = NULL;
+    _cleanup_free_ void *big = ferry_calloc(1, WIRE_MAX_PAYLOAD);
+    int64_t t0;
+
+    assert_int_equal(wire_conn_send_nowait(p->a, WIRE_PING, 42, &err), 0);
+    assert_int_equal(wire_conn_recv(p->b, 1000, &h, &obj, &payload, &err), 0);
+    assert_int_equal(h.type, WIRE_PING);
+    assert_int_equal(h.id, 42);
+    assert_int_equal(h.length, 0);
+    assert_null(obj);
+    free(payload);
+    assert_int_equal(wire_conn_send_nowait(p->a, WIRE_CALL, 1, &err), -EINVAL);
+    /* Fill the socket: B never reads. */
+    wire_conn_set_send_timeout(p->a, 100);
+    assert_int_equal(wire_conn_send(p->a, WIRE_DATA, 0, 1, big, WIRE_MAX_PAYLOAD, &err),
+                     -ETIMEDOUT);
+    ferry_error_clear(&err);
+    t0 = ferry_now_ms();
+    /* Broken by the failed send above, so -EPIPE; never a wait. */
+    assert_true(wire_conn_send_nowait(p->a, WIRE_PING, 43, &err) < 0);
+    assert_true(ferry_now_ms() - t0 < 100);
+}
+
+/* A full socket that is not broken: -EAGAIN, and the connection stays
+ * usable once the peer reads again. */
+static void test_send_nowait_full_socket(void **state)
+{
+    struct pair *p = *state;
+    struct ferry_error err = {0};
+    char chunk[4096] = {0};
+    int fd = wire_conn_fd(p->a), fl = fcntl(fd, F_GETFL);
+    size_t filled = 0;
+
+    /* Fill the buffer with raw bytes behind the wire's back (B's side is
+     * never parsed in this test). */
+    assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+    while (write(fd, chunk, sizeof chunk) > 0)
+        filled += sizeof chunk;
+    assert_true(filled > 0);
+    assert_int_equal(wire_conn_send_nowait(p->a, WIRE_PONG, 7, &err), -EAGAIN);
+    assert_int_equal(err.code, 0); /* -EAGAIN carries no message: not an error */
+}
+
 /* MSG_NOSIGNAL: a closed peer gives -EPIPE, not a fatal SIGPIPE. */
 static void test_send_to_closed_peer(void **state)
 {
@@ -487,6 +539,8 @@ int main(void)
         PAIR_TEST(test_concurrent_senders),
         PAIR_TEST(test_send_timeout_when_peer_stalls),
         PAIR_TEST(test_send_to_closed_peer),
+        PAIR_TEST(test_send_nowait),
+        PAIR_TEST(test_send_nowait_full_socket),
         cmocka_unit_test(test_pipes),
         cmocka_unit_test(test_doc_example_bytes),
     };

@@ -89,8 +89,26 @@ static void test_decode_bad_type(void **state)
 
     good_header(buf, 0, 0, 2);
     expect_decode(buf, -EPROTO, "unknown frame type 0");
-    good_header(buf, 7, 0, 2);
-    expect_decode(buf, -EPROTO, "unknown frame type 7");
+    good_header(buf, 9, 0, 2);
+    expect_decode(buf, -EPROTO, "unknown frame type 9");
+}
+
+/* PING and PONG carry nothing: a payload on one is a bad frame. */
+static void test_decode_keepalive(void **state)
+{
+    uint8_t buf[WIRE_HEADER_SIZE];
+    struct wire_header h;
+    struct ferry_error err = {0};
+
+    good_header(buf, WIRE_PING, 0, 0);
+    assert_int_equal(wire_header_decode(buf, &h, &err), 0);
+    assert_int_equal(h.type, WIRE_PING);
+    good_header(buf, WIRE_PONG, 0, 0);
+    assert_int_equal(wire_header_decode(buf, &h, &err), 0);
+    good_header(buf, WIRE_PONG, 0, 1);
+    expect_decode(buf, -EMSGSIZE, "limit of 0");
+    good_header(buf, WIRE_PING, WIRE_FLAG_EOF, 0);
+    expect_decode(buf, -EPROTO, "non-DATA");
 }
 
 static void test_decode_bad_flags(void **state)
@@ -320,14 +338,15 @@ static void test_errno_codes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_encode_is_big_endian),  cmocka_unit_test(test_decode_roundtrip),
-        cmocka_unit_test(test_decode_bad_magic),      cmocka_unit_test(test_decode_bad_version),
-        cmocka_unit_test(test_decode_bad_type),       cmocka_unit_test(test_decode_bad_flags),
-        cmocka_unit_test(test_decode_reserved),       cmocka_unit_test(test_decode_lengths),
-        cmocka_unit_test(test_json_object_ok),        cmocka_unit_test(test_json_rejects),
-        cmocka_unit_test(test_json_depth_limit),      cmocka_unit_test(test_json_size_limit),
-        cmocka_unit_test(test_make_helpers),          cmocka_unit_test(test_call_parse_rejects),
-        cmocka_unit_test(test_error_parse_code_only), cmocka_unit_test(test_errno_codes),
+        cmocka_unit_test(test_encode_is_big_endian), cmocka_unit_test(test_decode_roundtrip),
+        cmocka_unit_test(test_decode_bad_magic),     cmocka_unit_test(test_decode_bad_version),
+        cmocka_unit_test(test_decode_bad_type),      cmocka_unit_test(test_decode_keepalive),
+        cmocka_unit_test(test_decode_bad_flags),     cmocka_unit_test(test_decode_reserved),
+        cmocka_unit_test(test_decode_lengths),       cmocka_unit_test(test_json_object_ok),
+        cmocka_unit_test(test_json_rejects),         cmocka_unit_test(test_json_depth_limit),
+        cmocka_unit_test(test_json_size_limit),      cmocka_unit_test(test_make_helpers),
+        cmocka_unit_test(test_call_parse_rejects),   cmocka_unit_test(test_error_parse_code_only),
+        cmocka_unit_test(test_errno_codes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
