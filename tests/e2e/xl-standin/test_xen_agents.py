@@ -192,7 +192,7 @@ def test_protocol_versions():
         p = Pair("proto%d" % v, "--max-protocol", str(v))
         start_guest(p.src, "g")
         uuid = p.src.domains()["g"]["uuid"]
-        r = p.src.ctl("migrate", "--live", "--verbose", "g", p.dst.uri)
+        r = p.src.ctl("--debug", "migrate", "--live", "--verbose", "g", p.dst.uri)
         assert "[v%d] finish" % v in r.stderr, r.stderr
         assert p.dst.state_of("g") == "running"
         assert p.dst.domains()["g"]["uuid"] == uuid, (v, p.dst.domains())
