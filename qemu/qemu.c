@@ -578,6 +578,7 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
 
     (void)ag;
     if (!dom->active || !q || !qmp_conn_alive(q)) {
+    gone:
         if (p && p->pid > 0) {
             reap_if_child(p);
             if (!pid_alive(p->pid)) {
@@ -598,6 +599,12 @@ static int qemu_domain_state(struct agent *ag, struct agent_domain *dom, char *s
         return 0;
     }
     r = qemu_query_status(q, status, sizeof status, &running, err);
+    if (r < 0 && !qmp_conn_alive(q)) {
+        /* The monitor closed under the query: QEMU is exiting or gone,
+         * which is a state to report, not an error. */
+        ferry_error_clear(err);
+        goto gone;
+    }
     if (r < 0)
         return r;
     if (running) {

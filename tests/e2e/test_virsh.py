@@ -14,6 +14,7 @@ import threading
 import time
 
 from ferrytest import (FERRYCTL, GUEST_KERNEL, Agent, Runner, Skip, define, make_disk, need_qemu,
+                       storage_roots_default,
                        tmpdir, wait_for)
 
 MIB = 1 << 20
@@ -156,9 +157,10 @@ def test_domstate_reason():
 def test_dev_file_and_blklist_columns():
     """dumpxml keeps type='file' for an image under /dev; domblklist
     --details has virsh's Type Device Target Source, ferry's extras after."""
-    a = src()
     if not os.path.isdir("/dev/shm") or not os.access("/dev/shm", os.W_OK):
         raise Skip("no writable /dev/shm")
+    # /dev/shm is no storage root of the shared agents: an agent of its own.
+    a = Agent("virsh-dev", storage_roots=storage_roots_default() + ["/dev/shm"]).start()
     img = make_disk("/dev/shm/ferry-virsh-%d.raw" % os.getpid(), 4 * MIB)
     try:
         define(a, "devfile", disks=[("vda", img, "raw")], **guest_kw())
@@ -174,6 +176,7 @@ def test_dev_file_and_blklist_columns():
         a.ctl("undefine", "devfile")
     finally:
         os.unlink(img)
+        a.stop()
 
 
 def jobinfo_text(agent, dom):
