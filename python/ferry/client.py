@@ -11,6 +11,8 @@ the connection that subscribed; the calls made on it meanwhile still work
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -121,14 +123,25 @@ class Client:
 
     @classmethod
     def connect(cls, uri: str = DEFAULT_URI, *, timeout: float = 120.0,
-                tls_dir: Optional[str] = None, host: Optional[str] = None) -> "Client":
+                tls_dir: Optional[str] = None, host: Optional[str] = None,
+                auth_key: Optional[str] = None) -> "Client":
         """Connects to URI (a unix socket path, ``ferry+tcp://HOST:PORT`` or
         ``ferry+tls://HOST:PORT``) and exchanges HELLOs. TLS uses libvirt's
         file names in TLS_DIR (default ``$FERRY_TLS_DIR`` or /etc/ferry/pki):
         ``cacert.pem``, ``clientcert.pem``, ``clientkey.pem``; the agent's
         certificate must name HOST. TIMEOUT bounds each call (seconds);
-        migrate.perform has none."""
+        migrate.perform has none. Over ``ferry+tcp://`` the client proves the
+        shared key in AUTH_KEY (a file; default ``$FERRY_AUTH_KEY``) and
+        requires the agent to prove it back (docs/protocol.md,
+        "Authentication")."""
         kind, addr, port = parse_uri(uri)
+        key: Optional[bytes] = None
+        key_path = auth_key or os.environ.get("FERRY_AUTH_KEY")
+        if kind == "tcp" and key_path:
+            with open(key_path, "rb") as f:
+                key = f.read().rstrip()
+            if len(key) < 32:
+                raise FerryError("invalid-argument", "%s: a key holds at least 32 bytes" % key_path)
         if kind == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
@@ -145,7 +158,7 @@ class Client:
                 sock = ctx.wrap_socket(sock, server_hostname=addr)
         c = cls(sock, uri, timeout)
         try:
-            c._hello(host or socket.gethostname())
+            c._hello(host or socket.gethostname(), key)
         except BaseException:
             c.close()
             raise
@@ -208,13 +221,39 @@ class Client:
         except socket.timeout:
             raise FerryError("timeout", "no answer within %s s" % timeout, method=method) from None
 
-    def _hello(self, host: str) -> None:
+    @staticmethod
+    def _proof(key: bytes, side: str, nc: bytes, ns: bytes, host_uuid: str) -> bytes:
+        """HMAC-SHA256 of "ferry-auth-v1" 0 SIDE 0 NC NS HOST_UUID 0."""
+        msg = b"ferry-auth-v1\0" + side.encode() + b"\0" + nc + ns + host_uuid.encode() + b"\0"
+        return hmac.new(key, msg, hashlib.sha256).digest()
+
+    def _hello(self, host: str, key: Optional[bytes] = None) -> None:
+        my_uuid = str(uuid.uuid4())
+        hello: Dict[str, Any] = {"agent": "ferry-python", "agent_version": "0.1.0",
+                                 "role": "client", "host": host[:255] or "client",
+                                 "host_uuid": my_uuid, "versions": [1, 2, 3], "features": []}
         with self._lock:
-            self._send(HELLO, 0, {"agent": "ferry-python", "agent_version": "0.1.0",
-                                  "role": "client", "host": host[:255] or "client",
-                                  "host_uuid": str(uuid.uuid4()), "versions": [1, 2, 3],
-                                  "features": []})
-            self.peer = Hello.from_json(self._await(0, "hello", self.timeout))
+            if not key:
+                self._send(HELLO, 0, hello)
+                self.peer = Hello.from_json(self._await(0, "hello", self.timeout))
+                return
+            nc = os.urandom(32)
+            hello["auth"] = {"scheme": "hmac-sha256", "nonce": nc.hex()}
+            self._send(HELLO, 0, hello)
+            challenge = self._await(0, "hello", self.timeout).get("auth") or {}
+            if "nonce" not in challenge:
+                raise FerryError("permission-denied", "the agent did not authenticate itself "
+                                 "(it runs without --auth-key): not trusting it", method="hello")
+            ns = bytes.fromhex(str(challenge["nonce"]))
+            pc = self._proof(key, "client", nc, ns, my_uuid)
+            self._send(HELLO, 0, {"auth": {"scheme": "hmac-sha256", "proof": pc.hex()}})
+            full = self._await(0, "hello", self.timeout)
+            ps = bytes.fromhex(str((full.get("auth") or {}).get("proof", "")))
+            want = self._proof(key, "server", nc, ns, str(full.get("host_uuid", "")))
+            if not hmac.compare_digest(ps, want):
+                raise FerryError("permission-denied", "the agent's proof of the key is wrong",
+                                 method="hello")
+            self.peer = Hello.from_json(full)
 
     # ---- calls ----
 

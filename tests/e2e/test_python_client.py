@@ -39,7 +39,7 @@ def test_calls_and_errors():
         assert c.host_maintenance(True)["maintenance"] is True
         assert c.host_maintenance()["maintenance"] is True
         assert c.host_maintenance(False)["maintenance"] is False
-    with ferry.Client.connect(a.uri) as c:  # the same over TCP
+    with ferry.Client.connect(a.uri, auth_key=a.key) as c:  # the same over TCP
         assert c.host_info()["host_uuid"]
     a.stop()
 
@@ -63,7 +63,7 @@ def test_managed_copy_storage():
     # events() subscribes on its first next(): wait for the reply.
     wait_for(lambda: sub.subscription, 10, "the events subscription")
     steps = []
-    with ferry.Client.connect(src.control) as s, ferry.Client.connect(dst.uri) as d:
+    with ferry.Client.connect(src.control) as s, ferry.Client.connect(dst.uri, auth_key=dst.key) as d:
         res = ferry.migrate(s, d, "g", flags=["live", "non_shared_disk"], on_step=steps.append)
     assert steps == ["begin", "prepare", "perform", "finish", "confirm"], steps
     assert res.name == "g" and res.uri, res
@@ -78,7 +78,7 @@ def test_managed_copy_storage():
     assert dst.state_of("g") == "running"
     after = wait_heartbeat(dst, "g", after=hb[0])
     assert after[2] == 0, after
-    with ferry.Client.connect(dst.uri) as d:
+    with ferry.Client.connect(dst.uri, auth_key=dst.key) as d:
         path = [x for x in d.domain_blklist("g") if x["target"] == "vda"][0]["source"]
         d.domain_destroy("g")
     assert first_difference(disk, path) is None
@@ -94,7 +94,7 @@ def test_abort():
     out = {}
 
     def run():
-        with ferry.Client.connect(src.control) as s, ferry.Client.connect(dst.uri) as d:
+        with ferry.Client.connect(src.control) as s, ferry.Client.connect(dst.uri, auth_key=dst.key) as d:
             try:
                 ferry.migrate(s, d, "big", flags=["live", "non_shared_disk"],
                               params={"bandwidth": 1})
