@@ -162,10 +162,11 @@ int api_domain_start(struct api_ctx *ctx, json_object *params, json_object **ret
     if ((r = api_lookup_domain(ctx, params, &dom, err)) < 0)
         return r;
     pthread_mutex_lock(&dom->lock);
+    /* Each empty branch is a check that already set R and ERR. */
     if (dom->job_busy)
         r = ferry_error_set(err, EBUSY, "domain '%s' has a migration job", dom->def->name);
     else if (!dom->active && (r = agent_admission_check_start(err)) < 0)
-        ; /* maintenance: no new guests */
+        ; /* maintenance: no new guests */ /* NOLINT(bugprone-branch-clone): a check set R */
     else if (dom->active)
         r = ferry_error_set(err, EEXIST, "domain '%s' is already running", dom->def->name);
     else if ((r = agent_location_check_start(dom, err)) < 0)

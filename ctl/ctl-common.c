@@ -149,7 +149,8 @@ int ctl_parse_words_named(int argc, char **argv, const char *verb, int nargs,
         if (known)
             continue;
         /* virsh's named form of a positional word: --domain X, --bandwidth=N. */
-        for (int k = 0; names && k < nargs; k++) {
+        /* NAMES ends at its first NULL: the words after it have none. */
+        for (int k = 0; names && k < nargs && names[k]; k++) {
             size_t len = names[k] ? strlen(names[k]) : 0;
 
             if (!len || strncmp(argv[i], names[k], len) != 0)

@@ -261,7 +261,8 @@ int ctl_cmd_migrate(const char *uri, int argc, char **argv)
     json = o.json;
     name = o.name;
     /* One spelling for both agents and the source's p2p connection. */
-    desturi = desturi_n = ctl_uri_normalize(o.desturi);
+    desturi_n = ctl_uri_normalize(o.desturi);
+    desturi = desturi_n;
     /* Refuse invalid combinations here too, before any agent is touched
      * (the agents check again: an orchestrator may skip ferryctl). */
     if (mig_params_validate(mpp, ~0u, &err) < 0) {

@@ -220,7 +220,7 @@ static int parse_os(struct parse_state *st, const xmlNode *os)
     struct domain_def *def = st->def;
     bool seen_type = false, seen_kernel = false, seen_initrd = false, seen_cmdline = false;
     bool seen_loader = false, seen_nvram = false;
-    char firmware[16];
+    char firmware[16] = "";
     int r;
 
     if (!st->xen &&

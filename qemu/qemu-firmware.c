@@ -37,7 +37,8 @@ void qemu_firmware_define(struct domain_def *def)
     code = strstr(vars + (base ? base - def->loader : 0), "CODE");
     if (!code)
         return;
-    memcpy(code, "VARS", 4);
+    /* Four letters for four, inside the string: no terminator to copy. */
+    code[0] = 'V', code[1] = 'A', code[2] = 'R', code[3] = 'S';
     if (access(vars, R_OK) == 0)
         def->nvram_template = TAKE_PTR(vars);
 }
@@ -170,9 +171,9 @@ int qemu_nvram_check_destination(struct mig_ctx *m, struct qmp_conn *qmp, struct
 {
     const struct cookie *ci = &m->cookie_in;
     _cleanup_free_ char *path = NULL, *dump = NULL, *buf = NULL;
-    char hex[65];
+    char hex[65] = "";
     uint64_t base = 0;
-    size_t len;
+    size_t len = 0;
     json_object *args;
     int r;
 
@@ -211,17 +212,14 @@ int qemu_nvram_check_offline(struct mig_ctx *m, struct ferry_error *err)
     _cleanup_free_ char *path = NULL;
     char hex[65], tmpl_hex[65];
     uint64_t size, tmpl_size;
-    int r;
 
     if (!has_nvram(def))
         return 0;
     path = qemu_firmware_nvram_path(m->agent->cfg.state_dir, def);
     if (access(path, F_OK) < 0)
         return 0; /* never started: the destination makes it from the template too */
-    if (def->nvram_template &&
-        (r = nvram_digest(def->nvram_template, tmpl_hex, &tmpl_size, NULL)) == 0 &&
-        (r = nvram_digest(path, hex, &size, NULL)) == 0 && size == tmpl_size &&
-        !strcmp(hex, tmpl_hex))
+    if (def->nvram_template && nvram_digest(def->nvram_template, tmpl_hex, &tmpl_size, NULL) == 0 &&
+        nvram_digest(path, hex, &size, NULL) == 0 && size == tmpl_size && !strcmp(hex, tmpl_hex))
         return 0; /* nothing of the guest's own in it yet */
     return ferry_error_set(err, EOPNOTSUPP,
                            "offline migration: nvram '%s' holds the guest's UEFI variables and "

@@ -602,6 +602,8 @@ uint64_t qemu_storage_predicted_ms(struct qemu_dom *p)
     struct storage *s = p ? p->storage : NULL;
     uint64_t worst = 0;
 
+    if (!p)
+        return 0;
     pthread_mutex_lock(&p->mig_lock);
     for (size_t k = 0; s && s->sync && k < mir_sync_disks(s->sync); k++) {
         struct mir_progress pr;

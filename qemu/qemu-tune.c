@@ -221,13 +221,16 @@ int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param
     case HV_MIG_MAX_BANDWIDTH:
         /* ferry's value, not QEMU's max-bandwidth: QEMU's default (128
          * MiB/s) is not what the next migration would use. */
-        bool stepping = false, out = migrating_out(dom, &stepping);
-        pthread_mutex_lock(&p->mig_lock);
-        if (out && (p->mig_speed_override || stepping))
-            *ret_value = p->mig_speed_mib;
-        else
-            *ret_value = p->speed_set ? p->speed_mib : 0;
-        pthread_mutex_unlock(&p->mig_lock);
+        {
+            bool stepping = false, out = migrating_out(dom, &stepping);
+
+            pthread_mutex_lock(&p->mig_lock);
+            if (out && (p->mig_speed_override || stepping))
+                *ret_value = p->mig_speed_mib;
+            else
+                *ret_value = p->speed_set ? p->speed_mib : 0;
+            pthread_mutex_unlock(&p->mig_lock);
+        }
         return 0;
     case HV_MIG_XBZRLE_CACHE:
         return qemu_compress_get_cache(qmp, ret_value, err);
