@@ -134,8 +134,23 @@ int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_
     /* The bandwidth cap's bucket lets a short pass burst (up to a
      * request, 1 MiB, at once): its copy rate would promise more than
      * the cap allows over a longer final pass. */
-    if (copy_ms > 0 && (copied >= RATE_MIN_BYTES || (c->copy_rate == 0 && copied > 0)))
-        c->copy_rate = copied * 1000 / copy_ms; /* a small pass: better than none */
+    /* The copy rate over the same window, weighted by time: one pass
+     * slowed by a neighbour's burst (RAM migration starting, another
+     * disk's pass) would otherwise swing the prediction from "fits" to
+     * "no end" and squeeze QEMU's downtime limit to its floor for nothing.
+     * Passes below RATE_MIN_BYTES are mostly fixed cost: kept out of the
+     * average, but better than nothing while it is empty. */
+    if (copy_ms > 0 && copied >= RATE_MIN_BYTES) {
+        c->acc_copied += copied;
+        c->acc_copy_ms += copy_ms;
+        c->copy_rate = c->acc_copied * 1000 / c->acc_copy_ms;
+        while (c->acc_copy_ms > AVG_WINDOW_MS) {
+            c->acc_copied /= 2;
+            c->acc_copy_ms /= 2;
+        }
+    } else if (copy_ms > 0 && c->acc_copy_ms == 0 && copied > 0) {
+        c->copy_rate = copied * 1000 / copy_ms;
+    }
     if (s->opts.copy.bandwidth && c->copy_rate > s->opts.copy.bandwidth)
         c->copy_rate = s->opts.copy.bandwidth;
     /* Between this freeze and a pause: at most the pacing interval plus a

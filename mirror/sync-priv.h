@@ -120,7 +120,9 @@ struct sync_disk {
         uint64_t acc_dirty;     /* bytes found dirty in the averaging window */
         uint64_t acc_ms;        /* ... over this many ms (halved past 2 s) */
         uint64_t dirty_rate;    /* bytes/s dirtied, averaged over ~1-2 s */
-        uint64_t copy_rate;     /* bytes/s of the last pass that copied >= 1 MiB */
+        uint64_t acc_copied;    /* bytes copied by passes of >= 1 MiB in the window */
+        uint64_t acc_copy_ms;   /* ... in this many ms of copying (halved past 2 s) */
+        uint64_t copy_rate;     /* bytes/s, averaged like the dirty rate */
         uint64_t predicted_ms;  /* final pass, predicted */
         unsigned stalled;       /* passes in a row that neither shrank nor fit */
         int64_t stall_since_ms; /* start of the first of them */
