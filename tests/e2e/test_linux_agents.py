@@ -45,6 +45,43 @@ HOPS = int(os.environ.get("FERRY_HOPS", "4"))
 READY_TIMEOUT_S = 90
 
 
+# What a destination guest prints when its memory arrived damaged (QEMU's TCG
+# page loss, docs/known-issues.md): a kernel oops or panic, or the workload's
+# own death (init then powers the guest off).
+CRASH_MARKS = ("Kernel panic", "kernel BUG", "Oops:", "general protection fault",
+               "Segmentation fault", "FERRY-ERROR init: the workload exited")
+
+
+class GuestCrashed(AssertionError):
+    """The guest's kernel or workload died on the destination after a hop
+    that otherwise completed: memory damage, not a storage fault (the disk
+    checks never ran, or found nothing wrong)."""
+
+
+def tcg(agent):
+    """Whether AGENT's QEMU driver runs guests under TCG (its start line)."""
+    with open(agent.log, errors="replace") as f:
+        return "accelerator tcg" in f.read()
+
+
+def retry_tcg_crash(fn, attempts=2):
+    """Runs FN(SUFFIX) (a whole scenario: agents, guest, hops; SUFFIX
+    keeps the agents' directories of each attempt apart) again when a hop
+    ended in GuestCrashed under TCG, where QEMU 7.2 loses hot guest pages in
+    live migration whatever moved the disk (docs/known-issues.md). Under
+    KVM a crashed guest fails the test at once; under TCG the second crash
+    does. Every retry is printed."""
+    for i in range(attempts):
+        try:
+            return fn("-%d" % i if i else "")
+        except GuestCrashed as e:
+            if not e.tcg or i + 1 == attempts:
+                raise
+            print("  RETRY: the guest crashed on the destination under TCG (QEMU's page "
+                  "loss, docs/known-issues.md), running the scenario again: %s" %
+                  str(e).splitlines()[0], flush=True)
+
+
 def manifest():
     ft.need_qemu()
     m = lg.load_manifest()
@@ -99,17 +136,27 @@ class LinuxGuest:
         says whether the guest's kernel panicked on the destination."""
         try:
             return self._hop(*flags)
-        except (AssertionError, lg.GuestError) as e:
-            try:
-                with open(self.serial(self.cur), errors="replace") as f:
-                    log = f.read()
-            except OSError:
-                log = ""
-            if "Kernel panic" in log:
-                raise AssertionError("%s\nthe guest's kernel panicked on %s (QEMU's TCG page "
-                                     "loss? docs/known-issues.md); its console ends:\n%s" % (
-                                         e, self.cur.name, log[-1500:])) from e
+        except GuestCrashed:
             raise
+        except (AssertionError, lg.GuestError) as e:
+            self.raise_if_crashed(e)
+            raise
+
+    def raise_if_crashed(self, cause):
+        """GuestCrashed when the guest's console on the agent it runs on
+        shows it died there (CRASH_MARKS)."""
+        try:
+            with open(self.serial(self.cur), errors="replace") as f:
+                log = f.read()
+        except OSError:
+            log = ""
+        mark = next((m for m in CRASH_MARKS if m in log), None)
+        if mark:
+            e = GuestCrashed("the guest died on %s after the hop (%r on its console: QEMU's "
+                             "TCG page loss? docs/known-issues.md): %s\nits console ends:\n%s" % (
+                                 self.cur.name, mark, cause, log[-1500:]))
+            e.tcg = tcg(self.cur)
+            raise e from (cause if isinstance(cause, BaseException) else None)
 
     def _hop(self, *flags):
         src, dst = self.cur, self.other
@@ -130,7 +177,24 @@ class LinuxGuest:
         # destination's vCPU and its slirp socket start): wait for the first
         # heartbeat after it before the suspend below makes a gap of its own.
         t2 = self.hb.wait_arrival_after(t1)
-        assert t2 is not None, "no heartbeat from the destination within 10 s"
+        if t2 is None:
+            self.raise_if_crashed("no heartbeat from the destination within 10 s")
+            # Silent: a kernel that died before it could print, or a guest
+            # that never ran there. Counted as a crash only when its QEMU
+            # runs it (the destination resumed it): ferry's part then ended.
+            e = GuestCrashed("no heartbeat from the destination within 10 s, its QEMU %s" %
+                             dst.state_of("g"))
+            e.tcg = tcg(dst) and dst.state_of("g") == "running"
+            raise e
+        # A heartbeat of another generation: the guest rebooted there (a
+        # panic with panic=-1), its workload started afresh.
+        gens = self.hb.report(since=t1)["gens"]
+        if gens != [self.gen]:
+            self.raise_if_crashed("heartbeats of generations %s after the hop" % gens)
+            e = GuestCrashed("the guest rebooted on %s after the hop: heartbeats of "
+                             "generations %s, its own is %d" % (dst.name, gens, self.gen))
+            e.tcg = tcg(dst)
+            raise e
         # Stop it at once (QEMU drains its requests) and compare with the
         # source's image: what the guest rewrote since the switchover must
         # leave most of the disk to compare, or the check proves nothing.
@@ -184,8 +248,8 @@ def report_hop(n, engine, g, r):
               cmp["src_last"], v["line"]), flush=True)
 
 
-def hops(engine, n):
-    p = Pair("lx" + engine[0])
+def hops(engine, n, sfx=""):
+    p = Pair("lx" + engine[0] + sfx)
     g = LinuxGuest(p)
     try:
         # The whole disk written once (and more) before the first hop.
@@ -202,11 +266,11 @@ def hops(engine, n):
 
 
 def test_hop_ferry():
-    hops("ferry", 1)
+    retry_tcg_crash(lambda sfx: hops("ferry", 1, sfx))
 
 
 def test_hop_qemu():
-    hops("qemu", 1)
+    retry_tcg_crash(lambda sfx: hops("qemu", 1, sfx))
 
 
 def test_hops_ferry():
@@ -221,10 +285,17 @@ def test_corrupted_record_fails():
     """The check can fail: after a hop, one record the guest wrote before the
     switchover (and so came with the copy) is damaged on the destination's
     image; the comparison and the guest's own self-check both name it."""
-    p = Pair("lxc")
+    retry_tcg_crash(corrupted_record_fails)
+
+
+def corrupted_record_fails(sfx=""):
+    p = Pair("lxc" + sfx)
     g = LinuxGuest(p, rate=16)
     try:
-        g.wait_records(2048)
+        # Past the guest's first seconds, whose kernel allocations (module
+        # loading, the workload's start) expose most hot pages to QEMU's TCG
+        # page loss (docs/known-issues.md).
+        g.wait_records(12288)
         r = g.hop()
         report_hop(1, "ferry", g, r)
         # Quiesce the workload so nothing rewrites the damaged record, then
