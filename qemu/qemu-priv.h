@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Private state shared by the QEMU driver's files (qemu.c: lifecycle,
- * qemu-migrate.c: migration steps). Not part of any public interface. */
+ * qemu-migrate.c, qemu-perform.c, qemu-postcopy.c: migration steps,
+ * qemu-storage*.c: the disks). Not part of any public interface. */
 #ifndef FERRY_AGENT_QEMU_PRIV_H
 #define FERRY_AGENT_QEMU_PRIV_H
 
@@ -40,7 +41,7 @@ struct qemu_dom {
      * calls migrate_cancel with that lock held), and no hv_job_* accessor
      * is called while it is held. */
     pthread_mutex_t mig_lock;
-    /* Lifecycle and tuning verbs (qemu.c, qemu-migrate.c). */
+    /* Lifecycle and tuning verbs (qemu.c, qemu-state.c, qemu-tune.c). */
     bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
     /* Why the guest runs, libvirt's running reasons: the last of a start,
      * a resume, an incoming migration's end, a failed outgoing one's
@@ -79,7 +80,7 @@ struct qemu_dom {
     uint64_t mig_downtime_ms;
     /* Perform's last migration-progress event (ms, monotonic). */
     int64_t mig_progress_ms;
-    /* Post-copy (qemu-migrate.c), guarded by mig_lock.
+    /* Post-copy (qemu-postcopy.c), guarded by mig_lock.
      * MIG_POSTCOPY_WANTED: migrate.start_postcopy (or the perform loop,
      * for --postcopy-after-precopy) asked for the switch; MIG_RAM_RUNNING:
      * QEMU's migrate command is under way, so the switch can be asked of
@@ -167,25 +168,69 @@ struct qmp_conn *qemu_dom_qmp(struct agent_domain *dom, struct ferry_error *err)
 int qemu_query_status(struct qmp_conn *qmp, char *buf, size_t len, bool *ret_running,
                       struct ferry_error *err);
 
-/* migrate-setspeed / -setmaxdowntime and their getters (qemu-migrate.c):
+/* migrate-setspeed / -setmaxdowntime and their getters (qemu-tune.c):
  * the hv_driver entries of the same names. */
 int qemu_migrate_set_param(struct agent *ag, struct agent_domain *dom, int param, uint64_t value,
                            struct ferry_error *err);
 int qemu_migrate_get_param(struct agent *ag, struct agent_domain *dom, int param,
                            uint64_t *ret_value, struct ferry_error *err);
 
-/* Migration entry points (qemu-migrate.c). */
+/* The migrating domain's driver state. */
+static inline struct qemu_dom *qemu_mig_priv(const struct mig_ctx *m)
+{
+    return m->dom->priv;
+}
+
+/* Migration entry points: Begin, Prepare, Finish, Confirm (qemu-migrate.c),
+ * Perform and cancel (qemu-perform.c). */
 int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_prepare(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_perform(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_finish(struct mig_ctx *m, struct ferry_error *err);
 int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err);
 void qemu_migrate_cancel(struct mig_ctx *m);
-/* The hv_driver entry migrate_start_postcopy. */
+/* Both QEMUs' migration capabilities and parameters from P, SOURCE's set
+ * or the destination's (qemu-migrate.c). */
+int qemu_migrate_set_caps(struct qmp_conn *qmp, const struct mig_params *p, bool source,
+                          struct ferry_error *err);
+int qemu_migrate_set_params(struct qmp_conn *qmp, const struct mig_params *p, bool source,
+                            struct ferry_error *err);
+/* "tcp:HOST:PORT" or "tcp://HOST:PORT" into HOST and *PORT (qemu-migrate.c). */
+int qemu_parse_tcp_uri(const char *uri, char *host, size_t hl, unsigned *port,
+                       struct ferry_error *err);
+/* query-migrate into the job statistics, its status into STATUS and its
+ * error-desc into ERRDESC (either may be NULL) (qemu-perform.c). */
+int qemu_migrate_poll_stats(struct mig_ctx *m, struct qmp_conn *qmp, char *status, size_t sl,
+                            char *errdesc, size_t el);
+/* query-migrate's status into BUF and error-desc into ERRDESC (may be
+ * NULL), the statistics untouched (qemu-perform.c). */
+int qemu_migrate_query_status(struct qmp_conn *qmp, char *buf, size_t len, char *errdesc, size_t el,
+                              struct ferry_error *err);
+
+/* Post-copy (qemu-postcopy.c). The hv_driver entry migrate_start_postcopy. */
 int qemu_migrate_start_postcopy(struct agent *ag, struct agent_domain *dom,
                                 struct ferry_error *err);
+/* --postcopy needs protocol v3 (Confirm). */
+int qemu_postcopy_check_version(struct mig_ctx *m, struct ferry_error *err);
+/* Perform's poll tick: asks QEMU for the switch once it is wanted. */
+void qemu_postcopy_tick(struct mig_ctx *m, struct qmp_conn *qmp, bool *asked);
+/* A "postcopy-..." status of QEMU's. */
+bool qemu_postcopy_status(const char *status);
+/* Either side: the guest was switched to the destination. */
+bool qemu_postcopy_switched(struct mig_ctx *m);
+/* A failure after the switch: keep the guest here (postcopy-failed, or
+ * postcopy-unknown when UNKNOWN). */
+void qemu_postcopy_keep(struct mig_ctx *m, const struct ferry_error *why, bool unknown);
+/* Destination: waits (bounded) until the source sent every page. */
+int qemu_postcopy_wait_incoming(struct mig_ctx *m, struct ferry_error *err);
+/* Source, the destination completed: waits (bounded) for QEMU's figures. */
+void qemu_postcopy_wait_outgoing(struct mig_ctx *m);
+/* Source, a cancelled Confirm after the switch: QEMU's outgoing status
+ * into ST after waiting (bounded) while pages still flow. */
+void qemu_postcopy_wait_active(struct mig_ctx *m, char *st, size_t len);
 
-/* Storage migration (qemu-storage.c). Each is a no-op when the flags ask
+/* Storage migration (the source's side in qemu-storage.c, Prepare's and
+ * Finish's in qemu-storage-dest.c). Each is a no-op when the flags ask
  * for no storage copy. */
 /* Source, Begin: checks the disks named for copying. */
 int qemu_storage_check(struct mig_ctx *m, struct ferry_error *err);
@@ -212,7 +257,7 @@ void qemu_storage_stop(struct mig_ctx *m);
 void qemu_storage_cancel(struct mig_ctx *m);
 /* Source: the disk copy's bandwidth cap, BYTES_PER_SEC per disk (0 =
  * none), applied to a running engine 'ferry' copy at once (engine 'qemu':
- * see qemu-migrate.c). Call with P's mig_lock held, like
+ * see qemu-tune.c). Call with P's mig_lock held, like
  * qemu_storage_cancel. */
 void qemu_storage_set_bandwidth(struct qemu_dom *p, uint64_t bytes_per_sec);
 /* Frees the storage state hung on a qemu_dom (NULL is fine). */
@@ -318,7 +363,7 @@ void qemu_converge_line(json_object *o, const struct mir_progress *pr);
 /* The slowest copied disk's predicted final pass in ms (0: none;
  * qemu-storage.c). */
 uint64_t qemu_storage_predicted_ms(struct qemu_dom *p);
-/* A migration-progress event, at most once a second (qemu-migrate.c). */
+/* A migration-progress event, at most once a second (qemu-perform.c). */
 void qemu_migrate_progress_tick(struct mig_ctx *m);
 /* Perform's poll tick: applies a migrate-setspeed that raced with the
  * start of the RAM migration; *APPLIED_MIB is what QEMU has. */
