@@ -23,7 +23,6 @@
  * stopped reading, a wedged tunnel): cancel it rather than wait forever. */
 #define STALL_TIMEOUT_MS 120000
 
-
 /* Copies query-migrate figures into the job statistics. */
 static void update_stats(struct mig_ctx *m, json_object *q)
 {
@@ -73,7 +72,7 @@ static void status_of(json_object *q, char *status, size_t sl, char *errdesc, si
 }
 
 int qemu_migrate_poll_stats(struct mig_ctx *m, struct qmp_conn *qmp, char *status, size_t sl,
-               char *errdesc, size_t el)
+                            char *errdesc, size_t el)
 {
     _cleanup_(json_object_putp) json_object *q = NULL;
     int r;
@@ -104,7 +103,7 @@ static bool abort_requested(struct mig_ctx *m)
 /* QEMU's migration status into BUF ("" when it cannot say), and its
  * error-desc into ERRDESC when there is one. */
 int qemu_migrate_query_status(struct qmp_conn *qmp, char *buf, size_t len, char *errdesc, size_t el,
-                 struct ferry_error *err)
+                              struct ferry_error *err)
 {
     _cleanup_(json_object_putp) json_object *q = NULL;
     int r = qmp_conn_execute(qmp, "query-migrate", NULL, QMP_TIMEOUT_MS, &q, err);
@@ -136,7 +135,8 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
     int r;
 
     if ((r = qemu_compress_source_prepare(m, qmp, err)) < 0 ||
-        (r = qemu_migrate_set_caps(qmp, mp, true, err)) < 0 || (r = qemu_migrate_set_params(qmp, mp, true, err)) < 0)
+        (r = qemu_migrate_set_caps(qmp, mp, true, err)) < 0 ||
+        (r = qemu_migrate_set_params(qmp, mp, true, err)) < 0)
         return r;
     seq = qmp_conn_event_seq(qmp);
     args = json_object_new_object();

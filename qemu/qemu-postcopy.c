@@ -170,7 +170,8 @@ int qemu_postcopy_wait_incoming(struct mig_ctx *m, struct ferry_error *err)
     int r;
 
     for (;;) {
-        if ((r = qemu_migrate_query_status(p->qmp, status, sizeof status, errdesc, sizeof errdesc, err)) < 0)
+        if ((r = qemu_migrate_query_status(p->qmp, status, sizeof status, errdesc, sizeof errdesc,
+                                           err)) < 0)
             return r;
         if (strcmp(status, "completed") == 0)
             return 0;

@@ -69,9 +69,10 @@ static void test_nic_refusals(void **state)
  * <model> defaults to libvirt's rtl8139. */
 static void test_nic_defaults(void **state)
 {
-    _cleanup_free_ char *xml = domain_doc_with_devices("<interface type='user'/><interface type='user'/>"
-                                            "<interface type='bridge'><source bridge='br0'/>"
-                                            "<model type='e1000'/></interface>");
+    _cleanup_free_ char *xml =
+        domain_doc_with_devices("<interface type='user'/><interface type='user'/>"
+                                "<interface type='bridge'><source bridge='br0'/>"
+                                "<model type='e1000'/></interface>");
     struct domain_def *def = domain_parse_ok(xml);
 
     assert_int_equal(def->n_nics, 3);
@@ -134,13 +135,13 @@ static void test_pci_address_refusals(void **state)
  * way, as libvirt's <address type='drive'>. */
 static void test_drive_addresses(void **state)
 {
-    _cleanup_free_ char *xml =
-        domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/></disk>"
-                     "<disk device='cdrom'><target dev='sdb' bus='sata'/>"
-                     "<address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>"
-                     "<disk device='cdrom'><target dev='hdc' bus='ide'/>"
-                     "<address type='drive' controller='0' bus='1' target='0' unit='1'/></disk>"
-                     "<disk><source file='/a'/><target dev='vda'/></disk>");
+    _cleanup_free_ char *xml = domain_doc_with_devices(
+        "<disk device='cdrom'><target dev='sda' bus='sata'/></disk>"
+        "<disk device='cdrom'><target dev='sdb' bus='sata'/>"
+        "<address type='drive' controller='0' bus='0' target='0' unit='0'/></disk>"
+        "<disk device='cdrom'><target dev='hdc' bus='ide'/>"
+        "<address type='drive' controller='0' bus='1' target='0' unit='1'/></disk>"
+        "<disk><source file='/a'/><target dev='vda'/></disk>");
     struct domain_def *def = domain_parse_ok(xml);
 
     assert_int_equal(def->disks[0].drive, 1);
@@ -154,24 +155,27 @@ static void test_drive_addresses(void **state)
             "<disk device='cdrom'><target dev='sda' bus='sata'/>"
             "<address type='drive' controller='1' bus='0' target='0' unit='0'/></disk>");
         domain_expect_fail(x, -EOPNOTSUPP,
-                    "disk 'sda': <address controller='1' target='0'> is not supported");
+                           "disk 'sda': <address controller='1' target='0'> is not supported");
     }
     {
-        _cleanup_free_ char *x = domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
-                                              "<address type='drive' bus='0' unit='6'/></disk>");
+        _cleanup_free_ char *x =
+            domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                    "<address type='drive' bus='0' unit='6'/></disk>");
         domain_expect_fail(x, -EOPNOTSUPP,
-                    "<address bus='0' unit='6'> is not supported (bus 0, unit 0..5)");
+                           "<address bus='0' unit='6'> is not supported (bus 0, unit 0..5)");
     }
     {
-        _cleanup_free_ char *x = domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
-                                              "<address type='pci' slot='3'/></disk>");
+        _cleanup_free_ char *x =
+            domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                    "<address type='pci' slot='3'/></disk>");
         domain_expect_fail(x, -EOPNOTSUPP, "<address type='pci'> is not supported for a sata disk");
     }
     {
-        _cleanup_free_ char *x = domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
-                                              "<address type='drive' unit='2'/></disk>"
-                                              "<disk device='cdrom'><target dev='hda' bus='ide'/>"
-                                              "<address type='drive' bus='1' unit='0'/></disk>");
+        _cleanup_free_ char *x =
+            domain_doc_with_devices("<disk device='cdrom'><target dev='sda' bus='sata'/>"
+                                    "<address type='drive' unit='2'/></disk>"
+                                    "<disk device='cdrom'><target dev='hda' bus='ide'/>"
+                                    "<address type='drive' bus='1' unit='0'/></disk>");
         domain_expect_fail(x, -EINVAL, "disk 'hda': drive address 2 is already disk 'sda''s");
     }
 }
@@ -271,8 +275,8 @@ static void test_chardev_display(void **state)
 {
     _cleanup_free_ char *xml =
         domain_doc_with_devices("<console type='unix'><source mode='bind' path='/run/c.sock'/>"
-                     "<target type='serial' port='0'/></console>"
-                     "<graphics type='vnc' port='5905' autoport='no' keymap='de'/>");
+                                "<target type='serial' port='0'/></console>"
+                                "<graphics type='vnc' port='5905' autoport='no' keymap='de'/>");
     struct domain_def *def = domain_parse_ok(xml);
 
     /* A console alone defines the serial port it names. */
@@ -328,19 +332,21 @@ static void test_loader_lifecycle(void **state)
             "<domain><name>u</name><memory>1024</memory>%s</domain>", cases[i].xml);
         domain_expect_fail(xml, cases[i].code, cases[i].msg);
     }
-    def = domain_parse_ok("<domain><name>u</name><memory>1024</memory><os firmware='efi'>"
-                   "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
-                   "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/v/u_VARS.fd</nvram></os>"
-                   "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
-                   "<on_crash>destroy</on_crash></domain>");
+    def = domain_parse_ok(
+        "<domain><name>u</name><memory>1024</memory><os firmware='efi'>"
+        "<loader readonly='yes' type='pflash'>/usr/share/OVMF/OVMF_CODE_4M.fd</loader>"
+        "<nvram template='/usr/share/OVMF/OVMF_VARS_4M.fd'>/v/u_VARS.fd</nvram></os>"
+        "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot>"
+        "<on_crash>destroy</on_crash></domain>");
     assert_string_equal(def->loader, "/usr/share/OVMF/OVMF_CODE_4M.fd");
     assert_false(def->loader_rom);
     assert_string_equal(def->nvram, "/v/u_VARS.fd");
     assert_string_equal(def->nvram_template, "/usr/share/OVMF/OVMF_VARS_4M.fd");
     assert_int_equal(def->on_reboot, DOMAIN_REBOOT_DESTROY);
     domain_def_free(def);
-    def = domain_parse_ok("<domain><name>u</name><memory>1024</memory><os>"
-                   "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram/></os></domain>");
+    def = domain_parse_ok(
+        "<domain><name>u</name><memory>1024</memory><os>"
+        "<loader readonly='yes' type='pflash'>/c.fd</loader><nvram/></os></domain>");
     assert_null(def->nvram); /* the agent's own file */
     assert_null(def->nvram_template);
     domain_def_free(def);
@@ -353,26 +359,30 @@ static void test_os_arch_machine(void **state)
     struct domain_def *def;
 
     domain_expect_fail("<domain><name>k</name><memory>1</memory><os><type arch='aarch64' "
-                "machine='virt'>hvm</type></os></domain>",
-                -EOPNOTSUPP, "<os><type arch='aarch64'> is not supported (only x86_64)");
-    domain_expect_fail("<domain><name>k</name><memory>1</memory><os><type arch='i686'>hvm</type></os>"
-                "</domain>",
-                -EOPNOTSUPP, "<os><type arch='i686'>");
-    domain_expect_fail("<domain><name>k</name><memory>1</memory><os><type machine='pc q35'>hvm</type>"
-                "</os></domain>",
-                -EINVAL, "<os><type machine='pc q35'> is not a machine type name");
-    domain_expect_fail("<domain><name>k</name><memory>1</memory><os><type>hvm</type><type>hvm</type>"
-                "</os></domain>",
-                -EINVAL, "<type> appears more than once");
+                       "machine='virt'>hvm</type></os></domain>",
+                       -EOPNOTSUPP, "<os><type arch='aarch64'> is not supported (only x86_64)");
+    domain_expect_fail(
+        "<domain><name>k</name><memory>1</memory><os><type arch='i686'>hvm</type></os>"
+        "</domain>",
+        -EOPNOTSUPP, "<os><type arch='i686'>");
+    domain_expect_fail(
+        "<domain><name>k</name><memory>1</memory><os><type machine='pc q35'>hvm</type>"
+        "</os></domain>",
+        -EINVAL, "<os><type machine='pc q35'> is not a machine type name");
+    domain_expect_fail(
+        "<domain><name>k</name><memory>1</memory><os><type>hvm</type><type>hvm</type>"
+        "</os></domain>",
+        -EINVAL, "<type> appears more than once");
 
     /* As written: the driver pins it at define (unit: test-qemu-cmdline). */
     def = domain_parse_ok("<domain><name>k</name><memory>1</memory><os><type arch='x86_64' "
-                   "machine='q35'>hvm</type><kernel>/boot/k</kernel><initrd>/boot/i</initrd>"
-                   "</os></domain>");
+                          "machine='q35'>hvm</type><kernel>/boot/k</kernel><initrd>/boot/i</initrd>"
+                          "</os></domain>");
     assert_string_equal(def->machine, "q35");
     assert_string_equal(def->initrd, "/boot/i");
     domain_def_free(def);
-    def = domain_parse_ok("<domain><name>k</name><memory>1</memory><os><type>hvm</type></os></domain>");
+    def = domain_parse_ok(
+        "<domain><name>k</name><memory>1</memory><os><type>hvm</type></os></domain>");
     assert_string_equal(def->machine, "");
     assert_null(def->initrd);
     domain_def_free(def);
@@ -424,9 +434,10 @@ static void test_cpu(void **state)
     def = domain_parse_ok(CPU_DOC("1", ""));
     assert_int_equal(def->cpu.mode, DOMAIN_CPU_ABSENT); /* the driver pins it */
     domain_def_free(def);
-    def = domain_parse_ok(CPU_DOC("4", "<cpu mode='custom' match='exact' check='partial'>"
-                                "<model fallback='forbid'>Skylake-Server-v4</model>"
-                                "<topology sockets='2' dies='1' cores='1' threads='2'/></cpu>"));
+    def = domain_parse_ok(CPU_DOC("4",
+                                  "<cpu mode='custom' match='exact' check='partial'>"
+                                  "<model fallback='forbid'>Skylake-Server-v4</model>"
+                                  "<topology sockets='2' dies='1' cores='1' threads='2'/></cpu>"));
     assert_int_equal(def->cpu.mode, DOMAIN_CPU_CUSTOM);
     assert_string_equal(def->cpu.model, "Skylake-Server-v4");
     assert_int_equal(def->cpu.sockets, 2);
@@ -447,7 +458,8 @@ static void test_cpu(void **state)
     }
     free(xml);
     domain_def_free(def);
-    def = domain_parse_ok(CPU_DOC("1", "<cpu mode='host-passthrough' check='none' migratable='on'/>"));
+    def = domain_parse_ok(
+        CPU_DOC("1", "<cpu mode='host-passthrough' check='none' migratable='on'/>"));
     assert_int_equal(def->cpu.mode, DOMAIN_CPU_HOST_PASSTHROUGH);
     domain_def_free(def);
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
@@ -492,12 +504,13 @@ static void test_scsi(void **state)
     (void)state;
     /* No controller in the document: added; the LUNs by order, around
      * the one written. */
-    def = domain_parse_ok(SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/></disk>"
-                            "<disk><source file='/b'/><target dev='sdb' bus='scsi'/>"
-                            "<address type='drive' controller='0' bus='0' target='0' unit='0'/>"
-                            "</disk>"
-                            "<disk device='cdrom'><target dev='sdc' bus='scsi'/></disk>"
-                            "<disk><source file='/v'/><target dev='vda'/></disk>"));
+    def = domain_parse_ok(
+        SCSI_DOC("<disk><source file='/a'/><target dev='sda' bus='scsi'/></disk>"
+                 "<disk><source file='/b'/><target dev='sdb' bus='scsi'/>"
+                 "<address type='drive' controller='0' bus='0' target='0' unit='0'/>"
+                 "</disk>"
+                 "<disk device='cdrom'><target dev='sdc' bus='scsi'/></disk>"
+                 "<disk><source file='/v'/><target dev='vda'/></disk>"));
     assert_true(def->scsi.present);
     assert_true(def->scsi.addr.set);
     assert_int_equal(def->scsi.addr.slot, 2); /* before the virtio disk */
@@ -516,9 +529,10 @@ static void test_scsi(void **state)
     free(xml);
     domain_def_free(def);
     /* A controller as virt-install writes it; the machine's own are listed. */
-    def = domain_parse_ok(SCSI_DOC("<controller type='scsi' index='0' model='virtio-scsi'>"
-                            "<driver queues='2'/><address type='pci' slot='0x07'/></controller>"
-                            "<controller type='usb' model='qemu-xhci'/>"));
+    def = domain_parse_ok(
+        SCSI_DOC("<controller type='scsi' index='0' model='virtio-scsi'>"
+                 "<driver queues='2'/><address type='pci' slot='0x07'/></controller>"
+                 "<controller type='usb' model='qemu-xhci'/>"));
     assert_true(def->scsi.present);
     assert_int_equal(def->scsi.addr.slot, 7);
     assert_int_equal(def->n_ignored, 2);
@@ -570,13 +584,13 @@ static void test_features_clock(void **state)
     char *xml;
 
     (void)state;
-    def =
-        domain_parse_ok(FC_DOC("<features><acpi/><apic/><pae/><vmport state='off'/>"
-                        "<smm state='on'/><ioapic driver='kvm'/></features>"
-                        "<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/>"
-                        "<timer name='pit' tickpolicy='delay'/>"
-                        "<timer name='hpet' present='yes'/></clock>"
-                        "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='yes'/></pm>"));
+    def = domain_parse_ok(
+        FC_DOC("<features><acpi/><apic/><pae/><vmport state='off'/>"
+               "<smm state='on'/><ioapic driver='kvm'/></features>"
+               "<clock offset='localtime'><timer name='rtc' tickpolicy='catchup'/>"
+               "<timer name='pit' tickpolicy='delay'/>"
+               "<timer name='hpet' present='yes'/></clock>"
+               "<pm><suspend-to-mem enabled='no'/><suspend-to-disk enabled='yes'/></pm>"));
     assert_int_equal(def->mopts.s3, DOMAIN_OFF);
     assert_int_equal(def->mopts.s4, DOMAIN_ON);
     assert_int_equal(def->mopts.vmport, DOMAIN_OFF);
