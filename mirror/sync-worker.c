@@ -245,6 +245,7 @@ enum pass_kind { PASS_BULK, PASS_DIRTY, PASS_FINAL };
 
 #define RETRY_DELAY_FIRST_MS 500u
 #define RETRY_DELAY_MAX_MS   4000u
+#define REFUSED_MAX          2u /* refused connects in a row that end the retries */
 
 /* Runs the bulk pass, a dirty pass or the final pass, and runs it again
  * after a transient failure, with backoff, within the reconnect window (a
@@ -257,7 +258,8 @@ enum pass_kind { PASS_BULK, PASS_DIRTY, PASS_FINAL };
  * attempt that moved the resume offset made progress: the window starts
  * again, so a link that drops every few seconds slows a long copy down
  * but does not fail it. Nothing is retried once the source QEMU's monitor
- * has closed: the bitmaps and exports went with it. */
+ * has closed (the bitmaps and exports went with it), nor after a second
+ * refused connect in a row (the destination's NBD server is gone). */
 static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t *ret_dirty,
                              struct ferry_error *err)
 {
@@ -266,6 +268,7 @@ static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t
     unsigned delay_ms = RETRY_DELAY_FIRST_MS;
     int64_t first_fail_ms = -1; /* start of the window; -1: no failure yet */
     uint64_t from = 0;          /* bulk: where the retry resumes */
+    unsigned refused = 0;       /* attempts in a row whose connect was refused */
     for (unsigned attempt = 0;; attempt++) {
         struct ferry_error e = {0};
         int r;
@@ -295,12 +298,24 @@ static int pass_with_retries(struct sync_disk *sd, enum pass_kind kind, uint64_t
         if (first_fail_ms < 0)
             first_fail_ms = now;
         bool monitor_gone = !qmp_conn_alive(s->qmp);
+        /* A refused connect is no network trouble: the host answered that
+         * nothing listens there. The destination's NBD server lives in its
+         * QEMU, with the exports of this migration only: once it is gone
+         * (QEMU killed, Finish ran), no retry finds it again. Twice in a row,
+         * so that one refusal racing a listener's start is not fatal. */
+        refused = r == -ECONNREFUSED ? refused + 1 : 0;
+        bool server_gone = refused >= REFUSED_MAX;
         if (s->opts.reconnect_timeout_ms == MIR_RECONNECT_NONE || !retryable(r) || monitor_gone ||
-            atomic_load(&s->cancelled) ||
+            server_gone || atomic_load(&s->cancelled) ||
             now + delay_ms - first_fail_ms > (int64_t)s->opts.reconnect_timeout_ms) {
             ferry_error_set(err, e.code, "%s", e.msg);
             if (monitor_gone)
                 ferry_error_prefix(err, "source QEMU's monitor closed");
+            else if (server_gone)
+                ferry_error_prefix(err,
+                                   "the NBD server refused %u connections in a row (gone "
+                                   "with its QEMU?)",
+                                   refused);
             else if (attempt > 0)
                 ferry_error_prefix(err, "%u attempts in %" PRId64 " ms", attempt + 1,
                                    now - first_fail_ms);
