@@ -282,6 +282,15 @@ static void test_spice(void **state)
     _cleanup_free_ char *off = cfg2xml(HVM "spice = 0\nspiceport = 590\n");
     lacks(off, "<graphics");
     has(off, "<ferry:key name=\"spiceport\">590</ferry:key>");
+    /* A switch spelled "00" is 0: kept as 0, which the XML's reader takes
+     * (found by fuzz-xlcfg: the XML of "vnc = 00" did not read back). */
+    _cleanup_free_ char *zeros = cfg2xml(HVM "spice = 00\nvnc = 00\nvncdisplay = 1\n");
+    has(zeros, "<ferry:key name=\"spice\">0</ferry:key>");
+    has(zeros, "<ferry:key name=\"vnc\">0</ferry:key>");
+    _cleanup_(xlconv_config_freep) struct xlconv_config *back = NULL;
+    struct ferry_error err = {0};
+    if (xlconv_config_from_xml(zeros, strlen(zeros), &back, &err) < 0)
+        fail_msg("the XML did not read back: %s\n%s", err.msg, zeros);
 }
 
 static void test_spice_refusals(void **state)

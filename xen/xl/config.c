@@ -410,7 +410,10 @@ static int interpret_spice(const struct interp *in, const struct xlconv_xlcfg *x
         if (s != spice && !xlconv_internal_is_spice_key(s->key))
             continue;
         if (!on) {
-            xlconv_internal_keep(cfg, s->key, xlconv_xlval_format(s->value, true));
+            /* The switch kept as 0, whatever its spelling (as vnc's). */
+            xlconv_internal_keep(cfg, s->key,
+                                 s == spice ? ferry_strdup("0")
+                                            : xlconv_xlval_format(s->value, true));
             continue;
         }
         if (s == spice)
@@ -631,7 +634,11 @@ static int interpret(struct interp *in, const struct xlconv_xlcfg *x)
         if (!xlconv_internal_is_vnc_key(s->key) && s != vnc)
             continue;
         if (vnc_on == 0) {
-            xlconv_internal_keep(cfg, s->key, xlconv_xlval_format(s->value, true));
+            /* The switch as what it means ("vnc = 00" is 0): the XML's
+             * reader takes 0 only, a console being a <graphics> element. */
+            xlconv_internal_keep(cfg, s->key,
+                                 s == vnc ? ferry_strdup("0")
+                                          : xlconv_xlval_format(s->value, true));
             continue;
         }
         uint64_t u;
