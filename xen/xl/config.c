@@ -411,9 +411,8 @@ static int interpret_spice(const struct interp *in, const struct xlconv_xlcfg *x
             continue;
         if (!on) {
             /* The switch kept as 0, whatever its spelling (as vnc's). */
-            xlconv_internal_keep(cfg, s->key,
-                                 s == spice ? ferry_strdup("0")
-                                            : xlconv_xlval_format(s->value, true));
+            xlconv_internal_keep(
+                cfg, s->key, s == spice ? ferry_strdup("0") : xlconv_xlval_format(s->value, true));
             continue;
         }
         if (s == spice)
@@ -636,9 +635,8 @@ static int interpret(struct interp *in, const struct xlconv_xlcfg *x)
         if (vnc_on == 0) {
             /* The switch as what it means ("vnc = 00" is 0): the XML's
              * reader takes 0 only, a console being a <graphics> element. */
-            xlconv_internal_keep(cfg, s->key,
-                                 s == vnc ? ferry_strdup("0")
-                                          : xlconv_xlval_format(s->value, true));
+            xlconv_internal_keep(
+                cfg, s->key, s == vnc ? ferry_strdup("0") : xlconv_xlval_format(s->value, true));
             continue;
         }
         uint64_t u;
