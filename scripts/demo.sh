@@ -21,7 +21,10 @@ LG=tests/guest/linux/linuxguest.py
 MANIFEST=$B/tests/guest/linux/ferry-linux.manifest
 DISK_MIB=${DEMO_DISK_MIB:-1024}
 DATA_MIB=${DEMO_DATA_MIB:-256}
-RATE=${DEMO_RATE:-32}   # MiB/s the guest writes; 0 = as fast as it can
+# MiB/s the guest writes (0 = as fast as it can), and its RAM working set:
+# rates the disk copy keeps up with on a small TCG host, where more RAM
+# passes meet QEMU 7.2's TCG page loss (docs/known-issues.md).
+RATE=${DEMO_RATE:-16}
 SPAN_MIB=64             # the guest's records live in the disk's first 64 MiB
 
 if grep -q '^SKIP=' "$MANIFEST"; then
@@ -54,7 +57,7 @@ export FERRY_AUTH_KEY=$D/auth.key
 for a in src dst; do
     "$FERRYD" --state-dir "$D/$a" --image-dir "$D/$a-images" --control "$D/$a.sock" \
         --listen 127.0.0.1:0 --auth-key "$D/auth.key" --port-file "$D/$a.port" \
-        --storage-root "$(dirname "$KERNEL")" \
+        --storage-root "$(dirname "$KERNEL")" --storage-root "$(dirname "$INITRD")" \
         >"$D/$a.log" 2>&1 &
     pids+=($!)
 done
@@ -94,7 +97,7 @@ pids+=($hb_pid)
 echo "udp 127.0.0.1:$HB_PORT"
 
 CMDLINE="console=ttyS0 quiet panic=-1 ferry.rate=$RATE ferry.bs=64 ferry.span=$SPAN_MIB"
-CMDLINE="$CMDLINE ferry.hb=10.0.2.2:$HB_PORT ferry.ram=32 ferry.ramrate=64"
+CMDLINE="$CMDLINE ferry.hb=10.0.2.2:$HB_PORT ferry.ram=8 ferry.ramrate=16"
 cat >"$D/demo.xml" <<XML
 <domain type='kvm'>
   <name>demo</name>
@@ -135,7 +138,11 @@ grep -m1 FERRY-READY "$D/src/run/demo.serial" || {
 "$FERRYCTL" -c "$D/src.sock" list --all
 sleep 3
 echo "its own check on the source, before:"
-python3 "$LG" selfcheck --console "$D/src/run/demo.console"
+before=$(python3 "$LG" selfcheck --console "$D/src/run/demo.console")
+echo "$before"
+# The workload's generation: one per boot. The destination must run the
+# same one, or its verdict covers only what a new boot wrote.
+GEN=$(echo "$before" | sed -n 's/.* gen=\([0-9]*\).*/\1/p')
 
 step "live migration with storage: ferryctl migrate --live --copy-storage-all --verbose"
 time "$FERRYCTL" -c "$D/src.sock" migrate --live --copy-storage-all --verbose demo "$DST"
@@ -171,7 +178,7 @@ du -h "$DEST_DISK" | sed 's/^/destination allocated: /'
 
 step "the guest's own check on the destination: every write it saw acknowledged, intact"
 verdict=0
-line=$(python3 "$LG" selfcheck --console "$D/dst/run/demo.console") || verdict=$?
+line=$(python3 "$LG" selfcheck --console "$D/dst/run/demo.console" --gen "$GEN") || verdict=$?
 echo "$line"
 if [ "$verdict" -eq 0 ]; then
     echo "guest self-check: ok"
