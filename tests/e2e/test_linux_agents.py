@@ -52,6 +52,11 @@ CRASH_MARKS = ("Kernel panic", "kernel BUG", "Oops:", "general protection fault"
                "Segmentation fault", "FERRY-ERROR init: the workload exited")
 
 
+# No heartbeat for this long (they come every 10 ms) from a guest whose
+# QEMU runs: the guest is dead.
+SILENT_S = 5
+
+
 class GuestCrashed(AssertionError):
     """The guest's kernel or workload died on the destination after a hop
     that otherwise completed: memory damage, not a storage fault (the disk
@@ -140,6 +145,14 @@ class LinuxGuest:
             raise
         except (AssertionError, lg.GuestError) as e:
             self.raise_if_crashed(e)
+            # Silent: no heartbeat for seconds while its QEMU runs it (a
+            # kernel that died before it could print, a hung one).
+            if self.hb.report(since=time.monotonic() - SILENT_S)["count"] == 0 and \
+                    self.cur.state_of("g") == "running":
+                c = GuestCrashed("the guest went silent on %s after the hop: no heartbeat for "
+                                 "%d s while its QEMU runs it: %s" % (self.cur.name, SILENT_S, e))
+                c.tcg = tcg(self.cur)
+                raise c from e
             raise
 
     def raise_if_crashed(self, cause):

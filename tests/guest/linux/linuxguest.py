@@ -753,7 +753,8 @@ def main(argv):
     hb = sub.add_parser("heartbeat", help="receive heartbeats, then print the report (JSON)")
     hb.add_argument("--port", type=int, required=True)
     hb.add_argument("--seconds", type=float, default=10)
-    sc = sub.add_parser("selfcheck", help="trigger the guest's self-check; exit 0 if ok")
+    sc = sub.add_parser("selfcheck", help="trigger the guest's self-check; exit 0 if ok, 1 if "
+                        "not, 3 for another generation's verdict, 4 for none")
     sc.add_argument("--console", required=True, help="the console's unix socket")
     sc.add_argument("--timeout", type=float, default=120)
     sc.add_argument("--gen", type=int, default=None,
@@ -822,16 +823,23 @@ def main(argv):
               "%d)" % (c["identical"], c["rewritten"], c["src_last"]))
         return 0
     if a.cmd == "selfcheck":
-        c = Console(a.console)
-        v = c.selfcheck(a.timeout)
-        c.close()
+        # Exit 0: ok; 1: the check failed; 3: a verdict of another
+        # generation (the guest restarted); 4: no verdict (the console
+        # closed or stayed silent: the guest or its QEMU died).
+        try:
+            c = Console(a.console)
+            v = c.selfcheck(a.timeout)
+            c.close()
+        except (GuestError, OSError) as e:
+            print("no verdict from the guest: %s" % e)
+            return 4
         print(v["line"])
         if a.gen is not None and v.get("gen") != a.gen:
             # An ok verdict of a new generation checks only what the new
             # boot wrote: the guest that migrated died.
             print("the guest restarted: its workload is generation %s, was %d (its kernel died; "
                   "under TCG, QEMU's page loss: docs/known-issues.md)" % (v.get("gen"), a.gen))
-            return 1
+            return 3
         return 0 if v["verdict"] == "ok" else 1
     recs = read_records(a.image)
     bad = sorted(s for s, r in recs.items() if not r[2])
