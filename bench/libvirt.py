@@ -20,6 +20,7 @@ here is stopped by its PID, every wait is bounded, and the namespaces,
 mounts and files go away on exit (also on SIGINT/SIGTERM)."""
 
 import argparse
+import calendar
 import ctypes
 import os
 import pwd
@@ -44,7 +45,11 @@ import guestvm  # noqa: E402
 import mirror  # noqa: E402
 import scaling  # noqa: E402
 
-SYSTEMS = ("ferry", "libvirt")  # the order within each round
+# The order within each round. libvirt-tls (not in the default) is libvirt
+# with `virsh migrate --tls`: ferry always encrypts QEMU's streams (a
+# pre-shared key per migration, docs/security.md), libvirt by default not.
+SYSTEMS = ("ferry", "libvirt", "libvirt-tls")
+BASELINES = SYSTEMS[1:]
 CASES = {
     "dense": "dense raw disk, every byte random data",
     "prealloc": "preallocated raw disk (every byte written), mostly zeros, some random data",
@@ -191,6 +196,32 @@ def ensure_libvirt_qemu_user():
     return "created the system account libvirt-qemu (useradd --system); it stays"
 
 
+def make_tls_dir(d):
+    """A throwaway CA with one server and one client certificate, the
+    layout libvirt's migrate_tls_x509_cert_dir wants; the server's names
+    cover both instances' migration addresses."""
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, timeout=60, cwd=d)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem",
+         "-out", "ca-cert.pem", "-days", "2", "-subj", "/CN=ferry-bench CA",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for role, usage in (("server", "serverAuth"), ("client", "clientAuth")):
+        with open(os.path.join(d, role + ".ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                    f"extendedKeyUsage={usage}\n"
+                    "subjectAltName=IP:127.0.0.2,IP:127.0.0.3,DNS:ferry-bench-lv-src,"
+                    "DNS:ferry-bench-lv-dst\n")
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{role}-key.pem",
+             "-out", f"{role}.csr", "-subj", f"/CN=ferry-bench {role}")
+        ossl("x509", "-req", "-in", f"{role}.csr", "-CA", "ca-cert.pem", "-CAkey", "ca-key.pem",
+             "-CAcreateserial", "-out", f"{role}-cert.pem", "-days", "2",
+             "-extfile", f"{role}.ext")
+
+
 class Libvirtd:
     """One libvirtd in its own mount and UTS namespace: private copies of
     LIBVIRT_DIRS (bind mounts of directories under DIR), its own host name
@@ -224,7 +255,11 @@ class Libvirtd:
             f.write('user = "root"\ngroup = "root"\ndynamic_ownership = 0\n'
                     'remember_owner = 0\nsecurity_driver = "none"\n'
                     'cgroup_controllers = []\nnamespaces = []\nstdio_handler = "file"\n'
-                    f'migration_address = "{self.addr}"\nmigration_host = "{self.addr}"\n')
+                    f'migration_address = "{self.addr}"\nmigration_host = "{self.addr}"\n'
+                    # for `virsh migrate --tls` (libvirt-tls): certificates
+                    # in the instance's private /etc/libvirt
+                    'migrate_tls_x509_cert_dir = "/etc/libvirt/pki-qemu"\n'
+                    'migrate_tls_x509_verify = 1\n')
 
     def start(self, timeout=120):
         self.write_config()
@@ -335,6 +370,11 @@ class LibvirtPair:
         self.dst = Libvirtd(root, "lv-dst", "127.0.0.3", self.images_at)
 
     def start(self):
+        # One CA for both: each QEMU checks the other's certificate.
+        pki = os.path.join(os.path.dirname(self.images_at), "pki-qemu")
+        make_tls_dir(pki)
+        for inst in (self.src, self.dst):
+            shutil.copytree(pki, os.path.join(inst.dir, "etc", "pki-qemu"))
         self.src.start()
         self.dst.start()
         return self
@@ -365,15 +405,16 @@ def parse_domjobinfo(text):
 
 
 def libvirt_migrate_once(lv, name, tmpl, kernel, memory_mib, guest_size_mib, time_limit,
-                         before_start=None):
+                         before_start=None, tls=False):
     """One `virsh migrate --live --p2p --copy-storage-all` of a fresh
     guest NAME whose disk is a hard link of TMPL (the guest does not write
     it). The guest is persistent on the source, so that the source keeps
     its completed job's statistics (`domjobinfo --completed`), and
     transient on the destination. Returns a record like
-    ferry_migrate_once's."""
+    ferry_migrate_once's. TLS adds --tls (x509 on QEMU's RAM and NBD
+    streams)."""
     src, dst = lv.src, lv.dst
-    rec = {"system": "libvirt", "domain": name}
+    rec = {"system": "libvirt-tls" if tls else "libvirt", "domain": name}
     base = f"{name}-vda.raw"
     src_img, dst_img = os.path.join(src.images, base), os.path.join(dst.images, base)
     os.link(tmpl, src_img)
@@ -405,7 +446,7 @@ def libvirt_migrate_once(lv, name, tmpl, kernel, memory_mib, guest_size_mib, tim
                              {"src-qemu": src.qemu_pidfile(name),
                               "dst-qemu": dst.qemu_pidfile(name)}).start()
         argv = ["virsh", "-q", "-c", src.uri, "migrate", "--live", "--p2p", "--copy-storage-all",
-                "--migrateuri", f"tcp://{dst.addr}", name, dst.uri]
+                "--migrateuri", f"tcp://{dst.addr}"] + (["--tls"] if tls else []) + [name, dst.uri]
         rec["command"] = " ".join(argv)
         try:
             wall, client_cpu, _ = run_timed(argv, timeout=time_limit)
@@ -512,21 +553,21 @@ def ok_runs(runs, case, system):
     return [r for r in runs if r["case"] == case and r["system"] == system and r.get("verified")]
 
 
-def same_round_pairs(runs, case):
-    """(round, ferry record, libvirt record) for each round where both
+def same_round_pairs(runs, case, baseline="libvirt"):
+    """(round, ferry record, BASELINE record) for each round where both
     migrations were verified."""
     for rnd in sorted({r["round"] for r in runs if r["case"] == case}):
         f = [r for r in ok_runs(runs, case, "ferry") if r["round"] == rnd]
-        lv = [r for r in ok_runs(runs, case, "libvirt") if r["round"] == rnd]
+        lv = [r for r in ok_runs(runs, case, baseline) if r["round"] == rnd]
         if f and lv:
             yield rnd, f[0], lv[0]
 
 
-def summarise(runs, cases):
+def summarise(runs, cases, systems):
     out = {}
     for case in cases:
         out[case] = {}
-        for system in SYSTEMS:
+        for system in systems:
             rs = ok_runs(runs, case, system)
             row = {"runs": sum(1 for r in runs if r["case"] == case and r["system"] == system),
                    "verified": len(rs)}
@@ -536,12 +577,13 @@ def summarise(runs, cases):
                 row["cpu_" + part] = summarize([r["cpu_s"][part] for r in rs
                                                 if part in r.get("cpu_s", {})])
             out[case][system] = row
-        ratios = {}
-        for key, _, get, _ in FIGURES:
-            vals = [get(f) / get(lv) for _, f, lv in same_round_pairs(runs, case)
-                    if get(f) is not None and get(lv)]
-            ratios[key] = {"values": vals, "summary": summarize(vals)}
-        out[case]["ferry_over_libvirt"] = ratios
+        for base in systems[1:]:
+            ratios = {}
+            for key, _, get, _ in FIGURES:
+                vals = [get(f) / get(lv) for _, f, lv in same_round_pairs(runs, case, base)
+                        if get(f) is not None and get(lv)]
+                ratios[key] = {"values": vals, "summary": summarize(vals)}
+            out[case]["ferry_over_" + base] = ratios
     return out
 
 
@@ -553,66 +595,72 @@ def fmt_range(s, form):
     return f"{form.format(s['median'])} ({form.format(s['min'])}-{form.format(s['max'])})"
 
 
-def print_table(summary, case_labels):
-    print("\nmedian (min-max) over the verified runs; ratio: ferry / libvirt of the same "
-          "round, median (min-max); x faster: libvirt time / ferry time")
-    print("\n| case | figure | ferry | libvirt | ferry / libvirt |")
-    print("| --- | --- | --- | --- | --- |")
+def print_table(summary, case_labels, systems):
+    bases = systems[1:]
+    print("\nmedian (min-max) over the verified runs; ratio: ferry / baseline of the same "
+          "round, median (min-max); x faster: baseline time / ferry time, per round")
+    print("\n| case | figure | ferry | " + " | ".join(f"{b} | ferry / {b}" for b in bases) + " |")
+    print("| --- | --- | --- |" + " --- | --- |" * len(bases))
     for case, row in summary.items():
+        lab = case_labels[case]
         for key, label, _, form in FIGURES:
-            rat = row["ferry_over_libvirt"][key]["summary"]
-            print(f"| {case_labels[case]} | {label} | {fmt_range(row['ferry'][key], form)} | "
-                  f"{fmt_range(row['libvirt'][key], form)} | {fmt_range(rat, '{:.2f}')} |")
-        rat = row["ferry_over_libvirt"]["time_s"]["values"]
-        if rat:
-            fast = sorted(1 / v for v in rat)
-            print(f"| {case_labels[case]} | x faster (per round) | "
-                  + ", ".join(f"{v:.2f}" for v in fast) + " | | |")
-        print(f"| {case_labels[case]} | verified runs | {row['ferry']['verified']}/"
-              f"{row['ferry']['runs']} | {row['libvirt']['verified']}/{row['libvirt']['runs']} "
-              "| |")
+            cells = [fmt_range(row["ferry"][key], form)]
+            for b in bases:
+                cells += [fmt_range(row[b][key], form),
+                          fmt_range(row["ferry_over_" + b][key]["summary"], "{:.2f}")]
+            print(f"| {lab} | {label} | " + " | ".join(cells) + " |")
+        cells = [""]
+        for b in bases:
+            fast = sorted(1 / v for v in row["ferry_over_" + b]["time_s"]["values"])
+            cells += ["", ", ".join(f"{v:.2f}" for v in fast) or "-"]
+        print(f"| {lab} | x faster | " + " | ".join(cells) + " |")
+        cells = [f"{row['ferry']['verified']}/{row['ferry']['runs']}"]
+        for b in bases:
+            cells += [f"{row[b]['verified']}/{row[b]['runs']}", ""]
+        print(f"| {lab} | verified runs | " + " | ".join(cells) + " |")
     print("\nhost CPU s by process, median: src QEMU / dst QEMU / src daemon / dst daemon")
     for case, row in summary.items():
-        for system in SYSTEMS:
+        for system in systems:
             parts = [fmt_range(row[system]["cpu_" + p], "{:.2f}").split(" ")[0]
                      for p in ("src-qemu", "dst-qemu", "src-daemon", "dst-daemon")]
-            print(f"  {case_labels[case]:<28} {system:<8} " + " / ".join(parts))
+            print(f"  {case_labels[case]:<28} {system:<11} " + " / ".join(parts))
 
 
-def targets(summary, runs):
-    """Issue 19's targets against what this run measured."""
+def targets(summary, runs, base="libvirt"):
+    """Issue 19's targets (set against libvirt's defaults) against what
+    this run measured, with BASE as the baseline."""
     lines = []
     need = {"dense": 2.5, "prealloc": 10.0}
     for case, goal in need.items():
         if case not in summary:
             continue
-        vals = summary[case]["ferry_over_libvirt"]["time_s"]["values"]
+        vals = summary[case]["ferry_over_" + base]["time_s"]["values"]
         if not vals:
             lines.append(f"{case}: no same-round pair, target {goal}x not measured")
             continue
         fast = sorted(1 / v for v in vals)
         med = summarize(fast)["median"]
-        lines.append(f"{case}: ferry {med:.2f}x faster than libvirt (median of {len(fast)} "
+        lines.append(f"{case}: ferry {med:.2f}x faster than {base} (median of {len(fast)} "
                      f"rounds, lowest {fast[0]:.2f}x); target {goal}x: "
                      + ("met" if fast[0] >= goal else
                         "met by the median, not in every round" if med >= goal else "NOT met"))
     worse = []
     pairs = 0
     for case in summary:
-        for rnd, f, lv in same_round_pairs(runs, case):
+        for rnd, f, lv in same_round_pairs(runs, case, base):
             if f.get("downtime_ms") is not None and lv.get("downtime_ms") is not None:
                 pairs += 1
                 if f["downtime_ms"] > lv["downtime_ms"]:
                     worse.append(f"{case} round {rnd}: {f['downtime_ms']:.0f} ms against "
                                  f"{lv['downtime_ms']:.0f} ms")
-    lines.append(f"downtime no higher than libvirt's in any run: "
+    lines.append(f"downtime no higher than {base}'s in any run: "
                  + ("met" if pairs and not worse else "NOT met" if worse else "not measured")
                  + f" ({pairs} same-round pairs" + ("; higher in " + "; ".join(worse) if worse
                                                     else "") + ")")
     for case in summary:
-        rat = summary[case]["ferry_over_libvirt"]["cpu_s"]["summary"]
+        rat = summary[case]["ferry_over_" + base]["cpu_s"]["summary"]
         if rat:
-            lines.append(f"{case}: host CPU s ferry / libvirt median {rat['median']:.2f} "
+            lines.append(f"{case}: host CPU s ferry / {base} median {rat['median']:.2f} "
                          f"({rat['min']:.2f}-{rat['max']:.2f}): "
                          + ("met" if rat["max"] <= 1 else "met by the median" if rat["median"] <= 1
                             else "NOT met"))
@@ -626,6 +674,8 @@ def main(argv=None):
     ap.add_argument("--build", default="build", help="meson build directory (binaries)")
     ap.add_argument("--out", default="bench-results")
     ap.add_argument("--cases", default="dense,prealloc")
+    ap.add_argument("--systems", default="ferry,libvirt",
+                    help="ferry first, then baselines: libvirt, libvirt-tls (virsh migrate --tls)")
     ap.add_argument("--dense-size", type=scaling.parse_size, default=2 * GIB, help="default 2G")
     ap.add_argument("--prealloc-size", type=scaling.parse_size, default=4 * GIB, help="default 4G")
     ap.add_argument("--prealloc-data", type=scaling.parse_size, default=512 * MIB,
@@ -637,6 +687,9 @@ def main(argv=None):
                     help="GiB touched and freed before each migration (auto: the disk's "
                          "size + 1, what libvirt's destination writes; see scaling.py)")
     ap.add_argument("--no-timeline", action="store_true")
+    ap.add_argument("--deadline", default="",
+                    help="HH:MM (UTC, today): start no round that the last one's duration "
+                         "says would end after it")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 256 MiB disks (prealloc 64 MiB data), one round")
     args = ap.parse_args(argv)
@@ -645,6 +698,14 @@ def main(argv=None):
         args.runs = 1
         args.warm_memory = "0"
     cases = [c for c in args.cases.split(",") if c]
+    deadline = None
+    if args.deadline:
+        hh, mm = (int(x) for x in args.deadline.split(":"))
+        now = time.gmtime()
+        deadline = calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0))
+    systems = [x for x in args.systems.split(",") if x]
+    if systems[:1] != ["ferry"] or len(systems) < 2 or any(x not in SYSTEMS for x in systems):
+        ap.error(f"--systems: ferry, then one or more of {', '.join(BASELINES)}")
     for c in cases:
         if c not in CASES:
             ap.error(f"unknown case {c}")
@@ -693,10 +754,10 @@ def main(argv=None):
                                      text=True, timeout=10).stdout.strip()
     doc = {"benchmark": "libvirt", "inputs": vars(args), "machine": facts, "notes": [note] if note
            else [], "runs": []}
-    print(f"ferry against libvirt: cases {cases}, {args.runs} rounds, guest {args.guest_mem} MiB "
-          f"idle; workdir {root} ({facts['workdir_fs']}); {facts['libvirtd']}; "
-          f"{facts['qemu']}; commit {facts['commit']}; load {facts['loadavg_start']}",
-          flush=True)
+    print(f"ferry against libvirt: {systems}, cases {cases}, {args.runs} rounds, guest "
+          f"{args.guest_mem} MiB idle; workdir {root} ({facts['workdir_fs']}); "
+          f"{facts['libvirtd']}; {facts['qemu']}; commit {facts['commit']}; "
+          f"load {facts['loadavg_start']}", flush=True)
     pair = lv = reaper = None
     n = 0
     rc = 0
@@ -705,42 +766,55 @@ def main(argv=None):
         reaper = OrphanReaper()
         lv = LibvirtPair(root)
         lv.start()
+        tmpls = {}
         for case in cases:
-            size = sizes[case]
-            tmpl = os.path.join(root, f"tmpl-{case}.raw")
+            tmpls[case] = os.path.join(root, f"tmpl-{case}.raw")
             t = time.monotonic()
             if case == "dense":
-                mirror.make_dense(tmpl, size, None)
+                mirror.make_dense(tmpls[case], sizes[case], None)
             else:
-                mirror.make_prealloc(tmpl, size, random.Random(1), data=args.prealloc_data)
+                mirror.make_prealloc(tmpls[case], sizes[case], random.Random(1),
+                                     data=args.prealloc_data)
             print(f"{labels[case]}: image made in {time.monotonic() - t:.1f} s, "
-                  f"{mirror.allocated_bytes(tmpl) // MIB} MiB allocated", flush=True)
-            gib = (-(-size // GIB) + 1) if args.warm_memory == "auto" else int(args.warm_memory)
+                  f"{mirror.allocated_bytes(tmpls[case]) // MIB} MiB allocated", flush=True)
+        # Round by round: every case, every system in turn, so that the
+        # machine's drift (and a deadline) hits them alike.
+        last_round = None
+        for rnd in range(args.runs):
+            if deadline and last_round and time.time() + last_round > deadline:
+                msg = (f"round {rnd} not started: the last round took {last_round:.0f} s and "
+                       f"--deadline is {time.strftime('%H:%M', time.gmtime(deadline))} UTC")
+                print(msg, flush=True)
+                doc["notes"].append(msg)
+                break
+            t_round = time.monotonic()
+            for case in cases:
+                size = sizes[case]
+                gib = (-(-size // GIB) + 1) if args.warm_memory == "auto" else int(args.warm_memory)
 
-            def warm():
-                return {"gib": gib, "s_per_gib": scaling.touch_memory(root, gib) if gib else []}
-            try:
-                for rnd in range(args.runs):
-                    for system in SYSTEMS:
-                        n += 1
-                        name = f"lv{n}"
-                        try:
-                            if system == "ferry":
-                                rec = ferry_migrate_once(pair, name, tmpl, args.guest_mem, 128,
-                                                         args.time_limit, before_start=warm)
-                            else:
-                                rec = libvirt_migrate_once(lv, name, tmpl, kernel,
-                                                           args.guest_mem, 128, args.time_limit,
-                                                           before_start=warm)
-                        except BenchError as e:
-                            rec = {"system": system, "outcome": "failed", "error": str(e)}
-                        rec.update({"case": case, "round": rnd, "disk_bytes": size,
-                                    "load": list(os.getloadavg())})
-                        doc["runs"].append(rec)
-                        write_json(stem + ".json", doc)
-                        print_run(rec, labels[case], args.no_timeline)
-            finally:
-                os.unlink(tmpl)
+                def warm():
+                    return {"gib": gib,
+                            "s_per_gib": scaling.touch_memory(root, gib) if gib else []}
+                for system in systems:
+                    n += 1
+                    name = f"lv{n}"
+                    try:
+                        if system == "ferry":
+                            rec = ferry_migrate_once(pair, name, tmpls[case], args.guest_mem, 128,
+                                                     args.time_limit, before_start=warm)
+                        else:
+                            rec = libvirt_migrate_once(lv, name, tmpls[case], kernel,
+                                                       args.guest_mem, 128, args.time_limit,
+                                                       before_start=warm,
+                                                       tls=system == "libvirt-tls")
+                    except BenchError as e:
+                        rec = {"system": system, "outcome": "failed", "error": str(e)}
+                    rec.update({"case": case, "round": rnd, "disk_bytes": size,
+                                "load": list(os.getloadavg())})
+                    doc["runs"].append(rec)
+                    write_json(stem + ".json", doc)
+                    print_run(rec, labels[case], args.no_timeline)
+            last_round = time.monotonic() - t_round
     except KeyboardInterrupt as e:
         print(f"interrupted: {e}", file=sys.stderr)
         rc = 130
@@ -757,12 +831,12 @@ def main(argv=None):
             pair.close()
         fb.remove_tree(root)
     done = [c for c in cases if any(r["case"] == c for r in doc["runs"])]
-    summary = summarise(doc["runs"], done)
+    summary = summarise(doc["runs"], done, systems)
     doc["summary"] = summary
-    doc["targets"] = targets(summary, doc["runs"])
+    doc["targets"] = [t for b in systems[1:] for t in targets(summary, doc["runs"], b)]
     doc["machine"]["loadavg_end"] = list(os.getloadavg())
     write_json(stem + ".json", doc)
-    print_table(summary, labels)
+    print_table(summary, labels, systems)
     print()
     for line in doc["targets"]:
         print("target: " + line)
@@ -775,7 +849,7 @@ def main(argv=None):
 
 
 def print_run(rec, label, no_timeline):
-    head = f"  [{rec['system']:<7}] {label} round {rec['round']}: "
+    head = f"  [{rec['system']:<11}] {label} round {rec['round']}: "
     if rec.get("outcome") not in ("migrated", "converged"):
         print(head + f"{rec.get('outcome')}: {rec.get('error', '')[-400:]}", flush=True)
         return
