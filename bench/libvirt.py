@@ -12,6 +12,9 @@ and each ferry run's phase timeline. Every migration is verified: the
 destination image equals the source (cmp) and the guest beats on at the
 destination with errors 0.
 
+Optional third system, libvirt-tls: `virsh migrate --tls`, since ferry
+encrypts QEMU's streams and libvirt's default does not.
+
 Needs root (namespaces, bind mounts), the packages libvirt-daemon,
 libvirt-daemon-driver-qemu and libvirt-clients, and the account
 libvirt-qemu (created with useradd when missing: libvirt looks it up even
@@ -129,8 +132,8 @@ class CpuSampler:
 
 class OrphanReaper:
     """libvirt daemonizes QEMU, so a QEMU that ends is reaped by PID 1, and
-    libvirt's Confirm waits (kill(pid, 0), every 200 ms) until it is gone.
-    PID 1 of this VM reaps orphans 1-2 s late, which a host's systemd does
+    libvirt's Confirm waits (virProcessKillPainfully, signal-0 probes) until it
+    is gone. PID 1 of this VM reaps orphans 1-2 s late, which a host's systemd does
     not: measured here, it added about 1.4 s to each libvirt migration.
     So this process becomes the child subreaper of everything it starts
     (prctl PR_SET_CHILD_SUBREAPER) and a thread reaps, every 5 ms, the
