@@ -234,17 +234,25 @@ def copy_sparse(src, dst):
     subprocess.run(["cp", "--sparse=always", src, dst], check=True, timeout=600)
 
 
-def domain_xml(name, kernel, cmdline, disks, memory_mib=256):
-    out = ["<domain type='kvm'>", f"  <name>{name}</name>",
+def domain_xml(name, kernel, cmdline, disks, memory_mib=256, domain_type="kvm", emulator=None,
+               extra_devices=()):
+    """The guest's domain XML. DOMAIN_TYPE, EMULATOR and EXTRA_DEVICES
+    (lines of XML inside <devices>) are for libvirt (bench/libvirt.py),
+    which needs type='qemu' under TCG, an <emulator> and a serial device
+    where ferryd picks its own."""
+    out = [f"<domain type='{domain_type}'>", f"  <name>{name}</name>",
            f"  <memory unit='MiB'>{memory_mib}</memory>", "  <vcpu>1</vcpu>", "  <os>",
            "    <type arch='x86_64' machine='pc'>hvm</type>",
            f"    <kernel>{kernel}</kernel>", f"    <cmdline>{cmdline}</cmdline>", "  </os>",
            "  <devices>"]
+    if emulator:
+        out.append(f"    <emulator>{emulator}</emulator>")
     for tgt, path in disks:
         out += ["    <disk type='file' device='disk'>",
                 "      <driver name='qemu' type='raw'/>",
                 f"      <source file='{path}'/>",
                 f"      <target dev='{tgt}' bus='virtio'/>", "    </disk>"]
+    out += ["    " + line for line in extra_devices]
     out += ["  </devices>", "</domain>"]
     return "\n".join(out) + "\n"
 
@@ -271,21 +279,27 @@ class Pair:
 
 def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_mib="0",
                  disk_write_mib=0, time_limit=120, guest_size_mib=128, memory_mib=256,
-                 bandwidth=None, seed=1, before_start=None, extra_args=()):
+                 bandwidth=None, seed=1, before_start=None, extra_args=(), copy_disk=None,
+                 after_migrate=None):
     """One live migration with storage of a fresh guest NAME whose disks
     are copies of DISKS_TEMPLATE [(target dev, template path)]. Returns a
     record: outcome ("converged", "did not converge in N s", "failed"),
     wall time, ferry's job statistics, downtime from the event streams,
     write pacing achieved, and the checks. BEFORE_START, if given, is
     called right before `ferryctl migrate` starts (outside the timing);
-    its result is the record's "before_start"."""
+    its result is the record's "before_start". COPY_DISK(template, path)
+    makes each source disk (default: a sparse copy; os.link keeps a
+    preallocated template preallocated and costs no memory). AFTER_MIGRATE,
+    if given, is called with the record as soon as `ferryctl migrate` has
+    ended, while the destination's disks still exist; its result is the
+    record's "after_migrate"."""
     src, dst = pair.src, pair.dst
     rec = {"engine": engine, "auto_converge": auto_converge, "dirty_rate": str(dirty_mib),
            "disk_write_rate": disk_write_mib, "time_limit_s": time_limit, "domain": name}
     disks = []
     for tgt, tmpl in disks_template:
         path = os.path.join(src.images, f"{name}-{tgt}.raw")
-        copy_sparse(tmpl, path)
+        (copy_disk or copy_sparse)(tmpl, path)
         disks.append((tgt, path))
     xml = os.path.join(src.dir, name + ".xml")
     cmdline = f"rate={dirty_mib} size={guest_size_mib} pattern=random"
@@ -342,6 +356,8 @@ def migrate_once(pair, name, disks_template, engine, auto_converge=False, dirty_
                 out, err = "", "ferryctl migrate did not end after domjobabort"
         wall = time.monotonic() - t0
         t_end = wall_ms()
+        if after_migrate:
+            rec["after_migrate"] = after_migrate(rec)
         writer.stop()
         rec["wall_s"] = wall
         rec["migrate_exit"] = proc.returncode
