@@ -128,7 +128,7 @@ def one(src, dst, kernel, template, cfg, write_mult, link_mib, limit_s, seed, li
         time.sleep(3)
         t_start = time.monotonic()
         # On the shaped link the interface is the limit, for every stream.
-        cap = ["--bandwidth-disk", str(link_mib)] if link == "bandwidth-disk" else []
+        cap = ["--bandwidth-disk", "%g" % link_mib] if link == "bandwidth-disk" else []
         argv = [src.ferryctl, "-c", src.control, "migrate", "--live", "--copy-storage-all",
                 "--max-downtime", str(max_downtime)] + cap + CONFIGS[cfg] + [name, dst.uri]
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

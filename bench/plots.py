@@ -91,7 +91,7 @@ def write_throughput(png, title, xlabel, ylabel, xlabels, series):
         f"set xlabel '{xlabel}'",
         f"set ylabel '{ylabel}'",
         f"set xrange [-0.3:{len(xlabels) - 0.7}]",
-        "set yrange [0:*]",
+        "set yrange [0:110<*]",  # the 100% line stays inside
         "set grid",
         "set key outside right top vertical",
         "set datafile missing '-'",
