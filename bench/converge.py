@@ -108,8 +108,8 @@ class Writer:
             self.thread.join(30)
 
 
-def one(src, dst, kernel, template, cfg, write_mult, link_mib, limit_s, seed, link="bandwidth-disk",
-        max_downtime=300):
+def one(src, dst, kernel, template, cfg, write_mult, link_mib, limit_s, seed,
+        link="bandwidth-disk", max_downtime=300):
     name = "cv%d" % seed
     disk = os.path.join(src.images, name + "-vda.raw")
     copy_sparse(template, disk)
@@ -351,9 +351,10 @@ def run_link(link, a, ferryd, ferryctl, kernel, root, template, configs, mults, 
                     try:
                         r = one(src, dst, kernel, template, c, m, a.link, a.limit, seed, link,
                                 a.max_downtime)
-                    except BenchError as e:
+                    except Exception as e:  # noqa: BLE001 - one cell's failure is its result
                         r = {"config": c, "write_mult": m, "link": link, "converged": False,
-                             "outcome": "error: %s" % e, "write_before": 0, "write_during": 0}
+                             "outcome": "error: %s: %s" % (type(e).__name__, e),
+                             "write_before": 0, "write_during": 0}
                     r["round"] = rnd + 1
                     print(json.dumps(r), flush=True)
                     recs.append(r)
