@@ -177,6 +177,29 @@ def stop_pid(pid, timeout=10.0):
         pass
 
 
+def stop_foreign_pid(pid, timeout=10.0):
+    """SIGTERM, then SIGKILL after TIMEOUT, for a process of ours that is
+    not our child (a QEMU an agent of ours started): its end is seen in
+    /proc, not by waitpid."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # exited; its parent reaps it
+        except (OSError, IndexError):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def free_tcp_port():
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -50,10 +50,14 @@ def bench_auth_key(root):
 
 
 class Agent:
-    """One ferryd with its own state dir, image dir, control socket and port."""
+    """One ferryd with its own state dir, image dir, control socket and port.
+    LISTEN: the address of its TCP listener (a veth's, for a shaped link);
+    WRAP: a command it runs under that execs it, so its PID stays ferryd's
+    (`ip netns exec NS`)."""
 
-    def __init__(self, ferryd, ferryctl, root, name, images=None):
+    def __init__(self, ferryd, ferryctl, root, name, images=None, listen="127.0.0.1", wrap=()):
         self.ferryd, self.ferryctl, self.name = ferryd, ferryctl, name
+        self.listen, self.wrap = listen, list(wrap)
         self.dir = os.path.join(root, name)
         self.state = os.path.join(self.dir, "state")
         # IMAGES: elsewhere than the tmpfs workdir, e.g. on a disk, where a
@@ -70,9 +74,10 @@ class Agent:
     def start(self):
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen(
-            [self.ferryd, "--state-dir", self.state, "--image-dir", self.images,
+            self.wrap + [self.ferryd, "--state-dir", self.state, "--image-dir", self.images,
              "--control", self.control, "--port-file", self.port_file,
-             "--listen", "127.0.0.1:0", "--auth-key", bench_auth_key(os.path.dirname(self.dir)),
+             "--listen", f"{self.listen}:0",
+             "--auth-key", bench_auth_key(os.path.dirname(self.dir)),
              # the guests' disks live under the run's root, their kernel in
              # the build tree (docs/security.md, "Storage roots")
              "--storage-root", os.path.dirname(self.dir),
@@ -93,7 +98,7 @@ class Agent:
 
     @property
     def uri(self):
-        return f"ferry+tcp://127.0.0.1:{self.port}"
+        return f"ferry+tcp://{self.listen}:{self.port}"
 
     def ctl(self, *args, check=True, timeout=60):
         cmd = [self.ferryctl, "-c", self.control] + [str(a) for a in args]

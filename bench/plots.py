@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Line charts for the migration and scaling benchmarks (gnuplot PNG);
-benchlib.gnuplot_bars() draws the bar charts."""
+"""Line charts for the migration, scaling and convergence benchmarks
+(gnuplot PNG); benchlib.gnuplot_bars() draws the bar charts."""
 
 import subprocess
 
@@ -40,6 +40,58 @@ def lines_categorical(png, title, xlabel, ylabel, xlabels, series, logy=False):
         f"set ylabel '{ylabel}'",
         f"set xrange [-0.3:{len(xlabels) - 0.7}]",
         "set logscale y" if logy else "set yrange [0:*]",
+        "set grid",
+        "set key outside right top vertical",
+        "set datafile missing '-'",
+        "plot " + ", ".join(plots),
+    ])
+    gp = png[:-4] + ".gp"
+    with open(gp, "w") as f:
+        f.write(script + "\n")
+    subprocess.run(["gnuplot", gp], check=True, timeout=60)
+    return png
+
+
+def write_throughput(png, title, xlabel, ylabel, xlabels, series):
+    """The guest's write throughput during a migration against before it,
+    one line per configuration, with a dashed line at 100% (not slowed).
+    SERIES maps a name to [(x label, y or None, converged)] in XLABELS
+    order: a filled point where that run converged, an open one where it
+    did not (the throughput of a migration that never ended). Returns the
+    PNG path, or None when gnuplot is missing or nothing has a value."""
+    if tool_version(["gnuplot", "--version"]) == "not found":
+        return None
+    if not any(y is not None for pts in series.values() for _, y, _ in pts):
+        return None
+    dat = png[:-4] + ".dat"
+    names = list(series)
+    with open(dat, "w") as f:
+        f.write("# x label, per series: y, y if converged, y if not\n")
+        for i, lab in enumerate(xlabels):
+            cols = [str(i), f'"{lab}"']
+            for n in names:
+                pt = next((p for p in series[n] if p[0] == lab), (lab, None, False))
+                y = "-" if pt[1] is None else f"{pt[1]:.1f}"
+                cols += [y, y if pt[2] else "-", "-" if pt[2] else y]
+            f.write(" ".join(cols) + "\n")
+    plots = []
+    for k, n in enumerate(names):
+        col, c = 3 + 3 * k, PALETTE[k % len(PALETTE)]
+        plots.append(f"'{dat}' using 1:{col}:xtic(2) with lines lw 2 lc rgb '{c}' title '{n}'")
+        # gnuplot warns about a column with no point: leave such out.
+        for off, pt, want in ((1, 7, True), (2, 6, False)):
+            if any(p[1] is not None and p[2] == want for p in series[n]):
+                plots.append(f"'{dat}' using 1:{col + off} with points pt {pt} ps 1.5 "
+                             f"lc rgb '{c}' notitle")
+    plots.append("100 with lines dt 2 lc rgb 'black' title 'as before'")
+    script = "\n".join([
+        "set terminal pngcairo size 1000,540 noenhanced font 'sans,10'",
+        f"set output '{png}'",
+        f'set title "{title}\\n(filled point: the migration converged; open: it did not)"',
+        f"set xlabel '{xlabel}'",
+        f"set ylabel '{ylabel}'",
+        f"set xrange [-0.3:{len(xlabels) - 0.7}]",
+        "set yrange [0:110<*]",  # the 100% line stays inside
         "set grid",
         "set key outside right top vertical",
         "set datafile missing '-'",
