@@ -46,9 +46,8 @@ void ctl_print_json(json_object *o)
                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-/* Runs one call against URI and returns its result (caller puts). */
-int ctl_simple_call(const char *uri, const char *verb, const char *method, json_object *params,
-                    json_object **ret)
+int ctl_call_timeout(const char *uri, const char *verb, const char *method, json_object *params,
+                     int timeout_ms, json_object **ret)
 {
     struct ctl_client *c = NULL;
     struct ferry_error err = {0};
@@ -56,13 +55,20 @@ int ctl_simple_call(const char *uri, const char *verb, const char *method, json_
 
     r = ctl_connect(uri, &c, &err);
     if (r == 0)
-        r = ctl_client_call(c, method, params, CALL_TIMEOUT_MS, ret, &err);
+        r = ctl_client_call(c, method, params, timeout_ms, ret, &err);
     else
         json_object_put(params);
     ctl_client_free(c);
     if (r < 0)
         return ctl_fail(verb, &err);
     return 0;
+}
+
+/* Runs one call against URI and returns its result (caller puts). */
+int ctl_simple_call(const char *uri, const char *verb, const char *method, json_object *params,
+                    json_object **ret)
+{
+    return ctl_call_timeout(uri, verb, method, params, CALL_TIMEOUT_MS, ret);
 }
 
 json_object *ctl_name_params(const char *name)

@@ -17,17 +17,7 @@
 static int call(const char *uri, const char *verb, const char *method, json_object *params,
                 json_object **ret)
 {
-    struct ctl_client *c = NULL;
-    struct ferry_error err = {0};
-    int r;
-
-    r = ctl_connect(uri, &c, &err);
-    if (r == 0)
-        r = ctl_client_call(c, method, params, VOL_CALL_TIMEOUT_MS, ret, &err);
-    else
-        json_object_put(params);
-    ctl_client_free(c);
-    return r < 0 ? ctl_fail(verb, &err) : 0;
+    return ctl_call_timeout(uri, verb, method, params, VOL_CALL_TIMEOUT_MS, ret);
 }
 
 static const char *str_or(json_object *o, const char *k, const char *dflt)

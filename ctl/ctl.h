@@ -19,6 +19,10 @@ int ctl_connect(const char *uri, struct ctl_client **ret, struct ferry_error *er
 int ctl_fail(const char *verb, const struct ferry_error *err);
 void ctl_print_json(json_object *o);
 
+/* ctl_simple_call with a bound of its own (TIMEOUT_MS) instead of the
+ * common one. */
+int ctl_call_timeout(const char *uri, const char *verb, const char *method, json_object *params,
+                     int timeout_ms, json_object **ret);
 /* One call of METHOD with PARAMS (taken) against the agent at URI; its
  * result in *RET (caller puts; may be NULL). Prints a failure as VERB's
  * and returns 1, else 0. */
