@@ -35,6 +35,9 @@ struct agent_config {
     unsigned max_version; /* highest migration protocol version offered (1..3) */
     /* x509 files for QEMU's own TLS (--tls migrations), libvirt's layout */
     char *migrate_tls_dir;
+    /* GnuTLS priority of QEMU's streams (--migrate-tls-priority): NULL or
+     * "auto" lets the driver choose, "default" keeps QEMU's own. */
+    char *migrate_tls_priority;
     /* --qemu-user: QEMU drops to this user after start (-runas); uid/gid
      * resolved by main(), -1 when unset. */
     char *qemu_user;

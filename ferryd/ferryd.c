@@ -75,6 +75,9 @@ static void usage(FILE *f)
             "  --migrate-tls-dir DIR  ca-cert.pem, server-cert.pem, server-key.pem,\n"
             "                         client-cert.pem, client-key.pem for QEMU's TLS in\n"
             "                         --tls migrations (default $FERRY_MIGRATE_TLS_DIR or %s)\n"
+            "  --migrate-tls-priority STR  GnuTLS priority of QEMU's migration streams, with\n"
+            "                         or without --tls: auto (default: AES-GCM where the CPU\n"
+            "                         has AES instructions), default (QEMU's), or a string\n"
             "  --hypervisor NAME      qemu (default) or xen\n"
             "  --qemu PATH            QEMU binary (default %s)\n"
             "  --qemu-user USER       QEMU drops to USER once started (-runas); always under\n"
@@ -122,6 +125,7 @@ int main(int argc, char **argv)
         {"metrics-port-file", required_argument, NULL, 1002},
         {"max-outgoing", required_argument, NULL, 1003},
         {"max-incoming", required_argument, NULL, 1004},
+        {"migrate-tls-priority", required_argument, NULL, 1005},
         {"debug", no_argument, NULL, 'd'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
@@ -215,6 +219,9 @@ int main(int argc, char **argv)
         case 'M':
             cfg->migrate_tls_dir = optarg;
             break;
+        case 1005:
+            cfg->migrate_tls_priority = optarg;
+            break;
         case 'H':
             cfg->hypervisor = optarg;
             break;
@@ -285,6 +292,14 @@ int main(int argc, char **argv)
     if (!cfg->migrate_tls_dir) {
         char *e = getenv("FERRY_MIGRATE_TLS_DIR");
         cfg->migrate_tls_dir = e && *e ? e : MIGRATE_TLS_DEFAULT_DIR;
+    }
+    if (cfg->migrate_tls_priority && strcmp(cfg->migrate_tls_priority, "auto") != 0 &&
+        strcmp(cfg->migrate_tls_priority, "default") != 0) {
+        struct ferry_error perr = {0};
+        if (tls_priority_check(cfg->migrate_tls_priority, &perr) < 0) {
+            fprintf(stderr, "ferryd: --migrate-tls-priority: %s\n", ferry_error_msg(&perr));
+            return 2;
+        }
     }
     if (metrics_port_file && !metrics_listen) {
         fprintf(stderr, "ferryd: --metrics-port-file needs --metrics-listen\n");

@@ -45,6 +45,19 @@ const char *tls_default_dir(void)
     return e && *e ? e : TLS_DEFAULT_DIR;
 }
 
+int tls_priority_check(const char *priority, struct ferry_error *err)
+{
+    gnutls_priority_t p;
+    const char *where = NULL;
+    int gr = gnutls_priority_init(&p, priority, &where);
+
+    if (gr < 0)
+        return ferry_error_set(err, -EINVAL, "GnuTLS priority '%s': %s at '%s'", priority,
+                               gnutls_strerror(gr), where ? where : "");
+    gnutls_priority_deinit(p);
+    return 0;
+}
+
 static ssize_t push_fn(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
     struct tls_conn *t = p;

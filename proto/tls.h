@@ -25,6 +25,11 @@
 /* $FERRY_TLS_DIR when set and not empty, else TLS_DEFAULT_DIR. Static. */
 const char *tls_default_dir(void);
 
+/* Fails, naming where, unless GnuTLS accepts PRIORITY as a priority string
+ * (ferryd --migrate-tls-priority: checked at start, not at the first
+ * migration). */
+int tls_priority_check(const char *priority, struct ferry_error *err);
+
 /* A listener's credentials and allow-list; shared by all its connections,
  * never changed after tls_server_new(). */
 struct tls_server;

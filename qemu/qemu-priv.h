@@ -275,6 +275,10 @@ void qemu_recover_host(struct agent *ag);
 /* --tls (qemu-tls.c): QEMU's own streams under x509 TLS, with the files of
  * ag->cfg.migrate_tls_dir. One credentials object per QEMU, by this id. */
 #define QEMU_TLS_CREDS_ID "ferry-tls-creds"
+/* The GnuTLS priority string both kinds of credentials object carry
+ * (--migrate-tls-priority; "auto" drops ChaCha20 where the CPU has AES
+ * instructions), or NULL for QEMU's own default. Borrowed. */
+const char *qemu_tls_priority(const struct agent *ag);
 /* Fails naming the first file SERVER's side (the destination) or the
  * client's (the source) lacks; nothing is started. */
 int qemu_tls_check_files(struct agent *ag, bool server, struct ferry_error *err);

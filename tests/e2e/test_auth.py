@@ -171,6 +171,11 @@ def test_startup_checks():
     assert r.returncode == 1 and "fewer than the 32 required" in r.stderr, r
     r = run("--auth-key", os.path.join(d, "missing.key"))
     assert r.returncode == 1 and "missing.key" in r.stderr, r
+    # A priority string GnuTLS refuses stops the start, not the first
+    # migration's object-add.
+    r = run("--insecure", "--migrate-tls-priority", "NORMAL:-NO-SUCH-CIPHER")
+    assert r.returncode == 2 and "--migrate-tls-priority" in r.stderr and \
+        "NO-SUCH-CIPHER" in r.stderr, r
     assert not os.path.exists(os.path.join(d, "s.sock")), "a refused start bound its socket"
     r = subprocess.run([FERRYCTL, "--auth-key", new_key("open2.key", mode=0o640), "-c",
                         "/nonexistent", "list"], capture_output=True, text=True, timeout=30)

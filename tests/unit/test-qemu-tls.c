@@ -23,7 +23,10 @@
 /* The agent library names the driver table only through this (ferryd
  * links agent/drivers.c); the functions under test need no driver. */
 
-static struct agent the_agent = {.cfg = {.migrate_tls_dir = (char *)TLS_DIR}};
+/* "default": no priority property, whatever this CPU has; the priority's
+ * own tests set it. */
+static struct agent the_agent = {
+    .cfg = {.migrate_tls_dir = (char *)TLS_DIR, .migrate_tls_priority = (char *)"default"}};
 
 static struct qmp_conn *open_fake(struct fake *f)
 {
@@ -86,7 +89,12 @@ static void expect_object_add(struct fake *f, int fd, const char *endpoint, bool
                       json_object_object_get_ex(json_object_object_get(cmd, "arguments"),
                                                 "verify-peer", &v) &&
                       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v));
-    FAKE_CHECK(f, cmd && n_args(cmd) == 5);
+    if (qemu_tls_priority(&the_agent)) {
+        FAKE_CHECK(f, cmd && str_is(arg_str(cmd, "priority"), qemu_tls_priority(&the_agent)));
+        FAKE_CHECK(f, cmd && n_args(cmd) == 6);
+    } else {
+        FAKE_CHECK(f, cmd && n_args(cmd) == 5);
+    }
     if (cmd && ok)
         fake_reply(fd, cmd, "{}");
     else if (cmd)
@@ -123,6 +131,47 @@ static void test_setup_server(void **state)
     assert_int_equal(qemu_tls_setup(&the_agent, qmp, true, "ignored", &err), 0);
     qmp_conn_free(qmp);
     assert_int_equal(fake_stop(&f), 0);
+}
+
+/* An operator's priority string reaches the object as given. */
+static void test_setup_priority(void **state)
+{
+    struct fake f = {0};
+    struct qmp_conn *qmp;
+    struct ferry_error err = {0};
+
+    (void)state;
+    the_agent.cfg.migrate_tls_priority = (char *)"NORMAL:-VERS-TLS1.0";
+    fake_start(&f, script_server, NULL);
+    qmp = open_fake(&f);
+    assert_int_equal(qemu_tls_setup(&the_agent, qmp, true, NULL, &err), 0);
+    qmp_conn_free(qmp);
+    assert_int_equal(fake_stop(&f), 0);
+    the_agent.cfg.migrate_tls_priority = (char *)"default";
+}
+
+/* "auto" (and no option) takes ChaCha20 out exactly where the CPU has AES
+ * instructions; "default" leaves QEMU's own. */
+static void test_priority_choice(void **state)
+{
+    struct agent ag = {0};
+    bool aes = false;
+
+    (void)state;
+#if defined(__x86_64__) || defined(__i386__)
+    aes = __builtin_cpu_supports("aes");
+#endif
+    for (int i = 0; i < 2; i++) {
+        ag.cfg.migrate_tls_priority = i ? (char *)"auto" : NULL;
+        if (aes)
+            assert_string_equal(qemu_tls_priority(&ag), "NORMAL:-CHACHA20-POLY1305");
+        else
+            assert_null(qemu_tls_priority(&ag));
+    }
+    ag.cfg.migrate_tls_priority = (char *)"default";
+    assert_null(qemu_tls_priority(&ag));
+    ag.cfg.migrate_tls_priority = (char *)"PERFORMANCE";
+    assert_string_equal(qemu_tls_priority(&ag), "PERFORMANCE");
 }
 
 static void script_client(struct fake *f, int fd)
@@ -344,10 +393,11 @@ static void test_check_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_setup_server),   cmocka_unit_test(test_setup_client_names_host),
-        cmocka_unit_test(test_object_refused), cmocka_unit_test(test_param_refused_removes_object),
-        cmocka_unit_test(test_teardown_ours),  cmocka_unit_test(test_teardown_nothing_of_ours),
-        cmocka_unit_test(test_check_files),
+        cmocka_unit_test(test_setup_server),    cmocka_unit_test(test_setup_client_names_host),
+        cmocka_unit_test(test_object_refused),  cmocka_unit_test(test_param_refused_removes_object),
+        cmocka_unit_test(test_teardown_ours),   cmocka_unit_test(test_teardown_nothing_of_ours),
+        cmocka_unit_test(test_check_files),     cmocka_unit_test(test_setup_priority),
+        cmocka_unit_test(test_priority_choice),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
