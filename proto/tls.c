@@ -58,6 +58,29 @@ int tls_priority_check(const char *priority, struct ferry_error *err)
     return 0;
 }
 
+int tls_dh_params_pem(char **ret_pem, size_t *ret_len, struct ferry_error *err)
+{
+    gnutls_dh_params_t dh;
+    gnutls_datum_t out = {NULL, 0};
+    int gr;
+
+    if ((gr = gnutls_dh_params_init(&dh)) < 0)
+        return ferry_error_set(err, -ENOMEM, "DH parameters: %s", gnutls_strerror(gr));
+    gr = gnutls_dh_params_import_raw2(dh, &gnutls_ffdhe_3072_group_prime,
+                                      &gnutls_ffdhe_3072_group_generator,
+                                      gnutls_ffdhe_3072_key_bits);
+    if (gr >= 0)
+        gr = gnutls_dh_params_export2_pkcs3(dh, GNUTLS_X509_FMT_PEM, &out);
+    gnutls_dh_params_deinit(dh);
+    if (gr < 0)
+        return ferry_error_set(err, -EINVAL, "DH parameters: %s", gnutls_strerror(gr));
+    *ret_pem = ferry_calloc(1, out.size + 1);
+    memcpy(*ret_pem, out.data, out.size);
+    *ret_len = out.size;
+    gnutls_free(out.data);
+    return 0;
+}
+
 static ssize_t push_fn(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
     struct tls_conn *t = p;

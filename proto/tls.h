@@ -30,6 +30,10 @@ const char *tls_default_dir(void);
  * migration). */
 int tls_priority_check(const char *priority, struct ferry_error *err);
 
+/* RFC 7919's ffdhe3072 group as a PKCS #3 PEM block (what GnuTLS and QEMU
+ * read as dh-params.pem). Caller frees *RET_PEM. */
+int tls_dh_params_pem(char **ret_pem, size_t *ret_len, struct ferry_error *err);
+
 /* A listener's credentials and allow-list; shared by all its connections,
  * never changed after tls_server_new(). */
 struct tls_server;

@@ -275,6 +275,8 @@ void qemu_recover_host(struct agent *ag);
 /* --tls (qemu-tls.c): QEMU's own streams under x509 TLS, with the files of
  * ag->cfg.migrate_tls_dir. One credentials object per QEMU, by this id. */
 #define QEMU_TLS_CREDS_ID "ferry-tls-creds"
+/* The file name QEMU's tls-creds objects read DH parameters from. */
+#define QEMU_TLS_DH_FILE "dh-params.pem"
 /* The GnuTLS priority string both kinds of credentials object carry
  * (--migrate-tls-priority; "auto" drops ChaCha20 where the CPU has AES
  * instructions), or NULL for QEMU's own default. Borrowed. */

@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "json-cleanup.h"
 #include "qemu-priv.h"
+#include "tls.h"
 
 #define TLS_QMP_TIMEOUT_MS 30000
 
@@ -120,6 +121,16 @@ int qemu_tls_setup(struct agent *ag, struct qmp_conn *qmp, bool server, const ch
     /* A leftover of a migration whose teardown failed would make
      * object-add fail with a duplicate id. */
     qemu_tls_teardown(qmp);
+    if (server) {
+        /* The operator's directory: we do not write there (write_dh_params
+         * below says what the file saves). */
+        _cleanup_free_ char *dh =
+            ferry_strdup_printf("%s/" QEMU_TLS_DH_FILE, ag->cfg.migrate_tls_dir);
+        if (access(dh, R_OK) < 0)
+            ferry_warn("--tls: no %s: QEMU generates DH parameters in every Prepare (0.1-1 s "
+                       "of CPU); create it with `certtool --get-dh-params`",
+                       dh);
+    }
     args = json_object_new_object();
     json_object_object_add(args, "qom-type", json_object_new_string("tls-creds-x509"));
     json_object_object_add(args, "id", json_object_new_string(QEMU_TLS_CREDS_ID));
@@ -157,9 +168,29 @@ void qemu_tls_psk_remove(struct agent *ag, const char *name)
 {
     _cleanup_free_ char *file = qemu_tls_psk_file(ag, name);
     _cleanup_free_ char *dir = ferry_strdup_printf("%s/%s.psk", ag->run_dir, name);
+    _cleanup_free_ char *dh = ferry_strdup_printf("%s/" QEMU_TLS_DH_FILE, dir);
 
     unlink(file);
+    unlink(dh);
     rmdir(dir);
+}
+
+/* A server credentials object without dh-params.pem in its directory makes
+ * QEMU generate 2048-bit DH parameters in object-add, on its main loop:
+ * measured 0.1-1.0 s of CPU (a random prime search) in every Prepare. A
+ * fixed, published group (RFC 7919) is what TLS 1.3 negotiates anyway, and
+ * the pre-shared key, not the group, authenticates the peer. */
+static int write_dh_params(struct agent *ag, const char *dir, struct ferry_error *err)
+{
+    _cleanup_free_ char *path = ferry_strdup_printf("%s/" QEMU_TLS_DH_FILE, dir);
+    _cleanup_free_ char *pem = NULL;
+    size_t len = 0;
+    int r;
+
+    if ((r = tls_dh_params_pem(&pem, &len, err)) < 0 ||
+        (r = ferry_write_file_atomic(path, pem, len, 0600, err)) < 0)
+        return r;
+    return qemu_give_to_user(ag, path, err);
 }
 
 int qemu_tls_setup_psk(struct agent *ag, struct qmp_conn *qmp, const char *name, bool server,
@@ -197,6 +228,8 @@ int qemu_tls_setup_psk(struct agent *ag, struct qmp_conn *qmp, const char *name,
      * --qemu-user. */
     if (r == 0 && (r = qemu_give_to_user(ag, dir, err)) == 0)
         r = qemu_give_to_user(ag, file, err);
+    if (r == 0 && server)
+        r = write_dh_params(ag, dir, err);
     if (r < 0)
         goto remove_file;
     args = json_object_new_object();

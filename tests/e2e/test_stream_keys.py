@@ -76,6 +76,10 @@ def stream_keys(tag, *engine):
     # The key of this migration opens the NBD server and lists its exports.
     psk = os.path.join(p.dst.state, "run", "g.psk", "keys.psk")
     assert os.stat(psk).st_mode & 0o077 == 0, oct(os.stat(psk).st_mode)
+    # The destination's QEMU is given fixed DH parameters beside the key,
+    # so that it does not search for a prime in every Prepare.
+    with open(os.path.join(os.path.dirname(psk), "dh-params.pem")) as f:
+        assert "BEGIN DH PARAMETERS" in f.read()
     r = subprocess.run([NBDINFO, "--list", "--json",
                         "nbds://ferry@127.0.0.1:%d/?tls-psk-file=%s" % (nbd, psk)],
                        capture_output=True, text=True, timeout=30)
