@@ -81,7 +81,10 @@ class Agent:
              # the guests' disks live under the run's root, their kernel in
              # the build tree (docs/security.md, "Storage roots")
              "--storage-root", os.path.dirname(self.dir),
-             "--storage-root", os.path.dirname(os.path.dirname(os.path.abspath(self.ferryd)))],
+             "--storage-root", os.path.dirname(os.path.dirname(os.path.abspath(self.ferryd)))]
+            # FERRY_BENCH_DEBUG=1: the agents' debug log (passes, predictions,
+            # throttles) in their log files; keep them with --keep.
+            + (["--debug"] if os.environ.get("FERRY_BENCH_DEBUG") else []),
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         logf.close()
         wait_for(lambda: os.path.exists(self.port_file) and os.path.getsize(self.port_file)
