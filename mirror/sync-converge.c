@@ -73,6 +73,23 @@ uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate)
     return current && next >= current ? current : next;
 }
 
+uint64_t mir_conv_ram_throttle(uint64_t current, uint64_t pass_rate, uint64_t budget_ms,
+                               uint64_t interval_ms, uint64_t pass_ms)
+{
+    uint64_t step = mir_conv_next_throttle(current, pass_rate);
+    uint64_t span = interval_ms + pass_ms;
+
+    if (budget_ms <= FINAL_OVERHEAD_MS || span == 0)
+        return MIR_THROTTLE_MIN;
+    /* A settled pass copies what the guest wrote over one span; at the
+     * pause that takes W/C * span, which must fit what the budget leaves
+     * after the fixed cost: W = C * (budget - overhead) / span. In
+     * doubles: C * budget may not fit 64 bits. */
+    double w = (double)pass_rate * (double)(budget_ms - FINAL_OVERHEAD_MS) / (double)span;
+    uint64_t cap = w < (double)step ? (uint64_t)w : step;
+    return cap < MIR_THROTTLE_MIN ? MIR_THROTTLE_MIN : cap;
+}
+
 int mir_sync_conv_throttle(struct sync_disk *sd, uint64_t bps, struct ferry_error *err)
 {
     struct mir_sync *s = sd->s;
@@ -187,6 +204,22 @@ int mir_sync_conv_after_pass(struct sync_disk *sd, int64_t t0_ms, uint64_t pass_
         return 0;
 
     bool can_throttle = s->opts.auto_converge && sd->device && rate > 0;
+    /* While RAM moves (converged) a pass that does not fit is no longer a
+     * delay but the pause itself: QEMU 7.2 switches over as soon as RAM
+     * has nothing left, whatever its downtime limit, and the final pass
+     * then waits for the pass running at that moment. RAM also shares the
+     * link, so the copy rate measured before is too high (seen on a 2 MiB/s
+     * shaped link: passes grew from 256 KiB to 704 KiB in the RAM stage's
+     * 1.9 s, and the final pass waited 585 ms for the last one). No window
+     * to settle, then: the cap goes at once to what this pass's own rate
+     * lets fit. */
+    if (converged && can_throttle && !fits && copy_ms > 0 && copied > 0) {
+        uint64_t cap = mir_conv_ram_throttle(throttle, copied * 1000 / copy_ms, budget,
+                                             s->opts.pass_interval_ms, pass_len);
+        if (!throttle || cap < throttle)
+            return mir_sync_conv_throttle(sd, cap, err);
+        return 0;
+    }
     uint64_t next = can_throttle ? mir_conv_next_throttle(throttle, rate) : throttle;
     /* Tightened only once the last cap has been measured for a window:
      * passes come every few ms when they are small. */

@@ -163,6 +163,14 @@ uint64_t mir_conv_predict_ms(uint64_t dirty_rate, uint64_t copy_rate, uint64_t i
  * below MIR_THROTTLE_MIN. Returns CURRENT when already at the floor. */
 uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate);
 #define MIR_THROTTLE_MIN (256u * 1024)
+/* Pure: the write cap while RAM moves, after a pass that did not fit the
+ * storage budget BUDGET_MS: the share of PASS_RATE (what this pass
+ * copied per second, the link as RAM leaves it) that lets a final pass
+ * fit, with passes INTERVAL_MS apart and the one now running PASS_MS
+ * long; never above a step below CURRENT (mir_conv_next_throttle), never
+ * below MIR_THROTTLE_MIN. */
+uint64_t mir_conv_ram_throttle(uint64_t current, uint64_t pass_rate, uint64_t budget_ms,
+                               uint64_t interval_ms, uint64_t pass_ms);
 /* Passes in a row that must stall before the cap is tightened again. */
 #define MIR_THROTTLE_STEP_PASSES 2u
 

@@ -55,6 +55,26 @@ static void test_throttle_steps(void **state)
     assert_int_equal(mir_conv_next_throttle(0, 1000), MIR_THROTTLE_MIN);
 }
 
+/* While RAM moves: straight to the share of the pass's own rate that fits
+ * the budget, not a step at a time. */
+static void test_ram_throttle(void **state)
+{
+    (void)state;
+    /* A 1 MiB/s link as RAM leaves it, a 500 ms pass, passes 50 ms apart,
+     * 150 ms allowed: (150 - 3) / 550 of the rate. */
+    uint64_t t = mir_conv_ram_throttle(2 * MIB, MIB, 150, 50, 500);
+    assert_int_equal(t, (uint64_t)((double)MIB * 147 / 550));
+    /* Whatever fits, it is at least one step below the current cap. */
+    assert_int_equal(mir_conv_ram_throttle(MIB, 100 * MIB, 150, 50, 10),
+                     mir_conv_next_throttle(MIB, 100 * MIB));
+    /* No cap yet: at most the first step (90% of the rate). */
+    assert_int_equal(mir_conv_ram_throttle(0, 10 * MIB, 1000, 50, 0),
+                     mir_conv_next_throttle(0, 10 * MIB));
+    /* Never below the floor, nor for a budget the overhead alone fills. */
+    assert_int_equal(mir_conv_ram_throttle(MIB, MIB / 8, 150, 50, 2000), MIR_THROTTLE_MIN);
+    assert_int_equal(mir_conv_ram_throttle(MIB, MIB, 2, 50, 0), MIR_THROTTLE_MIN);
+}
+
 static struct mir_sync *session(bool auto_converge)
 {
     struct mir_sync_disk d = {.target = "vda", .dest_uri = URI};
@@ -202,6 +222,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_throttle_steps),
+        cmocka_unit_test(test_ram_throttle),
         cmocka_unit_test(test_stall_fails),
         cmocka_unit_test(test_stall_fails_in_time),
         cmocka_unit_test(test_shrinking_converges),
