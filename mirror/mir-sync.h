@@ -170,6 +170,11 @@ int mir_sync_final_pass(struct mir_sync *s, int64_t *ret_ms, struct ferry_error 
 int mir_sync_cleanup(struct mir_sync *s, struct ferry_error *err);
 /* Thread-safe: stops the workers promptly; later calls fail -ECANCELED. */
 void mir_sync_cancel(struct mir_sync *s);
+/* Thread-safe, auto-converge only: RAM migration starts now. Caps each
+ * disk the guest writes faster than one storage budget's worth of its
+ * copy rate per second (sync-converge.c says why); returns how many were
+ * capped. Released with the other caps. */
+unsigned mir_sync_ram_stage(struct mir_sync *s);
 /* Thread-safe: caps the session's bandwidth at BYTES_PER_SEC in total (0 =
  * none), split evenly over its disks; applies to running passes at once,
  * not after mir_sync_final_pass() was called. */

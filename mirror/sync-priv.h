@@ -171,6 +171,11 @@ uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate);
  * below MIR_THROTTLE_MIN. */
 uint64_t mir_conv_ram_throttle(uint64_t current, uint64_t pass_rate, uint64_t budget_ms,
                                uint64_t interval_ms, uint64_t pass_ms);
+/* Pure: the cap when RAM migration starts, for a disk copied at COPY_RATE
+ * with BUDGET_MS of the pause: one budget's worth of the copy rate per
+ * second of the RAM stage, not below MIR_RAM_STAGE_FLOOR. */
+uint64_t mir_conv_ram_stage_cap(uint64_t copy_rate, uint64_t budget_ms);
+#define MIR_RAM_STAGE_FLOOR (64u * 1024)
 /* Passes in a row that must stall before the cap is tightened again. */
 #define MIR_THROTTLE_STEP_PASSES 2u
 

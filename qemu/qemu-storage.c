@@ -323,8 +323,12 @@ static int start_ferry(struct mig_ctx *m, struct storage *s, struct ferry_error 
         r = mir_sync_wait_converged(s->sync, WAIT_SLICE_MS, &werr);
         qemu_storage_update_stats(m);
         qemu_migrate_progress_tick(m);
-        if (r == 0)
+        if (r == 0) {
+            /* RAM starts next: with --auto-converge-storage, cap the
+             * guest's writes for the RAM stage (mirror/sync-converge.c). */
+            mir_sync_ram_stage(s->sync);
             break;
+        }
         if (!source_qemu_alive(p)) {
             /* The copy reads the image file, not QEMU: it would go on
              * copying a disk nobody runs any more. */

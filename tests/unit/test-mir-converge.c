@@ -75,6 +75,20 @@ static void test_ram_throttle(void **state)
     assert_int_equal(mir_conv_ram_throttle(MIB, MIB, 2, 50, 0), MIR_THROTTLE_MIN);
 }
 
+/* When RAM starts: a budget's worth of the copy rate per second. */
+static void test_ram_stage_cap(void **state)
+{
+    (void)state;
+    /* 2 MiB/s, 150 ms: 300 KiB/s (a 1 s stage dirties what 150 ms copy). */
+    assert_int_equal(mir_conv_ram_stage_cap(2 * MIB, 150), 2 * MIB * 150 / 1000);
+    /* A fast link hardly caps anyone: 1 GiB/s leaves 150 MiB/s. */
+    assert_int_equal(mir_conv_ram_stage_cap(1024 * MIB, 150), 1024 * MIB * 150 / 1000);
+    /* Never below the floor; no overflow for absurd inputs. */
+    assert_int_equal(mir_conv_ram_stage_cap(MIB / 16, 150), MIR_RAM_STAGE_FLOOR);
+    assert_int_equal(mir_conv_ram_stage_cap(0, 150), MIR_RAM_STAGE_FLOOR);
+    assert_true(mir_conv_ram_stage_cap(UINT64_MAX / 2, 1000) == UINT64_MAX);
+}
+
 static struct mir_sync *session(bool auto_converge)
 {
     struct mir_sync_disk d = {.target = "vda", .dest_uri = URI};
@@ -223,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_throttle_steps),
         cmocka_unit_test(test_ram_throttle),
+        cmocka_unit_test(test_ram_stage_cap),
         cmocka_unit_test(test_stall_fails),
         cmocka_unit_test(test_stall_fails_in_time),
         cmocka_unit_test(test_shrinking_converges),
