@@ -19,6 +19,7 @@ struct qemu_dom *qemu_priv(struct agent *ag, struct agent_domain *dom)
         p->dom = dom;
         p->pid = -1;
         pthread_mutex_init(&p->mig_lock, NULL);
+        pthread_rwlock_init(&p->handover_lock, NULL);
         dom->priv = p;
     }
     snprintf(p->qmp_path, sizeof p->qmp_path, "%s/%s.qmp", ag->run_dir, dom->def->name);

@@ -134,6 +134,7 @@ int qemu_migrate_begin(struct mig_ctx *m, struct ferry_error *err)
                                status);
     p->mig_was_running = running;
     p->mig_we_paused = false;
+    qemu_handover_set(p, false);
     pthread_mutex_lock(&p->mig_lock);
     p->mig_speed_override = false; /* a new migration: see qemu_dom */
     p->mig_disk_speed_set = false;
@@ -559,5 +560,6 @@ int qemu_migrate_confirm(struct mig_ctx *m, struct ferry_error *err)
         hv_emit_event(ag, "resumed", m->dom->def->name, NULL);
     }
     p->mig_we_paused = false;
+    qemu_handover_set(p, false);
     return 0;
 }

@@ -235,8 +235,10 @@ static int perform_ram(struct mig_ctx *m, struct qmp_conn *qmp, const char *uri,
         ferry_debug("migration '%s': %s", m->dom->def->name, status);
         if (strcmp(status, "pre-switchover") == 0) {
             /* The guest is paused and its I/O drained: last storage pass,
-             * then let QEMU switch over. */
+             * then let QEMU switch over. No monitor command may write an
+             * image from here on (qemu_handover_set). */
             p->mig_we_paused = true;
+            qemu_handover_set(p, true);
             hv_job_mark(m, "ram", HV_MARK_END);
             hv_job_mark(m, "pre-switchover", HV_MARK_START);
             if (abort_requested(m)) {

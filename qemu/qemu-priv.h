@@ -41,6 +41,16 @@ struct qemu_dom {
      * calls migrate_cancel with that lock held), and no hv_job_* accessor
      * is called while it is held. */
     pthread_mutex_t mig_lock;
+    /* The handover (qemu-state.c, qemu-perform.c): from pre-switchover on,
+     * the source QEMU hands its images to the destination and inactivates
+     * them, and a monitor command that writes one (HMP qemu-io) then
+     * aborts QEMU 7.2. Monitor passthrough holds this shared for its whole
+     * round trip and refuses once mig_handing_over is set; Perform takes it
+     * exclusively to set it, so a command already sent completes first.
+     * Cleared by a new Begin, by the source's resume after a failure, and
+     * when a QEMU starts. */
+    pthread_rwlock_t handover_lock;
+    bool mig_handing_over;
     /* Lifecycle and tuning verbs (qemu.c, qemu-state.c, qemu-tune.c). */
     bool user_paused; /* paused by domain.suspend (the state's reason: "user") */
     /* Why the guest runs, libvirt's running reasons: the last of a start,
@@ -366,6 +376,9 @@ void qemu_converge_opts(const struct mig_ctx *m, struct mir_sync_disk *disks, si
                         char (*devs)[80], struct mir_sync_opts *opts);
 /* A disk's convergence figures on its job.info line O. */
 void qemu_converge_line(json_object *o, const struct mir_progress *pr);
+/* Sets p->mig_handing_over under handover_lock (waits for a monitor
+ * command in flight; qemu-state.c). */
+void qemu_handover_set(struct qemu_dom *p, bool on);
 /* The slowest copied disk's predicted final pass in ms (0: none;
  * qemu-storage.c). */
 uint64_t qemu_storage_predicted_ms(struct qemu_dom *p);

@@ -168,8 +168,41 @@ void qemu_domain_info(struct agent *ag, struct agent_domain *dom, json_object *i
         json_object_object_add(info, "cpu_time", json_object_new_int64((int64_t)cpu_time_ns(pid)));
 }
 
+void qemu_handover_set(struct qemu_dom *p, bool on)
+{
+    pthread_rwlock_wrlock(&p->handover_lock);
+    p->mig_handing_over = on;
+    pthread_rwlock_unlock(&p->handover_lock);
+}
+
+static int domain_monitor(struct agent_domain *dom, const char *command, bool hmp,
+                          char **ret_output, struct ferry_error *err);
+
 int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *command, bool hmp,
                         char **ret_output, struct ferry_error *err)
+{
+    struct qemu_dom *p = dom->priv;
+    int r;
+
+    (void)ag;
+    if (!p)
+        return domain_monitor(dom, command, hmp, ret_output, err);
+    /* Shared for the round trip: the handover waits for this command. */
+    pthread_rwlock_rdlock(&p->handover_lock);
+    if (p->mig_handing_over)
+        r = ferry_error_set(err, EBUSY,
+                            "domain '%s' is being handed over to the migration's destination: "
+                            "monitor commands wait until the migration ends (a write to an "
+                            "image QEMU has handed over would abort it)",
+                            dom->def->name);
+    else
+        r = domain_monitor(dom, command, hmp, ret_output, err);
+    pthread_rwlock_unlock(&p->handover_lock);
+    return r;
+}
+
+static int domain_monitor(struct agent_domain *dom, const char *command, bool hmp,
+                          char **ret_output, struct ferry_error *err)
 {
     struct qmp_conn *qmp = qemu_dom_qmp(dom, err);
     _cleanup_(json_object_putp) json_object *cmd = NULL;
@@ -179,7 +212,6 @@ int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *
     struct qmp_error_info qe = {0};
     int r;
 
-    (void)ag;
     if (!qmp)
         return -ENOTCONN;
     if (hmp)

@@ -427,6 +427,7 @@ int qemu_process_start(struct agent *ag, struct agent_domain *dom, bool incoming
     qemu_argv_clear(&a);
     qemu_net_close(tap_fds, dom->def->n_nics);
     p->pid = pid;
+    qemu_handover_set(p, false);
     p->child = true;
 
     /* Wait for the QMP socket; a QEMU that exits meanwhile failed to start
@@ -655,6 +656,7 @@ static void qemu_domain_release(struct agent *ag, struct agent_domain *dom)
         qmp_conn_free(p->retired[i]);
     qemu_storage_free(p->storage);
     pthread_mutex_destroy(&p->mig_lock);
+    pthread_rwlock_destroy(&p->handover_lock);
     free(p);
     dom->priv = NULL;
 }

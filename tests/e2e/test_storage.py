@@ -281,6 +281,8 @@ def inject(agent, dom, size, rng, during_migration):
         # Not into a source paused for the switchover: once QEMU has handed
         # its images over, a qemu-io write aborts QEMU 7.2 (no guest can
         # write then), and that moment can follow the pause by a few ms.
+        # The agent itself refuses monitor commands from pre-switchover on
+        # (EBUSY): this check only saves the round trip.
         st = agent.ctl("domstate", dom, check=False, timeout=30)
         if st.returncode != 0 or st.stdout.strip() != "running":
             return Write(off, length, pat, before or "setup", False)

@@ -42,6 +42,7 @@ static void tdom_open(struct tdom *t, struct fake *f)
     t->dom.priv = &t->p;
     pthread_mutex_init(&t->dom.lock, NULL);
     pthread_mutex_init(&t->dom.job.lock, NULL);
+    pthread_rwlock_init(&t->p.handover_lock, NULL);
     r = qmp_conn_open(f->path, 5000, &t->p.qmp, &err);
     if (r < 0)
         fprintf(stderr, "open: %s\n", ferry_error_msg(&err));
@@ -53,6 +54,7 @@ static void tdom_close(struct tdom *t)
     qmp_conn_free(t->p.qmp);
     pthread_mutex_destroy(&t->dom.lock);
     pthread_mutex_destroy(&t->dom.job.lock);
+    pthread_rwlock_destroy(&t->p.handover_lock);
 }
 
 static int64_t arg_int(struct fake *f, json_object *cmd, const char *key)
@@ -264,6 +266,45 @@ static void test_not_running(void **state)
     assert_int_equal(fake_stop(&f), 0);
 }
 
+/* ---- monitor passthrough and the handover ---- */
+
+static void script_one_hmp(struct fake *f, int fd)
+{
+    json_object *cmd = fake_expect(f, fd, "human-monitor-command");
+
+    if (cmd)
+        fake_reply(fd, cmd, "\"done\\r\\n\"");
+    json_object_put(cmd);
+}
+
+/* From pre-switchover on, a passthrough command is refused before it
+ * reaches QEMU: a qemu-io write to an image QEMU has handed over aborts
+ * QEMU 7.2. Before and after (a failed migration's resume clears it),
+ * commands go through. The fake answers exactly one. */
+static void test_monitor_refused_during_handover(void **state)
+{
+    struct fake f = {0};
+    struct ferry_error err = {0};
+    struct tdom t;
+    char *out = NULL;
+
+    (void)state;
+    fake_start(&f, script_one_hmp, NULL);
+    tdom_open(&t, &f);
+    qemu_handover_set(&t.p, true);
+    assert_int_equal(
+        qemu_domain_monitor(NULL, &t.dom, "qemu-io vda \"write 0 512\"", true, &out, &err), -EBUSY);
+    assert_null(out);
+    assert_non_null(strstr(ferry_error_msg(&err), "handed over"));
+    ferry_error_clear(&err);
+    qemu_handover_set(&t.p, false);
+    assert_int_equal(qemu_domain_monitor(NULL, &t.dom, "info status", true, &out, &err), 0);
+    assert_non_null(out);
+    free(out);
+    tdom_close(&t);
+    assert_int_equal(fake_stop(&f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_setspeed_during_migration),
         cmocka_unit_test(test_downtime_set_and_read_back),
         cmocka_unit_test(test_not_running),
+        cmocka_unit_test(test_monitor_refused_during_handover),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
