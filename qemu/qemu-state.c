@@ -187,13 +187,17 @@ int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *
     (void)ag;
     if (!p)
         return domain_monitor(dom, command, hmp, ret_output, err);
-    /* Shared for the round trip: the handover waits for this command. */
+    /* Shared for the round trip: the handover waits for this command.
+     * Only HMP can write an image's data from the monitor (qemu-io),
+     * directly or through QMP's human-monitor-command; queries stay
+     * allowed: operators and recovery inspect a handed-over source. */
+    bool writes = hmp || strstr(command, "human-monitor-command") != NULL;
     pthread_rwlock_rdlock(&p->handover_lock);
-    if (p->mig_handing_over)
+    if (writes && p->mig_handing_over)
         r = ferry_error_set(err, EBUSY,
                             "domain '%s' is being handed over to the migration's destination: "
-                            "monitor commands wait until the migration ends (a write to an "
-                            "image QEMU has handed over would abort it)",
+                            "HMP commands wait until the migration ends (a write to an image "
+                            "QEMU has handed over would abort it)",
                             dom->def->name);
     else
         r = domain_monitor(dom, command, hmp, ret_output, err);

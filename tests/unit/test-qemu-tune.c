@@ -297,6 +297,13 @@ static void test_monitor_refused_during_handover(void **state)
     assert_null(out);
     assert_non_null(strstr(ferry_error_msg(&err), "handed over"));
     ferry_error_clear(&err);
+    /* HMP wrapped in QMP as well. */
+    assert_int_equal(qemu_domain_monitor(NULL, &t.dom,
+                                         "{\"execute\": \"human-monitor-command\", "
+                                         "\"arguments\": {\"command-line\": \"info status\"}}",
+                                         false, &out, &err),
+                     -EBUSY);
+    ferry_error_clear(&err);
     qemu_handover_set(&t.p, false);
     assert_int_equal(qemu_domain_monitor(NULL, &t.dom, "info status", true, &out, &err), 0);
     assert_non_null(out);
