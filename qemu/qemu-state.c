@@ -185,15 +185,17 @@ int qemu_domain_monitor(struct agent *ag, struct agent_domain *dom, const char *
     int r;
 
     (void)ag;
-    if (!p)
-        return domain_monitor(dom, command, hmp, ret_output, err);
-    /* Shared for the round trip: the handover waits for this command.
-     * Only HMP can write an image's data from the monitor (qemu-io),
-     * directly or through QMP's human-monitor-command; queries stay
-     * allowed: operators and recovery inspect a handed-over source. */
+    /* Only HMP can write an image's data from the monitor (qemu-io),
+     * directly or through QMP's human-monitor-command. Anything else
+     * passes without the lock: operators and recovery inspect a
+     * handed-over source, and a slow query must not hold up the handover
+     * while the guest is paused. */
     bool writes = hmp || strstr(command, "human-monitor-command") != NULL;
+    if (!p || !writes)
+        return domain_monitor(dom, command, hmp, ret_output, err);
+    /* Shared for the round trip: the handover waits for this command. */
     pthread_rwlock_rdlock(&p->handover_lock);
-    if (writes && p->mig_handing_over)
+    if (p->mig_handing_over)
         r = ferry_error_set(err, EBUSY,
                             "domain '%s' is being handed over to the migration's destination: "
                             "HMP commands wait until the migration ends (a write to an image "
