@@ -76,7 +76,6 @@ static int create_target(const char *path, const struct cookie_nbd_disk *cd,
     if (strcmp(cd->format, "qcow2") == 0) {
         char *argv[12];
         size_t n = 0;
-        _cleanup_free_ char *bopt = NULL;
 
         snprintf(size, sizeof size, "%llu", (unsigned long long)cd->capacity);
         argv[n++] = (char *)"qemu-img";

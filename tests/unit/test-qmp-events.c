@@ -72,7 +72,7 @@ static void script_emit(struct fake *f, int fd)
 }
 
 /* Runs "emit" for the NULL-terminated event names; AFTER: reply first. */
-static void emit(struct qmp_conn *conn, bool after, ...)
+static void emit(struct qmp_conn *conn, int after, ...)
 {
     struct json_object *args = json_object_new_object();
     struct json_object *events = json_object_new_array();
@@ -85,7 +85,7 @@ static void emit(struct qmp_conn *conn, bool after, ...)
         json_object_array_add(events, json_object_new_string(name));
     va_end(ap);
     json_object_object_add(args, "events", events);
-    json_object_object_add(args, "after", json_object_new_boolean(after));
+    json_object_object_add(args, "after", json_object_new_boolean(after != 0));
     assert_int_equal(qmp_conn_execute(conn, "emit", args, 5000, NULL, &err), 0);
 }
 
