@@ -111,6 +111,10 @@ struct qemu_dom {
 struct qemu_driver {
     char binary[1024];
     bool kvm;
+    /* FERRY_TCG_RAM_ROUNDS=1: extra RAM rounds are allowed under TCG on a
+     * QEMU that loses writes in them (qemu-converge.c), for test guests
+     * that invalidate a page's TLB entry before every store. */
+    bool tcg_ram_rounds;
     /* Where QEMU creates (or connects to) unix sockets while it runs: the
      * run dir, or with --qemu-user RUN/qemu, owned by that user (0700). */
     char socket_dir[1100];

@@ -54,6 +54,8 @@ static int qemu_init(struct agent *ag, struct ferry_error *err)
     qemu_drv.kvm = fd >= 0 && !getenv("FERRY_NO_KVM") && access("/sys/module/kvm_pvm", F_OK) != 0;
     if (fd >= 0)
         close(fd);
+    env = getenv("FERRY_TCG_RAM_ROUNDS");
+    qemu_drv.tcg_ram_rounds = env && strcmp(env, "1") == 0;
     ferry_info("qemu driver: %s, accelerator %s", qemu_drv.binary, qemu_drv.kvm ? "kvm" : "tcg");
     if (!ag->cfg.qemu_user) {
         snprintf(qemu_drv.socket_dir, sizeof qemu_drv.socket_dir, "%s", ag->run_dir);

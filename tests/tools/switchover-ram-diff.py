@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Which side damaged the guest: compares the Linux test guest's RAM on
+both sides of a switchover, with ferry's agents (docs/known-issues.md,
+"ferry's engine loses more guests than QEMU's mirror").
+
+Each hop is driven step by step over the control API (managed mode,
+v3). Between Perform and Finish both QEMUs hold the guest paused: the
+source in postmigrate with the RAM it ran on until the switchover, the
+destination with what its incoming stream delivered. Both are saved
+with QMP pmemsave and compared page by page; then Finish resumes the
+destination, Confirm stops the source, and the guest is watched for a
+few seconds for a crash.
+
+A page that differs was delivered wrong by QEMU's RAM migration, which
+ferry does not carry (ferry moves disks; its agents only steer QEMU's
+migration parameters). Identical RAM followed by a crash points at
+device state or at the disk, which the soak and e2e rows check.
+
+  switchover-ram-diff.py [--rounds] [HOPS [ENGINE [RATE_MIB]]]
+  FERRY_RAMDIFF_LOGS=DIR keeps both agents' logs of a hop whose RAM
+  differed (with FERRY_DEBUG=1 they hold every QMP command)
+  (run with the soak's environment: FERRYD, FERRYCTL,
+  FERRY_LINUX_GUEST_MANIFEST, PYTHONPATH=tests/e2e:tests/guest/linux)
+
+Defaults: 8 hops, engine ferry, the disk written flat out (0): the case
+where the destination's kernel died most often under TCG."""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+import ferrytest as ft
+from test_linux_agents import CRASH_MARKS, LinuxGuest, SILENT_S
+from test_orphan import Wire, params
+from test_storage import Pair
+
+# --rounds: the agents shrink downtime-limit under TCG as under KVM, the
+# behaviour before qemu-converge.c's guard (to see the loss it prevents).
+if "--rounds" in sys.argv:
+    sys.argv.remove("--rounds")
+    os.environ["FERRY_TCG_RAM_ROUNDS"] = "1"
+
+PAGE = 4096
+MIB = 1 << 20
+MEM = 128 * MIB  # linuxguest.domain_xml's default
+# Legacy VGA and BIOS shadow (0xa0000-0xfffff): pmemsave reads devices there.
+SKIP = range(0xA0000 // PAGE, 0x100000 // PAGE)
+
+
+def qmp(agent, cmd, args=None):
+    req = {"execute": cmd}
+    if args is not None:
+        req["arguments"] = args
+    out = agent.ctl("qemu-monitor-command", "g", json.dumps(req)).stdout
+    return json.loads(out).get("return") if out.strip().startswith("{") else out
+
+
+def save_ram(agent, path):
+    qmp(agent, "pmemsave", {"val": 0, "size": MEM, "filename": path})
+    with open(path, "rb") as f:
+        data = f.read()
+    os.unlink(path)
+    return data
+
+
+def diff_pages(a, b):
+    bad = []
+    for i in range(MEM // PAGE):
+        if i in SKIP:
+            continue
+        o = i * PAGE
+        if a[o:o + PAGE] != b[o:o + PAGE]:
+            bad.append(i)
+    return bad
+
+
+def died(g, since):
+    """What became of the guest on g.cur in the SILENT_S seconds after
+    SINCE: None when it went on writing heartbeats of its generation."""
+    time.sleep(SILENT_S)
+    try:
+        with open(g.serial(g.cur), errors="replace") as f:
+            log = f.read()
+    except OSError:
+        log = ""
+    mark = next((m for m in CRASH_MARKS if m in log), None)
+    if mark:
+        return "%r on its console" % mark
+    rep = g.hb.report(since=since)
+    if rep["gens"] and rep["gens"] != [g.gen]:
+        return "rebooted (generations %s)" % rep["gens"]
+    if g.hb.report(since=time.monotonic() - 3)["count"] == 0:
+        return "silent for 3 s"
+    return None
+
+
+def hop(g, engine, n):
+    src, dst = g.cur, g.other
+    mp = params(["live", "non_shared_disk", "persist_dest"], storage_engine=engine)
+    s, d = Wire(src), Wire(dst)
+    try:
+        b = s.call("migrate.begin", {"name": "g", "params": mp, "version": 3})
+        r = d.call("migrate.prepare", {"params": mp, "version": 3, "xml": b["xml"],
+                                       "cookie": b["cookie"], "dest_host": "127.0.0.1"})
+        perf = s.call("migrate.perform", {"name": "g", "params": mp, "version": 3,
+                                          "cookie": r["cookie"], "uri": r["uri"]}, timeout=300)
+        # The destination's incoming stream may still be loading the last
+        # device states when Perform returns on the source.
+        ft.wait_for(lambda: qmp(dst, "query-status")["status"] != "inmigrate", 60,
+                    "the destination's incoming stream to complete")
+        mig = qmp(src, "query-migrate")
+        syncs = mig.get("ram", {}).get("dirty-sync-count", 0)
+        a = save_ram(src, os.path.join(src.dir, "ram-src"))
+        z = save_ram(dst, os.path.join(dst.dir, "ram-dst"))
+        bad = diff_pages(a, z)
+        if os.environ.get("FERRY_RAMDIFF_DETAIL"):
+            for i in bad[:40]:
+                pa, pz = a[i * PAGE:(i + 1) * PAGE], z[i * PAGE:(i + 1) * PAGE]
+                nd = sum(1 for x, y in zip(pa, pz) if x != y)
+                first = next(j for j in range(PAGE) if pa[j] != pz[j])
+                print("    %#x: %d bytes differ from +%#x; src zero %s, dst zero %s; src %s dst %s" % (
+                    i * PAGE, nd, first, pa.count(0) == PAGE, pz.count(0) == PAGE,
+                    pa[first:first + 16].hex(), pz[first:first + 16].hex()))
+        fin = d.call("migrate.finish", {"name": r["name"], "params": mp, "version": 3,
+                                        "cookie": perf["cookie"], "cancelled": False},
+                     timeout=120)
+        t1 = time.monotonic()
+        s.call("migrate.confirm", {"name": "g", "params": mp, "version": 3,
+                                   "cookie": fin["cookie"], "cancelled": False}, timeout=120)
+    finally:
+        s.close()
+        d.close()
+    g.cur, g.other = dst, src
+    what = died(g, t1)
+    keep = os.environ.get("FERRY_RAMDIFF_LOGS")
+    if keep and bad:
+        os.makedirs(keep, exist_ok=True)
+        for a in (src, dst):
+            shutil.copy(a.log, os.path.join(keep, "hop%d-%s.log" % (n, a.name)))
+    print("hop %d (%s) %s->%s: %d RAM dirty syncs in %d ms; %d page(s) differ%s; guest %s" % (
+        n, engine, src.name, dst.name, syncs, mig.get("total-time", 0), len(bad),
+        (" at " + ", ".join("%#x" % (i * PAGE) for i in bad[:8]) +
+         (" ..." if len(bad) > 8 else "")) if bad else "",
+        "died: " + what if what else "ok"), flush=True)
+    return bool(bad), what is not None, syncs
+
+
+def main():
+    hops = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    engine = sys.argv[2] if len(sys.argv) > 2 else "ferry"
+    rate = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    tally = {(False, False): 0, (False, True): 0, (True, False): 0, (True, True): 0}
+    n = 0
+    all_syncs = []
+    while n < hops:
+        p = Pair("ramdiff%d" % n)
+        g = LinuxGuest(p, rate=rate, extra="")
+        try:
+            g.wait_records(1024, 120)
+            while n < hops:
+                n += 1
+                *k, syncs = hop(g, engine, n)
+                k = tuple(k)
+                tally[k] += 1
+                all_syncs.append(syncs)
+                if k[1]:
+                    break  # a new guest
+                g.wait_records(g.hb.status()["last"] + 256, 60)
+        finally:
+            g.close()
+            p.stop()
+    print("RAM dirty syncs per hop: %s" % sorted(all_syncs))
+    print("%d hops (%s, %s MiB/s): RAM identical and guest ok %d, RAM identical and "
+          "guest died %d, RAM differed and guest ok %d, RAM differed and guest died %d" % (
+              n, engine, rate or "max", tally[(False, False)], tally[(False, True)],
+              tally[(True, False)], tally[(True, True)]))
+
+
+if __name__ == "__main__":
+    r = ft.Runner(3600)
+    r.run(main)
+    r.finish()
