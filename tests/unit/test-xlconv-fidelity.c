@@ -164,6 +164,11 @@ static void test_network_disk_refusals(void **state)
                 "'gluster+tcp' network URI, not a file; only rbd: targets have a domain XML form");
     cfg_refused(HVM "disk = [ 'vdev=xvdb,target=rbd:p/i:mon_host=a:mon_host=b' ]\n",
                 "t.cfg:4:10: disk: disk 'xvdb': rbd: mon_host given twice");
+    /* A ',' (escaped in the target) in a monitor's name would end the
+     * target when the disk is written back (found by fuzz-xlcfg). */
+    cfg_refused(HVM "disk = [ 'vdev=xvdb,target=rbd:p/i:mon_host=m1\\\\,x' ]\n",
+                "t.cfg:4:10: disk: disk 'xvdb': rbd: mon_host 'm1,x': not a host name or "
+                "address");
     cfg_refused(HVM "disk = [ 'vdev=xvdb,target=rbd::mon_host=a' ]\n",
                 "t.cfg:4:10: disk: disk 'xvdb': rbd: target 'rbd::mon_host=a' has no valid "
                 "POOL/IMAGE");

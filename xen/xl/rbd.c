@@ -73,6 +73,19 @@ static bool has_control(const char *s)
     return false;
 }
 
+/* A monitor's name: a host name or IPv4 address, or an IPv6 address in
+ * brackets. Anything else (a ',' most of all, which ends the target in an
+ * xl disk spec) could not be written back as it was read. */
+static bool host_name_ok(const char *h, size_t n)
+{
+    if (h[0] == '[')
+        return n > 2 && h[n - 1] == ']' && strspn(h + 1, "0123456789abcdefABCDEF:.") == n - 2;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)h[i]) && !strchr(".-_", h[i]))
+            return false;
+    return true;
+}
+
 /* "host[:port]" (already unescaped) into one host slot. IPv6 addresses are
  * bracketed, so the port is whatever follows the last ':' outside them. */
 static int parse_host(const char *h, struct xlconv_rbd *rbd, struct ferry_error *err)
@@ -97,6 +110,9 @@ static int parse_host(const char *h, struct xlconv_rbd *rbd, struct ferry_error 
     }
     if (n == 0)
         return ferry_error_set(err, EINVAL, "rbd: empty mon_host entry");
+    if (!host_name_ok(h, n))
+        return ferry_error_set(err, EINVAL, "rbd: mon_host '%.*s': not a host name or address",
+                               (int)n, h);
     rbd->hosts[rbd->n_hosts].name = strndup(h, n);
     if (!rbd->hosts[rbd->n_hosts].name)
         abort();
