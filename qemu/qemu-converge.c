@@ -47,9 +47,9 @@ void qemu_converge_start_downtime(struct mig_ctx *m)
  * while the vCPU still runs is not sent again. Shrinking downtime-limit
  * makes QEMU run such rounds until the disks fit, and the destination
  * then resumes the guest with stale pages: the Linux test guest died in
- * every ferry-engine hop of tests/tools/switchover-ram-diff.py (15-70
+ * 14 of 15 ferry-engine hops of tests/e2e/test_switchover_ram.py (1-70
  * pages differed between the paused source and destination), and in none
- * with the limit left at the budget (docs/known-issues.md). Under KVM the
+ * of 10 with the limit left at the budget (docs/known-issues.md). Under KVM the
  * sync re-arms the write protection, and nothing is lost. */
 static bool ram_rounds_lose_writes(struct qmp_conn *qmp)
 {
