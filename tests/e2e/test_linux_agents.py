@@ -176,6 +176,30 @@ class LinuxGuest:
             e.tcg = tcg(self.cur)
             raise e from (cause if isinstance(cause, BaseException) else None)
 
+    def raise_if_memory_lost(self, cause, info, dst):
+        """GuestCrashed when the guest's own workload broke on DST after a
+        hop whose disk arrived intact (the comparison passed), under TCG,
+        and QEMU ran RAM rounds after its first dirty sync (more than 3
+        syncs): QEMU 7.2 loses guest writes in such rounds
+        (docs/known-issues.md), here seen as the workload's writes failing
+        with ENOMEM or its journal going stale, not as a panic."""
+        syncs = info.get("memory_iteration", 0)
+        if not tcg(dst) or syncs <= 3:
+            return
+        e = GuestCrashed("the guest's workload broke on %s after a hop with %d RAM dirty syncs "
+                         "under TCG, its disk intact (QEMU's lost TCG writes in extra RAM "
+                         "rounds? docs/known-issues.md): %s\nits console ends:\n%s" % (
+                             dst.name, syncs, cause, self.console_tail(dst)))
+        e.tcg = True
+        raise e from (cause if isinstance(cause, BaseException) else None)
+
+    def console_tail(self, agent, n=1500):
+        try:
+            with open(self.serial(agent), errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
+
     def _hop(self, *flags):
         src, dst = self.cur, self.other
         src_img = disk_sources(src, "g")["vda"]
@@ -225,12 +249,16 @@ class LinuxGuest:
         assert cmp["src_last"] >= before["last"], (cmp, before)
         assert cmp["identical"] >= cmp["blocks"] // 2, cmp
         # It runs there: the same workload, further along, still writing.
-        after = self.wait_records(cmp["src_last"] + 512)
-        assert after["gen"] == self.gen and after["write_errors"] == 0, after
-        verdict = self.hb.selfcheck()
-        assert verdict["verdict"] == "ok", verdict["line"]
-        assert verdict["gen"] == self.gen and verdict["write_errors"] == 0, verdict["line"]
-        assert verdict["last"] > cmp["src_last"], (verdict["line"], cmp)
+        try:
+            after = self.wait_records(cmp["src_last"] + 512)
+            assert after["gen"] == self.gen and after["write_errors"] == 0, after
+            verdict = self.hb.selfcheck()
+            assert verdict["verdict"] == "ok", verdict["line"]
+            assert verdict["gen"] == self.gen and verdict["write_errors"] == 0, verdict["line"]
+            assert verdict["last"] > cmp["src_last"], (verdict["line"], cmp)
+        except (AssertionError, lg.GuestError) as e:
+            self.raise_if_memory_lost(e, info, dst)
+            raise
         rep = self.hb.report(since=t0, until=t2)
         assert rep["gens"] == [self.gen] and rep["max_gap_ms"] is not None, rep
         # One copy of the guest ran at a time: no heartbeat number twice.
@@ -256,11 +284,12 @@ def ft_migrate(src, dst, *args, timeout=300):
 
 def report_hop(n, engine, g, r):
     info, cmp, hb, v = r["info"], r["cmp"], r["hb"], r["verdict"]
-    print("  hop %d (%s) %s: %.1f s, guest writing %.1f MiB/s, QEMU downtime %s ms, heartbeat gap %s ms (lost %d, dup %d, after seq %s); "
+    print("  hop %d (%s) %s: %.1f s, guest writing %.1f MiB/s, QEMU downtime %s ms (%s RAM "
+          "syncs), heartbeat gap %s ms (lost %d, dup %d, after seq %s); "
           "disk: %d blocks identical, %d rewritten after the switchover, source's newest "
           "record %d; %s" % (
               n, engine, g.other.name + "->" + g.cur.name, r["seconds"], r["rate_mib"],
-              info.get("downtime"),
+              info.get("downtime"), info.get("memory_iteration"),
               hb["max_gap_ms"], hb["lost_count"], hb["duplicates"], hb["gap_after_seq"],
               cmp["identical"], cmp["rewritten"],
               cmp["src_last"], v["line"]), flush=True)
