@@ -247,7 +247,13 @@ class LinuxGuest:
         assert cmp["bad_count"] == 0, "hop %s->%s: %s differs from the source's %s in %d " \
             "blocks: %s" % (src.name, dst.name, dst_img, src_img, cmp["bad_count"], cmp["bad"])
         assert cmp["src_last"] >= before["last"], (cmp, before)
-        assert cmp["identical"] >= cmp["blocks"] // 2, cmp
+        # Enough of the disk as the switchover left it, or the comparison
+        # says little: every other block must be a newer record of the
+        # workload's (checked above). An eighth, not a half: on a loaded
+        # host a guest writing flat out rewrote 7/8 of its 64 MiB before
+        # the first heartbeat let the suspend above happen (soak, seed
+        # 20261207).
+        assert cmp["identical"] >= cmp["blocks"] // 8, cmp
         # It runs there: the same workload, further along, still writing.
         try:
             after = self.wait_records(cmp["src_last"] + 512)
