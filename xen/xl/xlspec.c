@@ -337,8 +337,12 @@ char *xlconv_disk_format(const struct xlconv_disk *d)
         ferry_buf_printf(&b, ", backendtype=%s", d->backendtype);
     if (d->extra)
         ferry_buf_printf(&b, ", %s", d->extra);
+    /* The reader drops one trailing ',' from target= (as libxl's does): a
+     * target that ends in one gets one more, or it would come back short
+     * (found by fuzz-xlcfg). */
     if (d->target)
-        ferry_buf_printf(&b, ", target=%s", d->target);
+        ferry_buf_printf(&b, ", target=%s%s", d->target,
+                         d->target[0] && d->target[strlen(d->target) - 1] == ',' ? "," : "");
     return ferry_buf_steal(&b);
 }
 
