@@ -134,7 +134,10 @@ def tcg_panic(g, engine, mode, counts, why):
     later = [x for x in g.hb.report()["gens"] if x != g.gen]
     cmp = lg.compare_switchover(disk_sources(src, "g")["vda"], disk_sources(dst, "g")["vda"],
                                 g.gen, later_gens=later)
-    assert cmp["bad_count"] == 0, "after a TCG panic, the disk differs too: %s" % cmp["bad"]
+    # Blocks its workload wrote there with a counter gone back are its
+    # memory's fault (linuxguest._stale_counter); any other differs.
+    assert cmp["bad_count"] == cmp["stale_count"], \
+        "after a TCG panic, the disk differs too: %s" % cmp["bad"]
     counts["tcg_panics"] += 1
     print("  hop (%s, %s) %s->%s: the guest died on the destination (QEMU TCG page loss?, "
           "docs/known-issues.md); its disk matched the source's in all %d blocks: %s" % (

@@ -151,7 +151,9 @@ def compare_switchover(src_image, dst_image, gen=None, later_gens=()):
     (the source's newest when None) for that slot, numbered above the newest
     record on the source. Returns a dict: blocks, identical, rewritten,
     src_last (the newest record on the source), bad (the first mismatches as
-    (block, why)); the images match when bad is empty. LATER_GENS: the
+    (block, why)), stale_count (how many of them the guest wrote after the
+    switchover with a counter gone back: _stale_counter); the images match
+    when bad is empty. LATER_GENS: the
     generations of a guest that rebooted on the destination after the
     switchover (a kernel panic with panic=-1): their intact records, in
     their own slots, were written there too."""
@@ -162,7 +164,7 @@ def compare_switchover(src_image, dst_image, gen=None, later_gens=()):
         recs = {s: r for s, r in recs.items() if r[1] == gen}
     src_last = max((r[0] for r in recs.values()), default=0)
     out = {"blocks": 0, "identical": 0, "rewritten": 0, "src_last": src_last, "bad": [],
-           "bad_count": 0, "gen": gen}
+           "bad_count": 0, "stale_count": 0, "gen": gen}
     if os.path.getsize(src_image) != os.path.getsize(dst_image):
         out["bad"].append((0, "sizes differ: %d vs %d" % (os.path.getsize(src_image),
                                                          os.path.getsize(dst_image))))
@@ -193,10 +195,31 @@ def compare_switchover(src_image, dst_image, gen=None, later_gens=()):
                         out["rewritten"] += 1
                     else:
                         out["bad_count"] += 1
+                        if _stale_counter(x, y, gen):
+                            out["stale_count"] += 1
                         if len(out["bad"]) < 10:
                             out["bad"].append((block, why))
                 block += 1
     return out
+
+
+def _stale_counter(src_block, dst_block, gen):
+    """Whether a bad DST_BLOCK (an intact record of GEN, numbered no
+    higher than the source's newest) is one the guest wrote after the
+    switchover with a sequence counter that went back: the source's block
+    is older (zeros, or a lower number), so no write before the switchover
+    can be missing there. That is the guest's memory going stale on the
+    destination (QEMU's lost TCG writes), not the disk copy: a lost write
+    leaves the source's block the newer one."""
+    if dst_block[:8] != REC_MAGIC:
+        return False
+    _, dseq, dgen, _, _, _ = REC_HEADER.unpack_from(dst_block)
+    if dgen != gen:
+        return False
+    if src_block[:8] != REC_MAGIC:
+        return not any(src_block)
+    _, sseq, sgen, _, _, _ = REC_HEADER.unpack_from(src_block)
+    return sgen == gen and sseq < dseq
 
 
 def _describe(block):
