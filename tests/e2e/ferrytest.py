@@ -250,6 +250,15 @@ class Agent:
     def hmp(self, dom, cmd):
         return self.ctl("qemu-monitor-command", dom, "--hmp", cmd).stdout
 
+    def qmp(self, dom, execute, **arguments):
+        """One QMP command through ferryctl qemu-monitor-command; its
+        "return" member."""
+        cmd = {"execute": execute}
+        if arguments:
+            cmd["arguments"] = arguments
+        out = self.ctl("qemu-monitor-command", dom, json.dumps(cmd)).stdout
+        return json.loads(out)["return"]
+
     def log_tail(self, n=30):
         try:
             return "".join(open(self.log, errors="replace").readlines()[-n:])

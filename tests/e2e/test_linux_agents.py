@@ -163,16 +163,11 @@ class LinuxGuest:
     def raise_if_crashed(self, cause):
         """GuestCrashed when the guest's console on the agent it runs on
         shows it died there (CRASH_MARKS)."""
-        try:
-            with open(self.serial(self.cur), errors="replace") as f:
-                log = f.read()
-        except OSError:
-            log = ""
-        mark = next((m for m in CRASH_MARKS if m in log), None)
+        mark = self.crash_mark()
         if mark:
             e = GuestCrashed("the guest died on %s after the hop (%r on its console: QEMU's "
                              "TCG page loss? docs/known-issues.md): %s\nits console ends:\n%s" % (
-                                 self.cur.name, mark, cause, log[-1500:]))
+                                 self.cur.name, mark, cause, self.console()[-1500:]))
             e.tcg = tcg(self.cur)
             raise e from (cause if isinstance(cause, BaseException) else None)
 
@@ -189,16 +184,22 @@ class LinuxGuest:
         e = GuestCrashed("the guest's workload broke on %s after a hop with %d RAM dirty syncs "
                          "under TCG, its disk intact (QEMU's lost TCG writes in extra RAM "
                          "rounds? docs/known-issues.md): %s\nits console ends:\n%s" % (
-                             dst.name, syncs, cause, self.console_tail(dst)))
+                             dst.name, syncs, cause, self.console(dst)[-1500:]))
         e.tcg = True
         raise e from (cause if isinstance(cause, BaseException) else None)
 
-    def console_tail(self, agent, n=1500):
+    def console(self, agent=None):
+        """The guest's console log on AGENT (where it runs), "" if none."""
         try:
             with open(self.serial(agent), errors="replace") as f:
-                return f.read()[-n:]
+                return f.read()
         except OSError:
             return ""
+
+    def crash_mark(self, agent=None):
+        """The first CRASH_MARKS on the console on AGENT, or None."""
+        log = self.console(agent)
+        return next((m for m in CRASH_MARKS if m in log), None)
 
     def _hop(self, *flags):
         src, dst = self.cur, self.other

@@ -20,11 +20,7 @@ RESTARTED = "the agent restarted"
 
 
 def qmp(agent, dom, command, args=None):
-    cmd = {"execute": command}
-    if args is not None:
-        cmd["arguments"] = args
-    out = agent.ctl("qemu-monitor-command", dom, json.dumps(cmd)).stdout
-    return json.loads(out)["return"]
+    return agent.qmp(dom, command, **(args or {}))
 
 
 def ferry_leftovers(agent, dom):

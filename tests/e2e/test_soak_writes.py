@@ -114,14 +114,6 @@ def extra_disks_identical(g, before_sums):
         assert got == want, "%s on %s differs from what was written" % (target, g.cur.name)
 
 
-def console_tail(g, n=3000):
-    try:
-        with open(g.serial(g.cur), errors="replace") as f:
-            return f.read()[-n:]
-    except OSError as e:
-        return "(%s)" % e
-
-
 def tcg_panic(g, engine, mode, counts, why):
     """The destination's kernel panicked right after a switchover under
     TCG: QEMU 7.2's lost hot pages (docs/known-issues.md, about 1 hop in
@@ -190,7 +182,7 @@ def session(rng, n, t_end, counts):
                     # What a replay needs: the draw, and the guest's last words.
                     print("  hop %d (%s, %s) %s->%s failed; the guest's console ends:\n%s" % (
                         counts["hops"] + 1, engine, mode, g.other.name, g.cur.name,
-                        console_tail(g)), flush=True)
+                        g.console()[-3000:]), flush=True)
                     raise
                 tcg_panic(g, engine, mode, counts, e)
                 return  # a new session, a new guest

@@ -39,12 +39,7 @@ class Pair:
 
 
 def qmp(agent, dom, execute, **arguments):
-    """One QMP command through ferryctl; its "return" member."""
-    cmd = {"execute": execute}
-    if arguments:
-        cmd["arguments"] = arguments
-    out = agent.ctl("qemu-monitor-command", dom, json.dumps(cmd)).stdout
-    return json.loads(out)["return"]
+    return agent.qmp(dom, execute, **arguments)
 
 
 def mig_param(agent, dom, name):

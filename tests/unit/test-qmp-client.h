@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* What the qmp/ client tests share: opening a connection to the fake
- * server (test-qmp-fake.h) and waiting for callers to be inside it. */
+/* What the qmp/ tests against the fake server (test-qmp-fake.h) share:
+ * opening a connection to it and waiting for callers to be inside it. */
 #ifndef FERRY_TEST_QMP_CLIENT_H
 #define FERRY_TEST_QMP_CLIENT_H
 

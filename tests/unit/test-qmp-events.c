@@ -2,37 +2,12 @@
 /* qmp/ event handling against a fake QMP server: events interleaved with
  * replies, sequence numbers and after_seq, predicates, the bounded log, the
  * event callback. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
 #include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include "qmp.h"
-#include "test-qmp-fake.h"
-#include "util.h"
-
-#define PROMPT_MS 2000
-
-static struct qmp_conn *open_fake(struct fake *f)
-{
-    struct ferry_error err = {0};
-    struct qmp_conn *conn = NULL;
-    int r = qmp_conn_open(f->path, 5000, &conn, &err);
-
-    if (r < 0)
-        fprintf(stderr, "open: %s\n", ferry_error_msg(&err));
-    assert_int_equal(r, 0);
-    return conn;
-}
+#include "test-qmp-client.h"
 
 static const char *event_name(struct json_object *ev)
 {
