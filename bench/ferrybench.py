@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import threading
@@ -84,7 +85,11 @@ class Agent:
              "--storage-root", os.path.dirname(os.path.dirname(os.path.abspath(self.ferryd)))]
             # FERRY_BENCH_DEBUG=1: the agents' debug log (passes, predictions,
             # throttles) in their log files; keep them with --keep.
-            + (["--debug"] if os.environ.get("FERRY_BENCH_DEBUG") else []),
+            + (["--debug"] if os.environ.get("FERRY_BENCH_DEBUG") else [])
+            # FERRY_BENCH_FERRYD_ARGS: more options for both agents, for
+            # experiments (say --migrate-tls-priority); the run's JSON
+            # records them.
+            + shlex.split(os.environ.get("FERRY_BENCH_FERRYD_ARGS", "")),
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         logf.close()
         wait_for(lambda: os.path.exists(self.port_file) and os.path.getsize(self.port_file)
