@@ -163,17 +163,23 @@ uint64_t mir_conv_predict_ms(uint64_t dirty_rate, uint64_t copy_rate, uint64_t i
  * below MIR_THROTTLE_MIN. Returns CURRENT when already at the floor. */
 uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate);
 #define MIR_THROTTLE_MIN (256u * 1024)
+/* Pure: the copy rate a prediction uses: COPY_RATE, or while RAM moves the
+ * rate of a pass that copied COPIED bytes in COPY_MS when that is lower
+ * and the pass long enough to tell. */
+uint64_t mir_conv_now_rate(uint64_t copy_rate, bool ram_moving, uint64_t copied,
+                           uint64_t copy_ms);
 /* Pure: the write cap while RAM moves, after a pass that did not fit the
  * storage budget BUDGET_MS: the share of PASS_RATE (what this pass
  * copied per second, the link as RAM leaves it) that lets a final pass
  * fit, with passes INTERVAL_MS apart and the one now running PASS_MS
  * long; never above a step below CURRENT (mir_conv_next_throttle), never
- * below MIR_THROTTLE_MIN. */
+ * below MIR_RAM_STAGE_FLOOR. */
 uint64_t mir_conv_ram_throttle(uint64_t current, uint64_t pass_rate, uint64_t budget_ms,
                                uint64_t interval_ms, uint64_t pass_ms);
 /* Pure: the cap when RAM migration starts, for a disk copied at COPY_RATE
- * with BUDGET_MS of the pause: one budget's worth of the copy rate per
- * second of the RAM stage, not below MIR_RAM_STAGE_FLOOR. */
+ * with BUDGET_MS of the pause: one budget's worth of the share of the
+ * copy rate RAM leaves (half) per second of the RAM stage, not below
+ * MIR_RAM_STAGE_FLOOR. */
 uint64_t mir_conv_ram_stage_cap(uint64_t copy_rate, uint64_t budget_ms);
 #define MIR_RAM_STAGE_FLOOR (64u * 1024)
 /* Passes in a row that must stall before the cap is tightened again. */

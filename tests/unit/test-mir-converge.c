@@ -70,19 +70,42 @@ static void test_ram_throttle(void **state)
     /* No cap yet: at most the first step (90% of the rate). */
     assert_int_equal(mir_conv_ram_throttle(0, 10 * MIB, 1000, 50, 0),
                      mir_conv_next_throttle(0, 10 * MIB));
-    /* Never below the floor, nor for a budget the overhead alone fills. */
-    assert_int_equal(mir_conv_ram_throttle(MIB, MIB / 8, 150, 50, 2000), MIR_THROTTLE_MIN);
-    assert_int_equal(mir_conv_ram_throttle(MIB, MIB, 2, 50, 0), MIR_THROTTLE_MIN);
+    /* Below the passes' floor (the stage is short), to the stage's own. */
+    assert_int_equal(mir_conv_ram_throttle(MIR_THROTTLE_MIN, 650 * 1024, 150, 50, 400),
+                     (uint64_t)(650.0 * 1024 * 147 / 450));
+    assert_true(mir_conv_ram_throttle(MIR_THROTTLE_MIN, 650 * 1024, 150, 50, 400) <
+                MIR_THROTTLE_MIN);
+    /* Never below that floor, nor for a budget the overhead alone fills. */
+    assert_int_equal(mir_conv_ram_throttle(MIB, MIB / 8, 150, 50, 2000), MIR_RAM_STAGE_FLOOR);
+    assert_int_equal(mir_conv_ram_throttle(MIB, MIB, 2, 50, 0), MIR_RAM_STAGE_FLOOR);
 }
 
-/* When RAM starts: a budget's worth of the copy rate per second. */
+/* The rate a prediction uses: the average, unless RAM moves and a pass
+ * long enough to measure went slower. */
+static void test_now_rate(void **state)
+{
+    (void)state;
+    /* Before RAM: the average, whatever one pass did. */
+    assert_int_equal(mir_conv_now_rate(2 * MIB, false, 192 * 1024, 160), 2 * MIB);
+    /* While RAM moves: 192 KiB in 160 ms is 1.2 MB/s, below the 2 MiB/s. */
+    assert_int_equal(mir_conv_now_rate(2 * MIB, true, 192 * 1024, 160), 192 * 1024 * 1000 / 160);
+    /* A pass faster than the average does not raise it. */
+    assert_int_equal(mir_conv_now_rate(2 * MIB, true, 4 * MIB, 100), 2 * MIB);
+    /* Too short to tell (a fast link's small pass is mostly fixed cost). */
+    assert_int_equal(mir_conv_now_rate(600 * MIB, true, 64 * 1024, 2), 600 * MIB);
+    /* No average yet: the pass's own. */
+    assert_int_equal(mir_conv_now_rate(0, true, MIB, 500), 2 * MIB);
+}
+
+/* When RAM starts: a budget's worth of half the copy rate per second. */
 static void test_ram_stage_cap(void **state)
 {
     (void)state;
-    /* 2 MiB/s, 150 ms: 300 KiB/s (a 1 s stage dirties what 150 ms copy). */
-    assert_int_equal(mir_conv_ram_stage_cap(2 * MIB, 150), 2 * MIB * 150 / 1000);
-    /* A fast link hardly caps anyone: 1 GiB/s leaves 150 MiB/s. */
-    assert_int_equal(mir_conv_ram_stage_cap(1024 * MIB, 150), 1024 * MIB * 150 / 1000);
+    /* 2 MiB/s, 150 ms: 150 KiB/s (a 1 s stage dirties what 150 ms copy
+     * at the half of the link RAM leaves). */
+    assert_int_equal(mir_conv_ram_stage_cap(2 * MIB, 150), 2 * MIB / 100 * 50 * 150 / 1000);
+    /* A fast link hardly caps anyone: 1 GiB/s leaves 75 MiB/s. */
+    assert_int_equal(mir_conv_ram_stage_cap(1024 * MIB, 150), 1024 * MIB / 100 * 50 * 150 / 1000);
     /* Never below the floor; no overflow for absurd inputs. */
     assert_int_equal(mir_conv_ram_stage_cap(MIB / 16, 150), MIR_RAM_STAGE_FLOOR);
     assert_int_equal(mir_conv_ram_stage_cap(0, 150), MIR_RAM_STAGE_FLOOR);
@@ -237,6 +260,7 @@ int main(void)
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_throttle_steps),
         cmocka_unit_test(test_ram_throttle),
+        cmocka_unit_test(test_now_rate),
         cmocka_unit_test(test_ram_stage_cap),
         cmocka_unit_test(test_stall_fails),
         cmocka_unit_test(test_stall_fails_in_time),
