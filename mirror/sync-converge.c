@@ -69,8 +69,7 @@ uint64_t mir_conv_predict_ms(uint64_t dirty_rate, uint64_t copy_rate, uint64_t i
     return (uint64_t)ms + FINAL_OVERHEAD_MS;
 }
 
-uint64_t mir_conv_now_rate(uint64_t copy_rate, bool ram_moving, uint64_t copied,
-                           uint64_t copy_ms)
+uint64_t mir_conv_now_rate(uint64_t copy_rate, bool ram_moving, uint64_t copied, uint64_t copy_ms)
 {
     if (!ram_moving || copy_ms < RATE_NOW_MIN_MS || !copied)
         return copy_rate;

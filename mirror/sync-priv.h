@@ -166,8 +166,7 @@ uint64_t mir_conv_next_throttle(uint64_t current, uint64_t copy_rate);
 /* Pure: the copy rate a prediction uses: COPY_RATE, or while RAM moves the
  * rate of a pass that copied COPIED bytes in COPY_MS when that is lower
  * and the pass long enough to tell. */
-uint64_t mir_conv_now_rate(uint64_t copy_rate, bool ram_moving, uint64_t copied,
-                           uint64_t copy_ms);
+uint64_t mir_conv_now_rate(uint64_t copy_rate, bool ram_moving, uint64_t copied, uint64_t copy_ms);
 /* Pure: the write cap while RAM moves, after a pass that did not fit the
  * storage budget BUDGET_MS: the share of PASS_RATE (what this pass
  * copied per second, the link as RAM leaves it) that lets a final pass
