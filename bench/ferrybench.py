@@ -87,8 +87,7 @@ class Agent:
             # throttles) in their log files; keep them with --keep.
             + (["--debug"] if os.environ.get("FERRY_BENCH_DEBUG") else [])
             # FERRY_BENCH_FERRYD_ARGS: more options for both agents, for
-            # experiments (say --migrate-tls-priority); the run's JSON
-            # records them.
+            # experiments (say --migrate-tls-priority).
             + shlex.split(os.environ.get("FERRY_BENCH_FERRYD_ARGS", "")),
             stdout=logf, stderr=logf, stdin=subprocess.DEVNULL)
         logf.close()
